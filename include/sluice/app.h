@@ -1,0 +1,21 @@
+/* app.h - the process: run the workers, or the one-shot commands. */
+#ifndef SLUICE_APP_H
+#define SLUICE_APP_H
+
+#include "sluice/config.h"
+
+/* sl_app_run() - run `workers` workers until SIGTERM/SIGINT or a failure.
+ * Returns the process exit code. */
+int sl_app_run(const sl_config *cfg);
+
+/* sl_app_check() - validate against Kafka and every target; prints a report
+ * to stdout.  Returns 0 when everything is in place, 1 otherwise. */
+int sl_app_check(const sl_config *cfg);
+
+/* sl_app_offsets() - `sluice offsets --route R --reset-to WHERE`: rewrite the
+ * stored offsets of one route (database and Kafka), refusing while the group
+ * has live members.  WHERE: earliest | latest | an ISO-8601 time or epoch ms |
+ * topic:partition:offset (repeatable, comma-separated). */
+int sl_app_offsets(const sl_config *cfg, const char *route, const char *where, int dry_run);
+
+#endif

@@ -1,0 +1,39 @@
+/* batch.h - the rows bound for one table since the last flush.  In upsert
+ * mode rows collapse per key in offset order (last write wins, a partial row
+ * merges into the one before it, a delete followed by an upsert re-creates),
+ * so each key is written once.  A truncate empties the batch and is applied
+ * first.  In insert mode rows are kept in order. */
+#ifndef SLUICE_BATCH_H
+#define SLUICE_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sluice/config.h"
+#include "sluice/row.h"
+#include "sluice/table.h"
+
+typedef struct sl_batch {
+    const sl_route_conf *route;
+    const sl_table *table;
+    bool collapse;        /* upsert mode with a key */
+    bool truncate;        /* truncate the table before writing the rows */
+    sl_row **rows;        /* NULL holes are allowed (removed by collapsing) */
+    size_t nrows;
+    size_t cap;
+    size_t live;          /* non-NULL rows */
+    size_t bytes;         /* sum of row sizes */
+    size_t *slots;        /* open-addressing key index: rows index + 1, 0 = empty */
+    size_t nslots;
+} sl_batch;
+
+sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table);
+void sl_batch_free(sl_batch *b);
+/* sl_batch_add() - take ownership of @row. */
+void sl_batch_add(sl_batch *b, sl_row *row);
+void sl_batch_truncate(sl_batch *b);
+/* sl_batch_clear() - free every row; keep the allocation for reuse. */
+void sl_batch_clear(sl_batch *b);
+static inline bool sl_batch_empty(const sl_batch *b) { return b->live == 0 && !b->truncate; }
+
+#endif

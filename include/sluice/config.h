@@ -1,0 +1,135 @@
+/* config.h - the configuration file, parsed from YAML (or JSON) through one
+ * declarative option table (src/options.c) that also produces
+ * docs/configuration.md.  Every error names file:line:key. */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sluice/error.h"
+
+typedef enum { SL_TARGET_POSTGRESQL, SL_TARGET_CRATEDB } sl_target_type;
+typedef enum { SL_DELIVERY_EXACTLY_ONCE, SL_DELIVERY_AT_LEAST_ONCE } sl_delivery;
+typedef enum { SL_FMT_JSON, SL_FMT_AVRO, SL_FMT_CONNECT_JSON, SL_FMT_DEBEZIUM } sl_format;
+typedef enum { SL_KEYFMT_JSON, SL_KEYFMT_STRING, SL_KEYFMT_AVRO } sl_keyformat;
+typedef enum { SL_MODE_UPSERT, SL_MODE_INSERT } sl_mode;
+typedef enum { SL_ONERR_FAIL, SL_ONERR_DLQ, SL_ONERR_SKIP } sl_onerror;
+typedef enum { SL_TRUNCATE_APPLY, SL_TRUNCATE_IGNORE } sl_truncate;
+typedef enum { SL_DELETE_HARD, SL_DELETE_SOFT } sl_delete_mode;
+typedef enum { SL_EPOCH_S, SL_EPOCH_MS, SL_EPOCH_US } sl_epoch_unit;
+
+/* An ordered string map (YAML mapping of scalars). */
+typedef struct sl_kv {
+    char *key;
+    char *value;
+    int line;
+} sl_kv;
+
+typedef struct sl_target_conf {
+    char *name;
+    sl_target_type type;
+    char *dsn;          /* libpq connection string (postgresql, cratedb over pgwire) */
+    char *url;          /* cratedb HTTP endpoint, e.g. http://127.0.0.1:4200 */
+    char *schema;       /* cratedb HTTP: Default-Schema header */
+    char *user;         /* cratedb HTTP basic auth */
+    char *password;
+    char *ca_file;
+    bool insecure;      /* cratedb HTTP: skip TLS verification */
+    sl_delivery delivery;
+    int64_t connect_timeout_ms;
+    int64_t statement_timeout_ms;
+    int64_t max_inflight; /* cratedb HTTP: requests in flight per worker */
+    int line;
+} sl_target_conf;
+
+typedef struct sl_route_conf {
+    char *name;           /* "route 1" unless given */
+    char **topics;
+    size_t ntopics;
+    char *topic_pattern;  /* librdkafka regex subscription, starts with ^ */
+    char *target_name;
+    sl_target_conf *target; /* resolved, not owned */
+    char *table;          /* template: ${topic}, ${source.schema}, ${source.table}, ${ENV} done */
+    sl_format format;
+    sl_keyformat key_format;
+    sl_mode mode;
+    char **key;           /* conflict key columns; NULL: primary key from the catalog */
+    size_t nkey;
+    bool delete_on_tombstone;
+    sl_kv *columns;       /* column -> JSON pointer into the value */
+    size_t ncolumns;
+    sl_onerror on_error;
+    char *dlq_topic;      /* dead letters to a Kafka topic ... */
+    char *dlq_table;      /* ... or to a table in the route's target */
+    bool auto_create;
+    bool auto_evolve;
+    sl_truncate truncate;
+    sl_delete_mode delete_mode;
+    char *soft_delete_column;
+    sl_kv *add_columns;   /* column -> envelope path (debezium): source.ts_ms, op, ... */
+    size_t nadd_columns;
+    sl_epoch_unit epoch_unit;
+    int line;
+} sl_route_conf;
+
+typedef struct sl_registry_conf {
+    char **urls;
+    size_t nurls;
+    char *user;
+    char *password;
+    char *ca_file;
+    int64_t timeout_ms;
+} sl_registry_conf;
+
+typedef struct sl_config {
+    char *path;
+    sl_kv *kafka;         /* passed to librdkafka as-is */
+    size_t nkafka;
+    sl_target_conf *targets;
+    size_t ntargets;
+    sl_route_conf *routes;
+    size_t nroutes;
+    struct {
+        int64_t max_rows;
+        int64_t max_bytes;
+        int64_t linger_ms;
+    } batch;
+    struct {
+        int64_t initial_backoff_ms;
+        int64_t max_backoff_ms;
+    } retry;
+    int64_t workers;
+    char *log_level;
+    sl_registry_conf registry; /* registry.nurls == 0: not configured */
+    char *metrics_file;        /* if set, counters are written here every interval */
+} sl_config;
+
+/* sl_config_load() - read, substitute ${ENV}, parse and validate @path.
+ * Returns NULL with @err filled ("FILE:LINE: KEY: message") on failure. */
+sl_config *sl_config_load(const char *path, sl_error *err);
+void sl_config_free(sl_config *cfg);
+
+/* sl_config_kafka_get() - the value of a kafka.* property, or NULL. */
+const char *sl_config_kafka_get(const sl_config *cfg, const char *key);
+
+/* sl_config_route_for_topic() - the first route whose topics or pattern
+ * match @topic, or NULL. */
+const sl_route_conf *sl_config_route_for_topic(const sl_config *cfg, const char *topic);
+
+/* sl_config_write_docs() - the configuration reference in Markdown,
+ * generated from the option table (docs/configuration.md). */
+void sl_config_write_docs(FILE *out);
+
+/* sl_config_option_names() - every documented option path ("batch.max_rows",
+ * "routes[].table", ...), NULL-terminated; used by the docs test. */
+const char *const *sl_config_option_names(void);
+
+/* sl_parse_size() - "8MiB", "512k", "1000" -> bytes; -1 on error. */
+int64_t sl_parse_size(const char *s);
+/* sl_parse_duration_ms() - "100ms", "5s", "2m", "250" (ms) -> ms; -1 on error. */
+int64_t sl_parse_duration_ms(const char *s);
+
+#endif

@@ -1,0 +1,52 @@
+/* error.h - the one error type of sluice.
+ *
+ * Every fallible function returns 0 on success or -1 on failure and fills a
+ * caller-owned sl_error.  The kind tells the caller what to do next:
+ *
+ *   SL_ERR_RETRY  transient: the same operation may succeed later (connection
+ *                 lost, serialization failure, HTTP 503, registry down).
+ *                 Retry with backoff; never drop data.
+ *   SL_ERR_DATA   the input is bad (one record or one row): retrying cannot
+ *                 help; the route's on_error policy decides (fail/dlq/skip).
+ *   SL_ERR_FATAL  configuration or schema problem, or a bug: stop the worker
+ *                 without committing past the last good batch.
+ */
+#ifndef SLUICE_ERROR_H
+#define SLUICE_ERROR_H
+
+#include <stdarg.h>
+
+typedef enum sl_errkind {
+    SL_OK = 0,
+    SL_ERR_RETRY,
+    SL_ERR_DATA,
+    SL_ERR_FATAL,
+} sl_errkind;
+
+typedef struct sl_error {
+    sl_errkind kind;
+    char sqlstate[6]; /* PostgreSQL SQLSTATE when the error came from a database, else "" */
+    char msg[1024];
+} sl_error;
+
+/* sl_error_set() - fill @e (may be NULL) and return -1, so that callers can
+ * write `return sl_error_set(err, SL_ERR_DATA, "...", ...);`. */
+int sl_error_set(sl_error *e, sl_errkind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* sl_error_prefix() - prepend context ("orders[3]@1234: ") to an error message. */
+void sl_error_prefix(sl_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void sl_error_clear(sl_error *e);
+const char *sl_errkind_name(sl_errkind kind);
+
+/* sl_sqlstate_kind() - classify a PostgreSQL SQLSTATE (NULL or "" means the
+ * connection itself failed, which is retriable).  Class 08 (connection), 40001
+ * (serialization), 40P01 (deadlock), 57P01..57P03 (admin shutdown, crash,
+ * cannot connect now), 53xxx (insufficient resources), 55P03 (lock not
+ * available) and 58xxx (system error) are RETRY; class 22 (data exception) and
+ * 23 (integrity constraint) are DATA; everything else (42 syntax or undefined
+ * object, 28 auth, ...) is FATAL. */
+sl_errkind sl_sqlstate_kind(const char *sqlstate);
+
+#endif

@@ -1,0 +1,26 @@
+/* record.h - one Kafka record as the pipeline sees it (borrowed from
+ * librdkafka's message; valid until the message is destroyed). */
+#ifndef SLUICE_RECORD_H
+#define SLUICE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_record {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp;      /* ms since epoch, -1 unknown */
+    const void *key;        /* NULL: no key */
+    size_t key_len;
+    const void *value;      /* NULL: tombstone */
+    size_t value_len;
+    void *headers;          /* rd_kafka_headers_t *, may be NULL */
+} sl_record;
+
+/* SL_REC_FMT / SL_REC_ARGS - "topic[partition]@offset", the way every log
+ * line and error names a record. */
+#define SL_REC_FMT "%s[%d]@%lld"
+#define SL_REC_ARGS(r) (r)->topic, (int)(r)->partition, (long long)(r)->offset
+
+#endif

@@ -1,0 +1,112 @@
+/* sink.h - a target database behind a small table of operations.
+ * One file per database (src/sink/): postgresql.c, cratedb_http.c,
+ * cratedb_pg.c.  One sink instance per worker per target: not shared
+ * between threads. */
+#ifndef SLUICE_SINK_H
+#define SLUICE_SINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/batch.h"
+#include "sluice/config.h"
+#include "sluice/error.h"
+#include "sluice/table.h"
+
+/* The next offset of one partition, written with the data when the sink is
+ * transactional (exactly-once). */
+typedef struct sl_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t expected;  /* next offset the database held when this batch began; -1 none */
+    int64_t next;      /* next offset after this batch */
+} sl_offset;
+
+/* A record that could not be written or decoded and goes to the route's
+ * dead-letter table (dlq_table) in the same transaction as the batch. */
+typedef struct sl_deadletter {
+    const sl_route_conf *route;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    char *error;
+} sl_deadletter;
+
+struct sl_flush;
+/* Called by a sink for a row that fails permanently (SL_ERR_DATA) while
+ * the rest of its batch can be written.  Return 0 when the row was handled
+ * (dead-lettered durably, or skipped), -1 to abort the whole flush (on_error:
+ * fail) - the sink then rolls back and write() fails with @why. */
+typedef int (*sl_reject_fn)(void *opaque, struct sl_flush *f, sl_batch *b, size_t row,
+                            const sl_error *why);
+
+typedef struct sl_flush {
+    const char *group_id;
+    sl_batch **batches;    /* tables of this target with pending rows */
+    size_t nbatches;
+    sl_offset *offsets;    /* partitions this flush covers */
+    size_t noffsets;
+    sl_deadletter *dead;   /* dead letters bound for tables */
+    size_t ndead;
+    size_t dead_cap;
+    sl_reject_fn reject;
+    void *reject_opaque;
+} sl_flush;
+
+/* sl_flush_add_deadletter() - copy the record bytes into a new entry. */
+void sl_flush_add_deadletter(sl_flush *f, const sl_route_conf *route, const char *topic,
+                             int32_t partition, int64_t offset, const void *key, size_t key_len,
+                             const void *value, size_t value_len, const char *error);
+void sl_flush_clear_deadletters(sl_flush *f);
+
+/* sl_error.sqlstate of a write refused because the stored offsets moved
+ * underneath it (another consumer wrote that partition): the worker drops
+ * its pending rows and re-reads the offsets.  Exactly-once's fence. */
+#define SL_SQLSTATE_FENCED "SL001"
+
+typedef struct sl_sink sl_sink;
+
+typedef struct sl_sink_ops {
+    const char *name;
+    bool transactional;   /* data and offsets commit together: exactly-once possible */
+    int (*open)(sl_sink *s, sl_error *err);      /* connect (SL_ERR_RETRY when unreachable) */
+    void (*close)(sl_sink *s);
+    /* describe() - read a table's columns and key; *out = NULL when it does not exist. */
+    int (*describe)(sl_sink *s, const char *schema, const char *name, sl_table **out, sl_error *err);
+    /* write() - every batch, the dead letters and (transactional) the offsets,
+     * atomically where the database allows.  SL_ERR_RETRY: nothing was
+     * committed (transactional) or the batch may be re-sent (idempotent). */
+    int (*write)(sl_sink *s, sl_flush *f, sl_error *err);
+    /* read_offsets() - stored next offsets (-1 none) for @n partitions of @topic; NULL when not transactional. */
+    int (*read_offsets)(sl_sink *s, const char *group, const char *topic, const int32_t *parts,
+                        size_t n, int64_t *out, sl_error *err);
+    /* set_offsets() - overwrite stored offsets (sluice offsets --reset-to); NULL when not transactional. */
+    int (*set_offsets)(sl_sink *s, const char *group, const sl_offset *offs, size_t n, sl_error *err);
+    /* create_table() / add_column() - auto_create / auto_evolve DDL, idempotent. May be NULL. */
+    int (*create_table)(sl_sink *s, const sl_table *def, sl_error *err);
+    int (*add_column)(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *err);
+} sl_sink_ops;
+
+struct sl_sink {
+    const sl_sink_ops *ops;
+    const sl_target_conf *conf;
+    char ctx[96];        /* log context: "sink pg (worker 1)" */
+    bool connected;
+    void *impl;
+};
+
+/* sl_sink_new() - the sink for @conf (not yet connected). */
+sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id, sl_error *err);
+void sl_sink_free(sl_sink *s);
+/* sl_sink_exactly_once() - transactional and delivery: exactly-once. */
+bool sl_sink_exactly_once(const sl_sink *s);
+
+extern const sl_sink_ops sl_sink_postgresql;
+extern const sl_sink_ops sl_sink_cratedb_http;
+extern const sl_sink_ops sl_sink_cratedb_pg;
+
+#endif

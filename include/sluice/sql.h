@@ -1,0 +1,15 @@
+/* sql.h - identifier quoting.  Values never enter SQL text: they travel as
+ * parameters or COPY data.  Names (tables, columns) are always quoted here. */
+#ifndef SLUICE_SQL_H
+#define SLUICE_SQL_H
+
+#include <stddef.h>
+
+#include "sluice/strbuf.h"
+
+/* sl_sql_ident() - append "name" with embedded quotes doubled. */
+void sl_sql_ident(sl_strbuf *sb, const char *name);
+/* sl_sql_qname() - append "schema"."name". */
+void sl_sql_qname(sl_strbuf *sb, const char *schema, const char *name);
+
+#endif

@@ -1,0 +1,127 @@
+/* batch.c - per-table pending rows, collapsed per key in upsert mode. */
+#include "sluice/batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/strbuf.h"
+
+sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table)
+{
+    sl_batch *b = sl_xcalloc(1, sizeof(*b));
+    b->route = route;
+    b->table = table;
+    b->collapse = route->mode == SL_MODE_UPSERT && table->nkey > 0;
+    return b;
+}
+
+void sl_batch_clear(sl_batch *b)
+{
+    for (size_t i = 0; i < b->nrows; i++)
+        free(b->rows[i]);
+    b->nrows = b->live = b->bytes = 0;
+    b->truncate = false;
+    if (b->slots)
+        memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+}
+
+void sl_batch_free(sl_batch *b)
+{
+    if (!b)
+        return;
+    sl_batch_clear(b);
+    free(b->rows);
+    free(b->slots);
+    free(b);
+}
+
+static uint64_t key_hash(const sl_batch *b, const sl_row *r)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t k = 0; k < b->table->nkey; k++) {
+        size_t c = b->table->key[k];
+        int32_t len = r->len[c];
+        const unsigned char *p = (const unsigned char *)r->data + r->off[c];
+        h = (h ^ (uint64_t)(uint32_t)len) * 1099511628211ULL;
+        for (int32_t i = 0; i < len; i++)
+            h = (h ^ p[i]) * 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static bool key_equal(const sl_batch *b, const sl_row *x, const sl_row *y)
+{
+    for (size_t k = 0; k < b->table->nkey; k++) {
+        size_t c = b->table->key[k];
+        if (x->len[c] != y->len[c])
+            return false;
+        if (x->len[c] > 0 && memcmp(x->data + x->off[c], y->data + y->off[c], (size_t)x->len[c]))
+            return false;
+    }
+    return true;
+}
+
+static void rehash(sl_batch *b)
+{
+    free(b->slots);
+    b->nslots = b->nslots ? b->nslots * 2 : 1024;
+    b->slots = sl_xcalloc(b->nslots, sizeof(*b->slots));
+    for (size_t i = 0; i < b->nrows; i++) {
+        size_t s = key_hash(b, b->rows[i]) & (b->nslots - 1);
+        while (b->slots[s])
+            s = (s + 1) & (b->nslots - 1);
+        b->slots[s] = i + 1;
+    }
+}
+
+static void append(sl_batch *b, sl_row *row)
+{
+    if (b->nrows == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->rows = sl_xrealloc(b->rows, b->cap * sizeof(*b->rows));
+    }
+    b->rows[b->nrows++] = row;
+    b->live++;
+    b->bytes += row->size;
+}
+
+void sl_batch_add(sl_batch *b, sl_row *row)
+{
+    if (!b->collapse) {
+        append(b, row);
+        return;
+    }
+    if ((b->nrows + 1) * 2 > b->nslots)
+        rehash(b);
+    size_t s = key_hash(b, row) & (b->nslots - 1);
+    while (b->slots[s]) {
+        size_t i = b->slots[s] - 1;
+        sl_row *old = b->rows[i];
+        if (key_equal(b, old, row)) {
+            sl_row *now;
+            if (row->op == SL_OP_DELETE) {
+                now = row;
+            } else if (old->op == SL_OP_DELETE) {
+                row->replace = true; /* the delete runs first, then this re-creates the key */
+                now = row;
+            } else {
+                now = sl_row_merge(old, row);
+                free(row);
+            }
+            b->bytes += now->size;
+            b->bytes -= old->size;
+            free(old);
+            b->rows[i] = now;
+            return;
+        }
+        s = (s + 1) & (b->nslots - 1);
+    }
+    b->slots[s] = b->nrows + 1;
+    append(b, row);
+}
+
+void sl_batch_truncate(sl_batch *b)
+{
+    sl_batch_clear(b);
+    b->truncate = true;
+}

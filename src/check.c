@@ -1,0 +1,164 @@
+/* check.c - `sluice --check`: what a new user runs first.  Validates the
+ * file (already done by the loader), then connects to Kafka and to every
+ * target and checks each routed table, printing what it found. */
+#include <librdkafka/rdkafka.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/app.h"
+#include "sluice/mapping.h"
+#include "sluice/sink.h"
+#include "sluice/strbuf.h"
+#include "sluice/worker.h"
+
+static rd_kafka_t *admin_handle(const sl_config *cfg, char *es, size_t eslen)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    for (size_t i = 0; i < cfg->nkafka; i++)
+        if (rd_kafka_conf_set(c, cfg->kafka[i].key, cfg->kafka[i].value, es, eslen) != RD_KAFKA_CONF_OK) {
+            char tmp[512];
+            snprintf(tmp, sizeof(tmp), "%s:%d: kafka.%s: %s", cfg->path, cfg->kafka[i].line, cfg->kafka[i].key, es);
+            snprintf(es, eslen, "%s", tmp);
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
+    rd_kafka_conf_set(c, "enable.auto.commit", "false", es, eslen);
+    return rd_kafka_new(RD_KAFKA_CONSUMER, c, es, eslen);
+}
+
+static int check_table(sl_sink *s, const sl_route_conf *r, const char *tname)
+{
+    char *schema = NULL, *name = NULL;
+    if (sl_split_table_name(tname, s->conf->schema, &schema, &name)) {
+        printf("    table %s: ERROR: not a valid table name\n", tname);
+        return 1;
+    }
+    sl_table *t = NULL;
+    sl_error err;
+    int bad = 0;
+    if (s->ops->describe(s, schema, name, &t, &err)) {
+        printf("    table %s.%s: ERROR: %s\n", schema, name, err.msg);
+        bad = 1;
+    } else if (!t) {
+        if (r->auto_create) {
+            printf("    table %s.%s: missing; auto_create will create it from the first record's schema\n", schema, name);
+        } else {
+            printf("    table %s.%s: ERROR: does not exist\n", schema, name);
+            bad = 1;
+        }
+    } else {
+        sl_mapping m;
+        if (sl_route_apply_key(r, t, &err) || sl_mapping_init(&m, r, t, &err)) {
+            printf("    table %s: ERROR: %s\n", t->qname, err.msg);
+            bad = 1;
+        } else {
+            printf("    table %s: %zu columns, key (", t->qname, t->ncols);
+            for (size_t k = 0; k < t->nkey; k++)
+                printf("%s%s", k ? ", " : "", t->cols[t->key[k]].name);
+            printf(")%s\n", t->nkey ? "" : " none");
+            for (size_t c = 0; c < t->ncols; c++) {
+                const char *src = "";
+                for (size_t i = 0; i < r->ncolumns; i++)
+                    if (!strcmp(r->columns[i].key, t->cols[c].name))
+                        src = r->columns[i].value;
+                printf("      %-24s %-28s%s%s%s%s\n", t->cols[c].name, t->cols[c].type_name,
+                       t->cols[c].in_key ? " key" : "", t->cols[c].generated ? " generated (not written)" : "",
+                       *src ? " <- " : "", src);
+            }
+            sl_mapping_fini(&m);
+        }
+    }
+    sl_table_free(t);
+    free(schema);
+    free(name);
+    return bad;
+}
+
+int sl_app_check(const sl_config *cfg)
+{
+    int bad = 0;
+    printf("configuration %s: ok (%zu route(s), %zu target(s), %lld worker(s))\n", cfg->path, cfg->nroutes,
+           cfg->ntargets, (long long)cfg->workers);
+    char es[512];
+    rd_kafka_t *rk = admin_handle(cfg, es, sizeof(es));
+    const struct rd_kafka_metadata *md = NULL;
+    if (!rk) {
+        printf("kafka: ERROR: %s\n", es);
+        bad = 1;
+    } else {
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
+        if (e) {
+            printf("kafka %s: ERROR: %s\n", sl_config_kafka_get(cfg, "bootstrap.servers"), rd_kafka_err2str(e));
+            md = NULL;
+            bad = 1;
+        } else {
+            printf("kafka %s: ok (%d broker(s), %d topic(s))\n", sl_config_kafka_get(cfg, "bootstrap.servers"),
+                   md->broker_cnt, md->topic_cnt);
+        }
+    }
+    sl_sink **sinks = sl_xcalloc(cfg->ntargets, sizeof(*sinks));
+    for (size_t t = 0; t < cfg->ntargets; t++) {
+        sl_error err;
+        sinks[t] = sl_sink_new(&cfg->targets[t], 0, &err);
+        if (sinks[t]->ops->open(sinks[t], &err)) {
+            printf("target %s (%s): ERROR: %s\n", cfg->targets[t].name, sinks[t]->ops->name, err.msg);
+            bad = 1;
+        } else {
+            printf("target %s (%s): connected, delivery %s\n", cfg->targets[t].name, sinks[t]->ops->name,
+                   sl_sink_exactly_once(sinks[t]) ? "exactly-once" : "at-least-once");
+        }
+    }
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const sl_route_conf *r = &cfg->routes[i];
+        sl_sink *s = sinks[r->target - cfg->targets];
+        printf("route '%s' -> target %s, table %s, format %s, mode %s, on_error %s\n", r->name, r->target->name,
+               r->table, sl_format_lookup(r->format)->name, r->mode == SL_MODE_UPSERT ? "upsert" : "insert",
+               r->on_error == SL_ONERR_FAIL ? "fail" : r->on_error == SL_ONERR_DLQ ? "dlq" : "skip");
+        /* the topics this route reads, as Kafka knows them now */
+        size_t found = 0;
+        for (int k = 0; md && k < md->topic_cnt; k++) {
+            const char *topic = md->topics[k].topic;
+            if (sl_config_route_for_topic(cfg, topic) != r)
+                continue;
+            found++;
+            printf("  topic %s: %d partition(s)\n", topic, md->topics[k].partition_cnt);
+            if (!s->connected)
+                continue;
+            if (strstr(r->table, "${") && !strstr(r->table, "${topic}")) {
+                printf("    table %s: named per record; checked when records arrive\n", r->table);
+                continue;
+            }
+            sl_error err;
+            char *tname = sl_expand_table(r->table, topic, NULL, &err);
+            if (!tname) {
+                printf("    table: ERROR: %s\n", err.msg);
+                bad = 1;
+                continue;
+            }
+            bad |= check_table(s, r, tname);
+            free(tname);
+        }
+        for (size_t t = 0; md && t < r->ntopics; t++) {
+            bool exists = false;
+            for (int k = 0; k < md->topic_cnt; k++)
+                exists |= !strcmp(md->topics[k].topic, r->topics[t]);
+            if (!exists)
+                printf("  topic %s: WARNING: does not exist (yet)\n", r->topics[t]);
+        }
+        if (md && !found && r->topic_pattern)
+            printf("  pattern %s: WARNING: no topic matches (yet)\n", r->topic_pattern);
+        if (md && !found && s->connected && !strstr(r->table, "${"))
+            bad |= check_table(s, r, r->table);
+    }
+    for (size_t t = 0; t < cfg->ntargets; t++)
+        sl_sink_free(sinks[t]);
+    free(sinks);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rk)
+        rd_kafka_destroy(rk);
+    printf("%s\n", bad ? "check FAILED" : "check passed");
+    return bad;
+}

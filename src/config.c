@@ -1,0 +1,672 @@
+/* config.c - load the configuration file through libyaml's document API
+ * (every node keeps its line) and the option table in options.c. */
+#include "sluice/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "options.h"
+#include "sluice/log.h"
+#include "sluice/strbuf.h"
+
+typedef struct parser {
+    const char *path;
+    yaml_document_t doc;
+    sl_error *err;
+} parser;
+
+static int line_of(const yaml_node_t *n)
+{
+    return n ? (int)n->start_mark.line + 1 : 0;
+}
+
+static int fail(parser *p, const yaml_node_t *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(parser *p, const yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+    char msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (key)
+        return sl_error_set(p->err, SL_ERR_FATAL, "%s:%d: %s: %s", p->path, line_of(n), key, msg);
+    return sl_error_set(p->err, SL_ERR_FATAL, "%s:%d: %s", p->path, line_of(n), msg);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* ${NAME} and ${NAME:-default} from the environment.  In templates
+ * (@keep_templates), ${topic} and dotted names stay for per-record use. */
+static int expand_env(parser *p, const yaml_node_t *n, const char *key, const char *in,
+                      bool keep_templates, char **out)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    for (const char *s = in; *s;) {
+        if (s[0] == '$' && s[1] == '{') {
+            const char *end = strchr(s, '}');
+            if (!end) {
+                sl_strbuf_free(&sb);
+                return fail(p, n, key, "unterminated ${ in \"%s\"", in);
+            }
+            char name[256];
+            size_t len = (size_t)(end - s - 2);
+            if (len == 0 || len >= sizeof(name)) {
+                sl_strbuf_free(&sb);
+                return fail(p, n, key, "bad variable reference in \"%s\"", in);
+            }
+            memcpy(name, s + 2, len);
+            name[len] = '\0';
+            char *def = strstr(name, ":-");
+            if (def) {
+                *def = '\0';
+                def += 2;
+            }
+            if (keep_templates && (!strcmp(name, "topic") || strchr(name, '.'))) {
+                sl_strbuf_append(&sb, s, (size_t)(end - s + 1));
+            } else {
+                const char *v = getenv(name);
+                if (!v && !def) {
+                    sl_strbuf_free(&sb);
+                    return fail(p, n, key, "environment variable %s is not set", name);
+                }
+                sl_strbuf_puts(&sb, v ? v : def);
+            }
+            s = end + 1;
+        } else {
+            sl_strbuf_putc(&sb, *s++);
+        }
+    }
+    *out = sl_strbuf_steal(&sb);
+    return 0;
+}
+
+int64_t sl_parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    static const struct { const char *suffix; double mul; } units[] = {
+        {"", 1}, {"b", 1}, {"k", 1024}, {"kb", 1000}, {"kib", 1024}, {"m", 1048576},
+        {"mb", 1e6}, {"mib", 1048576}, {"g", 1073741824.0}, {"gb", 1e9}, {"gib", 1073741824.0},
+    };
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcasecmp(end, units[i].suffix))
+            return (int64_t)(v * units[i].mul);
+    return -1;
+}
+
+int64_t sl_parse_duration_ms(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    static const struct { const char *suffix; double mul; } units[] = {
+        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+    };
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcmp(end, units[i].suffix))
+            return (int64_t)(v * units[i].mul);
+    return -1;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")) {
+        *out = true;
+        return 0;
+    }
+    if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off")) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+static const sl_option *find_option(opt_section sec, const char *name)
+{
+    for (size_t i = 0; i < sl_noptions; i++)
+        if (sl_options[i].section == sec && !strcmp(sl_options[i].name, name))
+            return &sl_options[i];
+    return NULL;
+}
+
+static void list_keys(opt_section sec, sl_strbuf *sb)
+{
+    for (size_t i = 0; i < sl_noptions; i++)
+        if (sl_options[i].section == sec) {
+            if (sb->len)
+                sl_strbuf_puts(sb, ", ");
+            sl_strbuf_puts(sb, sl_options[i].name);
+        }
+}
+
+static int unknown_key(parser *p, const yaml_node_t *k, opt_section sec, const char *prefix)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    list_keys(sec, &sb);
+    fail(p, k, NULL, "unknown key '%s%s' (known here: %s)", prefix, scalar(k) ? scalar(k) : "?",
+         sb.data ? sb.data : "");
+    sl_strbuf_free(&sb);
+    return -1;
+}
+
+/* Set one option from its YAML value node. */
+static int set_option(parser *p, const sl_option *o, void *base, const yaml_node_t *v,
+                      const char *keypath)
+{
+    char *where = (char *)base + o->offset;
+    if (o->type == OPT_STRLIST) {
+        char ***list = (char ***)where;
+        size_t *count = (size_t *)((char *)base + o->count_off);
+        if (*list)
+            return fail(p, v, keypath, "given twice");
+        if (v->type == YAML_SCALAR_NODE) {
+            *list = sl_xcalloc(1, sizeof(char *));
+            if (expand_env(p, v, keypath, scalar(v), false, &(*list)[0]))
+                return -1;
+            *count = 1;
+            return 0;
+        }
+        if (v->type != YAML_SEQUENCE_NODE)
+            return fail(p, v, keypath, "expected a list of strings");
+        size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        *list = sl_xcalloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *it = yaml_document_get_node(&p->doc, v->data.sequence.items.start[i]);
+            if (!scalar(it) || !*scalar(it))
+                return fail(p, it, keypath, "expected a non-empty string in the list");
+            if (expand_env(p, it, keypath, scalar(it), false, &(*list)[i]))
+                return -1;
+            *count = i + 1;
+        }
+        return 0;
+    }
+    if (o->type == OPT_MAP) {
+        sl_kv **kv = (sl_kv **)where;
+        size_t *count = (size_t *)((char *)base + o->count_off);
+        if (v->type != YAML_MAPPING_NODE)
+            return fail(p, v, keypath, "expected a mapping of names to values");
+        size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+        *kv = sl_xcalloc(n ? n : 1, sizeof(sl_kv));
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_pair_t *pr = &v->data.mapping.pairs.start[i];
+            yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+            yaml_node_t *val = yaml_document_get_node(&p->doc, pr->value);
+            if (!scalar(k))
+                return fail(p, k, keypath, "keys must be strings");
+            if (!scalar(val))
+                return fail(p, val, keypath, "value of '%s' must be a scalar", scalar(k));
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp((*kv)[j].key, scalar(k)))
+                    return fail(p, k, keypath, "'%s' given twice", scalar(k));
+            (*kv)[i].key = sl_xstrdup(scalar(k));
+            (*kv)[i].line = line_of(k);
+            *count = i + 1;
+            if (expand_env(p, val, keypath, scalar(val), false, &(*kv)[i].value))
+                return -1;
+        }
+        return 0;
+    }
+    const char *raw = scalar(v);
+    if (!raw)
+        return fail(p, v, keypath, "expected a %s, got a %s", o->type == OPT_STR ? "string" : "scalar",
+                    v->type == YAML_MAPPING_NODE ? "mapping" : "list");
+    char *s;
+    if (expand_env(p, v, keypath, raw, o->section == SEC_ROUTE && !strcmp(o->name, "table"), &s))
+        return -1;
+    int rc = 0;
+    switch (o->type) {
+    case OPT_STR:
+        if (*(char **)where)
+            free(*(char **)where);
+        *(char **)where = s;
+        return 0;
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (!*s || *end || errno)
+            rc = fail(p, v, keypath, "expected an integer, got '%s'", s);
+        else
+            *(int64_t *)where = x;
+        break;
+    }
+    case OPT_BOOL:
+        if (parse_bool(s, (bool *)where))
+            rc = fail(p, v, keypath, "expected true or false, got '%s'", s);
+        break;
+    case OPT_SIZE: {
+        int64_t x = sl_parse_size(s);
+        if (x < 0)
+            rc = fail(p, v, keypath, "expected a size such as 8MiB or 65536, got '%s'", s);
+        else
+            *(int64_t *)where = x;
+        break;
+    }
+    case OPT_DURATION: {
+        int64_t x = sl_parse_duration_ms(s);
+        if (x < 0)
+            rc = fail(p, v, keypath, "expected a duration such as 100ms or 5s, got '%s'", s);
+        else
+            *(int64_t *)where = x;
+        break;
+    }
+    case OPT_ENUM: {
+        size_t k;
+        for (k = 0; o->names[k]; k++)
+            if (!strcmp(o->names[k], s))
+                break;
+        if (!o->names[k]) {
+            sl_strbuf sb = SL_STRBUF_INIT;
+            for (size_t j = 0; o->names[j]; j++) {
+                if (j)
+                    sl_strbuf_puts(&sb, ", ");
+                sl_strbuf_puts(&sb, o->names[j]);
+            }
+            rc = fail(p, v, keypath, "'%s' is not one of: %s", s, sb.data);
+            sl_strbuf_free(&sb);
+        } else {
+            *(int *)where = (int)k;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    free(s);
+    return rc;
+}
+
+/* Apply the defaults of @sec to @base (before parsing). */
+static void apply_defaults(parser *p, opt_section sec, void *base)
+{
+    for (size_t i = 0; i < sl_noptions; i++) {
+        const sl_option *o = &sl_options[i];
+        if (o->section != sec || !o->def)
+            continue;
+        yaml_node_t fake;
+        memset(&fake, 0, sizeof(fake));
+        fake.type = YAML_SCALAR_NODE;
+        fake.data.scalar.value = (yaml_char_t *)o->def;
+        fake.data.scalar.length = strlen(o->def);
+        set_option(p, o, base, &fake, o->name);
+    }
+}
+
+/* Parse the options of a mapping node into @base; @seen tracks required keys. */
+static int parse_section(parser *p, const yaml_node_t *map, opt_section sec, void *base,
+                         const char *prefix)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(p, map, prefix, "expected a mapping");
+    bool seen[128] = {0};
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(&p->doc, pr->value);
+        const sl_option *o = scalar(k) ? find_option(sec, scalar(k)) : NULL;
+        if (!o || o->type == OPT_SECTION)
+            return unknown_key(p, k, sec, prefix);
+        size_t idx = (size_t)(o - sl_options);
+        char keypath[256];
+        snprintf(keypath, sizeof(keypath), "%s%s", prefix, o->name);
+        if (seen[idx] && o->type != OPT_STRLIST)
+            return fail(p, k, keypath, "given twice");
+        seen[idx] = true;
+        if (set_option(p, o, base, v, keypath))
+            return -1;
+    }
+    for (size_t i = 0; i < sl_noptions; i++) {
+        const sl_option *o = &sl_options[i];
+        if (o->section == sec && o->required && o->type != OPT_SECTION && !seen[i])
+            return fail(p, map, NULL, "missing required key '%s%s'", prefix, o->name);
+    }
+    return 0;
+}
+
+static yaml_node_t *map_get(parser *p, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+        if (scalar(k) && !strcmp(scalar(k), key))
+            return yaml_document_get_node(&p->doc, pr->value);
+    }
+    return NULL;
+}
+
+static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(p, map, "targets", "expected a mapping of target names to settings");
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n == 0)
+        return fail(p, map, "targets", "at least one target is needed");
+    cfg->targets = sl_xcalloc(n, sizeof(sl_target_conf));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *pr = &map->data.mapping.pairs.start[i];
+        yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(&p->doc, pr->value);
+        sl_target_conf *t = &cfg->targets[i];
+        cfg->ntargets = i + 1;
+        t->delivery = -1;
+        t->line = line_of(k);
+        if (!scalar(k) || !*scalar(k))
+            return fail(p, k, "targets", "target names must be non-empty strings");
+        t->name = sl_xstrdup(scalar(k));
+        char prefix[160];
+        snprintf(prefix, sizeof(prefix), "targets.%s.", t->name);
+        apply_defaults(p, SEC_TARGET, t);
+        t->delivery = -1;
+        if (parse_section(p, v, SEC_TARGET, t, prefix))
+            return -1;
+        char key[200];
+        if (t->type == SL_TARGET_POSTGRESQL) {
+            snprintf(key, sizeof(key), "%sdsn", prefix);
+            if (!t->dsn)
+                return fail(p, v, key, "a postgresql target needs a dsn");
+            if (t->url)
+                return fail(p, v, key, "url is for cratedb targets; postgresql uses dsn");
+            if ((int)t->delivery == -1)
+                t->delivery = SL_DELIVERY_EXACTLY_ONCE;
+            if (!t->schema)
+                t->schema = sl_xstrdup("public");
+        } else {
+            snprintf(key, sizeof(key), "%surl", prefix);
+            if (!t->dsn == !t->url)
+                return fail(p, v, key, "a cratedb target needs exactly one of url (HTTP) or dsn (PostgreSQL wire protocol)");
+            snprintf(key, sizeof(key), "%sdelivery", prefix);
+            if ((int)t->delivery == SL_DELIVERY_EXACTLY_ONCE)
+                return fail(p, v, key, "CrateDB has no transactions: only at-least-once (with idempotent upserts) is possible");
+            t->delivery = SL_DELIVERY_AT_LEAST_ONCE;
+            if (!t->schema)
+                t->schema = sl_xstrdup("doc");
+        }
+        if (t->max_inflight < 1 || t->max_inflight > 64) {
+            snprintf(key, sizeof(key), "%smax_inflight", prefix);
+            return fail(p, v, key, "must be between 1 and 64");
+        }
+    }
+    return 0;
+}
+
+static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
+{
+    if (seq->type != YAML_SEQUENCE_NODE)
+        return fail(p, seq, "routes", "expected a list of routes");
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n == 0)
+        return fail(p, seq, "routes", "at least one route is needed");
+    cfg->routes = sl_xcalloc(n, sizeof(sl_route_conf));
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *v = yaml_document_get_node(&p->doc, seq->data.sequence.items.start[i]);
+        sl_route_conf *r = &cfg->routes[i];
+        cfg->nroutes = i + 1;
+        r->line = line_of(v);
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "routes[%zu].", i);
+        apply_defaults(p, SEC_ROUTE, r);
+        if (parse_section(p, v, SEC_ROUTE, r, prefix))
+            return -1;
+        if (!r->name) {
+            char name[32];
+            snprintf(name, sizeof(name), "route %zu", i + 1);
+            r->name = sl_xstrdup(name);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cfg->routes[j].name, r->name))
+                return fail(p, map_get(p, v, "name"), prefix, "route name '%s' is used twice", r->name);
+        char key[128];
+        snprintf(key, sizeof(key), "%stopics", prefix);
+        if (!r->ntopics == !r->topic_pattern)
+            return fail(p, v, key, "give exactly one of topics or topic_pattern");
+        if (r->topic_pattern) {
+            snprintf(key, sizeof(key), "%stopic_pattern", prefix);
+            if (r->topic_pattern[0] != '^')
+                return fail(p, map_get(p, v, "topic_pattern"), key,
+                            "a pattern must start with ^ (librdkafka treats other names as literal topics)");
+            regex_t re;
+            if (regcomp(&re, r->topic_pattern, REG_EXTENDED | REG_NOSUB))
+                return fail(p, map_get(p, v, "topic_pattern"), key, "invalid regular expression '%s'",
+                            r->topic_pattern);
+            regfree(&re);
+        }
+        for (size_t t = 0; t < cfg->ntargets; t++)
+            if (!strcmp(cfg->targets[t].name, r->target_name))
+                r->target = &cfg->targets[t];
+        snprintf(key, sizeof(key), "%starget", prefix);
+        if (!r->target)
+            return fail(p, map_get(p, v, "target"), key, "no target named '%s'", r->target_name);
+        snprintf(key, sizeof(key), "%stable", prefix);
+        if (!*r->table)
+            return fail(p, map_get(p, v, "table"), key, "must not be empty");
+        if (r->mode == SL_MODE_INSERT && r->delete_on_tombstone) {
+            snprintf(key, sizeof(key), "%sdelete_on_tombstone", prefix);
+            return fail(p, map_get(p, v, "delete_on_tombstone"), key,
+                        "deletes need a key: use mode upsert, or turn delete_on_tombstone off");
+        }
+        snprintf(key, sizeof(key), "%son_error", prefix);
+        if (r->on_error == SL_ONERR_DLQ && !r->dlq_topic == !r->dlq_table)
+            return fail(p, map_get(p, v, "on_error"), key, "on_error dlq needs exactly one of dlq_topic or dlq_table");
+        if (r->on_error != SL_ONERR_DLQ && (r->dlq_topic || r->dlq_table))
+            return fail(p, map_get(p, v, r->dlq_topic ? "dlq_topic" : "dlq_table"), key,
+                        "dlq_topic/dlq_table are used only with on_error: dlq");
+        if ((r->format == SL_FMT_AVRO || r->key_format == SL_KEYFMT_AVRO) && cfg->registry.nurls == 0) {
+            snprintf(key, sizeof(key), "%sformat", prefix);
+            return fail(p, map_get(p, v, "format"), key, "avro needs a schema_registry section");
+        }
+    }
+    return 0;
+}
+
+static int parse_kafka(parser *p, sl_config *cfg, const yaml_node_t *map)
+{
+    const sl_option *o = find_option(SEC_TOP, "kafka");
+    if (set_option(p, o, cfg, map, "kafka"))
+        return -1;
+    const char *ac = sl_config_kafka_get(cfg, "enable.auto.commit");
+    if (ac && strcmp(ac, "false"))
+        return fail(p, map, "kafka.enable.auto.commit", "sluice commits offsets itself, after each write; it must be false");
+    if (!sl_config_kafka_get(cfg, "bootstrap.servers") && !sl_config_kafka_get(cfg, "metadata.broker.list"))
+        return fail(p, map, "kafka", "missing required key 'kafka.bootstrap.servers'");
+    if (!sl_config_kafka_get(cfg, "group.id"))
+        return fail(p, map, "kafka", "missing required key 'kafka.group.id'");
+    return 0;
+}
+
+static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
+{
+    if (!root || root->type != YAML_MAPPING_NODE)
+        return fail(p, root, NULL, "the configuration must be a mapping (kafka:, targets:, routes:)");
+    apply_defaults(p, SEC_TOP, cfg);
+    apply_defaults(p, SEC_BATCH, cfg);
+    apply_defaults(p, SEC_RETRY, cfg);
+    apply_defaults(p, SEC_REGISTRY, cfg);
+    /* targets before routes, the registry before routes: routes refer to them */
+    static const char *const order[] = {"kafka", "schema_registry", "batch", "retry", "targets", "routes", NULL};
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+        const sl_option *o = scalar(k) ? find_option(SEC_TOP, scalar(k)) : NULL;
+        if (!o)
+            return unknown_key(p, k, SEC_TOP, "");
+        for (yaml_node_pair_t *q = root->data.mapping.pairs.start; q < pr; q++)
+            if (!strcmp(scalar(yaml_document_get_node(&p->doc, q->key)), scalar(k)))
+                return fail(p, k, scalar(k), "given twice");
+    }
+    for (size_t i = 0; order[i]; i++) {
+        yaml_node_t *v = map_get(p, root, order[i]);
+        int rc = 0;
+        if (!strcmp(order[i], "kafka"))
+            rc = v ? parse_kafka(p, cfg, v) : fail(p, root, NULL, "missing required key 'kafka'");
+        else if (!strcmp(order[i], "schema_registry"))
+            rc = v ? parse_section(p, v, SEC_REGISTRY, cfg, "schema_registry.") : 0;
+        else if (!strcmp(order[i], "batch"))
+            rc = v ? parse_section(p, v, SEC_BATCH, cfg, "batch.") : 0;
+        else if (!strcmp(order[i], "retry"))
+            rc = v ? parse_section(p, v, SEC_RETRY, cfg, "retry.") : 0;
+        else if (!strcmp(order[i], "targets"))
+            rc = v ? parse_targets(p, cfg, v) : fail(p, root, NULL, "missing required key 'targets'");
+        else if (!strcmp(order[i], "routes"))
+            rc = v ? parse_routes(p, cfg, v) : fail(p, root, NULL, "missing required key 'routes'");
+        if (rc)
+            return -1;
+    }
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
+        yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(&p->doc, pr->value);
+        const sl_option *o = find_option(SEC_TOP, scalar(k));
+        if (o->type != OPT_SECTION && o->type != OPT_MAP && set_option(p, o, cfg, v, o->name))
+            return -1;
+    }
+    yaml_node_t *v;
+    if (cfg->workers < 1 || cfg->workers > 64)
+        return fail(p, map_get(p, root, "workers"), "workers", "must be between 1 and 64");
+    if (cfg->batch.max_rows < 1)
+        return fail(p, (v = map_get(p, root, "batch")) ? map_get(p, v, "max_rows") : root,
+                    "batch.max_rows", "must be at least 1");
+    if (cfg->batch.max_bytes < 1024)
+        return fail(p, (v = map_get(p, root, "batch")) ? map_get(p, v, "max_bytes") : root,
+                    "batch.max_bytes", "must be at least 1KiB");
+    if (cfg->retry.max_backoff_ms < cfg->retry.initial_backoff_ms || cfg->retry.initial_backoff_ms < 1)
+        return fail(p, map_get(p, root, "retry"), "retry",
+                    "initial_backoff_ms must be at least 1ms and at most max_backoff_ms");
+    if (cfg->log_level && sl_log_parse_level(cfg->log_level) < 0)
+        return fail(p, map_get(p, root, "log_level"), "log_level", "'%s' is not one of: error, warn, info, debug",
+                    cfg->log_level);
+    return 0;
+}
+
+sl_config *sl_config_load(const char *path, sl_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sl_error_set(err, SL_ERR_FATAL, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    parser p = {.path = path, .err = err};
+    yaml_parser_t yp;
+    yaml_parser_initialize(&yp);
+    yaml_parser_set_input_file(&yp, f);
+    sl_config *cfg = sl_xcalloc(1, sizeof(*cfg));
+    cfg->path = sl_xstrdup(path);
+    int rc;
+    if (!yaml_parser_load(&yp, &p.doc)) {
+        rc = sl_error_set(err, SL_ERR_FATAL, "%s:%zu:%zu: %s%s%s", path, yp.problem_mark.line + 1,
+                          yp.problem_mark.column + 1, yp.problem ? yp.problem : "syntax error",
+                          yp.context ? " " : "", yp.context ? yp.context : "");
+        yaml_parser_delete(&yp);
+        fclose(f);
+        sl_config_free(cfg);
+        return NULL;
+    }
+    rc = parse_root(&p, cfg, yaml_document_get_root_node(&p.doc));
+    yaml_document_delete(&p.doc);
+    yaml_parser_delete(&yp);
+    fclose(f);
+    if (rc) {
+        sl_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void free_kv(sl_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+void sl_config_free(sl_config *cfg)
+{
+    if (!cfg)
+        return;
+    free_kv(cfg->kafka, cfg->nkafka);
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        sl_target_conf *t = &cfg->targets[i];
+        free(t->name);
+        free(t->dsn);
+        free(t->url);
+        free(t->schema);
+        free(t->user);
+        free(t->password);
+        free(t->ca_file);
+    }
+    free(cfg->targets);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        sl_route_conf *r = &cfg->routes[i];
+        free(r->name);
+        free_list(r->topics, r->ntopics);
+        free(r->topic_pattern);
+        free(r->target_name);
+        free(r->table);
+        free_list(r->key, r->nkey);
+        free_kv(r->columns, r->ncolumns);
+        free(r->dlq_topic);
+        free(r->dlq_table);
+        free(r->soft_delete_column);
+        free_kv(r->add_columns, r->nadd_columns);
+    }
+    free(cfg->routes);
+    free_list(cfg->registry.urls, cfg->registry.nurls);
+    free(cfg->registry.user);
+    free(cfg->registry.password);
+    free(cfg->registry.ca_file);
+    free(cfg->log_level);
+    free(cfg->metrics_file);
+    free(cfg->path);
+    free(cfg);
+}
+
+const char *sl_config_kafka_get(const sl_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->nkafka; i++)
+        if (!strcmp(cfg->kafka[i].key, key))
+            return cfg->kafka[i].value;
+    return NULL;
+}
+
+const sl_route_conf *sl_config_route_for_topic(const sl_config *cfg, const char *topic)
+{
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const sl_route_conf *r = &cfg->routes[i];
+        for (size_t t = 0; t < r->ntopics; t++)
+            if (!strcmp(r->topics[t], topic))
+                return r;
+        if (r->topic_pattern) {
+            regex_t re;
+            if (regcomp(&re, r->topic_pattern, REG_EXTENDED | REG_NOSUB) == 0) {
+                int m = regexec(&re, topic, 0, NULL, 0);
+                regfree(&re);
+                if (m == 0)
+                    return r;
+            }
+        }
+    }
+    return NULL;
+}

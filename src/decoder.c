@@ -1,0 +1,87 @@
+/* decoder.c - format dispatch and record-key decoding. */
+#include "sluice/decoder.h"
+
+#include <string.h>
+
+void sl_change_clear(sl_change *c)
+{
+    json_decref(c->value);
+    json_decref(c->key);
+    json_decref(c->meta);
+    json_decref(c->fields);
+    json_decref(c->json_text);
+    memset(c, 0, sizeof(*c));
+    c->schema_id = -1;
+}
+
+const sl_format_ops *sl_format_lookup(sl_format f)
+{
+    switch (f) {
+    case SL_FMT_JSON: return &sl_format_json;
+    case SL_FMT_AVRO: return &sl_format_avro;
+    case SL_FMT_CONNECT_JSON: return &sl_format_connect_json;
+    case SL_FMT_DEBEZIUM: return &sl_format_debezium;
+    }
+    return NULL;
+}
+
+int sl_decoder_init(sl_decoder *d, const sl_route_conf *route, struct sl_registry *reg, sl_error *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->route = route;
+    d->registry = reg;
+    const sl_format_ops *ops = sl_format_lookup(route->format);
+    if (ops && ops->init)
+        return ops->init(d, err);
+    return 0;
+}
+
+void sl_decoder_fini(sl_decoder *d)
+{
+    const sl_format_ops *ops = d->route ? sl_format_lookup(d->route->format) : NULL;
+    if (ops && ops->fini)
+        ops->fini(d);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Avro keys are decoded by the Avro format; it provides this hook. */
+int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+    __attribute__((weak));
+
+int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+{
+    *out = NULL;
+    if (!rec->key)
+        return 0;
+    switch (d->route->key_format) {
+    case SL_KEYFMT_STRING:
+        *out = json_stringn_nocheck(rec->key, rec->key_len);
+        return 0;
+    case SL_KEYFMT_AVRO:
+        if (!sl_avro_decode_key)
+            return sl_error_set(err, SL_ERR_FATAL, "key_format avro is not available in this build");
+        return sl_avro_decode_key(d, rec, out, err);
+    case SL_KEYFMT_JSON: {
+        json_error_t je;
+        *out = json_loadb(rec->key, rec->key_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (!*out) /* a key that is not JSON is taken as a string (e.g. "1004") */
+            *out = json_stringn_nocheck(rec->key, rec->key_len);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+int sl_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->schema_id = -1;
+    if (sl_decode_key(d, rec, &out->key, err))
+        return -1;
+    const sl_format_ops *ops = sl_format_lookup(d->route->format);
+    if (ops->decode(d, rec, out, err)) {
+        sl_change_clear(out);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* main.c - the sluice command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/app.h"
+#include "sluice/config.h"
+#include "sluice/log.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: sluice -c FILE             run: sink Kafka topics into SQL tables\n"
+          "       sluice --check -c FILE     validate the file, connect to Kafka and every target,\n"
+          "                                  check every routed table, print what was found\n"
+          "       sluice offsets -c FILE --route NAME --reset-to WHERE [--dry-run]\n"
+          "                                  rewrite a route's stored offsets (the group must be stopped);\n"
+          "                                  WHERE: earliest | latest | TIME (ISO-8601 or epoch ms) |\n"
+          "                                  topic:partition:offset[,...]\n"
+          "       sluice --config-docs       print the configuration reference (Markdown)\n"
+          "       sluice --version | --help\n"
+          "options:\n"
+          "  -c, --config FILE   configuration file (YAML or JSON)\n"
+          "  -v, --verbose       debug logging\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL, *route = NULL, *where = NULL;
+    int check = 0, verbose = 0, dry_run = 0, offsets = 0;
+    if (argc > 1 && !strcmp(argv[1], "offsets")) {
+        offsets = 1;
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {"verbose", no_argument, NULL, 'v'},      {"config-docs", no_argument, NULL, 'D'},
+        {"route", required_argument, NULL, 'r'},  {"reset-to", required_argument, NULL, 't'},
+        {"dry-run", no_argument, NULL, 'n'},      {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'k': check = 1; break;
+        case 'v': verbose = 1; break;
+        case 'r': route = optarg; break;
+        case 't': where = optarg; break;
+        case 'n': dry_run = 1; break;
+        case 'V': printf("sluice %s\n", SLUICE_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        case 'D': sl_config_write_docs(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!path) {
+        fprintf(stderr, "sluice: no configuration file: use -c FILE\n");
+        usage(stderr);
+        return 2;
+    }
+    if (offsets && (!route || !where)) {
+        fprintf(stderr, "sluice offsets: --route and --reset-to are required\n");
+        return 2;
+    }
+    sl_error err;
+    sl_config *cfg = sl_config_load(path, &err);
+    if (!cfg) {
+        fprintf(stderr, "sluice: %s\n", err.msg);
+        return 1;
+    }
+    if (cfg->log_level)
+        sl_log_level = (sl_loglevel)sl_log_parse_level(cfg->log_level);
+    if (verbose)
+        sl_log_level = SL_LOG_DEBUG;
+    int rc;
+    if (check)
+        rc = sl_app_check(cfg);
+    else if (offsets)
+        rc = sl_app_offsets(cfg, route, where, dry_run);
+    else
+        rc = sl_app_run(cfg);
+    sl_config_free(cfg);
+    return rc;
+}

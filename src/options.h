@@ -1,0 +1,39 @@
+/* options.h - the declarative option table (private to config.c and options.c). */
+#ifndef SLUICE_OPTIONS_H
+#define SLUICE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    OPT_STR,      /* char * */
+    OPT_INT,      /* int64_t */
+    OPT_BOOL,     /* bool */
+    OPT_SIZE,     /* int64_t bytes: 8MiB, 512KiB, 1000 */
+    OPT_DURATION, /* int64_t ms: 100ms, 5s, 2m */
+    OPT_ENUM,     /* int (C enum), index into names */
+    OPT_STRLIST,  /* char ** + size_t count right after it; a scalar is a list of one */
+    OPT_MAP,      /* sl_kv * + size_t count right after it */
+    OPT_SECTION,  /* structure only (documented, parsed by hand) */
+} opt_type;
+
+typedef enum { SEC_TOP, SEC_BATCH, SEC_RETRY, SEC_REGISTRY, SEC_TARGET, SEC_ROUTE } opt_section;
+
+typedef struct sl_option {
+    opt_section section;
+    const char *name;
+    opt_type type;
+    size_t offset;      /* in sl_config (top, batch, retry, registry), sl_target_conf or sl_route_conf */
+    size_t count_off;   /* OPT_STRLIST / OPT_MAP: offset of the size_t count */
+    const char *def;    /* default, as written in a file; NULL: none */
+    bool required;
+    const char *const *names; /* OPT_ENUM: NULL-terminated, index = enum value */
+    const char *doc;
+} sl_option;
+
+extern const sl_option sl_options[];
+extern const size_t sl_noptions;
+
+const char *sl_section_prefix(opt_section s);
+
+#endif

@@ -1,0 +1,69 @@
+/* sink.c - choosing a sink for a target, and flush bookkeeping. */
+#include "sluice/sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/strbuf.h"
+
+sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id, sl_error *err)
+{
+    const sl_sink_ops *ops;
+    if (conf->type == SL_TARGET_POSTGRESQL)
+        ops = &sl_sink_postgresql;
+    else if (conf->url)
+        ops = &sl_sink_cratedb_http;
+    else
+        ops = &sl_sink_cratedb_pg;
+    sl_sink *s = sl_xcalloc(1, sizeof(*s));
+    s->ops = ops;
+    s->conf = conf;
+    snprintf(s->ctx, sizeof(s->ctx), "sink %s (worker %d)", conf->name, worker_id);
+    (void)err;
+    return s;
+}
+
+void sl_sink_free(sl_sink *s)
+{
+    if (!s)
+        return;
+    if (s->ops->close)
+        s->ops->close(s);
+    free(s);
+}
+
+bool sl_sink_exactly_once(const sl_sink *s)
+{
+    return s->ops->transactional && s->conf->delivery == SL_DELIVERY_EXACTLY_ONCE;
+}
+
+void sl_flush_add_deadletter(sl_flush *f, const sl_route_conf *route, const char *topic,
+                             int32_t partition, int64_t offset, const void *key, size_t key_len,
+                             const void *value, size_t value_len, const char *error)
+{
+    if (f->ndead == f->dead_cap) {
+        f->dead_cap = f->dead_cap ? f->dead_cap * 2 : 16;
+        f->dead = sl_xrealloc(f->dead, f->dead_cap * sizeof(*f->dead));
+    }
+    sl_deadletter *d = &f->dead[f->ndead++];
+    d->route = route;
+    d->topic = topic;
+    d->partition = partition;
+    d->offset = offset;
+    d->key_len = key ? key_len : 0;
+    d->value_len = value ? value_len : 0;
+    d->key = key ? memcpy(sl_xmalloc(key_len ? key_len : 1), key, key_len) : NULL;
+    d->value = value ? memcpy(sl_xmalloc(value_len ? value_len : 1), value, value_len) : NULL;
+    d->error = sl_xstrdup(error);
+}
+
+void sl_flush_clear_deadletters(sl_flush *f)
+{
+    for (size_t i = 0; i < f->ndead; i++) {
+        free((void *)f->dead[i].key);
+        free((void *)f->dead[i].value);
+        free(f->dead[i].error);
+    }
+    f->ndead = 0;
+}

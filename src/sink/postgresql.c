@@ -1,0 +1,909 @@
+/* postgresql.c - the PostgreSQL sink (libpq).
+ *
+ * A flush is one transaction: for each table, the batch's rows go by COPY
+ * (text format) into a temporary staging table, then one DELETE for the
+ * deleted keys and one INSERT .. SELECT .. ON CONFLICT DO UPDATE per set of
+ * supplied columns; dead letters go to their tables; with exactly-once the
+ * next offset of every partition the flush covers is written to
+ * sluice.offsets, guarded by the offset the batch started from.  Data and
+ * offsets commit or roll back together.
+ *
+ * A flush failing on bad data (SQLSTATE class 22 or 23) is re-run with one
+ * savepoint per try, halving the rows until the bad ones are isolated; the
+ * good rows commit, the bad ones go to the reject callback. */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/log.h"
+#include "sluice/sink.h"
+#include "sluice/sql.h"
+#include "sluice/strbuf.h"
+
+typedef struct stage {
+    char *qname;           /* the target table ... */
+    size_t ncols;          /* ... and its width: a table that gained a column gets a new stage */
+    char *name;            /* quoted temp table name */
+    bool created;          /* exists on this connection (a rollback may have undone it) */
+    struct stage *next;
+} stage;
+
+typedef struct pg_sink {
+    PGconn *conn;
+    stage *stages;
+    int nstages;
+    bool offsets_ready;
+    char **dlq_ready; /* dead-letter tables created on this connection */
+    size_t ndlq_ready;
+    sl_strbuf sql;
+    sl_strbuf copy;
+} pg_sink;
+
+#define PG(s) ((pg_sink *)(s)->impl)
+
+static void drop_conn(sl_sink *s)
+{
+    pg_sink *p = PG(s);
+    if (p->conn)
+        PQfinish(p->conn);
+    p->conn = NULL;
+    for (stage *st = p->stages, *n; st; st = n) {
+        n = st->next;
+        free(st->qname);
+        free(st->name);
+        free(st);
+    }
+    p->stages = NULL;
+    p->offsets_ready = false;
+    for (size_t i = 0; i < p->ndlq_ready; i++)
+        free(p->dlq_ready[i]);
+    free(p->dlq_ready);
+    p->dlq_ready = NULL;
+    p->ndlq_ready = 0;
+    s->connected = false;
+}
+
+/* After a rollback, objects created inside the transaction are gone. */
+static void rollback(sl_sink *s)
+{
+    pg_sink *p = PG(s);
+    if (!p->conn)
+        return;
+    PQclear(PQexec(p->conn, "ROLLBACK"));
+    for (stage *st = p->stages; st; st = st->next)
+        st->created = false;
+    for (size_t i = 0; i < p->ndlq_ready; i++)
+        free(p->dlq_ready[i]);
+    p->ndlq_ready = 0;
+}
+
+/* Fill @err from a failed result (or the connection when @res is NULL). */
+static int pg_fail(sl_sink *s, PGresult *res, const char *what, sl_error *err)
+{
+    pg_sink *p = PG(s);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = p->conn ? PQerrorMessage(p->conn) : "no connection";
+    sl_errkind kind = sl_sqlstate_kind(state);
+    if (!p->conn || PQstatus(p->conn) != CONNECTION_OK)
+        kind = SL_ERR_RETRY;
+    sl_error_set(err, kind, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
+    if (state)
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    if (detail) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof(err->msg) - n, " (%s)", detail);
+    }
+    if (res)
+        PQclear(res);
+    if (p->conn && PQstatus(p->conn) != CONNECTION_OK)
+        drop_conn(s);
+    return -1;
+}
+
+static int exec_ok(sl_sink *s, const char *sql, int nparams, const char *const *params,
+                   const char *what, sl_error *err)
+{
+    PGresult *res = PQexecParams(PG(s)->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return pg_fail(s, res, what, err);
+    PQclear(res);
+    return 0;
+}
+
+/* Run @sql; return the first column of the first row as an integer. */
+static int exec_count(sl_sink *s, const char *sql, int nparams, const char *const *params,
+                      const char *what, long long *out, sl_error *err)
+{
+    PGresult *res = PQexecParams(PG(s)->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return pg_fail(s, res, what, err);
+    *out = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return 0;
+}
+
+static int pg_open(sl_sink *s, sl_error *err)
+{
+    if (!s->impl)
+        s->impl = sl_xcalloc(1, sizeof(pg_sink));
+    pg_sink *p = PG(s);
+    if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
+        return 0;
+    drop_conn(s);
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%" PRId64, (s->conf->connect_timeout_ms + 999) / 1000);
+    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
+    const char *vals[] = {s->conf->dsn, timeout, "sluice", NULL};
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(p->conn);
+        sl_error_set(err, SL_ERR_RETRY, "cannot connect: %.*s", (int)strcspn(m, "\n"), m);
+        drop_conn(s);
+        return -1;
+    }
+    char st[64];
+    snprintf(st, sizeof(st), "%" PRId64, s->conf->statement_timeout_ms);
+    const char *params[] = {st};
+    if (exec_ok(s, "SELECT set_config('statement_timeout', $1, false)", 1, params, "set statement_timeout", err))
+        return -1;
+    s->connected = true;
+    log_info(s->ctx, "connected to PostgreSQL %d (%s)", PQserverVersion(p->conn), PQdb(p->conn));
+    return 0;
+}
+
+static void pg_close(sl_sink *s)
+{
+    if (!s->impl)
+        return;
+    drop_conn(s);
+    sl_strbuf_free(&PG(s)->sql);
+    sl_strbuf_free(&PG(s)->copy);
+    free(s->impl);
+    s->impl = NULL;
+}
+
+static const char describe_sql[] =
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+    "       COALESCE(bt.typname, t.typname), a.attnotnull, a.atthasdef,"
+    "       (a.attgenerated <> '' OR a.attidentity = 'a'),"
+    "       COALESCE(array_position(i.indkey::int2[], a.attnum), 0)"
+    "  FROM pg_catalog.pg_attribute a"
+    "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    "  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+    "  LEFT JOIN pg_catalog.pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype"
+    "  LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
+    " WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')"
+    "   AND a.attnum > 0 AND NOT a.attisdropped"
+    " ORDER BY a.attnum";
+
+static int pg_describe(sl_sink *s, const char *schema, const char *name, sl_table **out, sl_error *err)
+{
+    *out = NULL;
+    if (pg_open(s, err))
+        return -1;
+    const char *params[] = {schema, name};
+    PGresult *res = PQexecParams(PG(s)->conn, describe_sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return pg_fail(s, res, "reading the catalog", err);
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return 0;
+    }
+    sl_table *t = sl_xcalloc(1, sizeof(*t));
+    t->schema = sl_xstrdup(schema);
+    t->name = sl_xstrdup(name);
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_sql_qname(&q, schema, name);
+    t->qname = sl_strbuf_steal(&q);
+    t->cols = sl_xcalloc((size_t)n, sizeof(sl_column));
+    t->key = sl_xcalloc((size_t)n, sizeof(size_t));
+    t->ncols = (size_t)n;
+    size_t keypos[1600] = {0};
+    for (int i = 0; i < n; i++) {
+        sl_column *c = &t->cols[i];
+        c->name = sl_xstrdup(PQgetvalue(res, i, 0));
+        c->type_name = sl_xstrdup(PQgetvalue(res, i, 1));
+        c->type = sl_coltype_from_pg(PQgetvalue(res, i, 2), &c->elem);
+        c->not_null = PQgetvalue(res, i, 3)[0] == 't';
+        c->has_default = PQgetvalue(res, i, 4)[0] == 't';
+        c->generated = PQgetvalue(res, i, 5)[0] == 't';
+        int kp = atoi(PQgetvalue(res, i, 6));
+        if (kp > 0 && kp < 1600) {
+            keypos[kp] = (size_t)i + 1;
+            c->in_key = true;
+        }
+    }
+    for (size_t kp = 1; kp < 1600; kp++)
+        if (keypos[kp])
+            t->key[t->nkey++] = keypos[kp] - 1;
+    PQclear(res);
+    *out = t;
+    return 0;
+}
+
+/* COPY text format: backslash, tab, newline and carriage return escaped. */
+static void copy_cell(sl_strbuf *b, const char *data, int32_t len)
+{
+    sl_strbuf_reserve(b, (size_t)len * 2);
+    for (int32_t i = 0; i < len; i++) {
+        char c = data[i];
+        switch (c) {
+        case '\\': sl_strbuf_append(b, "\\\\", 2); break;
+        case '\t': sl_strbuf_append(b, "\\t", 2); break;
+        case '\n': sl_strbuf_append(b, "\\n", 2); break;
+        case '\r': sl_strbuf_append(b, "\\r", 2); break;
+        default: b->data[b->len++] = c;
+        }
+    }
+    b->data[b->len] = '\0';
+}
+
+static int copy_flush(sl_sink *s, sl_error *err, bool final)
+{
+    pg_sink *p = PG(s);
+    if (p->copy.len && PQputCopyData(p->conn, p->copy.data, (int)p->copy.len) != 1)
+        return pg_fail(s, NULL, "COPY", err);
+    sl_strbuf_reset(&p->copy);
+    if (final) {
+        if (PQputCopyEnd(p->conn, NULL) != 1)
+            return pg_fail(s, NULL, "COPY", err);
+        PGresult *res = PQgetResult(p->conn);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return pg_fail(s, res, "COPY", err);
+        PQclear(res);
+        while ((res = PQgetResult(p->conn)))
+            PQclear(res);
+    }
+    return 0;
+}
+
+/* Rows to write: indexes into b->rows (so that bisection can take halves). */
+typedef struct rowset {
+    sl_batch *b;
+    const size_t *idx;
+    size_t n;
+} rowset;
+
+static const sl_row *rs_row(const rowset *rs, size_t i)
+{
+    return rs->b->rows[rs->idx[i]];
+}
+
+/* COPY the rows into @target (column list @cols, plus an optional group
+ * column); @group[i] is row i's group (only with @with_group). */
+static int copy_rows(sl_sink *s, const char *target, const rowset *rs, const bool *colmask,
+                     const int *group, bool with_group, bool with_del, sl_error *err)
+{
+    pg_sink *p = PG(s);
+    const sl_table *t = rs->b->table;
+    sl_strbuf *q = &p->sql;
+    sl_strbuf_reset(q);
+    sl_strbuf_printf(q, "COPY %s (", target);
+    bool first = true;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (!colmask[c])
+            continue;
+        if (!first)
+            sl_strbuf_puts(q, ", ");
+        sl_sql_ident(q, t->cols[c].name);
+        first = false;
+    }
+    if (with_group)
+        sl_strbuf_puts(q, first ? "\"__sluice_group\", \"__sluice_delete\"" : ", \"__sluice_group\", \"__sluice_delete\"");
+    sl_strbuf_puts(q, ") FROM STDIN");
+    PGresult *res = PQexec(p->conn, q->data);
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        return pg_fail(s, res, "COPY", err);
+    PQclear(res);
+    sl_strbuf_reset(&p->copy);
+    for (size_t i = 0; i < rs->n; i++) {
+        const sl_row *r = rs_row(rs, i);
+        first = true;
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (!colmask[c])
+                continue;
+            if (!first)
+                sl_strbuf_putc(&p->copy, '\t');
+            first = false;
+            if (r->len[c] >= 0)
+                copy_cell(&p->copy, r->data + r->off[c], r->len[c]);
+            else
+                sl_strbuf_append(&p->copy, "\\N", 2);
+        }
+        if (with_group)
+            sl_strbuf_printf(&p->copy, "%s%d\t%s", first ? "" : "\t", group[i],
+                             (r->op == SL_OP_DELETE || r->replace) ? "t" : "f");
+        (void)with_del;
+        sl_strbuf_putc(&p->copy, '\n');
+        if (p->copy.len >= 256 * 1024 && copy_flush(s, err, false))
+            return -1;
+    }
+    return copy_flush(s, err, true);
+}
+
+static const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err)
+{
+    pg_sink *p = PG(s);
+    stage *st;
+    for (st = p->stages; st; st = st->next)
+        if (st->ncols == t->ncols && !strcmp(st->qname, t->qname))
+            break;
+    if (!st) {
+        st = sl_xcalloc(1, sizeof(*st));
+        char name[64];
+        snprintf(name, sizeof(name), "\"sluice_stage_%d\"", ++p->nstages);
+        st->name = sl_xstrdup(name);
+        st->qname = sl_xstrdup(t->qname);
+        st->ncols = t->ncols;
+        st->next = p->stages;
+        p->stages = st;
+    }
+    if (st->created)
+        return st->name;
+    sl_strbuf *q = &p->sql;
+    sl_strbuf_reset(q);
+    /* Same column types as the target, no constraints; emptied at commit. */
+    sl_strbuf_printf(q, "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT * FROM %s WITH NO DATA; "
+                        "ALTER TABLE %s ADD COLUMN IF NOT EXISTS \"__sluice_group\" int,"
+                        " ADD COLUMN IF NOT EXISTS \"__sluice_delete\" bool",
+                     st->name, t->qname, st->name);
+    PGresult *res = PQexec(p->conn, q->data);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pg_fail(s, res, "creating the staging table", err);
+        return NULL;
+    }
+    PQclear(res);
+    st->created = true;
+    return st->name;
+}
+
+/* The key equality "t.k1 = s.k1 AND ..." */
+static void key_match(sl_strbuf *q, const sl_table *t)
+{
+    for (size_t k = 0; k < t->nkey; k++) {
+        const char *col = t->cols[t->key[k]].name;
+        if (k)
+            sl_strbuf_puts(q, " AND ");
+        sl_strbuf_puts(q, "t.");
+        sl_sql_ident(q, col);
+        sl_strbuf_puts(q, " = s.");
+        sl_sql_ident(q, col);
+    }
+}
+
+/* Upsert mode: COPY into the stage, delete, then one INSERT per column set. */
+static int write_upserts(sl_sink *s, const rowset *rs, sl_error *err)
+{
+    pg_sink *p = PG(s);
+    const sl_table *t = rs->b->table;
+    const char *stg = stage_for(s, t, err);
+    if (!stg)
+        return -1;
+    /* group rows by which cells they supply */
+    size_t nc = t->ncols;
+    int *group = sl_xmalloc((rs->n ? rs->n : 1) * sizeof(int));
+    bool *masks = NULL; /* ngroups * nc */
+    int ngroups = 0;
+    bool any_delete = false;
+    bool *all = sl_xcalloc(nc ? nc : 1, sizeof(bool));
+    for (size_t i = 0; i < rs->n; i++) {
+        const sl_row *r = rs_row(rs, i);
+        if (r->op == SL_OP_DELETE || r->replace)
+            any_delete = true;
+        if (r->op == SL_OP_DELETE) {
+            group[i] = -1;
+            continue;
+        }
+        int g;
+        for (g = 0; g < ngroups; g++) {
+            size_t c;
+            for (c = 0; c < nc; c++)
+                if (masks[(size_t)g * nc + c] != (r->len[c] != SL_CELL_ABSENT))
+                    break;
+            if (c == nc)
+                break;
+        }
+        if (g == ngroups) {
+            masks = sl_xrealloc(masks, (size_t)(ngroups + 1) * nc * sizeof(bool));
+            for (size_t c = 0; c < nc; c++)
+                masks[(size_t)g * nc + c] = r->len[c] != SL_CELL_ABSENT;
+            ngroups++;
+        }
+        group[i] = g;
+    }
+    for (size_t c = 0; c < nc; c++)
+        all[c] = !t->cols[c].generated;
+    int rc = copy_rows(s, stg, rs, all, group, true, true, err);
+    sl_strbuf *q = &p->sql;
+    if (!rc && any_delete) {
+        sl_strbuf_reset(q);
+        sl_strbuf_printf(q, "DELETE FROM %s AS t USING %s AS s WHERE s.\"__sluice_delete\" AND ", t->qname, stg);
+        key_match(q, t);
+        rc = exec_ok(s, q->data, 0, NULL, "DELETE", err);
+    }
+    for (int g = 0; !rc && g < ngroups; g++) {
+        const bool *m = &masks[(size_t)g * nc];
+        sl_strbuf_reset(q);
+        sl_strbuf_printf(q, "INSERT INTO %s AS t (", t->qname);
+        bool first = true;
+        for (size_t c = 0; c < nc; c++) {
+            if (!m[c] || t->cols[c].generated)
+                continue;
+            if (!first)
+                sl_strbuf_puts(q, ", ");
+            sl_sql_ident(q, t->cols[c].name);
+            first = false;
+        }
+        sl_strbuf_puts(q, ") SELECT ");
+        first = true;
+        for (size_t c = 0; c < nc; c++) {
+            if (!m[c] || t->cols[c].generated)
+                continue;
+            if (!first)
+                sl_strbuf_puts(q, ", ");
+            sl_sql_ident(q, t->cols[c].name);
+            first = false;
+        }
+        sl_strbuf_printf(q, " FROM %s WHERE \"__sluice_group\" = %d ON CONFLICT (", stg, g);
+        for (size_t k = 0; k < t->nkey; k++) {
+            if (k)
+                sl_strbuf_puts(q, ", ");
+            sl_sql_ident(q, t->cols[t->key[k]].name);
+        }
+        sl_strbuf_puts(q, ") DO ");
+        first = true;
+        for (size_t c = 0; c < nc; c++) {
+            if (!m[c] || t->cols[c].generated || t->cols[c].in_key)
+                continue;
+            sl_strbuf_puts(q, first ? "UPDATE SET " : ", ");
+            sl_sql_ident(q, t->cols[c].name);
+            sl_strbuf_puts(q, " = EXCLUDED.");
+            sl_sql_ident(q, t->cols[c].name);
+            first = false;
+        }
+        if (first)
+            sl_strbuf_puts(q, "NOTHING");
+        rc = exec_ok(s, q->data, 0, NULL, "INSERT .. ON CONFLICT", err);
+    }
+    free(group);
+    free(masks);
+    free(all);
+    return rc;
+}
+
+/* Insert mode: COPY straight into the table, one COPY per column set. */
+static int write_inserts(sl_sink *s, const rowset *rs, sl_error *err)
+{
+    const sl_table *t = rs->b->table;
+    size_t nc = t->ncols;
+    bool *mask = sl_xcalloc(nc ? nc : 1, sizeof(bool));
+    size_t *sub = sl_xmalloc((rs->n ? rs->n : 1) * sizeof(size_t));
+    bool *done = sl_xcalloc(rs->n ? rs->n : 1, sizeof(bool));
+    int rc = 0;
+    for (size_t i = 0; !rc && i < rs->n; i++) {
+        if (done[i])
+            continue;
+        const sl_row *r0 = rs_row(rs, i);
+        for (size_t c = 0; c < nc; c++)
+            mask[c] = r0->len[c] != SL_CELL_ABSENT && !t->cols[c].generated;
+        size_t n = 0;
+        for (size_t j = i; j < rs->n; j++) {
+            const sl_row *r = rs_row(rs, j);
+            size_t c;
+            for (c = 0; c < nc; c++)
+                if ((r->len[c] != SL_CELL_ABSENT && !t->cols[c].generated) != mask[c])
+                    break;
+            if (c == nc) {
+                sub[n++] = rs->idx[j];
+                done[j] = true;
+            }
+        }
+        rowset part = {rs->b, sub, n};
+        rc = copy_rows(s, t->qname, &part, mask, NULL, false, false, err);
+    }
+    free(mask);
+    free(sub);
+    free(done);
+    return rc;
+}
+
+static int write_rows(sl_sink *s, const rowset *rs, sl_error *err)
+{
+    if (rs->n == 0)
+        return 0;
+    if (rs->b->collapse)
+        return write_upserts(s, rs, err);
+    return write_inserts(s, rs, err);
+}
+
+/* Savepoint-guarded try; on failure the savepoint is rolled back. */
+static int try_rows(sl_sink *s, const rowset *rs, sl_error *err)
+{
+    if (exec_ok(s, "SAVEPOINT sluice_try", 0, NULL, "SAVEPOINT", err))
+        return -1;
+    if (write_rows(s, rs, err) == 0) {
+        /* the stage keeps rows until commit: empty it for the next try */
+        if (rs->b->collapse) {
+            sl_strbuf q = SL_STRBUF_INIT;
+            sl_strbuf_printf(&q, "DELETE FROM %s", stage_for(s, rs->b->table, err));
+            int rc = exec_ok(s, q.data, 0, NULL, "emptying the staging table", err);
+            sl_strbuf_free(&q);
+            if (rc)
+                return -1;
+        }
+        return exec_ok(s, "RELEASE SAVEPOINT sluice_try", 0, NULL, "RELEASE", err);
+    }
+    sl_error why = *err;
+    if (!PG(s)->conn || why.kind != SL_ERR_DATA)
+        return -1;
+    if (exec_ok(s, "ROLLBACK TO SAVEPOINT sluice_try", 0, NULL, "ROLLBACK TO SAVEPOINT", err))
+        return -1;
+    *err = why;
+    return 1; /* data error, rolled back */
+}
+
+/* Write @rs, isolating rows that fail with a data error by halving. */
+static int bisect(sl_sink *s, sl_flush *f, const rowset *rs, sl_error *err)
+{
+    int rc = try_rows(s, rs, err);
+    if (rc <= 0)
+        return rc;
+    if (rs->n == 1) {
+        if (!f->reject || f->reject(f->reject_opaque, f, rs->b, rs->idx[0], err))
+            return -1;
+        return 0;
+    }
+    size_t half = rs->n / 2;
+    rowset a = {rs->b, rs->idx, half}, b = {rs->b, rs->idx + half, rs->n - half};
+    if (bisect(s, f, &a, err))
+        return -1;
+    return bisect(s, f, &b, err);
+}
+
+static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_error *err)
+{
+    if (b->truncate) {
+        sl_strbuf q = SL_STRBUF_INIT;
+        sl_strbuf_printf(&q, "TRUNCATE TABLE %s", b->table->qname);
+        int rc = exec_ok(s, q.data, 0, NULL, "TRUNCATE", err);
+        sl_strbuf_free(&q);
+        if (rc)
+            return -1;
+    }
+    size_t *idx = sl_xmalloc((b->nrows ? b->nrows : 1) * sizeof(size_t));
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        if (b->rows[i])
+            idx[n++] = i;
+    rowset rs = {b, idx, n};
+    int rc = careful ? bisect(s, f, &rs, err) : write_rows(s, &rs, err);
+    free(idx);
+    if (rc)
+        sl_error_prefix(err, "%s: ", b->table->qname);
+    return rc;
+}
+
+static int ensure_offsets_table(sl_sink *s, sl_error *err)
+{
+    if (PG(s)->offsets_ready)
+        return 0;
+    /* The advisory lock keeps concurrent workers from racing on CREATE. */
+    if (exec_ok(s,
+                "BEGIN; SELECT pg_advisory_xact_lock(7405391);"
+                "CREATE SCHEMA IF NOT EXISTS sluice;"
+                "CREATE TABLE IF NOT EXISTS sluice.offsets ("
+                "  group_id text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
+                "  next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+                "  PRIMARY KEY (group_id, topic, partition));"
+                "COMMIT",
+                0, NULL, "creating sluice.offsets", err)) {
+        rollback(s);
+        return -1;
+    }
+    PG(s)->offsets_ready = true;
+    return 0;
+}
+
+/* {"a","b"} array literal for a text[] parameter. */
+static void text_array(sl_strbuf *b, const char *const *v, size_t n)
+{
+    sl_strbuf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_strbuf_putc(b, ',');
+        sl_strbuf_putc(b, '"');
+        for (const char *p = v[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                sl_strbuf_putc(b, '\\');
+            sl_strbuf_putc(b, *p);
+        }
+        sl_strbuf_putc(b, '"');
+    }
+    sl_strbuf_putc(b, '}');
+}
+
+static void int_array(sl_strbuf *b, const int64_t *v, size_t n)
+{
+    sl_strbuf_putc(b, '{');
+    for (size_t i = 0; i < n; i++)
+        sl_strbuf_printf(b, "%s%" PRId64, i ? "," : "", v[i]);
+    sl_strbuf_putc(b, '}');
+}
+
+/* Advance the stored offsets; fenced when another consumer moved them. */
+static int write_offsets(sl_sink *s, const char *group, const sl_offset *offs, size_t n,
+                         bool guarded, sl_error *err)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: rows that exist (expected >= 0); pass 1: new rows */
+        const char **topics = sl_xcalloc(n ? n : 1, sizeof(char *));
+        int64_t *parts = sl_xcalloc(n ? n : 1, sizeof(int64_t));
+        int64_t *exp = sl_xcalloc(n ? n : 1, sizeof(int64_t));
+        int64_t *next = sl_xcalloc(n ? n : 1, sizeof(int64_t));
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (guarded && (pass == 0) != (offs[i].expected >= 0))
+                continue;
+            if (!guarded && pass == 1)
+                continue;
+            topics[m] = offs[i].topic;
+            parts[m] = offs[i].partition;
+            exp[m] = offs[i].expected;
+            next[m] = offs[i].next;
+            m++;
+        }
+        int rc = 0;
+        if (m) {
+            sl_strbuf a1 = SL_STRBUF_INIT, a2 = SL_STRBUF_INIT, a3 = SL_STRBUF_INIT, a4 = SL_STRBUF_INIT;
+            text_array(&a1, topics, m);
+            int_array(&a2, parts, m);
+            int_array(&a3, exp, m);
+            int_array(&a4, next, m);
+            const char *sql;
+            if (!guarded)
+                sql = "WITH w AS (INSERT INTO sluice.offsets AS o (group_id, topic, partition, next_offset)"
+                      " SELECT $1, v.t, v.p, v.n FROM unnest($2::text[], $3::int[], $5::bigint[]) AS v(t, p, n)"
+                      " ON CONFLICT (group_id, topic, partition) DO UPDATE"
+                      " SET next_offset = EXCLUDED.next_offset, updated_at = now() RETURNING 1)"
+                      " SELECT count(*) FROM w WHERE $4::bigint[] IS NOT NULL";
+            else if (pass == 0)
+                sql = "WITH w AS (UPDATE sluice.offsets AS o SET next_offset = v.n, updated_at = now()"
+                      " FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS v(t, p, e, n)"
+                      " WHERE o.group_id = $1 AND o.topic = v.t AND o.partition = v.p AND o.next_offset = v.e"
+                      " RETURNING 1) SELECT count(*) FROM w";
+            else
+                sql = "WITH w AS (INSERT INTO sluice.offsets (group_id, topic, partition, next_offset)"
+                      " SELECT $1, v.t, v.p, v.n FROM unnest($2::text[], $3::int[], $5::bigint[]) AS v(t, p, n)"
+                      " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM w WHERE $4::bigint[] IS NOT NULL";
+            const char *params[] = {group, a1.data, a2.data, a3.data, a4.data};
+            long long count = 0;
+            rc = exec_count(s, sql, 5, params, "writing sluice.offsets", &count, err);
+            if (!rc && guarded && (size_t)count != m) {
+                rc = sl_error_set(err, SL_ERR_RETRY,
+                                  "stored offsets of group '%s' moved underneath this worker (another consumer "
+                                  "wrote %zu of its %zu partitions); rolling back and re-reading them",
+                                  group, m - (size_t)count, m);
+                snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", SL_SQLSTATE_FENCED);
+            }
+            sl_strbuf_free(&a1);
+            sl_strbuf_free(&a2);
+            sl_strbuf_free(&a3);
+            sl_strbuf_free(&a4);
+        }
+        free(topics);
+        free(parts);
+        free(exp);
+        free(next);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static bool dlq_ready(pg_sink *p, const char *table)
+{
+    for (size_t i = 0; i < p->ndlq_ready; i++)
+        if (!strcmp(p->dlq_ready[i], table))
+            return true;
+    return false;
+}
+
+static int write_deadletters(sl_sink *s, sl_flush *f, sl_error *err)
+{
+    pg_sink *p = PG(s);
+    for (size_t i = 0; i < f->ndead; i++) {
+        sl_deadletter *d = &f->dead[i];
+        const char *tbl = d->route->dlq_table;
+        char *schema = NULL, *name = NULL;
+        if (sl_split_table_name(tbl, s->conf->schema, &schema, &name))
+            return sl_error_set(err, SL_ERR_FATAL, "dlq_table '%s' is not a valid table name", tbl);
+        sl_strbuf q = SL_STRBUF_INIT;
+        sl_sql_qname(&q, schema, name);
+        char *qname = sl_strbuf_steal(&q);
+        free(schema);
+        free(name);
+        int rc = 0;
+        if (!dlq_ready(p, tbl)) {
+            sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, route text NOT NULL,"
+                                 " topic text NOT NULL, partition int NOT NULL, kafka_offset bigint NOT NULL,"
+                                 " record_key bytea, record_value bytea, error text NOT NULL,"
+                                 " failed_at timestamptz NOT NULL DEFAULT now())", qname);
+            rc = exec_ok(s, q.data, 0, NULL, "creating the dead-letter table", err);
+            sl_strbuf_reset(&q);
+            if (!rc) {
+                p->dlq_ready = sl_xrealloc(p->dlq_ready, (p->ndlq_ready + 1) * sizeof(char *));
+                p->dlq_ready[p->ndlq_ready++] = sl_xstrdup(tbl);
+            }
+        }
+        if (!rc) {
+            sl_strbuf_printf(&q, "INSERT INTO %s (route, topic, partition, kafka_offset, record_key, record_value, error)"
+                                 " VALUES ($1, $2, $3, $4, $5, $6, $7)", qname);
+            char part[16], off[24];
+            snprintf(part, sizeof(part), "%d", d->partition);
+            snprintf(off, sizeof(off), "%" PRId64, d->offset);
+            const char *vals[] = {d->route->name, d->topic, part, off, d->key, d->value, d->error};
+            int lens[] = {0, 0, 0, 0, (int)d->key_len, (int)d->value_len, 0};
+            int fmts[] = {0, 0, 0, 0, 1, 1, 0};
+            PGresult *res = PQexecParams(p->conn, q.data, 7, NULL, vals, lens, fmts, 0);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                rc = pg_fail(s, res, "writing a dead letter", err);
+            else
+                PQclear(res);
+        }
+        sl_strbuf_free(&q);
+        free(qname);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int write_tx(sl_sink *s, sl_flush *f, bool careful, sl_error *err)
+{
+    if (exec_ok(s, "BEGIN", 0, NULL, "BEGIN", err))
+        return -1;
+    for (size_t i = 0; i < f->nbatches; i++)
+        if (write_batch(s, f, f->batches[i], careful, err))
+            return -1;
+    if (write_deadletters(s, f, err))
+        return -1;
+    if (sl_sink_exactly_once(s) && f->noffsets && write_offsets(s, f->group_id, f->offsets, f->noffsets, true, err))
+        return -1;
+    return exec_ok(s, "COMMIT", 0, NULL, "COMMIT", err);
+}
+
+static int pg_write(sl_sink *s, sl_flush *f, sl_error *err)
+{
+    if (pg_open(s, err))
+        return -1;
+    if (sl_sink_exactly_once(s) && ensure_offsets_table(s, err))
+        return -1;
+    size_t dead_before = f->ndead;
+    if (write_tx(s, f, false, err) == 0)
+        return 0;
+    rollback(s);
+    if (err->kind != SL_ERR_DATA)
+        return -1;
+    log_warn(s->ctx, "%s; isolating the failing rows", err->msg);
+    /* dead letters added by the callback belong to the failed try */
+    while (f->ndead > dead_before) {
+        f->ndead--;
+        free((void *)f->dead[f->ndead].key);
+        free((void *)f->dead[f->ndead].value);
+        free(f->dead[f->ndead].error);
+    }
+    if (write_tx(s, f, true, err) == 0)
+        return 0;
+    rollback(s);
+    return -1;
+}
+
+static int pg_read_offsets(sl_sink *s, const char *group, const char *topic, const int32_t *parts,
+                           size_t n, int64_t *out, sl_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = -1;
+    if (pg_open(s, err) || ensure_offsets_table(s, err))
+        return -1;
+    sl_strbuf a = SL_STRBUF_INIT;
+    sl_strbuf_putc(&a, '{');
+    for (size_t i = 0; i < n; i++)
+        sl_strbuf_printf(&a, "%s%d", i ? "," : "", parts[i]);
+    sl_strbuf_putc(&a, '}');
+    const char *params[] = {group, topic, a.data};
+    PGresult *res = PQexecParams(PG(s)->conn,
+                                 "SELECT partition, next_offset FROM sluice.offsets"
+                                 " WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])",
+                                 3, NULL, params, NULL, NULL, 0);
+    sl_strbuf_free(&a);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return pg_fail(s, res, "reading sluice.offsets", err);
+    for (int r = 0; r < PQntuples(res); r++) {
+        int32_t part = atoi(PQgetvalue(res, r, 0));
+        for (size_t i = 0; i < n; i++)
+            if (parts[i] == part)
+                out[i] = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int pg_set_offsets(sl_sink *s, const char *group, const sl_offset *offs, size_t n, sl_error *err)
+{
+    if (pg_open(s, err) || ensure_offsets_table(s, err))
+        return -1;
+    if (exec_ok(s, "BEGIN", 0, NULL, "BEGIN", err))
+        return -1;
+    if (write_offsets(s, group, offs, n, false, err) || exec_ok(s, "COMMIT", 0, NULL, "COMMIT", err)) {
+        rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
+static int pg_create_table(sl_sink *s, const sl_table *def, sl_error *err)
+{
+    if (pg_open(s, err))
+        return -1;
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (", def->qname);
+    for (size_t i = 0; i < def->ncols; i++) {
+        if (i)
+            sl_strbuf_puts(&q, ", ");
+        sl_sql_ident(&q, def->cols[i].name);
+        /* type names come from sluice's own type mapping, never from input */
+        sl_strbuf_printf(&q, " %s%s", def->cols[i].type_name, def->cols[i].not_null ? " NOT NULL" : "");
+    }
+    if (def->nkey) {
+        sl_strbuf_puts(&q, ", PRIMARY KEY (");
+        for (size_t k = 0; k < def->nkey; k++) {
+            if (k)
+                sl_strbuf_puts(&q, ", ");
+            sl_sql_ident(&q, def->cols[def->key[k]].name);
+        }
+        sl_strbuf_putc(&q, ')');
+    }
+    sl_strbuf_putc(&q, ')');
+    /* concurrent CREATE TABLE IF NOT EXISTS can still collide on the catalog */
+    int rc = exec_ok(s, q.data, 0, NULL, "CREATE TABLE", err);
+    if (rc && err->sqlstate[0] && (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "42P07")))
+        rc = 0;
+    sl_strbuf_free(&q);
+    return rc;
+}
+
+static int pg_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *err)
+{
+    if (pg_open(s, err))
+        return -1;
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_strbuf_printf(&q, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", t->qname);
+    sl_sql_ident(&q, c->name);
+    sl_strbuf_printf(&q, " %s", c->type_name);
+    int rc = exec_ok(s, q.data, 0, NULL, "ALTER TABLE ADD COLUMN", err);
+    if (rc && err->sqlstate[0] && (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "42701")))
+        rc = 0;
+    sl_strbuf_free(&q);
+    return rc;
+}
+
+const sl_sink_ops sl_sink_postgresql = {
+    .name = "postgresql",
+    .transactional = true,
+    .open = pg_open,
+    .close = pg_close,
+    .describe = pg_describe,
+    .write = pg_write,
+    .read_offsets = pg_read_offsets,
+    .set_offsets = pg_set_offsets,
+    .create_table = pg_create_table,
+    .add_column = pg_add_column,
+};
