@@ -128,6 +128,13 @@ static int exec_count(sl_sink *s, const char *sql, int nparams, const char *cons
     return 0;
 }
 
+/* Server notices go to the log, not to stderr raw. */
+static void on_notice(void *arg, const char *msg)
+{
+    const sl_sink *s = arg;
+    log_debug(s->ctx, "server: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 static int pg_open(sl_sink *s, sl_error *err)
 {
     if (!s->impl)
@@ -147,6 +154,7 @@ static int pg_open(sl_sink *s, sl_error *err)
         drop_conn(s);
         return -1;
     }
+    PQsetNoticeProcessor(p->conn, on_notice, s);
     char st[64];
     snprintf(st, sizeof(st), "%" PRId64, s->conf->statement_timeout_ms);
     const char *params[] = {st};
@@ -172,7 +180,8 @@ static const char describe_sql[] =
     "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
     "       COALESCE(bt.typname, t.typname), a.attnotnull, a.atthasdef,"
     "       (a.attgenerated <> '' OR a.attidentity = 'a'),"
-    "       COALESCE(array_position(i.indkey::int2[], a.attnum), 0)"
+    "       COALESCE((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(att, n)"
+    "                  WHERE k.att = a.attnum), 0)"
     "  FROM pg_catalog.pg_attribute a"
     "  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
     "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -596,18 +605,20 @@ static int ensure_offsets_table(sl_sink *s, sl_error *err)
     if (PG(s)->offsets_ready)
         return 0;
     /* The advisory lock keeps concurrent workers from racing on CREATE. */
-    if (exec_ok(s,
-                "BEGIN; SELECT pg_advisory_xact_lock(7405391);"
-                "CREATE SCHEMA IF NOT EXISTS sluice;"
-                "CREATE TABLE IF NOT EXISTS sluice.offsets ("
-                "  group_id text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
-                "  next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
-                "  PRIMARY KEY (group_id, topic, partition));"
-                "COMMIT",
-                0, NULL, "creating sluice.offsets", err)) {
+    PGresult *res = PQexec(PG(s)->conn,
+                           "BEGIN; SELECT pg_advisory_xact_lock(7405391);"
+                           "CREATE SCHEMA IF NOT EXISTS sluice;"
+                           "CREATE TABLE IF NOT EXISTS sluice.offsets ("
+                           "  group_id text NOT NULL, topic text NOT NULL, partition int NOT NULL,"
+                           "  next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+                           "  PRIMARY KEY (group_id, topic, partition));"
+                           "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pg_fail(s, res, "creating sluice.offsets", err);
         rollback(s);
         return -1;
     }
+    PQclear(res);
     PG(s)->offsets_ready = true;
     return 0;
 }

@@ -1,0 +1,487 @@
+/* avro.c - `format: avro` and `key_format: avro`: Confluent wire format
+ * (magic byte 0, 4-byte big-endian schema id, Avro binary; see
+ * https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format)
+ * decoded with avro-c against the writer schema, then turned into the JSON
+ * object that decoder.h describes.
+ *
+ * Each thread keeps its own cache of parsed schemas (avro-c schema, generic
+ * value class and a reusable value, plus sluice's own view of the logical
+ * types); the text of each schema comes once per process from the shared
+ * registry (registry.c). */
+#include <avro.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avro_int.h"
+#include "sluice/log.h"
+
+/* ---- per-thread schema cache ---- */
+
+typedef struct cached {
+    unsigned long reg;        /* sl_registry_serial() */
+    int id;
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;       /* reused for every datum of this schema */
+    sl_av_schema *tree;
+    json_t *fields;           /* record schemas: sl_change.fields; else NULL */
+    int key_id;               /* fields_with_key was built for this key schema id */
+    json_t *fields_with_key;  /* fields plus the key schema's fields */
+    struct cached *next;
+} cached;
+
+typedef struct thread_cache {
+    cached *head;
+    avro_reader_t reader;
+} thread_cache;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cached_free(cached *c)
+{
+    avro_value_decref(&c->value);
+    avro_value_iface_decref(c->iface);
+    avro_schema_decref(c->schema);
+    sl_av_schema_free(c->tree);
+    json_decref(c->fields);
+    json_decref(c->fields_with_key);
+    free(c);
+}
+
+static void cache_destroy(void *p)
+{
+    thread_cache *tc = p;
+    if (!tc)
+        return;
+    for (cached *c = tc->head, *next; c; c = next) {
+        next = c->next;
+        cached_free(c);
+    }
+    if (tc->reader)
+        avro_reader_free(tc->reader);
+    free(tc);
+}
+
+static void cache_key_init(void) { pthread_key_create(&cache_key, cache_destroy); }
+
+static thread_cache *get_cache(void)
+{
+    pthread_once(&cache_once, cache_key_init);
+    thread_cache *tc = pthread_getspecific(cache_key);
+    if (!tc) {
+        tc = sl_xcalloc(1, sizeof(*tc));
+        tc->reader = avro_reader_memory("", 0);
+        pthread_setspecific(cache_key, tc);
+    }
+    return tc;
+}
+
+void sl_avro_thread_cleanup(void)
+{
+    pthread_once(&cache_once, cache_key_init);
+    thread_cache *tc = pthread_getspecific(cache_key);
+    cache_destroy(tc);
+    pthread_setspecific(cache_key, NULL);
+}
+
+/* The cached schema @id, fetched and parsed on first use. */
+static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *err)
+{
+    cached **pp = &tc->head;
+    for (cached *c = tc->head; c; pp = &c->next, c = c->next) {
+        if (c->id == id && c->reg == sl_registry_serial(reg)) {
+            if (c != tc->head) { /* move to front: most topics use one schema at a time */
+                *pp = c->next;
+                c->next = tc->head;
+                tc->head = c;
+            }
+            return c;
+        }
+    }
+    if (!reg)
+        return sl_error_set(err, SL_ERR_FATAL, "Avro needs a schema_registry section"), NULL;
+    const sl_registry_schema *rs;
+    if (sl_registry_get(reg, id, &rs, err))
+        return NULL;
+    if (strcmp(rs->type, "AVRO"))
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d is a %s schema, not Avro", id, rs->type),
+               NULL;
+    sl_av_schema *tree = sl_av_schema_parse(rs->text, strlen(rs->text), err);
+    if (!tree) {
+        sl_error_prefix(err, "schema id %d: ", id);
+        return NULL;
+    }
+    avro_schema_t schema;
+    if (avro_schema_from_json_length(rs->text, strlen(rs->text), &schema)) {
+        sl_av_schema_free(tree);
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d: avro-c rejects it: %s", id, avro_strerror()),
+               NULL;
+    }
+    cached *c = sl_xcalloc(1, sizeof(*c));
+    c->reg = sl_registry_serial(reg);
+    c->id = id;
+    c->schema = schema;
+    c->tree = tree;
+    c->key_id = -1;
+    c->iface = avro_generic_class_from_schema(schema);
+    if (!c->iface || avro_generic_value_new(c->iface, &c->value)) {
+        sl_error_set(err, SL_ERR_DATA, "schema id %d: avro-c cannot build a reader: %s", id,
+                     avro_strerror());
+        if (c->iface)
+            avro_value_iface_decref(c->iface);
+        avro_schema_decref(schema);
+        sl_av_schema_free(tree);
+        free(c);
+        return NULL;
+    }
+    c->fields = sl_av_fields(tree->root);
+    c->next = tc->head;
+    tc->head = c;
+    log_debug("avro", "schema id %d parsed", id);
+    return c;
+}
+
+/* ---- avro value -> JSON ---- */
+
+static json_t *conv(const avro_value_t *v, const sl_av_node *n, sl_strbuf *tmp, sl_error *err);
+
+static json_t *text(sl_strbuf *tmp)
+{
+    return json_stringn_nocheck(tmp->data, tmp->len);
+}
+
+static json_t *conv_long(int64_t x, const sl_av_node *n, sl_strbuf *tmp, sl_error *err)
+{
+    sl_strbuf_reset(tmp);
+    switch (n->logical) {
+    case SL_LT_DATE:
+        sl_fmt_date(tmp, x);
+        return text(tmp);
+    case SL_LT_TIME_MILLIS:
+    case SL_LT_TIME_MICROS: {
+        int64_t us = n->logical == SL_LT_TIME_MILLIS ? x * 1000 : x;
+        if (us < 0 || us > 86400000000LL) /* 24:00:00 is a valid PostgreSQL time */
+            return sl_error_set(err, SL_ERR_DATA, "time of day %" PRId64 " out of range", x), NULL;
+        sl_fmt_time_us(tmp, us);
+        return text(tmp);
+    }
+    case SL_LT_TIMESTAMP_MILLIS:
+    case SL_LT_LOCAL_TIMESTAMP_MILLIS:
+        if (x > INT64_MAX / 1000 || x < INT64_MIN / 1000)
+            return sl_error_set(err, SL_ERR_DATA, "timestamp %" PRId64 " ms out of range", x), NULL;
+        sl_fmt_timestamp_us(tmp, x * 1000, n->logical == SL_LT_TIMESTAMP_MILLIS);
+        return text(tmp);
+    case SL_LT_TIMESTAMP_MICROS:
+    case SL_LT_LOCAL_TIMESTAMP_MICROS:
+        sl_fmt_timestamp_us(tmp, x, n->logical == SL_LT_TIMESTAMP_MICROS);
+        return text(tmp);
+    default:
+        return json_integer(x);
+    }
+}
+
+static json_t *conv_real(double x)
+{
+    if (isfinite(x))
+        return json_real(x);
+    /* JSON has no NaN or infinities; PostgreSQL reads these spellings */
+    return json_string(isnan(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity");
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static json_t *conv_binary(const void *buf, size_t size, const sl_av_node *n, sl_strbuf *tmp,
+                           sl_error *err)
+{
+    sl_strbuf_reset(tmp);
+    if (n->logical == SL_LT_DECIMAL) {
+        sl_fmt_decimal(tmp, buf, size, n->scale);
+    } else if (n->logical == SL_LT_UUID) { /* fixed(16) uuid: the 16 bytes in order */
+        const unsigned char *b = buf;
+        for (int i = 0; i < 16; i++)
+            sl_strbuf_printf(tmp, "%s%02x", (i == 4 || i == 6 || i == 8 || i == 10) ? "-" : "", b[i]);
+    } else if (n->logical == SL_LT_DURATION) {
+        /* three little-endian unsigned 32-bit ints: months, days, milliseconds
+         * (specification, "Duration"); ISO-8601 text PostgreSQL's interval reads */
+        const unsigned char *b = buf;
+        uint32_t ms = le32(b + 8);
+        sl_strbuf_printf(tmp, "P%" PRIu32 "M%" PRIu32 "DT%" PRIu32 ".%03" PRIu32 "S", le32(b), le32(b + 4),
+                         ms / 1000, ms % 1000);
+    } else {
+        sl_fmt_hex(tmp, buf, size);
+    }
+    (void)err;
+    return text(tmp);
+}
+
+static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp, sl_error *err)
+{
+    avro_value_t *v = (avro_value_t *)cv; /* avro-c's getters take non-const */
+    switch (avro_value_get_type(v)) {
+    case AVRO_NULL:
+        return json_null();
+    case AVRO_BOOLEAN: {
+        int b;
+        avro_value_get_boolean(v, &b);
+        return json_boolean(b);
+    }
+    case AVRO_INT32: {
+        int32_t x;
+        avro_value_get_int(v, &x);
+        return conv_long(x, n, tmp, err);
+    }
+    case AVRO_INT64: {
+        int64_t x;
+        avro_value_get_long(v, &x);
+        return conv_long(x, n, tmp, err);
+    }
+    case AVRO_FLOAT: {
+        float x;
+        avro_value_get_float(v, &x);
+        return conv_real(x);
+    }
+    case AVRO_DOUBLE: {
+        double x;
+        avro_value_get_double(v, &x);
+        return conv_real(x);
+    }
+    case AVRO_BYTES: {
+        const void *buf;
+        size_t size;
+        avro_value_get_bytes(v, &buf, &size);
+        return conv_binary(buf, size, n, tmp, err);
+    }
+    case AVRO_FIXED: {
+        const void *buf;
+        size_t size;
+        avro_value_get_fixed(v, &buf, &size);
+        return conv_binary(buf, size, n, tmp, err);
+    }
+    case AVRO_STRING: {
+        const char *s;
+        size_t size; /* includes the NUL avro-c adds */
+        avro_value_get_string(v, &s, &size);
+        json_t *j = json_stringn(s, size ? size - 1 : 0);
+        if (!j)
+            return sl_error_set(err, SL_ERR_DATA, "string is not valid UTF-8"), NULL;
+        return j;
+    }
+    case AVRO_ENUM: {
+        int sym;
+        avro_value_get_enum(v, &sym);
+        if (sym < 0 || (size_t)sym >= n->n)
+            return sl_error_set(err, SL_ERR_DATA, "enum index %d out of range", sym), NULL;
+        return json_string(n->names[sym]);
+    }
+    case AVRO_RECORD: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < n->n; i++) {
+            avro_value_t field;
+            avro_value_get_by_index(v, i, &field, NULL);
+            json_t *fj = conv(&field, n->child[i], tmp, err);
+            if (!fj) {
+                sl_error_prefix(err, "%s: ", n->names[i]);
+                json_decref(o);
+                return NULL;
+            }
+            json_object_set_new_nocheck(o, n->names[i], fj);
+        }
+        return o;
+    }
+    case AVRO_ARRAY:
+    case AVRO_MAP: {
+        bool map = avro_value_get_type(v) == AVRO_MAP;
+        size_t count;
+        avro_value_get_size(v, &count);
+        json_t *o = map ? json_object() : json_array();
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t item;
+            const char *key = NULL;
+            avro_value_get_by_index(v, i, &item, &key);
+            json_t *ij = conv(&item, n->child[0], tmp, err);
+            if (!ij) {
+                json_decref(o);
+                return NULL;
+            }
+            if (map) {
+                if (json_object_set_new(o, key, ij)) {
+                    json_decref(o);
+                    return sl_error_set(err, SL_ERR_DATA, "map key is not valid UTF-8"), NULL;
+                }
+            } else {
+                json_array_append_new(o, ij);
+            }
+        }
+        return o;
+    }
+    case AVRO_UNION: {
+        int d;
+        avro_value_t branch;
+        avro_value_get_discriminant(v, &d);
+        avro_value_get_current_branch(v, &branch);
+        if (d < 0 || (size_t)d >= n->n)
+            return sl_error_set(err, SL_ERR_DATA, "union branch %d out of range", d), NULL;
+        return conv(&branch, n->child[d], tmp, err);
+    }
+    default:
+        return sl_error_set(err, SL_ERR_DATA, "unsupported Avro type"), NULL;
+    }
+}
+
+/* ---- wire format ---- */
+
+static int wire_header(const void *buf, size_t len, int *id, sl_error *err)
+{
+    const unsigned char *b = buf;
+    if (len < 5)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "%zu bytes, too short for the Confluent wire format (magic byte 0, 4-byte schema id, Avro data)",
+                            len);
+    if (b[0] != 0)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "unknown magic byte 0x%02x (the Confluent wire format starts with 0x00)", b[0]);
+    uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+    if (u > INT32_MAX)
+        return sl_error_set(err, SL_ERR_DATA, "schema id %" PRIu32 " out of range", u);
+    *id = (int)u;
+    return 0;
+}
+
+static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size_t len, json_t **value,
+                       cached **which, sl_error *err)
+{
+    int id;
+    if (wire_header(buf, len, &id, err))
+        return -1;
+    cached *c = schema_for(tc, reg, id, err);
+    if (!c)
+        return -1;
+    const char *data = (const char *)buf + 5;
+    avro_reader_memory_set_source(tc->reader, data, (int64_t)(len - 5));
+    if (avro_value_read(tc->reader, &c->value))
+        return sl_error_set(err, SL_ERR_DATA, "corrupt or truncated Avro data (schema id %d): %s", id,
+                            avro_strerror());
+    char extra;
+    if (avro_read(tc->reader, &extra, 1) == 0)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "Avro data longer than schema id %d describes (trailing bytes): corrupt, or written with another schema",
+                            id);
+    sl_strbuf tmp = SL_STRBUF_INIT;
+    *value = conv(&c->value, c->tree->root, &tmp, err);
+    sl_strbuf_free(&tmp);
+    avro_value_reset(&c->value); /* drop the datum's strings and arrays now */
+    if (!*value) {
+        sl_error_prefix(err, "schema id %d: ", id);
+        return -1;
+    }
+    *which = c;
+    return 0;
+}
+
+int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **value,
+                        json_t **fields, int *schema_id, sl_error *err)
+{
+    cached *c;
+    *value = NULL;
+    if (decode_wire(get_cache(), reg, buf, len, value, &c, err))
+        return -1;
+    if (fields)
+        *fields = json_incref(c->fields);
+    if (schema_id)
+        *schema_id = c->id;
+    return 0;
+}
+
+int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+{
+    if (sl_avro_decode_wire(d->registry, rec->key, rec->key_len, out, NULL, NULL, err)) {
+        sl_error_prefix(err, "key: ");
+        return -1;
+    }
+    return 0;
+}
+
+/* The value's fields plus the key schema's: a field of the key record is
+ * marked "key": true (auto_create takes the primary key from them) and
+ * added when the value lacks it (the mapper fills it from the record key). */
+static json_t *fields_with_key(thread_cache *tc, sl_decoder *d, const sl_record *rec, cached *vc)
+{
+    int kid;
+    if (!vc->fields || !rec->key || d->route->key_format != SL_KEYFMT_AVRO ||
+        wire_header(rec->key, rec->key_len, &kid, NULL))
+        return json_incref(vc->fields);
+    if (vc->fields_with_key && vc->key_id == kid)
+        return json_incref(vc->fields_with_key);
+    cached *kc = schema_for(tc, d->registry, kid, NULL); /* cached by sl_avro_decode_key() */
+    json_t *kf = kc ? kc->fields : NULL;
+    if (!kf)
+        return json_incref(vc->fields);
+    json_t *all = json_deep_copy(vc->fields);
+    size_t i, k;
+    json_t *f, *g;
+    json_array_foreach(kf, k, g) {
+        const char *name = json_string_value(json_object_get(g, "name"));
+        bool found = false;
+        json_array_foreach(all, i, f) {
+            if (!strcmp(json_string_value(json_object_get(f, "name")), name)) {
+                json_object_set_new(f, "key", json_true());
+                found = true;
+            }
+        }
+        if (!found) {
+            json_t *copy = json_deep_copy(g);
+            json_object_set_new(copy, "key", json_true());
+            json_array_append_new(all, copy);
+        }
+    }
+    json_decref(vc->fields_with_key);
+    vc->fields_with_key = all;
+    vc->key_id = kid;
+    return json_incref(all);
+}
+
+static int avro_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
+{
+    if (!rec->value) {
+        if (d->route->delete_on_tombstone) {
+            out->op = SL_OP_DELETE;
+            return 0;
+        }
+        out->op = SL_OP_IGNORE;
+        out->reason = "tombstone";
+        return 0;
+    }
+    thread_cache *tc = get_cache();
+    cached *c;
+    if (decode_wire(tc, d->registry, rec->value, rec->value_len, &out->value, &c, err))
+        return -1;
+    if (!json_is_object(out->value))
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d is not a record: a row needs named fields",
+                            c->id);
+    out->op = SL_OP_UPSERT;
+    out->schema_id = c->id;
+    out->fields = fields_with_key(tc, d, rec, c);
+    return 0;
+}
+
+static int avro_init(sl_decoder *d, sl_error *err)
+{
+    if (!d->registry)
+        return sl_error_set(err, SL_ERR_FATAL, "%s: format avro needs a schema_registry section",
+                            d->route->name);
+    return 0;
+}
+
+const sl_format_ops sl_format_avro = {
+    .format = SL_FMT_AVRO,
+    .name = "avro",
+    .init = avro_init,
+    .decode = avro_decode,
+};

@@ -1,0 +1,87 @@
+/* avro_int.h - internals of the Avro and Connect JSON decoders, shared by
+ * src/avro/*.c and their unit tests (not part of the public API). */
+#ifndef SLUICE_AVRO_INT_H
+#define SLUICE_AVRO_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/decoder.h"
+#include "sluice/error.h"
+#include "sluice/registry.h"
+#include "sluice/strbuf.h"
+
+/* Avro types as written in a schema (https://avro.apache.org/docs/1.11.1/specification/). */
+typedef enum sl_av_kind {
+    SL_AV_NULL, SL_AV_BOOLEAN, SL_AV_INT, SL_AV_LONG, SL_AV_FLOAT, SL_AV_DOUBLE,
+    SL_AV_BYTES, SL_AV_STRING, SL_AV_RECORD, SL_AV_ENUM, SL_AV_ARRAY, SL_AV_MAP,
+    SL_AV_UNION, SL_AV_FIXED,
+} sl_av_kind;
+
+/* Logical types; one that is invalid for its type (decimal on a string,
+ * precision 0, ...) is ignored, as the specification asks. */
+typedef enum sl_av_logical {
+    SL_LT_NONE, SL_LT_DECIMAL, SL_LT_UUID, SL_LT_DATE, SL_LT_TIME_MILLIS, SL_LT_TIME_MICROS,
+    SL_LT_TIMESTAMP_MILLIS, SL_LT_TIMESTAMP_MICROS, SL_LT_LOCAL_TIMESTAMP_MILLIS,
+    SL_LT_LOCAL_TIMESTAMP_MICROS, SL_LT_DURATION,
+} sl_av_logical;
+
+typedef struct sl_av_node {
+    sl_av_kind kind;
+    sl_av_logical logical;
+    int precision, scale;       /* decimal */
+    long size;                  /* fixed */
+    char *name;                 /* full name of records, enums, fixed */
+    size_t n;                   /* fields, branches, symbols; 1 for array/map */
+    struct sl_av_node **child;  /* record fields, union branches, array items, map values */
+    char **names;               /* record field names, enum symbols */
+} sl_av_node;
+
+/* A parsed schema: the nodes form a graph (records may refer to themselves),
+ * so they are owned by one list and freed together. */
+typedef struct sl_av_schema {
+    sl_av_node *root;
+    sl_av_node **nodes;
+    size_t nnodes, cap;
+} sl_av_schema;
+
+/* sl_av_schema_parse() - parse Avro schema JSON text; NULL with SL_ERR_DATA. */
+sl_av_schema *sl_av_schema_parse(const char *text, size_t len, sl_error *err);
+void sl_av_schema_free(sl_av_schema *s);
+
+/* sl_av_fields() - sl_change.fields for a record node (see schema_sync.h). */
+json_t *sl_av_fields(const sl_av_node *record);
+
+/* Canonical text forms (decoder.h conventions).  Dates use the proleptic
+ * Gregorian calendar; years before 1 are written the PostgreSQL way, "BC". */
+void sl_fmt_date(sl_strbuf *out, int64_t days);
+void sl_fmt_time_us(sl_strbuf *out, int64_t us);
+void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
+/* sl_fmt_decimal() - a big-endian two's-complement unscaled integer of @n
+ * bytes with @scale digits after the point, exactly: "-12.3400". */
+void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale);
+void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n);
+
+/* sl_avro_decode_wire() - decode one Confluent wire-format datum
+ * (https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format:
+ * magic byte 0, 4-byte big-endian schema id, Avro binary) against its
+ * writer schema.  *@value: JSON per decoder.h; *@fields (optional): the
+ * record's field list (a new reference) or NULL for a non-record schema.
+ * The schemas are cached per thread. */
+int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **value,
+                        json_t **fields, int *schema_id, sl_error *err);
+
+/* sl_registry_serial() - distinguishes registries across their lifetimes
+ * (an address can be reused after sl_registry_free()); 0 for NULL. */
+unsigned long sl_registry_serial(const sl_registry *r);
+
+/* sl_avro_thread_cleanup() - free the calling thread's schema cache now
+ * (it is freed at thread exit otherwise). */
+void sl_avro_thread_cleanup(void);
+
+/* sl_avro_decode_key() - key_format: avro (called by sl_decode_key()). */
+int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
+
+#endif

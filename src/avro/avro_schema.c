@@ -1,0 +1,590 @@
+/* avro_schema.c - Avro schema JSON -> a small type graph that knows the
+ * logical types (avro-c 1.11 parses them but offers no API to read them),
+ * and the canonical text forms of dates, times, timestamps and decimals.
+ *
+ * Schema rules: Avro specification 1.11.1, "Schema Declaration", "Names"
+ * and "Logical Types" (https://avro.apache.org/docs/1.11.1/specification/). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avro_int.h"
+
+typedef struct parser {
+    sl_av_schema *s;
+    sl_error *err;
+    int depth;
+} parser;
+
+static sl_av_node *new_node(parser *p, sl_av_kind kind)
+{
+    sl_av_schema *s = p->s;
+    if (s->nnodes == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->nodes = sl_xrealloc(s->nodes, s->cap * sizeof(*s->nodes));
+    }
+    sl_av_node *n = sl_xcalloc(1, sizeof(*n));
+    n->kind = kind;
+    s->nodes[s->nnodes++] = n;
+    return n;
+}
+
+void sl_av_schema_free(sl_av_schema *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        sl_av_node *n = s->nodes[i];
+        if (n->names)
+            for (size_t k = 0; k < n->n; k++)
+                free(n->names[k]);
+        free(n->names);
+        free(n->child);
+        free(n->name);
+        free(n);
+    }
+    free(s->nodes);
+    free(s);
+}
+
+static const struct {
+    const char *name;
+    sl_av_kind kind;
+} primitives[] = {
+    {"null", SL_AV_NULL},   {"boolean", SL_AV_BOOLEAN}, {"int", SL_AV_INT},
+    {"long", SL_AV_LONG},   {"float", SL_AV_FLOAT},     {"double", SL_AV_DOUBLE},
+    {"bytes", SL_AV_BYTES}, {"string", SL_AV_STRING},
+};
+
+static int primitive(const char *name)
+{
+    for (size_t i = 0; i < sizeof(primitives) / sizeof(primitives[0]); i++)
+        if (!strcmp(primitives[i].name, name))
+            return (int)primitives[i].kind;
+    return -1;
+}
+
+/* "Names": a name containing a dot is a full name; otherwise the namespace
+ * is the enclosing one. */
+static char *full_name(const char *name, const char *ns)
+{
+    if (strchr(name, '.') || !ns || !*ns)
+        return sl_xstrdup(name);
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_strbuf_printf(&sb, "%s.%s", ns, name);
+    return sl_strbuf_steal(&sb);
+}
+
+static sl_av_node *lookup_named(parser *p, const char *name, const char *ns)
+{
+    char *fn = full_name(name, ns);
+    sl_av_node *found = NULL;
+    for (size_t i = 0; i < p->s->nnodes && !found; i++) {
+        sl_av_node *n = p->s->nodes[i];
+        if (n->name && (!strcmp(n->name, fn) || !strcmp(n->name, name)))
+            found = n;
+    }
+    free(fn);
+    return found;
+}
+
+/* A logical type valid for its underlying type, or SL_LT_NONE. */
+static void apply_logical(sl_av_node *n, const json_t *j)
+{
+    const char *lt = json_string_value(json_object_get(j, "logicalType"));
+    if (!lt)
+        return;
+    sl_av_kind k = n->kind;
+    if (!strcmp(lt, "decimal") && (k == SL_AV_BYTES || k == SL_AV_FIXED)) {
+        json_t *prec = json_object_get(j, "precision"), *scale = json_object_get(j, "scale");
+        if (!json_is_integer(prec) || json_integer_value(prec) <= 0)
+            return;
+        if (scale && (!json_is_integer(scale) || json_integer_value(scale) < 0 ||
+                      json_integer_value(scale) > json_integer_value(prec)))
+            return;
+        if (json_integer_value(prec) > 1000)
+            return;
+        n->logical = SL_LT_DECIMAL;
+        n->precision = (int)json_integer_value(prec);
+        n->scale = scale ? (int)json_integer_value(scale) : 0;
+    } else if (!strcmp(lt, "uuid") && (k == SL_AV_STRING || (k == SL_AV_FIXED && n->size == 16))) {
+        n->logical = SL_LT_UUID;
+    } else if (!strcmp(lt, "date") && k == SL_AV_INT) {
+        n->logical = SL_LT_DATE;
+    } else if (!strcmp(lt, "time-millis") && k == SL_AV_INT) {
+        n->logical = SL_LT_TIME_MILLIS;
+    } else if (!strcmp(lt, "time-micros") && k == SL_AV_LONG) {
+        n->logical = SL_LT_TIME_MICROS;
+    } else if (!strcmp(lt, "timestamp-millis") && k == SL_AV_LONG) {
+        n->logical = SL_LT_TIMESTAMP_MILLIS;
+    } else if (!strcmp(lt, "timestamp-micros") && k == SL_AV_LONG) {
+        n->logical = SL_LT_TIMESTAMP_MICROS;
+    } else if (!strcmp(lt, "local-timestamp-millis") && k == SL_AV_LONG) {
+        n->logical = SL_LT_LOCAL_TIMESTAMP_MILLIS;
+    } else if (!strcmp(lt, "local-timestamp-micros") && k == SL_AV_LONG) {
+        n->logical = SL_LT_LOCAL_TIMESTAMP_MICROS;
+    } else if (!strcmp(lt, "duration") && k == SL_AV_FIXED && n->size == 12) {
+        n->logical = SL_LT_DURATION;
+    }
+}
+
+static sl_av_node *parse(parser *p, const json_t *j, const char *ns);
+
+static int bad(parser *p, const char *fmt, const char *what)
+{
+    sl_error_set(p->err, SL_ERR_DATA, fmt, what);
+    return -1;
+}
+
+static sl_av_node *parse_named(parser *p, const json_t *j, const char *type, const char *ns)
+{
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (!name)
+        return bad(p, "a %s without a name", type), NULL;
+    const char *own_ns = json_string_value(json_object_get(j, "namespace"));
+    char *fn = full_name(name, own_ns ? own_ns : ns);
+    /* the namespace for what is nested: the part of the full name before the last dot */
+    char *inner_ns = sl_xstrdup(fn);
+    char *dot = strrchr(inner_ns, '.');
+    if (dot)
+        *dot = '\0';
+    else
+        inner_ns[0] = '\0';
+
+    sl_av_node *n = NULL;
+    if (!strcmp(type, "record") || !strcmp(type, "error")) {
+        n = new_node(p, SL_AV_RECORD);
+        n->name = fn;
+        fn = NULL;
+        json_t *fields = json_object_get(j, "fields");
+        if (!json_is_array(fields)) {
+            bad(p, "record %s has no fields array", n->name);
+            n = NULL;
+            goto out;
+        }
+        n->n = json_array_size(fields);
+        n->child = sl_xcalloc(n->n ? n->n : 1, sizeof(*n->child));
+        n->names = sl_xcalloc(n->n ? n->n : 1, sizeof(*n->names));
+        for (size_t i = 0; i < n->n; i++) {
+            json_t *f = json_array_get(fields, i);
+            const char *fname = json_string_value(json_object_get(f, "name"));
+            json_t *ftype = json_object_get(f, "type");
+            if (!fname || !ftype) {
+                bad(p, "a field of record %s lacks a name or a type", n->name);
+                n = NULL;
+                goto out;
+            }
+            n->names[i] = sl_xstrdup(fname);
+            if (!(n->child[i] = parse(p, ftype, inner_ns))) {
+                sl_error_prefix(p->err, "field %s: ", fname);
+                n = NULL;
+                goto out;
+            }
+        }
+    } else if (!strcmp(type, "enum")) {
+        n = new_node(p, SL_AV_ENUM);
+        n->name = fn;
+        fn = NULL;
+        json_t *symbols = json_object_get(j, "symbols");
+        if (!json_is_array(symbols)) {
+            bad(p, "enum %s has no symbols", n->name);
+            n = NULL;
+            goto out;
+        }
+        n->n = json_array_size(symbols);
+        n->names = sl_xcalloc(n->n ? n->n : 1, sizeof(*n->names));
+        for (size_t i = 0; i < n->n; i++) {
+            const char *sym = json_string_value(json_array_get(symbols, i));
+            n->names[i] = sl_xstrdup(sym ? sym : "");
+        }
+    } else { /* fixed */
+        n = new_node(p, SL_AV_FIXED);
+        n->name = fn;
+        fn = NULL;
+        json_t *size = json_object_get(j, "size");
+        if (!json_is_integer(size) || json_integer_value(size) < 0) {
+            bad(p, "fixed %s has no valid size", n->name);
+            n = NULL;
+            goto out;
+        }
+        n->size = (long)json_integer_value(size);
+        apply_logical(n, j);
+    }
+out:
+    free(fn);
+    free(inner_ns);
+    return n;
+}
+
+static sl_av_node *parse(parser *p, const json_t *j, const char *ns)
+{
+    if (++p->depth > 64) {
+        bad(p, "schema nested deeper than %s levels", "64");
+        return NULL;
+    }
+    sl_av_node *n = NULL;
+    if (json_is_string(j)) {
+        const char *name = json_string_value(j);
+        int k = primitive(name);
+        if (k >= 0)
+            n = new_node(p, (sl_av_kind)k);
+        else if (!(n = lookup_named(p, name, ns)))
+            bad(p, "unknown type \"%s\"", name);
+    } else if (json_is_array(j)) { /* union */
+        n = new_node(p, SL_AV_UNION);
+        n->n = json_array_size(j);
+        n->child = sl_xcalloc(n->n ? n->n : 1, sizeof(*n->child));
+        for (size_t i = 0; i < n->n; i++)
+            if (!(n->child[i] = parse(p, json_array_get(j, i), ns))) {
+                n = NULL;
+                break;
+            }
+    } else if (json_is_object(j)) {
+        json_t *t = json_object_get(j, "type");
+        const char *type = json_string_value(t);
+        if (!t) {
+            bad(p, "a type object without \"type\"%s", "");
+        } else if (!type) {
+            n = parse(p, t, ns); /* {"type": {...}} or {"type": [...]} */
+        } else if (primitive(type) >= 0) {
+            n = new_node(p, (sl_av_kind)primitive(type));
+            apply_logical(n, j);
+        } else if (!strcmp(type, "record") || !strcmp(type, "error") || !strcmp(type, "enum") ||
+                   !strcmp(type, "fixed")) {
+            n = parse_named(p, j, type, ns);
+        } else if (!strcmp(type, "array") || !strcmp(type, "map")) {
+            json_t *inner = json_object_get(j, !strcmp(type, "array") ? "items" : "values");
+            n = new_node(p, !strcmp(type, "array") ? SL_AV_ARRAY : SL_AV_MAP);
+            n->n = 1;
+            n->child = sl_xcalloc(1, sizeof(*n->child));
+            if (!inner) {
+                bad(p, "%s without its item type", type);
+                n = NULL;
+            } else if (!(n->child[0] = parse(p, inner, ns))) {
+                n = NULL;
+            }
+        } else if (!(n = lookup_named(p, type, ns))) {
+            bad(p, "unknown type \"%s\"", type);
+        }
+    } else {
+        bad(p, "a type must be a string, an object or an array%s", "");
+    }
+    p->depth--;
+    return n;
+}
+
+sl_av_schema *sl_av_schema_parse(const char *text, size_t len, sl_error *err)
+{
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &je);
+    if (!j) {
+        sl_error_set(err, SL_ERR_DATA, "schema is not JSON: %s", je.text);
+        return NULL;
+    }
+    parser p = {.s = sl_xcalloc(1, sizeof(sl_av_schema)), .err = err};
+    p.s->root = parse(&p, j, "");
+    json_decref(j);
+    if (!p.s->root) {
+        sl_av_schema_free(p.s);
+        return NULL;
+    }
+    return p.s;
+}
+
+/* ---- sl_change.fields ---- */
+
+static const char *kind_name(sl_av_kind k)
+{
+    static const char *const names[] = {
+        [SL_AV_NULL] = "null",     [SL_AV_BOOLEAN] = "boolean", [SL_AV_INT] = "int",
+        [SL_AV_LONG] = "long",     [SL_AV_FLOAT] = "float",     [SL_AV_DOUBLE] = "double",
+        [SL_AV_BYTES] = "bytes",   [SL_AV_STRING] = "string",   [SL_AV_RECORD] = "record",
+        [SL_AV_ENUM] = "enum",     [SL_AV_ARRAY] = "array",     [SL_AV_MAP] = "map",
+        [SL_AV_UNION] = "union",   [SL_AV_FIXED] = "fixed",
+    };
+    return names[k];
+}
+
+static const char *logical_name(sl_av_logical l)
+{
+    static const char *const names[] = {
+        [SL_LT_NONE] = NULL,
+        [SL_LT_DECIMAL] = "decimal",
+        [SL_LT_UUID] = "uuid",
+        [SL_LT_DATE] = "date",
+        [SL_LT_TIME_MILLIS] = "time-millis",
+        [SL_LT_TIME_MICROS] = "time-micros",
+        [SL_LT_TIMESTAMP_MILLIS] = "timestamp-millis",
+        [SL_LT_TIMESTAMP_MICROS] = "timestamp-micros",
+        [SL_LT_LOCAL_TIMESTAMP_MILLIS] = "local-timestamp-millis",
+        [SL_LT_LOCAL_TIMESTAMP_MICROS] = "local-timestamp-micros",
+        [SL_LT_DURATION] = "duration",
+    };
+    return names[l];
+}
+
+/* The sluice type of a non-union node (schema_sync.h lists the names). */
+static const char *sluice_type(const sl_av_node *n)
+{
+    switch (n->logical) {
+    case SL_LT_DECIMAL: return "numeric";
+    case SL_LT_UUID: return "uuid";
+    case SL_LT_DATE: return "date";
+    case SL_LT_TIME_MILLIS:
+    case SL_LT_TIME_MICROS: return "time";
+    case SL_LT_TIMESTAMP_MILLIS:
+    case SL_LT_TIMESTAMP_MICROS: return "timestamptz";
+    case SL_LT_LOCAL_TIMESTAMP_MILLIS:
+    case SL_LT_LOCAL_TIMESTAMP_MICROS: return "timestamp";
+    case SL_LT_DURATION: return "text";
+    case SL_LT_NONE: break;
+    }
+    switch (n->kind) {
+    case SL_AV_NULL: return "text";
+    case SL_AV_BOOLEAN: return "boolean";
+    case SL_AV_INT: return "integer";
+    case SL_AV_LONG: return "bigint";
+    case SL_AV_FLOAT: return "real";
+    case SL_AV_DOUBLE: return "double precision";
+    case SL_AV_BYTES:
+    case SL_AV_FIXED: return "bytea";
+    case SL_AV_STRING:
+    case SL_AV_ENUM: return "text";
+    case SL_AV_RECORD:
+    case SL_AV_MAP:
+    case SL_AV_UNION: return "jsonb";
+    case SL_AV_ARRAY: return "array";
+    }
+    return "text";
+}
+
+static void describe_type(sl_strbuf *sb, const sl_av_node *n)
+{
+    if (n->kind == SL_AV_UNION) {
+        sl_strbuf_putc(sb, '[');
+        for (size_t i = 0; i < n->n; i++) {
+            if (i)
+                sl_strbuf_puts(sb, ", ");
+            describe_type(sb, n->child[i]);
+        }
+        sl_strbuf_putc(sb, ']');
+        return;
+    }
+    if (n->logical == SL_LT_DECIMAL)
+        sl_strbuf_printf(sb, "%s decimal(%d,%d)", kind_name(n->kind), n->precision, n->scale);
+    else if (n->logical)
+        sl_strbuf_printf(sb, "%s %s", kind_name(n->kind), logical_name(n->logical));
+    else if (n->kind == SL_AV_ARRAY) {
+        sl_strbuf_puts(sb, "array<");
+        describe_type(sb, n->child[0]);
+        sl_strbuf_putc(sb, '>');
+    } else if (n->name)
+        sl_strbuf_printf(sb, "%s %s", kind_name(n->kind), n->name);
+    else
+        sl_strbuf_puts(sb, kind_name(n->kind));
+}
+
+static bool scalar_type(const char *t)
+{
+    return strcmp(t, "jsonb") && strcmp(t, "array");
+}
+
+json_t *sl_av_fields(const sl_av_node *rec)
+{
+    if (rec->kind != SL_AV_RECORD)
+        return NULL;
+    json_t *out = json_array();
+    for (size_t i = 0; i < rec->n; i++) {
+        const sl_av_node *t = rec->child[i];
+        bool optional = false;
+        if (t->kind == SL_AV_UNION) {
+            /* ["null", X] is an optional X; a union of several types is jsonb */
+            const sl_av_node *only = NULL;
+            size_t nonnull = 0;
+            for (size_t b = 0; b < t->n; b++) {
+                if (t->child[b]->kind == SL_AV_NULL)
+                    optional = true;
+                else {
+                    only = t->child[b];
+                    nonnull++;
+                }
+            }
+            if (nonnull == 1)
+                t = only;
+        }
+        const char *type = sluice_type(t);
+        sl_strbuf src = SL_STRBUF_INIT;
+        describe_type(&src, rec->child[i]);
+        json_t *f = json_pack("{s:s, s:s, s:b, s:s}", "name", rec->names[i], "type", type,
+                              "optional", optional, "source_type", src.data);
+        sl_strbuf_free(&src);
+        if (t->logical == SL_LT_DECIMAL) {
+            json_object_set_new(f, "precision", json_integer(t->precision));
+            json_object_set_new(f, "scale", json_integer(t->scale));
+        }
+        if (t->kind == SL_AV_ARRAY) {
+            const sl_av_node *item = t->child[0];
+            bool item_optional = false;
+            if (item->kind == SL_AV_UNION && item->n == 2 &&
+                (item->child[0]->kind == SL_AV_NULL || item->child[1]->kind == SL_AV_NULL)) {
+                item = item->child[item->child[0]->kind == SL_AV_NULL ? 1 : 0];
+                item_optional = true;
+            }
+            (void)item_optional;
+            const char *it = sluice_type(item);
+            if (scalar_type(it) && item->kind != SL_AV_NULL) {
+                json_object_set_new(f, "items", json_string(it));
+                if (item->logical == SL_LT_DECIMAL) {
+                    json_object_set_new(f, "precision", json_integer(item->precision));
+                    json_object_set_new(f, "scale", json_integer(item->scale));
+                }
+            } else {
+                json_object_set_new(f, "type", json_string("jsonb")); /* arrays of records, maps, arrays */
+            }
+        }
+        json_array_append_new(out, f);
+    }
+    return out;
+}
+
+/* ---- canonical text ---- */
+
+/* Days since 1970-01-01 -> proleptic Gregorian y/m/d: the era-based
+ * method of H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"
+ * (https://howardhinnant.github.io/date_algorithms.html#civil_from_days). */
+static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+/* Year 0 is 1 BC in PostgreSQL's notation. */
+static bool put_ymd(sl_strbuf *out, int64_t days)
+{
+    int64_t y;
+    unsigned m, d;
+    civil(days, &y, &m, &d);
+    bool bc = y <= 0;
+    sl_strbuf_printf(out, "%04" PRId64 "-%02u-%02u", bc ? 1 - y : y, m, d);
+    return bc;
+}
+
+void sl_fmt_date(sl_strbuf *out, int64_t days)
+{
+    if (put_ymd(out, days))
+        sl_strbuf_puts(out, " BC");
+}
+
+void sl_fmt_time_us(sl_strbuf *out, int64_t us)
+{
+    sl_strbuf_printf(out, "%02d:%02d:%02d.%06d", (int)(us / 3600000000LL), (int)(us / 60000000 % 60),
+                     (int)(us / 1000000 % 60), (int)(us % 1000000));
+}
+
+void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc)
+{
+    int64_t days = floor_div(us, 86400000000LL);
+    int64_t tod = us - days * 86400000000LL;
+    bool bc = put_ymd(out, days);
+    sl_strbuf_putc(out, 'T');
+    sl_fmt_time_us(out, tod);
+    if (utc)
+        sl_strbuf_putc(out, 'Z');
+    if (bc)
+        sl_strbuf_puts(out, " BC");
+}
+
+void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *b = p;
+    sl_strbuf_reserve(out, 2 + 2 * n);
+    sl_strbuf_puts(out, "\\x");
+    for (size_t i = 0; i < n; i++) {
+        char two[2] = {hex[b[i] >> 4], hex[b[i] & 15]};
+        sl_strbuf_append(out, two, 2);
+    }
+}
+
+/* Avro decimal: "the two's-complement representation of the unscaled
+ * integer value in big-endian byte order" (specification, "Decimal"). */
+void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale)
+{
+    bool neg = n > 0 && (be[0] & 0x80);
+    char *digits;
+    size_t nd = 0;
+    if (n <= 8) {
+        uint64_t u = 0;
+        for (size_t i = 0; i < n; i++)
+            u = (u << 8) | be[i];
+        if (neg) {
+            if (n < 8)
+                u |= ~UINT64_C(0) << (8 * n); /* sign-extend */
+            u = ~u + 1;                        /* magnitude, INT64_MIN included */
+        }
+        digits = sl_xmalloc(24);
+        do {
+            digits[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+    } else {
+        /* long division of the magnitude by 10, little-endian digits out */
+        unsigned char *mag = sl_xmalloc(n);
+        memcpy(mag, be, n);
+        if (neg) {
+            unsigned carry = 1;
+            for (size_t i = n; i-- > 0;) {
+                unsigned v = (unsigned)(unsigned char)~mag[i] + carry;
+                mag[i] = (unsigned char)v;
+                carry = v >> 8;
+            }
+        }
+        digits = sl_xmalloc(n * 3 + 2);
+        size_t start = 0;
+        while (start < n && mag[start] == 0)
+            start++;
+        do {
+            unsigned rem = 0;
+            for (size_t i = start; i < n; i++) {
+                unsigned cur = (rem << 8) | mag[i];
+                mag[i] = (unsigned char)(cur / 10);
+                rem = cur % 10;
+            }
+            digits[nd++] = (char)('0' + rem);
+            while (start < n && mag[start] == 0)
+                start++;
+        } while (start < n);
+        free(mag);
+    }
+    if (neg)
+        sl_strbuf_putc(out, '-');
+    if ((size_t)scale >= nd) {
+        sl_strbuf_puts(out, "0");
+        if (scale > 0) {
+            sl_strbuf_putc(out, '.');
+            for (size_t i = nd; i < (size_t)scale; i++)
+                sl_strbuf_putc(out, '0');
+        }
+        for (size_t i = nd; i-- > 0;)
+            sl_strbuf_putc(out, digits[i]);
+    } else {
+        for (size_t i = nd; i-- > 0;) {
+            sl_strbuf_putc(out, digits[i]);
+            if (i == (size_t)scale && scale > 0)
+                sl_strbuf_putc(out, '.');
+        }
+    }
+    free(digits);
+}

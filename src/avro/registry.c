@@ -1,0 +1,376 @@
+/* registry.c - Schema Registry client over libcurl: fetch by id, cache
+ * forever, one request per new id however many workers ask at once, and
+ * failover across the configured URLs.
+ *
+ * Endpoints and error bodies follow Confluent's Schema Registry API
+ * reference (https://docs.confluent.io/platform/current/schema-registry/develop/api.html):
+ * GET /schemas/ids/{id} answers {"schema": "...", "schemaType": "..."} where
+ * schemaType is omitted for Avro; a missing id is HTTP 404 with
+ * {"error_code": 40403, "message": "Schema 7 not found"}; 50001..50003 are
+ * back-end (store, timeout, forwarding) errors, worth retrying. */
+#include "sluice/registry.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/log.h"
+#include "sluice/strbuf.h"
+
+#define MAX_RESPONSE (16 << 20) /* no schema is this large; bounds a misbehaving server */
+
+typedef enum { ENTRY_FETCHING, ENTRY_READY, ENTRY_FAILED } entry_state;
+
+typedef struct entry {
+    sl_registry_schema pub;
+    char *type;
+    char *text;
+    entry_state state;
+    int waiters;        /* threads waiting for a fetch in progress */
+    sl_error failure;   /* ENTRY_FAILED: handed to the waiters */
+    struct entry *next;
+} entry;
+
+struct sl_registry {
+    char **urls;
+    size_t nurls;
+    size_t preferred;   /* index of the URL that answered last */
+    char *user;
+    char *password;
+    char *ca_file;
+    long timeout_ms;
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    entry *entries;     /* few: one per schema id ever seen */
+    long requests;
+    unsigned long serial;  /* unique per registry ever created in this process */
+};
+
+static unsigned long next_serial;
+
+unsigned long sl_registry_serial(const sl_registry *r)
+{
+    return r ? r->serial : 0;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+sl_registry *sl_registry_new(const sl_registry_conf *conf, sl_error *err)
+{
+    if (!conf || conf->nurls == 0) {
+        sl_error_set(err, SL_ERR_FATAL, "schema_registry: no url configured");
+        return NULL;
+    }
+    for (size_t i = 0; i < conf->nurls; i++) {
+        if (strncmp(conf->urls[i], "http://", 7) && strncmp(conf->urls[i], "https://", 8)) {
+            sl_error_set(err, SL_ERR_FATAL, "schema_registry: url \"%s\" is not http:// or https://",
+                         conf->urls[i]);
+            return NULL;
+        }
+    }
+    pthread_once(&curl_once, curl_init_once);
+    sl_registry *r = sl_xcalloc(1, sizeof(*r));
+    r->urls = sl_xcalloc(conf->nurls, sizeof(char *));
+    for (size_t i = 0; i < conf->nurls; i++) {
+        /* the paths below start with '/': drop trailing slashes of the base */
+        size_t n = strlen(conf->urls[i]);
+        while (n > 0 && conf->urls[i][n - 1] == '/')
+            n--;
+        r->urls[i] = strndup(conf->urls[i], n);
+        if (!r->urls[i])
+            abort();
+    }
+    r->nurls = conf->nurls;
+    r->user = conf->user ? sl_xstrdup(conf->user) : NULL;
+    r->password = conf->password ? sl_xstrdup(conf->password) : NULL;
+    r->ca_file = conf->ca_file ? sl_xstrdup(conf->ca_file) : NULL;
+    r->timeout_ms = conf->timeout_ms > 0 ? (long)conf->timeout_ms : 10000;
+    r->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->done, NULL);
+    return r;
+}
+
+void sl_registry_free(sl_registry *r)
+{
+    if (!r)
+        return;
+    for (entry *e = r->entries, *next; e; e = next) {
+        next = e->next;
+        free(e->type);
+        free(e->text);
+        free(e);
+    }
+    for (size_t i = 0; i < r->nurls; i++)
+        free(r->urls[i]);
+    free(r->urls);
+    free(r->user);
+    free(r->password);
+    free(r->ca_file);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->done);
+    free(r);
+}
+
+long sl_registry_requests(sl_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    long n = r->requests;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *opaque)
+{
+    sl_strbuf *sb = opaque;
+    if (sb->len + size * n > MAX_RESPONSE)
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    sl_strbuf_append(sb, p, size * n);
+    return size * n;
+}
+
+/* The "message" of an error body, or the start of the body itself. */
+static void error_message(const sl_strbuf *body, long *code, char *out, size_t outlen)
+{
+    *code = 0;
+    json_t *j = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
+    const char *msg = NULL;
+    if (j) {
+        *code = (long)json_integer_value(json_object_get(j, "error_code"));
+        msg = json_string_value(json_object_get(j, "message"));
+    }
+    snprintf(out, outlen, "%.300s", msg ? msg : body->len ? body->data : "(empty body)");
+    json_decref(j);
+}
+
+/* One request to every URL in turn, starting with the preferred one, until
+ * one answers with an HTTP status that is not worth retrying elsewhere.
+ * 2xx: 0 with the body; other answers: -1 with @err classified. */
+static int request(sl_registry *r, const char *path, const char *post_body, sl_strbuf *body,
+                   long *status, sl_error *err)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t start = r->preferred;
+    pthread_mutex_unlock(&r->lock);
+
+    sl_strbuf last = SL_STRBUF_INIT; /* why the last URL failed */
+    for (size_t k = 0; k < r->nurls; k++) {
+        size_t i = (start + k) % r->nurls;
+        char url[2048];
+        snprintf(url, sizeof(url), "%s%s", r->urls[i], path);
+        CURL *c = curl_easy_init();
+        if (!c)
+            abort();
+        char curlerr[CURL_ERROR_SIZE] = "";
+        struct curl_slist *hdr = curl_slist_append(NULL,
+            "Accept: application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json");
+        if (post_body)
+            hdr = curl_slist_append(hdr, "Content-Type: application/vnd.schemaregistry.v1+json");
+        sl_strbuf_reset(body);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for timeouts */
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "sluice/" SLUICE_VERSION);
+        if (post_body)
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
+        if (r->user) {
+            curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+            curl_easy_setopt(c, CURLOPT_USERNAME, r->user);
+            curl_easy_setopt(c, CURLOPT_PASSWORD, r->password ? r->password : "");
+        }
+        if (r->ca_file)
+            curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+        CURLcode rc = curl_easy_perform(c);
+        *status = 0;
+        if (rc == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        curl_slist_free_all(hdr);
+        curl_easy_cleanup(c);
+        pthread_mutex_lock(&r->lock);
+        r->requests++;
+        pthread_mutex_unlock(&r->lock);
+
+        sl_strbuf_reset(&last);
+        if (rc != CURLE_OK) {
+            sl_strbuf_printf(&last, "%s: %s", r->urls[i], curlerr[0] ? curlerr : curl_easy_strerror(rc));
+            log_warn("schema registry", "%s%s: %s", r->urls[i], path,
+                     curlerr[0] ? curlerr : curl_easy_strerror(rc));
+            continue;
+        }
+        if (*status >= 500 || *status == 429 || *status == 408) {
+            char msg[320];
+            long code;
+            error_message(body, &code, msg, sizeof(msg));
+            sl_strbuf_printf(&last, "%s: HTTP %ld: %s", r->urls[i], *status, msg);
+            log_warn("schema registry", "%s%s: HTTP %ld: %s", r->urls[i], path, *status, msg);
+            continue;
+        }
+        pthread_mutex_lock(&r->lock);
+        r->preferred = i;
+        pthread_mutex_unlock(&r->lock);
+        sl_strbuf_free(&last);
+        if (*status >= 200 && *status < 300)
+            return 0;
+        char msg[320];
+        long code;
+        error_message(body, &code, msg, sizeof(msg));
+        sl_errkind kind = (*status == 401 || *status == 403) ? SL_ERR_FATAL : SL_ERR_DATA;
+        if (code)
+            return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld, error %ld: %s", r->urls[i],
+                                path, *status, code, msg);
+        return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld: %s", r->urls[i], path,
+                            *status, msg);
+    }
+    sl_error_set(err, SL_ERR_RETRY, "schema registry unavailable (%s)", last.data ? last.data : "no url");
+    sl_strbuf_free(&last);
+    return -1;
+}
+
+/* Fetch and parse one schema; fills e->type and e->text. */
+static int fetch(sl_registry *r, int id, entry *e, sl_error *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id);
+    sl_strbuf body = SL_STRBUF_INIT;
+    long status;
+    int rc = request(r, path, NULL, &body, &status, err);
+    if (rc) {
+        if (err && err->kind == SL_ERR_DATA && status == 404)
+            sl_error_prefix(err, "unknown schema id %d: ", id);
+        sl_strbuf_free(&body);
+        return -1;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, &je);
+    sl_strbuf_free(&body);
+    const char *text = j ? json_string_value(json_object_get(j, "schema")) : NULL;
+    if (!text) {
+        json_decref(j);
+        return sl_error_set(err, SL_ERR_RETRY,
+                            "schema registry answered schema id %d without a \"schema\" string", id);
+    }
+    const char *type = json_string_value(json_object_get(j, "schemaType"));
+    e->text = sl_xstrdup(text);
+    e->type = sl_xstrdup(type ? type : "AVRO");
+    json_decref(j);
+    return 0;
+}
+
+int sl_registry_get(sl_registry *r, int id, const sl_registry_schema **out, sl_error *err)
+{
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        entry *e = r->entries;
+        while (e && e->pub.id != id)
+            e = e->next;
+        if (e && e->state == ENTRY_READY) {
+            pthread_mutex_unlock(&r->lock);
+            *out = &e->pub;
+            return 0;
+        }
+        if (e && e->state == ENTRY_FETCHING) {
+            /* someone else is fetching it: wait for the answer */
+            e->waiters++;
+            while (e->state == ENTRY_FETCHING)
+                pthread_cond_wait(&r->done, &r->lock);
+            e->waiters--;
+            if (e->state == ENTRY_READY)
+                continue;
+            /* that fetch failed: share its error; the last waiter removes the entry */
+            if (err)
+                *err = e->failure;
+            if (e->waiters == 0) {
+                entry **pp = &r->entries;
+                while (*pp != e)
+                    pp = &(*pp)->next;
+                *pp = e->next;
+                free(e);
+                pthread_cond_broadcast(&r->done); /* for threads that came in meanwhile */
+            }
+            pthread_mutex_unlock(&r->lock);
+            return -1;
+        }
+        if (e && e->state == ENTRY_FAILED) {
+            /* a failed fetch whose waiters have not all woken yet: wait it out */
+            pthread_cond_wait(&r->done, &r->lock);
+            continue;
+        }
+        break;
+    }
+    entry *e = sl_xcalloc(1, sizeof(*e));
+    e->pub.id = id;
+    e->state = ENTRY_FETCHING;
+    e->next = r->entries;
+    r->entries = e;
+    pthread_mutex_unlock(&r->lock);
+
+    sl_error local;
+    sl_error *ep = err ? err : &local;
+    sl_error_clear(ep);
+    int rc = fetch(r, id, e, ep);
+
+    pthread_mutex_lock(&r->lock);
+    if (rc == 0) {
+        e->pub.type = e->type;
+        e->pub.text = e->text;
+        e->state = ENTRY_READY;
+        *out = &e->pub;
+        log_debug("schema registry", "schema id %d (%s) cached", id, e->type);
+    } else if (e->waiters > 0) {
+        e->failure = *ep;
+        e->state = ENTRY_FAILED;
+    } else {
+        entry **pp = &r->entries;
+        while (*pp != e)
+            pp = &(*pp)->next;
+        *pp = e->next;
+        free(e);
+    }
+    pthread_cond_broadcast(&r->done);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int sl_registry_register(sl_registry *r, const char *subject, const char *schema_text, int *id,
+                         sl_error *err)
+{
+    sl_strbuf path = SL_STRBUF_INIT;
+    sl_strbuf_puts(&path, "/subjects/");
+    /* percent-encode the subject: it is a path segment */
+    for (const unsigned char *p = (const unsigned char *)subject; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~')
+            sl_strbuf_putc(&path, (char)*p);
+        else
+            sl_strbuf_printf(&path, "%%%02X", *p);
+    }
+    sl_strbuf_puts(&path, "/versions");
+    json_t *req = json_pack("{s:s}", "schema", schema_text);
+    char *post = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    sl_strbuf body = SL_STRBUF_INIT;
+    long status;
+    int rc = request(r, path.data, post, &body, &status, err);
+    free(post);
+    sl_strbuf_free(&path);
+    if (rc == 0) {
+        json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+        json_t *jid = j ? json_object_get(j, "id") : NULL;
+        if (json_is_integer(jid))
+            *id = (int)json_integer_value(jid);
+        else
+            rc = sl_error_set(err, SL_ERR_DATA, "schema registry: registration answered without an id");
+        json_decref(j);
+    }
+    sl_strbuf_free(&body);
+    return rc;
+}
