@@ -1,0 +1,35 @@
+#!/bin/bash
+# tests/run.sh - the whole test suite, on a fresh Debian 12 machine or a
+# developer's: installs the missing packages, builds into build/ (or
+# $SLUICE_BUILD_DIR), starts a throwaway PostgreSQL server and runs every
+# meson test suite (unit, pg, integration, cratedb, avro, debezium) against
+# it and librdkafka's mock Kafka cluster.
+#
+# Environment: SLUICE_TEST_BOOTSTRAP=host:port runs the Kafka tests against a
+# real cluster instead of the mock; extra arguments go to `meson test`
+# (e.g. `tests/run.sh --suite integration`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tests/support/prepare.sh
+
+build=${SLUICE_BUILD_DIR:-build}
+sluice_install_packages
+sluice_build "$build"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-tests.XXXXXX")
+chmod 755 "$tmp"
+cleanup() {
+    tests/pgserver.sh stop "$tmp/pg" || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "== starting PostgreSQL"
+line=$(tests/pgserver.sh start "$tmp/pg")
+export SLUICE_TEST_DSN=${line#SLUICE_TEST_DSN=}
+echo "   $SLUICE_TEST_DSN"
+
+echo "== meson test"
+status=0
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
+exit $status

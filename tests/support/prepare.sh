@@ -1,0 +1,44 @@
+# prepare.sh - sourced by tests/run.sh and tests/demo.sh: install the Debian
+# packages sluice needs (when some are missing) and build it with meson.
+
+SLUICE_PACKAGES="build-essential pkg-config meson ninja-build librdkafka-dev libpq-dev
+libjansson-dev libavro-dev libcurl4-openssl-dev check libyaml-dev postgresql
+python3-psycopg2 python3-confluent-kafka kcat valgrind"
+
+# sluice_install_packages - apt-get install whatever of SLUICE_PACKAGES is
+# missing (as root, or through sudo); nothing when all are installed.
+sluice_install_packages() {
+    local missing="" p sudo=""
+    for p in $SLUICE_PACKAGES; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+            missing="$missing $p"
+        fi
+    done
+    if [ -z "$missing" ]; then
+        echo "== packages: all installed"
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null; then
+            sudo="sudo"
+        else
+            echo "missing packages:$missing; run as root or install them" >&2
+            return 1
+        fi
+    fi
+    echo "== packages: installing$missing"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    # shellcheck disable=SC2086
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $SLUICE_PACKAGES
+}
+
+# sluice_build DIR - configure DIR once, then build everything in it.
+sluice_build() {
+    local dir=$1
+    if [ ! -f "$dir/build.ninja" ]; then
+        echo "== meson setup $dir"
+        meson setup "$dir"
+    fi
+    echo "== building in $dir"
+    meson compile -C "$dir"
+}
