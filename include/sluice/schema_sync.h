@@ -1,5 +1,18 @@
 /* schema_sync.h - auto_create / auto_evolve: make the target table fit the
- * schema a change carries (sl_change.fields) before its row is mapped. */
+ * schema a change carries (sl_change.fields) before its row is mapped.
+ *
+ * sl_change.fields is an array of objects, one per field of the value:
+ *   "name"        field (= column) name
+ *   "type"        sluice type: text, smallint, integer, bigint, numeric, real,
+ *                 double precision, boolean, timestamptz, timestamp, date,
+ *                 time, uuid, json, jsonb, bytea, array
+ *   "optional"    the schema allows null
+ *   "precision", "scale"   numeric (when the schema says)
+ *   "items"       array: the element's sluice type
+ *   "key"         the field belongs to the record key's schema (auto_create
+ *                 makes these the primary key when the route has no `key`)
+ *   "source_type" the type as the schema spells it, for messages
+ * Type names per database: docs/avro.md. */
 #ifndef SLUICE_SCHEMA_SYNC_H
 #define SLUICE_SCHEMA_SYNC_H
 
@@ -10,10 +23,18 @@
 
 /* sl_schema_sync() - @table is the table as known (NULL: it does not exist).
  * When DDL ran, *@changed is set and the caller re-describes the table.
- * A field that cannot be stored in its existing column is SL_ERR_FATAL
- * naming the field, the schema id and both types. */
+ * Columns are only ever added (nullable, ADD COLUMN IF NOT EXISTS), never
+ * dropped, renamed or narrowed.  A field that cannot be stored in its
+ * existing column is SL_ERR_FATAL naming the field, the schema id and both
+ * types.  Cheap when nothing changed: a (table, fields) pair already checked
+ * by this thread is not checked again. */
 int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema,
                    const char *name, const sl_table *table, const sl_change *c, int *changed,
                    sl_error *err);
+
+/* sl_schema_column_type() - the column type auto_create / auto_evolve use
+ * for @field on @target (e.g. "numeric(12,4)", "bigint[]",
+ * "TIMESTAMP WITH TIME ZONE"); written into @buf. */
+const char *sl_schema_column_type(sl_target_type target, const json_t *field, char *buf, size_t len);
 
 #endif
