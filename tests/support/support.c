@@ -343,7 +343,8 @@ static PGresult *run_query(PGconn *c, const char *sql, va_list ap)
         ck_assert_msg(n < MAX_PARAMS, "%s: too many parameters", CTX);
         params[n++] = p;
     }
-    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    /* Without parameters, the simple protocol: several statements may follow each other. */
+    PGresult *r = n ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char msg[1024];
