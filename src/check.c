@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sluice/app.h"
+#include "sluice/kafka.h"
 #include "sluice/mapping.h"
 #include "sluice/sink.h"
 #include "sluice/strbuf.h"
@@ -15,15 +16,9 @@
 
 static rd_kafka_t *admin_handle(const sl_config *cfg, char *es, size_t eslen)
 {
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    for (size_t i = 0; i < cfg->nkafka; i++)
-        if (rd_kafka_conf_set(c, cfg->kafka[i].key, cfg->kafka[i].value, es, eslen) != RD_KAFKA_CONF_OK) {
-            char tmp[512];
-            snprintf(tmp, sizeof(tmp), "%s:%d: kafka.%s: %s", cfg->path, cfg->kafka[i].line, cfg->kafka[i].key, es);
-            snprintf(es, eslen, "%s", tmp);
-            rd_kafka_conf_destroy(c);
-            return NULL;
-        }
+    rd_kafka_conf_t *c = sl_kafka_conf(cfg, false, es, eslen);
+    if (!c)
+        return NULL;
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, eslen);
     return rd_kafka_new(RD_KAFKA_CONSUMER, c, es, eslen);
 }

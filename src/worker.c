@@ -21,6 +21,7 @@
 
 #include "sluice/batch.h"
 #include "sluice/decoder.h"
+#include "sluice/kafka.h"
 #include "sluice/log.h"
 #include "sluice/mapping.h"
 #include "sluice/record.h"
@@ -241,16 +242,9 @@ static int dlq_produce(sl_worker *w, const sl_route_conf *r, const char *topic, 
 {
     if (!w->dlq) {
         char es[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        for (size_t i = 0; i < w->cfg->nkafka; i++) {
-            const char *k = w->cfg->kafka[i].key;
-            if (!strcmp(k, "group.id") || !strncmp(k, "enable.auto", 11) || !strcmp(k, "auto.offset.reset") ||
-                !strncmp(k, "session.", 8) || !strncmp(k, "heartbeat.", 10) || !strncmp(k, "partition.assignment", 20) ||
-                !strncmp(k, "max.poll", 8) || !strncmp(k, "fetch.", 6) || !strncmp(k, "queued.", 7) ||
-                !strcmp(k, "isolation.level") || !strncmp(k, "group.", 6))
-                continue;
-            rd_kafka_conf_set(c, k, w->cfg->kafka[i].value, es, sizeof(es));
-        }
+        rd_kafka_conf_t *c = sl_kafka_conf(w->cfg, true, es, sizeof(es));
+        if (!c)
+            return sl_error_set(err, SL_ERR_FATAL, "%s", es);
         rd_kafka_conf_set(c, "enable.idempotence", "true", es, sizeof(es));
         rd_kafka_conf_set(c, "acks", "all", es, sizeof(es));
         rd_kafka_conf_set_dr_msg_cb(c, dlq_dr);
@@ -916,18 +910,19 @@ static int handle_record(sl_worker *w, rd_kafka_message_t *m)
 static rd_kafka_t *make_consumer(sl_worker *w)
 {
     char es[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "auto.offset.reset", "earliest", es, sizeof(es));
-    rd_kafka_conf_set(c, "client.id", "sluice", es, sizeof(es));
-    /* throughput with bounded memory: at most ~16 MiB queued per worker */
-    rd_kafka_conf_set(c, "queued.max.messages.kbytes", "16384", es, sizeof(es));
-    for (size_t i = 0; i < w->cfg->nkafka; i++) {
-        if (rd_kafka_conf_set(c, w->cfg->kafka[i].key, w->cfg->kafka[i].value, es, sizeof(es)) != RD_KAFKA_CONF_OK) {
-            log_error(w->ctx, "%s:%d: kafka.%s: %s", w->cfg->path, w->cfg->kafka[i].line, w->cfg->kafka[i].key, es);
-            rd_kafka_conf_destroy(c);
-            return NULL;
-        }
+    rd_kafka_conf_t *c = sl_kafka_conf(w->cfg, false, es, sizeof(es));
+    if (!c) {
+        log_error(w->ctx, "%s", es);
+        return NULL;
     }
+    /* defaults that the kafka: section may override */
+    if (!sl_config_kafka_get(w->cfg, "auto.offset.reset"))
+        rd_kafka_conf_set(c, "auto.offset.reset", "earliest", es, sizeof(es));
+    if (!sl_config_kafka_get(w->cfg, "client.id"))
+        rd_kafka_conf_set(c, "client.id", "sluice", es, sizeof(es));
+    /* throughput with bounded memory: at most ~16 MiB queued per worker */
+    if (!sl_config_kafka_get(w->cfg, "queued.max.messages.kbytes"))
+        rd_kafka_conf_set(c, "queued.max.messages.kbytes", "16384", es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);

@@ -1,0 +1,46 @@
+/* kafka.c - librdkafka configuration and logging. */
+#include "sluice/kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/log.h"
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
+    sl_loglevel l = level <= 3 ? SL_LOG_ERROR : level == 4 ? SL_LOG_WARN : level <= 6 ? SL_LOG_INFO : SL_LOG_DEBUG;
+    char ctx[64];
+    snprintf(ctx, sizeof(ctx), "kafka %s", rd_kafka_name(rk));
+    sl_log(l, ctx, "%s: %s", fac, buf);
+}
+
+static bool consumer_only(const char *k)
+{
+    static const char *const prefixes[] = {"group.", "enable.auto", "auto.", "session.", "heartbeat.",
+                                           "partition.assignment", "max.poll", "fetch.", "queued.",
+                                           "isolation.level", "check.crcs", "consume.", "enable.partition.eof",
+                                           "max.partition.fetch"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strncmp(k, prefixes[i], strlen(prefixes[i])))
+            return true;
+    return false;
+}
+
+rd_kafka_conf_t *sl_kafka_conf(const sl_config *cfg, bool producer, char *errstr, size_t errlen)
+{
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(c, log_cb);
+    for (size_t i = 0; i < cfg->nkafka; i++) {
+        const sl_kv *kv = &cfg->kafka[i];
+        if (producer && consumer_only(kv->key))
+            continue;
+        char es[512];
+        if (rd_kafka_conf_set(c, kv->key, kv->value, es, sizeof(es)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errlen, "%s:%d: kafka.%s: %s", cfg->path, kv->line, kv->key, es);
+            rd_kafka_conf_destroy(c);
+            return NULL;
+        }
+    }
+    return c;
+}

@@ -1,0 +1,160 @@
+/* Batches: collapse per key in offset order, merges, deletes, truncates. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/batch.h"
+
+static sl_table table;
+static sl_column cols[3];
+static size_t keyidx[1] = {0};
+
+static void setup(void)
+{
+    memset(&table, 0, sizeof(table));
+    memset(cols, 0, sizeof(cols));
+    cols[0].name = "id";
+    cols[0].in_key = true;
+    cols[1].name = "a";
+    cols[2].name = "b";
+    table.cols = cols;
+    table.ncols = 3;
+    table.key = keyidx;
+    table.nkey = 1;
+}
+
+/* row(op, id, a, b): NULL cell = absent, "\\N" = SQL NULL */
+static sl_row *row(sl_op op, const char *id, const char *a, const char *b, int64_t off)
+{
+    sl_rowbuilder rb;
+    sl_rowbuilder_init(&rb);
+    sl_rowbuilder_start(&rb, 3);
+    const char *v[3] = {id, a, b};
+    for (uint32_t i = 0; i < 3; i++) {
+        if (!v[i])
+            continue;
+        if (!strcmp(v[i], "\\N"))
+            sl_rowbuilder_set_null(&rb, i);
+        else
+            sl_rowbuilder_set(&rb, i, v[i], strlen(v[i]));
+    }
+    sl_row *r = sl_rowbuilder_finish(&rb, op, "t", 0, off, NULL, 0, NULL, 0);
+    sl_rowbuilder_free(&rb);
+    return r;
+}
+
+static const sl_row *find(const sl_batch *b, const char *id)
+{
+    for (size_t i = 0; i < b->nrows; i++)
+        if (b->rows[i] && !strcmp(sl_row_cell(b->rows[i], 0), id))
+            return b->rows[i];
+    return NULL;
+}
+
+START_TEST(last_write_wins_per_key)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    ck_assert(b->collapse);
+    for (int i = 0; i < 5000; i++) {
+        char id[16], a[16];
+        snprintf(id, sizeof(id), "%d", i % 100);
+        snprintf(a, sizeof(a), "v%d", i);
+        sl_batch_add(b, row(SL_OP_UPSERT, id, a, "x", i));
+    }
+    ck_assert_uint_eq(b->live, 100);
+    ck_assert_str_eq(sl_row_cell(find(b, "7"), 1), "v4907");
+    ck_assert_int_eq(find(b, "7")->offset, 4907);
+    size_t bytes = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        bytes += b->rows[i]->size;
+    ck_assert_uint_eq(b->bytes, bytes);
+    sl_batch_free(b);
+}
+END_TEST
+
+START_TEST(partial_rows_merge)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a1", "b1", 1));
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", NULL, "b2", 2));   /* a not supplied: keeps a1 */
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "\\N", NULL, 3)); /* a set to NULL */
+    const sl_row *x = find(b, "1");
+    ck_assert_int_eq(x->len[1], SL_CELL_NULL);
+    ck_assert_str_eq(sl_row_cell(x, 2), "b2");
+    ck_assert_uint_eq(b->live, 1);
+    sl_batch_free(b);
+}
+END_TEST
+
+START_TEST(delete_then_upsert_recreates)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a1", "b1", 1));
+    sl_batch_add(b, row(SL_OP_DELETE, "1", NULL, NULL, 2));
+    ck_assert_int_eq(find(b, "1")->op, SL_OP_DELETE);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a3", NULL, 3));
+    const sl_row *x = find(b, "1");
+    ck_assert_int_eq(x->op, SL_OP_UPSERT);
+    ck_assert(x->replace);                      /* the stored row goes first */
+    ck_assert_int_eq(x->len[2], SL_CELL_ABSENT); /* nothing merged from before the delete */
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", NULL, "b4", 4));
+    x = find(b, "1");
+    ck_assert(x->replace);
+    ck_assert_str_eq(sl_row_cell(x, 1), "a3");
+    ck_assert_str_eq(sl_row_cell(x, 2), "b4");
+    sl_batch_free(b);
+}
+END_TEST
+
+START_TEST(truncate_clears_earlier_rows)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a", "b", 1));
+    sl_batch_truncate(b);
+    ck_assert(b->truncate);
+    ck_assert_uint_eq(b->live, 0);
+    ck_assert(!sl_batch_empty(b));
+    sl_batch_add(b, row(SL_OP_UPSERT, "2", "a", "b", 3));
+    ck_assert_ptr_null(find(b, "1"));
+    ck_assert_ptr_nonnull(find(b, "2"));
+    sl_batch_clear(b);
+    ck_assert(sl_batch_empty(b));
+    sl_batch_free(b);
+}
+END_TEST
+
+START_TEST(insert_mode_keeps_every_row)
+{
+    sl_route_conf r = {.mode = SL_MODE_INSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    ck_assert(!b->collapse);
+    for (int i = 0; i < 10; i++)
+        sl_batch_add(b, row(SL_OP_UPSERT, "1", "a", "b", i));
+    ck_assert_uint_eq(b->live, 10);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(b->rows[i]->offset, i);
+    sl_batch_free(b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("batch");
+    TCase *tc = tcase_create("batch");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, last_write_wins_per_key);
+    tcase_add_test(tc, partial_rows_merge);
+    tcase_add_test(tc, delete_then_upsert_recreates);
+    tcase_add_test(tc, truncate_clears_earlier_rows);
+    tcase_add_test(tc, insert_mode_keeps_every_row);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

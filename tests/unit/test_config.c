@@ -1,0 +1,239 @@
+/* Configuration: the option table, line numbers in errors, defaults, ${ENV}. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sluice/config.h"
+
+static char path[64];
+
+static sl_config *load(const char *text, sl_error *err)
+{
+    snprintf(path, sizeof(path), "/tmp/sluice-test-config-%d.yaml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    sl_config *cfg = sl_config_load(path, err);
+    unlink(path);
+    return cfg;
+}
+
+/* The error must start with "FILE:LINE: " and contain @needle. */
+static void expect_error(const char *text, int line, const char *needle)
+{
+    sl_error err;
+    sl_config *cfg = load(text, &err);
+    ck_assert_msg(cfg == NULL, "expected an error containing '%s'", needle);
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+    ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "'%s' does not start with '%s'", err.msg, prefix);
+    ck_assert_msg(strstr(err.msg, needle) != NULL, "'%s' does not contain '%s'", err.msg, needle);
+}
+
+#define BASE                                                                                      \
+    "kafka:\n"                                                                                    \
+    "  bootstrap.servers: 127.0.0.1:9092\n"                                                       \
+    "  group.id: g\n"                                                                             \
+    "targets:\n"                                                                                  \
+    "  pg:\n"                                                                                     \
+    "    type: postgresql\n"                                                                      \
+    "    dsn: \"host=x\"\n"
+
+START_TEST(full_example_loads_with_defaults)
+{
+    sl_error err;
+    sl_config *cfg = load(BASE "routes:\n"
+                               "  - topics: [orders, refunds]\n"
+                               "    target: pg\n"
+                               "    table: public.orders\n"
+                               "    key: [id]\n"
+                               "    delete_on_tombstone: true\n"
+                               "    columns:\n"
+                               "      customer_id: /customer/id\n"
+                               "batch:\n"
+                               "  max_rows: 500\n"
+                               "  max_bytes: 8MiB\n"
+                               "  linger_ms: 250ms\n"
+                               "workers: 2\n",
+                          &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_int_eq(cfg->batch.max_rows, 500);
+    ck_assert_int_eq(cfg->batch.max_bytes, 8 * 1024 * 1024);
+    ck_assert_int_eq(cfg->batch.linger_ms, 250);
+    ck_assert_int_eq(cfg->workers, 2);
+    ck_assert_int_eq(cfg->retry.initial_backoff_ms, 200);
+    ck_assert_int_eq(cfg->retry.max_backoff_ms, 30000);
+    ck_assert_uint_eq(cfg->nroutes, 1);
+    const sl_route_conf *r = &cfg->routes[0];
+    ck_assert_str_eq(r->name, "route 1");
+    ck_assert_uint_eq(r->ntopics, 2);
+    ck_assert_str_eq(r->topics[1], "refunds");
+    ck_assert_ptr_eq(r->target, &cfg->targets[0]);
+    ck_assert_int_eq(r->format, SL_FMT_JSON);
+    ck_assert_int_eq(r->mode, SL_MODE_UPSERT);
+    ck_assert_int_eq(r->on_error, SL_ONERR_FAIL);
+    ck_assert(r->delete_on_tombstone);
+    ck_assert_uint_eq(r->ncolumns, 1);
+    ck_assert_str_eq(r->columns[0].key, "customer_id");
+    ck_assert_str_eq(r->columns[0].value, "/customer/id");
+    ck_assert_int_eq(cfg->targets[0].delivery, SL_DELIVERY_EXACTLY_ONCE);
+    ck_assert_str_eq(cfg->targets[0].schema, "public");
+    ck_assert_str_eq(sl_config_kafka_get(cfg, "group.id"), "g");
+    ck_assert_ptr_eq(sl_config_route_for_topic(cfg, "refunds"), r);
+    ck_assert_ptr_null(sl_config_route_for_topic(cfg, "other"));
+    sl_config_free(cfg);
+}
+END_TEST
+
+START_TEST(json_file_loads)
+{
+    sl_error err;
+    sl_config *cfg = load("{\"kafka\": {\"bootstrap.servers\": \"k:9092\", \"group.id\": \"g\"},\n"
+                          " \"targets\": {\"pg\": {\"type\": \"postgresql\", \"dsn\": \"host=x\"}},\n"
+                          " \"routes\": [{\"topic_pattern\": \"^shop\\\\..*\", \"target\": \"pg\", \"table\": \"${topic}\"}]}\n",
+                          &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(cfg->routes[0].topic_pattern, "^shop\\..*");
+    ck_assert_str_eq(cfg->routes[0].table, "${topic}");
+    ck_assert_ptr_eq(sl_config_route_for_topic(cfg, "shop.orders"), &cfg->routes[0]);
+    ck_assert_ptr_null(sl_config_route_for_topic(cfg, "shopXorders"));
+    sl_config_free(cfg);
+}
+END_TEST
+
+START_TEST(env_substitution)
+{
+    setenv("SLUICE_TEST_HOST", "db.example", 1);
+    unsetenv("SLUICE_TEST_UNSET");
+    sl_error err;
+    sl_config *cfg = load("kafka:\n  bootstrap.servers: ${SLUICE_TEST_UNSET:-k:9092}\n  group.id: g\n"
+                          "targets:\n  pg:\n    type: postgresql\n    dsn: \"host=${SLUICE_TEST_HOST} port=5432\"\n"
+                          "routes:\n  - topics: [t]\n    target: pg\n    table: \"${topic}_${source.table}\"\n",
+                          &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(cfg->targets[0].dsn, "host=db.example port=5432");
+    ck_assert_str_eq(sl_config_kafka_get(cfg, "bootstrap.servers"), "k:9092");
+    ck_assert_str_eq(cfg->routes[0].table, "${topic}_${source.table}");
+    sl_config_free(cfg);
+    expect_error("kafka:\n  bootstrap.servers: k\n  group.id: g\ntargets:\n  pg:\n    type: postgresql\n"
+                 "    dsn: \"host=${SLUICE_TEST_UNSET}\"\n",
+                 7, "targets.pg.dsn: environment variable SLUICE_TEST_UNSET is not set");
+}
+END_TEST
+
+START_TEST(errors_name_file_line_key)
+{
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    tabel: x\n", 12,
+                 "unknown key 'routes[0].tabel'");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\nbatch:\n  max_rows: lots\n", 13,
+                 "batch.max_rows: expected an integer, got 'lots'");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n", 9, "missing required key 'routes[0].table'");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: nope\n    table: t\n", 10,
+                 "routes[0].target: no target named 'nope'");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    mode: merge\n", 12,
+                 "routes[0].mode: 'merge' is not one of: upsert, insert");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    delete_on_tombstone: maybe\n", 12,
+                 "expected true or false");
+    expect_error(BASE "routes:\n  - target: pg\n    table: t\n", 9, "give exactly one of topics or topic_pattern");
+    expect_error(BASE "routes:\n  - topic_pattern: 'shop.*'\n    target: pg\n    table: t\n", 9, "must start with ^");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    on_error: dlq\n", 12,
+                 "needs exactly one of dlq_topic or dlq_table");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    mode: insert\n"
+                      "    delete_on_tombstone: true\n",
+                 13, "deletes need a key");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\nworkers: 0\n", 12,
+                 "workers: must be between 1 and 64");
+    expect_error(BASE "routes: []\nfoo: 1\n", 9, "unknown key 'foo'");
+    expect_error("kafka:\n  group.id: g\ntargets:\n  pg:\n    type: postgresql\n    dsn: x\nroutes: []\n", 2,
+                 "kafka.bootstrap.servers");
+    expect_error(BASE "    url: http://x\nroutes: []\n", 6, "url is for cratedb targets");
+    expect_error("kafka:\n  bootstrap.servers: k\n  group.id: g\n  enable.auto.commit: true\n"
+                 "targets:\n  c:\n    type: cratedb\n    url: http://x\nroutes: []\n",
+                 2, "it must be false");
+    expect_error("kafka:\n  bootstrap.servers: k\n  group.id: g\ntargets:\n  c:\n    type: cratedb\n    url: http://x\n"
+                 "    delivery: exactly-once\n",
+                 6, "CrateDB has no transactions");
+    /* YAML syntax errors come from libyaml, with line and column */
+    sl_error err;
+    ck_assert_ptr_null(load(BASE "routes:\n  - topics: [t\n", &err));
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "%s:10:1: ", path);
+    ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(sizes_and_durations)
+{
+    ck_assert_int_eq(sl_parse_size("8MiB"), 8388608);
+    ck_assert_int_eq(sl_parse_size("512k"), 524288);
+    ck_assert_int_eq(sl_parse_size("1000"), 1000);
+    ck_assert_int_eq(sl_parse_size("1.5GiB"), 1610612736LL);
+    ck_assert_int_eq(sl_parse_size("8 parsecs"), -1);
+    ck_assert_int_eq(sl_parse_duration_ms("100ms"), 100);
+    ck_assert_int_eq(sl_parse_duration_ms("5s"), 5000);
+    ck_assert_int_eq(sl_parse_duration_ms("2m"), 120000);
+    ck_assert_int_eq(sl_parse_duration_ms("250"), 250);
+    ck_assert_int_eq(sl_parse_duration_ms("-1s"), -1);
+}
+END_TEST
+
+/* docs/configuration.md and configs/ must mention every option. */
+static char *slurp(const char *p)
+{
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+START_TEST(docs_are_generated_from_the_table)
+{
+    char *doc = slurp(SOURCE_ROOT "/docs/configuration.md");
+    ck_assert_msg(doc != NULL, "docs/configuration.md is missing");
+    char *gen = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&gen, &len);
+    sl_config_write_docs(f);
+    fclose(f);
+    ck_assert_msg(strcmp(doc, gen) == 0,
+                  "docs/configuration.md is out of date: regenerate it with `sluice --config-docs > docs/configuration.md`");
+    char *example = slurp(SOURCE_ROOT "/configs/sluice.yaml");
+    ck_assert_msg(example != NULL, "configs/sluice.yaml is missing");
+    for (const char *const *n = sl_config_option_names(); *n; n++) {
+        const char *leaf = strrchr(*n, '.') ? strrchr(*n, '.') + 1 : *n;
+        if (!strncmp(*n, "targets", 7) && !strcmp(leaf, "targets"))
+            continue;
+        ck_assert_msg(strstr(example, leaf) != NULL, "configs/sluice.yaml does not mention %s", *n);
+    }
+    free(doc);
+    free(gen);
+    free(example);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, full_example_loads_with_defaults);
+    tcase_add_test(tc, json_file_loads);
+    tcase_add_test(tc, env_substitution);
+    tcase_add_test(tc, errors_name_file_line_key);
+    tcase_add_test(tc, sizes_and_durations);
+    tcase_add_test(tc, docs_are_generated_from_the_table);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
