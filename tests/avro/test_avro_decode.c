@@ -1,0 +1,510 @@
+/* test_avro_decode.c - the Avro and Connect JSON decoders and the schema
+ * registry client against the test registry (tests/avro/registry_server.py):
+ * every type to its canonical JSON, corrupt inputs, registry down and up,
+ * failover, basic auth, one request per new id under concurrency, and the
+ * column types auto_create uses. */
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/avro/avro_int.h"
+#include "avro_support.h"
+#include "sluice/decoder.h"
+#include "sluice/registry.h"
+#include "sluice/schema_sync.h"
+
+static sl_registry *registry_for(const char *url, const char *user, const char *password)
+{
+    char *u = (char *)url;
+    sl_registry_conf conf = {.urls = &u, .nurls = 1, .user = (char *)user,
+                             .password = (char *)password, .timeout_ms = 5000};
+    sl_error err;
+    sl_registry *r = sl_registry_new(&conf, &err);
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    return r;
+}
+
+static char *fmt_decimal(__int128 x, int scale)
+{
+    unsigned char be[16];
+    size_t n = ar_be_bytes(x, be);
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_fmt_decimal(&sb, be, n, scale);
+    return sl_strbuf_steal(&sb);
+}
+
+#define CHECK_DEC(x, scale, want)                                                                  \
+    do {                                                                                           \
+        char *got = fmt_decimal((x), (scale));                                                     \
+        ck_assert_str_eq(got, (want));                                                             \
+        free(got);                                                                                 \
+    } while (0)
+
+START_TEST(test_text_forms)
+{
+    CHECK_DEC(0, 0, "0");
+    CHECK_DEC(0, 3, "0.000");
+    CHECK_DEC(12340, 4, "1.2340");
+    CHECK_DEC(-5, 2, "-0.05");
+    CHECK_DEC(-128, 0, "-128");
+    CHECK_DEC(127, 1, "12.7");
+    CHECK_DEC(INT64_MIN, 0, "-9223372036854775808");
+    /* more than 8 bytes: the long-division path */
+    __int128 big = (__int128)1234567890123456789LL * 1000000000 + 123456789;
+    CHECK_DEC(big, 9, "1234567890123456789.123456789");
+    CHECK_DEC(-big, 30, "-0.001234567890123456789123456789");
+
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_fmt_date(&sb, -1);
+    ck_assert_str_eq(sb.data, "1969-12-31");
+    sl_strbuf_reset(&sb);
+    sl_fmt_date(&sb, -719162);
+    ck_assert_str_eq(sb.data, "0001-01-01");
+    sl_strbuf_reset(&sb);
+    sl_fmt_date(&sb, -719163);
+    ck_assert_str_eq(sb.data, "0001-12-31 BC");
+    sl_strbuf_reset(&sb);
+    sl_fmt_date(&sb, 11016); /* 2000-02-29 */
+    ck_assert_str_eq(sb.data, "2000-02-29");
+    sl_strbuf_reset(&sb);
+    sl_fmt_timestamp_us(&sb, -1, true);
+    ck_assert_str_eq(sb.data, "1969-12-31T23:59:59.999999Z");
+    sl_strbuf_reset(&sb);
+    sl_fmt_timestamp_us(&sb, 1714564800123456LL, false);
+    ck_assert_str_eq(sb.data, "2024-05-01T12:00:00.123456");
+    sl_strbuf_free(&sb);
+}
+END_TEST
+
+static json_t *decode_ok(sl_registry *r, const char *buf, size_t len, int *id)
+{
+    json_t *v = NULL;
+    sl_error err;
+    int rc = sl_avro_decode_wire(r, buf, len, &v, NULL, id, &err);
+    ck_assert_msg(rc == 0, "decode failed: %s", err.msg);
+    return v;
+}
+
+static void expect(json_t *v, const char *field, const char *want_json)
+{
+    json_t *got = json_object_get(v, field);
+    ck_assert_msg(got != NULL, "field %s missing", field);
+    json_t *want = json_loads(want_json, JSON_DECODE_ANY, NULL);
+    ck_assert_ptr_nonnull(want);
+    char *g = json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT);
+    ck_assert_msg(json_equal(got, want), "field %s: got %s, want %s", field, g, want_json);
+    free(g);
+    json_decref(want);
+}
+
+static char *alltypes_record(int id, int variant, size_t *len)
+{
+    avro_schema_t schema;
+    ck_assert_int_eq(avro_schema_from_json_length(ar_alltypes_schema, strlen(ar_alltypes_schema), &schema), 0);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    avro_value_t rec;
+    avro_generic_value_new(iface, &rec);
+    ar_alltypes_fill(&rec, 1 + variant, variant);
+    char *buf = ar_wire(id, &rec, len);
+    avro_value_decref(&rec);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    return buf;
+}
+
+START_TEST(test_every_type)
+{
+    ar_server *srv = ar_start(0, NULL, NULL, true);
+    int id = ar_register(srv, "alltypes-value", ar_alltypes_schema);
+    sl_registry *r = registry_for(srv->url, NULL, NULL);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+    int got_id;
+    json_t *v = decode_ok(r, buf, len, &got_id);
+    ck_assert_int_eq(got_id, id);
+    expect(v, "id", "1");
+    expect(v, "b", "true");
+    expect(v, "i", "-2147483648");
+    expect(v, "f", "1.5");
+    expect(v, "d", "-0.1");
+    expect(v, "s", "\"h\\u00e9llo \\\"quoted\\\"\"");
+    expect(v, "raw", "\"\\\\x00ff10\"");
+    expect(v, "fx", "\"\\\\x01020304\"");
+    expect(v, "color", "\"GREEN\"");
+    expect(v, "dec", "\"-123456789012345.6789\"");
+    expect(v, "decfx", "\"1.00\"");
+    expect(v, "day", "\"1969-12-31\"");
+    expect(v, "tms", "\"12:34:56.789000\"");
+    expect(v, "tus", "\"12:34:56.789012\"");
+    expect(v, "tsms", "\"1969-12-31T23:59:59.999000Z\"");
+    expect(v, "tsus", "\"2024-05-01T12:00:00.123456Z\"");
+    expect(v, "ltms", "\"1970-01-01T00:00:00.000000\"");
+    expect(v, "ltus", "\"1969-12-30T23:59:59.999999\"");
+    expect(v, "u", "\"0f8fad5b-d9cb-469f-a165-70867728950e\"");
+    expect(v, "opt", "null");
+    expect(v, "tags", "[\"a\", \"b,c\"]");
+    expect(v, "attrs", "{\"k\": 1}");
+    expect(v, "inner", "{\"x\": 7}");
+    json_decref(v);
+    free(buf);
+
+    buf = alltypes_record(id, 1, &len);
+    v = decode_ok(r, buf, len, NULL);
+    expect(v, "dec", "\"0.0000\"");
+    expect(v, "decfx", "\"-0.05\"");
+    expect(v, "day", "\"0001-01-01\"");
+    expect(v, "tsus", "\"0001-01-01T00:00:00.000000Z\"");
+    expect(v, "tus", "\"23:59:59.999999\"");
+    expect(v, "opt", "\"set\"");
+    expect(v, "tags", "[]");
+    expect(v, "attrs", "{\"k\": -9007199254740993}");
+    json_decref(v);
+    free(buf);
+    /* the schema was fetched once, then served from the cache */
+    if (!srv->real)
+        ck_assert_int_eq(ar_get_count(srv, id), 1);
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    ar_free(srv);
+}
+END_TEST
+
+START_TEST(test_fields)
+{
+    sl_error err;
+    sl_av_schema *s = sl_av_schema_parse(ar_alltypes_schema, strlen(ar_alltypes_schema), &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    json_t *f = sl_av_fields(s->root);
+    const char *want[][2] = {
+        {"id", "bigint"}, {"b", "boolean"}, {"i", "integer"}, {"f", "real"},
+        {"d", "double precision"}, {"s", "text"}, {"raw", "bytea"}, {"fx", "bytea"},
+        {"color", "text"}, {"dec", "numeric(20,4)"}, {"decfx", "numeric(20,2)"}, {"day", "date"},
+        {"tms", "time"}, {"tus", "time"}, {"tsms", "timestamptz"}, {"tsus", "timestamptz"},
+        {"ltms", "timestamp"}, {"ltus", "timestamp"}, {"u", "uuid"}, {"opt", "text"},
+        {"tags", "text[]"}, {"attrs", "jsonb"}, {"inner", "jsonb"},
+    };
+    ck_assert_int_eq(json_array_size(f), sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < json_array_size(f); i++) {
+        json_t *e = json_array_get(f, i);
+        char buf[96];
+        ck_assert_str_eq(json_string_value(json_object_get(e, "name")), want[i][0]);
+        ck_assert_str_eq(sl_schema_column_type(SL_TARGET_POSTGRESQL, e, buf, sizeof(buf)), want[i][1]);
+        ck_assert(json_is_true(json_object_get(e, "optional")) == !strcmp(want[i][0], "opt"));
+    }
+    char buf[96];
+    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_CRATEDB, json_array_get(f, 14), buf, sizeof(buf)),
+                     "TIMESTAMP WITH TIME ZONE");
+    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_CRATEDB, json_array_get(f, 20), buf, sizeof(buf)),
+                     "ARRAY(TEXT)");
+    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_CRATEDB, json_array_get(f, 22), buf, sizeof(buf)),
+                     "OBJECT(DYNAMIC)");
+    json_decref(f);
+    sl_av_schema_free(s);
+
+    /* invalid logical types are ignored, as the specification says */
+    const char *odd = "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+                      "{\"name\":\"a\",\"type\":{\"type\":\"string\",\"logicalType\":\"decimal\",\"precision\":4}},"
+                      "{\"name\":\"b\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":2,\"scale\":3}},"
+                      "{\"name\":\"c\",\"type\":{\"type\":\"long\",\"logicalType\":\"date\"}},"
+                      "{\"name\":\"self\",\"type\":[\"null\",\"R\"]}]}";
+    s = sl_av_schema_parse(odd, strlen(odd), &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert_int_eq(s->root->child[0]->logical, SL_LT_NONE);
+    ck_assert_int_eq(s->root->child[1]->logical, SL_LT_NONE);
+    ck_assert_int_eq(s->root->child[2]->logical, SL_LT_NONE);
+    ck_assert_ptr_eq(s->root->child[3]->child[1], s->root); /* recursive reference */
+    sl_av_schema_free(s);
+}
+END_TEST
+
+static void expect_error(sl_registry *r, const void *buf, size_t len, sl_errkind kind, const char *needle)
+{
+    json_t *v = NULL;
+    sl_error err;
+    sl_error_clear(&err);
+    int rc = sl_avro_decode_wire(r, buf, len, &v, NULL, NULL, &err);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_ptr_null(v);
+    ck_assert_msg(err.kind == kind, "kind %s, want %s: %s", sl_errkind_name(err.kind), sl_errkind_name(kind),
+                  err.msg);
+    ck_assert_msg(strstr(err.msg, needle), "\"%s\" does not mention \"%s\"", err.msg, needle);
+}
+
+START_TEST(test_corrupt)
+{
+    ar_server *srv = ar_start(0, NULL, NULL, false);
+    int id = ar_register(srv, "alltypes-value", ar_alltypes_schema);
+    sl_registry *r = registry_for(srv->url, NULL, NULL);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+
+    expect_error(r, buf, 3, SL_ERR_DATA, "too short");
+    buf[0] = 1;
+    expect_error(r, buf, len, SL_ERR_DATA, "magic byte 0x01");
+    buf[0] = 0;
+    for (size_t cut = 5; cut < len; cut += 7)
+        expect_error(r, buf, cut, SL_ERR_DATA, "corrupt or truncated");
+    char *longer = sl_xmalloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    expect_error(r, longer, len + 1, SL_ERR_DATA, "trailing bytes");
+    free(longer);
+    /* an id the registry does not know: 404 / 40403 */
+    buf[4] = (char)(id + 50);
+    expect_error(r, buf, len, SL_ERR_DATA, "40403");
+    /* garbage after a valid header: an enum index, a union branch or a
+     * length out of range is an error, never a crash */
+    buf[4] = (char)id;
+    for (size_t i = 5; i < len; i++) {
+        char *bad = sl_xmalloc(len);
+        memcpy(bad, buf, len);
+        bad[i] = (char)0xff;
+        json_t *v = NULL;
+        sl_error err;
+        if (sl_avro_decode_wire(r, bad, len, &v, NULL, NULL, &err) == 0)
+            json_decref(v);
+        else
+            ck_assert_int_eq(err.kind, SL_ERR_DATA);
+        free(bad);
+    }
+    free(buf);
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    ar_free(srv);
+}
+END_TEST
+
+START_TEST(test_registry_down_then_up)
+{
+    ar_server *srv = ar_start(0, NULL, NULL, false);
+    int id = ar_register(srv, "alltypes-value", ar_alltypes_schema);
+    sl_registry *r = registry_for(srv->url, NULL, NULL);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+
+    /* HTTP 5xx from the registry: retriable */
+    char *url = NULL;
+    if (asprintf(&url, "%s/_test/status?code=503", srv->url) < 0)
+        ck_abort();
+    sl_registry *ctl = registry_for(srv->url, NULL, NULL);
+    (void)ctl;
+    {
+        CURL *c = curl_easy_init();
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fwrite);
+        FILE *null = fopen("/dev/null", "w");
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, null);
+        ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+        expect_error(r, buf, len, SL_ERR_RETRY, "HTTP 503");
+        free(url);
+        if (asprintf(&url, "%s/_test/status?code=0", srv->url) < 0)
+            ck_abort();
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+        curl_easy_cleanup(c);
+        fclose(null);
+    }
+    free(url);
+    sl_registry_free(ctl);
+
+    /* the server gone (connection refused): retriable, then back */
+    ar_stop(srv);
+    expect_error(r, buf, len, SL_ERR_RETRY, "unavailable");
+    ar_restart(srv);
+    /* the restarted test registry is empty: register again, same id (1) */
+    ck_assert_int_eq(ar_register(srv, "alltypes-value", ar_alltypes_schema), id);
+    json_t *v = decode_ok(r, buf, len, NULL);
+    expect(v, "dec", "\"-123456789012345.6789\"");
+    json_decref(v);
+    free(buf);
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    ar_free(srv);
+}
+END_TEST
+
+START_TEST(test_failover_and_auth)
+{
+    ar_server *srv = ar_start(0, "alice", "s3cret", false);
+    int id = ar_register(srv, "alltypes-value", ar_alltypes_schema);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+
+    /* first URL refuses connections, the second answers */
+    ar_server *dead = ar_start(0, NULL, NULL, false);
+    char dead_url[128];
+    snprintf(dead_url, sizeof(dead_url), "%s", dead->url);
+    ar_free(dead);
+    char *urls[] = {dead_url, srv->url};
+    sl_registry_conf conf = {.urls = urls, .nurls = 2, .user = "alice", .password = "s3cret", .timeout_ms = 5000};
+    sl_error err;
+    sl_registry *r = sl_registry_new(&conf, &err);
+    ck_assert_ptr_nonnull(r);
+    json_t *v = decode_ok(r, buf, len, NULL);
+    json_decref(v);
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+
+    /* wrong password: 401 is not retriable, it is a configuration error */
+    conf.password = "wrong";
+    r = sl_registry_new(&conf, &err);
+    expect_error(r, buf, len, SL_ERR_FATAL, "401");
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    free(buf);
+    ar_free(srv);
+}
+END_TEST
+
+typedef struct {
+    sl_registry *r;
+    const char *buf;
+    size_t len;
+    int ok;
+    pthread_barrier_t *start;
+} worker_arg;
+
+static void *decode_thread(void *p)
+{
+    worker_arg *a = p;
+    pthread_barrier_wait(a->start);
+    json_t *v = NULL;
+    sl_error err;
+    a->ok = sl_avro_decode_wire(a->r, a->buf, a->len, &v, NULL, NULL, &err) == 0 &&
+            json_is_object(v);
+    json_decref(v);
+    return NULL; /* the thread's schema cache is freed at thread exit */
+}
+
+START_TEST(test_dedup)
+{
+    ar_server *srv = ar_start(0, NULL, NULL, false);
+    int id = ar_register(srv, "alltypes-value", ar_alltypes_schema);
+    sl_registry *r = registry_for(srv->url, NULL, NULL);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+    enum { N = 8 };
+    pthread_t th[N];
+    worker_arg args[N];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N);
+    for (int i = 0; i < N; i++) {
+        args[i] = (worker_arg){.r = r, .buf = buf, .len = len, .start = &start};
+        pthread_create(&th[i], NULL, decode_thread, &args[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(args[i].ok, "thread %d failed", i);
+    }
+    pthread_barrier_destroy(&start);
+    ck_assert_int_eq(ar_get_count(srv, id), 1);
+    ck_assert_int_eq(sl_registry_requests(r), 1);
+    free(buf);
+    sl_registry_free(r);
+    ar_free(srv);
+}
+END_TEST
+
+static sl_change connect_decode(const char *value, const char *key, int *rc, sl_error *err)
+{
+    static sl_route_conf route = {.name = "route 1", .format = SL_FMT_CONNECT_JSON,
+                                  .key_format = SL_KEYFMT_JSON, .delete_on_tombstone = true};
+    sl_decoder d;
+    ck_assert_int_eq(sl_decoder_init(&d, &route, NULL, err), 0);
+    sl_record rec = {.topic = "t", .value = value, .value_len = value ? strlen(value) : 0,
+                     .key = key, .key_len = key ? strlen(key) : 0};
+    sl_change c;
+    *rc = sl_decode(&d, &rec, &c, err);
+    sl_decoder_fini(&d);
+    return c;
+}
+
+START_TEST(test_connect_json)
+{
+    const char *value =
+        "{\"schema\":{\"type\":\"struct\",\"name\":\"x\",\"optional\":false,\"fields\":["
+        "{\"field\":\"id\",\"type\":\"int64\",\"optional\":false},"
+        "{\"field\":\"small\",\"type\":\"int8\",\"optional\":true},"
+        "{\"field\":\"price\",\"type\":\"bytes\",\"optional\":false,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+        "\"version\":1,\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"}},"
+        "{\"field\":\"day\",\"type\":\"int32\",\"name\":\"org.apache.kafka.connect.data.Date\"},"
+        "{\"field\":\"at\",\"type\":\"int32\",\"name\":\"org.apache.kafka.connect.data.Time\"},"
+        "{\"field\":\"ts\",\"type\":\"int64\",\"name\":\"org.apache.kafka.connect.data.Timestamp\"},"
+        "{\"field\":\"blob\",\"type\":\"bytes\"},"
+        "{\"field\":\"ok\",\"type\":\"boolean\"},"
+        "{\"field\":\"ratio\",\"type\":\"double\"},"
+        "{\"field\":\"tags\",\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+        "{\"field\":\"m\",\"type\":\"map\",\"keys\":{\"type\":\"string\"},\"values\":{\"type\":\"int32\"}},"
+        "{\"field\":\"sub\",\"type\":\"struct\",\"fields\":[{\"field\":\"a\",\"type\":\"string\"}]},"
+        "{\"field\":\"none\",\"type\":\"string\",\"optional\":true}]},"
+        "\"payload\":{\"id\":42,\"small\":-3,\"price\":\"/zg=\",\"day\":-1,\"at\":3723004,"
+        "\"ts\":1714564800123,\"blob\":\"AP8Q\",\"ok\":true,\"ratio\":0.5,\"tags\":[\"x\"],"
+        "\"m\":{\"a\":1},\"sub\":{\"a\":\"b\"},\"none\":null}}";
+    const char *key = "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"field\":\"id\",\"type\":\"int64\"}]},"
+                      "\"payload\":{\"id\":42}}";
+    sl_error err;
+    int rc;
+    sl_change c = connect_decode(value, key, &rc, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    ck_assert_int_eq(c.op, SL_OP_UPSERT);
+    expect(c.value, "id", "42");
+    expect(c.value, "small", "-3");
+    expect(c.value, "price", "\"-2.00\""); /* 0xff38 = -200 */
+    expect(c.value, "day", "\"1969-12-31\"");
+    expect(c.value, "at", "\"01:02:03.004000\"");
+    expect(c.value, "ts", "\"2024-05-01T12:00:00.123000Z\"");
+    expect(c.value, "blob", "\"\\\\x00ff10\"");
+    expect(c.value, "ok", "true");
+    expect(c.value, "ratio", "0.5");
+    expect(c.value, "tags", "[\"x\"]");
+    expect(c.value, "m", "{\"a\": 1}");
+    expect(c.value, "sub", "{\"a\": \"b\"}");
+    expect(c.value, "none", "null");
+    ck_assert(json_equal(c.key, json_pack("{s:i}", "id", 42)) || json_integer_value(json_object_get(c.key, "id")) == 42);
+    /* fields: types and the key marking */
+    json_t *f0 = json_array_get(c.fields, 0), *f2 = json_array_get(c.fields, 2);
+    ck_assert_str_eq(json_string_value(json_object_get(f0, "type")), "bigint");
+    ck_assert(json_is_true(json_object_get(f0, "key")));
+    char buf[64];
+    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_POSTGRESQL, f2, buf, sizeof(buf)), "numeric(10,2)");
+    sl_change_clear(&c);
+
+    c = connect_decode("{\"payload\":1}", NULL, &rc, &err);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err.kind, SL_ERR_DATA);
+    ck_assert(strstr(err.msg, "schemas.enable") != NULL);
+    c = connect_decode("{\"schema\":{\"type\":\"struct\",\"fields\":[{\"field\":\"n\",\"type\":\"int32\"}]},"
+                       "\"payload\":{\"n\":\"x\"}}", NULL, &rc, &err);
+    ck_assert_int_eq(rc, -1);
+    ck_assert(strstr(err.msg, "n: int32 payload is not an integer") != NULL);
+    c = connect_decode(NULL, key, &rc, &err);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(c.op, SL_OP_DELETE);
+    sl_change_clear(&c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("avro decode");
+    TCase *tc = tcase_create("decode");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_text_forms);
+    tcase_add_test(tc, test_every_type);
+    tcase_add_test(tc, test_fields);
+    tcase_add_test(tc, test_corrupt);
+    tcase_add_test(tc, test_registry_down_then_up);
+    tcase_add_test(tc, test_failover_and_auth);
+    tcase_add_test(tc, test_dedup);
+    tcase_add_test(tc, test_connect_json);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
