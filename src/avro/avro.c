@@ -335,6 +335,109 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp,
     }
 }
 
+/* ---- bounds check ----
+ *
+ * avro-c 1.11 allocates a string or bytes buffer of the length the data
+ * claims before reading it, and leaks it when the read then fails; a
+ * corrupt length can claim gigabytes.  So every datum is first walked here
+ * against the schema, allocation-free, checking each length, count, union
+ * branch and enum index against the bytes actually present (binary
+ * encoding: Avro specification 1.11.1, "Binary Encoding"); avro-c only ever
+ * sees data that fits. */
+
+typedef struct cursor {
+    const unsigned char *p, *end;
+    const char *why;
+} cursor;
+
+static bool varint(cursor *c, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (c->p >= c->end)
+            return c->why = "truncated", false;
+        unsigned char b = *c->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)((v >> 1) ^ -(v & 1)); /* zig-zag */
+            return true;
+        }
+    }
+    return c->why = "varint too long", false;
+}
+
+static bool skip(cursor *c, int64_t n)
+{
+    if (n < 0 || n > c->end - c->p)
+        return c->why = n < 0 ? "negative length" : "length beyond the end of the data", false;
+    c->p += n;
+    return true;
+}
+
+static bool check(cursor *c, const sl_av_node *n, int depth)
+{
+    int64_t x;
+    if (depth > 64)
+        return c->why = "nested too deep", false;
+    switch (n->kind) {
+    case SL_AV_NULL: return true;
+    case SL_AV_BOOLEAN: return skip(c, 1);
+    case SL_AV_INT:
+        if (!varint(c, &x))
+            return false;
+        return (x >= INT32_MIN && x <= INT32_MAX) || (c->why = "int out of range", false);
+    case SL_AV_LONG: return varint(c, &x);
+    case SL_AV_FLOAT: return skip(c, 4);
+    case SL_AV_DOUBLE: return skip(c, 8);
+    case SL_AV_BYTES:
+    case SL_AV_STRING: return varint(c, &x) && skip(c, x);
+    case SL_AV_FIXED: return skip(c, n->size);
+    case SL_AV_ENUM:
+        if (!varint(c, &x))
+            return false;
+        return (x >= 0 && (uint64_t)x < n->n) || (c->why = "enum index out of range", false);
+    case SL_AV_UNION:
+        if (!varint(c, &x))
+            return false;
+        if (x < 0 || (uint64_t)x >= n->n)
+            return c->why = "union branch out of range", false;
+        return check(c, n->child[x], depth + 1);
+    case SL_AV_RECORD:
+        for (size_t i = 0; i < n->n; i++)
+            if (!check(c, n->child[i], depth + 1))
+                return false;
+        return true;
+    case SL_AV_ARRAY:
+    case SL_AV_MAP: {
+        int64_t total = 0;
+        for (;;) {
+            int64_t count;
+            if (!varint(c, &count))
+                return false;
+            if (count == 0)
+                return true;
+            if (count < 0) { /* a block with its byte size */
+                int64_t size;
+                if (!varint(c, &size))
+                    return false;
+                count = -count;
+            }
+            /* every item takes at least one byte, except nulls: cap those */
+            total += count;
+            if (count > c->end - c->p + 1 && total > 1000000)
+                return c->why = "item count beyond the data", false;
+            for (int64_t i = 0; i < count; i++) {
+                if (n->kind == SL_AV_MAP && !(varint(c, &x) && skip(c, x)))
+                    return false;
+                if (!check(c, n->child[0], depth + 1))
+                    return false;
+            }
+        }
+    }
+    }
+    return c->why = "unknown type", false;
+}
+
 /* ---- wire format ---- */
 
 static int wire_header(const void *buf, size_t len, int *id, sl_error *err)
@@ -364,6 +467,14 @@ static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size
     if (!c)
         return -1;
     const char *data = (const char *)buf + 5;
+    cursor cur = {(const unsigned char *)data, (const unsigned char *)data + (len - 5), NULL};
+    if (!check(&cur, c->tree->root, 0))
+        return sl_error_set(err, SL_ERR_DATA, "corrupt or truncated Avro data (schema id %d): %s", id,
+                            cur.why);
+    if (cur.p != cur.end)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "Avro data longer than schema id %d describes (%zu trailing bytes): corrupt, or written with another schema",
+                            id, (size_t)(cur.end - cur.p));
     avro_reader_memory_set_source(tc->reader, data, (int64_t)(len - 5));
     if (avro_value_read(tc->reader, &c->value))
         return sl_error_set(err, SL_ERR_DATA, "corrupt or truncated Avro data (schema id %d): %s", id,

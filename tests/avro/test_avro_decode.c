@@ -464,7 +464,7 @@ START_TEST(test_connect_json)
     expect(c.value, "m", "{\"a\": 1}");
     expect(c.value, "sub", "{\"a\": \"b\"}");
     expect(c.value, "none", "null");
-    ck_assert(json_equal(c.key, json_pack("{s:i}", "id", 42)) || json_integer_value(json_object_get(c.key, "id")) == 42);
+    ck_assert_int_eq(json_integer_value(json_object_get(c.key, "id")), 42);
     /* fields: types and the key marking */
     json_t *f0 = json_array_get(c.fields, 0), *f2 = json_array_get(c.fields, 2);
     ck_assert_str_eq(json_string_value(json_object_get(f0, "type")), "bigint");
