@@ -1,0 +1,136 @@
+/* faults.h - what sluice's fault and bad-input tests share, on top of
+ * support.h: a mock Kafka cluster whose handle the tests drive (injected
+ * request errors, brokers set down and up), a compressing producer that
+ * takes large values, a reader for dead-letter topics, a private
+ * PostgreSQL server that a test may stop and restart, and checks that the
+ * rows stored and the offsets stored agree.
+ *
+ * Like support.h, every helper fails the current Check test on error and
+ * must be called inside a test function (after Check's fork).
+ */
+#ifndef SLUICE_TEST_FAULTS_H
+#define SLUICE_TEST_FAULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "support.h"
+
+/* Kafka protocol request types, for rd_kafka_mock_push_request_errors(). */
+enum {
+    FK_API_FETCH = 1,
+    FK_API_OFFSET_COMMIT = 8,
+    FK_API_JOIN_GROUP = 11,
+    FK_API_HEARTBEAT = 12,
+    FK_API_SYNC_GROUP = 14,
+};
+
+/* ---- Kafka ------------------------------------------------------------ */
+
+/** fk_kafka_start() - a mock cluster of @nbrokers brokers and a producer
+ * (lz4, values up to 32 MiB, idempotent so each partition keeps its order). */
+void fk_kafka_start(int nbrokers);
+void fk_kafka_stop(void);
+const char *fk_bootstrap(void);
+rd_kafka_mock_cluster_t *fk_mock(void);
+
+/** fk_create_topic() - a topic of @partitions partitions, replicated on
+ * every broker, once the cluster's metadata shows it. */
+void fk_create_topic(const char *topic, int partitions);
+
+/** fk_produce() - queue one record; @key NULL: no key, @value NULL: a tombstone. */
+void fk_produce(const char *topic, int32_t partition, const void *key, size_t key_len,
+                const void *value, size_t value_len);
+/** fk_flush() - wait for every queued record; fails the test on any delivery error. */
+void fk_flush(void);
+
+int64_t fk_high_watermark(const char *topic, int32_t partition);
+/** fk_committed() - the offset @group committed to Kafka for @topic[@partition], -1 none. */
+int64_t fk_committed(const char *group, const char *topic, int32_t partition);
+
+/**
+ * fk_kafka_yaml() - the `kafka:` section of a test configuration: the mock
+ * cluster, @group, earliest, session.timeout.ms 6000, heartbeat 500, and
+ * @extra (more "  key: value\n" lines, or NULL).  free() it.
+ */
+char *fk_kafka_yaml(const char *group, const char *extra);
+
+/* A record read back from a topic (dead letters). */
+typedef struct fk_msg {
+    int32_t partition;
+    int64_t offset;
+    void *key;       /* NULL: none */
+    size_t key_len;
+    void *value;     /* NULL: tombstone */
+    size_t value_len;
+    char *hdr_error, *hdr_topic, *hdr_partition, *hdr_offset, *hdr_route; /* sluice.* headers, NULL if absent */
+} fk_msg;
+
+/**
+ * fk_read_topic() - read @topic from the beginning, without a group, until
+ * @expected records arrived (fails the test after @timeout_ms) and one more
+ * second brought nothing new.  Return: the records; *@n their count.
+ */
+fk_msg *fk_read_topic(const char *topic, int partitions, size_t expected, int timeout_ms, size_t *n);
+void fk_msgs_free(fk_msg *m, size_t n);
+
+/* ---- PostgreSQL ------------------------------------------------------- */
+
+/**
+ * fk_pg_private_start() - a PostgreSQL server of this test alone, started
+ * by tests/pgserver.sh in a new directory; SLUICE_TEST_DSN is pointed at it
+ * (for ts_pg_connect() and for the daemon's ${SLUICE_TEST_DSN}).
+ * Return: the server's directory (for fk_pg_ctl()), owned by the caller.
+ */
+char *fk_pg_private_start(void);
+/** fk_pg_ctl() - run pg_ctl @action ("stop -m immediate", "start", "restart -m fast") on it. */
+void fk_pg_ctl(const char *dir, const char *action);
+/** fk_pg_private_stop() - stop the private server and remove its directory. */
+void fk_pg_private_stop(char *dir);
+
+/** fk_pg_try_int() - like ts_pg_int() but -2 instead of failing when the query fails. */
+int64_t fk_pg_try_int(PGconn *c, const char *sql);
+
+/**
+ * fk_consistent() - the table @qtable (quoted, schema-qualified; columns
+ * kp = Kafka partition and ko = Kafka offset) and sluice.offsets of @group
+ * agree, read in one snapshot: every partition of @topic holds exactly the
+ * rows of offsets [0, stored next_offset), each once.  On a mismatch,
+ * describes it in @why.  Return: the number of rows covered.
+ */
+bool fk_consistent(PGconn *c, const char *qtable, const char *group, const char *topic, int64_t *rows,
+                   char *why, size_t whylen);
+
+/** fk_assert_exact() - @qtable holds @n rows, seq 0..@n-1 each once, and
+ * sluice.offsets of @group holds every partition's high watermark. */
+void fk_assert_exact(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions,
+                     int64_t n);
+
+/* ---- the daemon ------------------------------------------------------- */
+
+/** fk_rss_kib() - VmRSS of @pid in KiB, -1 when gone. */
+long fk_rss_kib(pid_t pid);
+
+/** fk_log_count() - how often @needle occurs in the daemon's log. */
+int fk_log_count(const ts_daemon *d, const char *needle);
+
+/** fk_tail() - the last 3000 bytes of the daemon's log (for messages); free() it. */
+char *fk_tail(const ts_daemon *d);
+
+/** fk_rand() - a deterministic generator; the seed is printed so a run can be replayed. */
+uint64_t fk_rand(uint64_t *state);
+
+/**
+ * fk_main() - run the @n Check tests as suite @name (fork mode, @timeout_s
+ * each), after skipping (exit 77) when SLUICE_TEST_DSN is unset.
+ */
+struct TTest;
+int fk_main(const char *name, const struct TTest *const *tests, int n, int timeout_s);
+
+#endif
