@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/debezium.h"
 #include "sluice/log.h"
 
 int sl_mapping_init(sl_mapping *m, const sl_route_conf *route, const sl_table *table, sl_error *err)
@@ -531,14 +532,16 @@ static json_t *kafka_meta(const sl_record *rec, const char *path, json_t **owned
 }
 
 static int set_cell(sl_rowbuilder *b, uint32_t i, const sl_column *col, const json_t *v,
-                    sl_epoch_unit epoch, sl_error *err)
+                    const sl_route_conf *r, sl_error *err)
 {
     if (json_is_null(v)) {
         sl_rowbuilder_set_null(b, i);
         return 0;
     }
     sl_strbuf *sb = sl_rowbuilder_cell_begin(b, i);
-    if (sl_convert_value(v, col->type, col->elem, epoch, sb, err)) {
+    /* Debezium: a value only the column's type explains (debezium.h) */
+    int done = r->format == SL_FMT_DEBEZIUM ? sl_debezium_convert_cell(col, v, sb, err) : 0;
+    if (done < 0 || (done == 0 && sl_convert_value(v, col->type, col->elem, r->epoch_unit, sb, err))) {
         sl_error_prefix(err, "column \"%s\": ", col->name);
         sb->len = b->off[i];
         return -1;
@@ -600,7 +603,7 @@ int sl_map_change(sl_mapping *m, const sl_change *c, const sl_record *rec, sl_ro
         }
         if (!v)
             continue; /* absent: default on insert, unchanged on update */
-        int rc = set_cell(b, i, col, v, r->epoch_unit, err);
+        int rc = set_cell(b, i, col, v, r, err);
         json_decref(owned);
         if (rc)
             return -1;

@@ -1,5 +1,440 @@
-/* Placeholder until the Debezium decoder lands. */
+/* debezium.c - `format: debezium`: Debezium change events into changes.
+ *
+ * A record value is one of (Debezium reference, "Data change events" of the
+ * PostgreSQL and MySQL connectors, and "New Record State Extraction"):
+ *
+ *   - the change event envelope {"before", "after", "source", "op", "ts_ms",
+ *     "transaction"}, written by JsonConverter with schemas.enable=true as
+ *     {"schema": <Connect schema>, "payload": <envelope>}, with
+ *     schemas.enable=false as the bare envelope, or by the Avro converter in
+ *     the Confluent wire format (magic byte 0, schema id, Avro binary);
+ *   - the flattened row that the ExtractNewRecordState transform makes of
+ *     it: the `after` fields plus the fields it adds, named "__" + name
+ *     ("__op", "__table", "__source_ts_ms", "__lsn", ...), and "__deleted"
+ *     ("true" on a rewritten delete);
+ *   - null (a tombstone), or {"schema": null, "payload": null}.
+ *
+ * The op decides the change:
+ *   c (create), r (snapshot read), u (update)  upsert of `after`;
+ *   d (delete)      delete by key: the record key (Debezium keys every event
+ *                   by the row's primary key), completed from `before`, which
+ *                   with PostgreSQL's default replica identity holds only
+ *                   the key columns;
+ *   t (truncate)    empty the table (the route's `truncate: apply|ignore`);
+ *   m (message)     a logical decoding message: nothing to write.
+ * The tombstone Debezium emits right after a delete (for log compaction) is
+ * ignored; a tombstone that follows no delete of its key in its partition
+ * (ExtractNewRecordState with delete.tombstone.handling.mode=tombstone)
+ * deletes by key.  Schema-change, heartbeat and transaction-metadata events
+ * are ignored and counted.
+ *
+ * Unchanged TOASTed columns arrive as a placeholder (dbz_int.h); such a
+ * field is dropped from the change, so the column keeps its stored value.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../avro/avro_int.h"
+#include "dbz_int.h"
 #include "sluice/decoder.h"
+#include "sluice/log.h"
+
+/* The last delete seen per partition, to recognise the tombstone that
+ * follows it.  Bounded: past DBZ_MAX_PARTS partitions, entries are reused
+ * round-robin (a forgotten delete only turns its tombstone into a second,
+ * harmless delete of the same key). */
+#define DBZ_MAX_PARTS 4096
+
+typedef struct dbz_delete {
+    char *topic;
+    int32_t partition;
+    json_t *key; /* the decoded key of the last delete; NULL once matched */
+} dbz_delete;
+
+typedef struct dbz_state {
+    dbz_delete *del;
+    size_t ndel, next_victim;
+    sl_strbuf tmp;
+} dbz_state;
+
+static int dbz_init(sl_decoder *d, sl_error *err)
+{
+    d->state = sl_xcalloc(1, sizeof(dbz_state));
+    return 0;
+}
+
+static void dbz_fini(sl_decoder *d)
+{
+    dbz_state *st = d->state;
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->ndel; i++) {
+        free(st->del[i].topic);
+        json_decref(st->del[i].key);
+    }
+    free(st->del);
+    sl_strbuf_free(&st->tmp);
+    free(st);
+    d->state = NULL;
+}
+
+static dbz_delete *find_part(dbz_state *st, const sl_record *rec)
+{
+    for (size_t i = 0; i < st->ndel; i++)
+        if (st->del[i].partition == rec->partition && !strcmp(st->del[i].topic, rec->topic))
+            return &st->del[i];
+    return NULL;
+}
+
+static void note_delete(dbz_state *st, const sl_record *rec, const json_t *key)
+{
+    dbz_delete *e = find_part(st, rec);
+    if (!e) {
+        if (st->ndel < DBZ_MAX_PARTS) {
+            st->del = sl_xrealloc(st->del, (st->ndel + 1) * sizeof(*st->del));
+            e = &st->del[st->ndel++];
+        } else {
+            e = &st->del[st->next_victim++ % DBZ_MAX_PARTS];
+            free(e->topic);
+            json_decref(e->key);
+        }
+        e->topic = sl_xstrdup(rec->topic);
+        e->partition = rec->partition;
+        e->key = NULL;
+    }
+    json_decref(e->key);
+    e->key = key ? json_incref((json_t *)key) : NULL;
+}
+
+/* True when a tombstone of @key in @rec's partition follows a delete of
+ * the same key (compared as decoded values, not bytes). */
+static bool take_delete(dbz_state *st, const sl_record *rec, const json_t *key)
+{
+    dbz_delete *e = find_part(st, rec);
+    if (!e || !e->key || !key || !json_equal(e->key, (json_t *)key))
+        return false;
+    json_decref(e->key);
+    e->key = NULL;
+    return true;
+}
+
+static void forget_delete(dbz_state *st, const sl_record *rec)
+{
+    dbz_delete *e = find_part(st, rec);
+    if (e) {
+        json_decref(e->key);
+        e->key = NULL;
+    }
+}
+
+/* {"schema": ..., "payload": ...} as JsonConverter writes it (schema null
+ * or elided as {} included). */
+static bool is_connect_envelope(const json_t *j)
+{
+    if (!json_is_object(j) || json_object_size(j) != 2 || !json_object_get(j, "payload"))
+        return false;
+    json_t *s = json_object_get(j, "schema");
+    return json_is_object(s) || json_is_null(s);
+}
+
+/* The schema proper: NULL when absent, null or elided ({}). */
+static const json_t *usable_schema(const json_t *s)
+{
+    return json_is_object(s) && json_is_string(json_object_get(s, "type")) ? s : NULL;
+}
+
+/* The Connect schema of field @name of struct schema @s, or NULL. */
+static const json_t *field_schema(const json_t *s, const char *name)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(s, "fields"), i, f) {
+        const char *n = json_string_value(json_object_get(f, "field"));
+        if (n && !strcmp(n, name))
+            return f;
+    }
+    return NULL;
+}
+
+/* A row object under its schema (or as it came, without one); fields for
+ * io.debezium.data.Json go to @json_text. */
+static json_t *convert_row(dbz_state *st, const json_t *schema, const json_t *row, json_t *json_text,
+                           sl_error *err)
+{
+    if (!schema || !json_is_object(row)) {
+        if (!json_is_object(row))
+            return sl_error_set(err, SL_ERR_DATA, "a row must be a JSON object, not %s",
+                                json_is_array(row) ? "an array" : "a scalar"), NULL;
+        json_t *v = json_copy((json_t *)row);
+        /* Without a schema a json/jsonb column's value is a string of JSON
+         * text, which the column stores as it is (decoder.h json_text); other
+         * columns take the string as the value. */
+        if (json_text) {
+            const char *k;
+            json_t *x;
+            json_object_foreach(v, k, x)
+                if (json_is_string(x))
+                    json_object_set(json_text, k, x);
+        }
+        return v;
+    }
+    return sl_dbz_convert(schema, row, json_text, &st->tmp, err);
+}
+
+/* Drop the unchanged-TOAST placeholders: the columns keep their values. */
+static void drop_unavailable(sl_change *out)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(out->value, tmp, k, v) {
+        if (sl_dbz_is_unavailable(v)) {
+            if (out->json_text)
+                json_object_del(out->json_text, k);
+            json_object_del(out->value, k);
+        }
+    }
+}
+
+/* A delete's value: what `before` holds, with the record key on top. */
+static void delete_value(sl_change *out, json_t *before)
+{
+    out->value = json_is_object(before) ? before : json_object();
+    if (!json_is_object(before))
+        json_decref(before);
+    drop_unavailable(out);
+    if (json_is_object(out->key))
+        json_object_update(out->value, out->key);
+}
+
+static int tombstone(sl_decoder *d, const sl_record *rec, sl_change *out)
+{
+    dbz_state *st = d->state;
+    if (take_delete(st, rec, out->key)) {
+        out->op = SL_OP_IGNORE;
+        out->reason = "tombstone after a delete";
+        return 0;
+    }
+    if (!out->key || json_is_null(out->key)) {
+        out->op = SL_OP_IGNORE;
+        out->reason = "tombstone without a key";
+        return 0;
+    }
+    /* a tombstone alone stands for a delete (log compaction semantics) */
+    out->op = SL_OP_DELETE;
+    return 0;
+}
+
+static int envelope(sl_decoder *d, const sl_record *rec, const json_t *schema, const json_t *key_schema,
+                    json_t *payload, sl_change *out, sl_error *err)
+{
+    dbz_state *st = d->state;
+    const char *op = json_string_value(json_object_get(payload, "op"));
+    out->meta = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(payload, k, v)
+        if (strcmp(k, "before") && strcmp(k, "after"))
+            json_object_set(out->meta, k, v);
+    if (op[0] && op[1]) /* every op is one letter */
+        return sl_error_set(err, SL_ERR_DATA, "unknown Debezium op \"%.16s\"", op);
+    switch (op[0]) {
+    case 'c':
+    case 'r':
+    case 'u': {
+        json_t *after = json_object_get(payload, "after");
+        if (!json_is_object(after))
+            return sl_error_set(err, SL_ERR_DATA, "op \"%s\" without an \"after\" object", op);
+        const json_t *as = schema ? usable_schema(field_schema(schema, "after")) : NULL;
+        out->json_text = json_object();
+        out->value = convert_row(st, as, after, out->json_text, err);
+        if (!out->value)
+            return sl_error_prefix(err, "after: "), -1;
+        drop_unavailable(out);
+        if (as)
+            out->fields = sl_dbz_fields(as, key_schema);
+        out->op = SL_OP_UPSERT;
+        forget_delete(st, rec);
+        return 0;
+    }
+    case 'd': {
+        json_t *before = json_object_get(payload, "before");
+        const json_t *bs = schema ? usable_schema(field_schema(schema, "before")) : NULL;
+        json_t *bv = json_is_object(before) ? convert_row(st, bs, before, NULL, err) : json_object();
+        if (!bv)
+            return sl_error_prefix(err, "before: "), -1;
+        delete_value(out, bv);
+        out->op = SL_OP_DELETE;
+        note_delete(st, rec, out->key);
+        return 0;
+    }
+    case 't':
+        out->op = SL_OP_TRUNCATE;
+        return 0;
+    case 'm':
+        out->op = SL_OP_IGNORE;
+        out->reason = "logical decoding message";
+        return 0;
+    }
+    return sl_error_set(err, SL_ERR_DATA, "unknown Debezium op \"%.16s\"", op);
+}
+
+/* ExtractNewRecordState's added fields into the envelope shape, so that
+ * `${source.table}` and `add_columns: {lsn: source.lsn}` read the same from
+ * either form: __op -> op, __ts_ms -> ts_ms, __source_ts_ms -> source.ts_ms,
+ * __table / __lsn / __db / ... (source fields) -> source.table, ...; every
+ * "__x" is also kept under its own name. */
+static json_t *flat_meta(const json_t *row)
+{
+    json_t *meta = json_object(), *source = json_object(), *v;
+    const char *k;
+    json_object_foreach((json_t *)row, k, v) {
+        if (strncmp(k, "__", 2) || !k[2])
+            continue;
+        const char *n = k + 2;
+        json_object_set(meta, k, v);
+        if (!strcmp(n, "deleted"))
+            continue;
+        if (!strcmp(n, "op") || !strncmp(n, "ts_", 3))
+            json_object_set(meta, n, v);
+        else if (!strncmp(n, "source_", 7) && n[7])
+            json_object_set(source, n + 7, v);
+        else
+            json_object_set(source, n, v);
+    }
+    json_object_set_new(meta, "source", source);
+    return meta;
+}
+
+static bool truthy(const json_t *v)
+{
+    return json_is_true(v) || (json_is_string(v) && !strcmp(json_string_value(v), "true"));
+}
+
+static int flattened(sl_decoder *d, const sl_record *rec, const json_t *schema, const json_t *key_schema,
+                     json_t *row, sl_change *out, sl_error *err)
+{
+    dbz_state *st = d->state;
+    const char *op = json_string_value(json_object_get(row, "__op"));
+    bool deleted = truthy(json_object_get(row, "__deleted")) || (op && !strcmp(op, "d"));
+    out->meta = flat_meta(row);
+    if (op && !json_object_get(out->meta, "op"))
+        json_object_set_new(out->meta, "op", json_string(op));
+    out->json_text = deleted ? NULL : json_object();
+    json_t *v = convert_row(st, schema, row, out->json_text, err);
+    if (!v)
+        return -1;
+    if (deleted) {
+        delete_value(out, v);
+        out->op = SL_OP_DELETE;
+        note_delete(st, rec, out->key);
+        return 0;
+    }
+    out->value = v;
+    drop_unavailable(out);
+    if (schema)
+        out->fields = sl_dbz_fields(schema, key_schema);
+    out->op = SL_OP_UPSERT;
+    forget_delete(st, rec);
+    return 0;
+}
+
+/* Events that share the table topics' pattern but change no row. */
+static const char *not_a_row(const json_t *p)
+{
+    if (json_object_get(p, "ddl") || json_object_get(p, "tableChanges"))
+        return "schema change";
+    if (json_is_string(json_object_get(p, "status")) && json_object_get(p, "data_collections"))
+        return "transaction metadata";
+    if (json_object_size(p) == 1 && json_object_get(p, "ts_ms"))
+        return "heartbeat";
+    return NULL;
+}
+
+static int decode_key(dbz_state *st, sl_change *out, const json_t **key_schema, json_t **key_env,
+                      sl_error *err)
+{
+    *key_schema = NULL;
+    *key_env = NULL;
+    if (!is_connect_envelope(out->key))
+        return 0;
+    *key_env = out->key;
+    out->key = NULL;
+    const json_t *ks = usable_schema(json_object_get(*key_env, "schema"));
+    json_t *payload = json_object_get(*key_env, "payload");
+    if (json_is_null(payload))
+        return 0;
+    out->key = ks ? sl_dbz_convert(ks, payload, NULL, &st->tmp, err) : json_incref(payload);
+    if (!out->key)
+        return sl_error_prefix(err, "key: "), -1;
+    *key_schema = ks;
+    return 0;
+}
+
 static int dbz_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
-{ return sl_error_set(err, SL_ERR_FATAL, "format debezium is not available in this build"); }
-const sl_format_ops sl_format_debezium = { .format = SL_FMT_DEBEZIUM, .name = "debezium", .decode = dbz_decode };
+{
+    dbz_state *st = d->state;
+    const json_t *key_schema;
+    json_t *key_env, *root = NULL;
+    int rc = -1;
+    if (decode_key(st, out, &key_schema, &key_env, err))
+        goto done;
+    if (!rec->value) {
+        rc = tombstone(d, rec, out);
+        goto done;
+    }
+    const unsigned char *val = rec->value;
+    if (rec->value_len >= 5 && val[0] == 0) { /* Confluent wire format: Avro */
+        if (!d->registry) {
+            sl_error_set(err, SL_ERR_FATAL, "the value is Avro (magic byte 0) but no `registry` is configured");
+            goto done;
+        }
+        if (sl_avro_decode_wire(d->registry, rec->value, rec->value_len, &root, NULL, &out->schema_id, err))
+            goto done;
+    } else {
+        json_error_t je;
+        root = json_loadb(rec->value, rec->value_len, JSON_ALLOW_NUL, &je);
+        if (!root) {
+            sl_error_set(err, SL_ERR_DATA, "invalid JSON at byte %d: %s", je.position, je.text);
+            goto done;
+        }
+    }
+    const json_t *schema = NULL;
+    json_t *payload = root;
+    if (is_connect_envelope(root)) {
+        schema = usable_schema(json_object_get(root, "schema"));
+        payload = json_object_get(root, "payload");
+    }
+    if (json_is_null(payload)) {
+        rc = tombstone(d, rec, out);
+        goto done;
+    }
+    if (!json_is_object(payload)) {
+        sl_error_set(err, SL_ERR_DATA, "a Debezium event must be a JSON object");
+        goto done;
+    }
+    json_t *op = json_object_get(payload, "op");
+    const char *skip;
+    if (json_is_string(op) && (json_object_get(payload, "after") || json_object_get(payload, "before") ||
+                               json_object_get(payload, "source"))) {
+        rc = envelope(d, rec, schema, key_schema, payload, out, err);
+    } else if ((skip = not_a_row(payload))) {
+        out->op = SL_OP_IGNORE;
+        out->reason = skip;
+        rc = 0;
+    } else {
+        rc = flattened(d, rec, schema, key_schema, payload, out, err);
+    }
+done:
+    json_decref(root);
+    json_decref(key_env);
+    return rc;
+}
+
+const sl_format_ops sl_format_debezium = {
+    .format = SL_FMT_DEBEZIUM,
+    .name = "debezium",
+    .init = dbz_init,
+    .fini = dbz_fini,
+    .decode = dbz_decode,
+};
