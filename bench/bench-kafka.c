@@ -1,0 +1,494 @@
+/* bench-kafka - the Kafka side of sluice's benchmark.
+ *
+ * Starts librdkafka's mock cluster in this process, creates one topic and
+ * produces a reproducible workload into it (lz4-compressed, keyed by id),
+ * then checks with the low and high watermarks that every record is still
+ * there (the mock cluster keeps at most 5 MiB per partition and silently
+ * drops older data).  It prints
+ *
+ *   librdkafka=VERSION
+ *   produced=N bytes=B partitions=P
+ *   bootstrap=HOST:PORT
+ *
+ * and serves until SIGTERM/SIGINT or end of standard input.  While serving,
+ * a line "rate R SECONDS" on standard input produces R records per second
+ * for SECONDS seconds with fresh ids, the produce time embedded in the
+ * record's "ts" field (microseconds), and answers "steady first_id=F count=N".
+ *
+ * Record i of the workload (0-based) has
+ *   id     the i-th id of a permutation of 1..D for i < D (so every id
+ *          appears), a pseudo-random id in 1..D afterwards (so keys repeat);
+ *   device "dev-<id>-<region>", ts 2024-01-01 + i ms, temp in -10.0..49.9,
+ *   ok a pseudo-random boolean, and with --columns C > 5 the extra columns
+ *   c05..c<C-1> cycling through bigint, text, double and boolean.
+ *
+ * --csv FILE writes every record as decoded CSV (columns, then partition and
+ * offset) for loading with COPY; --expected FILE writes the final state of
+ * the table (last record per id, ordered by id) in the canonical form the
+ * benchmark compares against (timestamps in epoch ms, doubles times 10).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#define BASE_MS 1704067200000LL /* 2024-01-01T00:00:00Z */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench-kafka: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+typedef struct opts {
+    long long records;
+    long long distinct;
+    int columns;
+    int partitions;
+    const char *topic;
+    const char *csv;
+    const char *expected;
+    uint64_t seed;
+} opts;
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* One decoded record, enough to print it as JSON, CSV or canonical form. */
+typedef struct rec {
+    long long id;
+    long long ts_us;   /* microseconds since the epoch */
+    int temp10;        /* temperature times 10 */
+    bool ok;
+    uint64_t r;        /* drives the extra columns */
+} rec;
+
+static const char *const regions[] = {"eu-west", "eu-north", "us-east", "us-west", "ap-south", "sa-east"};
+
+/* Multiplier coprime to @d for the id permutation. */
+static long long coprime_step(long long d)
+{
+    long long p = 7919;
+    for (;;) {
+        long long a = p, b = d;
+        while (b) {
+            long long t = a % b;
+            a = b;
+            b = t;
+        }
+        if (a == 1)
+            return p % d ? p % d : 1;
+        p += 2;
+    }
+}
+
+static void make_rec(const opts *o, long long step, long long i, rec *r)
+{
+    uint64_t h = mix(o->seed ^ (uint64_t)i);
+    if (i < o->distinct)
+        r->id = (i * step) % o->distinct + 1;
+    else
+        r->id = (long long)(h % (uint64_t)o->distinct) + 1;
+    r->ts_us = (BASE_MS + i) * 1000;
+    h = mix(h);
+    r->temp10 = (int)(h % 600) - 100;
+    r->ok = (h >> 20) & 1;
+    r->r = mix(h);
+}
+
+static void fmt_ts(char *out, size_t n, long long us)
+{
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    long long frac = us % 1000000;
+    if (frac % 1000 == 0)
+        snprintf(out + len, n - len, ".%03lldZ", frac / 1000);
+    else
+        snprintf(out + len, n - len, ".%06lldZ", frac);
+}
+
+static void fmt_temp(char *out, size_t n, int t10)
+{
+    snprintf(out, n, "%s%d.%d", t10 < 0 ? "-" : "", abs(t10) / 10, abs(t10) % 10);
+}
+
+/* Extra column c (5 <= c < columns): kind c % 4: 0 bigint, 1 text, 2 double, 3 boolean. */
+static long long extra_int(const rec *r, int c) { return (long long)(mix(r->r + (uint64_t)c) % 1000000); }
+
+static int json_rec(const opts *o, const rec *r, char *buf, size_t n)
+{
+    char ts[40], temp[16];
+    fmt_ts(ts, sizeof ts, r->ts_us);
+    fmt_temp(temp, sizeof temp, r->temp10);
+    int len = snprintf(buf, n, "{\"id\":%lld,\"device\":\"dev-%05lld-%s\",\"ts\":\"%s\",\"temp\":%s,\"ok\":%s",
+                       r->id, r->id % 100000, regions[r->id % 6], ts, temp, r->ok ? "true" : "false");
+    for (int c = 5; c < o->columns; c++) {
+        long long v = extra_int(r, c);
+        switch (c % 4) {
+        case 0: len += snprintf(buf + len, n - len, ",\"c%02d\":%lld", c, v); break;
+        case 1: len += snprintf(buf + len, n - len, ",\"c%02d\":\"v%lld\"", c, v); break;
+        case 2: len += snprintf(buf + len, n - len, ",\"c%02d\":%lld.%lld", c, v / 10, v % 10); break;
+        default: len += snprintf(buf + len, n - len, ",\"c%02d\":%s", c, v & 1 ? "true" : "false"); break;
+        }
+    }
+    len += snprintf(buf + len, n - len, "}");
+    return len;
+}
+
+/* CSV as COPY reads it; @canonical: ts in epoch ms, doubles times 10, t/f. */
+static void csv_rec(FILE *f, const opts *o, const rec *r, bool canonical)
+{
+    char ts[40], temp[16];
+    if (canonical) {
+        fprintf(f, "%lld,dev-%05lld-%s,%lld,%d,%c", r->id, r->id % 100000, regions[r->id % 6], r->ts_us / 1000,
+                r->temp10, r->ok ? 't' : 'f');
+    } else {
+        fmt_ts(ts, sizeof ts, r->ts_us);
+        fmt_temp(temp, sizeof temp, r->temp10);
+        fprintf(f, "%lld,dev-%05lld-%s,%s,%s,%c", r->id, r->id % 100000, regions[r->id % 6], ts, temp,
+                r->ok ? 't' : 'f');
+    }
+    for (int c = 5; c < o->columns; c++) {
+        long long v = extra_int(r, c);
+        switch (c % 4) {
+        case 0: fprintf(f, ",%lld", v); break;
+        case 1: fprintf(f, ",v%lld", v); break;
+        case 2:
+            if (canonical)
+                fprintf(f, ",%lld", v);
+            else
+                fprintf(f, ",%lld.%lld", v / 10, v % 10);
+            break;
+        default: fprintf(f, ",%c", v & 1 ? 't' : 'f'); break;
+        }
+    }
+}
+
+/* ---- producing ---- */
+
+static int32_t *dr_part;
+static int64_t *dr_off;
+static long long dr_ok, dr_failed;
+static rd_kafka_resp_err_t dr_first_err;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err) {
+        if (!dr_failed++)
+            dr_first_err = m->err;
+        return;
+    }
+    dr_ok++;
+    long long i = (long long)(intptr_t)m->_private;
+    if (dr_part && i >= 0) {
+        dr_part[i] = m->partition;
+        dr_off[i] = m->offset;
+    }
+}
+
+static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(c, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        die("%s=%s: %s", k, v, errstr);
+}
+
+static rd_kafka_t *new_producer(const char *bootstrap, const char *linger_ms)
+{
+    char errstr[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    conf_set(c, "bootstrap.servers", bootstrap);
+    conf_set(c, "compression.type", "lz4");
+    conf_set(c, "enable.idempotence", "true");
+    conf_set(c, "linger.ms", linger_ms);
+    conf_set(c, "batch.size", "1000000");
+    conf_set(c, "queue.buffering.max.messages", "500000");
+    conf_set(c, "queue.buffering.max.kbytes", "262144");
+    conf_set(c, "log_level", "3");
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
+    if (!rk)
+        die("producer: %s", errstr);
+    return rk;
+}
+
+static void produce_one(rd_kafka_t *rk, const char *topic, const char *key, size_t klen, const char *val,
+                        size_t vlen, long long idx)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+                                                  RD_KAFKA_V_VALUE((void *)val, vlen),
+                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                  RD_KAFKA_V_OPAQUE((void *)(intptr_t)idx), RD_KAFKA_V_END);
+        if (!e)
+            return;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            die("produce: %s", rd_kafka_err2str(e));
+        rd_kafka_poll(rk, 10);
+    }
+}
+
+static void drain(rd_kafka_t *rk)
+{
+    rd_kafka_resp_err_t e = rd_kafka_flush(rk, 120000);
+    if (e)
+        die("flush: %s", rd_kafka_err2str(e));
+    if (dr_failed)
+        die("%lld records failed delivery: %s", dr_failed, rd_kafka_err2str(dr_first_err));
+}
+
+static void produce_workload(const opts *o, const char *bootstrap, long long *bytes)
+{
+    long long step = o->distinct ? coprime_step(o->distinct) : 1;
+    if (o->csv) {
+        dr_part = calloc((size_t)o->records + 1, sizeof *dr_part);
+        dr_off = calloc((size_t)o->records + 1, sizeof *dr_off);
+        if (!dr_part || !dr_off)
+            die("out of memory");
+    }
+    rd_kafka_t *rk = new_producer(bootstrap, "50");
+    char buf[4096], key[32];
+    *bytes = 0;
+    for (long long i = 0; i < o->records; i++) {
+        rec r;
+        make_rec(o, step, i, &r);
+        int len = json_rec(o, &r, buf, sizeof buf);
+        int klen = snprintf(key, sizeof key, "%lld", r.id);
+        *bytes += len;
+        produce_one(rk, o->topic, key, (size_t)klen, buf, (size_t)len, i);
+        rd_kafka_poll(rk, 0);
+    }
+    drain(rk);
+    if (dr_ok != o->records)
+        die("%lld of %lld records delivered", dr_ok, o->records);
+
+    /* every record must still be there: low watermark 0, highs sum to N */
+    long long total = 0;
+    for (int p = 0; p < o->partitions; p++) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo, &hi, 10000);
+        if (e)
+            die("watermarks of %s[%d]: %s", o->topic, p, rd_kafka_err2str(e));
+        if (lo != 0)
+            die("%s[%d] lost its oldest records (low watermark %" PRId64 "): the mock cluster keeps at most "
+                "5 MiB per partition; use more partitions or fewer records",
+                o->topic, p, lo);
+        total += hi;
+    }
+    if (total != o->records)
+        die("watermarks sum to %lld, expected %lld", total, o->records);
+    rd_kafka_destroy(rk);
+
+    if (o->csv) {
+        FILE *f = fopen(o->csv, "w");
+        if (!f)
+            die("%s: %s", o->csv, strerror(errno));
+        for (long long i = 0; i < o->records; i++) {
+            rec r;
+            make_rec(o, step, i, &r);
+            csv_rec(f, o, &r, false);
+            fprintf(f, ",%d,%" PRId64 "\n", dr_part[i], dr_off[i]);
+        }
+        if (fclose(f))
+            die("%s: %s", o->csv, strerror(errno));
+    }
+    if (o->expected) {
+        long long *last = malloc(((size_t)o->distinct + 1) * sizeof *last);
+        if (!last)
+            die("out of memory");
+        for (long long d = 0; d <= o->distinct; d++)
+            last[d] = -1;
+        for (long long i = 0; i < o->records; i++) {
+            rec r;
+            make_rec(o, step, i, &r);
+            last[r.id] = i; /* keyed by id: one partition per id, so record order is offset order */
+        }
+        FILE *f = fopen(o->expected, "w");
+        if (!f)
+            die("%s: %s", o->expected, strerror(errno));
+        for (long long d = 1; d <= o->distinct; d++) {
+            if (last[d] < 0)
+                continue;
+            rec r;
+            make_rec(o, step, last[d], &r);
+            csv_rec(f, o, &r, true);
+            fputc('\n', f);
+        }
+        if (fclose(f))
+            die("%s: %s", o->expected, strerror(errno));
+        free(last);
+    }
+}
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Steady rate: @rate records/s for @secs seconds, ids from *next_id on. */
+static void produce_steady(const opts *o, rd_kafka_t *rk, double rate, double secs, long long *next_id)
+{
+    long long first = *next_id, n = (long long)(rate * secs + 0.5);
+    long long start = mono_us();
+    char buf[4096], key[32];
+    long long step = 1;
+    opts wide = *o;
+    wide.distinct = 1;
+    dr_ok = 0;
+    for (long long k = 0; k < n && !stop_requested;) {
+        long long due = (long long)((double)(mono_us() - start) * rate / 1e6) + 1;
+        if (due > n)
+            due = n;
+        for (; k < due; k++) {
+            rec r;
+            make_rec(&wide, step, 1 + k, &r); /* i >= distinct: pseudo-random fields */
+            r.id = first + k;
+            r.ts_us = now_us();
+            int len = json_rec(o, &r, buf, sizeof buf);
+            int klen = snprintf(key, sizeof key, "%lld", r.id);
+            produce_one(rk, o->topic, key, (size_t)klen, buf, (size_t)len, -1);
+        }
+        rd_kafka_poll(rk, 0);
+        usleep(500);
+    }
+    drain(rk);
+    *next_id = first + n;
+    printf("steady first_id=%lld count=%lld delivered=%lld\n", first, n, dr_ok);
+    fflush(stdout);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bench-kafka [options]\n"
+            "  -n, --records N      records to produce before serving (default 1000000)\n"
+            "  -d, --distinct D     distinct ids (default 200000)\n"
+            "  -c, --columns C      columns per record, >= 5 (default 5: id, device, ts, temp, ok)\n"
+            "  -p, --partitions P   partitions of the topic (default 16)\n"
+            "  -t, --topic NAME     topic (default w1)\n"
+            "  -s, --seed S         workload seed (default 1)\n"
+            "      --csv FILE       write the records as CSV (columns, partition, offset)\n"
+            "      --expected FILE  write the expected final state (canonical CSV, by id)\n"
+            "Serves until SIGTERM/SIGINT or end of stdin; \"rate R SECONDS\" on stdin produces\n"
+            "R records/s for SECONDS seconds with fresh ids and the produce time in ts.\n");
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.records = 1000000, .distinct = 200000, .columns = 5, .partitions = 16, .topic = "w1", .seed = 1};
+    static const struct option longopts[] = {
+        {"records", required_argument, NULL, 'n'},  {"distinct", required_argument, NULL, 'd'},
+        {"columns", required_argument, NULL, 'c'},  {"partitions", required_argument, NULL, 'p'},
+        {"topic", required_argument, NULL, 't'},    {"seed", required_argument, NULL, 's'},
+        {"csv", required_argument, NULL, 1},        {"expected", required_argument, NULL, 2},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "n:d:c:p:t:s:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'n': o.records = atoll(optarg); break;
+        case 'd': o.distinct = atoll(optarg); break;
+        case 'c': o.columns = atoi(optarg); break;
+        case 'p': o.partitions = atoi(optarg); break;
+        case 't': o.topic = optarg; break;
+        case 's': o.seed = strtoull(optarg, NULL, 10); break;
+        case 1: o.csv = optarg; break;
+        case 2: o.expected = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (o.records < 0 || o.columns < 5 || o.columns > 200 || o.partitions < 1 ||
+        (o.records > 0 && (o.distinct < 1 || o.distinct > o.records)))
+        die("bad options (need records >= distinct >= 1, 5 <= columns <= 200, partitions >= 1)");
+
+    struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: a signal ends a blocking read */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char errstr[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    conf_set(c, "log_level", "3");
+    rd_kafka_t *mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
+    if (!mock_rk)
+        die("%s", errstr);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mock_rk, 1);
+    if (!mc)
+        die("cannot start the mock cluster");
+    const char *bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, o.topic, o.partitions, 1);
+    if (e)
+        die("creating %s: %s", o.topic, rd_kafka_err2str(e));
+
+    long long bytes = 0;
+    if (o.records > 0)
+        produce_workload(&o, bootstrap, &bytes);
+    printf("librdkafka=%s\nproduced=%lld bytes=%lld partitions=%d\nbootstrap=%s\n", rd_kafka_version_str(),
+           o.records, bytes, o.partitions, bootstrap);
+    fflush(stdout);
+
+    rd_kafka_t *steady = NULL;
+    long long next_id = o.distinct + 1;
+    char line[256];
+    while (!stop_requested && fgets(line, sizeof line, stdin)) {
+        double rate, secs;
+        if (sscanf(line, "rate %lf %lf", &rate, &secs) == 2 && rate > 0 && secs > 0) {
+            if (!steady)
+                steady = new_producer(bootstrap, "5");
+            produce_steady(&o, steady, rate, secs, &next_id);
+        } else if (line[0] != '\n') {
+            fprintf(stderr, "bench-kafka: unknown command: %s", line);
+        }
+    }
+    if (steady)
+        rd_kafka_destroy(steady);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mock_rk);
+    free(dr_part);
+    free(dr_off);
+    return 0;
+}

@@ -1,0 +1,717 @@
+#!/usr/bin/python3
+"""sluice's benchmark driver (bench/run.sh is the one-command entry point).
+
+Measures, side by side on the same Kafka workload and the same PostgreSQL:
+  sluice      time from start until every offset is committed, checked
+              against the final table state (row count and checksum);
+  ceiling     the same rows already decoded, loaded by psql: COPY into a
+              staging table plus one INSERT .. SELECT DISTINCT ON .. ON
+              CONFLICT DO UPDATE (no Kafka, no JSON);
+  python      bench/python_consumer.py, the hand-written consumer;
+and the variants: delivery exactly-once vs at-least-once, mode insert into a
+keyless table, workers 1/2/4, a 40-column row, produce-to-visible latency at
+a steady rate, peak RSS with a 2M backlog against 1M.  Each measurement is
+repeated (--reps, default 3) and the median reported.  See docs/benchmark.md.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psycopg2
+from confluent_kafka import Consumer, TopicPartition
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+PYTHON = "/usr/bin/python3"
+STEPS = ["w1", "delivery", "insert", "workers", "wide", "latency", "rss"]
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+class Postgres:
+    """A DSN to use, or a throwaway server started with tests/pgserver.sh."""
+
+    def __init__(self, dsn, workdir):
+        self.dir = None
+        if dsn:
+            self.dsn = dsn
+        else:
+            self.dir = os.path.join(workdir, "pg")
+            out = subprocess.run([os.path.join(ROOT, "tests", "pgserver.sh"), "start", self.dir],
+                                 check=True, capture_output=True, text=True).stdout
+            line = [l for l in out.splitlines() if l.startswith("SLUICE_TEST_DSN=")][0]
+            self.dsn = line.split("=", 1)[1]
+            # commit timestamps give the exact moment a row became visible
+            self.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+            ctl = [os.path.join(PGBIN, "pg_ctl"), "-D", os.path.join(self.dir, "data"),
+                   "-l", os.path.join(self.dir, "postgres.log"), "-w", "-t", "60", "restart"]
+            if os.getuid() == 0:
+                ctl = ["runuser", "-u", "postgres", "--"] + ctl
+            subprocess.run(ctl, check=True, stdout=subprocess.DEVNULL)
+        self.conn = psycopg2.connect(self.dsn)
+        self.conn.autocommit = True
+
+    def execute(self, sql, args=None):
+        conn = psycopg2.connect(self.dsn)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+        finally:
+            conn.close()
+
+    def query(self, sql, args=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    def run(self, sql, args=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+
+    def md5_of(self, sql):
+        h = hashlib.md5()
+
+        class Sink:
+            def write(self, data):
+                h.update(data.encode() if isinstance(data, str) else data)
+
+        with self.conn.cursor() as cur:
+            cur.copy_expert("COPY (%s) TO STDOUT WITH (FORMAT csv)" % sql, Sink())
+        return h.hexdigest()
+
+    def stop(self):
+        self.conn.close()
+        if self.dir:
+            subprocess.run([os.path.join(ROOT, "tests", "pgserver.sh"), "stop", self.dir], check=False)
+
+
+# ---------------------------------------------------------------- workloads
+
+def column_defs(columns):
+    """Table columns of a workload: (name, SQL type, canonical SQL expression)."""
+    cols = [("id", "bigint", "id"), ("device", "text", "device"),
+            ("ts", "timestamptz", "(extract(epoch FROM ts) * 1000)::bigint"),
+            ("temp", "double precision", "round(temp * 10)::bigint"), ("ok", "boolean", "ok")]
+    kinds = [("bigint", "{c}"), ("text", "{c}"), ("double precision", "round({c} * 10)::bigint"), ("boolean", "{c}")]
+    for c in range(5, columns):
+        typ, expr = kinds[c % 4]
+        name = "c%02d" % c
+        cols.append((name, typ, expr.format(c=name)))
+    return cols
+
+
+class Workload:
+    """A bench-kafka process holding one topic with the workload in it."""
+
+    def __init__(self, args, name, records, distinct, columns, workdir, files=True):
+        self.name, self.records, self.distinct, self.columns = name, records, distinct, columns
+        self.topic = name
+        self.partitions = args.partitions
+        self.csv = os.path.join(workdir, name + ".csv") if files else None
+        self.expected = os.path.join(workdir, name + ".expected") if files else None
+        cmd = [args.bench_kafka, "-n", str(records), "-d", str(distinct), "-c", str(columns),
+               "-p", str(self.partitions), "-t", self.topic]
+        if files:
+            cmd += ["--csv", self.csv, "--expected", self.expected]
+        log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4)"
+            % (name, records, distinct, columns, self.partitions))
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = {}
+        while "bootstrap" not in self.info:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise BenchError("bench-kafka exited with %s" % self.proc.wait())
+            k, _, v = line.strip().partition("=")
+            self.info[k] = v
+        self.bootstrap = self.info["bootstrap"]
+        self.bytes = int(self.info["produced"].split("bytes=")[1].split()[0]) if records else 0
+        log("   %s, %.1f MB of JSON, watermarks checked, in %.1f s"
+            % (self.bootstrap, self.bytes / 1e6, time.monotonic() - t0))
+        self.expected_md5 = None
+        if self.expected:
+            with open(self.expected, "rb") as f:
+                self.expected_md5 = hashlib.md5(f.read()).hexdigest()
+            with open(self.expected) as f:
+                self.expected_rows = sum(1 for _ in f)
+        self._plain = None
+
+    def plain_csv(self):
+        """The records without partition and offset, for a plain COPY."""
+        if not self._plain:
+            self._plain = self.csv + ".plain"
+            with open(self.csv) as src, open(self._plain, "w") as dst:
+                for line in src:
+                    dst.write(line.rsplit(",", 2)[0] + "\n")
+        return self._plain
+
+    def steady(self, rate, seconds):
+        self.proc.stdin.write("rate %g %g\n" % (rate, seconds))
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line.startswith("steady"):
+            raise BenchError("bench-kafka: %r" % line)
+        f = dict(kv.split("=") for kv in line.split()[1:])
+        return int(f["first_id"]), int(f["count"])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args, pg, workdir):
+        self.args, self.pg, self.workdir = args, pg, workdir
+        self.tag = "bench%d" % os.getpid()
+        self.results = {}      # key -> list of run dicts
+        self.notes = []
+        self.failures = []
+        self.seq = 0
+
+    # -- tables
+
+    def table(self, wl, suffix=""):
+        return "public.%s_%s%s" % (self.tag, wl.name, suffix)
+
+    def create_table(self, table, wl, keyed=True):
+        cols = column_defs(wl.columns)
+        defs = ", ".join("%s %s" % (n, t) for n, t, _ in cols)
+        if keyed:
+            defs += ", PRIMARY KEY (id)"
+        self.pg.run("DROP TABLE IF EXISTS %s" % table)
+        self.pg.run("CREATE TABLE %s (%s)" % (table, defs))
+        self.pg.run("CHECKPOINT")
+
+    def drop_tables(self):
+        for (name,) in self.pg.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                     "AND tablename LIKE %s", (self.tag + "\\_%",)):
+            self.pg.run("DROP TABLE IF EXISTS public.%s" % name)
+
+    def check_upsert_state(self, table, wl):
+        n = self.pg.query("SELECT count(*) FROM %s" % table)[0][0]
+        exprs = ", ".join(e for _, _, e in column_defs(wl.columns))
+        md5 = self.pg.md5_of("SELECT %s FROM %s ORDER BY id" % (exprs, table))
+        if n != wl.expected_rows or md5 != wl.expected_md5:
+            return "final state wrong: %d rows (expected %d), checksum %s (expected %s)" % (
+                n, wl.expected_rows, md5, wl.expected_md5)
+        return None
+
+    def check_insert_state(self, table, wl):
+        exprs = ", ".join(e for _, _, e in column_defs(wl.columns))
+        # the expected multiset: every record of the CSV, loaded the same way
+        n = self.pg.query("SELECT count(*) FROM %s" % table)[0][0]
+        if n != wl.records:
+            return "%d rows, expected %d" % (n, wl.records)
+        got = self.pg.md5_of("SELECT %s FROM %s ORDER BY %s" % (
+            exprs, table, ", ".join(str(i + 1) for i in range(len(column_defs(wl.columns))))))
+        if not hasattr(wl, "insert_md5"):
+            ref = self.table(wl, "_ref")
+            self.create_table(ref, wl, keyed=False)
+            with open(wl.plain_csv()) as f, self.pg.conn.cursor() as cur:
+                cur.copy_expert("COPY %s FROM STDIN WITH (FORMAT csv)" % ref, f)
+            wl.insert_md5 = self.pg.md5_of("SELECT %s FROM %s ORDER BY %s" % (
+                exprs, ref, ", ".join(str(i + 1) for i in range(len(column_defs(wl.columns))))))
+            self.pg.run("DROP TABLE %s" % ref)
+        if got != wl.insert_md5:
+            return "rows differ from the produced records (checksum %s, expected %s)" % (got, wl.insert_md5)
+        return None
+
+    # -- completion
+
+    def kafka_committed(self, wl, group):
+        c = Consumer({"bootstrap.servers": wl.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            tps = c.committed([TopicPartition(wl.topic, p) for p in range(wl.partitions)], timeout=10)
+            return sum(max(tp.offset, 0) for tp in tps)
+        finally:
+            c.close()
+
+    def wait_done(self, proc, wl, group, exactly_once, timeout):
+        """Poll until every offset is committed; returns the monotonic time."""
+        deadline = time.monotonic() + timeout
+        c = Consumer({"bootstrap.servers": wl.bootstrap, "group.id": group, "enable.auto.commit": False})
+        tps = [TopicPartition(wl.topic, p) for p in range(wl.partitions)]
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise BenchError("exited early with status %s" % proc.returncode)
+                if exactly_once:
+                    done = 0
+                    if self.pg.query("SELECT to_regclass('sluice.offsets') IS NOT NULL")[0][0]:
+                        done = self.pg.query("SELECT coalesce(sum(next_offset), 0) FROM sluice.offsets "
+                                             "WHERE group_id = %s AND topic = %s", (group, wl.topic))[0][0]
+                else:
+                    done = sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
+                if done >= wl.records:
+                    return time.monotonic()
+                time.sleep(0.05)
+        finally:
+            c.close()
+        raise BenchError("not done after %d s" % timeout)
+
+    def group(self, what):
+        self.seq += 1
+        return "%s-%s-%d" % (self.tag, what, self.seq)
+
+    def timeout(self, wl):
+        return max(120, wl.records / 2000)
+
+    # -- the three contenders
+
+    def run_sluice(self, wl, table, delivery="exactly-once", mode="upsert", workers=None, what="sluice"):
+        group = self.group(what)
+        route = {"topics": [wl.topic], "target": "pg", "table": table, "format": "json", "mode": mode}
+        if mode == "upsert":
+            route["key"] = ["id"]
+        cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
+               "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn, "delivery": delivery}},
+               "routes": [route]}
+        batch = {k: v for k, v in (("max_rows", self.args.batch_rows), ("max_bytes", self.args.batch_bytes),
+                                   ("linger_ms", self.args.linger_ms)) if v is not None}
+        if batch:
+            cfg["batch"] = batch
+        if workers is not None:
+            cfg["workers"] = workers
+        path = os.path.join(self.workdir, group + ".yaml")
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=1)  # JSON is YAML
+        logpath = os.path.join(self.workdir, group + ".log")
+        with open(logpath, "w") as logf:
+            t0 = time.monotonic()
+            proc = subprocess.Popen([self.args.sluice, "-c", path], stdout=logf, stderr=subprocess.STDOUT)
+            try:
+                t1 = self.wait_done(proc, wl, group, delivery == "exactly-once", self.timeout(wl))
+                err = None
+            except BenchError as e:
+                t1, err = time.monotonic(), str(e)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            _, status, ru = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        run = {"seconds": t1 - t0, "rss_mib": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime,
+               "log": logpath}
+        if not err:
+            err = (self.check_upsert_state if mode == "upsert" else self.check_insert_state)(table, wl)
+        if not err and proc.returncode != 0:
+            err = "exit status %d after SIGTERM" % proc.returncode
+        return self.finish(run, wl, err, logpath)
+
+    def run_ceiling(self, wl, table, mode="upsert"):
+        cols = [n for n, _, _ in column_defs(wl.columns)]
+        if mode == "upsert":
+            updates = ", ".join("%s = EXCLUDED.%s" % (c, c) for c in cols[1:])
+            script = ("BEGIN;\n"
+                      "CREATE TEMP TABLE bench_stage (LIKE %s, part int, off bigint) ON COMMIT DROP;\n"
+                      "\\copy bench_stage FROM '%s' WITH (FORMAT csv)\n"
+                      "INSERT INTO %s (%s) SELECT DISTINCT ON (id) %s FROM bench_stage ORDER BY id, off DESC\n"
+                      "  ON CONFLICT (id) DO UPDATE SET %s;\n"
+                      "COMMIT;\n") % (table, wl.csv, table, ", ".join(cols), ", ".join(cols), updates)
+        else:
+            script = "\\copy %s FROM '%s' WITH (FORMAT csv)\n" % (table, wl.plain_csv())
+        t0 = time.monotonic()
+        p = subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.pg.dsn],
+                           input=script, text=True, capture_output=True)
+        t1 = time.monotonic()
+        err = "psql: %s" % p.stderr.strip() if p.returncode else None
+        if not err:
+            err = (self.check_upsert_state if mode == "upsert" else self.check_insert_state)(table, wl)
+        return self.finish({"seconds": t1 - t0}, wl, err, None)
+
+    def run_python(self, wl, table):
+        group = self.group("python")
+        logpath = os.path.join(self.workdir, group + ".log")
+        with open(logpath, "w") as logf:
+            t0 = time.monotonic()
+            proc = subprocess.Popen([PYTHON, os.path.join(HERE, "python_consumer.py"), wl.bootstrap, group,
+                                     wl.topic, self.pg.dsn, table], stdout=logf, stderr=subprocess.STDOUT)
+            try:
+                t1 = self.wait_done(proc, wl, group, False, self.timeout(wl) * 5)
+                err = None
+            except BenchError as e:
+                t1, err = time.monotonic(), str(e)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            _, status, ru = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        run = {"seconds": t1 - t0, "rss_mib": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime}
+        if not err:
+            err = self.check_upsert_state(table, wl)
+        return self.finish(run, wl, err, logpath)
+
+    def finish(self, run, wl, err, logpath):
+        run["rate"] = wl.records / run["seconds"]
+        run["error"] = err
+        if err:
+            tail = ""
+            if logpath:
+                with open(logpath, errors="replace") as f:
+                    tail = "".join(f.readlines()[-15:])
+            self.failures.append(err)
+            log("   FAILED: %s\n%s" % (err, tail))
+        return run
+
+    def record(self, key, run):
+        self.results.setdefault(key, []).append(run)
+        extra = ""
+        if "rss_mib" in run:
+            extra = ", peak RSS %.1f MiB, CPU %.1f s" % (run["rss_mib"], run["cpu_s"])
+        log("   %-28s %7.2f s  %9.0f records/s%s%s" % (key, run["seconds"], run["rate"], extra,
+                                                     "  (FAILED)" if run["error"] else ""))
+
+    def median(self, key, field="rate"):
+        vals = [r[field] for r in self.results.get(key, []) if not r["error"]]
+        return statistics.median(vals) if vals else None
+
+    # -- steps
+
+    def step_w1(self, wl, reps):
+        t = self.table(wl)
+        for i in range(reps):
+            log("-- %s, repetition %d of %d" % (wl.name, i + 1, reps))
+            if "sluice" in self.args.contenders:
+                self.create_table(t, wl)
+                self.record("sluice", self.run_sluice(wl, t))
+            if "ceiling" in self.args.contenders:
+                self.create_table(t, wl)
+                self.record("ceiling", self.run_ceiling(wl, t))
+            if "python" in self.args.contenders:
+                self.create_table(t, wl)
+                self.record("python", self.run_python(wl, t))
+
+    def step_delivery(self, wl, reps):
+        t = self.table(wl)
+        for i in range(reps):
+            log("-- delivery, repetition %d of %d" % (i + 1, reps))
+            if len([r for r in self.results.get("sluice", [])]) <= i:
+                self.create_table(t, wl)
+                self.record("sluice", self.run_sluice(wl, t))
+            self.create_table(t, wl)
+            self.record("sluice at-least-once", self.run_sluice(wl, t, delivery="at-least-once", what="alo"))
+
+    def step_insert(self, wl, reps):
+        t = self.table(wl, "_log")
+        for i in range(reps):
+            log("-- mode insert (keyless table), repetition %d of %d" % (i + 1, reps))
+            self.create_table(t, wl, keyed=False)
+            self.record("sluice insert", self.run_sluice(wl, t, mode="insert", what="insert"))
+            self.create_table(t, wl, keyed=False)
+            self.record("ceiling insert (COPY)", self.run_ceiling(wl, t, mode="insert"))
+
+    def step_workers(self, wl, reps):
+        t = self.table(wl)
+        for i in range(reps):
+            log("-- workers, repetition %d of %d" % (i + 1, reps))
+            for n in (1, 2, 4):
+                self.create_table(t, wl)
+                self.record("sluice workers=%d" % n, self.run_sluice(wl, t, workers=n, what="w%d" % n))
+
+    def step_wide(self, wl, reps):
+        t = self.table(wl)
+        for i in range(reps):
+            log("-- %d columns, repetition %d of %d" % (wl.columns, i + 1, reps))
+            self.create_table(t, wl)
+            self.record("sluice %d columns" % wl.columns, self.run_sluice(wl, t, what="wide"))
+            self.create_table(t, wl)
+            self.record("ceiling %d columns" % wl.columns, self.run_ceiling(wl, t))
+
+    def step_rss(self, wl, reps):
+        t = self.table(wl)
+        for i in range(reps):
+            log("-- %d-record backlog, repetition %d of %d" % (wl.records, i + 1, reps))
+            self.create_table(t, wl)
+            self.record("sluice %dM backlog" % (wl.records // 1000000), self.run_sluice(wl, t, what="rss"))
+
+    def step_latency(self, wl, reps):
+        """Produce at a steady rate into a running sluice (default settings);
+        latency = commit time of the row's transaction - produce time in ts."""
+        t = self.table(wl)
+        self.create_table(t, wl)
+        commit_ts = self.pg.query("SHOW track_commit_timestamp")[0][0] == "on"
+        if not commit_ts:
+            self.pg.run("ALTER TABLE %s ADD COLUMN vis timestamptz DEFAULT clock_timestamp()" % t)
+            self.notes.append("latency: track_commit_timestamp is off on this server, so visibility is the "
+                              "row's insert time (clock_timestamp() default), slightly before its commit")
+        vis = "pg_xact_commit_timestamp(xmin)" if commit_ts else "vis"
+        group = self.group("latency")
+        cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
+               "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn}},
+               "routes": [{"topics": [wl.topic], "target": "pg", "table": t, "format": "json", "key": ["id"]}]}
+        path = os.path.join(self.workdir, group + ".yaml")
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=1)
+        logpath = os.path.join(self.workdir, group + ".log")
+        logf = open(logpath, "w")
+        proc = subprocess.Popen([self.args.sluice, "-c", path], stdout=logf, stderr=subprocess.STDOUT)
+
+        def wait_rows(first, count, timeout):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise BenchError("sluice exited with status %s" % proc.returncode)
+                if self.pg.query("SELECT count(*) FROM %s WHERE id >= %%s" % t, (first,))[0][0] >= count:
+                    return
+                time.sleep(0.1)
+            raise BenchError("records not visible after %d s" % timeout)
+
+        try:
+            first, count = wl.steady(1000, 1)  # warm-up: sluice has joined the group and writes
+            wait_rows(first, count, 120)
+            for i in range(reps):
+                first, count = wl.steady(self.args.latency_rate, self.args.latency_seconds)
+                wait_rows(first, count, 120)
+                p50, p99, mx, n = self.pg.query(
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l), "
+                    "percentile_cont(0.99) WITHIN GROUP (ORDER BY l), max(l), count(*) FROM "
+                    "(SELECT extract(epoch FROM %s - ts) * 1000 AS l FROM %s WHERE id >= %%s AND id < %%s) s"
+                    % (vis, t), (first, first + count))[0]
+                run = {"seconds": float(self.args.latency_seconds), "rate": count / self.args.latency_seconds,
+                       "p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(mx), "error": None}
+                self.results.setdefault("latency", []).append(run)
+                log("   latency at %d records/s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d records)"
+                    % (self.args.latency_rate, run["p50_ms"], run["p99_ms"], run["max_ms"], n))
+        except BenchError as e:
+            self.failures.append("latency: %s" % e)
+            log("   FAILED: %s" % e)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait()
+            logf.close()
+
+    # -- report
+
+    def versions(self):
+        v = {}
+        v["sluice"] = subprocess.run([self.args.sluice, "--version"], capture_output=True,
+                                     text=True).stdout.strip()
+        v["PostgreSQL"] = self.pg.query("SHOW server_version")[0][0]
+        v["librdkafka"] = self.librdkafka
+        import confluent_kafka
+        v["python"] = "Python %s, confluent-kafka %s, psycopg2 %s" % (
+            platform.python_version(), confluent_kafka.version()[0], psycopg2.__version__.split()[0])
+        return v
+
+    def report(self, started):
+        a = self.args
+        lines = []
+        w = lines.append
+        cpu = "unknown"
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")][0]
+        except (OSError, IndexError):
+            pass
+        w("# sluice benchmark, %s on %s" % (started.strftime("%Y-%m-%d %H:%M"), socket.gethostname()))
+        w("")
+        w("- machine: %d cores (%s), %s, load average %s at the start, %s at the end"
+          % (os.cpu_count(), cpu, platform.platform(), self.load_start, "%.2f %.2f %.2f" % os.getloadavg()))
+        for k, v in self.versions().items():
+            w("- %s: %s" % (k, v))
+        pgset = self.pg.query("SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) "
+                              "FROM pg_settings "
+                              "WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', "
+                              "'full_page_writes', 'track_commit_timestamp')")[0][0]
+        w("- PostgreSQL on the same machine, %s" % pgset)
+        w("- Kafka: librdkafka's mock cluster (1 broker, in-process with the producer), %d partitions, lz4"
+          % a.partitions)
+        w("- W1: %d JSON records (~%d bytes each), %d distinct ids, keyed by id" % (
+            a.records, self.w1_bytes // max(a.records, 1), a.distinct))
+        w("- each measurement repeated %d times, the median reported; sluice and the Python consumer are timed "
+          "from process start until every offset is committed (sluice.offsets for exactly-once, the group's "
+          "Kafka offsets otherwise), then the table is checked (row count and checksum of the final state)"
+          % a.reps)
+        batch = ", ".join("%s=%s" % kv for kv in (("max_rows", a.batch_rows), ("max_bytes", a.batch_bytes),
+                                                  ("linger_ms", a.linger_ms)) if kv[1] is not None)
+        w("- sluice settings: %s" % (batch or "batch defaults") + ", workers default (1) unless stated")
+        w("")
+        w("| measurement | records/s (median) | runs (s) | peak RSS MiB | CPU s |")
+        w("|---|---:|---|---:|---:|")
+        for key, runs in self.results.items():
+            if key == "latency":
+                continue
+            med = self.median(key)
+            rss = self.median(key, "rss_mib") if "rss_mib" in runs[0] else None
+            cpu_s = self.median(key, "cpu_s") if "cpu_s" in runs[0] else None
+            w("| %s | %s | %s | %s | %s |" % (
+                key, "%.0f" % med if med else "FAILED",
+                ", ".join("%.2f%s" % (r["seconds"], "!" if r["error"] else "") for r in runs),
+                "%.1f" % rss if rss else "-", "%.1f" % cpu_s if cpu_s else "-"))
+        w("")
+        ratios = []
+
+        def ratio(label, num, den, fmt="%.2f x"):
+            n, d = self.median(num), self.median(den)
+            if n and d:
+                ratios.append("- %s: %s" % (label, fmt % (n / d)))
+
+        ratio("sluice / ceiling", "sluice", "ceiling")
+        ratio("sluice / python consumer", "sluice", "python")
+        ratio("exactly-once / at-least-once throughput", "sluice", "sluice at-least-once")
+        ratio("sluice insert / COPY", "sluice insert", "ceiling insert (COPY)")
+        wide = [k for k in self.results if k.startswith("sluice") and k.endswith("columns")]
+        if wide:
+            ratio("sluice / ceiling, %s" % wide[0][7:], wide[0], "ceiling" + wide[0][6:])
+        r1, r2 = self.median("sluice", "rss_mib"), None
+        big = [k for k in self.results if k.endswith("backlog")]
+        if big:
+            r2 = self.median(big[0], "rss_mib")
+        if r1 and r2:
+            ratios.append("- peak RSS, %s / 1M backlog: %.1f / %.1f MiB = %.2f x" % (big[0][7:9], r2, r1, r2 / r1))
+        lat = self.results.get("latency")
+        if lat:
+            ratios.append("- produce-to-visible latency at %d records/s, default settings: p50 %.1f ms, "
+                          "p99 %.1f ms (median of %d passes of %g s; p99 per pass: %s)" % (
+                              a.latency_rate, statistics.median(r["p50_ms"] for r in lat),
+                              statistics.median(r["p99_ms"] for r in lat), len(lat), a.latency_seconds,
+                              ", ".join("%.1f" % r["p99_ms"] for r in lat)))
+        lines += ratios
+        if self.notes or self.failures:
+            w("")
+            for n in self.notes:
+                w("- note: %s" % n)
+            for f in self.failures:
+                w("- FAILURE: %s" % f)
+        return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description="sluice benchmark (see docs/benchmark.md)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny run (20k records, one repetition) that fails unless every final state is right")
+    ap.add_argument("--only", default=",".join(STEPS),
+                    help="comma-separated steps: %s (default: all)" % ",".join(STEPS))
+    ap.add_argument("--contenders", default="sluice,ceiling,python",
+                    help="for step w1: any of sluice,ceiling,python")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--records", type=int, default=1000000)
+    ap.add_argument("--distinct", type=int, default=200000)
+    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--wide-columns", type=int, default=40)
+    ap.add_argument("--wide-records", type=int, default=250000,
+                    help="records of the wide workload (the mock cluster holds 5 MiB per partition)")
+    ap.add_argument("--backlog", type=int, default=2000000, help="records of the large backlog (step rss)")
+    ap.add_argument("--latency-rate", type=int, default=10000)
+    ap.add_argument("--latency-seconds", type=float, default=10)
+    ap.add_argument("--batch-rows", type=int, help="batch.max_rows for sluice (default: sluice's)")
+    ap.add_argument("--batch-bytes", help="batch.max_bytes for sluice (default: sluice's)")
+    ap.add_argument("--linger-ms", type=int, help="batch.linger_ms for sluice (default: sluice's)")
+    ap.add_argument("--dsn", default=os.environ.get("SLUICE_TEST_DSN"),
+                    help="PostgreSQL to use (default: $SLUICE_TEST_DSN, else a throwaway server)")
+    ap.add_argument("--sluice", default=os.path.join(ROOT, "build-bench", "src", "sluice"))
+    ap.add_argument("--bench-kafka", default=os.path.join(ROOT, "build-bench", "bench", "bench-kafka"))
+    ap.add_argument("--out", help="results file (default: bench/results/DATE-HOST.md; none with --smoke)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, CSV)")
+    args = ap.parse_args()
+    if args.smoke:
+        args.records, args.distinct, args.reps = 20000, 2000, 1
+        args.wide_records, args.backlog = 5000, 40000
+        if args.only == ",".join(STEPS):
+            args.only = "w1,insert"
+    args.contenders = args.contenders.split(",")
+    steps = args.only.split(",")
+    for s in steps:
+        if s not in STEPS:
+            ap.error("unknown step %r (steps: %s)" % (s, ", ".join(STEPS)))
+
+    started = datetime.datetime.now()
+    workdir = tempfile.mkdtemp(prefix="sluice-bench.")
+    os.chmod(workdir, 0o755)
+    pg = None
+    workloads = []
+    bench = None
+    try:
+        pg = Postgres(args.dsn, workdir)
+        bench = Bench(args, pg, workdir)
+        bench.load_start = "%.2f %.2f %.2f" % os.getloadavg()
+        w1 = None
+        if set(steps) & {"w1", "delivery", "insert", "workers", "rss"}:
+            w1 = Workload(args, "w1", args.records, args.distinct, 5, workdir)
+            workloads.append(w1)
+            bench.librdkafka = w1.info["librdkafka"]
+            bench.w1_bytes = w1.bytes
+            for s in ("w1", "delivery", "insert", "workers"):
+                if s in steps:
+                    getattr(bench, "step_" + s)(w1, args.reps)
+            w1.stop()
+        if "wide" in steps:
+            wl = Workload(args, "wide", args.wide_records, max(1, args.wide_records // 5), args.wide_columns, workdir)
+            workloads.append(wl)
+            bench.step_wide(wl, args.reps)
+            wl.stop()
+        if "rss" in steps:
+            wl = Workload(args, "backlog", args.backlog, args.distinct, 5, workdir)
+            workloads.append(wl)
+            bench.step_rss(wl, args.reps)
+            wl.stop()
+        if "latency" in steps:
+            wl = Workload(args, "lat", 0, 0, 5, workdir, files=False)
+            workloads.append(wl)
+            bench.step_latency(wl, args.reps)
+            wl.stop()
+        if not hasattr(bench, "librdkafka"):
+            bench.librdkafka = workloads[0].info.get("librdkafka", "?") if workloads else "?"
+        if not hasattr(bench, "w1_bytes"):
+            bench.w1_bytes = 0
+        text = bench.report(started)
+        log("")
+        log(text)
+        if not args.smoke or args.out:
+            out = args.out or os.path.join(HERE, "results", "%s-%s.md" % (started.strftime("%Y-%m-%d"),
+                                                                           socket.gethostname()))
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            with open(out, "w") as f:
+                f.write(text)
+            log("results written to %s" % out)
+    except (BenchError, subprocess.CalledProcessError, psycopg2.Error) as e:
+        log("bench: %s" % e)
+        return 1
+    finally:
+        for wl in workloads:
+            wl.stop()
+        if bench and pg:
+            try:
+                bench.drop_tables()
+            except psycopg2.Error:
+                pass
+        if pg:
+            pg.stop()
+        if args.keep:
+            log("work directory kept: %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if bench and bench.failures:
+        log("bench: %d measurement(s) failed" % len(bench.failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
