@@ -1,0 +1,794 @@
+/* common.c - CrateDB: catalog, statements and the handling of per-row
+ * outcomes, shared by the HTTP and pgwire transports.
+ *
+ * A flush runs, per table: a DELETE of all rows (CrateDB has no TRUNCATE
+ * for a batch that starts with a truncate), one bulk DELETE by key for the
+ * deleted keys (and for rows that replace a deleted one), then one bulk
+ * upsert per set of supplied columns.  The batch is already collapsed per
+ * key, so no key appears twice and the order of the statements after the
+ * deletes does not matter.  In insert mode rows keep their order: runs of
+ * consecutive rows with the same operation and columns become one statement.
+ *
+ * Outcomes: a row that fails because of its values goes to the route's
+ * on_error handling through the flush's reject callback (once: rejected rows
+ * are remembered until the flush succeeds); a row that fails for a passing
+ * reason makes the whole write SL_ERR_RETRY, and the worker runs the
+ * idempotent flush again after a backoff with its partitions paused; a row
+ * reported as not written without any reason is sent again on its own, then
+ * retried, and after CRATE_UNKNOWN_TRIES tries counts as failed for good.
+ * Offsets are committed by the worker only when write() returned 0, that is
+ * when every row was confirmed written or handed to on_error. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cratedb_int.h"
+#include "sluice/log.h"
+#include "sluice/sql.h"
+
+void crate_result_free(crate_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nrows * r->ncols; i++)
+        free(r->cells[i]);
+    free(r->cells);
+    r->cells = NULL;
+    r->nrows = r->ncols = 0;
+}
+
+void crate_common_free(crate_common *c)
+{
+    if (!c)
+        return;
+    free(c->memo);
+    for (size_t i = 0; i < c->ndlq_ready; i++)
+        free(c->dlq_ready[i]);
+    free(c->dlq_ready);
+    sl_strbuf_free(&c->sql);
+}
+
+/* ---- types ---- */
+
+static const struct {
+    const char *name;
+    sl_coltype type;
+} crate_types[] = {
+    /* CrateDB's data_type names (reference: "Data types"), their aliases,
+     * and the PostgreSQL spellings information_schema uses there. */
+    {"text", SL_COL_TEXT},           {"string", SL_COL_TEXT},
+    {"character varying", SL_COL_TEXT}, {"varchar", SL_COL_TEXT},
+    {"character", SL_COL_TEXT},      {"char", SL_COL_TEXT},
+    {"smallint", SL_COL_INT2},       {"short", SL_COL_INT2},
+    {"integer", SL_COL_INT4},        {"int", SL_COL_INT4},
+    {"bigint", SL_COL_INT8},         {"long", SL_COL_INT8},
+    {"real", SL_COL_FLOAT4},         {"float", SL_COL_FLOAT4},
+    {"double precision", SL_COL_FLOAT8}, {"double", SL_COL_FLOAT8},
+    {"numeric", SL_COL_NUMERIC},     {"boolean", SL_COL_BOOL},
+    {"timestamp with time zone", SL_COL_TIMESTAMPTZ}, {"timestamptz", SL_COL_TIMESTAMPTZ},
+    {"timestamp without time zone", SL_COL_TIMESTAMP}, {"timestamp", SL_COL_TIMESTAMP},
+    {"date", SL_COL_DATE},           {"time with time zone", SL_COL_TIME},
+    {"object", SL_COL_OBJECT},       {"json", SL_COL_JSON},
+    {"jsonb", SL_COL_JSONB},         {"geo_point", SL_COL_GEO_POINT},
+    {"geo_shape", SL_COL_GEO_POINT}, {"uuid", SL_COL_UUID},
+    {"bytea", SL_COL_BYTEA},
+};
+
+static sl_coltype crate_type_name(const char *n, size_t len)
+{
+    for (size_t i = 0; i < sizeof(crate_types) / sizeof(crate_types[0]); i++)
+        if (strlen(crate_types[i].name) == len && !strncasecmp(crate_types[i].name, n, len))
+            return crate_types[i].type;
+    /* "object(dynamic)" and friends */
+    if (len >= 6 && !strncasecmp(n, "object", 6))
+        return SL_COL_OBJECT;
+    return SL_COL_OTHER;
+}
+
+sl_coltype crate_coltype(const char *data_type, const char *udt, const char *domain, sl_coltype *elem)
+{
+    sl_coltype t;
+    *elem = SL_COL_OTHER;
+    if (domain && *domain) {
+        if (!strncasecmp(domain, "geo_", 4) || !strcasecmp(domain, "object"))
+            return crate_type_name(domain, strlen(domain));
+    }
+    if (!data_type)
+        return SL_COL_OTHER;
+    if ((!strcmp(data_type, "ARRAY") || !strcmp(data_type, "USER-DEFINED")) && udt)
+        return sl_coltype_from_pg(udt, elem);
+    size_t len = strlen(data_type);
+    if (len > 6 && !strcasecmp(data_type + len - 6, "_array")) {
+        *elem = crate_type_name(data_type, len - 6);
+        return SL_COL_ARRAY;
+    }
+    t = crate_type_name(data_type, len);
+    return t;
+}
+
+/* ---- describe ---- */
+
+static bool is_false(const char *v)
+{
+    return v && (!strcasecmp(v, "NO") || !strcasecmp(v, "false") || !strcmp(v, "f"));
+}
+
+/* "[\"a\", \"b\"]" (HTTP) or "{a,b}" (pgwire) or "a" -> does it name @col? */
+static bool list_has(const char *list, const char *col)
+{
+    if (!list)
+        return false;
+    const char *p = list;
+    size_t clen = strlen(col);
+    while (*p) {
+        while (*p && strchr("[]{}\", ", *p))
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != '"' && *p != ']' && *p != '}')
+            p++;
+        size_t n = (size_t)(p - start);
+        while (n && start[n - 1] == ' ')
+            n--;
+        if (n == clen && !memcmp(start, col, n))
+            return true;
+        if (*p)
+            p++;
+    }
+    return false;
+}
+
+static const char columns_sql[] =
+    "SELECT column_name, data_type, udt_name, domain_name, is_nullable, column_default, is_generated,"
+    " ordinal_position FROM information_schema.columns"
+    " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position";
+static const char pk_name_sql[] =
+    "SELECT constraint_name FROM information_schema.table_constraints"
+    " WHERE table_schema = $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'";
+static const char pk_cols_sql[] =
+    "SELECT column_name FROM information_schema.key_column_usage"
+    " WHERE table_schema = $1 AND table_name = $2 AND constraint_name = $3 ORDER BY ordinal_position";
+/* CrateDB only: information_schema.tables has clustered_by and partitioned_by
+ * (reference: "Information schema", tables). */
+static const char routing_sql[] =
+    "SELECT clustered_by, partitioned_by FROM information_schema.tables"
+    " WHERE table_schema = $1 AND table_name = $2";
+
+int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **out, sl_error *err)
+{
+    const crate_transport *tp = CRATE(s)->tp;
+    crate_result cols = {0}, pk = {0}, kc = {0}, rt = {0};
+    const char *args[3] = {schema, name, NULL};
+    *out = NULL;
+    if (tp->query(s, columns_sql, args, 2, &cols, err))
+        return -1;
+    size_t n = 0;
+    for (size_t r = 0; r < cols.nrows; r++) {
+        const char *cn = crate_cell(&cols, r, 0);
+        if (cn && !strchr(cn, '[') && crate_cell(&cols, r, 7))
+            n++;
+    }
+    if (n == 0) {
+        crate_result_free(&cols);
+        return 0;
+    }
+    sl_table *t = sl_xcalloc(1, sizeof(*t));
+    t->schema = sl_xstrdup(schema);
+    t->name = sl_xstrdup(name);
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_sql_qname(&q, schema, name);
+    t->qname = sl_strbuf_steal(&q);
+    t->cols = sl_xcalloc(n, sizeof(sl_column));
+    t->key = sl_xcalloc(n, sizeof(size_t));
+    for (size_t r = 0; r < cols.nrows; r++) {
+        const char *cn = crate_cell(&cols, r, 0);
+        /* sub-columns of objects ("obj['x']") are not columns of their own */
+        if (!cn || strchr(cn, '[') || !crate_cell(&cols, r, 7))
+            continue;
+        sl_column *c = &t->cols[t->ncols++];
+        const char *dt = crate_cell(&cols, r, 1), *udt = crate_cell(&cols, r, 2);
+        const char *dom = crate_cell(&cols, r, 3);
+        c->name = sl_xstrdup(cn);
+        c->type_name = sl_xstrdup(dom ? dom : (dt && udt && (!strcmp(dt, "ARRAY") || !strcmp(dt, "USER-DEFINED")))
+                                                  ? udt : dt ? dt : "text");
+        c->type = crate_coltype(dt, udt, dom, &c->elem);
+        c->not_null = is_false(crate_cell(&cols, r, 4));
+        c->has_default = crate_cell(&cols, r, 5) != NULL;
+        const char *gen = crate_cell(&cols, r, 6);
+        c->generated = gen && !strcasecmp(gen, "ALWAYS");
+    }
+    crate_result_free(&cols);
+
+    int rc = tp->query(s, pk_name_sql, args, 2, &pk, err);
+    if (!rc && pk.nrows > 0 && crate_cell(&pk, 0, 0)) {
+        args[2] = crate_cell(&pk, 0, 0);
+        rc = tp->query(s, pk_cols_sql, args, 3, &kc, err);
+        for (size_t r = 0; !rc && r < kc.nrows; r++) {
+            long i = crate_cell(&kc, r, 0) ? sl_table_find(t, crate_cell(&kc, r, 0)) : -1;
+            if (i < 0)
+                continue;
+            t->cols[i].in_key = true;
+            t->cols[i].no_update = true;
+            t->key[t->nkey++] = (size_t)i;
+        }
+    }
+    crate_result_free(&pk);
+    crate_result_free(&kc);
+    if (rc) {
+        sl_table_free(t);
+        return -1;
+    }
+    sl_error rerr;
+    if (tp->query(s, routing_sql, args, 2, &rt, &rerr) == 0) {
+        for (size_t r = 0; r < rt.nrows && r < 1; r++) {
+            for (size_t i = 0; i < t->ncols; i++) {
+                if (list_has(crate_cell(&rt, r, 0), t->cols[i].name) ||
+                    list_has(crate_cell(&rt, r, 1), t->cols[i].name)) {
+                    t->cols[i].no_update = true;
+                    log_debug(s->ctx, "%s: column \"%s\" routes or partitions rows: never updated",
+                              t->qname, t->cols[i].name);
+                }
+            }
+        }
+        crate_result_free(&rt);
+    } else {
+        /* a server without those columns (PostgreSQL) */
+        log_debug(s->ctx, "%s: no clustered_by/partitioned_by: %s", t->qname, rerr.msg);
+        crate_result_free(&rt);
+        if (rerr.kind == SL_ERR_RETRY) {
+            *err = rerr;
+            sl_table_free(t);
+            return -1;
+        }
+    }
+    *out = t;
+    return 0;
+}
+
+/* ---- statements ---- */
+
+crate_expect crate_build_upsert(sl_strbuf *q, const sl_table *t, const size_t *cols, size_t ncols, bool upsert)
+{
+    sl_strbuf_printf(q, "INSERT INTO %s (", t->qname);
+    for (size_t i = 0; i < ncols; i++) {
+        if (i)
+            sl_strbuf_puts(q, ", ");
+        sl_sql_ident(q, t->cols[cols[i]].name);
+    }
+    sl_strbuf_puts(q, ") VALUES (");
+    for (size_t i = 0; i < ncols; i++)
+        sl_strbuf_printf(q, "%s$%zu", i ? ", " : "", i + 1);
+    sl_strbuf_putc(q, ')');
+    if (t->nkey == 0)
+        return CR_EXPECT_ONE;
+    /* CrateDB's INSERT: ON CONFLICT (pk) DO UPDATE SET col = excluded.col,
+     * no WHERE; primary key, CLUSTERED BY and PARTITIONED BY columns cannot be
+     * updated (reference: "INSERT", ON CONFLICT DO UPDATE SET). */
+    sl_strbuf_puts(q, " ON CONFLICT (");
+    for (size_t k = 0; k < t->nkey; k++) {
+        if (k)
+            sl_strbuf_puts(q, ", ");
+        sl_sql_ident(q, t->cols[t->key[k]].name);
+    }
+    sl_strbuf_puts(q, ") DO ");
+    bool first = true;
+    for (size_t i = 0; upsert && i < ncols; i++) {
+        const sl_column *c = &t->cols[cols[i]];
+        if (c->in_key || c->no_update || c->generated)
+            continue;
+        sl_strbuf_puts(q, first ? "UPDATE SET " : ", ");
+        sl_sql_ident(q, c->name);
+        sl_strbuf_puts(q, " = excluded.");
+        sl_sql_ident(q, c->name);
+        first = false;
+    }
+    if (first) {
+        sl_strbuf_puts(q, "NOTHING");
+        return CR_EXPECT_ANY;
+    }
+    return CR_EXPECT_ONE;
+}
+
+void crate_build_delete(sl_strbuf *q, const sl_table *t)
+{
+    sl_strbuf_printf(q, "DELETE FROM %s WHERE ", t->qname);
+    for (size_t k = 0; k < t->nkey; k++) {
+        if (k)
+            sl_strbuf_puts(q, " AND ");
+        sl_sql_ident(q, t->cols[t->key[k]].name);
+        sl_strbuf_printf(q, " = $%zu", k + 1);
+    }
+}
+
+/* ---- error classification ---- */
+
+bool crate_message_is_data(const char *msg)
+{
+    static const char *const pats[] = {
+        "Cannot cast", "cannot cast", "ColumnValidationException", "ConversionException",
+        "must not be null", "Cannot insert null", "null value", "invalid input", "Invalid",
+        "out of range", "not a valid", "Mixed dataTypes", "mapping", "too long",
+    };
+    if (!msg)
+        return false;
+    for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++)
+        if (strstr(msg, pats[i]))
+            return true;
+    return false;
+}
+
+/* Error codes from CrateDB's reference, "HTTP endpoint / Error handling":
+ * 4000 invalid syntax or unsupported statement, 4003 field type validation
+ * failed, 4010/4011 not authorized / missing privilege, 4031 read-only node,
+ * 404x unknown relation/column/schema/..., 4091 duplicate primary key, 4092
+ * version conflict, 5000 unhandled server error, 5001 task failed, 5002
+ * shards not available, 5003 query failed on shards, 5030 killed. */
+sl_errkind crate_code_kind(int code, const char *msg)
+{
+    if (code == 4003 || code == 4091)
+        return SL_ERR_DATA;
+    if (code == 4092 || code == 4031 || code == 5030 || code == 5002)
+        return SL_ERR_RETRY;
+    if (code >= 4000 && code < 5000)
+        return code == 4000 && crate_message_is_data(msg) ? SL_ERR_DATA : SL_ERR_FATAL;
+    if (code >= 5000 && code < 6000)
+        return crate_message_is_data(msg) ? SL_ERR_DATA : SL_ERR_RETRY;
+    return crate_message_is_data(msg) ? SL_ERR_DATA : SL_ERR_RETRY;
+}
+
+/* ---- remembering failed rows ---- */
+
+static crate_memo *memo_find(crate_common *c, const sl_row *r, bool add)
+{
+    for (size_t i = 0; i < c->nmemo; i++)
+        if (c->memo[i].row == r && c->memo[i].offset == r->offset && c->memo[i].partition == r->partition)
+            return &c->memo[i];
+    if (!add)
+        return NULL;
+    if (c->nmemo == c->memo_cap) {
+        c->memo_cap = c->memo_cap ? c->memo_cap * 2 : 16;
+        c->memo = sl_xrealloc(c->memo, c->memo_cap * sizeof(*c->memo));
+    }
+    crate_memo *m = &c->memo[c->nmemo++];
+    *m = (crate_memo){r, r->offset, r->partition, 0, false};
+    return m;
+}
+
+static bool rejected(crate_common *c, const sl_row *r)
+{
+    if (c->nmemo == 0)
+        return false;
+    crate_memo *m = memo_find(c, r, false);
+    return m && m->rejected;
+}
+
+/* Hand row @i of @b to the route's on_error handling. */
+static int reject_row(sl_sink *s, sl_flush *f, sl_batch *b, size_t i, const char *msg, sl_error *err)
+{
+    sl_row *r = b->rows[i];
+    sl_error why;
+    sl_error_set(&why, SL_ERR_DATA, "%s", msg);
+    log_warn(s->ctx, "%s[%d]@%" PRId64 " not written to %s: %s", r->topic, r->partition, r->offset,
+             b->table->qname, msg);
+    if (!f->reject || f->reject(f->reject_opaque, f, b, i, &why)) {
+        *err = why;
+        return -1;
+    }
+    memo_find(CRATE(s), r, true)->rejected = true;
+    return 0;
+}
+
+/* ---- running one statement over rows ---- */
+
+typedef struct run_ctx {
+    sl_sink *s;
+    sl_flush *f;
+    crate_stmt st;
+} run_ctx;
+
+static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_error *err);
+
+/* Run the statement for @rows; a statement-level data error is narrowed
+ * down by halving until the row it blames is alone. */
+static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_error *err)
+{
+    sl_sink *s = rc->s;
+    crate_common *c = CRATE(s);
+    if (n == 0)
+        return 0;
+    size_t *pending = sl_xmalloc(n * sizeof(size_t));
+    size_t *next = sl_xmalloc(n * sizeof(size_t));
+    crate_outcome *out = sl_xcalloc(n, sizeof(crate_outcome));
+    memcpy(pending, rows, n * sizeof(size_t));
+    size_t np = n;
+    int result = 0;
+    sl_error retry;
+    bool transient = false;
+    for (int round = 0; np > 0; round++) {
+        if (round > 8) { /* rows keep coming back "send again" */
+            sl_error_set(&retry, SL_ERR_RETRY, "%zu rows of %s were not confirmed after %d tries", np,
+                         rc->st.table->qname, round);
+            transient = true;
+            break;
+        }
+        crate_stmt st = rc->st;
+        st.rows = pending;
+        st.nrows = np;
+        memset(out, 0, np * sizeof(*out));
+        if (c->tp->bulk(s, &st, out, err)) {
+            if (err->kind != SL_ERR_DATA) {
+                result = -1;
+                break;
+            }
+            if (np == 1) {
+                result = reject_row(s, rc->f, st.b, pending[0], err->msg, err);
+                break;
+            }
+            size_t half = np / 2;
+            result = run_rows(rc, pending, half, depth + 1, err);
+            if (result == 0)
+                result = run_rows(rc, pending + half, np - half, depth + 1, err);
+            break;
+        }
+        size_t nn = 0;
+        for (size_t i = 0; i < np && result == 0; i++) {
+            const sl_row *r = st.b->rows[pending[i]];
+            switch (out[i].kind) {
+            case CR_OK:
+                break;
+            case CR_AGAIN:
+                next[nn++] = pending[i];
+                break;
+            case CR_DATA:
+                result = reject_row(s, rc->f, st.b, pending[i], out[i].msg, err);
+                break;
+            case CR_RETRY:
+                if (!transient)
+                    sl_error_set(&retry, SL_ERR_RETRY, "%s[%d]@%" PRId64 " not written to %s: %s", r->topic,
+                                 r->partition, r->offset, st.table->qname, out[i].msg);
+                transient = true;
+                break;
+            case CR_UNKNOWN: {
+                crate_memo *m = memo_find(c, r, true);
+                m->fails++;
+                if (m->fails >= CRATE_UNKNOWN_TRIES) {
+                    char msg[400];
+                    snprintf(msg, sizeof(msg), "reported as not written %d times (%s)", m->fails, out[i].msg);
+                    result = reject_row(s, rc->f, st.b, pending[i], msg, err);
+                } else if (np > 1 && m->fails == 1) {
+                    /* alone, a server may say why (older CrateDB versions
+                     * report a failed single-row bulk as an error) */
+                    sl_error one;
+                    if (run_rows(rc, &pending[i], 1, depth + 1, &one)) {
+                        if (one.kind != SL_ERR_RETRY) {
+                            *err = one;
+                            result = -1;
+                        } else if (!transient) {
+                            retry = one;
+                            transient = true;
+                        }
+                    }
+                } else {
+                    if (!transient)
+                        sl_error_set(&retry, SL_ERR_RETRY, "%s[%d]@%" PRId64 " not written to %s: %s (try %d)",
+                                     r->topic, r->partition, r->offset, st.table->qname, out[i].msg, m->fails);
+                    transient = true;
+                }
+                break;
+            }
+            }
+        }
+        if (result)
+            break;
+        memcpy(pending, next, nn * sizeof(size_t));
+        np = nn;
+    }
+    free(pending);
+    free(next);
+    free(out);
+    if (result == 0 && transient) {
+        *err = retry;
+        result = -1;
+    }
+    return result;
+}
+
+static int run_stmt(sl_sink *s, sl_flush *f, sl_batch *b, const char *sql, const size_t *cols, size_t ncols,
+                    const size_t *rows, size_t n, crate_expect expect, sl_error *err)
+{
+    run_ctx rc = {s, f, {sql, b->table, b, cols, ncols, NULL, 0, expect}};
+    log_debug(s->ctx, "%zu rows: %s", n, sql);
+    return run_rows(&rc, rows, n, 0, err);
+}
+
+/* Columns a row supplies (neither absent nor generated). */
+static size_t row_cols(const sl_table *t, const sl_row *r, size_t *cols)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < t->ncols; c++)
+        if (r->len[c] != SL_CELL_ABSENT && !t->cols[c].generated)
+            cols[n++] = c;
+    return n;
+}
+
+static bool same_cols(const sl_table *t, const sl_row *a, const sl_row *b)
+{
+    for (size_t c = 0; c < t->ncols; c++)
+        if ((a->len[c] == SL_CELL_ABSENT) != (b->len[c] == SL_CELL_ABSENT))
+            return false;
+    return true;
+}
+
+static int write_deletes(sl_sink *s, sl_flush *f, sl_batch *b, const size_t *rows, size_t n, sl_error *err)
+{
+    const sl_table *t = b->table;
+    if (n == 0)
+        return 0;
+    if (t->nkey == 0)
+        return sl_error_set(err, SL_ERR_FATAL, "%s has no primary key: deletes need one", t->qname);
+    sl_strbuf *q = &CRATE(s)->sql;
+    sl_strbuf_reset(q);
+    crate_build_delete(q, t);
+    char *sql = sl_xstrdup(q->data);
+    int rc = run_stmt(s, f, b, sql, t->key, t->nkey, rows, n, CR_EXPECT_ANY, err);
+    free(sql);
+    return rc;
+}
+
+static int write_inserts(sl_sink *s, sl_flush *f, sl_batch *b, const size_t *rows, size_t n, bool upsert,
+                         sl_error *err)
+{
+    const sl_table *t = b->table;
+    size_t *cols = sl_xmalloc((t->ncols ? t->ncols : 1) * sizeof(size_t));
+    size_t ncols = row_cols(t, b->rows[rows[0]], cols);
+    int rc = 0;
+    if (ncols == 0) {
+        free(cols);
+        return 0;
+    }
+    sl_strbuf *q = &CRATE(s)->sql;
+    sl_strbuf_reset(q);
+    crate_expect ex = crate_build_upsert(q, t, cols, ncols, upsert);
+    char *sql = sl_xstrdup(q->data);
+    rc = run_stmt(s, f, b, sql, cols, ncols, rows, n, ex, err);
+    free(sql);
+    free(cols);
+    return rc;
+}
+
+static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, sl_error *err)
+{
+    crate_common *c = CRATE(s);
+    const sl_table *t = b->table;
+    int rc = 0;
+    if (b->truncate) {
+        /* CrateDB deletes all rows with DELETE FROM (no TRUNCATE) */
+        sl_strbuf_reset(&c->sql);
+        sl_strbuf_printf(&c->sql, "DELETE FROM %s", t->qname);
+        if (c->tp->query(s, c->sql.data, NULL, 0, NULL, err))
+            return -1;
+    }
+    size_t *live = sl_xmalloc((b->nrows ? b->nrows : 1) * sizeof(size_t));
+    size_t *sel = sl_xmalloc((b->nrows ? b->nrows : 1) * sizeof(size_t));
+    bool *done = sl_xcalloc(b->nrows ? b->nrows : 1, sizeof(bool));
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        if (b->rows[i] && !rejected(c, b->rows[i]))
+            live[n++] = i;
+    if (b->collapse && t->nkey) {
+        size_t nd = 0;
+        for (size_t i = 0; i < n; i++) {
+            const sl_row *r = b->rows[live[i]];
+            if (r->op == SL_OP_DELETE || r->replace)
+                sel[nd++] = live[i];
+        }
+        rc = write_deletes(s, f, b, sel, nd, err);
+        for (size_t i = 0; !rc && i < n; i++) {
+            const sl_row *r0 = b->rows[live[i]];
+            if (done[i] || r0->op != SL_OP_UPSERT)
+                continue;
+            size_t ns = 0;
+            for (size_t j = i; j < n; j++) {
+                const sl_row *r = b->rows[live[j]];
+                if (!done[j] && r->op == SL_OP_UPSERT && same_cols(t, r0, r)) {
+                    sel[ns++] = live[j];
+                    done[j] = true;
+                }
+            }
+            rc = write_inserts(s, f, b, sel, ns, true, err);
+        }
+    } else {
+        /* in order: runs of rows with the same operation and columns */
+        for (size_t i = 0; !rc && i < n;) {
+            const sl_row *r0 = b->rows[live[i]];
+            size_t j = i;
+            while (j < n && b->rows[live[j]]->op == r0->op &&
+                   (r0->op == SL_OP_DELETE || same_cols(t, r0, b->rows[live[j]])))
+                j++;
+            if (r0->op == SL_OP_DELETE)
+                rc = write_deletes(s, f, b, live + i, j - i, err);
+            else
+                rc = write_inserts(s, f, b, live + i, j - i, false, err);
+            i = j;
+        }
+    }
+    free(live);
+    free(sel);
+    free(done);
+    return rc;
+}
+
+/* ---- dead letters ---- */
+
+/* The dead-letter table: idempotent by (topic, partition, kafka_offset); the
+ * record's key and value as text (hex with a \x prefix when not UTF-8). */
+static const char *const dlq_cols[] = {"route", "topic", "partition", "kafka_offset", "record_key",
+                                       "record_value", "error"};
+
+static bool utf8_text(const unsigned char *p, size_t n)
+{
+    sl_strbuf tmp = SL_STRBUF_INIT;
+    int rc = crate_json_string(&tmp, (const char *)p, n);
+    sl_strbuf_free(&tmp);
+    return rc == 0 && !memchr(p, 0, n);
+}
+
+static void dlq_bytes(sl_rowbuilder *rb, uint32_t i, const void *data, size_t len)
+{
+    if (!data) {
+        sl_rowbuilder_set_null(rb, i);
+        return;
+    }
+    if (utf8_text(data, len)) {
+        sl_rowbuilder_set(rb, i, data, len);
+        return;
+    }
+    sl_strbuf *sb = sl_rowbuilder_cell_begin(rb, i);
+    sl_strbuf_puts(sb, "\\x");
+    for (size_t k = 0; k < len; k++)
+        sl_strbuf_printf(sb, "%02x", ((const unsigned char *)data)[k]);
+    sl_rowbuilder_cell_end(rb, i);
+}
+
+static int write_deadletters(sl_sink *s, sl_flush *f, sl_error *err)
+{
+    crate_common *c = CRATE(s);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < f->ndead; i++) {
+        sl_deadletter *d = &f->dead[i];
+        char *schema = NULL, *name = NULL;
+        if (sl_split_table_name(d->route->dlq_table, s->conf->schema, &schema, &name))
+            return sl_error_set(err, SL_ERR_FATAL, "dlq_table '%s' is not a valid table name", d->route->dlq_table);
+        sl_table t = {0};
+        sl_column cols[7];
+        size_t key[3] = {1, 2, 3}, idx[7] = {0, 1, 2, 3, 4, 5, 6};
+        memset(cols, 0, sizeof(cols));
+        for (size_t k = 0; k < 7; k++) {
+            cols[k].name = (char *)dlq_cols[k];
+            cols[k].type = k == 2 ? SL_COL_INT4 : k == 3 ? SL_COL_INT8 : SL_COL_TEXT;
+            cols[k].in_key = k >= 1 && k <= 3;
+        }
+        sl_strbuf q = SL_STRBUF_INIT;
+        sl_sql_qname(&q, schema, name);
+        t.qname = sl_strbuf_steal(&q);
+        t.cols = cols;
+        t.ncols = 7;
+        t.key = key;
+        t.nkey = 3;
+        bool ready = false;
+        for (size_t k = 0; k < c->ndlq_ready; k++)
+            ready |= !strcmp(c->dlq_ready[k], t.qname);
+        if (!ready) {
+            sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (\"route\" TEXT, \"topic\" TEXT NOT NULL,"
+                                 " \"partition\" INTEGER NOT NULL, \"kafka_offset\" BIGINT NOT NULL,"
+                                 " \"record_key\" TEXT, \"record_value\" TEXT, \"error\" TEXT,"
+                                 " \"failed_at\" TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,"
+                                 " PRIMARY KEY (\"topic\", \"partition\", \"kafka_offset\"))",
+                             t.qname);
+            rc = c->tp->query(s, q.data, NULL, 0, NULL, err);
+            sl_strbuf_free(&q);
+            if (!rc) {
+                c->dlq_ready = sl_xrealloc(c->dlq_ready, (c->ndlq_ready + 1) * sizeof(char *));
+                c->dlq_ready[c->ndlq_ready++] = sl_xstrdup(t.qname);
+            }
+        }
+        if (!rc) {
+            sl_rowbuilder rb;
+            sl_rowbuilder_init(&rb);
+            sl_rowbuilder_start(&rb, 7);
+            char part[16], off[24];
+            snprintf(part, sizeof(part), "%d", d->partition);
+            snprintf(off, sizeof(off), "%" PRId64, d->offset);
+            sl_rowbuilder_set(&rb, 0, d->route->name, strlen(d->route->name));
+            sl_rowbuilder_set(&rb, 1, d->topic, strlen(d->topic));
+            sl_rowbuilder_set(&rb, 2, part, strlen(part));
+            sl_rowbuilder_set(&rb, 3, off, strlen(off));
+            dlq_bytes(&rb, 4, d->key, d->key_len);
+            dlq_bytes(&rb, 5, d->value, d->value_len);
+            sl_rowbuilder_set(&rb, 6, d->error, strlen(d->error));
+            sl_row *row = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, d->topic, d->partition, d->offset, NULL, 0,
+                                               NULL, 0);
+            sl_rowbuilder_free(&rb);
+            sl_row *rows[1] = {row};
+            sl_batch b = {0};
+            b.route = d->route;
+            b.table = &t;
+            b.rows = rows;
+            b.nrows = 1;
+            b.live = 1;
+            sl_strbuf_reset(&c->sql);
+            crate_expect ex = crate_build_upsert(&c->sql, &t, idx, 7, false);
+            size_t row0 = 0;
+            crate_stmt st = {c->sql.data, &t, &b, idx, 7, &row0, 1, ex};
+            crate_outcome o = {0};
+            rc = c->tp->bulk(s, &st, &o, err);
+            if (!rc && o.kind != CR_OK)
+                rc = sl_error_set(err, o.kind == CR_DATA ? SL_ERR_FATAL : SL_ERR_RETRY,
+                                  "dead letter %s[%d]@%" PRId64 " not written to %s: %s", d->topic, d->partition,
+                                  d->offset, t.qname, o.msg[0] ? o.msg : "no reason given");
+            free(row);
+        }
+        free(t.qname);
+        free(schema);
+        free(name);
+    }
+    return rc;
+}
+
+int crate_write(sl_sink *s, sl_flush *f, sl_error *err)
+{
+    for (size_t i = 0; i < f->nbatches; i++) {
+        if (write_batch(s, f, f->batches[i], err)) {
+            sl_error_prefix(err, "%s: ", f->batches[i]->table->qname);
+            return -1;
+        }
+    }
+    if (f->ndead && write_deadletters(s, f, err))
+        return -1;
+    CRATE(s)->nmemo = 0; /* every row written or handled */
+    return 0;
+}
+
+/* ---- DDL (auto_create / auto_evolve) ---- */
+
+int crate_create_table(sl_sink *s, const sl_table *def, sl_error *err)
+{
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (", def->qname);
+    for (size_t i = 0; i < def->ncols; i++) {
+        if (i)
+            sl_strbuf_puts(&q, ", ");
+        sl_sql_ident(&q, def->cols[i].name);
+        /* type names come from sluice's own type mapping, never from input */
+        sl_strbuf_printf(&q, " %s%s", def->cols[i].type_name, def->cols[i].not_null ? " NOT NULL" : "");
+    }
+    if (def->nkey) {
+        sl_strbuf_puts(&q, ", PRIMARY KEY (");
+        for (size_t k = 0; k < def->nkey; k++) {
+            if (k)
+                sl_strbuf_puts(&q, ", ");
+            sl_sql_ident(&q, def->cols[def->key[k]].name);
+        }
+        sl_strbuf_putc(&q, ')');
+    }
+    sl_strbuf_putc(&q, ')');
+    int rc = CRATE(s)->tp->query(s, q.data, NULL, 0, NULL, err);
+    sl_strbuf_free(&q);
+    return rc;
+}
+
+int crate_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *err)
+{
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_strbuf_printf(&q, "ALTER TABLE %s ADD COLUMN ", t->qname);
+    sl_sql_ident(&q, c->name);
+    sl_strbuf_printf(&q, " %s", c->type_name);
+    int rc = CRATE(s)->tp->query(s, q.data, NULL, 0, NULL, err);
+    sl_strbuf_free(&q);
+    /* a column another worker added meanwhile is what we wanted */
+    if (rc && (strstr(err->msg, "already exists") || strstr(err->msg, "4093")))
+        rc = 0;
+    return rc;
+}
