@@ -24,6 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Tests write their configurations and daemon logs under TMPDIR.
+export TMPDIR="$tmp/work"
+mkdir -p "$TMPDIR"
+
 echo "== starting PostgreSQL"
 line=$(tests/pgserver.sh start "$tmp/pg")
 export SLUICE_TEST_DSN=${line#SLUICE_TEST_DSN=}

@@ -84,6 +84,7 @@ static void run_bad_record(const char *bad_value)
     int code = ts_daemon_exit_code(d);
     ck_assert_msg(code != 0 && code < 128, "sluice exited with %d, expected a non-zero exit; log tail:\n%s",
                   code, tail);
+    ck_assert_msg(code != TS_WRAPPER_ERROR_EXIT, "the memory checker found errors; log tail:\n%s", tail);
 
     char where[256];
     snprintf(where, sizeof(where), "%s[0]@%d", topic, BAD_OFFSET);

@@ -491,16 +491,26 @@ static ts_daemon *spawn_argv(const char *log_path, char **argv)
         dup2(null, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        execv(SLUICE_BIN, argv);
+        execvp(argv[0], argv);
         _exit(127);
     }
     return d;
 }
 
+/* SLUICE_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full"
+ * runs every daemon under that command (split on spaces). */
 static ts_daemon *spawn_va(const char *log_path, va_list ap)
 {
     char *argv[MAX_ARGS];
     int n = 0;
+    const char *wrapper = getenv("SLUICE_TEST_WRAPPER");
+    char *words = wrapper && *wrapper ? strdup(wrapper) : NULL;
+    if (words) {
+        for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+            ck_assert_msg(n < MAX_ARGS / 2, "%s: SLUICE_TEST_WRAPPER has too many words", CTX);
+            argv[n++] = w;
+        }
+    }
     argv[n++] = (char *)SLUICE_BIN;
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL) {
@@ -508,7 +518,9 @@ static ts_daemon *spawn_va(const char *log_path, va_list ap)
         argv[n++] = (char *)a;
     }
     argv[n] = NULL;
-    return spawn_argv(log_path, argv);
+    ts_daemon *d = spawn_argv(log_path, argv);
+    free(words);
+    return d;
 }
 
 ts_daemon *ts_daemon_spawn(const char *log_path, ...)

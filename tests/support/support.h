@@ -20,6 +20,10 @@
 /* Exit status that tells meson a test was skipped. */
 #define TS_SKIP 77
 
+/* Exit status the SLUICE_TEST_WRAPPER command (valgrind --error-exitcode=99)
+ * uses when it found memory errors or leaks in the daemon. */
+#define TS_WRAPPER_ERROR_EXIT 99
+
 /* ---- Kafka ------------------------------------------------------------ */
 
 /**
@@ -128,7 +132,9 @@ typedef struct ts_daemon {
 
 /**
  * ts_daemon_spawn() - run the sluice binary with the NULL-terminated
- * arguments after @log_path; stdout and stderr go to @log_path.
+ * arguments after @log_path; stdout and stderr go to @log_path.  When
+ * SLUICE_TEST_WRAPPER is set (e.g. "valgrind --error-exitcode=99
+ * --leak-check=full"), the binary runs under that command.
  */
 ts_daemon *ts_daemon_spawn(const char *log_path, ...);
 
