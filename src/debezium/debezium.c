@@ -128,13 +128,15 @@ static void forget_delete(dbz_state *st, const sl_record *rec)
 }
 
 /* {"schema": ..., "payload": ...} as JsonConverter writes it (schema null
- * or elided as {} included). */
+ * or elided as {} included, or left out altogether). */
 static bool is_connect_envelope(const json_t *j)
 {
-    if (!json_is_object(j) || json_object_size(j) != 2 || !json_object_get(j, "payload"))
+    if (!json_is_object(j) || !json_object_get(j, "payload"))
         return false;
     json_t *s = json_object_get(j, "schema");
-    return json_is_object(s) || json_is_null(s);
+    if (!s)
+        return json_object_size(j) == 1;
+    return json_object_size(j) == 2 && (json_is_object(s) || json_is_null(s));
 }
 
 /* The schema proper: NULL when absent, null or elided ({}). */
