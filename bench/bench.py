@@ -100,6 +100,33 @@ class Postgres:
             cur.copy_expert("COPY (%s) TO STDOUT WITH (FORMAT csv)" % sql, Sink())
         return h.hexdigest()
 
+    def cpu_seconds(self):
+        """CPU time used so far by the server we started (postmaster, its live
+        children and those it has reaped); None for a server we did not start."""
+        if not self.dir:
+            return None
+        try:
+            with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+                master = int(f.readline())
+            tick = os.sysconf("SC_CLK_TCK")
+            total = 0
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/stat" % pid) as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                ppid = int(fields[1])
+                if int(pid) == master:
+                    total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+                elif ppid == master:
+                    total += int(fields[11]) + int(fields[12])
+            return total / tick
+        except (OSError, ValueError):
+            return None
+
     def stop(self):
         self.conn.close()
         if self.dir:
@@ -255,7 +282,9 @@ class Bench:
             c.close()
 
     def wait_done(self, proc, wl, group, exactly_once, timeout):
-        """Poll until every offset is committed; returns the monotonic time."""
+        """Poll until every offset is committed; returns the monotonic time.
+        self.first_commit: (time, offsets) of the first poll that saw any."""
+        self.first_commit = None
         deadline = time.monotonic() + timeout
         c = Consumer({"bootstrap.servers": wl.bootstrap, "group.id": group, "enable.auto.commit": False})
         tps = [TopicPartition(wl.topic, p) for p in range(wl.partitions)]
@@ -268,10 +297,14 @@ class Bench:
                     if self.pg.query("SELECT to_regclass('sluice.offsets') IS NOT NULL")[0][0]:
                         done = self.pg.query("SELECT coalesce(sum(next_offset), 0) FROM sluice.offsets "
                                              "WHERE group_id = %s AND topic = %s", (group, wl.topic))[0][0]
+                        done = int(done)
                 else:
                     done = sum(max(tp.offset, 0) for tp in c.committed(tps, timeout=10))
+                now = time.monotonic()
+                if done > 0 and not self.first_commit:
+                    self.first_commit = (now, done)
                 if done >= wl.records:
-                    return time.monotonic()
+                    return now
                 time.sleep(0.05)
         finally:
             c.close()
@@ -305,6 +338,7 @@ class Bench:
             json.dump(cfg, f, indent=1)  # JSON is YAML
         logpath = os.path.join(self.workdir, group + ".log")
         with open(logpath, "w") as logf:
+            pg0 = self.pg.cpu_seconds()
             t0 = time.monotonic()
             proc = subprocess.Popen([self.args.sluice, "-c", path], stdout=logf, stderr=subprocess.STDOUT)
             try:
@@ -314,10 +348,12 @@ class Bench:
                 t1, err = time.monotonic(), str(e)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+            pg1 = self.pg.cpu_seconds()
             _, status, ru = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
         run = {"seconds": t1 - t0, "rss_mib": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime,
                "log": logpath}
+        self.add_phases(run, wl, t1, pg0, pg1)
         if not err:
             err = (self.check_upsert_state if mode == "upsert" else self.check_insert_state)(table, wl)
         if not err and proc.returncode != 0:
@@ -336,19 +372,25 @@ class Bench:
                       "COMMIT;\n") % (table, wl.csv, table, ", ".join(cols), ", ".join(cols), updates)
         else:
             script = "\\copy %s FROM '%s' WITH (FORMAT csv)\n" % (table, wl.plain_csv())
+        pg0 = self.pg.cpu_seconds()
         t0 = time.monotonic()
         p = subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.pg.dsn],
                            input=script, text=True, capture_output=True)
         t1 = time.monotonic()
+        pg1 = self.pg.cpu_seconds()
         err = "psql: %s" % p.stderr.strip() if p.returncode else None
         if not err:
             err = (self.check_upsert_state if mode == "upsert" else self.check_insert_state)(table, wl)
-        return self.finish({"seconds": t1 - t0}, wl, err, None)
+        run = {"seconds": t1 - t0}
+        if pg0 is not None and pg1 is not None:
+            run["pg_cpu_s"] = pg1 - pg0
+        return self.finish(run, wl, err, None)
 
     def run_python(self, wl, table):
         group = self.group("python")
         logpath = os.path.join(self.workdir, group + ".log")
         with open(logpath, "w") as logf:
+            pg0 = self.pg.cpu_seconds()
             t0 = time.monotonic()
             proc = subprocess.Popen([PYTHON, os.path.join(HERE, "python_consumer.py"), wl.bootstrap, group,
                                      wl.topic, self.pg.dsn, table], stdout=logf, stderr=subprocess.STDOUT)
@@ -359,12 +401,22 @@ class Bench:
                 t1, err = time.monotonic(), str(e)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+            pg1 = self.pg.cpu_seconds()
             _, status, ru = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
         run = {"seconds": t1 - t0, "rss_mib": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime}
+        self.add_phases(run, wl, t1, pg0, pg1)
         if not err:
             err = self.check_upsert_state(table, wl)
         return self.finish(run, wl, err, logpath)
+
+    def add_phases(self, run, wl, t1, pg0, pg1):
+        """Startup (until the first committed offset) and the rate after it."""
+        if self.first_commit and t1 > self.first_commit[0]:
+            tf, done = self.first_commit
+            run["after_first"] = (wl.records - done) / (t1 - tf)
+        if pg0 is not None and pg1 is not None:
+            run["pg_cpu_s"] = pg1 - pg0
 
     def finish(self, run, wl, err, logpath):
         run["rate"] = wl.records / run["seconds"]
@@ -381,8 +433,12 @@ class Bench:
     def record(self, key, run):
         self.results.setdefault(key, []).append(run)
         extra = ""
+        if "after_first" in run:
+            extra += ", %.0f/s after the first commit" % run["after_first"]
         if "rss_mib" in run:
-            extra = ", peak RSS %.1f MiB, CPU %.1f s" % (run["rss_mib"], run["cpu_s"])
+            extra += ", peak RSS %.1f MiB, CPU %.1f s" % (run["rss_mib"], run["cpu_s"])
+        if "pg_cpu_s" in run:
+            extra += ", PostgreSQL CPU %.1f s" % run["pg_cpu_s"]
         log("   %-28s %7.2f s  %9.0f records/s%s%s" % (key, run["seconds"], run["rate"], extra,
                                                      "  (FAILED)" if run["error"] else ""))
 
@@ -512,6 +568,9 @@ class Bench:
         v = {}
         v["sluice"] = subprocess.run([self.args.sluice, "--version"], capture_output=True,
                                      text=True).stdout.strip()
+        rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True)
+        if rev.returncode == 0:
+            v["sluice"] += " (git %s)" % rev.stdout.strip()
         v["PostgreSQL"] = self.pg.query("SHOW server_version")[0][0]
         v["librdkafka"] = self.librdkafka
         import confluent_kafka
@@ -552,18 +611,20 @@ class Bench:
                                                   ("linger_ms", a.linger_ms)) if kv[1] is not None)
         w("- sluice settings: %s" % (batch or "batch defaults") + ", workers default (1) unless stated")
         w("")
-        w("| measurement | records/s (median) | runs (s) | peak RSS MiB | CPU s |")
-        w("|---|---:|---|---:|---:|")
+        w("| measurement | records/s (median) | after 1st commit /s | runs (s) | peak RSS MiB | CPU s "
+          "| PostgreSQL CPU s |")
+        w("|---|---:|---:|---|---:|---:|---:|")
         for key, runs in self.results.items():
             if key == "latency":
                 continue
             med = self.median(key)
-            rss = self.median(key, "rss_mib") if "rss_mib" in runs[0] else None
-            cpu_s = self.median(key, "cpu_s") if "cpu_s" in runs[0] else None
-            w("| %s | %s | %s | %s | %s |" % (
-                key, "%.0f" % med if med else "FAILED",
+            def m(field, fmt):
+                v = self.median(key, field) if all(field in r for r in runs) else None
+                return fmt % v if v is not None else "-"
+            w("| %s | %s | %s | %s | %s | %s | %s |" % (
+                key, "%.0f" % med if med else "FAILED", m("after_first", "%.0f"),
                 ", ".join("%.2f%s" % (r["seconds"], "!" if r["error"] else "") for r in runs),
-                "%.1f" % rss if rss else "-", "%.1f" % cpu_s if cpu_s else "-"))
+                m("rss_mib", "%.1f"), m("cpu_s", "%.1f"), m("pg_cpu_s", "%.1f")))
         w("")
         ratios = []
 
