@@ -569,7 +569,9 @@ class Bench:
         v["sluice"] = subprocess.run([self.args.sluice, "--version"], capture_output=True,
                                      text=True).stdout.strip()
         rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True)
-        if rev.returncode == 0:
+        if self.args.revision:
+            v["sluice"] += " (%s)" % self.args.revision
+        elif rev.returncode == 0:
             v["sluice"] += " (git %s)" % rev.stdout.strip()
         v["PostgreSQL"] = self.pg.query("SHOW server_version")[0][0]
         v["librdkafka"] = self.librdkafka
@@ -689,6 +691,7 @@ def main():
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build-bench", "src", "sluice"))
     ap.add_argument("--bench-kafka", default=os.path.join(ROOT, "build-bench", "bench", "bench-kafka"))
     ap.add_argument("--out", help="results file (default: bench/results/DATE-HOST.md; none with --smoke)")
+    ap.add_argument("--revision", help="revision of sluice to name in the results (default: git describe)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, CSV)")
     args = ap.parse_args()
     if args.smoke:
