@@ -6,8 +6,9 @@
 # it and librdkafka's mock Kafka cluster.
 #
 # Environment: SLUICE_TEST_BOOTSTRAP=host:port runs the Kafka tests against a
-# real cluster instead of the mock; extra arguments go to `meson test`
-# (e.g. `tests/run.sh --suite integration`).
+# real cluster instead of the mock; SLUICE_TEST_DSN runs them against an
+# existing PostgreSQL database instead of a throwaway server.  Extra
+# arguments go to `meson test` (e.g. `tests/run.sh --suite integration`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/support/prepare.sh
@@ -28,10 +29,14 @@ trap cleanup EXIT
 export TMPDIR="$tmp/work"
 mkdir -p "$TMPDIR"
 
-echo "== starting PostgreSQL"
-line=$(tests/pgserver.sh start "$tmp/pg")
-export SLUICE_TEST_DSN=${line#SLUICE_TEST_DSN=}
-echo "   $SLUICE_TEST_DSN"
+if [ -n "${SLUICE_TEST_DSN:-}" ]; then
+    echo "== PostgreSQL: using SLUICE_TEST_DSN=$SLUICE_TEST_DSN"
+else
+    echo "== starting PostgreSQL"
+    line=$(tests/pgserver.sh start "$tmp/pg")
+    export SLUICE_TEST_DSN=${line#SLUICE_TEST_DSN=}
+    echo "   $SLUICE_TEST_DSN"
+fi
 
 echo "== meson test"
 status=0
