@@ -213,7 +213,8 @@ static void explicit_columns(transport tp)
          "\"tags\":[\"q\\\"uote\"],\"pos\":null,\"meta\":null}"},
         {"{\"d\":\"c\",\"t\":1700000002000}",
          "{\"dev\":{\"id\":\"c\"},\"time\":1700000002000,\"m\":{\"t\":1}}"},
-        {"{\"device\":\"c\",\"ts\":\"2023-11-14T22:13:22Z\"}", NULL},
+        /* the key as the upsert spelled it: batches collapse on the mapped cells */
+        {"{\"device\":\"c\",\"ts\":1700000002000}", NULL},
     };
     for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
         ts_produce_str(e.topic, 0, recs[i][0], recs[i][1]);
@@ -304,7 +305,7 @@ START_TEST(http_backpressure_and_row_errors)
     ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
     ts_daemon_free(d);
     assert_simple(&e, 400, 57, true);
-    ck_assert_int_eq(ts_pg_int(e.c, "SELECT count(*) FROM dead", NULL), 0);
+    ck_assert_int_eq(ts_pg_int(e.c, "SELECT count(*) FROM pg_tables WHERE tablename = 'dead' AND schemaname = current_schema()", NULL), 0);
     ck_assert_int_ge(cf_stat_int(e.srv, "refused"), 3);
 
     /* now a permanent failure (field validation) and 429s */
