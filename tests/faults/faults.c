@@ -75,6 +75,8 @@ void fk_kafka_start(int nbrokers)
     conf_set(c, "message.max.bytes", "33554432");
     conf_set(c, "queue.buffering.max.messages", "500000");
     conf_set(c, "queue.buffering.max.kbytes", "1048576");
+    /* a request in flight to a broker set down is retried soon, not after 60 s */
+    conf_set(c, "socket.timeout.ms", "5000");
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     fk.producer = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof(es));
     ck_assert_msg(fk.producer != NULL, "producer: %s", es);
@@ -514,6 +516,7 @@ uint64_t fk_rand(uint64_t *s)
 int fk_main(const char *name, const struct TTest *const *tests, int n, int timeout_s)
 {
     ts_require_pg();
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines survive a failing test */
     Suite *s = suite_create(name);
     TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, timeout_s);
