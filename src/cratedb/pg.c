@@ -28,6 +28,7 @@
 typedef struct pgw_sink {
     crate_common common; /* first: CRATE(s) */
     PGconn *conn;
+    bool is_crate;       /* the server reports crate_version */
     sl_strbuf params;    /* cells rewritten for pgwire (geo points) */
 } pgw_sink;
 
@@ -74,6 +75,7 @@ static int pgw_open(sl_sink *s, sl_error *err)
     PQsetNoticeProcessor(p->conn, on_notice, s);
     s->connected = true;
     const char *ver = PQparameterStatus(p->conn, "crate_version");
+    p->is_crate = ver != NULL;
     log_info(s->ctx, "connected over pgwire to %s %s", ver ? "CrateDB" : "a PostgreSQL-protocol server",
              ver ? ver : PQparameterStatus(p->conn, "server_version"));
     return 0;
@@ -139,12 +141,18 @@ static int pgw_query(sl_sink *s, const char *sql, const char *const *args, size_
     return 0;
 }
 
-/* GEO_POINT cells hold JSON ("[lon, lat]" or a WKT string); pgwire takes WKT. */
-static const char *geo_param(sl_strbuf *b, const char *v)
+/* GEO_POINT cells hold JSON ("[lon, lat]" or a WKT string); CrateDB's
+ * pgwire takes WKT text ("Data types": geo_point); a server that is not
+ * CrateDB (the tests' PostgreSQL, where geo_point is a domain over
+ * double precision[]) takes an array literal. */
+static const char *geo_param(sl_strbuf *b, const char *v, bool crate)
 {
     double lon, lat;
     if (sscanf(v, " [ %lf , %lf ] ", &lon, &lat) == 2) {
-        sl_strbuf_printf(b, "POINT (%.17g %.17g)", lon, lat);
+        if (crate)
+            sl_strbuf_printf(b, "POINT (%.17g %.17g)", lon, lat);
+        else
+            sl_strbuf_printf(b, "{%.17g,%.17g}", lon, lat);
         return NULL; /* caller takes the text from @b */
     }
     size_t n = strlen(v);
@@ -185,7 +193,7 @@ static int bulk_chunk(sl_sink *s, const crate_stmt *st, size_t from, size_t n, c
             geo_off[k] = (size_t)-1;
             if (vals[k] && st->table->cols[col].type == SL_COL_GEO_POINT) {
                 size_t before = p->params.len;
-                if (!geo_param(&p->params, vals[k])) {
+                if (!geo_param(&p->params, vals[k], p->is_crate)) {
                     sl_strbuf_putc(&p->params, '\0');
                     geo_off[k] = before;
                 }
