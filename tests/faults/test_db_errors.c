@@ -1,0 +1,323 @@
+/* test_db_errors.c - errors raised by PostgreSQL during a write:
+ *   - transient ones (serialization failure 40001, deadlock 40P01, raised by
+ *     a trigger a few times) are retried and everything is written once;
+ *   - a permanent one (a CHECK constraint) under on_error: fail stops the
+ *     daemon naming topic[partition]@offset, with nothing stored or
+ *     committed past the last good batch;
+ *   - the same under on_error: dlq, to a table and to a Kafka topic: the
+ *     batch is bisected, every good row is written and only the bad records
+ *     become dead letters, carrying their origin and their original bytes. */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "faults.h"
+
+typedef struct env {
+    PGconn *c;
+    char *schema;
+    char *group;
+    char *dir;
+    char *log;
+} env;
+
+static void env_start(env *e, const char *base)
+{
+    fk_kafka_start(1);
+    e->c = ts_pg_connect();
+    e->schema = ts_pg_fresh_schema(e->c, base);
+    e->group = ts_unique_name("sluice_dberr");
+    e->dir = ts_tempdir(base);
+    e->log = ts_write_file(e->dir, "sluice.log", "%s", "");
+}
+
+static void env_stop(env *e)
+{
+    PQfinish(e->c);
+    fk_kafka_stop();
+    free(e->schema);
+    free(e->group);
+    free(e->dir);
+    free(e->log);
+}
+
+/* Record seq of partition 0 carries v = -1 (violating CHECK (v >= 0)) when bad(seq). */
+static void produce_v(const char *topic, int64_t from, int64_t n, bool (*bad)(int64_t))
+{
+    char key[64], value[128];
+    for (int64_t seq = from; seq < from + n; seq++) {
+        int kl = snprintf(key, sizeof(key), "k%" PRId64, seq);
+        int vl = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 ",\"v\":%d}", seq, bad && bad(seq) ? -1 : (int)(seq % 100));
+        fk_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+    }
+    fk_flush();
+}
+
+static char *route_yaml(const char *topic, const char *table, const char *extra)
+{
+    char *s;
+    ck_assert(asprintf(&s,
+                       "  - name: %s\n"
+                       "    topics: [%s]\n"
+                       "    target: pg\n"
+                       "    table: %s\n"
+                       "    mode: insert\n"
+                       "    add_columns:\n"
+                       "      kp: kafka.partition\n"
+                       "      ko: kafka.offset\n"
+                       "%s",
+                       table, topic, table, extra ? extra : "") > 0);
+    return s;
+}
+
+static char *config_with(env *e, const char *routes, int max_rows)
+{
+    char *kafka = fk_kafka_yaml(e->group, NULL);
+    char *cfg = ts_write_file(e->dir, "sluice.yaml",
+                              "%s"
+                              "targets:\n"
+                              "  pg:\n"
+                              "    type: postgresql\n"
+                              "    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "    schema: %s\n"
+                              "routes:\n%s"
+                              "batch:\n"
+                              "  max_rows: %d\n"
+                              "  linger_ms: 200\n"
+                              "retry:\n"
+                              "  initial_backoff_ms: 50\n"
+                              "  max_backoff_ms: 500\n",
+                              kafka, e->schema, routes, max_rows);
+    free(kafka);
+    return cfg;
+}
+
+typedef struct stored_arg {
+    env *e;
+    const char *table;
+    const char *topic;
+    int64_t n;
+} stored_arg;
+
+static bool rows_stored(void *arg)
+{
+    stored_arg *a = arg;
+    char q[256], why[512];
+    int64_t rows = 0;
+    snprintf(q, sizeof(q), "%s.%s", a->e->schema, a->table);
+    return fk_consistent(a->e->c, q, a->e->group, a->topic, &rows, why, sizeof(why)) && rows == a->n;
+}
+
+START_TEST(serialization_failures_and_deadlocks_are_retried)
+{
+    env e;
+    env_start(&e, "f_transient");
+    ts_pg_exec(e.c,
+               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int);"
+               "CREATE SEQUENCE injected;"
+               "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+               " DECLARE n bigint := nextval('injected'); BEGIN"
+               "  IF n <= 3 THEN RAISE EXCEPTION 'injected serialization failure %', n USING ERRCODE = '40001'; END IF;"
+               "  IF n <= 5 THEN RAISE EXCEPTION 'injected deadlock %', n USING ERRCODE = '40P01'; END IF;"
+               "  RETURN NULL; END $$;"
+               "CREATE TRIGGER inject BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION inject()",
+               NULL);
+    char *topic = ts_unique_name("transient");
+    fk_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "events", NULL);
+    char *cfg = config_with(&e, routes, 1000);
+    produce_v(topic, 0, 5000, NULL);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    stored_arg a = {&e, "events", topic, 5000};
+    ck_assert_msg(ts_wait_until(rows_stored, &a, 60000), "not everything was written; log:\n%s", fk_tail(d));
+    ck_assert_int_ge(ts_pg_int(e.c, "SELECT last_value FROM injected", NULL), 6);
+    ck_assert_msg(fk_log_count(d, "injected serialization failure") == 3 && fk_log_count(d, "injected deadlock") == 2,
+                  "each injected error should be logged once as a retried write; log:\n%s", fk_tail(d));
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    char q[256];
+    snprintf(q, sizeof(q), "%s.events", e.schema);
+    fk_assert_exact(e.c, q, e.group, topic, 1, 5000);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
+#define FAIL_AT 1234
+
+static bool bad_at_fail(int64_t seq)
+{
+    return seq == FAIL_AT;
+}
+
+START_TEST(check_violation_under_fail_stops_at_its_offset)
+{
+    env e;
+    env_start(&e, "f_fail");
+    ts_pg_exec(e.c, "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0))", NULL);
+    char *topic = ts_unique_name("failchk");
+    fk_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "events", "    on_error: fail\n");
+    char *cfg = config_with(&e, routes, 500);
+    produce_v(topic, 0, 2000, bad_at_fail);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    ck_assert_msg(ts_daemon_wait(d, 60000), "sluice kept running after the bad record; log:\n%s", fk_tail(d));
+    int code = ts_daemon_exit_code(d);
+    ck_assert_msg(code != 0 && code < 128, "sluice exited with %d; log:\n%s", code, fk_tail(d));
+    char where[256];
+    snprintf(where, sizeof(where), "%s[0]@%d", topic, FAIL_AT);
+    ck_assert_msg(fk_log_count(d, where) > 0, "the log does not name %s; log:\n%s", where, fk_tail(d));
+
+    /* The batches before the bad record's batch are written, nothing at or after it. */
+    char q[256], why[512];
+    int64_t rows = 0;
+    snprintf(q, sizeof(q), "%s.events", e.schema);
+    ck_assert_msg(fk_consistent(e.c, q, e.group, topic, &rows, why, sizeof(why)), "%s", why);
+    /* batches hold at most 500 records: the failing one started at FAIL_AT - 499 or later */
+    ck_assert_msg(rows <= FAIL_AT && rows >= FAIL_AT - 499,
+                  "%" PRId64 " rows stored, expected the batches before offset %d", rows, FAIL_AT);
+    int64_t committed = fk_committed(e.group, topic, 0);
+    ck_assert_msg(committed <= FAIL_AT, "Kafka holds offset %" PRId64 ", past the bad record at %d", committed,
+                  FAIL_AT);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
+#define DLQ_N 3000
+
+static bool bad_scattered(int64_t seq)
+{
+    /* 9 bad records: first, last, neighbours, and lone ones in between */
+    return seq == 0 || seq == 1 || seq == 777 || seq == 1500 || seq == 1501 || seq == 1502 || seq == 2222 ||
+           seq == 2998 || seq == DLQ_N - 1;
+}
+
+START_TEST(check_violations_under_dlq_are_isolated_by_bisection)
+{
+    env e;
+    env_start(&e, "f_dlq");
+    ts_pg_exec(e.c,
+               "CREATE TABLE to_table (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0));"
+               "CREATE TABLE to_topic (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0))",
+               NULL);
+    char *t1 = ts_unique_name("dlqtable");
+    char *t2 = ts_unique_name("dlqtopic");
+    char *dlq = ts_unique_name("dead");
+    fk_create_topic(t1, 1);
+    fk_create_topic(t2, 1);
+    fk_create_topic(dlq, 1);
+    char extra1[256], extra2[256];
+    snprintf(extra1, sizeof(extra1), "    on_error: dlq\n    dlq_table: dead_letters\n");
+    snprintf(extra2, sizeof(extra2), "    on_error: dlq\n    dlq_topic: %s\n", dlq);
+    char *r1 = route_yaml(t1, "to_table", extra1), *r2 = route_yaml(t2, "to_topic", extra2);
+    char *routes;
+    ck_assert(asprintf(&routes, "%s%s", r1, r2) > 0);
+    char *cfg = config_with(&e, routes, 3000); /* one batch holds them all: bisection isolates the bad ones */
+    produce_v(t1, 0, DLQ_N, bad_scattered);
+    produce_v(t2, 0, DLQ_N, bad_scattered);
+    int nbad = 0;
+    for (int64_t s = 0; s < DLQ_N; s++)
+        nbad += bad_scattered(s);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+
+    /* Good rows all written; the route goes on (offsets reach the end). */
+    char q[1024];
+    for (int i = 0; i < 2; i++) {
+        const char *table = i ? "to_topic" : "to_table", *topic = i ? t2 : t1;
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM %s.%s WHERE ko IS NOT NULL", e.schema, table);
+        int64_t deadline = ts_now_ms() + 60000;
+        int64_t rows = 0, stored = -1;
+        char ps[] = "0";
+        do {
+            rows = ts_pg_int(e.c, q, NULL);
+            stored = ts_pg_int(e.c,
+                               "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND"
+                               " topic = $2 AND partition = $3::int",
+                               e.group, topic, ps, NULL);
+            if (rows == DLQ_N - nbad && stored == DLQ_N)
+                break;
+            usleep(100 * 1000);
+        } while (ts_now_ms() < deadline);
+        ck_assert_msg(rows == DLQ_N - nbad && stored == DLQ_N,
+                      "%s: %" PRId64 " rows (expected %d), stored offset %" PRId64 "; log:\n%s", table, rows,
+                      DLQ_N - nbad, stored, fk_tail(d));
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM %s.%s WHERE seq <> ko OR v < 0 OR seq IN (SELECT seq FROM %s.%s GROUP BY seq"
+                 " HAVING count(*) > 1)",
+                 e.schema, table, e.schema, table);
+        ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 0);
+    }
+
+    /* The dead-letter table holds exactly the bad records, with their origin and bytes. */
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters"
+             " WHERE route = 'to_table' AND topic = $1 AND partition = 0"
+             "   AND convert_from(record_value, 'UTF8') = format('{\"seq\":%%s,\"v\":-1}', kafka_offset)"
+             "   AND convert_from(record_key, 'UTF8') = 'k' || kafka_offset AND error LIKE '%%check%%'",
+             e.schema);
+    char *offs = ts_pg_text(e.c, q, t1, NULL);
+    char want[256] = "";
+    for (int64_t s = 0; s < DLQ_N; s++)
+        if (bad_scattered(s))
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%" PRId64, *want ? "," : "", s);
+    ck_assert_msg(offs && !strcmp(offs, want), "dead-letter table offsets: %s, expected %s", offs ? offs : "none",
+                  want);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), nbad);
+    free(offs);
+
+    /* The dead-letter topic too: original key and value, headers naming the error and origin. */
+    size_t n = 0;
+    fk_msg *m = fk_read_topic(dlq, 1, (size_t)nbad, 60000, &n);
+    ck_assert_int_eq((int)n, nbad);
+    char got[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        char exp_v[64], exp_k[32];
+        int64_t off = m[i].hdr_offset ? atoll(m[i].hdr_offset) : -1;
+        snprintf(exp_v, sizeof(exp_v), "{\"seq\":%" PRId64 ",\"v\":-1}", off);
+        snprintf(exp_k, sizeof(exp_k), "k%" PRId64, off);
+        ck_assert_msg(m[i].value && m[i].value_len == strlen(exp_v) && !memcmp(m[i].value, exp_v, m[i].value_len),
+                      "dead letter %zu: value is not the original record", i);
+        ck_assert_msg(m[i].key && m[i].key_len == strlen(exp_k) && !memcmp(m[i].key, exp_k, m[i].key_len),
+                      "dead letter %zu: key is not the original key", i);
+        ck_assert_msg(m[i].hdr_topic && !strcmp(m[i].hdr_topic, t2), "dead letter %zu: sluice.topic", i);
+        ck_assert_msg(m[i].hdr_partition && !strcmp(m[i].hdr_partition, "0"), "dead letter %zu: sluice.partition", i);
+        ck_assert_msg(m[i].hdr_route && !strcmp(m[i].hdr_route, "to_topic"), "dead letter %zu: sluice.route", i);
+        ck_assert_msg(m[i].hdr_error && strstr(m[i].hdr_error, "check"), "dead letter %zu: sluice.error is %s", i,
+                      m[i].hdr_error ? m[i].hdr_error : "missing");
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%" PRId64, *got ? "," : "", off);
+    }
+    ck_assert_msg(!strcmp(got, want), "dead-letter topic offsets: %s, expected %s", got, want);
+    fk_msgs_free(m, n);
+
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped; log:\n%s", fk_tail(d));
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(r1);
+    free(r2);
+    free(routes);
+    free(cfg);
+    free(t1);
+    free(t2);
+    free(dlq);
+    env_stop(&e);
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried,
+                            check_violation_under_fail_stops_at_its_offset,
+                            check_violations_under_dlq_are_isolated_by_bisection};
+    return fk_main("faults database errors", tests, 3, 120);
+}
