@@ -587,6 +587,12 @@ static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_er
         if (rc)
             return -1;
     }
+    /* Bisection rolls back to a savepoint after each failed try, which would
+     * also undo a staging table created inside it: create it before. */
+    if (careful && b->collapse && !stage_for(s, b->table, err)) {
+        sl_error_prefix(err, "%s: ", b->table->qname);
+        return -1;
+    }
     size_t *idx = sl_xmalloc((b->nrows ? b->nrows : 1) * sizeof(size_t));
     size_t n = 0;
     for (size_t i = 0; i < b->nrows; i++)
