@@ -27,7 +27,7 @@ static struct {
     struct {
         char *group;
         rd_kafka_t *rk;
-    } checkers[8];
+    } checkers[32];
 } fk;
 
 static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
