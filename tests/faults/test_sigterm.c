@@ -1,0 +1,148 @@
+/* test_sigterm.c - SIGTERM while a batch is being written (writes are
+ * slowed down by a trigger, and the signal is sent once PostgreSQL shows
+ * sluice's COPY running).  The daemon must finish or abandon that batch
+ * whole, exit 0, and leave rows and sluice.offsets in agreement; in some
+ * rounds a SIGKILL follows the SIGTERM 100 ms later, in the middle of the
+ * shutdown.  After every round the daemon is restarted; at the end every
+ * record is stored exactly once. */
+#include <check.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "faults.h"
+
+#define NPARTS 4
+#define TOTAL 40000
+#define ROUNDS 4
+
+typedef struct run {
+    PGconn *c;
+    char *qtable;
+    char *group;
+    char *topic;
+    int64_t produced;
+} run;
+
+static bool writing(void *arg)
+{
+    run *r = arg;
+    return ts_pg_int(r->c,
+                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice'"
+                     " AND state = 'active' AND query LIKE 'COPY %'",
+                     NULL) > 0;
+}
+
+/* A killed daemon's backend may still run its statement for a moment. */
+static bool no_sluice_backend(void *arg)
+{
+    run *r = arg;
+    return ts_pg_int(r->c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice'", NULL) == 0;
+}
+
+static bool all_stored(void *arg)
+{
+    run *r = arg;
+    int64_t rows = 0;
+    char why[1024];
+    return fk_consistent(r->c, r->qtable, r->group, r->topic, &rows, why, sizeof(why)) && rows == r->produced;
+}
+
+START_TEST(sigterm_during_a_write_applies_batches_whole)
+{
+    fk_kafka_start(1);
+    run r = {0};
+    r.c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(r.c, "f_term");
+    ts_pg_exec(r.c,
+               "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL);"
+               "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$"
+               " BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$;"
+               "CREATE TRIGGER slow AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION slow()",
+               NULL);
+    ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
+    r.topic = ts_unique_name("term");
+    r.group = ts_unique_name("sluice_term");
+    fk_create_topic(r.topic, NPARTS);
+    char value[96];
+    for (int64_t seq = 0; seq < TOTAL; seq++) {
+        int len = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 "}", seq);
+        fk_produce(r.topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
+    }
+    fk_flush();
+    r.produced = TOTAL;
+
+    char *dir = ts_tempdir("term");
+    char *kafka = fk_kafka_yaml(r.group, NULL);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n"
+                                 "  pg:\n"
+                                 "    type: postgresql\n"
+                                 "    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "routes:\n"
+                                 "  - topics: [%s]\n"
+                                 "    target: pg\n"
+                                 "    table: %s\n"
+                                 "    mode: insert\n"
+                                 "    add_columns:\n"
+                                 "      kp: kafka.partition\n"
+                                 "      ko: kafka.offset\n"
+                                 "batch:\n"
+                                 "  max_rows: 2500\n"
+                                 "  linger_ms: 50\n",
+                                 kafka, r.topic, r.qtable);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+
+    for (int round = 0; round < ROUNDS; round++) {
+        ck_assert(ts_wait_until(no_sluice_backend, &r, 30000));
+        ts_daemon *d = ts_daemon_start(config, log);
+        ck_assert_msg(ts_wait_until(writing, &r, 60000), "round %d: no write seen; log:\n%s", round, fk_tail(d));
+        ts_daemon_signal(d, SIGTERM);
+        bool kill_too = round % 2 == 1;
+        if (kill_too) {
+            usleep(100 * 1000);
+            if (ts_daemon_running(d))
+                ts_daemon_signal(d, SIGKILL);
+        }
+        ck_assert_msg(ts_daemon_wait(d, 60000), "round %d: sluice did not stop after SIGTERM", round);
+        int code = ts_daemon_exit_code(d);
+        ck_assert_msg(kill_too ? (code == 0 || code == 128 + SIGKILL) : code == 0,
+                      "round %d: sluice exited with %d; log:\n%s", round, code, fk_tail(d));
+        int64_t rows = 0;
+        char why[1024];
+        bool ok = fk_consistent(r.c, r.qtable, r.group, r.topic, &rows, why, sizeof(why));
+        printf("round %d: SIGTERM%s during a write, exit %d; %" PRId64 " of %d records stored\n", round,
+               kill_too ? " then SIGKILL" : "", code, rows, TOTAL);
+        ck_assert_msg(ok, "round %d: rows and sluice.offsets disagree after the stop: %s", round, why);
+        ts_daemon_free(d);
+    }
+
+    ts_daemon *d = ts_daemon_start(config, log);
+    ck_assert_msg(ts_wait_until(all_stored, &r, 120000), "not everything stored after the restarts; log:\n%s",
+                  fk_tail(d));
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    fk_assert_exact(r.c, r.qtable, r.group, r.topic, NPARTS, TOTAL);
+    ts_daemon_free(d);
+
+    free(kafka);
+    free(config);
+    free(log);
+    free(dir);
+    free(schema);
+    free(r.qtable);
+    free(r.topic);
+    free(r.group);
+    PQfinish(r.c);
+    fk_kafka_stop();
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {sigterm_during_a_write_applies_batches_whole};
+    return fk_main("faults SIGTERM", tests, 1, 300);
+}
