@@ -135,7 +135,7 @@ START_TEST(kill9_during_ingest_loses_and_duplicates_nothing)
             progress p = {&r, before, d};
             ck_assert_msg(ts_wait_until(made_progress, &p, 90000), "round %d: no progress in 90 s; log:\n%s",
                           round, fk_tail(d));
-            delay = (int64_t)(fk_rand(&rng) % 250);
+            delay = (int64_t)(fk_rand(&rng) % 120);
             when = "after the first new rows";
             usleep((useconds_t)delay * 1000);
         }
