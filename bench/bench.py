@@ -340,7 +340,8 @@ class Bench:
         with open(logpath, "w") as logf:
             pg0 = self.pg.cpu_seconds()
             t0 = time.monotonic()
-            proc = subprocess.Popen([self.args.sluice, "-c", path], stdout=logf, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(self.args.wrapper + [self.args.sluice, "-c", path], stdout=logf,
+                                    stderr=subprocess.STDOUT)
             try:
                 t1 = self.wait_done(proc, wl, group, delivery == "exactly-once", self.timeout(wl))
                 err = None
@@ -692,6 +693,9 @@ def main():
     ap.add_argument("--bench-kafka", default=os.path.join(ROOT, "build-bench", "bench", "bench-kafka"))
     ap.add_argument("--out", help="results file (default: bench/results/DATE-HOST.md; none with --smoke)")
     ap.add_argument("--revision", help="revision of sluice to name in the results (default: git describe)")
+    ap.add_argument("--sluice-wrapper", default="",
+                    help="command prefix for sluice, e.g. 'valgrind --tool=callgrind' (profiling; numbers then "
+                         "mean nothing)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs, CSV)")
     args = ap.parse_args()
     if args.smoke:
@@ -700,6 +704,7 @@ def main():
         if args.only == ",".join(STEPS):
             args.only = "w1,insert"
     args.contenders = args.contenders.split(",")
+    args.wrapper = args.sluice_wrapper.split()
     steps = args.only.split(",")
     for s in steps:
         if s not in STEPS:
