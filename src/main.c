@@ -1,5 +1,6 @@
 /* main.c - the sluice command line. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,18 @@ static void usage(FILE *out)
           out);
 }
 
+static volatile sig_atomic_t early_signal;
+
+static void on_early_signal(int sig)
+{
+    early_signal = sig;
+}
+
 int main(int argc, char **argv)
 {
+    /* until the daemon installs its own handlers, a SIGTERM means "do not start" */
+    signal(SIGTERM, on_early_signal);
+    signal(SIGINT, on_early_signal);
     const char *path = NULL, *route = NULL, *where = NULL;
     int check = 0, verbose = 0, dry_run = 0, offsets = 0;
     if (argc > 1 && !strcmp(argv[1], "offsets")) {
@@ -81,6 +92,11 @@ int main(int argc, char **argv)
         sl_log_level = (sl_loglevel)sl_log_parse_level(cfg->log_level);
     if (verbose)
         sl_log_level = SL_LOG_DEBUG;
+    if (early_signal) {
+        fprintf(stderr, "sluice: signal %d during start-up; exiting\n", (int)early_signal);
+        sl_config_free(cfg);
+        return 0;
+    }
     int rc;
     if (check)
         rc = sl_app_check(cfg);

@@ -571,6 +571,20 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
     }
 }
 
+/* The database is the source of truth; bring Kafka's committed offsets up
+ * to it (a commit lost in a rebalance would otherwise show as lag until new
+ * records arrive).  Called after assign(), asynchronously. */
+static void commit_db_offsets(sl_worker *w, const rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(l->cnt);
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].offset >= 0)
+            rd_kafka_topic_partition_list_add(c, l->elems[i].topic, l->elems[i].partition)->offset = l->elems[i].offset;
+    if (c->cnt)
+        rd_kafka_commit(w->rk, c, 1);
+    rd_kafka_topic_partition_list_destroy(c);
+}
+
 static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool lost)
 {
     if (w->in_flush) {
@@ -612,6 +626,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         } else {
             rd_kafka_assign(rk, l);
         }
+        commit_db_offsets(w, l);
     } else {
         on_revoke(w, l, rd_kafka_assignment_lost(rk));
         if (w->cooperative) {
@@ -853,6 +868,8 @@ static int handle_record(sl_worker *w, rd_kafka_message_t *m)
     }
     if (p->next >= 0 && m->offset < p->next)
         return 0; /* already taken (delivered again after a seek) */
+    if (p->db >= 0 && m->offset < p->db)
+        return 0; /* already in the database (e.g. auto.offset.reset after an out-of-range) */
     if (p->safe < 0)
         p->safe = m->offset;
     const sl_route_conf *r = p->route;
@@ -920,9 +937,17 @@ static rd_kafka_t *make_consumer(sl_worker *w)
         rd_kafka_conf_set(c, "auto.offset.reset", "earliest", es, sizeof(es));
     if (!sl_config_kafka_get(w->cfg, "client.id"))
         rd_kafka_conf_set(c, "client.id", "sluice", es, sizeof(es));
-    /* throughput with bounded memory: at most ~16 MiB queued per worker */
-    if (!sl_config_kafka_get(w->cfg, "queued.max.messages.kbytes"))
-        rd_kafka_conf_set(c, "queued.max.messages.kbytes", "16384", es, sizeof(es));
+    /* Memory bounded by configuration: librdkafka's prefetch queue and fetch
+     * sizes are what a worker holds besides its batch.  These defaults keep
+     * a worker near 20 MiB while still fetching ahead of the writer. */
+    static const char *const fetch_defaults[][2] = {
+        {"queued.max.messages.kbytes", "1024"},
+        {"fetch.max.bytes", "1048576"},
+        {"max.partition.fetch.bytes", "262144"},
+    };
+    for (size_t i = 0; i < sizeof(fetch_defaults) / sizeof(fetch_defaults[0]); i++)
+        if (!sl_config_kafka_get(w->cfg, fetch_defaults[i][0]))
+            rd_kafka_conf_set(c, fetch_defaults[i][0], fetch_defaults[i][1], es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
