@@ -13,6 +13,7 @@
 
 #include "sluice/debezium.h"
 #include "sluice/log.h"
+#include "sluice/textfmt.h"
 
 int sl_mapping_init(sl_mapping *m, const sl_route_conf *route, const sl_table *table, sl_error *err)
 {
@@ -120,55 +121,6 @@ static json_t *meta_path(json_t *root, const char *path)
 }
 
 /* ---- time helpers ---- */
-
-/* days since 1970-01-01 -> civil date (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    *y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y += *m <= 2;
-}
-
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
-static void put_date(sl_strbuf *out, int64_t days)
-{
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    if (y <= 0) /* PostgreSQL spells years before 1 as "YYYY-MM-DD BC" */
-        sl_strbuf_printf(out, "%04" PRId64 "-%02u-%02u BC", 1 - y, m, d);
-    else
-        sl_strbuf_printf(out, "%04" PRId64 "-%02u-%02u", y, m, d);
-}
-
-static void put_timestamp_us(sl_strbuf *out, int64_t us, bool tz)
-{
-    int64_t days = floordiv(us, 86400000000LL);
-    int64_t rem = us - days * 86400000000LL;
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    int64_t secs = rem / 1000000, frac = rem % 1000000;
-    const char *bc = "";
-    if (y <= 0) {
-        y = 1 - y;
-        bc = " BC";
-    }
-    sl_strbuf_printf(out, "%04" PRId64 "-%02u-%02u %02d:%02d:%02d.%06d%s%s", y, m, d,
-                     (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)frac,
-                     tz ? "+00" : "", bc);
-}
 
 static bool digits(const char *s, int n)
 {
@@ -425,7 +377,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             int64_t us = epoch_to_us(v, epoch, &ok);
             if (!ok)
                 return sl_error_set(err, SL_ERR_DATA, "epoch value out of range for a timestamp");
-            put_timestamp_us(out, us, type == SL_COL_TIMESTAMPTZ);
+            sl_fmt_timestamp_us(out, us, type == SL_COL_TIMESTAMPTZ);
             return 0;
         }
         if (s && (looks_like_date(s) || !strcasecmp(s, "infinity") || !strcasecmp(s, "-infinity"))) {
@@ -439,7 +391,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             json_int_t days = json_integer_value(v);
             if (days > 100000000 || days < -100000000)
                 return sl_error_set(err, SL_ERR_DATA, "%" JSON_INTEGER_FORMAT " days is out of range for a date", days);
-            put_date(out, days);
+            sl_fmt_date(out, days);
             return 0;
         }
         if (s && (looks_like_date(s) || !strcasecmp(s, "infinity") || !strcasecmp(s, "-infinity"))) {
@@ -454,8 +406,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             int64_t us = epoch_to_us(v, epoch, &ok);
             if (!ok || us < 0 || us > 86400000000LL)
                 return sl_error_set(err, SL_ERR_DATA, "time of day out of range");
-            sl_strbuf_printf(out, "%02d:%02d:%02d.%06d", (int)(us / 3600000000LL),
-                             (int)(us / 60000000 % 60), (int)(us / 1000000 % 60), (int)(us % 1000000));
+            sl_fmt_time_us(out, us);
             return 0;
         }
         if (s && looks_like_time(s)) {
@@ -489,9 +440,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             sl_strbuf_puts(out, s);
             return 0;
         }
-        sl_strbuf_puts(out, "\\x");
-        for (size_t i = 0; i < json_string_length(v); i++)
-            sl_strbuf_printf(out, "%02x", (unsigned char)s[i]);
+        sl_fmt_hex(out, s, json_string_length(v));
         return 0;
     case SL_COL_ARRAY:
         return put_array(v, elem, epoch, out, err);

@@ -54,15 +54,7 @@ void sl_av_schema_free(sl_av_schema *s);
 /* sl_av_fields() - sl_change.fields for a record node (see schema_sync.h). */
 json_t *sl_av_fields(const sl_av_node *record);
 
-/* Canonical text forms (decoder.h conventions).  Dates use the proleptic
- * Gregorian calendar; years before 1 are written the PostgreSQL way, "BC". */
-void sl_fmt_date(sl_strbuf *out, int64_t days);
-void sl_fmt_time_us(sl_strbuf *out, int64_t us);
-void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
-/* sl_fmt_decimal() - a big-endian two's-complement unscaled integer of @n
- * bytes with @scale digits after the point, exactly: "-12.3400". */
-void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale);
-void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n);
+#include "sluice/textfmt.h" /* canonical text forms */
 
 /* sl_avro_decode_wire() - decode one Confluent wire-format datum
  * (https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format:

@@ -18,39 +18,6 @@
 
 #define CONNECT "org.apache.kafka.connect.data."
 
-/* RFC 4648 base64 (padding optional); -1 on bad input. */
-static long base64_decode(const char *s, size_t n, unsigned char *out)
-{
-    unsigned acc = 0;
-    int bits = 0;
-    long len = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        int v;
-        if (ch >= 'A' && ch <= 'Z')
-            v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z')
-            v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9')
-            v = ch - '0' + 52;
-        else if (ch == '+' || ch == '-')
-            v = 62;
-        else if (ch == '/' || ch == '_')
-            v = 63;
-        else if (ch == '=')
-            break;
-        else
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[len++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return len;
-}
-
 static const char *stype(const json_t *schema)
 {
     return json_string_value(json_object_get(schema, "type"));
@@ -111,7 +78,7 @@ static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
         if (json_is_string(v)) {
             size_t n = json_string_length(v);
             unsigned char *b = sl_xmalloc(n + 1);
-            long len = base64_decode(json_string_value(v), n, b);
+            long len = sl_base64_decode(json_string_value(v), n, b);
             if (len < 0) {
                 free(b);
                 return sl_error_set(err, SL_ERR_DATA, "Decimal is not base64"), NULL;
@@ -173,7 +140,7 @@ static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
             return sl_error_set(err, SL_ERR_DATA, "bytes payload is not base64 text"), NULL;
         size_t n = json_string_length(v);
         unsigned char *b = sl_xmalloc(n + 1);
-        long len = base64_decode(json_string_value(v), n, b);
+        long len = sl_base64_decode(json_string_value(v), n, b);
         if (len < 0) {
             free(b);
             return sl_error_set(err, SL_ERR_DATA, "bytes payload is not base64"), NULL;

@@ -17,13 +17,6 @@
  * "Considerations about TOASTed values"). */
 #define SL_DBZ_UNAVAILABLE "__debezium_unavailable_value"
 
-/**
- * sl_dbz_base64_decode() - RFC 4648 base64 (standard or URL alphabet,
- * padding optional) of @n characters at @s into @out, which must hold
- * 3 * (@n + 3) / 4 bytes.
- * Return: the number of bytes written, or -1 on a character outside the alphabet.
- */
-long sl_dbz_base64_decode(const char *s, size_t n, unsigned char *out);
 
 /**
  * sl_dbz_decimal_text() - a base64 big-endian two's-complement unscaled

@@ -35,50 +35,16 @@
 #include "dbz_int.h"
 #include "sluice/debezium.h"
 #include "sluice/mapping.h"
+#include "sluice/textfmt.h"
 
 #define CONNECT "org.apache.kafka.connect.data."
 #define DBZ "io.debezium."
-
-long sl_dbz_base64_decode(const char *s, size_t n, unsigned char *out)
-{
-    unsigned acc = 0;
-    int bits = 0;
-    long len = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        int v;
-        if (ch >= 'A' && ch <= 'Z')
-            v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z')
-            v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9')
-            v = ch - '0' + 52;
-        else if (ch == '+' || ch == '-')
-            v = 62;
-        else if (ch == '/' || ch == '_')
-            v = 63;
-        else if (ch == '=') {
-            for (size_t k = i; k < n; k++)
-                if (s[k] != '=')
-                    return -1;
-            break;
-        } else
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[len++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return len;
-}
 
 int sl_dbz_decimal_text(const char *b64, size_t n, int scale, sl_strbuf *out, sl_error *err)
 {
     unsigned char stackbuf[64];
     unsigned char *b = n + 3 <= sizeof(stackbuf) ? stackbuf : sl_xmalloc(n + 3);
-    long len = sl_dbz_base64_decode(b64, n, b);
+    long len = sl_base64_decode(b64, n, b);
     if (len <= 0) {
         if (b != stackbuf)
             free(b);
@@ -251,7 +217,7 @@ static json_t *bits(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
 {
     size_t n = json_string_length(v);
     unsigned char *b = sl_xmalloc(n + 3);
-    long len = sl_dbz_base64_decode(json_string_value(v), n, b);
+    long len = sl_base64_decode(json_string_value(v), n, b);
     if (len < 0) {
         free(b);
         return sl_error_set(err, SL_ERR_DATA, "Bits value is not base64"), NULL;
@@ -340,7 +306,7 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
             return json_string(SL_DBZ_UNAVAILABLE);
         size_t n = json_string_length(v);
         unsigned char *b = sl_xmalloc(n + 3);
-        long len = sl_dbz_base64_decode(json_string_value(v), n, b);
+        long len = sl_base64_decode(json_string_value(v), n, b);
         if (len < 0) {
             free(b);
             return sl_error_set(err, SL_ERR_DATA, "bytes value is not base64"), NULL;
@@ -542,7 +508,7 @@ int sl_debezium_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *o
             return 0; /* already hex (decoded under a schema) */
         size_t n = json_string_length(v);
         unsigned char *b = sl_xmalloc(n + 3);
-        long len = sl_dbz_base64_decode(s, n, b);
+        long len = sl_base64_decode(s, n, b);
         if (len < 0) {
             free(b);
             return sl_error_set(err, SL_ERR_DATA, "bytes value is not base64 (binary.handling.mode=bytes)");

@@ -1,0 +1,30 @@
+/* textfmt.h - canonical text of typed values (the decoder.h conventions),
+ * shared by the decoders and the mapper: dates, times, timestamps,
+ * decimals, bytes, and base64.  Dates use the proleptic Gregorian calendar;
+ * years before 1 are written the PostgreSQL way, "0001-01-01 BC". */
+#ifndef SLUICE_TEXTFMT_H
+#define SLUICE_TEXTFMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/strbuf.h"
+
+/* sl_fmt_date() - days since 1970-01-01: "1969-12-31". */
+void sl_fmt_date(sl_strbuf *out, int64_t days);
+/* sl_fmt_time_us() - microseconds since midnight: "13:45:10.500000". */
+void sl_fmt_time_us(sl_strbuf *out, int64_t us);
+/* sl_fmt_timestamp_us() - microseconds since the epoch:
+ * "2024-05-01T12:00:00.123456Z" (@utc) or without the zone. */
+void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
+/* sl_fmt_decimal() - a big-endian two's-complement unscaled integer of @n
+ * bytes with @scale digits after the point, exactly: "-12.3400". */
+void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale);
+/* sl_fmt_hex() - bytes as PostgreSQL's bytea hex text: "\\x00ff". */
+void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n);
+/* sl_base64_decode() - RFC 4648 base64 (standard or URL alphabet, padding
+ * optional) of @n chars into @out (room for 3n/4 bytes); -1 on bad input. */
+long sl_base64_decode(const char *s, size_t n, unsigned char *out);
+
+#endif
