@@ -345,7 +345,7 @@ class Bench:
             try:
                 t1 = self.wait_done(proc, wl, group, delivery == "exactly-once", self.timeout(wl))
                 err = None
-            except BenchError as e:
+            except Exception as e:  # the process must not outlive a failed run
                 t1, err = time.monotonic(), str(e)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -398,7 +398,7 @@ class Bench:
             try:
                 t1 = self.wait_done(proc, wl, group, False, self.timeout(wl) * 5)
                 err = None
-            except BenchError as e:
+            except Exception as e:  # the process must not outlive a failed run
                 t1, err = time.monotonic(), str(e)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
