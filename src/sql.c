@@ -20,3 +20,25 @@ void sl_sql_qname(sl_strbuf *sb, const char *schema, const char *name)
     }
     sl_sql_ident(sb, name);
 }
+
+void sl_sql_create_table(sl_strbuf *sb, const sl_table *def)
+{
+    sl_strbuf_printf(sb, "CREATE TABLE IF NOT EXISTS %s (", def->qname);
+    for (size_t i = 0; i < def->ncols; i++) {
+        if (i)
+            sl_strbuf_puts(sb, ", ");
+        sl_sql_ident(sb, def->cols[i].name);
+        /* type names come from sluice's own type mapping, never from input */
+        sl_strbuf_printf(sb, " %s%s", def->cols[i].type_name, def->cols[i].not_null ? " NOT NULL" : "");
+    }
+    if (def->nkey) {
+        sl_strbuf_puts(sb, ", PRIMARY KEY (");
+        for (size_t k = 0; k < def->nkey; k++) {
+            if (k)
+                sl_strbuf_puts(sb, ", ");
+            sl_sql_ident(sb, def->cols[def->key[k]].name);
+        }
+        sl_strbuf_putc(sb, ')');
+    }
+    sl_strbuf_putc(sb, ')');
+}

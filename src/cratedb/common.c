@@ -756,24 +756,7 @@ int crate_write(sl_sink *s, sl_flush *f, sl_error *err)
 int crate_create_table(sl_sink *s, const sl_table *def, sl_error *err)
 {
     sl_strbuf q = SL_STRBUF_INIT;
-    sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (", def->qname);
-    for (size_t i = 0; i < def->ncols; i++) {
-        if (i)
-            sl_strbuf_puts(&q, ", ");
-        sl_sql_ident(&q, def->cols[i].name);
-        /* type names come from sluice's own type mapping, never from input */
-        sl_strbuf_printf(&q, " %s%s", def->cols[i].type_name, def->cols[i].not_null ? " NOT NULL" : "");
-    }
-    if (def->nkey) {
-        sl_strbuf_puts(&q, ", PRIMARY KEY (");
-        for (size_t k = 0; k < def->nkey; k++) {
-            if (k)
-                sl_strbuf_puts(&q, ", ");
-            sl_sql_ident(&q, def->cols[def->key[k]].name);
-        }
-        sl_strbuf_putc(&q, ')');
-    }
-    sl_strbuf_putc(&q, ')');
+    sl_sql_create_table(&q, def);
     int rc = CRATE(s)->tp->query(s, q.data, NULL, 0, NULL, err);
     sl_strbuf_free(&q);
     return rc;

@@ -22,6 +22,7 @@
 
 #include "cratedb_int.h"
 #include "sluice/log.h"
+#include "sluice/pq.h"
 
 #define CHUNK 1000 /* rows per Sync: keeps both directions' buffers small */
 
@@ -43,12 +44,6 @@ static void drop_conn(sl_sink *s)
     s->connected = false;
 }
 
-static void on_notice(void *arg, const char *msg)
-{
-    const sl_sink *s = arg;
-    log_debug(s->ctx, "server: %.*s", (int)strcspn(msg, "\n"), msg);
-}
-
 static int pgw_open(sl_sink *s, sl_error *err)
 {
     if (!s->impl) {
@@ -61,18 +56,11 @@ static int pgw_open(sl_sink *s, sl_error *err)
     if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
         return 0;
     drop_conn(s);
-    char timeout[32];
-    snprintf(timeout, sizeof(timeout), "%" PRId64, (s->conf->connect_timeout_ms + 999) / 1000);
-    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
-    const char *vals[] = {s->conf->dsn, timeout, "sluice", NULL};
-    p->conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(p->conn) != CONNECTION_OK) {
-        const char *m = PQerrorMessage(p->conn);
-        sl_error_set(err, SL_ERR_RETRY, "cannot connect: %.*s", (int)strcspn(m, "\n"), m);
+    p->conn = sl_pq_connect(s, err);
+    if (!p->conn) {
         drop_conn(s);
         return -1;
     }
-    PQsetNoticeProcessor(p->conn, on_notice, s);
     s->connected = true;
     const char *ver = PQparameterStatus(p->conn, "crate_version");
     p->is_crate = ver != NULL;

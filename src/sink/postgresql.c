@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "sluice/log.h"
+#include "sluice/pq.h"
 #include "sluice/sink.h"
 #include "sluice/sql.h"
 #include "sluice/strbuf.h"
@@ -128,13 +129,6 @@ static int exec_count(sl_sink *s, const char *sql, int nparams, const char *cons
     return 0;
 }
 
-/* Server notices go to the log, not to stderr raw. */
-static void on_notice(void *arg, const char *msg)
-{
-    const sl_sink *s = arg;
-    log_debug(s->ctx, "server: %.*s", (int)strcspn(msg, "\n"), msg);
-}
-
 static int pg_open(sl_sink *s, sl_error *err)
 {
     if (!s->impl)
@@ -143,18 +137,11 @@ static int pg_open(sl_sink *s, sl_error *err)
     if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
         return 0;
     drop_conn(s);
-    char timeout[32];
-    snprintf(timeout, sizeof(timeout), "%" PRId64, (s->conf->connect_timeout_ms + 999) / 1000);
-    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
-    const char *vals[] = {s->conf->dsn, timeout, "sluice", NULL};
-    p->conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(p->conn) != CONNECTION_OK) {
-        const char *m = PQerrorMessage(p->conn);
-        sl_error_set(err, SL_ERR_RETRY, "cannot connect: %.*s", (int)strcspn(m, "\n"), m);
+    p->conn = sl_pq_connect(s, err);
+    if (!p->conn) {
         drop_conn(s);
         return -1;
     }
-    PQsetNoticeProcessor(p->conn, on_notice, s);
     char st[64];
     snprintf(st, sizeof(st), "%" PRId64, s->conf->statement_timeout_ms);
     const char *params[] = {st};
@@ -871,24 +858,7 @@ static int pg_create_table(sl_sink *s, const sl_table *def, sl_error *err)
     if (pg_open(s, err))
         return -1;
     sl_strbuf q = SL_STRBUF_INIT;
-    sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (", def->qname);
-    for (size_t i = 0; i < def->ncols; i++) {
-        if (i)
-            sl_strbuf_puts(&q, ", ");
-        sl_sql_ident(&q, def->cols[i].name);
-        /* type names come from sluice's own type mapping, never from input */
-        sl_strbuf_printf(&q, " %s%s", def->cols[i].type_name, def->cols[i].not_null ? " NOT NULL" : "");
-    }
-    if (def->nkey) {
-        sl_strbuf_puts(&q, ", PRIMARY KEY (");
-        for (size_t k = 0; k < def->nkey; k++) {
-            if (k)
-                sl_strbuf_puts(&q, ", ");
-            sl_sql_ident(&q, def->cols[def->key[k]].name);
-        }
-        sl_strbuf_putc(&q, ')');
-    }
-    sl_strbuf_putc(&q, ')');
+    sl_sql_create_table(&q, def);
     /* concurrent CREATE TABLE IF NOT EXISTS can still collide on the catalog */
     int rc = exec_ok(s, q.data, 0, NULL, "CREATE TABLE", err);
     if (rc && err->sqlstate[0] && (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "42P07")))

@@ -1,0 +1,32 @@
+/* pq.c - libpq connections shared by the PostgreSQL and CrateDB pgwire sinks. */
+#include "sluice/pq.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice/log.h"
+
+/* Server notices go to the log, not to stderr raw. */
+static void on_notice(void *arg, const char *msg)
+{
+    const sl_sink *s = arg;
+    log_debug(s->ctx, "server: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
+{
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%" PRId64, (s->conf->connect_timeout_ms + 999) / 1000);
+    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
+    const char *vals[] = {s->conf->dsn, timeout, "sluice", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(c);
+        sl_error_set(err, SL_ERR_RETRY, "cannot connect: %.*s", (int)strcspn(m, "\n"), m);
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, on_notice, s);
+    return c;
+}
