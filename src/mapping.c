@@ -225,6 +225,21 @@ static int put_integer(const json_t *v, sl_coltype type, sl_strbuf *out, sl_erro
     return 0;
 }
 
+/* The shortest text that reads back as the same double: JSON 21.7 is stored
+ * as 21.7 in a numeric or text column, not as 21.699999999999999.  (Digits
+ * beyond a double's precision are lost when the JSON is parsed; send such
+ * numbers as strings to keep them exactly.) */
+static void put_double(sl_strbuf *out, double d)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    sl_strbuf_puts(out, buf);
+}
+
 static int put_number(const json_t *v, sl_coltype type, sl_strbuf *out, sl_error *err)
 {
     if (json_is_integer(v)) {
@@ -232,7 +247,7 @@ static int put_number(const json_t *v, sl_coltype type, sl_strbuf *out, sl_error
         return 0;
     }
     if (json_is_real(v)) {
-        sl_strbuf_printf(out, "%.17g", json_real_value(v));
+        put_double(out, json_real_value(v));
         return 0;
     }
     if (json_is_string(v) && valid_numeric(json_string_value(v))) {
@@ -455,7 +470,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             return 0;
         }
         if (json_is_real(v)) {
-            sl_strbuf_printf(out, "%.17g", json_real_value(v));
+            put_double(out, json_real_value(v));
             return 0;
         }
         if (json_is_boolean(v)) {

@@ -944,6 +944,8 @@ static rd_kafka_t *make_consumer(sl_worker *w)
         {"queued.max.messages.kbytes", "1024"},
         {"fetch.max.bytes", "1048576"},
         {"max.partition.fetch.bytes", "262144"},
+        /* a fetch that finds nothing waits this long: bounds produce-to-visible latency */
+        {"fetch.wait.max.ms", "25"},
     };
     for (size_t i = 0; i < sizeof(fetch_defaults) / sizeof(fetch_defaults[0]); i++)
         if (!sl_config_kafka_get(w->cfg, fetch_defaults[i][0]))
