@@ -58,9 +58,10 @@ const sl_option sl_options[] = {
     {SEC_BATCH, "max_bytes", OPT_SIZE, TOP(batch.max_bytes), 0, "8MiB", false, NULL,
      "Flush when the pending rows take this much memory. With `workers`, this bounds sluice's "
      "row memory: about 2 x workers x max_bytes."},
-    {SEC_BATCH, "linger_ms", OPT_DURATION, TOP(batch.linger_ms), 0, "50ms", false, NULL,
-     "Flush when the oldest pending record has waited this long. Under load batches fill by "
-     "`max_rows` first; this bounds the latency of a trickle."},
+    {SEC_BATCH, "linger_ms", OPT_DURATION, TOP(batch.linger_ms), 0, "100ms", false, NULL,
+     "Flush when the oldest pending record has waited this long. sluice also flushes as soon as "
+     "it has caught up with its partitions (nothing more waiting), so a trickle is written within "
+     "milliseconds while a backlog fills batches to `max_rows`; this bounds the wait in between."},
 
     /* retry */
     {SEC_RETRY, "initial_backoff_ms", OPT_DURATION, TOP(retry.initial_backoff_ms), 0, "200ms", false, NULL,

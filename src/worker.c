@@ -79,6 +79,13 @@ struct sl_worker {
     char dlq_err[512];
 };
 
+/* A poll that waits this long without a record means the consumer has
+ * caught up with its partitions. */
+#define IDLE_FLUSH_MS 2
+/* ... and a batch this old is worth writing then: younger ones wait for
+ * more, so that a consumer briefly outrunning its fetches keeps batches large. */
+#define IDLE_FLUSH_MIN_AGE_MS 15
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -941,11 +948,11 @@ static rd_kafka_t *make_consumer(sl_worker *w)
      * sizes are what a worker holds besides its batch.  These defaults keep
      * a worker near 20 MiB while still fetching ahead of the writer. */
     static const char *const fetch_defaults[][2] = {
-        {"queued.max.messages.kbytes", "1024"},
-        {"fetch.max.bytes", "1048576"},
-        {"max.partition.fetch.bytes", "262144"},
+        {"queued.max.messages.kbytes", "4096"},
+        {"fetch.max.bytes", "4194304"},
+        {"max.partition.fetch.bytes", "1048576"},
         /* a fetch that finds nothing waits this long: bounds produce-to-visible latency */
-        {"fetch.wait.max.ms", "25"},
+        {"fetch.wait.max.ms", "10"},
     };
     for (size_t i = 0; i < sizeof(fetch_defaults) / sizeof(fetch_defaults[0]); i++)
         if (!sl_config_kafka_get(w->cfg, fetch_defaults[i][0]))
@@ -1059,12 +1066,16 @@ void *sl_worker_run(void *arg)
              w->cooperative ? " (cooperative rebalancing)" : "");
     int retry_attempt = 0;
     while (!stopping(w)) {
-        int timeout = 100;
-        if (w->pending_rows) {
-            int64_t left = w->first_pending_ms + w->cfg->batch.linger_ms - now_ms();
-            timeout = left < 0 ? 0 : left < 100 ? (int)left : 100;
-        }
+        /* With rows pending, a short poll tells whether the consumer has
+         * caught up: if nothing more is waiting, write now (low latency for
+         * a trickle); under load the queue never drains and batches fill to
+         * max_rows.  linger_ms bounds the wait either way. */
+        int timeout = w->pending_rows ? IDLE_FLUSH_MS : 100;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
+        if (!m && w->pending_rows && !stopping(w) && now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS) {
+            flush_all(w, true);
+            continue;
+        }
         if (m) {
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
