@@ -99,6 +99,9 @@ void ts_kafka_start(int nbrokers)
     rd_kafka_conf_t *conf = base_conf();
     conf_set(conf, "enable.idempotence", "true");  /* keeps each partition's order */
     conf_set(conf, "linger.ms", "5");
+    /* the mock cluster keeps at most 5 MiB per partition and silently drops
+     * older data: compress, so that large test volumes stay whole */
+    conf_set(conf, "compression.codec", "lz4");
     conf_set(conf, "queue.buffering.max.messages", "200000");
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     kafka.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
