@@ -398,10 +398,6 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
             if (!t->schema)
                 t->schema = sl_xstrdup("doc");
         }
-        if (t->max_inflight < 1 || t->max_inflight > 64) {
-            snprintf(key, sizeof(key), "%smax_inflight", prefix);
-            return fail(p, v, key, "must be between 1 and 64");
-        }
     }
     return 0;
 }

@@ -105,8 +105,6 @@ const sl_option sl_options[] = {
      "Timeout of one connection attempt."},
     {SEC_TARGET, "statement_timeout_ms", OPT_DURATION, TGT(statement_timeout_ms), 0, "5m", false, NULL,
      "A write taking longer is cancelled and retried."},
-    {SEC_TARGET, "max_inflight", OPT_INT, TGT(max_inflight), 0, "1", false, NULL,
-     "cratedb HTTP: bulk requests in flight per worker."},
 
     /* routes[] */
     {SEC_ROUTE, "name", OPT_STR, RTE(name), 0, NULL, false, NULL,

@@ -41,7 +41,6 @@ typedef struct sl_target_conf {
     sl_delivery delivery;
     int64_t connect_timeout_ms;
     int64_t statement_timeout_ms;
-    int64_t max_inflight; /* cratedb HTTP: requests in flight per worker */
     int line;
 } sl_target_conf;
 
