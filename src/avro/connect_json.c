@@ -13,10 +13,28 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "avro_int.h"
 
 #define CONNECT "org.apache.kafka.connect.data."
+
+const char *sl_connect_plain_type(const char *type)
+{
+    static const struct {
+        const char *connect, *sluice;
+    } map[] = {
+        {"int8", "smallint"}, {"int16", "smallint"},  {"int32", "integer"},
+        {"int64", "bigint"},  {"float", "real"},      {"float32", "real"},
+        {"double", "double precision"}, {"float64", "double precision"},
+        {"boolean", "boolean"}, {"string", "text"},   {"bytes", "bytea"},
+        {"struct", "jsonb"},  {"map", "jsonb"},
+    };
+    for (size_t i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcasecmp(map[i].connect, type))
+            return map[i].sluice;
+    return NULL;
+}
 
 static const char *stype(const json_t *schema)
 {
@@ -222,18 +240,9 @@ static const char *sluice_type(const json_t *schema, json_t *f)
         return "time";
     if (name && !strcmp(name, CONNECT "Timestamp"))
         return "timestamptz";
-    static const struct {
-        const char *connect, *sluice;
-    } map[] = {
-        {"int8", "smallint"}, {"int16", "smallint"},  {"int32", "integer"},
-        {"int64", "bigint"},  {"float", "real"},      {"float32", "real"},
-        {"double", "double precision"}, {"float64", "double precision"},
-        {"boolean", "boolean"}, {"string", "text"},   {"bytes", "bytea"},
-        {"struct", "jsonb"},  {"map", "jsonb"},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(map[i].connect, type))
-            return map[i].sluice;
+    const char *plain = sl_connect_plain_type(type);
+    if (plain)
+        return plain;
     if (!strcmp(type, "array")) {
         json_t *items = json_object_get(schema, "items");
         const char *it = sluice_type(items, NULL);

@@ -389,18 +389,9 @@ static const char *sluice_type(const json_t *schema, json_t *f)
     for (size_t i = 0; name && i < sizeof(named) / sizeof(named[0]); i++)
         if (!strcmp(name, named[i].name))
             return named[i].type;
-    static const struct {
-        const char *connect, *type;
-    } plain[] = {
-        {"int8", "smallint"},  {"int16", "smallint"}, {"int32", "integer"},
-        {"int64", "bigint"},   {"float32", "real"},   {"float", "real"},
-        {"float64", "double precision"}, {"double", "double precision"},
-        {"boolean", "boolean"}, {"string", "text"},   {"bytes", "bytea"},
-        {"struct", "jsonb"},   {"map", "jsonb"},
-    };
-    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-        if (!strcasecmp(plain[i].connect, type))
-            return plain[i].type;
+    const char *plain = sl_connect_plain_type(type);
+    if (plain)
+        return plain;
     if (!strcasecmp(type, "array")) {
         const json_t *items = json_object_get(schema, "items");
         const char *it = sluice_type(items, NULL);
