@@ -529,3 +529,24 @@ int fk_main(const char *name, const struct TTest *const *tests, int n, int timeo
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+char *fk_events_config(const char *dir, const char *kafka, const char *topic, const char *qtable,
+                       const char *tail)
+{
+    return ts_write_file(dir, "sluice.yaml",
+                         "%s"
+                         "targets:\n"
+                         "  pg:\n"
+                         "    type: postgresql\n"
+                         "    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                         "routes:\n"
+                         "  - topics: [%s]\n"
+                         "    target: pg\n"
+                         "    table: %s\n"
+                         "    mode: insert\n"
+                         "    add_columns:\n"
+                         "      kp: kafka.partition\n"
+                         "      ko: kafka.offset\n"
+                         "%s",
+                         kafka, topic, qtable, tail);
+}

@@ -61,6 +61,15 @@ int64_t fk_committed(const char *group, const char *topic, int32_t partition);
  */
 char *fk_kafka_yaml(const char *group, const char *extra);
 
+/**
+ * fk_events_config() - write DIR/sluice.yaml: @kafka (from fk_kafka_yaml),
+ * one route from @topic into the append-only table @qtable in insert mode
+ * with kp/ko filled from kafka.partition/kafka.offset, then @tail (the
+ * batch: and retry: sections of the test).  Returns the file's path.
+ */
+char *fk_events_config(const char *dir, const char *kafka, const char *topic, const char *qtable,
+                       const char *tail);
+
 /* A record read back from a topic (dead letters). */
 typedef struct fk_msg {
     int32_t partition;

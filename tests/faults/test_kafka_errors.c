@@ -101,24 +101,10 @@ START_TEST(injected_kafka_errors_keep_exactly_once)
 
     char *dir = ts_tempdir("kerr");
     char *kafka = fk_kafka_yaml(r.group, NULL);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "targets:\n"
-                                 "  pg:\n"
-                                 "    type: postgresql\n"
-                                 "    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "routes:\n"
-                                 "  - topics: [%s]\n"
-                                 "    target: pg\n"
-                                 "    table: %s\n"
-                                 "    mode: insert\n"
-                                 "    add_columns:\n"
-                                 "      kp: kafka.partition\n"
-                                 "      ko: kafka.offset\n"
-                                 "batch:\n"
-                                 "  max_rows: 1000\n"
-                                 "  linger_ms: 20\n",
-                                 kafka, r.topic, r.qtable);
+    char *config = fk_events_config(dir, kafka, r.topic, r.qtable,
+                                    "batch:\n"
+                                    "  max_rows: 1000\n"
+                                    "  linger_ms: 20\n");
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
 
     /* Joining the group fails a few times before it works. */

@@ -95,27 +95,13 @@ START_TEST(kill9_during_ingest_loses_and_duplicates_nothing)
 
     char *dir = ts_tempdir("kill9");
     char *kafka = fk_kafka_yaml(r.group, NULL);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "targets:\n"
-                                 "  pg:\n"
-                                 "    type: postgresql\n"
-                                 "    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "routes:\n"
-                                 "  - topics: [%s]\n"
-                                 "    target: pg\n"
-                                 "    table: %s\n"
-                                 "    mode: insert\n"
-                                 "    add_columns:\n"
-                                 "      kp: kafka.partition\n"
-                                 "      ko: kafka.offset\n"
-                                 "batch:\n"
-                                 "  max_rows: 1500\n"
-                                 "  linger_ms: 20\n"
-                                 "retry:\n"
-                                 "  initial_backoff_ms: 100\n"
-                                 "  max_backoff_ms: 1000\n",
-                                 kafka, r.topic, r.qtable);
+    char *config = fk_events_config(dir, kafka, r.topic, r.qtable,
+                                    "batch:\n"
+                                    "  max_rows: 1500\n"
+                                    "  linger_ms: 20\n"
+                                    "retry:\n"
+                                    "  initial_backoff_ms: 100\n"
+                                    "  max_backoff_ms: 1000\n");
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
 
     int64_t chunk = TOTAL / rounds;

@@ -31,16 +31,18 @@ static bool writing(void *arg)
 {
     run *r = arg;
     return ts_pg_int(r->c,
-                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice'"
+                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
                      " AND state = 'active' AND query LIKE 'COPY %'",
-                     NULL) > 0;
+                     r->group, NULL) > 0;
 }
 
 /* A killed daemon's backend may still run its statement for a moment. */
 static bool no_sluice_backend(void *arg)
 {
     run *r = arg;
-    return ts_pg_int(r->c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice'", NULL) == 0;
+    /* only this test's daemon: its connections carry the group name (PGAPPNAME),
+     * so sluice processes of tests running beside this one do not count */
+    return ts_pg_int(r->c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", r->group, NULL) == 0;
 }
 
 static bool all_stored(void *arg)
@@ -77,25 +79,12 @@ START_TEST(sigterm_during_a_write_applies_batches_whole)
 
     char *dir = ts_tempdir("term");
     char *kafka = fk_kafka_yaml(r.group, NULL);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "targets:\n"
-                                 "  pg:\n"
-                                 "    type: postgresql\n"
-                                 "    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "routes:\n"
-                                 "  - topics: [%s]\n"
-                                 "    target: pg\n"
-                                 "    table: %s\n"
-                                 "    mode: insert\n"
-                                 "    add_columns:\n"
-                                 "      kp: kafka.partition\n"
-                                 "      ko: kafka.offset\n"
-                                 "batch:\n"
-                                 "  max_rows: 2500\n"
-                                 "  linger_ms: 50\n",
-                                 kafka, r.topic, r.qtable);
+    char *config = fk_events_config(dir, kafka, r.topic, r.qtable,
+                                    "batch:\n"
+                                    "  max_rows: 2500\n"
+                                    "  linger_ms: 50\n");
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    setenv("PGAPPNAME", r.group, 1); /* libpq: names the daemon's connections */
 
     for (int round = 0; round < ROUNDS; round++) {
         ck_assert(ts_wait_until(no_sluice_backend, &r, 30000));
