@@ -505,11 +505,10 @@ static int flush_all(sl_worker *w, bool retry)
     for (size_t t = 0; t < w->cfg->ntargets && rc == 0; t++)
         rc = flush_target(w, t, retry);
     if (rc == 1) {
-        bool fenced = false;
         discard_pending(w);
-        for (size_t t = 0; t < w->cfg->ntargets; t++)
-            fenced |= sl_sink_exactly_once(w->sinks[t]);
-        if (fenced && !stopping(w))
+        /* exactly-once partitions resume where the database says (it may
+         * have moved: a fence); reload_db_offsets() skips the others */
+        if (!stopping(w))
             reload_db_offsets(w);
         rewind_parts(w, true);
     } else if (rc == 0) {
