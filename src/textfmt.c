@@ -145,6 +145,20 @@ void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale
     free(digits);
 }
 
+void sl_fmt_base64(sl_strbuf *out, const void *p, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)b[i] << 16 | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0) |
+                     (i + 2 < n ? b[i + 2] : 0);
+        sl_strbuf_putc(out, alphabet[v >> 18 & 63]);
+        sl_strbuf_putc(out, alphabet[v >> 12 & 63]);
+        sl_strbuf_putc(out, i + 1 < n ? alphabet[v >> 6 & 63] : '=');
+        sl_strbuf_putc(out, i + 2 < n ? alphabet[v & 63] : '=');
+    }
+}
+
 /* RFC 4648, section 4 (standard) and 5 (URL and filename safe alphabet). */
 long sl_base64_decode(const char *s, size_t n, unsigned char *out)
 {

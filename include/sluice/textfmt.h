@@ -23,6 +23,8 @@ void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
 void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale);
 /* sl_fmt_hex() - bytes as PostgreSQL's bytea hex text: "\\x00ff". */
 void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n);
+/* sl_fmt_base64() - @n bytes as RFC 4648 base64, standard alphabet, padded. */
+void sl_fmt_base64(sl_strbuf *out, const void *p, size_t n);
 /* sl_base64_decode() - RFC 4648 base64 (standard or URL alphabet, padding
  * optional) of @n chars into @out (room for 3n/4 bytes); -1 on bad input. */
 long sl_base64_decode(const char *s, size_t n, unsigned char *out);

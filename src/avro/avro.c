@@ -30,6 +30,7 @@ typedef struct cached {
     json_t *fields;           /* record schemas: sl_change.fields; else NULL */
     int key_id;               /* fields_with_key was built for this key schema id */
     json_t *fields_with_key;  /* fields plus the key schema's fields */
+    json_t *connect_schema;   /* sl_av_connect_schema(), built on first use */
     struct cached *next;
 } cached;
 
@@ -49,6 +50,7 @@ static void cached_free(cached *c)
     sl_av_schema_free(c->tree);
     json_decref(c->fields);
     json_decref(c->fields_with_key);
+    json_decref(c->connect_schema);
     free(c);
 }
 
@@ -335,6 +337,100 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp,
     }
 }
 
+/* ---- avro value -> Kafka Connect JSON payload ----
+ *
+ * The payload JsonConverter writes for the Connect value that
+ * AvroConverter read from this datum; the schema is sl_av_connect_schema().
+ * Logical types the Connect schema names by a Debezium or Connect type stay
+ * raw numbers or base64 (the Debezium reader converts them); the others are
+ * sluice's text forms. */
+
+static json_t *conv_connect(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp, sl_error *err)
+{
+    avro_value_t *v = (avro_value_t *)cv;
+    switch (n->logical) {
+    case SL_LT_TIMESTAMP_MICROS:
+    case SL_LT_UUID:
+    case SL_LT_DURATION: return conv(v, n, tmp, err);
+    default: break;
+    }
+    switch (avro_value_get_type(v)) {
+    case AVRO_INT32: {
+        int32_t x;
+        avro_value_get_int(v, &x);
+        return json_integer(x);
+    }
+    case AVRO_INT64: {
+        int64_t x;
+        avro_value_get_long(v, &x);
+        return json_integer(x);
+    }
+    case AVRO_BYTES:
+    case AVRO_FIXED: { /* bytes and Decimal's unscaled value: base64 */
+        const void *buf;
+        size_t size;
+        if (avro_value_get_type(v) == AVRO_BYTES)
+            avro_value_get_bytes(v, &buf, &size);
+        else
+            avro_value_get_fixed(v, &buf, &size);
+        sl_strbuf_reset(tmp);
+        sl_fmt_base64(tmp, buf, size);
+        return text(tmp);
+    }
+    case AVRO_RECORD: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < n->n; i++) {
+            avro_value_t field;
+            avro_value_get_by_index(v, i, &field, NULL);
+            json_t *fj = conv_connect(&field, n->child[i], tmp, err);
+            if (!fj) {
+                sl_error_prefix(err, "%s: ", n->names[i]);
+                json_decref(o);
+                return NULL;
+            }
+            json_object_set_new_nocheck(o, n->names[i], fj);
+        }
+        return o;
+    }
+    case AVRO_ARRAY:
+    case AVRO_MAP: {
+        bool map = avro_value_get_type(v) == AVRO_MAP;
+        size_t count;
+        avro_value_get_size(v, &count);
+        json_t *o = map ? json_object() : json_array();
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t item;
+            const char *key = NULL;
+            avro_value_get_by_index(v, i, &item, &key);
+            json_t *ij = conv_connect(&item, n->child[0], tmp, err);
+            if (!ij) {
+                json_decref(o);
+                return NULL;
+            }
+            if (map ? json_object_set_new(o, key, ij) : json_array_append_new(o, ij)) {
+                json_decref(o);
+                return sl_error_set(err, SL_ERR_DATA, "map key is not valid UTF-8"), NULL;
+            }
+        }
+        return o;
+    }
+    case AVRO_UNION: {
+        int d;
+        avro_value_t branch;
+        avro_value_get_discriminant(v, &d);
+        avro_value_get_current_branch(v, &branch);
+        if (d < 0 || (size_t)d >= n->n)
+            return sl_error_set(err, SL_ERR_DATA, "union branch %d out of range", d), NULL;
+        /* ["null", T] is an optional T; a wider union has no Connect schema
+         * here (sl_av_connect_schema) and keeps the plain form */
+        bool optional = n->n == 2 && (n->child[0]->kind == SL_AV_NULL) != (n->child[1]->kind == SL_AV_NULL);
+        return optional ? conv_connect(&branch, n->child[d], tmp, err) : conv(&branch, n->child[d], tmp, err);
+    }
+    default:
+        return conv(v, n, tmp, err);
+    }
+}
+
 /* ---- bounds check ----
  *
  * avro-c 1.11 allocates a string or bytes buffer of the length the data
@@ -457,8 +553,8 @@ static int wire_header(const void *buf, size_t len, int *id, sl_error *err)
     return 0;
 }
 
-static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size_t len, json_t **value,
-                       cached **which, sl_error *err)
+static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size_t len, bool connect,
+                       json_t **value, cached **which, sl_error *err)
 {
     int id;
     if (wire_header(buf, len, &id, err))
@@ -485,7 +581,7 @@ static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size
                             "Avro data longer than schema id %d describes (trailing bytes): corrupt, or written with another schema",
                             id);
     sl_strbuf tmp = SL_STRBUF_INIT;
-    *value = conv(&c->value, c->tree->root, &tmp, err);
+    *value = (connect ? conv_connect : conv)(&c->value, c->tree->root, &tmp, err);
     sl_strbuf_free(&tmp);
     avro_value_reset(&c->value); /* drop the datum's strings and arrays now */
     if (!*value) {
@@ -501,7 +597,7 @@ int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **
 {
     cached *c;
     *value = NULL;
-    if (decode_wire(get_cache(), reg, buf, len, value, &c, err))
+    if (decode_wire(get_cache(), reg, buf, len, false, value, &c, err))
         return -1;
     if (fields)
         *fields = json_incref(c->fields);
@@ -510,9 +606,29 @@ int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **
     return 0;
 }
 
+int sl_avro_decode_connect(sl_registry *reg, const void *buf, size_t len, json_t **envelope,
+                           int *schema_id, sl_error *err)
+{
+    cached *c;
+    json_t *payload;
+    *envelope = NULL;
+    if (decode_wire(get_cache(), reg, buf, len, true, &payload, &c, err))
+        return -1;
+    if (!c->connect_schema)
+        c->connect_schema = sl_av_connect_schema(c->tree->root);
+    *envelope = json_pack("{s:O, s:o}", "schema", c->connect_schema, "payload", payload);
+    if (schema_id)
+        *schema_id = c->id;
+    return 0;
+}
+
 int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
 {
-    if (sl_avro_decode_wire(d->registry, rec->key, rec->key_len, out, NULL, NULL, err)) {
+    /* Debezium reads keys, like values, as Connect records */
+    int rc = d->route->format == SL_FMT_DEBEZIUM
+                 ? sl_avro_decode_connect(d->registry, rec->key, rec->key_len, out, NULL, err)
+                 : sl_avro_decode_wire(d->registry, rec->key, rec->key_len, out, NULL, NULL, err);
+    if (rc) {
         sl_error_prefix(err, "key: ");
         return -1;
     }
@@ -571,7 +687,7 @@ static int avro_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_e
     }
     thread_cache *tc = get_cache();
     cached *c;
-    if (decode_wire(tc, d->registry, rec->value, rec->value_len, &out->value, &c, err))
+    if (decode_wire(tc, d->registry, rec->value, rec->value_len, false, &out->value, &c, err))
         return -1;
     if (!json_is_object(out->value))
         return sl_error_set(err, SL_ERR_DATA, "schema id %d is not a record: a row needs named fields",

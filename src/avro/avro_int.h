@@ -37,6 +37,12 @@ typedef struct sl_av_node {
     size_t n;                   /* fields, branches, symbols; 1 for array/map */
     struct sl_av_node **child;  /* record fields, union branches, array items, map values */
     char **names;               /* record field names, enum symbols */
+    /* Kafka Connect's schema properties, as Confluent's AvroConverter writes
+     * them beside the Avro type: "connect.name" (a semantic type such as
+     * io.debezium.time.MicroTimestamp), "connect.type" (int8, int16) and
+     * "connect.parameters"; NULL when absent. */
+    char *connect_name, *connect_type;
+    json_t *connect_params;
 } sl_av_node;
 
 /* A parsed schema: the nodes form a graph (records may refer to themselves),
@@ -54,6 +60,14 @@ void sl_av_schema_free(sl_av_schema *s);
 /* sl_av_fields() - sl_change.fields for a record node (see schema_sync.h). */
 json_t *sl_av_fields(const sl_av_node *record);
 
+/* sl_av_connect_schema() - the Kafka Connect schema (JsonConverter's JSON
+ * form) that an Avro schema written by Confluent's AvroConverter stands
+ * for: the inverse of the converter's mapping, with the Connect semantic
+ * names restored from "connect.name".  Avro logical types without a
+ * Connect counterpart get the Debezium name of the same meaning.  Pairs
+ * with the payloads of sl_avro_decode_connect(). */
+json_t *sl_av_connect_schema(const sl_av_node *n);
+
 #include "sluice/textfmt.h" /* canonical text forms */
 
 /* sl_connect_plain_type() - the sluice column type of a plain Kafka Connect
@@ -68,6 +82,15 @@ const char *sl_connect_plain_type(const char *type);
  * The schemas are cached per thread. */
 int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **value,
                         json_t **fields, int *schema_id, sl_error *err);
+
+/* sl_avro_decode_connect() - decode one wire-format datum into the Kafka
+ * Connect JSON envelope {"schema": ..., "payload": ...} that JsonConverter
+ * would have written for the same Connect record: how `format: debezium`
+ * reads Avro events, with one code path for both converters.  Payload
+ * values follow JsonConverter: bytes and decimals in base64, Connect dates
+ * and times as integers. */
+int sl_avro_decode_connect(sl_registry *reg, const void *buf, size_t len, json_t **envelope,
+                           int *schema_id, sl_error *err);
 
 /* sl_registry_serial() - distinguishes registries across their lifetimes
  * (an address can be reused after sl_registry_free()); 0 for NULL. */

@@ -5,6 +5,7 @@
  * Schema rules: Avro specification 1.11.1, "Schema Declaration", "Names"
  * and "Logical Types" (https://avro.apache.org/docs/1.11.1/specification/). */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,9 @@ void sl_av_schema_free(sl_av_schema *s)
         free(n->names);
         free(n->child);
         free(n->name);
+        free(n->connect_name);
+        free(n->connect_type);
+        json_decref(n->connect_params);
         free(n);
     }
     free(s->nodes);
@@ -128,6 +132,20 @@ static void apply_logical(sl_av_node *n, const json_t *j)
     }
 }
 
+/* Connect's properties on a type object (see sl_av_node). */
+static void apply_connect(sl_av_node *n, const json_t *j)
+{
+    const char *name = json_string_value(json_object_get(j, "connect.name"));
+    const char *type = json_string_value(json_object_get(j, "connect.type"));
+    json_t *params = json_object_get(j, "connect.parameters");
+    if (name && !n->connect_name)
+        n->connect_name = sl_xstrdup(name);
+    if (type && !n->connect_type)
+        n->connect_type = sl_xstrdup(type);
+    if (json_is_object(params) && !n->connect_params)
+        n->connect_params = json_incref(params);
+}
+
 static sl_av_node *parse(parser *p, const json_t *j, const char *ns);
 
 static int bad(parser *p, const char *fmt, const char *what)
@@ -211,6 +229,8 @@ static sl_av_node *parse_named(parser *p, const json_t *j, const char *type, con
         apply_logical(n, j);
     }
 out:
+    if (n)
+        apply_connect(n, j);
     free(fn);
     free(inner_ns);
     return n;
@@ -249,6 +269,7 @@ static sl_av_node *parse(parser *p, const json_t *j, const char *ns)
         } else if (primitive(type) >= 0) {
             n = new_node(p, (sl_av_kind)primitive(type));
             apply_logical(n, j);
+            apply_connect(n, j);
         } else if (!strcmp(type, "record") || !strcmp(type, "error") || !strcmp(type, "enum") ||
                    !strcmp(type, "fixed")) {
             n = parse_named(p, j, type, ns);
@@ -445,4 +466,144 @@ json_t *sl_av_fields(const sl_av_node *rec)
         json_array_append_new(out, f);
     }
     return out;
+}
+
+/* ---- Kafka Connect schemas ----
+ *
+ * Confluent's AvroConverter (io.confluent.connect.avro.AvroData, documented
+ * in "Kafka Connect converters" of the Confluent Platform docs) writes a
+ * Connect struct as an Avro record, int8/int16 as an int with
+ * "connect.type", an optional field as the union ["null", T], and keeps a
+ * Connect schema's name and parameters as "connect.name" and
+ * "connect.parameters"; Connect's Decimal, Date, Time and Timestamp also
+ * become the Avro logical types decimal, date, time-millis and
+ * timestamp-millis.  This reverses it. */
+
+#define CONNECT_DATA "org.apache.kafka.connect.data."
+#define DEBEZIUM_TIME "io.debezium.time."
+
+static json_t *connect_schema(const sl_av_node *n, int depth);
+
+/* The Connect name and type standing for an Avro logical type. */
+static void connect_logical(const sl_av_node *n, json_t *s)
+{
+    static const struct {
+        sl_av_logical lt;
+        const char *type, *name;
+    } map[] = {
+        {SL_LT_DATE, "int32", CONNECT_DATA "Date"},
+        {SL_LT_TIME_MILLIS, "int32", CONNECT_DATA "Time"},
+        {SL_LT_TIMESTAMP_MILLIS, "int64", CONNECT_DATA "Timestamp"},
+        {SL_LT_TIME_MICROS, "int64", DEBEZIUM_TIME "MicroTime"},
+        {SL_LT_LOCAL_TIMESTAMP_MILLIS, "int64", DEBEZIUM_TIME "Timestamp"},
+        {SL_LT_LOCAL_TIMESTAMP_MICROS, "int64", DEBEZIUM_TIME "MicroTimestamp"},
+        /* the payload is sluice's text form: an instant with its offset */
+        {SL_LT_TIMESTAMP_MICROS, "string", DEBEZIUM_TIME "ZonedTimestamp"},
+        {SL_LT_UUID, "string", "io.debezium.data.Uuid"},
+        {SL_LT_DURATION, "string", NULL},
+    };
+    if (n->logical == SL_LT_DECIMAL) {
+        char scale[16], precision[16];
+        snprintf(scale, sizeof(scale), "%d", n->scale);
+        snprintf(precision, sizeof(precision), "%d", n->precision);
+        json_object_set_new(s, "type", json_string("bytes"));
+        json_object_set_new(s, "name", json_string(CONNECT_DATA "Decimal"));
+        json_object_set_new(s, "parameters", json_pack("{s:s, s:s}", "scale", scale,
+                                                       "connect.decimal.precision", precision));
+        return;
+    }
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (map[i].lt != n->logical)
+            continue;
+        json_object_set_new(s, "type", json_string(map[i].type));
+        if (map[i].name)
+            json_object_set_new(s, "name", json_string(map[i].name));
+    }
+}
+
+static const char *connect_primitive(const sl_av_node *n)
+{
+    switch (n->kind) {
+    case SL_AV_BOOLEAN: return "boolean";
+    case SL_AV_INT:
+        if (n->connect_type && (!strcmp(n->connect_type, "int8") || !strcmp(n->connect_type, "int16")))
+            return n->connect_type;
+        return "int32";
+    case SL_AV_LONG: return "int64";
+    case SL_AV_FLOAT: return "float32";
+    case SL_AV_DOUBLE: return "float64";
+    case SL_AV_BYTES:
+    case SL_AV_FIXED: return "bytes";
+    case SL_AV_STRING:
+    case SL_AV_ENUM: return "string";
+    default: return NULL;
+    }
+}
+
+/* The one non-null branch of ["null", T] (or [T, "null"]), else NULL. */
+static const sl_av_node *optional_branch(const sl_av_node *n)
+{
+    if (n->kind != SL_AV_UNION || n->n != 2)
+        return NULL;
+    if (n->child[0]->kind == SL_AV_NULL && n->child[1]->kind != SL_AV_NULL)
+        return n->child[1];
+    if (n->child[1]->kind == SL_AV_NULL && n->child[0]->kind != SL_AV_NULL)
+        return n->child[0];
+    return NULL;
+}
+
+static json_t *connect_schema(const sl_av_node *n, int depth)
+{
+    if (depth > 32) /* a recursive record: the rest goes through as plain JSON */
+        return json_object();
+    const sl_av_node *opt = optional_branch(n);
+    if (opt) {
+        json_t *s = connect_schema(opt, depth + 1);
+        json_object_set_new(s, "optional", json_true());
+        return s;
+    }
+    json_t *s = json_object();
+    if (n->kind == SL_AV_UNION || n->kind == SL_AV_NULL) {
+        /* no Connect type: the value passes as sluice's plain JSON form */
+        for (size_t i = 0; i < n->n; i++)
+            if (n->child[i]->kind == SL_AV_NULL)
+                json_object_set_new(s, "optional", json_true());
+        return s;
+    }
+    if (n->kind == SL_AV_RECORD) {
+        json_t *fields = json_array();
+        for (size_t i = 0; i < n->n; i++) {
+            json_t *f = connect_schema(n->child[i], depth + 1);
+            json_object_set_new(f, "field", json_string(n->names[i]));
+            json_array_append_new(fields, f);
+        }
+        json_object_set_new(s, "type", json_string("struct"));
+        json_object_set_new(s, "fields", fields);
+    } else if (n->kind == SL_AV_ARRAY) {
+        json_object_set_new(s, "type", json_string("array"));
+        json_object_set_new(s, "items", connect_schema(n->child[0], depth + 1));
+    } else if (n->kind == SL_AV_MAP) {
+        json_object_set_new(s, "type", json_string("map"));
+        json_object_set_new(s, "keys", json_pack("{s:s}", "type", "string"));
+        json_object_set_new(s, "values", connect_schema(n->child[0], depth + 1));
+    } else {
+        json_object_set_new(s, "type", json_string(connect_primitive(n)));
+    }
+    if (n->logical != SL_LT_NONE) {
+        connect_logical(n, s);
+    } else if (n->connect_name) {
+        json_object_set_new(s, "name", json_string(n->connect_name));
+        if (n->connect_params)
+            json_object_set(s, "parameters", n->connect_params);
+    } else if (n->name && n->kind == SL_AV_RECORD) {
+        json_object_set_new(s, "name", json_string(n->name));
+    }
+    if (!json_object_get(s, "optional"))
+        json_object_set_new(s, "optional", json_false());
+    return s;
+}
+
+json_t *sl_av_connect_schema(const sl_av_node *n)
+{
+    return connect_schema(n, 0);
 }

@@ -391,7 +391,9 @@ static int dbz_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_er
             sl_error_set(err, SL_ERR_FATAL, "the value is Avro (magic byte 0) but no `registry` is configured");
             goto done;
         }
-        if (sl_avro_decode_wire(d->registry, rec->value, rec->value_len, &root, NULL, &out->schema_id, err))
+        /* read as the Connect record AvroConverter wrote, so semantic types
+         * ("connect.name") convert exactly as under JsonConverter */
+        if (sl_avro_decode_connect(d->registry, rec->value, rec->value_len, &root, &out->schema_id, err))
             goto done;
     } else {
         json_error_t je;

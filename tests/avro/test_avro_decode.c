@@ -488,6 +488,261 @@ START_TEST(test_connect_json)
 }
 END_TEST
 
+/* ---- Debezium events through Confluent's AvroConverter ----
+ *
+ * The same change event as AvroConverter writes it (schemas with
+ * "connect.name", "connect.type" and "connect.parameters"; logical type
+ * decimal) and as JsonConverter writes it must decode to the same change:
+ * the same values, key, metadata and column types. */
+
+#define DBZ_OPT(t) "[\"null\"," t "],\"default\":null"
+static const char dbz_avro_value_schema[] =
+    "{\"type\":\"record\",\"name\":\"Envelope\",\"namespace\":\"db1.public.t\",\"fields\":["
+    "{\"name\":\"before\",\"type\":" DBZ_OPT(
+        "{\"type\":\"record\",\"name\":\"Value\",\"fields\":["
+        "{\"name\":\"id\",\"type\":\"int\"},"
+        "{\"name\":\"small\",\"type\":" DBZ_OPT("{\"type\":\"int\",\"connect.type\":\"int16\"}") "},"
+        "{\"name\":\"price\",\"type\":" DBZ_OPT(
+            "{\"type\":\"bytes\",\"scale\":2,\"precision\":10,\"connect.version\":1,"
+            "\"connect.parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"},"
+            "\"connect.name\":\"org.apache.kafka.connect.data.Decimal\",\"logicalType\":\"decimal\"}") "},"
+        "{\"name\":\"born\",\"type\":" DBZ_OPT("{\"type\":\"int\",\"connect.version\":1,\"connect.name\":\"io.debezium.time.Date\"}") "},"
+        "{\"name\":\"created\",\"type\":" DBZ_OPT("{\"type\":\"long\",\"connect.version\":1,\"connect.name\":\"io.debezium.time.MicroTimestamp\"}") "},"
+        "{\"name\":\"at\",\"type\":" DBZ_OPT("{\"type\":\"long\",\"connect.version\":1,\"connect.name\":\"io.debezium.time.MicroTime\"}") "},"
+        "{\"name\":\"updated\",\"type\":" DBZ_OPT("{\"type\":\"string\",\"connect.version\":1,\"connect.name\":\"io.debezium.time.ZonedTimestamp\"}") "},"
+        "{\"name\":\"doc\",\"type\":" DBZ_OPT("{\"type\":\"string\",\"connect.version\":1,\"connect.name\":\"io.debezium.data.Json\"}") "},"
+        "{\"name\":\"amount\",\"type\":" DBZ_OPT(
+            "{\"type\":\"record\",\"name\":\"VariableScaleDecimal\",\"namespace\":\"io.debezium.data\","
+            "\"fields\":[{\"name\":\"scale\",\"type\":\"int\"},{\"name\":\"value\",\"type\":\"bytes\"}],"
+            "\"connect.doc\":\"Variable scaled decimal\",\"connect.version\":1,"
+            "\"connect.name\":\"io.debezium.data.VariableScaleDecimal\"}") "},"
+        "{\"name\":\"flags\",\"type\":" DBZ_OPT("{\"type\":\"bytes\",\"connect.version\":1,\"connect.parameters\":{\"length\":\"3\"},\"connect.name\":\"io.debezium.data.Bits\"}") "},"
+        "{\"name\":\"blob\",\"type\":" DBZ_OPT("\"bytes\"") "},"
+        "{\"name\":\"tags\",\"type\":" DBZ_OPT("{\"type\":\"array\",\"items\":[\"null\",\"string\"]}") "},"
+        "{\"name\":\"u\",\"type\":" DBZ_OPT("{\"type\":\"string\",\"connect.version\":1,\"connect.name\":\"io.debezium.data.Uuid\"}") "}"
+        "],\"connect.name\":\"db1.public.t.Value\"}") "},"
+    "{\"name\":\"after\",\"type\":" DBZ_OPT("\"Value\"") "},"
+    "{\"name\":\"source\",\"type\":{\"type\":\"record\",\"name\":\"Source\",\"namespace\":\"io.debezium.connector.postgresql\","
+        "\"fields\":[{\"name\":\"connector\",\"type\":\"string\"},{\"name\":\"ts_ms\",\"type\":\"long\"},"
+        "{\"name\":\"db\",\"type\":\"string\"},{\"name\":\"schema\",\"type\":\"string\"},"
+        "{\"name\":\"table\",\"type\":\"string\"},{\"name\":\"lsn\",\"type\":" DBZ_OPT("\"long\"") "}],"
+        "\"connect.name\":\"io.debezium.connector.postgresql.Source\"}},"
+    "{\"name\":\"op\",\"type\":\"string\"},"
+    "{\"name\":\"ts_ms\",\"type\":" DBZ_OPT("\"long\"") "}"
+    "],\"connect.name\":\"db1.public.t.Envelope\"}";
+static const char dbz_avro_key_schema[] =
+    "{\"type\":\"record\",\"name\":\"Key\",\"namespace\":\"db1.public.t\","
+    "\"fields\":[{\"name\":\"id\",\"type\":\"int\"}],\"connect.name\":\"db1.public.t.Key\"}";
+
+#define JF(name, rest) "{\"field\":\"" name "\"," rest "}"
+static const char dbz_json_value[] =
+    "{\"schema\":{\"type\":\"struct\",\"name\":\"db1.public.t.Envelope\",\"optional\":false,\"fields\":["
+    JF("before", "\"type\":\"struct\",\"name\":\"db1.public.t.Value\",\"optional\":true,\"fields\":["
+        JF("id", "\"type\":\"int32\",\"optional\":false") ","
+        JF("small", "\"type\":\"int16\",\"optional\":true") ","
+        JF("price", "\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+                    "\"version\":1,\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"}") ","
+        JF("born", "\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"version\":1") ","
+        JF("created", "\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"version\":1") ","
+        JF("at", "\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"version\":1") ","
+        JF("updated", "\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"version\":1") ","
+        JF("doc", "\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"version\":1") ","
+        JF("amount", "\"type\":\"struct\",\"optional\":true,\"name\":\"io.debezium.data.VariableScaleDecimal\","
+                     "\"version\":1,\"doc\":\"Variable scaled decimal\",\"fields\":["
+                     JF("scale", "\"type\":\"int32\",\"optional\":false") ","
+                     JF("value", "\"type\":\"bytes\",\"optional\":false") "]") ","
+        JF("flags", "\"type\":\"bytes\",\"optional\":true,\"name\":\"io.debezium.data.Bits\",\"version\":1,"
+                    "\"parameters\":{\"length\":\"3\"}") ","
+        JF("blob", "\"type\":\"bytes\",\"optional\":true") ","
+        JF("tags", "\"type\":\"array\",\"optional\":true,\"items\":{\"type\":\"string\",\"optional\":true}") ","
+        JF("u", "\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Uuid\",\"version\":1") "]") ","
+    JF("after", "\"type\":\"struct\",\"name\":\"db1.public.t.Value\",\"optional\":true,\"fields\":[]") ","
+    JF("source", "\"type\":\"struct\",\"name\":\"io.debezium.connector.postgresql.Source\",\"optional\":false,\"fields\":["
+        JF("connector", "\"type\":\"string\",\"optional\":false") ","
+        JF("ts_ms", "\"type\":\"int64\",\"optional\":false") ","
+        JF("db", "\"type\":\"string\",\"optional\":false") ","
+        JF("schema", "\"type\":\"string\",\"optional\":false") ","
+        JF("table", "\"type\":\"string\",\"optional\":false") ","
+        JF("lsn", "\"type\":\"int64\",\"optional\":true") "]") ","
+    JF("op", "\"type\":\"string\",\"optional\":false") ","
+    JF("ts_ms", "\"type\":\"int64\",\"optional\":true") "]},"
+    "\"payload\":{\"before\":null,\"after\":{\"id\":7,\"small\":-3,\"price\":\"/zg=\",\"born\":-1,"
+    "\"created\":1714564800123456,\"at\":3723004005,\"updated\":\"2024-05-01T12:00:00.5+02:00\","
+    "\"doc\":\"{\\\"a\\\": [1, 2]}\",\"amount\":{\"scale\":3,\"value\":\"MDk=\"},\"flags\":\"BQ==\","
+    "\"blob\":\"AP8Q\",\"tags\":[\"x\",null],\"u\":\"4b2a8e60-9c1d-4f7b-8d3e-2a1b0c9d8e7f\"},"
+    "\"source\":{\"connector\":\"postgresql\",\"ts_ms\":1714564800900,\"db\":\"shop\",\"schema\":\"public\","
+    "\"table\":\"t\",\"lsn\":123456},\"op\":\"u\",\"ts_ms\":1714564800999}}";
+static const char dbz_json_key[] =
+    "{\"schema\":{\"type\":\"struct\",\"name\":\"db1.public.t.Key\",\"optional\":false,\"fields\":["
+    JF("id", "\"type\":\"int32\",\"optional\":false") "]},\"payload\":{\"id\":7}}";
+
+/* The JSON event's "after" schema is written once, under "before"; copy it. */
+static char *dbz_json_value_text(void)
+{
+    json_t *j = json_loads(dbz_json_value, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    json_t *fields = json_object_get(json_object_get(j, "schema"), "fields");
+    json_t *after = json_deep_copy(json_array_get(fields, 0));
+    json_object_set_new(after, "field", json_string("after"));
+    json_array_set_new(fields, 1, after);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return text;
+}
+
+static void set_opt(avro_value_t *rec, const char *field, avro_value_t *branch)
+{
+    avro_value_t f;
+    ck_assert_int_eq(avro_value_get_by_name(rec, field, &f, NULL), 0);
+    ck_assert_int_eq(avro_value_set_branch(&f, 1, branch), 0);
+}
+
+static char *dbz_avro_value(int id, size_t *len)
+{
+    avro_schema_t schema;
+    ck_assert_msg(avro_schema_from_json_length(dbz_avro_value_schema, strlen(dbz_avro_value_schema), &schema) == 0,
+                  "%s", avro_strerror());
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    avro_value_t env, after, f, b;
+    avro_generic_value_new(iface, &env);
+    avro_value_get_by_name(&env, "before", &f, NULL);
+    avro_value_set_branch(&f, 0, &b);
+    avro_value_set_null(&b);
+    set_opt(&env, "after", &after);
+    avro_value_get_by_name(&after, "id", &f, NULL);
+    avro_value_set_int(&f, 7);
+    set_opt(&after, "small", &b), avro_value_set_int(&b, -3);
+    set_opt(&after, "price", &b), avro_value_set_bytes(&b, "\xff\x38", 2);
+    set_opt(&after, "born", &b), avro_value_set_int(&b, -1);
+    set_opt(&after, "created", &b), avro_value_set_long(&b, 1714564800123456LL);
+    set_opt(&after, "at", &b), avro_value_set_long(&b, 3723004005LL);
+    set_opt(&after, "updated", &b), avro_value_set_string(&b, "2024-05-01T12:00:00.5+02:00");
+    set_opt(&after, "doc", &b), avro_value_set_string(&b, "{\"a\": [1, 2]}");
+    set_opt(&after, "amount", &b);
+    avro_value_get_by_name(&b, "scale", &f, NULL), avro_value_set_int(&f, 3);
+    avro_value_get_by_name(&b, "value", &f, NULL), avro_value_set_bytes(&f, "\x30\x39", 2);
+    set_opt(&after, "flags", &b), avro_value_set_bytes(&b, "\x05", 1);
+    set_opt(&after, "blob", &b), avro_value_set_bytes(&b, "\x00\xff\x10", 3);
+    set_opt(&after, "tags", &b);
+    avro_value_t item, br;
+    avro_value_append(&b, &item, NULL), avro_value_set_branch(&item, 1, &br), avro_value_set_string(&br, "x");
+    avro_value_append(&b, &item, NULL), avro_value_set_branch(&item, 0, &br), avro_value_set_null(&br);
+    set_opt(&after, "u", &b), avro_value_set_string(&b, "4b2a8e60-9c1d-4f7b-8d3e-2a1b0c9d8e7f");
+    avro_value_t src;
+    avro_value_get_by_name(&env, "source", &src, NULL);
+    avro_value_get_by_name(&src, "connector", &f, NULL), avro_value_set_string(&f, "postgresql");
+    avro_value_get_by_name(&src, "ts_ms", &f, NULL), avro_value_set_long(&f, 1714564800900LL);
+    avro_value_get_by_name(&src, "db", &f, NULL), avro_value_set_string(&f, "shop");
+    avro_value_get_by_name(&src, "schema", &f, NULL), avro_value_set_string(&f, "public");
+    avro_value_get_by_name(&src, "table", &f, NULL), avro_value_set_string(&f, "t");
+    set_opt(&src, "lsn", &b), avro_value_set_long(&b, 123456);
+    avro_value_get_by_name(&env, "op", &f, NULL), avro_value_set_string(&f, "u");
+    set_opt(&env, "ts_ms", &b), avro_value_set_long(&b, 1714564800999LL);
+    char *wire = ar_wire(id, &env, len);
+    avro_value_decref(&env);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    return wire;
+}
+
+static char *dbz_avro_key(int id, size_t *len)
+{
+    avro_schema_t schema;
+    ck_assert_int_eq(avro_schema_from_json_length(dbz_avro_key_schema, strlen(dbz_avro_key_schema), &schema), 0);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    avro_value_t key, f;
+    avro_generic_value_new(iface, &key);
+    avro_value_get_by_name(&key, "id", &f, NULL);
+    avro_value_set_int(&f, 7);
+    char *wire = ar_wire(id, &key, len);
+    avro_value_decref(&key);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    return wire;
+}
+
+static void dbz_decode(sl_keyformat kf, sl_registry *r, const char *key, size_t klen, const char *value,
+                       size_t vlen, sl_change *c)
+{
+    sl_route_conf route = {.name = "cdc", .format = SL_FMT_DEBEZIUM, .key_format = kf};
+    sl_decoder d;
+    sl_error err;
+    ck_assert_int_eq(sl_decoder_init(&d, &route, r, &err), 0);
+    sl_record rec = {.topic = "db1.public.t", .value = value, .value_len = vlen, .key = key, .key_len = klen};
+    int rc = sl_decode(&d, &rec, c, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    sl_decoder_fini(&d);
+}
+
+#define CK_JSON_EQ(a, b)                                                                           \
+    do {                                                                                           \
+        char *sa = json_dumps((a), JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);              \
+        char *sb = json_dumps((b), JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);              \
+        ck_assert_msg(json_equal((a), (b)), "%s:\n avro %s\n json %s", #a, sa, sb);               \
+        free(sa);                                                                                  \
+        free(sb);                                                                                  \
+    } while (0)
+
+START_TEST(test_debezium_avro)
+{
+    ar_server *srv = ar_start(0, NULL, NULL, false);
+    int vid = ar_register(srv, "db1.public.t-value", dbz_avro_value_schema);
+    int kid = ar_register(srv, "db1.public.t-key", dbz_avro_key_schema);
+    sl_registry *r = registry_for(srv->url, NULL, NULL);
+    size_t klen;
+    char *key = dbz_avro_key(kid, &klen);
+    size_t vlen;
+    char *value = dbz_avro_value(vid, &vlen);
+    sl_change a, j;
+    dbz_decode(SL_KEYFMT_AVRO, r, key, klen, value, vlen, &a);
+    char *jv = dbz_json_value_text();
+    dbz_decode(SL_KEYFMT_JSON, NULL, dbz_json_key, strlen(dbz_json_key), jv, strlen(jv), &j);
+
+    ck_assert_int_eq(a.op, SL_OP_UPSERT);
+    ck_assert_int_eq(a.op, j.op);
+    ck_assert_int_eq(a.schema_id, vid);
+    expect(a.value, "created", "\"2024-05-01T12:00:00.123456\"");
+    expect(a.value, "born", "\"1969-12-31\"");
+    expect(a.value, "at", "\"01:02:03.004005\"");
+    expect(a.value, "price", "\"-2.00\"");
+    expect(a.value, "amount", "\"12.345\"");
+    expect(a.value, "flags", "\"101\"");
+    expect(a.value, "blob", "\"\\\\x00ff10\"");
+    expect(a.value, "small", "-3");
+    CK_JSON_EQ(a.value, j.value);
+    CK_JSON_EQ(a.key, j.key);
+    CK_JSON_EQ(a.meta, j.meta);
+    CK_JSON_EQ(a.json_text, j.json_text);
+    CK_JSON_EQ(a.fields, j.fields);
+    /* the column types auto_create would use come from the semantic names */
+    const char *want[][2] = {{"id", "integer"}, {"price", "numeric(10,2)"}, {"born", "date"},
+                             {"created", "timestamp"}, {"at", "time"}, {"updated", "timestamptz"},
+                             {"doc", "jsonb"}, {"amount", "numeric"}, {"u", "uuid"}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        size_t k;
+        json_t *f;
+        bool seen = false;
+        json_array_foreach(a.fields, k, f) {
+            if (strcmp(json_string_value(json_object_get(f, "name")), want[i][0]))
+                continue;
+            char buf[64];
+            ck_assert_str_eq(sl_schema_column_type(SL_TARGET_POSTGRESQL, f, buf, sizeof(buf)), want[i][1]);
+            ck_assert(json_is_true(json_object_get(f, "key")) == !strcmp(want[i][0], "id"));
+            seen = true;
+        }
+        ck_assert_msg(seen, "no field %s", want[i][0]);
+    }
+    sl_change_clear(&a);
+    sl_change_clear(&j);
+    free(jv);
+    free(key);
+    free(value);
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    ar_free(srv);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("avro decode");
@@ -501,6 +756,7 @@ int main(void)
     tcase_add_test(tc, test_failover_and_auth);
     tcase_add_test(tc, test_dedup);
     tcase_add_test(tc, test_connect_json);
+    tcase_add_test(tc, test_debezium_avro);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
