@@ -2,6 +2,7 @@
  *
  * Starts librdkafka's mock cluster in this process, creates one topic and
  * produces a reproducible workload into it (lz4-compressed, keyed by id),
+ * as JSON or, with --avro ID, as Avro in Confluent's wire format,
  * then checks with the low and high watermarks that every record is still
  * there (the mock cluster keeps at most 5 MiB per partition and silently
  * drops older data).  It prints
@@ -22,6 +23,13 @@
  *   ok a pseudo-random boolean, and with --columns C > 5 the extra columns
  *   c05..c<C-1> cycling through bigint, text, double and boolean.
  *
+ * --avro ID encodes each value as the magic byte 0, ID as 4 big-endian bytes
+ * and the Avro binary encoding of the record under the schema --avro-schema
+ * prints (id long, device string, ts timestamp-micros, temp double, ok
+ * boolean, extra columns long/string/double/boolean): the same values as the
+ * JSON, so the same final table.  The caller registers that schema and passes
+ * the id it got; this program does not talk to a registry.
+ *
  * --csv FILE writes every record as decoded CSV (columns, then partition and
  * offset) for loading with COPY; --expected FILE writes the final state of
  * the table (last record per id, ordered by id) in the canonical form the
@@ -41,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <avro.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -75,6 +84,7 @@ typedef struct opts {
     const char *csv;
     const char *expected;
     uint64_t seed;
+    long long avro_id; /* schema id for Avro values; -1: JSON */
 } opts;
 
 static uint64_t mix(uint64_t x)
@@ -166,6 +176,125 @@ static int json_rec(const opts *o, const rec *r, char *buf, size_t n)
     }
     len += snprintf(buf + len, n - len, "}");
     return len;
+}
+
+/* ---- Avro ---- */
+
+/* Avro type of extra column c, by c % 4 as in json_rec(). */
+static const char *const extra_avro_type[] = {"long", "string", "double", "boolean"};
+
+/* The value schema for @columns columns, in the order of json_rec().  ts is
+ * timestamp-micros because sluice maps it to timestamptz exactly; temp is a
+ * double as in the table (the JSON's one decimal digit parses to the same
+ * double as temp10 / 10.0, both being the nearest double to the decimal). */
+static char *avro_schema_json(int columns)
+{
+    size_t n = 512 + (size_t)columns * 64;
+    char *s = malloc(n);
+    if (!s)
+        die("out of memory");
+    int len = snprintf(s, n,
+                       "{\"type\":\"record\",\"name\":\"Reading\",\"namespace\":\"sluice.bench\",\"fields\":["
+                       "{\"name\":\"id\",\"type\":\"long\"},"
+                       "{\"name\":\"device\",\"type\":\"string\"},"
+                       "{\"name\":\"ts\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-micros\"}},"
+                       "{\"name\":\"temp\",\"type\":\"double\"},"
+                       "{\"name\":\"ok\",\"type\":\"boolean\"}");
+    for (int c = 5; c < columns; c++)
+        len += snprintf(s + len, n - (size_t)len, ",{\"name\":\"c%02d\",\"type\":\"%s\"}", c,
+                        extra_avro_type[c % 4]);
+    snprintf(s + len, n - (size_t)len, "]}");
+    return s;
+}
+
+/* One generic record reused for every datum, and a memory writer pointed at
+ * each output buffer in turn: nothing is allocated per record but the
+ * strings avro-c copies into the value. */
+typedef struct avro_enc {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    avro_writer_t writer;
+} avro_enc;
+
+static avro_enc avro_state;
+
+static void avro_enc_init(const opts *o)
+{
+    char *json = avro_schema_json(o->columns);
+    if (avro_schema_from_json_length(json, strlen(json), &avro_state.schema))
+        die("Avro schema: %s", avro_strerror());
+    free(json);
+    avro_state.iface = avro_generic_class_from_schema(avro_state.schema);
+    if (!avro_state.iface || avro_generic_value_new(avro_state.iface, &avro_state.value))
+        die("Avro value: %s", avro_strerror());
+    static char dummy[1];
+    avro_state.writer = avro_writer_memory(dummy, sizeof dummy);
+    if (!avro_state.writer)
+        die("Avro writer: %s", avro_strerror());
+}
+
+static void avro_enc_free(void)
+{
+    if (!avro_state.iface)
+        return;
+    avro_writer_free(avro_state.writer);
+    avro_value_decref(&avro_state.value);
+    avro_value_iface_decref(avro_state.iface);
+    avro_schema_decref(avro_state.schema);
+}
+
+static void avro_field(size_t index, avro_value_t *f)
+{
+    if (avro_value_get_by_index(&avro_state.value, index, f, NULL))
+        die("Avro field %zu: %s", index, avro_strerror());
+}
+
+/* The record of json_rec() in Confluent's wire format; returns its length. */
+static int avro_rec(const opts *o, const rec *r, char *buf, size_t n)
+{
+    avro_value_t f;
+    char text[64];
+    avro_field(0, &f);
+    avro_value_set_long(&f, r->id);
+    avro_field(1, &f);
+    snprintf(text, sizeof text, "dev-%05lld-%s", r->id % 100000, regions[r->id % 6]);
+    avro_value_set_string(&f, text);
+    avro_field(2, &f);
+    avro_value_set_long(&f, r->ts_us);
+    avro_field(3, &f);
+    avro_value_set_double(&f, r->temp10 / 10.0);
+    avro_field(4, &f);
+    avro_value_set_boolean(&f, r->ok);
+    for (int c = 5; c < o->columns; c++) {
+        long long v = extra_int(r, c);
+        avro_field((size_t)c, &f);
+        switch (c % 4) {
+        case 0: avro_value_set_long(&f, v); break;
+        case 1:
+            snprintf(text, sizeof text, "v%lld", v);
+            avro_value_set_string(&f, text);
+            break;
+        case 2: avro_value_set_double(&f, v / 10.0); break; /* as json_rec's "%lld.%lld" parses */
+        default: avro_value_set_boolean(&f, v & 1); break;
+        }
+    }
+    uint32_t id = (uint32_t)o->avro_id;
+    buf[0] = 0;
+    buf[1] = (char)(id >> 24);
+    buf[2] = (char)(id >> 16);
+    buf[3] = (char)(id >> 8);
+    buf[4] = (char)id;
+    avro_writer_memory_set_dest(avro_state.writer, buf + 5, (int64_t)(n - 5));
+    if (avro_value_write(avro_state.writer, &avro_state.value))
+        die("Avro encoding: %s", avro_strerror());
+    return 5 + (int)avro_writer_tell(avro_state.writer);
+}
+
+/* A record's value in the format asked for. */
+static int value_rec(const opts *o, const rec *r, char *buf, size_t n)
+{
+    return o->avro_id >= 0 ? avro_rec(o, r, buf, n) : json_rec(o, r, buf, n);
 }
 
 /* CSV as COPY reads it; @canonical: ts in epoch ms, doubles times 10, t/f. */
@@ -287,7 +416,7 @@ static void produce_workload(const opts *o, const char *bootstrap, long long *by
     for (long long i = 0; i < o->records; i++) {
         rec r;
         make_rec(o, step, i, &r);
-        int len = json_rec(o, &r, buf, sizeof buf);
+        int len = value_rec(o, &r, buf, sizeof buf);
         int klen = snprintf(key, sizeof key, "%lld", r.id);
         *bytes += len;
         produce_one(rk, o->topic, key, (size_t)klen, buf, (size_t)len, i);
@@ -388,7 +517,7 @@ static void produce_steady(const opts *o, rd_kafka_t *rk, double rate, double se
             make_rec(&wide, step, 1 + k, &r); /* i >= distinct: pseudo-random fields */
             r.id = first + k;
             r.ts_us = now_us();
-            int len = json_rec(o, &r, buf, sizeof buf);
+            int len = value_rec(o, &r, buf, sizeof buf);
             int klen = snprintf(key, sizeof key, "%lld", r.id);
             produce_one(rk, o->topic, key, (size_t)klen, buf, (size_t)len, -1);
         }
@@ -411,6 +540,8 @@ static void usage(FILE *out)
             "  -p, --partitions P   partitions of the topic (default 16)\n"
             "  -t, --topic NAME     topic (default w1)\n"
             "  -s, --seed S         workload seed (default 1)\n"
+            "      --avro ID        values in Avro (Confluent wire format, schema id ID) instead of JSON\n"
+            "      --avro-schema    print the Avro value schema for --columns and exit\n"
             "      --csv FILE       write the records as CSV (columns, partition, offset)\n"
             "      --expected FILE  write the expected final state (canonical CSV, by id)\n"
             "Serves until SIGTERM/SIGINT or end of stdin; \"rate R SECONDS\" on stdin produces\n"
@@ -419,12 +550,15 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    opts o = {.records = 1000000, .distinct = 200000, .columns = 5, .partitions = 16, .topic = "w1", .seed = 1};
+    opts o = {.records = 1000000, .distinct = 200000, .columns = 5, .partitions = 16, .topic = "w1", .seed = 1,
+              .avro_id = -1};
+    bool print_schema = false;
     static const struct option longopts[] = {
         {"records", required_argument, NULL, 'n'},  {"distinct", required_argument, NULL, 'd'},
         {"columns", required_argument, NULL, 'c'},  {"partitions", required_argument, NULL, 'p'},
         {"topic", required_argument, NULL, 't'},    {"seed", required_argument, NULL, 's'},
         {"csv", required_argument, NULL, 1},        {"expected", required_argument, NULL, 2},
+        {"avro", required_argument, NULL, 3},       {"avro-schema", no_argument, NULL, 4},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:d:c:p:t:s:h", longopts, NULL)) != -1) {
@@ -437,6 +571,15 @@ int main(int argc, char **argv)
         case 's': o.seed = strtoull(optarg, NULL, 10); break;
         case 1: o.csv = optarg; break;
         case 2: o.expected = optarg; break;
+        case 3: {
+            char *end;
+            errno = 0;
+            o.avro_id = strtoll(optarg, &end, 10);
+            if (errno || *end || end == optarg || o.avro_id < 0 || o.avro_id > 0xffffffffLL)
+                die("--avro %s: a schema id is a number of 4 bytes", optarg);
+            break;
+        }
+        case 4: print_schema = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -444,6 +587,14 @@ int main(int argc, char **argv)
     if (o.records < 0 || o.columns < 5 || o.columns > 200 || o.partitions < 1 ||
         (o.records > 0 && (o.distinct < 1 || o.distinct > o.records)))
         die("bad options (need records >= distinct >= 1, 5 <= columns <= 200, partitions >= 1)");
+    if (print_schema) {
+        char *json = avro_schema_json(o.columns);
+        puts(json);
+        free(json);
+        return 0;
+    }
+    if (o.avro_id >= 0)
+        avro_enc_init(&o);
 
     struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: a signal ends a blocking read */
     sigaction(SIGTERM, &sa, NULL);
@@ -490,5 +641,6 @@ int main(int argc, char **argv)
     rd_kafka_destroy(mock_rk);
     free(dr_part);
     free(dr_off);
+    avro_enc_free();
     return 0;
 }

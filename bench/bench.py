@@ -8,10 +8,12 @@ Measures, side by side on the same Kafka workload and the same PostgreSQL:
               staging table plus one INSERT .. SELECT DISTINCT ON .. ON
               CONFLICT DO UPDATE (no Kafka, no JSON);
   python      bench/python_consumer.py, the hand-written consumer;
-and the variants: delivery exactly-once vs at-least-once, mode insert into a
-keyless table, workers 1/2/4, a 40-column row, produce-to-visible latency at
-a steady rate, peak RSS with a 2M backlog against 1M.  Each measurement is
-repeated (--reps, default 3) and the median reported.  See docs/benchmark.md.
+and the variants: W1 in Avro (Confluent wire format, schema from a local
+registry) against W1 in JSON, delivery exactly-once vs at-least-once, mode
+insert into a keyless table, workers 1/2/4, a 40-column row,
+produce-to-visible latency at a steady rate, peak RSS with a 2M backlog
+against 1M.  Each measurement is repeated (--reps, default 3) and the median
+reported.  See docs/benchmark.md.
 """
 import argparse
 import datetime
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import psycopg2
 from confluent_kafka import Consumer, TopicPartition
@@ -35,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 PYTHON = "/usr/bin/python3"
-STEPS = ["w1", "delivery", "insert", "workers", "wide", "latency", "rss"]
+REGISTRY_SERVER = os.path.join(ROOT, "tests", "avro", "registry_server.py")
+STEPS = ["w1", "w1avro", "delivery", "insert", "workers", "wide", "latency", "rss"]
 
 
 def log(msg):
@@ -133,6 +137,33 @@ class Postgres:
             subprocess.run([os.path.join(ROOT, "tests", "pgserver.sh"), "stop", self.dir], check=False)
 
 
+# ---------------------------------------------------------------- schema registry
+
+class Registry:
+    """tests/avro/registry_server.py on a free port: the Confluent Schema
+    Registry endpoints sluice uses, enough for the Avro workload."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([PYTHON, REGISTRY_SERVER, "--port", "0"], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # "port N" once it listens
+        if not line.startswith("port "):
+            self.stop()
+            raise BenchError("the schema registry did not start (%r)" % line)
+        self.url = "http://127.0.0.1:%d" % int(line.split()[1])
+
+    def register(self, subject, schema):
+        req = urllib.request.Request("%s/subjects/%s/versions" % (self.url, subject),
+                                     data=json.dumps({"schema": schema}).encode(),
+                                     headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.load(resp)["id"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
 # ---------------------------------------------------------------- workloads
 
 def column_defs(columns):
@@ -149,20 +180,31 @@ def column_defs(columns):
 
 
 class Workload:
-    """A bench-kafka process holding one topic with the workload in it."""
+    """A bench-kafka process holding one topic with the workload in it: JSON
+    values, or with registry the same records in Avro (Confluent wire format),
+    their schema registered there first."""
 
-    def __init__(self, args, name, records, distinct, columns, workdir, files=True):
+    def __init__(self, args, name, records, distinct, columns, workdir, files=True, registry=None):
         self.name, self.records, self.distinct, self.columns = name, records, distinct, columns
         self.topic = name
         self.partitions = args.partitions
-        self.csv = os.path.join(workdir, name + ".csv") if files else None
+        self.format = "avro" if registry else "json"
+        # the CSV feeds the ceiling, which runs on the JSON workload only
+        self.csv = os.path.join(workdir, name + ".csv") if files and not registry else None
         self.expected = os.path.join(workdir, name + ".expected") if files else None
         cmd = [args.bench_kafka, "-n", str(records), "-d", str(distinct), "-c", str(columns),
                "-p", str(self.partitions), "-t", self.topic]
-        if files:
-            cmd += ["--csv", self.csv, "--expected", self.expected]
-        log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4)"
-            % (name, records, distinct, columns, self.partitions))
+        if self.csv:
+            cmd += ["--csv", self.csv]
+        if self.expected:
+            cmd += ["--expected", self.expected]
+        if registry:
+            schema = subprocess.run([args.bench_kafka, "--avro-schema", "-c", str(columns)], check=True,
+                                    capture_output=True, text=True).stdout.strip()
+            schema_id = registry.register(self.topic + "-value", schema)
+            cmd += ["--avro", str(schema_id)]
+        log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4, %s)"
+            % (name, records, distinct, columns, self.partitions, self.format))
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = {}
@@ -174,8 +216,8 @@ class Workload:
             self.info[k] = v
         self.bootstrap = self.info["bootstrap"]
         self.bytes = int(self.info["produced"].split("bytes=")[1].split()[0]) if records else 0
-        log("   %s, %.1f MB of JSON, watermarks checked, in %.1f s"
-            % (self.bootstrap, self.bytes / 1e6, time.monotonic() - t0))
+        log("   %s, %.1f MB of %s, watermarks checked, in %.1f s"
+            % (self.bootstrap, self.bytes / 1e6, "Avro" if registry else "JSON", time.monotonic() - t0))
         self.expected_md5 = None
         if self.expected:
             with open(self.expected, "rb") as f:
@@ -222,6 +264,8 @@ class Bench:
         self.notes = []
         self.failures = []
         self.seq = 0
+        self.registry = None   # a Registry when a workload is in Avro
+        self.w1_bytes = self.w1avro_bytes = 0
 
     # -- tables
 
@@ -321,12 +365,14 @@ class Bench:
 
     def run_sluice(self, wl, table, delivery="exactly-once", mode="upsert", workers=None, what="sluice"):
         group = self.group(what)
-        route = {"topics": [wl.topic], "target": "pg", "table": table, "format": "json", "mode": mode}
+        route = {"topics": [wl.topic], "target": "pg", "table": table, "format": wl.format, "mode": mode}
         if mode == "upsert":
             route["key"] = ["id"]
         cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
                "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn, "delivery": delivery}},
                "routes": [route]}
+        if wl.format == "avro":
+            cfg["schema_registry"] = {"url": self.registry.url}
         batch = {k: v for k, v in (("max_rows", self.args.batch_rows), ("max_bytes", self.args.batch_bytes),
                                    ("linger_ms", self.args.linger_ms)) if v is not None}
         if batch:
@@ -449,13 +495,22 @@ class Bench:
 
     # -- steps
 
-    def step_w1(self, wl, reps):
-        t = self.table(wl)
+    def step_w1(self, wl, reps, avro=None):
+        """Step w1 with workload wl, step w1avro with avro (either may be None).
+        With both, each repetition runs sluice on the Avro variant right after
+        sluice on JSON, into the same table, so that the two formats share
+        the machine's busy and quiet moments alike."""
+        t = "public.%s_w1" % self.tag
         for i in range(reps):
-            log("-- %s, repetition %d of %d" % (wl.name, i + 1, reps))
-            if "sluice" in self.args.contenders:
+            log("-- %s, repetition %d of %d" % ("+".join(w.name for w in (wl, avro) if w), i + 1, reps))
+            if wl and "sluice" in self.args.contenders:
                 self.create_table(t, wl)
                 self.record("sluice", self.run_sluice(wl, t))
+            if avro:
+                self.create_table(t, avro)
+                self.record("sluice avro", self.run_sluice(avro, t, what="avro"))
+            if not wl:
+                continue
             if "ceiling" in self.args.contenders:
                 self.create_table(t, wl)
                 self.record("ceiling", self.run_ceiling(wl, t))
@@ -604,8 +659,13 @@ class Bench:
         w("- PostgreSQL on the same machine, %s" % pgset)
         w("- Kafka: librdkafka's mock cluster (1 broker, in-process with the producer), %d partitions, lz4"
           % a.partitions)
-        w("- W1: %d JSON records (~%d bytes each), %d distinct ids, keyed by id" % (
-            a.records, self.w1_bytes // max(a.records, 1), a.distinct))
+        if self.w1_bytes:
+            w("- W1: %d JSON records (~%d bytes each), %d distinct ids, keyed by id" % (
+                a.records, self.w1_bytes // max(a.records, 1), a.distinct))
+        if self.w1avro_bytes:
+            w("- W1 Avro (`sluice avro`): the same %d records in Avro, Confluent wire format (~%d bytes each), "
+              "schema registered in tests/avro/registry_server.py; sluice reads them with `format: avro`, "
+              "otherwise configured as for JSON" % (a.records, self.w1avro_bytes // max(a.records, 1)))
         w("- each measurement repeated %d times, the median reported; sluice and the Python consumer are timed "
           "from process start until every offset is committed (sluice.offsets for exactly-once, the group's "
           "Kafka offsets otherwise), then the table is checked (row count and checksum of the final state)"
@@ -637,6 +697,7 @@ class Bench:
                 ratios.append("- %s: %s" % (label, fmt % (n / d)))
 
         ratio("sluice / ceiling", "sluice", "ceiling")
+        ratio("sluice Avro / JSON throughput (W1)", "sluice avro", "sluice")
         ratio("sluice / python consumer", "sluice", "python")
         ratio("exactly-once / at-least-once throughput", "sluice", "sluice at-least-once")
         ratio("sluice insert / COPY", "sluice insert", "ceiling insert (COPY)")
@@ -702,7 +763,7 @@ def main():
         args.records, args.distinct, args.reps = 20000, 2000, 1
         args.wide_records, args.backlog = 5000, 40000
         if args.only == ",".join(STEPS):
-            args.only = "w1,insert"
+            args.only = "w1,w1avro,insert"
     args.contenders = args.contenders.split(",")
     args.wrapper = args.sluice_wrapper.split()
     steps = args.only.split(",")
@@ -720,13 +781,25 @@ def main():
         pg = Postgres(args.dsn, workdir)
         bench = Bench(args, pg, workdir)
         bench.load_start = "%.2f %.2f %.2f" % os.getloadavg()
-        w1 = None
+        w1 = avro = None
+        if "w1avro" in steps:
+            bench.registry = Registry()
+            avro = Workload(args, "w1avro", args.records, args.distinct, 5, workdir, registry=bench.registry)
+            workloads.append(avro)
+            bench.w1avro_bytes = avro.bytes
         if set(steps) & {"w1", "delivery", "insert", "workers", "rss"}:
             w1 = Workload(args, "w1", args.records, args.distinct, 5, workdir)
             workloads.append(w1)
             bench.librdkafka = w1.info["librdkafka"]
             bench.w1_bytes = w1.bytes
-            for s in ("w1", "delivery", "insert", "workers"):
+        if w1 and avro and (w1.expected_md5, w1.expected_rows) != (avro.expected_md5, avro.expected_rows):
+            raise BenchError("the Avro and JSON workloads differ in their final state")
+        if "w1" in steps or avro:
+            bench.step_w1(w1 if "w1" in steps else None, args.reps, avro)
+        if avro:
+            avro.stop()
+        if w1:
+            for s in ("delivery", "insert", "workers"):
                 if s in steps:
                     getattr(bench, "step_" + s)(w1, args.reps)
             w1.stop()
@@ -747,8 +820,6 @@ def main():
             wl.stop()
         if not hasattr(bench, "librdkafka"):
             bench.librdkafka = workloads[0].info.get("librdkafka", "?") if workloads else "?"
-        if not hasattr(bench, "w1_bytes"):
-            bench.w1_bytes = 0
         text = bench.report(started)
         log("")
         log(text)
@@ -765,6 +836,8 @@ def main():
     finally:
         for wl in workloads:
             wl.stop()
+        if bench and bench.registry:
+            bench.registry.stop()
         if bench and pg:
             try:
                 bench.drop_tables()
