@@ -859,10 +859,25 @@ static int pg_create_table(sl_sink *s, const sl_table *def, sl_error *err)
         return -1;
     sl_strbuf q = SL_STRBUF_INIT;
     sl_sql_create_table(&q, def);
-    /* concurrent CREATE TABLE IF NOT EXISTS can still collide on the catalog */
+    /* Concurrent CREATE TABLE IF NOT EXISTS can still collide on the
+     * catalog when another worker creates the same table: 23505 on
+     * pg_type's unique index while the winner has not committed yet; 42P07
+     * when it committed after our IF NOT EXISTS check; 42710 "type ...
+     * already exists" when it committed between PostgreSQL's check of the
+     * relation name and that of the table's row type.  42710 also means a
+     * type of that name that is not a table, so it counts only when the
+     * table is now there. */
     int rc = exec_ok(s, q.data, 0, NULL, "CREATE TABLE", err);
     if (rc && err->sqlstate[0] && (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "42P07")))
         rc = 0;
+    if (rc && !strcmp(err->sqlstate, "42710")) {
+        const char *params[] = {def->qname};
+        PGresult *res = PQexecParams(PG(s)->conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL,
+                                     NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+            rc = 0;
+        PQclear(res);
+    }
     sl_strbuf_free(&q);
     return rc;
 }

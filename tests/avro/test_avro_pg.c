@@ -212,7 +212,8 @@ static const char v3[] = "{\"type\":\"record\",\"name\":\"Item\",\"fields\":["
                          "{\"name\":\"qty\",\"type\":\"int\",\"default\":0},"
                          "{\"name\":\"note\",\"type\":[\"null\",{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":9,\"scale\":3}],\"default\":null}]}";
 
-static void produce_item(const char *topic, avro_type *t, int id, int version, int64_t rid)
+/* Item @rid of schema @version (registry id @id) to @part of @topic, key "rid". */
+static void produce_item_to(const char *topic, int32_t part, avro_type *t, int id, int version, int64_t rid)
 {
     avro_value_t f, br;
     avro_value_get_by_name(&t->value, "id", &f, NULL);
@@ -241,8 +242,13 @@ static void produce_item(const char *topic, avro_type *t, int id, int version, i
     snprintf(key, sizeof(key), "%" PRId64, rid);
     size_t len;
     char *b = ar_wire(id, &t->value, &len);
-    ts_produce(topic, 0, key, strlen(key), b, len);
+    ts_produce(topic, part, key, strlen(key), b, len);
     free(b);
+}
+
+static void produce_item(const char *topic, avro_type *t, int id, int version, int64_t rid)
+{
+    produce_item_to(topic, 0, t, id, version, rid);
 }
 
 /* Three schema versions while records flow: the table is created from v1,
@@ -475,6 +481,368 @@ START_TEST(test_corrupt_skip)
 }
 END_TEST
 
+/* ---- two consumers evolving one table at once ---- */
+
+#define EVOLVE_PARTS 4
+#define EVOLVE_MAX_ID 80
+
+/* Two consumers of one group (two workers of one daemon, or two daemons),
+ * a table they both auto_create and auto_evolve, and the schema versions
+ * of every record so far. */
+typedef struct evolve_run {
+    PGconn *c;
+    char *schema, *topic, *group;
+    int ndaemons;
+    ts_daemon *d[2];
+    char *logs[2];
+    int ids[3];
+    avro_type t[3];
+    int last_ver[EVOLVE_MAX_ID + 1]; /* 0: never written */
+} evolve_run;
+
+static void evolve_produce(evolve_run *r, int64_t rid, int version)
+{
+    ck_assert(rid > 0 && rid <= EVOLVE_MAX_ID && version >= r->last_ver[rid]);
+    produce_item_to(r->topic, (int32_t)(rid % EVOLVE_PARTS), &r->t[version - 1], r->ids[version - 1], version, rid);
+    r->last_ver[rid] = version;
+}
+
+/* Replays the "[worker N] assigned T[p]" / "revoked T[p]" / "partitions
+ * lost" lines of every log: true when every partition has an owner and
+ * the owners are at least two different consumers. */
+static bool shared_assignment(void *arg)
+{
+    evolve_run *r = arg;
+    int owner[EVOLVE_PARTS];
+    for (int p = 0; p < EVOLVE_PARTS; p++)
+        owner[p] = -1;
+    for (int l = 0; l < r->ndaemons; l++) {
+        char *all = ts_read_file(r->logs[l]);
+        for (char *line = all, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            const char *w = strstr(line, "[worker ");
+            if (!w)
+                continue;
+            int worker = atoi(w + 8), who = l * 100 + worker;
+            const char *what = strchr(w, ']');
+            if (!what)
+                continue;
+            if (strstr(what, "partitions lost")) {
+                for (int p = 0; p < EVOLVE_PARTS; p++)
+                    if (owner[p] == who)
+                        owner[p] = -1;
+                continue;
+            }
+            bool assigned = !strncmp(what, "] assigned ", 11), revoked = !strncmp(what, "] revoked ", 10);
+            if (!assigned && !revoked)
+                continue;
+            const char *tp = what + (assigned ? 11 : 10);
+            size_t tl = strlen(r->topic);
+            if (strncmp(tp, r->topic, tl) || tp[tl] != '[')
+                continue;
+            int p = atoi(tp + tl + 1);
+            if (p >= 0 && p < EVOLVE_PARTS)
+                owner[p] = assigned ? who : (owner[p] == who ? -1 : owner[p]);
+        }
+        free(all);
+    }
+    int first = owner[0];
+    bool two = false;
+    for (int p = 0; p < EVOLVE_PARTS; p++) {
+        if (owner[p] < 0)
+            return false;
+        two |= owner[p] != first;
+    }
+    return two;
+}
+
+static bool committed_or_stopped(void *arg)
+{
+    evolve_run *r = arg;
+    for (int i = 0; i < r->ndaemons; i++)
+        if (!ts_daemon_running(r->d[i]))
+            return true;
+    return sc_offsets_at_end(r->group, r->topic, EVOLVE_PARTS);
+}
+
+/* For failure messages: each log's ERROR lines, then its tail. */
+static char *evolve_tails(evolve_run *r)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    for (int i = 0; i < r->ndaemons; i++) {
+        sl_strbuf_printf(&sb, "\n--- log %d%s, errors:\n", i, ts_daemon_running(r->d[i]) ? "" : " (exited)");
+        char *all = ts_read_file(r->logs[i]);
+        for (char *line = all, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            if (strstr(line, "Z ERROR "))
+                sl_strbuf_printf(&sb, "%.400s\n", line);
+        }
+        free(all);
+        char *t = sc_log_tail(r->logs[i], 2000);
+        sl_strbuf_printf(&sb, "--- log %d, tail:\n%s", i, t);
+        free(t);
+    }
+    return sl_strbuf_steal(&sb);
+}
+
+/* Every daemon still runs and the group committed every partition to its
+ * high watermark. */
+static void evolve_wait_committed(evolve_run *r, const char *what)
+{
+    ts_wait_until(committed_or_stopped, r, 120000);
+    bool running = true;
+    for (int i = 0; i < r->ndaemons; i++)
+        running &= ts_daemon_running(r->d[i]);
+    if (!running || !sc_offsets_at_end(r->group, r->topic, EVOLVE_PARTS)) {
+        char *tails = evolve_tails(r);
+        ck_abort_msg("%s: %s%s", what, running ? "offsets not committed to the end within 120 s" : "sluice stopped",
+                     tails);
+    }
+}
+
+/* How many connections of the test database wait for a lock in an ALTER
+ * TABLE of our table that adds column @col. */
+typedef struct alter_wait {
+    evolve_run *r;
+    const char *col;
+    int64_t n;
+} alter_wait;
+
+static bool two_alters_waiting(void *arg)
+{
+    alter_wait *a = arg;
+    char pattern[512];
+    snprintf(pattern, sizeof(pattern), "ALTER TABLE \"%s\".\"items\" ADD COLUMN%%\"%s\"%%", a->r->schema, a->col);
+    a->n = ts_pg_int(a->r->c,
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                     " AND wait_event_type = 'Lock' AND state = 'active' AND query LIKE $1",
+                     pattern, NULL);
+    return a->n >= 2;
+}
+
+/* One round of records while the test holds an ACCESS SHARE lock on the
+ * table, which lets nothing but ALTER TABLE wait: both consumers end up
+ * inside ALTER TABLE ... ADD COLUMN @col at the same moment, and the test
+ * sees both wait before it lets go.  The first record of every partition
+ * is of schema @version, so each consumer meets the new schema before
+ * anything else: once one ALTER TABLE waits, PostgreSQL queues later lock
+ * requests (the other consumer's INSERTs) behind it.  @rest produces the
+ * rest of the round. */
+static void evolve_round_at_once(evolve_run *r, int version, const char *col, void (*rest)(evolve_run *))
+{
+    PGconn *lock = ts_pg_connect();
+    ts_pg_exec(lock, "BEGIN", NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "LOCK TABLE \"%s\".items IN ACCESS SHARE MODE", r->schema);
+    ts_pg_exec(lock, sql, NULL);
+    int base = version == 2 ? 41 : 61;
+    for (int i = 0; i < EVOLVE_PARTS; i++)
+        evolve_produce(r, base + i, version);
+    rest(r);
+    ts_flush();
+    alter_wait a = {r, col, 0};
+    if (!ts_wait_until(two_alters_waiting, &a, 60000)) {
+        char *tails = evolve_tails(r);
+        ck_abort_msg("%" PRId64 " consumer(s), not 2, waited in ALTER TABLE ADD COLUMN \"%s\"%s", a.n, col, tails);
+    }
+    ts_pg_exec(lock, "COMMIT", NULL);
+    PQfinish(lock);
+}
+
+/* v2 round: after its first records, upgrades of 1..20 and new 45..60 of v1 and v2 */
+static void round2_rest(evolve_run *r)
+{
+    for (int i = 1; i <= 20; i++)
+        evolve_produce(r, i, 2);
+    for (int i = 45; i <= 60; i++)
+        evolve_produce(r, i, i % 2 ? 1 : 2);
+}
+
+/* v3 round: upgrades of 1..10 and 41..50, new 65..80 of all three versions */
+static void round3_rest(evolve_run *r)
+{
+    for (int i = 1; i <= 10; i++)
+        evolve_produce(r, i, 3);
+    for (int i = 41; i <= 50; i++)
+        evolve_produce(r, i, 3);
+    for (int i = 65; i <= EVOLVE_MAX_ID; i++)
+        evolve_produce(r, i, (int[]){3, 1, 2}[i % 3]);
+}
+
+/* Lines of @log holding both @a and @b (NULL: any). */
+static int count_lines(const char *log, const char *a, const char *b)
+{
+    char *all = ts_read_file(log);
+    int n = 0;
+    for (char *line = all, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (strstr(line, a) && (!b || strstr(line, b)))
+            n++;
+    }
+    free(all);
+    return n;
+}
+
+/* docs/avro.md: "Two workers adding the same column at once both succeed."
+ * v1 records create the table; then v2 (adds qty) and v3 (adds note,
+ * optional with a default) reach all partitions while both consumers own
+ * some, and a lock the test holds makes both wait inside the same ALTER
+ * TABLE ... ADD COLUMN before one of them wins.  Neither may stop or log
+ * an error; every record's final row must be stored, new columns included,
+ * and the group must commit every partition to its end. */
+static void run_concurrent_evolution(int workers, int processes)
+{
+    evolve_run r;
+    memset(&r, 0, sizeof(r));
+    ts_kafka_start(1);
+    ar_server *reg = ar_start(0, NULL, NULL, true);
+    r.c = ts_pg_connect();
+    r.schema = ts_pg_fresh_schema(r.c, "avro_race");
+    r.topic = ts_unique_name("avro_race");
+    r.group = ts_unique_name("sluice_race");
+    ts_kafka_create_topic(r.topic, EVOLVE_PARTS);
+    char *subject;
+    if (asprintf(&subject, "%s-value", r.topic) < 0)
+        ck_abort();
+    const char *schemas[3] = {v1, v2, v3};
+    for (int v = 0; v < 3; v++) {
+        r.ids[v] = ar_register(reg, subject, schemas[v]);
+        at_init(&r.t[v], schemas[v]);
+    }
+    free(subject);
+
+    char table[256], extra[256];
+    snprintf(table, sizeof(table), "%s.items", r.schema);
+    /* the route's options, then (back at the top level) the worker count */
+    snprintf(extra, sizeof(extra),
+             "    key_format: string\n"
+             "    key: [id]\n"
+             "    auto_create: true\n"
+             "    auto_evolve: true\n"
+             "workers: %d\n",
+             workers);
+    char *dirs[2] = {0}, *cfgs[2] = {0};
+    r.ndaemons = processes;
+    for (int i = 0; i < processes; i++) {
+        dirs[i] = ts_tempdir("avro_race");
+        cfgs[i] = config(dirs[i], r.group, reg->url, r.topic, table, extra);
+        r.logs[i] = ts_write_file(dirs[i], "sluice.log", "%s", "");
+        r.d[i] = ts_daemon_start(cfgs[i], r.logs[i]);
+    }
+
+    /* both consumers own partitions before the first record: both meet
+     * the missing table, and later both meet each new version */
+    if (!ts_wait_until(shared_assignment, &r, 60000)) {
+        char *tails = evolve_tails(&r);
+        ck_abort_msg("the group did not share the %d partitions within 60 s%s", EVOLVE_PARTS, tails);
+    }
+    for (int i = 1; i <= 40; i++)
+        evolve_produce(&r, i, 1);
+    ts_flush();
+    evolve_wait_committed(&r, "v1");
+    ck_assert_int_eq(ts_pg_int(r.c, "SELECT count(*) FROM items", NULL), 40);
+    ck_assert_msg(shared_assignment(&r), "the partitions are no longer shared");
+
+    evolve_round_at_once(&r, 2, "qty", round2_rest);
+    evolve_wait_committed(&r, "v2");
+    evolve_round_at_once(&r, 3, "note", round3_rest);
+    evolve_wait_committed(&r, "v3");
+
+    for (int i = 0; i < processes; i++) {
+        int code = ts_daemon_stop(r.d[i], 60000);
+        char *tail = sc_log_tail(r.logs[i], 3000);
+        ck_assert_msg(code == 0, "sluice %d exited with %d after SIGTERM; log tail:\n%s", i, code, tail);
+        free(tail);
+    }
+
+    /* both consumers ran each ALTER TABLE, and both succeeded */
+    const char *added[2] = {"auto_evolve: added nullable column \"qty\" integer",
+                            "auto_evolve: added nullable column \"note\" numeric(9,3)"};
+    for (int k = 0; k < 2; k++) {
+        if (processes == 2) {
+            for (int i = 0; i < 2; i++)
+                ck_assert_msg(count_lines(r.logs[i], added[k], NULL) == 1, "sluice %d: '%s' logged %d times", i,
+                              added[k], count_lines(r.logs[i], added[k], NULL));
+        } else {
+            for (int w = 1; w <= workers; w++) {
+                char who[32];
+                snprintf(who, sizeof(who), "(worker %d)", w);
+                ck_assert_msg(count_lines(r.logs[0], added[k], who) == 1, "%s: '%s' logged %d times", who, added[k],
+                              count_lines(r.logs[0], added[k], who));
+            }
+        }
+    }
+    for (int i = 0; i < processes; i++) {
+        /* sluice's level field follows the timestamp ("...Z ERROR "), which
+         * tells its lines from a wrapper's (valgrind's "ERROR SUMMARY") */
+        int errors = count_lines(r.logs[i], "Z ERROR ", NULL) + count_lines(r.logs[i], "FATAL", NULL) +
+                     count_lines(r.logs[i], "write failed", NULL);
+        char *all = ts_read_file(r.logs[i]);
+        ck_assert_msg(errors == 0, "sluice %d logged %d error line(s):\n%s", i, errors, all);
+        free(all);
+    }
+
+    /* the table: created from v1, evolved by v2 and v3 */
+    expect_coltype(r.c, "items", "id", "bigint");
+    expect_coltype(r.c, "items", "name", "text");
+    expect_coltype(r.c, "items", "qty", "integer");
+    expect_coltype(r.c, "items", "note", "numeric(9,3)");
+    ck_assert_int_eq(ts_pg_int(r.c, "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1"
+                                    " AND table_name = 'items'", r.schema, NULL), 4);
+    /* every record's final row */
+    int n = 0;
+    for (int i = 1; i <= EVOLVE_MAX_ID; i++)
+        n += r.last_ver[i] > 0;
+    ck_assert_int_eq(ts_pg_int(r.c, "SELECT count(*) FROM items", NULL), n);
+    for (int i = 1; i <= EVOLVE_MAX_ID; i++) {
+        int ver = r.last_ver[i];
+        if (!ver)
+            continue;
+        char id[16], want[64];
+        snprintf(id, sizeof(id), "%d", i);
+        snprintf(want, sizeof(want), "item %d v%d", i, ver);
+        expect_text(r.c, "items", "name", id, want);
+        snprintf(want, sizeof(want), "%d", i * 10);
+        expect_text(r.c, "items", "qty", id, ver >= 2 ? want : NULL);
+        snprintf(want, sizeof(want), "-%d.%03d", i * 1001 / 1000, i * 1001 % 1000);
+        expect_text(r.c, "items", "note", id, ver == 3 && i % 2 ? want : NULL);
+    }
+    ck_assert(sc_offsets_at_end(r.group, r.topic, EVOLVE_PARTS));
+
+    for (int i = 0; i < processes; i++) {
+        ts_daemon_free(r.d[i]);
+        free(cfgs[i]);
+        free(r.logs[i]);
+        free(dirs[i]);
+    }
+    for (int v = 0; v < 3; v++)
+        at_fini(&r.t[v]);
+    PQfinish(r.c);
+    ar_free(reg);
+    ts_kafka_stop();
+    free(r.schema);
+    free(r.topic);
+    free(r.group);
+}
+
+START_TEST(test_two_workers_evolve_at_once)
+{
+    run_concurrent_evolution(2, 1);
+}
+END_TEST
+
+START_TEST(test_two_daemons_evolve_at_once)
+{
+    run_concurrent_evolution(1, 2);
+}
+END_TEST
+
 int main(void)
 {
     ts_require_pg();
@@ -486,6 +854,12 @@ int main(void)
     tcase_add_test(tc, test_registry_down_then_up);
     tcase_add_test(tc, test_corrupt_skip);
     suite_add_tcase(s, tc);
+    /* a case of its own: CK_RUN_CASE=concurrent runs only these */
+    TCase *tcc = tcase_create("concurrent");
+    tcase_set_timeout(tcc, 600);
+    tcase_add_test(tcc, test_two_workers_evolve_at_once);
+    tcase_add_test(tcc, test_two_daemons_evolve_at_once);
+    suite_add_tcase(s, tcc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

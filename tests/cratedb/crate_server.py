@@ -42,6 +42,18 @@ said otherwise):
 - Types PostgreSQL lacks are domains named after the CrateDB type (e.g.
   CREATE DOMAIN geo_point AS double precision[]); information_schema reports
   them in domain_name.
+- DDL in CrateDB's dialect, as sluice's auto_create / auto_evolve write it
+  (CREATE TABLE, ALTER TABLE ... ADD COLUMN), is translated to PostgreSQL's
+  before it runs ("Data types"): OBJECT, OBJECT(DYNAMIC | STRICT | IGNORED)
+  ("Objects", column policy) becomes jsonb, which holds the same JSON
+  objects (but, unlike OBJECT, also arrays and scalars: the stand-in cannot
+  tell that CrateDB would refuse those); ARRAY(T) ("Arrays", ARRAY(data_type)
+  or data_type[]) becomes T[].
+  TIMESTAMP WITH / WITHOUT TIME ZONE ("Dates and times"), TEXT, BOOLEAN,
+  INTEGER, BIGINT, REAL and DOUBLE PRECISION are spelled alike in both and
+  pass unchanged.  So information_schema reports jsonb where CrateDB would
+  say object, which sluice treats alike.  After any DDL the column types
+  remembered for argument conversion are read again.
 - Basic authentication when --user is given: 401 otherwise.
 
 Fault injection, for the tests (POST /_test/faults with a JSON object; each
@@ -204,12 +216,56 @@ def split_idents(text):
     return [unquote(m.group(0)) for m in re.finditer(IDENT, text)]
 
 
-def table_columns(c, qualified, schema):
+OBJECT_RE = re.compile(r'\bOBJECT\b(?:\s*\(\s*(?:DYNAMIC|STRICT|IGNORED)\s*\))?', re.I)
+ARRAY_RE = re.compile(r'\bARRAY\s*\(\s*([^()]+?)\s*\)', re.I)
+
+
+def crate_ddl_to_pg(stmt):
+    """CrateDB's OBJECT(...) and ARRAY(T) type names as PostgreSQL's jsonb
+    and T[], outside quoted identifiers and string literals (a column may be
+    called "object")."""
+    out, i, n = [], 0, len(stmt)
+    while i < n:
+        ch = stmt[i]
+        j = i
+        if ch in "'\"":
+            j = i + 1
+            while j < n:
+                if stmt[j] == ch:
+                    if j + 1 < n and stmt[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(stmt[i:j + 1])
+            i = j + 1
+            continue
+        while j < n and stmt[j] not in "'\"":
+            j += 1
+        text = OBJECT_RE.sub("jsonb", stmt[i:j])
+        while True:  # innermost first: ARRAY(ARRAY(TEXT)) -> text[][]
+            text, k = ARRAY_RE.subn(lambda m: m.group(1) + "[]", text)
+            if not k:
+                break
+        out.append(text)
+        i = j
+    return "".join(out)
+
+
+def forget_columns():
+    with COLTYPES_LOCK:
+        COLTYPES.clear()
+
+
+def table_columns(c, qualified, schema, want=()):
+    """Column types and primary key of a table, remembered; read again when
+    the statement names a column (@want) that was not there before, as when
+    another client added it."""
     parts = [unquote(m.group(0)) for m in re.finditer(IDENT, qualified)]
     sch, tbl = (parts[0], parts[1]) if len(parts) == 2 else (schema, parts[0])
     key = (sch, tbl)
     with COLTYPES_LOCK:
-        if key in COLTYPES:
+        if key in COLTYPES and all(w in COLTYPES[key]["cols"] for w in want):
             return key, COLTYPES[key]
     with c.cursor() as cur:
         cur.execute("SELECT column_name, data_type, udt_name, domain_name FROM information_schema.columns"
@@ -244,8 +300,8 @@ def check_statement(c, stmt, schema):
     m = INSERT_RE.match(stmt)
     if not m:
         return None
-    key, info = table_columns(c, m.group(1), schema)
     cols = split_idents(m.group(2))
+    key, info = table_columns(c, m.group(1), schema, cols)
     tail = m.group(4)
     s = SET_RE.search(tail)
     if s:
@@ -305,6 +361,9 @@ def contains(value, needle):
 def execute(stmt, args, bulk_args, schema):
     c = set_schema(schema)
     word = stmt.strip().split(None, 1)[0].upper() if stmt.strip() else ""
+    if word in ("CREATE", "ALTER", "DROP"):
+        stmt = crate_ddl_to_pg(stmt)
+        forget_columns()
     types = check_statement(c, stmt, schema)
     if word in ("BEGIN", "COMMIT", "START"):
         return {"cols": [], "rows": [], "rowcount": 0}
