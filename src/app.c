@@ -28,11 +28,12 @@ static void write_stats(const sl_runtime *rt, const char *path, const char *tag)
     char line[512];
     snprintf(line, sizeof(line),
              "{\"records\":%lld,\"rows\":%lld,\"deletes\":%lld,\"ignored\":%lld,\"skipped\":%lld,"
-             "\"dead_letters\":%lld,\"flushes\":%lld,\"retries\":%lld}",
+             "\"dead_letters\":%lld,\"flushes\":%lld,\"retries\":%lld,\"fetch_restarts\":%lld}",
              (long long)atomic_load(&s->records), (long long)atomic_load(&s->rows),
              (long long)atomic_load(&s->deletes), (long long)atomic_load(&s->ignored),
              (long long)atomic_load(&s->skipped), (long long)atomic_load(&s->dead_letters),
-             (long long)atomic_load(&s->flushes), (long long)atomic_load(&s->retries));
+             (long long)atomic_load(&s->flushes), (long long)atomic_load(&s->retries),
+             (long long)atomic_load(&s->fetch_restarts));
     log_info("stats", "%s %s", tag, line);
     if (!path)
         return;

@@ -77,6 +77,10 @@ struct sl_worker {
     bool failed;
     rd_kafka_t *dlq;          /* producer for dlq_topic, created on first use */
     char dlq_err[512];
+    /* restarting librdkafka's fetcher after a full prefetch queue (see
+     * restart_fetch()); 0 when librdkafka does it by itself */
+    size_t refill_bytes, refill_msgs;   /* a drained queue held about this much */
+    size_t drained_bytes, drained_msgs; /* taken since the last restart */
 };
 
 /* A poll that waits this long without a record means the consumer has
@@ -218,6 +222,43 @@ static void rewind_parts(sl_worker *w, bool only_dirty)
             rd_kafka_error_destroy(e);
             fail_worker(w, 1);
         }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* librdkafka without fetch.queue.backoff.ms (2.0.2, as Debian 12 ships it)
+ * stops fetching a partition while its prefetch queue holds
+ * queued.max.messages.kbytes or queued.min.messages, and looks at it
+ * again only on its broker thread's next wakeup: up to a second
+ * later, however soon the worker empties the queue.  A worker that catches
+ * up faster than that then idles for the rest of the second, so throughput
+ * would be capped at one queue per second (4 MiB/s with the defaults).
+ * Versions that have fetch.queue.backoff.ms get it set instead
+ * (make_consumer()).
+ *
+ * When the worker finds the queue empty after taking half a queue's worth
+ * of records since the last time, it seeks every partition to the offset it
+ * reads next.  The seek is served by the broker thread at once and restarts
+ * fetching from exactly that offset; nothing is skipped or read twice, and
+ * the queue being empty, nothing prefetched is thrown away.  A trickle of
+ * records never triggers it. */
+static void restart_fetch(sl_worker *w)
+{
+    if (!w->refill_bytes || (w->drained_bytes < w->refill_bytes && w->drained_msgs < w->refill_msgs))
+        return;
+    w->drained_bytes = w->drained_msgs = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < w->nparts; i++) {
+        part *p = &w->parts[i];
+        if (!p->revoked && !p->needs_seek && p->next >= 0)
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
+    }
+    if (l->cnt) {
+        /* asynchronous: a partition revoked meanwhile is simply not sought */
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 0);
+        if (e)
+            rd_kafka_error_destroy(e);
+        atomic_fetch_add(&w->rt->stats.fetch_restarts, 1);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -956,6 +997,21 @@ static rd_kafka_t *make_consumer(sl_worker *w)
     for (size_t i = 0; i < sizeof(fetch_defaults) / sizeof(fetch_defaults[0]); i++)
         if (!sl_config_kafka_get(w->cfg, fetch_defaults[i][0]))
             rd_kafka_conf_set(c, fetch_defaults[i][0], fetch_defaults[i][1], es, sizeof(es));
+    /* after a full prefetch queue, fetch again as soon as it has room: by
+     * librdkafka itself where it knows how, else by restart_fetch() */
+    bool own_backoff = sl_config_kafka_get(w->cfg, "fetch.queue.backoff.ms") != NULL ||
+                       rd_kafka_conf_set(c, "fetch.queue.backoff.ms", "10", es, sizeof(es)) == RD_KAFKA_CONF_OK;
+    if (!own_backoff) {
+        char v[32];
+        size_t n = sizeof(v);
+        long kbytes = rd_kafka_conf_get(c, "queued.max.messages.kbytes", v, &n) == RD_KAFKA_CONF_OK ? atol(v) : 0;
+        n = sizeof(v);
+        long msgs = rd_kafka_conf_get(c, "queued.min.messages", v, &n) == RD_KAFKA_CONF_OK ? atol(v) : 0;
+        /* half a queue: the queue is refilled in fetch-sized steps and
+         * seldom sits exactly at its limit */
+        w->refill_bytes = kbytes > 0 ? (size_t)kbytes * 1024 / 2 : 0;
+        w->refill_msgs = msgs > 0 ? (size_t)msgs / 2 : 0;
+    }
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
@@ -1071,6 +1127,12 @@ void *sl_worker_run(void *arg)
          * max_rows.  linger_ms bounds the wait either way. */
         int timeout = w->pending_rows ? IDLE_FLUSH_MS : 100;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
+        if (m && !m->err) {
+            w->drained_bytes += m->len + m->key_len;
+            w->drained_msgs++;
+        } else if (!m) {
+            restart_fetch(w);
+        }
         if (!m && w->pending_rows && !stopping(w) && now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS) {
             flush_all(w, true);
             continue;
