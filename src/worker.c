@@ -989,6 +989,8 @@ static rd_kafka_t *make_consumer(sl_worker *w)
      * a worker near 20 MiB while still fetching ahead of the writer. */
     static const char *const fetch_defaults[][2] = {
         {"queued.max.messages.kbytes", "4096"},
+        /* librdkafka's overhead is per message: small records need a cap by count */
+        {"queued.min.messages", "20000"},
         {"fetch.max.bytes", "4194304"},
         {"max.partition.fetch.bytes", "1048576"},
         /* a fetch that finds nothing waits this long: bounds produce-to-visible latency */
