@@ -556,7 +556,7 @@ static int wire_header(const void *buf, size_t len, int *id, sl_error *err)
 static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size_t len, bool connect,
                        json_t **value, cached **which, sl_error *err)
 {
-    int id;
+    int id = -1; /* set by wire_header(); initialised for the compiler */
     if (wire_header(buf, len, &id, err))
         return -1;
     cached *c = schema_for(tc, reg, id, err);
@@ -640,7 +640,7 @@ int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_err
  * added when the value lacks it (the mapper fills it from the record key). */
 static json_t *fields_with_key(thread_cache *tc, sl_decoder *d, const sl_record *rec, cached *vc)
 {
-    int kid;
+    int kid = -1;
     if (!vc->fields || !rec->key || d->route->key_format != SL_KEYFMT_AVRO ||
         wire_header(rec->key, rec->key_len, &kid, NULL))
         return json_incref(vc->fields);
