@@ -149,7 +149,7 @@ static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *
 
 /* ---- avro value -> JSON ---- */
 
-static json_t *conv(const avro_value_t *v, const sl_av_node *n, sl_strbuf *tmp, sl_error *err);
+static json_t *conv(const avro_value_t *v, const sl_av_node *n, bool connect, sl_strbuf *tmp, sl_error *err);
 
 static json_t *text(sl_strbuf *tmp)
 {
@@ -223,9 +223,51 @@ static json_t *conv_binary(const void *buf, size_t size, const sl_av_node *n, sl
     return text(tmp);
 }
 
-static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp, sl_error *err)
+/* Connect's payload form of an int, long, bytes or fixed: what JsonConverter
+ * writes for the Connect value AvroConverter read from it (the schema is
+ * sl_av_connect_schema()).  Integers stay raw and bytes (a Decimal's
+ * unscaled value too) become base64, for the Debezium reader to convert by
+ * their Connect names; NULL for the logical types that schema gives as
+ * sluice's text forms, and for other types. */
+static json_t *connect_leaf(avro_value_t *v, const sl_av_node *n, sl_strbuf *tmp)
+{
+    if (n->logical == SL_LT_TIMESTAMP_MICROS || n->logical == SL_LT_UUID || n->logical == SL_LT_DURATION)
+        return NULL;
+    const void *buf;
+    size_t size;
+    switch (avro_value_get_type(v)) {
+    case AVRO_INT32: {
+        int32_t x;
+        avro_value_get_int(v, &x);
+        return json_integer(x);
+    }
+    case AVRO_INT64: {
+        int64_t x;
+        avro_value_get_long(v, &x);
+        return json_integer(x);
+    }
+    case AVRO_BYTES:
+        avro_value_get_bytes(v, &buf, &size);
+        break;
+    case AVRO_FIXED:
+        avro_value_get_fixed(v, &buf, &size);
+        break;
+    default:
+        return NULL;
+    }
+    sl_strbuf_reset(tmp);
+    sl_fmt_base64(tmp, buf, size);
+    return text(tmp);
+}
+
+/* @connect: JsonConverter's payload form (sl_avro_decode_connect()), else
+ * sluice's own forms. */
+static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, sl_strbuf *tmp, sl_error *err)
 {
     avro_value_t *v = (avro_value_t *)cv; /* avro-c's getters take non-const */
+    json_t *leaf = connect ? connect_leaf(v, n, tmp) : NULL;
+    if (leaf)
+        return leaf;
     switch (avro_value_get_type(v)) {
     case AVRO_NULL:
         return json_null();
@@ -287,7 +329,7 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp,
         for (size_t i = 0; i < n->n; i++) {
             avro_value_t field;
             avro_value_get_by_index(v, i, &field, NULL);
-            json_t *fj = conv(&field, n->child[i], tmp, err);
+            json_t *fj = conv(&field, n->child[i], connect, tmp, err);
             if (!fj) {
                 sl_error_prefix(err, "%s: ", n->names[i]);
                 json_decref(o);
@@ -307,7 +349,7 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp,
             avro_value_t item;
             const char *key = NULL;
             avro_value_get_by_index(v, i, &item, &key);
-            json_t *ij = conv(&item, n->child[0], tmp, err);
+            json_t *ij = conv(&item, n->child[0], connect, tmp, err);
             if (!ij) {
                 json_decref(o);
                 return NULL;
@@ -330,104 +372,13 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp,
         avro_value_get_current_branch(v, &branch);
         if (d < 0 || (size_t)d >= n->n)
             return sl_error_set(err, SL_ERR_DATA, "union branch %d out of range", d), NULL;
-        return conv(&branch, n->child[d], tmp, err);
+        /* in Connect's form, ["null", T] is an optional T; a wider union has
+         * no Connect schema (sl_av_connect_schema) and keeps sluice's form */
+        bool optional = n->n == 2 && (n->child[0]->kind == SL_AV_NULL) != (n->child[1]->kind == SL_AV_NULL);
+        return conv(&branch, n->child[d], connect && optional, tmp, err);
     }
     default:
         return sl_error_set(err, SL_ERR_DATA, "unsupported Avro type"), NULL;
-    }
-}
-
-/* ---- avro value -> Kafka Connect JSON payload ----
- *
- * The payload JsonConverter writes for the Connect value that
- * AvroConverter read from this datum; the schema is sl_av_connect_schema().
- * Logical types the Connect schema names by a Debezium or Connect type stay
- * raw numbers or base64 (the Debezium reader converts them); the others are
- * sluice's text forms. */
-
-static json_t *conv_connect(const avro_value_t *cv, const sl_av_node *n, sl_strbuf *tmp, sl_error *err)
-{
-    avro_value_t *v = (avro_value_t *)cv;
-    switch (n->logical) {
-    case SL_LT_TIMESTAMP_MICROS:
-    case SL_LT_UUID:
-    case SL_LT_DURATION: return conv(v, n, tmp, err);
-    default: break;
-    }
-    switch (avro_value_get_type(v)) {
-    case AVRO_INT32: {
-        int32_t x;
-        avro_value_get_int(v, &x);
-        return json_integer(x);
-    }
-    case AVRO_INT64: {
-        int64_t x;
-        avro_value_get_long(v, &x);
-        return json_integer(x);
-    }
-    case AVRO_BYTES:
-    case AVRO_FIXED: { /* bytes and Decimal's unscaled value: base64 */
-        const void *buf;
-        size_t size;
-        if (avro_value_get_type(v) == AVRO_BYTES)
-            avro_value_get_bytes(v, &buf, &size);
-        else
-            avro_value_get_fixed(v, &buf, &size);
-        sl_strbuf_reset(tmp);
-        sl_fmt_base64(tmp, buf, size);
-        return text(tmp);
-    }
-    case AVRO_RECORD: {
-        json_t *o = json_object();
-        for (size_t i = 0; i < n->n; i++) {
-            avro_value_t field;
-            avro_value_get_by_index(v, i, &field, NULL);
-            json_t *fj = conv_connect(&field, n->child[i], tmp, err);
-            if (!fj) {
-                sl_error_prefix(err, "%s: ", n->names[i]);
-                json_decref(o);
-                return NULL;
-            }
-            json_object_set_new_nocheck(o, n->names[i], fj);
-        }
-        return o;
-    }
-    case AVRO_ARRAY:
-    case AVRO_MAP: {
-        bool map = avro_value_get_type(v) == AVRO_MAP;
-        size_t count;
-        avro_value_get_size(v, &count);
-        json_t *o = map ? json_object() : json_array();
-        for (size_t i = 0; i < count; i++) {
-            avro_value_t item;
-            const char *key = NULL;
-            avro_value_get_by_index(v, i, &item, &key);
-            json_t *ij = conv_connect(&item, n->child[0], tmp, err);
-            if (!ij) {
-                json_decref(o);
-                return NULL;
-            }
-            if (map ? json_object_set_new(o, key, ij) : json_array_append_new(o, ij)) {
-                json_decref(o);
-                return sl_error_set(err, SL_ERR_DATA, "map key is not valid UTF-8"), NULL;
-            }
-        }
-        return o;
-    }
-    case AVRO_UNION: {
-        int d;
-        avro_value_t branch;
-        avro_value_get_discriminant(v, &d);
-        avro_value_get_current_branch(v, &branch);
-        if (d < 0 || (size_t)d >= n->n)
-            return sl_error_set(err, SL_ERR_DATA, "union branch %d out of range", d), NULL;
-        /* ["null", T] is an optional T; a wider union has no Connect schema
-         * here (sl_av_connect_schema) and keeps the plain form */
-        bool optional = n->n == 2 && (n->child[0]->kind == SL_AV_NULL) != (n->child[1]->kind == SL_AV_NULL);
-        return optional ? conv_connect(&branch, n->child[d], tmp, err) : conv(&branch, n->child[d], tmp, err);
-    }
-    default:
-        return conv(v, n, tmp, err);
     }
 }
 
@@ -581,7 +532,7 @@ static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size
                             "Avro data longer than schema id %d describes (trailing bytes): corrupt, or written with another schema",
                             id);
     sl_strbuf tmp = SL_STRBUF_INIT;
-    *value = (connect ? conv_connect : conv)(&c->value, c->tree->root, &tmp, err);
+    *value = conv(&c->value, c->tree->root, connect, &tmp, err);
     sl_strbuf_free(&tmp);
     avro_value_reset(&c->value); /* drop the datum's strings and arrays now */
     if (!*value) {
