@@ -223,51 +223,25 @@ static json_t *conv_binary(const void *buf, size_t size, const sl_av_node *n, sl
     return text(tmp);
 }
 
-/* Connect's payload form of an int, long, bytes or fixed: what JsonConverter
- * writes for the Connect value AvroConverter read from it (the schema is
- * sl_av_connect_schema()).  Integers stay raw and bytes (a Decimal's
- * unscaled value too) become base64, for the Debezium reader to convert by
- * their Connect names; NULL for the logical types that schema gives as
- * sluice's text forms, and for other types. */
-static json_t *connect_leaf(avro_value_t *v, const sl_av_node *n, sl_strbuf *tmp)
+static json_t *base64(const void *buf, size_t size, sl_strbuf *tmp)
 {
-    if (n->logical == SL_LT_TIMESTAMP_MICROS || n->logical == SL_LT_UUID || n->logical == SL_LT_DURATION)
-        return NULL;
-    const void *buf;
-    size_t size;
-    switch (avro_value_get_type(v)) {
-    case AVRO_INT32: {
-        int32_t x;
-        avro_value_get_int(v, &x);
-        return json_integer(x);
-    }
-    case AVRO_INT64: {
-        int64_t x;
-        avro_value_get_long(v, &x);
-        return json_integer(x);
-    }
-    case AVRO_BYTES:
-        avro_value_get_bytes(v, &buf, &size);
-        break;
-    case AVRO_FIXED:
-        avro_value_get_fixed(v, &buf, &size);
-        break;
-    default:
-        return NULL;
-    }
     sl_strbuf_reset(tmp);
     sl_fmt_base64(tmp, buf, size);
     return text(tmp);
 }
 
-/* @connect: JsonConverter's payload form (sl_avro_decode_connect()), else
- * sluice's own forms. */
+/* @connect: the payload JsonConverter writes for the Connect value that
+ * AvroConverter read from this datum (sl_avro_decode_connect(); the schema
+ * is sl_av_connect_schema()), else sluice's own forms.  The two differ only
+ * at ints, longs, bytes and fixed: in Connect's form they stay raw numbers
+ * and base64 (a Decimal's unscaled value too), for the Debezium reader to
+ * convert by their Connect names, except the logical types that schema
+ * gives as sluice's text forms. */
 static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, sl_strbuf *tmp, sl_error *err)
 {
     avro_value_t *v = (avro_value_t *)cv; /* avro-c's getters take non-const */
-    json_t *leaf = connect ? connect_leaf(v, n, tmp) : NULL;
-    if (leaf)
-        return leaf;
+    bool raw = connect && n->logical != SL_LT_TIMESTAMP_MICROS && n->logical != SL_LT_UUID &&
+               n->logical != SL_LT_DURATION;
     switch (avro_value_get_type(v)) {
     case AVRO_NULL:
         return json_null();
@@ -279,12 +253,12 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
     case AVRO_INT32: {
         int32_t x;
         avro_value_get_int(v, &x);
-        return conv_long(x, n, tmp, err);
+        return raw ? json_integer(x) : conv_long(x, n, tmp, err);
     }
     case AVRO_INT64: {
         int64_t x;
         avro_value_get_long(v, &x);
-        return conv_long(x, n, tmp, err);
+        return raw ? json_integer(x) : conv_long(x, n, tmp, err);
     }
     case AVRO_FLOAT: {
         float x;
@@ -300,13 +274,13 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
         const void *buf;
         size_t size;
         avro_value_get_bytes(v, &buf, &size);
-        return conv_binary(buf, size, n, tmp, err);
+        return raw ? base64(buf, size, tmp) : conv_binary(buf, size, n, tmp, err);
     }
     case AVRO_FIXED: {
         const void *buf;
         size_t size;
         avro_value_get_fixed(v, &buf, &size);
-        return conv_binary(buf, size, n, tmp, err);
+        return raw ? base64(buf, size, tmp) : conv_binary(buf, size, n, tmp, err);
     }
     case AVRO_STRING: {
         const char *s;
