@@ -149,6 +149,20 @@ long ar_get_count(ar_server *s, int id)
     return n;
 }
 
+void at_init(avro_type *t, const char *json)
+{
+    ck_assert_msg(avro_schema_from_json_length(json, strlen(json), &t->schema) == 0, "%s", avro_strerror());
+    t->iface = avro_generic_class_from_schema(t->schema);
+    ck_assert_int_eq(avro_generic_value_new(t->iface, &t->value), 0);
+}
+
+void at_fini(avro_type *t)
+{
+    avro_value_decref(&t->value);
+    avro_value_iface_decref(t->iface);
+    avro_schema_decref(t->schema);
+}
+
 char *ar_wire(int id, avro_value_t *v, size_t *len)
 {
     size_t size;

@@ -31,6 +31,17 @@ int ar_register(ar_server *s, const char *subject, const char *schema);
 /* ar_get_count() - GET /schemas/ids/@id served so far (test registry only). */
 long ar_get_count(ar_server *s, int id);
 
+/* A schema parsed by avro-c with one reusable generic value of it. */
+typedef struct avro_type {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+} avro_type;
+
+/* at_init() - parse @json into @t (fails the test on a bad schema); at_fini() releases it. */
+void at_init(avro_type *t, const char *json);
+void at_fini(avro_type *t);
+
 /* ar_wire() - @v encoded with avro-c, behind magic byte 0 and @id;
  * *@len set; free() the result. */
 char *ar_wire(int id, avro_value_t *v, size_t *len);

@@ -163,20 +163,27 @@ def set_schema(schema):
     return c
 
 
+def quoted_end(stmt, i):
+    """Index of the quote closing the literal or identifier that opens at
+    stmt[i] (a doubled quote inside stands for itself); len(stmt) if none."""
+    ch, j, n = stmt[i], i + 1, len(stmt)
+    while j < n:
+        if stmt[j] == ch:
+            if j + 1 < n and stmt[j + 1] == ch:
+                j += 2
+                continue
+            break
+        j += 1
+    return j
+
+
 def split_sql(stmt):
     """Rewrite $n / ? placeholders into psycopg2's %(pN)s, outside quotes."""
     out, i, n, qmarks = [], 0, len(stmt), 0
     while i < n:
         ch = stmt[i]
         if ch in "'\"":
-            j = i + 1
-            while j < n:
-                if stmt[j] == ch:
-                    if j + 1 < n and stmt[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
+            j = quoted_end(stmt, i)
             out.append(stmt[i:j + 1].replace("%", "%%"))
             i = j + 1
         elif ch == "$" and i + 1 < n and stmt[i + 1].isdigit():
@@ -229,14 +236,7 @@ def crate_ddl_to_pg(stmt):
         ch = stmt[i]
         j = i
         if ch in "'\"":
-            j = i + 1
-            while j < n:
-                if stmt[j] == ch:
-                    if j + 1 < n and stmt[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
+            j = quoted_end(stmt, i)
             out.append(stmt[i:j + 1])
             i = j + 1
             continue

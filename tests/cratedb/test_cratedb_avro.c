@@ -56,26 +56,6 @@ static char *schema_v2(void)
 static const char key_schema[] =
     "{\"type\":\"record\",\"name\":\"Key\",\"namespace\":\"sluice.test\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}";
 
-typedef struct avro_type {
-    avro_schema_t schema;
-    avro_value_iface_t *iface;
-    avro_value_t value;
-} avro_type;
-
-static void at_init(avro_type *t, const char *json)
-{
-    ck_assert_msg(avro_schema_from_json_length(json, strlen(json), &t->schema) == 0, "%s", avro_strerror());
-    t->iface = avro_generic_class_from_schema(t->schema);
-    ck_assert_int_eq(avro_generic_value_new(t->iface, &t->value), 0);
-}
-
-static void at_fini(avro_type *t)
-{
-    avro_value_decref(&t->value);
-    avro_value_iface_decref(t->iface);
-    avro_schema_decref(t->schema);
-}
-
 typedef struct env {
     transport tp;
     cf_server *srv;
