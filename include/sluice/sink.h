@@ -1,7 +1,8 @@
 /* sink.h - a target database behind a small table of operations.
- * One file per database (src/sink/): postgresql.c, cratedb_http.c,
- * cratedb_pg.c.  One sink instance per worker per target: not shared
- * between threads. */
+ * Every target lives in src/sink/: postgresql.c (with pq.c, the libpq
+ * connection it shares with CrateDB's pgwire transport) and the folder
+ * cratedb/ (http.c, pg.c, common.c).  One sink instance per worker per
+ * target: not shared between threads. */
 #ifndef SLUICE_SINK_H
 #define SLUICE_SINK_H
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/avro/avro_int.h"
+#include "../../src/format/avro_int.h"
 #include "avro_support.h"
 #include "sluice/decoder.h"
 #include "sluice/registry.h"

@@ -8,7 +8,7 @@
 
 #include "sluice/debezium.h"
 #include "sluice/decoder.h"
-#include "../../src/debezium/dbz_int.h"
+#include "../../src/format/debezium/dbz_int.h"
 
 static sl_route_conf route;
 static sl_decoder dec;

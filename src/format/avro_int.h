@@ -1,5 +1,5 @@
 /* avro_int.h - internals of the Avro and Connect JSON decoders, shared by
- * the files of src/avro/ and their unit tests (not part of the public API). */
+ * the Avro and Connect decoders of src/format/ and their unit tests (not part of the public API). */
 #ifndef SLUICE_AVRO_INT_H
 #define SLUICE_AVRO_INT_H
 

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../avro/avro_int.h"
+#include "../avro_int.h"
 #include "dbz_int.h"
 #include "sluice/decoder.h"
 #include "sluice/log.h"

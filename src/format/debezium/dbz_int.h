@@ -1,5 +1,5 @@
 /* dbz_int.h - internals of `format: debezium`, shared by the files of
- * src/debezium/ and their unit tests (not part of the public API). */
+ * src/format/debezium/ and their unit tests (not part of the public API). */
 #ifndef SLUICE_DBZ_INT_H
 #define SLUICE_DBZ_INT_H
 

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../avro/avro_int.h"
+#include "../avro_int.h"
 #include "dbz_int.h"
 #include "sluice/debezium.h"
 #include "sluice/mapping.h"
