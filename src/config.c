@@ -18,7 +18,21 @@ typedef struct parser {
     const char *path;
     yaml_document_t doc;
     sl_error *err;
+    sl_config *cfg; /* receives the keys whose values came from ${file:} */
 } parser;
+
+/* Remember that @key holds a value read from a secret file. */
+static void note_secret(parser *p, const char *key)
+{
+    sl_config *cfg = p->cfg;
+    if (!cfg || !key)
+        return;
+    for (size_t i = 0; i < cfg->nsecret_keys; i++)
+        if (!strcmp(cfg->secret_keys[i], key))
+            return;
+    cfg->secret_keys = sl_xrealloc(cfg->secret_keys, (cfg->nsecret_keys + 1) * sizeof(char *));
+    cfg->secret_keys[cfg->nsecret_keys++] = sl_xstrdup(key);
+}
 
 static int line_of(const yaml_node_t *n)
 {
@@ -45,7 +59,35 @@ static const char *scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-/* ${NAME} and ${NAME:-default} from the environment.  In templates
+/* The content of a secret file for ${file:/path}, without its trailing
+ * newline(s).  The content is never logged: errors name the path only. */
+static int read_secret_file(parser *p, const yaml_node_t *n, const char *key, const char *fpath,
+                            sl_strbuf *sb)
+{
+    if (fpath[0] != '/')
+        return fail(p, n, key, "${file:%s}: the path must be absolute", fpath);
+    FILE *f = fopen(fpath, "rb");
+    if (!f)
+        return fail(p, n, key, "${file:%s}: cannot open: %s", fpath, strerror(errno));
+    char buf[65537];
+    size_t got = fread(buf, 1, sizeof(buf), f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return fail(p, n, key, "${file:%s}: cannot read", fpath);
+    if (got == sizeof(buf))
+        return fail(p, n, key, "${file:%s}: larger than 64KiB", fpath);
+    while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
+        got--;
+    if (memchr(buf, '\0', got))
+        return fail(p, n, key, "${file:%s}: contains a NUL byte", fpath);
+    sl_strbuf_append(sb, buf, got);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+/* ${NAME} and ${NAME:-default} from the environment, ${file:/path} from a
+ * file (secrets mounted by an orchestrator).  In templates
  * (@keep_templates), ${topic} and dotted names stay for per-record use. */
 static int expand_env(parser *p, const yaml_node_t *n, const char *key, const char *in,
                       bool keep_templates, char **out)
@@ -66,6 +108,15 @@ static int expand_env(parser *p, const yaml_node_t *n, const char *key, const ch
             }
             memcpy(name, s + 2, len);
             name[len] = '\0';
+            if (!strncmp(name, "file:", 5)) {
+                if (read_secret_file(p, n, key, name + 5, &sb)) {
+                    sl_strbuf_free(&sb);
+                    return -1;
+                }
+                note_secret(p, key);
+                s = end + 1;
+                continue;
+            }
             char *def = strstr(name, ":-");
             if (def) {
                 *def = '\0';
@@ -220,7 +271,9 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
             (*kv)[i].key = sl_xstrdup(scalar(k));
             (*kv)[i].line = line_of(k);
             *count = i + 1;
-            if (expand_env(p, val, keypath, scalar(val), false, &(*kv)[i].value))
+            char entry[512];
+            snprintf(entry, sizeof(entry), "%s.%s", keypath, scalar(k));
+            if (expand_env(p, val, entry, scalar(val), false, &(*kv)[i].value))
                 return -1;
         }
         return 0;
@@ -560,6 +613,7 @@ sl_config *sl_config_load(const char *path, sl_error *err)
     yaml_parser_initialize(&yp);
     yaml_parser_set_input_file(&yp, f);
     sl_config *cfg = sl_xcalloc(1, sizeof(*cfg));
+    p.cfg = cfg;
     cfg->path = sl_xstrdup(path);
     int rc;
     if (!yaml_parser_load(&yp, &p.doc)) {
@@ -635,6 +689,7 @@ void sl_config_free(sl_config *cfg)
     free(cfg->registry.ca_file);
     free(cfg->log_level);
     free(cfg->metrics_file);
+    free_list(cfg->secret_keys, cfg->nsecret_keys);
     free(cfg->path);
     free(cfg);
 }

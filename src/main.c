@@ -18,6 +18,9 @@ static void usage(FILE *out)
           "                                  rewrite a route's stored offsets (the group must be stopped);\n"
           "                                  WHERE: earliest | latest | TIME (ISO-8601 or epoch ms) |\n"
           "                                  topic:partition:offset[,...]\n"
+          "       sluice --print-config -c FILE\n"
+          "                                  print the effective configuration, defaults filled in,\n"
+          "                                  secrets as ***\n"
           "       sluice --config-docs       print the configuration reference (Markdown)\n"
           "       sluice --version | --help\n"
           "options:\n"
@@ -39,7 +42,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_early_signal);
     signal(SIGINT, on_early_signal);
     const char *path = NULL, *route = NULL, *where = NULL;
-    int check = 0, verbose = 0, dry_run = 0, offsets = 0;
+    int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0;
     if (argc > 1 && !strcmp(argv[1], "offsets")) {
         offsets = 1;
         argv[1] = argv[0];
@@ -51,7 +54,8 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
         {"verbose", no_argument, NULL, 'v'},      {"config-docs", no_argument, NULL, 'D'},
         {"route", required_argument, NULL, 'r'},  {"reset-to", required_argument, NULL, 't'},
-        {"dry-run", no_argument, NULL, 'n'},      {NULL, 0, NULL, 0},
+        {"dry-run", no_argument, NULL, 'n'},      {"print-config", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
@@ -62,6 +66,7 @@ int main(int argc, char **argv)
         case 'r': route = optarg; break;
         case 't': where = optarg; break;
         case 'n': dry_run = 1; break;
+        case 'P': print_config = 1; break;
         case 'V': printf("sluice %s\n", SLUICE_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         case 'D': sl_config_write_docs(stdout); return 0;
@@ -87,6 +92,11 @@ int main(int argc, char **argv)
     if (!cfg) {
         fprintf(stderr, "sluice: %s\n", err.msg);
         return 1;
+    }
+    if (print_config) {
+        sl_config_print(cfg, stdout);
+        sl_config_free(cfg);
+        return 0;
     }
     if (cfg->log_level)
         sl_log_level = (sl_loglevel)sl_log_parse_level(cfg->log_level);

@@ -104,6 +104,8 @@ typedef struct sl_config {
     char *log_level;
     sl_registry_conf registry; /* registry.nurls == 0: not configured */
     char *metrics_file;        /* if set, counters are written here every interval */
+    char **secret_keys;        /* option paths whose values came from ${file:}: never printed */
+    size_t nsecret_keys;
 } sl_config;
 
 /* sl_config_load() - read, substitute ${ENV}, parse and validate @path.
@@ -125,6 +127,12 @@ void sl_config_write_docs(FILE *out);
 /* sl_config_option_names() - every documented option path ("batch.max_rows",
  * "routes[].table", ...), NULL-terminated; used by the docs test. */
 const char *const *sl_config_option_names(void);
+
+/* sl_config_print() - the effective configuration as YAML, every default
+ * filled in, every secret (passwords, ${file:} values, passwords inside
+ * DSNs and URLs, kafka credentials) replaced by ***.  The output loads
+ * again with sl_config_load() once the secrets are put back. */
+void sl_config_print(const sl_config *cfg, FILE *out);
 
 /* sl_parse_size() - "8MiB", "512k", "1000" -> bytes; -1 on error. */
 int64_t sl_parse_size(const char *s);

@@ -179,6 +179,94 @@ START_TEST(sizes_and_durations)
 }
 END_TEST
 
+
+/* ${file:/path}: the file's content without its trailing newline, never
+ * printed by --print-config; errors name the path, not the content. */
+START_TEST(file_secrets)
+{
+    char secret[96], missing[96];
+    snprintf(secret, sizeof(secret), "/tmp/sluice-test-secret-%d", (int)getpid());
+    snprintf(missing, sizeof(missing), "/tmp/sluice-test-missing-%d", (int)getpid());
+    FILE *f = fopen(secret, "w");
+    fputs("pa ss'word\n", f);
+    fclose(f);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "kafka:\n  bootstrap.servers: k:9092\n  group.id: g\n  sasl.password: ${file:%s}\n"
+             "targets:\n  pg:\n    type: postgresql\n    dsn: \"host=h password=${file:%s}\"\n"
+             "  crate:\n    type: cratedb\n    url: http://crate:4200\n    user: crate\n"
+             "    password: \"${file:%s}\"\n"
+             "routes:\n  - topics: [t]\n    target: pg\n    table: \"${topic}\"\n",
+             secret, secret, secret);
+    sl_error err;
+    sl_config *cfg = load(text, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    ck_assert_str_eq(sl_config_kafka_get(cfg, "sasl.password"), "pa ss'word");
+    ck_assert_str_eq(cfg->targets[0].dsn, "host=h password=pa ss'word");
+    ck_assert_str_eq(cfg->targets[1].password, "pa ss'word");
+    ck_assert_str_eq(cfg->routes[0].table, "${topic}");
+
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    sl_config_print(cfg, m);
+    fclose(m);
+    ck_assert_msg(strstr(out, "pa ss") == NULL, "a secret was printed:\n%s", out);
+    ck_assert_msg(strstr(out, "\"sasl.password\": \"***\"") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "dsn: \"***\"") != NULL, "%s", out);
+    sl_config_free(cfg);
+    free(out);
+
+    snprintf(text, sizeof(text), BASE "    password: ${file:%s}\nroutes: []\n", missing);
+    cfg = load(text, &err);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err.msg, ":8: targets.pg.password: ${file:") && strstr(err.msg, "cannot open"), "%s", err.msg);
+    expect_error(BASE "    password: ${file:relative/path}\nroutes: []\n", 8, "the path must be absolute");
+    unlink(secret);
+}
+END_TEST
+
+/* --print-config: every default filled in, passwords inside DSNs hidden, and
+ * the output loads again to the same configuration. */
+START_TEST(print_config_round_trips)
+{
+    sl_error err;
+    sl_config *cfg = load("kafka:\n  bootstrap.servers: k:9092\n  group.id: g\n"
+                          "targets:\n  pg:\n    type: postgresql\n"
+                          "    dsn: \"host=h user=u password='x y' dbname=d\"\n"
+                          "  uri:\n    type: postgresql\n    dsn: \"postgresql://u:hunter2@h:5432/d?sslmode=require\"\n"
+                          "routes:\n  - name: orders\n    topics: [orders, refunds]\n    target: pg\n"
+                          "    table: public.orders\n    key: [id]\n    columns:\n      cid: /customer/id\n"
+                          "    on_error: dlq\n    dlq_table: sluice.dead\n"
+                          "batch:\n  linger_ms: 250ms\n",
+                          &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    sl_config_print(cfg, m);
+    fclose(m);
+    ck_assert_msg(strstr(out, "dsn: \"host=h user=u password=*** dbname=d\"") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "dsn: \"postgresql://u:***@h:5432/d?sslmode=require\"") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "hunter2") == NULL && strstr(out, "x y") == NULL, "%s", out);
+    ck_assert_msg(strstr(out, "max_rows: 10000") != NULL, "defaults missing:\n%s", out);
+    ck_assert_msg(strstr(out, "linger_ms: 250ms") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "delivery: exactly-once") != NULL, "%s", out);
+    sl_config *again = load(out, &err);
+    ck_assert_msg(again != NULL, "printed configuration does not load: %s\n%s", err.msg, out);
+    ck_assert_str_eq(again->routes[0].name, "orders");
+    ck_assert_uint_eq(again->routes[0].ntopics, 2);
+    ck_assert_str_eq(again->routes[0].columns[0].value, "/customer/id");
+    ck_assert_int_eq(again->routes[0].on_error, SL_ONERR_DLQ);
+    ck_assert_int_eq(again->batch.linger_ms, 250);
+    ck_assert_int_eq(again->batch.max_bytes, cfg->batch.max_bytes);
+    ck_assert_int_eq(again->targets[1].connect_timeout_ms, cfg->targets[1].connect_timeout_ms);
+    sl_config_free(again);
+    sl_config_free(cfg);
+    free(out);
+}
+END_TEST
+
 /* docs/configuration.md and configs/ must mention every option. */
 static char *slurp(const char *p)
 {
@@ -229,6 +317,8 @@ int main(void)
     tcase_add_test(tc, env_substitution);
     tcase_add_test(tc, errors_name_file_line_key);
     tcase_add_test(tc, sizes_and_durations);
+    tcase_add_test(tc, file_secrets);
+    tcase_add_test(tc, print_config_round_trips);
     tcase_add_test(tc, docs_are_generated_from_the_table);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -1,0 +1,242 @@
+/* config_print.c - `sluice --print-config`: the effective configuration as
+ * YAML, walked from the option table, with every secret replaced by ***. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "options.h"
+#include "sluice/config.h"
+#include "sluice/strbuf.h"
+
+#define MASK "***"
+
+/* Is the value at option path @key a secret?  Names that carry credentials,
+ * and every value that was read through ${file:}. */
+static int is_secret(const sl_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->nsecret_keys; i++)
+        if (!strcmp(cfg->secret_keys[i], key))
+            return 1;
+    const char *leaf = strrchr(key, '.') ? strrchr(key, '.') + 1 : key;
+    static const char *const words[] = {"password", "secret", "jaas", "token", "credential", NULL};
+    for (size_t i = 0; words[i]; i++)
+        if (strcasestr(leaf, words[i]))
+            return 1;
+    /* kafka's ssl.key.pem, ssl.keystore.*, sasl.* credentials */
+    if (!strncmp(key, "kafka.", 6) && (strstr(key, "ssl.key.") || strstr(key, ".pem") || strstr(key, "keystore")))
+        return 1;
+    return 0;
+}
+
+/* A libpq DSN or a URL with its password hidden: `password=...` in the
+ * key=value form, `user:***@` in URIs. */
+static void mask_inline_password(const char *in, sl_strbuf *out)
+{
+    const char *scheme = strstr(in, "://");
+    if (scheme) {
+        const char *auth = scheme + 3;
+        const char *at = strchr(auth, '@');
+        const char *slash = strchr(auth, '/');
+        if (at && (!slash || at < slash)) {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+            if (colon) {
+                sl_strbuf_append(out, in, (size_t)(colon + 1 - in));
+                sl_strbuf_puts(out, MASK);
+                in = at;
+            }
+        }
+        /* ?password=... in the query string */
+        const char *q = strstr(in, "password=");
+        if (q) {
+            sl_strbuf_append(out, in, (size_t)(q + 9 - in));
+            sl_strbuf_puts(out, MASK);
+            const char *amp = strchr(q, '&');
+            sl_strbuf_puts(out, amp ? amp : "");
+            return;
+        }
+        sl_strbuf_puts(out, in);
+        return;
+    }
+    for (const char *s = in; *s;) {
+        const char *q = strstr(s, "password");
+        if (!q || (q != in && q[-1] != ' ' && q[-1] != '\t')) {
+            if (!q) {
+                sl_strbuf_puts(out, s);
+                return;
+            }
+            sl_strbuf_append(out, s, (size_t)(q + 8 - s));
+            s = q + 8;
+            continue;
+        }
+        const char *eq = q + 8;
+        while (*eq == ' ')
+            eq++;
+        if (*eq != '=') {
+            sl_strbuf_append(out, s, (size_t)(eq - s));
+            s = eq;
+            continue;
+        }
+        eq++;
+        while (*eq == ' ')
+            eq++;
+        sl_strbuf_append(out, s, (size_t)(eq - s));
+        sl_strbuf_puts(out, MASK);
+        const char *end = eq;
+        if (*end == '\'') {
+            for (end++; *end && *end != '\''; end++)
+                if (*end == '\\' && end[1])
+                    end++;
+            if (*end)
+                end++;
+        } else {
+            while (*end && *end != ' ' && *end != '\t')
+                end++;
+        }
+        s = end;
+    }
+}
+
+/* A YAML double-quoted scalar. */
+static void put_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else if (c == '\t')
+            fputs("\\t", out);
+        else if (c < 0x20)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void put_string(const sl_config *cfg, FILE *out, const char *key, const char *v)
+{
+    if (is_secret(cfg, key)) {
+        put_quoted(out, MASK);
+        return;
+    }
+    const char *leaf = strrchr(key, '.') ? strrchr(key, '.') + 1 : key;
+    if (!strcmp(leaf, "dsn") || !strcmp(leaf, "url") || strstr(key, "schema_registry.url")) {
+        sl_strbuf sb = SL_STRBUF_INIT;
+        mask_inline_password(v, &sb);
+        put_quoted(out, sb.data ? sb.data : "");
+        sl_strbuf_free(&sb);
+        return;
+    }
+    put_quoted(out, v);
+}
+
+/* One option of @base at @indent; nothing for unset optional values. */
+static void print_option(const sl_config *cfg, FILE *out, const sl_option *o, const void *base,
+                         const char *keyprefix, int indent)
+{
+    const char *where = (const char *)base + o->offset;
+    char key[256];
+    snprintf(key, sizeof(key), "%s%s", keyprefix, o->name);
+    switch (o->type) {
+    case OPT_STR: {
+        const char *v = *(char *const *)where;
+        if (!v)
+            return;
+        fprintf(out, "%*s%s: ", indent, "", o->name);
+        put_string(cfg, out, key, v);
+        fputc('\n', out);
+        return;
+    }
+    case OPT_INT:
+    case OPT_SIZE:
+        fprintf(out, "%*s%s: %lld\n", indent, "", o->name, (long long)*(const int64_t *)where);
+        return;
+    case OPT_DURATION:
+        fprintf(out, "%*s%s: %lldms\n", indent, "", o->name, (long long)*(const int64_t *)where);
+        return;
+    case OPT_BOOL:
+        fprintf(out, "%*s%s: %s\n", indent, "", o->name, *(const bool *)where ? "true" : "false");
+        return;
+    case OPT_ENUM: {
+        int v = *(const int *)where;
+        if (v >= 0)
+            fprintf(out, "%*s%s: %s\n", indent, "", o->name, o->names[v]);
+        return;
+    }
+    case OPT_STRLIST: {
+        char *const *l = *(char **const *)where;
+        size_t n = *(const size_t *)((const char *)base + o->count_off);
+        if (!l || !n)
+            return;
+        fprintf(out, "%*s%s:\n", indent, "", o->name);
+        for (size_t i = 0; i < n; i++) {
+            fprintf(out, "%*s  - ", indent, "");
+            put_string(cfg, out, key, l[i]);
+            fputc('\n', out);
+        }
+        return;
+    }
+    case OPT_MAP: {
+        const sl_kv *kv = *(sl_kv *const *)where;
+        size_t n = *(const size_t *)((const char *)base + o->count_off);
+        if (!kv || !n)
+            return;
+        fprintf(out, "%*s%s:\n", indent, "", o->name);
+        for (size_t i = 0; i < n; i++) {
+            char entry[512];
+            snprintf(entry, sizeof(entry), "%s.%s", key, kv[i].key);
+            fprintf(out, "%*s  ", indent, "");
+            put_quoted(out, kv[i].key);
+            fputs(": ", out);
+            put_string(cfg, out, entry, kv[i].value);
+            fputc('\n', out);
+        }
+        return;
+    }
+    case OPT_SECTION:
+        return;
+    }
+}
+
+static void print_section(const sl_config *cfg, FILE *out, opt_section sec, const void *base,
+                          const char *keyprefix, int indent)
+{
+    for (size_t i = 0; i < sl_noptions; i++)
+        if (sl_options[i].section == sec)
+            print_option(cfg, out, &sl_options[i], base, keyprefix, indent);
+}
+
+void sl_config_print(const sl_config *cfg, FILE *out)
+{
+    fprintf(out, "# effective configuration of %s (defaults filled in, secrets as ***)\n", cfg->path);
+    print_section(cfg, out, SEC_TOP, cfg, "", 0);
+    if (cfg->registry.nurls) {
+        fputs("schema_registry:\n", out);
+        print_section(cfg, out, SEC_REGISTRY, cfg, "schema_registry.", 2);
+    }
+    fputs("batch:\n", out);
+    print_section(cfg, out, SEC_BATCH, cfg, "batch.", 2);
+    fputs("retry:\n", out);
+    print_section(cfg, out, SEC_RETRY, cfg, "retry.", 2);
+    fputs("targets:\n", out);
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        const sl_target_conf *t = &cfg->targets[i];
+        char prefix[200];
+        snprintf(prefix, sizeof(prefix), "targets.%s.", t->name);
+        fputs("  ", out);
+        put_quoted(out, t->name);
+        fputs(":\n", out);
+        print_section(cfg, out, SEC_TARGET, t, prefix, 4);
+    }
+    fputs("routes:\n", out);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "routes[%zu].", i);
+        fputs("  -\n", out);
+        print_section(cfg, out, SEC_ROUTE, &cfg->routes[i], prefix, 4);
+    }
+}
