@@ -7,6 +7,7 @@
 
 #include "sluice/app.h"
 #include "sluice/config.h"
+#include "sluice/import_connect.h"
 #include "sluice/log.h"
 
 static void usage(FILE *out)
@@ -18,6 +19,9 @@ static void usage(FILE *out)
           "                                  rewrite a route's stored offsets (the group must be stopped);\n"
           "                                  WHERE: earliest | latest | TIME (ISO-8601 or epoch ms) |\n"
           "                                  topic:partition:offset[,...]\n"
+          "       sluice import-connect [--strict] CONNECTOR.json|.properties\n"
+          "                                  translate a Kafka Connect JDBC sink configuration\n"
+          "                                  (Confluent or Debezium) into sluice YAML on stdout\n"
           "       sluice --print-config -c FILE\n"
           "                                  print the effective configuration, defaults filled in,\n"
           "                                  secrets as ***\n"
@@ -43,6 +47,25 @@ int main(int argc, char **argv)
     signal(SIGINT, on_early_signal);
     const char *path = NULL, *route = NULL, *where = NULL;
     int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0;
+    if (argc > 1 && !strcmp(argv[1], "import-connect")) {
+        int strict = 0;
+        const char *file = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--strict"))
+                strict = 1;
+            else if (!file && argv[i][0] != '-')
+                file = argv[i];
+            else {
+                fprintf(stderr, "sluice import-connect: unexpected argument '%s'\n", argv[i]);
+                return 2;
+            }
+        }
+        if (!file) {
+            fprintf(stderr, "usage: sluice import-connect [--strict] CONNECTOR.json|CONNECTOR.properties\n");
+            return 2;
+        }
+        return sl_import_connect(file, strict, stdout, stderr);
+    }
     if (argc > 1 && !strcmp(argv[1], "offsets")) {
         offsets = 1;
         argv[1] = argv[0];
