@@ -1,0 +1,38 @@
+/* json_cells.h - `format: json` read straight into a row's cells: one pass
+ * of a streaming parser (yajl) over the record's value, each field's text
+ * written into the cell of the column of that name, with no JSON tree in
+ * between.
+ *
+ * It is a shortcut, never a second set of rules: it takes a record only
+ * when it can build exactly the row that decoding (json.c) and mapping
+ * (mapping.c) would build, and declines it otherwise, leaving the record to
+ * that general path, which also reports whatever is wrong with it.  What it
+ * takes: an object whose fields are columns of the table (or fields already
+ * reported as having none), holding null, strings, booleans and numbers
+ * whose conversion to the column's type is plain (integers into integer,
+ * float, numeric, boolean and text columns; decimals of up to 15 significant
+ * digits into float columns; strings into text, timestamp, date and uuid
+ * columns as mapping.c accepts them; epoch integers into timestamps and
+ * dates), with every key column present and not null.  Routes with
+ * `columns:` pointers, `add_columns:`, soft deletes or `key_format: avro`
+ * always take the general path. */
+#ifndef SLUICE_JSON_CELLS_H
+#define SLUICE_JSON_CELLS_H
+
+#include "sluice/mapping.h"
+#include "sluice/record.h"
+#include "sluice/row.h"
+
+typedef struct sl_json_cells sl_json_cells;
+
+/* sl_json_cells_new() - the reader for @m's table, or NULL when @m's route
+ * needs the general path for every record.  @m must outlive it. */
+sl_json_cells *sl_json_cells_new(const sl_mapping *m);
+void sl_json_cells_free(sl_json_cells *jc);
+
+/* sl_json_cells_map() - build the upsert row of @rec into @b: 1 when done,
+ * 0 when the record must take the general path (@b is then left for that
+ * path to restart). */
+int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b);
+
+#endif

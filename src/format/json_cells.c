@@ -1,0 +1,473 @@
+/* json_cells.c - `format: json` read straight into a row's cells with
+ * yajl's event parser; declines whatever the general path must judge
+ * (see json_cells.h for the exact scope). */
+#include "sluice/json_cells.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yajl/yajl_parse.h>
+
+#include "sluice/textfmt.h"
+
+/* A field that names no column and was already reported by the mapper is
+ * skipped, nested values included, down to this depth. */
+#define SKIP_MAX_DEPTH 64
+
+struct sl_json_cells {
+    const sl_mapping *m;
+    const sl_table *t;
+    yajl_handle h;          /* reused across records; replaced after an error */
+    uint32_t *slots;        /* column-name hash: column index + 1, 0 = empty */
+    size_t nslots;
+    /* per record */
+    sl_rowbuilder *b;
+    long col;               /* column of the current field, -1 = skipping it */
+    int depth;              /* 1 inside the top-level object */
+    int skip_depth;         /* depth at which a skipped field's value started */
+    bool done;              /* the top-level object has ended */
+    size_t end;             /* offset just past it */
+    char name[256];         /* scratch for a field name */
+};
+
+static uint64_t name_hash(const unsigned char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static long find_col(const sl_json_cells *jc, const unsigned char *s, size_t n)
+{
+    size_t i = name_hash(s, n) & (jc->nslots - 1);
+    while (jc->slots[i]) {
+        const char *c = jc->t->cols[jc->slots[i] - 1].name;
+        if (strlen(c) == n && !memcmp(c, s, n))
+            return (long)jc->slots[i] - 1;
+        i = (i + 1) & (jc->nslots - 1);
+    }
+    return -1;
+}
+
+/* ---- cells ---- */
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* JSON's integer grammar (yajl has checked it) into an int64; false when it
+ * has a fraction or exponent or does not fit. */
+static bool parse_int(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && s[i] == '-')
+        neg = true, i++;
+    if (i == n)
+        return false;
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (!is_digit(s[i]))
+            return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
+        return false;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+/* A decimal without exponent of 1 to 15 significant digits: read as a
+ * double and printed back shortest, it is the same number, so PostgreSQL
+ * gets from its text what it gets from mapping.c's. */
+static bool plain_decimal(const char *s, size_t n)
+{
+    size_t i = 0, sig = 0;
+    bool dot = false, lead = true;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i == n)
+        return false;
+    for (; i < n; i++) {
+        if (s[i] == '.' && !dot) {
+            dot = true;
+            continue;
+        }
+        if (!is_digit(s[i]))
+            return false;
+        if (s[i] != '0')
+            lead = false;
+        if (!lead)
+            sig++;
+    }
+    return sig <= 15;
+}
+
+static void put_int(sl_strbuf *sb, int64_t x)
+{
+    char buf[24], *p = buf + sizeof(buf);
+    uint64_t u = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0)
+        *--p = '-';
+    sl_strbuf_append(sb, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static bool has_digits(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit((char)s[i]))
+            return false;
+    return true;
+}
+
+/* mapping.c's checks for strings into date, timestamp and uuid columns. */
+static bool date_like(const unsigned char *s, size_t n)
+{
+    if (n >= 10 && has_digits(s, 4) && s[4] == '-' && has_digits(s + 5, 2) && s[7] == '-' && has_digits(s + 8, 2))
+        return true;
+    return (n == 8 && !strncasecmp((const char *)s, "infinity", 8)) ||
+           (n == 9 && !strncasecmp((const char *)s, "-infinity", 9));
+}
+
+static bool uuid_like(const unsigned char *s, size_t n)
+{
+    int hex = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+            hex++;
+        else if (c != '-' && c != '{' && c != '}')
+            return false;
+    }
+    return hex == 32;
+}
+
+/* Start the current column's cell; false when it is set already (a
+ * duplicate field, which the general path resolves). */
+static bool cell_free(const sl_json_cells *jc)
+{
+    return jc->b->len[jc->col] == SL_CELL_ABSENT;
+}
+
+static int cell_text(sl_json_cells *jc, const void *s, size_t n)
+{
+    sl_rowbuilder_set(jc->b, (uint32_t)jc->col, s, n);
+    return 1;
+}
+
+/* ---- yajl callbacks: return 0 to decline the record ---- */
+
+#define JC(ctx) ((sl_json_cells *)(ctx))
+
+/* A value at depth 1 for a field being skipped, or nested in one. */
+static bool skipping(const sl_json_cells *jc)
+{
+    return jc->col < 0;
+}
+
+static int on_null(void *ctx)
+{
+    sl_json_cells *jc = JC(ctx);
+    if (skipping(jc))
+        return 1;
+    if (!cell_free(jc))
+        return 0;
+    sl_rowbuilder_set_null(jc->b, (uint32_t)jc->col);
+    return 1;
+}
+
+static int on_boolean(void *ctx, int v)
+{
+    sl_json_cells *jc = JC(ctx);
+    if (skipping(jc))
+        return 1;
+    if (!cell_free(jc))
+        return 0;
+    switch (jc->t->cols[jc->col].type) {
+    case SL_COL_BOOL: return cell_text(jc, v ? "t" : "f", 1);
+    case SL_COL_TEXT:
+    case SL_COL_OTHER: return v ? cell_text(jc, "true", 4) : cell_text(jc, "false", 5);
+    default: return 0;
+    }
+}
+
+static int on_number(void *ctx, const char *s, size_t n)
+{
+    sl_json_cells *jc = JC(ctx);
+    if (skipping(jc))
+        return 1;
+    if (!cell_free(jc))
+        return 0;
+    const sl_column *c = &jc->t->cols[jc->col];
+    int64_t x;
+    bool integer = parse_int(s, n, &x);
+    if (!integer) {
+        /* a fraction or an exponent: plain decimals into float columns only */
+        if ((c->type == SL_COL_FLOAT8 || c->type == SL_COL_FLOAT4) && plain_decimal(s, n))
+            return cell_text(jc, s, n);
+        return 0;
+    }
+    sl_strbuf *sb;
+    switch (c->type) {
+    case SL_COL_INT2:
+        if (x < -32768 || x > 32767)
+            return 0;
+        break;
+    case SL_COL_INT4:
+        if (x < INT32_MIN || x > INT32_MAX)
+            return 0;
+        break;
+    case SL_COL_INT8:
+    case SL_COL_NUMERIC:
+    case SL_COL_FLOAT4:
+    case SL_COL_FLOAT8:
+    case SL_COL_TEXT:
+    case SL_COL_OTHER:
+        break;
+    case SL_COL_BOOL:
+        if (x != 0 && x != 1)
+            return 0;
+        return cell_text(jc, x ? "t" : "f", 1);
+    case SL_COL_TIMESTAMPTZ:
+    case SL_COL_TIMESTAMP: {
+        static const int64_t mul[] = {[SL_EPOCH_S] = 1000000, [SL_EPOCH_MS] = 1000, [SL_EPOCH_US] = 1};
+        int64_t k = mul[jc->m->route->epoch_unit];
+        if (x > INT64_MAX / k || x < INT64_MIN / k)
+            return 0;
+        sb = sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col);
+        sl_fmt_timestamp_us(sb, x * k, c->type == SL_COL_TIMESTAMPTZ);
+        sl_rowbuilder_cell_end(jc->b, (uint32_t)jc->col);
+        return 1;
+    }
+    case SL_COL_DATE:
+        if (x > 100000000 || x < -100000000)
+            return 0;
+        sb = sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col);
+        sl_fmt_date(sb, x);
+        sl_rowbuilder_cell_end(jc->b, (uint32_t)jc->col);
+        return 1;
+    default:
+        return 0;
+    }
+    sb = sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col);
+    put_int(sb, x);
+    sl_rowbuilder_cell_end(jc->b, (uint32_t)jc->col);
+    return 1;
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t n)
+{
+    sl_json_cells *jc = JC(ctx);
+    if (skipping(jc))
+        return 1;
+    if (!cell_free(jc) || memchr(s, '\0', n))
+        return 0;
+    switch (jc->t->cols[jc->col].type) {
+    case SL_COL_TEXT:
+    case SL_COL_OTHER:
+        return cell_text(jc, s, n);
+    case SL_COL_TIMESTAMPTZ:
+    case SL_COL_TIMESTAMP:
+    case SL_COL_DATE:
+        return date_like(s, n) ? cell_text(jc, s, n) : 0;
+    case SL_COL_UUID:
+        return uuid_like(s, n) ? cell_text(jc, s, n) : 0;
+    default:
+        return 0;
+    }
+}
+
+static int on_map_key(void *ctx, const unsigned char *s, size_t n)
+{
+    sl_json_cells *jc = JC(ctx);
+    if (jc->depth != 1)
+        return 1; /* inside a skipped value */
+    long c = memchr(s, '\0', n) ? -1 : find_col(jc, s, n);
+    if (c >= 0 && !jc->t->cols[c].generated) {
+        jc->col = c;
+        return 1;
+    }
+    if (c < 0) {
+        /* a field without a column: skipped once the mapper has reported it */
+        if (n >= sizeof(jc->name) || memchr(s, '\0', n))
+            return 0;
+        memcpy(jc->name, s, n);
+        jc->name[n] = '\0';
+        if (!json_object_get(jc->m->unmapped_seen, jc->name))
+            return 0;
+    }
+    jc->col = -1; /* the mapper ignores generated columns' values too */
+    return 1;
+}
+
+static int open_nested(sl_json_cells *jc)
+{
+    if (jc->done)
+        return 0; /* a second value after the record's object */
+    if (jc->depth == 0) {
+        jc->depth = 1;
+        return 1;
+    }
+    if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH)
+        return 0; /* objects and arrays go into columns by the general path */
+    jc->depth++;
+    return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+    return open_nested(JC(ctx));
+}
+
+static int on_start_array(void *ctx)
+{
+    sl_json_cells *jc = JC(ctx);
+    if (jc->depth == 0)
+        return 0; /* not an object */
+    return open_nested(jc);
+}
+
+static int close_nested(sl_json_cells *jc)
+{
+    jc->depth--;
+    if (jc->depth == 0) {
+        jc->done = true;
+        jc->end = yajl_get_bytes_consumed(jc->h);
+    }
+    return 1;
+}
+
+static int on_end_map(void *ctx)
+{
+    return close_nested(JC(ctx));
+}
+
+static int on_end_array(void *ctx)
+{
+    return close_nested(JC(ctx));
+}
+
+/* Scalars at the top level are not objects. */
+static int top_null(void *ctx)
+{
+    return JC(ctx)->depth ? on_null(ctx) : 0;
+}
+
+static int top_boolean(void *ctx, int v)
+{
+    return JC(ctx)->depth ? on_boolean(ctx, v) : 0;
+}
+
+static int top_number(void *ctx, const char *s, size_t n)
+{
+    return JC(ctx)->depth ? on_number(ctx, s, n) : 0;
+}
+
+static int top_string(void *ctx, const unsigned char *s, size_t n)
+{
+    return JC(ctx)->depth ? on_string(ctx, s, n) : 0;
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = top_null,
+    .yajl_boolean = top_boolean,
+    .yajl_number = top_number,
+    .yajl_string = top_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end_array,
+};
+
+static yajl_handle new_handle(sl_json_cells *jc)
+{
+    yajl_handle h = yajl_alloc(&callbacks, NULL, jc);
+    if (!h)
+        abort();
+    /* one handle parses value after value; each record is one of them */
+    yajl_config(h, yajl_allow_multiple_values, 1);
+    return h;
+}
+
+/* ---- the reader ---- */
+
+sl_json_cells *sl_json_cells_new(const sl_mapping *m)
+{
+    const sl_route_conf *r = m->route;
+    const sl_table *t = m->table;
+    if (r->format != SL_FMT_JSON || r->key_format == SL_KEYFMT_AVRO || m->soft_delete_col >= 0 || t->ncols == 0)
+        return NULL;
+    for (size_t i = 0; i < t->ncols; i++)
+        if (m->pointer[i] || m->meta[i])
+            return NULL;
+    sl_json_cells *jc = sl_xcalloc(1, sizeof(*jc));
+    jc->m = m;
+    jc->t = t;
+    jc->nslots = 16;
+    while (jc->nslots < t->ncols * 2)
+        jc->nslots *= 2;
+    jc->slots = sl_xcalloc(jc->nslots, sizeof(*jc->slots));
+    for (size_t c = 0; c < t->ncols; c++) {
+        const char *name = t->cols[c].name;
+        size_t i = name_hash((const unsigned char *)name, strlen(name)) & (jc->nslots - 1);
+        while (jc->slots[i])
+            i = (i + 1) & (jc->nslots - 1);
+        jc->slots[i] = (uint32_t)c + 1;
+    }
+    jc->h = new_handle(jc);
+    return jc;
+}
+
+void sl_json_cells_free(sl_json_cells *jc)
+{
+    if (!jc)
+        return;
+    yajl_free(jc->h);
+    free(jc->slots);
+    free(jc);
+}
+
+static bool json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
+{
+    if (!rec->value || rec->value_len == 0)
+        return 0;
+    const sl_table *t = jc->t;
+    sl_rowbuilder_start(b, (uint32_t)t->ncols);
+    jc->b = b;
+    jc->col = -1;
+    jc->depth = 0;
+    jc->done = false;
+    jc->end = 0;
+    yajl_status st = yajl_parse(jc->h, (const unsigned char *)rec->value, rec->value_len);
+    bool ok = st == yajl_status_ok && jc->done;
+    /* after the object only whitespace: anything else would be a second
+     * value that the handle holds back for the next record */
+    for (size_t i = jc->end; ok && i < rec->value_len; i++)
+        ok = json_space(((const char *)rec->value)[i]);
+    if (!ok) {
+        yajl_free(jc->h);
+        jc->h = new_handle(jc);
+        return 0;
+    }
+    for (size_t k = 0; k < t->nkey; k++)
+        if (b->len[t->key[k]] < 0)
+            return 0; /* absent (the record key may hold it) or null: the general path decides */
+    return 1;
+}

@@ -1,0 +1,247 @@
+/* The direct JSON reader (json_cells.c) against the general path (json.c
+ * decoding, mapping.c mapping): whatever it takes must come out as the
+ * same row, and the plain records of a workload must not be declined. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/decoder.h"
+#include "sluice/json_cells.h"
+#include "sluice/mapping.h"
+
+static sl_error err;
+
+static const struct {
+    const char *n;
+    sl_coltype ty;
+} cols[] = {
+    {"id", SL_COL_INT8},        {"device", SL_COL_TEXT},  {"ts", SL_COL_TIMESTAMPTZ}, {"temp", SL_COL_FLOAT8},
+    {"ok", SL_COL_BOOL},        {"small", SL_COL_INT2},   {"n", SL_COL_INT4},         {"amount", SL_COL_NUMERIC},
+    {"f4", SL_COL_FLOAT4},      {"day", SL_COL_DATE},     {"u", SL_COL_UUID},         {"doc", SL_COL_JSONB},
+    {"other", SL_COL_OTHER},    {"gen", SL_COL_INT4},     {"at", SL_COL_TIME},        {"local", SL_COL_TIMESTAMP},
+};
+#define NCOLS (sizeof(cols) / sizeof(cols[0]))
+
+static sl_table *make_table(void)
+{
+    sl_table *t = calloc(1, sizeof(*t));
+    t->ncols = NCOLS;
+    t->cols = calloc(NCOLS, sizeof(sl_column));
+    for (size_t i = 0; i < NCOLS; i++) {
+        t->cols[i].name = strdup(cols[i].n);
+        t->cols[i].type_name = strdup("x");
+        t->cols[i].type = cols[i].ty;
+    }
+    t->cols[13].generated = true;
+    t->cols[0].in_key = true;
+    t->key = calloc(1, sizeof(size_t));
+    t->nkey = 1;
+    t->schema = strdup("public");
+    t->name = strdup("t");
+    t->qname = strdup("\"public\".\"t\"");
+    return t;
+}
+
+typedef struct fixture {
+    sl_table *t;
+    sl_route_conf r;
+    sl_mapping m;
+    sl_decoder d;
+    sl_json_cells *jc;
+    sl_rowbuilder fast, slow;
+} fixture;
+
+static void setup(fixture *f, sl_keyformat kf)
+{
+    memset(f, 0, sizeof(*f));
+    f->t = make_table();
+    f->r.name = (char *)"r";
+    f->r.mode = SL_MODE_UPSERT;
+    f->r.format = SL_FMT_JSON;
+    f->r.key_format = kf;
+    f->r.epoch_unit = SL_EPOCH_MS;
+    ck_assert_int_eq(sl_mapping_init(&f->m, &f->r, f->t, &err), 0);
+    ck_assert_int_eq(sl_decoder_init(&f->d, &f->r, NULL, &err), 0);
+    f->jc = sl_json_cells_new(&f->m);
+    sl_rowbuilder_init(&f->fast);
+    sl_rowbuilder_init(&f->slow);
+}
+
+static void teardown(fixture *f)
+{
+    sl_json_cells_free(f->jc);
+    sl_rowbuilder_free(&f->fast);
+    sl_rowbuilder_free(&f->slow);
+    sl_decoder_fini(&f->d);
+    sl_mapping_fini(&f->m);
+    sl_table_free(f->t);
+}
+
+static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder *b, uint32_t i)
+{
+    if (a->len[i] != b->len[i] && (a->len[i] < 0 || b->len[i] < 0))
+        return false;
+    if (a->len[i] < 0)
+        return true;
+    const char *x = a->bytes.data + a->off[i], *y = b->bytes.data + b->off[i];
+    if (ty == SL_COL_FLOAT8 || ty == SL_COL_FLOAT4) /* the same number, maybe spelt differently */
+        return strtod(x, NULL) == strtod(y, NULL) && (strtod(x, NULL) != 0 || (*x == '-') == (*y == '-'));
+    return a->len[i] == b->len[i] && !memcmp(x, y, (size_t)a->len[i]);
+}
+
+/* Both paths on @json: 1 when the direct reader took it (and agreed), 0 when
+ * it declined; the general path's verdict in *slow_ok. */
+static int both(fixture *f, const char *json, bool *slow_ok)
+{
+    sl_record rec = {.topic = "t", .partition = 0, .offset = 7, .value = json, .value_len = strlen(json),
+                     .key = "1", .key_len = 1};
+    /* in this order, as the worker does: the direct reader first */
+    int took = sl_json_cells_map(f->jc, &rec, &f->fast);
+    sl_change c;
+    sl_error_clear(&err);
+    *slow_ok = sl_decode(&f->d, &rec, &c, &err) == 0;
+    if (*slow_ok) {
+        *slow_ok = sl_map_change(&f->m, &c, &rec, &f->slow, &err) == 0;
+        sl_change_clear(&c);
+    }
+    if (took) {
+        ck_assert_msg(*slow_ok, "taken directly, but the general path rejects it (%s): %s", err.msg, json);
+        for (uint32_t i = 0; i < NCOLS; i++)
+            ck_assert_msg(same_cell(cols[i].ty, &f->fast, &f->slow, i), "column %s differs for %s", cols[i].n,
+                          json);
+    }
+    return took;
+}
+
+#define TAKEN(json)                                                                                \
+    do {                                                                                           \
+        bool ok_;                                                                                  \
+        ck_assert_msg(both(&f, json, &ok_) == 1, "declined: %s", json);                            \
+    } while (0)
+#define DECLINED(json)                                                                             \
+    do {                                                                                           \
+        bool ok_;                                                                                  \
+        ck_assert_msg(both(&f, json, &ok_) == 0, "taken: %s", json);                               \
+    } while (0)
+
+START_TEST(plain_records_are_taken)
+{
+    fixture f;
+    setup(&f, SL_KEYFMT_STRING);
+    ck_assert_ptr_nonnull(f.jc);
+    for (int rep = 0; rep < 3; rep++) { /* one parser handle, record after record */
+        TAKEN("{\"id\":1,\"device\":\"dev-1\",\"ts\":\"2024-05-01T12:00:00.123Z\",\"temp\":21.7,\"ok\":true}");
+        TAKEN(" {\"id\":-9223372036854775808,\"device\":\"a\\tb\\\"\\u00e9\",\"temp\":-0.5,\"ok\":false}\n");
+        TAKEN("{\"id\":9223372036854775807,\"temp\":3,\"ok\":1,\"small\":-32768,\"n\":2147483647}");
+        TAKEN("{\"id\":2,\"amount\":12,\"f4\":0.1,\"day\":19844,\"u\":\"123e4567-e89b-12d3-a456-426614174000\"}");
+        TAKEN("{\"id\":3,\"ts\":1714564800123,\"local\":-1,\"day\":\"2024-05-01\",\"other\":5,\"device\":null}");
+        TAKEN("{\"id\":4,\"ts\":\"infinity\",\"local\":\"-Infinity\",\"other\":true,\"gen\":[1,{\"x\":2}]}");
+        TAKEN("{\"id\":5,\"temp\":123456789012345,\"f4\":-0.0,\"doc\":null,\"at\":null}");
+        TAKEN("{\"id\":-0,\"temp\":0.000000000000001}");
+    }
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(anything_else_is_declined)
+{
+    fixture f;
+    setup(&f, SL_KEYFMT_STRING);
+    /* not JSON, not one object, trailing data */
+    DECLINED("");
+    DECLINED("{\"id\":1");
+    DECLINED("{\"id\":1}}");
+    DECLINED("{\"id\":1} {\"id\":2}");
+    DECLINED("{\"id\":1} 2");
+    DECLINED("{\"id\":1} x");
+    DECLINED("[{\"id\":1}]");
+    DECLINED("17");
+    DECLINED("{\"id\":01}");
+    DECLINED("{\"id\":1,}");
+    DECLINED("{\"id\":1,\"device\":\"\xff\"}");
+    /* the record must still be parsed right after a declined one */
+    TAKEN("{\"id\":1,\"device\":\"d\"}");
+    /* keys: absent (the record key holds it), null, out of range, not integer */
+    DECLINED("{\"device\":\"d\"}");
+    DECLINED("{\"id\":null}");
+    DECLINED("{\"id\":9223372036854775808}");
+    DECLINED("{\"id\":1.0}");
+    DECLINED("{\"id\":1e2}");
+    DECLINED("{\"id\":\"1\"}");
+    /* conversions the general path must judge */
+    DECLINED("{\"id\":1,\"small\":32768}");
+    DECLINED("{\"id\":1,\"n\":-2147483649}");
+    DECLINED("{\"id\":1,\"amount\":1.10}");
+    DECLINED("{\"id\":1,\"temp\":1e400}");
+    DECLINED("{\"id\":1,\"temp\":1e-400}");
+    DECLINED("{\"id\":1,\"temp\":0.1234567890123456}");
+    DECLINED("{\"id\":1,\"temp\":\"NaN\"}");
+    DECLINED("{\"id\":1,\"ok\":2}");
+    DECLINED("{\"id\":1,\"ok\":\"yes\"}");
+    DECLINED("{\"id\":1,\"device\":1.5}");
+    DECLINED("{\"id\":1,\"device\":{\"a\":1}}");
+    DECLINED("{\"id\":1,\"device\":\"a\\u0000b\"}");
+    DECLINED("{\"id\":1,\"ts\":\"yesterday\"}");
+    DECLINED("{\"id\":1,\"ts\":1.5}");
+    DECLINED("{\"id\":1,\"day\":100000001}");
+    DECLINED("{\"id\":1,\"u\":\"not-a-uuid\"}");
+    DECLINED("{\"id\":1,\"doc\":{\"a\":1}}");
+    DECLINED("{\"id\":1,\"at\":\"12:00\"}");
+    DECLINED("{\"id\":1,\"id\":2}");
+    DECLINED("{\"id\":1,\"ts\":9223372036854775807}");
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(unmapped_fields_once_reported)
+{
+    fixture f;
+    setup(&f, SL_KEYFMT_STRING);
+    /* the general path reports the field first; afterwards it is skipped here */
+    DECLINED("{\"id\":1,\"extra\":{\"deep\":[1,2,{\"x\":null}]}}");
+    TAKEN("{\"id\":1,\"extra\":{\"deep\":[1,2,{\"x\":null}]}}");
+    TAKEN("{\"extra\":\"s\",\"id\":2,\"device\":\"d\"}");
+    DECLINED("{\"id\":1,\"another\":1}");
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(routes_that_need_the_general_path)
+{
+    fixture f;
+    setup(&f, SL_KEYFMT_AVRO);
+    ck_assert_ptr_null(f.jc);
+    teardown(&f);
+    sl_table *t = make_table();
+    sl_kv ptr[] = {{(char *)"device", (char *)"/d/name", 0}};
+    sl_route_conf r = {.name = (char *)"r", .mode = SL_MODE_UPSERT, .format = SL_FMT_JSON, .columns = ptr,
+                       .ncolumns = 1};
+    sl_mapping m;
+    ck_assert_int_eq(sl_mapping_init(&m, &r, t, &err), 0);
+    ck_assert_ptr_null(sl_json_cells_new(&m));
+    sl_mapping_fini(&m);
+    r.columns = NULL;
+    r.ncolumns = 0;
+    r.format = SL_FMT_AVRO;
+    ck_assert_int_eq(sl_mapping_init(&m, &r, t, &err), 0);
+    ck_assert_ptr_null(sl_json_cells_new(&m));
+    sl_mapping_fini(&m);
+    sl_table_free(t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("json_cells");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, plain_records_are_taken);
+    tcase_add_test(tc, anything_else_is_declined);
+    tcase_add_test(tc, unmapped_fields_once_reported);
+    tcase_add_test(tc, routes_that_need_the_general_path);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
