@@ -2,7 +2,7 @@
 # packages sluice needs (when some are missing) and build it with meson.
 
 SLUICE_PACKAGES="build-essential pkg-config meson ninja-build librdkafka-dev libpq-dev
-libjansson-dev libavro-dev libcurl4-openssl-dev check libyaml-dev postgresql
+libjansson-dev libyajl-dev libavro-dev libcurl4-openssl-dev check libyaml-dev postgresql
 python3-psycopg2 python3-confluent-kafka kcat valgrind git"
 
 # sluice_install_packages - apt-get install whatever of SLUICE_PACKAGES is
