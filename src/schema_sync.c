@@ -21,7 +21,10 @@ static const char *pg_type(const char *t, const json_t *f, char *buf, size_t len
 {
     if (!strcmp(t, "numeric")) {
         json_t *p = json_object_get(f, "precision"), *s = json_object_get(f, "scale");
-        if (json_is_integer(p) && json_integer_value(p) > 0 && json_integer_value(p) <= 1000)
+        /* precision and scale come from data (Connect parameters): only a
+         * pair PostgreSQL can declare is used, else unconstrained numeric */
+        if (json_is_integer(p) && json_integer_value(p) > 0 && json_integer_value(p) <= 1000 &&
+            json_is_integer(s) && json_integer_value(s) >= 0 && json_integer_value(s) <= json_integer_value(p))
             snprintf(buf, len, "numeric(%d,%d)", (int)json_integer_value(p),
                      (int)json_integer_value(s));
         else

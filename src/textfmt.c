@@ -75,58 +75,60 @@ void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n)
 }
 
 /* Avro decimal: "the two's-complement representation of the unscaled
- * integer value in big-endian byte order" (specification, "Decimal"). */
-void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale)
+ * integer value in big-endian byte order" (specification, "Decimal").
+ * The magnitude is divided by 10^9 repeatedly in 32-bit limbs: quadratic in
+ * the length, which SL_DECIMAL_MAX_BYTES keeps small. */
+int sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int64_t scale)
 {
+    if (scale < -SL_DECIMAL_MAX_SCALE || scale > SL_DECIMAL_MAX_SCALE)
+        return -1;
     bool neg = n > 0 && (be[0] & 0x80);
-    char *digits;
-    size_t nd = 0;
-    if (n <= 8) {
-        uint64_t u = 0;
-        for (size_t i = 0; i < n; i++)
-            u = (u << 8) | be[i];
-        if (neg) {
-            if (n < 8)
-                u |= ~UINT64_C(0) << (8 * n); /* sign-extend */
-            u = ~u + 1;                        /* magnitude, INT64_MIN included */
-        }
-        digits = sl_xmalloc(24);
-        do {
-            digits[nd++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-    } else {
-        /* long division of the magnitude by 10, little-endian digits out */
-        unsigned char *mag = sl_xmalloc(n);
-        memcpy(mag, be, n);
-        if (neg) {
-            unsigned carry = 1;
-            for (size_t i = n; i-- > 0;) {
-                unsigned v = (unsigned)(unsigned char)~mag[i] + carry;
-                mag[i] = (unsigned char)v;
-                carry = v >> 8;
-            }
-        }
-        digits = sl_xmalloc(n * 3 + 2);
-        size_t start = 0;
-        while (start < n && mag[start] == 0)
-            start++;
-        do {
-            unsigned rem = 0;
-            for (size_t i = start; i < n; i++) {
-                unsigned cur = (rem << 8) | mag[i];
-                mag[i] = (unsigned char)(cur / 10);
-                rem = cur % 10;
-            }
-            digits[nd++] = (char)('0' + rem);
-            while (start < n && mag[start] == 0)
-                start++;
-        } while (start < n);
-        free(mag);
+    /* drop sign-extension bytes (a fixed is often wider than its value) */
+    while (n > 1 && ((be[0] == 0 && !(be[1] & 0x80)) || (be[0] == 0xff && (be[1] & 0x80)))) {
+        be++;
+        n--;
     }
+    if (n > SL_DECIMAL_MAX_BYTES)
+        return -1;
+    /* magnitude as big-endian 32-bit limbs */
+    size_t nl = (n + 3) / 4;
+    uint32_t *limb = sl_xcalloc(nl ? nl : 1, sizeof(*limb));
+    unsigned carry = neg; /* two's complement: invert, add one */
+    for (size_t i = n; i-- > 0;) {
+        unsigned v = (neg ? (unsigned)(unsigned char)~be[i] : be[i]) + carry;
+        carry = v >> 8;
+        size_t from_end = n - 1 - i;
+        limb[nl - 1 - from_end / 4] |= (uint32_t)(v & 0xff) << (8 * (from_end % 4));
+    }
+    /* little-endian decimal digits */
+    char *digits = sl_xmalloc(nl * 10 + 10);
+    size_t nd = 0, start = 0;
+    while (start < nl && limb[start] == 0)
+        start++;
+    do {
+        uint64_t rem = 0;
+        for (size_t i = start; i < nl; i++) {
+            uint64_t cur = rem << 32 | limb[i];
+            limb[i] = (uint32_t)(cur / 1000000000u);
+            rem = cur % 1000000000u;
+        }
+        while (start < nl && limb[start] == 0)
+            start++;
+        for (int k = 0; k < 9 && (rem || start < nl || k == 0); k++) {
+            digits[nd++] = (char)('0' + rem % 10);
+            rem /= 10;
+        }
+    } while (start < nl);
+    free(limb);
+    sl_strbuf_reserve(out, nd + (size_t)(scale < 0 ? -scale : scale) + 4);
     if (neg)
         sl_strbuf_putc(out, '-');
-    if ((size_t)scale >= nd) {
+    if (scale < 0) {
+        for (size_t i = nd; i-- > 0;)
+            sl_strbuf_putc(out, digits[i]);
+        for (int64_t i = 0; i < -scale && !(nd == 1 && digits[0] == '0'); i++)
+            sl_strbuf_putc(out, '0');
+    } else if ((size_t)scale >= nd) {
         sl_strbuf_puts(out, "0");
         if (scale > 0) {
             sl_strbuf_putc(out, '.');
@@ -143,6 +145,7 @@ void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale
         }
     }
     free(digits);
+    return 0;
 }
 
 void sl_fmt_base64(sl_strbuf *out, const void *p, size_t n)

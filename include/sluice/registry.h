@@ -56,6 +56,11 @@ int sl_registry_get(sl_registry *r, int id, const sl_registry_schema **out, sl_e
 int sl_registry_register(sl_registry *r, const char *subject, const char *schema_text, int *id,
                          sl_error *err);
 
+/* sl_registry_put() - cache @text as schema @id (@type NULL: "AVRO") as
+ * if the registry had answered it, without asking it: for tests and fuzz
+ * harnesses that decode offline.  -1 when @id is already cached. */
+int sl_registry_put(sl_registry *r, int id, const char *type, const char *text);
+
 /* sl_registry_requests() - HTTP requests sent so far (all URLs, all
  * outcomes); lets tests check that lookups are deduplicated. */
 long sl_registry_requests(sl_registry *r);

@@ -18,9 +18,21 @@ void sl_fmt_time_us(sl_strbuf *out, int64_t us);
 /* sl_fmt_timestamp_us() - microseconds since the epoch:
  * "2024-05-01T12:00:00.123456Z" (@utc) or without the zone. */
 void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
+/* Bounds on decimals from data.  A scale beyond PostgreSQL's numeric (16383
+ * digits after the point; the same bound applies to a negative scale) cannot
+ * be stored anyway; an unscaled value of more
+ * than 1024 significant bytes (2466 digits, more than numeric's declared
+ * precision limit of 1000 allows) is refused rather than converted. */
+#define SL_DECIMAL_MAX_SCALE 16383
+#define SL_DECIMAL_MAX_BYTES 1024
+
 /* sl_fmt_decimal() - a big-endian two's-complement unscaled integer of @n
- * bytes with @scale digits after the point, exactly: "-12.3400". */
-void sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int scale);
+ * bytes with @scale digits after the point, exactly: "-12.3400"; a
+ * negative @scale multiplies by 10^-scale ("1200" for 12 and -2).
+ * Return: 0, or -1 (nothing written) when |@scale| exceeds
+ * SL_DECIMAL_MAX_SCALE or the value has more than SL_DECIMAL_MAX_BYTES
+ * significant bytes. */
+int sl_fmt_decimal(sl_strbuf *out, const unsigned char *be, size_t n, int64_t scale);
 /* sl_fmt_hex() - bytes as PostgreSQL's bytea hex text: "\\x00ff". */
 void sl_fmt_hex(sl_strbuf *out, const void *p, size_t n);
 /* sl_fmt_base64() - @n bytes as RFC 4648 base64, standard alphabet, padded. */

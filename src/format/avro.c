@@ -90,6 +90,81 @@ void sl_avro_thread_cleanup(void)
     pthread_setspecific(cache_key, NULL);
 }
 
+/* ---- agreement with avro-c ----
+ *
+ * The bounds check below walks sluice's own parse of the schema and avro-c
+ * reads the datum with its own; both must see the same layout, or data that
+ * passed the check is read as something else (a different fixed size, a
+ * record where a string was checked).  So each schema is walked once in
+ * both parses side by side, and refused when they differ anywhere. */
+
+/* avro-c's type for each of sluice's kinds */
+static const avro_type_t kinds[] = {
+    [SL_AV_NULL] = AVRO_NULL,     [SL_AV_BOOLEAN] = AVRO_BOOLEAN, [SL_AV_INT] = AVRO_INT32,
+    [SL_AV_LONG] = AVRO_INT64,    [SL_AV_FLOAT] = AVRO_FLOAT,     [SL_AV_DOUBLE] = AVRO_DOUBLE,
+    [SL_AV_BYTES] = AVRO_BYTES,   [SL_AV_STRING] = AVRO_STRING,   [SL_AV_RECORD] = AVRO_RECORD,
+    [SL_AV_ENUM] = AVRO_ENUM,     [SL_AV_ARRAY] = AVRO_ARRAY,     [SL_AV_MAP] = AVRO_MAP,
+    [SL_AV_UNION] = AVRO_UNION,   [SL_AV_FIXED] = AVRO_FIXED,
+};
+
+typedef struct shape_pair {
+    const sl_av_node *n;
+    avro_schema_t a;
+} shape_pair;
+
+typedef struct shape_walk {
+    shape_pair *seen; /* named types already compared: recursion ends there */
+    size_t nseen, cap;
+    const char *why;
+} shape_walk;
+
+static bool same_shape(shape_walk *w, const sl_av_node *n, avro_schema_t a, int depth)
+{
+    while (a && is_avro_link(a))
+        a = avro_schema_link_target(a);
+    if (!a || depth > 128)
+        return w->why = "unresolved or too deep", false;
+    if (avro_typeof(a) != kinds[n->kind])
+        return w->why = "a type differs", false;
+    if (n->name) {
+        for (size_t i = 0; i < w->nseen; i++)
+            if (w->seen[i].n == n)
+                return w->seen[i].a == a || (w->why = "a named type resolves differently", false);
+        if (w->nseen == w->cap) {
+            w->cap = w->cap ? 2 * w->cap : 16;
+            w->seen = sl_xrealloc(w->seen, w->cap * sizeof(*w->seen));
+        }
+        w->seen[w->nseen++] = (shape_pair){n, a};
+    }
+    switch (n->kind) {
+    case SL_AV_RECORD:
+        if (avro_schema_record_size(a) != n->n)
+            return w->why = "a record's field count differs", false;
+        for (size_t i = 0; i < n->n; i++)
+            if (!same_shape(w, n->child[i], avro_schema_record_field_get_by_index(a, (int)i), depth + 1))
+                return false;
+        return true;
+    case SL_AV_ENUM:
+        return (size_t)avro_schema_enum_number_of_symbols(a) == n->n ||
+               (w->why = "an enum's symbol count differs", false);
+    case SL_AV_FIXED:
+        return avro_schema_fixed_size(a) == n->size || (w->why = "a fixed size differs", false);
+    case SL_AV_ARRAY:
+        return same_shape(w, n->child[0], avro_schema_array_items(a), depth + 1);
+    case SL_AV_MAP:
+        return same_shape(w, n->child[0], avro_schema_map_values(a), depth + 1);
+    case SL_AV_UNION:
+        if (avro_schema_union_size(a) != n->n)
+            return w->why = "a union's branch count differs", false;
+        for (size_t i = 0; i < n->n; i++)
+            if (!same_shape(w, n->child[i], avro_schema_union_branch(a, (int)i), depth + 1))
+                return false;
+        return true;
+    default:
+        return true;
+    }
+}
+
 /* The cached schema @id, fetched and parsed on first use. */
 static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *err)
 {
@@ -121,6 +196,17 @@ static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *
     if (avro_schema_from_json_length(rs->text, strlen(rs->text), &schema)) {
         sl_av_schema_free(tree);
         return sl_error_set(err, SL_ERR_DATA, "schema id %d: avro-c rejects it: %s", id, avro_strerror()),
+               NULL;
+    }
+    shape_walk w = {0};
+    bool same = same_shape(&w, tree->root, schema, 0);
+    free(w.seen);
+    if (!same) {
+        sl_av_schema_free(tree);
+        avro_schema_decref(schema);
+        return sl_error_set(err, SL_ERR_DATA,
+                            "schema id %d: avro-c reads it differently (%s): refused rather than misread",
+                            id, w.why),
                NULL;
     }
     cached *c = sl_xcalloc(1, sizeof(*c));
@@ -204,22 +290,27 @@ static json_t *conv_binary(const void *buf, size_t size, const sl_av_node *n, sl
 {
     sl_strbuf_reset(tmp);
     if (n->logical == SL_LT_DECIMAL) {
-        sl_fmt_decimal(tmp, buf, size, n->scale);
+        if (sl_fmt_decimal(tmp, buf, size, n->scale))
+            return sl_error_set(err, SL_ERR_DATA, "decimal of %zu bytes beyond the %d sluice stores", size,
+                                SL_DECIMAL_MAX_BYTES), NULL;
     } else if (n->logical == SL_LT_UUID) { /* fixed(16) uuid: the 16 bytes in order */
         const unsigned char *b = buf;
+        if (size != 16)
+            return sl_error_set(err, SL_ERR_DATA, "uuid of %zu bytes, not 16", size), NULL;
         for (int i = 0; i < 16; i++)
             sl_strbuf_printf(tmp, "%s%02x", (i == 4 || i == 6 || i == 8 || i == 10) ? "-" : "", b[i]);
     } else if (n->logical == SL_LT_DURATION) {
         /* three little-endian unsigned 32-bit ints: months, days, milliseconds
          * (specification, "Duration"); ISO-8601 text PostgreSQL's interval reads */
         const unsigned char *b = buf;
+        if (size != 12)
+            return sl_error_set(err, SL_ERR_DATA, "duration of %zu bytes, not 12", size), NULL;
         uint32_t ms = le32(b + 8);
         sl_strbuf_printf(tmp, "P%" PRIu32 "M%" PRIu32 "DT%" PRIu32 ".%03" PRIu32 "S", le32(b), le32(b + 4),
                          ms / 1000, ms % 1000);
     } else {
         sl_fmt_hex(tmp, buf, size);
     }
-    (void)err;
     return text(tmp);
 }
 
@@ -242,6 +333,11 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
     avro_value_t *v = (avro_value_t *)cv; /* avro-c's getters take non-const */
     bool raw = connect && n->logical != SL_LT_TIMESTAMP_MICROS && n->logical != SL_LT_UUID &&
                n->logical != SL_LT_DURATION;
+    /* schema_for() compared both parses; this keeps a mismatch from ever being trusted */
+    size_t count = 0;
+    if (avro_value_get_type(v) != kinds[n->kind] ||
+        (n->kind == SL_AV_RECORD && (avro_value_get_size(v, &count) || count != n->n)))
+        return sl_error_set(err, SL_ERR_DATA, "Avro value does not match its schema"), NULL;
     switch (avro_value_get_type(v)) {
     case AVRO_NULL:
         return json_null();
@@ -366,9 +462,15 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
  * encoding: Avro specification 1.11.1, "Binary Encoding"); avro-c only ever
  * sees data that fits. */
 
+/* Items of all arrays and maps in one datum.  An item of null or of an
+ * empty record takes no bytes, so the data's length bounds nothing:
+ * nested blocks of them could claim billions of items in a few kilobytes. */
+#define MAX_ITEMS 1000000
+
 typedef struct cursor {
     const unsigned char *p, *end;
     const char *why;
+    int64_t items;
 } cursor;
 
 static bool varint(cursor *c, int64_t *out)
@@ -430,23 +532,21 @@ static bool check(cursor *c, const sl_av_node *n, int depth)
         return true;
     case SL_AV_ARRAY:
     case SL_AV_MAP: {
-        int64_t total = 0;
         for (;;) {
             int64_t count;
             if (!varint(c, &count))
                 return false;
             if (count == 0)
                 return true;
+            if (count > MAX_ITEMS || count < -MAX_ITEMS || c->items + (count < 0 ? -count : count) > MAX_ITEMS)
+                return c->why = "more than 1000000 array or map items", false;
             if (count < 0) { /* a block with its byte size */
                 int64_t size;
                 if (!varint(c, &size))
                     return false;
                 count = -count;
             }
-            /* every item takes at least one byte, except nulls: cap those */
-            total += count;
-            if (count > c->end - c->p + 1 && total > 1000000)
-                return c->why = "item count beyond the data", false;
+            c->items += count;
             for (int64_t i = 0; i < count; i++) {
                 if (n->kind == SL_AV_MAP && !(varint(c, &x) && skip(c, x)))
                     return false;
@@ -488,7 +588,7 @@ static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size
     if (!c)
         return -1;
     const char *data = (const char *)buf + 5;
-    cursor cur = {(const unsigned char *)data, (const unsigned char *)data + (len - 5), NULL};
+    cursor cur = {(const unsigned char *)data, (const unsigned char *)data + (len - 5), NULL, 0};
     if (!check(&cur, c->tree->root, 0))
         return sl_error_set(err, SL_ERR_DATA, "corrupt or truncated Avro data (schema id %d): %s", id,
                             cur.why);
@@ -539,8 +639,11 @@ int sl_avro_decode_connect(sl_registry *reg, const void *buf, size_t len, json_t
     *envelope = NULL;
     if (decode_wire(get_cache(), reg, buf, len, true, &payload, &c, err))
         return -1;
-    if (!c->connect_schema)
-        c->connect_schema = sl_av_connect_schema(c->tree->root);
+    if (!c->connect_schema && !(c->connect_schema = sl_av_connect_schema(c->tree->root))) {
+        json_decref(payload);
+        return sl_error_set(err, SL_ERR_DATA,
+                            "schema id %d expands to more than 20000 Kafka Connect schema nodes", c->id);
+    }
     *envelope = json_pack("{s:O, s:o}", "schema", c->connect_schema, "payload", payload);
     if (schema_id)
         *schema_id = c->id;

@@ -65,7 +65,9 @@ json_t *sl_av_fields(const sl_av_node *record);
  * for: the inverse of the converter's mapping, with the Connect semantic
  * names restored from "connect.name".  Avro logical types without a
  * Connect counterpart get the Debezium name of the same meaning.  Pairs
- * with the payloads of sl_avro_decode_connect(). */
+ * with the payloads of sl_avro_decode_connect().  A record met again
+ * inside itself becomes {} (its value passes as plain JSON); NULL when the
+ * schema would expand to more than 20000 Connect schema nodes. */
 json_t *sl_av_connect_schema(const sl_av_node *n);
 
 #include "sluice/textfmt.h" /* canonical text forms */

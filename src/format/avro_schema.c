@@ -79,13 +79,16 @@ static char *full_name(const char *name, const char *ns)
     return sl_strbuf_steal(&sb);
 }
 
+/* "Names": a reference is resolved by its full name only (a bare name
+ * takes the enclosing namespace), as avro-c does; a name defined twice is
+ * refused (parse_named). */
 static sl_av_node *lookup_named(parser *p, const char *name, const char *ns)
 {
     char *fn = full_name(name, ns);
     sl_av_node *found = NULL;
     for (size_t i = 0; i < p->s->nnodes && !found; i++) {
         sl_av_node *n = p->s->nodes[i];
-        if (n->name && (!strcmp(n->name, fn) || !strcmp(n->name, name)))
+        if (n->name && !strcmp(n->name, fn))
             found = n;
     }
     free(fn);
@@ -161,6 +164,13 @@ static sl_av_node *parse_named(parser *p, const json_t *j, const char *type, con
         return bad(p, "a %s without a name", type), NULL;
     const char *own_ns = json_string_value(json_object_get(j, "namespace"));
     char *fn = full_name(name, own_ns ? own_ns : ns);
+    for (size_t i = 0; i < p->s->nnodes; i++) {
+        if (p->s->nodes[i]->name && !strcmp(p->s->nodes[i]->name, fn)) {
+            bad(p, "type %s is defined twice", fn);
+            free(fn);
+            return NULL;
+        }
+    }
     /* the namespace for what is nested: the part of the full name before the last dot */
     char *inner_ns = sl_xstrdup(fn);
     char *dot = strrchr(inner_ns, '.');
@@ -482,7 +492,19 @@ json_t *sl_av_fields(const sl_av_node *rec)
 #define CONNECT_DATA "org.apache.kafka.connect.data."
 #define DEBEZIUM_TIME "io.debezium.time."
 
-static json_t *connect_schema(const sl_av_node *n, int depth);
+/* Records on the path from the root (a record met again inside itself is
+ * recursion, which a Connect schema cannot express), and a budget of
+ * nodes: a record used twice is written out twice, so a chain of records
+ * each using the next twice doubles at every link. */
+#define CONNECT_MAX_NODES 20000
+
+typedef struct connect_walk {
+    const sl_av_node *path[64];
+    int depth;
+    long nodes;
+} connect_walk;
+
+static json_t *connect_schema(connect_walk *w, const sl_av_node *n);
 
 /* The Connect name and type standing for an Avro logical type. */
 static void connect_logical(const sl_av_node *n, json_t *s)
@@ -552,14 +574,20 @@ static const sl_av_node *optional_branch(const sl_av_node *n)
     return NULL;
 }
 
-static json_t *connect_schema(const sl_av_node *n, int depth)
+static json_t *connect_schema(connect_walk *w, const sl_av_node *n)
 {
-    if (depth > 32) /* a recursive record: the rest goes through as plain JSON */
+    if (++w->nodes > CONNECT_MAX_NODES)
+        return NULL;
+    for (int i = 0; i < w->depth; i++)
+        if (w->path[i] == n) /* recursion: the rest goes through as plain JSON */
+            return json_object();
+    if (w->depth == (int)(sizeof(w->path) / sizeof(w->path[0])))
         return json_object();
     const sl_av_node *opt = optional_branch(n);
     if (opt) {
-        json_t *s = connect_schema(opt, depth + 1);
-        json_object_set_new(s, "optional", json_true());
+        json_t *s = connect_schema(w, opt);
+        if (s)
+            json_object_set_new(s, "optional", json_true());
         return s;
     }
     json_t *s = json_object();
@@ -570,24 +598,35 @@ static json_t *connect_schema(const sl_av_node *n, int depth)
                 json_object_set_new(s, "optional", json_true());
         return s;
     }
+    w->path[w->depth++] = n;
+    bool ok = true;
     if (n->kind == SL_AV_RECORD) {
         json_t *fields = json_array();
-        for (size_t i = 0; i < n->n; i++) {
-            json_t *f = connect_schema(n->child[i], depth + 1);
+        for (size_t i = 0; i < n->n && ok; i++) {
+            json_t *f = connect_schema(w, n->child[i]);
+            if (!f) {
+                ok = false;
+                break;
+            }
             json_object_set_new(f, "field", json_string(n->names[i]));
             json_array_append_new(fields, f);
         }
         json_object_set_new(s, "type", json_string("struct"));
         json_object_set_new(s, "fields", fields);
-    } else if (n->kind == SL_AV_ARRAY) {
-        json_object_set_new(s, "type", json_string("array"));
-        json_object_set_new(s, "items", connect_schema(n->child[0], depth + 1));
-    } else if (n->kind == SL_AV_MAP) {
-        json_object_set_new(s, "type", json_string("map"));
-        json_object_set_new(s, "keys", json_pack("{s:s}", "type", "string"));
-        json_object_set_new(s, "values", connect_schema(n->child[0], depth + 1));
+    } else if (n->kind == SL_AV_ARRAY || n->kind == SL_AV_MAP) {
+        json_t *inner = connect_schema(w, n->child[0]);
+        ok = inner != NULL;
+        json_object_set_new(s, "type", json_string(n->kind == SL_AV_ARRAY ? "array" : "map"));
+        if (n->kind == SL_AV_MAP)
+            json_object_set_new(s, "keys", json_pack("{s:s}", "type", "string"));
+        json_object_set_new(s, n->kind == SL_AV_ARRAY ? "items" : "values", inner ? inner : json_null());
     } else {
         json_object_set_new(s, "type", json_string(connect_primitive(n)));
+    }
+    w->depth--;
+    if (!ok) {
+        json_decref(s);
+        return NULL;
     }
     if (n->logical != SL_LT_NONE) {
         connect_logical(n, s);
@@ -605,5 +644,6 @@ static json_t *connect_schema(const sl_av_node *n, int depth)
 
 json_t *sl_av_connect_schema(const sl_av_node *n)
 {
-    return connect_schema(n, 0);
+    connect_walk w = {.depth = 0};
+    return connect_schema(&w, n);
 }

@@ -46,13 +46,15 @@ static const char *sname(const json_t *schema)
     return json_string_value(json_object_get(schema, "name"));
 }
 
-static int decimal_scale(const json_t *schema)
+/* The "scale" parameter; out of sl_fmt_decimal()'s range when absurd (the
+ * caller refuses it). */
+static long long decimal_scale(const json_t *schema)
 {
     json_t *p = json_object_get(json_object_get(schema, "parameters"), "scale");
     if (json_is_string(p))
-        return atoi(json_string_value(p));
+        return strtoll(json_string_value(p), NULL, 10);
     if (json_is_integer(p))
-        return (int)json_integer_value(p);
+        return json_integer_value(p);
     return 0;
 }
 
@@ -92,7 +94,10 @@ static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
         return json_null(); /* optional or not, the mapper decides what NULL means for its column */
     sl_strbuf_reset(tmp);
     if (name && !strcmp(name, CONNECT "Decimal")) {
-        int scale = decimal_scale(schema);
+        long long scale = decimal_scale(schema);
+        if (scale < -SL_DECIMAL_MAX_SCALE || scale > SL_DECIMAL_MAX_SCALE)
+            return sl_error_set(err, SL_ERR_DATA, "Decimal scale %lld beyond +-%d", scale,
+                                SL_DECIMAL_MAX_SCALE), NULL;
         if (json_is_string(v)) {
             size_t n = json_string_length(v);
             unsigned char *b = sl_xmalloc(n + 1);
@@ -101,14 +106,17 @@ static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
                 free(b);
                 return sl_error_set(err, SL_ERR_DATA, "Decimal is not base64"), NULL;
             }
-            sl_fmt_decimal(tmp, b, (size_t)len, scale);
+            int rc = sl_fmt_decimal(tmp, b, (size_t)len, scale);
             free(b);
+            if (rc)
+                return sl_error_set(err, SL_ERR_DATA, "Decimal of %ld bytes beyond the %d sluice stores",
+                                    len, SL_DECIMAL_MAX_BYTES), NULL;
             return json_stringn(tmp->data, tmp->len);
         }
         if (json_is_integer(v)) /* decimal.format=NUMERIC with no fraction */
             return json_integer(json_integer_value(v));
         if (json_is_real(v)) { /* decimal.format=NUMERIC: JSON number, scale digits */
-            sl_strbuf_printf(tmp, "%.*f", scale, json_real_value(v));
+            sl_strbuf_printf(tmp, "%.*f", scale < 0 ? 0 : (int)scale, json_real_value(v));
             return json_stringn(tmp->data, tmp->len);
         }
         return sl_error_set(err, SL_ERR_DATA, "Decimal payload must be base64 text or a number"), NULL;
@@ -231,7 +239,7 @@ static const char *sluice_type(const json_t *schema, json_t *f)
         if (f && prec)
             json_object_set_new(f, "precision", json_integer(atoi(json_string_value(prec) ? json_string_value(prec) : "0")));
         if (f)
-            json_object_set_new(f, "scale", json_integer(decimal_scale(schema)));
+            json_object_set_new(f, "scale", json_integer((json_int_t)decimal_scale(schema)));
         return "numeric";
     }
     if (name && !strcmp(name, CONNECT "Date"))

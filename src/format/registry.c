@@ -340,6 +340,28 @@ int sl_registry_get(sl_registry *r, int id, const sl_registry_schema **out, sl_e
     return rc;
 }
 
+int sl_registry_put(sl_registry *r, int id, const char *type, const char *text)
+{
+    pthread_mutex_lock(&r->lock);
+    for (entry *e = r->entries; e; e = e->next) {
+        if (e->pub.id == id) {
+            pthread_mutex_unlock(&r->lock);
+            return -1;
+        }
+    }
+    entry *e = sl_xcalloc(1, sizeof(*e));
+    e->type = sl_xstrdup(type ? type : "AVRO");
+    e->text = sl_xstrdup(text);
+    e->pub.id = id;
+    e->pub.type = e->type;
+    e->pub.text = e->text;
+    e->state = ENTRY_READY;
+    e->next = r->entries;
+    r->entries = e;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
 int sl_registry_register(sl_registry *r, const char *subject, const char *schema_text, int *id,
                          sl_error *err)
 {

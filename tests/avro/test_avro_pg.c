@@ -461,6 +461,149 @@ START_TEST(test_corrupt_skip)
 }
 END_TEST
 
+/* ---- crafted records through the daemon ----
+ *
+ * Records that once took sluice down or held it for seconds: an array of
+ * arrays of null claiming millions of zero-byte items in 8 KB, a 32 KB
+ * decimal.  Under on_error: dlq each is dead-lettered at once and the
+ * records around it stored; under on_error: fail the daemon stops naming
+ * topic[partition]@offset, nothing committed past it. */
+
+static const char hostile_schema[] =
+    "{\"type\":\"record\",\"name\":\"Item\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"name\",\"type\":\"string\"},"
+    "{\"name\":\"blob\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":\"null\"}}},"
+    "{\"name\":\"amount\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":10,\"scale\":2}}]}";
+
+static void zz(sl_strbuf *b, long long x)
+{
+    unsigned long long u = ((unsigned long long)x << 1) ^ (unsigned long long)(x >> 63);
+    do {
+        unsigned char c = (unsigned char)(u & 0x7f);
+        u >>= 7;
+        sl_strbuf_putc(b, (char)(c | (u ? 0x80 : 0)));
+    } while (u);
+}
+
+/* The wire form of Item @id; @hostile 0: ordinary, 1: zero-byte items, 2: a 32 KB decimal. */
+static sl_strbuf hostile_item(int schema_id, long long id, int hostile)
+{
+    sl_strbuf b = SL_STRBUF_INIT;
+    char h[5] = {0, (char)(schema_id >> 24), (char)(schema_id >> 16), (char)(schema_id >> 8), (char)schema_id};
+    sl_strbuf_append(&b, h, 5);
+    zz(&b, id);
+    zz(&b, 4);
+    sl_strbuf_puts(&b, "item");
+    if (hostile == 1) {
+        zz(&b, 2600);
+        for (int i = 0; i < 2600; i++) {
+            zz(&b, 8000 - 3 * i);
+            zz(&b, 0);
+        }
+    }
+    zz(&b, 0);
+    size_t n = hostile == 2 ? 32768 : 2;
+    zz(&b, (long long)n);
+    for (size_t i = 0; i < n; i++)
+        sl_strbuf_putc(&b, i ? 0x10 : 0x01);
+    return b;
+}
+
+static void produce_hostile_topic(const char *topic, int schema_id)
+{
+    for (int i = 0; i < 5; i++) { /* @0 good, @1 items, @2 good, @3 decimal, @4 good */
+        sl_strbuf b = hostile_item(schema_id, i + 1, i == 1 ? 1 : i == 3 ? 2 : 0);
+        char key[16];
+        snprintf(key, sizeof(key), "%d", i + 1);
+        ts_produce(topic, 0, key, strlen(key), b.data, b.len);
+        sl_strbuf_free(&b);
+    }
+    ts_flush();
+}
+
+START_TEST(test_hostile_records)
+{
+    ts_kafka_start(1);
+    ar_server *reg = ar_start(0, NULL, NULL, false);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "avro_hostile");
+    char *t_dlq = ts_unique_name("avro_hostile_dlq"), *t_fail = ts_unique_name("avro_hostile_fail");
+    char *g_dlq = ts_unique_name("sluice_hostile"), *g_fail = ts_unique_name("sluice_hostile_fail");
+    ts_kafka_create_topic(t_dlq, 1);
+    ts_kafka_create_topic(t_fail, 1);
+    ts_pg_exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, name text)", NULL);
+    int id = ar_register(reg, "hostile-value", hostile_schema);
+    produce_hostile_topic(t_dlq, id);
+    produce_hostile_topic(t_fail, id);
+    char table[256];
+    snprintf(table, sizeof(table), "%s.items", schema);
+
+    char *dir = ts_tempdir("avro_hostile");
+    char extra[512];
+    snprintf(extra, sizeof(extra),
+             "    key_format: string\n"
+             "    key: [id]\n"
+             "    on_error: dlq\n"
+             "    dlq_table: %s.dead_letters\n",
+             schema);
+    char *cfg = config(dir, g_dlq, reg->url, t_dlq, table, extra);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    sc_wait_committed(g_dlq, t_dlq, 1, 60000, log);
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped");
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    ts_daemon_free(d);
+    char *ids = ts_pg_text(c, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items", NULL);
+    ck_assert_str_eq(ids, "1,3,5");
+    free(ids);
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(kafka_offset::text || ':' || (error LIKE '%%items%%')::text"
+             " || ':' || (error LIKE '%%bytes%%')::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters",
+             schema);
+    char *dead = ts_pg_text(c, q, NULL);
+    ck_assert_str_eq(dead, "1:true:false,3:false:true");
+    free(dead);
+    free(cfg);
+    free(log);
+
+    /* on_error: fail stops at @1, naming it */
+    free(dir);
+    dir = ts_tempdir("avro_hostile_fail");
+    cfg = config(dir, g_fail, reg->url, t_fail, table, "    key_format: string\n    key: [id]\n    on_error: fail\n");
+    log = ts_write_file(dir, "sluice.log", "%s", "");
+    d = ts_daemon_start(cfg, log);
+    ck_assert_msg(ts_daemon_wait(d, 60000), "sluice kept running under on_error: fail");
+    ck_assert_int_ne(ts_daemon_exit_code(d), 0);
+    char where[256];
+    snprintf(where, sizeof(where), "%s[0]@1", t_fail);
+    char *all = ts_read_file(log);
+    ck_assert_msg(strstr(all, where), "the log does not name %s:\n%s", where, all);
+    free(all);
+    ck_assert_int_le(ts_pg_int(c,
+                               "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1"
+                               " AND topic = $2",
+                               g_fail, t_fail, NULL),
+                     1);
+    ids = ts_pg_text(c, "SELECT string_agg(id::text, ',' ORDER BY id) FROM items", NULL);
+    ck_assert_str_eq(ids, "1,3,5"); /* nothing more from the second topic */
+    free(ids);
+    ts_daemon_free(d);
+
+    PQfinish(c);
+    ar_free(reg);
+    ts_kafka_stop();
+    free(cfg);
+    free(log);
+    free(dir);
+    free(t_dlq);
+    free(t_fail);
+    free(g_dlq);
+    free(g_fail);
+    free(schema);
+}
+END_TEST
+
 /* ---- two consumers evolving one table at once ---- */
 
 #define EVOLVE_PARTS 4
@@ -834,6 +977,11 @@ int main(void)
     tcase_add_test(tc, test_registry_down_then_up);
     tcase_add_test(tc, test_corrupt_skip);
     suite_add_tcase(s, tc);
+    /* CK_RUN_CASE=hostile runs only the crafted records */
+    TCase *tch = tcase_create("hostile");
+    tcase_set_timeout(tch, 300);
+    tcase_add_test(tch, test_hostile_records);
+    suite_add_tcase(s, tch);
     /* a case of its own: CK_RUN_CASE=concurrent runs only these */
     TCase *tcc = tcase_create("concurrent");
     tcase_set_timeout(tcc, 600);

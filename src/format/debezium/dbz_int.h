@@ -22,9 +22,10 @@
  * sl_dbz_decimal_text() - a base64 big-endian two's-complement unscaled
  * integer (Connect's Decimal, the `value` of VariableScaleDecimal) with
  * @scale digits after the point, appended to @out as exact decimal text.
- * Return: 0, or -1 with SL_ERR_DATA when @b64 is not base64.
+ * Return: 0, or -1 with SL_ERR_DATA when @b64 is not base64 or the value
+ * is beyond sl_fmt_decimal()'s bounds.
  */
-int sl_dbz_decimal_text(const char *b64, size_t n, int scale, sl_strbuf *out, sl_error *err);
+int sl_dbz_decimal_text(const char *b64, size_t n, int64_t scale, sl_strbuf *out, sl_error *err);
 
 /**
  * sl_dbz_is_unavailable() - true when @v is the unchanged-TOAST placeholder

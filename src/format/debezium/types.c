@@ -40,7 +40,7 @@
 #define CONNECT "org.apache.kafka.connect.data."
 #define DBZ "io.debezium."
 
-int sl_dbz_decimal_text(const char *b64, size_t n, int scale, sl_strbuf *out, sl_error *err)
+int sl_dbz_decimal_text(const char *b64, size_t n, int64_t scale, sl_strbuf *out, sl_error *err)
 {
     unsigned char stackbuf[64];
     unsigned char *b = n + 3 <= sizeof(stackbuf) ? stackbuf : sl_xmalloc(n + 3);
@@ -50,15 +50,14 @@ int sl_dbz_decimal_text(const char *b64, size_t n, int scale, sl_strbuf *out, sl
             free(b);
         return sl_error_set(err, SL_ERR_DATA, "decimal \"%.40s\" is not base64", b64);
     }
-    if (scale < 0) { /* a negative scale multiplies by 10^-scale */
-        sl_fmt_decimal(out, b, (size_t)len, 0);
-        for (int i = 0; i < -scale && !(out->len == 1 && out->data[0] == '0'); i++)
-            sl_strbuf_putc(out, '0');
-    } else {
-        sl_fmt_decimal(out, b, (size_t)len, scale);
-    }
+    int rc = sl_fmt_decimal(out, b, (size_t)len, scale);
     if (b != stackbuf)
         free(b);
+    if (rc)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "decimal of %ld bytes with scale %" PRId64 " is beyond what sluice stores "
+                            "(%d significant bytes, scale within +-%d)",
+                            len, scale, SL_DECIMAL_MAX_BYTES, SL_DECIMAL_MAX_SCALE);
     return 0;
 }
 
@@ -272,7 +271,7 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
         return json_incref((json_t *)v);
     sl_strbuf_reset(tmp);
     if (is(name, CONNECT "Decimal")) {
-        int scale = (int)param(schema, "scale", 0);
+        long scale = param(schema, "scale", 0);
         if (json_is_string(v) && !sl_dbz_is_unavailable(v)) {
             if (sl_dbz_decimal_text(json_string_value(v), json_string_length(v), scale, tmp, err))
                 return NULL;
@@ -286,7 +285,7 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
             return json_incref((json_t *)v);
         if (!json_is_integer(sc) || !json_is_string(val))
             return sl_error_set(err, SL_ERR_DATA, "VariableScaleDecimal needs {\"scale\": int, \"value\": base64}"), NULL;
-        if (sl_dbz_decimal_text(json_string_value(val), json_string_length(val), (int)json_integer_value(sc),
+        if (sl_dbz_decimal_text(json_string_value(val), json_string_length(val), json_integer_value(sc),
                                 tmp, err))
             return NULL;
         return text(tmp);
@@ -475,7 +474,7 @@ int sl_debezium_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *o
             json_is_string(json_object_get(v, "value"))) { /* VariableScaleDecimal */
             const json_t *val = json_object_get(v, "value");
             return sl_dbz_decimal_text(json_string_value(val), json_string_length(val),
-                                       (int)json_integer_value(json_object_get(v, "scale")), out, err)
+                                       json_integer_value(json_object_get(v, "scale")), out, err)
                        ? -1
                        : 1;
         }
