@@ -1,14 +1,21 @@
-/* app.c - the daemon: workers on threads, signals, periodic stats. */
+/* app.c - the daemon: workers on threads, signals, the admin server,
+ * service-manager notifications, periodic stats, the shutdown deadline. */
 #include "sluice/app.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "sluice/admin.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 #include "sluice/registry.h"
 #include "sluice/strbuf.h"
 #include "sluice/worker.h"
@@ -22,7 +29,79 @@ static void on_signal(int sig)
         atomic_store(&the_runtime->stop, true);
 }
 
-static void write_stats(const sl_runtime *rt, const char *path, const char *tag)
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What the admin server and the service manager are told. */
+typedef struct app_state {
+    const sl_config *cfg;
+    sl_metrics *metrics;
+    atomic_llong main_beat_ms; /* the main loop's last turn (monotonic) */
+} app_state;
+
+static void serve_metrics(void *opaque, sl_strbuf *out)
+{
+    app_state *st = opaque;
+    sl_metrics_render(st->metrics, out);
+}
+
+static bool serve_live(void *opaque, sl_strbuf *why)
+{
+    app_state *st = opaque;
+    int64_t idle = mono_ms() - atomic_load(&st->main_beat_ms);
+    if (idle > st->cfg->admin.stall_timeout_ms) {
+        if (why)
+            sl_strbuf_printf(why, "the main loop has not turned for %lld ms", (long long)idle);
+        return false;
+    }
+    return true;
+}
+
+/* Ready: partitions assigned, and every target's last connection or write
+ * succeeded.  The body lists what is missing. */
+static bool app_ready(app_state *st, sl_strbuf *json)
+{
+    bool ok = true;
+    sl_strbuf missing = SL_STRBUF_INIT;
+    int64_t assigned = sl_metrics_sum(st->metrics, SL_M_ASSIGNED, NULL);
+    if (assigned <= 0) {
+        ok = false;
+        sl_strbuf_puts(&missing, "\"no partitions assigned\"");
+    }
+    sl_strbuf targets = SL_STRBUF_INIT;
+    for (size_t i = 0; i < st->cfg->ntargets; i++) {
+        const char *name = st->cfg->targets[i].name;
+        bool up = sl_metrics_sum(st->metrics, SL_M_TARGET_UP, name) > 0;
+        json_t *n = json_string(name);
+        char *q = json_dumps(n, JSON_ENCODE_ANY);
+        json_decref(n);
+        sl_strbuf_printf(&targets, "%s%s:\"%s\"", i ? "," : "", q, up ? "up" : "down");
+        if (!up) {
+            ok = false;
+            sl_strbuf_printf(&missing, "%s\"target %.*s is not reachable\"", missing.len ? "," : "",
+                             (int)strlen(q) - 2, q + 1);
+        }
+        free(q);
+    }
+    if (json)
+        sl_strbuf_printf(json, "{\"ready\":%s,\"assigned_partitions\":%lld,\"targets\":{%s},\"missing\":[%s]}\n",
+                         ok ? "true" : "false", (long long)assigned, targets.data ? targets.data : "",
+                         missing.data ? missing.data : "");
+    sl_strbuf_free(&missing);
+    sl_strbuf_free(&targets);
+    return ok;
+}
+
+static bool serve_ready(void *opaque, sl_strbuf *json)
+{
+    return app_ready(opaque, json);
+}
+
+static void write_stats(const sl_runtime *rt, sl_metrics *m, const char *path, const char *tag)
 {
     const sl_stats *s = &rt->stats;
     char line[512];
@@ -35,18 +114,34 @@ static void write_stats(const sl_runtime *rt, const char *path, const char *tag)
              (long long)atomic_load(&s->flushes), (long long)atomic_load(&s->retries),
              (long long)atomic_load(&s->fetch_restarts));
     log_info("stats", "%s %s", tag, line);
-    if (!path)
-        return;
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        log_warn("stats", "cannot write %s", tmp);
-        return;
+    if (path && sl_metrics_write_file(m, path))
+        log_warn("stats", "cannot write %s: %s", path, strerror(errno));
+}
+
+/* Join the workers, giving up at @deadline_ms (monotonic): then the process
+ * exits 1.  Whatever a worker had not committed by then is rolled back by
+ * the database when the connection goes, and read again by the group. */
+static void join_or_exit(pthread_t *th, size_t n, int64_t deadline_ms, int64_t timeout_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t left = deadline_ms - mono_ms();
+        if (left < 0)
+            left = 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_timedjoin_np(th[i], NULL, &ts) == ETIMEDOUT) {
+            log_error("sluice", "shutdown_timeout (%lld ms) passed before the workers stopped: exiting 1; "
+                                "nothing half-written was committed, the batch in flight will be read again",
+                      (long long)timeout_ms);
+            _exit(1);
+        }
     }
-    fprintf(f, "%s\n", line);
-    if (fclose(f) == 0)
-        rename(tmp, path);
 }
 
 int sl_app_run(const sl_config *cfg)
@@ -61,6 +156,23 @@ int sl_app_run(const sl_config *cfg)
             free(rt);
             return 1;
         }
+    }
+    app_state st = {.cfg = cfg, .metrics = sl_metrics_new(cfg)};
+    atomic_store(&st.main_beat_ms, mono_ms());
+    sl_admin *admin = NULL;
+    if (cfg->admin.listen) {
+        sl_error err;
+        sl_admin_handlers h = {&st, serve_metrics, serve_live, serve_ready};
+        admin = sl_admin_start(cfg->admin.listen, &h, &err);
+        if (!admin) {
+            log_error("sluice", "%s", err.msg);
+            sl_metrics_free(st.metrics);
+            sl_registry_free(rt->registry);
+            free(rt);
+            return 1;
+        }
+        log_info("admin", "serving /metrics, /healthz and /readyz on %s (port %d)", cfg->admin.listen,
+                 sl_admin_port(admin));
     }
     the_runtime = rt;
     struct sigaction sa;
@@ -85,22 +197,40 @@ int sl_app_run(const sl_config *cfg)
     }
     log_info("sluice", "sluice %s running: %zu worker(s), %zu route(s), %zu target(s)", SLUICE_VERSION, started,
              cfg->nroutes, cfg->ntargets);
+    uint64_t watchdog_us = 0;
+    bool watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
+    bool notified_ready = false;
+    int64_t last_watchdog = 0;
     int ticks = 0;
     while (!atomic_load(&rt->stop)) {
         usleep(100000);
+        int64_t now = mono_ms();
+        atomic_store(&st.main_beat_ms, now);
+        if (!notified_ready && app_ready(&st, NULL)) {
+            sd_notify(0, "READY=1\nSTATUS=partitions assigned, every target reachable");
+            notified_ready = true;
+        }
+        /* the watchdog is fed only while liveness holds */
+        if (watchdog && now - last_watchdog >= (int64_t)(watchdog_us / 2000) && serve_live(&st, NULL)) {
+            sd_notify(0, "WATCHDOG=1");
+            last_watchdog = now;
+        }
         if (++ticks % 50 == 0 && cfg->metrics_file)
-            write_stats(rt, cfg->metrics_file, "progress");
+            write_stats(rt, st.metrics, cfg->metrics_file, "progress");
         else if (ticks % 600 == 0)
-            write_stats(rt, NULL, "progress");
+            write_stats(rt, st.metrics, NULL, "progress");
     }
-    log_info("sluice", "stopping: flushing, committing and leaving the group");
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    sd_notify(0, "STOPPING=1\nSTATUS=flushing, committing and leaving the group");
+    log_info("sluice", "stopping: flushing, committing and leaving the group (shutdown_timeout %lld ms)",
+             (long long)cfg->shutdown_timeout_ms);
+    join_or_exit(th, started, mono_ms() + cfg->shutdown_timeout_ms, cfg->shutdown_timeout_ms);
     for (size_t i = 0; i < n; i++)
         sl_worker_free(ws[i]);
-    write_stats(rt, cfg->metrics_file, "final");
+    write_stats(rt, st.metrics, cfg->metrics_file, "final");
     int code = atomic_load(&rt->exit_code);
     the_runtime = NULL;
+    sl_admin_stop(admin);
+    sl_metrics_free(st.metrics);
     sl_registry_free(rt->registry);
     free(ws);
     free(th);

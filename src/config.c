@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "options.h"
+#include "sluice/admin.h"
 #include "sluice/log.h"
 #include "sluice/strbuf.h"
 
@@ -547,8 +548,9 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
     apply_defaults(p, SEC_BATCH, cfg);
     apply_defaults(p, SEC_RETRY, cfg);
     apply_defaults(p, SEC_REGISTRY, cfg);
+    apply_defaults(p, SEC_ADMIN, cfg);
     /* targets before routes, the registry before routes: routes refer to them */
-    static const char *const order[] = {"kafka", "schema_registry", "batch", "retry", "targets", "routes", NULL};
+    static const char *const order[] = {"kafka", "schema_registry", "batch", "retry", "admin", "targets", "routes", NULL};
     for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
         const sl_option *o = scalar(k) ? find_option(SEC_TOP, scalar(k)) : NULL;
@@ -569,6 +571,8 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
             rc = v ? parse_section(p, v, SEC_BATCH, cfg, "batch.") : 0;
         else if (!strcmp(order[i], "retry"))
             rc = v ? parse_section(p, v, SEC_RETRY, cfg, "retry.") : 0;
+        else if (!strcmp(order[i], "admin"))
+            rc = v ? parse_section(p, v, SEC_ADMIN, cfg, "admin.") : 0;
         else if (!strcmp(order[i], "targets"))
             rc = v ? parse_targets(p, cfg, v) : fail(p, root, NULL, "missing required key 'targets'");
         else if (!strcmp(order[i], "routes"))
@@ -595,6 +599,16 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
     if (cfg->retry.max_backoff_ms < cfg->retry.initial_backoff_ms || cfg->retry.initial_backoff_ms < 1)
         return fail(p, map_get(p, root, "retry"), "retry",
                     "initial_backoff_ms must be at least 1ms and at most max_backoff_ms");
+    if (cfg->admin.listen) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        sl_error e;
+        yaml_node_t *a = map_get(p, root, "admin");
+        if (sl_parse_listen(cfg->admin.listen, &sa, &len, &e))
+            return fail(p, a ? map_get(p, a, "listen") : root, "admin.listen", "%s", e.msg);
+    }
+    if (cfg->shutdown_timeout_ms < 1000)
+        return fail(p, map_get(p, root, "shutdown_timeout"), "shutdown_timeout", "must be at least 1s");
     if (cfg->log_level && sl_log_parse_level(cfg->log_level) < 0)
         return fail(p, map_get(p, root, "log_level"), "log_level", "'%s' is not one of: error, warn, info, debug",
                     cfg->log_level);
@@ -689,6 +703,7 @@ void sl_config_free(sl_config *cfg)
     free(cfg->registry.ca_file);
     free(cfg->log_level);
     free(cfg->metrics_file);
+    free(cfg->admin.listen);
     free_list(cfg->secret_keys, cfg->nsecret_keys);
     free(cfg->path);
     free(cfg);

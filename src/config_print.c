@@ -222,6 +222,8 @@ void sl_config_print(const sl_config *cfg, FILE *out)
     print_section(cfg, out, SEC_BATCH, cfg, "batch.", 2);
     fputs("retry:\n", out);
     print_section(cfg, out, SEC_RETRY, cfg, "retry.", 2);
+    fputs("admin:\n", out);
+    print_section(cfg, out, SEC_ADMIN, cfg, "admin.", 2);
     fputs("targets:\n", out);
     for (size_t i = 0; i < cfg->ntargets; i++) {
         const sl_target_conf *t = &cfg->targets[i];

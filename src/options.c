@@ -49,8 +49,16 @@ const sl_option sl_options[] = {
     {SEC_TOP, "log_level", OPT_STR, TOP(log_level), 0, "info", false, NULL,
      "error, warn, info or debug. The `-v` flag raises it to debug."},
     {SEC_TOP, "metrics_file", OPT_STR, TOP(metrics_file), 0, NULL, false, NULL,
-     "If set, counters (records, rows written, dead letters, skips, retries, flushes) are written "
-     "to this file as JSON every 5 seconds and at exit, replaced atomically."},
+     "If set, the metrics that `/metrics` serves are also written to this file in the Prometheus "
+     "text format every 5 seconds and at exit, replaced atomically (for node_exporter's textfile "
+     "collector, or where no port may be opened). See docs/operations.md."},
+    {SEC_TOP, "shutdown_timeout", OPT_DURATION, TOP(shutdown_timeout_ms), 0, "25s", false, NULL,
+     "On SIGTERM or SIGINT: time to flush, commit and leave the group. Past it sluice exits 1 "
+     "without committing a half-written batch. Keep it below Kubernetes' "
+     "terminationGracePeriodSeconds (30 s by default) and systemd's TimeoutStopSec."},
+    {SEC_TOP, "admin", OPT_SECTION, 0, 0, NULL, false, NULL,
+     "The HTTP admin server (`admin.*`): `/metrics`, `/healthz`, `/readyz`. Off unless "
+     "`admin.listen` is set."},
 
     /* batch */
     {SEC_BATCH, "max_rows", OPT_INT, TOP(batch.max_rows), 0, "10000", false, NULL,
@@ -79,6 +87,18 @@ const sl_option sl_options[] = {
      "CA bundle for https URLs."},
     {SEC_REGISTRY, "timeout_ms", OPT_DURATION, TOP(registry.timeout_ms), 0, "10s", false, NULL,
      "Timeout of one registry request."},
+
+    /* admin */
+    {SEC_ADMIN, "listen", OPT_STR, TOP(admin.listen), 0, NULL, false, NULL,
+     "Address of the admin server, `HOST:PORT` (`127.0.0.1:9464`, `[::]:9464`, `0.0.0.0:9464`). "
+     "Serves `/metrics` (Prometheus text format), `/healthz` (liveness) and `/readyz` (readiness)."},
+    {SEC_ADMIN, "partition_lag", OPT_BOOL, TOP(admin.partition_lag), 0, "true", false, NULL,
+     "`sluice_consumer_lag` per topic and partition; false: per topic only (fewer series for "
+     "topics with many partitions)."},
+    {SEC_ADMIN, "stall_timeout", OPT_DURATION, TOP(admin.stall_timeout_ms), 0, "2m", false, NULL,
+     "`/healthz` fails when the main loop or a worker's loop has not turned for this long. "
+     "A database outage does not stop the loops (writes are retried while the loop serves "
+     "the consumer), so it never fails liveness."},
 
     /* targets.<name> */
     {SEC_TARGET, "type", OPT_ENUM, TGT(type), 0, NULL, true, target_types,
@@ -173,6 +193,7 @@ const char *sl_section_prefix(opt_section s)
     case SEC_BATCH: return "batch.";
     case SEC_RETRY: return "retry.";
     case SEC_REGISTRY: return "schema_registry.";
+    case SEC_ADMIN: return "admin.";
     case SEC_TARGET: return "targets.<name>.";
     case SEC_ROUTE: return "routes[].";
     }
@@ -216,6 +237,7 @@ void sl_config_write_docs(FILE *out)
         {SEC_BATCH, "batch"},
         {SEC_RETRY, "retry"},
         {SEC_REGISTRY, "schema_registry"},
+        {SEC_ADMIN, "admin"},
         {SEC_TARGET, "targets.<name>"},
         {SEC_ROUTE, "routes[]"},
     };

@@ -103,7 +103,13 @@ typedef struct sl_config {
     int64_t workers;
     char *log_level;
     sl_registry_conf registry; /* registry.nurls == 0: not configured */
-    char *metrics_file;        /* if set, counters are written here every interval */
+    char *metrics_file;        /* if set, the metrics are written here every 5 s */
+    int64_t shutdown_timeout_ms;
+    struct {
+        char *listen;          /* HOST:PORT of the admin server; NULL: off */
+        bool partition_lag;    /* sluice_consumer_lag per partition (else per topic) */
+        int64_t stall_timeout_ms;
+    } admin;
     char **secret_keys;        /* option paths whose values came from ${file:}: never printed */
     size_t nsecret_keys;
 } sl_config;

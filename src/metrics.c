@@ -1,0 +1,443 @@
+/* metrics.c - the process's counters, gauges and histograms, and their
+ * Prometheus text exposition. */
+#include "sluice/metrics.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef enum { COUNTER, GAUGE, HISTOGRAM } kind;
+
+typedef struct family {
+    const char *name;
+    kind kind;
+    const char *help;
+    const char *labels[3];
+    double scale;           /* rendered value = stored / scale */
+    const double *bounds;   /* histograms: upper bounds, ascending */
+    size_t nbounds;
+} family;
+
+static const double flush_seconds_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                              0.5,   1,     2.5,  5,     10,   30,  60};
+static const double flush_rows_bounds[] = {1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000, 100000};
+#define NB(a) (sizeof(a) / sizeof(a[0]))
+
+static const family families[SL_M_COUNT] = {
+    [SL_M_RECORDS] = {"sluice_records_total", COUNTER, "Records consumed, per route and topic.",
+                      {"route", "topic"}, 1, NULL, 0},
+    [SL_M_ROWS_WRITTEN] = {"sluice_rows_written_total", COUNTER,
+                           "Rows committed to a target table, per operation (upsert, insert, delete).",
+                           {"target", "table", "op"}, 1, NULL, 0},
+    [SL_M_DEAD_LETTERS] = {"sluice_dead_letters_total", COUNTER, "Records dead-lettered (on_error: dlq).",
+                           {"route"}, 1, NULL, 0},
+    [SL_M_SKIPPED] = {"sluice_records_skipped_total", COUNTER, "Bad records skipped (on_error: skip).",
+                      {"route"}, 1, NULL, 0},
+    [SL_M_ERRORS] = {"sluice_errors_total", COUNTER,
+                     "Failed writes to a target, by kind (retry: transient, data: bad rows, fatal).",
+                     {"target", "kind"}, 1, NULL, 0},
+    [SL_M_RETRIES] = {"sluice_retries_total", COUNTER, "Writes retried after a transient failure.",
+                      {"target"}, 1, NULL, 0},
+    [SL_M_REBALANCES] = {"sluice_rebalances_total", COUNTER,
+                         "Consumer group rebalances seen by this process's workers (assign and revoke).",
+                         {NULL}, 1, NULL, 0},
+    [SL_M_RELOADS] = {"sluice_config_reloads_total", COUNTER,
+                      "Configuration reloads on SIGHUP, by result (applied, rejected).", {"result"}, 1, NULL, 0},
+    [SL_M_FLUSH_SECONDS] = {"sluice_flush_duration_seconds", HISTOGRAM,
+                            "Time to write and commit one batch to a target, retries included.", {"target"}, 1,
+                            flush_seconds_bounds, NB(flush_seconds_bounds)},
+    [SL_M_FLUSH_ROWS] = {"sluice_flush_rows", HISTOGRAM, "Rows in one committed batch.", {"target"}, 1,
+                         flush_rows_bounds, NB(flush_rows_bounds)},
+    [SL_M_ASSIGNED] = {"sluice_assigned_partitions", GAUGE, "Partitions assigned to this process's workers.",
+                       {NULL}, 1, NULL, 0},
+    [SL_M_LAG] = {"sluice_consumer_lag", GAUGE,
+                  "Records between the group's committed offset and the high watermark (librdkafka statistics).",
+                  {"topic", "partition"}, 1, NULL, 0},
+    [SL_M_LAST_COMMIT] = {"sluice_last_commit_timestamp_seconds", GAUGE,
+                          "Unix time of the last batch committed to a target.", {"target"}, 1000, NULL, 0},
+    [SL_M_TARGET_UP] = {"sluice_target_up", GAUGE, "1 when the last connection or write to a target succeeded.",
+                        {"target"}, 1, NULL, 0},
+    [SL_M_PAUSED] = {"sluice_paused_partitions", GAUGE,
+                     "Partitions paused while a write is retried or the prefetch queue is full.", {NULL}, 1, NULL,
+                     0},
+};
+
+struct sl_series {
+    sl_metric_id id;
+    char *labels[3];
+    atomic_llong value;        /* counters, gauges; histograms: count */
+    atomic_llong sum_micros;   /* histograms: sum, in millionths */
+    atomic_llong *buckets;     /* histograms: per bound (not cumulative) */
+    atomic_bool hidden;
+    sl_series *next;
+};
+
+struct sl_metrics {
+    pthread_mutex_t lock; /* guards the lists, not the values */
+    sl_series *head[SL_M_COUNT];
+    sl_series **tail[SL_M_COUNT];
+    bool lag_per_partition;
+    double start_time;
+};
+
+static size_t nlabels(sl_metric_id id)
+{
+    size_t n = 0;
+    while (n < 3 && families[id].labels[n])
+        n++;
+    return n;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+sl_series *sl_metrics_series(sl_metrics *m, sl_metric_id id, const char *l1, const char *l2, const char *l3)
+{
+    const char *l[3] = {l1, l2, l3};
+    size_t n = nlabels(id);
+    for (size_t i = n; i < 3; i++)
+        l[i] = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!l[i])
+            l[i] = "";
+    pthread_mutex_lock(&m->lock);
+    sl_series *s;
+    for (s = m->head[id]; s; s = s->next)
+        if (same(s->labels[0], l[0]) && same(s->labels[1], l[1]) && same(s->labels[2], l[2]))
+            break;
+    if (!s) {
+        s = sl_xcalloc(1, sizeof(*s));
+        s->id = id;
+        for (size_t i = 0; i < n; i++)
+            s->labels[i] = sl_xstrdup(l[i]);
+        if (families[id].kind == HISTOGRAM)
+            s->buckets = sl_xcalloc(families[id].nbounds, sizeof(atomic_llong));
+        *m->tail[id] = s;
+        m->tail[id] = &s->next;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return s;
+}
+
+void sl_series_add(sl_series *s, int64_t n)
+{
+    if (s) {
+        atomic_fetch_add(&s->value, n);
+        atomic_store(&s->hidden, false);
+    }
+}
+
+void sl_series_set(sl_series *s, int64_t v)
+{
+    if (s) {
+        atomic_store(&s->value, v);
+        atomic_store(&s->hidden, false);
+    }
+}
+
+int64_t sl_series_get(const sl_series *s)
+{
+    return s ? atomic_load(&s->value) : 0;
+}
+
+void sl_series_hide(sl_series *s)
+{
+    if (s)
+        atomic_store(&s->hidden, true);
+}
+
+void sl_series_observe(sl_series *s, double v)
+{
+    if (!s)
+        return;
+    const family *f = &families[s->id];
+    for (size_t i = 0; i < f->nbounds; i++)
+        if (v <= f->bounds[i]) {
+            atomic_fetch_add(&s->buckets[i], 1);
+            break;
+        }
+    atomic_fetch_add(&s->sum_micros, (long long)llround(v * 1e6));
+    atomic_fetch_add(&s->value, 1);
+}
+
+void sl_metrics_add(sl_metrics *m, sl_metric_id id, int64_t n, const char *l1, const char *l2, const char *l3)
+{
+    if (m)
+        sl_series_add(sl_metrics_series(m, id, l1, l2, l3), n);
+}
+
+int64_t sl_metrics_sum(sl_metrics *m, sl_metric_id id, const char *l1)
+{
+    int64_t sum = 0;
+    pthread_mutex_lock(&m->lock);
+    for (sl_series *s = m->head[id]; s; s = s->next)
+        if (!atomic_load(&s->hidden) && (!l1 || (s->labels[0] && !strcmp(s->labels[0], l1))))
+            sum += atomic_load(&s->value);
+    pthread_mutex_unlock(&m->lock);
+    return sum;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+sl_metrics *sl_metrics_new(const sl_config *cfg)
+{
+    sl_metrics *m = sl_xcalloc(1, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
+    for (int i = 0; i < SL_M_COUNT; i++)
+        m->tail[i] = &m->head[i];
+    m->start_time = now_s();
+    m->lag_per_partition = true;
+    if (!cfg)
+        return m;
+    m->lag_per_partition = cfg->admin.partition_lag;
+    static const char *const kinds[] = {"retry", "data", "fatal"};
+    for (size_t t = 0; t < cfg->ntargets; t++) {
+        const char *name = cfg->targets[t].name;
+        sl_metrics_series(m, SL_M_RETRIES, name, NULL, NULL);
+        for (size_t k = 0; k < 3; k++)
+            sl_metrics_series(m, SL_M_ERRORS, name, kinds[k], NULL);
+        sl_metrics_series(m, SL_M_TARGET_UP, name, NULL, NULL);
+        sl_metrics_series(m, SL_M_FLUSH_SECONDS, name, NULL, NULL);
+        sl_metrics_series(m, SL_M_FLUSH_ROWS, name, NULL, NULL);
+    }
+    for (size_t r = 0; r < cfg->nroutes; r++) {
+        const sl_route_conf *rc = &cfg->routes[r];
+        for (size_t t = 0; t < rc->ntopics; t++)
+            sl_metrics_series(m, SL_M_RECORDS, rc->name, rc->topics[t], NULL);
+        sl_metrics_series(m, SL_M_DEAD_LETTERS, rc->name, NULL, NULL);
+        sl_metrics_series(m, SL_M_SKIPPED, rc->name, NULL, NULL);
+    }
+    sl_metrics_series(m, SL_M_REBALANCES, NULL, NULL, NULL);
+    sl_metrics_series(m, SL_M_RELOADS, "applied", NULL, NULL);
+    sl_metrics_series(m, SL_M_RELOADS, "rejected", NULL, NULL);
+    sl_metrics_series(m, SL_M_ASSIGNED, NULL, NULL, NULL);
+    sl_metrics_series(m, SL_M_PAUSED, NULL, NULL, NULL);
+    return m;
+}
+
+void sl_metrics_free(sl_metrics *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < SL_M_COUNT; i++) {
+        sl_series *s = m->head[i];
+        while (s) {
+            sl_series *next = s->next;
+            for (size_t k = 0; k < 3; k++)
+                free(s->labels[k]);
+            free(s->buckets);
+            free(s);
+            s = next;
+        }
+    }
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* ---- exposition ---- */
+
+static void put_label_value(sl_strbuf *o, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            sl_strbuf_putc(o, '\\');
+        if (*v == '\n') {
+            sl_strbuf_puts(o, "\\n");
+            continue;
+        }
+        sl_strbuf_putc(o, *v);
+    }
+}
+
+/* {a="x",b="y"} plus an optional extra label (le for buckets). */
+static void put_labels(sl_strbuf *o, const family *f, char *const *labels, const char *extra_name,
+                       const char *extra_value, size_t upto)
+{
+    size_t n = 0;
+    while (n < upto && f->labels[n])
+        n++;
+    if (!n && !extra_name)
+        return;
+    sl_strbuf_putc(o, '{');
+    for (size_t i = 0; i < n; i++) {
+        sl_strbuf_printf(o, "%s%s=\"", i ? "," : "", f->labels[i]);
+        put_label_value(o, labels[i] ? labels[i] : "");
+        sl_strbuf_putc(o, '"');
+    }
+    if (extra_name) {
+        sl_strbuf_printf(o, "%s%s=\"", n ? "," : "", extra_name);
+        put_label_value(o, extra_value);
+        sl_strbuf_putc(o, '"');
+    }
+    sl_strbuf_putc(o, '}');
+}
+
+static void put_number(sl_strbuf *o, double v)
+{
+    if (v == floor(v) && fabs(v) < 9e15)
+        sl_strbuf_printf(o, " %.0f\n", v);
+    else
+        sl_strbuf_printf(o, " %.17g\n", v);
+}
+
+static void render_family(sl_metrics *m, sl_metric_id id, sl_strbuf *o)
+{
+    const family *f = &families[id];
+    static const char *const type_names[] = {"counter", "gauge", "histogram"};
+    sl_strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_names[f->kind]);
+    bool per_topic = id == SL_M_LAG && !m->lag_per_partition;
+    /* lag per topic only: sum the partitions of each topic */
+    char **done = NULL;
+    size_t ndone = 0;
+    for (sl_series *s = m->head[id]; s; s = s->next) {
+        if (atomic_load(&s->hidden))
+            continue;
+        if (per_topic) {
+            bool seen = false;
+            for (size_t i = 0; i < ndone; i++)
+                if (!strcmp(done[i], s->labels[0]))
+                    seen = true;
+            if (seen)
+                continue;
+            done = sl_xrealloc(done, (ndone + 1) * sizeof(char *));
+            done[ndone++] = s->labels[0];
+            int64_t sum = 0;
+            for (sl_series *t = s; t; t = t->next)
+                if (!atomic_load(&t->hidden) && !strcmp(t->labels[0], s->labels[0]))
+                    sum += atomic_load(&t->value);
+            sl_strbuf_puts(o, f->name);
+            put_labels(o, f, s->labels, NULL, NULL, 1);
+            put_number(o, (double)sum);
+            continue;
+        }
+        if (f->kind != HISTOGRAM) {
+            sl_strbuf_puts(o, f->name);
+            put_labels(o, f, s->labels, NULL, NULL, 3);
+            put_number(o, (double)atomic_load(&s->value) / f->scale);
+            continue;
+        }
+        long long cum = 0;
+        for (size_t b = 0; b < f->nbounds; b++) {
+            char le[32];
+            snprintf(le, sizeof(le), "%g", f->bounds[b]);
+            cum += atomic_load(&s->buckets[b]);
+            sl_strbuf_printf(o, "%s_bucket", f->name);
+            put_labels(o, f, s->labels, "le", le, 3);
+            put_number(o, (double)cum);
+        }
+        long long count = atomic_load(&s->value);
+        sl_strbuf_printf(o, "%s_bucket", f->name);
+        put_labels(o, f, s->labels, "le", "+Inf", 3);
+        put_number(o, (double)count);
+        sl_strbuf_printf(o, "%s_sum", f->name);
+        put_labels(o, f, s->labels, NULL, NULL, 3);
+        put_number(o, (double)atomic_load(&s->sum_micros) / 1e6);
+        sl_strbuf_printf(o, "%s_count", f->name);
+        put_labels(o, f, s->labels, NULL, NULL, 3);
+        put_number(o, (double)count);
+    }
+    free(done);
+}
+
+static long resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return -1;
+    long size = 0, rss = 0;
+    int n = fscanf(f, "%ld %ld", &size, &rss);
+    fclose(f);
+    return n == 2 ? rss * sysconf(_SC_PAGESIZE) : -1;
+}
+
+void sl_metrics_render(sl_metrics *m, sl_strbuf *o)
+{
+    pthread_mutex_lock(&m->lock);
+    for (int id = 0; id < SL_M_COUNT; id++)
+        render_family(m, (sl_metric_id)id, o);
+    pthread_mutex_unlock(&m->lock);
+    long rss = resident_bytes();
+    if (rss >= 0)
+        sl_strbuf_printf(o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+                         rss);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    sl_strbuf_printf(o, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
+                     cpu);
+    sl_strbuf_printf(o, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+                     m->start_time);
+    sl_strbuf_printf(o, "# HELP sluice_build_info sluice and librdkafka versions; always 1.\n"
+                        "# TYPE sluice_build_info gauge\n"
+                        "sluice_build_info{version=\"%s\",librdkafka=\"%s\"} 1\n",
+                     SLUICE_VERSION, rd_kafka_version_str());
+}
+
+int sl_metrics_write_file(sl_metrics *m, const char *path)
+{
+    sl_strbuf text = SL_STRBUF_INIT;
+    sl_metrics_render(m, &text);
+    sl_strbuf tmp = SL_STRBUF_INIT;
+    sl_strbuf_printf(&tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp.data, "w");
+    int rc = -1;
+    if (f) {
+        fputs(text.data, f);
+        if (fclose(f) == 0 && rename(tmp.data, path) == 0)
+            rc = 0;
+    }
+    sl_strbuf_free(&tmp);
+    sl_strbuf_free(&text);
+    return rc;
+}
+
+void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len)
+{
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *topics = json_object_get(root, "topics");
+    const char *topic;
+    json_t *t;
+    json_object_foreach(topics, topic, t) {
+        const char *pkey;
+        json_t *p;
+        json_object_foreach(json_object_get(t, "partitions"), pkey, p) {
+            json_int_t id = json_integer_value(json_object_get(p, "partition"));
+            if (id < 0)
+                continue; /* the unassigned-messages pseudo partition */
+            json_t *lag = json_object_get(p, "consumer_lag");
+            json_t *desired = json_object_get(p, "desired");
+            sl_series *s = NULL;
+            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0) {
+                s = sl_metrics_series(m, SL_M_LAG, topic, pkey, NULL);
+                sl_series_set(s, json_integer_value(lag));
+            } else if (!json_is_true(desired)) {
+                /* no longer ours: hide what another poll had shown */
+                pthread_mutex_lock(&m->lock);
+                for (sl_series *x = m->head[SL_M_LAG]; x; x = x->next)
+                    if (!strcmp(x->labels[0], topic) && !strcmp(x->labels[1], pkey))
+                        sl_series_hide(x);
+                pthread_mutex_unlock(&m->lock);
+            }
+        }
+    }
+    json_decref(root);
+}
