@@ -10,6 +10,7 @@ int sl_error_set(sl_error *e, sl_errkind kind, const char *fmt, ...)
         return -1;
     e->kind = kind;
     e->sqlstate[0] = '\0';
+    e->fenced = false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
@@ -36,6 +37,7 @@ void sl_error_clear(sl_error *e)
         return;
     e->kind = SL_OK;
     e->sqlstate[0] = '\0';
+    e->fenced = false;
     e->msg[0] = '\0';
 }
 

@@ -15,6 +15,7 @@
 #define SLUICE_ERROR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 typedef enum sl_errkind {
     SL_OK = 0,
@@ -26,6 +27,10 @@ typedef enum sl_errkind {
 typedef struct sl_error {
     sl_errkind kind;
     char sqlstate[6]; /* PostgreSQL SQLSTATE when the error came from a database, else "" */
+    /* a write refused because the stored offsets moved underneath it
+     * (another consumer wrote those partitions): exactly-once's fence.
+     * Kind RETRY; the worker drops its pending rows and re-reads them. */
+    bool fenced;
     char msg[1024];
 } sl_error;
 

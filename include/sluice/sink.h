@@ -64,11 +64,6 @@ void sl_flush_add_deadletter(sl_flush *f, const sl_route_conf *route, const char
                              const void *value, size_t value_len, const char *error);
 void sl_flush_clear_deadletters(sl_flush *f);
 
-/* sl_error.sqlstate of a write refused because the stored offsets moved
- * underneath it (another consumer wrote that partition): the worker drops
- * its pending rows and re-reads the offsets.  Exactly-once's fence. */
-#define SL_SQLSTATE_FENCED "SL001"
-
 typedef struct sl_sink sl_sink;
 
 typedef struct sl_sink_ops {

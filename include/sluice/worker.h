@@ -23,7 +23,7 @@ typedef struct sl_stats {
     atomic_llong flushes;      /* transactions committed */
     atomic_llong retries;      /* retried writes */
     atomic_llong unmapped;     /* fields without a column (first sightings) */
-    atomic_llong fetch_restarts; /* prefetch restarted after a full queue (worker.c) */
+    atomic_llong fetch_restarts; /* prefetch restarted after a full queue (worker/consumer.c) */
 } sl_stats;
 
 typedef struct sl_runtime {

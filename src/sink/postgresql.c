@@ -695,7 +695,7 @@ static int write_offsets(sl_sink *s, const char *group, const sl_offset *offs, s
                                   "stored offsets of group '%s' moved underneath this worker (another consumer "
                                   "wrote %zu of its %zu partitions); rolling back and re-reading them",
                                   group, m - (size_t)count, m);
-                snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", SL_SQLSTATE_FENCED);
+                err->fenced = true;
             }
             sl_strbuf_free(&a1);
             sl_strbuf_free(&a2);

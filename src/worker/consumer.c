@@ -1,0 +1,304 @@
+/* consumer.c - the worker's Kafka consumer: its configuration, the
+ * subscription, rebalances, seeks, offset commits, pausing and the fetch
+ * restart. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/kafka.h"
+#include "sluice/log.h"
+#include "worker_int.h"
+
+void sl_worker_commit(sl_worker *w, const size_t *ps, size_t n, bool sync)
+{
+    if (n == 0)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        const sl_part *p = &w->parts.v[ps[i]];
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_commit(w->rk, l, sync ? 0 : 1);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn(w->ctx, "committing offsets to Kafka failed: %s%s", rd_kafka_err2str(e),
+                 sl_sink_exactly_once(w->sinks[w->parts.v[ps[0]].target])
+                     ? " (the database holds them: no effect on delivery)"
+                     : " (they will be committed with the next batch)");
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void sl_worker_rewind(sl_worker *w)
+{
+    size_t *seek = sl_xcalloc(w->parts.n ? w->parts.n : 1, sizeof(size_t));
+    size_t n = sl_parts_rewind(&w->parts, seek);
+    if (n) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++) {
+            const sl_part *p = &w->parts.v[seek[i]];
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
+        }
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 10000);
+        if (e) {
+            log_error(w->ctx, "seeking back failed: %s; restarting the worker's consumption is needed",
+                      rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            sl_worker_fail(w, 1);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    free(seek);
+}
+
+/* librdkafka without fetch.queue.backoff.ms (2.0.2, as Debian 12 ships it)
+ * stops fetching a partition while its prefetch queue holds
+ * queued.max.messages.kbytes or queued.min.messages, and looks at it
+ * again only on its broker thread's next wakeup: up to a second
+ * later, however soon the worker empties the queue.  A worker that catches
+ * up faster than that then idles for the rest of the second, so throughput
+ * would be capped at one queue per second (4 MiB/s with the defaults).
+ * Versions that have fetch.queue.backoff.ms get it set instead
+ * (sl_worker_make_consumer()).
+ *
+ * When the worker finds the queue empty after taking half a queue's worth
+ * of records since the last time, it seeks every partition to the offset it
+ * reads next.  The seek is served by the broker thread at once and restarts
+ * fetching from exactly that offset; nothing is skipped or read twice, and
+ * the queue being empty, nothing prefetched is thrown away.  A trickle of
+ * records never triggers it. */
+void sl_worker_restart_fetch(sl_worker *w)
+{
+    if (!w->refill_bytes || (w->drained_bytes < w->refill_bytes && w->drained_msgs < w->refill_msgs))
+        return;
+    w->drained_bytes = w->drained_msgs = 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < w->parts.n; i++) {
+        const sl_part *p = &w->parts.v[i];
+        int64_t from = sl_part_fetch_from(p);
+        if (from >= 0)
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = from;
+    }
+    if (l->cnt) {
+        /* asynchronous: a partition revoked meanwhile is simply not sought */
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 0);
+        if (e)
+            rd_kafka_error_destroy(e);
+        atomic_fetch_add(&w->rt->stats.fetch_restarts, 1);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void sl_worker_pause(sl_worker *w, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(w->rk, &l) || !l)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(w->rk, l);
+    else
+        rd_kafka_resume_partitions(w->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void sl_worker_serve_paused(sl_worker *w, int64_t ms)
+{
+    int64_t end = sl_worker_now_ms() + ms;
+    while (!sl_worker_stopping(w) && !w->flush_aborted && sl_worker_now_ms() < end) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 50);
+        if (!m)
+            continue;
+        if (!m->err && m->rkt) {
+            sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
+            if (p)
+                sl_part_dropped(p, m->offset);
+        }
+        rd_kafka_message_destroy(m);
+    }
+}
+
+/* ---- rebalance ---- */
+
+static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        const sl_route_conf *route = sl_config_route_for_topic(w->cfg, tp->topic);
+        sl_part *p = sl_parts_assign(&w->parts, tp->topic, tp->partition, route,
+                                     route ? sl_worker_target_index(w->cfg, route->target) : 0);
+        tp->offset = RD_KAFKA_OFFSET_INVALID; /* the group's committed offset, then auto.offset.reset */
+        if (!p->route) {
+            log_error(w->ctx, "assigned %s[%d] but no route matches it", tp->topic, tp->partition);
+            continue;
+        }
+        sl_sink *s = w->sinks[p->target];
+        if (!sl_sink_exactly_once(s))
+            continue;
+        for (int attempt = 0;; attempt++) {
+            sl_error err;
+            int64_t off = -1;
+            if (s->ops->read_offsets(s, sl_config_kafka_get(w->cfg, "group.id"), p->topic, &p->partition, 1, &off, &err) == 0) {
+                sl_part_stored(p, off);
+                if (off >= 0)
+                    tp->offset = off;
+                break;
+            }
+            if (err.kind != SL_ERR_RETRY || sl_worker_stopping(w)) {
+                log_error(s->ctx, "cannot read the stored offset of %s[%d]: %s", p->topic, p->partition, err.msg);
+                sl_worker_fail(w, 1);
+                break;
+            }
+            log_warn(s->ctx, "reading the stored offset of %s[%d] failed (attempt %d): %s", p->topic, p->partition,
+                     attempt + 1, err.msg);
+            sl_worker_nap(w, sl_worker_backoff_ms(w, attempt));
+        }
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &l->elems[i];
+        if (tp->offset >= 0)
+            log_info(w->ctx, "assigned %s[%d], resuming at offset %lld (from the database)", tp->topic,
+                     tp->partition, (long long)tp->offset);
+        else
+            log_info(w->ctx, "assigned %s[%d], resuming at the group's committed offset", tp->topic, tp->partition);
+    }
+}
+
+/* The database is the source of truth; bring Kafka's committed offsets up
+ * to it (a commit lost in a rebalance would otherwise show as lag until new
+ * records arrive).  Called after assign(), asynchronously. */
+static void commit_db_offsets(sl_worker *w, const rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(l->cnt);
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].offset >= 0)
+            rd_kafka_topic_partition_list_add(c, l->elems[i].topic, l->elems[i].partition)->offset = l->elems[i].offset;
+    if (c->cnt)
+        rd_kafka_commit(w->rk, c, 1);
+    rd_kafka_topic_partition_list_destroy(c);
+}
+
+static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool lost)
+{
+    if (w->in_flush) {
+        /* a write is being retried: it cannot finish for partitions we lose;
+         * they are removed when it ends */
+    } else if (lost) {
+        log_warn(w->ctx, "partitions lost (session timed out); pending rows are dropped");
+        sl_worker_discard_pending(w);
+        sl_worker_rewind(w);
+    } else if (!w->failed) {
+        sl_worker_flush(w, false);
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
+        if (sl_parts_revoke(&w->parts, l->elems[i].topic, l->elems[i].partition, w->in_flush) && w->in_flush)
+            w->flush_aborted = true;
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *l,
+                         void *opaque)
+{
+    sl_worker *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(w, l);
+        if (w->cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, l);
+            if (e) {
+                log_error(w->ctx, "incremental assign failed: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk, l);
+        }
+        commit_db_offsets(w, l);
+    } else {
+        on_revoke(w, l, rd_kafka_assignment_lost(rk));
+        if (w->cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, l);
+            if (e) {
+                log_error(w->ctx, "incremental unassign failed: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    }
+}
+
+/* ---- creation ---- */
+
+rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
+{
+    char es[512];
+    rd_kafka_conf_t *c = sl_kafka_conf(w->cfg, false, es, sizeof(es));
+    if (!c) {
+        log_error(w->ctx, "%s", es);
+        return NULL;
+    }
+    /* defaults that the kafka: section may override */
+    if (!sl_config_kafka_get(w->cfg, "auto.offset.reset"))
+        rd_kafka_conf_set(c, "auto.offset.reset", "earliest", es, sizeof(es));
+    if (!sl_config_kafka_get(w->cfg, "client.id"))
+        rd_kafka_conf_set(c, "client.id", "sluice", es, sizeof(es));
+    /* Memory bounded by configuration: librdkafka's prefetch queue and fetch
+     * sizes are what a worker holds besides its batch.  These defaults keep
+     * a worker near 20 MiB while still fetching ahead of the writer. */
+    static const char *const fetch_defaults[][2] = {
+        {"queued.max.messages.kbytes", "4096"},
+        /* librdkafka's overhead is per message: small records need a cap by count */
+        {"queued.min.messages", "20000"},
+        {"fetch.max.bytes", "4194304"},
+        {"max.partition.fetch.bytes", "1048576"},
+        /* a fetch that finds nothing waits this long: bounds produce-to-visible latency */
+        {"fetch.wait.max.ms", "10"},
+    };
+    for (size_t i = 0; i < sizeof(fetch_defaults) / sizeof(fetch_defaults[0]); i++)
+        if (!sl_config_kafka_get(w->cfg, fetch_defaults[i][0]))
+            rd_kafka_conf_set(c, fetch_defaults[i][0], fetch_defaults[i][1], es, sizeof(es));
+    /* after a full prefetch queue, fetch again as soon as it has room: by
+     * librdkafka itself where it knows how, else by sl_worker_restart_fetch() */
+    bool own_backoff = sl_config_kafka_get(w->cfg, "fetch.queue.backoff.ms") != NULL ||
+                       rd_kafka_conf_set(c, "fetch.queue.backoff.ms", "10", es, sizeof(es)) == RD_KAFKA_CONF_OK;
+    if (!own_backoff) {
+        char v[32];
+        size_t n = sizeof(v);
+        long kbytes = rd_kafka_conf_get(c, "queued.max.messages.kbytes", v, &n) == RD_KAFKA_CONF_OK ? atol(v) : 0;
+        n = sizeof(v);
+        long msgs = rd_kafka_conf_get(c, "queued.min.messages", v, &n) == RD_KAFKA_CONF_OK ? atol(v) : 0;
+        /* half a queue: the queue is refilled in fetch-sized steps and
+         * seldom sits exactly at its limit */
+        w->refill_bytes = kbytes > 0 ? (size_t)kbytes * 1024 / 2 : 0;
+        w->refill_msgs = msgs > 0 ? (size_t)msgs / 2 : 0;
+    }
+    rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es));
+    rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
+    rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+    rd_kafka_conf_set_opaque(c, w);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es));
+    if (!rk) {
+        log_error(w->ctx, "cannot create the Kafka consumer: %s", es);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+int sl_worker_subscribe(sl_worker *w)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < w->cfg->nroutes; i++) {
+        const sl_route_conf *r = &w->cfg->routes[i];
+        for (size_t t = 0; t < r->ntopics; t++)
+            rd_kafka_topic_partition_list_add(l, r->topics[t], RD_KAFKA_PARTITION_UA);
+        if (r->topic_pattern)
+            rd_kafka_topic_partition_list_add(l, r->topic_pattern, RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(w->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        log_error(w->ctx, "subscribe failed: %s", rd_kafka_err2str(e));
+        return -1;
+    }
+    w->cooperative = !strcmp(rd_kafka_rebalance_protocol(w->rk), "COOPERATIVE");
+    return 0;
+}
+

@@ -1,0 +1,106 @@
+/* record.c - one record from Kafka: its partition's offsets consulted,
+ * decoded by the route's format, mapped to a row of its table and added to
+ * that table's batch; a bad one goes to the route's on_error policy. */
+#include <string.h>
+
+#include "sluice/log.h"
+#include "sluice/record.h"
+#include "worker_int.h"
+
+static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_change *c, sl_error *err)
+{
+    if (c->op == SL_OP_IGNORE) {
+        atomic_fetch_add(&w->rt->stats.ignored, 1);
+        return 0;
+    }
+    sl_tentry *te = sl_worker_table_for(w, r, rec, c, err);
+    if (!te)
+        return -1;
+    if (c->op == SL_OP_TRUNCATE) {
+        if (r->truncate == SL_TRUNCATE_APPLY) {
+            w->pending_bytes -= te->batch->bytes;
+            sl_batch_truncate(te->batch);
+            log_info(r->name, "truncate of %s at " SL_REC_FMT, te->table->qname, SL_REC_ARGS(rec));
+        } else {
+            atomic_fetch_add(&w->rt->stats.ignored, 1);
+        }
+        return 0;
+    }
+    if (c->op == SL_OP_DELETE && r->mode == SL_MODE_INSERT) {
+        atomic_fetch_add(&w->rt->stats.ignored, 1);
+        return 0;
+    }
+    if (sl_map_change(&te->map, c, rec, &w->rb, err))
+        return -1;
+    sl_op op = c->op;
+    if (op == SL_OP_DELETE && te->map.soft_delete_col >= 0)
+        op = SL_OP_UPSERT;
+    bool keep = r->on_error == SL_ONERR_DLQ;
+    sl_row *row = sl_rowbuilder_finish(&w->rb, op, rec->topic, rec->partition, rec->offset,
+                                       keep ? (rec->key ? rec->key : "") : NULL, keep ? rec->key_len : 0,
+                                       keep ? (rec->value ? rec->value : "") : NULL, keep ? rec->value_len : 0);
+    size_t before = te->batch->bytes;
+    sl_batch_add(te->batch, row);
+    w->pending_bytes += te->batch->bytes - before;
+    return 0;
+}
+
+int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    sl_part *p = sl_parts_find(&w->parts, topic, m->partition);
+    if (!p) {
+        log_debug(w->ctx, "record from unassigned %s[%d]; ignored", topic, m->partition);
+        return 0;
+    }
+    if (sl_part_skip(p, m->offset))
+        return 0;
+    const sl_route_conf *r = p->route;
+    if (!r) {
+        log_error(w->ctx, "no route for %s[%d]@%lld", topic, m->partition, (long long)m->offset);
+        sl_worker_fail(w, 1);
+        return -1;
+    }
+    sl_record rec = {
+        .topic = p->topic,
+        .partition = m->partition,
+        .offset = m->offset,
+        .key = m->key,
+        .key_len = m->key_len,
+        .value = m->payload,
+        .value_len = m->len,
+    };
+    rd_kafka_timestamp_type_t tst;
+    rec.timestamp = rd_kafka_message_timestamp(m, &tst);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rec.headers = hdrs;
+    sl_decoder *d = &w->decoders[r - w->cfg->routes];
+    sl_change c;
+    sl_error err;
+    sl_error_clear(&err);
+    int rc = sl_decode(d, &rec, &c, &err);
+    if (rc == 0) {
+        rc = take_change(w, r, &rec, &c, &err);
+        sl_change_clear(&c);
+    }
+    if (rc && err.kind == SL_ERR_RETRY)
+        return 1;
+    if (rc) {
+        if (err.kind == SL_ERR_FATAL ||
+            sl_worker_handle_bad(w, r, rec.topic, rec.partition, rec.offset, rec.key, rec.key_len, rec.value,
+                                 rec.value_len, &err)) {
+            log_error(r->name, SL_REC_FMT ": %s", SL_REC_ARGS(&rec), err.msg);
+            if (err.kind != SL_ERR_FATAL)
+                log_error(r->name, "stopping (on_error: fail): offsets are committed up to, not past, "
+                                   SL_REC_FMT, SL_REC_ARGS(&rec));
+            return -1;
+        }
+    }
+    atomic_fetch_add(&w->rt->stats.records, 1);
+    sl_part_taken(p, m->offset);
+    if (w->pending_rows++ == 0)
+        w->first_pending_ms = sl_worker_now_ms();
+    return 0;
+}
+

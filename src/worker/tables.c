@@ -1,0 +1,187 @@
+/* tables.c - the tables a worker writes: route templates expanded per
+ * record (${topic}, ${source.table}), each table described (and with
+ * auto_create/auto_evolve shaped) on first use and again when its records'
+ * schema moves on, with its mapping and batch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/log.h"
+#include "sluice/schema_sync.h"
+#include "sluice/strbuf.h"
+#include "worker_int.h"
+
+char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, sl_error *err)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    for (const char *s = tmpl; *s;) {
+        if (s[0] != '$' || s[1] != '{') {
+            sl_strbuf_putc(&sb, *s++);
+            continue;
+        }
+        const char *end = strchr(s, '}');
+        char name[256];
+        size_t len = end ? (size_t)(end - s - 2) : 0;
+        if (!end || len == 0 || len >= sizeof(name)) {
+            sl_strbuf_free(&sb);
+            sl_error_set(err, SL_ERR_FATAL, "bad template in table '%s'", tmpl);
+            return NULL;
+        }
+        memcpy(name, s + 2, len);
+        name[len] = '\0';
+        const char *val = NULL;
+        char num[32];
+        if (!strcmp(name, "topic")) {
+            val = topic;
+        } else {
+            const json_t *cur = meta;
+            char *save = NULL;
+            for (char *tok = strtok_r(name, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save))
+                cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
+            if (json_is_string(cur)) {
+                val = json_string_value(cur);
+            } else if (json_is_integer(cur)) {
+                snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(cur));
+                val = num;
+            }
+            memcpy(name, s + 2, len);
+            name[len] = '\0';
+        }
+        if (!val || !*val) {
+            sl_strbuf_free(&sb);
+            sl_error_set(err, SL_ERR_DATA, "table template '%s': ${%s} has no value in this record", tmpl, name);
+            return NULL;
+        }
+        if (strpbrk(val, ".\"")) {
+            sl_strbuf_putc(&sb, '"');
+            for (const char *v = val; *v; v++) {
+                if (*v == '"')
+                    sl_strbuf_putc(&sb, '"');
+                sl_strbuf_putc(&sb, *v);
+            }
+            sl_strbuf_putc(&sb, '"');
+        } else {
+            sl_strbuf_puts(&sb, val);
+        }
+        s = end + 1;
+    }
+    return sl_strbuf_steal(&sb);
+}
+
+void sl_tentry_fini(sl_tentry *te)
+{
+    sl_batch_free(te->batch);
+    sl_mapping_fini(&te->map);
+    sl_table_free(te->table);
+    free(te->name);
+    te->batch = NULL;
+    te->table = NULL;
+}
+
+/* Describe (and with auto_create/auto_evolve, shape) the table; retries while unreachable. */
+static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error *err)
+{
+    sl_sink *s = w->sinks[te->target];
+    char *schema = NULL, *name = NULL;
+    if (sl_split_table_name(te->name, s->conf->schema, &schema, &name))
+        return sl_error_set(err, SL_ERR_FATAL, "route '%s': '%s' is not a valid table name", te->route->name, te->name);
+    int rc = 0;
+    for (int attempt = 0;; attempt++) {
+        sl_table *t = NULL;
+        rc = s->ops->describe(s, schema, name, &t, err);
+        if (rc == 0 && (te->route->auto_create || te->route->auto_evolve) && c && c->fields) {
+            int changed = 0;
+            rc = sl_schema_sync(s, te->route, schema, name, t, c, &changed, err);
+            if (rc == 0 && changed) {
+                sl_table_free(t);
+                t = NULL;
+                rc = s->ops->describe(s, schema, name, &t, err);
+            }
+        }
+        if (rc == 0 && !t)
+            rc = sl_error_set(err, SL_ERR_FATAL, "route '%s': table %s.%s does not exist%s", te->route->name, schema,
+                              name, te->route->auto_create ? " (auto_create needs records with a schema)" : "");
+        if (rc == 0 && sl_route_apply_key(te->route, t, err))
+            rc = -1;
+        if (rc == 0 && sl_mapping_init(&te->map, te->route, t, err))
+            rc = -1;
+        if (rc == 0) {
+            te->table = t;
+            te->batch = sl_batch_new(te->route, t);
+            te->last_schema_id = c ? c->schema_id : -1;
+            break;
+        }
+        sl_table_free(t);
+        if (err->kind != SL_ERR_RETRY || sl_worker_stopping(w))
+            break;
+        log_warn(s->ctx, "reading table %s.%s failed (attempt %d): %s", schema, name, attempt + 1, err->msg);
+        sl_worker_nap(w, sl_worker_backoff_ms(w, attempt));
+    }
+    free(schema);
+    free(name);
+    return rc;
+}
+
+static bool schema_differs(const sl_tentry *te, const sl_change *c)
+{
+    if (!c->fields || !(te->route->auto_create || te->route->auto_evolve))
+        return false;
+    if (c->schema_id >= 0)
+        return c->schema_id != te->last_schema_id;
+    size_t i;
+    json_t *f;
+    json_array_foreach(c->fields, i, f) {
+        const char *n = json_string_value(json_object_get(f, "name"));
+        if (n && sl_table_find(te->table, n) < 0)
+            return true;
+    }
+    return false;
+}
+
+sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
+                               sl_error *err)
+{
+    char *name = sl_expand_table(r->table, rec->topic, c->meta, err);
+    if (!name)
+        return NULL;
+    sl_tentry *te = NULL;
+    for (size_t i = 0; i < w->ntables; i++)
+        if (w->tables[i].route == r && !strcmp(w->tables[i].name, name)) {
+            te = &w->tables[i];
+            break;
+        }
+    if (te) {
+        free(name);
+        if (!schema_differs(te, c))
+            return te;
+        /* the schema moved on: write what was built for the old shape first */
+        if (sl_worker_flush(w, true) != 0)
+            return sl_error_set(err, SL_ERR_FATAL, "flush before a schema change failed"), NULL;
+        char *keep = te->name;
+        te->name = NULL;
+        sl_tentry_fini(te);
+        te->name = keep;
+        if (load_table(w, te, c, err))
+            return NULL;
+        return te;
+    }
+    if (w->ntables == w->captables) {
+        w->captables = w->captables ? w->captables * 2 : 8;
+        /* entries are addressed by index only, so moving them is safe */
+        w->tables = sl_xrealloc(w->tables, w->captables * sizeof(sl_tentry));
+    }
+    te = &w->tables[w->ntables];
+    memset(te, 0, sizeof(*te));
+    te->route = r;
+    te->name = name;
+    te->target = sl_worker_target_index(w->cfg, r->target);
+    if (load_table(w, te, c, err)) {
+        free(te->name);
+        return NULL;
+    }
+    w->ntables++;
+    if (w->ntables > 10000)
+        log_warn(w->ctx, "more than 10000 tables in use; every table keeps a batch and its catalog entry");
+    return te;
+}
+

@@ -1,0 +1,195 @@
+/* worker.c - one consumer-group member: its lifecycle and its poll loop,
+ * which hands records to record.c and writes (flush.c) when a batch is due
+ * or the consumer has caught up.  The jobs it delegates are listed in
+ * worker_int.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sluice/log.h"
+#include "worker_int.h"
+
+/* A poll that waits this long without a record means the consumer has
+ * caught up with its partitions. */
+#define IDLE_FLUSH_MS 2
+/* ... and a batch this old is worth writing then: younger ones wait for
+ * more, so that a consumer briefly outrunning its fetches keeps batches large. */
+#define IDLE_FLUSH_MIN_AGE_MS 15
+
+int64_t sl_worker_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sl_worker_fail(sl_worker *w, int code)
+{
+    w->failed = true;
+    int zero = 0;
+    atomic_compare_exchange_strong(&w->rt->exit_code, &zero, code);
+    atomic_store(&w->rt->stop, true);
+}
+
+int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt)
+{
+    int64_t b = w->cfg->retry.initial_backoff_ms;
+    for (int i = 0; i < attempt && b < w->cfg->retry.max_backoff_ms; i++)
+        b *= 2;
+    if (b > w->cfg->retry.max_backoff_ms)
+        b = w->cfg->retry.max_backoff_ms;
+    int64_t j = b / 4;
+    if (j > 0)
+        b += (rand() % (2 * j + 1)) - j;
+    return b;
+}
+
+void sl_worker_nap(const sl_worker *w, int64_t ms)
+{
+    int64_t end = sl_worker_now_ms() + ms;
+    while (!sl_worker_stopping(w) && sl_worker_now_ms() < end)
+        usleep(20000);
+}
+
+sl_worker *sl_worker_new(sl_runtime *rt, int id)
+{
+    sl_worker *w = sl_xcalloc(1, sizeof(*w));
+    w->rt = rt;
+    w->cfg = rt->cfg;
+    w->id = id;
+    snprintf(w->ctx, sizeof(w->ctx), "worker %d", id);
+    sl_rowbuilder_init(&w->rb);
+    w->sinks = sl_xcalloc(w->cfg->ntargets, sizeof(sl_sink *));
+    w->flushes = sl_xcalloc(w->cfg->ntargets, sizeof(sl_flush));
+    w->decoders = sl_xcalloc(w->cfg->nroutes, sizeof(sl_decoder));
+    sl_error err;
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        w->sinks[t] = sl_sink_new(&w->cfg->targets[t], id, &err);
+    for (size_t r = 0; r < w->cfg->nroutes; r++) {
+        if (sl_decoder_init(&w->decoders[r], &w->cfg->routes[r], rt->registry, &err)) {
+            log_error(w->ctx, "route '%s': %s", w->cfg->routes[r].name, err.msg);
+            sl_worker_free(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+void sl_worker_free(sl_worker *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->ntables; i++)
+        sl_tentry_fini(&w->tables[i]);
+    free(w->tables);
+    sl_parts_free(&w->parts);
+    for (size_t r = 0; r < w->cfg->nroutes; r++)
+        if (w->decoders[r].route)
+            sl_decoder_fini(&w->decoders[r]);
+    free(w->decoders);
+    for (size_t t = 0; t < w->cfg->ntargets; t++) {
+        sl_flush_clear_deadletters(&w->flushes[t]);
+        free(w->flushes[t].dead);
+        free(w->flushes[t].batches);
+        free(w->flushes[t].offsets);
+        sl_sink_free(w->sinks[t]);
+    }
+    free(w->flushes);
+    free(w->sinks);
+    if (w->dlq) {
+        rd_kafka_flush(w->dlq, 10000);
+        rd_kafka_destroy(w->dlq);
+    }
+    sl_rowbuilder_free(&w->rb);
+    free(w);
+}
+
+static bool due(const sl_worker *w)
+{
+    if (w->pending_rows == 0)
+        return false;
+    return w->pending_rows >= (size_t)w->cfg->batch.max_rows || w->pending_bytes >= (size_t)w->cfg->batch.max_bytes ||
+           sl_worker_now_ms() - w->first_pending_ms >= w->cfg->batch.linger_ms;
+}
+
+void *sl_worker_run(void *arg)
+{
+    sl_worker *w = arg;
+    srand((unsigned)(time(NULL) ^ (w->id * 7919)));
+    w->rk = sl_worker_make_consumer(w);
+    if (!w->rk || sl_worker_subscribe(w)) {
+        sl_worker_fail(w, 1);
+        return NULL;
+    }
+    log_info(w->ctx, "joined group '%s'%s", sl_config_kafka_get(w->cfg, "group.id"),
+             w->cooperative ? " (cooperative rebalancing)" : "");
+    int retry_attempt = 0;
+    while (!sl_worker_stopping(w)) {
+        /* With rows pending, a short poll tells whether the consumer has
+         * caught up: if nothing more is waiting, write now (low latency for
+         * a trickle); under load the queue never drains and batches fill to
+         * max_rows.  linger_ms bounds the wait either way. */
+        int timeout = w->pending_rows ? IDLE_FLUSH_MS : 100;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
+        if (m && !m->err) {
+            w->drained_bytes += m->len + m->key_len;
+            w->drained_msgs++;
+        } else if (!m) {
+            sl_worker_restart_fetch(w);
+        }
+        if (!m && w->pending_rows && !sl_worker_stopping(w) &&
+            sl_worker_now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS) {
+            sl_worker_flush(w, true);
+            continue;
+        }
+        if (m) {
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    bool fatal = m->err == RD_KAFKA_RESP_ERR__FATAL;
+                    sl_log(fatal ? SL_LOG_ERROR : SL_LOG_WARN, w->ctx, "consumer: %s", rd_kafka_message_errstr(m));
+                    if (fatal)
+                        sl_worker_fail(w, 1);
+                }
+            } else {
+                int rc = sl_worker_handle_record(w, m);
+                if (rc < 0) {
+                    rd_kafka_message_destroy(m);
+                    /* records before the bad one are good: write and commit them */
+                    sl_worker_flush(w, true);
+                    sl_worker_fail(w, 1);
+                    break;
+                }
+                if (rc == 1) {
+                    /* a dependency is down: write what we have, then read this record again */
+                    sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
+                    if (sl_worker_flush(w, true) == 0 && p) {
+                        sl_part_read_again(p, m->offset);
+                        sl_worker_rewind(w);
+                    }
+                    int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
+                    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
+                             rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);
+                    rd_kafka_message_destroy(m);
+                    sl_worker_pause(w, true);
+                    sl_worker_serve_paused(w, wait);
+                    sl_worker_pause(w, false);
+                    sl_worker_rewind(w);
+                    continue;
+                }
+                retry_attempt = 0;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (due(w))
+            sl_worker_flush(w, true);
+    }
+    if (!w->failed || w->pending_rows)
+        sl_worker_flush(w, true);
+    log_info(w->ctx, "leaving the group");
+    rd_kafka_consumer_close(w->rk);
+    rd_kafka_destroy(w->rk);
+    w->rk = NULL;
+    return NULL;
+}

@@ -1,0 +1,129 @@
+/* worker_int.h - what the files of one worker share: its state and the
+ * functions each job offers the others.
+ *
+ *   worker.c      lifecycle and the poll loop
+ *   consumer.c    the Kafka consumer: configuration, subscription,
+ *                 rebalance, seeks, commits, pausing, fetch restarts
+ *   offsets.c     the partitions' offset state machine (pure, offsets.h)
+ *   flush.c       writing what is pending, retrying, the fence
+ *   deadletter.c  bad records: skip, dead-letter topic or table
+ *   tables.c      the table cache and table-name templates
+ *   record.c      one record: decode, map, batch
+ *
+ * Thread: everything here runs on the worker's own thread, including
+ * librdkafka's rebalance callback (served from rd_kafka_consumer_poll). */
+#ifndef SLUICE_WORKER_INT_H
+#define SLUICE_WORKER_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "offsets.h"
+#include "sluice/batch.h"
+#include "sluice/decoder.h"
+#include "sluice/mapping.h"
+#include "sluice/row.h"
+#include "sluice/sink.h"
+#include "sluice/worker.h"
+
+/* One table in use: the route's template expanded for some records. */
+typedef struct sl_tentry {
+    const sl_route_conf *route;
+    char *name;       /* the expanded table name, as written */
+    size_t target;
+    sl_table *table;
+    sl_mapping map;
+    sl_batch *batch;
+    int last_schema_id;
+} sl_tentry;
+
+struct sl_worker {
+    sl_runtime *rt;
+    const sl_config *cfg;
+    int id;
+    char ctx[32];
+    rd_kafka_t *rk;
+    bool cooperative;
+    sl_sink **sinks;          /* per target */
+    sl_flush *flushes;        /* per target */
+    sl_decoder *decoders;     /* per route */
+    sl_parts parts;
+    sl_tentry *tables;
+    size_t ntables, captables;
+    sl_rowbuilder rb;
+    size_t pending_rows;
+    size_t pending_bytes;
+    int64_t first_pending_ms;
+    bool in_flush;
+    bool flush_aborted;
+    bool failed;
+    rd_kafka_t *dlq;          /* producer for dlq_topic, created on first use */
+    char dlq_err[512];
+    /* restarting librdkafka's fetcher after a full prefetch queue (see
+     * sl_worker_restart_fetch()); 0 when librdkafka does it by itself */
+    size_t refill_bytes, refill_msgs;   /* a drained queue held about this much */
+    size_t drained_bytes, drained_msgs; /* taken since the last restart */
+};
+
+/* worker.c */
+int64_t sl_worker_now_ms(void);
+static inline bool sl_worker_stopping(const sl_worker *w)
+{
+    return atomic_load(&w->rt->stop);
+}
+void sl_worker_fail(sl_worker *w, int code);
+/* sl_worker_backoff_ms() - the wait before retry @attempt, with +-25% jitter. */
+int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt);
+/* sl_worker_nap() - wait @ms in small steps, so that a stop is noticed. */
+void sl_worker_nap(const sl_worker *w, int64_t ms);
+static inline size_t sl_worker_target_index(const sl_config *cfg, const sl_target_conf *t)
+{
+    return (size_t)(t - cfg->targets);
+}
+
+/* consumer.c */
+rd_kafka_t *sl_worker_make_consumer(sl_worker *w);
+int sl_worker_subscribe(sl_worker *w);
+/* sl_worker_commit() - commit the next offsets of parts @ps[0..n) to Kafka. */
+void sl_worker_commit(sl_worker *w, const size_t *ps, size_t n, bool sync);
+/* sl_worker_rewind() - seek partitions back to where pending work started,
+ * dropping it (sl_parts_rewind()). */
+void sl_worker_rewind(sl_worker *w);
+void sl_worker_restart_fetch(sl_worker *w);
+void sl_worker_pause(sl_worker *w, bool pause);
+/* sl_worker_serve_paused() - while a write is retried: keep serving the
+ * group for @ms, drop what arrives. */
+void sl_worker_serve_paused(sl_worker *w, int64_t ms);
+
+/* flush.c */
+/* sl_worker_flush() - write everything pending.  @retry: retry until it
+ * works (normal path); otherwise one attempt (inside a rebalance).  On a
+ * failure that is not retried, pending rows are dropped and partitions
+ * rewound.  Returns 0 written, 1 dropped (read again), -1 failed. */
+int sl_worker_flush(sl_worker *w, bool retry);
+void sl_worker_discard_pending(sl_worker *w);
+
+/* deadletter.c */
+/* sl_worker_handle_bad() - a bad record under on_error dlq/skip.  Returns 0 when handled. */
+int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic, int32_t partition,
+                         int64_t offset, const void *key, size_t klen, const void *val, size_t vlen,
+                         const sl_error *why);
+/* sl_worker_on_reject() - sink callback: one row failed permanently during a write. */
+int sl_worker_on_reject(void *opaque, sl_flush *f, sl_batch *b, size_t idx, const sl_error *why);
+
+/* tables.c */
+/* sl_worker_table_for() - the table of @rec's change, described (and
+ * shaped) on first use or when its schema moved on. */
+sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
+                               sl_error *err);
+void sl_tentry_fini(sl_tentry *te);
+
+/* record.c */
+/* sl_worker_handle_record() - 0: taken (or handled as bad); 1: retry this
+ * record later; -1: the worker stops. */
+int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m);
+
+#endif
