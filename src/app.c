@@ -96,6 +96,19 @@ static bool app_ready(app_state *st, sl_strbuf *json)
     return ok;
 }
 
+/* For the service manager: the group's first assignment has happened (it
+ * may be empty when there are more members than partitions) and every
+ * target is reachable. */
+static bool service_ready(app_state *st)
+{
+    if (sl_metrics_sum(st->metrics, SL_M_REBALANCES, NULL) <= 0)
+        return false;
+    for (size_t i = 0; i < st->cfg->ntargets; i++)
+        if (sl_metrics_sum(st->metrics, SL_M_TARGET_UP, st->cfg->targets[i].name) <= 0)
+            return false;
+    return true;
+}
+
 static bool serve_ready(void *opaque, sl_strbuf *json)
 {
     return app_ready(opaque, json);
@@ -206,7 +219,7 @@ int sl_app_run(const sl_config *cfg)
         usleep(100000);
         int64_t now = mono_ms();
         atomic_store(&st.main_beat_ms, now);
-        if (!notified_ready && app_ready(&st, NULL)) {
+        if (!notified_ready && service_ready(&st)) {
             sd_notify(0, "READY=1\nSTATUS=partitions assigned, every target reachable");
             notified_ready = true;
         }

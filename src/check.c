@@ -71,6 +71,38 @@ static int check_table(sl_sink *s, const sl_route_conf *r, const char *tname)
     return bad;
 }
 
+/* The part of --check that needs no network: the file (already loaded),
+ * the kafka: properties as librdkafka reads them, every table name. */
+int sl_app_check_offline(const sl_config *cfg)
+{
+    int bad = 0;
+    printf("configuration %s: ok (%zu route(s), %zu target(s), %lld worker(s))\n", cfg->path, cfg->nroutes,
+           cfg->ntargets, (long long)cfg->workers);
+    char es[512];
+    rd_kafka_conf_t *c = sl_kafka_conf(cfg, false, es, sizeof(es));
+    if (!c) {
+        printf("kafka: ERROR: %s\n", es);
+        bad = 1;
+    } else {
+        rd_kafka_conf_destroy(c);
+        printf("kafka: %zu librdkafka propert%s accepted\n", cfg->nkafka, cfg->nkafka == 1 ? "y" : "ies");
+    }
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const sl_route_conf *r = &cfg->routes[i];
+        if (strstr(r->table, "${"))
+            continue; /* filled per record */
+        char *schema = NULL, *name = NULL;
+        if (sl_split_table_name(r->table, r->target->schema, &schema, &name)) {
+            printf("route %s: ERROR: table %s is not a valid table name\n", r->name, r->table);
+            bad = 1;
+        }
+        free(schema);
+        free(name);
+    }
+    printf("%s (offline: Kafka and the targets were not contacted)\n", bad ? "problems found" : "ok");
+    return bad;
+}
+
 int sl_app_check(const sl_config *cfg)
 {
     int bad = 0;

@@ -14,7 +14,8 @@ static void usage(FILE *out)
 {
     fputs("usage: sluice -c FILE             run: sink Kafka topics into SQL tables\n"
           "       sluice --check -c FILE     validate the file, connect to Kafka and every target,\n"
-          "                                  check every routed table, print what was found\n"
+          "                                  check every routed table, print what was found;\n"
+          "                                  with --offline only what needs no network\n"
           "       sluice offsets -c FILE --route NAME --reset-to WHERE [--dry-run]\n"
           "                                  rewrite a route's stored offsets (the group must be stopped);\n"
           "                                  WHERE: earliest | latest | TIME (ISO-8601 or epoch ms) |\n"
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_early_signal);
     signal(SIGINT, on_early_signal);
     const char *path = NULL, *route = NULL, *where = NULL;
-    int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0;
+    int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0, offline = 0;
     if (argc > 1 && !strcmp(argv[1], "import-connect")) {
         int strict = 0;
         const char *file = NULL;
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},      {"config-docs", no_argument, NULL, 'D'},
         {"route", required_argument, NULL, 'r'},  {"reset-to", required_argument, NULL, 't'},
         {"dry-run", no_argument, NULL, 'n'},      {"print-config", no_argument, NULL, 'P'},
+        {"offline", no_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -90,6 +92,7 @@ int main(int argc, char **argv)
         case 't': where = optarg; break;
         case 'n': dry_run = 1; break;
         case 'P': print_config = 1; break;
+        case 'O': offline = 1; break;
         case 'V': printf("sluice %s\n", SLUICE_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         case 'D': sl_config_write_docs(stdout); return 0;
@@ -131,7 +134,9 @@ int main(int argc, char **argv)
         return 0;
     }
     int rc;
-    if (check)
+    if (check && offline)
+        rc = sl_app_check_offline(cfg);
+    else if (check)
         rc = sl_app_check(cfg);
     else if (offsets)
         rc = sl_app_offsets(cfg, route, where, dry_run);

@@ -12,6 +12,10 @@ int sl_app_run(const sl_config *cfg);
  * to stdout.  Returns 0 when everything is in place, 1 otherwise. */
 int sl_app_check(const sl_config *cfg);
 
+/* sl_app_check_offline() - `sluice --check --offline`: what can be checked
+ * without the network (the file, the librdkafka properties, table names). */
+int sl_app_check_offline(const sl_config *cfg);
+
 /* sl_app_offsets() - `sluice offsets --route R --reset-to WHERE`: rewrite the
  * stored offsets of one route (database and Kafka), refusing while the group
  * has live members.  WHERE: earliest | latest | an ISO-8601 time or epoch ms |
