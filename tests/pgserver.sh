@@ -10,7 +10,9 @@
 # The cluster trusts local connections (tests only), runs with fsync off and
 # keeps its socket, log and data inside DIR.  Run as root, the server runs as
 # the postgres user (initdb refuses root) and DIR is handed to that user.
-# The DSN is also written to DIR/dsn.
+# The DSN is also written to DIR/dsn.  SLUICE_PG_CONF adds lines to the
+# server's configuration (e.g. SLUICE_PG_CONF=wal_level=logical for a source
+# database that Debezium captures).
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -87,6 +89,7 @@ full_page_writes = off
 shared_buffers = 64MB
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
+${SLUICE_PG_CONF:-}
 EOF
         if ! as_owner grep -q "^include_if_exists = 'sluice-test.conf'" "$dir/data/postgresql.conf"; then
             echo "include_if_exists = 'sluice-test.conf'" | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
