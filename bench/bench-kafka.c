@@ -1,7 +1,8 @@
 /* bench-kafka - the Kafka side of sluice's benchmark.
  *
- * Starts librdkafka's mock cluster in this process, creates one topic and
- * produces a reproducible workload into it (lz4-compressed, keyed by id),
+ * Starts librdkafka's mock cluster in this process (or, with --bootstrap,
+ * uses a running Kafka cluster such as tests/kafka.sh starts), creates one
+ * topic and produces a reproducible workload into it (lz4-compressed, keyed by id),
  * as JSON or, with --avro ID, as Avro in Confluent's wire format,
  * then checks with the low and high watermarks that every record is still
  * there (the mock cluster keeps at most 5 MiB per partition and silently
@@ -435,7 +436,7 @@ static void produce_workload(const opts *o, const char *bootstrap, long long *by
             die("watermarks of %s[%d]: %s", o->topic, p, rd_kafka_err2str(e));
         if (lo != 0)
             die("%s[%d] lost its oldest records (low watermark %" PRId64 "): the mock cluster keeps at most "
-                "5 MiB per partition; use more partitions or fewer records",
+                "5 MiB per partition; use more partitions or fewer records, or a real cluster",
                 o->topic, p, lo);
         total += hi;
     }
@@ -530,6 +531,40 @@ static void produce_steady(const opts *o, rd_kafka_t *rk, double rate, double se
     fflush(stdout);
 }
 
+/* Create @topic on a real cluster (replication factor 1); it must not exist. */
+static void create_topic(const char *bootstrap, const char *topic, int partitions)
+{
+    char errstr[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    conf_set(c, "bootstrap.servers", bootstrap);
+    conf_set(c, "log_level", "3");
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
+    if (!rk)
+        die("%s", errstr);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof errstr);
+    if (!nt)
+        die("topic %s: %s", topic, errstr);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(ao, 30000, errstr, sizeof errstr);
+    rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (!ev)
+        die("creating %s: no answer from %s", topic, bootstrap);
+    if (rd_kafka_event_error(ev))
+        die("creating %s: %s", topic, rd_kafka_event_error_string(ev));
+    size_t n = 0;
+    const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_topic_result_error(res[i]))
+            die("creating %s: %s", topic, rd_kafka_topic_result_error_string(res[i]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -540,6 +575,7 @@ static void usage(FILE *out)
             "  -p, --partitions P   partitions of the topic (default 16)\n"
             "  -t, --topic NAME     topic (default w1)\n"
             "  -s, --seed S         workload seed (default 1)\n"
+            "      --bootstrap B    a running Kafka cluster to create the topic in (default: a mock cluster)\n"
             "      --avro ID        values in Avro (Confluent wire format, schema id ID) instead of JSON\n"
             "      --avro-schema    print the Avro value schema for --columns and exit\n"
             "      --csv FILE       write the records as CSV (columns, partition, offset)\n"
@@ -553,13 +589,15 @@ int main(int argc, char **argv)
     opts o = {.records = 1000000, .distinct = 200000, .columns = 5, .partitions = 16, .topic = "w1", .seed = 1,
               .avro_id = -1};
     bool print_schema = false;
+    const char *real_bootstrap = NULL;
     static const struct option longopts[] = {
         {"records", required_argument, NULL, 'n'},  {"distinct", required_argument, NULL, 'd'},
         {"columns", required_argument, NULL, 'c'},  {"partitions", required_argument, NULL, 'p'},
         {"topic", required_argument, NULL, 't'},    {"seed", required_argument, NULL, 's'},
         {"csv", required_argument, NULL, 1},        {"expected", required_argument, NULL, 2},
         {"avro", required_argument, NULL, 3},       {"avro-schema", no_argument, NULL, 4},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"bootstrap", required_argument, NULL, 5},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:d:c:p:t:s:h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -580,6 +618,7 @@ int main(int argc, char **argv)
             break;
         }
         case 4: print_schema = true; break;
+        case 5: real_bootstrap = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -601,19 +640,26 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char errstr[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    conf_set(c, "log_level", "3");
-    rd_kafka_t *mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
-    if (!mock_rk)
-        die("%s", errstr);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mock_rk, 1);
-    if (!mc)
-        die("cannot start the mock cluster");
-    const char *bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
-    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, o.topic, o.partitions, 1);
-    if (e)
-        die("creating %s: %s", o.topic, rd_kafka_err2str(e));
+    rd_kafka_t *mock_rk = NULL;
+    rd_kafka_mock_cluster_t *mc = NULL;
+    const char *bootstrap = real_bootstrap;
+    if (real_bootstrap) {
+        create_topic(real_bootstrap, o.topic, o.partitions);
+    } else {
+        char errstr[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        conf_set(c, "log_level", "3");
+        mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
+        if (!mock_rk)
+            die("%s", errstr);
+        mc = rd_kafka_mock_cluster_new(mock_rk, 1);
+        if (!mc)
+            die("cannot start the mock cluster");
+        bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, o.topic, o.partitions, 1);
+        if (e)
+            die("creating %s: %s", o.topic, rd_kafka_err2str(e));
+    }
 
     long long bytes = 0;
     if (o.records > 0)
@@ -637,8 +683,10 @@ int main(int argc, char **argv)
     }
     if (steady)
         rd_kafka_destroy(steady);
-    rd_kafka_mock_cluster_destroy(mc);
-    rd_kafka_destroy(mock_rk);
+    if (mc)
+        rd_kafka_mock_cluster_destroy(mc);
+    if (mock_rk)
+        rd_kafka_destroy(mock_rk);
     free(dr_part);
     free(dr_off);
     avro_enc_free();

@@ -7,12 +7,17 @@ Measures, side by side on the same Kafka workload and the same PostgreSQL:
   ceiling     the same rows already decoded, loaded by psql: COPY into a
               staging table plus one INSERT .. SELECT DISTINCT ON .. ON
               CONFLICT DO UPDATE (no Kafka, no JSON);
-  python      bench/python_consumer.py, the hand-written consumer;
-and the variants: W1 in Avro (Confluent wire format, schema from a local
+  python      bench/python_consumer.py, the hand-written consumer, with
+              Debian's confluent-kafka and with the current one from PyPI
+              (in a virtual environment kept in ~/.cache/sluice);
+on a real Kafka broker (tests/kafka.sh), sluice on W1 also on librdkafka's
+mock cluster for comparison; and the variants: W1 in Avro (Confluent wire format, schema from a local
 registry) against W1 in JSON, delivery exactly-once vs at-least-once, mode
 insert into a keyless table, workers 1/2/4, a 40-column row,
-produce-to-visible latency at a steady rate, peak RSS with a 2M backlog
-against 1M.  Each measurement is repeated (--reps, default 3) and the median
+produce-to-visible latency at a steady rate, peak RSS and RSS over time with
+a 4M backlog against 1M, and a callgrind profile (instructions per record by
+stage).  Every goal of docs/benchmark.md is marked met or missed, and a plot
+is written beside the results.  Each measurement is repeated (--reps, default 3) and the median
 reported.  See docs/benchmark.md.
 """
 import argparse
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -39,7 +45,8 @@ ROOT = os.path.dirname(HERE)
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 PYTHON = "/usr/bin/python3"
 REGISTRY_SERVER = os.path.join(ROOT, "tests", "avro", "registry_server.py")
-STEPS = ["w1", "w1avro", "delivery", "insert", "workers", "wide", "latency", "rss"]
+STEPS = ["w1", "w1avro", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
+VENV = os.path.join(os.environ.get("SLUICE_CACHE", os.path.expanduser("~/.cache/sluice")), "bench-venv")
 
 
 def log(msg):
@@ -137,6 +144,89 @@ class Postgres:
             subprocess.run([os.path.join(ROOT, "tests", "pgserver.sh"), "stop", self.dir], check=False)
 
 
+# ---------------------------------------------------------------- Kafka
+
+class Kafka:
+    """A real Kafka cluster: one started with tests/kafka.sh (KRaft, one
+    broker) in the work directory, or an existing one (--bootstrap)."""
+
+    def __init__(self, bootstrap, workdir):
+        self.dir = None
+        if bootstrap:
+            self.bootstrap = bootstrap
+            return
+        self.dir = os.path.join(workdir, "kafka")
+        log("== starting Kafka (tests/kafka.sh)")
+        out = subprocess.run(["bash", os.path.join(ROOT, "tests", "kafka.sh"), "start", self.dir],
+                             check=True, capture_output=True, text=True).stdout
+        line = [l for l in out.splitlines() if l.startswith("SLUICE_TEST_BOOTSTRAP=")][0]
+        self.bootstrap = line.split("=", 1)[1]
+        log("   %s" % self.bootstrap)
+        # the first group on a new cluster creates __consumer_offsets: not
+        # inside the first measurement
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-warmup"})
+        try:
+            c.committed([TopicPartition("bench-warmup", 0)], timeout=60)
+        finally:
+            c.close()
+
+    def describe(self):
+        from confluent_kafka.admin import AdminClient
+        md = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=10)
+        return "%d broker(s) at %s" % (len(md.brokers), self.bootstrap)
+
+    def stop(self):
+        if self.dir:
+            subprocess.run(["bash", os.path.join(ROOT, "tests", "kafka.sh"), "stop", self.dir], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pypi_python():
+    """The venv's python with the current confluent-kafka from PyPI (made
+    once, kept in the cache), or None when it cannot be made."""
+    py = os.path.join(VENV, "bin", "python")
+    try:
+        if not os.path.exists(py):
+            log("== making %s (confluent-kafka from PyPI)" % VENV)
+            os.makedirs(os.path.dirname(VENV), exist_ok=True)
+            # the system site packages give it psycopg2 from Debian
+            subprocess.run([PYTHON, "-m", "venv", "--system-site-packages", VENV], check=True)
+            subprocess.run([py, "-m", "pip", "install", "-q", "--upgrade", "confluent-kafka"], check=True)
+        ver = subprocess.run([py, "-c", "import confluent_kafka as c; v = c.version(); "
+                                  "print(v[0] if isinstance(v, tuple) else v, c.libversion()[0])"],
+                             check=True, capture_output=True, text=True).stdout.split()
+        return py, ver[0], ver[1]
+    except (subprocess.CalledProcessError, OSError, IndexError) as e:
+        log("   cannot use PyPI's confluent-kafka: %s" % e)
+        shutil.rmtree(VENV, ignore_errors=True)
+        return None
+
+
+class RssSampler:
+    """Samples a process's resident set (VmRSS) every 100 ms."""
+
+    def __init__(self, pid):
+        self.pid, self.samples, self.t0 = pid, [], time.monotonic()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(0.1):
+            try:
+                with open("/proc/%d/status" % self.pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            self.samples.append((time.monotonic() - self.t0, int(line.split()[1]) / 1024.0))
+            except OSError:
+                return
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.samples
+
+
 # ---------------------------------------------------------------- schema registry
 
 class Registry:
@@ -184,9 +274,11 @@ class Workload:
     values, or with registry the same records in Avro (Confluent wire format),
     their schema registered there first."""
 
-    def __init__(self, args, name, records, distinct, columns, workdir, files=True, registry=None):
+    def __init__(self, args, name, records, distinct, columns, workdir, files=True, registry=None, kafka=None):
         self.name, self.records, self.distinct, self.columns = name, records, distinct, columns
-        self.topic = name
+        # on a real cluster (kafka) topics outlive the run: give them this run's name
+        self.topic = "bench%d-%s" % (os.getpid(), name) if kafka else name
+        self.cluster = "real" if kafka else "mock"
         self.partitions = args.partitions
         self.format = "avro" if registry else "json"
         # the CSV feeds the ceiling, which runs on the JSON workload only
@@ -194,6 +286,8 @@ class Workload:
         self.expected = os.path.join(workdir, name + ".expected") if files else None
         cmd = [args.bench_kafka, "-n", str(records), "-d", str(distinct), "-c", str(columns),
                "-p", str(self.partitions), "-t", self.topic]
+        if kafka:
+            cmd += ["--bootstrap", kafka.bootstrap]
         if self.csv:
             cmd += ["--csv", self.csv]
         if self.expected:
@@ -203,8 +297,8 @@ class Workload:
                                     capture_output=True, text=True).stdout.strip()
             schema_id = registry.register(self.topic + "-value", schema)
             cmd += ["--avro", str(schema_id)]
-        log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4, %s)"
-            % (name, records, distinct, columns, self.partitions, self.format))
+        log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4, %s, %s cluster)"
+            % (name, records, distinct, columns, self.partitions, self.format, self.cluster))
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = {}
@@ -266,6 +360,11 @@ class Bench:
         self.seq = 0
         self.registry = None   # a Registry when a workload is in Avro
         self.w1_bytes = self.w1avro_bytes = 0
+        self.pypi = None       # (python, confluent-kafka version, librdkafka version) from PyPI
+        self.pypi_key = "python (PyPI)"
+        self.kafka = None      # the real cluster, or None for the mock cluster only
+        self.profile = None    # the stage table of step profile
+        self.plot = None       # path of the plot written with the results
 
     # -- tables
 
@@ -388,6 +487,7 @@ class Bench:
             t0 = time.monotonic()
             proc = subprocess.Popen(self.args.wrapper + [self.args.sluice, "-c", path], stdout=logf,
                                     stderr=subprocess.STDOUT)
+            rss = RssSampler(proc.pid)
             try:
                 t1 = self.wait_done(proc, wl, group, delivery == "exactly-once", self.timeout(wl))
                 err = None
@@ -398,8 +498,9 @@ class Bench:
             pg1 = self.pg.cpu_seconds()
             _, status, ru = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
+            series = rss.stop()
         run = {"seconds": t1 - t0, "rss_mib": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime,
-               "log": logpath}
+               "log": logpath, "rss_series": series}
         self.add_phases(run, wl, t1, pg0, pg1)
         if not err:
             err = (self.check_upsert_state if mode == "upsert" else self.check_insert_state)(table, wl)
@@ -433,13 +534,13 @@ class Bench:
             run["pg_cpu_s"] = pg1 - pg0
         return self.finish(run, wl, err, None)
 
-    def run_python(self, wl, table):
+    def run_python(self, wl, table, python=PYTHON):
         group = self.group("python")
         logpath = os.path.join(self.workdir, group + ".log")
         with open(logpath, "w") as logf:
             pg0 = self.pg.cpu_seconds()
             t0 = time.monotonic()
-            proc = subprocess.Popen([PYTHON, os.path.join(HERE, "python_consumer.py"), wl.bootstrap, group,
+            proc = subprocess.Popen([python, os.path.join(HERE, "python_consumer.py"), wl.bootstrap, group,
                                      wl.topic, self.pg.dsn, table], stdout=logf, stderr=subprocess.STDOUT)
             try:
                 t1 = self.wait_done(proc, wl, group, False, self.timeout(wl) * 5)
@@ -495,7 +596,7 @@ class Bench:
 
     # -- steps
 
-    def step_w1(self, wl, reps, avro=None):
+    def step_w1(self, wl, reps, avro=None, mock=None):
         """Step w1 with workload wl, step w1avro with avro (either may be None).
         With both, each repetition runs sluice on the Avro variant right after
         sluice on JSON, into the same table, so that the two formats share
@@ -517,6 +618,12 @@ class Bench:
             if "python" in self.args.contenders:
                 self.create_table(t, wl)
                 self.record("python", self.run_python(wl, t))
+                if self.pypi:
+                    self.create_table(t, wl)
+                    self.record(self.pypi_key, self.run_python(wl, t, python=self.pypi[0]))
+            if mock and "sluice" in self.args.contenders:
+                self.create_table(t, mock)
+                self.record("sluice [mock]", self.run_sluice(mock, t, what="mock"))
 
     def step_delivery(self, wl, reps):
         t = self.table(wl)
@@ -553,6 +660,30 @@ class Bench:
             self.record("sluice %d columns" % wl.columns, self.run_sluice(wl, t, what="wide"))
             self.create_table(t, wl)
             self.record("ceiling %d columns" % wl.columns, self.run_ceiling(wl, t))
+
+    def step_profile(self, wl):
+        """sluice under callgrind on a small W1: instructions per record by stage."""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("stage_profile", os.path.join(HERE, "profile.py"))
+        stage_profile = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(stage_profile)
+        tmp = os.path.join(self.workdir, "callgrind")
+        os.makedirs(tmp, exist_ok=True)
+        saved = self.args.wrapper
+        self.args.wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s/out.%%p" % tmp]
+        t = self.table(wl, "_profile")
+        log("-- profile (callgrind, %d records)" % wl.records)
+        try:
+            self.create_table(t, wl)
+            run = self.run_sluice(wl, t, what="profile")
+        finally:
+            self.args.wrapper = saved
+        outs = [os.path.join(tmp, f) for f in os.listdir(tmp)]
+        if run["error"] or len(outs) != 1:
+            self.failures.append("profile: %s" % (run["error"] or "no callgrind output"))
+            return
+        self.profile = stage_profile.table(outs[0], wl.records)
+        log(self.profile)
 
     def step_rss(self, wl, reps):
         t = self.table(wl)
@@ -636,6 +767,92 @@ class Bench:
             platform.python_version(), confluent_kafka.version()[0], psycopg2.__version__.split()[0])
         return v
 
+    def goals(self):
+        """Each goal of docs/benchmark.md, met, missed or not measured."""
+        out = []
+
+        def goal(text, value, ok, shown):
+            state = "not measured" if value is None else ("met" if ok(value) else "MISSED")
+            out.append("- %s: **%s**%s" % (text, state, "" if value is None else " (%s)" % shown(value)))
+
+        def rat(num, den):
+            n, d = self.median(num), self.median(den)
+            return n / d if n and d else None
+
+        x = lambda v: "%.2f x" % v
+        r = rat("sluice", "ceiling")
+        goal("sluice >= 0.5 x the ceiling (W1)", r, lambda v: v >= 0.5, x)
+        goal("stretch: sluice >= 0.8 x the ceiling", r, lambda v: v >= 0.8, x)
+        goal("sluice >= 4 x the Python consumer (Debian's confluent-kafka)", rat("sluice", "python"),
+             lambda v: v >= 4, x)
+        goal("sluice >= 4 x the Python consumer (PyPI's confluent-kafka)", rat("sluice", self.pypi_key),
+             lambda v: v >= 4, x)
+        wide = [k for k in self.results if k.startswith("sluice") and k.endswith("columns")]
+        goal("40 columns >= 0.4 x its ceiling", rat(wide[0], "ceiling" + wide[0][6:]) if wide else None,
+             lambda v: v >= 0.4, x)
+        goal("mode insert >= 0.5 x COPY", rat("sluice insert", "ceiling insert (COPY)"), lambda v: v >= 0.5, x)
+        goal("Avro >= JSON", rat("sluice avro", "sluice"), lambda v: v >= 1.0, x)
+        goal("Debezium JSON with schemas >= 0.5 x plain JSON", None, None, None)
+        ipr = None
+        if self.profile:
+            for line in self.profile.splitlines():
+                if "decode to COPY bytes" in line:
+                    ipr = float(line.split("|")[2].strip(" *").replace(",", ""))
+        goal("instructions per record, decode to COPY bytes <= 12,000", ipr, lambda v: v <= 12000,
+             lambda v: "%.0f" % v)
+        big = [k for k in self.results if k.endswith("backlog")]
+        peak = max([self.median(k, "rss_mib") or 0 for k in ["sluice"] + big]) or None
+        goal("peak RSS <= 64 MiB", peak, lambda v: v <= 64, lambda v: "%.1f MiB" % v)
+        r1, r4 = self.median("sluice", "rss_mib"), self.median(big[0], "rss_mib") if big else None
+        goal("peak RSS flat from a 1M to a %s backlog (within 10%%)" % (big[0][7:9] if big else "4M"),
+             r4 / r1 if r1 and r4 else None, lambda v: v <= 1.1, x)
+        lat = self.results.get("latency")
+        goal("p99 produce-to-visible <= 50 ms at %d records/s" % self.args.latency_rate,
+             statistics.median(r["p99_ms"] for r in lat) if lat else None, lambda v: v <= 50,
+             lambda v: "%.1f ms" % v)
+        goal("exactly-once within 10% of at-least-once", rat("sluice", "sluice at-least-once"),
+             lambda v: v >= 0.9, x)
+        w1, w2 = self.results.get("sluice workers=1", []), self.results.get("sluice workers=2", [])
+        pairs = list(zip(w1, w2))
+        faster = [b["rate"] > a["rate"] and not a["error"] and not b["error"] for a, b in pairs]
+        slowest = max([r["seconds"] for r in w1 + w2] or [0])
+        goal("workers: 2 faster than workers: 1 in every run, no stalls", sum(faster) if pairs else None,
+             lambda v: v == len(pairs) and slowest < 3 * min(r["seconds"] for r in w1 + w2),
+             lambda v: "faster in %d of %d runs; slowest run %.1f s" % (v, len(pairs), slowest))
+        return out
+
+    def make_plot(self, path):
+        """records/s per contender (W1) and RSS over time of the backlog runs."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            self.notes.append("no plot: %s" % e)
+            return None
+        keys = [k for k in self.results if k != "latency" and self.median(k)
+                and (k in ("sluice", "sluice avro", "ceiling", "python", self.pypi_key, "sluice [mock]")
+                     or k.startswith("sluice workers") or k.endswith("columns") or "insert" in k)]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+        ax1.barh(keys[::-1], [self.median(k) / 1000 for k in keys[::-1]], color="tab:blue")
+        ax1.set_xlabel("thousand records/s (median)")
+        ax1.set_title("Throughput per contender")
+        big = [k for k in self.results if k.endswith("backlog")]
+        for k in big + ["sluice"]:
+            for i, r in enumerate(self.results.get(k, [])):
+                if r.get("rss_series"):
+                    ax2.plot([t for t, _ in r["rss_series"]], [m for _, m in r["rss_series"]],
+                             label="%s, run %d" % (k, i + 1), linewidth=1)
+        ax2.axhline(64, color="tab:red", linestyle="--", linewidth=1, label="64 MiB goal")
+        ax2.set_xlabel("seconds since start")
+        ax2.set_ylabel("RSS MiB")
+        ax2.set_title("sluice RSS over time")
+        ax2.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return path
+
     def report(self, started):
         a = self.args
         lines = []
@@ -652,13 +869,21 @@ class Bench:
           % (os.cpu_count(), cpu, platform.platform(), self.load_start, "%.2f %.2f %.2f" % os.getloadavg()))
         for k, v in self.versions().items():
             w("- %s: %s" % (k, v))
+        if self.pypi:
+            w("- python (PyPI): confluent-kafka %s (librdkafka %s) from PyPI, in %s" % (
+                self.pypi[1], self.pypi[2], VENV))
         pgset = self.pg.query("SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) "
                               "FROM pg_settings "
                               "WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', "
                               "'full_page_writes', 'track_commit_timestamp')")[0][0]
         w("- PostgreSQL on the same machine, %s" % pgset)
-        w("- Kafka: librdkafka's mock cluster (1 broker, in-process with the producer), %d partitions, lz4"
-          % a.partitions)
+        if self.kafka:
+            w("- Kafka: Apache Kafka %s (tests/kafka.sh: KRaft, one broker, on the same machine), %d partitions, "
+              "lz4; `[mock]` rows and the mock column: librdkafka's mock cluster (1 broker, in-process with the "
+              "producer)" % (self.kafka_version, a.partitions))
+        else:
+            w("- Kafka: librdkafka's mock cluster (1 broker, in-process with the producer), %d partitions, lz4"
+              % a.partitions)
         if self.w1_bytes:
             w("- W1: %d JSON records (~%d bytes each), %d distinct ids, keyed by id" % (
                 a.records, self.w1_bytes // max(a.records, 1), a.distinct))
@@ -674,20 +899,28 @@ class Bench:
                                                   ("linger_ms", a.linger_ms)) if kv[1] is not None)
         w("- sluice settings: %s" % (batch or "batch defaults") + ", workers default (1) unless stated")
         w("")
+        mockcol = self.kafka is not None and any(k.endswith(" [mock]") for k in self.results)
         w("| measurement | records/s (median) | after 1st commit /s | runs (s) | peak RSS MiB | CPU s "
-          "| PostgreSQL CPU s |")
-        w("|---|---:|---:|---|---:|---:|---:|")
+          "| PostgreSQL CPU s |%s" % (" mock cluster: records/s | runs (s) |" if mockcol else ""))
+        w("|---|---:|---:|---|---:|---:|---:|%s" % ("---:|---|" if mockcol else ""))
         for key, runs in self.results.items():
-            if key == "latency":
+            if key == "latency" or (mockcol and key.endswith(" [mock]")):
                 continue
             med = self.median(key)
             def m(field, fmt):
                 v = self.median(key, field) if all(field in r for r in runs) else None
                 return fmt % v if v is not None else "-"
-            w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            extra = ""
+            if mockcol:
+                mk = key + " [mock]"
+                mm = self.median(mk)
+                extra = " %s | %s |" % ("%.0f" % mm if mm else ("FAILED" if mk in self.results else "-"),
+                                        ", ".join("%.2f%s" % (r["seconds"], "!" if r["error"] else "")
+                                                  for r in self.results.get(mk, [])) or "-")
+            w("| %s | %s | %s | %s | %s | %s | %s |%s" % (
                 key, "%.0f" % med if med else "FAILED", m("after_first", "%.0f"),
                 ", ".join("%.2f%s" % (r["seconds"], "!" if r["error"] else "") for r in runs),
-                m("rss_mib", "%.1f"), m("cpu_s", "%.1f"), m("pg_cpu_s", "%.1f")))
+                m("rss_mib", "%.1f"), m("cpu_s", "%.1f"), m("pg_cpu_s", "%.1f"), extra))
         w("")
         ratios = []
 
@@ -699,6 +932,8 @@ class Bench:
         ratio("sluice / ceiling", "sluice", "ceiling")
         ratio("sluice Avro / JSON throughput (W1)", "sluice avro", "sluice")
         ratio("sluice / python consumer", "sluice", "python")
+        ratio("sluice / python consumer (PyPI)", "sluice", self.pypi_key)
+        ratio("sluice, real broker / mock cluster", "sluice", "sluice [mock]")
         ratio("exactly-once / at-least-once throughput", "sluice", "sluice at-least-once")
         ratio("sluice insert / COPY", "sluice insert", "ceiling insert (COPY)")
         wide = [k for k in self.results if k.startswith("sluice") and k.endswith("columns")]
@@ -718,6 +953,19 @@ class Bench:
                               statistics.median(r["p99_ms"] for r in lat), len(lat), a.latency_seconds,
                               ", ".join("%.1f" % r["p99_ms"] for r in lat)))
         lines += ratios
+        if self.profile:
+            w("")
+            w("Instructions per record by stage (callgrind, W1, %s records; bench/profile.py):" % (
+                "{:,}".format(a.profile_records)))
+            w("")
+            lines.append(self.profile)
+        w("")
+        w("## Goals")
+        w("")
+        lines += self.goals()
+        if self.plot:
+            w("")
+            w("![records/s per contender, RSS over time](%s)" % os.path.basename(self.plot))
         if self.notes or self.failures:
             w("")
             for n in self.notes:
@@ -742,7 +990,15 @@ def main():
     ap.add_argument("--wide-columns", type=int, default=40)
     ap.add_argument("--wide-records", type=int, default=250000,
                     help="records of the wide workload (the mock cluster holds 5 MiB per partition)")
-    ap.add_argument("--backlog", type=int, default=2000000, help="records of the large backlog (step rss)")
+    ap.add_argument("--backlog", type=int, default=4000000, help="records of the large backlog (step rss)")
+    ap.add_argument("--profile-records", type=int, default=100000, help="records of the callgrind run (step profile)")
+    ap.add_argument("--kafka", choices=["real", "mock"],
+                    help="the cluster the measurements run on: Apache Kafka from tests/kafka.sh (the default, "
+                         "except with --smoke; sluice on W1 also runs on the mock cluster, for comparison) or "
+                         "librdkafka's mock cluster only")
+    ap.add_argument("--bootstrap", help="an existing Kafka cluster to use instead of starting one")
+    ap.add_argument("--no-pypi", action="store_true",
+                    help="skip the Python consumer with PyPI's confluent-kafka (needs PyPI the first time)")
     ap.add_argument("--latency-rate", type=int, default=10000)
     ap.add_argument("--latency-seconds", type=float, default=10)
     ap.add_argument("--batch-rows", type=int, help="batch.max_rows for sluice (default: sluice's)")
@@ -761,9 +1017,17 @@ def main():
     args = ap.parse_args()
     if args.smoke:
         args.records, args.distinct, args.reps = 20000, 2000, 1
-        args.wide_records, args.backlog = 5000, 40000
+        args.wide_records, args.backlog, args.profile_records = 5000, 40000, 2000
+        args.no_pypi = True
         if args.only == ",".join(STEPS):
             args.only = "w1,w1avro,insert"
+    have_kafka = args.bootstrap or os.path.exists(os.path.join(ROOT, "tests", "kafka.sh"))
+    if not args.kafka:
+        args.kafka = "real" if have_kafka and (args.bootstrap or not args.smoke) else "mock"
+        if not have_kafka:
+            log("== no tests/kafka.sh in this tree: measuring on librdkafka's mock cluster only")
+    if args.kafka == "real" and not have_kafka:
+        ap.error("no tests/kafka.sh to start Kafka with: use --bootstrap or --kafka mock")
     args.contenders = args.contenders.split(",")
     args.wrapper = args.sluice_wrapper.split()
     steps = args.only.split(",")
@@ -777,25 +1041,44 @@ def main():
     pg = None
     workloads = []
     bench = None
+    kafka = None
     try:
         pg = Postgres(args.dsn, workdir)
         bench = Bench(args, pg, workdir)
         bench.load_start = "%.2f %.2f %.2f" % os.getloadavg()
-        w1 = avro = None
+        if args.kafka == "real":
+            kafka = Kafka(args.bootstrap, workdir)
+            bench.kafka = kafka
+            bench.kafka_version = subprocess.run(
+                ["bash", "-c", "ls %s 2>/dev/null | sed -n 's/^kafka-//p' | head -1" % os.path.join(
+                    os.environ.get("SLUICE_KAFKA_CACHE", os.path.expanduser("~/.cache/sluice")))],
+                capture_output=True, text=True).stdout.strip() or "?"
+        if "w1" in steps and "python" in args.contenders and not args.no_pypi:
+            bench.pypi = pypi_python()
+            if bench.pypi:
+                bench.pypi_key = "python (PyPI %s)" % bench.pypi[1]
+        w1 = avro = mock = None
         if "w1avro" in steps:
             bench.registry = Registry()
-            avro = Workload(args, "w1avro", args.records, args.distinct, 5, workdir, registry=bench.registry)
+            avro = Workload(args, "w1avro", args.records, args.distinct, 5, workdir, registry=bench.registry,
+                            kafka=kafka)
             workloads.append(avro)
             bench.w1avro_bytes = avro.bytes
         if set(steps) & {"w1", "delivery", "insert", "workers", "rss"}:
-            w1 = Workload(args, "w1", args.records, args.distinct, 5, workdir)
+            w1 = Workload(args, "w1", args.records, args.distinct, 5, workdir, kafka=kafka)
             workloads.append(w1)
             bench.librdkafka = w1.info["librdkafka"]
             bench.w1_bytes = w1.bytes
+        if "w1" in steps and kafka:
+            mock = Workload(args, "w1", args.records, args.distinct, 5, workdir, files=False)
+            workloads.append(mock)
+            mock.expected_md5, mock.expected_rows = w1.expected_md5, w1.expected_rows
         if w1 and avro and (w1.expected_md5, w1.expected_rows) != (avro.expected_md5, avro.expected_rows):
             raise BenchError("the Avro and JSON workloads differ in their final state")
         if "w1" in steps or avro:
-            bench.step_w1(w1 if "w1" in steps else None, args.reps, avro)
+            bench.step_w1(w1 if "w1" in steps else None, args.reps, avro, mock)
+        if mock:
+            mock.stop()
         if avro:
             avro.stop()
         if w1:
@@ -804,29 +1087,39 @@ def main():
                     getattr(bench, "step_" + s)(w1, args.reps)
             w1.stop()
         if "wide" in steps:
-            wl = Workload(args, "wide", args.wide_records, max(1, args.wide_records // 5), args.wide_columns, workdir)
+            wl = Workload(args, "wide", args.wide_records, max(1, args.wide_records // 5), args.wide_columns, workdir,
+                          kafka=kafka)
             workloads.append(wl)
             bench.step_wide(wl, args.reps)
             wl.stop()
         if "rss" in steps:
-            wl = Workload(args, "backlog", args.backlog, args.distinct, 5, workdir)
+            wl = Workload(args, "backlog", args.backlog, args.distinct, 5, workdir, kafka=kafka)
             workloads.append(wl)
             bench.step_rss(wl, args.reps)
             wl.stop()
         if "latency" in steps:
-            wl = Workload(args, "lat", 0, 0, 5, workdir, files=False)
+            wl = Workload(args, "lat", 0, 0, 5, workdir, files=False, kafka=kafka)
             workloads.append(wl)
             bench.step_latency(wl, args.reps)
             wl.stop()
+        if "profile" in steps:
+            wl = Workload(args, "profile", args.profile_records, max(1, args.profile_records // 5), 5, workdir,
+                          kafka=kafka)
+            workloads.append(wl)
+            bench.step_profile(wl)
+            wl.stop()
         if not hasattr(bench, "librdkafka"):
             bench.librdkafka = workloads[0].info.get("librdkafka", "?") if workloads else "?"
-        text = bench.report(started)
-        log("")
-        log(text)
+        out = None
         if not args.smoke or args.out:
             out = args.out or os.path.join(HERE, "results", "%s-%s.md" % (started.strftime("%Y-%m-%d"),
                                                                            socket.gethostname()))
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            bench.plot = bench.make_plot(os.path.splitext(out)[0] + ".png")
+        text = bench.report(started)
+        log("")
+        log(text)
+        if out:
             with open(out, "w") as f:
                 f.write(text)
             log("results written to %s" % out)
@@ -845,6 +1138,8 @@ def main():
                 pass
         if pg:
             pg.stop()
+        if kafka:
+            kafka.stop()
         if args.keep:
             log("work directory kept: %s" % workdir)
         else:
