@@ -1,11 +1,15 @@
 /* record.c - one record from Kafka: its partition's offsets consulted,
  * decoded by the route's format, mapped to a row of its table and added to
- * that table's batch; a bad one goes to the route's on_error policy. */
+ * that table's batch; a bad one goes to the route's on_error policy.  Plain
+ * JSON for a route with one table goes straight into the row's cells when
+ * the direct reader (json_cells.h) takes it; the general path gets the rest. */
 #include <string.h>
 
 #include "sluice/log.h"
 #include "sluice/record.h"
 #include "worker_int.h"
+
+static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op);
 
 static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_change *c, sl_error *err)
 {
@@ -35,6 +39,18 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     sl_op op = c->op;
     if (op == SL_OP_DELETE && te->map.soft_delete_col >= 0)
         op = SL_OP_UPSERT;
+    add_row(w, te, rec, op);
+    /* a route whose table name has no template has this one table: its
+     * next records may take the direct reader */
+    if (te->direct && !strstr(r->table, "${"))
+        w->direct[r - w->cfg->routes] = (size_t)(te - w->tables) + 1;
+    return 0;
+}
+
+/* The row built in w->rb into @te's batch. */
+static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op)
+{
+    const sl_route_conf *r = te->route;
     bool keep = r->on_error == SL_ONERR_DLQ;
     sl_row *row = sl_rowbuilder_finish(&w->rb, op, rec->topic, rec->partition, rec->offset,
                                        keep ? (rec->key ? rec->key : "") : NULL, keep ? rec->key_len : 0,
@@ -42,7 +58,6 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     size_t before = te->batch->bytes;
     sl_batch_add(te->batch, row);
     w->pending_bytes += te->batch->bytes - before;
-    return 0;
 }
 
 int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
@@ -79,10 +94,17 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     sl_change c;
     sl_error err;
     sl_error_clear(&err);
-    int rc = sl_decode(d, &rec, &c, &err);
-    if (rc == 0) {
-        rc = take_change(w, r, &rec, &c, &err);
-        sl_change_clear(&c);
+    int rc = 0;
+    size_t direct = w->direct[r - w->cfg->routes];
+    sl_tentry *te = direct ? &w->tables[direct - 1] : NULL;
+    if (te && te->direct && sl_json_cells_map(te->direct, &rec, &w->rb) == 1) {
+        add_row(w, te, &rec, SL_OP_UPSERT);
+    } else {
+        rc = sl_decode(d, &rec, &c, &err);
+        if (rc == 0) {
+            rc = take_change(w, r, &rec, &c, &err);
+            sl_change_clear(&c);
+        }
     }
     if (rc && err.kind == SL_ERR_RETRY)
         return 1;

@@ -64,6 +64,7 @@ sl_worker *sl_worker_new(sl_runtime *rt, int id)
     w->sinks = sl_xcalloc(w->cfg->ntargets, sizeof(sl_sink *));
     w->flushes = sl_xcalloc(w->cfg->ntargets, sizeof(sl_flush));
     w->decoders = sl_xcalloc(w->cfg->nroutes, sizeof(sl_decoder));
+    w->direct = sl_xcalloc(w->cfg->nroutes ? w->cfg->nroutes : 1, sizeof(size_t));
     sl_error err;
     for (size_t t = 0; t < w->cfg->ntargets; t++)
         w->sinks[t] = sl_sink_new(&w->cfg->targets[t], id, &err);
@@ -89,6 +90,7 @@ void sl_worker_free(sl_worker *w)
         if (w->decoders[r].route)
             sl_decoder_fini(&w->decoders[r]);
     free(w->decoders);
+    free(w->direct);
     for (size_t t = 0; t < w->cfg->ntargets; t++) {
         sl_flush_clear_deadletters(&w->flushes[t]);
         free(w->flushes[t].dead);
