@@ -470,6 +470,9 @@ class Bench:
         cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
                "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn, "delivery": delivery}},
                "routes": [route]}
+        for kv in self.args.kafka_conf:
+            k, _, v = kv.partition("=")
+            cfg["kafka"][k] = v
         if wl.format == "avro":
             cfg["schema_registry"] = {"url": self.registry.url}
         batch = {k: v for k, v in (("max_rows", self.args.batch_rows), ("max_bytes", self.args.batch_bytes),
@@ -997,6 +1000,8 @@ def main():
                          "except with --smoke; sluice on W1 also runs on the mock cluster, for comparison) or "
                          "librdkafka's mock cluster only")
     ap.add_argument("--bootstrap", help="an existing Kafka cluster to use instead of starting one")
+    ap.add_argument("--kafka-conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="a librdkafka property for sluice's consumer (repeatable), e.g. fetch.max.bytes=1048576")
     ap.add_argument("--no-pypi", action="store_true",
                     help="skip the Python consumer with PyPI's confluent-kafka (needs PyPI the first time)")
     ap.add_argument("--latency-rate", type=int, default=10000)
