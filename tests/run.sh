@@ -7,8 +7,11 @@
 #
 # Environment: SLUICE_TEST_BOOTSTRAP=host:port runs the Kafka tests against a
 # real cluster instead of the mock; SLUICE_TEST_DSN runs them against an
-# existing PostgreSQL database instead of a throwaway server.  Extra
-# arguments go to `meson test` (e.g. `tests/run.sh --suite integration`).
+# existing PostgreSQL database instead of a throwaway server;
+# SLUICE_FUZZ_SECONDS bounds the fuzzing that follows the tests (default 240
+# seconds across all harnesses, 0 skips it; see tests/fuzz/run.sh).  Extra
+# arguments go to `meson test` (e.g. `tests/run.sh --suite integration`),
+# and skip the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/support/prepare.sh
@@ -41,4 +44,9 @@ fi
 echo "== meson test"
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
+
+if [ $# -eq 0 ]; then
+    echo "== fuzzing (tests/fuzz/run.sh)"
+    bash tests/fuzz/run.sh || status=1
+fi
 exit $status

@@ -342,45 +342,45 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
     case AVRO_NULL:
         return json_null();
     case AVRO_BOOLEAN: {
-        int b;
+        int b = 0;
         avro_value_get_boolean(v, &b);
         return json_boolean(b);
     }
     case AVRO_INT32: {
-        int32_t x;
+        int32_t x = 0;
         avro_value_get_int(v, &x);
         return raw ? json_integer(x) : conv_long(x, n, tmp, err);
     }
     case AVRO_INT64: {
-        int64_t x;
+        int64_t x = 0;
         avro_value_get_long(v, &x);
         return raw ? json_integer(x) : conv_long(x, n, tmp, err);
     }
     case AVRO_FLOAT: {
-        float x;
+        float x = 0;
         avro_value_get_float(v, &x);
         return conv_real(x);
     }
     case AVRO_DOUBLE: {
-        double x;
+        double x = 0;
         avro_value_get_double(v, &x);
         return conv_real(x);
     }
     case AVRO_BYTES: {
-        const void *buf;
-        size_t size;
+        const void *buf = NULL;
+        size_t size = 0;
         avro_value_get_bytes(v, &buf, &size);
         return raw ? base64(buf, size, tmp) : conv_binary(buf, size, n, tmp, err);
     }
     case AVRO_FIXED: {
-        const void *buf;
-        size_t size;
+        const void *buf = NULL;
+        size_t size = 0;
         avro_value_get_fixed(v, &buf, &size);
         return raw ? base64(buf, size, tmp) : conv_binary(buf, size, n, tmp, err);
     }
     case AVRO_STRING: {
-        const char *s;
-        size_t size; /* includes the NUL avro-c adds */
+        const char *s = NULL;
+        size_t size = 0; /* includes the NUL avro-c adds */
         avro_value_get_string(v, &s, &size);
         json_t *j = json_stringn(s, size ? size - 1 : 0);
         if (!j)
@@ -388,7 +388,7 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
         return j;
     }
     case AVRO_ENUM: {
-        int sym;
+        int sym = -1;
         avro_value_get_enum(v, &sym);
         if (sym < 0 || (size_t)sym >= n->n)
             return sl_error_set(err, SL_ERR_DATA, "enum index %d out of range", sym), NULL;
@@ -412,7 +412,7 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
     case AVRO_ARRAY:
     case AVRO_MAP: {
         bool map = avro_value_get_type(v) == AVRO_MAP;
-        size_t count;
+        size_t count = 0;
         avro_value_get_size(v, &count);
         json_t *o = map ? json_object() : json_array();
         for (size_t i = 0; i < count; i++) {
@@ -436,7 +436,7 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
         return o;
     }
     case AVRO_UNION: {
-        int d;
+        int d = -1;
         avro_value_t branch;
         avro_value_get_discriminant(v, &d);
         avro_value_get_current_branch(v, &branch);

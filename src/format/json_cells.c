@@ -444,9 +444,26 @@ static bool json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Where yajl is more lenient than jansson (json.c): it takes \v and \f as
+ * whitespace and decodes an unpaired UTF-16 surrogate escape, both of which
+ * the general path rejects.  A record with either byte, or with a \u
+ * escape of a surrogate, is left to the general path. */
+static bool yajl_lenient(const char *s, size_t n)
+{
+    if (memchr(s, '\v', n) || memchr(s, '\f', n))
+        return true;
+    for (const char *p = s, *end = s + n; (p = memchr(p, '\\', (size_t)(end - p))); p += 2) {
+        if (end - p < 4)
+            return false;
+        if (p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') && p[3] && memchr("89abcdefABCDEF", p[3], 14))
+            return true;
+    }
+    return false;
+}
+
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
 {
-    if (!rec->value || rec->value_len == 0)
+    if (!rec->value || rec->value_len == 0 || yajl_lenient(rec->value, rec->value_len))
         return 0;
     const sl_table *t = jc->t;
     sl_rowbuilder_start(b, (uint32_t)t->ncols);

@@ -189,6 +189,13 @@ START_TEST(anything_else_is_declined)
     DECLINED("{\"id\":1,\"at\":\"12:00\"}");
     DECLINED("{\"id\":1,\"id\":2}");
     DECLINED("{\"id\":1,\"ts\":9223372036854775807}");
+    /* where yajl is more lenient than jansson: \v and \f as whitespace,
+     * unpaired surrogate escapes (found by tests/fuzz) */
+    DECLINED("{\"id\":1,\v\"device\":\"x\"}");
+    DECLINED("{\"id\":1,\"device\":\"x\"\f}");
+    DECLINED("{\"id\":1,\"device\":\"\\ud800a\"}");
+    DECLINED("{\"id\":1,\"device\":\"\\uDC00\"}");
+    TAKEN("{\"id\":1,\"device\":\"\\\\ud800\"}"); /* an escaped backslash, then text */
     teardown(&f);
 }
 END_TEST

@@ -1,0 +1,239 @@
+/* fuzz_decode.c - libFuzzer harness for sluice's decoders: one input is one
+ * record value, decoded by a route's format and, when that succeeds, mapped
+ * into a table with a column of every type, as the worker does.  Built once
+ * per target (tests/fuzz/meson.build passes -DFUZZ_TARGET="name"); the
+ * targets are the rows of the table below, so a new decoder is one row and
+ * one line in meson.build.
+ *
+ * Avro targets read the schemas of tests/fuzz/schemas/<target>/NN_name.avsc,
+ * cached under ids 1, 2, ... without a registry process; the first input
+ * byte picks the schema (modulo their number), the rest is the Avro datum
+ * behind a Confluent header written here.
+ *
+ * The JSON target also reads the value with the direct reader
+ * (json_cells.h) and fails when it takes a record the general path would
+ * reject or builds a different row. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/format/avro_int.h"
+#include "sluice/decoder.h"
+#include "sluice/json_cells.h"
+#include "sluice/log.h"
+#include "sluice/mapping.h"
+#include "sluice/registry.h"
+
+#ifndef FUZZ_TARGET
+#error "FUZZ_TARGET must name a row of targets[]"
+#endif
+#ifndef FUZZ_SCHEMA_DIR
+#error "FUZZ_SCHEMA_DIR must name tests/fuzz/schemas"
+#endif
+
+typedef struct fuzz_target {
+    const char *name;
+    sl_format format;
+    bool schemas;   /* Avro in Confluent framing: needs the schema set */
+    bool direct;    /* also the direct JSON reader, compared with the general path */
+} fuzz_target;
+
+static const fuzz_target targets[] = {
+    {"json", SL_FMT_JSON, false, true},
+    {"avro", SL_FMT_AVRO, true, false},
+    {"connect_json", SL_FMT_CONNECT_JSON, false, false},
+    {"debezium_json", SL_FMT_DEBEZIUM, false, false},
+    {"debezium_avro", SL_FMT_DEBEZIUM, true, false},
+};
+
+/* One column of every type sluice converts to; the schemas and seeds use these names. */
+static const struct {
+    const char *name;
+    sl_coltype type, elem;
+    const char *type_name;
+} columns[] = {
+    {"id", SL_COL_INT8, 0, "bigint"},          {"name", SL_COL_TEXT, 0, "text"},
+    {"small", SL_COL_INT2, 0, "smallint"},     {"n", SL_COL_INT4, 0, "integer"},
+    {"amount", SL_COL_NUMERIC, 0, "numeric(12,2)"}, {"big", SL_COL_NUMERIC, 0, "numeric"},
+    {"f4", SL_COL_FLOAT4, 0, "real"},          {"f", SL_COL_FLOAT8, 0, "double precision"},
+    {"ok", SL_COL_BOOL, 0, "boolean"},         {"ts", SL_COL_TIMESTAMPTZ, 0, "timestamptz"},
+    {"local", SL_COL_TIMESTAMP, 0, "timestamp"}, {"day", SL_COL_DATE, 0, "date"},
+    {"at", SL_COL_TIME, 0, "time"},            {"u", SL_COL_UUID, 0, "uuid"},
+    {"doc", SL_COL_JSONB, 0, "jsonb"},         {"js", SL_COL_JSON, 0, "json"},
+    {"blob", SL_COL_BYTEA, 0, "bytea"},        {"tags", SL_COL_ARRAY, SL_COL_TEXT, "text[]"},
+    {"nums", SL_COL_ARRAY, SL_COL_INT8, "bigint[]"}, {"other", SL_COL_OTHER, 0, "inet"},
+};
+#define NCOLS (sizeof(columns) / sizeof(columns[0]))
+
+static struct {
+    const fuzz_target *t;
+    sl_table table;
+    sl_route_conf route;
+    sl_mapping map;
+    sl_decoder dec;
+    sl_registry *reg;
+    int nschemas;
+    sl_json_cells *jc;
+    sl_rowbuilder rb, fast;
+    bool verbose; /* SLUICE_FUZZ_VERBOSE: say what became of each input (checking seeds) */
+} F;
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    sl_strbuf sb = SL_STRBUF_INIT;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sl_strbuf_append(&sb, buf, n);
+    fclose(f);
+    return sl_strbuf_steal(&sb);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void load_schemas(void)
+{
+    char *u = "http://127.0.0.1:9"; /* never asked: every id is cached below */
+    sl_registry_conf conf = {.urls = &u, .nurls = 1, .timeout_ms = 100};
+    sl_error err;
+    F.reg = sl_registry_new(&conf, &err);
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/%s", FUZZ_SCHEMA_DIR, F.t->name);
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, by_name);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(ents[i]->d_name);
+        if (len > 5 && !strcmp(ents[i]->d_name + len - 5, ".avsc")) {
+            char path[2048];
+            snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+            char *text = read_text(path);
+            if (text && sl_registry_put(F.reg, F.nschemas + 1, "AVRO", text) == 0)
+                F.nschemas++;
+            free(text);
+        }
+        free(ents[i]);
+    }
+    free(n >= 0 ? ents : NULL);
+    if (F.nschemas == 0) {
+        fprintf(stderr, "fuzz_%s: no schemas in %s\n", F.t->name, dir);
+        abort();
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+        if (!strcmp(targets[i].name, FUZZ_TARGET))
+            F.t = &targets[i];
+    if (!F.t)
+        abort();
+    sl_log_level = SL_LOG_ERROR;
+    sl_table *t = &F.table;
+    t->ncols = NCOLS;
+    t->cols = sl_xcalloc(NCOLS, sizeof(sl_column));
+    for (size_t i = 0; i < NCOLS; i++) {
+        t->cols[i].name = sl_xstrdup(columns[i].name);
+        t->cols[i].type_name = sl_xstrdup(columns[i].type_name);
+        t->cols[i].type = columns[i].type;
+        t->cols[i].elem = columns[i].elem;
+    }
+    t->cols[0].in_key = true;
+    t->key = sl_xcalloc(1, sizeof(size_t));
+    t->nkey = 1;
+    t->schema = sl_xstrdup("public");
+    t->name = sl_xstrdup("t");
+    t->qname = sl_xstrdup("\"public\".\"t\"");
+    F.route.name = (char *)"fuzz";
+    F.route.mode = SL_MODE_UPSERT;
+    F.route.format = F.t->format;
+    F.route.key_format = SL_KEYFMT_JSON;
+    F.route.epoch_unit = SL_EPOCH_MS;
+    F.route.delete_on_tombstone = true;
+    if (F.t->schemas)
+        load_schemas();
+    sl_error err;
+    if (sl_mapping_init(&F.map, &F.route, t, &err) || sl_decoder_init(&F.dec, &F.route, F.reg, &err)) {
+        fprintf(stderr, "fuzz_%s: %s\n", F.t->name, err.msg);
+        abort();
+    }
+    if (F.t->direct)
+        F.jc = sl_json_cells_new(&F.map);
+    sl_rowbuilder_init(&F.rb);
+    sl_rowbuilder_init(&F.fast);
+    F.verbose = getenv("SLUICE_FUZZ_VERBOSE") != NULL;
+    /* the main thread's schema cache is not freed by a thread exit */
+    atexit(sl_avro_thread_cleanup);
+    (void)argc;
+    (void)argv;
+    return 0;
+}
+
+static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder *b, uint32_t i)
+{
+    if (a->len[i] != b->len[i] && (a->len[i] < 0 || b->len[i] < 0))
+        return false;
+    if (a->len[i] < 0)
+        return true;
+    const char *x = a->bytes.data + a->off[i], *y = b->bytes.data + b->off[i];
+    if (ty == SL_COL_FLOAT8 || ty == SL_COL_FLOAT4) /* the same number, maybe spelt differently */
+        return strtod(x, NULL) == strtod(y, NULL);
+    return a->len[i] == b->len[i] && !memcmp(x, y, (size_t)a->len[i]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    unsigned char *value = NULL;
+    size_t vlen = size;
+    if (F.t->schemas) {
+        if (size < 1)
+            return 0;
+        int id = 1 + data[0] % F.nschemas;
+        vlen = size - 1 + 5;
+        value = sl_xmalloc(vlen);
+        value[0] = 0;
+        value[1] = value[2] = value[3] = 0;
+        value[4] = (unsigned char)id;
+        memcpy(value + 5, data + 1, size - 1);
+    } else {
+        value = sl_xmalloc(size ? size : 1); /* its own allocation: ASan sees any read past it */
+        memcpy(value, data, size);
+    }
+    sl_record rec = {.topic = "fuzz", .partition = 0, .offset = 1, .value = (const char *)value,
+                     .value_len = vlen, .key = "{\"id\":1}", .key_len = 8};
+    int took = 0;
+    if (F.jc)
+        took = sl_json_cells_map(F.jc, &rec, &F.fast);
+    sl_change c;
+    memset(&c, 0, sizeof(c));
+    sl_error err;
+    sl_error_clear(&err);
+    bool ok = sl_decode(&F.dec, &rec, &c, &err) == 0;
+    if (ok && (c.op == SL_OP_UPSERT || c.op == SL_OP_DELETE))
+        ok = sl_map_change(&F.map, &c, &rec, &F.rb, &err) == 0;
+    if (F.verbose)
+        fprintf(stderr, "%s%s: %s\n", ok ? "ok" : "refused", took ? " (direct)" : "", ok ? "" : err.msg);
+    sl_change_clear(&c);
+    if (took) {
+        if (!ok) {
+            fprintf(stderr, "the direct JSON reader took a record the general path rejects: %s\n", err.msg);
+            abort();
+        }
+        for (uint32_t i = 0; i < NCOLS; i++) {
+            if (!same_cell(columns[i].type, &F.fast, &F.rb, i)) {
+                fprintf(stderr, "the direct JSON reader and the general path differ at column %s\n",
+                        columns[i].name);
+                abort();
+            }
+        }
+    }
+    free(value);
+    return 0;
+}
