@@ -40,6 +40,8 @@ static int64_t mono_ms(void)
 typedef struct app_state {
     const sl_config *cfg;
     sl_metrics *metrics;
+    sl_runtime *rt;
+    atomic_size_t nworkers;    /* running: their loops are watched */
     atomic_llong main_beat_ms; /* the main loop's last turn (monotonic) */
 } app_state;
 
@@ -52,11 +54,20 @@ static void serve_metrics(void *opaque, sl_strbuf *out)
 static bool serve_live(void *opaque, sl_strbuf *why)
 {
     app_state *st = opaque;
-    int64_t idle = mono_ms() - atomic_load(&st->main_beat_ms);
+    int64_t now = mono_ms();
+    int64_t idle = now - atomic_load(&st->main_beat_ms);
     if (idle > st->cfg->admin.stall_timeout_ms) {
         if (why)
             sl_strbuf_printf(why, "the main loop has not turned for %lld ms", (long long)idle);
         return false;
+    }
+    for (size_t i = 1; i <= atomic_load(&st->nworkers) && i <= SL_MAX_WORKERS; i++) {
+        int64_t beat = atomic_load(&st->rt->worker_beat_ms[i]);
+        if (beat && now - beat > st->cfg->admin.stall_timeout_ms) {
+            if (why)
+                sl_strbuf_printf(why, "worker %zu has not turned for %lld ms", i, (long long)(now - beat));
+            return false;
+        }
     }
     return true;
 }
@@ -114,19 +125,15 @@ static bool serve_ready(void *opaque, sl_strbuf *json)
     return app_ready(opaque, json);
 }
 
-static void write_stats(const sl_runtime *rt, sl_metrics *m, const char *path, const char *tag)
+static void write_stats(sl_metrics *m, const char *path, const char *tag)
 {
-    const sl_stats *s = &rt->stats;
-    char line[512];
-    snprintf(line, sizeof(line),
-             "{\"records\":%lld,\"rows\":%lld,\"deletes\":%lld,\"ignored\":%lld,\"skipped\":%lld,"
-             "\"dead_letters\":%lld,\"flushes\":%lld,\"retries\":%lld,\"fetch_restarts\":%lld}",
-             (long long)atomic_load(&s->records), (long long)atomic_load(&s->rows),
-             (long long)atomic_load(&s->deletes), (long long)atomic_load(&s->ignored),
-             (long long)atomic_load(&s->skipped), (long long)atomic_load(&s->dead_letters),
-             (long long)atomic_load(&s->flushes), (long long)atomic_load(&s->retries),
-             (long long)atomic_load(&s->fetch_restarts));
-    log_info("stats", "%s %s", tag, line);
+    int64_t rows = sl_metrics_sum(m, SL_M_ROWS_WRITTEN, NULL);
+    log_info("stats", "%s records=%lld rows=%lld dead_letters=%lld skipped=%lld ignored=%lld retries=%lld "
+                      "rebalances=%lld",
+             tag, (long long)sl_metrics_sum(m, SL_M_RECORDS, NULL), (long long)rows,
+             (long long)sl_metrics_sum(m, SL_M_DEAD_LETTERS, NULL), (long long)sl_metrics_sum(m, SL_M_SKIPPED, NULL),
+             (long long)sl_metrics_sum(m, SL_M_IGNORED, NULL), (long long)sl_metrics_sum(m, SL_M_RETRIES, NULL),
+             (long long)sl_metrics_sum(m, SL_M_REBALANCES, NULL));
     if (path && sl_metrics_write_file(m, path))
         log_warn("stats", "cannot write %s: %s", path, strerror(errno));
 }
@@ -170,7 +177,8 @@ int sl_app_run(const sl_config *cfg)
             return 1;
         }
     }
-    app_state st = {.cfg = cfg, .metrics = sl_metrics_new(cfg)};
+    app_state st = {.cfg = cfg, .metrics = sl_metrics_new(cfg), .rt = rt};
+    rt->metrics = st.metrics;
     atomic_store(&st.main_beat_ms, mono_ms());
     sl_admin *admin = NULL;
     if (cfg->admin.listen) {
@@ -207,6 +215,7 @@ int sl_app_run(const sl_config *cfg)
             break;
         }
         started++;
+        atomic_store(&st.nworkers, started);
     }
     log_info("sluice", "sluice %s running: %zu worker(s), %zu route(s), %zu target(s)", SLUICE_VERSION, started,
              cfg->nroutes, cfg->ntargets);
@@ -229,9 +238,9 @@ int sl_app_run(const sl_config *cfg)
             last_watchdog = now;
         }
         if (++ticks % 50 == 0 && cfg->metrics_file)
-            write_stats(rt, st.metrics, cfg->metrics_file, "progress");
+            write_stats(st.metrics, cfg->metrics_file, "progress");
         else if (ticks % 600 == 0)
-            write_stats(rt, st.metrics, NULL, "progress");
+            write_stats(st.metrics, NULL, "progress");
     }
     sd_notify(0, "STOPPING=1\nSTATUS=flushing, committing and leaving the group");
     log_info("sluice", "stopping: flushing, committing and leaving the group (shutdown_timeout %lld ms)",
@@ -239,7 +248,7 @@ int sl_app_run(const sl_config *cfg)
     join_or_exit(th, started, mono_ms() + cfg->shutdown_timeout_ms, cfg->shutdown_timeout_ms);
     for (size_t i = 0; i < n; i++)
         sl_worker_free(ws[i]);
-    write_stats(rt, st.metrics, cfg->metrics_file, "final");
+    write_stats(st.metrics, cfg->metrics_file, "final");
     int code = atomic_load(&rt->exit_code);
     the_runtime = NULL;
     sl_admin_stop(admin);

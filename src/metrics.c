@@ -67,8 +67,14 @@ static const family families[SL_M_COUNT] = {
     [SL_M_TARGET_UP] = {"sluice_target_up", GAUGE, "1 when the last connection or write to a target succeeded.",
                         {"target"}, 1, NULL, 0},
     [SL_M_PAUSED] = {"sluice_paused_partitions", GAUGE,
-                     "Partitions paused while a write is retried or the prefetch queue is full.", {NULL}, 1, NULL,
-                     0},
+                     "Partitions paused while a write to their target is retried.", {NULL}, 1, NULL, 0},
+    [SL_M_IGNORED] = {"sluice_records_ignored_total", COUNTER,
+                      "Records that carry no row: tombstones without delete_on_tombstone, Debezium heartbeats "
+                      "and messages, deletes in insert mode.",
+                      {"route"}, 1, NULL, 0},
+    [SL_M_FETCH_RESTARTS] = {"sluice_fetch_restarts_total", COUNTER,
+                             "Fetches restarted after a full prefetch queue was emptied (librdkafka 2.0).", {NULL}, 1,
+                             NULL, 0},
 };
 
 struct sl_series {
@@ -222,7 +228,9 @@ sl_metrics *sl_metrics_new(const sl_config *cfg)
             sl_metrics_series(m, SL_M_RECORDS, rc->name, rc->topics[t], NULL);
         sl_metrics_series(m, SL_M_DEAD_LETTERS, rc->name, NULL, NULL);
         sl_metrics_series(m, SL_M_SKIPPED, rc->name, NULL, NULL);
+        sl_metrics_series(m, SL_M_IGNORED, rc->name, NULL, NULL);
     }
+    sl_metrics_series(m, SL_M_FETCH_RESTARTS, NULL, NULL, NULL);
     sl_metrics_series(m, SL_M_REBALANCES, NULL, NULL, NULL);
     sl_metrics_series(m, SL_M_RELOADS, "applied", NULL, NULL);
     sl_metrics_series(m, SL_M_RELOADS, "rejected", NULL, NULL);
@@ -425,19 +433,22 @@ void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len)
                 continue; /* the unassigned-messages pseudo partition */
             json_t *lag = json_object_get(p, "consumer_lag");
             json_t *desired = json_object_get(p, "desired");
-            sl_series *s = NULL;
-            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0) {
-                s = sl_metrics_series(m, SL_M_LAG, topic, pkey, NULL);
-                sl_series_set(s, json_integer_value(lag));
-            } else if (!json_is_true(desired)) {
-                /* no longer ours: hide what another poll had shown */
-                pthread_mutex_lock(&m->lock);
-                for (sl_series *x = m->head[SL_M_LAG]; x; x = x->next)
-                    if (!strcmp(x->labels[0], topic) && !strcmp(x->labels[1], pkey))
-                        sl_series_hide(x);
-                pthread_mutex_unlock(&m->lock);
-            }
+            /* partitions of the topic held by other workers show as not
+             * desired here: they are left to the worker that holds them */
+            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0)
+                sl_series_set(sl_metrics_series(m, SL_M_LAG, topic, pkey, NULL), json_integer_value(lag));
         }
     }
     json_decref(root);
+}
+
+void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", (int)partition);
+    pthread_mutex_lock(&m->lock);
+    for (sl_series *x = m->head[SL_M_LAG]; x; x = x->next)
+        if (!strcmp(x->labels[0], topic) && !strcmp(x->labels[1], p))
+            sl_series_hide(x);
+    pthread_mutex_unlock(&m->lock);
 }

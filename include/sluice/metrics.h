@@ -30,6 +30,8 @@ typedef enum sl_metric_id {
     SL_M_LAST_COMMIT,      /* gauge     sluice_last_commit_timestamp_seconds{target} (set in ms) */
     SL_M_TARGET_UP,        /* gauge     sluice_target_up{target} */
     SL_M_PAUSED,           /* gauge     sluice_paused_partitions */
+    SL_M_IGNORED,          /* counter   sluice_records_ignored_total{route} tombstones, heartbeats, ... */
+    SL_M_FETCH_RESTARTS,   /* counter   sluice_fetch_restarts_total */
     SL_M_COUNT
 } sl_metric_id;
 
@@ -58,6 +60,12 @@ void sl_series_hide(sl_series *s);
 /* sl_metrics_add() - look up and add in one call (for rare events). */
 void sl_metrics_add(sl_metrics *m, sl_metric_id id, int64_t n, const char *l1, const char *l2, const char *l3);
 
+/* sl_metrics_kind() - the kind label of sluice_errors_total: retry, data, fatal. */
+static inline const char *sl_metrics_kind(sl_errkind k)
+{
+    return k == SL_ERR_RETRY ? "retry" : k == SL_ERR_DATA ? "data" : "fatal";
+}
+
 /* sl_metrics_sum() - the sum of every visible series of a counter or gauge
  * family whose first label is @l1 (NULL: all). */
 int64_t sl_metrics_sum(sl_metrics *m, sl_metric_id id, const char *l1);
@@ -73,7 +81,10 @@ int sl_metrics_write_file(sl_metrics *m, const char *path);
 
 /* sl_metrics_kafka_stats() - read librdkafka's statistics JSON (the
  * stats_cb payload) and set sluice_consumer_lag for every partition the
- * consumer has assigned. */
+ * consumer has assigned (desired). */
 void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len);
+/* sl_metrics_lag_forget() - a partition was revoked: hide its lag until a
+ * consumer reports it again. */
+void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition);
 
 #endif

@@ -11,27 +11,18 @@
 #include "sluice/config.h"
 
 struct sl_registry;
+struct sl_metrics;
 
-/* Counters shared by every worker of the process. */
-typedef struct sl_stats {
-    atomic_llong records;      /* records consumed */
-    atomic_llong rows;         /* rows written (after collapsing) */
-    atomic_llong deletes;      /* rows deleted */
-    atomic_llong ignored;      /* tombstones without delete, heartbeats, logical messages */
-    atomic_llong skipped;      /* bad records skipped (on_error: skip) */
-    atomic_llong dead_letters; /* bad records dead-lettered (on_error: dlq) */
-    atomic_llong flushes;      /* transactions committed */
-    atomic_llong retries;      /* retried writes */
-    atomic_llong unmapped;     /* fields without a column (first sightings) */
-    atomic_llong fetch_restarts; /* prefetch restarted after a full queue (worker/consumer.c) */
-} sl_stats;
+#define SL_MAX_WORKERS 64
 
 typedef struct sl_runtime {
     const sl_config *cfg;
     struct sl_registry *registry; /* NULL unless schema_registry is configured */
+    struct sl_metrics *metrics;   /* every counter of the process (metrics.h) */
     atomic_bool stop;             /* set by signals, or by a worker that failed */
     atomic_int exit_code;         /* 0, or the first failure's code */
-    sl_stats stats;
+    /* liveness: each worker's loop stamps its last turn (monotonic ms) */
+    atomic_llong worker_beat_ms[SL_MAX_WORKERS + 1];
 } sl_runtime;
 
 typedef struct sl_worker sl_worker;

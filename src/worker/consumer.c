@@ -82,7 +82,7 @@ void sl_worker_restart_fetch(sl_worker *w)
         rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 0);
         if (e)
             rd_kafka_error_destroy(e);
-        atomic_fetch_add(&w->rt->stats.fetch_restarts, 1);
+        sl_metrics_add(w->rt->metrics, SL_M_FETCH_RESTARTS, 1, NULL, NULL, NULL);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -96,6 +96,10 @@ void sl_worker_pause(sl_worker *w, bool pause)
         rd_kafka_pause_partitions(w->rk, l);
     else
         rd_kafka_resume_partitions(w->rk, l);
+    /* the gauge counts what this worker has paused now */
+    int n = pause ? l->cnt : 0;
+    sl_series_add(sl_metrics_series(w->rt->metrics, SL_M_PAUSED, NULL, NULL, NULL), n - w->paused_n);
+    w->paused_n = n;
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -103,6 +107,7 @@ void sl_worker_serve_paused(sl_worker *w, int64_t ms)
 {
     int64_t end = sl_worker_now_ms() + ms;
     while (!sl_worker_stopping(w) && !w->flush_aborted && sl_worker_now_ms() < end) {
+        sl_worker_beat(w);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 50);
         if (!m)
             continue;
@@ -125,6 +130,7 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
         sl_part *p = sl_parts_assign(&w->parts, tp->topic, tp->partition, route,
                                      route ? sl_worker_target_index(w->cfg, route->target) : 0);
         tp->offset = RD_KAFKA_OFFSET_INVALID; /* the group's committed offset, then auto.offset.reset */
+        p->records = p->route ? sl_metrics_series(w->rt->metrics, SL_M_RECORDS, p->route->name, p->topic, NULL) : NULL;
         if (!p->route) {
             log_error(w->ctx, "assigned %s[%d] but no route matches it", tp->topic, tp->partition);
             continue;
@@ -189,6 +195,7 @@ static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool los
     }
     for (int i = 0; i < l->cnt; i++) {
         log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
+        sl_metrics_lag_forget(w->rt->metrics, l->elems[i].topic, l->elems[i].partition);
         if (sl_parts_revoke(&w->parts, l->elems[i].topic, l->elems[i].partition, w->in_flush) && w->in_flush)
             w->flush_aborted = true;
     }
@@ -198,7 +205,14 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                          void *opaque)
 {
     sl_worker *w = opaque;
+    sl_metrics *m = w->rt->metrics;
+    sl_metrics_add(m, SL_M_REBALANCES, 1, NULL, NULL, NULL);
+    sl_series *assigned = sl_metrics_series(m, SL_M_ASSIGNED, NULL, NULL, NULL);
+    int before = w->assigned_n;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* eager: the list is the whole assignment; cooperative: what is added */
+        w->assigned_n = w->cooperative ? w->assigned_n + l->cnt : l->cnt;
+        sl_series_add(assigned, w->assigned_n - before);
         on_assign(w, l);
         if (w->cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, l);
@@ -211,6 +225,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         }
         commit_db_offsets(w, l);
     } else {
+        w->assigned_n = w->cooperative ? w->assigned_n - l->cnt : 0;
+        if (w->assigned_n < 0)
+            w->assigned_n = 0;
+        sl_series_add(assigned, w->assigned_n - before);
         on_revoke(w, l, rd_kafka_assignment_lost(rk));
         if (w->cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, l);
@@ -225,6 +243,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 }
 
 /* ---- creation ---- */
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    sl_worker *w = opaque;
+    sl_metrics_kafka_stats(w->rt->metrics, json, len);
+    return 0; /* librdkafka frees @json */
+}
 
 rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
 {
@@ -272,6 +297,10 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+    /* consumer lag for /metrics comes from librdkafka's statistics */
+    if (!sl_config_kafka_get(w->cfg, "statistics.interval.ms"))
+        rd_kafka_conf_set(c, "statistics.interval.ms", "5000", es, sizeof(es));
+    rd_kafka_conf_set_stats_cb(c, stats_cb);
     rd_kafka_conf_set_opaque(c, w);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es));
     if (!rk) {

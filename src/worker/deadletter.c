@@ -64,7 +64,7 @@ int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic
                          const sl_error *why)
 {
     if (r->on_error == SL_ONERR_SKIP) {
-        atomic_fetch_add(&w->rt->stats.skipped, 1);
+        sl_metrics_add(w->rt->metrics, SL_M_SKIPPED, 1, r->name, NULL, NULL);
         log_warn(r->name, "skipped %s[%d]@%lld: %s", topic, partition, (long long)offset, why->msg);
         return 0;
     }
@@ -86,7 +86,7 @@ int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic
             sl_worker_nap(w, sl_worker_backoff_ms(w, attempt));
         }
     }
-    atomic_fetch_add(&w->rt->stats.dead_letters, 1);
+    sl_metrics_add(w->rt->metrics, SL_M_DEAD_LETTERS, 1, r->name, NULL, NULL);
     log_warn(r->name, "dead-lettered %s[%d]@%lld to %s: %s", topic, partition, (long long)offset,
              r->dlq_table ? r->dlq_table : r->dlq_topic, why->msg);
     return 0;
@@ -97,6 +97,7 @@ int sl_worker_on_reject(void *opaque, sl_flush *f, sl_batch *b, size_t idx, cons
     sl_worker *w = opaque;
     const sl_row *row = b->rows[idx];
     const sl_route_conf *r = b->route;
+    sl_metrics_add(w->rt->metrics, SL_M_ERRORS, 1, r->target->name, sl_metrics_kind(why->kind), NULL);
     if (r->on_error == SL_ONERR_FAIL) {
         log_error(r->name, "%s[%d]@%lld cannot be written to %s: %s", row->topic, row->partition,
                   (long long)row->offset, b->table->qname, why->msg);

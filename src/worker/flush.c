@@ -2,8 +2,10 @@
  * its batches, its dead letters and its partitions' offsets; retries with
  * partitions paused; the fence (another consumer stored our partitions'
  * offsets) and the rewind after a write that is given up. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sluice/log.h"
 #include "worker_int.h"
@@ -17,6 +19,48 @@ void sl_worker_discard_pending(sl_worker *w)
         sl_flush_clear_deadletters(&w->flushes[t]);
     w->pending_rows = w->pending_bytes = 0;
     w->first_pending_ms = 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A committed flush in the metrics: rows per table and operation, the
+ * batch's size and time, the commit's wall-clock time. */
+static void count_flush(sl_worker *w, size_t t, const sl_flush *f, size_t rows, double seconds)
+{
+    sl_metrics *m = w->rt->metrics;
+    const char *target = w->cfg->targets[t].name;
+    for (size_t i = 0; i < f->nbatches; i++) {
+        const sl_batch *b = f->batches[i];
+        int64_t n[3] = {0, 0, 0}; /* upsert, insert, delete */
+        for (size_t r = 0; r < b->nrows; r++) {
+            if (!b->rows[r])
+                continue;
+            if (b->rows[r]->op == SL_OP_DELETE)
+                n[2]++;
+            else if (b->route->mode == SL_MODE_INSERT)
+                n[1]++;
+            else
+                n[0]++;
+        }
+        static const char *const ops[] = {"upsert", "insert", "delete"};
+        char table[512];
+        snprintf(table, sizeof(table), "%s.%s", b->table->schema, b->table->name);
+        for (int k = 0; k < 3; k++)
+            if (n[k])
+                sl_metrics_add(m, SL_M_ROWS_WRITTEN, n[k], target, table, ops[k]);
+    }
+    sl_series_observe(sl_metrics_series(m, SL_M_FLUSH_SECONDS, target, NULL, NULL), seconds);
+    sl_series_observe(sl_metrics_series(m, SL_M_FLUSH_ROWS, target, NULL, NULL), (double)rows);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    sl_series_set(sl_metrics_series(m, SL_M_LAST_COMMIT, target, NULL, NULL),
+                  (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    sl_worker_target_up(w, t, NULL);
 }
 
 /* 0 written, 1 dropped (read again), -1 failed. */
@@ -65,11 +109,16 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
     bool paused = false;
     w->in_flush = true;
     w->flush_aborted = false;
+    double started = mono_s();
+    const char *tname = w->cfg->targets[t].name;
     for (int attempt = 0;; attempt++) {
         sl_error err;
         sl_error_clear(&err);
         if (s->ops->write(s, f, &err) == 0)
             break;
+        sl_worker_target_up(w, t, &err);
+        if (!err.fenced)
+            sl_metrics_add(w->rt->metrics, SL_M_ERRORS, 1, tname, sl_metrics_kind(err.kind), NULL);
         if (err.fenced) {
             log_warn(s->ctx, "%s", err.msg);
             rc = 1;
@@ -80,7 +129,7 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
             rc = -1;
             break;
         }
-        atomic_fetch_add(&w->rt->stats.retries, 1);
+        sl_metrics_add(w->rt->metrics, SL_M_RETRIES, 1, tname, NULL, NULL);
         if (!retry || sl_worker_stopping(w)) {
             log_warn(s->ctx, "write failed: %s; %s", err.msg,
                      sl_worker_stopping(w) ? "stopping: nothing of it was committed, it will be read again"
@@ -105,9 +154,7 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
     }
     w->in_flush = false;
     if (rc == 0) {
-        atomic_fetch_add(&w->rt->stats.flushes, 1);
-        atomic_fetch_add(&w->rt->stats.rows, (long long)(rows - deletes));
-        atomic_fetch_add(&w->rt->stats.deletes, (long long)deletes);
+        count_flush(w, t, f, rows, mono_s() - started);
         bool eo = sl_sink_exactly_once(s);
         for (size_t i = 0; i < f->noffsets; i++)
             sl_part_flushed(&w->parts.v[ps[i]], eo);

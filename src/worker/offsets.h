@@ -44,6 +44,7 @@ typedef struct sl_part {
     bool dirty;       /* records taken since the last flush */
     bool needs_seek;  /* records were dropped while paused: seek to next */
     bool revoked;     /* revoked while a flush was retrying */
+    struct sl_series *records; /* the worker's records counter for it (metrics.h); not used here */
 } sl_part;
 
 typedef struct sl_parts {

@@ -14,7 +14,7 @@ static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op)
 static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_change *c, sl_error *err)
 {
     if (c->op == SL_OP_IGNORE) {
-        atomic_fetch_add(&w->rt->stats.ignored, 1);
+        sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL);
         return 0;
     }
     sl_tentry *te = sl_worker_table_for(w, r, rec, c, err);
@@ -26,12 +26,12 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
             sl_batch_truncate(te->batch);
             log_info(r->name, "truncate of %s at " SL_REC_FMT, te->table->qname, SL_REC_ARGS(rec));
         } else {
-            atomic_fetch_add(&w->rt->stats.ignored, 1);
+            sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL);
         }
         return 0;
     }
     if (c->op == SL_OP_DELETE && r->mode == SL_MODE_INSERT) {
-        atomic_fetch_add(&w->rt->stats.ignored, 1);
+        sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL);
         return 0;
     }
     if (sl_map_change(&te->map, c, rec, &w->rb, err))
@@ -119,7 +119,7 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
             return -1;
         }
     }
-    atomic_fetch_add(&w->rt->stats.records, 1);
+    sl_series_add(p->records, 1);
     sl_part_taken(p, m->offset);
     if (w->pending_rows++ == 0)
         w->first_pending_ms = sl_worker_now_ms();

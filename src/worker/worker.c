@@ -49,8 +49,10 @@ int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt)
 void sl_worker_nap(const sl_worker *w, int64_t ms)
 {
     int64_t end = sl_worker_now_ms() + ms;
-    while (!sl_worker_stopping(w) && sl_worker_now_ms() < end)
+    while (!sl_worker_stopping(w) && sl_worker_now_ms() < end) {
+        sl_worker_beat(w);
         usleep(20000);
+    }
 }
 
 sl_worker *sl_worker_new(sl_runtime *rt, int id)
@@ -116,10 +118,44 @@ static bool due(const sl_worker *w)
            sl_worker_now_ms() - w->first_pending_ms >= w->cfg->batch.linger_ms;
 }
 
+void sl_worker_target_up(sl_worker *w, size_t t, const sl_error *err)
+{
+    /* a failure to reach the server: no SQLSTATE (connection, HTTP), class
+     * 08 (connection exception) or 57P (shutdown, cannot connect now) */
+    bool down = err && err->kind == SL_ERR_RETRY &&
+                (!err->sqlstate[0] || !strncmp(err->sqlstate, "08", 2) || !strncmp(err->sqlstate, "57P", 3));
+    if (!err || down)
+        sl_series_set(sl_metrics_series(w->rt->metrics, SL_M_TARGET_UP, w->cfg->targets[t].name, NULL, NULL),
+                      down ? 0 : 1);
+}
+
+/* Connect every target not connected yet: at start, and while idle every
+ * few seconds until it answers, so that readiness reflects it before
+ * records arrive. */
+static void probe_targets(sl_worker *w)
+{
+    int64_t now = sl_worker_now_ms();
+    if (now < w->next_probe_ms)
+        return;
+    w->next_probe_ms = now + 5000;
+    for (size_t t = 0; t < w->cfg->ntargets; t++) {
+        if (w->sinks[t]->connected)
+            continue;
+        sl_error err;
+        sl_error_clear(&err);
+        if (w->sinks[t]->ops->open(w->sinks[t], &err) == 0)
+            sl_worker_target_up(w, t, NULL);
+        else
+            sl_worker_target_up(w, t, &err);
+    }
+}
+
 void *sl_worker_run(void *arg)
 {
     sl_worker *w = arg;
     srand((unsigned)(time(NULL) ^ (w->id * 7919)));
+    sl_worker_beat(w);
+    probe_targets(w);
     w->rk = sl_worker_make_consumer(w);
     if (!w->rk || sl_worker_subscribe(w)) {
         sl_worker_fail(w, 1);
@@ -134,6 +170,9 @@ void *sl_worker_run(void *arg)
          * a trickle); under load the queue never drains and batches fill to
          * max_rows.  linger_ms bounds the wait either way. */
         int timeout = w->pending_rows ? IDLE_FLUSH_MS : 100;
+        sl_worker_beat(w);
+        if (!w->pending_rows)
+            probe_targets(w);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);
         if (m && !m->err) {
             w->drained_bytes += m->len + m->key_len;

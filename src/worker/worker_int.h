@@ -25,6 +25,7 @@
 #include "sluice/batch.h"
 #include "sluice/decoder.h"
 #include "sluice/json_cells.h"
+#include "sluice/metrics.h"
 #include "sluice/mapping.h"
 #include "sluice/row.h"
 #include "sluice/sink.h"
@@ -70,6 +71,9 @@ struct sl_worker {
      * sl_worker_restart_fetch()); 0 when librdkafka does it by itself */
     size_t refill_bytes, refill_msgs;   /* a drained queue held about this much */
     size_t drained_bytes, drained_msgs; /* taken since the last restart */
+    int paused_n;             /* partitions this worker has paused (sluice_paused_partitions) */
+    int assigned_n;           /* partitions assigned to this worker (sluice_assigned_partitions) */
+    int64_t next_probe_ms;    /* when to try unreachable targets again while idle */
 };
 
 /* worker.c */
@@ -79,6 +83,12 @@ static inline bool sl_worker_stopping(const sl_worker *w)
     return atomic_load(&w->rt->stop);
 }
 void sl_worker_fail(sl_worker *w, int code);
+/* sl_worker_beat() - the worker's loop is turning (liveness, /healthz). */
+static inline void sl_worker_beat(const sl_worker *w)
+{
+    if (w->id > 0 && w->id <= SL_MAX_WORKERS)
+        atomic_store(&w->rt->worker_beat_ms[w->id], sl_worker_now_ms());
+}
 /* sl_worker_backoff_ms() - the wait before retry @attempt, with +-25% jitter. */
 int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt);
 /* sl_worker_nap() - wait @ms in small steps, so that a stop is noticed. */
@@ -101,6 +111,10 @@ void sl_worker_pause(sl_worker *w, bool pause);
 /* sl_worker_serve_paused() - while a write is retried: keep serving the
  * group for @ms, drop what arrives. */
 void sl_worker_serve_paused(sl_worker *w, int64_t ms);
+
+/* sl_worker_target_up() - record in sluice_target_up whether target @t
+ * answered, judging from the error of a connection or write (NULL: it did). */
+void sl_worker_target_up(sl_worker *w, size_t t, const sl_error *err);
 
 /* flush.c */
 /* sl_worker_flush() - write everything pending.  @retry: retry until it

@@ -111,10 +111,13 @@ START_TEST(lag_from_librdkafka_statistics)
     ck_assert_msg(strstr(text.data, "sluice_consumer_lag{topic=\"orders\",partition=\"1\"} 7\n"), "%s", text.data);
     ck_assert_msg(!strstr(text.data, "partition=\"-1\""), "%s", text.data);
     sl_strbuf_free(&text);
+    /* partition 1 now held by another worker of the process: that worker
+     * reports it; this one revoked it */
     const char *stats2 =
         "{\"topics\":{\"orders\":{\"partitions\":{"
         "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":0},"
         "\"1\":{\"partition\":1,\"desired\":false,\"consumer_lag\":7}}}}}";
+    sl_metrics_lag_forget(m, "orders", 1);
     sl_metrics_kafka_stats(m, stats2, strlen(stats2));
     sl_metrics_render(m, &text);
     ck_assert_msg(strstr(text.data, "sluice_consumer_lag{topic=\"orders\",partition=\"0\"} 0\n"), "%s", text.data);
