@@ -1,12 +1,17 @@
 #!/bin/bash
 # tests/run.sh - the whole test suite, on a fresh Debian 12 machine or a
 # developer's: installs the missing packages, builds into build/ (or
-# $SLUICE_BUILD_DIR), starts a throwaway PostgreSQL server and runs every
-# meson test suite (unit, pg, integration, cratedb, avro, debezium) against
-# it and librdkafka's mock Kafka cluster.
+# $SLUICE_BUILD_DIR), starts a throwaway PostgreSQL server and a throwaway
+# Apache Kafka broker (tests/kafka.sh: KRaft, jars from Maven Central, cached
+# in ~/.cache/sluice) and runs every meson test suite (unit, pg, integration,
+# cratedb, avro, debezium, faults) against them.  The tests that inject
+# request errors into Kafka's protocol (faults_kafka_errors) run against
+# librdkafka's mock cluster in their own process, whatever is set here.
 #
-# Environment: SLUICE_TEST_BOOTSTRAP=host:port runs the Kafka tests against a
-# real cluster instead of the mock; SLUICE_TEST_DSN runs them against an
+# Environment: SLUICE_TEST_BOOTSTRAP=host:port[,...] runs the Kafka tests
+# against an existing cluster instead of a throwaway broker;
+# SLUICE_TEST_KAFKA=mock runs them against librdkafka's mock cluster (fast,
+# for development; not what CI runs); SLUICE_TEST_DSN runs them against an
 # existing PostgreSQL database instead of a throwaway server;
 # SLUICE_FUZZ_SECONDS bounds the fuzzing that follows the tests (default 240
 # seconds across all harnesses, 0 skips it; see tests/fuzz/run.sh).  Extra
@@ -23,6 +28,7 @@ sluice_build "$build"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-tests.XXXXXX")
 chmod 755 "$tmp"
 cleanup() {
+    tests/kafka.sh stop "$tmp/kafka" || true
     tests/pgserver.sh stop "$tmp/pg" || true
     rm -rf "$tmp"
 }
@@ -41,9 +47,27 @@ else
     echo "   $SLUICE_TEST_DSN"
 fi
 
+if [ -n "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
+    echo "== Kafka: using SLUICE_TEST_BOOTSTRAP=$SLUICE_TEST_BOOTSTRAP"
+elif [ "${SLUICE_TEST_KAFKA:-}" = mock ]; then
+    echo "== Kafka: librdkafka's mock cluster (SLUICE_TEST_KAFKA=mock)"
+else
+    echo "== starting Apache Kafka"
+    t0=$SECONDS
+    line=$(tests/kafka.sh start "$tmp/kafka")
+    export SLUICE_TEST_BOOTSTRAP=${line#SLUICE_TEST_BOOTSTRAP=}
+    echo "   $SLUICE_TEST_BOOTSTRAP ($((SECONDS - t0)) s, broker log in $tmp/kafka/broker-1/server.log)"
+fi
+
 echo "== meson test"
+t0=$SECONDS
 status=0
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
+echo "== meson test took $((SECONDS - t0)) s"
+if [ $status != 0 ] && [ -f "$tmp/kafka/broker-1/server.log" ]; then
+    echo "== last lines of the broker's log"
+    tail -n 40 "$tmp/kafka/broker-1/server.log"
+fi
 
 if [ $# -eq 0 ]; then
     echo "== fuzzing (tests/fuzz/run.sh)"

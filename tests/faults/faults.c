@@ -54,11 +54,18 @@ static rd_kafka_conf_t *client_conf(void)
     return c;
 }
 
-void fk_kafka_start(int nbrokers)
+/* start_cluster() - the mock cluster (@mock, or no SLUICE_TEST_BOOTSTRAP)
+ * or the real cluster SLUICE_TEST_BOOTSTRAP names. */
+static void start_cluster(int nbrokers, bool mock)
 {
     char es[512];
-    ck_assert_msg(fk.mock == NULL, "fk_kafka_start() called twice");
+    const char *real = getenv("SLUICE_TEST_BOOTSTRAP");
+    ck_assert_msg(fk.mock == NULL && fk.bootstrap == NULL, "fk_kafka_start() called twice");
     fk.nbrokers = nbrokers > 0 ? nbrokers : 1;
+    if (!mock && real && *real) {
+        fk.bootstrap = strdup(real);
+        return;
+    }
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     conf_set(c, "log_level", "2");
     fk.mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof(es));
@@ -66,7 +73,12 @@ void fk_kafka_start(int nbrokers)
     fk.mock = rd_kafka_mock_cluster_new(fk.mock_rk, fk.nbrokers);
     ck_assert_msg(fk.mock != NULL, "could not start the mock cluster");
     fk.bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(fk.mock));
+}
 
+static void start_producer(void)
+{
+    char es[512];
+    rd_kafka_conf_t *c;
     c = client_conf();
     conf_set(c, "enable.idempotence", "true");
     conf_set(c, "compression.codec", "lz4");
@@ -80,6 +92,23 @@ void fk_kafka_start(int nbrokers)
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     fk.producer = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof(es));
     ck_assert_msg(fk.producer != NULL, "producer: %s", es);
+}
+
+void fk_kafka_start(int nbrokers)
+{
+    start_cluster(nbrokers, false);
+    start_producer();
+}
+
+void fk_kafka_start_mock(int nbrokers)
+{
+    start_cluster(nbrokers, true);
+    start_producer();
+}
+
+bool fk_is_mock(void)
+{
+    return fk.mock != NULL;
 }
 
 void fk_kafka_stop(void)
@@ -131,10 +160,42 @@ static bool topic_ready(const char *topic, int partitions)
     return ok;
 }
 
+/* Create @topic through the Admin API of a real cluster, replicated on
+ * every broker (at most 3). */
+static void create_topic_admin(const char *topic, int partitions)
+{
+    char es[512];
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(fk.producer, 0, NULL, &md, 10000);
+    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "metadata of %s: %s", fk.bootstrap, rd_kafka_err2str(e));
+    int rf = md->broker_cnt < 3 ? md->broker_cnt : 3;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, rf, es, sizeof(es));
+    ck_assert_msg(nt != NULL, "topic %s: %s", topic, es);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(fk.producer);
+    rd_kafka_CreateTopics(fk.producer, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    ck_assert_msg(ev != NULL, "creating topic %s timed out", topic);
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    ck_assert_msg(res != NULL, "creating topic %s: %s", topic, rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(rd_kafka_topic_result_error(tr[i]) == RD_KAFKA_RESP_ERR_NO_ERROR, "creating topic %s: %s",
+                      topic, rd_kafka_topic_result_error_string(tr[i]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
 void fk_create_topic(const char *topic, int partitions)
 {
-    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(fk_mock(), topic, partitions, fk.nbrokers);
-    ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "mock topic %s: %s", topic, rd_kafka_err2str(e));
+    if (fk.mock) {
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(fk.mock, topic, partitions, fk.nbrokers);
+        ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "mock topic %s: %s", topic, rd_kafka_err2str(e));
+    } else {
+        create_topic_admin(topic, partitions);
+    }
     int64_t deadline = ts_now_ms() + 30000;
     while (!topic_ready(topic, partitions)) {
         ck_assert_msg(ts_now_ms() < deadline, "topic %s did not appear", topic);

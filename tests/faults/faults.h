@@ -1,6 +1,7 @@
 /* faults.h - what sluice's fault and bad-input tests share, on top of
- * support.h: a mock Kafka cluster whose handle the tests drive (injected
- * request errors, brokers set down and up), a compressing producer that
+ * support.h: the real Kafka cluster of SLUICE_TEST_BOOTSTRAP or a mock
+ * cluster whose handle the tests drive (injected request errors, brokers
+ * set down and up), a compressing producer that
  * takes large values, a reader for dead-letter topics, a private
  * PostgreSQL server that a test may stop and restart, and checks that the
  * rows stored and the offsets stored agree.
@@ -33,15 +34,22 @@ enum {
 
 /* ---- Kafka ------------------------------------------------------------ */
 
-/** fk_kafka_start() - a mock cluster of @nbrokers brokers and a producer
- * (lz4, values up to 32 MiB, idempotent so each partition keeps its order). */
+/** fk_kafka_start() - the real cluster SLUICE_TEST_BOOTSTRAP names, or
+ * without it a mock cluster of @nbrokers brokers; and a producer (lz4,
+ * values up to 32 MiB, idempotent so each partition keeps its order). */
 void fk_kafka_start(int nbrokers);
+/** fk_kafka_start_mock() - always the mock cluster: for tests that inject
+ * request errors or set brokers down through fk_mock(). */
+void fk_kafka_start_mock(int nbrokers);
+/** fk_is_mock() - true when the cluster in use is this process's mock. */
+bool fk_is_mock(void);
 void fk_kafka_stop(void);
 const char *fk_bootstrap(void);
 rd_kafka_mock_cluster_t *fk_mock(void);
 
 /** fk_create_topic() - a topic of @partitions partitions, replicated on
- * every broker, once the cluster's metadata shows it. */
+ * every broker (at most 3 on a real cluster), once the cluster's metadata
+ * shows it. */
 void fk_create_topic(const char *topic, int partitions);
 
 /** fk_produce() - queue one record; @key NULL: no key, @value NULL: a tombstone. */
@@ -55,8 +63,8 @@ int64_t fk_high_watermark(const char *topic, int32_t partition);
 int64_t fk_committed(const char *group, const char *topic, int32_t partition);
 
 /**
- * fk_kafka_yaml() - the `kafka:` section of a test configuration: the mock
- * cluster, @group, earliest, session.timeout.ms 6000, heartbeat 500, and
+ * fk_kafka_yaml() - the `kafka:` section of a test configuration: the
+ * cluster in use, @group, earliest, session.timeout.ms 6000, heartbeat 500, and
  * @extra (more "  key: value\n" lines, or NULL).  free() it.
  */
 char *fk_kafka_yaml(const char *group, const char *extra);

@@ -83,7 +83,7 @@ static bool committed_at_end(void *arg)
 
 START_TEST(injected_kafka_errors_keep_exactly_once)
 {
-    fk_kafka_start(NBROKERS);
+    fk_kafka_start_mock(NBROKERS);
     rd_kafka_mock_cluster_t *mock = fk_mock();
     run r = {0};
     r.t0 = ts_now_ms();
