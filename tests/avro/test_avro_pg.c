@@ -631,8 +631,10 @@ static void evolve_produce(evolve_run *r, int64_t rid, int version)
 }
 
 /* Replays the "[worker N] assigned T[p]" / "revoked T[p]" / "partitions
- * lost" lines of every log: true when every partition has an owner and
- * the owners are at least two different consumers. */
+ * lost" lines of each log on its own (the logs of two processes interleave
+ * in time, so one log's revocations say nothing about another's
+ * assignments): true when every partition has an owner and the owners are
+ * at least two different consumers. */
 static bool shared_assignment(void *arg)
 {
     evolve_run *r = arg;
@@ -640,6 +642,9 @@ static bool shared_assignment(void *arg)
     for (int p = 0; p < EVOLVE_PARTS; p++)
         owner[p] = -1;
     for (int l = 0; l < r->ndaemons; l++) {
+        int mine[EVOLVE_PARTS]; /* owner within this log */
+        for (int p = 0; p < EVOLVE_PARTS; p++)
+            mine[p] = -1;
         char *all = ts_read_file(r->logs[l]);
         for (char *line = all, *next; line && *line; line = next) {
             next = strchr(line, '\n');
@@ -654,8 +659,8 @@ static bool shared_assignment(void *arg)
                 continue;
             if (strstr(what, "partitions lost")) {
                 for (int p = 0; p < EVOLVE_PARTS; p++)
-                    if (owner[p] == who)
-                        owner[p] = -1;
+                    if (mine[p] == who)
+                        mine[p] = -1;
                 continue;
             }
             bool assigned = !strncmp(what, "] assigned ", 11), revoked = !strncmp(what, "] revoked ", 10);
@@ -667,9 +672,12 @@ static bool shared_assignment(void *arg)
                 continue;
             int p = atoi(tp + tl + 1);
             if (p >= 0 && p < EVOLVE_PARTS)
-                owner[p] = assigned ? who : (owner[p] == who ? -1 : owner[p]);
+                mine[p] = assigned ? who : (mine[p] == who ? -1 : mine[p]);
         }
         free(all);
+        for (int p = 0; p < EVOLVE_PARTS; p++)
+            if (mine[p] >= 0)
+                owner[p] = mine[p];
     }
     int first = owner[0];
     bool two = false;
