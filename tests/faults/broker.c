@@ -1,0 +1,107 @@
+/* broker.c - private Kafka clusters for fault tests (see broker.h). */
+#include "broker.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "support.h"
+
+#ifndef FAULTS_SRCDIR
+#error "FAULTS_SRCDIR must name the source tree"
+#endif
+
+#define KAFKA_SH FAULTS_SRCDIR "/tests/kafka.sh"
+
+/* Run tests/kafka.sh with @args; its output goes to @dir/kafka-sh.log. */
+static void kafka_sh(const char *dir, const char *args)
+{
+    char *cmd;
+    ck_assert(asprintf(&cmd, "'%s' %s >>'%s/kafka-sh.log' 2>&1", KAFKA_SH, args, dir) > 0);
+    int rc = system(cmd);
+    if (rc != 0) {
+        char *path;
+        ck_assert(asprintf(&path, "%s/kafka-sh.log", dir) > 0);
+        char *out = ts_read_file(path);
+        ck_abort_msg("tests/kafka.sh %s failed (%d):\n%s", args, rc, out ? out : "");
+    }
+    free(cmd);
+}
+
+bool fb_available(void)
+{
+    if (system("command -v java >/dev/null && command -v mvn >/dev/null && command -v kcat >/dev/null") != 0) {
+        printf("SKIP: java, mvn and kcat are needed to run a Kafka broker\n");
+        return false;
+    }
+    return true;
+}
+
+char *fb_start(int nbrokers, const char *extra)
+{
+    char *dir = ts_tempdir("kafka");
+    char *args;
+    ck_assert(asprintf(&args, "start '%s' --brokers %d %s", dir, nbrokers, extra ? extra : "") > 0);
+    kafka_sh(dir, args);
+    free(args);
+    char *path;
+    ck_assert(asprintf(&path, "%s/bootstrap", dir) > 0);
+    char *b = ts_read_file(path);
+    ck_assert_msg(b && *b, "no %s", path);
+    b[strcspn(b, "\n")] = '\0';
+    setenv("SLUICE_TEST_BOOTSTRAP", b, 1);
+    free(b);
+    free(path);
+    return dir;
+}
+
+void fb_kill(const char *dir, int i)
+{
+    char args[4096];
+    snprintf(args, sizeof(args), "kill '%s' %d", dir, i);
+    kafka_sh(dir, args);
+}
+
+void fb_restart(const char *dir, int i)
+{
+    char args[4096];
+    snprintf(args, sizeof(args), "restart '%s' %d", dir, i);
+    kafka_sh(dir, args);
+}
+
+void fb_stop(char *dir)
+{
+    if (!dir)
+        return;
+    char args[4096];
+    snprintf(args, sizeof(args), "stop '%s'", dir);
+    kafka_sh(dir, args);
+    char *cmd;
+    ck_assert(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    free(cmd);
+    free(dir);
+}
+
+const char *fb_address(const char *dir, int i)
+{
+    static char addr[64];
+    char *path;
+    ck_assert(asprintf(&path, "%s/ports.broker", dir) > 0);
+    char *ports = ts_read_file(path);
+    ck_assert_msg(ports != NULL, "no %s", path);
+    const char *line = ports;
+    for (int n = 1; n < i && line; n++) {
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    ck_assert_msg(line && *line, "no broker %d in %s", i, path);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", atoi(line));
+    free(ports);
+    free(path);
+    return addr;
+}

@@ -1,0 +1,34 @@
+/* broker.h - a private Apache Kafka cluster for one fault test, started by
+ * tests/kafka.sh in a new directory so that the test may kill and restart
+ * its brokers.  Like faults.h, every helper fails the current Check test on
+ * error and is called inside a test function. */
+#ifndef SLUICE_TEST_BROKER_H
+#define SLUICE_TEST_BROKER_H
+
+#include <stdbool.h>
+
+/**
+ * fb_start() - start @nbrokers brokers (tests/kafka.sh start DIR --brokers N
+ * @extra) and point SLUICE_TEST_BOOTSTRAP at them, so that fk_kafka_start()
+ * uses them.  Return: the cluster's directory, owned by the caller.
+ */
+char *fb_start(int nbrokers, const char *extra);
+
+/** fb_kill() - SIGKILL broker @i (1-based). */
+void fb_kill(const char *dir, int i);
+
+/** fb_restart() - start broker @i again on its ports and data; returns once
+ * it answers metadata requests. */
+void fb_restart(const char *dir, int i);
+
+/** fb_stop() - stop every broker of @dir, remove it and free @dir. */
+void fb_stop(char *dir);
+
+/** fb_address() - "127.0.0.1:PORT" of broker @i (static buffer). */
+const char *fb_address(const char *dir, int i);
+
+/** fb_available() - false (with the reason printed) when this machine
+ * cannot run a broker: no java, mvn or kcat. */
+bool fb_available(void);
+
+#endif

@@ -1,0 +1,194 @@
+/* test_broker_outage.c - a single real Kafka broker is killed with SIGKILL
+ * while records keep arriving, stays down for 20 s and is started again on
+ * its data.  sluice must stay up (no exit, no crash loop), report the outage
+ * a bounded number of times naming the broker's address (not once per
+ * poll), keep its memory bounded, and resume by itself; afterwards the
+ * keyless insert table holds every record exactly once (exact count, no
+ * duplicate sequence number) and both sluice.offsets and the group's Kafka
+ * commits stand at the high watermarks.  Needs java and mvn (skipped
+ * without them); starts its own broker with tests/kafka.sh. */
+#include <check.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "faults.h"
+
+#define NPARTS 3
+#define OUTAGE_MS 20000
+#define RATE_PER_S 2000
+#define RSS_BOUND_KIB (128 * 1024)
+/* librdkafka reports each connection to the lost broker (the bootstrap one
+ * and the group coordinator's) as it fails, then suppresses identical
+ * errors: about ten lines for the whole outage.  sluice polls every 100 ms,
+ * so a report per poll would be hundreds. */
+#define MAX_OUTAGE_REPORTS 30
+
+typedef struct producer_ctx {
+    const char *topic;
+    atomic_bool stop;
+    atomic_llong produced;
+} producer_ctx;
+
+/* Produce {"seq":N} at RATE_PER_S records a second, round robin over the
+ * partitions, until told to stop: the broker's outage happens under load. */
+static void *produce_loop(void *arg)
+{
+    producer_ctx *p = arg;
+    int64_t seq = 0, start = ts_now_ms();
+    while (!atomic_load(&p->stop)) {
+        int64_t due = (ts_now_ms() - start) * RATE_PER_S / 1000;
+        for (; seq < due; seq++) {
+            char v[64];
+            int len = snprintf(v, sizeof(v), "{\"seq\":%" PRId64 "}", seq);
+            fk_produce(p->topic, (int32_t)(seq % NPARTS), NULL, 0, v, (size_t)len);
+        }
+        atomic_store(&p->produced, seq);
+        usleep(10 * 1000);
+    }
+    return NULL;
+}
+
+static int64_t committed_total(const char *group, const char *topic)
+{
+    int64_t n = 0;
+    for (int p = 0; p < NPARTS; p++) {
+        int64_t off = fk_committed(group, topic, p);
+        n += off > 0 ? off : 0;
+    }
+    return n;
+}
+
+/* Lines of the daemon's log that name @addr. */
+static int lines_naming(const ts_daemon *d, const char *addr, char *first, size_t firstlen)
+{
+    char *log = ts_daemon_log(d);
+    int n = 0;
+    first[0] = '\0';
+    for (char *line = log, *end; line && *line; line = end ? end + 1 : NULL) {
+        end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        if (strstr(line, addr)) {
+            if (n++ == 0)
+                snprintf(first, firstlen, "%s", line);
+        }
+    }
+    free(log);
+    return n;
+}
+
+START_TEST(broker_killed_for_twenty_seconds_loses_and_duplicates_nothing)
+{
+    char *kdir = fb_start(1, NULL);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "%s", fb_address(kdir, 1));
+    fk_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "broker_outage");
+    ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
+    char *topic = ts_unique_name("outage");
+    char *group = ts_unique_name("sluice_outage");
+    fk_create_topic(topic, NPARTS);
+
+    char *dir = ts_tempdir("broker_outage");
+    char *kafka = fk_kafka_yaml(group, NULL);
+    char qtable[256];
+    snprintf(qtable, sizeof(qtable), "%s.events", schema);
+    char *config = fk_events_config(dir, kafka, topic, qtable, "batch:\n  max_rows: 500\n  linger_ms: 100\n");
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, log);
+
+    producer_ctx pc = {.topic = topic};
+    pthread_t th;
+    ck_assert(pthread_create(&th, NULL, produce_loop, &pc) == 0);
+
+    /* Streaming: something committed before the broker goes. */
+    int64_t deadline = ts_now_ms() + 60000;
+    while (committed_total(group, topic) < RATE_PER_S) {
+        ck_assert_msg(ts_daemon_running(d) && ts_now_ms() < deadline, "sluice did not start consuming; log:\n%s",
+                      fk_tail(d));
+        usleep(100 * 1000);
+    }
+    long rss_before = fk_rss_kib(d->pid);
+    char first[512];
+    int reports_before = lines_naming(d, addr, first, sizeof(first));
+
+    fb_kill(kdir, 1);
+    int64_t killed_at = ts_now_ms();
+    printf("broker %s killed after %lld records produced\n", addr, (long long)atomic_load(&pc.produced));
+    long max_rss = rss_before;
+    while (ts_now_ms() - killed_at < OUTAGE_MS) {
+        ck_assert_msg(ts_daemon_running(d), "sluice exited while the broker was down; log:\n%s", fk_tail(d));
+        long rss = fk_rss_kib(d->pid);
+        if (rss > max_rss)
+            max_rss = rss;
+        usleep(200 * 1000);
+    }
+    int reports = lines_naming(d, addr, first, sizeof(first)) - reports_before;
+    fb_restart(kdir, 1);
+    int64_t restarted_at = ts_now_ms();
+    printf("broker down for %lld ms; sluice's RSS %ld KiB before, at most %ld KiB during the outage; "
+           "%d log lines named %s during it, the first:\n  %s\n",
+           (long long)(restarted_at - killed_at), rss_before, max_rss, reports, addr, first);
+
+    /* Records keep arriving for a while after the restart, then stop. */
+    usleep(5000 * 1000);
+    atomic_store(&pc.stop, true);
+    pthread_join(th, NULL);
+    fk_flush();
+    int64_t total = atomic_load(&pc.produced);
+
+    deadline = ts_now_ms() + 180000;
+    for (;;) {
+        int64_t n = committed_total(group, topic);
+        if (n == total)
+            break;
+        ck_assert_msg(ts_daemon_running(d), "sluice exited after the broker came back; log:\n%s", fk_tail(d));
+        ck_assert_msg(ts_now_ms() < deadline, "%" PRId64 " of %" PRId64 " records committed 180 s after the "
+                      "broker came back; log:\n%s", n, total, fk_tail(d));
+        usleep(200 * 1000);
+    }
+    printf("all %" PRId64 " records committed %lld ms after the restart\n", total,
+           (long long)(ts_now_ms() - restarted_at));
+
+    ck_assert_msg(reports >= 1, "sluice did not report the outage of %s; log:\n%s", addr, fk_tail(d));
+    ck_assert_msg(reports <= MAX_OUTAGE_REPORTS, "%d log lines named %s during a %d s outage (at most %d); log:\n%s",
+                  reports, addr, OUTAGE_MS / 1000, MAX_OUTAGE_REPORTS, fk_tail(d));
+    ck_assert_msg(max_rss < RSS_BOUND_KIB, "sluice's RSS reached %ld KiB while the broker was down (bound %d)", max_rss,
+                  RSS_BOUND_KIB);
+
+    int code = ts_daemon_stop(d, 60000);
+    ck_assert_msg(code == 0, "sluice exited with %d after SIGTERM; log:\n%s", code, fk_tail(d));
+    fk_assert_exact(c, qtable, group, topic, NPARTS, total);
+    for (int p = 0; p < NPARTS; p++)
+        ck_assert_int_eq(fk_committed(group, topic, p), fk_high_watermark(topic, p));
+    printf("%" PRId64 " records stored exactly once; sluice.offsets and Kafka commits at the high watermarks\n",
+           total);
+
+    ts_daemon_free(d);
+    fk_kafka_stop();
+    fb_stop(kdir);
+    free(log);
+    free(config);
+    free(kafka);
+    free(dir);
+    free(group);
+    free(topic);
+    free(schema);
+    PQfinish(c);
+}
+END_TEST
+
+int main(void)
+{
+    if (!fb_available())
+        return TS_SKIP;
+    const TTest *tests[] = {broker_killed_for_twenty_seconds_loses_and_duplicates_nothing};
+    return fk_main("broker outage", tests, 1, 400);
+}
