@@ -300,8 +300,15 @@ int64_t ts_kafka_high_watermark(const char *topic, int32_t partition)
 {
     int64_t lo = 0, hi = 0;
     ck_assert_msg(kafka.producer != NULL, "%s: ts_kafka_start() first", CTX);
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(kafka.producer, topic, partition, &lo, &hi, 10000);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* A real broker may answer "not leader" for a moment after the topic
+     * was created or a leader moved: ask again. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+        e = rd_kafka_query_watermark_offsets(kafka.producer, topic, partition, &lo, &hi, 10000);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        usleep(200 * 1000);
+    }
     ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "%s: watermarks of %s[%d]: %s", CTX, topic,
                   (int)partition, rd_kafka_err2str(e));
     return hi;
