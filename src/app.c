@@ -21,12 +21,21 @@
 #include "sluice/worker.h"
 
 static sl_runtime *the_runtime;
+static volatile sig_atomic_t reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (sig == SIGHUP) {
+        reload_requested = 1;
+        return;
+    }
     if (the_runtime)
         atomic_store(&the_runtime->stop, true);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
 static int64_t mono_ms(void)
@@ -138,6 +147,72 @@ static void write_stats(sl_metrics *m, const char *path, const char *tag)
         log_warn("stats", "cannot write %s: %s", path, strerror(errno));
 }
 
+/* ---- reload (SIGHUP) ---- */
+
+typedef struct reload_state {
+    const sl_config *cur;     /* in use by the main thread; workers may lag one generation */
+    sl_config *owned_cur;     /* cur when it was loaded here (the first one belongs to main()) */
+    sl_config *retiring;      /* the previous one, freed once every worker moved on */
+    bool waiting;             /* a generation is published, not yet taken by every worker */
+} reload_state;
+
+/* Every running worker took generation @gen (a stopped one never will:
+ * the process is stopping then anyway). */
+static bool all_took(const sl_runtime *rt, size_t nworkers, unsigned gen)
+{
+    for (size_t i = 1; i <= nworkers && i <= SL_MAX_WORKERS; i++)
+        if (atomic_load(&rt->worker_gen[i]) != gen)
+            return false;
+    return true;
+}
+
+static void reload(sl_runtime *rt, app_state *st, reload_state *rs)
+{
+    sl_error err;
+    sl_config *nu = sl_config_load(rs->cur->path, &err);
+    if (!nu) {
+        log_error("reload", "rejected, the running configuration is kept: %s", err.msg);
+        sl_metrics_add(st->metrics, SL_M_RELOADS, 1, "rejected", NULL, NULL);
+        return;
+    }
+    sl_strbuf changed = SL_STRBUF_INIT, blocked = SL_STRBUF_INIT;
+    if (!sl_config_reload_diff(rs->cur, nu, &changed, &blocked)) {
+        log_error("reload", "rejected, the running configuration is kept: changing %s needs a restart",
+                  blocked.data);
+        sl_metrics_add(st->metrics, SL_M_RELOADS, 1, "rejected", NULL, NULL);
+    } else if (!changed.len) {
+        log_info("reload", "%s: nothing changed", nu->path);
+        sl_metrics_add(st->metrics, SL_M_RELOADS, 1, "applied", NULL, NULL);
+    } else {
+        sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+        if (!str_same(rs->cur->log_level, nu->log_level) && nu->log_level)
+            sl_log_level = (sl_loglevel)sl_log_parse_level(nu->log_level);
+        atomic_store(&rt->next_cfg, nu);
+        atomic_fetch_add(&rt->cfg_gen, 1);
+        rs->retiring = rs->owned_cur; /* NULL for main()'s: never freed here */
+        rs->owned_cur = nu;
+        rs->cur = nu;
+        rs->waiting = true;
+        nu = NULL;
+        log_info("reload", "applying at the next batch boundary: %s", changed.data);
+        sl_metrics_add(st->metrics, SL_M_RELOADS, 1, "applied", NULL, NULL);
+    }
+    sl_strbuf_free(&changed);
+    sl_strbuf_free(&blocked);
+    sl_config_free(nu);
+}
+
+static void reload_progress(sl_runtime *rt, size_t nworkers, reload_state *rs)
+{
+    if (!rs->waiting || !all_took(rt, nworkers, atomic_load(&rt->cfg_gen)))
+        return;
+    sl_config_free(rs->retiring);
+    rs->retiring = NULL;
+    rs->waiting = false;
+    log_info("reload", "every worker uses the new configuration");
+    sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+}
+
 /* Join the workers, giving up at @deadline_ms (monotonic): then the process
  * exits 1.  Whatever a worker had not committed by then is rolled back by
  * the database when the connection goes, and read again by the group. */
@@ -201,6 +276,9 @@ int sl_app_run(const sl_config *cfg)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    reload_state rs = {.cur = cfg};
+    atomic_store(&rt->next_cfg, cfg);
     signal(SIGPIPE, SIG_IGN);
 
     size_t n = (size_t)cfg->workers;
@@ -237,18 +315,25 @@ int sl_app_run(const sl_config *cfg)
             sd_notify(0, "WATCHDOG=1");
             last_watchdog = now;
         }
-        if (++ticks % 50 == 0 && cfg->metrics_file)
-            write_stats(st.metrics, cfg->metrics_file, "progress");
+        if (reload_requested && !rs.waiting) {
+            reload_requested = 0;
+            reload(rt, &st, &rs);
+        }
+        reload_progress(rt, started, &rs);
+        if (++ticks % 50 == 0 && rs.cur->metrics_file)
+            write_stats(st.metrics, rs.cur->metrics_file, "progress");
         else if (ticks % 600 == 0)
             write_stats(st.metrics, NULL, "progress");
     }
     sd_notify(0, "STOPPING=1\nSTATUS=flushing, committing and leaving the group");
     log_info("sluice", "stopping: flushing, committing and leaving the group (shutdown_timeout %lld ms)",
-             (long long)cfg->shutdown_timeout_ms);
-    join_or_exit(th, started, mono_ms() + cfg->shutdown_timeout_ms, cfg->shutdown_timeout_ms);
+             (long long)rs.cur->shutdown_timeout_ms);
+    join_or_exit(th, started, mono_ms() + rs.cur->shutdown_timeout_ms, rs.cur->shutdown_timeout_ms);
     for (size_t i = 0; i < n; i++)
         sl_worker_free(ws[i]);
-    write_stats(st.metrics, cfg->metrics_file, "final");
+    write_stats(st.metrics, rs.cur->metrics_file, "final");
+    sl_config_free(rs.retiring);
+    sl_config_free(rs.owned_cur);
     int code = atomic_load(&rt->exit_code);
     the_runtime = NULL;
     sl_admin_stop(admin);

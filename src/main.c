@@ -46,6 +46,8 @@ int main(int argc, char **argv)
     /* until the daemon installs its own handlers, a SIGTERM means "do not start" */
     signal(SIGTERM, on_early_signal);
     signal(SIGINT, on_early_signal);
+    /* a reload asked for before the daemon is up has nothing to reload */
+    signal(SIGHUP, SIG_IGN);
     const char *path = NULL, *route = NULL, *where = NULL;
     int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0, offline = 0;
     if (argc > 1 && !strcmp(argv[1], "import-connect")) {

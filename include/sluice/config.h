@@ -140,6 +140,13 @@ const char *const *sl_config_option_names(void);
  * again with sl_config_load() once the secrets are put back. */
 void sl_config_print(const sl_config *cfg, FILE *out);
 
+/* sl_config_reload_diff() - what differs from @old in @nu, as option paths:
+ * in @changed what a running process takes on SIGHUP, in @blocked what
+ * needs a restart.  Returns true when @blocked is empty. */
+struct sl_strbuf;
+bool sl_config_reload_diff(const sl_config *old, const sl_config *nu, struct sl_strbuf *changed,
+                           struct sl_strbuf *blocked);
+
 /* sl_parse_size() - "8MiB", "512k", "1000" -> bytes; -1 on error. */
 int64_t sl_parse_size(const char *s);
 /* sl_parse_duration_ms() - "100ms", "5s", "2m", "250" (ms) -> ms; -1 on error. */

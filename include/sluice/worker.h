@@ -23,6 +23,11 @@ typedef struct sl_runtime {
     atomic_int exit_code;         /* 0, or the first failure's code */
     /* liveness: each worker's loop stamps its last turn (monotonic ms) */
     atomic_llong worker_beat_ms[SL_MAX_WORKERS + 1];
+    /* reload: the main thread publishes a configuration and bumps cfg_gen;
+     * each worker takes it at its next batch boundary and acknowledges */
+    _Atomic(const sl_config *) next_cfg;
+    atomic_uint cfg_gen;
+    atomic_uint worker_gen[SL_MAX_WORKERS + 1];
 } sl_runtime;
 
 typedef struct sl_worker sl_worker;

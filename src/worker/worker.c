@@ -150,6 +150,45 @@ static void probe_targets(sl_worker *w)
     }
 }
 
+/* SIGHUP: take the configuration the main thread published, at a batch
+ * boundary.  What may differ (sl_config_reload_diff()) is the routes' table
+ * templates, columns, error handling and row options, batch and retry
+ * settings: the table cache and the decoders are rebuilt from the new
+ * routes; partitions, connections and the group membership stay. */
+static void take_reload(sl_worker *w)
+{
+    unsigned gen = atomic_load(&w->rt->cfg_gen);
+    if (gen == w->cfg_gen)
+        return;
+    if (w->pending_rows && sl_worker_flush(w, true) < 0)
+        return; /* failed: the worker stops */
+    const sl_config *old = w->cfg, *nu = atomic_load(&w->rt->next_cfg);
+    for (size_t i = 0; i < w->ntables; i++)
+        sl_tentry_fini(&w->tables[i]);
+    w->ntables = 0;
+    for (size_t r = 0; r < old->nroutes; r++) {
+        if (w->decoders[r].route)
+            sl_decoder_fini(&w->decoders[r]);
+        memset(&w->decoders[r], 0, sizeof(w->decoders[r]));
+        sl_error err;
+        if (sl_decoder_init(&w->decoders[r], &nu->routes[r], w->rt->registry, &err)) {
+            log_error(w->ctx, "reload: route '%s': %s", nu->routes[r].name, err.msg);
+            sl_worker_fail(w, 1);
+            return;
+        }
+    }
+    for (size_t i = 0; i < w->parts.n; i++)
+        if (w->parts.v[i].route)
+            w->parts.v[i].route = &nu->routes[w->parts.v[i].route - old->routes];
+    for (size_t t = 0; t < nu->ntargets; t++)
+        w->sinks[t]->conf = &nu->targets[t];
+    w->cfg = nu;
+    w->cfg_gen = gen;
+    if (w->id > 0 && w->id <= SL_MAX_WORKERS)
+        atomic_store(&w->rt->worker_gen[w->id], gen);
+    log_info(w->ctx, "reload: now using the new configuration (generation %u)", gen);
+}
+
 void *sl_worker_run(void *arg)
 {
     sl_worker *w = arg;
@@ -171,6 +210,7 @@ void *sl_worker_run(void *arg)
          * max_rows.  linger_ms bounds the wait either way. */
         int timeout = w->pending_rows ? IDLE_FLUSH_MS : 100;
         sl_worker_beat(w);
+        take_reload(w);
         if (!w->pending_rows)
             probe_targets(w);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);

@@ -74,6 +74,7 @@ struct sl_worker {
     int paused_n;             /* partitions this worker has paused (sluice_paused_partitions) */
     int assigned_n;           /* partitions assigned to this worker (sluice_assigned_partitions) */
     int64_t next_probe_ms;    /* when to try unreachable targets again while idle */
+    unsigned cfg_gen;         /* the configuration generation in use (reload) */
 };
 
 /* worker.c */

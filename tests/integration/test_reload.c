@@ -1,0 +1,257 @@
+/* test_reload.c - SIGHUP and SIGTERM of a running daemon.
+ *
+ * reload: a new table for a route is taken at a batch boundary without
+ * leaving the group (no rebalance): events before the reload are in the old
+ * table, events after it in the new one; a change of kafka.group.id and a
+ * broken file are refused with one log line, the running configuration
+ * goes on; sluice_config_reloads_total counts both results.
+ *
+ * shutdown_timeout: a write blocked on a lock past the deadline makes the
+ * process exit 1 without anything of it committed, in the table, in
+ * sluice.offsets or in Kafka. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "scenario.h"
+#include "sluice/strbuf.h"
+#include "support.h"
+
+#define NPARTS 2
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0);
+    socklen_t len = sizeof(a);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+    sl_strbuf_append(ud, p, size * n);
+    return size * n;
+}
+
+/* One sample of /metrics, -1 when absent. */
+static double scrape(int port, const char *series)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    sl_strbuf b = SL_STRBUF_INIT;
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    ck_assert_msg(rc == CURLE_OK, "GET %s: %s", url, curl_easy_strerror(rc));
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *l = b.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, series, n) && l[n] == ' ')
+            v = strtod(l + n + 1, NULL);
+    sl_strbuf_free(&b);
+    return v;
+}
+
+typedef struct log_wait {
+    const char *path;
+    const char *needle;
+    int count; /* wait until the needle occurs this many times */
+} log_wait;
+
+static bool log_has(void *arg)
+{
+    log_wait *lw = arg;
+    char *s = ts_read_file(lw->path);
+    int n = 0;
+    for (const char *p = s; p && (p = strstr(p, lw->needle)); p++)
+        n++;
+    free(s);
+    return n >= lw->count;
+}
+
+static void wait_log(const char *path, const char *needle, int count)
+{
+    log_wait lw = {path, needle, count};
+    if (!ts_wait_until(log_has, &lw, 60000)) {
+        char *tail = sc_log_tail(path, 3000);
+        ck_abort_msg("the log never showed '%s' %d time(s); tail:\n%s", needle, count, tail);
+    }
+}
+
+static const char *config_fmt = "%s"
+                                "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                "routes:\n  - name: orders\n    topics: [%s]\n    target: pg\n"
+                                "    table: %s.%s\n    delete_on_tombstone: true\n"
+                                "batch:\n  max_rows: %d\n  linger_ms: 20\n"
+                                "log_level: %s\n"
+                                "admin:\n  listen: 127.0.0.1:%d\n";
+
+START_TEST(sighup_applies_routes_at_a_batch_boundary)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_reload");
+    ts_pg_exec(c, sc_orders_table_sql, NULL);
+    ts_pg_exec(c, "CREATE TABLE orders_b (LIKE orders INCLUDING ALL)", NULL);
+    char *topic = ts_unique_name("orders");
+    char *group = ts_unique_name("sluice_reload");
+    ts_kafka_create_topic(topic, NPARTS);
+    int port = free_port();
+    char *dir = ts_tempdir("reload");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml", config_fmt, kafka, topic, schema, "orders", 100, "info", port);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+
+    sc_model *m1 = sc_model_new(100, NPARTS, 3);
+    sc_produce_orders(m1, topic, 600, 10);
+    ts_daemon *d = ts_daemon_start(config, log);
+    sc_wait_committed(group, topic, NPARTS, 120000, log);
+    sc_assert_orders(c, "orders", m1);
+    double rebalances = scrape(port, "sluice_rebalances_total");
+    ck_assert_msg(rebalances >= 1, "rebalances %g", rebalances);
+
+    /* the route now writes to orders_b, in smaller batches, logging debug */
+    free(ts_write_file(dir, "sluice.yaml", config_fmt, kafka, topic, schema, "orders_b", 50, "debug", port));
+    ts_daemon_signal(d, SIGHUP);
+    wait_log(log, "every worker uses the new configuration", 1);
+    char *s = ts_read_file(log);
+    ck_assert_msg(strstr(s, "applying at the next batch boundary: log_level, batch.max_rows, routes[0].table"), "%s",
+                  s);
+    free(s);
+    ck_assert_msg(scrape(port, "sluice_config_reloads_total{result=\"applied\"}") == 1, "applied reloads");
+
+    sc_model *m2 = sc_model_new(100, NPARTS, 5);
+    sc_produce_orders(m2, topic, 400, 10);
+    sc_wait_committed(group, topic, NPARTS, 120000, log);
+    sc_assert_orders(c, "orders_b", m2);
+    sc_assert_orders(c, "orders", m1); /* untouched since the reload */
+
+    /* refused: a new group means leaving this one */
+    char *kafka2 = sc_kafka_yaml("another_group");
+    free(ts_write_file(dir, "sluice.yaml", config_fmt, kafka2, topic, schema, "orders", 50, "debug", port));
+    ts_daemon_signal(d, SIGHUP);
+    wait_log(log, "rejected, the running configuration is kept: changing kafka.group.id needs a restart", 1);
+    /* refused: not a valid file; the error names file and line */
+    free(ts_write_file(dir, "sluice.yaml", "kafka: [\n"));
+    ts_daemon_signal(d, SIGHUP);
+    wait_log(log, "rejected, the running configuration is kept: ", 2);
+    s = ts_read_file(log);
+    ck_assert_msg(strstr(s, "sluice.yaml:2:"), "no file:line in the rejection:\n%s", s);
+    free(s);
+    ck_assert_msg(scrape(port, "sluice_config_reloads_total{result=\"rejected\"}") == 2, "rejected reloads");
+
+    /* the running configuration goes on: orders_b, same group, no rebalance */
+    sc_produce_orders(m2, topic, 200, 10);
+    sc_wait_committed(group, topic, NPARTS, 120000, log);
+    sc_assert_orders(c, "orders_b", m2);
+    sc_assert_orders(c, "orders", m1);
+    ck_assert_msg(scrape(port, "sluice_rebalances_total") == rebalances, "a reload made the worker rejoin");
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    ts_daemon_free(d);
+    sc_model_free(m1);
+    sc_model_free(m2);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(kafka2);
+    free(config);
+    free(log);
+    curl_global_cleanup();
+}
+END_TEST
+
+static PGconn *watcher;
+static bool write_blocked(void *arg)
+{
+    const char *schema = arg;
+    return ts_pg_int(watcher,
+                     "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                     " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                     " WHERE NOT l.granted AND c.relname = 'orders' AND n.nspname = $1",
+                     schema, NULL) > 0;
+}
+
+START_TEST(sigterm_past_shutdown_timeout_commits_nothing)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    watcher = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_deadline");
+    ts_pg_exec(c, sc_orders_table_sql, NULL);
+    char *topic = ts_unique_name("orders");
+    char *group = ts_unique_name("sluice_deadline");
+    ts_kafka_create_topic(topic, 1);
+    char *dir = ts_tempdir("deadline");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "routes:\n  - topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                                 "shutdown_timeout: 2s\n",
+                                 kafka, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    /* the table is locked: the first write waits */
+    PGconn *locker = ts_pg_connect();
+    ts_pg_exec(locker, "BEGIN", NULL);
+    char *lock = NULL;
+    ck_assert(asprintf(&lock, "LOCK TABLE %s.orders IN ACCESS EXCLUSIVE MODE", schema) > 0);
+    ts_pg_exec(locker, lock, NULL);
+    sc_model *m = sc_model_new(50, 1, 9);
+    sc_produce_orders(m, topic, 200, 0);
+    ts_daemon *d = ts_daemon_start(config, log);
+    ck_assert_msg(ts_wait_until(write_blocked, schema, 60000), "the write never waited on the lock");
+    int64_t t0 = ts_now_ms();
+    ts_daemon_signal(d, SIGTERM);
+    ck_assert_msg(ts_daemon_wait(d, 15000), "still running 15 s after SIGTERM with shutdown_timeout 2s");
+    int64_t took = ts_now_ms() - t0;
+    int code = ts_daemon_exit_code(d);
+    char *tail = sc_log_tail(log, 2000);
+    ck_assert_msg(code == 1, "exit %d, expected 1; log:\n%s", code, tail);
+    ck_assert_msg(took >= 1900 && took < 6000, "exited after %lld ms", (long long)took);
+    ck_assert_msg(strstr(tail, "shutdown_timeout (2000 ms) passed"), "%s", tail);
+    free(tail);
+    ts_pg_exec(locker, "ROLLBACK", NULL);
+    PQfinish(locker);
+    /* nothing of the blocked write was committed anywhere */
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM orders", NULL), 0);
+    ck_assert_int_eq(sc_stored_offset(c, group, topic, 0), -1);
+    ck_assert_int_eq(ts_kafka_committed(group, topic, 0), -1);
+    ts_daemon_free(d);
+    sc_model_free(m);
+    PQfinish(watcher);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(lock);
+    free(schema);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {sighup_applies_routes_at_a_batch_boundary, sigterm_past_shutdown_timeout_commits_nothing};
+    return sc_main("integration reload", tests, 2);
+}
