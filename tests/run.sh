@@ -73,4 +73,16 @@ if [ $# -eq 0 ]; then
     echo "== fuzzing (tests/fuzz/run.sh)"
     bash tests/fuzz/run.sh || status=1
 fi
+
+# Debezium capturing a live PostgreSQL database in Kafka Connect, replicated
+# by sluice (tests/debezium/cdc.sh): needs a real broker; skipped when only
+# some suites were asked for.  SLUICE_CDC=0 skips it, SLUICE_CDC=1 runs it
+# with suite arguments too.
+if [ -n "${SLUICE_TEST_BOOTSTRAP:-}" ] && { [ $# -eq 0 ] || [ "${SLUICE_CDC:-}" = 1 ]; } &&
+    [ "${SLUICE_CDC:-}" != 0 ]; then
+    echo "== Debezium CDC from a live database (tests/debezium/cdc.sh)"
+    t0=$SECONDS
+    tests/debezium/cdc.sh "$build" || status=1
+    echo "   ($((SECONDS - t0)) s)"
+fi
 exit $status

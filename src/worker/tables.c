@@ -76,8 +76,10 @@ void sl_tentry_fini(sl_tentry *te)
     sl_mapping_fini(&te->map);
     sl_table_free(te->table);
     free(te->name);
+    json_decref(te->rechecked);
     te->batch = NULL;
     te->table = NULL;
+    te->rechecked = NULL;
 }
 
 /* Describe (and with auto_create/auto_evolve, shape) the table; retries while unreachable. */
@@ -125,8 +127,34 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
     return rc;
 }
 
-static bool schema_differs(const sl_tentry *te, const sl_change *c)
+/* A field the table has no column for, seen for the first time: the table
+ * may have gained the column since it was read (a user's ALTER TABLE ahead of
+ * a schemaless feed), so its catalog is read again, once per field name. */
+static bool unknown_field(sl_tentry *te, const sl_change *c)
 {
+    if (c->op == SL_OP_DELETE || !json_is_object(c->value))
+        return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->value, k, v) {
+        if (sl_table_find(te->table, k) >= 0)
+            continue;
+        if (!te->rechecked)
+            te->rechecked = json_object();
+        if (json_object_get(te->rechecked, k) || json_object_size(te->rechecked) >= 1000)
+            continue;
+        json_object_set_new(te->rechecked, k, json_true());
+        log_info(te->route->name, "field \"%s\" has no column in %s: reading the table's columns again", k,
+                 te->table->qname);
+        return true;
+    }
+    return false;
+}
+
+static bool schema_differs(sl_tentry *te, const sl_change *c)
+{
+    if (unknown_field(te, c))
+        return true;
     if (!c->fields || !(te->route->auto_create || te->route->auto_evolve))
         return false;
     if (c->schema_id >= 0)
@@ -161,9 +189,12 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
         if (sl_worker_flush(w, true) != 0)
             return sl_error_set(err, SL_ERR_FATAL, "flush before a schema change failed"), NULL;
         char *keep = te->name;
+        json_t *rechecked = te->rechecked;
         te->name = NULL;
+        te->rechecked = NULL;
         sl_tentry_fini(te);
         te->name = keep;
+        te->rechecked = rechecked;
         if (load_table(w, te, c, err))
             return NULL;
         return te;

@@ -41,6 +41,7 @@ typedef struct sl_tentry {
     sl_json_cells *direct; /* the direct JSON reader for it, NULL when its route needs the general path */
     sl_batch *batch;
     int last_schema_id;
+    json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
 } sl_tentry;
 
 struct sl_worker {

@@ -1,0 +1,344 @@
+#!/bin/bash
+# cdc.sh - sluice replicating a live PostgreSQL database captured by Debezium's
+# PostgreSQL connector in Kafka Connect, on a real Kafka broker, checked value
+# for value against the source.
+#
+#   tests/debezium/cdc.sh BUILD_DIR
+#
+# Needs SLUICE_TEST_BOOTSTRAP (a real broker, tests/kafka.sh).  Starts its own
+# PostgreSQL server (wal_level=logical) holding the source database and one
+# target database per converter, a Kafka Connect worker (tests/connect.sh)
+# with one source connector per converter, and one sluice daemon whose routes
+# send each connector's topics into its own target database.  Phases:
+#   1. snapshot of the rows in cdc/source.sql;
+#   2. streaming changes (cdc/stream.sql);
+#   3. schema changes mid-stream (cdc/evolve.sql): columns added, a table
+#      created (auto_create / auto_evolve under schemas), a column dropped;
+#   4. a randomized workload (cdc/workload.py) during which sluice is killed
+#      with SIGKILL and restarted twice and the Connect worker restarted once.
+# After each phase every target table must equal its source table: a faithful
+# copy of the source (pg_dump) is loaded into the target database and the two
+# are compared with EXCEPT ALL both ways.
+#
+# Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap"),
+# SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 3000),
+# SLUICE_CDC_TIMEOUT (seconds to converge after a phase, default 240),
+# SLUICE_CDC_KEEP=1 keeps the work directory and leaves PostgreSQL and
+# Connect running.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${1:?usage: cdc.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+sluice=$build/src/sluice
+[ -x "$sluice" ] || { echo "cdc: $sluice not built" >&2; exit 1; }
+bootstrap=${SLUICE_TEST_BOOTSTRAP:?cdc: SLUICE_TEST_BOOTSTRAP (a real Kafka broker) is required}
+converters=${SLUICE_CDC_CONVERTERS:-json noschema unwrap}
+seed=${SLUICE_CDC_SEED:-$((RANDOM * 32768 + RANDOM))}
+txns=${SLUICE_CDC_TXNS:-3000}
+timeout=${SLUICE_CDC_TIMEOUT:-240}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+export PGOPTIONS="-c client_min_messages=warning"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cdc.XXXXXX")
+chmod 755 "$work"
+run_id=$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
+sluice_pid=""
+failed=0
+
+log() { echo "cdc: $*"; }
+
+cleanup() {
+    set +e
+    if [ -n "$sluice_pid" ]; then kill -TERM "$sluice_pid" 2>/dev/null; wait "$sluice_pid" 2>/dev/null; fi
+    if [ "${SLUICE_CDC_KEEP:-0}" = 1 ]; then
+        log "servers left running in $work: tests/connect.sh stop $work/connect; tests/pgserver.sh stop $work/pg"
+        return
+    fi
+    "$root/tests/connect.sh" stop "$work/connect"
+    "$root/tests/pgserver.sh" stop "$work/pg"
+    if [ "$failed" = 1 ]; then
+        log "work directory kept: $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+
+fail() {
+    failed=1
+    echo "cdc: FAIL: $*" >&2
+    for f in "$work"/sluice*.log; do
+        [ -e "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
+    done
+    exit 1
+}
+
+log "seed $seed, $txns transactions, converters: $converters"
+SLUICE_PG_CONF=$'wal_level=logical\nmax_wal_senders=20\nmax_replication_slots=20' \
+    "$root/tests/pgserver.sh" start "$work/pg" >/dev/null
+base_dsn=$(cat "$work/pg/dsn")
+base_dsn=${base_dsn/dbname=sluice_test/}
+dsn() { echo "$base_dsn dbname=$1"; }
+psql_db() { local db=$1; shift; "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$(dsn "$db")" "$@"; }
+
+psql_db postgres -c "CREATE DATABASE src"
+psql_db src -f "$here/cdc/source.sql" >/dev/null
+
+# Topic names carry the run's id: a broker shared between runs keeps topics.
+prefix() { echo "cdc_${run_id}_$1"; }
+
+sluice_conf=$work/sluice.yaml
+cat >"$sluice_conf" <<EOF
+kafka:
+  bootstrap.servers: $bootstrap
+  group.id: sluice-cdc-$run_id
+  auto.offset.reset: earliest
+  topic.metadata.refresh.interval.ms: "2000"
+targets:
+EOF
+routes=""
+for conv in $converters; do
+    db=t_$conv
+    psql_db postgres -c "CREATE DATABASE $db"
+    psql_db "$db" -c "CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy', 'it''s \"complicated\"');
+                      CREATE SCHEMA r_app; CREATE SCHEMA r_logs"
+    if [ "$conv" = noschema ]; then
+        # Without schemas sluice cannot create tables: the user creates them
+        # as the source has them.
+        "$PGBIN/pg_dump" -s -n app -n logs "$(dsn src)" | psql_db "$db" >/dev/null
+        psql_db "$db" >/dev/null <<'EOF'
+DO $$
+DECLARE t record;
+BEGIN
+  FOR t IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname IN ('app', 'logs') AND c.relkind IN ('r', 'p') AND NOT c.relispartition LOOP
+    EXECUTE format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)',
+                   'r_' || t.nspname, t.relname, t.nspname, t.relname);
+  END LOOP;
+END $$;
+DROP SCHEMA app CASCADE;
+DROP SCHEMA logs CASCADE;
+EOF
+        extra="    epoch_unit: us"
+        auto=""
+    else
+        extra=""
+        auto=$'    auto_create: true\n    auto_evolve: true'
+    fi
+    cat >>"$sluice_conf" <<EOF
+  $conv:
+    type: postgresql
+    dsn: "$(dsn "$db")"
+EOF
+    p=$(prefix "$conv")
+    routes+="  - name: ${conv}_app
+    topic_pattern: '^${p}\\.app\\..*'
+    target: $conv
+    table: r_app.\${source.table}
+    format: debezium
+    truncate: apply
+$auto
+$extra
+  - name: ${conv}_logs
+    topic_pattern: '^${p}\\.logs\\..*'
+    target: $conv
+    table: r_logs.\${source.table}
+    format: debezium
+    key: [eid]
+$auto
+$extra
+"
+    # The connector's publication, made here so that a partitioned table
+    # is published under its root's name.
+    psql_db src -c "CREATE PUBLICATION ${p}_pub FOR ALL TABLES WITH (publish_via_partition_root = true)"
+done
+{
+    echo "routes:"
+    printf '%s' "$routes" | sed '/^$/d'
+    cat <<EOF
+batch:
+  max_rows: 2000
+  linger_ms: 50
+workers: 2
+EOF
+} >>"$sluice_conf"
+
+start_sluice() {
+    local n=$1
+    "$sluice" -c "$sluice_conf" >"$work/sluice-$n.log" 2>&1 &
+    sluice_pid=$!
+    log "sluice started (pid $sluice_pid, log sluice-$n.log)"
+}
+
+# include_list CONVERTER - the tables a connector captures.  Partitions are
+# captured through their parent (app.meas).  The ExtractNewRecordState form
+# drops truncate events, so its feed leaves out app.trunc.
+include_list() {
+    if [ "$1" = unwrap ]; then
+        echo 'app\.(?!meas_p)(?!trunc$).*,logs\..*'
+    else
+        echo 'app\.(?!meas_p).*,logs\..*'
+    fi
+}
+captured() { [ "$1" != unwrap ] || [ "$2" != app.trunc ]; }
+
+log "starting Kafka Connect"
+"$root/tests/connect.sh" start "$work/connect" --bootstrap "$bootstrap" >/dev/null
+for conv in $converters; do
+    "$root/tests/connect.sh" source "$work/connect" "$(prefix "$conv")" "$(dsn src)" \
+        "$(include_list "$conv")" "$conv"
+    log "source connector $(prefix "$conv") ($conv) running"
+done
+
+start_sluice 1
+
+# faithful_copy DB - the source's schemas app and logs, DDL and rows, loaded
+# into DB by pg_dump: the reference the target tables are compared with.
+faithful_copy() {
+    psql_db "$1" -c "DROP SCHEMA IF EXISTS app CASCADE; DROP SCHEMA IF EXISTS logs CASCADE" 2>/dev/null
+    "$PGBIN/pg_dump" -n app -n logs --no-publications --no-owner "$(dsn src)" | psql_db "$1" >/dev/null
+}
+
+# diff_sql SCHEMA TABLE DB - one query counting the rows of SCHEMA.TABLE
+# (the copy) missing from r_SCHEMA.TABLE (the target) and the other way
+# round, over the source's columns, each target column read as the source's type.
+diff_sql() {
+    psql_db "$3" -At <<EOF
+SELECT format('SELECT (SELECT count(*) FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) a), '
+              '(SELECT count(*) FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) b)',
+              src, '$1', '$2', tgt, 'r_$1', '$2', tgt, 'r_$1', '$2', src, '$1', '$2')
+FROM (SELECT string_agg(CASE WHEN t = 'json' THEN format('%I::jsonb', attname) ELSE format('%I', attname) END, ', ' ORDER BY attnum) AS src,
+             string_agg(CASE WHEN t = 'json' THEN format('%I::jsonb', attname) ELSE format('%I::%s', attname, t) END, ', ' ORDER BY attnum) AS tgt
+      FROM (SELECT attname, attnum, format_type(atttypid, atttypmod) AS t FROM pg_attribute
+            WHERE attrelid = '$1.$2'::regclass AND attnum > 0 AND NOT attisdropped) c) s
+EOF
+}
+
+source_tables() {
+    psql_db src -At -c "SELECT n.nspname || ' ' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname IN ('app', 'logs') AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                        ORDER BY 1"
+}
+
+# converge PHASE - wait until every target equals the source, else fail
+# with the differences.
+converge() {
+    local phase=$1 conv deadline
+    local -A queries=()
+    local tables
+    tables=$(source_tables)
+    for conv in $converters; do
+        faithful_copy "t_$conv"
+        while read -r s t; do
+            captured "$conv" "$s.$t" || continue
+            queries["$conv $s.$t"]=$(diff_sql "$s" "$t" "t_$conv")
+        done <<<"$tables"
+    done
+    deadline=$((SECONDS + timeout))
+    local pending key res
+    while :; do
+        pending=""
+        for key in "${!queries[@]}"; do
+            conv=${key%% *}
+            if ! res=$(psql_db "t_$conv" -At -F ' ' -c "${queries[$key]}" 2>&1); then
+                pending+="  $key: $res"$'\n'
+            elif [ "$res" != "0 0" ]; then
+                pending+="  $key: missing/extra rows: $res"$'\n'
+            fi
+        done
+        if [ -z "$pending" ]; then
+            log "phase $phase: every target table equals its source (${#queries[@]} tables)"
+            return 0
+        fi
+        if ! kill -0 "$sluice_pid" 2>/dev/null; then
+            fail "phase $phase: sluice exited; differences:"$'\n'"$pending"
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            fail "phase $phase: targets differ from the source after ${timeout}s:"$'\n'"$pending"
+        fi
+        sleep 1
+    done
+}
+
+counts() {
+    psql_db src -At -c "SELECT string_agg(format('%s=%s', t, n), ' ') FROM (
+        SELECT 'types' t, count(*) n FROM app.types UNION ALL SELECT 'orders', count(*) FROM app.orders
+        UNION ALL SELECT 'docs', count(*) FROM app.docs UNION ALL SELECT 'meas', count(*) FROM app.meas
+        UNION ALL SELECT 'events', count(*) FROM logs.events) x"
+}
+
+log "phase 1: snapshot ($(counts))"
+converge snapshot
+
+log "phase 2: streaming changes"
+psql_db src -f "$here/cdc/stream.sql" >/dev/null
+converge streaming
+
+log "phase 3: schema changes"
+for conv in $converters; do
+    [ "$conv" = noschema ] && psql_db "t_$conv" -f "$here/cdc/evolve_target.sql" >/dev/null
+done
+psql_db src -f "$here/cdc/evolve.sql" >/dev/null
+converge evolve
+
+log "phase 4: randomized workload, seed $seed, $txns transactions"
+python3 "$here/cdc/workload.py" "$seed" "$txns" 4 "$work"
+# applied - the records sluice has committed so far, over every target.
+applied() {
+    local conv n total=0
+    for conv in $converters; do
+        n=$(psql_db "t_$conv" -At -c "SELECT coalesce(sum(next_offset), 0) FROM sluice.offsets")
+        total=$((total + n))
+    done
+    echo "$total"
+}
+# kill_sluice_after_progress FROM - SIGKILL sluice once it has committed
+# records beyond FROM (so it dies in the middle of the part being applied).
+kill_sluice_after_progress() {
+    local from=$1 deadline=$((SECONDS + timeout))
+    while [ "$(applied)" -le "$from" ]; do
+        [ $SECONDS -lt $deadline ] || fail "sluice committed nothing within ${timeout}s"
+        kill -0 "$sluice_pid" 2>/dev/null || fail "sluice exited"
+        sleep 0.2
+    done
+    kill -KILL "$sluice_pid"
+    wait "$sluice_pid" 2>/dev/null || true
+    log "sluice killed with SIGKILL after $(applied) records committed"
+}
+workload_part() {
+    psql_db src -f "$work/part-$1.sql" >/dev/null || { echo "cdc: workload part $1 failed" >&2; return 1; }
+}
+t0=$SECONDS
+# part 1: sluice killed while applying it, restarted
+before=$(applied)
+workload_part 1 &
+wl=$!
+kill_sluice_after_progress "$before"
+start_sluice 2
+wait "$wl" || fail "workload part 1 failed"
+# part 2: the Connect worker restarted while the part is written
+workload_part 2 &
+wl=$!
+"$root/tests/connect.sh" restart "$work/connect"
+log "Kafka Connect restarted"
+wait "$wl" || fail "workload part 2 failed"
+# part 3: sluice killed again while applying it
+before=$(applied)
+workload_part 3 &
+wl=$!
+kill_sluice_after_progress "$before"
+start_sluice 3
+wait "$wl" || fail "workload part 3 failed"
+workload_part 4 || fail "workload part 4 failed"
+log "workload done in $((SECONDS - t0)) s ($(counts))"
+converge random
+
+for f in "$work"/sluice-*.log; do
+    if grep -E '\b(ERROR|FATAL)\b' "$f" | grep -v 'SIGKILL' >/dev/null; then
+        grep -E '\b(ERROR|FATAL)\b' "$f" | head -5 >&2
+        fail "errors logged in $f"
+    fi
+done
+log "PASS (seed $seed)"
