@@ -14,13 +14,52 @@
 #include "sluice/strbuf.h"
 #include "sluice/worker.h"
 
-static rd_kafka_t *admin_handle(const sl_config *cfg, char *es, size_t eslen)
+/* The last error librdkafka reported for the check's handle: a failed
+ * metadata request only says "transport failure", the error names the
+ * broker and the cause (e.g. "SASL authentication error: ..."). */
+typedef struct kafka_failure {
+    rd_kafka_resp_err_t err;
+    char reason[512];
+} kafka_failure;
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    kafka_failure *f = opaque;
+    /* keep the cause, not the "all brokers are down" that follows it */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && f->reason[0])
+        return;
+    f->err = (rd_kafka_resp_err_t)err;
+    snprintf(f->reason, sizeof(f->reason), "%s", reason);
+}
+
+static rd_kafka_t *admin_handle(const sl_config *cfg, kafka_failure *f, char *es, size_t eslen)
 {
     rd_kafka_conf_t *c = sl_kafka_conf(cfg, false, es, eslen);
     if (!c)
         return NULL;
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, eslen);
+    if (f) {
+        rd_kafka_conf_set_error_cb(c, on_kafka_error);
+        rd_kafka_conf_set_opaque(c, f);
+    }
     return rd_kafka_new(RD_KAFKA_CONSUMER, c, es, eslen);
+}
+
+/* librdkafka before 2.6.1 sends a SCRAM proof that Kafka 4 brokers reject
+ * (they check the nonce strictly): say so when SCRAM fails there. */
+static void scram_hint(const sl_config *cfg, const kafka_failure *f)
+{
+    const char *mech = sl_config_kafka_get(cfg, "sasl.mechanism");
+    if (!mech)
+        mech = sl_config_kafka_get(cfg, "sasl.mechanisms");
+    if (f->err != RD_KAFKA_RESP_ERR__AUTHENTICATION || !mech || strncmp(mech, "SCRAM", 5) ||
+        rd_kafka_version() >= 0x020601ff)
+        return;
+    printf("  hint: librdkafka %s cannot log in with SCRAM to Apache Kafka 4 brokers, even with the right "
+           "password (fixed in librdkafka 2.6.1); against Kafka 4 use sasl.mechanism PLAIN over SASL_SSL or a "
+           "newer librdkafka. If the broker runs Kafka 3, check the user name and password.\n",
+           rd_kafka_version_str());
 }
 
 static int check_table(sl_sink *s, const sl_route_conf *r, const char *tname)
@@ -109,7 +148,8 @@ int sl_app_check(const sl_config *cfg)
     printf("configuration %s: ok (%zu route(s), %zu target(s), %lld worker(s))\n", cfg->path, cfg->nroutes,
            cfg->ntargets, (long long)cfg->workers);
     char es[512];
-    rd_kafka_t *rk = admin_handle(cfg, es, sizeof(es));
+    kafka_failure failure = {0};
+    rd_kafka_t *rk = admin_handle(cfg, &failure, es, sizeof(es));
     const struct rd_kafka_metadata *md = NULL;
     if (!rk) {
         printf("kafka: ERROR: %s\n", es);
@@ -117,7 +157,10 @@ int sl_app_check(const sl_config *cfg)
     } else {
         rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
         if (e) {
-            printf("kafka %s: ERROR: %s\n", sl_config_kafka_get(cfg, "bootstrap.servers"), rd_kafka_err2str(e));
+            rd_kafka_poll(rk, 0); /* serves the errors behind the failure */
+            printf("kafka %s: ERROR: %s\n", sl_config_kafka_get(cfg, "bootstrap.servers"),
+                   failure.reason[0] ? failure.reason : rd_kafka_err2str(e));
+            scram_hint(cfg, &failure);
             md = NULL;
             bad = 1;
         } else {

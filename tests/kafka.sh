@@ -9,9 +9,12 @@
 #       forming the controller quorum; free loopback ports; wait until every
 #       broker answers metadata requests, then print
 #       SLUICE_TEST_BOOTSTRAP=127.0.0.1:port[,...] and write it to DIR/bootstrap.
-#       --sasl adds a SASL_SSL listener (SCRAM-SHA-512, a certificate from a
-#       test CA made here with openssl) and prints the client properties for
-#       it (SLUICE_TEST_SASL_*), also written to DIR/sasl.env.
+#       --sasl adds a SASL_SSL listener (SCRAM-SHA-512 and PLAIN, one user; a
+#       certificate from a test CA made here with openssl, in DIR/tls) and
+#       prints the client properties for it (SLUICE_TEST_SASL_*), also
+#       written to DIR/sasl.env.  DIR/tls/server.pem and server.key (for
+#       127.0.0.1 and localhost, signed by DIR/tls/ca.pem) serve other test
+#       servers too.
 #   tests/kafka.sh stop DIR          stop every broker started in DIR
 #   tests/kafka.sh kill DIR I        SIGKILL broker I (1-based)
 #   tests/kafka.sh restart DIR I     start broker I again on its ports and data
@@ -187,9 +190,12 @@ EOF
     if [ "$sasl" = 1 ]; then
         cat >>"$b/server.properties" <<EOF
 
-# The SASL_SSL listener: SCRAM-SHA-512 over TLS with the test CA's certificate.
-sasl.enabled.mechanisms=SCRAM-SHA-512
+# The SASL_SSL listener: SCRAM-SHA-512 (users stored in the cluster's
+# metadata, added when the storage was formatted) and PLAIN (the same user
+# and password, from this file) over TLS with the test CA's certificate.
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_password";
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$dir/tls/broker.p12
 ssl.keystore.password=sluice-keystore
