@@ -23,6 +23,9 @@
 # Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap"),
 # SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 3000),
 # SLUICE_CDC_TIMEOUT (seconds to converge after a phase, default 240),
+# SLUICE_CDC_JDBC=1 also runs Debezium's JDBC sink connector on the JSON
+# feed into database t_jdbc and reports (does not judge) how its tables
+# differ from the source at the end (docs/cdc.md).
 # SLUICE_CDC_KEEP=1 keeps the work directory and leaves PostgreSQL and
 # Connect running.
 set -euo pipefail
@@ -192,6 +195,14 @@ for conv in $converters; do
     log "source connector $(prefix "$conv") ($conv) running"
 done
 
+if [ "${SLUICE_CDC_JDBC:-0}" = 1 ]; then
+    psql_db postgres -c "CREATE DATABASE t_jdbc"
+    psql_db t_jdbc -c "CREATE SCHEMA r_app; CREATE SCHEMA r_logs"
+    "$root/tests/connect.sh" sink "$work/connect" "jdbc_$run_id" "$(dsn t_jdbc)" "$(prefix json)\\..*" \
+        'collection.name.format=r_${source.schema}.${source.table}'
+    log "JDBC sink connector jdbc_$run_id on $(prefix json).* into t_jdbc"
+fi
+
 start_sluice 1
 
 # faithful_copy DB - the source's schemas app and logs, DDL and rows, loaded
@@ -334,6 +345,29 @@ wait "$wl" || fail "workload part 3 failed"
 workload_part 4 || fail "workload part 4 failed"
 log "workload done in $((SECONDS - t0)) s ($(counts))"
 converge random
+
+# report_jdbc - how the JDBC sink's tables differ from the source, once
+# they stop changing (reported, not judged).
+report_jdbc() {
+    faithful_copy t_jdbc
+    local s t q res prev="" i
+    for i in $(seq 1 60); do
+        res=""
+        while read -r s t; do
+            if ! q=$(diff_sql "$s" "$t" t_jdbc 2>&1) || ! r=$(psql_db t_jdbc -At -F ' ' -c "$q" 2>&1); then
+                res+="  $s.$t: $(echo "${q:-}${r:-}" | grep -m1 ERROR || echo "no table")"$'\n'
+            else
+                res+="  $s.$t: missing/extra rows: $r"$'\n'
+            fi
+        done <<<"$(source_tables)"
+        [ "$res" = "$prev" ] && break
+        prev=$res
+        sleep 2
+    done
+    log "JDBC sink target t_jdbc against the source:"
+    printf '%s' "$res"
+}
+[ "${SLUICE_CDC_JDBC:-0}" = 1 ] && report_jdbc
 
 for f in "$work"/sluice-*.log; do
     if grep -E '\b(ERROR|FATAL)\b' "$f" | grep -v 'SIGKILL' >/dev/null; then
