@@ -29,7 +29,7 @@
 #   tests/connect.sh stop DIR          stop the worker
 #
 # The jars come from Maven Central through mvn into a cache outside the tree
-# (${SLUICE_CACHE:-~/.cache/sluice}): Kafka Connect ${SLUICE_KAFKA_VERSION}
+# (${SLUICE_KAFKA_CACHE:-~/.cache/sluice}, the cache of tests/kafka.sh): Kafka Connect ${SLUICE_KAFKA_VERSION}
 # (connect-runtime, the same release family as tests/kafka.sh's broker), the
 # Debezium PostgreSQL connector ${SLUICE_DEBEZIUM_VERSION} and the JDBC sink.
 # The worker's heap is small (SLUICE_CONNECT_HEAP, default 384m).
@@ -39,7 +39,7 @@ KAFKA_VERSION=${SLUICE_KAFKA_VERSION:-4.4.0}
 DEBEZIUM_VERSION=${SLUICE_DEBEZIUM_VERSION:-3.6.1.Final}
 # The JDBC sink's 3.6.1.Final archive is not on Maven Central; 3.6.0.Final is.
 JDBC_SINK_VERSION=${SLUICE_JDBC_SINK_VERSION:-3.6.0.Final}
-CACHE=${SLUICE_CACHE:-$HOME/.cache/sluice}
+CACHE=${SLUICE_KAFKA_CACHE:-$HOME/.cache/sluice}
 HEAP=${SLUICE_CONNECT_HEAP:-384m}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
