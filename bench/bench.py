@@ -38,7 +38,7 @@ import time
 import urllib.request
 
 import psycopg2
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -165,8 +165,17 @@ class Kafka:
         # the first group on a new cluster creates __consumer_offsets: not
         # inside the first measurement
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-warmup"})
+        deadline = time.monotonic() + 120
         try:
-            c.committed([TopicPartition("bench-warmup", 0)], timeout=60)
+            while True:
+                try:
+                    c.committed([TopicPartition("bench-warmup", 0)], timeout=30)
+                    break
+                except KafkaException:  # "not coordinator" while the topic is being created
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise
+                    time.sleep(0.5)
         finally:
             c.close()
 
@@ -693,7 +702,7 @@ class Bench:
         for i in range(reps):
             log("-- %d-record backlog, repetition %d of %d" % (wl.records, i + 1, reps))
             self.create_table(t, wl)
-            self.record("sluice %dM backlog" % (wl.records // 1000000), self.run_sluice(wl, t, what="rss"))
+            self.record("sluice %gM backlog" % (wl.records / 1e6), self.run_sluice(wl, t, what="rss"))
 
     def step_latency(self, wl, reps):
         """Produce at a steady rate into a running sluice (default settings);
@@ -807,7 +816,7 @@ class Bench:
         peak = max([self.median(k, "rss_mib") or 0 for k in ["sluice"] + big]) or None
         goal("peak RSS <= 64 MiB", peak, lambda v: v <= 64, lambda v: "%.1f MiB" % v)
         r1, r4 = self.median("sluice", "rss_mib"), self.median(big[0], "rss_mib") if big else None
-        goal("peak RSS flat from a 1M to a %s backlog (within 10%%)" % (big[0][7:9] if big else "4M"),
+        goal("peak RSS flat from a 1M to a %s backlog (within 10%%)" % (big[0].split()[1] if big else "4M"),
              r4 / r1 if r1 and r4 else None, lambda v: v <= 1.1, x)
         lat = self.results.get("latency")
         goal("p99 produce-to-visible <= 50 ms at %d records/s" % self.args.latency_rate,
@@ -947,7 +956,7 @@ class Bench:
         if big:
             r2 = self.median(big[0], "rss_mib")
         if r1 and r2:
-            ratios.append("- peak RSS, %s / 1M backlog: %.1f / %.1f MiB = %.2f x" % (big[0][7:9], r2, r1, r2 / r1))
+            ratios.append("- peak RSS, %s / 1M backlog: %.1f / %.1f MiB = %.2f x" % (big[0].split()[1], r2, r1, r2 / r1))
         lat = self.results.get("latency")
         if lat:
             ratios.append("- produce-to-visible latency at %d records/s, default settings: p50 %.1f ms, "
