@@ -209,6 +209,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     sl_metrics_add(m, SL_M_REBALANCES, 1, NULL, NULL, NULL);
     sl_series *assigned = sl_metrics_series(m, SL_M_ASSIGNED, NULL, NULL, NULL);
     int before = w->assigned_n;
+    /* the group's protocol is known here (not yet when subscribing) */
+    w->cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* eager: the list is the whole assignment; cooperative: what is added */
         w->assigned_n = w->cooperative ? w->assigned_n + l->cnt : l->cnt;
@@ -264,6 +266,14 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
         rd_kafka_conf_set(c, "auto.offset.reset", "earliest", es, sizeof(es));
     if (!sl_config_kafka_get(w->cfg, "client.id"))
         rd_kafka_conf_set(c, "client.id", "sluice", es, sizeof(es));
+    /* static membership: every consumer of the group needs an id of its
+     * own, so with several workers each appends its number */
+    const char *instance = sl_config_kafka_get(w->cfg, "group.instance.id");
+    if (instance && w->cfg->workers > 1) {
+        char id[512];
+        snprintf(id, sizeof(id), "%s-%d", instance, w->id);
+        rd_kafka_conf_set(c, "group.instance.id", id, es, sizeof(es));
+    }
     /* Memory bounded by configuration: librdkafka's prefetch queue and fetch
      * sizes are what a worker holds besides its batch.  These defaults keep
      * a worker near 20 MiB while still fetching ahead of the writer. */
@@ -330,7 +340,11 @@ int sl_worker_subscribe(sl_worker *w)
         log_error(w->ctx, "subscribe failed: %s", rd_kafka_err2str(e));
         return -1;
     }
-    w->cooperative = !strcmp(rd_kafka_rebalance_protocol(w->rk), "COOPERATIVE");
+    /* librdkafka names the rebalance protocol only once the group is
+     * joined: until the first rebalance, go by the configured assignors
+     * (librdkafka takes cooperative-sticky only alone) */
+    const char *strategy = sl_config_kafka_get(w->cfg, "partition.assignment.strategy");
+    w->cooperative = strategy && strstr(strategy, "cooperative") != NULL;
     return 0;
 }
 

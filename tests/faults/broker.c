@@ -2,11 +2,16 @@
 #include "broker.h"
 
 #include <check.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "faults.h"
 #include "support.h"
 
 #ifndef FAULTS_SRCDIR
@@ -104,4 +109,56 @@ const char *fb_address(const char *dir, int i)
     free(ports);
     free(path);
     return addr;
+}
+
+struct fb_producer {
+    char *topic;
+    int partitions, per_second;
+    atomic_bool stop;
+    atomic_llong produced;
+    pthread_t thread;
+};
+
+static void *produce_loop(void *arg)
+{
+    fb_producer *p = arg;
+    int64_t seq = 0, start = ts_now_ms();
+    while (!atomic_load(&p->stop)) {
+        int64_t due = (ts_now_ms() - start) * p->per_second / 1000;
+        for (; seq < due; seq++) {
+            char v[64];
+            int len = snprintf(v, sizeof(v), "{\"seq\":%" PRId64 "}", seq);
+            fk_produce(p->topic, (int32_t)(seq % p->partitions), NULL, 0, v, (size_t)len);
+        }
+        atomic_store(&p->produced, seq);
+        usleep(10 * 1000);
+    }
+    return NULL;
+}
+
+fb_producer *fb_producer_start(const char *topic, int partitions, int per_second)
+{
+    fb_producer *p = calloc(1, sizeof(*p));
+    ck_assert(p != NULL);
+    p->topic = strdup(topic);
+    p->partitions = partitions;
+    p->per_second = per_second;
+    ck_assert(pthread_create(&p->thread, NULL, produce_loop, p) == 0);
+    return p;
+}
+
+int64_t fb_producer_count(fb_producer *p)
+{
+    return atomic_load(&p->produced);
+}
+
+int64_t fb_producer_stop(fb_producer *p)
+{
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    fk_flush();
+    int64_t n = atomic_load(&p->produced);
+    free(p->topic);
+    free(p);
+    return n;
 }

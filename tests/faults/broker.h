@@ -6,6 +6,7 @@
 #define SLUICE_TEST_BROKER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /**
  * fb_start() - start @nbrokers brokers (tests/kafka.sh start DIR --brokers N
@@ -26,6 +27,19 @@ void fb_stop(char *dir);
 
 /** fb_address() - "127.0.0.1:PORT" of broker @i (static buffer). */
 const char *fb_address(const char *dir, int i);
+
+/**
+ * fb_producer_start() - a thread producing {"seq":N} (N = 0, 1, ...) to
+ * @topic at @per_second records a second, round robin over @partitions,
+ * through fk_produce(), until fb_producer_stop().
+ */
+typedef struct fb_producer fb_producer;
+fb_producer *fb_producer_start(const char *topic, int partitions, int per_second);
+/** fb_producer_stop() - stop the thread, flush, free; returns how many
+ * records it produced (all of them acknowledged). */
+int64_t fb_producer_stop(fb_producer *p);
+/** fb_producer_count() - records queued so far. */
+int64_t fb_producer_count(fb_producer *p);
 
 /** fb_available() - false (with the reason printed) when this machine
  * cannot run a broker: no java, mvn or kcat. */

@@ -9,8 +9,6 @@
  * without them); starts its own broker with tests/kafka.sh. */
 #include <check.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +26,6 @@
  * errors: about ten lines for the whole outage.  sluice polls every 100 ms,
  * so a report per poll would be hundreds. */
 #define MAX_OUTAGE_REPORTS 30
-
-typedef struct producer_ctx {
-    const char *topic;
-    atomic_bool stop;
-    atomic_llong produced;
-} producer_ctx;
-
-/* Produce {"seq":N} at RATE_PER_S records a second, round robin over the
- * partitions, until told to stop: the broker's outage happens under load. */
-static void *produce_loop(void *arg)
-{
-    producer_ctx *p = arg;
-    int64_t seq = 0, start = ts_now_ms();
-    while (!atomic_load(&p->stop)) {
-        int64_t due = (ts_now_ms() - start) * RATE_PER_S / 1000;
-        for (; seq < due; seq++) {
-            char v[64];
-            int len = snprintf(v, sizeof(v), "{\"seq\":%" PRId64 "}", seq);
-            fk_produce(p->topic, (int32_t)(seq % NPARTS), NULL, 0, v, (size_t)len);
-        }
-        atomic_store(&p->produced, seq);
-        usleep(10 * 1000);
-    }
-    return NULL;
-}
 
 static int64_t committed_total(const char *group, const char *topic)
 {
@@ -104,9 +77,7 @@ START_TEST(broker_killed_for_twenty_seconds_loses_and_duplicates_nothing)
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     ts_daemon *d = ts_daemon_start(config, log);
 
-    producer_ctx pc = {.topic = topic};
-    pthread_t th;
-    ck_assert(pthread_create(&th, NULL, produce_loop, &pc) == 0);
+    fb_producer *prod = fb_producer_start(topic, NPARTS, RATE_PER_S);
 
     /* Streaming: something committed before the broker goes. */
     int64_t deadline = ts_now_ms() + 60000;
@@ -121,7 +92,7 @@ START_TEST(broker_killed_for_twenty_seconds_loses_and_duplicates_nothing)
 
     fb_kill(kdir, 1);
     int64_t killed_at = ts_now_ms();
-    printf("broker %s killed after %lld records produced\n", addr, (long long)atomic_load(&pc.produced));
+    printf("broker %s killed after %lld records produced\n", addr, (long long)fb_producer_count(prod));
     long max_rss = rss_before;
     while (ts_now_ms() - killed_at < OUTAGE_MS) {
         ck_assert_msg(ts_daemon_running(d), "sluice exited while the broker was down; log:\n%s", fk_tail(d));
@@ -139,10 +110,7 @@ START_TEST(broker_killed_for_twenty_seconds_loses_and_duplicates_nothing)
 
     /* Records keep arriving for a while after the restart, then stop. */
     usleep(5000 * 1000);
-    atomic_store(&pc.stop, true);
-    pthread_join(th, NULL);
-    fk_flush();
-    int64_t total = atomic_load(&pc.produced);
+    int64_t total = fb_producer_stop(prod);
 
     deadline = ts_now_ms() + 180000;
     for (;;) {
