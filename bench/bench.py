@@ -1071,6 +1071,23 @@ def main():
             bench.pypi = pypi_python()
             if bench.pypi:
                 bench.pypi_key = "python (PyPI %s)" % bench.pypi[1]
+        out = None
+        if not args.smoke or args.out:
+            out = args.out or os.path.join(HERE, "results", "%s-%s.md" % (started.strftime("%Y-%m-%d"),
+                                                                           socket.gethostname()))
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+
+        def partial():
+            """The results so far, so that an interrupted run leaves them."""
+            if not out:
+                return
+            try:
+                text = bench.report(started)
+            except Exception:  # noqa: a partial report is best effort
+                return
+            with open(out, "w") as f:
+                f.write(text + "\n(partial: the run has not finished)\n")
+
         w1 = avro = mock = None
         if "w1avro" in steps:
             bench.registry = Registry()
@@ -1091,6 +1108,7 @@ def main():
             raise BenchError("the Avro and JSON workloads differ in their final state")
         if "w1" in steps or avro:
             bench.step_w1(w1 if "w1" in steps else None, args.reps, avro, mock)
+            partial()
         if mock:
             mock.stop()
         if avro:
@@ -1099,36 +1117,37 @@ def main():
             for s in ("delivery", "insert", "workers"):
                 if s in steps:
                     getattr(bench, "step_" + s)(w1, args.reps)
+                    partial()
             w1.stop()
         if "wide" in steps:
             wl = Workload(args, "wide", args.wide_records, max(1, args.wide_records // 5), args.wide_columns, workdir,
                           kafka=kafka)
             workloads.append(wl)
             bench.step_wide(wl, args.reps)
+            partial()
             wl.stop()
         if "rss" in steps:
             wl = Workload(args, "backlog", args.backlog, args.distinct, 5, workdir, kafka=kafka)
             workloads.append(wl)
             bench.step_rss(wl, args.reps)
+            partial()
             wl.stop()
         if "latency" in steps:
             wl = Workload(args, "lat", 0, 0, 5, workdir, files=False, kafka=kafka)
             workloads.append(wl)
             bench.step_latency(wl, args.reps)
+            partial()
             wl.stop()
         if "profile" in steps:
             wl = Workload(args, "profile", args.profile_records, max(1, args.profile_records // 5), 5, workdir,
                           kafka=kafka)
             workloads.append(wl)
             bench.step_profile(wl)
+            partial()
             wl.stop()
         if not hasattr(bench, "librdkafka"):
             bench.librdkafka = workloads[0].info.get("librdkafka", "?") if workloads else "?"
-        out = None
-        if not args.smoke or args.out:
-            out = args.out or os.path.join(HERE, "results", "%s-%s.md" % (started.strftime("%Y-%m-%d"),
-                                                                           socket.gethostname()))
-            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        if out:
             bench.plot = bench.make_plot(os.path.splitext(out)[0] + ".png")
         text = bench.report(started)
         log("")
