@@ -20,6 +20,7 @@
 #   tests/kafka.sh restart DIR I     start broker I again on its ports and data
 #   tests/kafka.sh topic DIR NAME PARTITIONS RF [key=value ...]
 #       create a topic with the broker's own admin tool (topic configs after RF)
+#   tests/kafka.sh controller DIR    print the node id of the active controller
 #   tests/kafka.sh fetch             only fetch the jars (prints their directory)
 #
 # Broker I keeps its configuration, data and log in DIR/broker-I
@@ -47,7 +48,7 @@ die() { echo "kafka.sh: $*" >&2; exit 1; }
 usage() {
     cat >&2 <<EOF
 usage: $0 start DIR [--brokers N] [--sasl] | stop DIR | kill DIR I | restart DIR I
-       $0 topic DIR NAME PARTITIONS RF [key=value ...] | fetch
+       $0 topic DIR NAME PARTITIONS RF [key=value ...] | controller DIR | fetch
 EOF
     exit 2
 }
@@ -382,6 +383,18 @@ topic() {
         --create --topic "$name" --partitions "$parts" --replication-factor "$rf" "${cfg[@]}" >/dev/null
 }
 
+controller() {
+    local dir=$1 id
+    [ -f "$dir/cluster" ] || die "no cluster in $dir"
+    # shellcheck disable=SC1091
+    . "$dir/cluster"
+    cache=${SLUICE_KAFKA_CACHE:-$HOME/.cache/sluice}/kafka-$version
+    id=$(java_run org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$(cat "$dir/bootstrap")" \
+        describe --status | sed -n 's/^LeaderId:[[:space:]]*//p')
+    [ -n "$id" ] || die "no active controller in $dir"
+    echo "$id"
+}
+
 [ $# -ge 1 ] || usage
 case $1 in
 start) [ $# -ge 2 ] || usage; shift; start "$@" ;;
@@ -389,6 +402,7 @@ stop) [ $# -eq 2 ] || usage; stop "$2" ;;
 kill) [ $# -eq 3 ] || usage; kill_one "$2" "$3" ;;
 restart) [ $# -eq 3 ] || usage; restart_one "$2" "$3" ;;
 topic) [ $# -ge 5 ] || usage; shift; topic "$@" ;;
+controller) [ $# -eq 2 ] || usage; controller "$2" ;;
 fetch) fetch_jars; echo "$cache/libs" ;;
 *) usage ;;
 esac

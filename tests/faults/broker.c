@@ -4,6 +4,7 @@
 #include <check.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,4 +162,93 @@ int64_t fb_producer_stop(fb_producer *p)
     free(p->topic);
     free(p);
     return n;
+}
+
+int fb_controller(const char *dir)
+{
+    char *cmd;
+    ck_assert(asprintf(&cmd, "'%s' controller '%s' 2>>'%s/kafka-sh.log'", KAFKA_SH, dir, dir) > 0);
+    FILE *p = popen(cmd, "r");
+    ck_assert_msg(p != NULL, "%s", cmd);
+    char line[64] = "";
+    if (!fgets(line, sizeof(line), p))
+        line[0] = '\0';
+    int rc = pclose(p);
+    ck_assert_msg(rc == 0 && atoi(line) > 0, "tests/kafka.sh controller %s failed (%d)", dir, rc);
+    free(cmd);
+    return atoi(line);
+}
+
+/* A short-lived client of the cluster in use (SLUICE_TEST_BOOTSTRAP). */
+static rd_kafka_t *client(void)
+{
+    char es[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", fk_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    ck_assert(rd_kafka_conf_set(c, "log_level", "2", es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof(es));
+    ck_assert_msg(rk != NULL, "%s", es);
+    return rk;
+}
+
+static int leader_of(rd_kafka_t *rk, const char *topic, int partition)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int leader = -1;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < md->topics[0].partition_cnt; i++)
+                if (md->topics[0].partitions[i].id == partition)
+                    leader = md->topics[0].partitions[i].leader;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return leader;
+}
+
+int fb_leader(const char *topic, int partition)
+{
+    rd_kafka_t *rk = client();
+    int leader = leader_of(rk, topic, partition);
+    rd_kafka_destroy(rk);
+    return leader;
+}
+
+void fb_create_topic(const char *topic, int partitions, int rf, ...)
+{
+    char es[512];
+    rd_kafka_t *rk = client();
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, rf, es, sizeof(es));
+    ck_assert_msg(nt != NULL, "topic %s: %s", topic, es);
+    va_list ap;
+    va_start(ap, rf);
+    for (const char *kv; (kv = va_arg(ap, const char *));) {
+        char key[128];
+        const char *eq = strchr(kv, '=');
+        ck_assert_msg(eq && (size_t)(eq - kv) < sizeof(key), "not key=value: %s", kv);
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        ck_assert(rd_kafka_NewTopic_set_config(nt, key, eq + 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    va_end(ap);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    ck_assert_msg(ev != NULL, "creating %s timed out", topic);
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    ck_assert_msg(res != NULL, "creating %s: %s", topic, rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+    ck_assert_msg(n == 1 && rd_kafka_topic_result_error(tr[0]) == RD_KAFKA_RESP_ERR_NO_ERROR, "creating %s: %s",
+                  topic, n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    int64_t deadline = ts_now_ms() + 30000;
+    for (int p = 0; p < partitions; p++)
+        while (leader_of(rk, topic, p) < 0) {
+            ck_assert_msg(ts_now_ms() < deadline, "%s[%d] has no leader after 30 s", topic, p);
+            usleep(100 * 1000);
+        }
+    rd_kafka_destroy(rk);
 }

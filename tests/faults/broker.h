@@ -41,6 +41,19 @@ int64_t fb_producer_stop(fb_producer *p);
 /** fb_producer_count() - records queued so far. */
 int64_t fb_producer_count(fb_producer *p);
 
+/** fb_controller() - the node id of the active controller of @dir. */
+int fb_controller(const char *dir);
+
+/** fb_leader() - the broker (node id) leading @topic[@partition], -1 none. */
+int fb_leader(const char *topic, int partition);
+
+/**
+ * fb_create_topic() - create @topic with @partitions partitions and @rf
+ * replicas through the Admin API, with the NULL-terminated "key=value" topic
+ * configurations after @rf; returns once every partition has a leader.
+ */
+void fb_create_topic(const char *topic, int partitions, int rf, ...);
+
 /** fb_available() - false (with the reason printed) when this machine
  * cannot run a broker: no java, mvn or kcat. */
 bool fb_available(void);

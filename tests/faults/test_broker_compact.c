@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "faults.h"
 
 #define NPARTS 2
@@ -20,34 +21,6 @@
 #define WAVES 20
 #define PER_WAVE 500
 #define DELETED_EVERY 7 /* keys 0, 7, 14, ... end deleted */
-
-static void create_compacted(rd_kafka_t *rk, const char *topic)
-{
-    char es[512];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, NPARTS, 1, es, sizeof(es));
-    ck_assert_msg(nt != NULL, "%s", es);
-    /* Roll a segment every 100 ms of writes, clean as soon as 1 % of the
-     * log is dirty, drop tombstones 1 s after cleaning: the cleaner (which
-     * looks every second on the test brokers) runs within the test. */
-    const char *cfg[][2] = {{"cleanup.policy", "compact"}, {"segment.ms", "100"},
-                            {"min.cleanable.dirty.ratio", "0.01"}, {"delete.retention.ms", "1000"},
-                            {"min.compaction.lag.ms", "0"}};
-    for (size_t i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++)
-        ck_assert(rd_kafka_NewTopic_set_config(nt, cfg[i][0], cfg[i][1]) == RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    ck_assert_msg(ev != NULL, "creating %s timed out", topic);
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    ck_assert_msg(res != NULL, "creating %s: %s", topic, rd_kafka_event_error_string(ev));
-    size_t n;
-    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
-    ck_assert_msg(n == 1 && rd_kafka_topic_result_error(tr[0]) == RD_KAFKA_RESP_ERR_NO_ERROR, "creating %s: %s",
-                  topic, n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-}
 
 /* Records a read of the whole topic returns now (each partition read from
  * its start up to its high watermark). */
@@ -142,15 +115,12 @@ START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
     char *live_group = ts_unique_name("sluice_live");
     char *rebuild_group = ts_unique_name("sluice_rebuild");
 
-    /* the admin handle of a producer of our own: fk's producer is busy */
-    char es[512];
-    rd_kafka_conf_t *ac = rd_kafka_conf_new();
-    ck_assert(rd_kafka_conf_set(ac, "bootstrap.servers", fk_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
-    rd_kafka_t *admin = rd_kafka_new(RD_KAFKA_PRODUCER, ac, es, sizeof(es));
-    ck_assert_msg(admin != NULL, "%s", es);
-    create_compacted(admin, topic);
-    rd_kafka_destroy(admin);
-    for (int p = 0; p < NPARTS; p++) /* asks again until every partition has its leader */
+    /* Roll a segment every 100 ms of writes, clean as soon as 1 % of the
+     * log is dirty, drop tombstones 1 s after cleaning: the cleaner (which
+     * looks every second on the test brokers) runs within the test. */
+    fb_create_topic(topic, NPARTS, 1, "cleanup.policy=compact", "segment.ms=100", "min.cleanable.dirty.ratio=0.01",
+                    "delete.retention.ms=1000", "min.compaction.lag.ms=0", NULL);
+    for (int p = 0; p < NPARTS; p++) /* asks again until the leader answers */
         ck_assert_int_eq(fk_high_watermark(topic, p), 0);
 
     char *live_cfg = write_config(schema, "live", live_group, topic);
