@@ -21,7 +21,7 @@
 # are compared with EXCEPT ALL both ways.
 #
 # Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap"),
-# SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 3000),
+# SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 2000),
 # SLUICE_CDC_TIMEOUT (seconds to converge after a phase, default 240),
 # SLUICE_CDC_JDBC=1 also runs Debezium's JDBC sink connector on the JSON
 # feed into database t_jdbc and reports (does not judge) how its tables
@@ -39,7 +39,7 @@ sluice=$build/src/sluice
 bootstrap=${SLUICE_TEST_BOOTSTRAP:?cdc: SLUICE_TEST_BOOTSTRAP (a real Kafka broker) is required}
 converters=${SLUICE_CDC_CONVERTERS:-json noschema unwrap}
 seed=${SLUICE_CDC_SEED:-$((RANDOM * 32768 + RANDOM))}
-txns=${SLUICE_CDC_TXNS:-3000}
+txns=${SLUICE_CDC_TXNS:-2000}
 timeout=${SLUICE_CDC_TIMEOUT:-240}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 export PGOPTIONS="-c client_min_messages=warning"
@@ -197,7 +197,8 @@ done
 
 if [ "${SLUICE_CDC_JDBC:-0}" = 1 ]; then
     psql_db postgres -c "CREATE DATABASE t_jdbc"
-    psql_db t_jdbc -c "CREATE SCHEMA r_app; CREATE SCHEMA r_logs"
+    psql_db t_jdbc -c "CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy', 'it''s \"complicated\"');
+                       CREATE SCHEMA r_app; CREATE SCHEMA r_logs"
     "$root/tests/connect.sh" sink "$work/connect" "jdbc_$run_id" "$(dsn t_jdbc)" "$(prefix json)\\..*" \
         'collection.name.format=r_${source.schema}.${source.table}'
     log "JDBC sink connector jdbc_$run_id on $(prefix json).* into t_jdbc"
