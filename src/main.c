@@ -16,6 +16,9 @@ static void usage(FILE *out)
           "       sluice --check -c FILE     validate the file, connect to Kafka and every target,\n"
           "                                  check every routed table, print what was found;\n"
           "                                  with --offline only what needs no network\n"
+          "       sluice status -c FILE [--json]\n"
+          "                                  per partition: offset stored in the database, committed in\n"
+          "                                  Kafka, high watermark, lag, the member holding it\n"
           "       sluice offsets -c FILE --route NAME --reset-to WHERE [--dry-run]\n"
           "                                  rewrite a route's stored offsets (the group must be stopped);\n"
           "                                  WHERE: earliest | latest | TIME (ISO-8601 or epoch ms) |\n"
@@ -49,7 +52,13 @@ int main(int argc, char **argv)
     /* a reload asked for before the daemon is up has nothing to reload */
     signal(SIGHUP, SIG_IGN);
     const char *path = NULL, *route = NULL, *where = NULL;
-    int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0, offline = 0;
+    int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0, offline = 0, status = 0, as_json = 0;
+    if (argc > 1 && !strcmp(argv[1], "status")) {
+        status = 1;
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc > 1 && !strcmp(argv[1], "import-connect")) {
         int strict = 0;
         const char *file = NULL;
@@ -81,7 +90,7 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},      {"config-docs", no_argument, NULL, 'D'},
         {"route", required_argument, NULL, 'r'},  {"reset-to", required_argument, NULL, 't'},
         {"dry-run", no_argument, NULL, 'n'},      {"print-config", no_argument, NULL, 'P'},
-        {"offline", no_argument, NULL, 'O'},
+        {"offline", no_argument, NULL, 'O'},      {"json", no_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -95,6 +104,7 @@ int main(int argc, char **argv)
         case 'n': dry_run = 1; break;
         case 'P': print_config = 1; break;
         case 'O': offline = 1; break;
+        case 'J': as_json = 1; break;
         case 'V': printf("sluice %s\n", SLUICE_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         case 'D': sl_config_write_docs(stdout); return 0;
@@ -140,6 +150,8 @@ int main(int argc, char **argv)
         rc = sl_app_check_offline(cfg);
     else if (check)
         rc = sl_app_check(cfg);
+    else if (status)
+        rc = sl_app_status(cfg, as_json);
     else if (offsets)
         rc = sl_app_offsets(cfg, route, where, dry_run);
     else

@@ -16,6 +16,14 @@ int sl_app_check(const sl_config *cfg);
  * without the network (the file, the librdkafka properties, table names). */
 int sl_app_check_offline(const sl_config *cfg);
 
+/* sl_app_status() - `sluice status`: per route and partition the offset
+ * stored in the database, the group's committed offset, the high watermark,
+ * the lag and the member holding it; a table, or JSON with @as_json.  Reads
+ * only: it never joins the group.  Returns 1 when something could not be
+ * read (said in the output), else 0. */
+#include <stdbool.h>
+int sl_app_status(const sl_config *cfg, bool as_json);
+
 /* sl_app_offsets() - `sluice offsets --route R --reset-to WHERE`: rewrite the
  * stored offsets of one route (database and Kafka), refusing while the group
  * has live members.  WHERE: earliest | latest | an ISO-8601 time or epoch ms |
