@@ -138,6 +138,8 @@ int main(int argc, char **argv)
     }
     if (cfg->log_level)
         sl_log_level = (sl_loglevel)sl_log_parse_level(cfg->log_level);
+    if (status)
+        sl_log_level = SL_LOG_WARN; /* the table is the output */
     if (verbose)
         sl_log_level = SL_LOG_DEBUG;
     if (early_signal) {
