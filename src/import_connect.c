@@ -691,7 +691,7 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
     sl_strbuf_putc(o, '\n');
     if (has_password)
         sl_strbuf_puts(o, "    # connection.password was not copied: give it to libpq through PGPASSWORD or a\n"
-                          "    # password file, or append &password=${file:/run/secrets/pg-password} to the dsn\n");
+                          "    # password file, or add the URI parameter password=${file:/run/secrets/pg-password}\n");
     if (pc.schema) {
         sl_strbuf_puts(o, "    schema: ");
         yq(o, pc.schema);

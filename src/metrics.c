@@ -301,7 +301,7 @@ static void put_number(sl_strbuf *o, double v)
     if (v == floor(v) && fabs(v) < 9e15)
         sl_strbuf_printf(o, " %.0f\n", v);
     else
-        sl_strbuf_printf(o, " %.17g\n", v);
+        sl_strbuf_printf(o, " %.15g\n", v);
 }
 
 static void render_family(sl_metrics *m, sl_metric_id id, sl_strbuf *o)

@@ -125,6 +125,29 @@ START_TEST(debezium_sink_json)
 }
 END_TEST
 
+/* The Debezium JDBC sink configuration tests/connect.sh registers with
+ * Kafka Connect (the live comparison in tests/debezium/cdc.sh): translated
+ * without a single warning. */
+START_TEST(connect_sh_jdbc_sink)
+{
+    int rc;
+    sl_config *cfg = import(EXAMPLES "connect-sh-jdbc-sink.json", true, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(diag_text, "");
+    ck_assert_str_eq(sl_config_kafka_get(cfg, "group.id"), "connect-jdbc_cdc");
+    ck_assert_str_eq(sl_config_kafka_get(cfg, "auto.offset.reset"), "earliest");
+    ck_assert_str_eq(cfg->targets[0].dsn, "postgresql://postgres@127.0.0.1:5432/t_jdbc");
+    const sl_route_conf *r = &cfg->routes[0];
+    ck_assert_str_eq(r->topic_pattern, "^(dbz_json\\..*)$");
+    ck_assert_str_eq(r->table, "r_${source.schema}.${source.table}");
+    ck_assert_int_eq(r->format, SL_FMT_DEBEZIUM);
+    ck_assert_int_eq(r->mode, SL_MODE_UPSERT);
+    ck_assert_int_eq(r->truncate, SL_TRUNCATE_APPLY);
+    ck_assert(r->auto_create && r->auto_evolve);
+    sl_config_free(cfg);
+}
+END_TEST
+
 START_TEST(unknown_keys_warn_and_fail_under_strict)
 {
     int rc;
@@ -181,6 +204,7 @@ int main(void)
     tcase_add_test(tc, confluent_upsert_properties);
     tcase_add_test(tc, confluent_with_debezium_transforms_json);
     tcase_add_test(tc, debezium_sink_json);
+    tcase_add_test(tc, connect_sh_jdbc_sink);
     tcase_add_test(tc, unknown_keys_warn_and_fail_under_strict);
     tcase_add_test(tc, non_postgresql_url_is_an_error);
     suite_add_tcase(s, tc);
