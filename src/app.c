@@ -307,7 +307,7 @@ int sl_app_run(const sl_config *cfg)
         int64_t now = mono_ms();
         atomic_store(&st.main_beat_ms, now);
         if (!notified_ready && service_ready(&st)) {
-            sd_notify(0, "READY=1\nSTATUS=partitions assigned, every target reachable");
+            sd_notify(0, "READY=1\nSTATUS=in the group, every target reachable");
             notified_ready = true;
         }
         /* the watchdog is fed only while liveness holds */

@@ -206,7 +206,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 {
     sl_worker *w = opaque;
     sl_metrics *m = w->rt->metrics;
-    sl_metrics_add(m, SL_M_REBALANCES, 1, NULL, NULL, NULL);
     sl_series *assigned = sl_metrics_series(m, SL_M_ASSIGNED, NULL, NULL, NULL);
     int before = w->assigned_n;
     /* the group's protocol is known here (not yet when subscribing) */
@@ -242,6 +241,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             rd_kafka_assign(rk, NULL);
         }
     }
+    /* counted once handled: READY=1 waits for it (app.c) */
+    sl_metrics_add(m, SL_M_REBALANCES, 1, NULL, NULL, NULL);
 }
 
 /* ---- creation ---- */

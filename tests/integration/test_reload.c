@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "scenario.h"
@@ -250,8 +251,104 @@ START_TEST(sigterm_past_shutdown_timeout_commits_nothing)
 }
 END_TEST
 
+/* The service-manager protocol, as systemd would receive it: a datagram
+ * socket named by NOTIFY_SOCKET (libsystemd's sd_notify() sends to it). */
+typedef struct notified {
+    int fd;
+    sl_strbuf all; /* every message received, one per line */
+} notified;
+
+static void drain(notified *n)
+{
+    char buf[512];
+    ssize_t got;
+    while ((got = recv(n->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+        buf[got] = '\0';
+        for (char *p = buf; *p; p++)
+            if (*p == '\n')
+                *p = '|';
+        sl_strbuf_printf(&n->all, "%s\n", buf);
+    }
+}
+
+typedef struct notify_wait {
+    notified *n;
+    const char *needle;
+} notify_wait;
+
+static bool got_message(void *arg)
+{
+    notify_wait *w = arg;
+    drain(w->n);
+    return w->n->all.data && strstr(w->n->all.data, w->needle);
+}
+
+static void wait_notified(notified *n, const char *needle)
+{
+    notify_wait w = {n, needle};
+    ck_assert_msg(ts_wait_until(got_message, &w, 60000), "never notified '%s'; got:\n%s", needle,
+                  n->all.data ? n->all.data : "(nothing)");
+}
+
+START_TEST(service_manager_notifications)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_notify");
+    ts_pg_exec(c, sc_orders_table_sql, NULL);
+    char *topic = ts_unique_name("orders");
+    char *group = ts_unique_name("sluice_notify");
+    ts_kafka_create_topic(topic, 1);
+    char *dir = ts_tempdir("notify");
+    notified n = {socket(AF_UNIX, SOCK_DGRAM, 0), SL_STRBUF_INIT};
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify.sock", dir);
+    ck_assert_msg(bind(n.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s", sa.sun_path);
+    setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+    setenv("WATCHDOG_USEC", "1000000", 1); /* no WATCHDOG_PID: meant for whichever process reads it */
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml", config_fmt, kafka, topic, schema, "orders", 100, "info", 0);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, log);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    wait_notified(&n, "READY=1");
+    wait_notified(&n, "WATCHDOG=1");
+    /* READY only once the group assigned and the target answered */
+    char *s = ts_read_file(log);
+    ck_assert_msg(strstr(s, "assigned ") && strstr(s, "connected to PostgreSQL"), "%s", s);
+    free(s);
+    free(ts_write_file(dir, "sluice.yaml", config_fmt, kafka, topic, schema, "orders", 50, "info", 0));
+    ts_daemon_signal(d, SIGHUP);
+    wait_notified(&n, "RELOADING=1");
+    wait_notified(&n, "STATUS=configuration reloaded");
+    ts_daemon_signal(d, SIGTERM);
+    wait_notified(&n, "STOPPING=1");
+    ck_assert_msg(ts_daemon_wait(d, 60000) && ts_daemon_exit_code(d) == 0, "exit after SIGTERM");
+    drain(&n);
+    printf("---- notifications ----\n%s", n.all.data);
+    /* in order: READY before RELOADING before the second READY before STOPPING */
+    const char *r1 = strstr(n.all.data, "READY=1"), *rl = strstr(n.all.data, "RELOADING=1");
+    const char *r2 = rl ? strstr(rl, "READY=1") : NULL, *st = strstr(n.all.data, "STOPPING=1");
+    ck_assert_msg(r1 && rl && r2 && st && r1 < rl && rl < r2 && r2 < st, "order:\n%s", n.all.data);
+    close(n.fd);
+    sl_strbuf_free(&n.all);
+    ts_daemon_free(d);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {sighup_applies_routes_at_a_batch_boundary, sigterm_past_shutdown_timeout_commits_nothing};
-    return sc_main("integration reload", tests, 2);
+    const TTest *tests[] = {sighup_applies_routes_at_a_batch_boundary, sigterm_past_shutdown_timeout_commits_nothing,
+                            service_manager_notifications};
+    return sc_main("integration reload", tests, 3);
 }
