@@ -12,6 +12,8 @@
 
 #include "options.h"
 #include "sluice/admin.h"
+#include "sluice/decoder.h"
+#include "sluice/sink.h"
 #include "sluice/log.h"
 #include "sluice/strbuf.h"
 
@@ -325,15 +327,15 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
     }
     case OPT_ENUM: {
         size_t k;
-        for (k = 0; o->names[k]; k++)
-            if (!strcmp(o->names[k], s))
+        for (k = 0; sl_option_enum_name(o, k); k++)
+            if (!strcmp(sl_option_enum_name(o, k), s))
                 break;
-        if (!o->names[k]) {
+        if (!sl_option_enum_name(o, k)) {
             sl_strbuf sb = SL_STRBUF_INIT;
-            for (size_t j = 0; o->names[j]; j++) {
+            for (size_t j = 0; sl_option_enum_name(o, j); j++) {
                 if (j)
                     sl_strbuf_puts(&sb, ", ");
-                sl_strbuf_puts(&sb, o->names[j]);
+                sl_strbuf_puts(&sb, sl_option_enum_name(o, j));
             }
             rc = fail(p, v, keypath, "'%s' is not one of: %s", s, sb.data);
             sl_strbuf_free(&sb);
@@ -430,27 +432,12 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
         t->delivery = -1;
         if (parse_section(p, v, SEC_TARGET, t, prefix))
             return -1;
-        char key[200];
-        if (t->type == SL_TARGET_POSTGRESQL) {
-            snprintf(key, sizeof(key), "%sdsn", prefix);
-            if (!t->dsn)
-                return fail(p, v, key, "a postgresql target needs a dsn");
-            if (t->url)
-                return fail(p, v, key, "url is for cratedb targets; postgresql uses dsn");
-            if ((int)t->delivery == -1)
-                t->delivery = SL_DELIVERY_EXACTLY_ONCE;
-            if (!t->schema)
-                t->schema = sl_xstrdup("public");
-        } else {
-            snprintf(key, sizeof(key), "%surl", prefix);
-            if (!t->dsn == !t->url)
-                return fail(p, v, key, "a cratedb target needs exactly one of url (HTTP) or dsn (PostgreSQL wire protocol)");
-            snprintf(key, sizeof(key), "%sdelivery", prefix);
-            if ((int)t->delivery == SL_DELIVERY_EXACTLY_ONCE)
-                return fail(p, v, key, "CrateDB has no transactions: only at-least-once (with idempotent upserts) is possible");
-            t->delivery = SL_DELIVERY_AT_LEAST_ONCE;
-            if (!t->schema)
-                t->schema = sl_xstrdup("doc");
+        const char *bad = "type";
+        sl_error e;
+        if (sl_sinks[t->type]->check_conf(t, &bad, &e)) {
+            char key[200];
+            snprintf(key, sizeof(key), "%s%s", prefix, bad);
+            return fail(p, v, key, "%s", e.msg);
         }
     }
     return 0;
@@ -517,7 +504,8 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
         if (r->on_error != SL_ONERR_DLQ && (r->dlq_topic || r->dlq_table))
             return fail(p, map_get(p, v, r->dlq_topic ? "dlq_topic" : "dlq_table"), key,
                         "dlq_topic/dlq_table are used only with on_error: dlq");
-        if ((r->format == SL_FMT_AVRO || r->key_format == SL_KEYFMT_AVRO) && cfg->registry.nurls == 0) {
+        if ((sl_format_lookup(r->format)->needs_registry || r->key_format == SL_KEYFMT_AVRO) &&
+            cfg->registry.nurls == 0) {
             snprintf(key, sizeof(key), "%sformat", prefix);
             return fail(p, map_get(p, v, "format"), key, "avro needs a schema_registry section");
         }

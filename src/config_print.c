@@ -164,7 +164,7 @@ static void print_option(const sl_config *cfg, FILE *out, const sl_option *o, co
     case OPT_ENUM: {
         int v = *(const int *)where;
         if (v >= 0)
-            fprintf(out, "%*s%s: %s\n", indent, "", o->name, o->names[v]);
+            fprintf(out, "%*s%s: %s\n", indent, "", o->name, sl_option_enum_name(o, (size_t)v));
         return;
     }
     case OPT_STRLIST: {

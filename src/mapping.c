@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sluice/debezium.h"
 #include "sluice/log.h"
 #include "sluice/textfmt.h"
 
@@ -20,6 +19,7 @@ int sl_mapping_init(sl_mapping *m, const sl_route_conf *route, const sl_table *t
     memset(m, 0, sizeof(*m));
     m->route = route;
     m->table = table;
+    m->convert_cell = sl_format_lookup(route->format)->convert_cell;
     m->soft_delete_col = -1;
     m->pointer = sl_xcalloc(table->ncols ? table->ncols : 1, sizeof(char *));
     m->meta = sl_xcalloc(table->ncols ? table->ncols : 1, sizeof(char *));
@@ -495,17 +495,17 @@ static json_t *kafka_meta(const sl_record *rec, const char *path, json_t **owned
     return NULL;
 }
 
-static int set_cell(sl_rowbuilder *b, uint32_t i, const sl_column *col, const json_t *v,
-                    const sl_route_conf *r, sl_error *err)
+static int set_cell(const sl_mapping *m, sl_rowbuilder *b, uint32_t i, const sl_column *col, const json_t *v,
+                    sl_error *err)
 {
     if (json_is_null(v)) {
         sl_rowbuilder_set_null(b, i);
         return 0;
     }
     sl_strbuf *sb = sl_rowbuilder_cell_begin(b, i);
-    /* Debezium: a value only the column's type explains (debezium.h) */
-    int done = r->format == SL_FMT_DEBEZIUM ? sl_debezium_convert_cell(col, v, sb, err) : 0;
-    if (done < 0 || (done == 0 && sl_convert_value(v, col->type, col->elem, r->epoch_unit, sb, err))) {
+    /* a value only the column's type explains, for formats that have such */
+    int done = m->convert_cell ? m->convert_cell(col, v, sb, err) : 0;
+    if (done < 0 || (done == 0 && sl_convert_value(v, col->type, col->elem, m->route->epoch_unit, sb, err))) {
         sl_error_prefix(err, "column \"%s\": ", col->name);
         sb->len = b->off[i];
         return -1;
@@ -567,7 +567,7 @@ int sl_map_change(sl_mapping *m, const sl_change *c, const sl_record *rec, sl_ro
         }
         if (!v)
             continue; /* absent: default on insert, unchanged on update */
-        int rc = set_cell(b, i, col, v, r, err);
+        int rc = set_cell(m, b, i, col, v, err);
         json_decref(owned);
         if (rc)
             return -1;

@@ -9,20 +9,30 @@
 #include <string.h>
 
 #include "sluice/config.h"
+#include "sluice/decoder.h"
+#include "sluice/sink.h"
 
 #define TOP(f) offsetof(sl_config, f)
 #define TGT(f) offsetof(sl_target_conf, f)
 #define RTE(f) offsetof(sl_route_conf, f)
 
-static const char *const target_types[] = {"postgresql", "cratedb", NULL};
-static const char *const deliveries[] = {"exactly-once", "at-least-once", NULL};
-static const char *const formats[] = {"json", "avro", "connect-json", "debezium", NULL};
-static const char *const key_formats[] = {"json", "string", "avro", NULL};
-static const char *const modes[] = {"upsert", "insert", NULL};
-static const char *const on_errors[] = {"fail", "dlq", "skip", NULL};
-static const char *const truncates[] = {"apply", "ignore", NULL};
-static const char *const delete_modes[] = {"hard", "soft", NULL};
-static const char *const epoch_units[] = {"s", "ms", "us", NULL};
+static const char *target_type_name(size_t i)
+{
+    return sl_sinks[i] ? sl_sinks[i]->name : NULL;
+}
+static const sl_option_enum target_types = {.name = target_type_name};
+static const sl_option_enum deliveries = {.list = (const char *const[]){"exactly-once", "at-least-once", NULL}};
+static const char *format_name(size_t i)
+{
+    return sl_formats[i] ? sl_formats[i]->name : NULL;
+}
+static const sl_option_enum formats = {.name = format_name};
+static const sl_option_enum key_formats = {.list = (const char *const[]){"json", "string", "avro", NULL}};
+static const sl_option_enum modes = {.list = (const char *const[]){"upsert", "insert", NULL}};
+static const sl_option_enum on_errors = {.list = (const char *const[]){"fail", "dlq", "skip", NULL}};
+static const sl_option_enum truncates = {.list = (const char *const[]){"apply", "ignore", NULL}};
+static const sl_option_enum delete_modes = {.list = (const char *const[]){"hard", "soft", NULL}};
+static const sl_option_enum epoch_units = {.list = (const char *const[]){"s", "ms", "us", NULL}};
 
 const sl_option sl_options[] = {
     /* top level */
@@ -101,8 +111,8 @@ const sl_option sl_options[] = {
      "the consumer), so it never fails liveness."},
 
     /* targets.<name> */
-    {SEC_TARGET, "type", OPT_ENUM, TGT(type), 0, NULL, true, target_types,
-     "postgresql or cratedb."},
+    {SEC_TARGET, "type", OPT_ENUM, TGT(type), 0, NULL, true, &target_types,
+     "The kind of database: one of the names in the type column."},
     {SEC_TARGET, "dsn", OPT_STR, TGT(dsn), 0, NULL, false, NULL,
      "libpq connection string or URI. Required for postgresql; for cratedb it selects the "
      "PostgreSQL wire protocol."},
@@ -117,7 +127,7 @@ const sl_option sl_options[] = {
     {SEC_TARGET, "ca_file", OPT_STR, TGT(ca_file), 0, NULL, false, NULL, "cratedb HTTP: CA bundle for https."},
     {SEC_TARGET, "insecure", OPT_BOOL, TGT(insecure), 0, "false", false, NULL,
      "cratedb HTTP: do not verify the server certificate."},
-    {SEC_TARGET, "delivery", OPT_ENUM, TGT(delivery), 0, NULL, false, deliveries,
+    {SEC_TARGET, "delivery", OPT_ENUM, TGT(delivery), 0, NULL, false, &deliveries,
      "exactly-once (default for postgresql: rows and offsets commit in one transaction, offsets "
      "kept in `sluice.offsets`) or at-least-once (offsets only in Kafka, upserts make replays "
      "harmless; the only choice for cratedb)."},
@@ -138,13 +148,13 @@ const sl_option sl_options[] = {
      "Target table, optionally schema-qualified (`public.orders`, `\"My Schema\".\"Orders\"`). "
      "May use `${topic}`, and for debezium `${source.schema}`, `${source.table}` (any path into "
      "the envelope). Quoted safely whatever it contains."},
-    {SEC_ROUTE, "format", OPT_ENUM, RTE(format), 0, "json", false, formats,
+    {SEC_ROUTE, "format", OPT_ENUM, RTE(format), 0, "json", false, &formats,
      "Value format: json, avro (Confluent wire format + schema registry), connect-json "
      "(Kafka Connect JsonConverter with schemas), debezium (change events, JSON or Avro)."},
-    {SEC_ROUTE, "key_format", OPT_ENUM, RTE(key_format), 0, "json", false, key_formats,
+    {SEC_ROUTE, "key_format", OPT_ENUM, RTE(key_format), 0, "json", false, &key_formats,
      "Record key format: json (an object, or a bare scalar for a one-column key; non-JSON "
      "bytes are taken as a string), string, avro."},
-    {SEC_ROUTE, "mode", OPT_ENUM, RTE(mode), 0, "upsert", false, modes,
+    {SEC_ROUTE, "mode", OPT_ENUM, RTE(mode), 0, "upsert", false, &modes,
      "upsert: INSERT .. ON CONFLICT (key) DO UPDATE, rows collapsed per key in each batch. "
      "insert: plain inserts, every record a row (tables without a key)."},
     {SEC_ROUTE, "key", OPT_STRLIST, RTE(key), RTE(nkey), NULL, false, NULL,
@@ -155,7 +165,7 @@ const sl_option sl_options[] = {
     {SEC_ROUTE, "columns", OPT_MAP, RTE(columns), RTE(ncolumns), NULL, false, NULL,
      "Explicit mapping, column -> JSON pointer into the value (`customer_id: /customer/id`). "
      "Columns not listed are still filled from the top-level field of the same name."},
-    {SEC_ROUTE, "on_error", OPT_ENUM, RTE(on_error), 0, "fail", false, on_errors,
+    {SEC_ROUTE, "on_error", OPT_ENUM, RTE(on_error), 0, "fail", false, &on_errors,
      "A record that cannot be decoded, mapped or written: fail (stop the worker, naming "
      "topic[partition]@offset; nothing past the last good batch is committed), dlq (dead-letter it "
      "and go on) or skip (count, log and go on)."},
@@ -169,9 +179,9 @@ const sl_option sl_options[] = {
      "Create a missing table from the record schema (avro, connect-json, debezium with schema)."},
     {SEC_ROUTE, "auto_evolve", OPT_BOOL, RTE(auto_evolve), 0, "false", false, NULL,
      "Add a nullable column when the schema gains a field. Never drops, renames or narrows."},
-    {SEC_ROUTE, "truncate", OPT_ENUM, RTE(truncate), 0, "apply", false, truncates,
+    {SEC_ROUTE, "truncate", OPT_ENUM, RTE(truncate), 0, "apply", false, &truncates,
      "debezium: what a truncate event does to the target table."},
-    {SEC_ROUTE, "delete_mode", OPT_ENUM, RTE(delete_mode), 0, "hard", false, delete_modes,
+    {SEC_ROUTE, "delete_mode", OPT_ENUM, RTE(delete_mode), 0, "hard", false, &delete_modes,
      "debezium and tombstones: hard deletes the row; soft sets `soft_delete_column` to true."},
     {SEC_ROUTE, "soft_delete_column", OPT_STR, RTE(soft_delete_column), 0, "__deleted", false, NULL,
      "Boolean column set by soft deletes."},
@@ -179,12 +189,17 @@ const sl_option sl_options[] = {
      "Extra columns from the record's envelope: column -> path (`source.ts_ms`, `op`, "
      "`source.lsn`; for any format also `kafka.topic`, `kafka.partition`, `kafka.offset`, "
      "`kafka.timestamp`)."},
-    {SEC_ROUTE, "epoch_unit", OPT_ENUM, RTE(epoch_unit), 0, "ms", false, epoch_units,
+    {SEC_ROUTE, "epoch_unit", OPT_ENUM, RTE(epoch_unit), 0, "ms", false, &epoch_units,
      "Unit of bare numbers written to timestamp columns (s, ms or us); numbers into date columns "
      "are days since 1970-01-01."},
 };
 
 const size_t sl_noptions = sizeof(sl_options) / sizeof(sl_options[0]);
+
+const char *sl_option_enum_name(const sl_option *o, size_t i)
+{
+    return o->names->list ? o->names->list[i] : o->names->name(i);
+}
 
 const char *sl_section_prefix(opt_section s)
 {
@@ -261,10 +276,10 @@ void sl_config_write_docs(FILE *out)
             if (o->section != sections[s].s)
                 continue;
             fprintf(out, "| `%s%s` | %s", sl_section_prefix(o->section), o->name, type_name(o));
-            if (o->names) {
+            if (o->type == OPT_ENUM) {
                 fputs(": ", out);
-                for (size_t k = 0; o->names[k]; k++)
-                    fprintf(out, "%s`%s`", k ? ", " : "", o->names[k]);
+                for (size_t k = 0; sl_option_enum_name(o, k); k++)
+                    fprintf(out, "%s`%s`", k ? ", " : "", sl_option_enum_name(o, k));
             }
             fprintf(out, " | %s | %s |\n",
                     o->def ? o->def : (o->required ? "*required*" : "-"), o->doc);

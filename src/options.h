@@ -19,6 +19,13 @@ typedef enum {
 
 typedef enum { SEC_TOP, SEC_BATCH, SEC_RETRY, SEC_REGISTRY, SEC_ADMIN, SEC_TARGET, SEC_ROUTE } opt_section;
 
+/* The names of an OPT_ENUM's values: a list, or (for the kinds whose
+ * names their ops tables hold: formats, target types) a function. */
+typedef struct sl_option_enum {
+    const char *const *list;        /* NULL-terminated, index = enum value */
+    const char *(*name)(size_t i);  /* the name of value @i, NULL past the last */
+} sl_option_enum;
+
 typedef struct sl_option {
     opt_section section;
     const char *name;
@@ -27,7 +34,7 @@ typedef struct sl_option {
     size_t count_off;   /* OPT_STRLIST / OPT_MAP: offset of the size_t count */
     const char *def;    /* default, as written in a file; NULL: none */
     bool required;
-    const char *const *names; /* OPT_ENUM: NULL-terminated, index = enum value */
+    const sl_option_enum *names; /* OPT_ENUM */
     const char *doc;
 } sl_option;
 
@@ -35,5 +42,7 @@ extern const sl_option sl_options[];
 extern const size_t sl_noptions;
 
 const char *sl_section_prefix(opt_section s);
+/* sl_option_enum_name() - the name of value @i of OPT_ENUM @o, NULL past the last. */
+const char *sl_option_enum_name(const sl_option *o, size_t i);
 
 #endif

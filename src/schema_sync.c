@@ -17,66 +17,9 @@ static const char *fstr(const json_t *f, const char *k)
     return s ? s : "";
 }
 
-static const char *pg_type(const char *t, const json_t *f, char *buf, size_t len)
-{
-    if (!strcmp(t, "numeric")) {
-        json_t *p = json_object_get(f, "precision"), *s = json_object_get(f, "scale");
-        /* precision and scale come from data (Connect parameters): only a
-         * pair PostgreSQL can declare is used, else unconstrained numeric */
-        if (json_is_integer(p) && json_integer_value(p) > 0 && json_integer_value(p) <= 1000 &&
-            json_is_integer(s) && json_integer_value(s) >= 0 && json_integer_value(s) <= json_integer_value(p))
-            snprintf(buf, len, "numeric(%d,%d)", (int)json_integer_value(p),
-                     (int)json_integer_value(s));
-        else
-            snprintf(buf, len, "numeric");
-        return buf;
-    }
-    static const char *const known[] = {"text", "smallint", "integer", "bigint", "real",
-                                        "double precision", "boolean", "timestamptz", "timestamp",
-                                        "date", "time", "uuid", "json", "jsonb", "bytea", NULL};
-    for (size_t i = 0; known[i]; i++)
-        if (!strcmp(known[i], t))
-            return snprintf(buf, len, "%s", t), buf;
-    return snprintf(buf, len, "text"), buf;
-}
-
-/* CrateDB has no bytea, uuid, time or storable date; decimals go to text to
- * stay exact. */
-static const char *crate_type(const char *t, char *buf, size_t len)
-{
-    static const struct {
-        const char *sluice, *crate;
-    } map[] = {
-        {"smallint", "SMALLINT"},  {"integer", "INTEGER"}, {"bigint", "BIGINT"},
-        {"real", "REAL"},          {"double precision", "DOUBLE PRECISION"},
-        {"boolean", "BOOLEAN"},    {"timestamptz", "TIMESTAMP WITH TIME ZONE"},
-        {"timestamp", "TIMESTAMP WITHOUT TIME ZONE"}, {"date", "TIMESTAMP WITH TIME ZONE"},
-        {"json", "OBJECT(DYNAMIC)"}, {"jsonb", "OBJECT(DYNAMIC)"},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcmp(map[i].sluice, t))
-            return snprintf(buf, len, "%s", map[i].crate), buf;
-    return snprintf(buf, len, "TEXT"), buf;
-}
-
 const char *sl_schema_column_type(sl_target_type target, const json_t *field, char *buf, size_t len)
 {
-    const char *t = fstr(field, "type");
-    if (!strcmp(t, "array")) {
-        const char *it = fstr(field, "items");
-        char inner[64];
-        if (target == SL_TARGET_CRATEDB) {
-            snprintf(buf, len, "ARRAY(%s)", crate_type(*it ? it : "text", inner, sizeof(inner)));
-        } else if (!*it || !strcmp(it, "jsonb") || !strcmp(it, "json")) {
-            snprintf(buf, len, "jsonb");
-        } else {
-            snprintf(buf, len, "%s[]", pg_type(it, field, inner, sizeof(inner)));
-        }
-        return buf;
-    }
-    if (target == SL_TARGET_CRATEDB)
-        return crate_type(t, buf, len);
-    return pg_type(t, field, buf, len);
+    return sl_sinks[target]->column_type(field, buf, len);
 }
 
 static sl_coltype sluice_coltype(const char *t, sl_coltype *elem)
@@ -180,7 +123,7 @@ static int create(sl_sink *sink, const sl_route_conf *route, const char *schema,
         char buf[96];
         sl_column *col = &def.cols[def.ncols++];
         col->name = (char *)fname;
-        col->type_name = sl_xstrdup(sl_schema_column_type(sink->conf->type, f, buf, sizeof(buf)));
+        col->type_name = sl_xstrdup(sink->ops->column_type(f, buf, sizeof(buf)));
         col->type = sluice_coltype(fstr(f, "type"), &col->elem);
     }
     /* primary key: the route's key, else the key schema's fields */
@@ -253,7 +196,7 @@ int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema
         const char *fname = fstr(f, "name");
         long idx = sl_table_find(table, fname);
         char buf[96];
-        const char *want = sl_schema_column_type(sink->conf->type, f, buf, sizeof(buf));
+        const char *want = sink->ops->column_type(f, buf, sizeof(buf));
         if (idx >= 0) {
             const sl_column *col = &table->cols[idx];
             sl_coltype elem;

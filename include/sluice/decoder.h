@@ -25,6 +25,8 @@
 #include "sluice/config.h"
 #include "sluice/error.h"
 #include "sluice/record.h"
+#include "sluice/strbuf.h"
+#include "sluice/table.h"
 
 typedef enum sl_op {
     SL_OP_UPSERT = 0, /* insert or update `value` (mode insert: insert) */
@@ -58,16 +60,31 @@ typedef struct sl_decoder {
     void *state;                  /* format-private */
 } sl_decoder;
 
+/* What a format is to the rest of sluice: everything that differs between
+ * formats is here, so that nothing outside src/format/ asks which format a
+ * route has. */
 typedef struct sl_format_ops {
-    sl_format format;
-    const char *name;
+    const char *name;        /* the route's `format:` value */
+    bool needs_registry;     /* refused without schema_registry */
     int (*init)(sl_decoder *d, sl_error *err);   /* may be NULL */
     void (*fini)(sl_decoder *d);                 /* may be NULL */
     /* decode() - fill @out from @rec.  Errors: SL_ERR_DATA for bad input
      * (the message names what is wrong; the caller adds topic/partition/offset),
      * SL_ERR_RETRY when a dependency (the schema registry) is unavailable. */
     int (*decode)(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err);
+    /* decode_key() - the record key into a JSON value (NULL if no key), for
+     * formats that read keys their own way; NULL: sl_decode_key_plain(). */
+    int (*decode_key)(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
+    /* convert_cell() - for formats whose values only the target column can
+     * explain: append @v's text for @col to @out and return 1, return 0 to
+     * leave @v to the generic conversion (mapping.h), -1 with SL_ERR_DATA.
+     * NULL: the generic conversion always. */
+    int (*convert_cell)(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err);
 } sl_format_ops;
+
+/* Every format, indexed by sl_format (a route's `format`), NULL-terminated:
+ * the option table takes the format names from here. */
+extern const sl_format_ops *const sl_formats[];
 
 const sl_format_ops *sl_format_lookup(sl_format f);
 
@@ -76,13 +93,10 @@ void sl_decoder_fini(sl_decoder *d);
 /* sl_decode() - decode @rec; the record key is decoded per key_format here,
  * then the format's decode() runs. */
 int sl_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err);
-/* sl_decode_key() - the record key per @fmt into a JSON value (NULL if no key). */
+/* sl_decode_key() - the record key into a JSON value (NULL if no key): the
+ * format's decode_key(), else sl_decode_key_plain(). */
 int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
-
-/* The formats (src/format/). */
-extern const sl_format_ops sl_format_json;
-extern const sl_format_ops sl_format_avro;
-extern const sl_format_ops sl_format_connect_json;
-extern const sl_format_ops sl_format_debezium;
+/* sl_decode_key_plain() - the record key per the route's key_format. */
+int sl_decode_key_plain(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
 
 #endif

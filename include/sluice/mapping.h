@@ -16,6 +16,8 @@
 typedef struct sl_mapping {
     const sl_route_conf *route;
     const sl_table *table;
+    /* the route's format's convert_cell (decoder.h), or NULL */
+    int (*convert_cell)(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err);
     const char **pointer; /* per column: JSON pointer from `columns`, or NULL (by name) */
     const char **meta;    /* per column: envelope path from `add_columns`, or NULL */
     long soft_delete_col; /* delete_mode soft: index of the flag column, else -1 */

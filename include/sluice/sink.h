@@ -66,9 +66,25 @@ void sl_flush_clear_deadletters(sl_flush *f);
 
 typedef struct sl_sink sl_sink;
 
+/* What a target is to the rest of sluice: everything that differs between
+ * targets is here, so that nothing outside src/sink/ asks which type a
+ * target has.  sl_sinks[] holds one table a target type; a type served by
+ * several transports (CrateDB: HTTP or the PostgreSQL wire protocol) has
+ * one table a transport besides, chosen by transport(). */
 typedef struct sl_sink_ops {
-    const char *name;
+    const char *name;     /* sl_sinks[]: targets.<name>.type; else for messages */
     bool transactional;   /* data and offsets commit together: exactly-once possible */
+    /* check_conf() - complete and check a target's options once parsed
+     * (delivery is -1 when not given): -1 with @err and the option at fault
+     * in @key (its name within the target). */
+    int (*check_conf)(sl_target_conf *t, const char **key, sl_error *err);
+    /* column_type() - the column type auto_create / auto_evolve declare for
+     * a field of sl_change.fields (e.g. "numeric(12,4)", "bigint[]",
+     * "TIMESTAMP WITH TIME ZONE"), written into @buf. */
+    const char *(*column_type)(const json_t *field, char *buf, size_t len);
+    /* transport() - the table that serves @t, for a type with several;
+     * NULL: this one. */
+    const struct sl_sink_ops *(*transport)(const sl_target_conf *t);
     int (*open)(sl_sink *s, sl_error *err);      /* connect (SL_ERR_RETRY when unreachable) */
     void (*close)(sl_sink *s);
     /* describe() - read a table's columns and key; *out = NULL when it does not exist. */
@@ -101,8 +117,8 @@ void sl_sink_free(sl_sink *s);
 /* sl_sink_exactly_once() - transactional and delivery: exactly-once. */
 bool sl_sink_exactly_once(const sl_sink *s);
 
-extern const sl_sink_ops sl_sink_postgresql;
-extern const sl_sink_ops sl_sink_cratedb_http;
-extern const sl_sink_ops sl_sink_cratedb_pg;
+/* Every target type, indexed by sl_target_type (targets.<name>.type),
+ * NULL-terminated: the option table takes the type names from here. */
+extern const sl_sink_ops *const sl_sinks[];
 
 #endif

@@ -652,11 +652,7 @@ int sl_avro_decode_connect(sl_registry *reg, const void *buf, size_t len, json_t
 
 int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
 {
-    /* Debezium reads keys, like values, as Connect records */
-    int rc = d->route->format == SL_FMT_DEBEZIUM
-                 ? sl_avro_decode_connect(d->registry, rec->key, rec->key_len, out, NULL, err)
-                 : sl_avro_decode_wire(d->registry, rec->key, rec->key_len, out, NULL, NULL, err);
-    if (rc) {
+    if (sl_avro_decode_wire(d->registry, rec->key, rec->key_len, out, NULL, NULL, err)) {
         sl_error_prefix(err, "key: ");
         return -1;
     }
@@ -735,8 +731,8 @@ static int avro_init(sl_decoder *d, sl_error *err)
 }
 
 const sl_format_ops sl_format_avro = {
-    .format = SL_FMT_AVRO,
     .name = "avro",
+    .needs_registry = true,
     .init = avro_init,
     .decode = avro_decode,
 };

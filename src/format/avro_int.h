@@ -102,7 +102,7 @@ unsigned long sl_registry_serial(const sl_registry *r);
  * (it is freed at thread exit otherwise). */
 void sl_avro_thread_cleanup(void);
 
-/* sl_avro_decode_key() - key_format: avro (called by sl_decode_key()). */
+/* sl_avro_decode_key() - key_format: avro (called by sl_decode_key_plain()). */
 int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
 
 #endif

@@ -379,7 +379,6 @@ static int cj_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_err
 }
 
 const sl_format_ops sl_format_connect_json = {
-    .format = SL_FMT_CONNECT_JSON,
     .name = "connect-json",
     .decode = cj_decode,
 };

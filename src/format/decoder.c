@@ -1,7 +1,21 @@
-/* decoder.c - format dispatch and record-key decoding. */
+/* decoder.c - the table of formats, format dispatch and record-key decoding. */
 #include "sluice/decoder.h"
 
 #include <string.h>
+
+#include "avro_int.h"
+
+/* One entry a format; a route's `format` is an index into it.  The first
+ * ones are in the order of sl_format (config.h), whose constants exist for
+ * the code that names a format; a new format is appended and needs none. */
+extern const sl_format_ops sl_format_json, sl_format_avro, sl_format_connect_json, sl_format_debezium;
+const sl_format_ops *const sl_formats[] = {
+    &sl_format_json,
+    &sl_format_avro,
+    &sl_format_connect_json,
+    &sl_format_debezium,
+    NULL,
+};
 
 void sl_change_clear(sl_change *c)
 {
@@ -16,13 +30,7 @@ void sl_change_clear(sl_change *c)
 
 const sl_format_ops *sl_format_lookup(sl_format f)
 {
-    switch (f) {
-    case SL_FMT_JSON: return &sl_format_json;
-    case SL_FMT_AVRO: return &sl_format_avro;
-    case SL_FMT_CONNECT_JSON: return &sl_format_connect_json;
-    case SL_FMT_DEBEZIUM: return &sl_format_debezium;
-    }
-    return NULL;
+    return (size_t)f < sizeof(sl_formats) / sizeof(sl_formats[0]) ? sl_formats[f] : NULL;
 }
 
 int sl_decoder_init(sl_decoder *d, const sl_route_conf *route, struct sl_registry *reg, sl_error *err)
@@ -44,11 +52,7 @@ void sl_decoder_fini(sl_decoder *d)
     memset(d, 0, sizeof(*d));
 }
 
-/* Avro keys are decoded by the Avro format; it provides this hook. */
-int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
-    __attribute__((weak));
-
-int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+int sl_decode_key_plain(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
 {
     *out = NULL;
     if (!rec->key)
@@ -58,8 +62,6 @@ int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *e
         *out = json_stringn_nocheck(rec->key, rec->key_len);
         return 0;
     case SL_KEYFMT_AVRO:
-        if (!sl_avro_decode_key)
-            return sl_error_set(err, SL_ERR_FATAL, "key_format avro is not available in this build");
         return sl_avro_decode_key(d, rec, out, err);
     case SL_KEYFMT_JSON: {
         json_error_t je;
@@ -70,6 +72,14 @@ int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *e
     }
     }
     return 0;
+}
+
+int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+{
+    const sl_format_ops *ops = sl_format_lookup(d->route->format);
+    if (ops->decode_key)
+        return ops->decode_key(d, rec, out, err);
+    return sl_decode_key_plain(d, rec, out, err);
 }
 
 int sl_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)

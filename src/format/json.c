@@ -28,7 +28,6 @@ static int json_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_e
 }
 
 const sl_format_ops sl_format_json = {
-    .format = SL_FMT_JSON,
     .name = "json",
     .decode = json_decode,
 };

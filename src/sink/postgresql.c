@@ -906,9 +906,64 @@ static int pg_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl_e
     return rc;
 }
 
+static int pg_check_conf(sl_target_conf *t, const char **key, sl_error *err)
+{
+    *key = "dsn";
+    if (!t->dsn)
+        return sl_error_set(err, SL_ERR_FATAL, "a postgresql target needs a dsn");
+    if (t->url)
+        return sl_error_set(err, SL_ERR_FATAL, "url is for cratedb targets; postgresql uses dsn");
+    if ((int)t->delivery == -1)
+        t->delivery = SL_DELIVERY_EXACTLY_ONCE;
+    if (!t->schema)
+        t->schema = sl_xstrdup("public");
+    return 0;
+}
+
+static const char *pg_scalar_type(const char *t, const json_t *f, char *buf, size_t len)
+{
+    if (!strcmp(t, "numeric")) {
+        json_t *p = json_object_get(f, "precision"), *s = json_object_get(f, "scale");
+        /* precision and scale come from data (Connect parameters): only a
+         * pair PostgreSQL can declare is used, else unconstrained numeric */
+        if (json_is_integer(p) && json_integer_value(p) > 0 && json_integer_value(p) <= 1000 &&
+            json_is_integer(s) && json_integer_value(s) >= 0 && json_integer_value(s) <= json_integer_value(p))
+            snprintf(buf, len, "numeric(%d,%d)", (int)json_integer_value(p),
+                     (int)json_integer_value(s));
+        else
+            snprintf(buf, len, "numeric");
+        return buf;
+    }
+    static const char *const known[] = {"text", "smallint", "integer", "bigint", "real",
+                                        "double precision", "boolean", "timestamptz", "timestamp",
+                                        "date", "time", "uuid", "json", "jsonb", "bytea", NULL};
+    for (size_t i = 0; known[i]; i++)
+        if (!strcmp(known[i], t))
+            return snprintf(buf, len, "%s", t), buf;
+    return snprintf(buf, len, "text"), buf;
+}
+
+/* sluice's type names are PostgreSQL's; arrays of JSON are jsonb. */
+static const char *pg_column_type(const json_t *field, char *buf, size_t len)
+{
+    const char *t = json_string_value(json_object_get(field, "type"));
+    if (t && !strcmp(t, "array")) {
+        const char *it = json_string_value(json_object_get(field, "items"));
+        char inner[64];
+        if (!it || !*it || !strcmp(it, "jsonb") || !strcmp(it, "json"))
+            snprintf(buf, len, "jsonb");
+        else
+            snprintf(buf, len, "%s[]", pg_scalar_type(it, field, inner, sizeof(inner)));
+        return buf;
+    }
+    return pg_scalar_type(t ? t : "", field, buf, len);
+}
+
 const sl_sink_ops sl_sink_postgresql = {
     .name = "postgresql",
     .transactional = true,
+    .check_conf = pg_check_conf,
+    .column_type = pg_column_type,
     .open = pg_open,
     .close = pg_close,
     .describe = pg_describe,

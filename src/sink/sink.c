@@ -1,4 +1,5 @@
-/* sink.c - choosing a sink for a target, and flush bookkeeping. */
+/* sink.c - the table of target types, choosing a sink for a target, and
+ * flush bookkeeping. */
 #include "sluice/sink.h"
 
 #include <stdio.h>
@@ -7,15 +8,22 @@
 
 #include "sluice/strbuf.h"
 
+/* One entry a target type; a target's `type` is an index into it.  The
+ * first ones are in the order of sl_target_type (config.h), whose constants
+ * exist for the code that names a type; a new type is appended and needs
+ * none. */
+extern const sl_sink_ops sl_sink_postgresql, sl_sink_cratedb;
+const sl_sink_ops *const sl_sinks[] = {
+    &sl_sink_postgresql,
+    &sl_sink_cratedb,
+    NULL,
+};
+
 sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id, sl_error *err)
 {
-    const sl_sink_ops *ops;
-    if (conf->type == SL_TARGET_POSTGRESQL)
-        ops = &sl_sink_postgresql;
-    else if (conf->url)
-        ops = &sl_sink_cratedb_http;
-    else
-        ops = &sl_sink_cratedb_pg;
+    const sl_sink_ops *ops = sl_sinks[conf->type];
+    if (ops->transport)
+        ops = ops->transport(conf);
     sl_sink *s = sl_xcalloc(1, sizeof(*s));
     s->ops = ops;
     s->conf = conf;

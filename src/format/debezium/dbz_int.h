@@ -10,6 +10,7 @@
 
 #include "sluice/error.h"
 #include "sluice/strbuf.h"
+#include "sluice/table.h"
 
 /* Debezium's default `unavailable.value.placeholder`: what the PostgreSQL
  * connector sends for an unchanged TOASTed column whose old value logical
@@ -17,6 +18,18 @@
  * "Considerations about TOASTed values"). */
 #define SL_DBZ_UNAVAILABLE "__debezium_unavailable_value"
 
+
+/**
+ * sl_dbz_convert_cell() - the Debezium format's convert_cell (decoder.h):
+ * a value of a schemaless Debezium event (JsonConverter with
+ * schemas.enable=false) that only the target column can explain: a base64
+ * Decimal into a numeric column (the scale is the column's), a
+ * VariableScaleDecimal {"scale","value"} object, base64 bytes into a bytea
+ * column.
+ * Return: 1 when handled, 0 when the generic conversion applies, -1 with
+ * SL_ERR_DATA in @err.
+ */
+int sl_dbz_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err);
 
 /**
  * sl_dbz_decimal_text() - a base64 big-endian two's-complement unscaled

@@ -454,10 +454,25 @@ done:
     return rc;
 }
 
+/* Debezium reads Avro keys, like values, as the Connect records
+ * AvroConverter was given. */
+static int dbz_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+{
+    if (!rec->key || d->route->key_format != SL_KEYFMT_AVRO)
+        return sl_decode_key_plain(d, rec, out, err);
+    *out = NULL;
+    if (sl_avro_decode_connect(d->registry, rec->key, rec->key_len, out, NULL, err)) {
+        sl_error_prefix(err, "key: ");
+        return -1;
+    }
+    return 0;
+}
+
 const sl_format_ops sl_format_debezium = {
-    .format = SL_FMT_DEBEZIUM,
     .name = "debezium",
     .init = dbz_init,
     .fini = dbz_fini,
     .decode = dbz_decode,
+    .decode_key = dbz_decode_key,
+    .convert_cell = sl_dbz_convert_cell,
 };

@@ -33,7 +33,6 @@
 
 #include "../avro_int.h"
 #include "dbz_int.h"
-#include "sluice/debezium.h"
 #include "sluice/mapping.h"
 #include "sluice/textfmt.h"
 
@@ -467,7 +466,7 @@ static int column_scale(const char *type_name)
     return comma ? atoi(comma + 1) : 0;
 }
 
-int sl_debezium_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err)
+int sl_dbz_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err)
 {
     if (col->type == SL_COL_NUMERIC) {
         if (json_is_object(v) && json_is_integer(json_object_get(v, "scale")) &&

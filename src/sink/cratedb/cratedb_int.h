@@ -164,4 +164,11 @@ int crate_json_string(sl_strbuf *out, const char *s, size_t len);
 int crate_http_parse(long status, const char *body, size_t len, size_t n, crate_expect expect,
                      crate_outcome *out, sl_error *err);
 
+/* The transports' operation tables (http.c, pg.c), chosen by cratedb.c. */
+extern const sl_sink_ops sl_sink_cratedb_http;
+extern const sl_sink_ops sl_sink_cratedb_pg;
+
+/* crate_column_type() - the CrateDB column type for a field (sl_sink_ops.column_type). */
+const char *crate_column_type(const json_t *field, char *buf, size_t len);
+
 #endif

@@ -727,6 +727,7 @@ static int http_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl
 const sl_sink_ops sl_sink_cratedb_http = {
     .name = "cratedb-http",
     .transactional = false,
+    .column_type = crate_column_type,
     .open = http_open,
     .close = http_close,
     .describe = http_describe,

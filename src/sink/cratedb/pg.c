@@ -319,6 +319,7 @@ static int pgw_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl_
 const sl_sink_ops sl_sink_cratedb_pg = {
     .name = "cratedb-pgwire",
     .transactional = false,
+    .column_type = crate_column_type,
     .open = pgw_open,
     .close = pgw_close,
     .describe = pgw_describe,
