@@ -72,10 +72,6 @@ json_t *sl_av_connect_schema(const sl_av_node *n);
 
 #include "sluice/textfmt.h" /* canonical text forms */
 
-/* sl_connect_plain_type() - the sluice column type of a plain Kafka Connect
- * schema type ("int64" -> "bigint", "struct" -> "jsonb"), NULL for others. */
-const char *sl_connect_plain_type(const char *type);
-
 /* sl_avro_decode_wire() - decode one Confluent wire-format datum
  * (https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format:
  * magic byte 0, 4-byte big-endian schema id, Avro binary) against its

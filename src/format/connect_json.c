@@ -16,47 +16,9 @@
 #include <strings.h>
 
 #include "avro_int.h"
+#include "connect_schema.h"
 
-#define CONNECT "org.apache.kafka.connect.data."
-
-const char *sl_connect_plain_type(const char *type)
-{
-    static const struct {
-        const char *connect, *sluice;
-    } map[] = {
-        {"int8", "smallint"}, {"int16", "smallint"},  {"int32", "integer"},
-        {"int64", "bigint"},  {"float", "real"},      {"float32", "real"},
-        {"double", "double precision"}, {"float64", "double precision"},
-        {"boolean", "boolean"}, {"string", "text"},   {"bytes", "bytea"},
-        {"struct", "jsonb"},  {"map", "jsonb"},
-    };
-    for (size_t i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
-        if (!strcasecmp(map[i].connect, type))
-            return map[i].sluice;
-    return NULL;
-}
-
-static const char *stype(const json_t *schema)
-{
-    return json_string_value(json_object_get(schema, "type"));
-}
-
-static const char *sname(const json_t *schema)
-{
-    return json_string_value(json_object_get(schema, "name"));
-}
-
-/* The "scale" parameter; out of sl_fmt_decimal()'s range when absurd (the
- * caller refuses it). */
-static long long decimal_scale(const json_t *schema)
-{
-    json_t *p = json_object_get(json_object_get(schema, "parameters"), "scale");
-    if (json_is_string(p))
-        return strtoll(json_string_value(p), NULL, 10);
-    if (json_is_integer(p))
-        return json_integer_value(p);
-    return 0;
-}
+#define CONNECT SL_CONNECT
 
 static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_error *err);
 
@@ -87,14 +49,14 @@ static json_t *conv_struct(const json_t *schema, const json_t *v, sl_strbuf *tmp
 
 static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_error *err)
 {
-    const char *type = stype(schema), *name = sname(schema);
+    const char *type = sl_connect_stype(schema), *name = sl_connect_sname(schema);
     if (!type)
         return sl_error_set(err, SL_ERR_DATA, "schema without a \"type\""), NULL;
     if (json_is_null(v))
         return json_null(); /* optional or not, the mapper decides what NULL means for its column */
     sl_strbuf_reset(tmp);
     if (name && !strcmp(name, CONNECT "Decimal")) {
-        long long scale = decimal_scale(schema);
+        long long scale = sl_connect_param(schema, "scale", 0);
         if (scale < -SL_DECIMAL_MAX_SCALE || scale > SL_DECIMAL_MAX_SCALE)
             return sl_error_set(err, SL_ERR_DATA, "Decimal scale %lld beyond +-%d", scale,
                                 SL_DECIMAL_MAX_SCALE), NULL;
@@ -228,43 +190,13 @@ static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
     return sl_error_set(err, SL_ERR_DATA, "unknown Connect type \"%s\"", type), NULL;
 }
 
-/* The sluice type (schema_sync.h) of a Connect schema. */
-static const char *sluice_type(const json_t *schema, json_t *f)
-{
-    const char *type = stype(schema), *name = sname(schema);
-    if (!type)
-        return "text";
-    if (name && !strcmp(name, CONNECT "Decimal")) {
-        json_t *prec = json_object_get(json_object_get(schema, "parameters"), "connect.decimal.precision");
-        if (f && prec)
-            json_object_set_new(f, "precision", json_integer(atoi(json_string_value(prec) ? json_string_value(prec) : "0")));
-        if (f)
-            json_object_set_new(f, "scale", json_integer((json_int_t)decimal_scale(schema)));
-        return "numeric";
-    }
-    if (name && !strcmp(name, CONNECT "Date"))
-        return "date";
-    if (name && !strcmp(name, CONNECT "Time"))
-        return "time";
-    if (name && !strcmp(name, CONNECT "Timestamp"))
-        return "timestamptz";
-    const char *plain = sl_connect_plain_type(type);
-    if (plain)
-        return plain;
-    if (!strcmp(type, "array")) {
-        json_t *items = json_object_get(schema, "items");
-        const char *it = sluice_type(items, NULL);
-        if (!strcmp(it, "jsonb") || !strcmp(it, "array"))
-            return "jsonb";
-        if (f) {
-            json_object_set_new(f, "items", json_string(it));
-            if (!strcmp(it, "numeric"))
-                sluice_type(items, f);
-        }
-        return "array";
-    }
-    return "text";
-}
+/* The semantic types of Connect JSON, by name (Decimal is common to all). */
+static const sl_connect_named connect_named[] = {
+    {CONNECT "Date", "date"},
+    {CONNECT "Time", "time"},
+    {CONNECT "Timestamp", "timestamptz"},
+    {NULL, NULL},
+};
 
 static json_t *connect_fields(const json_t *schema, bool key)
 {
@@ -276,10 +208,10 @@ static json_t *connect_fields(const json_t *schema, bool key)
             continue;
         json_t *o = json_pack("{s:s, s:b}", "name", name, "optional",
                               json_is_true(json_object_get(f, "optional")));
-        json_object_set_new(o, "type", json_string(sluice_type(f, o)));
-        const char *n = sname(f);
+        json_object_set_new(o, "type", json_string(sl_connect_sluice_type(f, o, connect_named)));
+        const char *n = sl_connect_sname(f);
         sl_strbuf src = SL_STRBUF_INIT;
-        sl_strbuf_printf(&src, "%s%s%s", stype(f) ? stype(f) : "?", n ? " " : "", n ? n : "");
+        sl_strbuf_printf(&src, "%s%s%s", sl_connect_stype(f) ? sl_connect_stype(f) : "?", n ? " " : "", n ? n : "");
         json_object_set_new(o, "source_type", json_string(src.data));
         sl_strbuf_free(&src);
         if (key)
@@ -308,7 +240,7 @@ static int cj_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_err
             sl_error_prefix(err, "key: ");
             return -1;
         }
-        if (stype(ks) && !strcmp(stype(ks), "struct"))
+        if (sl_connect_stype(ks) && !strcmp(sl_connect_stype(ks), "struct"))
             key_fields = connect_fields(ks, true);
         json_decref(out->key);
         out->key = k;
@@ -341,12 +273,12 @@ static int cj_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_err
         return 0;
     }
     json_t *schema = json_object_get(env, "schema");
-    if (!stype(schema) || strcmp(stype(schema), "struct")) {
+    if (!sl_connect_stype(schema) || strcmp(sl_connect_stype(schema), "struct")) {
         json_decref(env);
         sl_strbuf_free(&tmp);
         json_decref(key_fields);
         return sl_error_set(err, SL_ERR_DATA, "the Connect schema is a %s, not a struct: a row needs named fields",
-                            stype(schema) ? stype(schema) : "(no type)");
+                            sl_connect_stype(schema) ? sl_connect_stype(schema) : "(no type)");
     }
     out->value = conv(schema, payload, &tmp, err);
     sl_strbuf_free(&tmp);

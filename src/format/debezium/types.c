@@ -32,11 +32,12 @@
 #include <strings.h>
 
 #include "../avro_int.h"
+#include "../connect_schema.h"
 #include "dbz_int.h"
 #include "sluice/mapping.h"
 #include "sluice/textfmt.h"
 
-#define CONNECT "org.apache.kafka.connect.data."
+#define CONNECT SL_CONNECT
 #define DBZ "io.debezium."
 
 int sl_dbz_decimal_text(const char *b64, size_t n, int64_t scale, sl_strbuf *out, sl_error *err)
@@ -75,30 +76,9 @@ bool sl_dbz_is_unavailable(const json_t *v)
     return false;
 }
 
-static const char *stype(const json_t *schema)
-{
-    return json_string_value(json_object_get(schema, "type"));
-}
-
-static const char *sname(const json_t *schema)
-{
-    return json_string_value(json_object_get(schema, "name"));
-}
-
 static bool is(const char *name, const char *want)
 {
     return name && !strcmp(name, want);
-}
-
-/* A parameter ("scale", "length") as an integer; Connect writes them as strings. */
-static long param(const json_t *schema, const char *key, long dflt)
-{
-    json_t *p = json_object_get(json_object_get(schema, "parameters"), key);
-    if (json_is_string(p))
-        return strtol(json_string_value(p), NULL, 10);
-    if (json_is_integer(p))
-        return (long)json_integer_value(p);
-    return dflt;
 }
 
 /* The field list of a struct schema: each entry names its field with
@@ -220,7 +200,7 @@ static json_t *bits(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
         free(b);
         return sl_error_set(err, SL_ERR_DATA, "Bits value is not base64"), NULL;
     }
-    long nbits = param(schema, "length", len * 8);
+    long nbits = sl_connect_param(schema, "length", len * 8);
     if (nbits < 0 || nbits > 8 * 1024 * 1024)
         nbits = len * 8;
     for (long i = nbits - 1; i >= 0; i--) {
@@ -247,7 +227,7 @@ static json_t *conv_struct(const json_t *schema, const json_t *v, json_t *json_t
         if (!fv) /* absent: not supplied */
             continue;
         const json_t *fs = field_schema(f);
-        if (json_text && is(sname(fs), DBZ "data.Json") && json_is_string(fv))
+        if (json_text && is(sl_connect_sname(fs), DBZ "data.Json") && json_is_string(fv))
             json_object_set(json_text, name, fv);
         json_t *cv = sl_dbz_convert(fs, fv, NULL, tmp, err);
         if (!cv) {
@@ -263,14 +243,14 @@ static json_t *conv_struct(const json_t *schema, const json_t *v, json_t *json_t
 json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text, sl_strbuf *tmp,
                        sl_error *err)
 {
-    const char *type = stype(schema), *name = sname(schema);
+    const char *type = sl_connect_stype(schema), *name = sl_connect_sname(schema);
     if (json_is_null(v))
         return json_null();
     if (!type) /* an elided or unknown schema: the value as it came */
         return json_incref((json_t *)v);
     sl_strbuf_reset(tmp);
     if (is(name, CONNECT "Decimal")) {
-        long scale = param(schema, "scale", 0);
+        long scale = sl_connect_param(schema, "scale", 0);
         if (json_is_string(v) && !sl_dbz_is_unavailable(v)) {
             if (sl_dbz_decimal_text(json_string_value(v), json_string_length(v), scale, tmp, err))
                 return NULL;
@@ -352,62 +332,28 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
 
 /* ---- schema -> sl_change.fields ---- */
 
-static const char *sluice_type(const json_t *schema, json_t *f)
-{
-    const char *type = stype(schema), *name = sname(schema);
-    if (!type)
-        return "text";
-    if (is(name, CONNECT "Decimal")) {
-        const char *prec = json_string_value(
-            json_object_get(json_object_get(schema, "parameters"), "connect.decimal.precision"));
-        if (f && prec)
-            json_object_set_new(f, "precision", json_integer(atoi(prec)));
-        if (f)
-            json_object_set_new(f, "scale", json_integer(param(schema, "scale", 0)));
-        return "numeric";
-    }
-    static const struct {
-        const char *name, *type;
-    } named[] = {
-        {DBZ "data.VariableScaleDecimal", "numeric"},
-        {DBZ "time.Date", "date"},
-        {CONNECT "Date", "date"},
-        {DBZ "time.Time", "time"},
-        {DBZ "time.MicroTime", "time"},
-        {DBZ "time.NanoTime", "time"},
-        {CONNECT "Time", "time"},
-        {DBZ "time.Timestamp", "timestamp"},
-        {DBZ "time.MicroTimestamp", "timestamp"},
-        {DBZ "time.NanoTimestamp", "timestamp"},
-        {CONNECT "Timestamp", "timestamptz"},
-        {DBZ "time.ZonedTimestamp", "timestamptz"},
-        {DBZ "data.Json", "jsonb"},
-        {DBZ "data.Uuid", "uuid"},
-    };
-    for (size_t i = 0; name && i < sizeof(named) / sizeof(named[0]); i++)
-        if (!strcmp(name, named[i].name))
-            return named[i].type;
-    const char *plain = sl_connect_plain_type(type);
-    if (plain)
-        return plain;
-    if (!strcasecmp(type, "array")) {
-        const json_t *items = json_object_get(schema, "items");
-        const char *it = sluice_type(items, NULL);
-        if (!strcmp(it, "jsonb") || !strcmp(it, "array"))
-            return "jsonb";
-        if (f) {
-            json_object_set_new(f, "items", json_string(it));
-            if (!strcmp(it, "numeric"))
-                sluice_type(items, f);
-        }
-        return "array";
-    }
-    return "text";
-}
+/* The semantic types Debezium sends, by name (Decimal is common to all). */
+static const sl_connect_named dbz_named[] = {
+    {DBZ "data.VariableScaleDecimal", "numeric"},
+    {DBZ "time.Date", "date"},
+    {CONNECT "Date", "date"},
+    {DBZ "time.Time", "time"},
+    {DBZ "time.MicroTime", "time"},
+    {DBZ "time.NanoTime", "time"},
+    {CONNECT "Time", "time"},
+    {DBZ "time.Timestamp", "timestamp"},
+    {DBZ "time.MicroTimestamp", "timestamp"},
+    {DBZ "time.NanoTimestamp", "timestamp"},
+    {CONNECT "Timestamp", "timestamptz"},
+    {DBZ "time.ZonedTimestamp", "timestamptz"},
+    {DBZ "data.Json", "jsonb"},
+    {DBZ "data.Uuid", "uuid"},
+    {NULL, NULL},
+};
 
 json_t *sl_dbz_fields(const json_t *schema, const json_t *key_schema)
 {
-    if (!stype(schema) || strcasecmp(stype(schema), "struct"))
+    if (!sl_connect_stype(schema) || strcasecmp(sl_connect_stype(schema), "struct"))
         return NULL;
     json_t *out = json_array(), *f;
     size_t i;
@@ -417,8 +363,8 @@ json_t *sl_dbz_fields(const json_t *schema, const json_t *key_schema)
             continue;
         const json_t *fs = field_schema(f);
         json_t *o = json_pack("{s:s, s:b}", "name", name, "optional", json_is_true(json_object_get(fs, "optional")));
-        json_object_set_new(o, "type", json_string(sluice_type(fs, o)));
-        json_object_set_new(o, "source_type", json_string(sname(fs) ? sname(fs) : stype(fs) ? stype(fs) : "?"));
+        json_object_set_new(o, "type", json_string(sl_connect_sluice_type(fs, o, dbz_named)));
+        json_object_set_new(o, "source_type", json_string(sl_connect_sname(fs) ? sl_connect_sname(fs) : sl_connect_stype(fs) ? sl_connect_stype(fs) : "?"));
         size_t k;
         json_t *kf;
         json_array_foreach(json_object_get(key_schema, "fields"), k, kf) {
