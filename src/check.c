@@ -171,7 +171,7 @@ int sl_app_check(const sl_config *cfg)
     sl_sink **sinks = sl_xcalloc(cfg->ntargets, sizeof(*sinks));
     for (size_t t = 0; t < cfg->ntargets; t++) {
         sl_error err;
-        sinks[t] = sl_sink_new(&cfg->targets[t], 0, &err);
+        sinks[t] = sl_sink_new(&cfg->targets[t], 0);
         if (sinks[t]->ops->open(sinks[t], &err)) {
             printf("target %s (%s): ERROR: %s\n", cfg->targets[t].name, sinks[t]->ops->name, err.msg);
             bad = 1;

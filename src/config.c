@@ -654,44 +654,41 @@ static void free_list(char **l, size_t n)
     free(l);
 }
 
+/* Free what the string, list and map options of @base hold: the options
+ * of section @sec (SEC_TARGET, SEC_ROUTE), or with SEC_TOP those of every
+ * section kept in sl_config itself.  Found through the option table, so a
+ * new option is freed without a line here. */
+static void free_options(void *base, opt_section sec)
+{
+    for (size_t i = 0; i < sl_noptions; i++) {
+        const sl_option *o = &sl_options[i];
+        bool in_cfg = o->section != SEC_TARGET && o->section != SEC_ROUTE;
+        if (sec == SEC_TOP ? !in_cfg : o->section != sec)
+            continue;
+        char *where = (char *)base + o->offset;
+        size_t count = o->count_off ? *(size_t *)((char *)base + o->count_off) : 0;
+        if (o->type == OPT_STR)
+            free(*(char **)where);
+        else if (o->type == OPT_STRLIST)
+            free_list(*(char ***)where, count);
+        else if (o->type == OPT_MAP)
+            free_kv(*(sl_kv **)where, count);
+    }
+}
+
 void sl_config_free(sl_config *cfg)
 {
     if (!cfg)
         return;
-    free_kv(cfg->kafka, cfg->nkafka);
+    free_options(cfg, SEC_TOP);
     for (size_t i = 0; i < cfg->ntargets; i++) {
-        sl_target_conf *t = &cfg->targets[i];
-        free(t->name);
-        free(t->dsn);
-        free(t->url);
-        free(t->schema);
-        free(t->user);
-        free(t->password);
-        free(t->ca_file);
+        free(cfg->targets[i].name);
+        free_options(&cfg->targets[i], SEC_TARGET);
     }
     free(cfg->targets);
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        sl_route_conf *r = &cfg->routes[i];
-        free(r->name);
-        free_list(r->topics, r->ntopics);
-        free(r->topic_pattern);
-        free(r->target_name);
-        free(r->table);
-        free_list(r->key, r->nkey);
-        free_kv(r->columns, r->ncolumns);
-        free(r->dlq_topic);
-        free(r->dlq_table);
-        free(r->soft_delete_column);
-        free_kv(r->add_columns, r->nadd_columns);
-    }
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        free_options(&cfg->routes[i], SEC_ROUTE);
     free(cfg->routes);
-    free_list(cfg->registry.urls, cfg->registry.nurls);
-    free(cfg->registry.user);
-    free(cfg->registry.password);
-    free(cfg->registry.ca_file);
-    free(cfg->log_level);
-    free(cfg->metrics_file);
-    free(cfg->admin.listen);
     free_list(cfg->secret_keys, cfg->nsecret_keys);
     free(cfg->path);
     free(cfg);

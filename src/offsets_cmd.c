@@ -80,7 +80,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
     sl_sink *sink = NULL;
     sl_error err;
-    sink = sl_sink_new(r->target, 0, &err);
+    sink = sl_sink_new(r->target, 0);
     bool in_db = sl_sink_exactly_once(sink);
     rd_kafka_resp_err_t e = rd_kafka_list_groups(rk, group, &groups, 10000);
     if (e && !in_db) {

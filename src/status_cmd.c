@@ -117,7 +117,7 @@ static void read_db_offsets(status *st, const char *group)
     const sl_config *cfg = st->cfg;
     for (size_t t = 0; t < cfg->ntargets; t++) {
         sl_error err;
-        sl_sink *s = sl_sink_new(&cfg->targets[t], 0, &err);
+        sl_sink *s = sl_sink_new(&cfg->targets[t], 0);
         if (!s)
             continue;
         if (!sl_sink_exactly_once(s) || !s->ops->read_offsets) {

@@ -4,7 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/sql.h"
 #include "sluice/strbuf.h"
+
+sl_table *sl_table_new(const char *schema, const char *name, size_t cap)
+{
+    sl_table *t = sl_xcalloc(1, sizeof(*t));
+    t->schema = sl_xstrdup(schema);
+    t->name = sl_xstrdup(name);
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_sql_qname(&q, schema, name);
+    t->qname = sl_strbuf_steal(&q);
+    t->cols = sl_xcalloc(cap ? cap : 1, sizeof(sl_column));
+    t->key = sl_xcalloc(cap ? cap : 1, sizeof(size_t));
+    return t;
+}
 
 void sl_table_free(sl_table *t)
 {

@@ -47,9 +47,10 @@ const char *sl_errkind_name(sl_errkind kind);
 
 /* sl_sqlstate_kind() - classify a PostgreSQL SQLSTATE (NULL or "" means the
  * connection itself failed, which is retriable).  Class 08 (connection), 40001
- * (serialization), 40P01 (deadlock), 57P01..57P03 (admin shutdown, crash,
- * cannot connect now), 53xxx (insufficient resources), 55P03 (lock not
- * available) and 58xxx (system error) are RETRY; class 22 (data exception) and
+ * (serialization), 40P01 (deadlock), 57P0x (admin shutdown, crash shutdown,
+ * cannot connect now, database dropped), 57014 (query canceled: statement
+ * timeout), 53xxx (insufficient resources), 55P03 (lock not available) and
+ * 58xxx (system error) are RETRY; class 22 (data exception) and
  * 23 (integrity constraint) are DATA; everything else (42 syntax or undefined
  * object, 28 auth, ...) is FATAL. */
 sl_errkind sl_sqlstate_kind(const char *sqlstate);

@@ -112,7 +112,7 @@ struct sl_sink {
 };
 
 /* sl_sink_new() - the sink for @conf (not yet connected). */
-sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id, sl_error *err);
+sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id);
 void sl_sink_free(sl_sink *s);
 /* sl_sink_exactly_once() - transactional and delivery: exactly-once. */
 bool sl_sink_exactly_once(const sl_sink *s);

@@ -51,6 +51,9 @@ typedef struct sl_table {
     size_t nkey;
 } sl_table;
 
+/* sl_table_new() - an empty table @schema.@name (copied, and quoted into
+ * qname) with room for @cap columns and key entries. */
+sl_table *sl_table_new(const char *schema, const char *name, size_t cap);
 void sl_table_free(sl_table *t);
 /* sl_table_find() - index of column @name, or -1. */
 long sl_table_find(const sl_table *t, const char *name);

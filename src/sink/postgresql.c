@@ -193,14 +193,7 @@ static int pg_describe(sl_sink *s, const char *schema, const char *name, sl_tabl
         PQclear(res);
         return 0;
     }
-    sl_table *t = sl_xcalloc(1, sizeof(*t));
-    t->schema = sl_xstrdup(schema);
-    t->name = sl_xstrdup(name);
-    sl_strbuf q = SL_STRBUF_INIT;
-    sl_sql_qname(&q, schema, name);
-    t->qname = sl_strbuf_steal(&q);
-    t->cols = sl_xcalloc((size_t)n, sizeof(sl_column));
-    t->key = sl_xcalloc((size_t)n, sizeof(size_t));
+    sl_table *t = sl_table_new(schema, name, (size_t)n);
     t->ncols = (size_t)n;
     size_t keypos[1600] = {0};
     for (int i = 0; i < n; i++) {
@@ -276,7 +269,7 @@ static const sl_row *rs_row(const rowset *rs, size_t i)
 /* COPY the rows into @target (column list @cols, plus an optional group
  * column); @group[i] is row i's group (only with @with_group). */
 static int copy_rows(sl_sink *s, const char *target, const rowset *rs, const bool *colmask,
-                     const int *group, bool with_group, bool with_del, sl_error *err)
+                     const int *group, bool with_group, sl_error *err)
 {
     pg_sink *p = PG(s);
     const sl_table *t = rs->b->table;
@@ -317,7 +310,6 @@ static int copy_rows(sl_sink *s, const char *target, const rowset *rs, const boo
         if (with_group)
             sl_strbuf_printf(&p->copy, "%s%d\t%s", first ? "" : "\t", group[i],
                              (r->op == SL_OP_DELETE || r->replace) ? "t" : "f");
-        (void)with_del;
         sl_strbuf_putc(&p->copy, '\n');
         if (p->copy.len >= 256 * 1024 && copy_flush(s, err, false))
             return -1;
@@ -417,7 +409,7 @@ static int write_upserts(sl_sink *s, const rowset *rs, sl_error *err)
     }
     for (size_t c = 0; c < nc; c++)
         all[c] = !t->cols[c].generated;
-    int rc = copy_rows(s, stg, rs, all, group, true, true, err);
+    int rc = copy_rows(s, stg, rs, all, group, true, err);
     sl_strbuf *q = &p->sql;
     if (!rc && any_delete) {
         sl_strbuf_reset(q);
@@ -512,7 +504,7 @@ static int write_inserts(sl_sink *s, const rowset *rs, sl_error *err)
             }
         }
         rowset part = {rs->b, sub, n};
-        rc = copy_rows(s, t->qname, &part, mask, NULL, false, false, err);
+        rc = copy_rows(s, t->qname, &part, mask, NULL, false, err);
     }
     free(mask);
     free(sub);

@@ -19,7 +19,7 @@ const sl_sink_ops *const sl_sinks[] = {
     NULL,
 };
 
-sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id, sl_error *err)
+sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id)
 {
     const sl_sink_ops *ops = sl_sinks[conf->type];
     if (ops->transport)
@@ -28,7 +28,6 @@ sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id, sl_error *err)
     s->ops = ops;
     s->conf = conf;
     snprintf(s->ctx, sizeof(s->ctx), "sink %s (worker %d)", conf->name, worker_id);
-    (void)err;
     return s;
 }
 

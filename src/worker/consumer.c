@@ -55,7 +55,8 @@ void sl_worker_rewind(sl_worker *w)
  * again only on its broker thread's next wakeup: up to a second
  * later, however soon the worker empties the queue.  A worker that catches
  * up faster than that then idles for the rest of the second, so throughput
- * would be capped at one queue per second (4 MiB/s with the defaults).
+ * would be capped at one queue per second (with the defaults 4 MiB or
+ * 20,000 records a second, whichever is fewer).
  * Versions that have fetch.queue.backoff.ms get it set instead
  * (sl_worker_make_consumer()).
  *

@@ -69,7 +69,7 @@ sl_worker *sl_worker_new(sl_runtime *rt, int id)
     w->direct = sl_xcalloc(w->cfg->nroutes ? w->cfg->nroutes : 1, sizeof(size_t));
     sl_error err;
     for (size_t t = 0; t < w->cfg->ntargets; t++)
-        w->sinks[t] = sl_sink_new(&w->cfg->targets[t], id, &err);
+        w->sinks[t] = sl_sink_new(&w->cfg->targets[t], id);
     for (size_t r = 0; r < w->cfg->nroutes; r++) {
         if (sl_decoder_init(&w->decoders[r], &w->cfg->routes[r], rt->registry, &err)) {
             log_error(w->ctx, "route '%s': %s", w->cfg->routes[r].name, err.msg);

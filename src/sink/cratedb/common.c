@@ -174,14 +174,7 @@ int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **
         crate_result_free(&cols);
         return 0;
     }
-    sl_table *t = sl_xcalloc(1, sizeof(*t));
-    t->schema = sl_xstrdup(schema);
-    t->name = sl_xstrdup(name);
-    sl_strbuf q = SL_STRBUF_INIT;
-    sl_sql_qname(&q, schema, name);
-    t->qname = sl_strbuf_steal(&q);
-    t->cols = sl_xcalloc(n, sizeof(sl_column));
-    t->key = sl_xcalloc(n, sizeof(size_t));
+    sl_table *t = sl_table_new(schema, name, n);
     for (size_t r = 0; r < cols.nrows; r++) {
         const char *cn = crate_cell(&cols, r, 0);
         /* sub-columns of objects ("obj['x']") are not columns of their own */
