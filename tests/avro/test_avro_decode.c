@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/format/avro_int.h"
+#include "avro_int.h"
 #include "avro_support.h"
 #include "sluice/decoder.h"
 #include "sluice/registry.h"
 #include "sluice/schema_sync.h"
+#include "runner.h"
 
 static sl_registry *registry_for(const char *url, const char *user, const char *password)
 {
@@ -758,9 +759,6 @@ int main(void)
     tcase_add_test(tc, test_connect_json);
     tcase_add_test(tc, test_debezium_avro);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

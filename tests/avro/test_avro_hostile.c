@@ -10,9 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../src/format/avro_int.h"
+#include "avro_int.h"
 #include "sluice/decoder.h"
 #include "sluice/registry.h"
+#include "runner.h"
 
 static sl_registry *offline_registry(void)
 {
@@ -410,9 +411,6 @@ int main(void)
     tcase_add_test(tc, long_decimal_is_refused_quickly);
     tcase_add_test(tc, recursive_schema_through_connect);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../integration/scenario.h"
+#include "scenario.h"
 #include "avro_support.h"
 #include "sluice/strbuf.h"
 #include "support.h"
+#include "runner.h"
 
 static void produce_avro(const char *topic, int part, int key_id, avro_value_t *key, int id, avro_value_t *v)
 {
@@ -996,9 +997,6 @@ int main(void)
     tcase_add_test(tcc, test_two_workers_evolve_at_once);
     tcase_add_test(tcc, test_two_daemons_evolve_at_once);
     suite_add_tcase(s, tcc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include "crate_fixture.h"
 #include "scenario.h"
 #include "support.h"
+#include "runner.h"
 
 #define NPARTS 4
 
@@ -112,9 +113,6 @@ int main(void)
     if (dsn)
         tcase_add_test(tc, real_pgwire);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cratedb_int.h"
+#include "runner.h"
 
 static char *render(const char *cell, sl_coltype t, sl_coltype elem, int *rc)
 {
@@ -197,9 +198,6 @@ int main(void)
     tcase_add_test(tc, statements);
     tcase_add_test(tc, error_codes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "../integration/scenario.h"
+#include "scenario.h"
 #include "support.h"
 
 #define KEYS 10000

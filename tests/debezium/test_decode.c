@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "sluice/decoder.h"
-#include "../../src/format/debezium/dbz_int.h"
+#include "dbz_int.h"
+#include "runner.h"
 
 static sl_route_conf route;
 static sl_decoder dec;
@@ -409,9 +410,6 @@ int main(void)
     tcase_add_test(tc, connect_null_envelope_is_tombstone);
     tcase_add_test(tc, schemaless_cells_by_column);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

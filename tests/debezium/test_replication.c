@@ -24,7 +24,7 @@
 
 #include <jansson.h>
 
-#include "../integration/scenario.h"
+#include "scenario.h"
 #include "support.h"
 
 #define PLACEHOLDER "__debezium_unavailable_value"

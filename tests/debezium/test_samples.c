@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../integration/scenario.h"
+#include "scenario.h"
 #include "support.h"
 
 /* The sample topics; each gets a unique name per run. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "runner.h"
 
 #ifndef FAULTS_SRCDIR
 #error "FAULTS_SRCDIR must name the source tree"
@@ -578,17 +579,7 @@ int fk_main(const char *name, const struct TTest *const *tests, int n, int timeo
 {
     ts_require_pg();
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines survive a failing test */
-    Suite *s = suite_create(name);
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, timeout_s);
-    for (int i = 0; i < n; i++)
-        tcase_add_test(tc, tests[i]);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return sl_run_tests(name, tests, (size_t)n, timeout_s, 1);
 }
 
 char *fk_events_config(const char *dir, const char *kafka, const char *topic, const char *qtable,

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/format/avro_int.h"
+#include "avro_int.h"
 #include "sluice/decoder.h"
 #include "sluice/json_cells.h"
 #include "sluice/log.h"

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "support.h"
+#include "runner.h"
 
 const char sc_orders_table_sql[] =
     "CREATE TABLE orders ("
@@ -252,15 +253,5 @@ char *sc_kafka_yaml(const char *group)
 int sc_main(const char *name, const struct TTest *const *tests, int n)
 {
     ts_require_pg();
-    Suite *s = suite_create(name);
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, 600);
-    for (int i = 0; i < n; i++)
-        tcase_add_test(tc, tests[i]);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return sl_run_tests(name, tests, (size_t)n, 600, 0);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sluice/batch.h"
+#include "runner.h"
 
 static sl_table table;
 static sl_column cols[3];
@@ -152,9 +153,6 @@ int main(void)
     tcase_add_test(tc, truncate_clears_earlier_rows);
     tcase_add_test(tc, insert_mode_keeps_every_row);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "sluice/config.h"
+#include "runner.h"
 
 static char path[64];
 
@@ -321,9 +322,6 @@ int main(void)
     tcase_add_test(tc, print_config_round_trips);
     tcase_add_test(tc, docs_are_generated_from_the_table);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

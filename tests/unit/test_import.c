@@ -9,6 +9,7 @@
 
 #include "sluice/config.h"
 #include "sluice/import_connect.h"
+#include "runner.h"
 
 #define EXAMPLES SOURCE_ROOT "/tests/unit/connect/"
 
@@ -208,10 +209,7 @@ int main(void)
     tcase_add_test(tc, unknown_keys_warn_and_fail_under_strict);
     tcase_add_test(tc, non_postgresql_url_is_an_error);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     free(out_text);
     free(diag_text);
     return failed ? 1 : 0;

@@ -8,6 +8,7 @@
 #include "sluice/decoder.h"
 #include "sluice/json_cells.h"
 #include "sluice/mapping.h"
+#include "runner.h"
 
 static sl_error err;
 
@@ -246,9 +247,6 @@ int main(void)
     tcase_add_test(tc, unmapped_fields_once_reported);
     tcase_add_test(tc, routes_that_need_the_general_path);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sluice/mapping.h"
+#include "runner.h"
 
 static sl_strbuf out;
 static sl_error err;
@@ -215,10 +216,7 @@ int main(void)
     tcase_add_test(tc, map_change_by_name_pointer_and_key);
     tcase_add_test(tc, mapping_checks_columns);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     sl_strbuf_free(&out);
     return failed ? 1 : 0;
 }

@@ -11,6 +11,7 @@
 #include "sluice/admin.h"
 #include "sluice/config.h"
 #include "sluice/metrics.h"
+#include "runner.h"
 
 static sl_config *load(const char *text)
 {
@@ -244,10 +245,7 @@ int main(void)
     tcase_add_test(tc, lag_from_librdkafka_statistics);
     tcase_add_test(tc, admin_server_over_http);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     curl_global_cleanup();
     return failed ? 1 : 0;
 }

@@ -7,6 +7,7 @@
 #include "sluice/sql.h"
 #include "sluice/table.h"
 #include "sluice/worker.h"
+#include "runner.h"
 
 START_TEST(quoting)
 {
@@ -99,9 +100,6 @@ int main(void)
     tcase_add_test(tc, sqlstates);
     tcase_add_test(tc, coltypes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "offsets.h"
+#include "runner.h"
 
 static sl_parts ps;
 
@@ -329,9 +330,6 @@ int main(void)
     tcase_add_test(tc, reset_unknown_position);
     tcase_add_test(tc, fetch_from);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
