@@ -129,7 +129,7 @@ static void *produce_loop(void *arg)
         for (; seq < due; seq++) {
             char v[64];
             int len = snprintf(v, sizeof(v), "{\"seq\":%" PRId64 "}", seq);
-            fk_produce(p->topic, (int32_t)(seq % p->partitions), NULL, 0, v, (size_t)len);
+            ts_produce(p->topic, (int32_t)(seq % p->partitions), NULL, 0, v, (size_t)len);
         }
         atomic_store(&p->produced, seq);
         usleep(10 * 1000);
@@ -157,7 +157,7 @@ int64_t fb_producer_stop(fb_producer *p)
 {
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
-    fk_flush();
+    ts_flush();
     int64_t n = atomic_load(&p->produced);
     free(p->topic);
     free(p);
@@ -184,7 +184,7 @@ static rd_kafka_t *client(void)
 {
     char es[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", fk_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", ts_kafka_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
     ck_assert(rd_kafka_conf_set(c, "log_level", "2", es, sizeof(es)) == RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, es, sizeof(es));
     ck_assert_msg(rk != NULL, "%s", es);

@@ -10,7 +10,7 @@
 
 /**
  * fb_start() - start @nbrokers brokers (tests/kafka.sh start DIR --brokers N
- * @extra) and point SLUICE_TEST_BOOTSTRAP at them, so that fk_kafka_start()
+ * @extra) and point SLUICE_TEST_BOOTSTRAP at them, so that ts_kafka_start()
  * uses them.  Return: the cluster's directory, owned by the caller.
  */
 char *fb_start(int nbrokers, const char *extra);
@@ -31,7 +31,7 @@ const char *fb_address(const char *dir, int i);
 /**
  * fb_producer_start() - a thread producing {"seq":N} (N = 0, 1, ...) to
  * @topic at @per_second records a second, round robin over @partitions,
- * through fk_produce(), until fb_producer_stop().
+ * through ts_produce(), until fb_producer_stop().
  */
 typedef struct fb_producer fb_producer;
 fb_producer *fb_producer_start(const char *topic, int partitions, int per_second);

@@ -34,43 +34,12 @@ enum {
 
 /* ---- Kafka ------------------------------------------------------------ */
 
-/** fk_kafka_start() - the real cluster SLUICE_TEST_BOOTSTRAP names, or
- * without it a mock cluster of @nbrokers brokers; and a producer (lz4,
- * values up to 32 MiB, idempotent so each partition keeps its order). */
-void fk_kafka_start(int nbrokers);
-/** fk_kafka_start_mock() - always the mock cluster: for tests that inject
- * request errors or set brokers down through fk_mock(). */
-void fk_kafka_start_mock(int nbrokers);
-/** fk_is_mock() - true when the cluster in use is this process's mock. */
-bool fk_is_mock(void);
-void fk_kafka_stop(void);
-const char *fk_bootstrap(void);
-rd_kafka_mock_cluster_t *fk_mock(void);
-
-/** fk_create_topic() - a topic of @partitions partitions, replicated on
- * every broker (at most 3 on a real cluster), once the cluster's metadata
- * shows it. */
-void fk_create_topic(const char *topic, int partitions);
-
-/** fk_produce() - queue one record; @key NULL: no key, @value NULL: a tombstone. */
-void fk_produce(const char *topic, int32_t partition, const void *key, size_t key_len,
-                const void *value, size_t value_len);
-/** fk_flush() - wait for every queued record; fails the test on any delivery error. */
-void fk_flush(void);
-
-int64_t fk_high_watermark(const char *topic, int32_t partition);
-/** fk_committed() - the offset @group committed to Kafka for @topic[@partition], -1 none. */
-int64_t fk_committed(const char *group, const char *topic, int32_t partition);
+/* The Kafka cluster and producer are test support's (support.h):
+ * ts_kafka_start() or, for tests that inject errors, ts_kafka_start_mock()
+ * and ts_kafka_mock(); ts_produce(), ts_flush(), ts_kafka_yaml(). */
 
 /**
- * fk_kafka_yaml() - the `kafka:` section of a test configuration: the
- * cluster in use, @group, earliest, session.timeout.ms 6000, heartbeat 500, and
- * @extra (more "  key: value\n" lines, or NULL).  free() it.
- */
-char *fk_kafka_yaml(const char *group, const char *extra);
-
-/**
- * fk_events_config() - write DIR/sluice.yaml: @kafka (from fk_kafka_yaml),
+ * fk_events_config() - write DIR/sluice.yaml: @kafka (from ts_kafka_yaml),
  * one route from @topic into the append-only table @qtable in insert mode
  * with kp/ko filled from kafka.partition/kafka.offset, then @tail (the
  * batch: and retry: sections of the test).  Returns the file's path.

@@ -54,7 +54,7 @@ static void stay_up(ts_daemon *d, int ms, const char *when)
 START_TEST(leader_and_controller_killed_and_restarted)
 {
     char *kdir = fb_start(3, NULL);
-    fk_kafka_start(3);
+    ts_kafka_start(3);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_cluster");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
@@ -65,7 +65,7 @@ START_TEST(leader_and_controller_killed_and_restarted)
     fb_create_topic(topic, NPARTS, 3, "min.insync.replicas=2", NULL);
 
     char *dir = ts_tempdir("broker_cluster");
-    char *kafka = fk_kafka_yaml(group, NULL);
+    char *kafka = ts_kafka_yaml(group, NULL);
     char *config = fk_events_config(dir, kafka, topic, qtable, "batch:\n  linger_ms: 50\n");
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     ts_daemon *d = ts_daemon_start(config, log);
@@ -101,7 +101,7 @@ START_TEST(leader_and_controller_killed_and_restarted)
     for (;;) {
         bool done = true;
         for (int p = 0; p < NPARTS && done; p++)
-            done = fk_committed(group, topic, p) == fk_high_watermark(topic, p);
+            done = ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p);
         if (done)
             break;
         ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
@@ -115,7 +115,7 @@ START_TEST(leader_and_controller_killed_and_restarted)
            total);
 
     ts_daemon_free(d);
-    fk_kafka_stop();
+    ts_kafka_stop();
     fb_stop(kdir);
     free(log);
     free(config);

@@ -28,7 +28,7 @@ static int64_t records_in_topic(const char *topic)
 {
     char es[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", fk_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", ts_kafka_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
     ck_assert(rd_kafka_conf_set(c, "group.id", "sluice-test-compaction-reader", es, sizeof(es)) == RD_KAFKA_CONF_OK);
     ck_assert(rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es)) == RD_KAFKA_CONF_OK);
     ck_assert(rd_kafka_conf_set(c, "enable.partition.eof", "true", es, sizeof(es)) == RD_KAFKA_CONF_OK);
@@ -64,7 +64,7 @@ static int64_t records_in_topic(const char *topic)
 static char *write_config(const char *schema, const char *table, const char *group, const char *topic)
 {
     char *dir = ts_tempdir("broker_compact");
-    char *kafka = fk_kafka_yaml(group, NULL);
+    char *kafka = ts_kafka_yaml(group, NULL);
     char *path = ts_write_file(dir, "sluice.yaml",
                                "%s"
                                "targets:\n"
@@ -93,7 +93,7 @@ static void wait_at_end(ts_daemon *d, const char *group, const char *topic)
     for (;;) {
         bool done = true;
         for (int p = 0; p < NPARTS && done; p++)
-            done = fk_committed(group, topic, p) == fk_high_watermark(topic, p);
+            done = ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p);
         if (done)
             return;
         ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
@@ -105,8 +105,8 @@ static void wait_at_end(ts_daemon *d, const char *group, const char *topic)
 
 START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
 {
-    fk_kafka_start(1);
-    ck_assert_msg(!fk_is_mock(), "this test needs a real broker");
+    ts_kafka_start(1);
+    ck_assert_msg(!ts_kafka_is_mock(), "this test needs a real broker");
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_compact");
     ts_pg_exec(c, "CREATE TABLE live (id bigint PRIMARY KEY, v bigint NOT NULL)", NULL);
@@ -121,7 +121,7 @@ START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
     fb_create_topic(topic, NPARTS, 1, "cleanup.policy=compact", "segment.ms=100", "min.cleanable.dirty.ratio=0.01",
                     "delete.retention.ms=1000", "min.compaction.lag.ms=0", NULL);
     for (int p = 0; p < NPARTS; p++) /* asks again until the leader answers */
-        ck_assert_int_eq(fk_high_watermark(topic, p), 0);
+        ck_assert_int_eq(ts_kafka_high_watermark(topic, p), 0);
 
     char *live_cfg = write_config(schema, "live", live_group, topic);
     char *dir = ts_tempdir("broker_compact_logs");
@@ -140,22 +140,22 @@ START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
             snprintf(key, sizeof(key), "%d", k);
             bool last_wave = w == WAVES - 1;
             if (last_wave && k % DELETED_EVERY == 0) {
-                fk_produce(topic, k % NPARTS, key, strlen(key), NULL, 0);
+                ts_produce(topic, k % NPARTS, key, strlen(key), NULL, 0);
                 last_v[k] = -1;
             } else {
                 int len = snprintf(val, sizeof(val), "{\"id\":%d,\"v\":%" PRId64 "}", k, v);
-                fk_produce(topic, k % NPARTS, key, strlen(key), val, (size_t)len);
+                ts_produce(topic, k % NPARTS, key, strlen(key), val, (size_t)len);
                 last_v[k] = v;
             }
         }
-        fk_flush();
+        ts_flush();
         /* the live group reads every wave before the cleaner can touch it */
         wait_at_end(live, live_group, topic);
         usleep(150 * 1000); /* past segment.ms: the next wave starts a new segment */
     }
     int64_t offsets = 0;
     for (int p = 0; p < NPARTS; p++)
-        offsets += fk_high_watermark(topic, p);
+        offsets += ts_kafka_high_watermark(topic, p);
     ck_assert_int_eq(offsets, (int64_t)WAVES * PER_WAVE);
 
     /* The broker compacts the closed segments: wait until a full read shows it. */
@@ -206,7 +206,7 @@ START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
     free(topic);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 

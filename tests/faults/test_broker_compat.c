@@ -34,7 +34,7 @@ static void produce_with(const char *topic, const char *codec, int64_t first, in
     char es[512];
     int failures = 0;
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    const char *kv[][2] = {{"bootstrap.servers", fk_bootstrap()}, {"compression.codec", codec},
+    const char *kv[][2] = {{"bootstrap.servers", ts_kafka_bootstrap()}, {"compression.codec", codec},
                            {"enable.idempotence", "true"}, {"linger.ms", "20"}, {"log_level", "3"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         ck_assert_msg(rd_kafka_conf_set(c, kv[i][0], kv[i][1], es, sizeof(es)) == RD_KAFKA_CONF_OK, "%s=%s: %s",
@@ -62,20 +62,20 @@ static void produce_with(const char *topic, const char *codec, int64_t first, in
 
 START_TEST(every_codec_is_stored_exactly_once)
 {
-    fk_kafka_start(1);
-    ck_assert_msg(!fk_is_mock(), "this test needs a real broker");
+    ts_kafka_start(1);
+    ck_assert_msg(!ts_kafka_is_mock(), "this test needs a real broker");
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_compat");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, codec text NOT NULL, pad text, kp int, ko bigint)",
                NULL);
     char *topic = ts_unique_name("codecs");
     char *group = ts_unique_name("sluice_codecs");
-    fk_create_topic(topic, NPARTS);
+    ts_kafka_create_topic(topic, NPARTS);
     for (int i = 0; i < NCODECS; i++)
         produce_with(topic, codecs[i], (int64_t)i * PER_CODEC, PER_CODEC);
 
     char *dir = ts_tempdir("broker_compat");
-    char *kafka = fk_kafka_yaml(group, NULL);
+    char *kafka = ts_kafka_yaml(group, NULL);
     char qtable[256];
     snprintf(qtable, sizeof(qtable), "%s.events", schema);
     char *config = fk_events_config(dir, kafka, topic, qtable, "batch:\n  max_rows: 1000\n  linger_ms: 50\n");
@@ -87,7 +87,7 @@ START_TEST(every_codec_is_stored_exactly_once)
     for (;;) {
         int64_t committed = 0;
         for (int p = 0; p < NPARTS; p++) {
-            int64_t off = fk_committed(group, topic, p);
+            int64_t off = ts_kafka_committed(group, topic, p);
             committed += off > 0 ? off : 0;
         }
         if (committed == total)
@@ -108,7 +108,7 @@ START_TEST(every_codec_is_stored_exactly_once)
         ck_assert_msg(n == PER_CODEC, "%" PRId64 " rows written with %s stored, expected %s", n, codecs[i], want);
     }
     for (int p = 0; p < NPARTS; p++)
-        ck_assert_int_eq(fk_committed(group, topic, p), fk_high_watermark(topic, p));
+        ck_assert_int_eq(ts_kafka_committed(group, topic, p), ts_kafka_high_watermark(topic, p));
     printf("%" PRId64 " records in %d codecs stored once each; Kafka and sluice.offsets at the high watermarks\n",
            total, NCODECS);
 
@@ -121,7 +121,7 @@ START_TEST(every_codec_is_stored_exactly_once)
     free(topic);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 

@@ -99,8 +99,8 @@ static void settle(void)
 static void run_group(const char *name, const char *extra, int workers, int64_t *roll_pause, int64_t *kill_pause)
 {
     group_run r = {.name = name, .extra = extra};
-    fk_kafka_start(1);
-    ck_assert_msg(!fk_is_mock(), "this test needs a real broker");
+    ts_kafka_start(1);
+    ck_assert_msg(!ts_kafka_is_mock(), "this test needs a real broker");
     r.c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(r.c, "broker_group");
     ts_pg_exec(r.c,
@@ -110,8 +110,8 @@ static void run_group(const char *name, const char *extra, int workers, int64_t 
     ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
     r.topic = ts_unique_name("group3");
     r.group = ts_unique_name("sluice_group3");
-    fk_create_topic(r.topic, NPARTS);
-    char *kafka = fk_kafka_yaml(r.group, extra);
+    ts_kafka_create_topic(r.topic, NPARTS);
+    char *kafka = ts_kafka_yaml(r.group, extra);
     for (int i = 0; i < MEMBERS; i++) {
         r.dirs[i] = ts_tempdir("broker_group");
         char tail[64];
@@ -157,7 +157,7 @@ static void run_group(const char *name, const char *extra, int workers, int64_t 
     for (;;) {
         bool done = true;
         for (int p = 0; p < NPARTS && done; p++)
-            done = fk_committed(r.group, r.topic, p) == fk_high_watermark(r.topic, p);
+            done = ts_kafka_committed(r.group, r.topic, p) == ts_kafka_high_watermark(r.topic, p);
         if (done)
             break;
         ck_assert_msg(ts_now_ms() < deadline, "%s: the group did not reach the end", name);
@@ -188,7 +188,7 @@ static void run_group(const char *name, const char *extra, int workers, int64_t 
     free(r.qtable);
     free(schema);
     PQfinish(r.c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 
 START_TEST(eager)

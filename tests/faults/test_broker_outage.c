@@ -31,7 +31,7 @@ static int64_t committed_total(const char *group, const char *topic)
 {
     int64_t n = 0;
     for (int p = 0; p < NPARTS; p++) {
-        int64_t off = fk_committed(group, topic, p);
+        int64_t off = ts_kafka_committed(group, topic, p);
         n += off > 0 ? off : 0;
     }
     return n;
@@ -61,16 +61,16 @@ START_TEST(broker_killed_for_twenty_seconds_loses_and_duplicates_nothing)
     char *kdir = fb_start(1, NULL);
     char addr[64];
     snprintf(addr, sizeof(addr), "%s", fb_address(kdir, 1));
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_outage");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
     char *topic = ts_unique_name("outage");
     char *group = ts_unique_name("sluice_outage");
-    fk_create_topic(topic, NPARTS);
+    ts_kafka_create_topic(topic, NPARTS);
 
     char *dir = ts_tempdir("broker_outage");
-    char *kafka = fk_kafka_yaml(group, NULL);
+    char *kafka = ts_kafka_yaml(group, NULL);
     char qtable[256];
     snprintf(qtable, sizeof(qtable), "%s.events", schema);
     char *config = fk_events_config(dir, kafka, topic, qtable, "batch:\n  max_rows: 500\n  linger_ms: 100\n");
@@ -135,12 +135,12 @@ START_TEST(broker_killed_for_twenty_seconds_loses_and_duplicates_nothing)
     ck_assert_msg(code == 0, "sluice exited with %d after SIGTERM; log:\n%s", code, fk_tail(d));
     fk_assert_exact(c, qtable, group, topic, NPARTS, total);
     for (int p = 0; p < NPARTS; p++)
-        ck_assert_int_eq(fk_committed(group, topic, p), fk_high_watermark(topic, p));
+        ck_assert_int_eq(ts_kafka_committed(group, topic, p), ts_kafka_high_watermark(topic, p));
     printf("%" PRId64 " records stored exactly once; sluice.offsets and Kafka commits at the high watermarks\n",
            total);
 
     ts_daemon_free(d);
-    fk_kafka_stop();
+    ts_kafka_stop();
     fb_stop(kdir);
     free(log);
     free(config);

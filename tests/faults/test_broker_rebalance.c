@@ -66,14 +66,14 @@ static char *kafka_yaml(const char *group, const char *extra)
                        "  auto.offset.reset: earliest\n"
                        "  debug: \"cgrp,protocol\"\n"
                        "%s",
-                       fk_bootstrap(), group, extra ? extra : "") > 0);
+                       ts_kafka_bootstrap(), group, extra ? extra : "") > 0);
     return s;
 }
 
 static bool all_committed(const char *group, const char *topic, int parts)
 {
     for (int p = 0; p < parts; p++)
-        if (fk_committed(group, topic, p) != fk_high_watermark(topic, p))
+        if (ts_kafka_committed(group, topic, p) != ts_kafka_high_watermark(topic, p))
             return false;
     return true;
 }
@@ -92,14 +92,14 @@ static int runs(void)
 
 static void starts_with_workers(int workers)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_join");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
     char qtable[256];
     snprintf(qtable, sizeof(qtable), "%s.events", schema);
     char *topic = ts_unique_name("join");
-    fk_create_topic(topic, NPARTS);
+    ts_kafka_create_topic(topic, NPARTS);
     char tail[64];
     snprintf(tail, sizeof(tail), "batch:\n  linger_ms: 50\nworkers: %d\n", workers);
 
@@ -114,9 +114,9 @@ static void starts_with_workers(int workers)
         for (int p = 0; p < NPARTS; p++) {
             char v[48];
             int len = snprintf(v, sizeof(v), "{\"seq\":%" PRId64 "}", seq++);
-            fk_produce(topic, p, NULL, 0, v, (size_t)len);
+            ts_produce(topic, p, NULL, 0, v, (size_t)len);
         }
-        fk_flush();
+        ts_flush();
         char *group = ts_unique_name("sluice_join");
         char *dir = ts_tempdir("broker_join");
         char *kafka = kafka_yaml(group, NULL);
@@ -159,7 +159,7 @@ static void starts_with_workers(int workers)
     free(topic);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 
 START_TEST(twenty_starts_with_two_workers)
@@ -176,7 +176,7 @@ END_TEST
 
 START_TEST(new_topics_matching_a_pattern_are_consumed_within_one_refresh_and_rebalance)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_pattern");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
@@ -186,9 +186,9 @@ START_TEST(new_topics_matching_a_pattern_are_consumed_within_one_refresh_and_reb
     char *group = ts_unique_name("sluice_pattern");
     char first[160];
     snprintf(first, sizeof(first), "%s_0", prefix);
-    fk_create_topic(first, 2);
-    fk_produce(first, 0, NULL, 0, "{\"seq\":0}", 9);
-    fk_flush();
+    ts_kafka_create_topic(first, 2);
+    ts_produce(first, 0, NULL, 0, "{\"seq\":0}", 9);
+    ts_flush();
 
     char *dir = ts_tempdir("broker_pattern");
     char extra[64];
@@ -216,7 +216,7 @@ START_TEST(new_topics_matching_a_pattern_are_consumed_within_one_refresh_and_reb
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     ts_daemon *d = ts_daemon_start(config, log);
     int64_t t0 = ts_now_ms();
-    while (fk_committed(group, first, 0) != 1) {
+    while (ts_kafka_committed(group, first, 0) != 1) {
         ck_assert_msg(ts_daemon_running(d) && ts_now_ms() - t0 < bound(START_BOUND_MS),
                       "the first topic was not consumed within %" PRId64 " ms; log:\n%s", bound(START_BOUND_MS),
                       fk_tail(d));
@@ -229,13 +229,13 @@ START_TEST(new_topics_matching_a_pattern_are_consumed_within_one_refresh_and_reb
         char topic[160];
         snprintf(topic, sizeof(topic), "%s_%d", prefix, i);
         int before = join_rtts(log).n;
-        fk_create_topic(topic, 2);
+        ts_kafka_create_topic(topic, 2);
         int64_t created = ts_now_ms();
         char v[32];
         int len = snprintf(v, sizeof(v), "{\"seq\":%d}", i);
-        fk_produce(topic, 1, NULL, 0, v, (size_t)len);
-        fk_flush();
-        while (fk_committed(group, topic, 1) != 1) {
+        ts_produce(topic, 1, NULL, 0, v, (size_t)len);
+        ts_flush();
+        while (ts_kafka_committed(group, topic, 1) != 1) {
             ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
             ck_assert_msg(ts_now_ms() - created < bound(REFRESH_MS + REBALANCE_BOUND_MS),
                           "new topic %s not consumed within %" PRId64 " ms (refresh %d ms + one rebalance); "
@@ -260,7 +260,7 @@ START_TEST(new_topics_matching_a_pattern_are_consumed_within_one_refresh_and_reb
     free(prefix);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 

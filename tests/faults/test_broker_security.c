@@ -102,9 +102,9 @@ static void produce_records(const char *topic, int partitions)
     for (int i = 0; i < NRECORDS; i++) {
         char v[32];
         int len = snprintf(v, sizeof(v), "{\"seq\":%d}", i);
-        fk_produce(topic, i % partitions, NULL, 0, v, (size_t)len);
+        ts_produce(topic, i % partitions, NULL, 0, v, (size_t)len);
     }
-    fk_flush();
+    ts_flush();
 }
 
 /* The daemon reads every record through @cfg; exits 0 on SIGTERM. */
@@ -117,7 +117,7 @@ static void consume_all(PGconn *c, const char *cfg, const char *dir, const char 
     for (;;) {
         bool done = true;
         for (int p = 0; p < partitions && done; p++)
-            done = fk_committed(group, topic, p) == fk_high_watermark(topic, p);
+            done = ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p);
         if (done)
             break;
         ck_assert_msg(ts_daemon_running(d) && ts_now_ms() < deadline, "records did not arrive; log:\n%s", fk_tail(d));
@@ -194,14 +194,14 @@ static void with_sasl_broker(const char *version, const char *mechanism, bool ex
     unsetenv("SLUICE_KAFKA_VERSION");
     sasl_env e;
     read_sasl_env(kdir, &e);
-    fk_kafka_start(1); /* produces through the plaintext listener */
+    ts_kafka_start(1); /* produces through the plaintext listener */
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "broker_sasl");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
     char qtable[256];
     snprintf(qtable, sizeof(qtable), "%s.events", schema);
     char *topic = ts_unique_name("sasl");
-    fk_create_topic(topic, 2);
+    ts_kafka_create_topic(topic, 2);
     produce_records(topic, 2);
 
     char *dir = ts_tempdir("broker_security");
@@ -231,7 +231,7 @@ static void with_sasl_broker(const char *version, const char *mechanism, bool ex
     free(topic);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
     fb_stop(kdir);
 }
 
@@ -292,14 +292,14 @@ START_TEST(postgresql_verify_full)
     unsetenv("SLUICE_PG_CONF");
     const char *plain_dsn = ts_pg_dsn();
 
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "sec_pgtls");
     ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
     char qtable[256];
     snprintf(qtable, sizeof(qtable), "%s.events", schema);
     char *topic = ts_unique_name("pgtls");
-    fk_create_topic(topic, 2);
+    ts_kafka_create_topic(topic, 2);
     produce_records(topic, 2);
 
     const char *cas[2] = {"ca", "other-ca"};
@@ -310,7 +310,7 @@ START_TEST(postgresql_verify_full)
         setenv("SLUICE_TEST_TLS_DSN", dsn, 1);
         char *dir = ts_tempdir("pg_tls_run");
         char *group = ts_unique_name("sluice_pgtls");
-        char *kafka = fk_kafka_yaml(group, NULL);
+        char *kafka = ts_kafka_yaml(group, NULL);
         char *cfg = ts_write_file(dir, "sluice.yaml",
                                   "%s"
                                   "targets:\n"
@@ -350,7 +350,7 @@ START_TEST(postgresql_verify_full)
     free(topic);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
     fk_pg_private_stop(pgdir);
     free(conf);
     free(other);

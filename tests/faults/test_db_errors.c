@@ -26,7 +26,7 @@ typedef struct env {
 
 static void env_start(env *e, const char *base)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     e->c = ts_pg_connect();
     e->schema = ts_pg_fresh_schema(e->c, base);
     e->group = ts_unique_name("sluice_dberr");
@@ -37,7 +37,7 @@ static void env_start(env *e, const char *base)
 static void env_stop(env *e)
 {
     PQfinish(e->c);
-    fk_kafka_stop();
+    ts_kafka_stop();
     free(e->schema);
     free(e->group);
     free(e->dir);
@@ -51,9 +51,9 @@ static void produce_v(const char *topic, int64_t from, int64_t n, bool (*bad)(in
     for (int64_t seq = from; seq < from + n; seq++) {
         int kl = snprintf(key, sizeof(key), "k%" PRId64, seq);
         int vl = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 ",\"v\":%d}", seq, bad && bad(seq) ? -1 : (int)(seq % 100));
-        fk_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+        ts_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
     }
-    fk_flush();
+    ts_flush();
 }
 
 static char *route_yaml(const char *topic, const char *table, const char *extra)
@@ -75,7 +75,7 @@ static char *route_yaml(const char *topic, const char *table, const char *extra)
 
 static char *config_with(env *e, const char *routes, int max_rows)
 {
-    char *kafka = fk_kafka_yaml(e->group, NULL);
+    char *kafka = ts_kafka_yaml(e->group, NULL);
     char *cfg = ts_write_file(e->dir, "sluice.yaml",
                               "%s"
                               "targets:\n"
@@ -126,7 +126,7 @@ START_TEST(serialization_failures_and_deadlocks_are_retried)
                "CREATE TRIGGER inject BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION inject()",
                NULL);
     char *topic = ts_unique_name("transient");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes = route_yaml(topic, "events", NULL);
     char *cfg = config_with(&e, routes, 1000);
     produce_v(topic, 0, 5000, NULL);
@@ -161,7 +161,7 @@ START_TEST(check_violation_under_fail_stops_at_its_offset)
     env_start(&e, "f_fail");
     ts_pg_exec(e.c, "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0))", NULL);
     char *topic = ts_unique_name("failchk");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes = route_yaml(topic, "events", "    on_error: fail\n");
     char *cfg = config_with(&e, routes, 500);
     produce_v(topic, 0, 2000, bad_at_fail);
@@ -181,7 +181,7 @@ START_TEST(check_violation_under_fail_stops_at_its_offset)
     /* batches hold at most 500 records: the failing one started at FAIL_AT - 499 or later */
     ck_assert_msg(rows <= FAIL_AT && rows >= FAIL_AT - 499,
                   "%" PRId64 " rows stored, expected the batches before offset %d", rows, FAIL_AT);
-    int64_t committed = fk_committed(e.group, topic, 0);
+    int64_t committed = ts_kafka_committed(e.group, topic, 0);
     ck_assert_msg(committed <= FAIL_AT, "Kafka holds offset %" PRId64 ", past the bad record at %d", committed,
                   FAIL_AT);
     ts_daemon_free(d);
@@ -212,9 +212,9 @@ START_TEST(check_violations_under_dlq_are_isolated_by_bisection)
     char *t1 = ts_unique_name("dlqtable");
     char *t2 = ts_unique_name("dlqtopic");
     char *dlq = ts_unique_name("dead");
-    fk_create_topic(t1, 1);
-    fk_create_topic(t2, 1);
-    fk_create_topic(dlq, 1);
+    ts_kafka_create_topic(t1, 1);
+    ts_kafka_create_topic(t2, 1);
+    ts_kafka_create_topic(dlq, 1);
     char extra1[256], extra2[256];
     snprintf(extra1, sizeof(extra1), "    on_error: dlq\n    dlq_table: dead_letters\n");
     snprintf(extra2, sizeof(extra2), "    on_error: dlq\n    dlq_topic: %s\n", dlq);

@@ -111,7 +111,7 @@ static int produce_corpus(const char *topic, long long base, char *good_seqs, si
             char *v = case_value(c, seq, &vlen);
             char key[64];
             int klen = snprintf(key, sizeof(key), "{\"seq\":%lld}", seq);
-            fk_produce(topic, 0, c->null_key ? NULL : key, (size_t)klen, v, vlen);
+            ts_produce(topic, 0, c->null_key ? NULL : key, (size_t)klen, v, vlen);
             free(v);
             if (c->good)
                 snprintf(good_seqs + strlen(good_seqs), gl - strlen(good_seqs), "%s%lld", *good_seqs ? "," : "", seq);
@@ -124,7 +124,7 @@ static int produce_corpus(const char *topic, long long base, char *good_seqs, si
             off++;
         }
     }
-    fk_flush();
+    ts_flush();
     return nbad;
 }
 
@@ -157,7 +157,7 @@ static bool stored_at_end(void *arg)
     for (int i = 0; i < a->n; i++) {
         int64_t st = fk_pg_try_int(a->c, "SELECT 0"); /* keeps the connection honest */
         (void)st;
-        int64_t hw = fk_high_watermark(a->topics[i], 0);
+        int64_t hw = ts_kafka_high_watermark(a->topics[i], 0);
         int64_t got = ts_pg_int(a->c,
                                 "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1"
                                 " AND topic = $2 AND partition = 0",
@@ -177,7 +177,7 @@ static int by_origin_offset(const void *a, const void *b)
 
 START_TEST(hostile_corpus_under_dlq_and_skip)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "f_hostile");
     ts_pg_exec(c, table_sql, NULL);
@@ -187,8 +187,8 @@ START_TEST(hostile_corpus_under_dlq_and_skip)
          *dlq = ts_unique_name("hostile_dead");
     const char *topics[] = {t_table, t_topic, t_skip, t_big};
     for (int i = 0; i < 4; i++)
-        fk_create_topic(topics[i], 1);
-    fk_create_topic(dlq, 1);
+        ts_kafka_create_topic(topics[i], 1);
+    ts_kafka_create_topic(dlq, 1);
 
     char good[3][2048], bad[3][1024];
     int nbad = 0;
@@ -201,12 +201,12 @@ START_TEST(hostile_corpus_under_dlq_and_skip)
     for (int i = 0; i < BIG_BYTES; i++)
         big[bl++] = (char)('a' + (i * 7 + i / 3) % 26);
     bl += sprintf(big + bl, "\"}");
-    fk_produce(t_big, 0, NULL, 0, big, (size_t)bl);
+    ts_produce(t_big, 0, NULL, 0, big, (size_t)bl);
     free(big);
-    fk_flush();
+    ts_flush();
 
     char *dir = ts_tempdir("hostile");
-    char *kafka = fk_kafka_yaml(group, big_fetch);
+    char *kafka = ts_kafka_yaml(group, big_fetch);
     char *cfg = ts_write_file(dir, "sluice.yaml",
                               "%s"
                               "targets:\n"
@@ -343,7 +343,7 @@ START_TEST(hostile_corpus_under_dlq_and_skip)
     free(group);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 
@@ -352,7 +352,7 @@ END_TEST
 
 START_TEST(hostile_corpus_under_fail_stops_at_each_bad_record)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "f_hfail");
     ts_pg_exec(c, table_sql, NULL);
@@ -368,7 +368,7 @@ START_TEST(hostile_corpus_under_fail_stops_at_each_bad_record)
         cases[k] = &corpus[i];
         topics[k] = ts_unique_name("hfail");
         groups[k] = ts_unique_name("sluice_hfail");
-        fk_create_topic(topics[k], 1);
+        ts_kafka_create_topic(topics[k], 1);
         long long base = (long long)k * 1000;
         for (int j = 0; j < BEFORE + 3; j++) {
             const hcase *hc = j == BEFORE ? cases[k] : &corpus[0];
@@ -376,10 +376,10 @@ START_TEST(hostile_corpus_under_fail_stops_at_each_bad_record)
             char *v = case_value(hc, base + j, &vlen);
             char key[64];
             int klen = snprintf(key, sizeof(key), "{\"seq\":%lld}", base + j);
-            fk_produce(topics[k], 0, hc->null_key ? NULL : key, (size_t)klen, v, vlen);
+            ts_produce(topics[k], 0, hc->null_key ? NULL : key, (size_t)klen, v, vlen);
             free(v);
         }
-        char *kafka = fk_kafka_yaml(groups[k], NULL);
+        char *kafka = ts_kafka_yaml(groups[k], NULL);
         char name[32];
         snprintf(name, sizeof(name), "case%zu.yaml", k);
         cfgs[k] = ts_write_file(dir, name,
@@ -402,7 +402,7 @@ START_TEST(hostile_corpus_under_fail_stops_at_each_bad_record)
         snprintf(name, sizeof(name), "case%zu.log", k);
         logs[k] = ts_write_file(dir, name, "%s", "");
     }
-    fk_flush();
+    ts_flush();
     for (size_t k = 0; k < nbad; k++)
         ds[k] = ts_daemon_start(cfgs[k], logs[k]);
 
@@ -430,7 +430,7 @@ START_TEST(hostile_corpus_under_fail_stops_at_each_bad_record)
         ck_assert_msg(stored <= BEFORE && !strcmp(rows, want),
                       "\"%s\": stored offset %" PRId64 ", rows (count, max offset) = %s", what, stored, rows);
         free(rows);
-        int64_t committed = fk_committed(groups[k], topics[k], 0);
+        int64_t committed = ts_kafka_committed(groups[k], topics[k], 0);
         ck_assert_msg(committed <= BEFORE, "\"%s\": Kafka holds offset %" PRId64 ", past the bad record", what,
                       committed);
         printf("fail on %-40s stopped at %s, %" PRId64 " records before it stored\n", what, where, stored);
@@ -446,7 +446,7 @@ START_TEST(hostile_corpus_under_fail_stops_at_each_bad_record)
     free(dir);
     free(schema);
     PQfinish(c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 

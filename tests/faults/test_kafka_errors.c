@@ -35,14 +35,14 @@ static void queue(run *r, int64_t n)
     for (int64_t i = 0; i < n; i++) {
         int64_t seq = r->produced++;
         int len = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 ",\"note\":\"through injected faults\"}", seq);
-        fk_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
+        ts_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
     }
 }
 
 static void produce(run *r, int64_t n)
 {
     queue(r, n);
-    fk_flush();
+    ts_flush();
 }
 
 static int64_t stored(run *r)
@@ -76,15 +76,15 @@ static bool committed_at_end(void *arg)
 {
     run *r = arg;
     for (int p = 0; p < NPARTS; p++)
-        if (fk_committed(r->group, r->topic, p) != fk_high_watermark(r->topic, p))
+        if (ts_kafka_committed(r->group, r->topic, p) != ts_kafka_high_watermark(r->topic, p))
             return false;
     return true;
 }
 
 START_TEST(injected_kafka_errors_keep_exactly_once)
 {
-    fk_kafka_start_mock(NBROKERS);
-    rd_kafka_mock_cluster_t *mock = fk_mock();
+    ts_kafka_start_mock(NBROKERS);
+    rd_kafka_mock_cluster_t *mock = ts_kafka_mock();
     run r = {0};
     r.t0 = ts_now_ms();
     r.c = ts_pg_connect();
@@ -93,14 +93,14 @@ START_TEST(injected_kafka_errors_keep_exactly_once)
     ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
     r.topic = ts_unique_name("kerr");
     r.group = ts_unique_name("sluice_kerr");
-    fk_create_topic(r.topic, NPARTS);
+    ts_kafka_create_topic(r.topic, NPARTS);
     /* A known layout: the coordinator on broker 1, leaders spread over all three. */
     ck_assert(rd_kafka_mock_coordinator_set(mock, "group", r.group, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
     for (int p = 0; p < NPARTS; p++)
         ck_assert(rd_kafka_mock_partition_set_leader(mock, r.topic, p, 1 + p % NBROKERS) == RD_KAFKA_RESP_ERR_NO_ERROR);
 
     char *dir = ts_tempdir("kerr");
-    char *kafka = fk_kafka_yaml(r.group, NULL);
+    char *kafka = ts_kafka_yaml(r.group, NULL);
     char *config = fk_events_config(dir, kafka, r.topic, r.qtable,
                                     "batch:\n"
                                     "  max_rows: 1000\n"
@@ -170,7 +170,7 @@ START_TEST(injected_kafka_errors_keep_exactly_once)
 
     ts_daemon_free(r.d);
     PQfinish(r.c);
-    fk_kafka_stop();
+    ts_kafka_stop();
     free(kafka);
     free(config);
     free(log);

@@ -36,9 +36,9 @@ static void produce(run *r, int64_t n)
         int64_t seq = r->produced++;
         int len = snprintf(value, sizeof(value),
                            "{\"seq\":%" PRId64 ",\"pad\":\"record %" PRId64 " of an append-only stream\"}", seq, seq);
-        fk_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
+        ts_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
     }
-    fk_flush();
+    ts_flush();
 }
 
 static int64_t rows_now(run *r)
@@ -68,7 +68,7 @@ static bool all_stored(void *arg)
     if (!fk_consistent(r->c, r->qtable, r->group, r->topic, &rows, why, sizeof(why)) || rows != TOTAL)
         return false;
     for (int p = 0; p < NPARTS; p++)
-        if (fk_committed(r->group, r->topic, p) != fk_high_watermark(r->topic, p))
+        if (ts_kafka_committed(r->group, r->topic, p) != ts_kafka_high_watermark(r->topic, p))
             return false;
     return true;
 }
@@ -83,7 +83,7 @@ START_TEST(kill9_during_ingest_loses_and_duplicates_nothing)
     printf("kill -9 test: seed %" PRIu64 ", %d kills\n", seed, rounds);
     uint64_t rng = seed;
 
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     run r = {0};
     r.c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(r.c, "f_kill9");
@@ -91,10 +91,10 @@ START_TEST(kill9_during_ingest_loses_and_duplicates_nothing)
     ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
     r.topic = ts_unique_name("kill9");
     r.group = ts_unique_name("sluice_kill9");
-    fk_create_topic(r.topic, NPARTS);
+    ts_kafka_create_topic(r.topic, NPARTS);
 
     char *dir = ts_tempdir("kill9");
-    char *kafka = fk_kafka_yaml(r.group, NULL);
+    char *kafka = ts_kafka_yaml(r.group, NULL);
     char *config = fk_events_config(dir, kafka, r.topic, r.qtable,
                                     "batch:\n"
                                     "  max_rows: 1500\n"
@@ -164,7 +164,7 @@ START_TEST(kill9_during_ingest_loses_and_duplicates_nothing)
     free(r.topic);
     free(r.group);
     PQfinish(r.c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 

@@ -40,7 +40,7 @@ static void produce(run *r, int64_t n, size_t pad)
         for (size_t k = 0; k < pad; k++)
             value[len++] = (char)('a' + (k + (size_t)seq) % 26);
         len += snprintf(value + len, 8, "\"}");
-        fk_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
+        ts_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
     }
     free(value);
 }
@@ -98,7 +98,7 @@ static bool log_has_paused(void *arg)
 START_TEST(database_restarts_and_outages_lose_nothing_and_memory_stays_bounded)
 {
     char *pgdir = fk_pg_private_start();
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     run r = {0};
     r.c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(r.c, "f_pg");
@@ -106,10 +106,10 @@ START_TEST(database_restarts_and_outages_lose_nothing_and_memory_stays_bounded)
     ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
     r.topic = ts_unique_name("pgout");
     r.group = ts_unique_name("sluice_pgout");
-    fk_create_topic(r.topic, NPARTS);
+    ts_kafka_create_topic(r.topic, NPARTS);
 
     char *dir = ts_tempdir("pgout");
-    char *kafka = fk_kafka_yaml(r.group, NULL);
+    char *kafka = ts_kafka_yaml(r.group, NULL);
     char *config = ts_write_file(dir, "sluice.yaml",
                                  "%s"
                                  "targets:\n"
@@ -136,7 +136,7 @@ START_TEST(database_restarts_and_outages_lose_nothing_and_memory_stays_bounded)
 
     /* 1. connections killed while records flow */
     produce(&r, 20000, 16);
-    fk_flush();
+    ts_flush();
     r.d = ts_daemon_start(config, log);
     int64_t killed = 0;
     for (int i = 0; i < 4; i++) {
@@ -144,14 +144,14 @@ START_TEST(database_restarts_and_outages_lose_nothing_and_memory_stays_bounded)
         ck_assert_msg(ts_wait_until(rows_above, &a, 90000), "no progress; log:\n%s", fk_tail(r.d));
         killed += terminate_sluice_backends(r.c);
         produce(&r, 10000, 16);
-        fk_flush();
+        ts_flush();
     }
     ck_assert_msg(killed >= 3, "only %" PRId64 " sluice connections were found to terminate", killed);
     wait_all_stored(&r, "after pg_terminate_backend");
 
     /* 2. a restart of the server mid-stream */
     produce(&r, 30000, 16);
-    fk_flush();
+    ts_flush();
     above a = {&r, stored_rows(&r)};
     ck_assert(ts_wait_until(rows_above, &a, 60000));
     PQfinish(r.c);
@@ -171,7 +171,7 @@ START_TEST(database_restarts_and_outages_lose_nothing_and_memory_stays_bounded)
         if (rss > max_rss)
             max_rss = rss;
     }
-    fk_flush();
+    ts_flush();
     /* Keep watching while sluice retries: it must stay paused, not fill up. */
     int64_t until = ts_now_ms() + 5000;
     while (ts_now_ms() < until || !log_has_paused(r.d)) {
@@ -201,7 +201,7 @@ START_TEST(database_restarts_and_outages_lose_nothing_and_memory_stays_bounded)
            fk_log_count(r.d, "write failed (attempt"));
     ts_daemon_free(r.d);
     PQfinish(r.c);
-    fk_kafka_stop();
+    ts_kafka_stop();
     fk_pg_private_stop(pgdir);
     free(kafka);
     free(config);

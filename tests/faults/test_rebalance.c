@@ -32,9 +32,9 @@ static void produce(run *r, int64_t n)
     for (int64_t i = 0; i < n; i++) {
         int64_t seq = r->produced++;
         int len = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 "}", seq);
-        fk_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
+        ts_produce(r->topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
     }
-    fk_flush();
+    ts_flush();
 }
 
 static bool all_stored(void *arg)
@@ -57,7 +57,7 @@ static void step(run *r, const char *what)
 
 START_TEST(members_joining_and_leaving_under_load_keep_exactly_once)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     run r = {0};
     r.t0 = ts_now_ms();
     r.c = ts_pg_connect();
@@ -66,10 +66,10 @@ START_TEST(members_joining_and_leaving_under_load_keep_exactly_once)
     ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
     r.topic = ts_unique_name("rebal");
     r.group = ts_unique_name("sluice_rebal");
-    fk_create_topic(r.topic, NPARTS);
+    ts_kafka_create_topic(r.topic, NPARTS);
 
     char *dir = ts_tempdir("rebal");
-    char *kafka = fk_kafka_yaml(r.group, NULL);
+    char *kafka = ts_kafka_yaml(r.group, NULL);
     char *configs[2];
     for (int i = 0; i < 2; i++)
         configs[i] = ts_write_file(dir, i ? "one.yaml" : "two.yaml",
@@ -142,7 +142,7 @@ START_TEST(members_joining_and_leaving_under_load_keep_exactly_once)
     ts_daemon_free(b);
     ts_daemon_free(c);
     PQfinish(r.c);
-    fk_kafka_stop();
+    ts_kafka_stop();
     for (int i = 0; i < 3; i++)
         free(logs[i]);
     free(configs[0]);

@@ -55,7 +55,7 @@ static bool all_stored(void *arg)
 
 START_TEST(sigterm_during_a_write_applies_batches_whole)
 {
-    fk_kafka_start(1);
+    ts_kafka_start(1);
     run r = {0};
     r.c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(r.c, "f_term");
@@ -68,17 +68,17 @@ START_TEST(sigterm_during_a_write_applies_batches_whole)
     ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
     r.topic = ts_unique_name("term");
     r.group = ts_unique_name("sluice_term");
-    fk_create_topic(r.topic, NPARTS);
+    ts_kafka_create_topic(r.topic, NPARTS);
     char value[96];
     for (int64_t seq = 0; seq < TOTAL; seq++) {
         int len = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 "}", seq);
-        fk_produce(r.topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
+        ts_produce(r.topic, (int32_t)(seq % NPARTS), NULL, 0, value, (size_t)len);
     }
-    fk_flush();
+    ts_flush();
     r.produced = TOTAL;
 
     char *dir = ts_tempdir("term");
-    char *kafka = fk_kafka_yaml(r.group, NULL);
+    char *kafka = ts_kafka_yaml(r.group, NULL);
     char *config = fk_events_config(dir, kafka, r.topic, r.qtable,
                                     "batch:\n"
                                     "  max_rows: 2500\n"
@@ -126,7 +126,7 @@ START_TEST(sigterm_during_a_write_applies_batches_whole)
     free(r.topic);
     free(r.group);
     PQfinish(r.c);
-    fk_kafka_stop();
+    ts_kafka_stop();
 }
 END_TEST
 

@@ -237,17 +237,7 @@ void sc_assert_stored_offsets_at_end(PGconn *c, const char *group, const char *t
 
 char *sc_kafka_yaml(const char *group)
 {
-    char *s;
-    if (asprintf(&s,
-                 "kafka:\n"
-                 "  bootstrap.servers: \"%s\"\n"
-                 "  group.id: \"%s\"\n"
-                 "  auto.offset.reset: earliest\n"
-                 "  session.timeout.ms: \"6000\"\n"
-                 "  heartbeat.interval.ms: \"500\"\n",
-                 ts_kafka_bootstrap(), group) < 0)
-        ck_abort_msg("out of memory");
-    return s;
+    return ts_kafka_yaml(group, NULL);
 }
 
 int sc_main(const char *name, const struct TTest *const *tests, int n)

@@ -28,7 +28,7 @@
 
 /* ---- Kafka ------------------------------------------------------------ */
 
-#define MAX_CHECKERS 8
+#define MAX_CHECKERS 32
 
 static struct {
     rd_kafka_t *mock_rk;           /* owns the mock cluster */
@@ -77,14 +77,14 @@ static rd_kafka_conf_t *base_conf(void)
     return conf;
 }
 
-void ts_kafka_start(int nbrokers)
+static void start(int nbrokers, bool mock)
 {
     char errstr[512];
     const char *real = getenv("SLUICE_TEST_BOOTSTRAP");
 
     ck_assert_msg(kafka.producer == NULL, "%s: ts_kafka_start() called twice", CTX);
     kafka.nbrokers = nbrokers > 0 ? nbrokers : 1;
-    if (real && *real) {
+    if (!mock && real && *real) {
         kafka.bootstrap = strdup(real);
     } else {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -98,14 +98,51 @@ void ts_kafka_start(int nbrokers)
 
     rd_kafka_conf_t *conf = base_conf();
     conf_set(conf, "enable.idempotence", "true");  /* keeps each partition's order */
-    conf_set(conf, "linger.ms", "5");
+    conf_set(conf, "linger.ms", "10");
+    conf_set(conf, "batch.size", "1000000");
     /* the mock cluster keeps at most 5 MiB per partition and silently drops
      * older data: compress, so that large test volumes stay whole */
     conf_set(conf, "compression.codec", "lz4");
-    conf_set(conf, "queue.buffering.max.messages", "200000");
+    conf_set(conf, "message.max.bytes", "33554432"); /* values up to 32 MiB */
+    conf_set(conf, "queue.buffering.max.messages", "500000");
+    conf_set(conf, "queue.buffering.max.kbytes", "1048576");
+    /* a request in flight to a broker set down is retried soon, not after 60 s */
+    conf_set(conf, "socket.timeout.ms", "5000");
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     kafka.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     ck_assert_msg(kafka.producer != NULL, "%s: producer: %s", CTX, errstr);
+}
+
+void ts_kafka_start(int nbrokers)
+{
+    start(nbrokers, false);
+}
+
+void ts_kafka_start_mock(int nbrokers)
+{
+    start(nbrokers, true);
+}
+
+rd_kafka_mock_cluster_t *ts_kafka_mock(void)
+{
+    ck_assert_msg(kafka.mock != NULL, "%s: ts_kafka_start_mock() first", CTX);
+    return kafka.mock;
+}
+
+char *ts_kafka_yaml(const char *group, const char *extra)
+{
+    char *s;
+    if (asprintf(&s,
+                 "kafka:\n"
+                 "  bootstrap.servers: \"%s\"\n"
+                 "  group.id: \"%s\"\n"
+                 "  auto.offset.reset: earliest\n"
+                 "  session.timeout.ms: \"6000\"\n"
+                 "  heartbeat.interval.ms: \"500\"\n"
+                 "%s",
+                 ts_kafka_bootstrap(), group, extra ? extra : "") < 0)
+        ck_abort_msg("%s: out of memory", CTX);
+    return s;
 }
 
 void ts_kafka_stop(void)
@@ -176,10 +213,17 @@ static bool topic_visible(const char *topic, int partitions)
     return ok;
 }
 
+/* Create @topic through the Admin API of a real cluster, replicated on
+ * every broker (at most 3) unless SLUICE_TEST_REPLICATION says otherwise. */
 static void create_topic_admin(const char *topic, int partitions)
 {
     char errstr[512];
-    int rf = kafka.nbrokers < 3 ? 1 : 3;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t me = rd_kafka_metadata(kafka.producer, 0, NULL, &md, 10000);
+    ck_assert_msg(me == RD_KAFKA_RESP_ERR_NO_ERROR, "%s: metadata of %s: %s", CTX, kafka.bootstrap,
+                  rd_kafka_err2str(me));
+    int rf = md->broker_cnt < 3 ? md->broker_cnt : 3;
+    rd_kafka_metadata_destroy(md);
     const char *rf_env = getenv("SLUICE_TEST_REPLICATION");
     if (rf_env)
         rf = atoi(rf_env);
@@ -207,7 +251,7 @@ void ts_kafka_create_topic(const char *topic, int partitions)
 {
     ts_kafka_bootstrap();
     if (kafka.mock) {
-        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(kafka.mock, topic, partitions, 1);
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(kafka.mock, topic, partitions, kafka.nbrokers);
         ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "%s: mock topic %s: %s", CTX, topic,
                       rd_kafka_err2str(e));
     } else {
@@ -247,7 +291,7 @@ void ts_produce_str(const char *topic, int32_t partition, const char *key, const
 void ts_flush(void)
 {
     ck_assert_msg(kafka.producer != NULL, "%s: ts_kafka_start() first", CTX);
-    rd_kafka_resp_err_t e = rd_kafka_flush(kafka.producer, 60000);
+    rd_kafka_resp_err_t e = rd_kafka_flush(kafka.producer, 120000);
     ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "%s: flush: %s", CTX, rd_kafka_err2str(e));
     ck_assert_msg(kafka.delivery_failures == 0, "%s: %d records not delivered, first: %s", CTX,
                   kafka.delivery_failures, kafka.first_failure);

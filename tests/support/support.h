@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 /* Exit status that tells meson a test was skipped. */
 #define TS_SKIP 77
@@ -33,6 +35,22 @@
  */
 void ts_kafka_start(int nbrokers);
 
+/** ts_kafka_start_mock() - always the mock cluster, even with
+ * SLUICE_TEST_BOOTSTRAP: for tests that inject request errors or set
+ * brokers down through ts_kafka_mock(). */
+void ts_kafka_start_mock(int nbrokers);
+
+/** ts_kafka_mock() - the mock cluster of ts_kafka_start_mock() (or of
+ * ts_kafka_start() without SLUICE_TEST_BOOTSTRAP). */
+rd_kafka_mock_cluster_t *ts_kafka_mock(void);
+
+/**
+ * ts_kafka_yaml() - the `kafka:` section of a test configuration: the
+ * cluster in use, @group, earliest, session.timeout.ms 6000, heartbeat 500,
+ * and @extra (more "  key: value\n" lines, or NULL).  free() it.
+ */
+char *ts_kafka_yaml(const char *group, const char *extra);
+
 /** ts_kafka_stop() - flush and close the producer, stop the mock cluster. */
 void ts_kafka_stop(void);
 
@@ -49,7 +67,9 @@ bool ts_kafka_is_mock(void);
  */
 char *ts_unique_name(const char *base);
 
-/** ts_kafka_create_topic() - create @topic with @partitions partitions. */
+/** ts_kafka_create_topic() - create @topic with @partitions partitions,
+ * replicated on every broker (at most 3 on a real cluster), once the
+ * cluster's metadata shows it. */
 void ts_kafka_create_topic(const char *topic, int partitions);
 
 /**
