@@ -96,6 +96,9 @@ int sl_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err
 /* sl_decode_key() - the record key into a JSON value (NULL if no key): the
  * format's decode_key(), else sl_decode_key_plain(). */
 int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
+/* sl_decode_tombstone() - a record without a value: a delete when the
+ * route has delete_on_tombstone, else nothing to write.  Returns 0. */
+int sl_decode_tombstone(const sl_decoder *d, sl_change *out);
 /* sl_decode_key_plain() - the record key per the route's key_format. */
 int sl_decode_key_plain(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
 

@@ -700,15 +700,8 @@ static json_t *fields_with_key(thread_cache *tc, sl_decoder *d, const sl_record 
 
 static int avro_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
 {
-    if (!rec->value) {
-        if (d->route->delete_on_tombstone) {
-            out->op = SL_OP_DELETE;
-            return 0;
-        }
-        out->op = SL_OP_IGNORE;
-        out->reason = "tombstone";
-        return 0;
-    }
+    if (!rec->value)
+        return sl_decode_tombstone(d, out);
     thread_cache *tc = get_cache();
     cached *c;
     if (decode_wire(tc, d->registry, rec->value, rec->value_len, false, &out->value, &c, err))

@@ -267,10 +267,7 @@ static int cj_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_err
         json_decref(env);
         sl_strbuf_free(&tmp);
         json_decref(key_fields);
-        out->op = d->route->delete_on_tombstone ? SL_OP_DELETE : SL_OP_IGNORE;
-        if (out->op == SL_OP_IGNORE)
-            out->reason = "tombstone";
-        return 0;
+        return sl_decode_tombstone(d, out);
     }
     json_t *schema = json_object_get(env, "schema");
     if (!sl_connect_stype(schema) || strcmp(sl_connect_stype(schema), "struct")) {

@@ -52,6 +52,17 @@ void sl_decoder_fini(sl_decoder *d)
     memset(d, 0, sizeof(*d));
 }
 
+int sl_decode_tombstone(const sl_decoder *d, sl_change *out)
+{
+    if (d->route->delete_on_tombstone) {
+        out->op = SL_OP_DELETE;
+        return 0;
+    }
+    out->op = SL_OP_IGNORE;
+    out->reason = "tombstone";
+    return 0;
+}
+
 int sl_decode_key_plain(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
 {
     *out = NULL;

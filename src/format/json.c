@@ -6,15 +6,8 @@
 
 static int json_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
 {
-    if (!rec->value) {
-        if (d->route->delete_on_tombstone) {
-            out->op = SL_OP_DELETE;
-            return 0;
-        }
-        out->op = SL_OP_IGNORE;
-        out->reason = "tombstone";
-        return 0;
-    }
+    if (!rec->value)
+        return sl_decode_tombstone(d, out);
     json_error_t je;
     /* JSON_ALLOW_NUL keeps "\u0000" inside strings instead of failing the
      * whole record; the mapper rejects it for text columns. */

@@ -84,16 +84,7 @@ static void rollback(sl_sink *s)
 static int pg_fail(sl_sink *s, PGresult *res, const char *what, sl_error *err)
 {
     pg_sink *p = PG(s);
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
-    if (!msg || !*msg)
-        msg = p->conn ? PQerrorMessage(p->conn) : "no connection";
-    sl_errkind kind = sl_sqlstate_kind(state);
-    if (!p->conn || PQstatus(p->conn) != CONNECTION_OK)
-        kind = SL_ERR_RETRY;
-    sl_error_set(err, kind, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
-    if (state)
-        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+    sl_pq_error(p->conn, res, what, err);
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     if (detail) {
         size_t n = strlen(err->msg);

@@ -30,3 +30,18 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
     PQsetNoticeProcessor(c, on_notice, s);
     return c;
 }
+
+int sl_pq_error(PGconn *conn, const PGresult *res, const char *what, sl_error *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = conn ? PQerrorMessage(conn) : "no connection";
+    sl_errkind kind = sl_sqlstate_kind(state);
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        kind = SL_ERR_RETRY;
+    sl_error_set(err, kind, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
+    if (state)
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+    return -1;
+}
