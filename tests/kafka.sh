@@ -86,12 +86,18 @@ port_busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# pick_ports N - N distinct free loopback ports, one a line.
+# pick_ports N - N distinct free loopback ports, one a line, below the
+# kernel's range of ephemeral ports (which outgoing connections take
+# without asking), so that a port found free stays free until the broker
+# binds it.
 pick_ports() {
-    local want=$1 got=() p i
+    local want=$1 got=() p i lo=32768 span
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    span=$((lo - 10000))
+    [ "$span" -ge 2000 ] || { lo=60000; span=40000; } # ephemeral range starts low: take any
     for i in $(seq 1 500); do
         [ ${#got[@]} -ge "$want" ] && break
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        p=$((lo - span + (RANDOM * 32768 + RANDOM) % span))
         port_busy "$p" && continue
         [[ " ${got[*]-} " == *" $p "* ]] && continue
         got+=("$p")
@@ -225,7 +231,8 @@ running() {
 }
 
 # wait_metadata DIR - until a metadata request answers with every broker of
-# DIR, or fail with the tail of the logs.
+# DIR, or fail with the tail of the logs; returns 1 (after stopping the
+# others) when a broker could not bind its port, so that start can retry.
 wait_metadata() {
     local dir=$1 deadline=$((SECONDS + start_timeout)) i n
     # shellcheck disable=SC1091
@@ -234,6 +241,11 @@ wait_metadata() {
     while :; do
         for i in $(seq 1 "$brokers"); do
             running "$dir/broker-$i.pid" || {
+                if grep -q "Address already in use" "$dir/broker-$i/server.log" 2>/dev/null; then
+                    echo "kafka.sh: broker $i found its port taken; starting again on other ports" >&2
+                    stop "$dir"
+                    return 1
+                fi
                 tail -n 30 "$dir/broker-$i/stdout.log" "$dir/broker-$i/server.log" >&2 2>/dev/null || true
                 die "broker $i exited during start (log in $dir/broker-$i)"
             }
@@ -248,24 +260,10 @@ wait_metadata() {
     done
 }
 
-start() {
-    local dir=$1 brokers=1 sasl=0 i t0
-    shift
-    while [ $# -gt 0 ]; do
-        case $1 in
-        --brokers) [ $# -ge 2 ] || usage; brokers=$2; shift 2 ;;
-        --sasl) sasl=1; shift ;;
-        *) usage ;;
-        esac
-    done
-    [[ $brokers =~ ^[1-9][0-9]?$ ]] || die "--brokers wants a number from 1 to 99"
-    t0=$(date +%s%N)
-    fetch_jars
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-    for i in $(seq 1 "$brokers"); do
-        running "$dir/broker-$i.pid" && die "a broker already runs in $dir (tests/kafka.sh stop $dir)"
-    done
+# start_attempt DIR BROKERS SASL - pick ports, format and launch; returns 1
+# when a port was taken meanwhile (nothing left running).
+start_attempt() {
+    local dir=$1 brokers=$2 sasl=$3 i
     rm -rf "$dir"/broker-* "$dir"/tls
     printf 'brokers=%s\nsasl=%s\nversion=%s\n' "$brokers" "$sasl" "$version" >"$dir/cluster"
     pick_ports $((brokers * (2 + sasl))) >"$dir/ports.all"
@@ -293,7 +291,32 @@ start() {
     for i in $(seq 1 "$brokers"); do
         launch "$dir" "$i"
     done
-    wait_metadata "$dir"
+    wait_metadata "$dir" || return 1
+}
+
+start() {
+    local dir=$1 brokers=1 sasl=0 i t0
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --brokers) [ $# -ge 2 ] || usage; brokers=$2; shift 2 ;;
+        --sasl) sasl=1; shift ;;
+        *) usage ;;
+        esac
+    done
+    [[ $brokers =~ ^[1-9][0-9]?$ ]] || die "--brokers wants a number from 1 to 99"
+    t0=$(date +%s%N)
+    fetch_jars
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    for i in $(seq 1 "$brokers"); do
+        running "$dir/broker-$i.pid" && die "a broker already runs in $dir (tests/kafka.sh stop $dir)"
+    done
+    local attempt
+    for attempt in 1 2 3; do
+        start_attempt "$dir" "$brokers" "$sasl" && break
+        [ "$attempt" != 3 ] || die "no free ports for the cluster in $dir after 3 attempts"
+    done
     local ms=$((($(date +%s%N) - t0) / 1000000))
     echo "kafka.sh: Apache Kafka $version, $brokers broker(s) up in $((ms / 1000)).$(printf %03d $((ms % 1000)))s (logs in $dir/broker-*)" >&2
     echo "SLUICE_TEST_BOOTSTRAP=$(cat "$dir/bootstrap")"
