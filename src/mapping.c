@@ -150,12 +150,12 @@ static int64_t epoch_to_us(const json_t *v, sl_epoch_unit unit, bool *ok)
         json_int_t x = json_integer_value(v);
         int64_t k = (int64_t)mul[unit];
         if (x > INT64_MAX / k || x < INT64_MIN / k)
-            *ok = false;
+            return *ok = false, 0; /* the product would overflow */
         return (int64_t)x * k;
     }
     double d = json_real_value(v) * mul[unit];
     if (!isfinite(d) || fabs(d) > 9.2e18)
-        *ok = false;
+        return *ok = false, 0;
     return (int64_t)llround(d);
 }
 
