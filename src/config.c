@@ -15,6 +15,7 @@
 #include "sluice/decoder.h"
 #include "sluice/sink.h"
 #include "sluice/log.h"
+#include "sluice/redact.h"
 #include "sluice/strbuf.h"
 
 typedef struct parser {
@@ -36,6 +37,8 @@ static void note_secret(parser *p, const char *key)
     cfg->secret_keys = sl_xrealloc(cfg->secret_keys, (cfg->nsecret_keys + 1) * sizeof(char *));
     cfg->secret_keys[cfg->nsecret_keys++] = sl_xstrdup(key);
 }
+
+static void guard_credentials(parser *p, sl_config *cfg);
 
 static int line_of(const yaml_node_t *n)
 {
@@ -112,11 +115,17 @@ static int expand_env(parser *p, const yaml_node_t *n, const char *key, const ch
             memcpy(name, s + 2, len);
             name[len] = '\0';
             if (!strncmp(name, "file:", 5)) {
+                size_t before = sb.len;
                 if (read_secret_file(p, n, key, name + 5, &sb)) {
                     sl_strbuf_free(&sb);
                     return -1;
                 }
                 note_secret(p, key);
+                if (sb.len > before) { /* never in a message or a log line (redact.h) */
+                    char *secret = strndup(sb.data + before, sb.len - before);
+                    sl_secret_add(secret);
+                    free(secret);
+                }
                 s = end + 1;
                 continue;
             }
@@ -432,10 +441,27 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
         t->delivery = -1;
         if (parse_section(p, v, SEC_TARGET, t, prefix))
             return -1;
+        char key[200];
+        /* user, password, ca_file and insecure are the HTTP endpoint's; a
+         * DSN carries its own (sslrootcert=, sslmode=): silently ignoring
+         * them would look like TLS or authentication that is not there */
+        static const char *const http_only[] = {"user", "password", "ca_file", "insecure", NULL};
+        const void *given[] = {t->user, t->password, t->ca_file, t->insecure ? "" : NULL};
+        for (size_t o = 0; t->dsn && http_only[o]; o++) {
+            if (!given[o])
+                continue;
+            snprintf(key, sizeof(key), "%s%s", prefix, http_only[o]);
+            return fail(p, map_get(p, v, http_only[o]) ? map_get(p, v, http_only[o]) : v, key,
+                        "applies only to a cratedb target's HTTP url; with a dsn, give it in the dsn (%s)",
+                        o == 2 ? "sslrootcert=..." : o == 3 ? "sslmode=..." : "user=... password=...");
+        }
+        if (t->dsn && !sl_dsn_parses(t->dsn)) /* libpq's own message may quote the password: not shown */
+            log_warn("config", "%s:%d: %sdsn: libpq cannot parse this connection string: connecting will fail "
+                     "(check quoting and %%-escapes; values with spaces or quotes go in single quotes)",
+                     p->path, t->line, prefix);
         const char *bad = "type";
         sl_error e;
         if (sl_sinks[t->type]->check_conf(t, &bad, &e)) {
-            char key[200];
             snprintf(key, sizeof(key), "%s%s", prefix, bad);
             return fail(p, v, key, "%s", e.msg);
         }
@@ -600,7 +626,75 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
     if (cfg->log_level && sl_log_parse_level(cfg->log_level) < 0)
         return fail(p, map_get(p, root, "log_level"), "log_level", "'%s' is not one of: error, warn, info, debug",
                     cfg->log_level);
+    guard_credentials(p, cfg);
     return 0;
+}
+
+/* ---- credentials ----
+ * Every configured secret is remembered (redact.h), so that no error or log
+ * line can carry it, whichever library wrote the text; and the ways to send
+ * one in the clear are warned about. */
+
+static bool loopback_host(const char *h)
+{
+    /* no host, a socket directory, or a loopback name or address */
+    return !h || !*h || h[0] == '/' || h[0] == '@' || !strcmp(h, "localhost") || !strncmp(h, "127.", 4) ||
+           !strcmp(h, "::1") || !strcmp(h, "[::1]");
+}
+
+static void guard_url(parser *p, const char *key, const char *url, bool has_user)
+{
+    char *pw = sl_url_password(url);
+    sl_secret_add(pw);
+    if ((pw || has_user) && !strncasecmp(url, "http://", 7)) {
+        char *shown = sl_redact_url(url);
+        log_warn("config", "%s:%s: credentials for %s go over plain http://: anyone on the path can read them; "
+                 "use https://", p->path, key, shown);
+        free(shown);
+    }
+    free(pw);
+}
+
+static void guard_credentials(parser *p, sl_config *cfg)
+{
+    sl_secret_add(cfg->registry.password);
+    for (size_t i = 0; i < cfg->registry.nurls; i++)
+        guard_url(p, "schema_registry.url", cfg->registry.urls[i], cfg->registry.user || cfg->registry.password);
+    for (size_t i = 0; i < cfg->ntargets; i++) {
+        sl_target_conf *t = &cfg->targets[i];
+        char key[200];
+        sl_secret_add(t->password);
+        if (t->url) {
+            snprintf(key, sizeof(key), "targets.%s.url", t->name);
+            guard_url(p, key, t->url, t->user || t->password);
+        }
+        if (t->insecure)
+            log_warn("config", "%s:%d: targets.%s.insecure: TLS certificates are not verified: anyone on the "
+                     "path can pose as the server", p->path, t->line, t->name);
+        if (!t->dsn)
+            continue;
+        char *pw = sl_dsn_get(t->dsn, "password");
+        sl_secret_add(pw);
+        free(pw);
+        char *host = sl_dsn_get(t->dsn, "host"), *addr = sl_dsn_get(t->dsn, "hostaddr");
+        char *mode = sl_dsn_get(t->dsn, "sslmode");
+        bool remote = !loopback_host(host) || (addr && !loopback_host(addr));
+        bool weak = !mode || !strcmp(mode, "disable") || !strcmp(mode, "allow") || !strcmp(mode, "prefer");
+        if (remote && weak) {
+            char *shown = sl_redact_dsn(t->dsn);
+            log_warn("config", "%s:%d: targets.%s.dsn: sslmode is %s to the non-loopback host %s: the connection "
+                     "may be unencrypted and unauthenticated; set sslmode=verify-full (or require) in \"%s\"",
+                     p->path, t->line, t->name, mode ? mode : "not set (prefer)", addr ? addr : host, shown);
+            free(shown);
+        }
+        free(host);
+        free(addr);
+        free(mode);
+    }
+    /* librdkafka's secrets (sasl.password, ssl.key.password, ...) */
+    for (size_t i = 0; i < cfg->nkafka; i++)
+        if (strstr(cfg->kafka[i].key, "password") || strstr(cfg->kafka[i].key, "secret"))
+            sl_secret_add(cfg->kafka[i].value);
 }
 
 sl_config *sl_config_load(const char *path, sl_error *err)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sluice/redact.h"
+
 int sl_error_set(sl_error *e, sl_errkind kind, const char *fmt, ...)
 {
     if (!e)
@@ -15,6 +17,7 @@ int sl_error_set(sl_error *e, sl_errkind kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);
+    sl_secret_scrub(e->msg, sizeof(e->msg)); /* errors reach logs, dead letters and metrics */
     return -1;
 }
 
@@ -29,6 +32,7 @@ void sl_error_prefix(sl_error *e, const char *fmt, ...)
     va_end(ap);
     memcpy(old, e->msg, sizeof(old));
     snprintf(e->msg, sizeof(e->msg), "%s%s", pre, old);
+    sl_secret_scrub(e->msg, sizeof(e->msg));
 }
 
 void sl_error_clear(sl_error *e)

@@ -115,18 +115,23 @@ const sl_option sl_options[] = {
      "The kind of database: one of the names in the type column."},
     {SEC_TARGET, "dsn", OPT_STR, TGT(dsn), 0, NULL, false, NULL,
      "libpq connection string or URI. Required for postgresql; for cratedb it selects the "
-     "PostgreSQL wire protocol."},
+     "PostgreSQL wire protocol. Its password is never printed. Every connection uses client_encoding "
+     "UTF8. A warning is logged when the host is not loopback and sslmode is not set or weaker than "
+     "require; for a primary that may fail over, add target_session_attrs=read-write."},
     {SEC_TARGET, "url", OPT_STR, TGT(url), 0, NULL, false, NULL,
      "cratedb only: HTTP endpoint (http:// or https://); selects the HTTP bulk API."},
     {SEC_TARGET, "schema", OPT_STR, TGT(schema), 0, NULL, false, NULL,
      "Schema for unqualified table names: `public` for postgresql, `doc` for cratedb "
      "(sent as the Default-Schema header over HTTP)."},
-    {SEC_TARGET, "user", OPT_STR, TGT(user), 0, NULL, false, NULL, "cratedb HTTP: basic-auth user."},
+    {SEC_TARGET, "user", OPT_STR, TGT(user), 0, NULL, false, NULL, "cratedb HTTP: basic-auth user (refused on a target with a dsn, which carries its own)."},
     {SEC_TARGET, "password", OPT_STR, TGT(password), 0, NULL, false, NULL,
-     "cratedb HTTP: basic-auth password (use ${ENV_VAR})."},
-    {SEC_TARGET, "ca_file", OPT_STR, TGT(ca_file), 0, NULL, false, NULL, "cratedb HTTP: CA bundle for https."},
+     "cratedb HTTP: basic-auth password (use ${ENV_VAR} or ${file:}; refused with a dsn). Never printed: "
+     "passwords given here, in a url's userinfo or in a dsn are replaced by *** in every log line, error and "
+     "dead letter. A warning is logged when credentials go over plain http://."},
+    {SEC_TARGET, "ca_file", OPT_STR, TGT(ca_file), 0, NULL, false, NULL, "cratedb HTTP: CA bundle for https (refused with a dsn: use sslrootcert= in it)."},
     {SEC_TARGET, "insecure", OPT_BOOL, TGT(insecure), 0, "false", false, NULL,
-     "cratedb HTTP: do not verify the server certificate."},
+     "cratedb HTTP: do not verify the server certificate (logged as a warning; refused with a dsn: use "
+     "sslmode= in it)."},
     {SEC_TARGET, "delivery", OPT_ENUM, TGT(delivery), 0, NULL, false, &deliveries,
      "exactly-once (default for postgresql: rows and offsets commit in one transaction, offsets "
      "kept in `sluice.offsets`) or at-least-once (offsets only in Kafka, upserts make replays "

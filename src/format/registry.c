@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "sluice/log.h"
+#include "sluice/redact.h"
 #include "sluice/strbuf.h"
 
 #define MAX_RESPONSE (16 << 20) /* no schema is this large; bounds a misbehaving server */
@@ -36,6 +37,7 @@ typedef struct entry {
 
 struct sl_registry {
     char **urls;
+    char **shown;       /* the urls as messages show them: no password */
     size_t nurls;
     size_t preferred;   /* index of the URL that answered last */
     char *user;
@@ -67,14 +69,16 @@ sl_registry *sl_registry_new(const sl_registry_conf *conf, sl_error *err)
     }
     for (size_t i = 0; i < conf->nurls; i++) {
         if (strncmp(conf->urls[i], "http://", 7) && strncmp(conf->urls[i], "https://", 8)) {
-            sl_error_set(err, SL_ERR_FATAL, "schema_registry: url \"%s\" is not http:// or https://",
-                         conf->urls[i]);
+            char *shown = sl_redact_url(conf->urls[i]);
+            sl_error_set(err, SL_ERR_FATAL, "schema_registry: url \"%s\" is not http:// or https://", shown);
+            free(shown);
             return NULL;
         }
     }
     pthread_once(&curl_once, curl_init_once);
     sl_registry *r = sl_xcalloc(1, sizeof(*r));
     r->urls = sl_xcalloc(conf->nurls, sizeof(char *));
+    r->shown = sl_xcalloc(conf->nurls, sizeof(char *));
     for (size_t i = 0; i < conf->nurls; i++) {
         /* the paths below start with '/': drop trailing slashes of the base */
         size_t n = strlen(conf->urls[i]);
@@ -83,6 +87,7 @@ sl_registry *sl_registry_new(const sl_registry_conf *conf, sl_error *err)
         r->urls[i] = strndup(conf->urls[i], n);
         if (!r->urls[i])
             abort();
+        r->shown[i] = sl_redact_url(r->urls[i]);
     }
     r->nurls = conf->nurls;
     r->user = conf->user ? sl_xstrdup(conf->user) : NULL;
@@ -105,9 +110,12 @@ void sl_registry_free(sl_registry *r)
         free(e->text);
         free(e);
     }
-    for (size_t i = 0; i < r->nurls; i++)
+    for (size_t i = 0; i < r->nurls; i++) {
         free(r->urls[i]);
+        free(r->shown[i]);
+    }
     free(r->urls);
+    free(r->shown);
     free(r->user);
     free(r->password);
     free(r->ca_file);
@@ -201,8 +209,8 @@ static int request(sl_registry *r, const char *path, const char *post_body, sl_s
 
         sl_strbuf_reset(&last);
         if (rc != CURLE_OK) {
-            sl_strbuf_printf(&last, "%s: %s", r->urls[i], curlerr[0] ? curlerr : curl_easy_strerror(rc));
-            log_warn("schema registry", "%s%s: %s", r->urls[i], path,
+            sl_strbuf_printf(&last, "%s: %s", r->shown[i], curlerr[0] ? curlerr : curl_easy_strerror(rc));
+            log_warn("schema registry", "%s%s: %s", r->shown[i], path,
                      curlerr[0] ? curlerr : curl_easy_strerror(rc));
             continue;
         }
@@ -210,8 +218,8 @@ static int request(sl_registry *r, const char *path, const char *post_body, sl_s
             char msg[320];
             long code;
             error_message(body, &code, msg, sizeof(msg));
-            sl_strbuf_printf(&last, "%s: HTTP %ld: %s", r->urls[i], *status, msg);
-            log_warn("schema registry", "%s%s: HTTP %ld: %s", r->urls[i], path, *status, msg);
+            sl_strbuf_printf(&last, "%s: HTTP %ld: %s", r->shown[i], *status, msg);
+            log_warn("schema registry", "%s%s: HTTP %ld: %s", r->shown[i], path, *status, msg);
             continue;
         }
         pthread_mutex_lock(&r->lock);
@@ -225,9 +233,9 @@ static int request(sl_registry *r, const char *path, const char *post_body, sl_s
         error_message(body, &code, msg, sizeof(msg));
         sl_errkind kind = (*status == 401 || *status == 403) ? SL_ERR_FATAL : SL_ERR_DATA;
         if (code)
-            return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld, error %ld: %s", r->urls[i],
+            return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld, error %ld: %s", r->shown[i],
                                 path, *status, code, msg);
-        return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld: %s", r->urls[i], path,
+        return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld: %s", r->shown[i], path,
                             *status, msg);
     }
     sl_error_set(err, SL_ERR_RETRY, "schema registry unavailable (%s)", last.data ? last.data : "no url");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sluice/log.h"
+#include "sluice/redact.h"
 
 /* Server notices go to the log, not to stderr raw. */
 static void on_notice(void *arg, const char *msg)
@@ -18,8 +19,14 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
 {
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%" PRId64, (s->conf->connect_timeout_ms + 999) / 1000);
-    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
-    const char *vals[] = {s->conf->dsn, timeout, "sluice", NULL};
+    if (!sl_dsn_parses(s->conf->dsn)) /* libpq's message would quote the bad part, password or not */
+        return sl_error_set(err, SL_ERR_FATAL, "cannot connect: libpq cannot parse the connection string %s",
+                            "(check quoting and %-escapes)"),
+               NULL;
+    /* client_encoding after the DSN's own settings: text from records is
+     * UTF-8 whatever the server's or the DSN's default says */
+    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", "client_encoding", NULL};
+    const char *vals[] = {s->conf->dsn, timeout, "sluice", "UTF8", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         const char *m = PQerrorMessage(c);

@@ -605,6 +605,151 @@ START_TEST(test_hostile_records)
 }
 END_TEST
 
+/* ---- credentials never leave the process ----
+ *
+ * Passwords in the registry URL's userinfo, in the PostgreSQL DSN and in a
+ * CrateDB URL; records whose errors name the registry (an unknown schema
+ * id) dead-lettered to a table.  None of the secrets may appear on stderr,
+ * in `sluice --check`'s output, in the dead letters or in the metrics
+ * file. */
+
+#define SECRET_REG "SecretReg-91bd"
+#define SECRET_PG "SecretPg-7f3a"
+#define SECRET_CRATE "SecretCrate-22c1"
+
+static void assert_no_secret(const char *channel, const char *text)
+{
+    static const char *const secrets[] = {SECRET_REG, SECRET_PG, SECRET_CRATE};
+    ck_assert_msg(text != NULL, "%s: nothing to read", channel);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(!strstr(text, secrets[i]), "%s shows the secret %s:\n%s", channel, secrets[i], text);
+}
+
+START_TEST(test_secrets_never_leave)
+{
+    ts_kafka_start(1);
+    ar_server *reg = ar_start(0, "reguser", SECRET_REG, false);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "avro_secrets");
+    char *topic = ts_unique_name("avro_secrets");
+    char *group = ts_unique_name("sluice_secrets");
+    ts_kafka_create_topic(topic, 1);
+    ts_pg_exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, name text)", NULL);
+    int id = ar_register(reg, "items-value", v1);
+    avro_type t1;
+    at_init(&t1, v1);
+    produce_item(topic, &t1, id, 1, 1);   /* @0 stored */
+    size_t len;
+    char *bad = ar_wire(id, &t1.value, &len);
+    bad[4] = 77;                           /* an id the registry does not know */
+    ts_produce(topic, 0, "2", 1, bad, len); /* @1 dead letter naming the registry */
+    produce_item(topic, &t1, id, 1, 3);   /* @2 stored */
+    ts_flush();
+
+    char url[256];
+    snprintf(url, sizeof(url), "http://reguser:" SECRET_REG "@127.0.0.1:%d", reg->port);
+    char *dir = ts_tempdir("avro_secrets");
+    char *metrics = ts_write_file(dir, "metrics.prom", "%s", "");
+    char *kafka = sc_kafka_yaml(group);
+    const char *dsn = getenv("SLUICE_TEST_DSN");
+    char *cfg = ts_write_file(dir, "sluice.yaml",
+                              "%s"
+                              "metrics_file: %s\n"
+                              "schema_registry:\n"
+                              "  url: [\"%s\"]\n"
+                              "  timeout_ms: 2000\n"
+                              "targets:\n"
+                              "  pg:\n"
+                              "    type: postgresql\n"
+                              "    dsn: \"%s password=" SECRET_PG "\"\n"
+                              "routes:\n"
+                              "  - topics: [%s]\n"
+                              "    target: pg\n"
+                              "    table: %s.items\n"
+                              "    format: avro\n"
+                              "    key_format: string\n"
+                              "    key: [id]\n"
+                              "    on_error: dlq\n"
+                              "    dlq_table: %s.dead_letters\n"
+                              "batch:\n"
+                              "  linger_ms: 50\n",
+                              kafka, metrics, url, dsn, topic, schema, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    sc_wait_committed(group, topic, 1, 60000, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    ts_daemon_free(d);
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM items", NULL), 2);
+    char q[512];
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters WHERE error LIKE '%%reguser:***@%%'", schema);
+    ck_assert_int_eq(ts_pg_int(c, q, NULL), 1); /* the error names the registry, without its password */
+    snprintf(q, sizeof(q), "SELECT string_agg(d::text, E'\\n') FROM %s.dead_letters d", schema);
+    char *dead = ts_pg_text(c, q, NULL);
+    assert_no_secret("the dead-letter table", dead);
+    free(dead);
+    char *text = ts_read_file(log);
+    assert_no_secret("stderr", text);
+    free(text);
+    text = ts_read_file(metrics);
+    ck_assert_msg(strstr(text, "sluice_dead_letters_total"), "no metrics written:\n%s", text);
+    assert_no_secret("the metrics file", text);
+    free(text);
+
+    /* --check, with a CrateDB target that cannot be reached and a DSN libpq
+     * cannot parse (its %-escape is broken right after the password) */
+    char *check_cfg = ts_write_file(dir, "check.yaml",
+                                    "%s"
+                                    "schema_registry:\n"
+                                    "  url: [\"%s\"]\n"
+                                    "targets:\n"
+                                    "  pg:\n"
+                                    "    type: postgresql\n"
+                                    "    dsn: \"%s password=" SECRET_PG "\"\n"
+                                    "  broken:\n"
+                                    "    type: postgresql\n"
+                                    "    dsn: \"postgresql://u:" SECRET_PG "@127.0.0.1:1/db?x=%%zz\"\n"
+                                    "  crate:\n"
+                                    "    type: cratedb\n"
+                                    "    url: \"http://crateuser:" SECRET_CRATE "@127.0.0.1:1/\"\n"
+                                    "routes:\n"
+                                    "  - topics: [%s]\n"
+                                    "    target: pg\n"
+                                    "    table: %s.items\n"
+                                    "  - topics: [%s]\n"
+                                    "    target: crate\n"
+                                    "    table: items\n"
+                                    "  - topics: [%s]\n"
+                                    "    target: broken\n"
+                                    "    table: items\n",
+                                    kafka, url, dsn, topic, schema, topic, topic);
+    char *check_log = ts_write_file(dir, "check.log", "%s", "");
+    d = ts_daemon_spawn(check_log, "--check", "-c", check_cfg, NULL);
+    ck_assert(ts_daemon_wait(d, 60000));
+    text = ts_read_file(check_log);
+    ck_assert_msg(strstr(text, "crateuser:***@"), "--check does not name the CrateDB URL:\n%s", text);
+    ck_assert_msg(strstr(text, "plain http://"), "no warning about credentials over http:\n%s", text);
+    assert_no_secret("sluice --check", text);
+    free(text);
+    ts_daemon_free(d);
+
+    free(bad);
+    at_fini(&t1);
+    PQfinish(c);
+    ar_free(reg);
+    ts_kafka_stop();
+    free(kafka);
+    free(cfg);
+    free(check_cfg);
+    free(check_log);
+    free(log);
+    free(metrics);
+    free(dir);
+    free(topic);
+    free(group);
+    free(schema);
+}
+END_TEST
+
 /* ---- two consumers evolving one table at once ---- */
 
 #define EVOLVE_PARTS 4
@@ -990,6 +1135,7 @@ int main(void)
     TCase *tch = tcase_create("hostile");
     tcase_set_timeout(tch, 300);
     tcase_add_test(tch, test_hostile_records);
+    tcase_add_test(tch, test_secrets_never_leave);
     suite_add_tcase(s, tch);
     /* a case of its own: CK_RUN_CASE=concurrent runs only these */
     TCase *tcc = tcase_create("concurrent");

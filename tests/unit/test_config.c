@@ -7,6 +7,7 @@
 
 #include "sluice/config.h"
 #include "runner.h"
+#include "sluice/redact.h"
 
 static char path[64];
 
@@ -309,6 +310,65 @@ START_TEST(docs_are_generated_from_the_table)
 }
 END_TEST
 
+/* URLs and DSNs redacted with libcurl's and libpq's own parsers; messages
+ * scrubbed of every configured secret; options that do not apply to a
+ * target's type refused. */
+START_TEST(credentials)
+{
+    char *s = sl_redact_url("http://user:p%40ss@host:4200/x?a=1");
+    ck_assert_str_eq(s, "http://user:***@host:4200/x?a=1");
+    free(s);
+    s = sl_redact_url("https://host/?password=hunter2");
+    ck_assert_ptr_null(strstr(s, "hunter2"));
+    free(s);
+    s = sl_redact_url("http://host:4200");
+    ck_assert_str_eq(s, "http://host:4200/");
+    free(s);
+    s = sl_url_password("http://user:p%40ss@host/");
+    ck_assert_str_eq(s, "p@ss");
+    free(s);
+    s = sl_redact_dsn("host=db port=5433 password='a b\\'c' dbname=x");
+    ck_assert_ptr_null(strstr(s, "a b"));
+    ck_assert_ptr_nonnull(strstr(s, "password=***"));
+    ck_assert_ptr_nonnull(strstr(s, "host=db"));
+    free(s);
+    s = sl_redact_dsn("postgresql://u:pw1234@db/x?sslmode=require");
+    ck_assert_ptr_null(strstr(s, "pw1234"));
+    ck_assert_ptr_nonnull(strstr(s, "sslmode=require"));
+    free(s);
+    /* a malformed %-escape: libpq's message would quote the password */
+    s = sl_redact_dsn("postgresql://u:pw1234@db/x?a=%zz");
+    ck_assert_ptr_null(strstr(s, "pw1234"));
+    free(s);
+    ck_assert(!sl_dsn_parses("postgresql://u:pw1234@db/x?a=%zz"));
+
+    sl_secret_add("topsecret-42");
+    sl_error err;
+    sl_error_set(&err, SL_ERR_FATAL, "connect to http://u:%s@h failed: %s", "topsecret-42", "topsecret-42!");
+    ck_assert_str_eq(err.msg, "connect to http://u:***@h failed: ***!");
+    sl_error_prefix(&err, "topsecret-42: ");
+    ck_assert_ptr_null(strstr(err.msg, "topsecret-42"));
+
+    /* the DSN's password, the URL's userinfo and ${file:} contents are remembered */
+    sl_config *cfg = load("kafka:\n  bootstrap.servers: k:9092\n  group.id: g\n"
+                          "targets:\n  pg:\n    type: postgresql\n    dsn: \"host=10.1.2.3 password=dsnpass-7\"\n"
+                          "  crate:\n    type: cratedb\n    url: \"http://cu:urlpass-8@crate:4200\"\n"
+                          "routes:\n  - topics: [t]\n    target: pg\n    table: t\n", &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    sl_config_free(cfg);
+    sl_error_set(&err, SL_ERR_DATA, "dsnpass-7 urlpass-8");
+    ck_assert_str_eq(err.msg, "*** ***");
+
+    /* ca_file, insecure, user, password belong to CrateDB's HTTP url */
+    expect_error(BASE "    ca_file: /etc/ssl/ca.pem\n"
+                      "routes:\n  - topics: [t]\n    target: pg\n    table: t\n",
+                 8, "targets.pg.ca_file: applies only to a cratedb target's HTTP url");
+    expect_error(BASE "    insecure: true\n"
+                      "routes:\n  - topics: [t]\n    target: pg\n    table: t\n",
+                 8, "targets.pg.insecure");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -319,6 +379,7 @@ int main(void)
     tcase_add_test(tc, errors_name_file_line_key);
     tcase_add_test(tc, sizes_and_durations);
     tcase_add_test(tc, file_secrets);
+    tcase_add_test(tc, credentials);
     tcase_add_test(tc, print_config_round_trips);
     tcase_add_test(tc, docs_are_generated_from_the_table);
     suite_add_tcase(s, tc);

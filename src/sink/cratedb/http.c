@@ -27,12 +27,14 @@
 
 #include "cratedb_int.h"
 #include "sluice/log.h"
+#include "sluice/redact.h"
 
 typedef struct http_sink {
     crate_common common; /* first: CRATE(s) */
     CURL *curl;
     struct curl_slist *headers;
     char *endpoint;      /* <url>/_sql */
+    char *shown;         /* the endpoint as messages show it: no password */
     sl_strbuf body;
     sl_strbuf resp;
     char errbuf[CURL_ERROR_SIZE];
@@ -471,7 +473,7 @@ static int post(sl_sink *s, long *status, sl_error *err)
         if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_URL_MALFORMAT ||
             cc == CURLE_UNSUPPORTED_PROTOCOL)
             kind = SL_ERR_FATAL;
-        return sl_error_set(err, kind, "POST %s: %s", h->endpoint, h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+        return sl_error_set(err, kind, "POST %s: %s", h->shown, h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
     }
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
     return 0;
@@ -634,6 +636,7 @@ static int http_open(sl_sink *s, sl_error *err)
         sl_strbuf_append(&e, tc->url, n);
         sl_strbuf_puts(&e, "/_sql");
         h->endpoint = sl_strbuf_steal(&e);
+        h->shown = sl_redact_url(h->endpoint);
     }
     h->curl = curl_easy_init();
     if (!h->curl)
@@ -678,7 +681,7 @@ static int http_open(sl_sink *s, sl_error *err)
     }
     crate_result_free(&r);
     s->connected = true;
-    log_info(s->ctx, "connected to CrateDB at %s (schema %s)", h->endpoint, tc->schema ? tc->schema : "doc");
+    log_info(s->ctx, "connected to CrateDB at %s (schema %s)", h->shown, tc->schema ? tc->schema : "doc");
     return 0;
 }
 
@@ -692,6 +695,7 @@ static void http_close(sl_sink *s)
     sl_strbuf_free(&h->body);
     sl_strbuf_free(&h->resp);
     free(h->endpoint);
+    free(h->shown);
     free(h);
     s->impl = NULL;
     s->connected = false;

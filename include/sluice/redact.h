@@ -1,0 +1,46 @@
+/* redact.h - credentials never leave the process: URLs and libpq DSNs with
+ * their passwords replaced before they are formatted, and a process-wide
+ * list of configured secrets that every error message and log line is
+ * scrubbed of (the last line of defence, for texts sluice does not build
+ * itself: libpq's and libcurl's messages). */
+#ifndef SLUICE_REDACT_H
+#define SLUICE_REDACT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SL_REDACTED "***"
+
+/* sl_redact_url() - @url with the password of its userinfo (and any
+ * `password=` query parameter) replaced by ***, parsed with libcurl's URL
+ * API; "(a URL sluice cannot parse)" when libcurl cannot parse it.  free()
+ * the result. */
+char *sl_redact_url(const char *url);
+
+/* sl_url_password() - the password of @url's userinfo (decoded), or NULL;
+ * free() it. */
+char *sl_url_password(const char *url);
+
+/* sl_redact_dsn() - a libpq connection string (key=value or URI) rebuilt
+ * from PQconninfoParse() with password=***; "(a connection string libpq
+ * cannot parse)" when libpq cannot parse it (its message could quote the
+ * password).  free() the result. */
+char *sl_redact_dsn(const char *dsn);
+
+/* sl_dsn_parses() - whether libpq can parse @dsn at all. */
+bool sl_dsn_parses(const char *dsn);
+
+/* sl_dsn_get() - the value of @key in a libpq connection string, or NULL;
+ * free() it. */
+char *sl_dsn_get(const char *dsn, const char *key);
+
+/* sl_secret_add() - remember @secret (3 bytes or more; shorter ones would
+ * mask ordinary text) for sl_secret_scrub().  Thread-safe; the list only
+ * grows, up to 64 entries. */
+void sl_secret_add(const char *secret);
+
+/* sl_secret_scrub() - replace every remembered secret in the NUL-terminated
+ * @buf (of @size bytes) by ***; true when something was replaced. */
+bool sl_secret_scrub(char *buf, size_t size);
+
+#endif
