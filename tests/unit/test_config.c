@@ -7,6 +7,7 @@
 
 #include "sluice/config.h"
 #include "runner.h"
+#include "sluice/log.h"
 #include "sluice/redact.h"
 
 static char path[64];
@@ -358,6 +359,22 @@ START_TEST(credentials)
     sl_config_free(cfg);
     sl_error_set(&err, SL_ERR_DATA, "dsnpass-7 urlpass-8");
     ck_assert_str_eq(err.msg, "*** ***");
+
+    /* log lines: one per message, control characters escaped, secrets scrubbed */
+    char logpath[64];
+    snprintf(logpath, sizeof(logpath), "/tmp/sluice-test-log-%d", (int)getpid());
+    int saved = dup(2);
+    FILE *lf = fopen(logpath, "w+");
+    dup2(fileno(lf), 2);
+    log_error("test", "field \"a\nb\x1b[31m\" from urlpass-8\t!");
+    dup2(saved, 2);
+    close(saved);
+    char line[256] = "";
+    rewind(lf);
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), lf));
+    fclose(lf);
+    unlink(logpath);
+    ck_assert_msg(strstr(line, "[test] field \"a\\nb\\x1b[31m\" from ***\\t!\n"), "%s", line);
 
     /* ca_file, insecure, user, password belong to CrateDB's HTTP url */
     expect_error(BASE "    ca_file: /etc/ssl/ca.pem\n"
