@@ -62,7 +62,8 @@ sl_errkind sl_sqlstate_kind(const char *s)
         return SL_ERR_RETRY; /* no SQLSTATE: the connection itself failed */
     if (!strncmp(s, "08", 2) || !strcmp(s, "40001") || !strcmp(s, "40P01") ||
         !strncmp(s, "57P0", 4) || !strncmp(s, "53", 2) || !strcmp(s, "55P03") ||
-        !strncmp(s, "58", 2) || !strcmp(s, "57014") /* statement timeout / cancel */)
+        !strncmp(s, "58", 2) || !strcmp(s, "57014") /* statement timeout / cancel */ ||
+        !strcmp(s, "25006") /* read-only transaction: a primary that failed over; reconnect */)
         return SL_ERR_RETRY;
     if (!strncmp(s, "22", 2) || !strncmp(s, "23", 2))
         return SL_ERR_DATA;

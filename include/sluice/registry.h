@@ -41,7 +41,9 @@ void sl_registry_free(sl_registry *r);
  * @err: filled on failure
  *
  * Return: 0, or -1 with @err: SL_ERR_DATA when the registry says the id does
- * not exist (404 / 40403) or returns something that is not a schema;
+ * not exist (error code 40403) or returns something that is not a schema;
+ * SL_ERR_FATAL for any other 4xx (a wrong path or prefix, a proxy's 404 or
+ * 400: the configuration's fault, not the record's);
  * SL_ERR_RETRY when no URL answered (connection refused, timeout, 5xx, 429);
  * SL_ERR_FATAL when the registry refuses our credentials (401/403).
  */

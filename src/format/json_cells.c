@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -202,9 +203,28 @@ static int on_boolean(void *ctx, int v)
     }
 }
 
+/* A number jansson refuses (json.c would reject the whole record): an
+ * integer beyond int64, a real beyond double.  Checked for skipped fields
+ * too. */
+static bool jansson_refuses(const char *s, size_t n)
+{
+    int64_t x;
+    if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n))
+        return !parse_int(s, n, &x);
+    char buf[512];
+    if (n >= sizeof(buf))
+        return true; /* not worth parsing here: the general path decides */
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    double d = strtod(buf, NULL);
+    return d == HUGE_VAL || d == -HUGE_VAL;
+}
+
 static int on_number(void *ctx, const char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
+    if (jansson_refuses(s, n))
+        return 0;
     if (skipping(jc))
         return 1;
     if (!cell_free(jc))

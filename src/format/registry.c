@@ -88,6 +88,9 @@ sl_registry *sl_registry_new(const sl_registry_conf *conf, sl_error *err)
         if (!r->urls[i])
             abort();
         r->shown[i] = sl_redact_url(r->urls[i]);
+        size_t sn = strlen(r->shown[i]);
+        while (sn > 0 && r->shown[i][sn - 1] == '/') /* as the url: the paths start with '/' */
+            r->shown[i][--sn] = '\0';
     }
     r->nurls = conf->nurls;
     r->user = conf->user ? sl_xstrdup(conf->user) : NULL;
@@ -231,7 +234,13 @@ static int request(sl_registry *r, const char *path, const char *post_body, sl_s
         char msg[320];
         long code;
         error_message(body, &code, msg, sizeof(msg));
-        sl_errkind kind = (*status == 401 || *status == 403) ? SL_ERR_FATAL : SL_ERR_DATA;
+        /* only "this id does not exist" blames the record; any other answer
+         * (a wrong path, a proxy's 400, 401/403) is the registry's or the
+         * configuration's, and under on_error: skip would silently drop
+         * every record: 4xx stops, others are retried */
+        sl_errkind kind = code == 40403                     ? SL_ERR_DATA
+                          : *status >= 400 && *status < 500 ? SL_ERR_FATAL
+                                                            : SL_ERR_RETRY;
         if (code)
             return sl_error_set(err, kind, "schema registry %s%s: HTTP %ld, error %ld: %s", r->shown[i],
                                 path, *status, code, msg);

@@ -90,9 +90,13 @@ static int pg_fail(sl_sink *s, PGresult *res, const char *what, sl_error *err)
         size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof(err->msg) - n, " (%s)", detail);
     }
+    bool read_only = state && !strcmp(state, "25006");
     if (res)
         PQclear(res);
-    if (p->conn && PQstatus(p->conn) != CONNECTION_OK)
+    /* a server that became read-only (a failed-over primary) stays so: the
+     * retry needs a new connection, which target_session_attrs=read-write in
+     * the DSN sends to the new primary */
+    if (p->conn && (PQstatus(p->conn) != CONNECTION_OK || read_only))
         drop_conn(s);
     return -1;
 }

@@ -278,6 +278,29 @@ START_TEST(test_corrupt)
 }
 END_TEST
 
+/* Only error 40403 blames the record: a registry URL with a wrong path (a
+ * plain 404) stops instead, or on_error: skip would drop every record. */
+START_TEST(test_misrouted_registry_is_fatal)
+{
+    ar_server *srv = ar_start(0, NULL, NULL, false);
+    int id = ar_register(srv, "alltypes-value", ar_alltypes_schema);
+    char wrong[256];
+    snprintf(wrong, sizeof(wrong), "%s/not-the-registry", srv->url);
+    sl_registry *r = registry_for(wrong, NULL, NULL);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+    expect_error(r, buf, len, SL_ERR_FATAL, "HTTP 404");
+    sl_registry_free(r);
+    r = registry_for(srv->url, NULL, NULL);
+    buf[4] = (char)(id + 50);
+    expect_error(r, buf, len, SL_ERR_DATA, "40403");
+    free(buf);
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    ar_free(srv);
+}
+END_TEST
+
 START_TEST(test_registry_down_then_up)
 {
     ar_server *srv = ar_start(0, NULL, NULL, false);
@@ -753,6 +776,7 @@ int main(void)
     tcase_add_test(tc, test_every_type);
     tcase_add_test(tc, test_fields);
     tcase_add_test(tc, test_corrupt);
+    tcase_add_test(tc, test_misrouted_registry_is_fatal);
     tcase_add_test(tc, test_registry_down_then_up);
     tcase_add_test(tc, test_failover_and_auth);
     tcase_add_test(tc, test_dedup);

@@ -185,6 +185,10 @@ START_TEST(error_codes)
     ck_assert_int_eq(crate_code_kind(4000, "Cannot cast value `x` to type `bigint`"), SL_ERR_DATA);
     ck_assert_int_eq(crate_code_kind(5002, "shards"), SL_ERR_RETRY);
     ck_assert_int_eq(crate_code_kind(5000, "IOException"), SL_ERR_RETRY);
+    /* 5xx by the code alone, whatever words the message holds */
+    ck_assert_int_eq(crate_code_kind(5000, "failed to update mapping for [doc.t]"), SL_ERR_RETRY);
+    ck_assert_int_eq(crate_code_kind(5001, "Invalid shard state"), SL_ERR_RETRY);
+    ck_assert_int_eq(crate_code_kind(5003, "Cannot cast on a failed shard"), SL_ERR_RETRY);
 }
 END_TEST
 

@@ -148,6 +148,51 @@ START_TEST(serialization_failures_and_deadlocks_are_retried)
 }
 END_TEST
 
+/* A primary that failed over answers 25006 (read-only transaction) on
+ * every statement of the connections it still holds: simulated by a trigger
+ * that fails every insert of the first session that writes, forever.  The
+ * write must be retried on a new connection, and everything stored once. */
+START_TEST(read_only_server_is_retried_on_a_new_connection)
+{
+    env e;
+    env_start(&e, "f_readonly");
+    ts_pg_exec(e.c,
+               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int);"
+               "CREATE SEQUENCE ro_pid MINVALUE 0 START 1;" /* 1: armed, bound to the next writer */
+               "CREATE FUNCTION ro() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+               " DECLARE bound bigint; BEGIN"
+               "  SELECT last_value INTO bound FROM ro_pid;"
+               "  IF bound = 1 THEN PERFORM setval('ro_pid', pg_backend_pid()); bound := pg_backend_pid(); END IF;"
+               "  IF bound = pg_backend_pid() THEN"
+               "   RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' USING ERRCODE = '25006';"
+               "  END IF;"
+               "  RETURN NULL; END $$;"
+               "CREATE TRIGGER ro BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION ro()",
+               NULL);
+    char *topic = ts_unique_name("readonly");
+    fk_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "events", NULL);
+    char *cfg = config_with(&e, routes, 1000);
+    produce_v(topic, 0, 3000, NULL);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    stored_arg a = {&e, "events", topic, 3000};
+    ck_assert_msg(ts_wait_until(rows_stored, &a, 60000), "not everything was written; log:\n%s", fk_tail(d));
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped; log:\n%s", fk_tail(d));
+    ck_assert_msg(fk_log_count(d, "read-only transaction") >= 1, "the read-only error was not logged; log:\n%s",
+                  fk_tail(d));
+    ck_assert_int_gt(ts_pg_int(e.c, "SELECT last_value FROM ro_pid", NULL), 1); /* it did bind a session */
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    char q[256];
+    snprintf(q, sizeof(q), "%s.events", e.schema);
+    fk_assert_exact(e.c, q, e.group, topic, 1, 3000);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 #define FAIL_AT 1234
 
 static bool bad_at_fail(int64_t seq)
@@ -316,8 +361,8 @@ END_TEST
 
 int main(void)
 {
-    const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried,
+    const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection};
-    return fk_main("faults database errors", tests, 3, 120);
+    return fk_main("faults database errors", tests, 4, 120);
 }

@@ -326,9 +326,9 @@ sl_errkind crate_code_kind(int code, const char *msg)
         return SL_ERR_RETRY;
     if (code >= 4000 && code < 5000)
         return code == 4000 && crate_message_is_data(msg) ? SL_ERR_DATA : SL_ERR_FATAL;
-    if (code >= 5000 && code < 6000)
-        return crate_message_is_data(msg) ? SL_ERR_DATA : SL_ERR_RETRY;
-    return crate_message_is_data(msg) ? SL_ERR_DATA : SL_ERR_RETRY;
+    /* a server-side failure is the server's, whatever its message quotes
+     * (a 5000 "... mapping ..." is not a bad value): by the code only */
+    return SL_ERR_RETRY;
 }
 
 /* ---- remembering failed rows ---- */
