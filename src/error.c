@@ -65,7 +65,9 @@ sl_errkind sl_sqlstate_kind(const char *s)
         !strncmp(s, "58", 2) || !strcmp(s, "57014") /* statement timeout / cancel */ ||
         !strcmp(s, "25006") /* read-only transaction: a primary that failed over; reconnect */)
         return SL_ERR_RETRY;
-    if (!strncmp(s, "22", 2) || !strncmp(s, "23", 2))
+    /* 54000 program_limit_exceeded is one row's size (an index row too
+     * large, an array or tsvector too long): bisection isolates it */
+    if (!strncmp(s, "22", 2) || !strncmp(s, "23", 2) || !strcmp(s, "54000"))
         return SL_ERR_DATA;
     return SL_ERR_FATAL;
 }

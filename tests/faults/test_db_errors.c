@@ -193,6 +193,63 @@ START_TEST(read_only_server_is_retried_on_a_new_connection)
 }
 END_TEST
 
+/* An index row too large (54000, program_limit_exceeded) is one row's
+ * fault: under on_error: dlq bisection isolates it like a CHECK violation
+ * instead of stopping the worker. */
+START_TEST(index_row_too_large_is_a_dead_letter)
+{
+    env e;
+    env_start(&e, "f_bigindex");
+    ts_pg_exec(e.c,
+               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int, body text);"
+               "CREATE INDEX events_body ON events (body)",
+               NULL);
+    char *topic = ts_unique_name("bigindex");
+    fk_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
+    char *cfg = config_with(&e, routes, 1000);
+    uint64_t rnd = 42;
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int64_t seq = 0; seq < 200; seq++) {
+        char key[32], *value = malloc(12000);
+        int kl = snprintf(key, sizeof(key), "k%" PRId64, seq);
+        int vl = snprintf(value, 12000, "{\"seq\":%" PRId64 ",\"v\":1,\"body\":\"", seq);
+        int len = seq == 57 || seq == 133 ? 9000 : 10; /* random text: pglz cannot shrink it below 2704 bytes */
+        for (int i = 0; i < len; i++)
+            value[vl++] = alphabet[fk_rand(&rnd) % 64];
+        vl += snprintf(value + vl, 12000 - (size_t)vl, "\"}");
+        fk_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+        free(value);
+    }
+    fk_flush();
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT (SELECT count(DISTINCT ko) FROM %s.events) * 1000 + coalesce((SELECT max(next_offset)"
+             " FROM sluice.offsets WHERE group_id = $1 AND topic = $2), 0)",
+             e.schema);
+    int64_t deadline = ts_now_ms() + 60000, got = 0;
+    while ((got = ts_pg_int(e.c, q, e.group, topic, NULL)) != 198 * 1000 + 200 && ts_now_ms() < deadline)
+        usleep(100 * 1000);
+    ck_assert_msg(got == 198 * 1000 + 200, "rows*1000 + stored offset = %" PRId64 "; log:\n%s", got, fk_tail(d));
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped; log:\n%s", fk_tail(d));
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters"
+             " WHERE topic = $1 AND error LIKE '%%index row%%'",
+             e.schema);
+    char *offs = ts_pg_text(e.c, q, topic, NULL);
+    ck_assert_msg(offs && !strcmp(offs, "57,133"), "dead letters at %s, expected 57,133; log:\n%s", offs ? offs : "none",
+                  fk_tail(d));
+    free(offs);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 #define FAIL_AT 1234
 
 static bool bad_at_fail(int64_t seq)
@@ -362,7 +419,8 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
+                            index_row_too_large_is_a_dead_letter,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection};
-    return fk_main("faults database errors", tests, 4, 120);
+    return fk_main("faults database errors", tests, 5, 120);
 }
