@@ -152,7 +152,9 @@ const sl_option sl_options[] = {
     {SEC_ROUTE, "table", OPT_STR, RTE(table), 0, NULL, true, NULL,
      "Target table, optionally schema-qualified (`public.orders`, `\"My Schema\".\"Orders\"`). "
      "May use `${topic}`, and for debezium `${source.schema}`, `${source.table}` (any path into "
-     "the envelope). Quoted safely whatever it contains."},
+     "the envelope). A substituted value stays within its name part whatever it contains "
+     "(`raw_${topic}` with topic `a.b` is the table `\"raw_a.b\"`). When a templated table does not "
+     "exist, the record goes to `on_error` (it named the table)."},
     {SEC_ROUTE, "format", OPT_ENUM, RTE(format), 0, "json", false, &formats,
      "Value format: json, avro (Confluent wire format + schema registry), connect-json "
      "(Kafka Connect JsonConverter with schemas), debezium (change events, JSON or Avro)."},

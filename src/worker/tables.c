@@ -11,61 +11,104 @@
 #include "sluice/strbuf.h"
 #include "worker_int.h"
 
+/* The value of ${@name} for one record, or NULL. */
+static const char *template_value(const char *name, const char *topic, const json_t *meta, char *num, size_t numlen)
+{
+    if (!strcmp(name, "topic"))
+        return topic;
+    char path[256];
+    snprintf(path, sizeof(path), "%s", name);
+    const json_t *cur = meta;
+    char *save = NULL;
+    for (char *tok = strtok_r(path, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save))
+        cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
+    if (json_is_string(cur))
+        return json_string_value(cur);
+    if (json_is_integer(cur)) {
+        snprintf(num, numlen, "%lld", (long long)json_integer_value(cur));
+        return num;
+    }
+    return NULL;
+}
+
+/* One name part of the expansion: @text holds it as written (literal
+ * quotes included), @quote says a substituted value needs the whole part
+ * quoted, @literal_quotes that the template quoted some of it itself. */
+static int put_part(sl_strbuf *out, const sl_strbuf *text, bool quote, bool literal_quotes, const char *tmpl,
+                    sl_error *err)
+{
+    if (!quote) {
+        sl_strbuf_append(out, text->data ? text->data : "", text->len);
+        return 0;
+    }
+    if (literal_quotes)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "table template '%s': a value with '.' or '\"' next to a quoted part of the template", tmpl);
+    sl_strbuf_putc(out, '"');
+    for (size_t i = 0; i < text->len; i++) {
+        if (text->data[i] == '"')
+            sl_strbuf_putc(out, '"');
+        sl_strbuf_putc(out, text->data[i]);
+    }
+    sl_strbuf_putc(out, '"');
+    return 0;
+}
+
 char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, sl_error *err)
 {
-    sl_strbuf sb = SL_STRBUF_INIT;
-    for (const char *s = tmpl; *s;) {
-        if (s[0] != '$' || s[1] != '{') {
-            sl_strbuf_putc(&sb, *s++);
-            continue;
-        }
-        const char *end = strchr(s, '}');
-        char name[256];
-        size_t len = end ? (size_t)(end - s - 2) : 0;
-        if (!end || len == 0 || len >= sizeof(name)) {
-            sl_strbuf_free(&sb);
-            sl_error_set(err, SL_ERR_FATAL, "bad template in table '%s'", tmpl);
-            return NULL;
-        }
-        memcpy(name, s + 2, len);
-        name[len] = '\0';
-        const char *val = NULL;
-        char num[32];
-        if (!strcmp(name, "topic")) {
-            val = topic;
-        } else {
-            const json_t *cur = meta;
-            char *save = NULL;
-            for (char *tok = strtok_r(name, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save))
-                cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
-            if (json_is_string(cur)) {
-                val = json_string_value(cur);
-            } else if (json_is_integer(cur)) {
-                snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(cur));
-                val = num;
+    sl_strbuf out = SL_STRBUF_INIT, part = SL_STRBUF_INIT;
+    bool quote = false, literal_quotes = false, in_quotes = false;
+    int rc = 0;
+    for (const char *s = tmpl; *s && !rc;) {
+        if (s[0] == '$' && s[1] == '{') {
+            const char *end = strchr(s, '}');
+            char name[256], num[32];
+            size_t len = end ? (size_t)(end - s - 2) : 0;
+            if (!end || len == 0 || len >= sizeof(name)) {
+                rc = sl_error_set(err, SL_ERR_FATAL, "bad template in table '%s'", tmpl);
+                break;
             }
             memcpy(name, s + 2, len);
             name[len] = '\0';
-        }
-        if (!val || !*val) {
-            sl_strbuf_free(&sb);
-            sl_error_set(err, SL_ERR_DATA, "table template '%s': ${%s} has no value in this record", tmpl, name);
-            return NULL;
-        }
-        if (strpbrk(val, ".\"")) {
-            sl_strbuf_putc(&sb, '"');
-            for (const char *v = val; *v; v++) {
-                if (*v == '"')
-                    sl_strbuf_putc(&sb, '"');
-                sl_strbuf_putc(&sb, *v);
+            const char *val = template_value(name, topic, meta, num, sizeof(num));
+            if (!val || !*val) {
+                rc = sl_error_set(err, SL_ERR_DATA, "table template '%s': ${%s} has no value in this record", tmpl,
+                                  name);
+                break;
             }
-            sl_strbuf_putc(&sb, '"');
-        } else {
-            sl_strbuf_puts(&sb, val);
+            for (const char *v = val; *v; v++) {
+                if (in_quotes && *v == '"')
+                    sl_strbuf_putc(&part, '"'); /* inside the template's own quotes */
+                sl_strbuf_putc(&part, *v);
+            }
+            /* a value is one name part, whole: its dots and quotes never split it */
+            if (!in_quotes && strpbrk(val, ".\""))
+                quote = true;
+            s = end + 1;
+            continue;
         }
-        s = end + 1;
+        if (*s == '"') {
+            in_quotes = !in_quotes;
+            literal_quotes = true;
+        }
+        if (*s == '.' && !in_quotes) {
+            rc = put_part(&out, &part, quote, literal_quotes, tmpl, err);
+            sl_strbuf_putc(&out, '.');
+            sl_strbuf_reset(&part);
+            quote = literal_quotes = false;
+            s++;
+            continue;
+        }
+        sl_strbuf_putc(&part, *s++);
     }
-    return sl_strbuf_steal(&sb);
+    if (!rc)
+        rc = put_part(&out, &part, quote, literal_quotes, tmpl, err);
+    sl_strbuf_free(&part);
+    if (rc) {
+        sl_strbuf_free(&out);
+        return NULL;
+    }
+    return sl_strbuf_steal(&out);
 }
 
 void sl_tentry_fini(sl_tentry *te)
@@ -87,8 +130,11 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
 {
     sl_sink *s = w->sinks[te->target];
     char *schema = NULL, *name = NULL;
+    /* a name that comes from the record (a template) is the record's fault */
+    sl_errkind named_by_data = strstr(te->route->table, "${") ? SL_ERR_DATA : SL_ERR_FATAL;
     if (sl_split_table_name(te->name, s->conf->schema, &schema, &name))
-        return sl_error_set(err, SL_ERR_FATAL, "route '%s': '%s' is not a valid table name", te->route->name, te->name);
+        return sl_error_set(err, named_by_data, "route '%s': '%s' is not a valid table name", te->route->name,
+                            te->name);
     int rc = 0;
     for (int attempt = 0;; attempt++) {
         sl_table *t = NULL;
@@ -103,7 +149,7 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
             }
         }
         if (rc == 0 && !t)
-            rc = sl_error_set(err, SL_ERR_FATAL, "route '%s': table %s.%s does not exist%s", te->route->name, schema,
+            rc = sl_error_set(err, named_by_data, "route '%s': table %s.%s does not exist%s", te->route->name, schema,
                               name, te->route->auto_create ? " (auto_create needs records with a schema)" : "");
         if (rc == 0 && sl_route_apply_key(te->route, t, err))
             rc = -1;

@@ -102,6 +102,16 @@ typedef struct stored_arg {
     int64_t n;
 } stored_arg;
 
+/* count(*) of @sql with one parameter, or -1 while its table does not exist */
+static int64_t ts_pg_try_count(PGconn *c, const char *sql, const char *param)
+{
+    const char *params[] = {param};
+    PGresult *r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+    int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return n;
+}
+
 static bool rows_stored(void *arg)
 {
     stored_arg *a = arg;
@@ -246,6 +256,55 @@ START_TEST(index_row_too_large_is_a_dead_letter)
     free(routes);
     free(cfg);
     free(topic);
+    env_stop(&e);
+}
+END_TEST
+
+/* A table named by the record (a template) that does not exist is that
+ * record's fault: dead-lettered under on_error: dlq, the other topic's
+ * records stored, the daemon going on. */
+START_TEST(missing_templated_table_is_a_dead_letter)
+{
+    env e;
+    env_start(&e, "f_tmpl");
+    char *t_ok = ts_unique_name("tmplok"), *t_missing = ts_unique_name("tmplmissing");
+    char q[512];
+    snprintf(q, sizeof(q), "CREATE TABLE \"%s\" (seq bigint NOT NULL, kp int, ko bigint, v int)", t_ok);
+    ts_pg_exec(e.c, q, NULL);
+    fk_create_topic(t_ok, 1);
+    fk_create_topic(t_missing, 1);
+    char *routes;
+    ck_assert(asprintf(&routes,
+                       "  - name: by_topic\n"
+                       "    topics: [%s, %s]\n"
+                       "    target: pg\n"
+                       "    table: \"${topic}\"\n"
+                       "    mode: insert\n"
+                       "    add_columns: {kp: kafka.partition, ko: kafka.offset}\n"
+                       "    on_error: dlq\n"
+                       "    dlq_table: dead_letters\n",
+                       t_ok, t_missing) > 0);
+    char *cfg = config_with(&e, routes, 1000);
+    produce_v(t_missing, 0, 3, NULL);
+    produce_v(t_ok, 0, 50, NULL);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    stored_arg a = {&e, t_ok, t_ok, 50};
+    ck_assert_msg(ts_wait_until(rows_stored, &a, 60000), "the existing table's rows were not written; log:\n%s",
+                  fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters WHERE topic = $1 AND error LIKE '%%does not exist%%'",
+             e.schema);
+    int64_t deadline = ts_now_ms() + 30000;
+    while (ts_pg_try_count(e.c, q, t_missing) != 3 && ts_now_ms() < deadline)
+        usleep(100 * 1000);
+    ck_assert_msg(ts_pg_try_count(e.c, q, t_missing) == 3, "the missing table's records are not dead letters; log:\n%s",
+                  fk_tail(d));
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped; log:\n%s", fk_tail(d));
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(t_ok);
+    free(t_missing);
     env_stop(&e);
 }
 END_TEST
@@ -419,8 +478,8 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
-                            index_row_too_large_is_a_dead_letter,
+                            index_row_too_large_is_a_dead_letter, missing_templated_table_is_a_dead_letter,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection};
-    return fk_main("faults database errors", tests, 5, 120);
+    return fk_main("faults database errors", tests, 6, 120);
 }

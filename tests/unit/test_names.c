@@ -60,6 +60,27 @@ START_TEST(templates)
     free(t);
     ck_assert_ptr_null(sl_expand_table("${source.db}.t", "x", meta, &err));
     ck_assert_int_eq(err.kind, SL_ERR_DATA);
+    /* a value is quoted as a whole name part, never re-split: raw_${topic}
+     * with topic a.b is the table "raw_a.b", not schema raw_"a, table b" */
+    t = sl_expand_table("raw_${topic}", "a.b", NULL, &err);
+    ck_assert_str_eq(t, "\"raw_a.b\"");
+    char *sc, *nm;
+    ck_assert_int_eq(sl_split_table_name(t, "public", &sc, &nm), 0);
+    ck_assert_str_eq(sc, "public");
+    ck_assert_str_eq(nm, "raw_a.b");
+    free(sc), free(nm), free(t);
+    t = sl_expand_table("stage.${topic}_v2", "we\"ird.x", NULL, &err);
+    ck_assert_str_eq(t, "stage.\"we\"\"ird.x_v2\"");
+    ck_assert_int_eq(sl_split_table_name(t, "public", &sc, &nm), 0);
+    ck_assert_str_eq(sc, "stage");
+    ck_assert_str_eq(nm, "we\"ird.x_v2");
+    free(sc), free(nm), free(t);
+    t = sl_expand_table("\"My Schema\".${topic}", "a.b", NULL, &err);
+    ck_assert_str_eq(t, "\"My Schema\".\"a.b\"");
+    free(t);
+    t = sl_expand_table("\"raw ${topic}\"", "a\"b", NULL, &err);
+    ck_assert_str_eq(t, "\"raw a\"\"b\"");
+    free(t);
     json_decref(meta);
 }
 END_TEST
