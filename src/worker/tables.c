@@ -229,6 +229,10 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
         }
     if (te) {
         free(name);
+        /* its last reload failed (a record whose schema could not be taken
+         * went to on_error): read the table again for this record */
+        if (!te->table)
+            return load_table(w, te, c, err) ? NULL : te;
         if (!schema_differs(te, c))
             return te;
         /* the schema moved on: write what was built for the old shape first */
