@@ -21,11 +21,6 @@ static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
 /* Year 0 is 1 BC in PostgreSQL's notation. */
 static bool put_ymd(sl_strbuf *out, int64_t days)
 {
@@ -51,8 +46,12 @@ void sl_fmt_time_us(sl_strbuf *out, int64_t us)
 
 void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc)
 {
-    int64_t days = floor_div(us, 86400000000LL);
-    int64_t tod = us - days * 86400000000LL;
+    /* the remainder first: days * 86400000000 overflows near INT64_MIN */
+    int64_t days = us / 86400000000LL, tod = us % 86400000000LL;
+    if (tod < 0) {
+        tod += 86400000000LL;
+        days--;
+    }
     bool bc = put_ymd(out, days);
     sl_strbuf_putc(out, 'T');
     sl_fmt_time_us(out, tod);
