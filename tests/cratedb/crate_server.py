@@ -63,6 +63,8 @@ key is optional, "reset": true clears everything first):
 - "fail_value": V, "fail_code": 4003, "fail_message": "...", "fail_count": N
   - a bulk argument set holding the string or number V fails with rowcount -2
   and that error, N times (-1: always).
+- "huge_mb": N, "huge_count": C - the next C /_sql requests are answered
+  with 200 and N MiB of whitespace before an empty JSON object.
 - "old_version": true - like CrateDB before per-row error objects: -2 comes
   without "error", and a failed single-row bulk is answered as a top-level
   error with a status.
@@ -131,6 +133,8 @@ class State:
         self.fail_message = "injected failure"
         self.fail_count = 0
         self.old_version = False
+        self.huge_mb = 0
+        self.huge_count = 0
         self.stats = {"requests": 0, "bulk_requests": 0, "bulk_rows": 0, "failed_rows": 0,
                       "refused": 0, "rollbacks": 0, "statements": []}
 
@@ -517,6 +521,9 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.fail_count = f.get("fail_count", -1)
                 if "old_version" in f:
                     STATE.old_version = bool(f["old_version"])
+                if "huge_mb" in f:
+                    STATE.huge_mb = int(f["huge_mb"])
+                    STATE.huge_count = f.get("huge_count", 1)
             self.reply(200, {"ok": True})
             return
         if not self.path.startswith("/_sql"):
@@ -541,6 +548,24 @@ class Handler(BaseHTTPRequestHandler):
                 status = None
         if status is not None:
             self.reply(status, {"error": {"message": "injected HTTP %d" % status, "code": 5000}})
+            return
+        with STATE.lock:
+            huge = STATE.huge_mb if STATE.huge_count != 0 else 0
+            if huge and STATE.huge_count > 0:
+                STATE.huge_count -= 1
+        if huge:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(huge * 1048576 + 2))
+            self.end_headers()
+            try:
+                chunk = b" " * 1048576
+                for _ in range(huge):
+                    self.wfile.write(chunk)
+                self.wfile.write(b"{}")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
             return
         try:
             req = json.loads(body, parse_float=decimal.Decimal)

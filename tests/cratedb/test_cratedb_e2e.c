@@ -333,6 +333,29 @@ START_TEST(http_backpressure_and_row_errors)
 }
 END_TEST
 
+/* A server whose answer never ends (or is absurdly large) is refused at
+ * 64 MiB and the write retried, instead of being buffered whole. */
+START_TEST(http_huge_answer_is_refused)
+{
+    env e;
+    env_start(&e, T_HTTP, "crate_http_huge");
+    ts_pg_exec(e.c, sc_orders_table_sql, NULL);
+    produce_simple(&e, 100, -1);
+    char *cfg = write_config(&e, "orders", "    mode: upsert\n", 100);
+    cf_faults(e.srv, "{\"huge_mb\":200,\"huge_count\":2}");
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    sc_wait_committed(e.group, e.topic, NPARTS, 120000, e.log);
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    ts_daemon_free(d);
+    ck_assert_int_eq(ts_pg_int(e.c, "SELECT count(*) FROM orders WHERE qty = id", NULL), 100);
+    char *all = ts_read_file(e.log);
+    ck_assert_msg(strstr(all, "exceeds 64 MiB"), "the huge answers were not refused:\n%s", all);
+    free(all);
+    free(cfg);
+    env_stop(&e);
+}
+END_TEST
+
 /* Older CrateDB: -2 without a reason; alone, the row fails as a top-level
  * error.  The row is isolated and dead-lettered, the rest lands. */
 START_TEST(http_old_version_errors)
@@ -422,7 +445,7 @@ int main(void)
     const TTest *tests[] = {
         http_orders, pg_orders, http_restart, pg_restart, http_explicit_columns, pg_explicit_columns,
         http_backpressure_and_row_errors, http_old_version_errors, http_fail_stops, pg_fail_stops,
-        pg_command_tag_dlq,
+        pg_command_tag_dlq, http_huge_answer_is_refused,
     };
     return sc_main("cratedb end-to-end", tests, (int)(sizeof(tests) / sizeof(tests[0])));
 }

@@ -442,9 +442,16 @@ int crate_http_parse(long status, const char *body, size_t len, size_t n, crate_
 
 /* ---- transport ---- */
 
+/* A bulk answer is a few bytes per row (plus a message per failed row); a
+ * server answering more than this is refused rather than buffered. */
+#define MAX_RESPONSE (64 << 20)
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    sl_strbuf_append(userdata, ptr, size * nmemb);
+    sl_strbuf *sb = userdata;
+    if (sb->len + size * nmemb > MAX_RESPONSE)
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    sl_strbuf_append(sb, ptr, size * nmemb);
     return size * nmemb;
 }
 
@@ -467,6 +474,11 @@ static int post(sl_sink *s, long *status, sl_error *err)
     curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body.len);
     h->errbuf[0] = '\0';
     CURLcode cc = curl_easy_perform(h->curl);
+    if (cc == CURLE_WRITE_ERROR) {
+        sl_strbuf_reset(&h->resp);
+        return sl_error_set(err, SL_ERR_RETRY, "POST %s: the answer exceeds %d MiB; dropped", h->shown,
+                            MAX_RESPONSE >> 20);
+    }
     if (cc != CURLE_OK) {
         sl_errkind kind = SL_ERR_RETRY;
         /* a certificate that does not verify is configuration, not load */
