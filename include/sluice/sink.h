@@ -63,6 +63,9 @@ void sl_flush_add_deadletter(sl_flush *f, const sl_route_conf *route, const char
                              int32_t partition, int64_t offset, const void *key, size_t key_len,
                              const void *value, size_t value_len, const char *error);
 void sl_flush_clear_deadletters(sl_flush *f);
+/* sl_flush_truncate_deadletters() - drop all but the first @keep (those
+ * rejected by a write that was then rolled back and will be retried). */
+void sl_flush_truncate_deadletters(sl_flush *f, size_t keep);
 
 typedef struct sl_sink sl_sink;
 

@@ -67,10 +67,16 @@ void sl_flush_add_deadletter(sl_flush *f, const sl_route_conf *route, const char
 
 void sl_flush_clear_deadletters(sl_flush *f)
 {
-    for (size_t i = 0; i < f->ndead; i++) {
+    sl_flush_truncate_deadletters(f, 0);
+}
+
+void sl_flush_truncate_deadletters(sl_flush *f, size_t keep)
+{
+    for (size_t i = keep; i < f->ndead; i++) {
         free((void *)f->dead[i].key);
         free((void *)f->dead[i].value);
         free(f->dead[i].error);
     }
-    f->ndead = 0;
+    if (keep < f->ndead)
+        f->ndead = keep;
 }

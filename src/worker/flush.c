@@ -111,9 +111,14 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
     w->flush_aborted = false;
     double started = mono_s();
     const char *tname = w->cfg->targets[t].name;
+    /* dead letters queued before this write (bad records at decoding); those
+     * a write's bisection adds are rolled back with it, and its retry
+     * bisects again: they must not be written twice */
+    size_t dead_before = f->ndead;
     for (int attempt = 0;; attempt++) {
         sl_error err;
         sl_error_clear(&err);
+        sl_flush_truncate_deadletters(f, dead_before);
         if (s->ops->write(s, f, &err) == 0)
             break;
         sl_worker_target_up(w, t, &err);

@@ -371,6 +371,64 @@ START_TEST(long_field_name_under_auto_evolve_is_a_dead_letter)
 }
 END_TEST
 
+static bool bad_scattered(int64_t seq);
+
+/* A retriable error after a bisection (here: the first dead-letter insert
+ * fails with a serialization failure) rolls the transaction back; the
+ * retry bisects again.  The dead letters of the rolled-back try must not
+ * be written a second time: exactly once in the table, as delivery.md
+ * promises. */
+START_TEST(retry_after_bisection_writes_dead_letters_once)
+{
+    env e;
+    env_start(&e, "f_dlqretry");
+    ts_pg_exec(e.c,
+               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0));"
+               "CREATE TABLE dead_letters (id bigserial PRIMARY KEY, route text NOT NULL, topic text NOT NULL,"
+               " partition int NOT NULL, kafka_offset bigint NOT NULL, record_key bytea, record_value bytea,"
+               " error text NOT NULL, failed_at timestamptz NOT NULL DEFAULT now());"
+               "CREATE SEQUENCE injected;"
+               "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+               " BEGIN IF nextval('injected') = 1 THEN"
+               "  RAISE EXCEPTION 'injected serialization failure' USING ERRCODE = '40001'; END IF;"
+               " RETURN NEW; END $$;"
+               "CREATE TRIGGER inject BEFORE INSERT ON dead_letters FOR EACH ROW EXECUTE FUNCTION inject()",
+               NULL);
+    char *topic = ts_unique_name("dlqretry");
+    fk_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
+    char *cfg = config_with(&e, routes, 1000);
+    produce_v(topic, 0, 300, bad_scattered);
+    int nbad = 0;
+    for (int64_t s = 0; s < 300; s++)
+        nbad += bad_scattered(s);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_pg_int(e.c, q, e.group, topic, NULL) != 300 && ts_now_ms() < deadline)
+        usleep(100 * 1000);
+    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 300, "not everything was committed; log:\n%s",
+                  fk_tail(d));
+    ck_assert_msg(fk_log_count(d, "injected serialization failure") >= 1, "no retry was injected; log:\n%s",
+                  fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters", e.schema);
+    int64_t dead = ts_pg_int(e.c, q, NULL);
+    snprintf(q, sizeof(q), "SELECT count(DISTINCT kafka_offset) FROM %s.dead_letters", e.schema);
+    ck_assert_msg(dead == nbad && ts_pg_int(e.c, q, NULL) == nbad, "%" PRId64 " dead letters for %d bad records",
+                  dead, nbad);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.events", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 300 - nbad);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 #define FAIL_AT 1234
 
 static bool bad_at_fail(int64_t seq)
@@ -542,7 +600,8 @@ int main(void)
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
                             index_row_too_large_is_a_dead_letter, missing_templated_table_is_a_dead_letter,
                             long_field_name_under_auto_evolve_is_a_dead_letter,
+                            retry_after_bisection_writes_dead_letters_once,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection};
-    return fk_main("faults database errors", tests, 7, 120);
+    return fk_main("faults database errors", tests, 8, 120);
 }
