@@ -192,11 +192,62 @@ START_TEST(error_codes)
 }
 END_TEST
 
+/* A server (or something posing as one) that lists a key column many
+ * times: the key holds each column once, never more entries than columns. */
+static int scripted_query(sl_sink *s, const char *sql, const char *const *args, size_t nargs, crate_result *res,
+                          sl_error *err)
+{
+    (void)s, (void)args, (void)nargs, (void)err;
+    if (!res)
+        return 0;
+    memset(res, 0, sizeof(*res));
+    const char *const col_rows[][8] = {{"id", "bigint", "int8", NULL, "NO", NULL, "NEVER", "1"},
+                                       {"v", "text", "text", NULL, "YES", NULL, "NEVER", "2"}};
+    if (strstr(sql, "information_schema.columns")) {
+        res->nrows = 2, res->ncols = 8;
+        res->cells = calloc(16, sizeof(char *));
+        for (size_t i = 0; i < 16; i++)
+            res->cells[i] = col_rows[i / 8][i % 8] ? strdup(col_rows[i / 8][i % 8]) : NULL;
+    } else if (strstr(sql, "table_constraints")) {
+        res->nrows = 1, res->ncols = 1;
+        res->cells = calloc(1, sizeof(char *));
+        res->cells[0] = strdup("t_pk");
+    } else if (strstr(sql, "key_column_usage")) {
+        res->nrows = 50, res->ncols = 1;
+        res->cells = calloc(50, sizeof(char *));
+        for (size_t i = 0; i < 50; i++)
+            res->cells[i] = strdup(i % 2 ? "v" : "id");
+    } else {
+        res->cells = calloc(1, sizeof(char *));
+    }
+    return 0;
+}
+
+START_TEST(describe_bounds_the_key)
+{
+    static const crate_transport tp = {.query = scripted_query};
+    crate_common common = {.tp = &tp};
+    sl_target_conf conf = {.name = "crate", .type = SL_TARGET_CRATEDB};
+    sl_sink s = {.conf = &conf, .impl = &common};
+    snprintf(s.ctx, sizeof(s.ctx), "sink crate");
+    sl_table *t = NULL;
+    sl_error err;
+    ck_assert_int_eq(crate_describe(&s, "doc", "t", &t, &err), 0);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->ncols, 2);
+    ck_assert_uint_eq(t->nkey, 2);
+    ck_assert_uint_eq(t->key[0], 0);
+    ck_assert_uint_eq(t->key[1], 1);
+    sl_table_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cratedb unit");
     TCase *tc = tcase_create("cratedb");
     tcase_add_test(tc, cells_as_json);
+    tcase_add_test(tc, describe_bounds_the_key);
     tcase_add_test(tc, bulk_responses);
     tcase_add_test(tc, column_types);
     tcase_add_test(tc, statements);

@@ -200,7 +200,9 @@ int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **
         rc = tp->query(s, pk_cols_sql, args, 3, &kc, err);
         for (size_t r = 0; !rc && r < kc.nrows; r++) {
             long i = crate_cell(&kc, r, 0) ? sl_table_find(t, crate_cell(&kc, r, 0)) : -1;
-            if (i < 0)
+            /* what the server lists is bounded by the table's own columns,
+             * each once: t->key has room for ncols entries */
+            if (i < 0 || t->cols[i].in_key || t->nkey >= t->ncols)
                 continue;
             t->cols[i].in_key = true;
             t->cols[i].no_update = true;
