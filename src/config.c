@@ -499,6 +499,18 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
         snprintf(key, sizeof(key), "%stopics", prefix);
         if (!r->ntopics == !r->topic_pattern)
             return fail(p, v, key, "give exactly one of topics or topic_pattern");
+        if (r->auto_create_allow) {
+            snprintf(key, sizeof(key), "%sauto_create_allow", prefix);
+            regex_t re;
+            if (regcomp(&re, r->auto_create_allow, REG_EXTENDED | REG_NOSUB))
+                return fail(p, map_get(p, v, "auto_create_allow"), key, "invalid regular expression '%s'",
+                            r->auto_create_allow);
+            regfree(&re);
+        }
+        if (r->auto_create_max < 1) {
+            snprintf(key, sizeof(key), "%sauto_create_max", prefix);
+            return fail(p, map_get(p, v, "auto_create_max"), key, "must be at least 1");
+        }
         if (r->topic_pattern) {
             snprintf(key, sizeof(key), "%stopic_pattern", prefix);
             if (r->topic_pattern[0] != '^')

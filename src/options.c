@@ -184,6 +184,13 @@ const sl_option sl_options[] = {
      "written in the same transaction as the batch."},
     {SEC_ROUTE, "auto_create", OPT_BOOL, RTE(auto_create), 0, "false", false, NULL,
      "Create a missing table from the record schema (avro, connect-json, debezium with schema)."},
+    {SEC_ROUTE, "auto_create_allow", OPT_STR, RTE(auto_create_allow), 0, NULL, false, NULL,
+     "auto_create: a POSIX extended regular expression the new table's `schema.name` must match "
+     "(`^inventory\\.(orders|customers)$`); a record naming another table goes to `on_error`. "
+     "Guards table names that come from data (`${source.table}`)."},
+    {SEC_ROUTE, "auto_create_max", OPT_INT, RTE(auto_create_max), 0, "100", false, NULL,
+     "auto_create: at most this many tables created by the route per process; a record that would "
+     "create one more goes to `on_error`."},
     {SEC_ROUTE, "auto_evolve", OPT_BOOL, RTE(auto_evolve), 0, "false", false, NULL,
      "Add a nullable column when the schema gains a field. Never drops, renames or narrows."},
     {SEC_ROUTE, "truncate", OPT_ENUM, RTE(truncate), 0, "apply", false, &truncates,

@@ -4,6 +4,8 @@
  * IF NOT EXISTS so that two workers evolving one table both succeed. */
 #include "sluice/schema_sync.h"
 
+#include <pthread.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +175,63 @@ static int create(sl_sink *sink, const sl_route_conf *route, const char *schema,
     return rc;
 }
 
+/* Tables created per route in this process (auto_create_max), and the
+ * route's auto_create_allow compiled once.  Routes are few: a short list. */
+static pthread_mutex_t created_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct created {
+    const sl_route_conf *route;
+    int64_t n;
+    regex_t allow;
+    bool has_allow;
+} created[256];
+static size_t ncreated;
+
+static struct created *created_for(const sl_route_conf *route)
+{
+    for (size_t i = 0; i < ncreated; i++)
+        if (created[i].route == route)
+            return &created[i];
+    if (ncreated == sizeof(created) / sizeof(created[0]))
+        return NULL;
+    struct created *e = &created[ncreated++];
+    e->route = route;
+    e->has_allow = route->auto_create_allow &&
+                   regcomp(&e->allow, route->auto_create_allow, REG_EXTENDED | REG_NOSUB) == 0;
+    return e;
+}
+
+/* Table names can come from data (${source.table}): only those the route
+ * allows, and no more than its cap, are created; others are the record's fault. */
+static int create_allowed(const sl_route_conf *route, const char *schema, const char *name, sl_error *err)
+{
+    pthread_mutex_lock(&created_lock);
+    struct created *e = created_for(route);
+    int rc = 0;
+    sl_strbuf full = SL_STRBUF_INIT;
+    sl_strbuf_printf(&full, "%s.%s", schema, name);
+    if (!e)
+        rc = sl_error_set(err, SL_ERR_FATAL, "%s: auto_create: too many routes", route->name);
+    else if (e->has_allow && regexec(&e->allow, full.data, 0, NULL, 0) != 0)
+        rc = sl_error_set(err, SL_ERR_DATA, "%s: auto_create: table %s does not match auto_create_allow '%s'",
+                          route->name, full.data, route->auto_create_allow);
+    else if (e->n >= route->auto_create_max)
+        rc = sl_error_set(err, SL_ERR_DATA,
+                          "%s: auto_create: %lld tables created already (auto_create_max); not creating %s",
+                          route->name, (long long)e->n, full.data);
+    pthread_mutex_unlock(&created_lock);
+    sl_strbuf_free(&full);
+    return rc;
+}
+
+static void count_created(const sl_route_conf *route)
+{
+    pthread_mutex_lock(&created_lock);
+    struct created *e = created_for(route);
+    if (e)
+        e->n++;
+    pthread_mutex_unlock(&created_lock);
+}
+
 int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema,
                    const char *name, const sl_table *table, const sl_change *c, int *changed,
                    sl_error *err)
@@ -197,8 +256,11 @@ int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema
     if (!table) {
         if (!route->auto_create)
             return 0;
+        if (create_allowed(route, schema, name, err))
+            return -1;
         if (create(sink, route, schema, name, c, err))
             return -1;
+        count_created(route);
         *changed = 1;
         return 0;
     }

@@ -64,6 +64,8 @@ typedef struct sl_route_conf {
     char *dlq_topic;      /* dead letters to a Kafka topic ... */
     char *dlq_table;      /* ... or to a table in the route's target */
     bool auto_create;
+    char *auto_create_allow; /* POSIX extended regex the created table's schema.name must match; NULL: any */
+    int64_t auto_create_max; /* tables this route may create per process */
     bool auto_evolve;
     sl_truncate truncate;
     sl_delete_mode delete_mode;

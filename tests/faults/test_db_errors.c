@@ -8,6 +8,7 @@
  *     batch is bisected, every good row is written and only the bad records
  *     become dead letters, carrying their origin and their original bytes. */
 #include <check.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,6 +430,80 @@ START_TEST(retry_after_bisection_writes_dead_letters_once)
 }
 END_TEST
 
+/* Table names from data (${source.table}) under auto_create: a name the
+ * route's auto_create_allow does not match, or one beyond auto_create_max,
+ * is the record's fault: dead-lettered, nothing created for it. */
+START_TEST(auto_create_allow_and_max)
+{
+    env e;
+    env_start(&e, "f_autocreate");
+    char *sample = ts_read_file(FAULTS_SRCDIR "/tests/debezium/data/pg_create.value.json");
+    ck_assert_ptr_nonnull(sample);
+    json_t *ev = json_loads(sample, 0, NULL);
+    free(sample);
+    ck_assert_ptr_nonnull(ev);
+    char *topic = ts_unique_name("autocreate");
+    fk_create_topic(topic, 1);
+    char *routes;
+    ck_assert(asprintf(&routes,
+                       "  - name: cdc\n"
+                       "    topics: [%s]\n"
+                       "    target: pg\n"
+                       "    table: \"${source.table}\"\n"
+                       "    format: debezium\n"
+                       "    key: [id]\n"
+                       "    auto_create: true\n"
+                       "    auto_create_allow: '^%s\\.t[0-9]$'\n"
+                       "    auto_create_max: 2\n"
+                       "    on_error: dlq\n"
+                       "    dlq_table: dead_letters\n",
+                       topic, e.schema) > 0);
+    char *cfg = config_with(&e, routes, 1000);
+    /* t1, t2 allowed and within the cap; evil not allowed; t3 beyond the cap; t1 again */
+    const char *tables[] = {"t1", "t2", "evil", "t3", "t1"};
+    for (int i = 0; i < 5; i++) {
+        json_t *payload = json_object_get(ev, "payload");
+        json_object_set_new(json_object_get(payload, "source"), "table", json_string(tables[i]));
+        json_object_set_new(json_object_get(payload, "after"), "id", json_integer(i));
+        char *v = json_dumps(ev, JSON_COMPACT);
+        char key[16];
+        int kl = snprintf(key, sizeof(key), "k%d", i);
+        fk_produce(topic, 0, key, (size_t)kl, v, strlen(v));
+        free(v);
+    }
+    fk_flush();
+    json_decref(ev);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    char q[512];
+    snprintf(q, sizeof(q), "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_pg_try_count(e.c, "SELECT count(*) FROM sluice.offsets", NULL) >= 0 &&
+           ts_pg_int(e.c, q, e.group, topic, NULL) != 5 && ts_now_ms() < deadline && ts_daemon_running(d))
+        usleep(100 * 1000);
+    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 5, "not everything was committed; log:\n%s", fk_tail(d));
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = '%s'", e.schema);
+    char *tabs = ts_pg_text(e.c, q, NULL);
+    ck_assert_str_eq(tabs, "dead_letters,t1,t2");
+    free(tabs);
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters"
+             " WHERE error LIKE '%%auto_create%%'",
+             e.schema);
+    char *offs = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(offs && !strcmp(offs, "2,3"), "dead letters at %s; log:\n%s", offs ? offs : "none", fk_tail(d));
+    free(offs);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.t1", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 2);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 #define FAIL_AT 1234
 
 static bool bad_at_fail(int64_t seq)
@@ -600,8 +675,8 @@ int main(void)
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
                             index_row_too_large_is_a_dead_letter, missing_templated_table_is_a_dead_letter,
                             long_field_name_under_auto_evolve_is_a_dead_letter,
-                            retry_after_bisection_writes_dead_letters_once,
+                            retry_after_bisection_writes_dead_letters_once, auto_create_allow_and_max,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection};
-    return fk_main("faults database errors", tests, 8, 120);
+    return fk_main("faults database errors", tests, 9, 120);
 }
