@@ -90,7 +90,7 @@ static int pg_fail(sl_sink *s, PGresult *res, const char *what, sl_error *err)
         size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof(err->msg) - n, " (%s)", detail);
     }
-    bool read_only = state && !strcmp(state, "25006");
+    bool read_only = !strcmp(err->sqlstate, "25006");
     if (res)
         PQclear(res);
     /* a server that became read-only (a failed-over primary) stays so: the

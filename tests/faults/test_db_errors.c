@@ -181,7 +181,7 @@ START_TEST(read_only_server_is_retried_on_a_new_connection)
                "CREATE TRIGGER ro BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION ro()",
                NULL);
     char *topic = ts_unique_name("readonly");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes = route_yaml(topic, "events", NULL);
     char *cfg = config_with(&e, routes, 1000);
     produce_v(topic, 0, 3000, NULL);
@@ -216,7 +216,7 @@ START_TEST(index_row_too_large_is_a_dead_letter)
                "CREATE INDEX events_body ON events (body)",
                NULL);
     char *topic = ts_unique_name("bigindex");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
     char *cfg = config_with(&e, routes, 1000);
     uint64_t rnd = 42;
@@ -229,10 +229,10 @@ START_TEST(index_row_too_large_is_a_dead_letter)
         for (int i = 0; i < len; i++)
             value[vl++] = alphabet[fk_rand(&rnd) % 64];
         vl += snprintf(value + vl, 12000 - (size_t)vl, "\"}");
-        fk_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+        ts_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
         free(value);
     }
-    fk_flush();
+    ts_flush();
     ts_daemon *d = ts_daemon_start(cfg, e.log);
     char q[512];
     snprintf(q, sizeof(q),
@@ -272,8 +272,8 @@ START_TEST(missing_templated_table_is_a_dead_letter)
     char q[512];
     snprintf(q, sizeof(q), "CREATE TABLE \"%s\" (seq bigint NOT NULL, kp int, ko bigint, v int)", t_ok);
     ts_pg_exec(e.c, q, NULL);
-    fk_create_topic(t_ok, 1);
-    fk_create_topic(t_missing, 1);
+    ts_kafka_create_topic(t_ok, 1);
+    ts_kafka_create_topic(t_missing, 1);
     char *routes;
     ck_assert(asprintf(&routes,
                        "  - name: by_topic\n"
@@ -319,7 +319,7 @@ START_TEST(long_field_name_under_auto_evolve_is_a_dead_letter)
     env e;
     env_start(&e, "f_longname");
     char *topic = ts_unique_name("longname");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes;
     ck_assert(asprintf(&routes,
                        "  - name: evolving\n"
@@ -348,9 +348,9 @@ START_TEST(long_field_name_under_auto_evolve_is_a_dead_letter)
                           bad ? longname : "name", seq, bad ? longname : "name");
         char key[16];
         int kl = snprintf(key, sizeof(key), "k%d", seq);
-        fk_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+        ts_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
     }
-    fk_flush();
+    ts_flush();
     ts_daemon *d = ts_daemon_start(cfg, e.log);
     char q[512];
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters WHERE error LIKE '%%63 bytes%%'", e.schema);
@@ -396,7 +396,7 @@ START_TEST(retry_after_bisection_writes_dead_letters_once)
                "CREATE TRIGGER inject BEFORE INSERT ON dead_letters FOR EACH ROW EXECUTE FUNCTION inject()",
                NULL);
     char *topic = ts_unique_name("dlqretry");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
     char *cfg = config_with(&e, routes, 1000);
     produce_v(topic, 0, 300, bad_scattered);
@@ -443,7 +443,7 @@ START_TEST(auto_create_allow_and_max)
     free(sample);
     ck_assert_ptr_nonnull(ev);
     char *topic = ts_unique_name("autocreate");
-    fk_create_topic(topic, 1);
+    ts_kafka_create_topic(topic, 1);
     char *routes;
     ck_assert(asprintf(&routes,
                        "  - name: cdc\n"
@@ -468,10 +468,10 @@ START_TEST(auto_create_allow_and_max)
         char *v = json_dumps(ev, JSON_COMPACT);
         char key[16];
         int kl = snprintf(key, sizeof(key), "k%d", i);
-        fk_produce(topic, 0, key, (size_t)kl, v, strlen(v));
+        ts_produce(topic, 0, key, (size_t)kl, v, strlen(v));
         free(v);
     }
-    fk_flush();
+    ts_flush();
     json_decref(ev);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
     char q[512];
