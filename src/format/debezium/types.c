@@ -103,11 +103,6 @@ static json_t *text(sl_strbuf *tmp)
     return json_stringn(tmp->data, tmp->len);
 }
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
 /* "HH:MM:SS.ffffff" or, with a sub-microsecond rest, nine digits. */
 static void put_time_ns(sl_strbuf *out, int64_t ns)
 {
@@ -176,9 +171,13 @@ static json_t *temporal(const char *name, const json_t *v, sl_strbuf *tmp, sl_er
     /* timestamps: whole microseconds plus a sub-microsecond rest */
     int64_t us;
     int subus = 0;
-    if (mul == 1) {
-        us = floordiv(x, 1000);
-        subus = (int)(x - us * 1000);
+    if (mul == 1) { /* the remainder first: us * 1000 overflows near INT64_MIN */
+        us = x / 1000;
+        subus = (int)(x % 1000);
+        if (subus < 0) {
+            subus += 1000;
+            us--;
+        }
     } else {
         int64_t k = mul / 1000; /* 1000 for ms, 1 for us */
         if (x > INT64_MAX / k || x < INT64_MIN / k)
