@@ -464,21 +464,61 @@ static bool json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* utf8_strict() - true when every byte sequence of @s is well-formed
+ * UTF-8 as RFC 3629 defines it: no overlong forms, no encoded UTF-16
+ * surrogates, nothing past U+10FFFF.  yajl's own check is looser on all
+ * three; jansson, which the general path uses, refuses them. */
+static bool utf8_strict(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf)
+            len = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong below U+0800 */
+            else if (c == 0xed)
+                hi = 0x9f; /* U+D800..U+DFFF */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong below U+10000 */
+            else if (c == 0xf4)
+                hi = 0x8f; /* past U+10FFFF */
+        } else
+            return false; /* a continuation byte first, 0xc0, 0xc1, 0xf5.. */
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
 /* Where yajl is more lenient than jansson (json.c): it takes \v and \f as
- * whitespace and decodes an unpaired UTF-16 surrogate escape, both of which
- * the general path rejects.  A record with either byte, or with a \u
- * escape of a surrogate, is left to the general path. */
+ * whitespace, decodes an unpaired UTF-16 surrogate escape, and lets
+ * ill-formed UTF-8 through (utf8_strict()), all of which the general path
+ * rejects.  Such a record is left to the general path. */
 static bool yajl_lenient(const char *s, size_t n)
 {
     if (memchr(s, '\v', n) || memchr(s, '\f', n))
         return true;
     for (const char *p = s, *end = s + n; (p = memchr(p, '\\', (size_t)(end - p))); p += 2) {
         if (end - p < 4)
-            return false;
+            break;
         if (p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') && p[3] && memchr("89abcdefABCDEF", p[3], 14))
             return true;
     }
-    return false;
+    return !utf8_strict((const unsigned char *)s, n);
 }
 
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)

@@ -160,6 +160,16 @@ START_TEST(anything_else_is_declined)
     DECLINED("{\"id\":01}");
     DECLINED("{\"id\":1,}");
     DECLINED("{\"id\":1,\"device\":\"\xff\"}");
+    /* UTF-8 that yajl takes and jansson refuses: overlong forms, encoded
+     * surrogates, code points past U+10FFFF, in a column or a skipped field */
+    DECLINED("{\"id\":1,\"device\":\"\xc1\xb7\"}");
+    DECLINED("{\"id\":1,\"device\":\"\xe0\x80\xaf\"}");
+    DECLINED("{\"id\":1,\"device\":\"\xed\xa0\x80\"}");
+    DECLINED("{\"id\":1,\"device\":\"\xf0\x80\x80\xaf\"}");
+    DECLINED("{\"id\":1,\"device\":\"\xf4\x90\x80\x80\"}");
+    DECLINED("{\"id\":1,\"other\":[\"a\xc1\xb7\"]}");
+    /* while well-formed UTF-8 of every length is taken */
+    TAKEN("{\"id\":1,\"device\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}");
     /* the record must still be parsed right after a declined one */
     TAKEN("{\"id\":1,\"device\":\"d\"}");
     /* keys: absent (the record key holds it), null, out of range, not integer */
