@@ -505,9 +505,9 @@ static bool utf8_strict(const unsigned char *s, size_t n)
 }
 
 /* Where yajl is more lenient than jansson (json.c): it takes \v and \f as
- * whitespace, decodes an unpaired UTF-16 surrogate escape, and lets
- * ill-formed UTF-8 through (utf8_strict()), all of which the general path
- * rejects.  Such a record is left to the general path. */
+ * whitespace, decodes an unpaired UTF-16 surrogate escape, takes a \u0000
+ * escape in an object key, and lets ill-formed UTF-8 through
+ * (utf8_strict()), all of which the general path rejects.  Such a record is left to the general path. */
 static bool yajl_lenient(const char *s, size_t n)
 {
     if (memchr(s, '\v', n) || memchr(s, '\f', n))
@@ -517,6 +517,8 @@ static bool yajl_lenient(const char *s, size_t n)
             break;
         if (p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') && p[3] && memchr("89abcdefABCDEF", p[3], 14))
             return true;
+        if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
+            return true; /* jansson refuses NUL in a key; values decide it later anyway */
     }
     return !utf8_strict((const unsigned char *)s, n);
 }
