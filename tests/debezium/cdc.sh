@@ -213,13 +213,18 @@ faithful_copy() {
     "$PGBIN/pg_dump" -n app -n logs --no-publications --no-owner "$(dsn src)" | psql_db "$1" >/dev/null
 }
 
-# diff_sql SCHEMA TABLE DB - one query counting the rows of SCHEMA.TABLE
-# (the copy) missing from r_SCHEMA.TABLE (the target) and the other way
-# round, over the source's columns, each target column read as the source's type.
+# diff_sql SCHEMA TABLE DB [rows] - one query counting the rows of
+# SCHEMA.TABLE (the copy) missing from r_SCHEMA.TABLE (the target) and the
+# other way round, over the source's columns, each target column read as the
+# source's type; with "rows", one listing the first ten of each.
 diff_sql() {
+    local q="'SELECT (SELECT count(*) FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) a), '
+              '(SELECT count(*) FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) b)'"
+    [ "${4:-}" = rows ] &&
+        q="'(SELECT ''missing: '' || a::text FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) a LIMIT 10) UNION ALL '
+           '(SELECT ''extra: '' || b::text FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) b LIMIT 10)'"
     psql_db "$3" -At <<EOF
-SELECT format('SELECT (SELECT count(*) FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) a), '
-              '(SELECT count(*) FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) b)',
+SELECT format($q,
               src, '$1', '$2', tgt, 'r_$1', '$2', tgt, 'r_$1', '$2', src, '$1', '$2')
 FROM (SELECT string_agg(CASE WHEN t = 'json' THEN format('%I::jsonb', attname) ELSE format('%I', attname) END, ', ' ORDER BY attnum) AS src,
              string_agg(CASE WHEN t = 'json' THEN format('%I::jsonb', attname) ELSE format('%I::%s', attname, t) END, ', ' ORDER BY attnum) AS tgt
@@ -249,7 +254,7 @@ converge() {
         done <<<"$tables"
     done
     deadline=$((SECONDS + timeout))
-    local pending key res
+    local pending key res k
     while :; do
         pending=""
         for key in "${!queries[@]}"; do
@@ -268,6 +273,17 @@ converge() {
             fail "phase $phase: sluice exited; differences:"$'\n'"$pending"
         fi
         if [ $SECONDS -ge $deadline ]; then
+            # the differing rows themselves, and how far sluice got in each
+            # target, to tell a record never delivered from one lost
+            for key in "${!queries[@]}"; do
+                [[ $pending == *"  $key: "* ]] || continue
+                conv=${key%% *}
+                k=${key#* }
+                pending+="  $key rows:"$'\n'$(psql_db "t_$conv" -At -c "$(diff_sql "${k%%.*}" "${k#*.}" "t_$conv" rows)" 2>&1 |
+                    sed 's/^/    /' || true)$'\n'
+                pending+="  $conv offsets committed by sluice:"$'\n'$(psql_db "t_$conv" -At -F ' ' -c \
+                    "SELECT * FROM sluice.offsets ORDER BY 1, 2" 2>&1 | grep -F ".$k" | sed 's/^/    /' || true)$'\n'
+            done
             fail "phase $phase: targets differ from the source after ${timeout}s:"$'\n'"$pending"
         fi
         sleep 1
