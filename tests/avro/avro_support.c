@@ -2,7 +2,6 @@
 #include "avro_support.h"
 
 #include <check.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
@@ -15,6 +14,7 @@
 
 #include "sluice/registry.h"
 #include "sluice/strbuf.h"
+#include "support.h"
 
 static void spawn(ar_server *s, const char *user, const char *password)
 {
@@ -122,24 +122,12 @@ int ar_register(ar_server *s, const char *subject, const char *schema)
     return id;
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *opaque)
-{
-    sl_strbuf_append(opaque, p, size * n);
-    return size * n;
-}
-
 long ar_get_count(ar_server *s, int id)
 {
     char url[256];
     snprintf(url, sizeof(url), "%s/_test/requests", s->url);
     sl_strbuf body = SL_STRBUF_INIT;
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    ck_assert_msg(rc == CURLE_OK, "GET %s: %s", url, curl_easy_strerror(rc));
+    ts_http_get(url, &body);
     json_t *j = json_loadb(body.data, body.len, 0, NULL);
     sl_strbuf_free(&body);
     char k[16];

@@ -2,7 +2,6 @@
 #include "crate_fixture.h"
 
 #include <check.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,36 +57,15 @@ void cf_stop(cf_server *s)
     free(s);
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    sl_strbuf_append(ud, p, size * n);
-    return size * n;
-}
-
 static long http(const char *url, const char *schema, const char *body, char **out)
 {
-    CURL *c = curl_easy_init();
-    ck_assert(c != NULL);
-    sl_strbuf resp = SL_STRBUF_INIT;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     char hdr[256];
-    if (schema) {
-        snprintf(hdr, sizeof(hdr), "Default-Schema: %s", schema);
-        h = curl_slist_append(h, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    CURLcode cc = curl_easy_perform(c);
-    ck_assert_msg(cc == CURLE_OK, "%s: %s", url, curl_easy_strerror(cc));
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    snprintf(hdr, sizeof(hdr), "Default-Schema: %s", schema ? schema : "");
+    const char *headers[] = {"Content-Type: application/json", schema ? hdr : NULL, NULL};
+    sl_strbuf resp = SL_STRBUF_INIT;
+    long status = ts_http(&(ts_http_req){.url = url, .headers = headers, .body = body, .timeout_s = 60,
+                                         .must_answer = true},
+                          &resp);
     if (out)
         *out = sl_strbuf_steal(&resp);
     else

@@ -3,10 +3,8 @@
  * passes `promtool check metrics`, and is scraped by a real Prometheus
  * server that then answers a PromQL query for a counter this test moved;
  * /readyz names an unreachable target while /healthz stays 200. */
-#include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,52 +21,6 @@
 #define NKEYS 150
 #define NEVENTS 2000
 #define MORE 300
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    sl_strbuf_append(ud, p, size * n);
-    return size * n;
-}
-
-/* GET @url: the status (0 when nothing answered), the body in @body. */
-static long http_get(const char *url, sl_strbuf *body)
-{
-    sl_strbuf_reset(body);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (!body->data)
-        sl_strbuf_puts(body, "");
-    return status;
-}
-
-/* The value of the series starting with @prefix ("name{labels}") in an
- * exposition text; -1 when absent. */
-static double series(const char *text, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (!strncmp(l, prefix, n) && l[n] == ' ')
-            return strtod(l + n + 1, NULL);
-    return -1;
-}
 
 /* Sum of every sample of metric @name (any labels). */
 static double metric_sum(const char *text, const char *name)
@@ -95,7 +47,7 @@ typedef struct probe {
 static bool body_has(void *arg)
 {
     probe *p = arg;
-    long st = http_get(p->url, &p->body);
+    long st = ts_http(&(ts_http_req){.url = p->url}, &p->body);
     return st == p->want_status && (!p->needle || strstr(p->body.data, p->needle));
 }
 
@@ -138,7 +90,7 @@ START_TEST(metrics_scraped_by_prometheus)
     char *topic = ts_unique_name("orders");
     char *group = ts_unique_name("sluice_admin");
     ts_kafka_create_topic(topic, NPARTS);
-    int port = free_port();
+    int port = ts_free_port();
     char *dir = ts_tempdir("admin");
     char *kafka = sc_kafka_yaml(group);
     char *config = ts_write_file(dir, "sluice.yaml",
@@ -175,7 +127,7 @@ START_TEST(metrics_scraped_by_prometheus)
 
     char key[512];
     snprintf(key, sizeof(key), "sluice_records_total{route=\"orders\",topic=\"%s\"}", topic);
-    double records = series(text, key);
+    double records = ts_metric(text, key);
     ck_assert_msg(records == NEVENTS, "sluice_records_total %g, produced %d:\n%s", records, NEVENTS, text);
     /* every upserted row fired the trigger once: the counts must agree.
      * Deletes cannot be compared that way (a tombstone for a key inserted
@@ -183,20 +135,20 @@ START_TEST(metrics_scraped_by_prometheus)
      * must only add up with the batch sizes. */
     int64_t upserts = ts_pg_int(c, "SELECT count(*) FROM audit WHERE op <> 'DELETE'", NULL);
     snprintf(key, sizeof(key), "sluice_rows_written_total{target=\"pg\",table=\"%s.orders\",op=\"upsert\"}", schema);
-    double up = series(text, key);
+    double up = ts_metric(text, key);
     ck_assert_msg(up == (double)upserts, "%s is %g, PostgreSQL saw %lld row writes", key, up, (long long)upserts);
     snprintf(key, sizeof(key), "sluice_rows_written_total{target=\"pg\",table=\"%s.orders\",op=\"delete\"}", schema);
-    double del = series(text, key);
+    double del = ts_metric(text, key);
     ck_assert_msg(del > 0, "%s is %g", key, del);
     ck_assert_msg(metric_sum(text, "sluice_flush_rows_sum") == up + del, "flush rows %g != %g + %g",
                   metric_sum(text, "sluice_flush_rows_sum"), up, del);
-    ck_assert_msg(series(text, "sluice_assigned_partitions") == NPARTS, "%s", text);
-    ck_assert_msg(series(text, "sluice_target_up{target=\"pg\"}") == 1, "%s", text);
-    ck_assert_msg(series(text, "sluice_paused_partitions") == 0, "%s", text);
-    ck_assert_msg(series(text, "sluice_rebalances_total") >= 1, "%s", text);
-    ck_assert_msg(series(text, "sluice_flush_duration_seconds_count{target=\"pg\"}") >= 1, "%s", text);
-    ck_assert_msg(series(text, "sluice_last_commit_timestamp_seconds{target=\"pg\"}") > 1.7e9, "%s", text);
-    ck_assert_msg(series(text, "process_resident_memory_bytes") > 1e6, "%s", text);
+    ck_assert_msg(ts_metric(text, "sluice_assigned_partitions") == NPARTS, "%s", text);
+    ck_assert_msg(ts_metric(text, "sluice_target_up{target=\"pg\"}") == 1, "%s", text);
+    ck_assert_msg(ts_metric(text, "sluice_paused_partitions") == 0, "%s", text);
+    ck_assert_msg(ts_metric(text, "sluice_rebalances_total") >= 1, "%s", text);
+    ck_assert_msg(ts_metric(text, "sluice_flush_duration_seconds_count{target=\"pg\"}") >= 1, "%s", text);
+    ck_assert_msg(ts_metric(text, "sluice_last_commit_timestamp_seconds{target=\"pg\"}") > 1.7e9, "%s", text);
+    ck_assert_msg(ts_metric(text, "process_resident_memory_bytes") > 1e6, "%s", text);
     ck_assert_msg(strstr(text, "sluice_build_info{version=\""), "%s", text);
     printf("---- /metrics (excerpt) ----\n");
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -212,7 +164,7 @@ START_TEST(metrics_scraped_by_prometheus)
     ck_assert_msg(body_has(&p), "/healthz: %s", p.body.data);
 
     /* a real Prometheus scrapes the daemon every second */
-    int pport = free_port();
+    int pport = ts_free_port();
     char *pdir = ts_tempdir("prometheus");
     char *pconf = ts_write_file(pdir, "prometheus.yml",
                                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
@@ -287,7 +239,7 @@ START_TEST(readiness_names_what_is_missing)
     char *topic = ts_unique_name("orders");
     char *group = ts_unique_name("sluice_ready");
     ts_kafka_create_topic(topic, 1);
-    int port = free_port(), dead = free_port();
+    int port = ts_free_port(), dead = ts_free_port();
     char *dir = ts_tempdir("ready");
     char *kafka = sc_kafka_yaml(group);
     char *config = ts_write_file(dir, "sluice.yaml",

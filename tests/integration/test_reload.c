@@ -9,10 +9,8 @@
  * shutdown_timeout: a write blocked on a lock past the deadline makes the
  * process exit 1 without anything of it committed, in the table, in
  * sluice.offsets or in Kafka. */
-#include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,41 +25,14 @@
 
 #define NPARTS 2
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    sl_strbuf_append(ud, p, size * n);
-    return size * n;
-}
-
 /* One sample of /metrics, -1 when absent. */
 static double scrape(int port, const char *series)
 {
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
     sl_strbuf b = SL_STRBUF_INIT;
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    ck_assert_msg(rc == CURLE_OK, "GET %s: %s", url, curl_easy_strerror(rc));
-    double v = -1;
-    size_t n = strlen(series);
-    for (const char *l = b.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (!strncmp(l, series, n) && l[n] == ' ')
-            v = strtod(l + n + 1, NULL);
+    ts_http_get(url, &b);
+    double v = ts_metric(b.data, series);
     sl_strbuf_free(&b);
     return v;
 }
@@ -111,7 +82,7 @@ START_TEST(sighup_applies_routes_at_a_batch_boundary)
     char *topic = ts_unique_name("orders");
     char *group = ts_unique_name("sluice_reload");
     ts_kafka_create_topic(topic, NPARTS);
-    int port = free_port();
+    int port = ts_free_port();
     char *dir = ts_tempdir("reload");
     char *kafka = sc_kafka_yaml(group);
     char *config = ts_write_file(dir, "sluice.yaml", config_fmt, kafka, topic, schema, "orders", 100, "info", port);

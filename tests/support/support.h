@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 #include <libpq-fe.h>
+
+#include "sluice/strbuf.h"
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -203,5 +205,35 @@ bool ts_wait_until(bool (*fn)(void *arg), void *arg, int timeout_ms);
 
 /** ts_now_ms() - a monotonic clock in milliseconds. */
 int64_t ts_now_ms(void);
+
+/* ---- HTTP (http.c) ---------------------------------------------------- */
+
+/** ts_free_port() - a loopback TCP port nothing listens on right now. */
+int ts_free_port(void);
+
+/* One request: GET, or POST when @body is set. */
+typedef struct ts_http_req {
+    const char *url;
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    const char *body;           /* POST this when not NULL */
+    long timeout_s;             /* 10 when 0 */
+    bool must_answer;           /* fail the test when nothing answers */
+    char *ctype;                /* the response's Content-Type, when not NULL */
+    size_t ctype_len;
+} ts_http_req;
+
+/**
+ * ts_http() - perform @req; the response body goes to @body (reset first,
+ * never NULL data afterwards).
+ * Return: the HTTP status, 0 when nothing answered (and !must_answer).
+ */
+long ts_http(const ts_http_req *req, sl_strbuf *body);
+
+/** ts_http_get() - GET @url, which must answer; the status. */
+long ts_http_get(const char *url, sl_strbuf *body);
+
+/** ts_metric() - the value of the sample @series ("name{labels}", exactly
+ * as exposed) in Prometheus exposition @text; -1 when absent. */
+double ts_metric(const char *text, const char *series);
 
 #endif

@@ -12,6 +12,7 @@
 #include "sluice/config.h"
 #include "sluice/metrics.h"
 #include "runner.h"
+#include "support.h"
 
 static sl_config *load(const char *text)
 {
@@ -143,31 +144,11 @@ START_TEST(lag_from_librdkafka_statistics)
 }
 END_TEST
 
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    sl_strbuf_append(ud, p, size * n);
-    return size * n;
-}
-
 static long get(int port, const char *path, sl_strbuf *body, char *ctype, size_t ctlen)
 {
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    CURLcode rc = curl_easy_perform(c);
-    ck_assert_msg(rc == CURLE_OK, "GET %s: %s", url, curl_easy_strerror(rc));
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    if (ctype)
-        snprintf(ctype, ctlen, "%s", ct ? ct : "");
-    curl_easy_cleanup(c);
-    return status;
+    return ts_http(&(ts_http_req){.url = url, .must_answer = true, .ctype = ctype, .ctype_len = ctlen}, body);
 }
 
 static bool live_flag = true, ready_flag = false;
@@ -204,21 +185,16 @@ START_TEST(admin_server_over_http)
     ck_assert_int_eq(get(port, "/metrics", &b, ct, sizeof(ct)), 200);
     ck_assert_str_eq(ct, "text/plain; version=0.0.4; charset=utf-8");
     ck_assert_msg(strstr(b.data, "\nsluice_rebalances_total 3\n"), "%s", b.data);
-    sl_strbuf_reset(&b);
     ck_assert_int_eq(get(port, "/healthz", &b, NULL, 0), 200);
     ck_assert_str_eq(b.data, "ok\n");
-    sl_strbuf_reset(&b);
     live_flag = false;
     ck_assert_int_eq(get(port, "/healthz", &b, NULL, 0), 503);
     ck_assert_str_eq(b.data, "stalled: worker 1 has not turned for 130000 ms\n");
-    sl_strbuf_reset(&b);
     ck_assert_int_eq(get(port, "/readyz", &b, ct, sizeof(ct)), 503);
     ck_assert_str_eq(ct, "application/json");
     ck_assert_str_eq(b.data, "{\"ready\":false,\"missing\":[\"no partitions assigned\"]}");
-    sl_strbuf_reset(&b);
     ready_flag = true;
     ck_assert_int_eq(get(port, "/readyz", &b, NULL, 0), 200);
-    sl_strbuf_reset(&b);
     ck_assert_int_eq(get(port, "/nope", &b, NULL, 0), 404);
     sl_strbuf_free(&b);
     sl_admin_stop(a);
