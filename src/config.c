@@ -232,6 +232,28 @@ static int unknown_key(parser *p, const yaml_node_t *k, opt_section sec, const c
 }
 
 /* Set one option from its YAML value node. */
+/* A bound of @o ("1KiB", "1s", "64"), in the option's own unit. */
+static int64_t bound_value(const sl_option *o, const char *b)
+{
+    return o->type == OPT_SIZE ? sl_parse_size(b) : o->type == OPT_DURATION ? sl_parse_duration_ms(b)
+                                                                             : strtoll(b, NULL, 10);
+}
+
+/* Store number @x for @o after checking it against the option's bounds. */
+static int set_number(parser *p, const sl_option *o, const yaml_node_t *v, const char *keypath, int64_t x,
+                      void *where)
+{
+    bool low = o->min && x < bound_value(o, o->min), high = o->max && x > bound_value(o, o->max);
+    if ((low || high) && o->min && o->max)
+        return fail(p, v, keypath, "must be between %s and %s", o->min, o->max);
+    if (low)
+        return fail(p, v, keypath, "must be at least %s", o->min);
+    if (high)
+        return fail(p, v, keypath, "must be at most %s", o->max);
+    *(int64_t *)where = x;
+    return 0;
+}
+
 static int set_option(parser *p, const sl_option *o, void *base, const yaml_node_t *v,
                       const char *keypath)
 {
@@ -311,7 +333,7 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
         if (!*s || *end || errno)
             rc = fail(p, v, keypath, "expected an integer, got '%s'", s);
         else
-            *(int64_t *)where = x;
+            rc = set_number(p, o, v, keypath, x, where);
         break;
     }
     case OPT_BOOL:
@@ -323,7 +345,7 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
         if (x < 0)
             rc = fail(p, v, keypath, "expected a size such as 8MiB or 65536, got '%s'", s);
         else
-            *(int64_t *)where = x;
+            rc = set_number(p, o, v, keypath, x, where);
         break;
     }
     case OPT_DURATION: {
@@ -331,7 +353,7 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
         if (x < 0)
             rc = fail(p, v, keypath, "expected a duration such as 100ms or 5s, got '%s'", s);
         else
-            *(int64_t *)where = x;
+            rc = set_number(p, o, v, keypath, x, where);
         break;
     }
     case OPT_ENUM: {
@@ -507,10 +529,6 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
                             r->auto_create_allow);
             regfree(&re);
         }
-        if (r->auto_create_max < 1) {
-            snprintf(key, sizeof(key), "%sauto_create_max", prefix);
-            return fail(p, map_get(p, v, "auto_create_max"), key, "must be at least 1");
-        }
         if (r->topic_pattern) {
             snprintf(key, sizeof(key), "%stopic_pattern", prefix);
             if (r->topic_pattern[0] != '^')
@@ -613,18 +631,8 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
         if (o->type != OPT_SECTION && o->type != OPT_MAP && set_option(p, o, cfg, v, o->name))
             return -1;
     }
-    yaml_node_t *v;
-    if (cfg->workers < 1 || cfg->workers > 64)
-        return fail(p, map_get(p, root, "workers"), "workers", "must be between 1 and 64");
-    if (cfg->batch.max_rows < 1)
-        return fail(p, (v = map_get(p, root, "batch")) ? map_get(p, v, "max_rows") : root,
-                    "batch.max_rows", "must be at least 1");
-    if (cfg->batch.max_bytes < 1024)
-        return fail(p, (v = map_get(p, root, "batch")) ? map_get(p, v, "max_bytes") : root,
-                    "batch.max_bytes", "must be at least 1KiB");
-    if (cfg->retry.max_backoff_ms < cfg->retry.initial_backoff_ms || cfg->retry.initial_backoff_ms < 1)
-        return fail(p, map_get(p, root, "retry"), "retry",
-                    "initial_backoff_ms must be at least 1ms and at most max_backoff_ms");
+    if (cfg->retry.max_backoff_ms < cfg->retry.initial_backoff_ms)
+        return fail(p, map_get(p, root, "retry"), "retry", "initial_backoff_ms must be at most max_backoff_ms");
     if (cfg->admin.listen) {
         struct sockaddr_storage sa;
         socklen_t len;
@@ -633,8 +641,6 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
         if (sl_parse_listen(cfg->admin.listen, &sa, &len, &e))
             return fail(p, a ? map_get(p, a, "listen") : root, "admin.listen", "%s", e.msg);
     }
-    if (cfg->shutdown_timeout_ms < 1000)
-        return fail(p, map_get(p, root, "shutdown_timeout"), "shutdown_timeout", "must be at least 1s");
     if (cfg->log_level && sl_log_parse_level(cfg->log_level) < 0)
         return fail(p, map_get(p, root, "log_level"), "log_level", "'%s' is not one of: error, warn, info, debug",
                     cfg->log_level);

@@ -34,6 +34,10 @@ static const sl_option_enum truncates = {.list = (const char *const[]){"apply", 
 static const sl_option_enum delete_modes = {.list = (const char *const[]){"hard", "soft", NULL}};
 static const sl_option_enum epoch_units = {.list = (const char *const[]){"s", "ms", "us", NULL}};
 
+/* Each entry lists its fields in order up to `doc`; the few with bounds add
+ * them by name (.min, .max), the others leave them NULL. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 const sl_option sl_options[] = {
     /* top level */
     {SEC_TOP, "kafka", OPT_MAP, TOP(kafka), TOP(nkafka), NULL, true, NULL,
@@ -55,7 +59,7 @@ const sl_option sl_options[] = {
      "Confluent Schema Registry for `format: avro` (`schema_registry.*`)."},
     {SEC_TOP, "workers", OPT_INT, TOP(workers), 0, "1", false, NULL,
      "Consumer instances (threads) in this process, all members of the consumer group. Each has "
-     "its own database connection per target. Between 1 and 64."},
+     "its own database connection per target.", .min = "1", .max = "64"},
     {SEC_TOP, "log_level", OPT_STR, TOP(log_level), 0, "info", false, NULL,
      "error, warn, info or debug. The `-v` flag raises it to debug."},
     {SEC_TOP, "metrics_file", OPT_STR, TOP(metrics_file), 0, NULL, false, NULL,
@@ -65,17 +69,17 @@ const sl_option sl_options[] = {
     {SEC_TOP, "shutdown_timeout", OPT_DURATION, TOP(shutdown_timeout_ms), 0, "25s", false, NULL,
      "On SIGTERM or SIGINT: time to flush, commit and leave the group. Past it sluice exits 1 "
      "without committing a half-written batch. Keep it below Kubernetes' "
-     "terminationGracePeriodSeconds (30 s by default) and systemd's TimeoutStopSec."},
+     "terminationGracePeriodSeconds (30 s by default) and systemd's TimeoutStopSec.", .min = "1s"},
     {SEC_TOP, "admin", OPT_SECTION, 0, 0, NULL, false, NULL,
      "The HTTP admin server (`admin.*`): `/metrics`, `/healthz`, `/readyz`. Off unless "
      "`admin.listen` is set."},
 
     /* batch */
     {SEC_BATCH, "max_rows", OPT_INT, TOP(batch.max_rows), 0, "10000", false, NULL,
-     "Flush when this many records are pending."},
+     "Flush when this many records are pending.", .min = "1"},
     {SEC_BATCH, "max_bytes", OPT_SIZE, TOP(batch.max_bytes), 0, "8MiB", false, NULL,
      "Flush when the pending rows take this much memory. With `workers`, this bounds sluice's "
-     "row memory: about 2 x workers x max_bytes."},
+     "row memory: about 2 x workers x max_bytes.", .min = "1KiB"},
     {SEC_BATCH, "linger_ms", OPT_DURATION, TOP(batch.linger_ms), 0, "100ms", false, NULL,
      "Flush when the oldest pending record has waited this long. sluice also flushes as soon as "
      "it has caught up with its partitions (nothing more waiting), so a trickle is written within "
@@ -83,7 +87,7 @@ const sl_option sl_options[] = {
 
     /* retry */
     {SEC_RETRY, "initial_backoff_ms", OPT_DURATION, TOP(retry.initial_backoff_ms), 0, "200ms", false, NULL,
-     "First wait after a retriable failure; doubles each attempt, with +-25% jitter."},
+     "First wait after a retriable failure; doubles each attempt, with +-25% jitter.", .min = "1ms"},
     {SEC_RETRY, "max_backoff_ms", OPT_DURATION, TOP(retry.max_backoff_ms), 0, "30s", false, NULL,
      "Longest wait between attempts. sluice retries for as long as it takes and logs every attempt."},
 
@@ -190,7 +194,7 @@ const sl_option sl_options[] = {
      "Guards table names that come from data (`${source.table}`)."},
     {SEC_ROUTE, "auto_create_max", OPT_INT, RTE(auto_create_max), 0, "100", false, NULL,
      "auto_create: at most this many tables created by the route per process; a record that would "
-     "create one more goes to `on_error`."},
+     "create one more goes to `on_error`.", .min = "1"},
     {SEC_ROUTE, "auto_evolve", OPT_BOOL, RTE(auto_evolve), 0, "false", false, NULL,
      "Add a nullable column when the schema gains a field. Never drops, renames or narrows."},
     {SEC_ROUTE, "truncate", OPT_ENUM, RTE(truncate), 0, "apply", false, &truncates,
@@ -207,6 +211,8 @@ const sl_option sl_options[] = {
      "Unit of bare numbers written to timestamp columns (s, ms or us); numbers into date columns "
      "are days since 1970-01-01."},
 };
+
+#pragma GCC diagnostic pop
 
 const size_t sl_noptions = sizeof(sl_options) / sizeof(sl_options[0]);
 
@@ -295,8 +301,14 @@ void sl_config_write_docs(FILE *out)
                 for (size_t k = 0; sl_option_enum_name(o, k); k++)
                     fprintf(out, "%s`%s`", k ? ", " : "", sl_option_enum_name(o, k));
             }
-            fprintf(out, " | %s | %s |\n",
-                    o->def ? o->def : (o->required ? "*required*" : "-"), o->doc);
+            fprintf(out, " | %s | %s", o->def ? o->def : (o->required ? "*required*" : "-"), o->doc);
+            if (o->min && o->max)
+                fprintf(out, " From %s to %s.", o->min, o->max);
+            else if (o->min)
+                fprintf(out, " At least %s.", o->min);
+            else if (o->max)
+                fprintf(out, " At most %s.", o->max);
+            fputs(" |\n", out);
         }
     }
 }

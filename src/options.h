@@ -36,6 +36,10 @@ typedef struct sl_option {
     bool required;
     const sl_option_enum *names; /* OPT_ENUM */
     const char *doc;
+    /* OPT_INT, OPT_SIZE, OPT_DURATION: the smallest and largest value
+     * accepted, written as in a file ("1KiB", "1s"); NULL: no bound.  The
+     * parser enforces them and the reference prints them. */
+    const char *min, *max;
 } sl_option;
 
 extern const sl_option sl_options[];

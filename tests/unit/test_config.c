@@ -148,6 +148,16 @@ START_TEST(errors_name_file_line_key)
                  13, "deletes need a key");
     expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\nworkers: 0\n", 12,
                  "workers: must be between 1 and 64");
+    /* bounds come from the option table and name the value's own line */
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\nbatch:\n  linger_ms: 5\n"
+                      "  max_bytes: 512\n",
+                 14, "batch.max_bytes: must be at least 1KiB");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    auto_create_max: 0\n", 12,
+                 "routes[0].auto_create_max: must be at least 1");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\nshutdown_timeout: 900ms\n", 12,
+                 "shutdown_timeout: must be at least 1s");
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\nworkers: 65\n", 12,
+                 "workers: must be between 1 and 64");
     expect_error(BASE "routes: []\nfoo: 1\n", 9, "unknown key 'foo'");
     expect_error("kafka:\n  group.id: g\ntargets:\n  pg:\n    type: postgresql\n    dsn: x\nroutes: []\n", 2,
                  "kafka.bootstrap.servers");
