@@ -231,6 +231,22 @@ bool fk_consistent(PGconn *c, const char *qtable, const char *group, const char 
     return ok;
 }
 
+void fk_wait_at_end(ts_daemon *d, const char *group, const char *topic, int partitions, int timeout_ms)
+{
+    int64_t deadline = ts_now_ms() + timeout_ms;
+    for (;;) {
+        int p = 0;
+        while (p < partitions && ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p))
+            p++;
+        if (p == partitions)
+            return;
+        ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
+        ck_assert_msg(ts_now_ms() < deadline, "group %s did not reach the end of %s[%d] within %d ms; log:\n%s",
+                      group, topic, p, timeout_ms, fk_tail(d));
+        usleep(100 * 1000);
+    }
+}
+
 void fk_assert_exact(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions, int64_t n)
 {
     char *sql;

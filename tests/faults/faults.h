@@ -93,6 +93,11 @@ int64_t fk_pg_try_int(PGconn *c, const char *sql);
 bool fk_consistent(PGconn *c, const char *qtable, const char *group, const char *topic, int64_t *rows,
                    char *why, size_t whylen);
 
+/** fk_wait_at_end() - wait up to @timeout_ms until @group has committed
+ * every partition of @topic at its high watermark; fails the test, with the
+ * daemon's log, if @d exits or the time passes. */
+void fk_wait_at_end(ts_daemon *d, const char *group, const char *topic, int partitions, int timeout_ms);
+
 /** fk_assert_exact() - @qtable holds @n rows, seq 0..@n-1 each once, and
  * sluice.offsets of @group holds every partition's high watermark. */
 void fk_assert_exact(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions,

@@ -97,17 +97,7 @@ START_TEST(leader_and_controller_killed_and_restarted)
     stay_up(d, 3000, "after the restarts");
 
     int64_t total = fb_producer_stop(prod);
-    int64_t deadline = ts_now_ms() + 180000;
-    for (;;) {
-        bool done = true;
-        for (int p = 0; p < NPARTS && done; p++)
-            done = ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p);
-        if (done)
-            break;
-        ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
-        ck_assert_msg(ts_now_ms() < deadline, "the group did not reach the end; log:\n%s", fk_tail(d));
-        usleep(200 * 1000);
-    }
+    fk_wait_at_end(d, group, topic, NPARTS, 180000);
     int code = ts_daemon_stop(d, 60000);
     ck_assert_msg(code == 0, "sluice exited with %d after SIGTERM; log:\n%s", code, fk_tail(d));
     fk_assert_exact(c, qtable, group, topic, NPARTS, total);

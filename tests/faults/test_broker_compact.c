@@ -87,22 +87,6 @@ static char *write_config(const char *schema, const char *table, const char *gro
     return path;
 }
 
-static void wait_at_end(ts_daemon *d, const char *group, const char *topic)
-{
-    int64_t deadline = ts_now_ms() + 120000;
-    for (;;) {
-        bool done = true;
-        for (int p = 0; p < NPARTS && done; p++)
-            done = ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p);
-        if (done)
-            return;
-        ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
-        ck_assert_msg(ts_now_ms() < deadline, "group %s did not reach the end of %s; log:\n%s", group, topic,
-                      fk_tail(d));
-        usleep(100 * 1000);
-    }
-}
-
 START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
 {
     ts_kafka_start(1);
@@ -150,7 +134,7 @@ START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
         }
         ts_flush();
         /* the live group reads every wave before the cleaner can touch it */
-        wait_at_end(live, live_group, topic);
+        fk_wait_at_end(live, live_group, topic, NPARTS, 120000);
         usleep(150 * 1000); /* past segment.ms: the next wave starts a new segment */
     }
     int64_t offsets = 0;
@@ -172,7 +156,7 @@ START_TEST(a_new_group_rebuilds_the_table_from_the_compacted_topic)
     char *rebuild_cfg = write_config(schema, "rebuilt", rebuild_group, topic);
     char *rebuild_log = ts_write_file(dir, "rebuild.log", "%s", "");
     ts_daemon *rebuild = ts_daemon_start(rebuild_cfg, rebuild_log);
-    wait_at_end(rebuild, rebuild_group, topic);
+    fk_wait_at_end(rebuild, rebuild_group, topic, NPARTS, 120000);
     ck_assert_int_eq(ts_daemon_stop(rebuild, 60000), 0);
     ck_assert_int_eq(ts_daemon_stop(live, 60000), 0);
 

@@ -113,16 +113,7 @@ static void consume_all(PGconn *c, const char *cfg, const char *dir, const char 
 {
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     ts_daemon *d = ts_daemon_start(cfg, log);
-    int64_t deadline = ts_now_ms() + 90000;
-    for (;;) {
-        bool done = true;
-        for (int p = 0; p < partitions && done; p++)
-            done = ts_kafka_committed(group, topic, p) == ts_kafka_high_watermark(topic, p);
-        if (done)
-            break;
-        ck_assert_msg(ts_daemon_running(d) && ts_now_ms() < deadline, "records did not arrive; log:\n%s", fk_tail(d));
-        usleep(100 * 1000);
-    }
+    fk_wait_at_end(d, group, topic, partitions, 90000);
     ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
     fk_assert_exact(c, qtable, group, topic, partitions, NRECORDS);
     char *text = ts_daemon_log(d);
