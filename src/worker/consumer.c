@@ -248,6 +248,26 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 /* ---- creation ---- */
 
+/* Client-level errors (consumer errors come as messages: worker.c).  A
+ * broker connection that failed was already logged by librdkafka (FAIL,
+ * naming the broker: kafka.c): saying it again would double every line of
+ * an outage.  A fatal error (a fenced static member) stops the worker. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    sl_worker *w = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, why, sizeof(why));
+        log_error(w->ctx, "Kafka consumer: fatal error %s: %s", rd_kafka_err2name(cause), why);
+        sl_worker_fail(w, 1);
+        return;
+    }
+    sl_loglevel l = err == RD_KAFKA_RESP_ERR__TRANSPORT        ? SL_LOG_DEBUG
+                    : err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? SL_LOG_WARN
+                                                                 : SL_LOG_ERROR;
+    sl_log(l, w->ctx, "Kafka consumer: %s", reason);
+}
+
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     sl_worker *w = opaque;
@@ -316,6 +336,7 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
     if (!sl_config_kafka_get(w->cfg, "statistics.interval.ms"))
         rd_kafka_conf_set(c, "statistics.interval.ms", "5000", es, sizeof(es));
     rd_kafka_conf_set_stats_cb(c, stats_cb);
+    rd_kafka_conf_set_error_cb(c, error_cb);
     rd_kafka_conf_set_opaque(c, w);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es));
     if (!rk) {
