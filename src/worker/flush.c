@@ -119,11 +119,18 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
         sl_error err;
         sl_error_clear(&err);
         sl_flush_truncate_deadletters(f, dead_before);
+        w->dl_wait = false;
         if (s->ops->write(s, f, &err) == 0)
             break;
-        sl_worker_target_up(w, t, &err);
-        if (!err.fenced)
-            sl_metrics_add(w->rt->metrics, SL_M_ERRORS, 1, tname, sl_metrics_kind(err.kind), NULL);
+        if (w->dl_wait) {
+            /* a dead letter of its bisection waits for the dead-letter
+             * topic: not the target's fault; retried like a transient error */
+            sl_error_set(&err, SL_ERR_RETRY, "%s", w->dlq_err);
+        } else {
+            sl_worker_target_up(w, t, &err);
+            if (!err.fenced)
+                sl_metrics_add(w->rt->metrics, SL_M_ERRORS, 1, tname, sl_metrics_kind(err.kind), NULL);
+        }
         if (err.fenced) {
             log_warn(s->ctx, "%s", err.msg);
             rc = 1;
@@ -134,7 +141,8 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
             rc = -1;
             break;
         }
-        sl_metrics_add(w->rt->metrics, SL_M_RETRIES, 1, tname, NULL, NULL);
+        if (!w->dl_wait)
+            sl_metrics_add(w->rt->metrics, SL_M_RETRIES, 1, tname, NULL, NULL);
         if (!retry || sl_worker_stopping(w)) {
             log_warn(s->ctx, "write failed: %s; %s", err.msg,
                      sl_worker_stopping(w) ? "stopping: nothing of it was committed, it will be read again"
@@ -158,6 +166,7 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
         }
     }
     w->in_flush = false;
+    w->dl_wait = false;
     if (rc == 0) {
         count_flush(w, t, f, rows, mono_s() - started);
         bool eo = sl_sink_exactly_once(s);
@@ -165,6 +174,7 @@ static int flush_target(sl_worker *w, size_t t, bool retry)
             sl_part_flushed(&w->parts.v[ps[i]], eo);
         for (size_t i = 0; i < f->nbatches; i++)
             sl_batch_clear(f->batches[i]);
+        sl_worker_deadletters_committed(w, f);
         sl_flush_clear_deadletters(f);
         sl_worker_commit(w, ps, f->noffsets, !retry);
         log_debug(s->ctx, "committed %zu rows (%zu deletes) over %zu partitions", rows, deletes, f->noffsets);

@@ -109,11 +109,15 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     if (rc && err.kind == SL_ERR_RETRY)
         return 1;
     if (rc) {
-        if (err.kind == SL_ERR_FATAL ||
-            sl_worker_handle_bad(w, r, rec.topic, rec.partition, rec.offset, rec.key, rec.key_len, rec.value,
-                                 rec.value_len, &err)) {
+        int bad = err.kind == SL_ERR_FATAL ? -1
+                                           : sl_worker_handle_bad(w, r, rec.topic, rec.partition, rec.offset, rec.key,
+                                                                  rec.key_len, rec.value, rec.value_len, &err);
+        if (bad == 1)
+            return 1; /* its dead letter waits for the dead-letter topic */
+        if (bad) {
             log_error(r->name, SL_REC_FMT ": %s", SL_REC_ARGS(&rec), err.msg);
-            if (err.kind != SL_ERR_FATAL)
+            /* (a dead letter that cannot be produced: deadletter.c said so) */
+            if (err.kind != SL_ERR_FATAL && r->on_error != SL_ONERR_DLQ)
                 log_error(r->name, "stopping (on_error: fail): offsets are committed up to, not past, "
                                    SL_REC_FMT, SL_REC_ARGS(&rec));
             return -1;

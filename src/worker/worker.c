@@ -102,10 +102,7 @@ void sl_worker_free(sl_worker *w)
     }
     free(w->flushes);
     free(w->sinks);
-    if (w->dlq) {
-        rd_kafka_flush(w->dlq, 10000);
-        rd_kafka_destroy(w->dlq);
-    }
+    sl_worker_deadletters_free(w);
     sl_rowbuilder_free(&w->rb);
     free(w);
 }

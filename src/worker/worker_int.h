@@ -44,6 +44,27 @@ typedef struct sl_tentry {
     json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
 } sl_tentry;
 
+/* A dead letter on its way to the route's dlq_topic (deadletter.c). */
+typedef struct sl_dlq_letter {
+    bool active;
+    char *topic;          /* of the record */
+    int32_t partition;
+    int64_t offset;
+    uint64_t seq;         /* matches the delivery report (msg_opaque) */
+    int state;            /* DL_SENT, DL_ACKED, DL_FAILED */
+    rd_kafka_resp_err_t err;
+    size_t cap;           /* key and value cut to this many bytes; SIZE_MAX: whole */
+    bool waited;          /* "waiting" was logged */
+} sl_dlq_letter;
+
+/* A record whose dead letter the topic acknowledged: not produced again if
+ * the record is read again before its offset is committed. */
+typedef struct sl_dlq_done {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+} sl_dlq_done;
+
 struct sl_worker {
     sl_runtime *rt;
     const sl_config *cfg;
@@ -67,7 +88,11 @@ struct sl_worker {
     bool flush_aborted;
     bool failed;
     rd_kafka_t *dlq;          /* producer for dlq_topic, created on first use */
-    char dlq_err[512];
+    sl_dlq_letter dl;         /* the dead letter produced and not yet acknowledged */
+    sl_dlq_done *dl_done;     /* acknowledged dead letters of records not committed yet */
+    size_t ndl_done, capdl_done;
+    bool dl_wait;             /* a write was abandoned to wait for dl (flush.c retries it) */
+    char dlq_err[512];        /* why, for the write's retry message */
     /* restarting librdkafka's fetcher after a full prefetch queue (see
      * sl_worker_restart_fetch()); 0 when librdkafka does it by itself */
     size_t refill_bytes, refill_msgs;   /* a drained queue held about this much */
@@ -127,12 +152,21 @@ int sl_worker_flush(sl_worker *w, bool retry);
 void sl_worker_discard_pending(sl_worker *w);
 
 /* deadletter.c */
-/* sl_worker_handle_bad() - a bad record under on_error dlq/skip.  Returns 0 when handled. */
+/* sl_worker_handle_bad() - a bad record under on_error dlq/skip.  Returns 0
+ * when handled, 1 when its dead letter waits for the dead-letter topic (read
+ * the record again later, serving the consumer meanwhile), -1 when the
+ * worker must stop before committing past it. */
 int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic, int32_t partition,
                          int64_t offset, const void *key, size_t klen, const void *val, size_t vlen,
                          const sl_error *why);
 /* sl_worker_on_reject() - sink callback: one row failed permanently during a write. */
 int sl_worker_on_reject(void *opaque, sl_flush *f, sl_batch *b, size_t idx, const sl_error *why);
+/* sl_worker_deadletters_committed() - a write of target @t committed: count
+ * and log its dead-letter table entries, forget acknowledged topic dead
+ * letters whose offsets are committed or whose partitions are gone. */
+void sl_worker_deadletters_committed(sl_worker *w, const sl_flush *f);
+/* sl_worker_deadletters_free() - the dead-letter producer and its state. */
+void sl_worker_deadletters_free(sl_worker *w);
 
 /* tables.c */
 /* sl_worker_table_for() - the table of @rec's change, described (and

@@ -609,9 +609,9 @@ END_TEST
  *
  * Passwords in the registry URL's userinfo, in the PostgreSQL DSN and in a
  * CrateDB URL; records whose errors name the registry (an unknown schema
- * id) dead-lettered to a table.  None of the secrets may appear on stderr,
- * in `sluice --check`'s output, in the dead letters or in the metrics
- * file. */
+ * id) dead-lettered to a table and to a topic.  None of the secrets may
+ * appear on stderr, in `sluice --check`'s output, in the dead letters (the
+ * table's rows, the topic's records and headers) or in the metrics file. */
 
 #define SECRET_REG "SecretReg-91bd"
 #define SECRET_PG "SecretPg-7f3a"
@@ -625,6 +625,55 @@ static void assert_no_secret(const char *channel, const char *text)
         ck_assert_msg(!strstr(text, secrets[i]), "%s shows the secret %s:\n%s", channel, secrets[i], text);
 }
 
+/* Everything one record of @topic[0] carries - key, value, every header's
+ * name and value - as text, once it arrived (fails after 60 s); free() it.
+ * *@error gets its sluice.error header. */
+static char *read_dead_letter(const char *topic, char **error)
+{
+    char es[512];
+    char *group = ts_unique_name("secrets_reader");
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    ck_assert(rd_kafka_conf_set(c, "bootstrap.servers", ts_kafka_bootstrap(), es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    ck_assert(rd_kafka_conf_set(c, "group.id", group, es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    ck_assert(rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es)) == RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es));
+    ck_assert_msg(rk != NULL, "%s", es);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    ck_assert(rd_kafka_assign(rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    sl_strbuf out = SL_STRBUF_INIT;
+    *error = NULL;
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_now_ms() < deadline && !out.len) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            sl_strbuf_printf(&out, "key=%.*s\nvalue=%.*s\n", (int)m->key_len, m->key ? (const char *)m->key : "",
+                             (int)m->len, m->payload ? (const char *)m->payload : "");
+            rd_kafka_headers_t *h = NULL;
+            if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                const char *name;
+                const void *v;
+                size_t vl;
+                for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &v, &vl); i++) {
+                    sl_strbuf_printf(&out, "%s: %.*s\n", name, (int)vl, v ? (const char *)v : "");
+                    if (!strcmp(name, "sluice.error") && v)
+                        *error = strndup(v, vl);
+                }
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    free(group);
+    ck_assert_msg(out.len, "no dead letter in %s within 60 s", topic);
+    return out.data;
+}
+
 START_TEST(test_secrets_never_leave)
 {
     ts_kafka_start(1);
@@ -632,8 +681,12 @@ START_TEST(test_secrets_never_leave)
     PGconn *c = ts_pg_connect();
     char *schema = ts_pg_fresh_schema(c, "avro_secrets");
     char *topic = ts_unique_name("avro_secrets");
+    char *topic2 = ts_unique_name("avro_secrets_t");
+    char *dlq = ts_unique_name("avro_secrets_dlq");
     char *group = ts_unique_name("sluice_secrets");
     ts_kafka_create_topic(topic, 1);
+    ts_kafka_create_topic(topic2, 1);
+    ts_kafka_create_topic(dlq, 1);
     ts_pg_exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, name text)", NULL);
     int id = ar_register(reg, "items-value", v1);
     avro_type t1;
@@ -644,6 +697,7 @@ START_TEST(test_secrets_never_leave)
     bad[4] = 77;                           /* an id the registry does not know */
     ts_produce(topic, 0, "2", 1, bad, len); /* @1 dead letter naming the registry */
     produce_item(topic, &t1, id, 1, 3);   /* @2 stored */
+    ts_produce(topic2, 0, "4", 1, bad, len); /* @0 dead letter to a topic */
     ts_flush();
 
     char url[256];
@@ -671,14 +725,31 @@ START_TEST(test_secrets_never_leave)
                               "    key: [id]\n"
                               "    on_error: dlq\n"
                               "    dlq_table: %s.dead_letters\n"
+                              "  - topics: [%s]\n"
+                              "    target: pg\n"
+                              "    table: %s.items\n"
+                              "    format: avro\n"
+                              "    key_format: string\n"
+                              "    key: [id]\n"
+                              "    on_error: dlq\n"
+                              "    dlq_topic: %s\n"
                               "batch:\n"
                               "  linger_ms: 50\n",
-                              kafka, metrics, url, dsn, topic, schema, schema);
+                              kafka, metrics, url, dsn, topic, schema, schema, topic2, schema, dlq);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     ts_daemon *d = ts_daemon_start(cfg, log);
     sc_wait_committed(group, topic, 1, 60000, log);
+    sc_wait_committed(group, topic2, 1, 60000, log);
     ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
     ts_daemon_free(d);
+    /* the dead-letter topic: its headers (sluice.error names the registry) and the record */
+    char *dl_error = NULL;
+    char *dl = read_dead_letter(dlq, &dl_error);
+    ck_assert_msg(dl_error && strstr(dl_error, "reguser:***@"), "sluice.error does not name the registry: %s",
+                  dl_error ? dl_error : "missing");
+    assert_no_secret("the dead-letter topic", dl);
+    free(dl_error);
+    free(dl);
     ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM items", NULL), 2);
     char q[512];
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters WHERE error LIKE '%%reguser:***@%%'", schema);
@@ -745,6 +816,8 @@ START_TEST(test_secrets_never_leave)
     free(metrics);
     free(dir);
     free(topic);
+    free(topic2);
+    free(dlq);
     free(group);
     free(schema);
 }

@@ -95,6 +95,7 @@ fk_msg *fk_read_topic(const char *topic, int partitions, size_t expected, int ti
             o->hdr_partition = header(m, "sluice.partition");
             o->hdr_offset = header(m, "sluice.offset");
             o->hdr_route = header(m, "sluice.route");
+            o->hdr_truncated = header(m, "sluice.truncated");
         }
         rd_kafka_message_destroy(m);
         if (cnt >= expected && quiet_until < 0)
@@ -118,6 +119,7 @@ void fk_msgs_free(fk_msg *m, size_t n)
         free(m[i].hdr_partition);
         free(m[i].hdr_offset);
         free(m[i].hdr_route);
+        free(m[i].hdr_truncated);
     }
     free(m);
 }

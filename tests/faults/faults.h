@@ -56,6 +56,7 @@ typedef struct fk_msg {
     void *value;     /* NULL: tombstone */
     size_t value_len;
     char *hdr_error, *hdr_topic, *hdr_partition, *hdr_offset, *hdr_route; /* sluice.* headers, NULL if absent */
+    char *hdr_truncated; /* sluice.truncated: the original value's length, when cut */
 } fk_msg;
 
 /**

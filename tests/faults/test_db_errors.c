@@ -399,6 +399,11 @@ START_TEST(retry_after_bisection_writes_dead_letters_once)
     ts_kafka_create_topic(topic, 1);
     char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
     char *cfg = config_with(&e, routes, 1000);
+    char *metrics = ts_write_file(e.dir, "metrics.prom", "%s", "");
+    FILE *fcfg = fopen(cfg, "a");
+    ck_assert(fcfg);
+    fprintf(fcfg, "metrics_file: %s\n", metrics);
+    fclose(fcfg);
     produce_v(topic, 0, 300, bad_scattered);
     int nbad = 0;
     for (int64_t s = 0; s < 300; s++)
@@ -421,7 +426,18 @@ START_TEST(retry_after_bisection_writes_dead_letters_once)
                   dead, nbad);
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.events", e.schema);
     ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 300 - nbad);
+    /* counted and logged once per dead letter committed, not once per try */
     ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    int logged = fk_log_count(d, "dead-lettered ");
+    ck_assert_msg(logged == nbad, "%d \"dead-lettered\" log lines for %d dead letters; log:\n%s", logged, nbad,
+                  fk_tail(d));
+    char *prom = ts_read_file(metrics);
+    const char *line = strstr(prom, "sluice_dead_letters_total{route=\"events\"} ");
+    ck_assert_msg(line, "no sluice_dead_letters_total for the route:\n%s", prom);
+    long counted = atol(line + strlen("sluice_dead_letters_total{route=\"events\"} "));
+    ck_assert_msg(counted == nbad, "sluice_dead_letters_total is %ld for %d dead letters", counted, nbad);
+    free(prom);
+    free(metrics);
     ts_daemon_free(d);
     free(routes);
     free(cfg);
