@@ -182,7 +182,10 @@ const sl_option sl_options[] = {
      "and go on) or skip (count, log and go on)."},
     {SEC_ROUTE, "dlq_topic", OPT_STR, RTE(dlq_topic), 0, NULL, false, NULL,
      "on_error dlq: Kafka topic receiving the original key and value, with headers "
-     "`sluice.error`, `sluice.topic`, `sluice.partition`, `sluice.offset`, `sluice.route`."},
+     "`sluice.error`, `sluice.topic`, `sluice.partition`, `sluice.offset`, `sluice.route`. "
+     "A record the topic refuses as too large goes as a truncated copy with the header "
+     "`sluice.truncated`; a topic that does not exist or is not authorized stops the worker "
+     "before the record (docs/delivery.md)."},
     {SEC_ROUTE, "dlq_table", OPT_STR, RTE(dlq_table), 0, NULL, false, NULL,
      "on_error dlq: table in the route's target receiving dead letters (created if missing), "
      "written in the same transaction as the batch."},

@@ -3,17 +3,17 @@
  * record's offset moves on) or queued for the dead-letter table, which is
  * written in the same transaction as the batch.
  *
- * The dead-letter topic: one dead letter is in flight at a time.  It is
- * produced once and waited for briefly; when Kafka has not acknowledged it
- * by then (the topic is unavailable, its leader moves, its metadata is not
- * known yet), the record is read again later - the worker keeps serving its
- * consumer with partitions paused meanwhile (the same path as a record
- * waiting for the registry, or a write being retried, see worker.c and
- * flush.c), and finds the dead letter still in flight, acknowledged or
- * failed.  A failure librdkafka gave up on (message.timeout.ms) is produced
- * again; a permanent one (no such topic, not authorized, invalid record,
- * the producer fenced or fatal) stops the worker before it commits past the
- * record.  A record the topic refuses as too large is dead-lettered as a
+ * The dead-letter topic: each dead letter is produced once and waited for
+ * briefly; when Kafka has not acknowledged it by then (the topic is
+ * unavailable, its leader moves, its metadata is not known yet), the record
+ * is read again later - the worker keeps serving its consumer with
+ * partitions paused meanwhile (the same path as a record waiting for the
+ * registry, or a write being retried, see worker.c and flush.c), and finds
+ * its dead letter still in flight, acknowledged or failed.  A failure
+ * librdkafka gave up on (message.timeout.ms) is produced again; a permanent
+ * one (no such topic, not authorized, invalid record, the producer fenced or
+ * fatal) stops the worker before it commits past the record.  A record the
+ * topic refuses as too large is dead-lettered as a
  * truncated copy, with a header saying so. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +34,33 @@ enum { DL_SENT, DL_ACKED, DL_FAILED };
 /* A truncated copy starts at this many bytes and halves until it fits. */
 #define DL_FIRST_CUT (256 * 1024)
 
+static sl_dlq_letter *dl_find(sl_worker *w, const char *topic, int32_t partition, int64_t offset)
+{
+    for (size_t i = 0; i < w->ndls; i++)
+        if (w->dls[i].offset == offset && w->dls[i].partition == partition && !strcmp(w->dls[i].topic, topic))
+            return &w->dls[i];
+    return NULL;
+}
+
+static void dl_remove(sl_worker *w, sl_dlq_letter *d)
+{
+    free(d->topic);
+    *d = w->dls[--w->ndls];
+}
+
 static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     sl_worker *w = opaque;
-    if (!w->dl.active || (uint64_t)(uintptr_t)m->_private != w->dl.seq)
-        return; /* a dead letter given up on (its partition was revoked) */
-    w->dl.state = m->err ? DL_FAILED : DL_ACKED;
-    w->dl.err = m->err;
+    uint64_t seq = (uint64_t)(uintptr_t)m->_private;
+    for (size_t i = 0; i < w->ndls; i++) {
+        if (w->dls[i].seq == seq) {
+            w->dls[i].state = m->err ? DL_FAILED : DL_ACKED;
+            w->dls[i].err = m->err;
+            return;
+        }
+    }
+    /* a dead letter given up on (its partition was revoked) */
 }
 
 /* Errors retrying cannot cure.  Everything else (timeouts, leaders moving,
@@ -76,12 +95,6 @@ static bool dl_permanent(rd_kafka_resp_err_t e)
 static bool dl_too_large(rd_kafka_resp_err_t e)
 {
     return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
-}
-
-static void dl_forget(sl_worker *w)
-{
-    free(w->dl.topic);
-    memset(&w->dl, 0, sizeof(w->dl));
 }
 
 /* The producer, sized for the largest record the consumer can receive
@@ -119,71 +132,53 @@ static int dl_producer(sl_worker *w, sl_error *err)
     return 0;
 }
 
-/* Produce the dead letter of w->dl (cut to w->dl.cap bytes of key and of
- * value when it was refused as too large).  Returns the producev error. */
-static rd_kafka_resp_err_t dl_send(sl_worker *w, const sl_route_conf *r, const void *key, size_t klen,
-                                   const void *val, size_t vlen, const char *why)
+/* Produce dead letter @d (key and value cut to d->cap bytes when it was
+ * refused as too large). */
+static void dl_send(sl_worker *w, sl_dlq_letter *d, const sl_route_conf *r, const void *key, size_t klen,
+                    const void *val, size_t vlen, const char *why)
 {
-    static uint64_t seqs;
     char part_s[16], off_s[24], vlen_s[24], klen_s[24];
-    snprintf(part_s, sizeof(part_s), "%d", w->dl.partition);
-    snprintf(off_s, sizeof(off_s), "%lld", (long long)w->dl.offset);
+    snprintf(part_s, sizeof(part_s), "%d", d->partition);
+    snprintf(off_s, sizeof(off_s), "%lld", (long long)d->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(7);
     rd_kafka_header_add(h, "sluice.error", -1, why, -1);
-    rd_kafka_header_add(h, "sluice.topic", -1, w->dl.topic, -1);
+    rd_kafka_header_add(h, "sluice.topic", -1, d->topic, -1);
     rd_kafka_header_add(h, "sluice.partition", -1, part_s, -1);
     rd_kafka_header_add(h, "sluice.offset", -1, off_s, -1);
     rd_kafka_header_add(h, "sluice.route", -1, r->name, -1);
-    size_t cap = w->dl.cap;
-    if (val && vlen > cap) {
+    if (val && vlen > d->cap) {
         snprintf(vlen_s, sizeof(vlen_s), "%zu", vlen);
         rd_kafka_header_add(h, "sluice.truncated", -1, vlen_s, -1);
-        vlen = cap;
+        vlen = d->cap;
     }
-    if (key && klen > cap) {
+    if (key && klen > d->cap) {
         snprintf(klen_s, sizeof(klen_s), "%zu", klen);
         rd_kafka_header_add(h, "sluice.key_truncated", -1, klen_s, -1);
-        klen = cap;
+        klen = d->cap;
     }
-    w->dl.seq = ++seqs;
-    w->dl.state = DL_SENT;
+    d->seq = ++w->dl_seqs;
+    d->state = DL_SENT;
     rd_kafka_resp_err_t e = rd_kafka_producev(w->dlq, RD_KAFKA_V_TOPIC(r->dlq_topic),
                                               RD_KAFKA_V_KEY((void *)key, key ? klen : 0),
                                               RD_KAFKA_V_VALUE((void *)val, val ? vlen : 0), RD_KAFKA_V_HEADERS(h),
                                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                              RD_KAFKA_V_OPAQUE((void *)(uintptr_t)w->dl.seq), RD_KAFKA_V_END);
+                                              RD_KAFKA_V_OPAQUE((void *)(uintptr_t)d->seq), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);
-        w->dl.state = DL_FAILED;
-        w->dl.err = e;
+        d->state = DL_FAILED;
+        d->err = e;
     }
-    return e;
 }
 
-static bool dl_done_find(const sl_worker *w, const char *topic, int32_t partition, int64_t offset)
-{
-    for (size_t i = 0; i < w->ndl_done; i++)
-        if (w->dl_done[i].offset == offset && w->dl_done[i].partition == partition &&
-            !strcmp(w->dl_done[i].topic, topic))
-            return true;
-    return false;
-}
-
-static void dl_done_add(sl_worker *w, const char *topic, int32_t partition, int64_t offset)
-{
-    if (w->ndl_done == w->capdl_done) {
-        w->capdl_done = w->capdl_done ? w->capdl_done * 2 : 16;
-        w->dl_done = sl_xrealloc(w->dl_done, w->capdl_done * sizeof(*w->dl_done));
-    }
-    w->dl_done[w->ndl_done++] = (sl_dlq_done){sl_xstrdup(topic), partition, offset};
-}
-
-/* The dead letter of one record to the route's topic: 0 acknowledged, 1
- * wait (read the record again later), -1 it cannot be dead-lettered. */
+/* The dead letter of one record to the route's topic: 0 acknowledged (*@now:
+ * just now, not at an earlier reading of the record), 1 wait (read the
+ * record again later), -1 it cannot be dead-lettered. */
 static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int32_t partition, int64_t offset,
-                    const void *key, size_t klen, const void *val, size_t vlen, const char *why)
+                    const void *key, size_t klen, const void *val, size_t vlen, const char *why, bool *now)
 {
-    if (dl_done_find(w, topic, partition, offset))
+    *now = false;
+    sl_dlq_letter *d = dl_find(w, topic, partition, offset);
+    if (d && d->state == DL_ACKED)
         return 0; /* read again (a retried write, a rewind): it is in the topic already */
     sl_error e;
     if (dl_producer(w, &e)) {
@@ -191,16 +186,14 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
                   r->dlq_topic, e.msg);
         return -1;
     }
-    sl_dlq_letter *d = &w->dl;
-    if (d->active && (d->offset != offset || d->partition != partition || strcmp(d->topic, topic)))
-        dl_forget(w); /* another record's, whose partition went away meanwhile */
-    if (!d->active) {
-        d->active = true;
-        d->topic = sl_xstrdup(topic);
-        d->partition = partition;
-        d->offset = offset;
-        d->cap = SIZE_MAX;
-        dl_send(w, r, key, klen, val, vlen, why);
+    if (!d) {
+        if (w->ndls == w->capdls) {
+            w->capdls = w->capdls ? w->capdls * 2 : 16;
+            w->dls = sl_xrealloc(w->dls, w->capdls * sizeof(*w->dls));
+        }
+        d = &w->dls[w->ndls++];
+        *d = (sl_dlq_letter){.topic = sl_xstrdup(topic), .partition = partition, .offset = offset, .cap = SIZE_MAX};
+        dl_send(w, d, r, key, klen, val, vlen, why);
     }
     for (;;) {
         int64_t end = sl_worker_now_ms() + DL_ACK_WAIT_MS;
@@ -211,8 +204,7 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
                 log_warn(r->name, "the dead letter of " SL_REC_FMT " was truncated to %zu bytes (%s refuses the "
                                   "%zu bytes of the record; header sluice.truncated holds its length)",
                          topic, partition, (long long)offset, d->cap, r->dlq_topic, vlen);
-            dl_forget(w);
-            dl_done_add(w, topic, partition, offset);
+            *now = true;
             return 0;
         }
         if (d->state == DL_SENT) {
@@ -231,10 +223,11 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
                 log_debug(r->name, "the dead letter of " SL_REC_FMT " is too large for %s (%s): trying %zu bytes",
                           topic, partition, (long long)offset, r->dlq_topic, rd_kafka_err2str(err), cap);
                 d->cap = cap;
-                dl_send(w, r, key, klen, val, vlen, why);
+                dl_send(w, d, r, key, klen, val, vlen, why);
                 continue;
             }
         }
+        dl_remove(w, d);
         if (dl_permanent(err) || dl_too_large(err)) {
             char fatal[256] = "";
             if (err == RD_KAFKA_RESP_ERR__FATAL)
@@ -244,13 +237,11 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
                       "to, not past, " SL_REC_FMT,
                       topic, partition, (long long)offset, r->dlq_topic, rd_kafka_err2str(err), *fatal ? ": " : "",
                       fatal, topic, partition, (long long)offset);
-            dl_forget(w);
             return -1;
         }
         snprintf(w->dlq_err, sizeof(w->dlq_err), "the dead letter of " SL_REC_FMT " to %s failed: %s", topic,
                  partition, (long long)offset, r->dlq_topic, rd_kafka_err2str(err));
         log_warn(r->name, "%s; producing it again later, partitions paused meanwhile", w->dlq_err);
-        dl_forget(w);
         return 1;
     }
 }
@@ -272,9 +263,9 @@ int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic
                                 key, klen, val, vlen, why->msg);
         return 0;
     }
-    bool again = dl_done_find(w, topic, partition, offset);
-    int rc = dl_topic(w, r, topic, partition, offset, key, klen, val, vlen, why->msg);
-    if (rc == 0 && !again) {
+    bool now;
+    int rc = dl_topic(w, r, topic, partition, offset, key, klen, val, vlen, why->msg, &now);
+    if (rc == 0 && now) {
         sl_metrics_add(w->rt->metrics, SL_M_DEAD_LETTERS, 1, r->name, NULL, NULL);
         log_warn(r->name, "dead-lettered %s[%d]@%lld to %s: %s", topic, partition, (long long)offset, r->dlq_topic,
                  why->msg);
@@ -312,15 +303,15 @@ void sl_worker_deadletters_committed(sl_worker *w, const sl_flush *f)
         log_warn(d->route->name, "dead-lettered %s[%d]@%lld to %s: %s", d->topic, d->partition,
                  (long long)d->offset, d->route->dlq_table, d->error);
     }
-    for (size_t i = 0; i < w->ndl_done;) {
-        sl_dlq_done *d = &w->dl_done[i];
+    /* topic dead letters: forget those whose records are committed now and
+     * those of partitions this worker no longer has */
+    for (size_t i = 0; i < w->ndls;) {
+        sl_dlq_letter *d = &w->dls[i];
         const sl_part *p = sl_parts_find(&w->parts, d->topic, d->partition);
-        if (!p || p->revoked || (p->safe >= 0 && d->offset < p->safe)) {
-            free(d->topic);
-            *d = w->dl_done[--w->ndl_done];
-        } else {
+        if (!p || p->revoked || (d->state == DL_ACKED && p->safe >= 0 && d->offset < p->safe))
+            dl_remove(w, d);
+        else
             i++;
-        }
     }
 }
 
@@ -331,10 +322,9 @@ void sl_worker_deadletters_free(sl_worker *w)
         rd_kafka_destroy(w->dlq);
         w->dlq = NULL;
     }
-    dl_forget(w);
-    for (size_t i = 0; i < w->ndl_done; i++)
-        free(w->dl_done[i].topic);
-    free(w->dl_done);
-    w->dl_done = NULL;
-    w->ndl_done = w->capdl_done = 0;
+    for (size_t i = 0; i < w->ndls; i++)
+        free(w->dls[i].topic);
+    free(w->dls);
+    w->dls = NULL;
+    w->ndls = w->capdls = 0;
 }

@@ -44,9 +44,11 @@ typedef struct sl_tentry {
     json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
 } sl_tentry;
 
-/* A dead letter on its way to the route's dlq_topic (deadletter.c). */
+/* A dead letter to a route's dlq_topic (deadletter.c), from the moment it
+ * is produced until its record's offset is committed: while it is in
+ * flight the record waits; once acknowledged, reading the record again
+ * (a retried write, a rewind) does not produce it again. */
 typedef struct sl_dlq_letter {
-    bool active;
     char *topic;          /* of the record */
     int32_t partition;
     int64_t offset;
@@ -54,16 +56,8 @@ typedef struct sl_dlq_letter {
     int state;            /* DL_SENT, DL_ACKED, DL_FAILED */
     rd_kafka_resp_err_t err;
     size_t cap;           /* key and value cut to this many bytes; SIZE_MAX: whole */
-    bool waited;          /* "waiting" was logged */
+    bool waited;          /* "not acknowledged yet" was logged */
 } sl_dlq_letter;
-
-/* A record whose dead letter the topic acknowledged: not produced again if
- * the record is read again before its offset is committed. */
-typedef struct sl_dlq_done {
-    char *topic;
-    int32_t partition;
-    int64_t offset;
-} sl_dlq_done;
 
 struct sl_worker {
     sl_runtime *rt;
@@ -88,9 +82,9 @@ struct sl_worker {
     bool flush_aborted;
     bool failed;
     rd_kafka_t *dlq;          /* producer for dlq_topic, created on first use */
-    sl_dlq_letter dl;         /* the dead letter produced and not yet acknowledged */
-    sl_dlq_done *dl_done;     /* acknowledged dead letters of records not committed yet */
-    size_t ndl_done, capdl_done;
+    sl_dlq_letter *dls;       /* dead letters to topics of records not committed yet */
+    size_t ndls, capdls;
+    uint64_t dl_seqs;         /* dead letters produced (their delivery reports' ids) */
     bool dl_wait;             /* a write was abandoned to wait for dl (flush.c retries it) */
     char dlq_err[512];        /* why, for the write's retry message */
     /* restarting librdkafka's fetcher after a full prefetch queue (see
