@@ -221,7 +221,7 @@ static int put_integer(const json_t *v, sl_coltype type, sl_strbuf *out, sl_erro
     if (x < lo[type] || x > hi[type])
         return sl_error_set(err, SL_ERR_DATA, "%" PRId64 " is out of range for a %s column", x,
                             sl_coltype_name(type));
-    sl_strbuf_printf(out, "%" PRId64, x);
+    sl_fmt_int(out, x);
     return 0;
 }
 
@@ -231,19 +231,13 @@ static int put_integer(const json_t *v, sl_coltype type, sl_strbuf *out, sl_erro
  * numbers as strings to keep them exactly.) */
 static void put_double(sl_strbuf *out, double d)
 {
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof(buf), "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
-            break;
-    }
-    sl_strbuf_puts(out, buf);
+    sl_fmt_double(out, d);
 }
 
 static int put_number(const json_t *v, sl_coltype type, sl_strbuf *out, sl_error *err)
 {
     if (json_is_integer(v)) {
-        sl_strbuf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        sl_fmt_int(out, json_integer_value(v));
         return 0;
     }
     if (json_is_real(v)) {
@@ -466,7 +460,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             return 0;
         }
         if (json_is_integer(v)) {
-            sl_strbuf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            sl_fmt_int(out, json_integer_value(v));
             return 0;
         }
         if (json_is_real(v)) {

@@ -2,6 +2,8 @@
 #include "sluice/textfmt.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,27 @@ static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+/* @x's decimal digits, at least @width of them (zero-padded), into @p
+ * backwards from its end; returns where they start.  @x >= 0. */
+static char *digits_back(char *p, uint64_t x, int width)
+{
+    do {
+        *--p = (char)('0' + x % 10);
+        x /= 10;
+        width--;
+    } while (x || width > 0);
+    return p;
+}
+
+void sl_fmt_int(sl_strbuf *out, int64_t x)
+{
+    char buf[24], *end = buf + sizeof(buf);
+    char *p = digits_back(end, x < 0 ? 0 - (uint64_t)x : (uint64_t)x, 1);
+    if (x < 0)
+        *--p = '-';
+    sl_strbuf_append(out, p, (size_t)(end - p));
+}
+
 /* Year 0 is 1 BC in PostgreSQL's notation. */
 static bool put_ymd(sl_strbuf *out, int64_t days)
 {
@@ -28,7 +51,17 @@ static bool put_ymd(sl_strbuf *out, int64_t days)
     unsigned m, d;
     civil(days, &y, &m, &d);
     bool bc = y <= 0;
-    sl_strbuf_printf(out, "%04" PRId64 "-%02u-%02u", bc ? 1 - y : y, m, d);
+    /* "%04" PRId64 "-%02u-%02u" by hand: this runs for every timestamp */
+    uint64_t year = bc ? (uint64_t)1 - (uint64_t)y : (uint64_t)y;
+    char buf[32], *end = buf + sizeof(buf);
+    char *p = digits_back(end - 6, year, 4);
+    end[-6] = '-';
+    end[-5] = (char)('0' + m / 10);
+    end[-4] = (char)('0' + m % 10);
+    end[-3] = '-';
+    end[-2] = (char)('0' + d / 10);
+    end[-1] = (char)('0' + d % 10);
+    sl_strbuf_append(out, p, (size_t)(end - p));
     return bc;
 }
 
@@ -40,8 +73,26 @@ void sl_fmt_date(sl_strbuf *out, int64_t days)
 
 void sl_fmt_time_us(sl_strbuf *out, int64_t us)
 {
-    sl_strbuf_printf(out, "%02d:%02d:%02d.%06d", (int)(us / 3600000000LL), (int)(us / 60000000 % 60),
-                     (int)(us / 1000000 % 60), (int)(us % 1000000));
+    if (us < 0 || us / 3600000000LL > 99) { /* not a time of day: printf's spelling */
+        sl_strbuf_printf(out, "%02d:%02d:%02d.%06d", (int)(us / 3600000000LL), (int)(us / 60000000 % 60),
+                         (int)(us / 1000000 % 60), (int)(us % 1000000));
+        return;
+    }
+    /* "%02d:%02d:%02d.%06d" by hand */
+    char buf[15];
+    unsigned h = (unsigned)(us / 3600000000LL), mi = (unsigned)(us / 60000000 % 60),
+             s = (unsigned)(us / 1000000 % 60);
+    buf[0] = (char)('0' + h / 10);
+    buf[1] = (char)('0' + h % 10);
+    buf[2] = ':';
+    buf[3] = (char)('0' + mi / 10);
+    buf[4] = (char)('0' + mi % 10);
+    buf[5] = ':';
+    buf[6] = (char)('0' + s / 10);
+    buf[7] = (char)('0' + s % 10);
+    buf[8] = '.';
+    digits_back(buf + 15, (uint64_t)(us % 1000000), 6);
+    sl_strbuf_append(out, buf, sizeof(buf));
 }
 
 void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc)
@@ -195,4 +246,53 @@ long sl_base64_decode(const char *s, size_t n, unsigned char *out)
         }
     }
     return len;
+}
+
+/* The shortest decimal of up to 15 significant digits without exponent
+ * that reads back as @d, written as %.15g writes it; false when there is
+ * none (then printf decides).  A decimal of at most 15 significant digits
+ * survives the trip through a double and back to 15 digits (DBL_DIG), so
+ * n / 10^k == d with |n| < 10^15 is exactly what %.15g prints; the
+ * division of two exactly representable numbers is correctly rounded, as
+ * strtod is. */
+static bool short_double(sl_strbuf *out, double d)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15)) /* also zero (its sign) and NaN: %g's own spelling */
+        return false;
+    for (int k = 0; k < 9; k++) {
+        double s = d * p10[k];
+        if (fabs(s) >= 1e15)
+            return false;
+        double n = nearbyint(s);
+        if (n / p10[k] != d)
+            continue;
+        uint64_t u = (uint64_t)fabs(n);
+        char buf[40], *end = buf + sizeof(buf), *p = end;
+        if (k) {
+            p = digits_back(end, u % (uint64_t)p10[k], k);
+            *--p = '.';
+            u /= (uint64_t)p10[k];
+        }
+        p = digits_back(p, u, 1);
+        if (d < 0)
+            *--p = '-';
+        sl_strbuf_append(out, p, (size_t)(end - p));
+        return true;
+    }
+    return false;
+}
+
+void sl_fmt_double(sl_strbuf *out, double d)
+{
+    if (short_double(out, d))
+        return;
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    sl_strbuf_puts(out, buf);
 }

@@ -18,6 +18,11 @@ void sl_fmt_time_us(sl_strbuf *out, int64_t us);
 /* sl_fmt_timestamp_us() - microseconds since the epoch:
  * "2024-05-01T12:00:00.123456Z" (@utc) or without the zone. */
 void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
+/* sl_fmt_int() - as "%" PRId64 writes it. */
+void sl_fmt_int(sl_strbuf *out, int64_t x);
+/* sl_fmt_double() - the shortest of %.15g, %.16g and %.17g that reads back
+ * as @d: 21.7, not 21.699999999999999. */
+void sl_fmt_double(sl_strbuf *out, double d);
 /* Bounds on decimals from data.  A scale beyond PostgreSQL's numeric (16383
  * digits after the point; the same bound applies to a negative scale) cannot
  * be stored anyway; an unscaled value of more
