@@ -80,6 +80,8 @@ typedef struct sl_format_ops {
      * leave @v to the generic conversion (mapping.h), -1 with SL_ERR_DATA.
      * NULL: the generic conversion always. */
     int (*convert_cell)(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err);
+    /* cells - the format's direct reader (cells.h), or NULL */
+    const struct sl_cells_ops *cells;
 } sl_format_ops;
 
 /* Every format, indexed by sl_format (a route's `format`), NULL-terminated:

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "avro_int.h"
+#include "sluice/cells.h"
 #include "sluice/log.h"
 
 /* ---- per-thread schema cache ---- */
@@ -462,18 +463,7 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
  * encoding: Avro specification 1.11.1, "Binary Encoding"); avro-c only ever
  * sees data that fits. */
 
-/* Items of all arrays and maps in one datum.  An item of null or of an
- * empty record takes no bytes, so the data's length bounds nothing:
- * nested blocks of them could claim billions of items in a few kilobytes. */
-#define MAX_ITEMS 1000000
-
-typedef struct cursor {
-    const unsigned char *p, *end;
-    const char *why;
-    int64_t items;
-} cursor;
-
-static bool varint(cursor *c, int64_t *out)
+bool sl_av_varint(sl_av_cursor *c, int64_t *out)
 {
     uint64_t v = 0;
     for (int shift = 0; shift < 70; shift += 7) {
@@ -489,7 +479,7 @@ static bool varint(cursor *c, int64_t *out)
     return c->why = "varint too long", false;
 }
 
-static bool skip(cursor *c, int64_t n)
+static bool skip(sl_av_cursor *c, int64_t n)
 {
     if (n < 0 || n > c->end - c->p)
         return c->why = n < 0 ? "negative length" : "length beyond the end of the data", false;
@@ -497,7 +487,7 @@ static bool skip(cursor *c, int64_t n)
     return true;
 }
 
-static bool check(cursor *c, const sl_av_node *n, int depth)
+static bool check(sl_av_cursor *c, const sl_av_node *n, int depth)
 {
     int64_t x;
     if (depth > 64)
@@ -506,21 +496,21 @@ static bool check(cursor *c, const sl_av_node *n, int depth)
     case SL_AV_NULL: return true;
     case SL_AV_BOOLEAN: return skip(c, 1);
     case SL_AV_INT:
-        if (!varint(c, &x))
+        if (!sl_av_varint(c, &x))
             return false;
         return (x >= INT32_MIN && x <= INT32_MAX) || (c->why = "int out of range", false);
-    case SL_AV_LONG: return varint(c, &x);
+    case SL_AV_LONG: return sl_av_varint(c, &x);
     case SL_AV_FLOAT: return skip(c, 4);
     case SL_AV_DOUBLE: return skip(c, 8);
     case SL_AV_BYTES:
-    case SL_AV_STRING: return varint(c, &x) && skip(c, x);
+    case SL_AV_STRING: return sl_av_varint(c, &x) && skip(c, x);
     case SL_AV_FIXED: return skip(c, n->size);
     case SL_AV_ENUM:
-        if (!varint(c, &x))
+        if (!sl_av_varint(c, &x))
             return false;
         return (x >= 0 && (uint64_t)x < n->n) || (c->why = "enum index out of range", false);
     case SL_AV_UNION:
-        if (!varint(c, &x))
+        if (!sl_av_varint(c, &x))
             return false;
         if (x < 0 || (uint64_t)x >= n->n)
             return c->why = "union branch out of range", false;
@@ -534,21 +524,21 @@ static bool check(cursor *c, const sl_av_node *n, int depth)
     case SL_AV_MAP: {
         for (;;) {
             int64_t count;
-            if (!varint(c, &count))
+            if (!sl_av_varint(c, &count))
                 return false;
             if (count == 0)
                 return true;
-            if (count > MAX_ITEMS || count < -MAX_ITEMS || c->items + (count < 0 ? -count : count) > MAX_ITEMS)
+            if (count > SL_AV_MAX_ITEMS || count < -SL_AV_MAX_ITEMS || c->items + (count < 0 ? -count : count) > SL_AV_MAX_ITEMS)
                 return c->why = "more than 1000000 array or map items", false;
             if (count < 0) { /* a block with its byte size */
                 int64_t size;
-                if (!varint(c, &size))
+                if (!sl_av_varint(c, &size))
                     return false;
                 count = -count;
             }
             c->items += count;
             for (int64_t i = 0; i < count; i++) {
-                if (n->kind == SL_AV_MAP && !(varint(c, &x) && skip(c, x)))
+                if (n->kind == SL_AV_MAP && !(sl_av_varint(c, &x) && skip(c, x)))
                     return false;
                 if (!check(c, n->child[0], depth + 1))
                     return false;
@@ -588,7 +578,7 @@ static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size
     if (!c)
         return -1;
     const char *data = (const char *)buf + 5;
-    cursor cur = {(const unsigned char *)data, (const unsigned char *)data + (len - 5), NULL, 0};
+    sl_av_cursor cur = {(const unsigned char *)data, (const unsigned char *)data + (len - 5), NULL, 0};
     if (!check(&cur, c->tree->root, 0))
         return sl_error_set(err, SL_ERR_DATA, "corrupt or truncated Avro data (schema id %d): %s", id,
                             cur.why);
@@ -728,4 +718,5 @@ const sl_format_ops sl_format_avro = {
     .needs_registry = true,
     .init = avro_init,
     .decode = avro_decode,
+    .cells = &sl_avro_cells_ops,
 };

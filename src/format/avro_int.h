@@ -72,6 +72,22 @@ json_t *sl_av_connect_schema(const sl_av_node *n);
 
 #include "sluice/textfmt.h" /* canonical text forms */
 
+/* ---- reading Avro binary (specification 1.11.1, "Binary Encoding") ---- */
+
+/* Items of all arrays and maps in one datum.  An item of null or of an
+ * empty record takes no bytes, so the data's length bounds nothing:
+ * nested blocks of them could claim billions of items in a few kilobytes. */
+#define SL_AV_MAX_ITEMS 1000000
+
+typedef struct sl_av_cursor {
+    const unsigned char *p, *end;
+    const char *why;  /* what was wrong, when a read fails */
+    int64_t items;    /* array and map items so far */
+} sl_av_cursor;
+
+/* sl_av_varint() - a zig-zag varint of up to 10 bytes. */
+bool sl_av_varint(sl_av_cursor *c, int64_t *out);
+
 /* sl_avro_decode_wire() - decode one Confluent wire-format datum
  * (https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format:
  * magic byte 0, 4-byte big-endian schema id, Avro binary) against its

@@ -2,6 +2,7 @@
  * row; a null value (tombstone) is a delete when the route asks for it. */
 #include <string.h>
 
+#include "sluice/cells.h"
 #include "sluice/decoder.h"
 
 static int json_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
@@ -23,4 +24,5 @@ static int json_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_e
 const sl_format_ops sl_format_json = {
     .name = "json",
     .decode = json_decode,
+    .cells = &sl_json_cells_ops,
 };

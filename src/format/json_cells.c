@@ -3,6 +3,8 @@
  * (see json_cells.h for the exact scope). */
 #include "sluice/json_cells.h"
 
+#include "sluice/cells.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -464,11 +466,11 @@ static bool json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* utf8_strict() - true when every byte sequence of @s is well-formed
+/* sl_utf8_strict() - true when every byte sequence of @s is well-formed
  * UTF-8 as RFC 3629 defines it: no overlong forms, no encoded UTF-16
  * surrogates, nothing past U+10FFFF.  yajl's own check is looser on all
  * three; jansson, which the general path uses, refuses them. */
-static bool utf8_strict(const unsigned char *s, size_t n)
+bool sl_utf8_strict(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
@@ -507,7 +509,7 @@ static bool utf8_strict(const unsigned char *s, size_t n)
 /* Where yajl is more lenient than jansson (json.c): it takes \v and \f as
  * whitespace, decodes an unpaired UTF-16 surrogate escape, takes a \u0000
  * escape in an object key, and lets ill-formed UTF-8 through
- * (utf8_strict()), all of which the general path rejects.  Such a record is left to the general path. */
+ * (sl_utf8_strict()), all of which the general path rejects.  Such a record is left to the general path. */
 static bool yajl_lenient(const char *s, size_t n)
 {
     if (memchr(s, '\v', n) || memchr(s, '\f', n))
@@ -520,7 +522,7 @@ static bool yajl_lenient(const char *s, size_t n)
         if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
             return true; /* jansson refuses NUL in a key; values decide it later anyway */
     }
-    return !utf8_strict((const unsigned char *)s, n);
+    return !sl_utf8_strict((const unsigned char *)s, n);
 }
 
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
@@ -550,3 +552,24 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
             return 0; /* absent (the record key may hold it) or null: the general path decides */
     return 1;
 }
+
+/* ---- behind cells.h ---- */
+
+static void *cells_new(const sl_mapping *m, struct sl_registry *reg)
+{
+    (void)reg;
+    return sl_json_cells_new(m);
+}
+
+static void cells_free(void *r)
+{
+    sl_json_cells_free(r);
+}
+
+static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b)
+{
+    (void)d;
+    return sl_json_cells_map(r, rec, b);
+}
+
+const sl_cells_ops sl_json_cells_ops = {.new = cells_new, .free = cells_free, .map = cells_map};

@@ -1,8 +1,9 @@
 /* record.c - one record from Kafka: its partition's offsets consulted,
  * decoded by the route's format, mapped to a row of its table and added to
- * that table's batch; a bad one goes to the route's on_error policy.  Plain
- * JSON for a route with one table goes straight into the row's cells when
- * the direct reader (json_cells.h) takes it; the general path gets the rest. */
+ * that table's batch; a bad one goes to the route's on_error policy.  For a
+ * route with one table, the record goes straight into the row's cells when
+ * its format's direct reader (cells.h) takes it; the general path gets the
+ * rest. */
 #include <string.h>
 
 #include "sluice/log.h"
@@ -40,6 +41,8 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     if (op == SL_OP_DELETE && te->map.soft_delete_col >= 0)
         op = SL_OP_UPSERT;
     add_row(w, te, rec, op);
+    if (te->direct)
+        sl_cells_learn(te->direct, c);
     /* a route whose table name has no template has this one table: its
      * next records may take the direct reader */
     if (te->direct && !strstr(r->table, "${"))
@@ -97,7 +100,7 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     int rc = 0;
     size_t direct = w->direct[r - w->cfg->routes];
     sl_tentry *te = direct ? &w->tables[direct - 1] : NULL;
-    if (te && te->direct && sl_json_cells_map(te->direct, &rec, &w->rb) == 1) {
+    if (te && te->direct && sl_cells_map(te->direct, d, &rec, &w->rb) == 1) {
         add_row(w, te, &rec, SL_OP_UPSERT);
     } else {
         rc = sl_decode(d, &rec, &c, &err);

@@ -114,7 +114,7 @@ char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, s
 void sl_tentry_fini(sl_tentry *te)
 {
     sl_batch_free(te->batch);
-    sl_json_cells_free(te->direct);
+    sl_cells_free(te->direct);
     te->direct = NULL;
     sl_mapping_fini(&te->map);
     sl_table_free(te->table);
@@ -158,7 +158,7 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
         if (rc == 0) {
             te->table = t;
             te->batch = sl_batch_new(te->route, t);
-            te->direct = sl_json_cells_new(&te->map);
+            te->direct = sl_cells_new(&te->map, w->decoders[te->route - w->cfg->routes].registry);
             te->last_schema_id = c ? c->schema_id : -1;
             break;
         }

@@ -24,7 +24,7 @@
 #include "offsets.h"
 #include "sluice/batch.h"
 #include "sluice/decoder.h"
-#include "sluice/json_cells.h"
+#include "sluice/cells.h"
 #include "sluice/metrics.h"
 #include "sluice/mapping.h"
 #include "sluice/row.h"
@@ -38,7 +38,7 @@ typedef struct sl_tentry {
     size_t target;
     sl_table *table;
     sl_mapping map;
-    sl_json_cells *direct; /* the direct JSON reader for it, NULL when its route needs the general path */
+    sl_cells *direct;      /* its format's direct reader (cells.h), NULL when its route needs the general path */
     sl_batch *batch;
     int last_schema_id;
     json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
@@ -70,7 +70,7 @@ struct sl_worker {
     sl_flush *flushes;        /* per target */
     sl_decoder *decoders;     /* per route */
     size_t *direct;           /* per route: tables index + 1 of its one table once a record has reached
-                                 it, when that table has a direct JSON reader; 0 otherwise */
+                                 it, when that table has a direct reader; 0 otherwise */
     sl_parts parts;
     sl_tentry *tables;
     size_t ntables, captables;

@@ -5,6 +5,7 @@
  * SLUICE_TEST_DSN.  Every assertion reads what PostgreSQL stored. */
 #include <check.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,171 @@ START_TEST(test_every_type_roundtrip)
 
     at_fini(&v);
     at_fini(&k);
+    ts_daemon_free(d);
+    PQfinish(c);
+    ar_free(reg);
+    ts_kafka_stop();
+    free(cfg);
+    free(log);
+    free(dir);
+    free(topic);
+    free(group);
+    free(schema);
+}
+END_TEST
+
+/* A flat record into a table of plain columns: after the first record of
+ * its schema, sluice reads the datum straight into the row's cells
+ * (avro_cells.c).  Every stored value is checked, for records the direct
+ * reader takes, one it leaves to the general path (a NaN double), a field
+ * without a column, and a key written twice. */
+static const char flat_schema[] =
+    "{\"type\":\"record\",\"name\":\"Reading\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"s\",\"type\":\"string\"},{\"name\":\"i\",\"type\":\"int\"},"
+    "{\"name\":\"d\",\"type\":\"double\"},{\"name\":\"f\",\"type\":\"float\"},{\"name\":\"b\",\"type\":\"boolean\"},"
+    "{\"name\":\"ts\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-micros\"}},"
+    "{\"name\":\"tsms\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},"
+    "{\"name\":\"day\",\"type\":{\"type\":\"int\",\"logicalType\":\"date\"}},"
+    "{\"name\":\"tms\",\"type\":{\"type\":\"int\",\"logicalType\":\"time-millis\"}},"
+    "{\"name\":\"dec\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":12,\"scale\":2}},"
+    "{\"name\":\"raw\",\"type\":\"bytes\"},"
+    "{\"name\":\"color\",\"type\":{\"type\":\"enum\",\"name\":\"Color\",\"symbols\":[\"RED\",\"GREEN\"]}},"
+    "{\"name\":\"extra\",\"type\":{\"type\":\"array\",\"items\":\"string\"}},"
+    "{\"name\":\"opt\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"n\",\"type\":\"long\"},{\"name\":\"flag\",\"type\":\"long\"}]}";
+
+static void fill_flat(avro_value_t *v, int k, int round)
+{
+    avro_value_t f, br;
+    char text[64];
+    unsigned char be[16];
+    avro_value_get_by_name(v, "id", &f, NULL);
+    avro_value_set_long(&f, k);
+    snprintf(text, sizeof(text), "row %d r%d \xc3\xa9", k, round);
+    avro_value_get_by_name(v, "s", &f, NULL);
+    avro_value_set_string(&f, text);
+    avro_value_get_by_name(v, "i", &f, NULL);
+    avro_value_set_int(&f, -1000 * k - round);
+    avro_value_get_by_name(v, "d", &f, NULL);
+    avro_value_set_double(&f, k == 7 ? NAN : k + 0.25);
+    avro_value_get_by_name(v, "f", &f, NULL);
+    avro_value_set_float(&f, (float)k * 0.5f);
+    avro_value_get_by_name(v, "b", &f, NULL);
+    avro_value_set_boolean(&f, k % 2);
+    avro_value_get_by_name(v, "ts", &f, NULL);
+    avro_value_set_long(&f, 1714564800123450LL + k);
+    avro_value_get_by_name(v, "tsms", &f, NULL);
+    avro_value_set_long(&f, -k);
+    avro_value_get_by_name(v, "day", &f, NULL);
+    avro_value_set_int(&f, -k);
+    avro_value_get_by_name(v, "tms", &f, NULL);
+    avro_value_set_int(&f, 3723004);
+    avro_value_get_by_name(v, "dec", &f, NULL);
+    avro_value_set_bytes(&f, be, ar_be_bytes(-12345 * k, be));
+    avro_value_get_by_name(v, "raw", &f, NULL);
+    unsigned char raw[3] = {0, (unsigned char)k, 0xff};
+    avro_value_set_bytes(&f, raw, sizeof(raw));
+    avro_value_get_by_name(v, "color", &f, NULL);
+    avro_value_set_enum(&f, k % 2);
+    avro_value_get_by_name(v, "extra", &f, NULL);
+    avro_value_reset(&f);
+    avro_value_append(&f, &br, NULL);
+    avro_value_set_string(&br, "no column for this");
+    avro_value_get_by_name(v, "opt", &f, NULL);
+    if (k % 3 == 0) {
+        avro_value_set_branch(&f, 0, &br);
+        avro_value_set_null(&br);
+    } else {
+        avro_value_set_branch(&f, 1, &br);
+        snprintf(text, sizeof(text), "o%d", k);
+        avro_value_set_string(&br, text);
+    }
+    avro_value_get_by_name(v, "n", &f, NULL);
+    avro_value_set_long(&f, 9007199254740993LL + k);
+    avro_value_get_by_name(v, "flag", &f, NULL);
+    avro_value_set_long(&f, (k + 1) % 2);
+}
+
+START_TEST(test_direct_cells)
+{
+    ts_kafka_start(1);
+    ar_server *reg = ar_start(0, NULL, NULL, true);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "avro_direct");
+    char *topic = ts_unique_name("avro_direct");
+    char *group = ts_unique_name("sluice_direct");
+    ts_kafka_create_topic(topic, 1);
+    char *subject;
+    if (asprintf(&subject, "%s-value", topic) < 0)
+        ck_abort();
+    int id = ar_register(reg, subject, flat_schema);
+    free(subject);
+    ts_pg_exec(c, "CREATE TABLE flat (id bigint PRIMARY KEY, s text, i integer, d double precision, f real, "
+                  "b boolean, ts timestamptz, tsms timestamptz, day date, tms time, dec numeric(12,2), raw bytea, "
+                  "color text, opt text, n numeric, flag boolean)", NULL);
+    avro_type t;
+    at_init(&t, flat_schema);
+    /* rows 1-7, then rows 2 and 5 again */
+    int order[] = {1, 2, 3, 4, 5, 6, 7, 2, 5};
+    for (size_t x = 0; x < sizeof(order) / sizeof(order[0]); x++) {
+        int k = order[x];
+        fill_flat(&t.value, k, x >= 7);
+        size_t len;
+        char *b = ar_wire(id, &t.value, &len);
+        char key[16];
+        snprintf(key, sizeof(key), "%d", k);
+        ts_produce(topic, 0, key, strlen(key), b, len);
+        free(b);
+    }
+    ts_flush();
+    char *dir = ts_tempdir("avro_direct");
+    char table[256];
+    snprintf(table, sizeof(table), "%s.flat", schema);
+    char *cfg = config(dir, group, reg->url, topic, table, "    key_format: string\n");
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    sc_wait_committed(group, topic, 1, 120000, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+
+    ts_pg_exec(c, "SET TimeZone = 'UTC'", NULL);
+    ts_pg_exec(c, "SET extra_float_digits = 0", NULL);
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM flat", NULL), 7);
+    for (int k = 1; k <= 7; k++) {
+        int round = k == 2 || k == 5;
+        char idt[16], want[96];
+        snprintf(idt, sizeof(idt), "%d", k);
+        snprintf(want, sizeof(want), "row %d r%d \xc3\xa9", k, round);
+        expect_text(c, "flat", "s", idt, want);
+        snprintf(want, sizeof(want), "%d", -1000 * k - round);
+        expect_text(c, "flat", "i", idt, want);
+        snprintf(want, sizeof(want), "%d.25", k);
+        expect_text(c, "flat", "d", idt, k == 7 ? "NaN" : want);
+        snprintf(want, sizeof(want), k % 2 ? "%d.5" : "%d", k / 2);
+        expect_text(c, "flat", "f", idt, want);
+        expect_text(c, "flat", "b", idt, k % 2 ? "true" : "false");
+        snprintf(want, sizeof(want), "2024-05-01 12:00:00.12345%d+00", k);
+        expect_text(c, "flat", "ts", idt, want);
+        snprintf(want, sizeof(want), "1969-12-31 23:59:59.%03d+00", 1000 - k);
+        expect_text(c, "flat", "tsms", idt, want);
+        snprintf(want, sizeof(want), "1969-12-%02d", 32 - k);
+        expect_text(c, "flat", "day", idt, want);
+        expect_text(c, "flat", "tms", idt, "01:02:03.004");
+        snprintf(want, sizeof(want), "-%d.%02d", 12345 * k / 100, 12345 * k % 100);
+        expect_text(c, "flat", "dec", idt, want);
+        snprintf(want, sizeof(want), "\\x00%02xff", k);
+        expect_text(c, "flat", "raw", idt, want);
+        expect_text(c, "flat", "color", idt, k % 2 ? "GREEN" : "RED");
+        snprintf(want, sizeof(want), "o%d", k);
+        expect_text(c, "flat", "opt", idt, k % 3 == 0 ? NULL : want);
+        snprintf(want, sizeof(want), "%lld", 9007199254740993LL + k);
+        expect_text(c, "flat", "n", idt, want);
+        expect_text(c, "flat", "flag", idt, (k + 1) % 2 ? "true" : "false");
+    }
+    char *all = ts_read_file(log);
+    ck_assert_msg(strstr(all, "field \"extra\""), "the field without a column was not reported:\n%s", all);
+    free(all);
+
+    at_fini(&t);
     ts_daemon_free(d);
     PQfinish(c);
     ar_free(reg);
@@ -1201,6 +1367,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_every_type_roundtrip);
     tcase_add_test(tc, test_evolution);
+    tcase_add_test(tc, test_direct_cells);
     tcase_add_test(tc, test_registry_down_then_up);
     tcase_add_test(tc, test_corrupt_skip);
     suite_add_tcase(s, tc);

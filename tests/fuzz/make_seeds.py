@@ -170,6 +170,27 @@ NULLS = [{"id": 1, "doc": [[None] * 3, []], "kids": {"a": {}, "b": {}}}]
 
 PRIMITIVE = ["just a string"]
 
+FLAT = [
+    {"id": 1, "name": (1, "plain"), "small": -3, "n": 7, "amount": decimal_bytes(-1234),
+     "big": decimal_bytes(10**15 + 5, 9), "f4": 1.5, "f": (0, 21.7), "ok": True, "color": "GREEN",
+     "ts": 1714564800123456, "local": 1714564800123, "day": -1, "at": 3723004,
+     "extra": {"a": "x", "b": [1, 2], "m": {"k": "v"}, "t": 0},
+     "u": "6f1c1d2e-8a3b-4c5d-9e0f-112233445566", "blob": b"\x00\xff\x10", "other": "10.0.0.1"},
+    {"id": -5, "name": (0, None), "small": -32768, "n": -2147483648, "amount": decimal_bytes(0),
+     "big": decimal_bytes(-1, 9), "f4": 0.1, "f": (1, None), "ok": False, "color": "RED",
+     "ts": -62135596800000001, "local": 0, "day": -719528, "at": 86400000,
+     "extra": {"a": "", "b": [], "m": {}, "t": -1}, "u": "6F1C1D2E-8A3B-4C5D-9E0F-112233445566", "blob": b"", "other": "\u00fc\u2713"},
+]
+
+CROSS = [
+    {"id": 3, "name": 12, "small": 32767, "n": 4.0, "amount": 0.3, "big": -7, "f4": 2, "f": (1, 0.1),
+     "ok": (0, 1), "ts": 1714564800123, "local": "2024-05-01 12:00", "day": 19000, "at": 3723004,
+     "u": (0, "6F1C1D2E8A3B4C5D9E0F112233445566"), "blob": "\\x00ff", "other": True, "js": "{}", "tm": 1},
+    {"id": 4, "name": -1, "small": -32768, "n": 4.5, "amount": 1e300, "big": 0, "f4": -2, "f": (0, None),
+     "ok": (2, "yes"), "ts": -1, "local": "infinity", "day": -100000000, "at": 86400000,
+     "u": (0, "{6f1c1d2e-8a3b-4c5d-9e0f-112233445566}"), "blob": "plain", "other": False, "js": "[]", "tm": 0},
+]
+
 
 def dbz_value(i, **kw):
     v = {"id": i, "name": (1, "row %d" % i), "small": (1, -3), "n": (1, 7), "amount": (1, decimal_bytes(-200)),
@@ -208,7 +229,7 @@ DBZ_RECURSIVE = [
 
 SEEDS = {
     "avro": [("01_alltypes", ALLTYPES), ("02_named", NAMED), ("03_recursive", RECURSIVE), ("04_unions", UNIONS),
-             ("05_primitive", PRIMITIVE), ("06_nulls", NULLS)],
+             ("05_primitive", PRIMITIVE), ("06_nulls", NULLS), ("07_flat", FLAT), ("08_cross", CROSS)],
     "debezium_avro": [("01_envelope", DBZ), ("02_recursive", DBZ_RECURSIVE)],
 }
 

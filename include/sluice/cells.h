@@ -1,0 +1,50 @@
+/* cells.h - a format's direct reader: a record's value read straight into
+ * a row's cells for one table, with no JSON tree in between.  Formats that
+ * have one (plain JSON: json_cells.h; Avro: avro_cells.c) name it in their
+ * sl_format_ops; the worker asks this seam and never which format a route
+ * has.
+ *
+ * A direct reader is a shortcut, never a second set of rules: it takes a
+ * record only when it builds exactly the row that decoding and mapping
+ * (mapping.h) would build, and declines it otherwise; the general path then
+ * builds the row, or reports what is wrong with the record. */
+#ifndef SLUICE_CELLS_H
+#define SLUICE_CELLS_H
+
+#include "sluice/decoder.h"
+#include "sluice/mapping.h"
+#include "sluice/record.h"
+#include "sluice/row.h"
+
+struct sl_registry;
+
+/* What a format supplies (decoder.h's sl_format_ops.cells). */
+typedef struct sl_cells_ops {
+    /* new() - the reader for @m's table, or NULL when @m's route needs the
+     * general path for every record.  @m (and @reg) outlive it. */
+    void *(*new)(const sl_mapping *m, struct sl_registry *reg);
+    void (*free)(void *r);
+    /* map() - the upsert row of @rec (decoded by @d's route) into @b: 1,
+     * or 0 to decline. */
+    int (*map)(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b);
+    /* learn() - the general path has just built a row from @c (may be NULL). */
+    void (*learn)(void *r, const sl_change *c);
+} sl_cells_ops;
+
+typedef struct sl_cells sl_cells;
+
+/* sl_cells_new() - the direct reader of @m's route's format for @m's table,
+ * or NULL when there is none. */
+sl_cells *sl_cells_new(const sl_mapping *m, struct sl_registry *reg);
+void sl_cells_free(sl_cells *c);
+/* sl_cells_map() - 1 with the row of @rec in @b, 0 when the general path
+ * must take the record (@b is then left for it to restart). */
+int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b);
+/* sl_cells_learn() - tell the reader the general path built a row from @c
+ * (a reader that plans per writer schema plans for @c's now). */
+void sl_cells_learn(sl_cells *c, const sl_change *ch);
+
+/* The formats' readers. */
+extern const sl_cells_ops sl_json_cells_ops, sl_avro_cells_ops;
+
+#endif

@@ -1,0 +1,42 @@
+/* cells.c - the direct readers behind one seam (cells.h). */
+#include "sluice/cells.h"
+
+#include <stdlib.h>
+
+struct sl_cells {
+    const sl_cells_ops *ops;
+    void *r;
+};
+
+sl_cells *sl_cells_new(const sl_mapping *m, struct sl_registry *reg)
+{
+    const sl_format_ops *f = sl_format_lookup(m->route->format);
+    if (!f || !f->cells)
+        return NULL;
+    void *r = f->cells->new(m, reg);
+    if (!r)
+        return NULL;
+    sl_cells *c = sl_xcalloc(1, sizeof(*c));
+    c->ops = f->cells;
+    c->r = r;
+    return c;
+}
+
+void sl_cells_free(sl_cells *c)
+{
+    if (!c)
+        return;
+    c->ops->free(c->r);
+    free(c);
+}
+
+int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b)
+{
+    return c->ops->map(c->r, d, rec, b);
+}
+
+void sl_cells_learn(sl_cells *c, const sl_change *ch)
+{
+    if (c->ops->learn)
+        c->ops->learn(c->r, ch);
+}
