@@ -104,6 +104,9 @@ void sl_batch_add(sl_batch *b, sl_row *row)
             } else if (old->op == SL_OP_DELETE) {
                 row->replace = true; /* the delete runs first, then this re-creates the key */
                 now = row;
+            } else if (sl_row_covers(row, old)) {
+                row->replace = row->replace || old->replace; /* what merging would give */
+                now = row;
             } else {
                 now = sl_row_merge(old, row);
                 free(row);

@@ -103,22 +103,55 @@ void sl_rowbuilder_free(sl_rowbuilder *b)
     memset(b, 0, sizeof(*b));
 }
 
+bool sl_row_covers(const sl_row *later, const sl_row *earlier)
+{
+    for (uint32_t i = 0; i < later->ncols; i++)
+        if (later->len[i] == SL_CELL_ABSENT && earlier->len[i] != SL_CELL_ABSENT)
+            return false;
+    return true;
+}
+
 sl_row *sl_row_merge(const sl_row *earlier, const sl_row *later)
 {
-    sl_rowbuilder b;
-    sl_rowbuilder_init(&b);
-    sl_rowbuilder_start(&b, later->ncols);
-    for (uint32_t i = 0; i < later->ncols; i++) {
+    /* each cell from @later unless absent there: sized first, then one allocation */
+    uint32_t n = later->ncols;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++) {
         const sl_row *from = later->len[i] != SL_CELL_ABSENT ? later : earlier;
         if (from->len[i] >= 0)
-            sl_rowbuilder_set(&b, i, from->data + from->off[i], (size_t)from->len[i]);
-        else
-            b.len[i] = from->len[i];
+            bytes += (size_t)from->len[i] + 1;
     }
-    sl_row *r = sl_rowbuilder_finish(&b, later->op, later->topic, later->partition, later->offset,
-                                     later->src_key, later->src_key_len, later->src_value,
-                                     later->src_value_len);
+    size_t extra = (later->src_key ? later->src_key_len + 1 : 0) + (later->src_value ? later->src_value_len + 1 : 0);
+    sl_row *r = row_alloc(n, bytes + extra);
+    size_t base = (size_t)((char *)(r->off + n) - r->data);
+    base = (base + 7) & ~(size_t)7;
+    r->op = later->op;
+    r->topic = later->topic;
+    r->partition = later->partition;
+    r->offset = later->offset;
     r->replace = earlier->replace || later->replace;
-    sl_rowbuilder_free(&b);
+    char *p = r->data + base;
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_row *from = later->len[i] != SL_CELL_ABSENT ? later : earlier;
+        r->len[i] = from->len[i];
+        r->off[i] = 0;
+        if (from->len[i] >= 0) {
+            r->off[i] = (uint32_t)(p - r->data);
+            memcpy(p, from->data + from->off[i], (size_t)from->len[i]);
+            p[from->len[i]] = '\0';
+            p += from->len[i] + 1;
+        }
+    }
+    if (later->src_key) {
+        r->src_key = p;
+        r->src_key_len = later->src_key_len;
+        memcpy(p, later->src_key, later->src_key_len);
+        p += later->src_key_len + 1;
+    }
+    if (later->src_value) {
+        r->src_value = p;
+        r->src_value_len = later->src_value_len;
+        memcpy(p, later->src_value, later->src_value_len);
+    }
     return r;
 }

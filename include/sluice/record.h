@@ -15,7 +15,6 @@ typedef struct sl_record {
     size_t key_len;
     const void *value;      /* NULL: tombstone */
     size_t value_len;
-    void *headers;          /* rd_kafka_headers_t *, may be NULL */
 } sl_record;
 
 /* SL_REC_FMT / SL_REC_ARGS - "topic[partition]@offset", the way every log

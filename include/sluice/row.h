@@ -64,5 +64,8 @@ void sl_rowbuilder_free(sl_rowbuilder *b);
 /* sl_row_merge() - @later applied on top of @earlier (same key): cells absent
  * from @later are taken from @earlier.  Returns a new row; frees neither. */
 sl_row *sl_row_merge(const sl_row *earlier, const sl_row *later);
+/* sl_row_covers() - true when @later supplies every cell @earlier does, so
+ * that merging them gives @later's cells (only `replace` may differ). */
+bool sl_row_covers(const sl_row *later, const sl_row *earlier);
 
 #endif

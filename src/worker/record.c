@@ -90,9 +90,6 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     };
     rd_kafka_timestamp_type_t tst;
     rec.timestamp = rd_kafka_message_timestamp(m, &tst);
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        rec.headers = hdrs;
     sl_decoder *d = &w->decoders[r - w->cfg->routes];
     sl_change c;
     sl_error err;

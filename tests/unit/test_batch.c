@@ -110,6 +110,34 @@ START_TEST(delete_then_upsert_recreates)
 }
 END_TEST
 
+/* A row that supplies every cell its key's pending row has replaces it
+ * whole, keeping what merging would keep: the delete before it, the
+ * latest offset, cells absent from both. */
+START_TEST(full_row_replaces_and_keeps_replace)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    sl_batch_add(b, row(SL_OP_DELETE, "1", NULL, NULL, 1));
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a2", NULL, 2));
+    ck_assert(find(b, "1")->replace);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a3", "\\N", 3)); /* covers every cell */
+    const sl_row *x = find(b, "1");
+    ck_assert(x->replace);
+    ck_assert_int_eq(x->offset, 3);
+    ck_assert_str_eq(sl_row_cell(x, 1), "a3");
+    ck_assert_int_eq(x->len[2], SL_CELL_NULL);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a4", NULL, 4)); /* b absent: merged from the row before */
+    x = find(b, "1");
+    ck_assert(x->replace);
+    ck_assert_str_eq(sl_row_cell(x, 1), "a4");
+    ck_assert_int_eq(x->len[2], SL_CELL_NULL);
+    ck_assert_int_eq(x->offset, 4);
+    ck_assert_uint_eq(b->live, 1);
+    ck_assert_uint_eq(b->bytes, x->size);
+    sl_batch_free(b);
+}
+END_TEST
+
 START_TEST(truncate_clears_earlier_rows)
 {
     sl_route_conf r = {.mode = SL_MODE_UPSERT};
@@ -150,6 +178,7 @@ int main(void)
     tcase_add_test(tc, last_write_wins_per_key);
     tcase_add_test(tc, partial_rows_merge);
     tcase_add_test(tc, delete_then_upsert_recreates);
+    tcase_add_test(tc, full_row_replaces_and_keeps_replace);
     tcase_add_test(tc, truncate_clears_earlier_rows);
     tcase_add_test(tc, insert_mode_keeps_every_row);
     suite_add_tcase(s, tc);
