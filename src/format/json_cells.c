@@ -211,8 +211,12 @@ static int on_boolean(void *ctx, int v)
 static bool jansson_refuses(const char *s, size_t n)
 {
     int64_t x;
-    if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n))
+    bool exponent = memchr(s, 'e', n) || memchr(s, 'E', n);
+    if (!exponent && !memchr(s, '.', n))
         return !parse_int(s, n, &x);
+    /* without an exponent, a double overflows only past 308 integer digits */
+    if (!exponent && n < 300)
+        return false;
     char buf[512];
     if (n >= sizeof(buf))
         return true; /* not worth parsing here: the general path decides */
