@@ -25,6 +25,7 @@
 
 /* Kafka protocol request types, for rd_kafka_mock_push_request_errors(). */
 enum {
+    FK_API_PRODUCE = 0,
     FK_API_FETCH = 1,
     FK_API_OFFSET_COMMIT = 8,
     FK_API_JOIN_GROUP = 11,

@@ -5,7 +5,11 @@
  * partition leader each set down and up again.  Records flow throughout into
  * an append-only table (mode: insert, no key): every record must land
  * exactly once, sluice.offsets must reach the high watermarks, and the
- * offsets committed to Kafka must catch up too. */
+ * offsets committed to Kafka must catch up too.
+ * Also errors on the dead-letter producer's Produce requests: retriable
+ * ones are retried and the dead letter lands once; a permanent one
+ * (INVALID_RECORD) stops the worker at the record, naming it and the
+ * dead-letter topic. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -182,8 +186,107 @@ START_TEST(injected_kafka_errors_keep_exactly_once)
 }
 END_TEST
 
+/* One bad record between two good ones, dead-lettered to @dlq while the
+ * dead-letter producer's first Produce requests fail with @errs. */
+static ts_daemon *dead_letter_run(const char *base, PGconn *c, const char *schema, const char *topic,
+                                  const char *dlq, const char *group, size_t nerrs, const rd_kafka_resp_err_t *errs,
+                                  char **dir_out)
+{
+    rd_kafka_mock_cluster_t *mock = ts_kafka_mock();
+    ts_kafka_create_topic(topic, 1);
+    ts_kafka_create_topic(dlq, 1);
+    ts_produce_str(topic, 0, NULL, "{\"seq\":0}");
+    ts_produce_str(topic, 0, NULL, "<not json>");
+    ts_produce_str(topic, 0, NULL, "{\"seq\":2}");
+    ts_flush(); /* the test's own Produce requests are done: the errors are the dead-letter producer's */
+    rd_kafka_mock_push_request_errors_array(mock, FK_API_PRODUCE, nerrs, errs);
+    char *dir = ts_tempdir(base);
+    char *kafka = ts_kafka_yaml(group, NULL);
+    char qtable[256], tail[512];
+    snprintf(qtable, sizeof(qtable), "%s.events", schema);
+    snprintf(tail, sizeof(tail),
+             "    on_error: dlq\n"
+             "    dlq_topic: %s\n"
+             "batch:\n"
+             "  linger_ms: 20\n"
+             "retry:\n"
+             "  initial_backoff_ms: 50\n"
+             "  max_backoff_ms: 500\n",
+             dlq);
+    char *config = fk_events_config(dir, kafka, topic, qtable, tail);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, log);
+    free(kafka);
+    free(config);
+    free(log);
+    *dir_out = dir;
+    (void)c;
+    return d;
+}
+
+START_TEST(dead_letter_produce_errors)
+{
+    ts_kafka_start_mock(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "f_dlqerr");
+    ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
+    char q[256];
+    snprintf(q, sizeof(q), "SELECT coalesce(max(ko), -1) FROM %s.events", schema);
+
+    /* retriable: librdkafka retries, the dead letter lands once, the route goes on */
+    char *topic = ts_unique_name("dlqerr_retry"), *dlq = ts_unique_name("dlqerr_retry_dead");
+    char *group = ts_unique_name("sluice_dlqerr");
+    const rd_kafka_resp_err_t transient[] = {RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                                             RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION};
+    char *dir;
+    ts_daemon *d = dead_letter_run("dlqerr_retry", c, schema, topic, dlq, group, 3, transient, &dir);
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_kafka_committed(group, topic, 0) != 3) {
+        ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
+        ck_assert_msg(ts_now_ms() < deadline, "offsets not at 3 after 60 s; log:\n%s", fk_tail(d));
+        usleep(100 * 1000);
+    }
+    size_t n = 0;
+    fk_msg *m = fk_read_topic(dlq, 1, 1, 30000, &n);
+    ck_assert_msg(n == 1 && m[0].hdr_offset && !strcmp(m[0].hdr_offset, "1"), "%zu dead letters", n);
+    fk_msgs_free(m, n);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(dir);
+    free(topic);
+    free(dlq);
+    free(group);
+
+    /* permanent: the worker stops at the record, nothing committed past it */
+    topic = ts_unique_name("dlqerr_perm");
+    dlq = ts_unique_name("dlqerr_perm_dead");
+    group = ts_unique_name("sluice_dlqerr");
+    const rd_kafka_resp_err_t permanent[] = {RD_KAFKA_RESP_ERR_INVALID_RECORD};
+    d = dead_letter_run("dlqerr_perm", c, schema, topic, dlq, group, 1, permanent, &dir);
+    ck_assert_msg(ts_daemon_wait(d, 60000), "sluice did not stop; log:\n%s", fk_tail(d));
+    ck_assert_msg(ts_daemon_exit_code(d) != 0, "sluice exited 0; log:\n%s", fk_tail(d));
+    char want[512];
+    snprintf(want, sizeof(want), "cannot dead-letter %s[0]@1 to topic %s", topic, dlq);
+    ck_assert_msg(fk_log_count(d, want) == 1, "the log does not say \"%s\":\n%s", want, fk_tail(d));
+    ck_assert_int_le(ts_kafka_committed(group, topic, 0), 1);
+    snprintf(q, sizeof(q),
+             "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+    ck_assert_int_le(ts_pg_int(c, q, group, topic, NULL), 1);
+    ts_daemon_free(d);
+    free(dir);
+    free(topic);
+    free(dlq);
+    free(group);
+
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {injected_kafka_errors_keep_exactly_once};
-    return fk_main("faults kafka errors", tests, 1, 300);
+    const TTest *tests[] = {injected_kafka_errors_keep_exactly_once, dead_letter_produce_errors};
+    return fk_main("faults kafka errors", tests, 2, 300);
 }
