@@ -170,16 +170,34 @@ static void dl_send(sl_worker *w, sl_dlq_letter *d, const sl_route_conf *r, cons
     }
 }
 
+/* Dead letter @d is acknowledged: true the first time this is seen. */
+static bool dl_acked(const sl_route_conf *r, sl_dlq_letter *d, size_t vlen)
+{
+    if (d->counted)
+        return false;
+    d->counted = true;
+    if (d->cap != SIZE_MAX)
+        log_warn(r->name, "the dead letter of " SL_REC_FMT " was truncated to %zu bytes (%s refuses the %zu bytes "
+                          "of the record; header sluice.truncated holds its length)",
+                 d->topic, d->partition, (long long)d->offset, d->cap, r->dlq_topic, vlen);
+    return true;
+}
+
 /* The dead letter of one record to the route's topic: 0 acknowledged (*@now:
- * just now, not at an earlier reading of the record), 1 wait (read the
- * record again later), -1 it cannot be dead-lettered. */
+ * seen acknowledged for the first time, not at an earlier reading of the
+ * record), 1 wait (read the record again later), -1 it cannot be
+ * dead-lettered. */
 static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int32_t partition, int64_t offset,
                     const void *key, size_t klen, const void *val, size_t vlen, const char *why, bool *now)
 {
     *now = false;
     sl_dlq_letter *d = dl_find(w, topic, partition, offset);
-    if (d && d->state == DL_ACKED)
-        return 0; /* read again (a retried write, a rewind): it is in the topic already */
+    if (d && d->state == DL_ACKED) {
+        /* acknowledged meanwhile, or read again (a retried write, a rewind):
+         * it is in the topic already */
+        *now = dl_acked(r, d, vlen);
+        return 0;
+    }
     sl_error e;
     if (dl_producer(w, &e)) {
         log_error(r->name, "cannot dead-letter " SL_REC_FMT " to %s: %s", topic, partition, (long long)offset,
@@ -200,11 +218,7 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
         while (d->state == DL_SENT && sl_worker_now_ms() < end && !sl_worker_stopping(w))
             rd_kafka_poll(w->dlq, 10);
         if (d->state == DL_ACKED) {
-            if (d->cap != SIZE_MAX)
-                log_warn(r->name, "the dead letter of " SL_REC_FMT " was truncated to %zu bytes (%s refuses the "
-                                  "%zu bytes of the record; header sluice.truncated holds its length)",
-                         topic, partition, (long long)offset, d->cap, r->dlq_topic, vlen);
-            *now = true;
+            *now = dl_acked(r, d, vlen);
             return 0;
         }
         if (d->state == DL_SENT) {

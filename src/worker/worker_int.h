@@ -57,6 +57,7 @@ typedef struct sl_dlq_letter {
     rd_kafka_resp_err_t err;
     size_t cap;           /* key and value cut to this many bytes; SIZE_MAX: whole */
     bool waited;          /* "not acknowledged yet" was logged */
+    bool counted;         /* acknowledged, and counted and logged as a dead letter */
 } sl_dlq_letter;
 
 struct sl_worker {

@@ -296,6 +296,8 @@ START_TEST(unavailable_dead_letter_topic_keeps_the_group)
                       "the dead letter of @%" PRId64 " is not the record", off);
     }
     fk_msgs_free(m, n);
+    ck_assert_msg(fk_log_count(d, "dead-lettered ") == 2, "not one \"dead-lettered\" line per dead letter; log:\n%s",
+                  fk_tail(d));
     /* one assignment, no revocation, no lost partitions, never evicted */
     ck_assert_msg(fk_log_count(d, "assigned ") == 1 && fk_log_count(d, "revoked ") == 0 &&
                       fk_log_count(d, "partitions lost") == 0 && fk_log_count(d, "maximum poll interval") == 0 &&
