@@ -12,9 +12,10 @@
  *     max.poll.interval.ms, while a record refused by the database (its
  *     write's bisection) and one refused by the decoder wait for it: the
  *     worker keeps serving its consumer (no rebalance, no partition lost,
- *     librdkafka never reports the poll interval exceeded), commits nothing
- *     past the first of them, and dead-letters both, once each, when the
- *     topic exists. */
+ *     librdkafka never reports the poll interval exceeded), produces them
+ *     again each time librdkafka gives up on them (message.timeout.ms),
+ *     commits nothing past the first of them, and dead-letters both, once
+ *     each, when the topic exists. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -258,7 +259,9 @@ START_TEST(unavailable_dead_letter_topic_keeps_the_group)
     char extra[256];
     snprintf(extra, sizeof(extra),
              "  max.poll.interval.ms: \"%d\"\n"
-             "  topic.metadata.propagation.max.ms: \"120000\"\n",
+             "  topic.metadata.propagation.max.ms: \"120000\"\n"
+             /* librdkafka gives a dead letter up after 5 s: sluice produces it again */
+             "  message.timeout.ms: \"5000\"\n",
              POLL_INTERVAL_MS);
     char *cfg = config(&e, extra, r);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
@@ -276,6 +279,8 @@ START_TEST(unavailable_dead_letter_topic_keeps_the_group)
         usleep(200 * 1000);
     }
     ck_assert_msg(fk_log_count(d, "not acknowledged yet") >= 1, "no dead letter waited; log:\n%s", fk_tail(d));
+    ck_assert_msg(fk_log_count(d, "producing it again later") >= 1, "no dead letter was produced again; log:\n%s",
+                  fk_tail(d));
     /* nothing committed past @1, whose dead letter is not durable */
     ck_assert_int_le(stored_next(&e, topic), 1);
     ck_assert_int_le(ts_kafka_committed(e.group, topic, 0), 1);
