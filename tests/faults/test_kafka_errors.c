@@ -8,8 +8,8 @@
  * offsets committed to Kafka must catch up too.
  * Also errors on the dead-letter producer's Produce requests: retriable
  * ones are retried and the dead letter lands once; a permanent one
- * (INVALID_RECORD) stops the worker at the record, naming it and the
- * dead-letter topic. */
+ * (INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED) stops the worker at the
+ * record, naming it and the dead-letter topic. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -187,14 +187,17 @@ START_TEST(injected_kafka_errors_keep_exactly_once)
 END_TEST
 
 /* One bad record between two good ones, dead-lettered to @dlq while the
- * dead-letter producer's first Produce requests fail with @errs. */
+ * dead-letter producer's first Produce requests fail with @errs, and
+ * metadata requests answer @topic_err for @dlq (when not 0). */
 static ts_daemon *dead_letter_run(const char *base, PGconn *c, const char *schema, const char *topic,
                                   const char *dlq, const char *group, size_t nerrs, const rd_kafka_resp_err_t *errs,
-                                  char **dir_out)
+                                  rd_kafka_resp_err_t topic_err, char **dir_out)
 {
     rd_kafka_mock_cluster_t *mock = ts_kafka_mock();
     ts_kafka_create_topic(topic, 1);
     ts_kafka_create_topic(dlq, 1);
+    if (topic_err) /* what metadata requests say about the dead-letter topic */
+        rd_kafka_mock_topic_set_error(mock, dlq, topic_err);
     ts_produce_str(topic, 0, NULL, "{\"seq\":0}");
     ts_produce_str(topic, 0, NULL, "<not json>");
     ts_produce_str(topic, 0, NULL, "{\"seq\":2}");
@@ -240,7 +243,7 @@ START_TEST(dead_letter_produce_errors)
                                              RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                              RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION};
     char *dir;
-    ts_daemon *d = dead_letter_run("dlqerr_retry", c, schema, topic, dlq, group, 3, transient, &dir);
+    ts_daemon *d = dead_letter_run("dlqerr_retry", c, schema, topic, dlq, group, 3, transient, 0, &dir);
     int64_t deadline = ts_now_ms() + 60000;
     while (ts_kafka_committed(group, topic, 0) != 3) {
         ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
@@ -258,26 +261,33 @@ START_TEST(dead_letter_produce_errors)
     free(dlq);
     free(group);
 
-    /* permanent: the worker stops at the record, nothing committed past it */
-    topic = ts_unique_name("dlqerr_perm");
-    dlq = ts_unique_name("dlqerr_perm_dead");
-    group = ts_unique_name("sluice_dlqerr");
-    const rd_kafka_resp_err_t permanent[] = {RD_KAFKA_RESP_ERR_INVALID_RECORD};
-    d = dead_letter_run("dlqerr_perm", c, schema, topic, dlq, group, 1, permanent, &dir);
-    ck_assert_msg(ts_daemon_wait(d, 60000), "sluice did not stop; log:\n%s", fk_tail(d));
-    ck_assert_msg(ts_daemon_exit_code(d) != 0, "sluice exited 0; log:\n%s", fk_tail(d));
-    char want[512];
-    snprintf(want, sizeof(want), "cannot dead-letter %s[0]@1 to topic %s", topic, dlq);
-    ck_assert_msg(fk_log_count(d, want) == 1, "the log does not say \"%s\":\n%s", want, fk_tail(d));
-    ck_assert_int_le(ts_kafka_committed(group, topic, 0), 1);
-    snprintf(q, sizeof(q),
-             "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
-    ck_assert_int_le(ts_pg_int(c, q, group, topic, NULL), 1);
-    ts_daemon_free(d);
-    free(dir);
-    free(topic);
-    free(dlq);
-    free(group);
+    /* permanent: the worker stops at the record, nothing committed past it -
+     * a record the broker refuses, a topic the client is not authorized for
+     * (as a Produce response says it) */
+    for (int k = 0; k < 2; k++) {
+        topic = ts_unique_name("dlqerr_perm");
+        dlq = ts_unique_name("dlqerr_perm_dead");
+        group = ts_unique_name("sluice_dlqerr");
+        const rd_kafka_resp_err_t permanent[] = {k == 0 ? RD_KAFKA_RESP_ERR_INVALID_RECORD
+                                                        : RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED};
+        d = dead_letter_run(k == 0 ? "dlqerr_perm" : "dlqerr_acl", c, schema, topic, dlq, group, 1, permanent, 0,
+                            &dir);
+        ck_assert_msg(ts_daemon_wait(d, 60000), "sluice did not stop; log:\n%s", fk_tail(d));
+        ck_assert_msg(ts_daemon_exit_code(d) != 0, "sluice exited 0; log:\n%s", fk_tail(d));
+        char want[512];
+        snprintf(want, sizeof(want), "cannot dead-letter %s[0]@1 to topic %s: %s", topic, dlq,
+                 k == 0 ? "Broker: Broker failed to validate record" : "Broker: Topic authorization failed");
+        ck_assert_msg(fk_log_count(d, want) == 1, "the log does not say \"%s\":\n%s", want, fk_tail(d));
+        ck_assert_int_le(ts_kafka_committed(group, topic, 0), 1);
+        snprintf(q, sizeof(q),
+                 "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+        ck_assert_int_le(ts_pg_int(c, q, group, topic, NULL), 1);
+        ts_daemon_free(d);
+        free(dir);
+        free(topic);
+        free(dlq);
+        free(group);
+    }
 
     PQfinish(c);
     ts_kafka_stop();
