@@ -27,13 +27,30 @@ static bool consumer_only(const char *k)
     return false;
 }
 
+/* Properties only the dead-letter producer reads: given to the consumer too,
+ * librdkafka would warn (CONFWARN) at every start. */
+static bool producer_only(const char *k)
+{
+    static const char *const prefixes[] = {"message.timeout.ms", "delivery.timeout.ms", "acks", "request.required.acks",
+                                           "request.timeout.ms", "enable.idempotence", "linger.ms",
+                                           "queue.buffering.", "batch.", "message.send.max.retries", "retries",
+                                           "transactional.id", "transaction.timeout.ms", "compression.",
+                                           "enable.gapless.guarantee", "sticky.partitioning.linger.ms",
+                                           "partitioner", "queuing.strategy", "produce.offset.report",
+                                           "delivery.report.only.error"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strncmp(k, prefixes[i], strlen(prefixes[i])))
+            return true;
+    return false;
+}
+
 rd_kafka_conf_t *sl_kafka_conf(const sl_config *cfg, bool producer, char *errstr, size_t errlen)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(c, log_cb);
     for (size_t i = 0; i < cfg->nkafka; i++) {
         const sl_kv *kv = &cfg->kafka[i];
-        if (producer && consumer_only(kv->key))
+        if (producer ? consumer_only(kv->key) : producer_only(kv->key))
             continue;
         char es[512];
         if (rd_kafka_conf_set(c, kv->key, kv->value, es, sizeof(es)) != RD_KAFKA_CONF_OK) {

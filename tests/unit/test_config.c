@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "sluice/config.h"
+#include "sluice/kafka.h"
 #include "runner.h"
 #include "sluice/log.h"
 #include "sluice/redact.h"
@@ -174,6 +175,43 @@ START_TEST(errors_name_file_line_key)
     char prefix[128];
     snprintf(prefix, sizeof(prefix), "%s:10:1: ", path);
     ck_assert_msg(strncmp(err.msg, prefix, strlen(prefix)) == 0, "%s", err.msg);
+}
+END_TEST
+
+/* kafka: properties go to the client that reads them: the consumer gets no
+ * producer-only property (librdkafka would warn at every start), the
+ * dead-letter producer no consumer-only one. */
+START_TEST(kafka_properties_split_by_client)
+{
+    sl_error err;
+    sl_config *cfg = load("kafka:\n  bootstrap.servers: 127.0.0.1:9092\n  group.id: g\n"
+                          "  message.timeout.ms: 12345\n  fetch.wait.max.ms: 77\n"
+                          "targets:\n  pg:\n    type: postgresql\n    dsn: \"host=x\"\n"
+                          "routes:\n  - topics: [t]\n    target: pg\n    table: t\n",
+                          &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    char es[256], v[64];
+    size_t n;
+    rd_kafka_conf_t *consumer = sl_kafka_conf(cfg, false, es, sizeof(es));
+    rd_kafka_conf_t *producer = sl_kafka_conf(cfg, true, es, sizeof(es));
+    ck_assert(consumer && producer);
+    n = sizeof(v);
+    ck_assert(rd_kafka_conf_get(consumer, "fetch.wait.max.ms", v, &n) == RD_KAFKA_CONF_OK);
+    ck_assert_str_eq(v, "77");
+    n = sizeof(v);
+    ck_assert(rd_kafka_conf_get(producer, "message.timeout.ms", v, &n) == RD_KAFKA_CONF_OK);
+    ck_assert_str_eq(v, "12345");
+    n = sizeof(v);
+    v[0] = '\0';
+    rd_kafka_conf_get(consumer, "message.timeout.ms", v, &n);
+    ck_assert_str_ne(v, "12345");
+    n = sizeof(v);
+    v[0] = '\0';
+    rd_kafka_conf_get(producer, "fetch.wait.max.ms", v, &n);
+    ck_assert_str_ne(v, "77");
+    rd_kafka_conf_destroy(consumer);
+    rd_kafka_conf_destroy(producer);
+    sl_config_free(cfg);
 }
 END_TEST
 
@@ -405,6 +443,7 @@ int main(void)
     tcase_add_test(tc, env_substitution);
     tcase_add_test(tc, errors_name_file_line_key);
     tcase_add_test(tc, sizes_and_durations);
+    tcase_add_test(tc, kafka_properties_split_by_client);
     tcase_add_test(tc, file_secrets);
     tcase_add_test(tc, credentials);
     tcase_add_test(tc, print_config_round_trips);
