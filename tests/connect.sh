@@ -2,10 +2,13 @@
 # connect.sh - a throwaway Kafka Connect worker (standalone) with Debezium's
 # PostgreSQL source and JDBC sink connectors, for sluice's CDC tests.
 #
-#   tests/connect.sh start DIR --bootstrap B
+#   tests/connect.sh start DIR --bootstrap B [--registry URL]
 #       start a standalone worker on the Kafka cluster B, REST on 127.0.0.1
 #       (a free port); prints SLUICE_CONNECT_URL=http://127.0.0.1:N and
 #       writes it to DIR/url.  Offsets are kept in DIR/offsets.dat.
+#       --registry puts Apicurio Registry's Avro converter on the plugin path
+#       for the avro converter below, writing to the Apicurio Registry at URL
+#       (its root, as tests/registry.sh prints).
 #   tests/connect.sh source DIR NAME DSN TABLES [CONVERTER]
 #       register a Debezium PostgreSQL source connector NAME for the database
 #       DSN (libpq key=value form, as tests/pgserver.sh prints; the server
@@ -16,7 +19,10 @@
 #       CONVERTER: json (JsonConverter, schemas on; the default), noschema
 #       (schemas off, decimal.handling.mode=string), unwrap (schemas on and
 #       the ExtractNewRecordState transform, deletes rewritten to
-#       __deleted=true).  Waits until the connector and its task run.
+#       __deleted=true), avro (keys and values in Avro through the registry
+#       given to start, in Confluent's wire format: a zero byte and the
+#       schema's 4-byte content id, which the registry's Confluent-compatible
+#       API resolves).  Waits until the connector and its task run.
 #   tests/connect.sh sink DIR NAME DSN TOPICS [KEY=VALUE...]
 #       register Debezium's JDBC sink connector NAME writing the topics that
 #       match the regular expression TOPICS into DSN (upsert on the record
@@ -31,7 +37,9 @@
 # The jars come from Maven Central through mvn into a cache outside the tree
 # (${SLUICE_KAFKA_CACHE:-~/.cache/sluice}, the cache of tests/kafka.sh): Kafka Connect ${SLUICE_KAFKA_VERSION}
 # (connect-runtime, the same release family as tests/kafka.sh's broker), the
-# Debezium PostgreSQL connector ${SLUICE_DEBEZIUM_VERSION} and the JDBC sink.
+# Debezium PostgreSQL connector ${SLUICE_DEBEZIUM_VERSION} and the JDBC sink; with
+# --registry, Apicurio Registry's converter ${SLUICE_APICURIO_VERSION} (from
+# tests/registry/converter-pom.xml).
 # The worker's heap is small (SLUICE_CONNECT_HEAP, default 384m).
 set -euo pipefail
 
@@ -39,6 +47,9 @@ KAFKA_VERSION=${SLUICE_KAFKA_VERSION:-4.4.0}
 DEBEZIUM_VERSION=${SLUICE_DEBEZIUM_VERSION:-3.6.1.Final}
 # The JDBC sink's 3.6.1.Final archive is not on Maven Central; 3.6.0.Final is.
 JDBC_SINK_VERSION=${SLUICE_JDBC_SINK_VERSION:-3.6.0.Final}
+# Apicurio's Avro converter; 2.6.x runs on Java 17 like the worker (3.x
+# needs Java 21).
+APICURIO_VERSION=${SLUICE_APICURIO_VERSION:-2.6.13.Final}
 CACHE=${SLUICE_KAFKA_CACHE:-$HOME/.cache/sluice}
 HEAP=${SLUICE_CONNECT_HEAP:-384m}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -95,6 +106,24 @@ fetch_jars() {
     echo "$libs" "$plugins"
 }
 
+# fetch_converter - Apicurio Registry's Avro converter and its dependencies,
+# as one plugin under $CACHE/apicurio-converter-$APICURIO_VERSION/plugins.
+fetch_converter() {
+    local plugins=$CACHE/apicurio-converter-$APICURIO_VERSION/plugins
+    local dl=$CACHE/downloads
+    if [ ! -e "$plugins/.complete" ]; then
+        echo "connect: fetching io.apicurio:apicurio-registry-utils-converter:$APICURIO_VERSION into $plugins" >&2
+        rm -rf "$plugins"
+        mkdir -p "$dl"
+        mvn -q -B -f "$HERE/registry/converter-pom.xml" -Dapicurio.version="$APICURIO_VERSION" \
+            dependency:copy-dependencies -DoutputDirectory="$plugins/apicurio-avro-converter" \
+            >"$dl/mvn-apicurio-converter.log" 2>&1 ||
+            { tail -n 30 "$dl/mvn-apicurio-converter.log" >&2; die "could not fetch Apicurio's converter"; }
+        touch "$plugins/.complete"
+    fi
+    echo "$plugins"
+}
+
 # rest METHOD PATH [BODY] - one call to DIR's worker; prints the response body,
 # fails on an HTTP status of 400 and above.
 rest() {
@@ -140,10 +169,11 @@ launch() {
 }
 
 start() {
-    local bootstrap=""
+    local bootstrap="" registry=""
     while [ $# -gt 0 ]; do
         case $1 in
         --bootstrap) bootstrap=$2; shift 2 ;;
+        --registry) registry=$2; shift 2 ;;
         *) usage ;;
         esac
     done
@@ -158,6 +188,11 @@ start() {
     echo "http://127.0.0.1:$port" >"$DIR/url"
     local plugins
     read -r _ plugins < <(fetch_jars)
+    rm -f "$DIR/registry"
+    if [ -n "$registry" ]; then
+        plugins="$plugins,$(fetch_converter)"
+        echo "$registry" >"$DIR/registry"
+    fi
     cat >"$DIR/worker.properties" <<EOF
 bootstrap.servers=$bootstrap
 listeners=http://127.0.0.1:$port
@@ -265,7 +300,8 @@ source_connector() {
     local name=$1 dsn=$2 tables=$3 converter=${4:-json}
     local slot=${name//[^a-zA-Z0-9_]/_}
     slot=${slot,,}
-    local conv=()
+    local conv=() kv=(key.converter=org.apache.kafka.connect.json.JsonConverter
+        value.converter=org.apache.kafka.connect.json.JsonConverter)
     case $converter in
     json) conv=(key.converter.schemas.enable=true value.converter.schemas.enable=true
         decimal.handling.mode=precise) ;;
@@ -277,7 +313,24 @@ source_connector() {
         transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState
         transforms.unwrap.delete.tombstone.handling.mode=rewrite
         transforms.unwrap.add.fields=op,schema,table,lsn,source.ts_ms) ;;
-    *) die "unknown converter $converter (json, noschema, unwrap)" ;;
+    avro)
+        [ -e "$DIR/registry" ] || die "the avro converter needs a worker started with --registry"
+        local registry side
+        registry=$(cat "$DIR/registry")
+        kv=()
+        for side in key value; do
+            # Confluent's wire format: no headers, the 4-byte handler, and
+            # content ids (what /apis/ccompat/v7/schemas/ids/{id} looks up).
+            kv+=("$side.converter=io.apicurio.registry.utils.converter.AvroConverter"
+                "$side.converter.apicurio.registry.url=$registry/apis/registry/v2"
+                "$side.converter.apicurio.registry.auto-register=true"
+                "$side.converter.apicurio.registry.find-latest=true"
+                "$side.converter.apicurio.registry.as-confluent=true"
+                "$side.converter.apicurio.registry.headers.enabled=false"
+                "$side.converter.apicurio.registry.use-id=contentId")
+        done
+        conv=(decimal.handling.mode=precise) ;;
+    *) die "unknown converter $converter (json, noschema, unwrap, avro)" ;;
     esac
     register "$name" \
         connector.class=io.debezium.connector.postgresql.PostgresConnector \
@@ -300,8 +353,7 @@ source_connector() {
         interval.handling.mode=string \
         topic.creation.default.replication.factor=1 \
         topic.creation.default.partitions=1 \
-        key.converter=org.apache.kafka.connect.json.JsonConverter \
-        value.converter=org.apache.kafka.connect.json.JsonConverter \
+        "${kv[@]}" \
         "${conv[@]}"
 }
 

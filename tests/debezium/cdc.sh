@@ -20,7 +20,10 @@
 # copy of the source (pg_dump) is loaded into the target database and the two
 # are compared with EXCEPT ALL both ways.
 #
-# Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap"),
+# Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap", and
+# avro when SLUICE_CDC_AVRO=1: keys and values in Avro through Apicurio's
+# converter and an Apicurio Registry started here, tests/registry.sh, which
+# sluice reads through the registry's Confluent-compatible API),
 # SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 2000),
 # SLUICE_CDC_TIMEOUT (seconds to converge after a phase, default 240),
 # SLUICE_CDC_JDBC=1 also runs Debezium's JDBC sink connector on the JSON
@@ -37,7 +40,9 @@ build=$(cd "$build" && pwd)
 sluice=$build/src/sluice
 [ -x "$sluice" ] || { echo "cdc: $sluice not built" >&2; exit 1; }
 bootstrap=${SLUICE_TEST_BOOTSTRAP:?cdc: SLUICE_TEST_BOOTSTRAP (a real Kafka broker) is required}
-converters=${SLUICE_CDC_CONVERTERS:-json noschema unwrap}
+default_converters="json noschema unwrap"
+[ "${SLUICE_CDC_AVRO:-0}" = 1 ] && default_converters+=" avro"
+converters=${SLUICE_CDC_CONVERTERS:-$default_converters}
 seed=${SLUICE_CDC_SEED:-$((RANDOM * 32768 + RANDOM))}
 txns=${SLUICE_CDC_TXNS:-2000}
 timeout=${SLUICE_CDC_TIMEOUT:-240}
@@ -48,6 +53,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cdc.XXXXXX")
 chmod 755 "$work"
 run_id=$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
 sluice_pid=""
+registry=""
 failed=0
 
 log() { echo "cdc: $*"; }
@@ -56,10 +62,11 @@ cleanup() {
     set +e
     if [ -n "$sluice_pid" ]; then kill -TERM "$sluice_pid" 2>/dev/null; wait "$sluice_pid" 2>/dev/null; fi
     if [ "${SLUICE_CDC_KEEP:-0}" = 1 ]; then
-        log "servers left running in $work: tests/connect.sh stop $work/connect; tests/pgserver.sh stop $work/pg"
+        log "servers left running in $work: tests/connect.sh stop $work/connect; tests/pgserver.sh stop $work/pg${registry:+; tests/registry.sh stop $work/registry}"
         return
     fi
     "$root/tests/connect.sh" stop "$work/connect"
+    [ -n "$registry" ] && "$root/tests/registry.sh" stop "$work/registry"
     "$root/tests/pgserver.sh" stop "$work/pg"
     if [ "$failed" = 1 ]; then
         log "work directory kept: $work"
@@ -79,6 +86,11 @@ fail() {
 }
 
 log "seed $seed, $txns transactions, converters: $converters"
+if [[ " $converters " == *" avro "* ]]; then
+    "$root/tests/registry.sh" start "$work/registry" >/dev/null
+    registry=$(cat "$work/registry/url")
+    log "Apicurio Registry at $registry"
+fi
 SLUICE_PG_CONF=$'wal_level=logical\nmax_wal_senders=20\nmax_replication_slots=20' \
     "$root/tests/pgserver.sh" start "$work/pg" >/dev/null
 base_dsn=$(cat "$work/pg/dsn")
@@ -99,8 +111,14 @@ kafka:
   group.id: sluice-cdc-$run_id
   auto.offset.reset: earliest
   topic.metadata.refresh.interval.ms: "2000"
-targets:
 EOF
+if [ -n "$registry" ]; then
+    cat >>"$sluice_conf" <<EOF
+schema_registry:
+  url: $registry/apis/ccompat/v7
+EOF
+fi
+echo "targets:" >>"$sluice_conf"
 routes=""
 for conv in $converters; do
     db=t_$conv
@@ -126,6 +144,9 @@ DROP SCHEMA logs CASCADE;
 EOF
         extra="    epoch_unit: us"
         auto=""
+    elif [ "$conv" = avro ]; then
+        extra="    key_format: avro"
+        auto=$'    auto_create: true\n    auto_evolve: true'
     else
         extra=""
         auto=$'    auto_create: true\n    auto_evolve: true'
@@ -188,7 +209,7 @@ include_list() {
 captured() { [ "$1" != unwrap ] || [ "$2" != app.trunc ]; }
 
 log "starting Kafka Connect"
-"$root/tests/connect.sh" start "$work/connect" --bootstrap "$bootstrap" >/dev/null
+"$root/tests/connect.sh" start "$work/connect" --bootstrap "$bootstrap" ${registry:+--registry "$registry"} >/dev/null
 for conv in $converters; do
     "$root/tests/connect.sh" source "$work/connect" "$(prefix "$conv")" "$(dsn src)" \
         "$(include_list "$conv")" "$conv"
