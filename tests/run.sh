@@ -77,8 +77,8 @@ fi
 # Debezium capturing a live PostgreSQL database in Kafka Connect, replicated
 # by sluice (tests/debezium/cdc.sh): needs a real broker; skipped when only
 # some suites were asked for.  SLUICE_CDC=0 skips it, SLUICE_CDC=1 runs it
-# with suite arguments too; SLUICE_CDC_AVRO=1 adds the Avro feed (Apicurio
-# Registry and its converter, fetched through Maven on first use).
+# with suite arguments too; SLUICE_CDC_AVRO=0 leaves out the Avro feed
+# (Apicurio Registry and its converter, fetched through Maven on first use).
 if [ -n "${SLUICE_TEST_BOOTSTRAP:-}" ] && { [ $# -eq 0 ] || [ "${SLUICE_CDC:-}" = 1 ]; } &&
     [ "${SLUICE_CDC:-}" != 0 ]; then
     echo "== Debezium CDC from a live database (tests/debezium/cdc.sh)"

@@ -20,8 +20,8 @@
 # copy of the source (pg_dump) is loaded into the target database and the two
 # are compared with EXCEPT ALL both ways.
 #
-# Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap", and
-# avro when SLUICE_CDC_AVRO=1: keys and values in Avro through Apicurio's
+# Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap avro";
+# SLUICE_CDC_AVRO=0 leaves avro out: keys and values in Avro through Apicurio's
 # converter and an Apicurio Registry started here, tests/registry.sh, which
 # sluice reads through the registry's Confluent-compatible API),
 # SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 2000),
@@ -41,7 +41,7 @@ sluice=$build/src/sluice
 [ -x "$sluice" ] || { echo "cdc: $sluice not built" >&2; exit 1; }
 bootstrap=${SLUICE_TEST_BOOTSTRAP:?cdc: SLUICE_TEST_BOOTSTRAP (a real Kafka broker) is required}
 default_converters="json noschema unwrap"
-[ "${SLUICE_CDC_AVRO:-0}" = 1 ] && default_converters+=" avro"
+[ "${SLUICE_CDC_AVRO:-1}" = 0 ] || default_converters+=" avro"
 converters=${SLUICE_CDC_CONVERTERS:-$default_converters}
 seed=${SLUICE_CDC_SEED:-$((RANDOM * 32768 + RANDOM))}
 txns=${SLUICE_CDC_TXNS:-2000}
