@@ -477,6 +477,11 @@ static bool json_space(char c)
 bool sl_utf8_strict(const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL))) {
+            i += 8; /* eight ASCII bytes */
+            continue;
+        }
         unsigned c = s[i];
         if (c < 0x80) {
             i++;

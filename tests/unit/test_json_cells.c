@@ -231,6 +231,28 @@ START_TEST(unmapped_fields_once_reported)
 }
 END_TEST
 
+/* The UTF-8 check reads ASCII eight bytes at a time: an ill-formed
+ * sequence is found at every offset, across and after such words. */
+START_TEST(utf8_checked_at_every_offset)
+{
+    static const char *const bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "\xe2\x82"};
+    static const char *const good[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x7f"};
+    char buf[64];
+    for (size_t at = 0; at < 20; at++) {
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            memset(buf, 'a', sizeof(buf));
+            memcpy(buf + at, bad[k], strlen(bad[k]));
+            ck_assert_msg(!sl_utf8_strict((const unsigned char *)buf, at + strlen(bad[k]) + 9), "bad %zu at %zu", k, at);
+        }
+        for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+            memset(buf, 'a', sizeof(buf));
+            memcpy(buf + at, good[k], strlen(good[k]));
+            ck_assert_msg(sl_utf8_strict((const unsigned char *)buf, at + strlen(good[k]) + 9), "good %zu at %zu", k, at);
+        }
+    }
+}
+END_TEST
+
 START_TEST(routes_that_need_the_general_path)
 {
     fixture f;
@@ -263,6 +285,7 @@ int main(void)
     tcase_add_test(tc, anything_else_is_declined);
     tcase_add_test(tc, unmapped_fields_once_reported);
     tcase_add_test(tc, routes_that_need_the_general_path);
+    tcase_add_test(tc, utf8_checked_at_every_offset);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
