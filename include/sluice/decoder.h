@@ -21,6 +21,7 @@
 #define SLUICE_DECODER_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "sluice/config.h"
 #include "sluice/error.h"
@@ -46,6 +47,8 @@ typedef struct sl_change {
     json_t *json_text; /* object of field -> string of JSON text, stored verbatim into
                           json/jsonb/object columns; takes precedence over value; or NULL */
     int schema_id;    /* registry schema id, -1 when none */
+    int64_t schema_key; /* a schema the format read once and kept (Debezium's JsonConverter
+                           schemas): equal keys, equal schemas; unique in the process; 0 when none */
     const char *reason; /* SL_OP_IGNORE: why, for the counters ("logical message") */
 } sl_change;
 

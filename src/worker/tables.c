@@ -160,6 +160,7 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
             te->batch = sl_batch_new(te->route, t);
             te->direct = sl_cells_new(&te->map, w->decoders[te->route - w->cfg->routes].registry);
             te->last_schema_id = c ? c->schema_id : -1;
+            te->last_schema_key = c && c->op == SL_OP_UPSERT ? c->schema_key : 0;
             break;
         }
         sl_table_free(t);
@@ -197,7 +198,7 @@ static bool unknown_field(sl_tentry *te, const sl_change *c)
     return false;
 }
 
-static bool schema_differs(sl_tentry *te, const sl_change *c)
+static bool schema_check(sl_tentry *te, const sl_change *c)
 {
     if (unknown_field(te, c))
         return true;
@@ -212,6 +213,21 @@ static bool schema_differs(sl_tentry *te, const sl_change *c)
         if (n && sl_table_find(te->table, n) < 0)
             return true;
     }
+    return false;
+}
+
+/* True when @c's schema may not fit the table as read.  A schema the
+ * format keeps (schema_key) is checked with the first upsert that brings it
+ * to the table, not with each of its records: its fields cannot change
+ * under it.  (A delete carries no fields to check, so it does not count.) */
+static bool schema_differs(sl_tentry *te, const sl_change *c)
+{
+    if (c->schema_key && c->schema_key == te->last_schema_key)
+        return false;
+    if (schema_check(te, c))
+        return true;
+    if (c->op == SL_OP_UPSERT)
+        te->last_schema_key = c->schema_key;
     return false;
 }
 

@@ -41,6 +41,7 @@ typedef struct sl_tentry {
     sl_cells *direct;      /* its format's direct reader (cells.h), NULL when its route needs the general path */
     sl_batch *batch;
     int last_schema_id;
+    int64_t last_schema_key; /* sl_change.schema_key of the last record whose schema was checked */
     json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
 } sl_tentry;
 

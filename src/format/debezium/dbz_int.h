@@ -68,4 +68,56 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
  */
 json_t *sl_dbz_fields(const json_t *schema, const json_t *key_schema);
 
+/* ---- schema_cache.c: each distinct Connect schema parsed and read once ---- */
+
+/* Bounds of a decoder's schema cache: schemas held, bytes of their text
+ * (the parsed form takes several times that), and the longest schema kept
+ * (a longer one is parsed with each of its events, as without the cache). */
+#define SL_DBZ_SCHEMA_CACHE_ENTRIES 128
+#define SL_DBZ_SCHEMA_CACHE_BYTES (2u << 20)
+#define SL_DBZ_SCHEMA_MAX_BYTES (256u << 10)
+
+/* A value schema of a JsonConverter envelope, read once. */
+typedef struct sl_dbz_schema {
+    json_t *tree;          /* the "schema" member as parsed (owned), or NULL */
+    const json_t *schema;  /* tree when it is a schema proper (has a "type"), else NULL */
+    const json_t *after;   /* the envelope's "after" / "before" struct schemas, or NULL */
+    const json_t *before;
+    int64_t key;           /* sl_change.schema_key: unique in the process; 0 when not cached */
+    char *text;            /* cached: the schema's exact bytes, the cache key */
+    size_t text_len;
+    /* sl_change.fields of the last row schema asked for, and the key
+     * schema it was built with */
+    const json_t *fields_row;
+    json_t *fields_key_schema;
+    json_t *fields;
+} sl_dbz_schema;
+
+/* sl_dbz_schema_init() - read @tree (a reference taken over, may be NULL). */
+void sl_dbz_schema_init(sl_dbz_schema *s, json_t *tree);
+void sl_dbz_schema_fini(sl_dbz_schema *s);
+
+/* sl_dbz_schema_fields() - sl_dbz_fields(@row, @key_schema) of @row (one of
+ * @s's struct schemas), built once while the key schema stays equal.
+ * Return: a new reference, or NULL. */
+json_t *sl_dbz_schema_fields(sl_dbz_schema *s, const json_t *row, const json_t *key_schema);
+
+typedef struct sl_dbz_cache sl_dbz_cache;
+
+sl_dbz_cache *sl_dbz_cache_new(void);
+void sl_dbz_cache_free(sl_dbz_cache *c);
+void sl_dbz_cache_stats(const sl_dbz_cache *c, size_t *entries, size_t *bytes);
+
+/**
+ * sl_dbz_cache_split() - a record value of the exact form
+ * {"schema": {...}, "payload": P}: its schema from the cache (added when
+ * new) and where P's text is.
+ * Return: the schema, owned by @c and valid until the next call; NULL when
+ * the value is not of that form, its schema is not valid JSON or too long
+ * to keep: the caller then parses the value whole.  P is not checked: the
+ * caller parses it, and parses the value whole when that fails.
+ */
+sl_dbz_schema *sl_dbz_cache_split(sl_dbz_cache *c, const char *value, size_t len, const char **payload,
+                                  size_t *payload_len);
+
 #endif

@@ -30,6 +30,11 @@
  *
  * Unchanged TOASTed columns arrive as a placeholder (dbz_int.h); such a
  * field is dropped from the change, so the column keeps its stored value.
+ *
+ * Under JsonConverter with schemas every event repeats its schema: each
+ * distinct schema is parsed and read once (schema_cache.c), and the change
+ * carries its identity (sl_change.schema_key), so that the worker checks
+ * the table against a schema only when it changes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +60,14 @@ typedef struct dbz_state {
     dbz_delete *del;
     size_t ndel, next_victim;
     sl_strbuf tmp;
+    sl_dbz_cache *schemas;
 } dbz_state;
 
 static int dbz_init(sl_decoder *d, sl_error *err)
 {
-    d->state = sl_xcalloc(1, sizeof(dbz_state));
+    dbz_state *st = sl_xcalloc(1, sizeof(dbz_state));
+    st->schemas = sl_dbz_cache_new();
+    d->state = st;
     return 0;
 }
 
@@ -74,6 +82,7 @@ static void dbz_fini(sl_decoder *d)
     }
     free(st->del);
     sl_strbuf_free(&st->tmp);
+    sl_dbz_cache_free(st->schemas);
     free(st);
     d->state = NULL;
 }
@@ -137,25 +146,6 @@ static bool is_connect_envelope(const json_t *j)
     if (!s)
         return json_object_size(j) == 1;
     return json_object_size(j) == 2 && (json_is_object(s) || json_is_null(s));
-}
-
-/* The schema proper: NULL when absent, null or elided ({}). */
-static const json_t *usable_schema(const json_t *s)
-{
-    return json_is_object(s) && json_is_string(json_object_get(s, "type")) ? s : NULL;
-}
-
-/* The Connect schema of field @name of struct schema @s, or NULL. */
-static const json_t *field_schema(const json_t *s, const char *name)
-{
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(s, "fields"), i, f) {
-        const char *n = json_string_value(json_object_get(f, "field"));
-        if (n && !strcmp(n, name))
-            return f;
-    }
-    return NULL;
 }
 
 /* A row object under its schema (or as it came, without one); fields for
@@ -246,7 +236,7 @@ static int tombstone(sl_decoder *d, const sl_record *rec, sl_change *out)
     return 0;
 }
 
-static int envelope(sl_decoder *d, const sl_record *rec, const json_t *schema, const json_t *key_schema,
+static int envelope(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, const json_t *key_schema,
                     json_t *payload, sl_change *out, sl_error *err)
 {
     dbz_state *st = d->state;
@@ -266,22 +256,20 @@ static int envelope(sl_decoder *d, const sl_record *rec, const json_t *schema, c
         json_t *after = json_object_get(payload, "after");
         if (!json_is_object(after))
             return sl_error_set(err, SL_ERR_DATA, "op \"%s\" without an \"after\" object", op);
-        const json_t *as = schema ? usable_schema(field_schema(schema, "after")) : NULL;
+        const json_t *as = vs->after;
         out->json_text = json_object();
         out->value = convert_row(st, as, after, out->json_text, err);
         if (!out->value)
             return sl_error_prefix(err, "after: "), -1;
         drop_unavailable(out);
-        if (as)
-            out->fields = sl_dbz_fields(as, key_schema);
+        out->fields = sl_dbz_schema_fields(vs, as, key_schema);
         out->op = SL_OP_UPSERT;
         forget_delete(st, rec);
         return 0;
     }
     case 'd': {
         json_t *before = json_object_get(payload, "before");
-        const json_t *bs = schema ? usable_schema(field_schema(schema, "before")) : NULL;
-        json_t *bv = json_is_object(before) ? convert_row(st, bs, before, NULL, err) : json_object();
+        json_t *bv = json_is_object(before) ? convert_row(st, vs->before, before, NULL, err) : json_object();
         if (!bv)
             return sl_error_prefix(err, "before: "), -1;
         delete_value(out, bv);
@@ -332,10 +320,11 @@ static bool truthy(const json_t *v)
     return json_is_true(v) || (json_is_string(v) && !strcmp(json_string_value(v), "true"));
 }
 
-static int flattened(sl_decoder *d, const sl_record *rec, const json_t *schema, const json_t *key_schema,
+static int flattened(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, const json_t *key_schema,
                      json_t *row, sl_change *out, sl_error *err)
 {
     dbz_state *st = d->state;
+    const json_t *schema = vs->schema;
     const char *op = json_string_value(json_object_get(row, "__op"));
     bool deleted = truthy(json_object_get(row, "__deleted")) || (op && !strcmp(op, "d"));
     out->meta = flat_meta(row);
@@ -353,8 +342,7 @@ static int flattened(sl_decoder *d, const sl_record *rec, const json_t *schema, 
     }
     out->value = v;
     drop_unavailable(out);
-    if (schema)
-        out->fields = sl_dbz_fields(schema, key_schema);
+    out->fields = sl_dbz_schema_fields(vs, schema, key_schema);
     out->op = SL_OP_UPSERT;
     forget_delete(st, rec);
     return 0;
@@ -381,7 +369,9 @@ static int decode_key(dbz_state *st, sl_change *out, const json_t **key_schema, 
         return 0;
     *key_env = out->key;
     out->key = NULL;
-    const json_t *ks = usable_schema(json_object_get(*key_env, "schema"));
+    json_t *ks = json_object_get(*key_env, "schema");
+    if (!json_is_object(ks) || !json_is_string(json_object_get(ks, "type")))
+        ks = NULL;
     json_t *payload = json_object_get(*key_env, "payload");
     if (json_is_null(payload))
         return 0;
@@ -392,11 +382,57 @@ static int decode_key(dbz_state *st, sl_change *out, const json_t **key_schema, 
     return 0;
 }
 
+/* The value parsed: with a held schema (cache hit or new entry), only its
+ * payload is parsed, into *@root; else the whole value, and a schema it
+ * carries is read for this event alone into @tmp.  *@vs is the schema
+ * either way (one without a schema proper when there is none), *@payload
+ * what the event holds. */
+static int parse_value(sl_decoder *d, const sl_record *rec, sl_change *out, json_t **root, sl_dbz_schema *tmp,
+                       sl_dbz_schema **vs, json_t **payload, sl_error *err)
+{
+    dbz_state *st = d->state;
+    const unsigned char *val = rec->value;
+    json_error_t je;
+    if (rec->value_len >= 5 && val[0] == 0) { /* Confluent wire format: Avro */
+        if (!d->registry)
+            return sl_error_set(err, SL_ERR_FATAL, "the value is Avro (magic byte 0) but no `registry` is configured");
+        /* read as the Connect record AvroConverter wrote, so semantic types
+         * ("connect.name") convert exactly as under JsonConverter */
+        if (sl_avro_decode_connect(d->registry, rec->value, rec->value_len, root, &out->schema_id, err))
+            return -1;
+    } else {
+        const char *p;
+        size_t pn;
+        sl_dbz_schema *held = sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &p, &pn);
+        if (held && (*root = json_loadb(p, pn, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je))) {
+            *vs = held;
+            *payload = *root;
+            out->schema_key = held->key;
+            return 0;
+        }
+        /* not the plain envelope, or its payload is not valid JSON: the
+         * whole value is parsed, which also reports where it is wrong */
+        *root = json_loadb(rec->value, rec->value_len, JSON_ALLOW_NUL, &je);
+        if (!*root)
+            return sl_error_set(err, SL_ERR_DATA, "invalid JSON at byte %d: %s", je.position, je.text);
+    }
+    *payload = *root;
+    json_t *schema = NULL;
+    if (is_connect_envelope(*root)) {
+        schema = json_object_get(*root, "schema");
+        *payload = json_object_get(*root, "payload");
+    }
+    sl_dbz_schema_init(tmp, schema ? json_incref(schema) : NULL);
+    *vs = tmp;
+    return 0;
+}
+
 static int dbz_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
 {
     dbz_state *st = d->state;
     const json_t *key_schema;
-    json_t *key_env, *root = NULL;
+    json_t *key_env, *root = NULL, *payload = NULL;
+    sl_dbz_schema tmp = {0}, *vs = NULL;
     int rc = -1;
     if (decode_key(st, out, &key_schema, &key_env, err))
         goto done;
@@ -404,30 +440,8 @@ static int dbz_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_er
         rc = tombstone(d, rec, out);
         goto done;
     }
-    const unsigned char *val = rec->value;
-    if (rec->value_len >= 5 && val[0] == 0) { /* Confluent wire format: Avro */
-        if (!d->registry) {
-            sl_error_set(err, SL_ERR_FATAL, "the value is Avro (magic byte 0) but no `registry` is configured");
-            goto done;
-        }
-        /* read as the Connect record AvroConverter wrote, so semantic types
-         * ("connect.name") convert exactly as under JsonConverter */
-        if (sl_avro_decode_connect(d->registry, rec->value, rec->value_len, &root, &out->schema_id, err))
-            goto done;
-    } else {
-        json_error_t je;
-        root = json_loadb(rec->value, rec->value_len, JSON_ALLOW_NUL, &je);
-        if (!root) {
-            sl_error_set(err, SL_ERR_DATA, "invalid JSON at byte %d: %s", je.position, je.text);
-            goto done;
-        }
-    }
-    const json_t *schema = NULL;
-    json_t *payload = root;
-    if (is_connect_envelope(root)) {
-        schema = usable_schema(json_object_get(root, "schema"));
-        payload = json_object_get(root, "payload");
-    }
+    if (parse_value(d, rec, out, &root, &tmp, &vs, &payload, err))
+        goto done;
     if (json_is_null(payload)) {
         rc = tombstone(d, rec, out);
         goto done;
@@ -440,15 +454,16 @@ static int dbz_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_er
     const char *skip;
     if (json_is_string(op) && (json_object_get(payload, "after") || json_object_get(payload, "before") ||
                                json_object_get(payload, "source"))) {
-        rc = envelope(d, rec, schema, key_schema, payload, out, err);
+        rc = envelope(d, rec, vs, key_schema, payload, out, err);
     } else if ((skip = not_a_row(payload))) {
         out->op = SL_OP_IGNORE;
         out->reason = skip;
         rc = 0;
     } else {
-        rc = flattened(d, rec, schema, key_schema, payload, out, err);
+        rc = flattened(d, rec, vs, key_schema, payload, out, err);
     }
 done:
+    sl_dbz_schema_fini(&tmp);
     json_decref(root);
     json_decref(key_env);
     return rc;

@@ -1,0 +1,252 @@
+/* schema_cache.c - the Connect schemas of Debezium's JSON events (JsonConverter
+ * with schemas.enable=true), parsed and read once per distinct schema.
+ *
+ * Every such event is {"schema": <the same schema again>, "payload": ...}.
+ * sl_dbz_cache_split() finds the schema's text among the schemas it holds by
+ * comparing bytes, so that only the payload is parsed; a schema it does not
+ * hold is parsed on its own and kept.  Entries are keyed by the schema's
+ * exact bytes (no hash: a hit is a byte-for-byte comparison, so two schemas
+ * are never taken for one another).  Bounded: at most
+ * SL_DBZ_SCHEMA_CACHE_ENTRIES schemas and SL_DBZ_SCHEMA_CACHE_BYTES bytes of
+ * schema text per decoder, the least recently used dropped first; a schema
+ * longer than SL_DBZ_SCHEMA_MAX_BYTES is never kept (its events are parsed
+ * whole, as without the cache).
+ *
+ * Why a match of bytes is enough: a JSON object's text ends at its own
+ * closing brace, so when the bytes after "schema": begin with a held
+ * schema's text, that text is exactly the member's value, already known to
+ * be valid JSON.  The rest of the event must be the fixed frame
+ * {"schema": S, "payload": P} (JSON whitespace allowed between the tokens)
+ * and P must parse on its own; then the whole value is valid JSON with the
+ * same meaning.  Anything else (other members, another order, escapes in the
+ * member names) returns NULL and the event is parsed whole. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbz_int.h"
+
+struct sl_dbz_cache {
+    sl_dbz_schema **e; /* entries; e[0] is the most recently used */
+    size_t n;
+    size_t bytes;      /* schema text held */
+};
+
+/* sl_change.schema_key values: unique within the process, never 0. */
+static atomic_uint_fast64_t next_key = 1;
+
+/* ---- a schema read once ---- */
+
+/* The schema proper: NULL when absent, null or elided ({}). */
+static const json_t *usable(const json_t *s)
+{
+    return json_is_object(s) && json_is_string(json_object_get(s, "type")) ? s : NULL;
+}
+
+/* The schema of field @name of struct schema @s, or NULL. */
+static const json_t *field(const json_t *s, const char *name)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(s, "fields"), i, f) {
+        const char *n = json_string_value(json_object_get(f, "field"));
+        if (n && !strcmp(n, name))
+            return f;
+    }
+    return NULL;
+}
+
+void sl_dbz_schema_init(sl_dbz_schema *s, json_t *tree)
+{
+    memset(s, 0, sizeof(*s));
+    s->tree = tree;
+    s->schema = usable(tree);
+    if (s->schema) {
+        s->after = usable(field(s->schema, "after"));
+        s->before = usable(field(s->schema, "before"));
+    }
+}
+
+void sl_dbz_schema_fini(sl_dbz_schema *s)
+{
+    json_decref(s->fields);
+    json_decref(s->fields_key_schema);
+    json_decref(s->tree);
+    free(s->text);
+    memset(s, 0, sizeof(*s));
+}
+
+json_t *sl_dbz_schema_fields(sl_dbz_schema *s, const json_t *row, const json_t *key_schema)
+{
+    if (!row)
+        return NULL;
+    bool same_key = key_schema ? s->fields_key_schema && json_equal(s->fields_key_schema, (json_t *)key_schema)
+                               : !s->fields_key_schema;
+    if (!s->fields || s->fields_row != row || !same_key) {
+        json_decref(s->fields);
+        json_decref(s->fields_key_schema);
+        s->fields = sl_dbz_fields(row, key_schema);
+        s->fields_row = row;
+        s->fields_key_schema = key_schema ? json_incref((json_t *)key_schema) : NULL;
+    }
+    return s->fields ? json_incref(s->fields) : NULL;
+}
+
+/* ---- the cache ---- */
+
+sl_dbz_cache *sl_dbz_cache_new(void)
+{
+    return sl_xcalloc(1, sizeof(sl_dbz_cache));
+}
+
+void sl_dbz_cache_free(sl_dbz_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        sl_dbz_schema_fini(c->e[i]);
+        free(c->e[i]);
+    }
+    free(c->e);
+    free(c);
+}
+
+void sl_dbz_cache_stats(const sl_dbz_cache *c, size_t *entries, size_t *bytes)
+{
+    *entries = c ? c->n : 0;
+    *bytes = c ? c->bytes : 0;
+}
+
+static bool space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t skip_space(const char *s, size_t i, size_t n)
+{
+    while (i < n && space(s[i]))
+        i++;
+    return i;
+}
+
+/* @word at s[*i] (after whitespace); advances past it. */
+static bool expect(const char *s, size_t *i, size_t n, const char *word)
+{
+    size_t at = skip_space(s, *i, n), len = strlen(word);
+    if (n - at < len || memcmp(s + at, word, len))
+        return false;
+    *i = at + len;
+    return true;
+}
+
+/* Past the end of the object whose '{' is s[i], bracket by bracket outside
+ * strings (no recursion: any depth costs nothing); 0 when it does not end.
+ * Only a guess at the span: the span is then parsed, which decides. */
+static size_t object_end(const char *s, size_t i, size_t n)
+{
+    size_t depth = 0;
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (ch == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+            if (i >= n)
+                return 0;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if ((ch == '}' || ch == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* The held schema whose text starts at s[at], or -1.  The last bytes are
+ * compared first: schemas of one connector share long beginnings, and
+ * JsonConverter writes the envelope's name (the table) at the end. */
+static long find(const sl_dbz_cache *c, const char *s, size_t at, size_t n)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const sl_dbz_schema *e = c->e[i];
+        size_t len = e->text_len, tail = len < 64 ? len : 64;
+        if (n - at < len || s[at + len - 1] != '}')
+            continue;
+        if (memcmp(s + at + len - tail, e->text + len - tail, tail) || memcmp(s + at, e->text, len - tail))
+            continue;
+        return (long)i;
+    }
+    return -1;
+}
+
+/* Entry @i to the front (most recently used). */
+static void touch(sl_dbz_cache *c, size_t i)
+{
+    sl_dbz_schema *e = c->e[i];
+    memmove(c->e + 1, c->e, i * sizeof(*c->e));
+    c->e[0] = e;
+}
+
+static sl_dbz_schema *add(sl_dbz_cache *c, const char *text, size_t len, json_t *tree)
+{
+    while (c->n && (c->n >= SL_DBZ_SCHEMA_CACHE_ENTRIES || c->bytes + len > SL_DBZ_SCHEMA_CACHE_BYTES)) {
+        sl_dbz_schema *old = c->e[--c->n];
+        c->bytes -= old->text_len;
+        sl_dbz_schema_fini(old);
+        free(old);
+    }
+    sl_dbz_schema *e = sl_xmalloc(sizeof(*e));
+    sl_dbz_schema_init(e, tree);
+    e->text = sl_xmalloc(len);
+    memcpy(e->text, text, len);
+    e->text_len = len;
+    e->key = (int64_t)atomic_fetch_add(&next_key, 1);
+    c->e = sl_xrealloc(c->e, (c->n + 1) * sizeof(*c->e));
+    memmove(c->e + 1, c->e, c->n * sizeof(*c->e));
+    c->e[0] = e;
+    c->n++;
+    c->bytes += len;
+    return e;
+}
+
+sl_dbz_schema *sl_dbz_cache_split(sl_dbz_cache *c, const char *s, size_t n, const char **payload,
+                                  size_t *payload_len)
+{
+    size_t i = 0;
+    if (!expect(s, &i, n, "{") || !expect(s, &i, n, "\"schema\"") || !expect(s, &i, n, ":"))
+        return NULL;
+    i = skip_space(s, i, n);
+    if (i >= n || s[i] != '{')
+        return NULL;
+    size_t at = i, end;
+    sl_dbz_schema *e;
+    long hit = find(c, s, at, n);
+    if (hit >= 0) {
+        touch(c, (size_t)hit);
+        e = c->e[0];
+        end = at + e->text_len;
+    } else {
+        end = object_end(s, at, n);
+        if (!end || end - at > SL_DBZ_SCHEMA_MAX_BYTES)
+            return NULL;
+        e = NULL; /* parsed below, once the frame is known to fit */
+    }
+    i = end;
+    if (!expect(s, &i, n, ",") || !expect(s, &i, n, "\"payload\"") || !expect(s, &i, n, ":"))
+        return NULL;
+    size_t p = skip_space(s, i, n), last = n;
+    while (last > p && space(s[last - 1]))
+        last--;
+    if (last <= p + 1 || s[last - 1] != '}')
+        return NULL;
+    if (!e) {
+        json_error_t je;
+        json_t *tree = json_loadb(s + at, end - at, JSON_ALLOW_NUL, &je);
+        if (!tree)
+            return NULL; /* the whole value's parse reports it */
+        e = add(c, s + at, end - at, tree);
+    }
+    *payload = s + p;
+    *payload_len = last - 1 - p;
+    return e;
+}
