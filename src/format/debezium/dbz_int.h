@@ -108,6 +108,11 @@ sl_dbz_cache *sl_dbz_cache_new(void);
 void sl_dbz_cache_free(sl_dbz_cache *c);
 void sl_dbz_cache_stats(const sl_dbz_cache *c, size_t *entries, size_t *bytes);
 
+struct sl_decoder;
+/* sl_dbz_schema_stats() - what the schema cache of a `format: debezium`
+ * decoder holds: schemas and bytes of their text. */
+void sl_dbz_schema_stats(const struct sl_decoder *d, size_t *entries, size_t *bytes);
+
 /**
  * sl_dbz_cache_split() - a record value of the exact form
  * {"schema": {...}, "payload": P}: its schema from the cache (added when

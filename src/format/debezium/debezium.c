@@ -87,6 +87,12 @@ static void dbz_fini(sl_decoder *d)
     d->state = NULL;
 }
 
+void sl_dbz_schema_stats(const sl_decoder *d, size_t *entries, size_t *bytes)
+{
+    const dbz_state *st = d->state;
+    sl_dbz_cache_stats(st ? st->schemas : NULL, entries, bytes);
+}
+
 static dbz_delete *find_part(dbz_state *st, const sl_record *rec)
 {
     for (size_t i = 0; i < st->ndel; i++)

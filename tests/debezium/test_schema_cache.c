@@ -1,0 +1,415 @@
+/* test_schema_cache.c - `format: debezium` with JsonConverter schemas: each
+ * distinct schema is parsed once and kept (schema_cache.c).  Without
+ * servers: a kept schema decodes every event exactly as parsing the whole
+ * event does, different schemas never mix, the cache stays within its
+ * bounds, and hostile schemas or frames are refused or parsed whole. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/decoder.h"
+#include "dbz_int.h"
+#include "runner.h"
+
+static sl_route_conf route;
+static sl_decoder dec;
+
+static void setup(void)
+{
+    memset(&route, 0, sizeof(route));
+    route.name = "test";
+    route.format = SL_FMT_DEBEZIUM;
+    route.key_format = SL_KEYFMT_JSON;
+    sl_error err;
+    ck_assert_int_eq(sl_decoder_init(&dec, &route, NULL, &err), 0);
+}
+
+static void teardown(void)
+{
+    sl_decoder_fini(&dec);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int decode(const char *key, const char *value, sl_change *c, sl_error *err)
+{
+    sl_record rec = {.topic = "t", .partition = 0, .offset = 0, .timestamp = -1};
+    if (key) {
+        rec.key = key;
+        rec.key_len = strlen(key);
+    }
+    if (value) {
+        rec.value = value;
+        rec.value_len = strlen(value);
+    }
+    sl_error_clear(err);
+    return sl_decode(&dec, &rec, c, err);
+}
+
+static size_t cached(void)
+{
+    size_t n, bytes;
+    sl_dbz_schema_stats(&dec, &n, &bytes);
+    ck_assert_uint_le(n, SL_DBZ_SCHEMA_CACHE_ENTRIES);
+    ck_assert_uint_le(bytes, SL_DBZ_SCHEMA_CACHE_BYTES);
+    return n;
+}
+
+/* The same JSON object with "payload" first: a form the cache never takes,
+ * so the event is parsed whole. */
+static char *payload_first(const char *value)
+{
+    json_error_t je;
+    json_t *j = json_loads(value, JSON_ALLOW_NUL, &je);
+    ck_assert_msg(j != NULL, "%s", je.text);
+    if (!json_object_get(j, "payload") || !json_object_get(j, "schema")) { /* not an envelope */
+        json_decref(j);
+        return strdup(value);
+    }
+    json_t *o = json_object();
+    json_object_set(o, "payload", json_object_get(j, "payload"));
+    json_object_set(o, "schema", json_object_get(j, "schema"));
+    char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(o);
+    json_decref(j);
+    return s;
+}
+
+static bool same(const json_t *a, const json_t *b)
+{
+    return (!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
+static void assert_same_change(const sl_change *a, const sl_change *b, const char *what)
+{
+    ck_assert_msg(a->op == b->op, "%s: op %d vs %d", what, a->op, b->op);
+    ck_assert_msg(same(a->value, b->value), "%s: value differs", what);
+    ck_assert_msg(same(a->key, b->key), "%s: key differs", what);
+    ck_assert_msg(same(a->meta, b->meta), "%s: meta differs", what);
+    ck_assert_msg(same(a->fields, b->fields), "%s: fields differ", what);
+    ck_assert_msg(same(a->json_text, b->json_text), "%s: json_text differs", what);
+}
+
+/* Every Debezium-written sample with a schema (tests/debezium/data/):
+ * the first event (schema parsed and kept), the second (schema found by
+ * its bytes) and the event parsed whole decode to the same change. */
+START_TEST(kept_schema_decodes_as_whole_parse)
+{
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/tests/debezium/data", SOURCE_ROOT);
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int samples = 0, kept = 0;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 11 || strcmp(e->d_name + n - 11, ".value.json") || strstr(e->d_name, ".noschema."))
+            continue;
+        char path[2048], keypath[2048];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        snprintf(keypath, sizeof(keypath), "%s/%.*s.key.json", dir, (int)(n - 11), e->d_name);
+        char *value = slurp(path), *key = slurp(keypath);
+        if (!strncmp(value, "null", 4)) { /* a tombstone sample */
+            free(value);
+            free(key);
+            continue;
+        }
+        char *whole = payload_first(value);
+        sl_change a, b, c;
+        sl_error ea, eb, ec;
+        int ra = decode(key, value, &a, &ea), rb = decode(key, value, &b, &eb), rc = decode(key, whole, &c, &ec);
+        ck_assert_msg(ra == rc && rb == rc, "%s: %d %d %d (%s)", e->d_name, ra, rb, rc, ec.msg);
+        if (rc == 0) {
+            assert_same_change(&a, &c, e->d_name);
+            assert_same_change(&b, &c, e->d_name);
+            ck_assert_int_eq(c.schema_key, 0);
+            ck_assert_msg(a.schema_key == b.schema_key, "%s: the second event has another schema key", e->d_name);
+            if (a.schema_key)
+                kept++;
+            sl_change_clear(&a);
+            sl_change_clear(&b);
+            sl_change_clear(&c);
+        } else {
+            ck_assert_str_eq(ea.msg, ec.msg);
+        }
+        samples++;
+        free(whole);
+        free(value);
+        free(key);
+    }
+    closedir(d);
+    ck_assert_int_ge(samples, 20);
+    ck_assert_int_ge(kept, 20);
+    ck_assert_uint_ge(cached(), 2);
+}
+END_TEST
+
+/* An envelope whose "after" row is {id int64, amount Decimal with @scale,
+ * and @extra more int32 fields}, named @table; @pad: bytes of padding in a
+ * schema parameter. */
+static char *schema_for(const char *table, int scale, int extra, size_t pad)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_strbuf_printf(&sb,
+                     "{\"type\":\"struct\",\"fields\":[{\"type\":\"struct\",\"fields\":["
+                     "{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+                     "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+                     "\"version\":1,\"parameters\":{\"scale\":\"%d\",\"pad\":\"",
+                     scale);
+    for (size_t i = 0; i < pad; i++)
+        sl_strbuf_putc(&sb, 'x');
+    sl_strbuf_printf(&sb, "\"},\"field\":\"amount\"}");
+    for (int i = 0; i < extra; i++)
+        sl_strbuf_printf(&sb, ",{\"type\":\"int32\",\"optional\":true,\"field\":\"x%d\"}", i);
+    sl_strbuf_printf(&sb,
+                     "],\"optional\":true,\"name\":\"s.%s.Value\",\"field\":\"after\"},"
+                     "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],"
+                     "\"optional\":false,\"name\":\"s.%s.Envelope\"}",
+                     table, table);
+    return sl_strbuf_steal(&sb);
+}
+
+/* An upsert event under @schema: amount's unscaled value is 1 (base64 "AQ=="). */
+static char *event(const char *schema, long id, const char *trailer)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_strbuf_printf(&sb, "{\"schema\":%s,\"payload\":{\"after\":{\"id\":%ld,\"amount\":\"AQ==\"},\"op\":\"c\"}}%s",
+                     schema, id, trailer ? trailer : "");
+    return sl_strbuf_steal(&sb);
+}
+
+/* Decode @value and check its amount is @amount; returns its schema key. */
+static int64_t expect_amount(const char *value, const char *amount)
+{
+    sl_change c;
+    sl_error err;
+    ck_assert_msg(decode(NULL, value, &c, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(c.op, SL_OP_UPSERT);
+    ck_assert_str_eq(json_string_value(json_object_get(c.value, "amount")), amount);
+    int64_t key = c.schema_key;
+    sl_change_clear(&c);
+    return key;
+}
+
+/* Two tables' schemas in turn (two topics into one route): each event is
+ * read under its own schema, and each schema keeps its key. */
+START_TEST(two_schemas_interleaved)
+{
+    char *s2 = schema_for("a", 2, 0, 0), *s3 = schema_for("b", 3, 0, 0);
+    char *e2 = event(s2, 1, NULL), *e3 = event(s3, 1, NULL);
+    int64_t k2 = expect_amount(e2, "0.01"), k3 = expect_amount(e3, "0.001");
+    ck_assert(k2 != 0 && k3 != 0 && k2 != k3);
+    for (int i = 0; i < 5; i++) {
+        ck_assert(expect_amount(e3, "0.001") == k3);
+        ck_assert(expect_amount(e2, "0.01") == k2);
+    }
+    ck_assert_uint_eq(cached(), 2);
+    free(s2);
+    free(s3);
+    free(e2);
+    free(e3);
+}
+END_TEST
+
+/* A column added mid-stream: the new schema has a new key and its fields
+ * name the new column; the old schema's events still decode as before. */
+START_TEST(schema_change_mid_stream)
+{
+    char *v1 = schema_for("t", 2, 0, 0), *v2 = schema_for("t", 2, 1, 0);
+    char *e1 = event(v1, 1, NULL), *e2 = event(v2, 2, NULL);
+    sl_change c;
+    sl_error err;
+    ck_assert_int_eq(decode(NULL, e1, &c, &err), 0);
+    int64_t k1 = c.schema_key;
+    ck_assert_int_eq(json_array_size(c.fields), 2);
+    sl_change_clear(&c);
+    ck_assert_int_eq(decode(NULL, e2, &c, &err), 0);
+    ck_assert(c.schema_key != 0 && c.schema_key != k1);
+    ck_assert_int_eq(json_array_size(c.fields), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(c.fields, 2), "name")), "x0");
+    sl_change_clear(&c);
+    ck_assert(expect_amount(e1, "0.01") == k1);
+    free(v1);
+    free(v2);
+    free(e1);
+    free(e2);
+}
+END_TEST
+
+/* More schemas than the cache holds: the least recently used go, every
+ * event still decodes under its own schema, and a schema that went comes
+ * back under a new key. */
+START_TEST(eviction_by_count)
+{
+    int n = SL_DBZ_SCHEMA_CACHE_ENTRIES + 40;
+    int64_t first = 0;
+    for (int i = 0; i < n; i++) {
+        char table[16];
+        snprintf(table, sizeof(table), "t%d", i);
+        char *s = schema_for(table, i % 3, i % 4, 0), *e = event(s, i, NULL);
+        const char *want = i % 3 == 0 ? "1" : i % 3 == 1 ? "0.1" : "0.01";
+        int64_t k = expect_amount(e, want);
+        ck_assert(expect_amount(e, want) == k);
+        if (i == 0)
+            first = k;
+        free(s);
+        free(e);
+    }
+    ck_assert_uint_eq(cached(), SL_DBZ_SCHEMA_CACHE_ENTRIES);
+    char *s = schema_for("t0", 0, 0, 0), *e = event(s, 0, NULL);
+    int64_t again = expect_amount(e, "1");
+    ck_assert(again != 0 && again != first);
+    free(s);
+    free(e);
+}
+END_TEST
+
+/* Large schemas: the bytes bound holds, and a schema beyond the longest
+ * kept is parsed with its event, not kept. */
+START_TEST(eviction_by_bytes_and_long_schema)
+{
+    size_t pad = SL_DBZ_SCHEMA_MAX_BYTES / 2;
+    int n = (int)(SL_DBZ_SCHEMA_CACHE_BYTES / pad) + 4;
+    for (int i = 0; i < n; i++) {
+        char table[16];
+        snprintf(table, sizeof(table), "big%d", i);
+        char *s = schema_for(table, 2, 0, pad), *e = event(s, i, NULL);
+        ck_assert(expect_amount(e, "0.01") != 0);
+        free(s);
+        free(e);
+    }
+    size_t entries, bytes;
+    sl_dbz_schema_stats(&dec, &entries, &bytes);
+    ck_assert_uint_lt(entries, (size_t)n);
+    ck_assert_uint_le(bytes, SL_DBZ_SCHEMA_CACHE_BYTES);
+    char *s = schema_for("huge", 2, 0, SL_DBZ_SCHEMA_MAX_BYTES), *e = event(s, 1, NULL);
+    ck_assert_int_eq(expect_amount(e, "0.01"), 0);
+    size_t entries2, bytes2;
+    sl_dbz_schema_stats(&dec, &entries2, &bytes2);
+    ck_assert_uint_eq(entries2, entries);
+    ck_assert_uint_eq(bytes2, bytes);
+    free(s);
+    free(e);
+}
+END_TEST
+
+/* Hostile schemas: nested beyond what the parser takes, unterminated, a
+ * string that never ends.  Each is refused as the record's fault and
+ * nothing is kept. */
+START_TEST(hostile_schemas)
+{
+    size_t depth = 200000;
+    char *deep = malloc(2 * depth + 256), *p = deep;
+    p += sprintf(p, "{\"schema\":{\"type\":\"struct\",\"x\":");
+    memset(p, '[', depth);
+    p += depth;
+    memset(p, ']', depth);
+    p += depth;
+    sprintf(p, "},\"payload\":{\"after\":{\"id\":1},\"op\":\"c\"}}");
+    static const char *const bad[] = {
+        "{\"schema\":{\"type\":\"struct\",\"fields\":[[[[[[,\"payload\":{\"op\":\"c\",\"after\":{}}}",
+        "{\"schema\":{\"type\":\"struct\",\"name\":\"never ends},\"payload\":{\"op\":\"c\",\"after\":{}}}",
+        "{\"schema\":{\"type\":\"struct\"]},\"payload\":{\"op\":\"c\",\"after\":{}}}",
+        "{\"schema\":{\"type\":\"struct\"}]},\"payload\":{\"op\":\"c\",\"after\":{}}}",
+        /* a valid schema in a broken frame: the schema may be kept, the event is refused */
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"c\",\"after\":{}}",
+        "{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"c\",\"after\":{}}} x",
+    };
+    sl_change c;
+    sl_error err;
+    ck_assert_int_eq(decode(NULL, deep, &c, &err), -1);
+    ck_assert_int_eq(err.kind, SL_ERR_DATA);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (i == 4)
+            ck_assert_uint_eq(cached(), 0);
+        ck_assert_msg(decode(NULL, bad[i], &c, &err) == -1, "accepted: %s", bad[i]);
+        ck_assert_int_eq(err.kind, SL_ERR_DATA);
+    }
+    ck_assert_uint_le(cached(), 1);
+    free(deep);
+}
+END_TEST
+
+/* Frames around a kept schema that are not the plain envelope: each
+ * decodes exactly as the same JSON object with its members in another
+ * order (parsed whole), or is refused as invalid JSON. */
+START_TEST(frames_around_a_kept_schema)
+{
+    char *s = schema_for("t", 2, 0, 0), *e = event(s, 1, NULL);
+    int64_t k = expect_amount(e, "0.01");
+    ck_assert(k != 0);
+    static const char *const trailers[] = {" \n", " x", "}", ",", "{}"};
+    for (size_t i = 0; i < sizeof(trailers) / sizeof(trailers[0]); i++) {
+        char *t = event(s, 1, trailers[i]);
+        sl_change c;
+        sl_error err;
+        int rc = decode(NULL, t, &c, &err);
+        ck_assert_msg(rc == (i == 0 ? 0 : -1), "trailer '%s': %d", trailers[i], rc);
+        if (rc == 0)
+            sl_change_clear(&c);
+        free(t);
+    }
+    /* another member after the payload; a member name written with an
+     * escape; whitespace everywhere the grammar allows it */
+    sl_strbuf sb = SL_STRBUF_INIT;
+    const char *payload = "{\"after\":{\"id\":1,\"amount\":\"AQ==\"},\"op\":\"c\"}";
+    sl_strbuf_printf(&sb, "{\"schema\":%s,\"payload\":%s,\"extra\":1}", s, payload);
+    char *extra = sl_strbuf_steal(&sb);
+    sl_strbuf_printf(&sb, "{\"payload\":%s,\"extra\":1,\"schema\":%s}", payload, s);
+    char *extra2 = sl_strbuf_steal(&sb);
+    sl_strbuf_printf(&sb, "{\"\\u0073chema\":%s,\"payload\":%s}", s, payload);
+    char *escaped = sl_strbuf_steal(&sb);
+    sl_strbuf_printf(&sb, " \r\n{ \"schema\"\t:\n%s \n, \"payload\" :\r%s \t}\n ", s, payload);
+    char *spaced = sl_strbuf_steal(&sb);
+    sl_change a, b;
+    sl_error ea, eb;
+    int ra = decode(NULL, extra, &a, &ea), rb = decode(NULL, extra2, &b, &eb);
+    ck_assert_int_eq(ra, rb);
+    if (ra == 0) {
+        assert_same_change(&a, &b, "extra member");
+        sl_change_clear(&a);
+        sl_change_clear(&b);
+    }
+    ck_assert(expect_amount(escaped, "0.01") == 0);
+    ck_assert(expect_amount(spaced, "0.01") == k);
+    free(extra);
+    free(extra2);
+    free(escaped);
+    free(spaced);
+    free(s);
+    free(e);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("debezium schema cache");
+    TCase *tc = tcase_create("cache");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, kept_schema_decodes_as_whole_parse);
+    tcase_add_test(tc, two_schemas_interleaved);
+    tcase_add_test(tc, schema_change_mid_stream);
+    tcase_add_test(tc, eviction_by_count);
+    tcase_add_test(tc, eviction_by_bytes_and_long_schema);
+    tcase_add_test(tc, hostile_schemas);
+    tcase_add_test(tc, frames_around_a_kept_schema);
+    suite_add_tcase(s, tc);
+    int failed = sl_run_suite(s);
+    return failed ? 1 : 0;
+}
