@@ -15,7 +15,12 @@
  * columns as mapping.c accepts them; epoch integers into timestamps and
  * dates), with every key column present and not null.  Routes with
  * `columns:` pointers, `add_columns:`, soft deletes or `key_format: avro`
- * always take the general path. */
+ * always take the general path.
+ *
+ * The same reader takes the row of a Debezium change event under a kept
+ * Connect schema (sl_json_cells_map_after(); the Debezium format decides
+ * when: every field of the row's schema a plain type whose JSON value is
+ * the row's value as it is). */
 #ifndef SLUICE_JSON_CELLS_H
 #define SLUICE_JSON_CELLS_H
 
@@ -39,5 +44,15 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
  * it (no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF): what
  * jansson accepts in a string. */
 bool sl_utf8_strict(const unsigned char *s, size_t n);
+
+/* sl_json_cells_map_after() - the same for the text of a Debezium change
+ * event's payload: the row is its member "after" (an object), whose field
+ * names must all be members of @only (the row's Connect schema, whose
+ * fields are all that the general path reads), or any when @only is NULL;
+ * the other members are checked as JSON and skipped, the letter of the
+ * "op" member goes to *@op ('?' when it is not a one-letter string, 0 when
+ * absent): the caller decides what it means. */
+int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only, char *op,
+                            sl_rowbuilder *b);
 
 #endif

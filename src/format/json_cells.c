@@ -1,6 +1,7 @@
 /* json_cells.c - `format: json` read straight into a row's cells with
- * yajl's event parser; declines whatever the general path must judge
- * (see json_cells.h for the exact scope). */
+ * yajl's event parser, and the same for the "after" row of a Debezium
+ * change event; declines whatever the general path must judge (see
+ * json_cells.h for the exact scope). */
 #include "sluice/json_cells.h"
 
 #include "sluice/cells.h"
@@ -29,6 +30,13 @@ struct sl_json_cells {
     sl_rowbuilder *b;
     long col;               /* column of the current field, -1 = skipping it */
     int depth;              /* 1 inside the top-level object */
+    /* a Debezium payload: the row is its member "after" (depth 2) */
+    bool envelope;
+    const json_t *only;     /* the row's field names allowed, or NULL: any */
+    bool in_row;            /* inside the row's object */
+    bool at_row, seen_row;  /* the member being read is "after"; "after" was read */
+    bool at_op, seen_op;    /* likewise "op" */
+    char op;                /* the op's one letter; '?' for anything else */
     int skip_depth;         /* depth at which a skipped field's value started */
     bool done;              /* the top-level object has ended */
     size_t end;             /* offset just past it */
@@ -179,9 +187,30 @@ static bool skipping(const sl_json_cells *jc)
     return jc->col < 0;
 }
 
+/* A scalar value of a member of a Debezium payload: "after" must be an
+ * object; "op" is kept when it is a string (@s); anything else is skipped. */
+static int member_value(sl_json_cells *jc, const unsigned char *s, size_t n)
+{
+    if (jc->at_row)
+        return 0;
+    if (jc->at_op) {
+        jc->op = s && n == 1 ? (char)s[0] : '?';
+        jc->seen_op = true;
+    }
+    jc->at_op = false;
+    return 1;
+}
+
+static bool at_member(const sl_json_cells *jc)
+{
+    return jc->envelope && jc->depth == 1;
+}
+
 static int on_null(void *ctx)
 {
     sl_json_cells *jc = JC(ctx);
+    if (at_member(jc))
+        return member_value(jc, NULL, 0);
     if (skipping(jc))
         return 1;
     if (!cell_free(jc))
@@ -193,6 +222,8 @@ static int on_null(void *ctx)
 static int on_boolean(void *ctx, int v)
 {
     sl_json_cells *jc = JC(ctx);
+    if (at_member(jc))
+        return member_value(jc, NULL, 0);
     if (skipping(jc))
         return 1;
     if (!cell_free(jc))
@@ -231,6 +262,8 @@ static int on_number(void *ctx, const char *s, size_t n)
     sl_json_cells *jc = JC(ctx);
     if (jansson_refuses(s, n))
         return 0;
+    if (at_member(jc))
+        return member_value(jc, NULL, 0);
     if (skipping(jc))
         return 1;
     if (!cell_free(jc))
@@ -295,6 +328,8 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
+    if (at_member(jc))
+        return member_value(jc, s, n);
     if (skipping(jc))
         return 1;
     if (!cell_free(jc) || memchr(s, '\0', n))
@@ -317,8 +352,18 @@ static int on_string(void *ctx, const unsigned char *s, size_t n)
 static int on_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
-    if (jc->depth != 1)
+    if (at_member(jc)) { /* a member of a Debezium payload */
+        jc->col = -1;
+        jc->at_row = n == 5 && !memcmp(s, "after", 5);
+        jc->at_op = n == 2 && !memcmp(s, "op", 2);
+        /* a repeated member: the general path takes the last */
+        return !(jc->at_row && jc->seen_row) && !(jc->at_op && jc->seen_op);
+    }
+    if (!jc->in_row || jc->depth != (jc->envelope ? 2 : 1))
         return 1; /* inside a skipped value */
+    /* a field the row's schema lacks: the general path drops it */
+    if (jc->only && !json_object_getn(jc->only, (const char *)s, n))
+        return 0;
     long c = memchr(s, '\0', n) ? -1 : find_col(jc, s, n);
     if (c >= 0 && !jc->t->cols[c].generated) {
         jc->col = c;
@@ -343,6 +388,7 @@ static int open_nested(sl_json_cells *jc)
         return 0; /* a second value after the record's object */
     if (jc->depth == 0) {
         jc->depth = 1;
+        jc->in_row = !jc->envelope;
         return 1;
     }
     if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH)
@@ -353,7 +399,18 @@ static int open_nested(sl_json_cells *jc)
 
 static int on_start_map(void *ctx)
 {
-    return open_nested(JC(ctx));
+    sl_json_cells *jc = JC(ctx);
+    if (at_member(jc)) {
+        if (jc->at_op)
+            return 0; /* not a string: the general path decides what the event is */
+        if (jc->at_row) {
+            jc->at_row = false;
+            jc->seen_row = jc->in_row = true;
+            jc->depth = 2;
+            return 1;
+        }
+    }
+    return open_nested(jc);
 }
 
 static int on_start_array(void *ctx)
@@ -361,12 +418,18 @@ static int on_start_array(void *ctx)
     sl_json_cells *jc = JC(ctx);
     if (jc->depth == 0)
         return 0; /* not an object */
+    if (at_member(jc) && (jc->at_op || jc->at_row))
+        return 0;
     return open_nested(jc);
 }
 
 static int close_nested(sl_json_cells *jc)
 {
     jc->depth--;
+    if (jc->envelope && jc->in_row && jc->depth == 1) { /* the end of "after" */
+        jc->in_row = false;
+        jc->col = -1;
+    }
     if (jc->depth == 0) {
         jc->done = true;
         jc->end = yajl_get_bytes_consumed(jc->h);
@@ -433,7 +496,7 @@ sl_json_cells *sl_json_cells_new(const sl_mapping *m)
 {
     const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
-    if (r->format != SL_FMT_JSON || r->key_format == SL_KEYFMT_AVRO || m->soft_delete_col >= 0 || t->ncols == 0)
+    if ((r->format != SL_FMT_JSON && r->format != SL_FMT_DEBEZIUM) || r->key_format == SL_KEYFMT_AVRO || m->soft_delete_col >= 0 || t->ncols == 0)
         return NULL;
     for (size_t i = 0; i < t->ncols; i++)
         if (m->pointer[i] || m->meta[i])
@@ -534,9 +597,9 @@ static bool yajl_lenient(const char *s, size_t n)
     return !sl_utf8_strict((const unsigned char *)s, n);
 }
 
-int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
+static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b)
 {
-    if (!rec->value || rec->value_len == 0 || yajl_lenient(rec->value, rec->value_len))
+    if (!text || len == 0 || yajl_lenient(text, len))
         return 0;
     const sl_table *t = jc->t;
     sl_rowbuilder_start(b, (uint32_t)t->ncols);
@@ -545,12 +608,14 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
     jc->depth = 0;
     jc->done = false;
     jc->end = 0;
-    yajl_status st = yajl_parse(jc->h, (const unsigned char *)rec->value, rec->value_len);
-    bool ok = st == yajl_status_ok && jc->done;
+    jc->in_row = jc->at_row = jc->seen_row = jc->at_op = jc->seen_op = false;
+    jc->op = 0;
+    yajl_status st = yajl_parse(jc->h, (const unsigned char *)text, len);
+    bool ok = st == yajl_status_ok && jc->done && (!jc->envelope || jc->seen_row);
     /* after the object only whitespace: anything else would be a second
      * value that the handle holds back for the next record */
-    for (size_t i = jc->end; ok && i < rec->value_len; i++)
-        ok = json_space(((const char *)rec->value)[i]);
+    for (size_t i = jc->end; ok && i < len; i++)
+        ok = json_space(text[i]);
     if (!ok) {
         yajl_free(jc->h);
         jc->h = new_handle(jc);
@@ -560,6 +625,23 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
         if (b->len[t->key[k]] < 0)
             return 0; /* absent (the record key may hold it) or null: the general path decides */
     return 1;
+}
+
+int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
+{
+    jc->envelope = false;
+    jc->only = NULL;
+    return run(jc, rec->value, rec->value_len, b);
+}
+
+int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only, char *op,
+                            sl_rowbuilder *b)
+{
+    jc->envelope = true;
+    jc->only = only;
+    int rc = run(jc, payload, len, b);
+    *op = jc->op;
+    return rc;
 }
 
 /* ---- behind cells.h ---- */

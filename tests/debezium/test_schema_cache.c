@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "sluice/decoder.h"
+#include "sluice/cells.h"
+#include "sluice/mapping.h"
 #include "dbz_int.h"
 #include "runner.h"
 
@@ -396,6 +398,162 @@ START_TEST(frames_around_a_kept_schema)
 }
 END_TEST
 
+/* ---- the direct reader under a kept schema ---- */
+
+static const char plain_schema[] =
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"name\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\",\"field\":\"ts\"},"
+    "{\"type\":\"double\",\"optional\":true,\"field\":\"temp\"},"
+    "{\"type\":\"boolean\",\"optional\":true,\"field\":\"ok\"}],"
+    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"after\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"s.t.Envelope\"}";
+
+typedef struct direct_fixture {
+    sl_table table;
+    sl_mapping map;
+    sl_cells *cells;
+    sl_rowbuilder general, direct;
+} direct_fixture;
+
+static void direct_setup(direct_fixture *f)
+{
+    static const struct {
+        const char *name, *type_name;
+        sl_coltype type;
+    } cols[] = {{"id", "bigint", SL_COL_INT8},        {"name", "text", SL_COL_TEXT},
+                {"ts", "timestamptz", SL_COL_TIMESTAMPTZ}, {"temp", "double precision", SL_COL_FLOAT8},
+                {"ok", "boolean", SL_COL_BOOL},       {"extra", "text", SL_COL_TEXT}};
+    memset(f, 0, sizeof(*f));
+    sl_table *t = &f->table;
+    t->ncols = sizeof(cols) / sizeof(cols[0]);
+    t->cols = sl_xcalloc(t->ncols, sizeof(sl_column));
+    for (size_t i = 0; i < t->ncols; i++) {
+        t->cols[i].name = (char *)cols[i].name;
+        t->cols[i].type_name = (char *)cols[i].type_name;
+        t->cols[i].type = cols[i].type;
+    }
+    t->cols[0].in_key = true;
+    t->key = sl_xcalloc(1, sizeof(size_t));
+    t->nkey = 1;
+    t->qname = (char *)"\"public\".\"t\"";
+    route.mode = SL_MODE_UPSERT;
+    sl_error err;
+    ck_assert_int_eq(sl_mapping_init(&f->map, &route, t, &err), 0);
+    f->cells = sl_cells_new(&f->map, NULL);
+    ck_assert_ptr_nonnull(f->cells);
+    sl_rowbuilder_init(&f->general);
+    sl_rowbuilder_init(&f->direct);
+}
+
+static void direct_teardown(direct_fixture *f)
+{
+    sl_cells_free(f->cells);
+    sl_mapping_fini(&f->map);
+    sl_rowbuilder_free(&f->general);
+    sl_rowbuilder_free(&f->direct);
+    free(f->table.cols);
+    free(f->table.key);
+}
+
+/* The direct reader on @value, then the general path, which teaches the
+ * reader the schema of an upsert it wrote, as in the worker: returns
+ * whether the direct reader took it, and when it did, checks that it built
+ * the general path's row. */
+static bool direct_takes(direct_fixture *f, const char *value)
+{
+    sl_record rec = {.topic = "t", .partition = 0, .offset = 0, .timestamp = -1, .value = value,
+                     .value_len = strlen(value)};
+    int took = sl_cells_map(f->cells, &dec, &rec, &f->direct);
+    sl_change c;
+    sl_error err;
+    sl_error_clear(&err);
+    int rc = sl_decode(&dec, &rec, &c, &err);
+    bool upsert = rc == 0 && c.op == SL_OP_UPSERT;
+    if (upsert) /* a row the mapper refuses (no key) is not an upsert either */
+        upsert = sl_map_change(&f->map, &c, &rec, &f->general, &err) == 0;
+    if (upsert)
+        sl_cells_learn(f->cells, &c);
+    if (rc == 0)
+        sl_change_clear(&c);
+    if (!took)
+        return false;
+    ck_assert_msg(upsert, "the direct reader took what the general path does not upsert: %s", value);
+    for (size_t i = 0; i < f->table.ncols; i++) {
+        ck_assert_int_eq(f->direct.len[i], f->general.len[i]);
+        if (f->direct.len[i] > 0)
+            ck_assert(!memcmp(f->direct.bytes.data + f->direct.off[i], f->general.bytes.data + f->general.off[i],
+                              (size_t)f->direct.len[i]));
+    }
+    return true;
+}
+
+static char *plain_event(const char *schema_text, const char *payload)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_strbuf_printf(&sb, "{\"schema\":%s,\"payload\":%s}", schema_text, payload);
+    return sl_strbuf_steal(&sb);
+}
+
+START_TEST(direct_reader_under_a_kept_schema)
+{
+    direct_fixture f;
+    direct_setup(&f);
+    static const struct {
+        const char *payload;
+        bool takes;
+    } cases[] = {
+        {"{\"before\":null,\"after\":{\"id\":1,\"name\":\"a\",\"ts\":\"2024-01-01T00:00:00.001Z\",\"temp\":-1.5,"
+         "\"ok\":true},\"source\":{\"table\":\"t\",\"x\":[1,{\"y\":null}]},\"op\":\"c\",\"ts_ms\":1}", true},
+        {"{\"op\":\"u\",\"after\":{\"id\":2,\"name\":null,\"ok\":false},\"before\":{\"id\":2}}", true},
+        {"{\"after\":{\"id\":3,\"name\":\"r\"},\"op\":\"r\"}", true},
+        /* what the general path must decide */
+        {"{\"before\":{\"id\":4},\"after\":null,\"op\":\"d\"}", false},
+        {"{\"after\":{\"id\":5},\"op\":\"t\"}", false},
+        {"{\"after\":{\"id\":6}}", false},
+        {"{\"after\":{\"id\":7},\"op\":\"c\",\"op\":\"d\"}", false},
+        {"{\"after\":{\"id\":8},\"after\":{\"id\":9},\"op\":\"c\"}", false},
+        {"{\"after\":{\"id\":10,\"extra\":\"not in the schema\"},\"op\":\"c\"}", false},
+        {"{\"after\":{\"id\":11,\"name\":\"__debezium_unavailable_value\"},\"op\":\"u\"}", false},
+        {"{\"after\":{\"id\":12},\"op\":\"c\",\"source\":{\"bad\":01}}", false},
+        {"{\"after\":{\"id\":13},\"op\":[\"c\"]}", false},
+        {"{\"after\":[1],\"op\":\"c\"}", false},
+        {"{\"after\":{\"name\":\"no key\"},\"op\":\"c\"}", false},
+    };
+    /* the first event of a schema takes the general path, which checks the
+     * table against it; the next ones may go direct */
+    char *first = plain_event(plain_schema, cases[0].payload);
+    ck_assert(!direct_takes(&f, first));
+    free(first);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *e = plain_event(plain_schema, cases[i].payload);
+        ck_assert_msg(direct_takes(&f, e) == cases[i].takes, "case %zu: %s", i, cases[i].payload);
+        free(e);
+    }
+    /* a schema with a field the reader cannot take as it is (a Decimal) */
+    char *dec_schema = schema_for("t", 2, 0, 0);
+    char *e = event(dec_schema, 1, NULL);
+    ck_assert(!direct_takes(&f, e));
+    ck_assert(!direct_takes(&f, e));
+    free(e);
+    free(dec_schema);
+    /* a schema other than the one the table was last checked against */
+    e = plain_event(plain_schema, "{\"after\":{\"id\":1},\"op\":\"c\"}");
+    sl_record rec = {.topic = "t", .value = e, .value_len = strlen(e)};
+    ck_assert(!direct_takes(&f, e)); /* the Decimal schema's upserts came last */
+    ck_assert_int_eq(sl_cells_map(f.cells, &dec, &rec, &f.direct), 1);
+    sl_change other = {.op = SL_OP_UPSERT, .schema_key = INT64_MAX};
+    sl_cells_learn(f.cells, &other);
+    ck_assert_int_eq(sl_cells_map(f.cells, &dec, &rec, &f.direct), 0);
+    sl_change del = {.op = SL_OP_DELETE, .schema_key = 0};
+    sl_cells_learn(f.cells, &del); /* a delete teaches nothing */
+    ck_assert_int_eq(sl_cells_map(f.cells, &dec, &rec, &f.direct), 0);
+    free(e);
+    direct_teardown(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("debezium schema cache");
@@ -409,6 +567,7 @@ int main(void)
     tcase_add_test(tc, eviction_by_bytes_and_long_schema);
     tcase_add_test(tc, hostile_schemas);
     tcase_add_test(tc, frames_around_a_kept_schema);
+    tcase_add_test(tc, direct_reader_under_a_kept_schema);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? 1 : 0;

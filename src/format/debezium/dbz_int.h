@@ -83,6 +83,8 @@ typedef struct sl_dbz_schema {
     const json_t *schema;  /* tree when it is a schema proper (has a "type"), else NULL */
     const json_t *after;   /* the envelope's "after" / "before" struct schemas, or NULL */
     const json_t *before;
+    json_t *after_names;   /* when every field of "after" is a plain value (sl_dbz_plain_row()):
+                              its field names, for the direct reader; else NULL */
     int64_t key;           /* sl_change.schema_key: unique in the process; 0 when not cached */
     char *text;            /* cached: the schema's exact bytes, the cache key */
     size_t text_len;

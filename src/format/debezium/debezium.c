@@ -42,6 +42,8 @@
 #include "../avro_int.h"
 #include "dbz_int.h"
 #include "sluice/decoder.h"
+#include "sluice/cells.h"
+#include "sluice/json_cells.h"
 #include "sluice/log.h"
 
 /* The last delete seen per partition, to recognise the tombstone that
@@ -475,6 +477,77 @@ done:
     return rc;
 }
 
+/* The direct reader (json_cells.h) for an upsert under a kept schema the
+ * table was checked against, whose row fields are all plain values: the
+ * row is the payload's "after" as it is.  Left to the general path: any
+ * other schema or op, and any event that mentions the unchanged-TOAST
+ * placeholder (its field must be dropped, not written). */
+static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
+                          sl_rowbuilder *b)
+{
+    static const char b64_placeholder[] = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ";
+    dbz_state *st = d->state;
+    const char *p;
+    size_t n;
+    char op;
+    if (!schema_key || !rec->value)
+        return 0;
+    sl_dbz_schema *vs = sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &p, &n);
+    if (!vs || vs->key != schema_key || !vs->after_names)
+        return 0;
+    if (memmem(p, n, SL_DBZ_UNAVAILABLE, strlen(SL_DBZ_UNAVAILABLE)) ||
+        memmem(p, n, b64_placeholder, strlen(b64_placeholder)))
+        return 0;
+    if (sl_json_cells_map_after(jc, p, n, vs->after_names, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
+        return 0;
+    forget_delete(st, rec);
+    return 1;
+}
+
+/* ---- behind cells.h: the direct reader of a route's table ---- */
+
+typedef struct dbz_cells {
+    sl_json_cells *jc;
+    int64_t schema_key; /* the kept schema of the last upsert the general path wrote to the table */
+} dbz_cells;
+
+static void *dbz_cells_new(const sl_mapping *m, struct sl_registry *reg)
+{
+    (void)reg;
+    sl_json_cells *jc = sl_json_cells_new(m);
+    if (!jc)
+        return NULL;
+    dbz_cells *c = sl_xcalloc(1, sizeof(*c));
+    c->jc = jc;
+    return c;
+}
+
+static void dbz_cells_free(void *r)
+{
+    dbz_cells *c = r;
+    sl_json_cells_free(c->jc);
+    free(c);
+}
+
+static int dbz_cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b)
+{
+    dbz_cells *c = r;
+    return dbz_map_direct(d, c->jc, c->schema_key, rec, b);
+}
+
+/* An upsert written by the general path under a kept schema: its table was
+ * checked against that schema (the worker checks each new schema with its
+ * first upsert), so the next events of that schema may take the direct
+ * reader.  A table read again gets a new reader, which starts with none. */
+static void dbz_cells_learn(void *r, const sl_change *ch)
+{
+    if (ch && ch->op == SL_OP_UPSERT)
+        ((dbz_cells *)r)->schema_key = ch->schema_key;
+}
+
+static const sl_cells_ops dbz_cells_ops = {
+    .new = dbz_cells_new, .free = dbz_cells_free, .map = dbz_cells_map, .learn = dbz_cells_learn};
+
 /* Debezium reads Avro keys, like values, as the Connect records
  * AvroConverter was given. */
 static int dbz_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
@@ -496,4 +569,5 @@ const sl_format_ops sl_format_debezium = {
     .decode = dbz_decode,
     .decode_key = dbz_decode_key,
     .convert_cell = sl_dbz_convert_cell,
+    .cells = &dbz_cells_ops,
 };

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../connect_schema.h"
 #include "dbz_int.h"
 
 struct sl_dbz_cache {
@@ -56,6 +57,46 @@ static const json_t *field(const json_t *s, const char *name)
     return NULL;
 }
 
+/* A field whose JSON value sl_dbz_convert() keeps as it is and whose
+ * column takes it as plain JSON's: Connect's integer, floating point,
+ * boolean and string types without a semantic name, and strings named
+ * ZonedTimestamp (ISO text), Uuid or Enum. */
+static bool plain_field(const json_t *f)
+{
+    static const char *const types[] = {"int8", "int16", "int32", "int64", "float", "float32", "float64",
+                                        "double", "boolean", "string"};
+    static const char *const names[] = {"io.debezium.time.ZonedTimestamp", "io.debezium.data.Uuid",
+                                        "io.debezium.data.Enum"};
+    if (json_object_get(f, "schema") || !json_is_string(json_object_get(f, "field")))
+        return false;
+    const char *type = json_string_value(json_object_get(f, "type"));
+    const json_t *name = json_object_get(f, "name");
+    bool known = false;
+    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+        known = known || !strcmp(type, types[i]);
+    if (!known || !name)
+        return known;
+    for (size_t i = 0; json_is_string(name) && !strcmp(type, "string") && i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(json_string_value(name), names[i]))
+            return true;
+    return false;
+}
+
+/* The field names of @row when every field is plain, else NULL. */
+static json_t *plain_row(const json_t *row)
+{
+    json_t *names = json_object(), *f;
+    size_t i;
+    json_array_foreach(json_object_get(row, "fields"), i, f) {
+        if (!plain_field(f)) {
+            json_decref(names);
+            return NULL;
+        }
+        json_object_set_new(names, json_string_value(json_object_get(f, "field")), json_true());
+    }
+    return names;
+}
+
 void sl_dbz_schema_init(sl_dbz_schema *s, json_t *tree)
 {
     memset(s, 0, sizeof(*s));
@@ -71,6 +112,7 @@ void sl_dbz_schema_fini(sl_dbz_schema *s)
 {
     json_decref(s->fields);
     json_decref(s->fields_key_schema);
+    json_decref(s->after_names);
     json_decref(s->tree);
     free(s->text);
     memset(s, 0, sizeof(*s));
@@ -197,6 +239,8 @@ static sl_dbz_schema *add(sl_dbz_cache *c, const char *text, size_t len, json_t 
     }
     sl_dbz_schema *e = sl_xmalloc(sizeof(*e));
     sl_dbz_schema_init(e, tree);
+    if (e->after && sl_connect_stype(e->after) && !strcmp(sl_connect_stype(e->after), "struct"))
+        e->after_names = plain_row(e->after);
     e->text = sl_xmalloc(len);
     memcpy(e->text, text, len);
     e->text_len = len;

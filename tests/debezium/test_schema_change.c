@@ -1,0 +1,164 @@
+/* test_schema_change.c - Debezium events with JsonConverter schemas, whose
+ * schemas sluice reads once and keeps (schema_cache.c), through the daemon,
+ * librdkafka's mock cluster and a real PostgreSQL: two tables of one topic
+ * with different schemas in turn, a column added mid-stream whose first
+ * event is a delete (auto_evolve must still add the column with the first
+ * upsert), and an event under the old schema after the new one. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+#include "sluice/strbuf.h"
+#include "support.h"
+
+static char *schema;
+static char *logpath;
+
+/* A row field of a Connect struct schema: "name:type" with type int64,
+ * int32, string or dec2 (Connect Decimal, scale 2). */
+static void row_field(sl_strbuf *sb, const char *spec, bool first)
+{
+    const char *colon = strchr(spec, ':');
+    int n = (int)(colon - spec);
+    const char *type = colon + 1;
+    if (!first)
+        sl_strbuf_putc(sb, ',');
+    if (!strcmp(type, "dec2"))
+        sl_strbuf_printf(sb,
+                         "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+                         "\"version\":1,\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"},"
+                         "\"field\":\"%.*s\"}",
+                         n, spec);
+    else
+        sl_strbuf_printf(sb, "{\"type\":\"%s\",\"optional\":%s,\"field\":\"%.*s\"}", type,
+                         strncmp(spec, "id:", 3) ? "true" : "false", n, spec);
+}
+
+static void row_schema(sl_strbuf *sb, const char *table, const char *const *fields, const char *which)
+{
+    sl_strbuf_printf(sb, "{\"type\":\"struct\",\"fields\":[");
+    for (int i = 0; fields[i]; i++)
+        row_field(sb, fields[i], i == 0);
+    sl_strbuf_printf(sb, "],\"optional\":true,\"name\":\"dbz.public.%s.Value\",\"field\":\"%s\"}", table, which);
+}
+
+/* The envelope schema JsonConverter writes for @table with row @fields. */
+static char *envelope_schema(const char *table, const char *const *fields)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    sl_strbuf_printf(&sb, "{\"type\":\"struct\",\"fields\":[");
+    row_schema(&sb, table, fields, "before");
+    sl_strbuf_putc(&sb, ',');
+    row_schema(&sb, table, fields, "after");
+    sl_strbuf_printf(&sb,
+                     ",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},"
+                     "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"}],\"optional\":false,"
+                     "\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"},"
+                     "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],"
+                     "\"optional\":false,\"name\":\"dbz.public.%s.Envelope\",\"version\":2}",
+                     table);
+    return sl_strbuf_steal(&sb);
+}
+
+/* One change event: @before and @after are JSON objects or "null". */
+static void put(const char *topic, const char *table, const char *sch, long id, const char *op, const char *before,
+                const char *after)
+{
+    sl_strbuf v = SL_STRBUF_INIT, k = SL_STRBUF_INIT;
+    sl_strbuf_printf(&v,
+                     "{\"schema\":%s,\"payload\":{\"before\":%s,\"after\":%s,"
+                     "\"source\":{\"schema\":\"public\",\"table\":\"%s\"},\"op\":\"%s\"}}",
+                     sch, before, after, table, op);
+    sl_strbuf_printf(&k,
+                     "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,"
+                     "\"field\":\"id\"}],\"optional\":false,\"name\":\"dbz.public.%s.Key\"},\"payload\":{\"id\":%ld}}",
+                     table, id);
+    ts_produce(topic, 0, k.data, k.len, v.data, v.len);
+    sl_strbuf_free(&v);
+    sl_strbuf_free(&k);
+}
+
+static void expect(PGconn *c, const char *want, const char *sql)
+{
+    char q[2048];
+    snprintf(q, sizeof(q), "SELECT coalesce(string_agg(x, ';'), '') FROM (%s) AS q(x)", sql);
+    char *got = ts_pg_text(c, q, NULL);
+    ck_assert_msg(got && !strcmp(got, want), "%s\n  want: %s\n  got:  %s\nlog tail:\n%s", sql, want,
+                  got ? got : "(null)", sc_log_tail(logpath, 3000));
+    free(got);
+}
+
+START_TEST(kept_schemas_follow_the_tables)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    schema = ts_pg_fresh_schema(c, "dbz_schema_change");
+    char *topic = ts_unique_name("dbzsc"), *group = ts_unique_name("dbzsc_group");
+    ts_kafka_create_topic(topic, 1);
+    char *dir = ts_tempdir("dbz_schema_change");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%stargets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "batch:\n  max_rows: 100\n  linger_ms: 20\n"
+                                 "routes:\n  - topics: [\"%s\"]\n    target: pg\n    table: %s.${source.table}\n"
+                                 "    format: debezium\n    auto_create: true\n    auto_evolve: true\n",
+                                 kafka, topic, schema);
+    logpath = ts_write_file(dir, "sluice.log", "%s", "");
+
+    static const char *const a1[] = {"id:int64", "name:string", NULL};
+    static const char *const a2[] = {"id:int64", "name:string", "extra:int32", NULL};
+    static const char *const b1[] = {"id:int64", "amount:dec2", NULL};
+    char *sa1 = envelope_schema("a", a1), *sa2 = envelope_schema("a", a2), *sb1 = envelope_schema("b", b1);
+
+    put(topic, "a", sa1, 1, "c", "null", "{\"id\":1,\"name\":\"a1\"}");
+    put(topic, "b", sb1, 1, "c", "null", "{\"id\":1,\"amount\":\"AGQ=\"}");
+    put(topic, "a", sa1, 4, "c", "null", "{\"id\":4,\"name\":\"a4\"}");
+    /* the column "extra" appears; the first event under the new schema is a delete */
+    put(topic, "a", sa2, 1, "d", "{\"id\":1,\"name\":\"a1\",\"extra\":null}", "null");
+    put(topic, "a", sa2, 2, "c", "null", "{\"id\":2,\"name\":\"a2\",\"extra\":42}");
+    put(topic, "b", sb1, 2, "c", "null", "{\"id\":2,\"amount\":\"AMg=\"}");
+    /* an event still under the old schema (another producer, late) */
+    put(topic, "a", sa1, 3, "c", "null", "{\"id\":3,\"name\":\"a3\"}");
+    put(topic, "a", sa2, 2, "u", "null", "{\"id\":2,\"name\":\"a2\",\"extra\":43}");
+    put(topic, "a", sa2, 4, "u", "null", "{\"id\":4,\"name\":\"a4\",\"extra\":44}");
+    ts_flush();
+
+    ts_daemon *d = ts_daemon_start(config, logpath);
+    sc_wait_committed(group, topic, 1, 120000, logpath);
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped:\n%s", sc_log_tail(logpath, 3000));
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT concat_ws('|', id, name, coalesce(extra::text, 'null')) FROM %s.a ORDER BY id",
+             schema);
+    expect(c, "2|a2|43;3|a3|null;4|a4|44", sql);
+    snprintf(sql, sizeof(sql), "SELECT concat_ws('|', id, amount) FROM %s.b ORDER BY id", schema);
+    expect(c, "1|1.00;2|2.00", sql);
+    snprintf(sql, sizeof(sql),
+             "SELECT column_name || ' ' || data_type FROM information_schema.columns "
+             "WHERE table_schema = '%s' AND table_name = 'a' ORDER BY ordinal_position", schema);
+    expect(c, "id bigint;name text;extra integer", sql);
+
+    int code = ts_daemon_stop(d, 60000);
+    ck_assert_msg(code == 0, "sluice exited with %d:\n%s", code, sc_log_tail(logpath, 3000));
+    ts_daemon_free(d);
+    free(sa1);
+    free(sa2);
+    free(sb1);
+    free(topic);
+    free(group);
+    free(kafka);
+    free(config);
+    free(dir);
+    free(logpath);
+    free(schema);
+    PQfinish(c);
+    ts_kafka_stop();
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {kept_schemas_follow_the_tables};
+    return sc_main("debezium schema change", tests, 1);
+}
