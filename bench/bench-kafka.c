@@ -3,7 +3,8 @@
  * Starts librdkafka's mock cluster in this process (or, with --bootstrap,
  * uses a running Kafka cluster such as tests/kafka.sh starts), creates one
  * topic and produces a reproducible workload into it (lz4-compressed, keyed by id),
- * as JSON or, with --avro ID, as Avro in Confluent's wire format,
+ * as JSON or, with --avro ID, as Avro in Confluent's wire format, or with
+ * --debezium as Debezium change events (JsonConverter with schemas),
  * then checks with the low and high watermarks that every record is still
  * there (the mock cluster keeps at most 5 MiB per partition and silently
  * drops older data).  It prints
@@ -30,6 +31,14 @@
  * boolean, extra columns long/string/double/boolean): the same values as the
  * JSON, so the same final table.  The caller registers that schema and passes
  * the id it got; this program does not talk to a registry.
+ *
+ * --debezium writes each record as the change event Debezium's PostgreSQL
+ * connector sends for a row of that table under JsonConverter with
+ * schemas.enable=true: {"schema": the envelope's Connect schema (about 2 KB,
+ * the same in every event), "payload": {"before": null, "after": the row,
+ * "source": {...}, "op": "c" for an id's first record, "u" after it, ...}},
+ * keyed by the Connect JSON key {"schema": ..., "payload": {"id": ...}}; ts
+ * is an io.debezium.time.ZonedTimestamp string.  The same final table.
  *
  * --csv FILE writes every record as decoded CSV (columns, then partition and
  * offset) for loading with COPY; --expected FILE writes the final state of
@@ -86,6 +95,7 @@ typedef struct opts {
     const char *expected;
     uint64_t seed;
     long long avro_id; /* schema id for Avro values; -1: JSON */
+    bool debezium;     /* Debezium change events (JsonConverter, schemas.enable=true) */
 } opts;
 
 static uint64_t mix(uint64_t x)
@@ -292,10 +302,115 @@ static int avro_rec(const opts *o, const rec *r, char *buf, size_t n)
     return 5 + (int)avro_writer_tell(avro_state.writer);
 }
 
-/* A record's value in the format asked for. */
-static int value_rec(const opts *o, const rec *r, char *buf, size_t n)
+/* ---- Debezium ---- */
+
+/* Connect type of extra column c, by c % 4 as in json_rec(). */
+static const char *const extra_connect_type[] = {"int64", "string", "double", "boolean"};
+
+/* The row's Connect struct schema as Debezium's PostgreSQL connector writes
+ * it for the table of column_defs() (bench.py), field @field of the envelope. */
+static int dbz_row_schema(const opts *o, char *buf, size_t n, const char *field)
 {
+    int len = snprintf(buf, n,
+                       "{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+                       "{\"type\":\"string\",\"optional\":true,\"field\":\"device\"},"
+                       "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.time.ZonedTimestamp\","
+                       "\"version\":1,\"field\":\"ts\"},"
+                       "{\"type\":\"double\",\"optional\":true,\"field\":\"temp\"},"
+                       "{\"type\":\"boolean\",\"optional\":true,\"field\":\"ok\"}");
+    for (int c = 5; c < o->columns; c++)
+        len += snprintf(buf + len, n - (size_t)len, ",{\"type\":\"%s\",\"optional\":true,\"field\":\"c%02d\"}",
+                        extra_connect_type[c % 4], c);
+    len += snprintf(buf + len, n - (size_t)len,
+                    "],\"optional\":true,\"name\":\"bench.public.%s.Value\",\"field\":\"%s\"}", o->topic, field);
+    return len;
+}
+
+/* The envelope's schema, built once. */
+static char *dbz_schema;
+
+static void dbz_init(const opts *o)
+{
+    size_t n = 4096 + (size_t)o->columns * 160;
+    dbz_schema = malloc(n);
+    if (!dbz_schema)
+        die("out of memory");
+    int len = snprintf(dbz_schema, n, "{\"type\":\"struct\",\"fields\":[");
+    len += dbz_row_schema(o, dbz_schema + len, n - (size_t)len, "before");
+    len += snprintf(dbz_schema + len, n - (size_t)len, ",");
+    len += dbz_row_schema(o, dbz_schema + len, n - (size_t)len, "after");
+    snprintf(dbz_schema + len, n - (size_t)len,
+             ",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},"
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},"
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},"
+             "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},"
+             "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,"
+             "\"parameters\":{\"allowed\":\"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental\"},"
+             "\"default\":\"false\",\"field\":\"snapshot\"},"
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},"
+             "{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"},"
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},"
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"}],"
+             "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"},"
+             "{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},"
+             "{\"type\":\"int64\",\"optional\":false,\"field\":\"total_order\"},"
+             "{\"type\":\"int64\",\"optional\":false,\"field\":\"data_collection_order\"}],"
+             "\"optional\":true,\"name\":\"event.block\",\"version\":1,\"field\":\"transaction\"},"
+             "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},"
+             "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"}],"
+             "\"optional\":false,\"name\":\"bench.public.%s.Envelope\",\"version\":2}",
+             o->topic);
+}
+
+/* The change event of json_rec()'s row; "c" for an id's first record. */
+static int dbz_rec(const opts *o, const rec *r, bool first, char *buf, size_t n)
+{
+    long long src_ms = r->ts_us / 1000 + 5;
+    int len = snprintf(buf, n, "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":", dbz_schema);
+    len += json_rec(o, r, buf + len, n - (size_t)len);
+    len += snprintf(buf + len, n - (size_t)len,
+                    ",\"source\":{\"version\":\"3.6.1.Final\",\"connector\":\"postgresql\",\"name\":\"bench\","
+                    "\"ts_ms\":%lld,\"snapshot\":\"false\",\"db\":\"bench\","
+                    "\"sequence\":\"[\\\"%lld\\\",\\\"%lld\\\"]\",\"ts_us\":%lld,\"ts_ns\":%lld000,"
+                    "\"schema\":\"public\",\"table\":\"%s\",\"txId\":%lld,\"lsn\":%lld,\"xmin\":null},"
+                    "\"transaction\":null,\"op\":\"%s\",\"ts_ms\":%lld,\"ts_us\":%lld,\"ts_ns\":%lld000}}",
+                    src_ms, 24000000 + r->id * 64, 24000000 + r->id * 64 + 8, src_ms * 1000, src_ms * 1000,
+                    o->topic, 700 + r->id, 24000000 + r->id * 64 + 8, first ? "c" : "u", src_ms + 3,
+                    (src_ms + 3) * 1000, (src_ms + 3) * 1000);
+    if (len >= (int)n)
+        die("a Debezium event of %d bytes does not fit the buffer", len);
+    return len;
+}
+
+/* The record key as Debezium sends it under JsonConverter with schemas. */
+static int dbz_key(const opts *o, const rec *r, char *buf, size_t n)
+{
+    return snprintf(buf, n,
+                    "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,"
+                    "\"field\":\"id\"}],\"optional\":false,\"name\":\"bench.public.%s.Key\"},"
+                    "\"payload\":{\"id\":%lld}}",
+                    o->topic, r->id);
+}
+
+/* A record's value in the format asked for; @first: the id's first record. */
+static int value_rec(const opts *o, const rec *r, bool first, char *buf, size_t n)
+{
+    if (o->debezium)
+        return dbz_rec(o, r, first, buf, n);
     return o->avro_id >= 0 ? avro_rec(o, r, buf, n) : json_rec(o, r, buf, n);
+}
+
+/* A record's key: the id as text, or Debezium's key. */
+static int key_rec(const opts *o, const rec *r, char *buf, size_t n)
+{
+    return o->debezium ? dbz_key(o, r, buf, n) : snprintf(buf, n, "%lld", r->id);
 }
 
 /* CSV as COPY reads it; @canonical: ts in epoch ms, doubles times 10, t/f. */
@@ -412,13 +527,14 @@ static void produce_workload(const opts *o, const char *bootstrap, long long *by
             die("out of memory");
     }
     rd_kafka_t *rk = new_producer(bootstrap, "50");
-    char buf[4096], key[32];
+    static char buf[65536];
+    char key[256];
     *bytes = 0;
     for (long long i = 0; i < o->records; i++) {
         rec r;
         make_rec(o, step, i, &r);
-        int len = value_rec(o, &r, buf, sizeof buf);
-        int klen = snprintf(key, sizeof key, "%lld", r.id);
+        int len = value_rec(o, &r, i < o->distinct, buf, sizeof buf);
+        int klen = key_rec(o, &r, key, sizeof key);
         *bytes += len;
         produce_one(rk, o->topic, key, (size_t)klen, buf, (size_t)len, i);
         rd_kafka_poll(rk, 0);
@@ -504,7 +620,8 @@ static void produce_steady(const opts *o, rd_kafka_t *rk, double rate, double se
 {
     long long first = *next_id, n = (long long)(rate * secs + 0.5);
     long long start = mono_us();
-    char buf[4096], key[32];
+    static char buf[65536];
+    char key[256];
     long long step = 1;
     opts wide = *o;
     wide.distinct = 1;
@@ -518,8 +635,8 @@ static void produce_steady(const opts *o, rd_kafka_t *rk, double rate, double se
             make_rec(&wide, step, 1 + k, &r); /* i >= distinct: pseudo-random fields */
             r.id = first + k;
             r.ts_us = now_us();
-            int len = value_rec(o, &r, buf, sizeof buf);
-            int klen = snprintf(key, sizeof key, "%lld", r.id);
+            int len = value_rec(o, &r, true, buf, sizeof buf);
+            int klen = key_rec(o, &r, key, sizeof key);
             produce_one(rk, o->topic, key, (size_t)klen, buf, (size_t)len, -1);
         }
         rd_kafka_poll(rk, 0);
@@ -578,6 +695,7 @@ static void usage(FILE *out)
             "      --bootstrap B    a running Kafka cluster to create the topic in (default: a mock cluster)\n"
             "      --avro ID        values in Avro (Confluent wire format, schema id ID) instead of JSON\n"
             "      --avro-schema    print the Avro value schema for --columns and exit\n"
+            "      --debezium       values as Debezium change events (JsonConverter with schemas)\n"
             "      --csv FILE       write the records as CSV (columns, partition, offset)\n"
             "      --expected FILE  write the expected final state (canonical CSV, by id)\n"
             "Serves until SIGTERM/SIGINT or end of stdin; \"rate R SECONDS\" on stdin produces\n"
@@ -596,7 +714,8 @@ int main(int argc, char **argv)
         {"topic", required_argument, NULL, 't'},    {"seed", required_argument, NULL, 's'},
         {"csv", required_argument, NULL, 1},        {"expected", required_argument, NULL, 2},
         {"avro", required_argument, NULL, 3},       {"avro-schema", no_argument, NULL, 4},
-        {"bootstrap", required_argument, NULL, 5},  {"help", no_argument, NULL, 'h'},
+        {"bootstrap", required_argument, NULL, 5},  {"debezium", no_argument, NULL, 6},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "n:d:c:p:t:s:h", longopts, NULL)) != -1) {
@@ -619,6 +738,7 @@ int main(int argc, char **argv)
         }
         case 4: print_schema = true; break;
         case 5: real_bootstrap = optarg; break;
+        case 6: o.debezium = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -632,8 +752,12 @@ int main(int argc, char **argv)
         free(json);
         return 0;
     }
+    if (o.avro_id >= 0 && o.debezium)
+        die("--avro and --debezium exclude each other");
     if (o.avro_id >= 0)
         avro_enc_init(&o);
+    if (o.debezium)
+        dbz_init(&o);
 
     struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: a signal ends a blocking read */
     sigaction(SIGTERM, &sa, NULL);
@@ -690,5 +814,6 @@ int main(int argc, char **argv)
     free(dr_part);
     free(dr_off);
     avro_enc_free();
+    free(dbz_schema);
     return 0;
 }

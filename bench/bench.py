@@ -12,7 +12,8 @@ Measures, side by side on the same Kafka workload and the same PostgreSQL:
               (in a virtual environment kept in ~/.cache/sluice);
 on a real Kafka broker (tests/kafka.sh), sluice on W1 also on librdkafka's
 mock cluster for comparison; and the variants: W1 in Avro (Confluent wire format, schema from a local
-registry) against W1 in JSON, delivery exactly-once vs at-least-once, mode
+registry) against W1 in JSON, W1 as Debezium change events (JsonConverter with
+schemas, step w1dbz) against W1 in JSON, delivery exactly-once vs at-least-once, mode
 insert into a keyless table, workers 1/2/4, a 40-column row,
 produce-to-visible latency at a steady rate, peak RSS and RSS over time with
 a 4M backlog against 1M, and a callgrind profile (instructions per record by
@@ -45,7 +46,7 @@ ROOT = os.path.dirname(HERE)
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 PYTHON = "/usr/bin/python3"
 REGISTRY_SERVER = os.path.join(ROOT, "tests", "avro", "registry_server.py")
-STEPS = ["w1", "w1avro", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
+STEPS = ["w1", "w1avro", "w1dbz", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
 VENV = os.path.join(os.environ.get("SLUICE_CACHE", os.path.expanduser("~/.cache/sluice")), "bench-venv")
 
 
@@ -281,17 +282,19 @@ def column_defs(columns):
 class Workload:
     """A bench-kafka process holding one topic with the workload in it: JSON
     values, or with registry the same records in Avro (Confluent wire format),
-    their schema registered there first."""
+    their schema registered there first, or with debezium the same rows as
+    Debezium change events (JsonConverter with schemas)."""
 
-    def __init__(self, args, name, records, distinct, columns, workdir, files=True, registry=None, kafka=None):
+    def __init__(self, args, name, records, distinct, columns, workdir, files=True, registry=None, kafka=None,
+                 debezium=False):
         self.name, self.records, self.distinct, self.columns = name, records, distinct, columns
         # on a real cluster (kafka) topics outlive the run: give them this run's name
         self.topic = "bench%d-%s" % (os.getpid(), name) if kafka else name
         self.cluster = "real" if kafka else "mock"
         self.partitions = args.partitions
-        self.format = "avro" if registry else "json"
+        self.format = "avro" if registry else "debezium" if debezium else "json"
         # the CSV feeds the ceiling, which runs on the JSON workload only
-        self.csv = os.path.join(workdir, name + ".csv") if files and not registry else None
+        self.csv = os.path.join(workdir, name + ".csv") if files and self.format == "json" else None
         self.expected = os.path.join(workdir, name + ".expected") if files else None
         cmd = [args.bench_kafka, "-n", str(records), "-d", str(distinct), "-c", str(columns),
                "-p", str(self.partitions), "-t", self.topic]
@@ -306,6 +309,8 @@ class Workload:
                                     capture_output=True, text=True).stdout.strip()
             schema_id = registry.register(self.topic + "-value", schema)
             cmd += ["--avro", str(schema_id)]
+        if debezium:
+            cmd += ["--debezium"]
         log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4, %s, %s cluster)"
             % (name, records, distinct, columns, self.partitions, self.format, self.cluster))
         t0 = time.monotonic()
@@ -320,7 +325,8 @@ class Workload:
         self.bootstrap = self.info["bootstrap"]
         self.bytes = int(self.info["produced"].split("bytes=")[1].split()[0]) if records else 0
         log("   %s, %.1f MB of %s, watermarks checked, in %.1f s"
-            % (self.bootstrap, self.bytes / 1e6, "Avro" if registry else "JSON", time.monotonic() - t0))
+            % (self.bootstrap, self.bytes / 1e6, {"avro": "Avro", "debezium": "Debezium JSON"}.get(
+                self.format, "JSON"), time.monotonic() - t0))
         self.expected_md5 = None
         if self.expected:
             with open(self.expected, "rb") as f:
@@ -368,7 +374,7 @@ class Bench:
         self.failures = []
         self.seq = 0
         self.registry = None   # a Registry when a workload is in Avro
-        self.w1_bytes = self.w1avro_bytes = 0
+        self.w1_bytes = self.w1avro_bytes = self.w1dbz_bytes = 0
         self.pypi = None       # (python, confluent-kafka version, librdkafka version) from PyPI
         self.pypi_key = "python (PyPI)"
         self.kafka = None      # the real cluster, or None for the mock cluster only
@@ -637,6 +643,23 @@ class Bench:
                 self.create_table(t, mock)
                 self.record("sluice [mock]", self.run_sluice(mock, t, what="mock"))
 
+    DBZ_KEY, DBZ_JSON_KEY = "sluice debezium", "sluice json (beside debezium)"
+
+    def step_w1dbz(self, wl, dbz, reps):
+        """Step w1dbz: sluice on W1 as Debezium change events with schemas
+        (`format: debezium`), each repetition right after sluice on W1 in
+        plain JSON into the same table, so that both share the machine's
+        busy and quiet moments alike; the JSON run only with contender
+        sluice (bench/profile.py --format debezium leaves it out)."""
+        t = "public.%s_w1dbz" % self.tag
+        for i in range(reps):
+            log("-- w1dbz, repetition %d of %d" % (i + 1, reps))
+            if wl and "sluice" in self.args.contenders:
+                self.create_table(t, wl)
+                self.record(self.DBZ_JSON_KEY, self.run_sluice(wl, t))
+            self.create_table(t, dbz)
+            self.record(self.DBZ_KEY, self.run_sluice(dbz, t, what="dbz"))
+
     def step_delivery(self, wl, reps):
         t = self.table(wl)
         for i in range(reps):
@@ -804,7 +827,8 @@ class Bench:
              lambda v: v >= 0.4, x)
         goal("mode insert >= 0.5 x COPY", rat("sluice insert", "ceiling insert (COPY)"), lambda v: v >= 0.5, x)
         goal("Avro >= JSON", rat("sluice avro", "sluice"), lambda v: v >= 1.0, x)
-        goal("Debezium JSON with schemas >= 0.5 x plain JSON", None, None, None)
+        goal("Debezium JSON with schemas >= 0.5 x plain JSON (W1, real broker)", rat(self.DBZ_KEY, self.DBZ_JSON_KEY),
+             lambda v: v >= 0.5, x)
         ipr = None
         if self.profile:
             for line in self.profile.splitlines():
@@ -843,7 +867,7 @@ class Bench:
             self.notes.append("no plot: %s" % e)
             return None
         keys = [k for k in self.results if k != "latency" and self.median(k)
-                and (k in ("sluice", "sluice avro", "ceiling", "python", self.pypi_key, "sluice [mock]")
+                and (k in ("sluice", "sluice avro", self.DBZ_KEY, self.DBZ_JSON_KEY, "ceiling", "python", self.pypi_key, "sluice [mock]")
                      or k.startswith("sluice workers") or k.endswith("columns") or "insert" in k)]
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
         ax1.barh(keys[::-1], [self.median(k) / 1000 for k in keys[::-1]], color="tab:blue")
@@ -903,6 +927,12 @@ class Bench:
             w("- W1 Avro (`sluice avro`): the same %d records in Avro, Confluent wire format (~%d bytes each), "
               "schema registered in tests/avro/registry_server.py; sluice reads them with `format: avro`, "
               "otherwise configured as for JSON" % (a.records, self.w1avro_bytes // max(a.records, 1)))
+        if self.w1dbz_bytes:
+            w("- W1 Debezium (`%s`): the same %d records as Debezium change events of the PostgreSQL connector "
+              "under JsonConverter with schemas (~%d bytes each, most of it the envelope's Connect schema, the "
+              "same in every event; keys are Connect JSON too); sluice reads them with `format: debezium`, "
+              "otherwise configured as for JSON; each run follows a run on the plain JSON records (`%s`)"
+              % (self.DBZ_KEY, a.records, self.w1dbz_bytes // max(a.records, 1), self.DBZ_JSON_KEY))
         w("- each measurement repeated %d times, the median reported; sluice and the Python consumer are timed "
           "from process start until every offset is committed (sluice.offsets for exactly-once, the group's "
           "Kafka offsets otherwise), then the table is checked (row count and checksum of the final state)"
@@ -943,6 +973,8 @@ class Bench:
 
         ratio("sluice / ceiling", "sluice", "ceiling")
         ratio("sluice Avro / JSON throughput (W1)", "sluice avro", "sluice")
+        ratio("sluice Debezium JSON with schemas / plain JSON throughput (W1, step w1dbz, goal >= 0.5)",
+              self.DBZ_KEY, self.DBZ_JSON_KEY)
         ratio("sluice / python consumer", "sluice", "python")
         ratio("sluice / python consumer (PyPI)", "sluice", self.pypi_key)
         ratio("sluice, real broker / mock cluster", "sluice", "sluice [mock]")
@@ -1088,14 +1120,14 @@ def main():
             with open(out, "w") as f:
                 f.write(text + "\n(partial: the run has not finished)\n")
 
-        w1 = avro = mock = None
+        w1 = avro = mock = dbz = None
         if "w1avro" in steps:
             bench.registry = Registry()
             avro = Workload(args, "w1avro", args.records, args.distinct, 5, workdir, registry=bench.registry,
                             kafka=kafka)
             workloads.append(avro)
             bench.w1avro_bytes = avro.bytes
-        if set(steps) & {"w1", "delivery", "insert", "workers", "rss"}:
+        if set(steps) & {"w1", "w1dbz", "delivery", "insert", "workers", "rss"}:
             w1 = Workload(args, "w1", args.records, args.distinct, 5, workdir, kafka=kafka)
             workloads.append(w1)
             bench.librdkafka = w1.info["librdkafka"]
@@ -1106,9 +1138,19 @@ def main():
             mock.expected_md5, mock.expected_rows = w1.expected_md5, w1.expected_rows
         if w1 and avro and (w1.expected_md5, w1.expected_rows) != (avro.expected_md5, avro.expected_rows):
             raise BenchError("the Avro and JSON workloads differ in their final state")
+        if "w1dbz" in steps:
+            dbz = Workload(args, "w1dbz", args.records, args.distinct, 5, workdir, kafka=kafka, debezium=True)
+            workloads.append(dbz)
+            bench.w1dbz_bytes = dbz.bytes
+            if (w1.expected_md5, w1.expected_rows) != (dbz.expected_md5, dbz.expected_rows):
+                raise BenchError("the Debezium and JSON workloads differ in their final state")
         if "w1" in steps or avro:
             bench.step_w1(w1 if "w1" in steps else None, args.reps, avro, mock)
             partial()
+        if dbz:
+            bench.step_w1dbz(w1, dbz, args.reps)
+            partial()
+            dbz.stop()
         if mock:
             mock.stop()
         if avro:

@@ -4,7 +4,8 @@
     bench/profile.py [--records N] [--distinct N] [--keep-profile FILE]
     bench/profile.py --from callgrind.out.PID --records N
 
-Runs bench/bench.py's W1 step (sluice only, one repetition, 100,000 records
+Runs bench/bench.py's W1 step (or with --format its Avro or Debezium
+variant; sluice only, one repetition, 100,000 records
 by default) with sluice under `valgrind --tool=callgrind`, then prints the
 inclusive instruction counts of each stage of the record path divided by the
 number of records.  Instruction counts do not depend on the machine's load,
@@ -85,7 +86,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--distinct", type=int, default=20000)
-    ap.add_argument("--format", choices=["json", "avro"], default="json")
+    ap.add_argument("--format", choices=["json", "avro", "debezium"], default="json",
+                    help="W1 in JSON (step w1), in Avro (w1avro) or as Debezium change events with schemas (w1dbz)")
     ap.add_argument("--from", dest="src", help="summarise an existing callgrind profile")
     ap.add_argument("--keep-profile", help="where to keep the callgrind profile")
     ap.add_argument("--build", default=os.environ.get("SLUICE_BENCH_BUILD_DIR", os.path.join(ROOT, "build-bench")))
@@ -97,7 +99,8 @@ def main():
     prefix = os.path.join(tmp, "callgrind")
     cmd = [sys.executable, os.path.join(HERE, "bench.py"), "--sluice", os.path.join(a.build, "src", "sluice"),
            "--bench-kafka", os.path.join(a.build, "bench", "bench-kafka"),
-           "--only", "w1" if a.format == "json" else "w1avro", "--contenders", "sluice", "--reps", "1",
+           "--only", {"json": "w1", "avro": "w1avro", "debezium": "w1dbz"}[a.format],
+           "--contenders", "debezium" if a.format == "debezium" else "sluice", "--reps", "1",
            "--records", str(a.records), "--distinct", str(a.distinct), "--out", os.path.join(tmp, "bench.md"),
            "--sluice-wrapper", "valgrind --tool=callgrind --callgrind-out-file=%s.%%p" % prefix] + rest
     subprocess.run(cmd, check=True)
