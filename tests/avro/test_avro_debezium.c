@@ -66,17 +66,6 @@ static unsigned char *hex_record(const char *hex, const id_map *m, size_t *len)
     return b;
 }
 
-static void expect_coltype(PGconn *c, const char *table, const char *col, const char *want)
-{
-    char *got = ts_pg_text(c,
-                           "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                           "WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
-                           table, col, NULL);
-    ck_assert_msg(got && !strcmp(got, want), "column %s.%s is %s, want %s", table, col, got ? got : "missing",
-                  want);
-    free(got);
-}
-
 /* The target's rows, each read as the source column's type, as the
  * recorder printed the source's (pg_avro.expected). */
 static const char *const rows_sql[NTABLES] = {
@@ -168,19 +157,19 @@ START_TEST(test_recorded_apicurio_events)
     ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
 
     /* the table's columns as the Avro schema describes them */
-    expect_coltype(c, "types", "bi", "bigint");
-    expect_coltype(c, "types", "n", "numeric");
-    expect_coltype(c, "types", "n2", "numeric(14,3)");
-    expect_coltype(c, "types", "r", "real");
-    expect_coltype(c, "types", "by", "bytea");
-    expect_coltype(c, "types", "u", "uuid");
-    expect_coltype(c, "types", "jb", "jsonb");
-    expect_coltype(c, "types", "dt", "date");
-    expect_coltype(c, "types", "tm", "time without time zone");
-    expect_coltype(c, "types", "ts", "timestamp without time zone");
-    expect_coltype(c, "types", "tstz", "timestamp with time zone");
-    expect_coltype(c, "types", "ai", "integer[]");
-    expect_coltype(c, "types", "at", "text[]");
+    ts_pg_expect_coltype(c, "types", "bi", "bigint");
+    ts_pg_expect_coltype(c, "types", "n", "numeric");
+    ts_pg_expect_coltype(c, "types", "n2", "numeric(14,3)");
+    ts_pg_expect_coltype(c, "types", "r", "real");
+    ts_pg_expect_coltype(c, "types", "by", "bytea");
+    ts_pg_expect_coltype(c, "types", "u", "uuid");
+    ts_pg_expect_coltype(c, "types", "jb", "jsonb");
+    ts_pg_expect_coltype(c, "types", "dt", "date");
+    ts_pg_expect_coltype(c, "types", "tm", "time without time zone");
+    ts_pg_expect_coltype(c, "types", "ts", "timestamp without time zone");
+    ts_pg_expect_coltype(c, "types", "tstz", "timestamp with time zone");
+    ts_pg_expect_coltype(c, "types", "ai", "integer[]");
+    ts_pg_expect_coltype(c, "types", "at", "text[]");
 
     /* every row as the source held it */
     ts_pg_exec(c, "SET TimeZone = 'UTC'", NULL);

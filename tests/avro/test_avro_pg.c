@@ -69,16 +69,6 @@ static void expect_text(PGconn *c, const char *table, const char *col, const cha
     free(got);
 }
 
-static void expect_coltype(PGconn *c, const char *table, const char *col, const char *want)
-{
-    char *got = ts_pg_text(c,
-                           "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                           "WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
-                           table, col, NULL);
-    ck_assert_msg(got && !strcmp(got, want), "column %s.%s is %s, want %s", table, col, got ? got : "missing", want);
-    free(got);
-}
-
 static const char key_schema[] =
     "{\"type\":\"record\",\"name\":\"Key\",\"namespace\":\"sluice.test\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}";
 
@@ -135,16 +125,16 @@ START_TEST(test_every_type_roundtrip)
                              "WHERE i.indrelid = 'alltypes'::regclass AND i.indisprimary", NULL);
     ck_assert_str_eq(pk, "id");
     free(pk);
-    expect_coltype(c, "alltypes", "dec", "numeric(20,4)");
-    expect_coltype(c, "alltypes", "decfx", "numeric(20,2)");
-    expect_coltype(c, "alltypes", "tsus", "timestamp with time zone");
-    expect_coltype(c, "alltypes", "ltus", "timestamp without time zone");
-    expect_coltype(c, "alltypes", "day", "date");
-    expect_coltype(c, "alltypes", "tus", "time without time zone");
-    expect_coltype(c, "alltypes", "u", "uuid");
-    expect_coltype(c, "alltypes", "raw", "bytea");
-    expect_coltype(c, "alltypes", "tags", "text[]");
-    expect_coltype(c, "alltypes", "inner", "jsonb");
+    ts_pg_expect_coltype(c, "alltypes", "dec", "numeric(20,4)");
+    ts_pg_expect_coltype(c, "alltypes", "decfx", "numeric(20,2)");
+    ts_pg_expect_coltype(c, "alltypes", "tsus", "timestamp with time zone");
+    ts_pg_expect_coltype(c, "alltypes", "ltus", "timestamp without time zone");
+    ts_pg_expect_coltype(c, "alltypes", "day", "date");
+    ts_pg_expect_coltype(c, "alltypes", "tus", "time without time zone");
+    ts_pg_expect_coltype(c, "alltypes", "u", "uuid");
+    ts_pg_expect_coltype(c, "alltypes", "raw", "bytea");
+    ts_pg_expect_coltype(c, "alltypes", "tags", "text[]");
+    ts_pg_expect_coltype(c, "alltypes", "inner", "jsonb");
 
     static const char *const want0[][2] = {
         {"b", "true"}, {"i", "-2147483648"}, {"f", "1.5"}, {"d", "-0.1"},
@@ -449,8 +439,8 @@ START_TEST(test_evolution)
     sc_wait_committed(group, topic, 1, 120000, log);
     ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
 
-    expect_coltype(c, "items", "qty", "integer");
-    expect_coltype(c, "items", "note", "numeric(9,3)");
+    ts_pg_expect_coltype(c, "items", "qty", "integer");
+    ts_pg_expect_coltype(c, "items", "note", "numeric(9,3)");
     ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM items", NULL), 60);
     for (int i = 1; i <= 60; i++) {
         int ver = i <= 10 ? 1 : (int[]){2, 1, 3, 1, 2}[i % 5];
@@ -1305,10 +1295,10 @@ static void run_concurrent_evolution(int workers, int processes)
     }
 
     /* the table: created from v1, evolved by v2 and v3 */
-    expect_coltype(r.c, "items", "id", "bigint");
-    expect_coltype(r.c, "items", "name", "text");
-    expect_coltype(r.c, "items", "qty", "integer");
-    expect_coltype(r.c, "items", "note", "numeric(9,3)");
+    ts_pg_expect_coltype(r.c, "items", "id", "bigint");
+    ts_pg_expect_coltype(r.c, "items", "name", "text");
+    ts_pg_expect_coltype(r.c, "items", "qty", "integer");
+    ts_pg_expect_coltype(r.c, "items", "note", "numeric(9,3)");
     ck_assert_int_eq(ts_pg_int(r.c, "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1"
                                     " AND table_name = 'items'", r.schema, NULL), 4);
     /* every record's final row */

@@ -454,6 +454,17 @@ char *ts_pg_text(PGconn *c, const char *sql, ...)
     return v;
 }
 
+void ts_pg_expect_coltype(PGconn *c, const char *table, const char *col, const char *want)
+{
+    char *got = ts_pg_text(c,
+                           "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                           "WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped",
+                           table, col, NULL);
+    ck_assert_msg(got && !strcmp(got, want), "column %s.%s is %s, want %s", table, col, got ? got : "missing",
+                  want);
+    free(got);
+}
+
 char *ts_pg_fresh_schema(PGconn *c, const char *base)
 {
     char *name = ts_unique_name(base);

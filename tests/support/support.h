@@ -125,6 +125,10 @@ int64_t ts_pg_int(PGconn *c, const char *sql, ...);
  * or no row; free() it. */
 char *ts_pg_text(PGconn *c, const char *sql, ...);
 
+/** ts_pg_expect_coltype() - fail the test unless column @col of @table
+ * (a regclass name) has the type @want, as format_type() writes it. */
+void ts_pg_expect_coltype(PGconn *c, const char *table, const char *col, const char *want);
+
 /**
  * ts_pg_fresh_schema() - drop and create a schema named after @base (see
  * ts_unique_name()) and make it @c's search_path.
