@@ -122,26 +122,6 @@ static json_t *meta_path(json_t *root, const char *path)
 
 /* ---- time helpers ---- */
 
-static bool digits(const char *s, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
-/* A light check that catches what is clearly not a date/time, so that the
- * error names the record; PostgreSQL's input function has the last word. */
-static bool looks_like_date(const char *s)
-{
-    return digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' && digits(s + 8, 2);
-}
-
-static bool looks_like_time(const char *s)
-{
-    return digits(s, 2) && s[2] == ':' && digits(s + 3, 2);
-}
-
 static int64_t epoch_to_us(const json_t *v, sl_epoch_unit unit, bool *ok)
 {
     static const double mul[] = {[SL_EPOCH_S] = 1e6, [SL_EPOCH_MS] = 1e3, [SL_EPOCH_US] = 1};
@@ -325,18 +305,6 @@ static int put_array(const json_t *v, sl_coltype elem, sl_epoch_unit epoch, sl_s
     return 0;
 }
 
-static bool valid_uuid(const char *s)
-{
-    int hex = 0;
-    for (const char *p = s; *p; p++) {
-        if (isxdigit((unsigned char)*p))
-            hex++;
-        else if (*p != '-' && *p != '{' && *p != '}')
-            return false;
-    }
-    return hex == 32;
-}
-
 int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch_unit epoch,
                      sl_strbuf *out, sl_error *err)
 {
@@ -389,7 +357,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             sl_fmt_timestamp_us(out, us, type == SL_COL_TIMESTAMPTZ);
             return 0;
         }
-        if (s && (looks_like_date(s) || !strcasecmp(s, "infinity") || !strcasecmp(s, "-infinity"))) {
+        if (s && sl_text_is_date(s, strlen(s))) {
             sl_strbuf_puts(out, s);
             return 0;
         }
@@ -403,7 +371,7 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             sl_fmt_date(out, days);
             return 0;
         }
-        if (s && (looks_like_date(s) || !strcasecmp(s, "infinity") || !strcasecmp(s, "-infinity"))) {
+        if (s && sl_text_is_date(s, strlen(s))) {
             sl_strbuf_puts(out, s);
             return 0;
         }
@@ -418,14 +386,14 @@ int sl_convert_value(const json_t *v, sl_coltype type, sl_coltype elem, sl_epoch
             sl_fmt_time_us(out, us);
             return 0;
         }
-        if (s && looks_like_time(s)) {
+        if (s && sl_text_is_time(s, strlen(s))) {
             sl_strbuf_puts(out, s);
             return 0;
         }
         return sl_error_set(err, SL_ERR_DATA, "%s%.64s%s is not a time of day", s ? "\"" : "a ",
                             s ? s : kind_of(v), s ? "\"" : "");
     case SL_COL_UUID:
-        if (s && valid_uuid(s)) {
+        if (s && sl_text_is_uuid(s, strlen(s))) {
             sl_strbuf_puts(out, s);
             return 0;
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Days since 1970-01-01 -> proleptic Gregorian y/m/d: the era-based
  * method of H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"
@@ -295,4 +296,49 @@ void sl_fmt_double(sl_strbuf *out, double d)
             break;
     }
     sl_strbuf_puts(out, buf);
+}
+
+int sl_fmt_hex_base64(sl_strbuf *out, const char *s, size_t n)
+{
+    unsigned char *b = sl_xmalloc(n / 4 * 3 + 3);
+    long len = sl_base64_decode(s, n, b);
+    if (len >= 0)
+        sl_fmt_hex(out, b, (size_t)len);
+    free(b);
+    return len < 0 ? -1 : 0;
+}
+
+/* ---- checks of text bound for typed columns ---- */
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+bool sl_text_is_date(const char *s, size_t n)
+{
+    if (n >= 10 && all_digits(s, 4) && s[4] == '-' && all_digits(s + 5, 2) && s[7] == '-' && all_digits(s + 8, 2))
+        return true;
+    return (n == 8 && !strncasecmp(s, "infinity", 8)) || (n == 9 && !strncasecmp(s, "-infinity", 9));
+}
+
+bool sl_text_is_time(const char *s, size_t n)
+{
+    return n >= 5 && all_digits(s, 2) && s[2] == ':' && all_digits(s + 3, 2);
+}
+
+bool sl_text_is_uuid(const char *s, size_t n)
+{
+    int hex = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+            hex++;
+        else if (c != '-' && c != '{' && c != '}')
+            return false;
+    }
+    return hex == 32;
 }

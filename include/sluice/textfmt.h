@@ -1,6 +1,7 @@
 /* textfmt.h - canonical text of typed values (the decoder.h conventions),
  * shared by the decoders and the mapper: dates, times, timestamps,
- * decimals, bytes, and base64.  Dates use the proleptic Gregorian calendar;
+ * decimals, bytes, and base64; and the light checks that decide whether a
+ * string goes into a date, time or uuid column as it is.  Dates use the proleptic Gregorian calendar;
  * years before 1 are written the PostgreSQL way, "0001-01-01 BC". */
 #ifndef SLUICE_TEXTFMT_H
 #define SLUICE_TEXTFMT_H
@@ -45,5 +46,21 @@ void sl_fmt_base64(sl_strbuf *out, const void *p, size_t n);
 /* sl_base64_decode() - RFC 4648 base64 (standard or URL alphabet, padding
  * optional) of @n chars into @out (room for 3n/4 bytes); -1 on bad input. */
 long sl_base64_decode(const char *s, size_t n, unsigned char *out);
+
+/* sl_fmt_hex_base64() - base64 text @s of @n chars as bytea hex text
+ * (sl_fmt_hex of its bytes).  Return: 0, or -1 (nothing written) when @s
+ * is not base64. */
+int sl_fmt_hex_base64(sl_strbuf *out, const char *s, size_t n);
+
+/* Light checks of a string bound for a typed column, the same for the
+ * general mapper and the direct readers: they catch what is clearly not a
+ * date, time or uuid, so that the error names the record; PostgreSQL's input
+ * function has the last word.  @s need not be NUL-terminated. */
+/* sl_text_is_date() - "YYYY-MM-DD..." or (-)infinity: date and timestamp columns. */
+bool sl_text_is_date(const char *s, size_t n);
+/* sl_text_is_time() - "HH:MM...": time columns. */
+bool sl_text_is_time(const char *s, size_t n);
+/* sl_text_is_uuid() - 32 hex digits, with any '-', '{' and '}'. */
+bool sl_text_is_uuid(const char *s, size_t n);
 
 #endif

@@ -174,35 +174,6 @@ static bool pass(sl_av_cursor *c, const sl_av_node *n, int depth)
 /* ---- cells: each as mapping.c's sl_convert_value() makes it from the
  * JSON value avro.c would have built ---- */
 
-static bool digits(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-static bool date_like(const unsigned char *s, size_t n)
-{
-    if (n >= 10 && digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' && digits(s + 8, 2))
-        return true;
-    return (n == 8 && !strncasecmp((const char *)s, "infinity", 8)) ||
-           (n == 9 && !strncasecmp((const char *)s, "-infinity", 9));
-}
-
-static bool uuid_like(const unsigned char *s, size_t n)
-{
-    int hex = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = s[i];
-        if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))
-            hex++;
-        else if (ch != '-' && ch != '{' && ch != '}')
-            return false;
-    }
-    return hex == 32;
-}
-
 static bool hex_text(const unsigned char *s, size_t n)
 {
     if (n < 2 || s[0] != '\\' || s[1] != 'x')
@@ -223,11 +194,11 @@ static bool string_fits(const sl_column *col, const unsigned char *s, size_t n)
     case SL_COL_TIMESTAMPTZ:
     case SL_COL_TIMESTAMP:
     case SL_COL_DATE:
-        return date_like(s, n);
+        return sl_text_is_date((const char *)s, n);
     case SL_COL_TIME:
-        return n >= 5 && digits(s, 2) && s[2] == ':' && digits(s + 3, 2);
+        return sl_text_is_time((const char *)s, n);
     case SL_COL_UUID:
-        return uuid_like(s, n);
+        return sl_text_is_uuid((const char *)s, n);
     case SL_COL_BYTEA:
         return hex_text(s, n); /* else mapping.c writes the text's bytes in hex */
     default:

@@ -126,15 +126,8 @@ static json_t *conv(const json_t *schema, const json_t *v, sl_strbuf *tmp, sl_er
     if (!strcmp(type, "bytes")) {
         if (!json_is_string(v))
             return sl_error_set(err, SL_ERR_DATA, "bytes payload is not base64 text"), NULL;
-        size_t n = json_string_length(v);
-        unsigned char *b = sl_xmalloc(n + 1);
-        long len = sl_base64_decode(json_string_value(v), n, b);
-        if (len < 0) {
-            free(b);
+        if (sl_fmt_hex_base64(tmp, json_string_value(v), json_string_length(v)))
             return sl_error_set(err, SL_ERR_DATA, "bytes payload is not base64"), NULL;
-        }
-        sl_fmt_hex(tmp, b, (size_t)len);
-        free(b);
         return json_stringn(tmp->data, tmp->len);
     }
     if (!strcmp(type, "struct"))

@@ -134,36 +134,6 @@ static void put_int(sl_strbuf *sb, int64_t x)
     sl_strbuf_append(sb, p, (size_t)(buf + sizeof(buf) - p));
 }
 
-static bool has_digits(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!is_digit((char)s[i]))
-            return false;
-    return true;
-}
-
-/* mapping.c's checks for strings into date, timestamp and uuid columns. */
-static bool date_like(const unsigned char *s, size_t n)
-{
-    if (n >= 10 && has_digits(s, 4) && s[4] == '-' && has_digits(s + 5, 2) && s[7] == '-' && has_digits(s + 8, 2))
-        return true;
-    return (n == 8 && !strncasecmp((const char *)s, "infinity", 8)) ||
-           (n == 9 && !strncasecmp((const char *)s, "-infinity", 9));
-}
-
-static bool uuid_like(const unsigned char *s, size_t n)
-{
-    int hex = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
-            hex++;
-        else if (c != '-' && c != '{' && c != '}')
-            return false;
-    }
-    return hex == 32;
-}
-
 /* Start the current column's cell; false when it is set already (a
  * duplicate field, which the general path resolves). */
 static bool cell_free(const sl_json_cells *jc)
@@ -341,9 +311,9 @@ static int on_string(void *ctx, const unsigned char *s, size_t n)
     case SL_COL_TIMESTAMPTZ:
     case SL_COL_TIMESTAMP:
     case SL_COL_DATE:
-        return date_like(s, n) ? cell_text(jc, s, n) : 0;
+        return sl_text_is_date((const char *)s, n) ? cell_text(jc, s, n) : 0;
     case SL_COL_UUID:
-        return uuid_like(s, n) ? cell_text(jc, s, n) : 0;
+        return sl_text_is_uuid((const char *)s, n) ? cell_text(jc, s, n) : 0;
     default:
         return 0;
     }

@@ -281,15 +281,8 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
             return sl_error_set(err, SL_ERR_DATA, "bytes value is not base64 text"), NULL;
         if (sl_dbz_is_unavailable(v))
             return json_string(SL_DBZ_UNAVAILABLE);
-        size_t n = json_string_length(v);
-        unsigned char *b = sl_xmalloc(n + 3);
-        long len = sl_base64_decode(json_string_value(v), n, b);
-        if (len < 0) {
-            free(b);
+        if (sl_fmt_hex_base64(tmp, json_string_value(v), json_string_length(v)))
             return sl_error_set(err, SL_ERR_DATA, "bytes value is not base64"), NULL;
-        }
-        sl_fmt_hex(tmp, b, (size_t)len);
-        free(b);
         return text(tmp);
     }
     if (!strcasecmp(type, "struct"))
