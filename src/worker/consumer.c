@@ -16,7 +16,12 @@ void sl_worker_commit(sl_worker *w, const size_t *ps, size_t n, bool sync)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
         const sl_part *p = &w->parts.v[ps[i]];
-        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
+        if (!p->revoked && p->safe >= 0)
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->safe;
+    }
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
     }
     rd_kafka_resp_err_t e = rd_kafka_commit(w->rk, l, sync ? 0 : 1);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -27,10 +32,10 @@ void sl_worker_commit(sl_worker *w, const size_t *ps, size_t n, bool sync)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-void sl_worker_rewind(sl_worker *w)
+static void seek_parts(sl_worker *w, bool keep_pending)
 {
     size_t *seek = sl_xcalloc(w->parts.n ? w->parts.n : 1, sizeof(size_t));
-    size_t n = sl_parts_rewind(&w->parts, seek);
+    size_t n = keep_pending ? sl_parts_refetch(&w->parts, seek) : sl_parts_rewind(&w->parts, seek);
     if (n) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
         for (size_t i = 0; i < n; i++) {
@@ -47,6 +52,16 @@ void sl_worker_rewind(sl_worker *w)
         rd_kafka_topic_partition_list_destroy(l);
     }
     free(seek);
+}
+
+void sl_worker_rewind(sl_worker *w)
+{
+    seek_parts(w, false);
+}
+
+void sl_worker_refetch(sl_worker *w)
+{
+    seek_parts(w, true);
 }
 
 /* librdkafka without fetch.queue.backoff.ms (2.0.2, as Debian 12 ships it)
@@ -107,7 +122,7 @@ void sl_worker_pause(sl_worker *w, bool pause)
 void sl_worker_serve_paused(sl_worker *w, int64_t ms)
 {
     int64_t end = sl_worker_now_ms() + ms;
-    while (!sl_worker_stopping(w) && !w->flush_aborted && sl_worker_now_ms() < end) {
+    while (!sl_worker_stopping(w) && sl_worker_now_ms() < end) {
         sl_worker_beat(w);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, 50);
         if (!m)
@@ -139,6 +154,7 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
         sl_sink *s = w->sinks[p->target];
         if (!sl_sink_exactly_once(s))
             continue;
+        sl_worker_claim_sink(w, p->target);
         for (int attempt = 0;; attempt++) {
             sl_error err;
             int64_t off = -1;
@@ -182,23 +198,33 @@ static void commit_db_offsets(sl_worker *w, const rd_kafka_topic_partition_list_
     rd_kafka_topic_partition_list_destroy(c);
 }
 
+/* Before partitions go, the write in flight ends: it makes no further
+ * attempt, and its result is reaped (committed, or its rows dropped and
+ * read again by the partitions' next owner).  Then what is pending gets
+ * one attempt, as before any rebalance. */
 static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool lost)
 {
-    if (w->in_flush) {
-        /* a write is being retried: it cannot finish for partitions we lose;
-         * they are removed when it ends */
+    /* answering a row a write rejected (the write waits for us): it cannot
+     * be waited for here; the partitions are marked, and removed when it ends */
+    bool in_write = w->rejecting != NULL;
+    if (in_write) {
+        log_warn(w->ctx, "partitions revoked during a write; it is given up");
+        sl_worker_abort_writes(w);
     } else if (lost) {
         log_warn(w->ctx, "partitions lost (session timed out); pending rows are dropped");
+        sl_worker_end_writes(w);
         sl_worker_discard_pending(w);
         sl_worker_rewind(w);
     } else if (!w->failed) {
+        sl_worker_abort_writes(w);
         sl_worker_flush(w, false);
+    } else {
+        sl_worker_end_writes(w);
     }
     for (int i = 0; i < l->cnt; i++) {
         log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
         sl_metrics_lag_forget(w->rt->metrics, l->elems[i].topic, l->elems[i].partition);
-        if (sl_parts_revoke(&w->parts, l->elems[i].topic, l->elems[i].partition, w->in_flush) && w->in_flush)
-            w->flush_aborted = true;
+        sl_parts_revoke(&w->parts, l->elems[i].topic, l->elems[i].partition, in_write);
     }
 }
 

@@ -272,9 +272,10 @@ int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic
     if (r->on_error != SL_ONERR_DLQ)
         return -1;
     if (r->dlq_table) {
-        /* counted and logged when the write holding it commits */
-        sl_flush_add_deadletter(&w->flushes[sl_worker_target_index(w->cfg, r->target)], r, topic, partition, offset,
-                                key, klen, val, vlen, why->msg);
+        /* counted and logged when the write holding it commits; a row a
+         * write rejected goes into that write's transaction */
+        sl_flush *f = w->rejecting ? w->rejecting : &w->flushes[sl_worker_target_index(w->cfg, r->target)];
+        sl_flush_add_deadletter(f, r, topic, partition, offset, key, klen, val, vlen, why->msg);
         return 0;
     }
     bool now;

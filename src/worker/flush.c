@@ -1,11 +1,15 @@
-/* flush.c - writing what is pending: one transaction per target covering
- * its batches, its dead letters and its partitions' offsets; retries with
- * partitions paused; the fence (another consumer stored our partitions'
- * offsets) and the rewind after a write that is given up. */
+/* flush.c - the worker's side of writing: what is pending is handed to the
+ * targets' writer threads (writer.c), one transaction per target covering
+ * its batches, its dead letters and its partitions' offsets, and their
+ * results are reaped: offsets committed, or the failure settled - pending
+ * rows dropped and partitions rewound (the fence: another consumer stored
+ * our partitions' offsets).  While a write is retried the worker fills the
+ * next batch, then waits with its partitions paused, serving the group. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sluice/log.h"
 #include "worker_int.h"
@@ -19,13 +23,6 @@ void sl_worker_discard_pending(sl_worker *w)
         sl_flush_clear_deadletters(&w->flushes[t]);
     w->pending_rows = w->pending_bytes = 0;
     w->first_pending_ms = 0;
-}
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* A committed flush in the metrics: rows per table and operation, the
@@ -63,128 +60,6 @@ static void count_flush(sl_worker *w, size_t t, const sl_flush *f, size_t rows, 
     sl_worker_target_up(w, t, NULL);
 }
 
-/* 0 written, 1 dropped (read again), -1 failed. */
-static int flush_target(sl_worker *w, size_t t, bool retry)
-{
-    sl_flush *f = &w->flushes[t];
-    sl_sink *s = w->sinks[t];
-    f->nbatches = 0;
-    f->noffsets = 0;
-    size_t nb = 0, no = 0;
-    for (size_t i = 0; i < w->ntables; i++)
-        if (w->tables[i].target == t && w->tables[i].batch && !sl_batch_empty(w->tables[i].batch))
-            nb++;
-    for (size_t i = 0; i < w->parts.n; i++)
-        if (w->parts.v[i].target == t && w->parts.v[i].dirty)
-            no++;
-    if (nb == 0 && no == 0 && f->ndead == 0)
-        return 0;
-    f->batches = sl_xrealloc(f->batches, (nb ? nb : 1) * sizeof(sl_batch *));
-    f->offsets = sl_xrealloc(f->offsets, (no ? no : 1) * sizeof(sl_offset));
-    size_t *ps = sl_xcalloc(no ? no : 1, sizeof(size_t)); /* indexes: parts may be added meanwhile */
-    size_t rows = 0, deletes = 0;
-    for (size_t i = 0; i < w->ntables; i++) {
-        sl_batch *b = w->tables[i].batch;
-        if (w->tables[i].target == t && b && !sl_batch_empty(b)) {
-            f->batches[f->nbatches++] = b;
-            for (size_t r = 0; r < b->nrows; r++) {
-                if (!b->rows[r])
-                    continue;
-                rows++;
-                deletes += b->rows[r]->op == SL_OP_DELETE;
-            }
-        }
-    }
-    for (size_t i = 0; i < w->parts.n; i++) {
-        sl_part *p = &w->parts.v[i];
-        if (p->target != t || !p->dirty)
-            continue;
-        ps[f->noffsets] = i;
-        f->offsets[f->noffsets++] = (sl_offset){p->topic, p->partition, p->db, p->next};
-    }
-    f->group_id = sl_config_kafka_get(w->cfg, "group.id");
-    f->reject = sl_worker_on_reject;
-    f->reject_opaque = w;
-    int rc = 0;
-    bool paused = false;
-    w->in_flush = true;
-    w->flush_aborted = false;
-    double started = mono_s();
-    const char *tname = w->cfg->targets[t].name;
-    /* dead letters queued before this write (bad records at decoding); those
-     * a write's bisection adds are rolled back with it, and its retry
-     * bisects again: they must not be written twice */
-    size_t dead_before = f->ndead;
-    for (int attempt = 0;; attempt++) {
-        sl_error err;
-        sl_error_clear(&err);
-        sl_flush_truncate_deadletters(f, dead_before);
-        w->dl_wait = false;
-        if (s->ops->write(s, f, &err) == 0)
-            break;
-        if (w->dl_wait) {
-            /* a dead letter of its bisection waits for the dead-letter
-             * topic: not the target's fault; retried like a transient error */
-            sl_error_set(&err, SL_ERR_RETRY, "%s", w->dlq_err);
-        } else {
-            sl_worker_target_up(w, t, &err);
-            if (!err.fenced)
-                sl_metrics_add(w->rt->metrics, SL_M_ERRORS, 1, tname, sl_metrics_kind(err.kind), NULL);
-        }
-        if (err.fenced) {
-            log_warn(s->ctx, "%s", err.msg);
-            rc = 1;
-            break;
-        }
-        if (err.kind != SL_ERR_RETRY) {
-            log_error(s->ctx, "write failed (%s): %s", sl_errkind_name(err.kind), err.msg);
-            rc = -1;
-            break;
-        }
-        if (!w->dl_wait)
-            sl_metrics_add(w->rt->metrics, SL_M_RETRIES, 1, tname, NULL, NULL);
-        if (!retry || sl_worker_stopping(w)) {
-            log_warn(s->ctx, "write failed: %s; %s", err.msg,
-                     sl_worker_stopping(w) ? "stopping: nothing of it was committed, it will be read again"
-                                           : "dropping the pending rows, they will be read again");
-            rc = 1;
-            break;
-        }
-        int64_t wait = sl_worker_backoff_ms(w, attempt);
-        log_warn(s->ctx, "write failed (attempt %d): %s; partitions paused, retrying in %lld ms", attempt + 1,
-                 err.msg, (long long)wait);
-        if (!paused) {
-            sl_worker_pause(w, true);
-            paused = true;
-        }
-        sl_worker_serve_paused(w, wait);
-        if (w->flush_aborted) {
-            log_warn(s->ctx, "partitions were revoked while retrying; the pending rows are dropped and will be "
-                             "read again by their new owner");
-            rc = 1;
-            break;
-        }
-    }
-    w->in_flush = false;
-    w->dl_wait = false;
-    if (rc == 0) {
-        count_flush(w, t, f, rows, mono_s() - started);
-        bool eo = sl_sink_exactly_once(s);
-        for (size_t i = 0; i < f->noffsets; i++)
-            sl_part_flushed(&w->parts.v[ps[i]], eo);
-        for (size_t i = 0; i < f->nbatches; i++)
-            sl_batch_clear(f->batches[i]);
-        sl_worker_deadletters_committed(w, f);
-        sl_flush_clear_deadletters(f);
-        sl_worker_commit(w, ps, f->noffsets, !retry);
-        log_debug(s->ctx, "committed %zu rows (%zu deletes) over %zu partitions", rows, deletes, f->noffsets);
-    }
-    free(ps);
-    if (paused)
-        sl_worker_pause(w, false);
-    return rc;
-}
-
 /* Re-read stored offsets after a fence: another consumer wrote our partitions. */
 static void reload_db_offsets(sl_worker *w)
 {
@@ -201,26 +76,257 @@ static void reload_db_offsets(sl_worker *w)
     }
 }
 
-int sl_worker_flush(sl_worker *w, bool retry)
+/* -1 (failed) over 1 (dropped) over 0 (written). */
+static int worse(int a, int b)
 {
-    int rc = 0;
-    for (size_t t = 0; t < w->cfg->ntargets && rc == 0; t++)
-        rc = flush_target(w, t, retry);
-    if (rc == 1) {
-        sl_worker_discard_pending(w);
+    return a < 0 || b < 0 ? -1 : (a > b ? a : b);
+}
+
+bool sl_worker_writing(sl_worker *w)
+{
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        if (sl_writer_check(&w->writers[t], NULL) != SL_WRITER_IDLE)
+            return true;
+    return false;
+}
+
+void sl_worker_abort_writes(sl_worker *w)
+{
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        sl_writer_abort(&w->writers[t]);
+}
+
+/* Wait until no writer is busy, answering rejected rows.  While a write is
+ * retried, with @serve the partitions are paused and the group served
+ * (records arriving meanwhile are dropped and fetched again later). */
+static void wait_writers(sl_worker *w, bool serve)
+{
+    for (;;) {
+        bool busy = false, retrying = false;
+        size_t first = 0;
+        for (size_t t = 0; t < w->cfg->ntargets; t++) {
+            bool r = false;
+            if (sl_writer_check(&w->writers[t], &r) == SL_WRITER_BUSY) {
+                if (!busy)
+                    first = t;
+                busy = true;
+                retrying |= r;
+            }
+        }
+        if (!busy)
+            return;
+        sl_worker_beat(w);
+        if (retrying && serve && w->rk) {
+            if (!w->paused_for_write) {
+                sl_worker_pause(w, true);
+                w->paused_for_write = true;
+            }
+            sl_worker_serve_paused(w, 50);
+        } else if (retrying) {
+            usleep(5000); /* an aborted write ends after its attempt */
+        } else {
+            sl_writer_wait(&w->writers[first], 50, NULL);
+        }
+    }
+}
+
+/* The end of the job of writer @t: offsets and commits when it was
+ * written; the batches go back to their tables as spares. */
+static int reap_one(sl_worker *w, size_t t)
+{
+    sl_writer *wr = &w->writers[t];
+    sl_flush *f = &wr->flush;
+    sl_sink *s = w->sinks[t];
+    int rc = wr->rc;
+    if (rc == 0) {
+        count_flush(w, t, f, wr->rows, wr->seconds);
+        bool eo = sl_sink_exactly_once(s);
+        for (size_t i = 0; i < f->noffsets; i++)
+            sl_part_flushed(&w->parts.v[wr->parts[i]], eo);
+        sl_worker_commit(w, wr->parts, f->noffsets, !wr->retry);
+        log_debug(s->ctx, "committed %zu rows (%zu deletes) over %zu partitions", wr->rows, wr->deletes,
+                  f->noffsets);
+    }
+    for (size_t i = 0; i < f->nbatches; i++) {
+        sl_batch *b = f->batches[i];
+        sl_tentry *te = &w->tables[wr->tables[i]];
+        sl_batch_clear(b);
+        if (!te->spare && te->batch != b)
+            te->spare = b;
+        else
+            sl_batch_free(b);
+    }
+    if (rc == 0)
+        sl_worker_deadletters_committed(w, f);
+    sl_flush_clear_deadletters(f);
+    f->nbatches = f->noffsets = 0;
+    sl_writer_reaped(wr);
+    return rc;
+}
+
+/* A write failed (@rc 1: given up, -1: the worker stops): once every other
+ * write has ended, drop what is pending and read it again from the last
+ * committed point. */
+static void settle(sl_worker *w, int rc)
+{
+    wait_writers(w, false);
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        if (sl_writer_check(&w->writers[t], NULL) == SL_WRITER_DONE)
+            rc = worse(rc, reap_one(w, t));
+    w->write_rc = worse(w->write_rc, rc);
+    /* what was taken after the failed write must not be written (nor its
+     * offsets committed) without it */
+    sl_worker_discard_pending(w);
+    if (rc < 0) {
+        sl_worker_fail(w, 1);
+    } else if (!sl_worker_stopping(w)) {
         /* exactly-once partitions resume where the database says (it may
          * have moved: a fence); reload_db_offsets() skips the others */
-        if (!sl_worker_stopping(w))
-            reload_db_offsets(w);
-        sl_worker_rewind(w);
-    } else if (rc == 0) {
-        w->pending_rows = w->pending_bytes = 0;
-        w->first_pending_ms = 0;
-        if (sl_parts_any_seek(&w->parts))
-            sl_worker_rewind(w);
-    } else {
-        sl_worker_fail(w, 1);
+        reload_db_offsets(w);
     }
-    sl_parts_sweep(&w->parts); /* partitions revoked during the flush */
-    return rc;
+    sl_worker_rewind(w);
+}
+
+/* Partitions paused while a write was retried: fetch again what arrived
+ * meanwhile, and resume. */
+static void end_pause(sl_worker *w)
+{
+    if (!w->paused_for_write)
+        return;
+    w->paused_for_write = false;
+    if (sl_parts_any_seek(&w->parts))
+        sl_worker_refetch(w);
+    sl_worker_pause(w, false);
+}
+
+void sl_worker_reap(sl_worker *w)
+{
+    int rc = 0;
+    bool busy = false;
+    for (size_t t = 0; t < w->cfg->ntargets; t++) {
+        sl_writer_state st = sl_writer_check(&w->writers[t], NULL);
+        if (st == SL_WRITER_DONE)
+            rc = worse(rc, reap_one(w, t));
+        busy |= st == SL_WRITER_BUSY;
+    }
+    if (rc)
+        settle(w, rc);
+    if (!busy || rc) {
+        end_pause(w);
+        sl_parts_sweep(&w->parts); /* partitions revoked while a write referred to them */
+    }
+}
+
+/* Hand target @t's part of what is pending to its (idle) writer. */
+static bool hand_off_target(sl_worker *w, size_t t, bool retry)
+{
+    sl_writer *wr = &w->writers[t];
+    sl_flush *f = &wr->flush;
+    sl_flush *pending = &w->flushes[t];
+    size_t nb = 0, no = 0;
+    for (size_t i = 0; i < w->ntables; i++)
+        if (w->tables[i].target == t && w->tables[i].batch && !sl_batch_empty(w->tables[i].batch))
+            nb++;
+    for (size_t i = 0; i < w->parts.n; i++)
+        if (w->parts.v[i].target == t && w->parts.v[i].dirty && !w->parts.v[i].revoked)
+            no++;
+    if (nb == 0 && no == 0 && pending->ndead == 0)
+        return false;
+    f->batches = sl_xrealloc(f->batches, (nb ? nb : 1) * sizeof(sl_batch *));
+    wr->tables = sl_xrealloc(wr->tables, (nb ? nb : 1) * sizeof(size_t));
+    f->offsets = sl_xrealloc(f->offsets, (no ? no : 1) * sizeof(sl_offset));
+    wr->parts = sl_xrealloc(wr->parts, (no ? no : 1) * sizeof(size_t)); /* indexes: parts may be added meanwhile */
+    f->nbatches = f->noffsets = 0;
+    wr->rows = wr->deletes = 0;
+    for (size_t i = 0; i < w->ntables; i++) {
+        sl_tentry *te = &w->tables[i];
+        sl_batch *b = te->batch;
+        if (te->target != t || !b || sl_batch_empty(b))
+            continue;
+        for (size_t r = 0; r < b->nrows; r++) {
+            if (!b->rows[r])
+                continue;
+            wr->rows++;
+            wr->deletes += b->rows[r]->op == SL_OP_DELETE;
+        }
+        wr->tables[f->nbatches] = i;
+        f->batches[f->nbatches++] = b;
+        te->batch = te->spare ? te->spare : sl_batch_new(te->route, te->table);
+        te->spare = NULL;
+    }
+    for (size_t i = 0; i < w->parts.n; i++) {
+        sl_part *p = &w->parts.v[i];
+        if (p->target != t || !p->dirty || p->revoked)
+            continue;
+        wr->parts[f->noffsets] = i;
+        f->offsets[f->noffsets++] = (sl_offset){p->topic, p->partition, p->db, p->next};
+        sl_part_handed(p);
+    }
+    /* the dead letters queued while decoding go with it; the writer's
+     * (empty, reaped) list becomes the pending one */
+    sl_deadletter *dead = f->dead;
+    size_t dead_cap = f->dead_cap;
+    f->dead = pending->dead;
+    f->ndead = pending->ndead;
+    f->dead_cap = pending->dead_cap;
+    pending->dead = dead;
+    pending->ndead = 0;
+    pending->dead_cap = dead_cap;
+    f->group_id = sl_config_kafka_get(w->cfg, "group.id");
+    sl_writer_submit(wr, retry);
+    return true;
+}
+
+/* Everything pending to the writers, which must all be idle. */
+static bool hand_off(sl_worker *w, bool retry)
+{
+    bool any = false;
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        any |= hand_off_target(w, t, retry);
+    w->pending_rows = w->pending_bytes = 0;
+    w->first_pending_ms = 0;
+    return any;
+}
+
+bool sl_worker_write(sl_worker *w, bool wait)
+{
+    if (wait)
+        wait_writers(w, true);
+    sl_worker_reap(w);
+    if (sl_worker_writing(w))
+        return false;
+    return hand_off(w, true);
+}
+
+void sl_worker_end_writes(sl_worker *w)
+{
+    sl_worker_abort_writes(w);
+    wait_writers(w, false);
+    sl_worker_reap(w);
+}
+
+void sl_worker_claim_sink(sl_worker *w, size_t t)
+{
+    bool retrying = false;
+    while (sl_writer_check(&w->writers[t], &retrying) == SL_WRITER_BUSY) {
+        if (retrying)
+            sl_writer_abort(&w->writers[t]);
+        sl_worker_beat(w);
+        if (retrying)
+            usleep(5000);
+        else
+            sl_writer_wait(&w->writers[t], 50, NULL);
+    }
+}
+
+int sl_worker_flush(sl_worker *w, bool retry)
+{
+    w->write_rc = 0;
+    wait_writers(w, retry);
+    sl_worker_reap(w);
+    if (w->write_rc == 0 && !sl_worker_writing(w) && hand_off(w, retry)) {
+        wait_writers(w, retry);
+        sl_worker_reap(w);
+    }
+    return w->write_rc;
 }

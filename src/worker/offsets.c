@@ -22,7 +22,7 @@ sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
         return p;
     if (p) { /* revoked during a retried flush, and assigned again */
         p->revoked = p->dirty = p->needs_seek = false;
-        p->db = p->safe = p->next = -1;
+        p->db = p->safe = p->writing = p->next = -1;
         return p;
     }
     if (ps->n == ps->cap) {
@@ -35,7 +35,7 @@ sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
     p->partition = partition;
     p->route = route;
     p->target = target;
-    p->db = p->safe = p->next = -1;
+    p->db = p->safe = p->writing = p->next = -1;
     return p;
 }
 
@@ -79,12 +79,20 @@ void sl_part_read_again(sl_part *p, int64_t offset)
     p->needs_seek = true;
 }
 
+void sl_part_handed(sl_part *p)
+{
+    p->writing = p->next;
+    p->dirty = false;
+}
+
 void sl_part_flushed(sl_part *p, bool exactly_once)
 {
-    p->safe = p->next;
+    if (p->writing < 0)
+        return;
+    p->safe = p->writing;
     if (exactly_once)
-        p->db = p->next;
-    p->dirty = false;
+        p->db = p->writing;
+    p->writing = -1;
 }
 
 void sl_part_fenced(sl_part *p, int64_t db)
@@ -103,14 +111,30 @@ size_t sl_parts_rewind(sl_parts *ps, size_t *seek)
     size_t n = 0;
     for (size_t i = 0; i < ps->n; i++) {
         sl_part *p = &ps->v[i];
-        if (p->revoked || (!p->dirty && !p->needs_seek))
+        bool lost = p->dirty || p->writing >= 0;
+        if (p->revoked || (!lost && !p->needs_seek))
             continue;
-        int64_t to = p->dirty ? p->safe : p->next;
+        int64_t to = lost ? p->safe : p->next;
         if (to >= 0) {
             p->next = to;
             seek[n++] = i;
         }
         p->dirty = p->needs_seek = false;
+        p->writing = -1;
+    }
+    return n;
+}
+
+size_t sl_parts_refetch(sl_parts *ps, size_t *seek)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        sl_part *p = &ps->v[i];
+        if (p->revoked || !p->needs_seek)
+            continue;
+        if (p->next >= 0)
+            seek[n++] = i;
+        p->needs_seek = false;
     }
     return n;
 }
@@ -126,7 +150,7 @@ bool sl_parts_revoke(sl_parts *ps, const char *topic, int32_t partition, bool in
     sl_part *p = sl_parts_find(ps, topic, partition);
     if (!p)
         return false;
-    bool pending = p->dirty;
+    bool pending = p->dirty || p->writing >= 0;
     if (in_flush)
         p->revoked = true;
     else

@@ -4,23 +4,30 @@
  *
  * For each assigned partition the worker knows `db` (the next offset stored
  * in the database with exactly-once, -1 when none), `safe` (where
- * consumption would resume if everything pending were lost, -1 unknown) and
- * `next` (the offset after the last record taken into the pending batch, -1
- * none yet).  A flush covers [safe, next) of every dirty partition; after it
- * commits, safe = db = next and the offsets are committed to Kafka.
+ * consumption would resume if everything pending were lost, -1 unknown),
+ * `writing` (the next offset the write in flight covers, -1 none) and `next`
+ * (the offset after the last record taken, -1 none yet).  A write is handed
+ * [safe, next) of every dirty partition (writing = next); while it is in
+ * flight the worker goes on taking records (next moves on, dirty again);
+ * once it commits, safe = db = writing and those offsets are committed to
+ * Kafka.  A write that fails loses everything from safe on.
  *
  * Transitions:
  *   assign   sl_parts_assign(), then sl_part_stored() with the database's offset
  *   take     sl_part_skip() decides whether a record was seen already,
  *            sl_part_taken() records it in the pending batch
- *   flush    sl_part_flushed() once the write committed
+ *   hand     sl_part_handed() when the partition's records go to a write
+ *   flush    sl_part_flushed() once that write committed
  *   fence    sl_part_fenced() with the offset another consumer stored
- *   revoke   sl_parts_revoke(): removed at once, or marked while a write is
- *            being retried and removed by sl_parts_sweep() when it ends
+ *   revoke   sl_parts_revoke(): removed at once, or marked while a write
+ *            still refers to it and removed by sl_parts_sweep() when it ends
  *   lost     nothing pending survives: sl_parts_rewind()
  *   reset    sl_parts_rewind(): where to seek so that nothing pending is
- *            lost (dirty partitions) and nothing dropped is skipped
- *            (partitions whose records were dropped while paused)
+ *            lost (dirty partitions, those of a failed write) and nothing
+ *            dropped is skipped (partitions whose records were dropped while
+ *            paused)
+ *   resume   sl_parts_refetch(): pending work kept, only the partitions
+ *            whose records were dropped while paused are sought back
  *
  * Thread: the worker's own. */
 #ifndef SLUICE_WORKER_OFFSETS_H
@@ -40,8 +47,9 @@ typedef struct sl_part {
     size_t target;    /* index into cfg->targets */
     int64_t db;       /* stored in the database (exactly-once), -1 none */
     int64_t safe;     /* resume point if pending work is lost, -1 unknown */
+    int64_t writing;  /* next offset of the write in flight, -1 none */
     int64_t next;     /* after the last record taken, -1 none yet */
-    bool dirty;       /* records taken since the last flush */
+    bool dirty;       /* records taken since they last went to a write */
     bool needs_seek;  /* records were dropped while paused: seek to next */
     bool revoked;     /* revoked while a flush was retrying */
     struct sl_series *records; /* the worker's records counter for it (metrics.h); not used here */
@@ -90,8 +98,11 @@ void sl_part_dropped(sl_part *p, int64_t offset);
  * back to it at the next rewind. */
 void sl_part_read_again(sl_part *p, int64_t offset);
 
-/* sl_part_flushed() - the write covering [safe, next) committed; with
- * @exactly_once the database now holds next as well. */
+/* sl_part_handed() - the records taken so far, [safe, next), go to a write. */
+void sl_part_handed(sl_part *p);
+
+/* sl_part_flushed() - the write handed [safe, writing) committed; with
+ * @exactly_once the database now holds writing as well. */
 void sl_part_flushed(sl_part *p, bool exactly_once);
 
 /* sl_part_fenced() - another consumer stored @db for this partition: resume
@@ -108,10 +119,14 @@ int64_t sl_part_fetch_from(const sl_part *p);
  * offset is known.  Returns how many were stored. */
 size_t sl_parts_rewind(sl_parts *ps, size_t *seek);
 
+/* sl_parts_refetch() - keep what is pending: only partitions whose records
+ * were dropped while paused get their index stored in @seek (seek to next).
+ * Returns how many were stored. */
+size_t sl_parts_refetch(sl_parts *ps, size_t *seek);
+
 /* sl_parts_revoke() - @topic[@partition] is revoked.  Outside a write it is
- * removed; while a write is being retried (@in_flush) it is only marked,
- * since the write still refers to it.  Returns true when it had records
- * pending (then the retried write cannot finish for it). */
+ * removed; while a write still refers to it (@in_flush) it is only marked.
+ * Returns true when it had records pending or in a write. */
 bool sl_parts_revoke(sl_parts *ps, const char *topic, int32_t partition, bool in_flush);
 
 /* sl_parts_sweep() - remove the partitions marked revoked. */

@@ -114,6 +114,8 @@ char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, s
 void sl_tentry_fini(sl_tentry *te)
 {
     sl_batch_free(te->batch);
+    sl_batch_free(te->spare);
+    te->spare = NULL;
     sl_cells_free(te->direct);
     te->direct = NULL;
     sl_mapping_fini(&te->map);
@@ -136,6 +138,7 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
         return sl_error_set(err, named_by_data, "route '%s': '%s' is not a valid table name", te->route->name,
                             te->name);
     int rc = 0;
+    sl_worker_claim_sink(w, te->target);
     for (int attempt = 0;; attempt++) {
         sl_table *t = NULL;
         rc = s->ops->describe(s, schema, name, &t, err);

@@ -17,6 +17,9 @@
 /* ... and a batch this old is worth writing then: younger ones wait for
  * more, so that a consumer briefly outrunning its fetches keeps batches large. */
 #define IDLE_FLUSH_MIN_AGE_MS 15
+/* While a write is in flight and nothing is pending, poll in steps this
+ * short (rows the write rejects are answered between polls). */
+#define WRITING_POLL_MS 5
 
 int64_t sl_worker_now_ms(void)
 {
@@ -70,6 +73,14 @@ sl_worker *sl_worker_new(sl_runtime *rt, int id)
     sl_error err;
     for (size_t t = 0; t < w->cfg->ntargets; t++)
         w->sinks[t] = sl_sink_new(&w->cfg->targets[t], id);
+    w->writers = sl_xcalloc(w->cfg->ntargets ? w->cfg->ntargets : 1, sizeof(sl_writer));
+    for (size_t t = 0; t < w->cfg->ntargets; t++) {
+        if (sl_writer_init(&w->writers[t], w, t)) {
+            log_error(w->ctx, "cannot start the writer thread of target '%s'", w->cfg->targets[t].name);
+            sl_worker_free(w);
+            return NULL;
+        }
+    }
     for (size_t r = 0; r < w->cfg->nroutes; r++) {
         if (sl_decoder_init(&w->decoders[r], &w->cfg->routes[r], rt->registry, &err)) {
             log_error(w->ctx, "route '%s': %s", w->cfg->routes[r].name, err.msg);
@@ -84,15 +95,19 @@ void sl_worker_free(sl_worker *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->ntables; i++)
-        sl_tentry_fini(&w->tables[i]);
-    free(w->tables);
-    sl_parts_free(&w->parts);
     for (size_t r = 0; r < w->cfg->nroutes; r++)
         if (w->decoders[r].route)
             sl_decoder_fini(&w->decoders[r]);
     free(w->decoders);
     free(w->direct);
+    /* the writers first: a write they give up may still ask about a row */
+    for (size_t t = 0; w->writers && t < w->cfg->ntargets; t++)
+        if (w->writers[t].w)
+            sl_writer_fini(&w->writers[t]);
+    free(w->writers);
+    for (size_t i = 0; i < w->ntables; i++)
+        sl_tentry_fini(&w->tables[i]);
+    free(w->tables);
     for (size_t t = 0; t < w->cfg->ntargets; t++) {
         sl_flush_clear_deadletters(&w->flushes[t]);
         free(w->flushes[t].dead);
@@ -103,6 +118,7 @@ void sl_worker_free(sl_worker *w)
     free(w->flushes);
     free(w->sinks);
     sl_worker_deadletters_free(w);
+    sl_parts_free(&w->parts);
     sl_rowbuilder_free(&w->rb);
     free(w);
 }
@@ -136,7 +152,7 @@ static void probe_targets(sl_worker *w)
         return;
     w->next_probe_ms = now + 5000;
     for (size_t t = 0; t < w->cfg->ntargets; t++) {
-        if (w->sinks[t]->connected)
+        if (w->sinks[t]->connected || sl_writer_check(&w->writers[t], NULL) != SL_WRITER_IDLE)
             continue;
         sl_error err;
         sl_error_clear(&err);
@@ -157,7 +173,8 @@ static void take_reload(sl_worker *w)
     unsigned gen = atomic_load(&w->rt->cfg_gen);
     if (gen == w->cfg_gen)
         return;
-    if (w->pending_rows && sl_worker_flush(w, true) < 0)
+    /* the tables and the configuration change: nothing may be in a write */
+    if (sl_worker_flush(w, true) < 0)
         return; /* failed: the worker stops */
     const sl_config *old = w->cfg, *nu = atomic_load(&w->rt->next_cfg);
     for (size_t i = 0; i < w->ntables; i++)
@@ -204,9 +221,14 @@ void *sl_worker_run(void *arg)
         /* With rows pending, a short poll tells whether the consumer has
          * caught up: if nothing more is waiting, write now (low latency for
          * a trickle); under load the queue never drains and batches fill to
-         * max_rows.  linger_ms bounds the wait either way. */
-        int timeout = w->pending_rows ? IDLE_FLUSH_MS : 100;
+         * max_rows.  linger_ms bounds the wait either way.  While a write is
+         * in flight the loop turns often enough to answer its rejected rows
+         * and to hand over the next batch soon after it ends. */
+        bool writing = sl_worker_writing(w);
+        int timeout = w->pending_rows ? IDLE_FLUSH_MS : writing ? WRITING_POLL_MS : 100;
         sl_worker_beat(w);
+        if (writing)
+            sl_worker_reap(w);
         take_reload(w);
         if (!w->pending_rows)
             probe_targets(w);
@@ -219,7 +241,9 @@ void *sl_worker_run(void *arg)
         }
         if (!m && w->pending_rows && !sl_worker_stopping(w) &&
             sl_worker_now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS) {
-            sl_worker_flush(w, true);
+            /* caught up: hand the batch over if the writers are free, else
+             * keep filling it until they are or it is due */
+            sl_worker_write(w, false);
             continue;
         }
         if (m) {
@@ -241,11 +265,15 @@ void *sl_worker_run(void *arg)
                 }
                 if (rc == 1) {
                     /* a dependency is down: write what we have, then read this record again */
-                    sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
-                    if (sl_worker_flush(w, true) == 0 && p) {
-                        sl_part_read_again(p, m->offset);
-                        sl_worker_rewind(w);
+                    char *topic = sl_xstrdup(rd_kafka_topic_name(m->rkt));
+                    if (sl_worker_flush(w, true) == 0) {
+                        sl_part *p = sl_parts_find(&w->parts, topic, m->partition);
+                        if (p) {
+                            sl_part_read_again(p, m->offset);
+                            sl_worker_rewind(w);
+                        }
                     }
+                    free(topic);
                     int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
                     log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
                              rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);
@@ -261,10 +289,10 @@ void *sl_worker_run(void *arg)
             rd_kafka_message_destroy(m);
         }
         if (due(w))
-            sl_worker_flush(w, true);
+            sl_worker_write(w, true); /* waits for the write in flight: two batches at most */
     }
-    if (!w->failed || w->pending_rows)
-        sl_worker_flush(w, true);
+    /* what is pending, and the write in flight, end before the group is left */
+    sl_worker_flush(w, true);
     log_info(w->ctx, "leaving the group");
     rd_kafka_consumer_close(w->rk);
     rd_kafka_destroy(w->rk);

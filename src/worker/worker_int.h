@@ -5,17 +5,45 @@
  *   consumer.c    the Kafka consumer: configuration, subscription,
  *                 rebalance, seeks, commits, pausing, fetch restarts
  *   offsets.c     the partitions' offset state machine (pure, offsets.h)
- *   flush.c       writing what is pending, retrying, the fence
+ *   flush.c       handing what is pending to the writers, collecting
+ *                 their results: offsets, commits, the fence, rewinds
+ *   writer.c      a target's writer thread: one write at a time, retried
  *   deadletter.c  bad records: skip, dead-letter topic or table
  *   tables.c      the table cache and table-name templates
  *   record.c      one record: decode, map, batch
  *
- * Thread: everything here runs on the worker's own thread, including
- * librdkafka's rebalance callback (served from rd_kafka_consumer_poll). */
+ * Threads: everything here runs on the worker's own thread, including
+ * librdkafka's rebalance callback (served from rd_kafka_consumer_poll),
+ * except the write itself: each target has a writer thread (writer.c) that
+ * runs sl_sink_ops.write() on a job the worker handed it, so that the
+ * worker decodes batch N+1 while batch N is written.  At most one job per
+ * target is in flight and the worker hands over the next only once every
+ * writer is idle again: a worker holds at most two batches (one written,
+ * one filled).  The rules that make this safe:
+ *   - while a writer is BUSY it alone uses its target's sink and its job
+ *     (wr->flush, the batches in it, the sl_table they point to); the
+ *     worker touches neither, and waits for the writer (sl_worker_claim_sink(),
+ *     sl_worker_flush()) before describing a table, reading offsets, changing
+ *     a table or the configuration;
+ *   - a row the write rejects is handed back: the worker's thread runs
+ *     sl_worker_on_reject() (dead-letter producer, metrics, the dead-letter
+ *     table's entries go into the job's own flush, w->rejecting) and
+ *     answers; it answers whenever it waits for a writer and on each turn of
+ *     its loop.  Code run from there must not poll the consumer;
+ *   - results are reaped on the worker's thread (flush.c), which alone
+ *     changes offsets, commits to Kafka, pauses and seeks; a failed write
+ *     is settled (pending rows dropped, partitions rewound) only between
+ *     records, never while one is being handled;
+ *   - a revoke waits for the write in flight (no further attempt) before
+ *     the partitions go.
+ * The writer thread reads w->cfg, w->rt (metrics are atomic, logging is
+ * thread-safe) and the sink; the configuration only changes while every
+ * writer is idle (take_reload()). */
 #ifndef SLUICE_WORKER_INT_H
 #define SLUICE_WORKER_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,7 +67,8 @@ typedef struct sl_tentry {
     sl_table *table;
     sl_mapping map;
     sl_cells *direct;      /* its format's direct reader (cells.h), NULL when its route needs the general path */
-    sl_batch *batch;
+    sl_batch *batch;  /* being filled */
+    sl_batch *spare;  /* the other batch, when not in a write: reused */
     int last_schema_id;
     int64_t last_schema_key; /* sl_change.schema_key of the last record whose schema was checked */
     json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
@@ -61,6 +90,38 @@ typedef struct sl_dlq_letter {
     bool counted;         /* acknowledged, and counted and logged as a dead letter */
 } sl_dlq_letter;
 
+typedef enum { SL_WRITER_IDLE, SL_WRITER_BUSY, SL_WRITER_DONE } sl_writer_state;
+
+/* A target's writer thread and its one job (writer.c). */
+typedef struct sl_writer {
+    struct sl_worker *w;
+    size_t target;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* any change under mu is broadcast */
+    /* the job: set by the worker while IDLE, the writer's while BUSY */
+    sl_flush flush;          /* batches, offsets, dead letters */
+    size_t *tables;          /* w->tables index of each batch */
+    size_t *parts;           /* w->parts index of each offset */
+    size_t rows, deletes;
+    bool retry;              /* retry until it works, else one attempt */
+    /* under mu */
+    sl_writer_state state;
+    bool retrying;           /* an attempt failed: backing off */
+    bool abort;              /* no further attempt */
+    bool quit;
+    int rc;                  /* DONE: 0 written, 1 given up, -1 failed */
+    double seconds;
+    bool asking;             /* a rejected row waits for the worker's answer */
+    sl_batch *ask_batch;
+    size_t ask_row;
+    const sl_error *ask_why;
+    int ask_rc;
+    bool dl_wait;            /* a rejected row's dead letter waits for its topic: retry */
+    char dl_err[512];        /* why */
+} sl_writer;
+
 struct sl_worker {
     sl_runtime *rt;
     const sl_config *cfg;
@@ -69,7 +130,8 @@ struct sl_worker {
     rd_kafka_t *rk;
     bool cooperative;
     sl_sink **sinks;          /* per target */
-    sl_flush *flushes;        /* per target */
+    sl_flush *flushes;        /* per target: dead letters of the batch being filled */
+    sl_writer *writers;       /* per target */
     sl_decoder *decoders;     /* per route */
     size_t *direct;           /* per route: tables index + 1 of its one table once a record has reached
                                  it, when that table has a direct reader; 0 otherwise */
@@ -80,14 +142,15 @@ struct sl_worker {
     size_t pending_rows;
     size_t pending_bytes;
     int64_t first_pending_ms;
-    bool in_flush;
-    bool flush_aborted;
+    sl_flush *rejecting;      /* the write whose rejected row is being answered (writer.c), else NULL */
+    bool paused_for_write;    /* partitions paused while a write is retried */
+    int write_rc;             /* worst result settled since sl_worker_flush() began */
     bool failed;
     rd_kafka_t *dlq;          /* producer for dlq_topic, created on first use */
     sl_dlq_letter *dls;       /* dead letters to topics of records not committed yet */
     size_t ndls, capdls;
     uint64_t dl_seqs;         /* dead letters produced (their delivery reports' ids) */
-    bool dl_wait;             /* a write was abandoned to wait for dl (flush.c retries it) */
+    bool dl_wait;             /* set by sl_worker_on_reject(): the write must wait for a dead letter (writer.c) */
     char dlq_err[512];        /* why, for the write's retry message */
     /* restarting librdkafka's fetcher after a full prefetch queue (see
      * sl_worker_restart_fetch()); 0 when librdkafka does it by itself */
@@ -124,11 +187,15 @@ static inline size_t sl_worker_target_index(const sl_config *cfg, const sl_targe
 /* consumer.c */
 rd_kafka_t *sl_worker_make_consumer(sl_worker *w);
 int sl_worker_subscribe(sl_worker *w);
-/* sl_worker_commit() - commit the next offsets of parts @ps[0..n) to Kafka. */
+/* sl_worker_commit() - commit the safe offsets of parts @ps[0..n) to Kafka
+ * (revoked ones are left out). */
 void sl_worker_commit(sl_worker *w, const size_t *ps, size_t n, bool sync);
 /* sl_worker_rewind() - seek partitions back to where pending work started,
  * dropping it (sl_parts_rewind()). */
 void sl_worker_rewind(sl_worker *w);
+/* sl_worker_refetch() - seek back to records dropped while paused, keeping
+ * what is pending (sl_parts_refetch()). */
+void sl_worker_refetch(sl_worker *w);
 void sl_worker_restart_fetch(sl_worker *w);
 void sl_worker_pause(sl_worker *w, bool pause);
 /* sl_worker_serve_paused() - while a write is retried: keep serving the
@@ -140,12 +207,48 @@ void sl_worker_serve_paused(sl_worker *w, int64_t ms);
 void sl_worker_target_up(sl_worker *w, size_t t, const sl_error *err);
 
 /* flush.c */
-/* sl_worker_flush() - write everything pending.  @retry: retry until it
- * works (normal path); otherwise one attempt (inside a rebalance).  On a
- * failure that is not retried, pending rows are dropped and partitions
- * rewound.  Returns 0 written, 1 dropped (read again), -1 failed. */
+/* sl_worker_flush() - write everything pending and wait for it (and for the
+ * write in flight).  @retry: retry until it works, serving the group with
+ * partitions paused meanwhile (normal path); otherwise one attempt
+ * (inside a rebalance).  On a failure that is not retried, pending rows are
+ * dropped and partitions rewound.  Returns 0 written, 1 dropped (read
+ * again), -1 failed. */
 int sl_worker_flush(sl_worker *w, bool retry);
+/* sl_worker_write() - hand what is pending to the writers.  @wait: wait for
+ * the write in flight first (serving the group while it is retried);
+ * otherwise only when every writer is free.  Returns true when handed. */
+bool sl_worker_write(sl_worker *w, bool wait);
+/* sl_worker_reap() - collect the writes that ended: commit their offsets,
+ * or settle their failure.  Between records only. */
+void sl_worker_reap(sl_worker *w);
+/* sl_worker_writing() - some writer is busy or its result not reaped. */
+bool sl_worker_writing(sl_worker *w);
+/* sl_worker_abort_writes() - writes in flight make no further attempt. */
+void sl_worker_abort_writes(sl_worker *w);
+/* sl_worker_end_writes() - wait for the writes in flight to end after
+ * their current attempt, and reap them. */
+void sl_worker_end_writes(sl_worker *w);
+/* sl_worker_claim_sink() - the worker's thread is about to use target @t's
+ * sink: wait until its writer is not writing (a retried write is given
+ * up; its result is reaped later). */
+void sl_worker_claim_sink(sl_worker *w, size_t t);
 void sl_worker_discard_pending(sl_worker *w);
+
+/* writer.c */
+int sl_writer_init(sl_writer *wr, sl_worker *w, size_t target);
+/* sl_writer_fini() - stop the thread (a write in flight is given up) and free the job. */
+void sl_writer_fini(sl_writer *wr);
+/* sl_writer_submit() - IDLE -> BUSY: the job prepared in wr is the writer's. */
+void sl_writer_submit(sl_writer *wr, bool retry);
+/* sl_writer_check() - the state now (*@retrying: backing off between
+ * attempts), after answering a rejected row if one waits. */
+sl_writer_state sl_writer_check(sl_writer *wr, bool *retrying);
+/* sl_writer_wait() - like sl_writer_check(), after waiting up to @ms for the
+ * write to end or to start retrying. */
+sl_writer_state sl_writer_wait(sl_writer *wr, int ms, bool *retrying);
+void sl_writer_abort(sl_writer *wr);
+/* sl_writer_reaped() - DONE -> IDLE. */
+void sl_writer_reaped(sl_writer *wr);
 
 /* deadletter.c */
 /* sl_worker_handle_bad() - a bad record under on_error dlq/skip.  Returns 0
@@ -155,7 +258,8 @@ void sl_worker_discard_pending(sl_worker *w);
 int sl_worker_handle_bad(sl_worker *w, const sl_route_conf *r, const char *topic, int32_t partition,
                          int64_t offset, const void *key, size_t klen, const void *val, size_t vlen,
                          const sl_error *why);
-/* sl_worker_on_reject() - sink callback: one row failed permanently during a write. */
+/* sl_worker_on_reject() - sink callback: one row failed permanently during
+ * the write of @f (answered on the worker's thread, writer.c). */
 int sl_worker_on_reject(void *opaque, sl_flush *f, sl_batch *b, size_t idx, const sl_error *why);
 /* sl_worker_deadletters_committed() - a write of target @t committed: count
  * and log its dead-letter table entries, forget acknowledged topic dead

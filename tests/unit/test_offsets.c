@@ -102,6 +102,7 @@ START_TEST(flush_exactly_once)
     sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
     sl_part_stored(p, 100);
     take(p, 100, 120);
+    sl_part_handed(p);
     sl_part_flushed(p, true);
     ck_assert_int_eq(p->safe, 120);
     ck_assert_int_eq(p->db, 120);
@@ -118,11 +119,80 @@ START_TEST(flush_at_least_once)
 {
     sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
     take(p, 7, 9);
+    sl_part_handed(p);
     sl_part_flushed(p, false);
     ck_assert_int_eq(p->safe, 9);
     ck_assert_int_eq(p->db, -1); /* the database holds no offsets */
     ck_assert(!p->dirty);
     ck_assert(!sl_part_skip(p, 9));
+}
+END_TEST
+
+START_TEST(take_while_writing)
+{
+    /* records taken while a write is in flight stay pending after it
+     * commits; the commit covers only what was handed to it */
+    sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    sl_part_stored(p, 100);
+    take(p, 100, 110);
+    sl_part_handed(p);
+    ck_assert_int_eq(p->writing, 110);
+    ck_assert(!p->dirty);
+    take(p, 110, 115);
+    ck_assert(p->dirty);
+    sl_part_flushed(p, true);
+    ck_assert_int_eq(p->safe, 110);
+    ck_assert_int_eq(p->db, 110);
+    ck_assert_int_eq(p->writing, -1);
+    ck_assert_int_eq(p->next, 115);
+    ck_assert(p->dirty);
+    /* the next write is expected to find 110 stored */
+    sl_part_handed(p);
+    sl_part_flushed(p, true);
+    ck_assert_int_eq(p->db, 115);
+    ck_assert(!p->dirty);
+}
+END_TEST
+
+START_TEST(failed_write_rewinds_past_it)
+{
+    /* a write that fails while the next batch fills: both are lost, the
+     * seek goes back to where the failed one began */
+    sl_part *a = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    take(a, 0, 10);
+    sl_part_handed(a);
+    take(a, 10, 14);
+    sl_part *b = sl_parts_assign(&ps, "t", 1, NULL, 0);
+    take(b, 50, 60);
+    sl_part_handed(b); /* in the write only */
+    ck_assert(sl_parts_revoke(&ps, "t", 1, true)); /* pending: in the write */
+    b = sl_parts_find(&ps, "t", 1);
+    b->revoked = false;
+    size_t seek[2];
+    ck_assert_uint_eq(sl_parts_rewind(&ps, seek), 2);
+    ck_assert_int_eq(a->next, 0);
+    ck_assert_int_eq(b->next, 50);
+    ck_assert_int_eq(a->writing, -1);
+    ck_assert(!a->dirty && !b->dirty);
+}
+END_TEST
+
+START_TEST(refetch_keeps_pending)
+{
+    /* records dropped while waiting for a write: sought back to, what is
+     * pending is kept */
+    sl_part *a = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    take(a, 0, 10);
+    sl_part_dropped(a, 10);
+    sl_part *b = sl_parts_assign(&ps, "t", 1, NULL, 0);
+    take(b, 3, 5);
+    size_t seek[2];
+    ck_assert_uint_eq(sl_parts_refetch(&ps, seek), 1);
+    ck_assert_uint_eq(seek[0], 0);
+    ck_assert_int_eq(a->next, 10);
+    ck_assert(a->dirty && !a->needs_seek);
+    ck_assert_int_eq(a->safe, 0);
+    ck_assert(b->dirty);
 }
 END_TEST
 
@@ -217,6 +287,7 @@ START_TEST(lost)
     take(a, 100, 130);
     sl_part *b = sl_parts_assign(&ps, "t", 1, NULL, 0);
     take(b, 7, 8);
+    sl_part_handed(b);
     sl_part_flushed(b, false);          /* clean: not sought */
     sl_part *c = sl_parts_assign(&ps, "t", 2, NULL, 0);
     take(c, 0, 4);
@@ -241,6 +312,7 @@ START_TEST(reset_after_drops)
     /* records dropped while paused: seek back to the first one dropped */
     sl_part *a = sl_parts_assign(&ps, "t", 0, NULL, 0);
     take(a, 0, 10);
+    sl_part_handed(a);
     sl_part_flushed(a, true);
     sl_part *b = sl_parts_assign(&ps, "t", 1, NULL, 0);
     ck_assert(!sl_parts_any_seek(&ps));
@@ -280,6 +352,7 @@ START_TEST(reset_read_again)
     /* a record that must wait for a dependency is read again */
     sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
     take(p, 0, 4);
+    sl_part_handed(p);
     sl_part_flushed(p, true);
     sl_part_read_again(p, 4);
     size_t seek[1];
@@ -317,6 +390,9 @@ int main(void)
     tcase_add_test(tc, assign_fresh);
     tcase_add_test(tc, assign_stored);
     tcase_add_test(tc, take_records);
+    tcase_add_test(tc, take_while_writing);
+    tcase_add_test(tc, failed_write_rewinds_past_it);
+    tcase_add_test(tc, refetch_keeps_pending);
     tcase_add_test(tc, flush_exactly_once);
     tcase_add_test(tc, flush_at_least_once);
     tcase_add_test(tc, fence);
