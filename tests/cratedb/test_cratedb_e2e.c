@@ -262,8 +262,10 @@ static int64_t produce_simple(env *e, int n, int poison_id)
         snprintf(key, sizeof(key), "{\"id\":%d}", i);
         snprintf(val, sizeof(val), "{\"id\":%d,\"customer\":\"%s\",\"qty\":%d}", i,
                  i == poison_id ? "poison" : "ok", i);
-        if (i == poison_id)
+        if (i == poison_id) {
+            ts_flush(); /* the records before it have their offsets: it gets the next */
             poison_offset = ts_kafka_high_watermark(e->topic, i % NPARTS);
+        }
         ts_produce_str(e->topic, i % NPARTS, key, val);
         if (i == poison_id)
             ts_flush();
