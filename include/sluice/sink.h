@@ -2,7 +2,9 @@
  * Every target lives in src/sink/: postgresql.c (with pq.c, the libpq
  * connection it shares with CrateDB's pgwire transport) and the folder
  * cratedb/ (http.c, pg.c, common.c).  One sink instance per worker per
- * target: not shared between threads. */
+ * target, used by one thread at a time: the worker's, or its writer thread
+ * for that target while a write is in flight (src/worker/writer.c).  The
+ * reject callback of a write runs on the writer thread. */
 #ifndef SLUICE_SINK_H
 #define SLUICE_SINK_H
 

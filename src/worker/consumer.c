@@ -207,6 +207,7 @@ static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool los
     /* answering a row a write rejected (the write waits for us): it cannot
      * be waited for here; the partitions are marked, and removed when it ends */
     bool in_write = w->rejecting != NULL;
+    w->revoking = true;
     if (in_write) {
         log_warn(w->ctx, "partitions revoked during a write; it is given up");
         sl_worker_abort_writes(w);
@@ -221,6 +222,7 @@ static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool los
     } else {
         sl_worker_end_writes(w);
     }
+    w->revoking = false;
     for (int i = 0; i < l->cnt; i++) {
         log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
         sl_metrics_lag_forget(w->rt->metrics, l->elems[i].topic, l->elems[i].partition);

@@ -143,7 +143,7 @@ static int reap_one(sl_worker *w, size_t t)
         bool eo = sl_sink_exactly_once(s);
         for (size_t i = 0; i < f->noffsets; i++)
             sl_part_flushed(&w->parts.v[wr->parts[i]], eo);
-        sl_worker_commit(w, wr->parts, f->noffsets, !wr->retry);
+        sl_worker_commit(w, wr->parts, f->noffsets, !wr->retry || w->revoking);
         log_debug(s->ctx, "committed %zu rows (%zu deletes) over %zu partitions", wr->rows, wr->deletes,
                   f->noffsets);
     }

@@ -265,15 +265,14 @@ void *sl_worker_run(void *arg)
                 }
                 if (rc == 1) {
                     /* a dependency is down: write what we have, then read this record again */
-                    char *topic = sl_xstrdup(rd_kafka_topic_name(m->rkt));
                     if (sl_worker_flush(w, true) == 0) {
-                        sl_part *p = sl_parts_find(&w->parts, topic, m->partition);
+                        /* looked up after the write: a revoke meanwhile removes partitions */
+                        sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
                         if (p) {
                             sl_part_read_again(p, m->offset);
                             sl_worker_rewind(w);
                         }
                     }
-                    free(topic);
                     int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
                     log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
                              rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);

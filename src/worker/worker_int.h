@@ -144,6 +144,7 @@ struct sl_worker {
     int64_t first_pending_ms;
     sl_flush *rejecting;      /* the write whose rejected row is being answered (writer.c), else NULL */
     bool paused_for_write;    /* partitions paused while a write is retried */
+    bool revoking;            /* in the revoke callback: commits are synchronous */
     int write_rc;             /* worst result settled since sl_worker_flush() began */
     bool failed;
     rd_kafka_t *dlq;          /* producer for dlq_topic, created on first use */
