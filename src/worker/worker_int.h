@@ -106,14 +106,15 @@ typedef struct sl_writer {
     size_t *parts;           /* w->parts index of each offset */
     size_t rows, deletes;
     bool retry;              /* retry until it works, else one attempt */
-    /* under mu */
-    sl_writer_state state;
-    bool retrying;           /* an attempt failed: backing off */
+    /* written under mu; state, retrying and asking are also read without
+     * it, so that the worker's loop checks a busy writer with no lock */
+    _Atomic sl_writer_state state;
+    atomic_bool retrying;    /* an attempt failed: backing off */
     bool abort;              /* no further attempt */
     bool quit;
     int rc;                  /* DONE: 0 written, 1 given up, -1 failed */
     double seconds;
-    bool asking;             /* a rejected row waits for the worker's answer */
+    atomic_bool asking;      /* a rejected row waits for the worker's answer */
     sl_batch *ask_batch;
     size_t ask_row;
     const sl_error *ask_why;

@@ -128,8 +128,8 @@ static int run_job(sl_writer *wr)
                  err.msg, (long long)wait);
         if (!back_off(wr, wait)) {
             log_warn(s->ctx, "%s", sl_worker_stopping(w) ? "stopping: the write was not committed, it will be read again"
-                                                         : "partitions were revoked while retrying; the pending rows "
-                                                           "are dropped and will be read again by their new owner");
+                                                         : "the retried write is given up (partitions revoked, or the "
+                                                           "connection is needed): its rows are dropped and read again");
             return 1;
         }
     }
@@ -206,6 +206,13 @@ static void answer(sl_writer *wr)
 
 sl_writer_state sl_writer_check(sl_writer *wr, bool *retrying)
 {
+    if (!atomic_load(&wr->asking)) {
+        /* nothing to answer: the state as last set (under mu, after the
+         * job's results: the atomic store publishes them) */
+        if (retrying)
+            *retrying = atomic_load(&wr->retrying);
+        return atomic_load(&wr->state);
+    }
     pthread_mutex_lock(&wr->mu);
     answer(wr);
     sl_writer_state st = wr->state;
