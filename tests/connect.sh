@@ -54,22 +54,12 @@ CACHE=${SLUICE_KAFKA_CACHE:-$HOME/.cache/sluice}
 HEAP=${SLUICE_CONNECT_HEAP:-384m}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
+. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
 die() { echo "connect: $*" >&2; exit 1; }
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
     exit 2
-}
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if ! port_busy "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free port found"
 }
 
 # fetch_jars - Kafka Connect's classpath into $CACHE/connect-$KAFKA_VERSION/libs,

@@ -43,6 +43,7 @@ start_timeout=${SLUICE_KAFKA_START_TIMEOUT:-120}
 sasl_user=sluice
 sasl_password=sluice-test-secret
 
+. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
 usage() {
@@ -80,30 +81,6 @@ java_run() {
     java -Xmx256m -XX:TieredStopAtLevel=1 -Xshare:auto \
         -Dlog4j2.configurationFile="$here/kafka/log4j2-tools.properties" \
         -cp "$cache/libs/*" "$@"
-}
-
-port_busy() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# pick_ports N - N distinct free loopback ports, one a line, below the
-# kernel's range of ephemeral ports (which outgoing connections take
-# without asking), so that a port found free stays free until the broker
-# binds it.
-pick_ports() {
-    local want=$1 got=() p i lo=32768 span
-    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-    span=$((lo - 10000))
-    [ "$span" -ge 2000 ] || { lo=60000; span=40000; } # ephemeral range starts low: take any
-    for i in $(seq 1 500); do
-        [ ${#got[@]} -ge "$want" ] && break
-        p=$((lo - span + (RANDOM * 32768 + RANDOM) % span))
-        port_busy "$p" && continue
-        [[ " ${got[*]-} " == *" $p "* ]] && continue
-        got+=("$p")
-    done
-    [ ${#got[@]} -ge "$want" ] || die "no free ports found"
-    printf '%s\n' "${got[@]}"
 }
 
 # make_tls DIR - a test CA and a broker certificate for 127.0.0.1/localhost

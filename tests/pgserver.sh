@@ -17,6 +17,7 @@ set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
+. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
 die() { echo "pgserver: $*" >&2; exit 1; }
 
 usage() {
@@ -31,23 +32,6 @@ as_owner() {
     else
         "$@"
     fi
-}
-
-# port_busy PORT - true when something listens on 127.0.0.1:PORT.
-port_busy() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-pick_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        if ! port_busy "$p"; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
 }
 
 start() {

@@ -25,22 +25,12 @@ heap=${SLUICE_REGISTRY_HEAP:-192m}
 java=${SLUICE_REGISTRY_JAVA:-java}
 start_timeout=${SLUICE_REGISTRY_START_TIMEOUT:-120}
 
+. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
 die() { echo "registry.sh: $*" >&2; exit 1; }
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
     exit 2
-}
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-        if ! port_busy "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free port found"
 }
 
 # fetch - the registry's "all" archive (a Quarkus application) through Maven,
