@@ -9,6 +9,7 @@
 #include "sluice/decoder.h"
 #include "dbz_int.h"
 #include "runner.h"
+#include "support.h"
 
 static sl_route_conf route;
 static sl_decoder dec;
@@ -32,16 +33,9 @@ static char *slurp(const char *name)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/tests/debezium/data/%s", SOURCE_ROOT, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char *s = ts_read_file(path);
+    ck_assert_msg(s != NULL, "cannot read %s", path);
+    return s;
 }
 
 /* Decode @key / @value text (NULL: none; the text "null" in a sample file

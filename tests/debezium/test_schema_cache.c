@@ -14,6 +14,7 @@
 #include "sluice/mapping.h"
 #include "dbz_int.h"
 #include "runner.h"
+#include "support.h"
 
 static sl_route_conf route;
 static sl_decoder dec;
@@ -31,21 +32,6 @@ static void setup(void)
 static void teardown(void)
 {
     sl_decoder_fini(&dec);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 static int decode(const char *key, const char *value, sl_change *c, sl_error *err)
@@ -125,7 +111,7 @@ START_TEST(kept_schema_decodes_as_whole_parse)
         char path[2048], keypath[2048];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         snprintf(keypath, sizeof(keypath), "%s/%.*s.key.json", dir, (int)(n - 11), e->d_name);
-        char *value = slurp(path), *key = slurp(keypath);
+        char *value = ts_read_file(path), *key = ts_read_file(keypath);
         if (!strncmp(value, "null", 4)) { /* a tombstone sample */
             free(value);
             free(key);

@@ -8,6 +8,7 @@
 #include "sluice/config.h"
 #include "sluice/kafka.h"
 #include "runner.h"
+#include "support.h"
 #include "sluice/log.h"
 #include "sluice/redact.h"
 
@@ -319,24 +320,9 @@ START_TEST(print_config_round_trips)
 END_TEST
 
 /* docs/configuration.md and configs/ must mention every option. */
-static char *slurp(const char *p)
-{
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
 START_TEST(docs_are_generated_from_the_table)
 {
-    char *doc = slurp(SOURCE_ROOT "/docs/configuration.md");
+    char *doc = ts_read_file(SOURCE_ROOT "/docs/configuration.md");
     ck_assert_msg(doc != NULL, "docs/configuration.md is missing");
     char *gen = NULL;
     size_t len = 0;
@@ -345,7 +331,7 @@ START_TEST(docs_are_generated_from_the_table)
     fclose(f);
     ck_assert_msg(strcmp(doc, gen) == 0,
                   "docs/configuration.md is out of date: regenerate it with `sluice --config-docs > docs/configuration.md`");
-    char *example = slurp(SOURCE_ROOT "/configs/sluice.yaml");
+    char *example = ts_read_file(SOURCE_ROOT "/configs/sluice.yaml");
     ck_assert_msg(example != NULL, "configs/sluice.yaml is missing");
     for (const char *const *n = sl_config_option_names(); *n; n++) {
         const char *leaf = strrchr(*n, '.') ? strrchr(*n, '.') + 1 : *n;
