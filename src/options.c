@@ -75,7 +75,7 @@ const sl_option sl_options[] = {
      "`admin.listen` is set."},
 
     /* batch */
-    {SEC_BATCH, "max_rows", OPT_INT, TOP(batch.max_rows), 0, "10000", false, NULL,
+    {SEC_BATCH, "max_rows", OPT_INT, TOP(batch.max_rows), 0, "30000", false, NULL,
      "Flush when this many records are pending.", .min = "1"},
     {SEC_BATCH, "max_bytes", OPT_SIZE, TOP(batch.max_bytes), 0, "8MiB", false, NULL,
      "Flush when the pending rows take this much memory. With `workers`, this bounds sluice's "
