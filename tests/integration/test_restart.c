@@ -1,11 +1,14 @@
 /* test_restart.c - a daemon stopped with SIGTERM exits 0 with everything
  * committed; started again after more events, it resumes from the
  * committed offsets: the table ends right and no event of the first run is
- * written a second time (a trigger records every row written). */
+ * written a second time (a trigger records every row written).  A new
+ * group told auto.offset.reset: latest skips what the topic held before it
+ * joined. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scenario.h"
 #include "support.h"
@@ -107,8 +110,122 @@ START_TEST(restart_resumes_from_committed_offsets)
 }
 END_TEST
 
+/* ---- a new group with auto.offset.reset: latest ---- */
+
+typedef struct latest_probe {
+    PGconn *c;
+    const char *topic;
+    const char *log;
+    int sent;
+} latest_probe;
+
+static bool latest_assigned(void *arg)
+{
+    latest_probe *p = arg;
+    char *text = ts_read_file(p->log);
+    bool ok = text && strstr(text, "[0], nothing stored or committed: starting at the latest offset") &&
+              strstr(text, "[1], nothing stored or committed: starting at the latest offset");
+    free(text);
+    return ok;
+}
+
+/* One more new record per partition and call (those produced before the
+ * consumer knew where a partition ended are skipped), until each partition
+ * has one in the table: even ids go to partition 0, odd ones to 1. */
+static bool latest_flowing(void *arg)
+{
+    latest_probe *p = arg;
+    for (int part = 0; part < 2; part++) {
+        char key[32], value[64];
+        int id = 1000 + 2 * p->sent + part;
+        snprintf(key, sizeof(key), "%d", id);
+        snprintf(value, sizeof(value), "{\"id\": %d, \"qty\": 2}", id);
+        ts_produce_str(p->topic, part, key, value);
+    }
+    ts_flush();
+    p->sent++;
+    return ts_pg_int(p->c, "SELECT count(DISTINCT id % 2) FROM latest_t WHERE qty = 2", NULL) == 2;
+}
+
+START_TEST(new_group_with_latest_skips_earlier_records)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_latest");
+    ts_pg_exec(c, "CREATE TABLE latest_t (id bigint PRIMARY KEY, qty integer)", NULL);
+    char *topic = ts_unique_name("latest");
+    char *group = ts_unique_name("sluice_latest");
+    ts_kafka_create_topic(topic, 2);
+    for (int i = 1; i <= 100; i++) {
+        char key[16], value[64];
+        snprintf(key, sizeof(key), "%d", i);
+        snprintf(value, sizeof(value), "{\"id\": %d, \"qty\": 1}", i);
+        ts_produce_str(topic, i % 2, key, value);
+    }
+    ts_flush();
+
+    char *dir = ts_tempdir("latest");
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "kafka:\n"
+                                 "  bootstrap.servers: \"%s\"\n"
+                                 "  group.id: \"%s\"\n"
+                                 "  auto.offset.reset: latest\n"
+                                 "  session.timeout.ms: \"6000\"\n"
+                                 "  heartbeat.interval.ms: \"500\"\n"
+                                 "targets:\n"
+                                 "  pg:\n"
+                                 "    type: postgresql\n"
+                                 "    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "routes:\n"
+                                 "  - topics: [%s]\n"
+                                 "    target: pg\n"
+                                 "    table: %s.latest_t\n"
+                                 "    format: json\n"
+                                 "    mode: upsert\n"
+                                 "batch:\n"
+                                 "  linger_ms: 20\n",
+                                 ts_kafka_bootstrap(), group, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, log);
+
+    latest_probe p = {c, topic, log, 0};
+    bool assigned = ts_wait_until(latest_assigned, &p, 120000);
+    char *tail = sc_log_tail(log, 3000);
+    ck_assert_msg(assigned, "no partition started at the latest offset; log tail:\n%s", tail);
+    free(tail);
+    bool flowing = ts_wait_until(latest_flowing, &p, 120000);
+    tail = sc_log_tail(log, 3000);
+    ck_assert_msg(flowing, "after %d records to each partition, not both partitions had one written; log tail:\n%s", p.sent, tail);
+    free(tail);
+    for (int i = 0; i < 50; i++) {
+        char key[16], value[64];
+        snprintf(key, sizeof(key), "%d", 5000 + i);
+        snprintf(value, sizeof(value), "{\"id\": %d, \"qty\": 3}", 5000 + i);
+        ts_produce_str(topic, i % 2, key, value);
+    }
+    ts_flush();
+    sc_wait_committed(group, topic, 2, 120000, log);
+    int code = ts_daemon_stop(d, 60000);
+    ck_assert_int_eq(code, 0);
+
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM latest_t WHERE qty = 1", NULL), 0);
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM latest_t WHERE qty = 3", NULL), 50);
+    ck_assert_int_ge(ts_pg_int(c, "SELECT count(*) FROM latest_t WHERE qty = 2", NULL), 1);
+
+    ts_daemon_free(d);
+    free(config);
+    free(log);
+    free(dir);
+    free(topic);
+    free(group);
+    free(schema);
+    PQfinish(c);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {restart_resumes_from_committed_offsets};
-    return sc_main("integration restart", tests, 1);
+    const TTest *tests[] = {restart_resumes_from_committed_offsets, new_group_with_latest_skips_earlier_records};
+    return sc_main("integration restart", tests, 2);
 }

@@ -301,7 +301,7 @@ START_TEST(print_config_round_trips)
     ck_assert_msg(strstr(out, "dsn: \"host=h user=u password=*** dbname=d\"") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "dsn: \"postgresql://u:***@h:5432/d?sslmode=require\"") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "hunter2") == NULL && strstr(out, "x y") == NULL, "%s", out);
-    ck_assert_msg(strstr(out, "max_rows: 10000") != NULL, "defaults missing:\n%s", out);
+    ck_assert_msg(strstr(out, "max_rows: 30000") != NULL, "defaults missing:\n%s", out);
     ck_assert_msg(strstr(out, "linger_ms: 250ms") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "delivery: exactly-once") != NULL, "%s", out);
     sl_config *again = load(out, &err);
