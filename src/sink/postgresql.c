@@ -22,6 +22,7 @@
 #include "sluice/sink.h"
 #include "sluice/sql.h"
 #include "sluice/strbuf.h"
+#include "sluice/textfmt.h"
 
 typedef struct stage {
     char *qname;           /* the target table ... */
@@ -302,9 +303,12 @@ static int copy_rows(sl_sink *s, const char *target, const rowset *rs, const boo
             else
                 sl_strbuf_append(&p->copy, "\\N", 2);
         }
-        if (with_group)
-            sl_strbuf_printf(&p->copy, "%s%d\t%s", first ? "" : "\t", group[i],
-                             (r->op == SL_OP_DELETE || r->replace) ? "t" : "f");
+        if (with_group) {
+            if (!first)
+                sl_strbuf_putc(&p->copy, '\t');
+            sl_fmt_int(&p->copy, group[i]);
+            sl_strbuf_append(&p->copy, (r->op == SL_OP_DELETE || r->replace) ? "\tt" : "\tf", 2);
+        }
         sl_strbuf_putc(&p->copy, '\n');
         if (p->copy.len >= 256 * 1024 && copy_flush(s, err, false))
             return -1;
