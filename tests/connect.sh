@@ -29,6 +29,8 @@
 #       key, deletes applied, basic schema evolution); KEY=VALUE pairs
 #       override its settings (batch.size=..., use.reduction.buffer=...).
 #   tests/connect.sh wait DIR NAME     wait until NAME and its task run
+#   tests/connect.sh status DIR NAME   one line: NAME's state and its tasks'
+#                                      (with the start of a failed task's trace)
 #   tests/connect.sh delete DIR NAME   remove connector NAME
 #   tests/connect.sh restart DIR       stop the worker and start it again with
 #                                      the connectors registered so far
@@ -396,6 +398,15 @@ restart)
 source) source_connector "$@" ;;
 sink) sink_connector "$@" ;;
 wait) [ $# -eq 1 ] || usage; wait_running "$1" ;;
+status)
+    [ $# -eq 1 ] || usage
+    rest GET "/connectors/$1/status" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+tasks = ", ".join("task %s %s%s" % (t["id"], t["state"], (": " + t["trace"][:400]) if t.get("trace") else "")
+                  for t in s["tasks"])
+print("%s: connector %s, %s" % (s["name"], s["connector"]["state"], tasks or "no task"))'
+    ;;
 delete) [ $# -eq 1 ] || usage; rest DELETE "/connectors/$1" >/dev/null; rm -f "$DIR/connectors/$1.json" ;;
 *) usage ;;
 esac

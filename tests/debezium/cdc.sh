@@ -76,12 +76,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# fail MESSAGE - the logs' tails first and the message last, so that the
+# end of the output (what a CI page shows) says what went wrong.
 fail() {
     failed=1
-    echo "cdc: FAIL: $*" >&2
+    local f
     for f in "$work"/sluice*.log; do
         [ -e "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
     done
+    if [ -e "$work/connect/connect.log" ]; then
+        echo "--- $work/connect/connect.log (errors)" >&2
+        grep -E '\b(ERROR|FATAL)\b' "$work/connect/connect.log" | tail -n 15 | cut -c1-400 >&2 || true
+    fi
+    echo "cdc: FAIL (seed $seed): $*" >&2
     exit 1
 }
 
@@ -296,16 +303,27 @@ converge() {
         if [ $SECONDS -ge $deadline ]; then
             # the differing rows themselves, and how far sluice got in each
             # target, to tell a record never delivered from one lost
+            # the differing rows themselves; how far sluice got in each
+            # partition against the topic's end (`sluice status`: stored
+            # offset, high watermark, lag), to tell a record never
+            # delivered by Connect from one sluice lost; the connectors'
+            # states
+            local detail="" convs=""
             for key in "${!queries[@]}"; do
                 [[ $pending == *"  $key: "* ]] || continue
                 conv=${key%% *}
                 k=${key#* }
-                pending+="  $key rows:"$'\n'$(psql_db "t_$conv" -At -c "$(diff_sql "${k%%.*}" "${k#*.}" "t_$conv" rows)" 2>&1 |
+                detail+="  $key rows:"$'\n'$(psql_db "t_$conv" -At -c "$(diff_sql "${k%%.*}" "${k#*.}" "t_$conv" rows)" 2>&1 |
                     sed 's/^/    /' || true)$'\n'
-                pending+="  $conv offsets committed by sluice:"$'\n'$(psql_db "t_$conv" -At -F ' ' -c \
-                    "SELECT * FROM sluice.offsets ORDER BY 1, 2" 2>&1 | grep -F ".$k" | sed 's/^/    /' || true)$'\n'
+                [[ " $convs " == *" $conv "* ]] || convs+=" $conv"
             done
-            fail "phase $phase: targets differ from the source after ${timeout}s:"$'\n'"$pending"
+            detail+="  sluice status (partitions of the differing feeds):"$'\n'$("$sluice" status -c "$sluice_conf" 2>&1 |
+                awk -v convs="$convs" 'NR <= 2 || index(convs " ", " " substr($1, 1, index($1, "_") - 1) " ")' |
+                sed 's/^/    /' || true)$'\n'
+            for conv in $convs; do
+                detail+="  $("$root/tests/connect.sh" status "$work/connect" "$(prefix "$conv")" 2>&1 | head -c 800)"$'\n'
+            done
+            fail "phase $phase: targets differ from the source after ${timeout}s:"$'\n'"$detail"$'\n'"$pending"
         fi
         sleep 1
     done
