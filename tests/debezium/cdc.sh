@@ -88,6 +88,7 @@ fail() {
         echo "--- $work/connect/connect.log (errors)" >&2
         grep -E '\b(ERROR|FATAL)\b' "$work/connect/connect.log" | tail -n 15 | cut -c1-400 >&2 || true
     fi
+    grep -h -m3 'OutOfMemoryError' "$work/connect/connect.out" >&2 2>/dev/null || true
     echo "cdc: FAIL (seed $seed): $*" >&2
     exit 1
 }
@@ -320,6 +321,9 @@ converge() {
             detail+="  sluice status (partitions of the differing feeds):"$'\n'$("$sluice" status -c "$sluice_conf" 2>&1 |
                 awk -v convs="$convs" 'NR <= 2 || index(convs " ", " " substr($1, 1, index($1, "_") - 1) " ")' |
                 sed 's/^/    /' || true)$'\n'
+            detail+="  sessions on the target databases (a write waiting on a lock shows here):"$'\n'$(psql_db postgres -At -F ' | ' -c \
+                "SELECT datname, pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 100)
+                 FROM pg_stat_activity WHERE datname LIKE 't\\_%' ORDER BY 1, 2" 2>&1 | sed 's/^/    /' || true)$'\n'
             for conv in $convs; do
                 detail+="  $("$root/tests/connect.sh" status "$work/connect" "$(prefix "$conv")" 2>&1 | head -c 800)"$'\n'
             done
