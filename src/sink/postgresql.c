@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "sluice/log.h"
+#include "sluice/pgbinary.h"
 #include "sluice/pq.h"
 #include "sluice/sink.h"
 #include "sluice/sql.h"
@@ -41,6 +42,8 @@ typedef struct pg_sink {
     size_t ndlq_ready;
     sl_strbuf sql;
     sl_strbuf copy;
+    sl_pgbin_kind *kinds; /* per column of the COPY being built */
+    size_t nkinds;
 } pg_sink;
 
 #define PG(s) ((pg_sink *)(s)->impl)
@@ -155,6 +158,7 @@ static void pg_close(sl_sink *s)
     drop_conn(s);
     sl_strbuf_free(&PG(s)->sql);
     sl_strbuf_free(&PG(s)->copy);
+    free(PG(s)->kinds);
     free(s->impl);
     s->impl = NULL;
 }
@@ -262,13 +266,58 @@ static const sl_row *rs_row(const rowset *rs, size_t i)
     return rs->b->rows[rs->idx[i]];
 }
 
+/* The rows in PostgreSQL's binary COPY format, into p->copy, when every
+ * column has a binary form and every cell converts; false (p->copy empty)
+ * otherwise. */
+static bool binary_rows(pg_sink *p, const rowset *rs, const bool *colmask, const int *group, bool with_group)
+{
+    const sl_table *t = rs->b->table;
+    if (p->nkinds < t->ncols) {
+        p->kinds = sl_xrealloc(p->kinds, t->ncols * sizeof(*p->kinds));
+        p->nkinds = t->ncols;
+    }
+    int nfields = with_group ? 2 : 0;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (!colmask[c])
+            continue;
+        p->kinds[c] = sl_pgbin_kind_of(&t->cols[c]);
+        if (p->kinds[c] == SL_PGBIN_NONE)
+            return false;
+        nfields++;
+    }
+    sl_strbuf_reset(&p->copy);
+    sl_pgbin_header(&p->copy);
+    for (size_t i = 0; i < rs->n; i++) {
+        const sl_row *r = rs_row(rs, i);
+        sl_pgbin_row(&p->copy, nfields);
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (!colmask[c])
+                continue;
+            if (r->len[c] < 0)
+                sl_pgbin_null(&p->copy);
+            else if (!sl_pgbin_cell(&p->copy, p->kinds[c], r->data + r->off[c], (size_t)r->len[c])) {
+                sl_strbuf_reset(&p->copy);
+                return false;
+            }
+        }
+        if (with_group) {
+            sl_pgbin_int4(&p->copy, group[i]);
+            sl_pgbin_bool(&p->copy, r->op == SL_OP_DELETE || r->replace);
+        }
+    }
+    sl_pgbin_trailer(&p->copy);
+    return true;
+}
+
 /* COPY the rows into @target (column list @cols, plus an optional group
- * column); @group[i] is row i's group (only with @with_group). */
+ * column); @group[i] is row i's group (only with @with_group).  Binary when
+ * binary_rows() can, else text. */
 static int copy_rows(sl_sink *s, const char *target, const rowset *rs, const bool *colmask,
                      const int *group, bool with_group, sl_error *err)
 {
     pg_sink *p = PG(s);
     const sl_table *t = rs->b->table;
+    bool binary = binary_rows(p, rs, colmask, group, with_group);
     sl_strbuf *q = &p->sql;
     sl_strbuf_reset(q);
     sl_strbuf_printf(q, "COPY %s (", target);
@@ -283,11 +332,25 @@ static int copy_rows(sl_sink *s, const char *target, const rowset *rs, const boo
     }
     if (with_group)
         sl_strbuf_puts(q, first ? "\"__sluice_group\", \"__sluice_delete\"" : ", \"__sluice_group\", \"__sluice_delete\"");
-    sl_strbuf_puts(q, ") FROM STDIN");
+    sl_strbuf_puts(q, binary ? ") FROM STDIN WITH (FORMAT binary)" : ") FROM STDIN");
     PGresult *res = PQexec(p->conn, q->data);
-    if (PQresultStatus(res) != PGRES_COPY_IN)
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        sl_strbuf_reset(&p->copy);
         return pg_fail(s, res, "COPY", err);
+    }
     PQclear(res);
+    if (binary) {
+        for (size_t at = 0; at < p->copy.len;) {
+            size_t n = p->copy.len - at < 256 * 1024 ? p->copy.len - at : 256 * 1024;
+            if (PQputCopyData(p->conn, p->copy.data + at, (int)n) != 1) {
+                sl_strbuf_reset(&p->copy);
+                return pg_fail(s, NULL, "COPY", err);
+            }
+            at += n;
+        }
+        sl_strbuf_reset(&p->copy);
+        return copy_flush(s, err, true);
+    }
     sl_strbuf_reset(&p->copy);
     for (size_t i = 0; i < rs->n; i++) {
         const sl_row *r = rs_row(rs, i);

@@ -1,0 +1,261 @@
+/* pgbinary.c - cells in PostgreSQL's binary COPY format (see pgbinary.h).
+ *
+ * PostgreSQL parses binary integers, doubles and timestamps with less work
+ * than their text.  A cell is converted only when its text is in the plain
+ * form whose value is certain: integers without sign or blanks beyond a
+ * leading minus, decimals read by strtod() as float8in does, "t" and "f",
+ * ISO timestamps with an explicit offset.  Anything else makes the caller
+ * fall back to a text COPY, where PostgreSQL's input functions decide. */
+#include "sluice/pgbinary.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+sl_pgbin_kind sl_pgbin_kind_of(const sl_column *c)
+{
+    static const struct {
+        const char *name;
+        sl_pgbin_kind kind;
+    } kinds[] = {
+        {"text", SL_PGBIN_TEXT},
+        {"smallint", SL_PGBIN_INT2},
+        {"integer", SL_PGBIN_INT4},
+        {"bigint", SL_PGBIN_INT8},
+        {"double precision", SL_PGBIN_FLOAT8},
+        {"boolean", SL_PGBIN_BOOL},
+        {"timestamp with time zone", SL_PGBIN_TIMESTAMPTZ},
+    };
+    if (!c->type_name)
+        return SL_PGBIN_NONE;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(c->type_name, kinds[i].name))
+            return kinds[i].kind;
+    return SL_PGBIN_NONE;
+}
+
+static void be(sl_strbuf *out, uint64_t v, int bytes)
+{
+    unsigned char b[8];
+    for (int i = bytes - 1; i >= 0; i--) {
+        b[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+    sl_strbuf_append(out, b, (size_t)bytes);
+}
+
+void sl_pgbin_header(sl_strbuf *out)
+{
+    sl_strbuf_append(out, "PGCOPY\n\377\r\n\0", 11);
+    be(out, 0, 4); /* flags */
+    be(out, 0, 4); /* header extension length */
+}
+
+void sl_pgbin_trailer(sl_strbuf *out)
+{
+    be(out, 0xffff, 2);
+}
+
+void sl_pgbin_row(sl_strbuf *out, int nfields)
+{
+    be(out, (uint64_t)nfields, 2);
+}
+
+void sl_pgbin_null(sl_strbuf *out)
+{
+    be(out, 0xffffffffu, 4);
+}
+
+void sl_pgbin_int4(sl_strbuf *out, int32_t v)
+{
+    be(out, 4, 4);
+    be(out, (uint32_t)v, 4);
+}
+
+void sl_pgbin_bool(sl_strbuf *out, bool v)
+{
+    be(out, 1, 4);
+    sl_strbuf_putc(out, v ? 1 : 0);
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* [-]digits, within int64 */
+static bool parse_int(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = n > 0 && s[0] == '-';
+    i += neg;
+    if (i == n || n - i > 19)
+        return false;
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (!is_digit(s[i]))
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + neg)
+        return false;
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    return true;
+}
+
+/* [-]digits[.digits][(e|E)[+|-]digits], at least one digit before the
+ * exponent; finite, and neither overflowing nor underflowing */
+static bool parse_double(const char *s, size_t n, double *out)
+{
+    size_t i = 0, digits = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    for (; i < n && is_digit(s[i]); i++)
+        digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && is_digit(s[i]); i++)
+            digits++;
+    if (!digits)
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t e = 0;
+        for (; i < n && is_digit(s[i]); i++)
+            e++;
+        if (!e)
+            return false;
+    }
+    if (i != n || s[n] != '\0')
+        return false;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end != s + n || errno || !isfinite(d))
+        return false;
+    *out = d;
+    return true;
+}
+
+static bool two(const char *s, int *v)
+{
+    if (!is_digit(s[0]) || !is_digit(s[1]))
+        return false;
+    *v = (s[0] - '0') * 10 + (s[1] - '0');
+    return true;
+}
+
+/* days since 1970-01-01 of a proleptic Gregorian date */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+bool sl_pgbin_parse_timestamptz(const char *s, size_t n, int64_t *us)
+{
+    int c1, c2, mo, d, h, mi, se;
+    if (n < 20 || !two(s, &c1) || !two(s + 2, &c2) || s[4] != '-' || !two(s + 5, &mo) || s[7] != '-' ||
+        !two(s + 8, &d) || (s[10] != 'T' && s[10] != ' ') || !two(s + 11, &h) || s[13] != ':' ||
+        !two(s + 14, &mi) || s[16] != ':' || !two(s + 17, &se))
+        return false;
+    int y = c1 * 100 + c2;
+    size_t i = 19;
+    int64_t frac = 0;
+    if (s[i] == '.') {
+        int k = 0;
+        for (i++; i < n && is_digit(s[i]) && k < 6; i++, k++)
+            frac = frac * 10 + (s[i] - '0');
+        if (k == 0 || (i < n && is_digit(s[i])))
+            return false; /* more than 6 digits: PostgreSQL rounds */
+        for (; k < 6; k++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (i + 1 == n && s[i] == 'Z') {
+        /* UTC */
+    } else if (i + 3 <= n && (s[i] == '+' || s[i] == '-')) {
+        int oh, om = 0;
+        if (!two(s + i + 1, &oh))
+            return false;
+        if (i + 3 != n && (i + 6 != n || s[i + 3] != ':' || !two(s + i + 4, &om)))
+            return false;
+        if (oh > 14 || om > 59)
+            return false;
+        off = (s[i] == '-' ? -1 : 1) * (int64_t)(oh * 3600 + om * 60);
+    } else {
+        return false;
+    }
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+        return false;
+    int64_t days = days_from_civil(y, mo, d) - days_from_civil(2000, 1, 1);
+    *us = (days * 86400 + h * 3600 + mi * 60 + se - off) * 1000000 + frac;
+    return true;
+}
+
+bool sl_pgbin_cell(sl_strbuf *out, sl_pgbin_kind k, const char *s, size_t n)
+{
+    int64_t i;
+    double f;
+    switch (k) {
+    case SL_PGBIN_TEXT:
+        if (memchr(s, '\0', n))
+            return false;
+        be(out, (uint64_t)n, 4);
+        sl_strbuf_append(out, s, n);
+        return true;
+    case SL_PGBIN_INT2:
+        if (!parse_int(s, n, &i) || i < INT16_MIN || i > INT16_MAX)
+            return false;
+        be(out, 2, 4);
+        be(out, (uint16_t)i, 2);
+        return true;
+    case SL_PGBIN_INT4:
+        if (!parse_int(s, n, &i) || i < INT32_MIN || i > INT32_MAX)
+            return false;
+        be(out, 4, 4);
+        be(out, (uint32_t)i, 4);
+        return true;
+    case SL_PGBIN_INT8:
+        if (!parse_int(s, n, &i))
+            return false;
+        be(out, 8, 4);
+        be(out, (uint64_t)i, 8);
+        return true;
+    case SL_PGBIN_FLOAT8: {
+        if (!parse_double(s, n, &f))
+            return false;
+        uint64_t bits;
+        memcpy(&bits, &f, sizeof(bits));
+        be(out, 8, 4);
+        be(out, bits, 8);
+        return true;
+    }
+    case SL_PGBIN_BOOL:
+        if (n != 1 || (s[0] != 't' && s[0] != 'f'))
+            return false;
+        sl_pgbin_bool(out, s[0] == 't');
+        return true;
+    case SL_PGBIN_TIMESTAMPTZ:
+        if (!sl_pgbin_parse_timestamptz(s, n, &i))
+            return false;
+        be(out, 8, 4);
+        be(out, (uint64_t)i, 8);
+        return true;
+    default:
+        return false;
+    }
+}
