@@ -87,6 +87,11 @@ fail() {
     if [ -e "$work/connect/connect.log" ]; then
         echo "--- $work/connect/connect.log (errors)" >&2
         grep -E '\b(ERROR|FATAL)\b' "$work/connect/connect.log" | tail -n 15 | cut -c1-400 >&2 || true
+        # where each connector resumed streaming after the restart: one
+        # still "searching" skips every change it reads
+        echo "--- $work/connect/connect.log (streaming resumed)" >&2
+        grep -E 'Searching for WAL resume|resume position .* discovered|switching off the filtering' \
+            "$work/connect/connect.log" | tail -n 16 | cut -c1-300 >&2 || true
     fi
     grep -h -m3 'OutOfMemoryError' "$work/connect/connect.out" >&2 2>/dev/null || true
     echo "cdc: FAIL (seed $seed): $*" >&2
