@@ -29,6 +29,9 @@
 #       key, deletes applied, basic schema evolution); KEY=VALUE pairs
 #       override its settings (batch.size=..., use.reduction.buffer=...).
 #   tests/connect.sh wait DIR NAME     wait until NAME and its task run
+#   tests/connect.sh heal DIR          restart the tasks that failed resuming
+#                                      after a restart (below); exit 2 if a
+#                                      connector failed otherwise
 #   tests/connect.sh status DIR NAME   one line: NAME's state and its tasks'
 #                                      (with the start of a failed task's trace)
 #   tests/connect.sh delete DIR NAME   remove connector NAME
@@ -271,27 +274,69 @@ print(json.dumps(dict(kv.split("=", 1) for kv in sys.argv[1:]), indent=1))' "$@"
     wait_running "$name"
 }
 
-wait_running() {
-    local name=$1 i status rc
-    for i in $(seq 1 240); do
-        status=$(rest GET "/connectors/$name/status" 2>/dev/null || true)
-        rc=1
-        if [ -n "$status" ]; then
-            echo "$status" | python3 -c '
+# A task of Debezium's PostgreSQL connector can fail while it looks for
+# where to resume streaming after the worker's restart, with "Message with
+# LSN ... not present among LSNs seen in the location phase" (Debezium
+# 3.6.1, when the source database is written during the restart).  Nothing
+# was committed past the task's stored offset, so a restart of the task
+# resumes the stream from there without a loss: that failure is answered
+# with one, as an operator would (at most 5 times per connector), and
+# logged; any other failure is fatal.
+RESUME_FAILURE='not present among LSNs seen in the location phase'
+
+# connector_state NAME - 0 running, 1 not yet, 2 failed (the trace on
+# stderr), 3 failed resuming (as above, the task restarted).
+connector_state() {
+    local name=$1 status rc=1 n
+    status=$(rest GET "/connectors/$name/status" 2>/dev/null || true)
+    [ -n "$status" ] || return 1
+    echo "$status" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 ok = s["connector"]["state"] == "RUNNING" and s["tasks"] and all(t["state"] == "RUNNING" for t in s["tasks"])
 failed = s["connector"]["state"] == "FAILED" or any(t["state"] == "FAILED" for t in s["tasks"])
+trace = "".join(t.get("trace", "") for t in s["tasks"]) or s["connector"].get("trace", "")
 if failed:
-    print("".join(t.get("trace", "") for t in s["tasks"])[:3000] or s["connector"].get("trace", ""), file=sys.stderr)
-    sys.exit(2)
-sys.exit(0 if ok else 1)' && rc=0 || rc=$?
+    print(trace[:3000], file=sys.stderr)
+    sys.exit(3 if sys.argv[1] in trace else 2)
+sys.exit(0 if ok else 1)' "$RESUME_FAILURE" 2>"$DIR/state.err" && rc=0 || rc=$?
+    if [ $rc = 3 ]; then
+        n=$(($(cat "$DIR/restarts.$name" 2>/dev/null || echo 0) + 1))
+        if [ "$n" -gt 5 ]; then
+            cat "$DIR/state.err" >&2
+            return 2
         fi
+        echo "$n" >"$DIR/restarts.$name"
+        echo "connect: the task of $name failed to resume streaming (Debezium: \"$RESUME_FAILURE\"); restarting it ($n)" >&2
+        rest POST "/connectors/$name/restart?includeTasks=true&onlyFailed=true" >/dev/null ||
+            die "could not restart the task of $name"
+    elif [ $rc = 2 ]; then
+        cat "$DIR/state.err" >&2
+    fi
+    return $rc
+}
+
+wait_running() {
+    local name=$1 i rc
+    for i in $(seq 1 240); do
+        connector_state "$name" && rc=0 || rc=$?
         [ $rc = 0 ] && return 0
         [ $rc = 2 ] && die "connector $name failed (see $DIR/connect.log)"
         sleep 0.5
     done
-    die "connector $name is not running after 120 s: $status"
+    die "connector $name is not running after 120 s: $(rest GET "/connectors/$name/status" 2>&1 || true)"
+}
+
+# heal - every registered connector: a task that failed resuming is
+# restarted (above); exits 2 when one failed otherwise.
+heal() {
+    local f rc
+    for f in "$DIR"/connectors/*.json; do
+        [ -e "$f" ] || continue
+        connector_state "$(basename "$f" .json)" && rc=0 || rc=$?
+        [ $rc = 2 ] && exit 2
+    done
+    return 0
 }
 
 source_connector() {
@@ -405,6 +450,7 @@ restart)
 source) source_connector "$@" ;;
 sink) sink_connector "$@" ;;
 wait) [ $# -eq 1 ] || usage; wait_running "$1" ;;
+heal) [ $# -eq 0 ] || usage; heal ;;
 status)
     [ $# -eq 1 ] || usage
     rest GET "/connectors/$1/status" | python3 -c '

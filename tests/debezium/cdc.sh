@@ -288,8 +288,14 @@ converge() {
         done <<<"$tables"
     done
     deadline=$((SECONDS + timeout))
-    local pending key res k
+    local pending key res k heal_out
     while :; do
+        # a source task that failed resuming after Connect's restart is
+        # restarted (tests/connect.sh heal); any other failure ends the test
+        if ! heal_out=$("$root/tests/connect.sh" heal "$work/connect" 2>&1); then
+            fail "phase $phase: a source connector failed:"$'\n'"$heal_out"
+        fi
+        [ -z "$heal_out" ] || echo "$heal_out"
         pending=""
         for key in "${!queries[@]}"; do
             conv=${key%% *}
