@@ -103,6 +103,23 @@ void sl_worker_restart_fetch(sl_worker *w)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+bool sl_worker_caught_up(sl_worker *w)
+{
+    if (!w->queue || rd_kafka_queue_length(w->queue) > 0 || w->parts.n == 0)
+        return false;
+    for (size_t i = 0; i < w->parts.n; i++) {
+        const sl_part *p = &w->parts.v[i];
+        if (p->revoked || !p->route)
+            continue;
+        /* where it reads next: after the last record taken, else where it resumed */
+        int64_t pos = p->next >= 0 ? p->next : p->safe, lo = -1, hi = -1;
+        /* cached from the last fetch response: no request to the broker */
+        if (pos < 0 || rd_kafka_get_watermark_offsets(w->rk, p->topic, p->partition, &lo, &hi) || hi < 0 || pos < hi)
+            return false;
+    }
+    return true;
+}
+
 void sl_worker_pause(sl_worker *w, bool pause)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
@@ -411,6 +428,7 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
         return NULL;
     }
     rd_kafka_poll_set_consumer(rk);
+    w->queue = rd_kafka_queue_get_consumer(rk);
     return rk;
 }
 

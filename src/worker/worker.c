@@ -12,7 +12,8 @@
 #include "worker_int.h"
 
 /* A poll that waits this long without a record means the consumer has
- * caught up with its partitions. */
+ * caught up with its partitions (so does sl_worker_caught_up(), which a
+ * steady stream needs: its records may arrive more often than this). */
 #define IDLE_FLUSH_MS 2
 /* ... and a batch this old is worth writing then: younger ones wait for
  * more, so that a consumer briefly outrunning its fetches keeps batches large. */
@@ -221,9 +222,13 @@ void *sl_worker_run(void *arg)
         /* With rows pending, a short poll tells whether the consumer has
          * caught up: if nothing more is waiting, write now (low latency for
          * a trickle); under load the queue never drains and batches fill to
-         * max_rows.  linger_ms bounds the wait either way.  While a write is
-         * in flight the loop turns often enough to answer its rejected rows
-         * and to hand over the next batch soon after it ends. */
+         * max_rows.  A steady stream whose records arrive every millisecond
+         * or so never leaves the poll empty: after each record the worker
+         * asks librdkafka whether it has taken everything the broker had
+         * (sl_worker_caught_up()).  linger_ms bounds the wait either way.
+         * While a write is in flight the loop turns often enough to answer
+         * its rejected rows and to hand over the next batch soon after it
+         * ends. */
         bool writing = sl_worker_writing(w);
         int timeout = w->pending_rows ? IDLE_FLUSH_MS : writing ? WRITING_POLL_MS : 100;
         sl_worker_beat(w);
@@ -289,11 +294,18 @@ void *sl_worker_run(void *arg)
         }
         if (due(w))
             sl_worker_write(w, true); /* waits for the write in flight: two batches at most */
+        else if (m && w->pending_rows && !sl_worker_stopping(w) &&
+                 sl_worker_now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS && !sl_worker_writing(w) &&
+                 sl_worker_caught_up(w))
+            sl_worker_write(w, false); /* caught up, the writers idle: as after an empty poll */
     }
     /* what is pending, and the write in flight, end before the group is left */
     sl_worker_flush(w, true);
     log_info(w->ctx, "leaving the group");
     rd_kafka_consumer_close(w->rk);
+    if (w->queue)
+        rd_kafka_queue_destroy(w->queue);
+    w->queue = NULL;
     rd_kafka_destroy(w->rk);
     w->rk = NULL;
     return NULL;

@@ -129,6 +129,7 @@ struct sl_worker {
     int id;
     char ctx[32];
     rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;  /* rk's consumer queue (sl_worker_caught_up()) */
     bool cooperative;
     sl_sink **sinks;          /* per target */
     sl_flush *flushes;        /* per target: dead letters of the batch being filled */
@@ -199,6 +200,11 @@ void sl_worker_rewind(sl_worker *w);
  * what is pending (sl_parts_refetch()). */
 void sl_worker_refetch(sl_worker *w);
 void sl_worker_restart_fetch(sl_worker *w);
+/* sl_worker_caught_up() - every record the broker had for this worker's
+ * partitions when last asked has been taken: nothing waits in the local
+ * queue and each partition's next offset has reached its high watermark as
+ * of librdkafka's last fetch.  False when that is not known. */
+bool sl_worker_caught_up(sl_worker *w);
 void sl_worker_pause(sl_worker *w, bool pause);
 /* sl_worker_serve_paused() - while a write is retried: keep serving the
  * group for @ms, drop what arrives. */
