@@ -477,6 +477,16 @@ class Bench:
 
     # -- the three contenders
 
+    def overrides(self, cfg):
+        """--kafka-conf and the batch options, for every run of sluice."""
+        for kv in self.args.kafka_conf:
+            k, _, v = kv.partition("=")
+            cfg["kafka"][k] = v
+        batch = {k: v for k, v in (("max_rows", self.args.batch_rows), ("max_bytes", self.args.batch_bytes),
+                                   ("linger_ms", self.args.linger_ms)) if v is not None}
+        if batch:
+            cfg["batch"] = batch
+
     def run_sluice(self, wl, table, delivery="exactly-once", mode="upsert", workers=None, what="sluice"):
         group = self.group(what)
         route = {"topics": [wl.topic], "target": "pg", "table": table, "format": wl.format, "mode": mode}
@@ -485,15 +495,9 @@ class Bench:
         cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
                "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn, "delivery": delivery}},
                "routes": [route]}
-        for kv in self.args.kafka_conf:
-            k, _, v = kv.partition("=")
-            cfg["kafka"][k] = v
+        self.overrides(cfg)
         if wl.format == "avro":
             cfg["schema_registry"] = {"url": self.registry.url}
-        batch = {k: v for k, v in (("max_rows", self.args.batch_rows), ("max_bytes", self.args.batch_bytes),
-                                   ("linger_ms", self.args.linger_ms)) if v is not None}
-        if batch:
-            cfg["batch"] = batch
         if workers is not None:
             cfg["workers"] = workers
         path = os.path.join(self.workdir, group + ".yaml")
@@ -728,7 +732,8 @@ class Bench:
             self.record("sluice %gM backlog" % (wl.records / 1e6), self.run_sluice(wl, t, what="rss"))
 
     def step_latency(self, wl, reps):
-        """Produce at a steady rate into a running sluice (default settings);
+        """Produce at a steady rate into a running sluice (default settings
+        unless --linger-ms, --batch-rows, --batch-bytes or --kafka-conf say otherwise);
         latency = commit time of the row's transaction - produce time in ts."""
         t = self.table(wl)
         self.create_table(t, wl)
@@ -742,6 +747,7 @@ class Bench:
         cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
                "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn}},
                "routes": [{"topics": [wl.topic], "target": "pg", "table": t, "format": "json", "key": ["id"]}]}
+        self.overrides(cfg)
         path = os.path.join(self.workdir, group + ".yaml")
         with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
@@ -991,9 +997,12 @@ class Bench:
             ratios.append("- peak RSS, %s / 1M backlog: %.1f / %.1f MiB = %.2f x" % (big[0].split()[1], r2, r1, r2 / r1))
         lat = self.results.get("latency")
         if lat:
-            ratios.append("- produce-to-visible latency at %d records/s, default settings: p50 %.1f ms, "
+            batch = ", ".join("%s=%s" % kv for kv in (("max_rows", a.batch_rows), ("max_bytes", a.batch_bytes),
+                                                      ("linger_ms", a.linger_ms)) if kv[1] is not None)
+            settings = ", ".join(x for x in (batch, " ".join(a.kafka_conf)) if x) or "default settings"
+            ratios.append("- produce-to-visible latency at %d records/s, %s: p50 %.1f ms, "
                           "p99 %.1f ms (median of %d passes of %g s; p99 per pass: %s)" % (
-                              a.latency_rate, statistics.median(r["p50_ms"] for r in lat),
+                              a.latency_rate, settings, statistics.median(r["p50_ms"] for r in lat),
                               statistics.median(r["p99_ms"] for r in lat), len(lat), a.latency_seconds,
                               ", ".join("%.1f" % r["p99_ms"] for r in lat)))
         lines += ratios
