@@ -35,14 +35,17 @@ sl_pgbin_kind sl_pgbin_kind_of(const sl_column *c)
     return SL_PGBIN_NONE;
 }
 
-static void be(sl_strbuf *out, uint64_t v, int bytes)
+/* @v's low @bytes bytes, most significant first (network order) */
+static inline void be(sl_strbuf *out, uint64_t v, int bytes)
 {
-    unsigned char b[8];
+    sl_strbuf_reserve(out, (size_t)bytes);
+    unsigned char *b = (unsigned char *)out->data + out->len;
     for (int i = bytes - 1; i >= 0; i--) {
         b[i] = (unsigned char)(v & 0xff);
         v >>= 8;
     }
-    sl_strbuf_append(out, b, (size_t)bytes);
+    out->len += (size_t)bytes;
+    out->data[out->len] = '\0';
 }
 
 void sl_pgbin_header(sl_strbuf *out)
@@ -108,16 +111,26 @@ static bool parse_int(const char *s, size_t n, int64_t *out)
  * exponent; finite, and neither overflowing nor underflowing */
 static bool parse_double(const char *s, size_t n, double *out)
 {
-    size_t i = 0, digits = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    for (; i < n && is_digit(s[i]); i++)
-        digits++;
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0, digits = 0, fraction = 0;
+    uint64_t m = 0;
+    bool neg = n > 0 && s[0] == '-';
+    i += neg;
+    for (; i < n && is_digit(s[i]); i++, digits++)
+        m = digits < 19 ? m * 10 + (uint64_t)(s[i] - '0') : m;
     if (i < n && s[i] == '.')
-        for (i++; i < n && is_digit(s[i]); i++)
-            digits++;
+        for (i++; i < n && is_digit(s[i]); i++, digits++, fraction++)
+            m = digits < 19 ? m * 10 + (uint64_t)(s[i] - '0') : m;
     if (!digits)
         return false;
+    /* a plain decimal of at most 15 digits: m and 10^fraction are exact
+     * doubles and one correctly rounded division gives what strtod() does */
+    if (i == n && digits <= 15 && fraction <= 22) {
+        double d = (double)m / pow10[fraction];
+        *out = neg ? -d : d;
+        return true;
+    }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < n && (s[i] == '+' || s[i] == '-'))
