@@ -1,7 +1,8 @@
 /* postgresql.c - the PostgreSQL sink (libpq).
  *
  * A flush is one transaction: for each table, the batch's rows go by COPY
- * (text format) into a temporary staging table, then one DELETE for the
+ * (binary format when pgbinary.c can write every cell, else text) into a
+ * temporary staging table, then one DELETE for the
  * deleted keys and one INSERT .. SELECT .. ON CONFLICT DO UPDATE per set of
  * supplied columns; dead letters go to their tables; with exactly-once the
  * next offset of every partition the flush covers is written to
