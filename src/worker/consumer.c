@@ -155,40 +155,6 @@ void sl_worker_serve_paused(sl_worker *w, int64_t ms)
 
 /* ---- rebalance ---- */
 
-/* Partitions with no stored offset (database) and no committed one (the
- * group) start where auto.offset.reset says, given to librdkafka as that
- * logical offset.  Left to itself, librdkafka finds out that nothing is
- * committed, then resets with a 100 ms backoff before it queries the
- * offset: a tenth of a second at every start of a new group.  The
- * partitions that have a committed offset, and all of them when the group
- * cannot be asked, keep the group's committed offset as before. */
-static void start_uncommitted(sl_worker *w, rd_kafka_topic_partition_list_t *l)
-{
-    const char *reset = sl_config_kafka_get(w->cfg, "auto.offset.reset");
-    int64_t logical;
-    if (!reset || !strcmp(reset, "earliest") || !strcmp(reset, "smallest") || !strcmp(reset, "beginning"))
-        logical = RD_KAFKA_OFFSET_BEGINNING;
-    else if (!strcmp(reset, "latest") || !strcmp(reset, "largest") || !strcmp(reset, "end"))
-        logical = RD_KAFKA_OFFSET_END;
-    else
-        return; /* "error": librdkafka reports it */
-    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(l->cnt);
-    for (int i = 0; i < l->cnt; i++)
-        if (l->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
-            rd_kafka_topic_partition_list_add(q, l->elems[i].topic, l->elems[i].partition);
-    if (q->cnt && rd_kafka_committed(w->rk, q, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        for (int i = 0; i < q->cnt; i++) {
-            if (q->elems[i].err || q->elems[i].offset != RD_KAFKA_OFFSET_INVALID)
-                continue;
-            rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(l, q->elems[i].topic,
-                                                                                q->elems[i].partition);
-            if (tp)
-                tp->offset = logical;
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(q);
-}
-
 static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
 {
     for (int i = 0; i < l->cnt; i++) {
@@ -225,18 +191,13 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
             sl_worker_nap(w, sl_worker_backoff_ms(w, attempt));
         }
     }
-    start_uncommitted(w, l);
     for (int i = 0; i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
         if (tp->offset >= 0)
             log_info(w->ctx, "assigned %s[%d], resuming at offset %lld (from the database)", tp->topic,
                      tp->partition, (long long)tp->offset);
-        else if (tp->offset == RD_KAFKA_OFFSET_INVALID)
-            log_info(w->ctx, "assigned %s[%d], resuming at the group's committed offset", tp->topic, tp->partition);
         else
-            log_info(w->ctx, "assigned %s[%d], nothing stored or committed: starting at the %s offset "
-                             "(auto.offset.reset)", tp->topic, tp->partition,
-                     tp->offset == RD_KAFKA_OFFSET_BEGINNING ? "earliest" : "latest");
+            log_info(w->ctx, "assigned %s[%d], resuming at the group's committed offset", tp->topic, tp->partition);
     }
 }
 

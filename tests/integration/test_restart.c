@@ -122,9 +122,10 @@ typedef struct latest_probe {
 static bool latest_assigned(void *arg)
 {
     latest_probe *p = arg;
-    char *text = ts_read_file(p->log);
-    bool ok = text && strstr(text, "[0], nothing stored or committed: starting at the latest offset") &&
-              strstr(text, "[1], nothing stored or committed: starting at the latest offset");
+    char *text = ts_read_file(p->log), a0[256], a1[256];
+    snprintf(a0, sizeof(a0), "assigned %s[0], ", p->topic);
+    snprintf(a1, sizeof(a1), "assigned %s[1], ", p->topic);
+    bool ok = text && strstr(text, a0) && strstr(text, a1);
     free(text);
     return ok;
 }
