@@ -61,35 +61,35 @@ const sl_option sl_options[] = {
      "Consumer instances (threads) in this process, all members of the consumer group. Each has "
      "its own database connection per target.", .min = "1", .max = "64"},
     {SEC_TOP, "log_level", OPT_STR, TOP(log_level), 0, "info", false, NULL,
-     "error, warn, info or debug. The `-v` flag raises it to debug."},
+     "error, warn, info or debug. The `-v` flag raises it to debug.", .reload = true},
     {SEC_TOP, "metrics_file", OPT_STR, TOP(metrics_file), 0, NULL, false, NULL,
      "If set, the metrics that `/metrics` serves are also written to this file in the Prometheus "
      "text format every 5 seconds and at exit, replaced atomically (for node_exporter's textfile "
-     "collector, or where no port may be opened). See docs/operations.md."},
+     "collector, or where no port may be opened). See docs/operations.md.", .reload = true},
     {SEC_TOP, "shutdown_timeout", OPT_DURATION, TOP(shutdown_timeout_ms), 0, "25s", false, NULL,
      "On SIGTERM or SIGINT: time to flush, commit and leave the group. Past it sluice exits 1 "
      "without committing a half-written batch. Keep it below Kubernetes' "
-     "terminationGracePeriodSeconds (30 s by default) and systemd's TimeoutStopSec.", .min = "1s"},
+     "terminationGracePeriodSeconds (30 s by default) and systemd's TimeoutStopSec.", .min = "1s", .reload = true},
     {SEC_TOP, "admin", OPT_SECTION, 0, 0, NULL, false, NULL,
      "The HTTP admin server (`admin.*`): `/metrics`, `/healthz`, `/readyz`. Off unless "
      "`admin.listen` is set."},
 
     /* batch */
     {SEC_BATCH, "max_rows", OPT_INT, TOP(batch.max_rows), 0, "30000", false, NULL,
-     "Flush when this many records are pending.", .min = "1"},
+     "Flush when this many records are pending.", .min = "1", .reload = true},
     {SEC_BATCH, "max_bytes", OPT_SIZE, TOP(batch.max_bytes), 0, "8MiB", false, NULL,
      "Flush when the pending rows take this much memory. With `workers`, this bounds sluice's "
-     "row memory: about 2 x workers x max_bytes.", .min = "1KiB"},
+     "row memory: about 2 x workers x max_bytes.", .min = "1KiB", .reload = true},
     {SEC_BATCH, "linger_ms", OPT_DURATION, TOP(batch.linger_ms), 0, "100ms", false, NULL,
      "Flush when the oldest pending record has waited this long. sluice also flushes as soon as "
      "it has caught up with its partitions (nothing more waiting), so a trickle is written within "
-     "milliseconds while a backlog fills batches to `max_rows`; this bounds the wait in between."},
+     "milliseconds while a backlog fills batches to `max_rows`; this bounds the wait in between.", .reload = true},
 
     /* retry */
     {SEC_RETRY, "initial_backoff_ms", OPT_DURATION, TOP(retry.initial_backoff_ms), 0, "200ms", false, NULL,
-     "First wait after a retriable failure; doubles each attempt, with +-25% jitter.", .min = "1ms"},
+     "First wait after a retriable failure; doubles each attempt, with +-25% jitter.", .min = "1ms", .reload = true},
     {SEC_RETRY, "max_backoff_ms", OPT_DURATION, TOP(retry.max_backoff_ms), 0, "30s", false, NULL,
-     "Longest wait between attempts. sluice retries for as long as it takes and logs every attempt."},
+     "Longest wait between attempts. sluice retries for as long as it takes and logs every attempt.", .reload = true},
 
     /* schema registry */
     {SEC_REGISTRY, "url", OPT_STRLIST, TOP(registry.urls), TOP(registry.nurls), NULL, false, NULL,
@@ -158,7 +158,7 @@ const sl_option sl_options[] = {
      "May use `${topic}`, and for debezium `${source.schema}`, `${source.table}` (any path into "
      "the envelope). A substituted value stays within its name part whatever it contains "
      "(`raw_${topic}` with topic `a.b` is the table `\"raw_a.b\"`). When a templated table does not "
-     "exist, the record goes to `on_error` (it named the table)."},
+     "exist, the record goes to `on_error` (it named the table).", .reload = true},
     {SEC_ROUTE, "format", OPT_ENUM, RTE(format), 0, "json", false, &formats,
      "Value format: json, avro (Confluent wire format + schema registry), connect-json "
      "(Kafka Connect JsonConverter with schemas), debezium (change events, JSON or Avro)."},
@@ -167,52 +167,52 @@ const sl_option sl_options[] = {
      "bytes are taken as a string), string, avro."},
     {SEC_ROUTE, "mode", OPT_ENUM, RTE(mode), 0, "upsert", false, &modes,
      "upsert: INSERT .. ON CONFLICT (key) DO UPDATE, rows collapsed per key in each batch. "
-     "insert: plain inserts, every record a row (tables without a key)."},
+     "insert: plain inserts, every record a row (tables without a key).", .reload = true},
     {SEC_ROUTE, "key", OPT_STRLIST, RTE(key), RTE(nkey), NULL, false, NULL,
-     "Conflict key columns. Default: the table's primary key, read from the catalog."},
+     "Conflict key columns. Default: the table's primary key, read from the catalog.", .reload = true},
     {SEC_ROUTE, "delete_on_tombstone", OPT_BOOL, RTE(delete_on_tombstone), 0, "false", false, NULL,
      "A record with a null value deletes the row of its key (upsert mode only). When false, "
-     "tombstones are counted and skipped."},
+     "tombstones are counted and skipped.", .reload = true},
     {SEC_ROUTE, "columns", OPT_MAP, RTE(columns), RTE(ncolumns), NULL, false, NULL,
      "Explicit mapping, column -> JSON pointer into the value (`customer_id: /customer/id`). "
-     "Columns not listed are still filled from the top-level field of the same name."},
+     "Columns not listed are still filled from the top-level field of the same name.", .reload = true},
     {SEC_ROUTE, "on_error", OPT_ENUM, RTE(on_error), 0, "fail", false, &on_errors,
      "A record that cannot be decoded, mapped or written: fail (stop the worker, naming "
      "topic[partition]@offset; nothing past the last good batch is committed), dlq (dead-letter it "
-     "and go on) or skip (count, log and go on)."},
+     "and go on) or skip (count, log and go on).", .reload = true},
     {SEC_ROUTE, "dlq_topic", OPT_STR, RTE(dlq_topic), 0, NULL, false, NULL,
      "on_error dlq: Kafka topic receiving the original key and value, with headers "
      "`sluice.error`, `sluice.topic`, `sluice.partition`, `sluice.offset`, `sluice.route`. "
      "A record the topic refuses as too large goes as a truncated copy with the header "
      "`sluice.truncated`; a topic that does not exist or is not authorized stops the worker "
-     "before the record (docs/delivery.md)."},
+     "before the record (docs/delivery.md).", .reload = true},
     {SEC_ROUTE, "dlq_table", OPT_STR, RTE(dlq_table), 0, NULL, false, NULL,
      "on_error dlq: table in the route's target receiving dead letters (created if missing), "
-     "written in the same transaction as the batch."},
+     "written in the same transaction as the batch.", .reload = true},
     {SEC_ROUTE, "auto_create", OPT_BOOL, RTE(auto_create), 0, "false", false, NULL,
-     "Create a missing table from the record schema (avro, connect-json, debezium with schema)."},
+     "Create a missing table from the record schema (avro, connect-json, debezium with schema).", .reload = true},
     {SEC_ROUTE, "auto_create_allow", OPT_STR, RTE(auto_create_allow), 0, NULL, false, NULL,
      "auto_create: a POSIX extended regular expression the new table's `schema.name` must match "
      "(`^inventory\\.(orders|customers)$`); a record naming another table goes to `on_error`. "
-     "Guards table names that come from data (`${source.table}`)."},
+     "Guards table names that come from data (`${source.table}`).", .reload = true},
     {SEC_ROUTE, "auto_create_max", OPT_INT, RTE(auto_create_max), 0, "100", false, NULL,
      "auto_create: at most this many tables created by the route per process; a record that would "
-     "create one more goes to `on_error`.", .min = "1"},
+     "create one more goes to `on_error`.", .min = "1", .reload = true},
     {SEC_ROUTE, "auto_evolve", OPT_BOOL, RTE(auto_evolve), 0, "false", false, NULL,
-     "Add a nullable column when the schema gains a field. Never drops, renames or narrows."},
+     "Add a nullable column when the schema gains a field. Never drops, renames or narrows.", .reload = true},
     {SEC_ROUTE, "truncate", OPT_ENUM, RTE(truncate), 0, "apply", false, &truncates,
-     "debezium: what a truncate event does to the target table."},
+     "debezium: what a truncate event does to the target table.", .reload = true},
     {SEC_ROUTE, "delete_mode", OPT_ENUM, RTE(delete_mode), 0, "hard", false, &delete_modes,
-     "debezium and tombstones: hard deletes the row; soft sets `soft_delete_column` to true."},
+     "debezium and tombstones: hard deletes the row; soft sets `soft_delete_column` to true.", .reload = true},
     {SEC_ROUTE, "soft_delete_column", OPT_STR, RTE(soft_delete_column), 0, "__deleted", false, NULL,
-     "Boolean column set by soft deletes."},
+     "Boolean column set by soft deletes.", .reload = true},
     {SEC_ROUTE, "add_columns", OPT_MAP, RTE(add_columns), RTE(nadd_columns), NULL, false, NULL,
      "Extra columns from the record's envelope: column -> path (`source.ts_ms`, `op`, "
      "`source.lsn`; for any format also `kafka.topic`, `kafka.partition`, `kafka.offset`, "
-     "`kafka.timestamp`)."},
+     "`kafka.timestamp`).", .reload = true},
     {SEC_ROUTE, "epoch_unit", OPT_ENUM, RTE(epoch_unit), 0, "ms", false, &epoch_units,
      "Unit of bare numbers written to timestamp columns (s, ms or us); numbers into date columns "
-     "are days since 1970-01-01."},
+     "are days since 1970-01-01.", .reload = true},
 };
 
 #pragma GCC diagnostic pop
@@ -289,10 +289,13 @@ void sl_config_write_docs(FILE *out)
           "`${source.table}` are filled per record instead. Unknown keys, wrong types and missing "
           "required keys are errors that name the file, line and key.\n\n"
           "Sizes accept `B`, `KiB`/`k`, `MiB`/`M`, `GiB`/`G`; durations accept `ms`, `s`, `m`, `h` "
-          "(a bare number is milliseconds).\n",
+          "(a bare number is milliseconds).\n\n"
+          "The column *on SIGHUP* says what a reload does with a changed value (docs/operations.md): "
+          "`reloads`, the running process takes it at each worker's next batch boundary; `restart`, "
+          "the reload is refused as a whole and the running configuration kept.\n",
           out);
     for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
-        fprintf(out, "\n## %s\n\n| key | type | default | description |\n|---|---|---|---|\n",
+        fprintf(out, "\n## %s\n\n| key | type | default | on SIGHUP | description |\n|---|---|---|---|---|\n",
                 sections[s].title);
         for (size_t i = 0; i < sl_noptions; i++) {
             const sl_option *o = &sl_options[i];
@@ -304,7 +307,8 @@ void sl_config_write_docs(FILE *out)
                 for (size_t k = 0; sl_option_enum_name(o, k); k++)
                     fprintf(out, "%s`%s`", k ? ", " : "", sl_option_enum_name(o, k));
             }
-            fprintf(out, " | %s | %s", o->def ? o->def : (o->required ? "*required*" : "-"), o->doc);
+            fprintf(out, " | %s | %s | %s", o->def ? o->def : (o->required ? "*required*" : "-"),
+                    o->type == OPT_SECTION ? "-" : o->reload ? "reloads" : "restart", o->doc);
             if (o->min && o->max)
                 fprintf(out, " From %s to %s.", o->min, o->max);
             else if (o->min)

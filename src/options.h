@@ -40,6 +40,10 @@ typedef struct sl_option {
      * accepted, written as in a file ("1KiB", "1s"); NULL: no bound.  The
      * parser enforces them and the reference prints them. */
     const char *min, *max;
+    /* true: a running process takes a new value on SIGHUP (reload.c);
+     * false, the default: changing it needs a restart.  The reference
+     * prints it in its own column. */
+    bool reload;
 } sl_option;
 
 extern const sl_option sl_options[];

@@ -1,9 +1,10 @@
 /* reload.c - which differences between two configurations a running
- * process can take on SIGHUP, walked from the option table: routes'
- * tables, columns, error handling and row options, batch and retry
- * settings, the log level.  Everything that shapes the consumer group, the
- * connections or the process (kafka:, targets, the routes' topics, formats
- * and targets, workers, the admin server) needs a restart. */
+ * process can take on SIGHUP, walked from the option table, whose `reload`
+ * column says per option (src/options.c): routes' tables, columns, error
+ * handling and row options, batch and retry settings, the log level.
+ * Everything that shapes the consumer group, the connections or the
+ * process (kafka:, targets, the routes' topics, formats and targets,
+ * workers, the admin server) needs a restart. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,24 +12,6 @@
 #include "options.h"
 #include "sluice/config.h"
 #include "sluice/strbuf.h"
-
-static bool reloadable(const sl_option *o)
-{
-    switch (o->section) {
-    case SEC_BATCH:
-    case SEC_RETRY:
-        return true;
-    case SEC_TOP:
-        return !strcmp(o->name, "log_level") || !strcmp(o->name, "shutdown_timeout") ||
-               !strcmp(o->name, "metrics_file");
-    case SEC_ROUTE:
-        /* these decide the subscription, the decoder and the connection */
-        return strcmp(o->name, "name") && strcmp(o->name, "topics") && strcmp(o->name, "topic_pattern") &&
-               strcmp(o->name, "target") && strcmp(o->name, "format") && strcmp(o->name, "key_format");
-    default:
-        return false;
-    }
-}
 
 static bool str_eq(const char *a, const char *b)
 {
@@ -107,12 +90,12 @@ static void compare_section(opt_section sec, const void *a, const void *b, const
                         continue; /* same, or seen in the first pass */
                     char name[300];
                     snprintf(name, sizeof(name), "%s.%s", o->name, x[i].key);
-                    note(reloadable(o) ? changed : blocked, prefix, name);
+                    note(o->reload ? changed : blocked, prefix, name);
                 }
             }
             continue;
         }
-        note(reloadable(o) ? changed : blocked, prefix, o->name);
+        note(o->reload ? changed : blocked, prefix, o->name);
     }
 }
 
