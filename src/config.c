@@ -153,7 +153,14 @@ static int expand_env(parser *p, const yaml_node_t *n, const char *key, const ch
     return 0;
 }
 
-int64_t sl_parse_size(const char *s)
+/* A number with one of @units' suffixes (blanks allowed between them),
+ * scaled by that suffix's factor; -1 when it is not one. */
+typedef struct unit {
+    const char *suffix;
+    double mul;
+} unit;
+
+static int64_t parse_with_units(const char *s, const unit *units, size_t nunits, bool any_case)
 {
     char *end;
     errno = 0;
@@ -162,32 +169,28 @@ int64_t sl_parse_size(const char *s)
         return -1;
     while (*end == ' ')
         end++;
-    static const struct { const char *suffix; double mul; } units[] = {
-        {"", 1}, {"b", 1}, {"k", 1024}, {"kb", 1000}, {"kib", 1024}, {"m", 1048576},
-        {"mb", 1e6}, {"mib", 1048576}, {"g", 1073741824.0}, {"gb", 1e9}, {"gib", 1073741824.0},
-    };
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (!strcasecmp(end, units[i].suffix))
+    for (size_t i = 0; i < nunits; i++)
+        if (any_case ? !strcasecmp(end, units[i].suffix) : !strcmp(end, units[i].suffix))
             return (int64_t)(v * units[i].mul);
     return -1;
 }
 
+int64_t sl_parse_size(const char *s)
+{
+    static const unit units[] = {
+        {"", 1}, {"b", 1}, {"k", 1024}, {"kb", 1000}, {"kib", 1024}, {"m", 1048576},
+        {"mb", 1e6}, {"mib", 1048576}, {"g", 1073741824.0}, {"gb", 1e9}, {"gib", 1073741824.0},
+    };
+    return parse_with_units(s, units, sizeof(units) / sizeof(units[0]), true);
+}
+
+/* Case matters here: "m" is minutes, and "M" is not a duration. */
 int64_t sl_parse_duration_ms(const char *s)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0)
-        return -1;
-    while (*end == ' ')
-        end++;
-    static const struct { const char *suffix; double mul; } units[] = {
+    static const unit units[] = {
         {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
     };
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (!strcmp(end, units[i].suffix))
-            return (int64_t)(v * units[i].mul);
-    return -1;
+    return parse_with_units(s, units, sizeof(units) / sizeof(units[0]), false);
 }
 
 static int parse_bool(const char *s, bool *out)
@@ -463,29 +466,15 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
         t->delivery = -1;
         if (parse_section(p, v, SEC_TARGET, t, prefix))
             return -1;
+        /* the rest is the target type's own (src/sink/) */
         char key[200];
-        /* user, password, ca_file and insecure are the HTTP endpoint's; a
-         * DSN carries its own (sslrootcert=, sslmode=): silently ignoring
-         * them would look like TLS or authentication that is not there */
-        static const char *const http_only[] = {"user", "password", "ca_file", "insecure", NULL};
-        const void *given[] = {t->user, t->password, t->ca_file, t->insecure ? "" : NULL};
-        for (size_t o = 0; t->dsn && http_only[o]; o++) {
-            if (!given[o])
-                continue;
-            snprintf(key, sizeof(key), "%s%s", prefix, http_only[o]);
-            return fail(p, map_get(p, v, http_only[o]) ? map_get(p, v, http_only[o]) : v, key,
-                        "applies only to a cratedb target's HTTP url; with a dsn, give it in the dsn (%s)",
-                        o == 2 ? "sslrootcert=..." : o == 3 ? "sslmode=..." : "user=... password=...");
-        }
-        if (t->dsn && !sl_dsn_parses(t->dsn)) /* libpq's own message may quote the password: not shown */
-            log_warn("config", "%s:%d: %sdsn: libpq cannot parse this connection string: connecting will fail "
-                     "(check quoting and %%-escapes; values with spaces or quotes go in single quotes)",
-                     p->path, t->line, prefix);
         const char *bad = "type";
         sl_error e;
-        if (sl_sinks[t->type]->check_conf(t, &bad, &e)) {
+        int rc = sl_sinks[t->type]->check_conf(t, &bad, &e);
+        if (rc) {
             snprintf(key, sizeof(key), "%s%s", prefix, bad);
-            return fail(p, v, key, "%s", e.msg);
+            yaml_node_t *at = rc == -2 ? map_get(p, v, bad) : NULL;
+            return fail(p, at ? at : v, key, "%s", e.msg);
         }
     }
     return 0;
@@ -653,21 +642,14 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
  * line can carry it, whichever library wrote the text; and the ways to send
  * one in the clear are warned about. */
 
-static bool loopback_host(const char *h)
-{
-    /* no host, a socket directory, or a loopback name or address */
-    return !h || !*h || h[0] == '/' || h[0] == '@' || !strcmp(h, "localhost") || !strncmp(h, "127.", 4) ||
-           !strcmp(h, "::1") || !strcmp(h, "[::1]");
-}
-
-static void guard_url(parser *p, const char *key, const char *url, bool has_user)
+void sl_config_warn_url(const char *path, const char *key, const char *url, bool has_user)
 {
     char *pw = sl_url_password(url);
     sl_secret_add(pw);
     if ((pw || has_user) && !strncasecmp(url, "http://", 7)) {
         char *shown = sl_redact_url(url);
         log_warn("config", "%s:%s: credentials for %s go over plain http://: anyone on the path can read them; "
-                 "use https://", p->path, key, shown);
+                 "use https://", path, key, shown);
         free(shown);
     }
     free(pw);
@@ -677,38 +659,10 @@ static void guard_credentials(parser *p, sl_config *cfg)
 {
     sl_secret_add(cfg->registry.password);
     for (size_t i = 0; i < cfg->registry.nurls; i++)
-        guard_url(p, "schema_registry.url", cfg->registry.urls[i], cfg->registry.user || cfg->registry.password);
-    for (size_t i = 0; i < cfg->ntargets; i++) {
-        sl_target_conf *t = &cfg->targets[i];
-        char key[200];
-        sl_secret_add(t->password);
-        if (t->url) {
-            snprintf(key, sizeof(key), "targets.%s.url", t->name);
-            guard_url(p, key, t->url, t->user || t->password);
-        }
-        if (t->insecure)
-            log_warn("config", "%s:%d: targets.%s.insecure: TLS certificates are not verified: anyone on the "
-                     "path can pose as the server", p->path, t->line, t->name);
-        if (!t->dsn)
-            continue;
-        char *pw = sl_dsn_get(t->dsn, "password");
-        sl_secret_add(pw);
-        free(pw);
-        char *host = sl_dsn_get(t->dsn, "host"), *addr = sl_dsn_get(t->dsn, "hostaddr");
-        char *mode = sl_dsn_get(t->dsn, "sslmode");
-        bool remote = !loopback_host(host) || (addr && !loopback_host(addr));
-        bool weak = !mode || !strcmp(mode, "disable") || !strcmp(mode, "allow") || !strcmp(mode, "prefer");
-        if (remote && weak) {
-            char *shown = sl_redact_dsn(t->dsn);
-            log_warn("config", "%s:%d: targets.%s.dsn: sslmode is %s to the non-loopback host %s: the connection "
-                     "may be unencrypted and unauthenticated; set sslmode=verify-full (or require) in \"%s\"",
-                     p->path, t->line, t->name, mode ? mode : "not set (prefer)", addr ? addr : host, shown);
-            free(shown);
-        }
-        free(host);
-        free(addr);
-        free(mode);
-    }
+        sl_config_warn_url(p->path, "schema_registry.url", cfg->registry.urls[i], cfg->registry.user || cfg->registry.password);
+    for (size_t i = 0; i < cfg->ntargets; i++)
+        if (sl_sinks[cfg->targets[i].type]->guard_conf)
+            sl_sinks[cfg->targets[i].type]->guard_conf(&cfg->targets[i], p->path);
     /* librdkafka's secrets (sasl.password, ssl.key.password, ...) */
     for (size_t i = 0; i < cfg->nkafka; i++)
         if (strstr(cfg->kafka[i].key, "password") || strstr(cfg->kafka[i].key, "secret"))

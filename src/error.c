@@ -1,4 +1,5 @@
-/* error.c - the sl_error type and SQLSTATE classification. */
+/* error.c - the sl_error type.  A database's own error codes are
+ * classified in src/sink/ (pq.c for SQLSTATEs). */
 #include "sluice/error.h"
 
 #include <stdio.h>
@@ -54,20 +55,4 @@ const char *sl_errkind_name(sl_errkind kind)
     case SL_ERR_FATAL: return "fatal";
     }
     return "?";
-}
-
-sl_errkind sl_sqlstate_kind(const char *s)
-{
-    if (!s || !*s)
-        return SL_ERR_RETRY; /* no SQLSTATE: the connection itself failed */
-    if (!strncmp(s, "08", 2) || !strcmp(s, "40001") || !strcmp(s, "40P01") ||
-        !strncmp(s, "57P0", 4) || !strncmp(s, "53", 2) || !strcmp(s, "55P03") ||
-        !strncmp(s, "58", 2) || !strcmp(s, "57014") /* statement timeout / cancel */ ||
-        !strcmp(s, "25006") /* read-only transaction: a primary that failed over; reconnect */)
-        return SL_ERR_RETRY;
-    /* 54000 program_limit_exceeded is one row's size (an index row too
-     * large, an array or tsvector too long): bisection isolates it */
-    if (!strncmp(s, "22", 2) || !strncmp(s, "23", 2) || !strcmp(s, "54000"))
-        return SL_ERR_DATA;
-    return SL_ERR_FATAL;
 }

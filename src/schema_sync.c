@@ -19,7 +19,7 @@ static const char *fstr(const json_t *f, const char *k)
     return s ? s : "";
 }
 
-const char *sl_schema_column_type(sl_target_type target, const json_t *field, char *buf, size_t len)
+const char *sl_schema_column_type(int target, const json_t *field, char *buf, size_t len)
 {
     return sl_sinks[target]->column_type(field, buf, len);
 }
@@ -239,19 +239,21 @@ int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema
     *changed = 0;
     if (!c->fields || !json_is_array(c->fields))
         return 0;
-    /* PostgreSQL truncates identifiers to 63 bytes: a column made from a
-     * longer field name would never be found under the field's name again,
-     * and every record would run ALTER TABLE (an exclusive lock) once more */
+    /* a database that cuts longer names (the sink's max_name_len): a
+     * column made from a longer field name would never be found under the
+     * field's name again, and every record would run ALTER TABLE (an
+     * exclusive lock) once more */
     json_t *lf;
     size_t li;
+    size_t max = sink->ops->max_name_len;
     json_array_foreach(c->fields, li, lf) {
         const char *fname = fstr(lf, "name");
-        if (sink->conf->type == SL_TARGET_POSTGRESQL && strlen(fname) > 63 &&
+        if (max && strlen(fname) > max &&
             (table ? route->auto_evolve && sl_table_find(table, fname) < 0 : route->auto_create))
             return sl_error_set(err, SL_ERR_DATA,
-                                "%s: field \"%.40s...\" has a %zu-byte name; PostgreSQL names are at most 63 bytes: "
+                                "%s: field \"%.40s...\" has a %zu-byte name; %s names are at most %zu bytes: "
                                 "rename the field, or create the column yourself and map it with columns:",
-                                route->name, fname, strlen(fname));
+                                route->name, fname, strlen(fname), sink->ops->title, max);
     }
     if (!table) {
         if (!route->auto_create)

@@ -1,4 +1,5 @@
-/* sql.c - identifier quoting. */
+/* sql.c - identifier quoting, and the lists of quoted column names every
+ * statement builder uses. */
 #include "sluice/sql.h"
 
 void sl_sql_ident(sl_strbuf *sb, const char *name)
@@ -21,6 +22,28 @@ void sl_sql_qname(sl_strbuf *sb, const char *schema, const char *name)
     sl_sql_ident(sb, name);
 }
 
+void sl_sql_ident_list(sl_strbuf *sb, const sl_table *t, const size_t *idx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_strbuf_puts(sb, ", ");
+        sl_sql_ident(sb, t->cols[idx[i]].name);
+    }
+}
+
+size_t sl_sql_mask_list(sl_strbuf *sb, const sl_table *t, const bool *mask, bool skip_generated)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (!mask[c] || (skip_generated && t->cols[c].generated))
+            continue;
+        if (n++)
+            sl_strbuf_puts(sb, ", ");
+        sl_sql_ident(sb, t->cols[c].name);
+    }
+    return n;
+}
+
 void sl_sql_create_table(sl_strbuf *sb, const sl_table *def)
 {
     sl_strbuf_printf(sb, "CREATE TABLE IF NOT EXISTS %s (", def->qname);
@@ -33,11 +56,7 @@ void sl_sql_create_table(sl_strbuf *sb, const sl_table *def)
     }
     if (def->nkey) {
         sl_strbuf_puts(sb, ", PRIMARY KEY (");
-        for (size_t k = 0; k < def->nkey; k++) {
-            if (k)
-                sl_strbuf_puts(sb, ", ");
-            sl_sql_ident(sb, def->cols[def->key[k]].name);
-        }
+        sl_sql_ident_list(sb, def, def->key, def->nkey);
         sl_strbuf_putc(sb, ')');
     }
     sl_strbuf_putc(sb, ')');

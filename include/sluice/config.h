@@ -11,7 +11,6 @@
 
 #include "sluice/error.h"
 
-typedef enum { SL_TARGET_POSTGRESQL, SL_TARGET_CRATEDB } sl_target_type;
 typedef enum { SL_DELIVERY_EXACTLY_ONCE, SL_DELIVERY_AT_LEAST_ONCE } sl_delivery;
 typedef enum { SL_FMT_JSON, SL_FMT_AVRO, SL_FMT_CONNECT_JSON, SL_FMT_DEBEZIUM } sl_format;
 typedef enum { SL_KEYFMT_JSON, SL_KEYFMT_STRING, SL_KEYFMT_AVRO } sl_keyformat;
@@ -30,7 +29,7 @@ typedef struct sl_kv {
 
 typedef struct sl_target_conf {
     char *name;
-    sl_target_type type;
+    int type;           /* index into sl_sinks[] (sink.h): every target type lives in src/sink/ */
     char *dsn;          /* libpq connection string (postgresql, cratedb over pgwire) */
     char *url;          /* cratedb HTTP endpoint, e.g. http://127.0.0.1:4200 */
     char *schema;       /* cratedb HTTP: Default-Schema header */
@@ -148,6 +147,11 @@ void sl_config_print(const sl_config *cfg, FILE *out);
 struct sl_strbuf;
 bool sl_config_reload_diff(const sl_config *old, const sl_config *nu, struct sl_strbuf *changed,
                            struct sl_strbuf *blocked);
+
+/* sl_config_warn_url() - warn (naming @path and @key) when credentials
+ * would go to @url over plain http://, and register the password of its
+ * userinfo as a secret (redact.h). */
+void sl_config_warn_url(const char *path, const char *key, const char *url, bool has_user);
 
 /* sl_parse_size() - "8MiB", "512k", "1000" -> bytes; -1 on error. */
 int64_t sl_parse_size(const char *s);

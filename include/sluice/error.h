@@ -26,7 +26,7 @@ typedef enum sl_errkind {
 
 typedef struct sl_error {
     sl_errkind kind;
-    char sqlstate[6]; /* PostgreSQL SQLSTATE when the error came from a database, else "" */
+    char sqlstate[6]; /* the database's own error code, set and read by the sinks only; else "" */
     /* a write refused because the stored offsets moved underneath it
      * (another consumer wrote those partitions): exactly-once's fence.
      * Kind RETRY; the worker drops its pending rows and re-reads them. */
@@ -45,14 +45,5 @@ void sl_error_prefix(sl_error *e, const char *fmt, ...) __attribute__((format(pr
 void sl_error_clear(sl_error *e);
 const char *sl_errkind_name(sl_errkind kind);
 
-/* sl_sqlstate_kind() - classify a PostgreSQL SQLSTATE (NULL or "" means the
- * connection itself failed, which is retriable).  Class 08 (connection), 40001
- * (serialization), 40P01 (deadlock), 57P0x (admin shutdown, crash shutdown,
- * cannot connect now, database dropped), 57014 (query canceled: statement
- * timeout), 53xxx (insufficient resources), 55P03 (lock not available) and
- * 58xxx (system error) are RETRY; class 22 (data exception) and
- * 23 (integrity constraint) are DATA; everything else (42 syntax or undefined
- * object, 28 auth, ...) is FATAL. */
-sl_errkind sl_sqlstate_kind(const char *sqlstate);
 
 #endif

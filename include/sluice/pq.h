@@ -17,4 +17,31 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err);
  * free @res.  Returns -1. */
 int sl_pq_error(PGconn *conn, const PGresult *res, const char *what, sl_error *err);
 
+/* sl_sqlstate_kind() - classify a PostgreSQL SQLSTATE (NULL or "" means the
+ * connection itself failed, which is retriable).  Class 08 (connection), 40001
+ * (serialization), 40P01 (deadlock), 57P0x (admin shutdown, crash shutdown,
+ * cannot connect now, database dropped), 57014 (query canceled: statement
+ * timeout), 53xxx (insufficient resources), 55P03 (lock not available) and
+ * 58xxx (system error) are RETRY; class 22 (data exception) and
+ * 23 (integrity constraint) are DATA; everything else (42 syntax or undefined
+ * object, 28 auth, ...) is FATAL. */
+sl_errkind sl_sqlstate_kind(const char *sqlstate);
+
+/* sl_pq_unreachable() - a retriable @err that says the server could not be
+ * reached: no SQLSTATE (the connection failed), class 08 (connection
+ * exception) or 57P (shutdown, cannot connect now).  sl_sink_ops.unreachable. */
+bool sl_pq_unreachable(const sl_error *err);
+
+/* sl_pq_check_conf() - what every target with a dsn refuses: user,
+ * password, ca_file and insecure, which belong to an HTTP url (a DSN
+ * carries its own: sslrootcert=, sslmode=); silently ignoring them would
+ * look like TLS or authentication that is not there.  0, or -2 with the
+ * option in @key (sl_sink_ops.check_conf). */
+int sl_pq_check_conf(const sl_target_conf *t, const char **key, sl_error *err);
+
+/* sl_pq_guard_conf() - sl_sink_ops.guard_conf for a target with a dsn:
+ * a DSN libpq cannot parse, its password (a secret), and sslmode weaker
+ * than require towards a host that is not loopback. */
+void sl_pq_guard_conf(const sl_target_conf *t, const char *path);
+
 #endif

@@ -35,6 +35,6 @@ int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema
 /* sl_schema_column_type() - the column type auto_create / auto_evolve use
  * for @field on @target (e.g. "numeric(12,4)", "bigint[]",
  * "TIMESTAMP WITH TIME ZONE"); written into @buf. */
-const char *sl_schema_column_type(sl_target_type target, const json_t *field, char *buf, size_t len);
+const char *sl_schema_column_type(int target, const json_t *field, char *buf, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #define SLUICE_SINK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sluice/batch.h"
@@ -81,8 +82,15 @@ typedef struct sl_sink_ops {
     bool transactional;   /* data and offsets commit together: exactly-once possible */
     /* check_conf() - complete and check a target's options once parsed
      * (delivery is -1 when not given): -1 with @err and the option at fault
-     * in @key (its name within the target). */
+     * in @key (its name within the target), the error citing the target's
+     * line; -2 the same, citing the line of @key itself (an option given
+     * that this target does not take). */
     int (*check_conf)(sl_target_conf *t, const char **key, sl_error *err);
+    /* guard_conf() - log the warnings a valid target deserves (credentials
+     * in the clear, certificates not checked, a connection string libpq
+     * will not parse) and register its secrets (redact.h); @path is the
+     * configuration file.  May be NULL. */
+    void (*guard_conf)(const sl_target_conf *t, const char *path);
     /* column_type() - the column type auto_create / auto_evolve declare for
      * a field of sl_change.fields (e.g. "numeric(12,4)", "bigint[]",
      * "TIMESTAMP WITH TIME ZONE"), written into @buf. */
@@ -106,6 +114,14 @@ typedef struct sl_sink_ops {
     /* create_table() / add_column() - auto_create / auto_evolve DDL, idempotent. May be NULL. */
     int (*create_table)(sl_sink *s, const sl_table *def, sl_error *err);
     int (*add_column)(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *err);
+    /* unreachable() - whether a retriable @err means the server could not
+     * be reached (rather than refusing one statement); NULL: every
+     * retriable error does.  Read through sl_sink_unreachable(). */
+    bool (*unreachable)(const sl_error *err);
+    /* The longest table or column name the database keeps whole, in bytes
+     * (0: no limit), and its name in messages about it ("PostgreSQL"). */
+    size_t max_name_len;
+    const char *title;
 } sl_sink_ops;
 
 struct sl_sink {
@@ -122,8 +138,16 @@ void sl_sink_free(sl_sink *s);
 /* sl_sink_exactly_once() - transactional and delivery: exactly-once. */
 bool sl_sink_exactly_once(const sl_sink *s);
 
-/* Every target type, indexed by sl_target_type (targets.<name>.type),
+/* sl_sink_unreachable() - @err (may be NULL: success) says @s's server
+ * could not be reached: the worker's target-up metric and readiness. */
+bool sl_sink_unreachable(const sl_sink *s, const sl_error *err);
+
+/* Every target type, indexed by sl_target_conf.type (targets.<name>.type),
  * NULL-terminated: the option table takes the type names from here. */
 extern const sl_sink_ops *const sl_sinks[];
+
+/* sl_sink_type() - the index in sl_sinks[] of the type named @name, -1 when
+ * there is none. */
+int sl_sink_type(const char *name);
 
 #endif

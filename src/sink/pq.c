@@ -1,8 +1,10 @@
-/* pq.c - libpq connections shared by the PostgreSQL and CrateDB pgwire sinks. */
+/* pq.c - libpq connections shared by the PostgreSQL and CrateDB pgwire sinks:
+ * connecting, failures and their SQLSTATEs, the checks of a target's dsn. */
 #include "sluice/pq.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sluice/log.h"
@@ -51,4 +53,74 @@ int sl_pq_error(PGconn *conn, const PGresult *res, const char *what, sl_error *e
     if (state)
         snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
     return -1;
+}
+
+sl_errkind sl_sqlstate_kind(const char *s)
+{
+    if (!s || !*s)
+        return SL_ERR_RETRY; /* no SQLSTATE: the connection itself failed */
+    if (!strncmp(s, "08", 2) || !strcmp(s, "40001") || !strcmp(s, "40P01") ||
+        !strncmp(s, "57P0", 4) || !strncmp(s, "53", 2) || !strcmp(s, "55P03") ||
+        !strncmp(s, "58", 2) || !strcmp(s, "57014") /* statement timeout / cancel */ ||
+        !strcmp(s, "25006") /* read-only transaction: a primary that failed over; reconnect */)
+        return SL_ERR_RETRY;
+    /* 54000 program_limit_exceeded is one row's size (an index row too
+     * large, an array or tsvector too long): bisection isolates it */
+    if (!strncmp(s, "22", 2) || !strncmp(s, "23", 2) || !strcmp(s, "54000"))
+        return SL_ERR_DATA;
+    return SL_ERR_FATAL;
+}
+
+bool sl_pq_unreachable(const sl_error *err)
+{
+    return !err->sqlstate[0] || !strncmp(err->sqlstate, "08", 2) || !strncmp(err->sqlstate, "57P", 3);
+}
+
+int sl_pq_check_conf(const sl_target_conf *t, const char **key, sl_error *err)
+{
+    static const char *const http_only[] = {"user", "password", "ca_file", "insecure", NULL};
+    const void *given[] = {t->user, t->password, t->ca_file, t->insecure ? "" : NULL};
+    for (size_t o = 0; t->dsn && http_only[o]; o++) {
+        if (!given[o])
+            continue;
+        *key = http_only[o];
+        sl_error_set(err, SL_ERR_FATAL, "applies only to a cratedb target's HTTP url; with a dsn, give it in the dsn (%s)",
+                     o == 2 ? "sslrootcert=..." : o == 3 ? "sslmode=..." : "user=... password=...");
+        return -2;
+    }
+    return 0;
+}
+
+static bool loopback_host(const char *h)
+{
+    /* no host, a socket directory, or a loopback name or address */
+    return !h || !*h || h[0] == '/' || h[0] == '@' || !strcmp(h, "localhost") || !strncmp(h, "127.", 4) ||
+           !strcmp(h, "::1") || !strcmp(h, "[::1]");
+}
+
+void sl_pq_guard_conf(const sl_target_conf *t, const char *path)
+{
+    if (!t->dsn)
+        return;
+    if (!sl_dsn_parses(t->dsn)) /* libpq's own message may quote the password: not shown */
+        log_warn("config", "%s:%d: targets.%s.dsn: libpq cannot parse this connection string: connecting will fail "
+                 "(check quoting and %%-escapes; values with spaces or quotes go in single quotes)",
+                 path, t->line, t->name);
+    char *pw = sl_dsn_get(t->dsn, "password");
+    sl_secret_add(pw);
+    free(pw);
+    char *host = sl_dsn_get(t->dsn, "host"), *addr = sl_dsn_get(t->dsn, "hostaddr");
+    char *mode = sl_dsn_get(t->dsn, "sslmode");
+    bool remote = !loopback_host(host) || (addr && !loopback_host(addr));
+    bool weak = !mode || !strcmp(mode, "disable") || !strcmp(mode, "allow") || !strcmp(mode, "prefer");
+    if (remote && weak) {
+        char *shown = sl_redact_dsn(t->dsn);
+        log_warn("config", "%s:%d: targets.%s.dsn: sslmode is %s to the non-loopback host %s: the connection "
+                 "may be unencrypted and unauthenticated; set sslmode=verify-full (or require) in \"%s\"",
+                 path, t->line, t->name, mode ? mode : "not set (prefer)", addr ? addr : host, shown);
+        free(shown);
+    }
+    free(host);
+    free(addr);
+    free(mode);
 }

@@ -8,10 +8,8 @@
 
 #include "sluice/strbuf.h"
 
-/* One entry a target type; a target's `type` is an index into it.  The
- * first ones are in the order of sl_target_type (config.h), whose constants
- * exist for the code that names a type; a new type is appended and needs
- * none. */
+/* One entry a target type; a target's `type` is an index into it.  A new
+ * type is one folder beside cratedb/ and one line here. */
 extern const sl_sink_ops sl_sink_postgresql, sl_sink_cratedb;
 const sl_sink_ops *const sl_sinks[] = {
     &sl_sink_postgresql,
@@ -38,6 +36,19 @@ void sl_sink_free(sl_sink *s)
     if (s->ops->close)
         s->ops->close(s);
     free(s);
+}
+
+int sl_sink_type(const char *name)
+{
+    for (int i = 0; sl_sinks[i]; i++)
+        if (!strcmp(sl_sinks[i]->name, name))
+            return i;
+    return -1;
+}
+
+bool sl_sink_unreachable(const sl_sink *s, const sl_error *err)
+{
+    return err && err->kind == SL_ERR_RETRY && (!s->ops->unreachable || s->ops->unreachable(err));
 }
 
 bool sl_sink_exactly_once(const sl_sink *s)

@@ -134,10 +134,8 @@ static bool due(const sl_worker *w)
 
 void sl_worker_target_up(sl_worker *w, size_t t, const sl_error *err)
 {
-    /* a failure to reach the server: no SQLSTATE (connection, HTTP), class
-     * 08 (connection exception) or 57P (shutdown, cannot connect now) */
-    bool down = err && err->kind == SL_ERR_RETRY &&
-                (!err->sqlstate[0] || !strncmp(err->sqlstate, "08", 2) || !strncmp(err->sqlstate, "57P", 3));
+    /* a failure to reach the server, as the sink judges it */
+    bool down = sl_sink_unreachable(w->sinks[t], err);
     if (!err || down)
         sl_series_set(sl_metrics_series(w->rt->metrics, SL_M_TARGET_UP, w->cfg->targets[t].name, NULL, NULL),
                       down ? 0 : 1);

@@ -192,15 +192,15 @@ START_TEST(test_fields)
         json_t *e = json_array_get(f, i);
         char buf[96];
         ck_assert_str_eq(json_string_value(json_object_get(e, "name")), want[i][0]);
-        ck_assert_str_eq(sl_schema_column_type(SL_TARGET_POSTGRESQL, e, buf, sizeof(buf)), want[i][1]);
+        ck_assert_str_eq(sl_schema_column_type(sl_sink_type("postgresql"), e, buf, sizeof(buf)), want[i][1]);
         ck_assert(json_is_true(json_object_get(e, "optional")) == !strcmp(want[i][0], "opt"));
     }
     char buf[96];
-    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_CRATEDB, json_array_get(f, 14), buf, sizeof(buf)),
+    ck_assert_str_eq(sl_schema_column_type(sl_sink_type("cratedb"), json_array_get(f, 14), buf, sizeof(buf)),
                      "TIMESTAMP WITH TIME ZONE");
-    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_CRATEDB, json_array_get(f, 20), buf, sizeof(buf)),
+    ck_assert_str_eq(sl_schema_column_type(sl_sink_type("cratedb"), json_array_get(f, 20), buf, sizeof(buf)),
                      "ARRAY(TEXT)");
-    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_CRATEDB, json_array_get(f, 22), buf, sizeof(buf)),
+    ck_assert_str_eq(sl_schema_column_type(sl_sink_type("cratedb"), json_array_get(f, 22), buf, sizeof(buf)),
                      "OBJECT(DYNAMIC)");
     json_decref(f);
     sl_av_schema_free(s);
@@ -494,7 +494,7 @@ START_TEST(test_connect_json)
     ck_assert_str_eq(json_string_value(json_object_get(f0, "type")), "bigint");
     ck_assert(json_is_true(json_object_get(f0, "key")));
     char buf[64];
-    ck_assert_str_eq(sl_schema_column_type(SL_TARGET_POSTGRESQL, f2, buf, sizeof(buf)), "numeric(10,2)");
+    ck_assert_str_eq(sl_schema_column_type(sl_sink_type("postgresql"), f2, buf, sizeof(buf)), "numeric(10,2)");
     sl_change_clear(&c);
 
     c = connect_decode("{\"payload\":1}", NULL, &rc, &err);
@@ -750,7 +750,7 @@ START_TEST(test_debezium_avro)
             if (strcmp(json_string_value(json_object_get(f, "name")), want[i][0]))
                 continue;
             char buf[64];
-            ck_assert_str_eq(sl_schema_column_type(SL_TARGET_POSTGRESQL, f, buf, sizeof(buf)), want[i][1]);
+            ck_assert_str_eq(sl_schema_column_type(sl_sink_type("postgresql"), f, buf, sizeof(buf)), want[i][1]);
             ck_assert(json_is_true(json_object_get(f, "key")) == !strcmp(want[i][0], "id"));
             seen = true;
         }

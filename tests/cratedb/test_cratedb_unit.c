@@ -227,7 +227,7 @@ START_TEST(describe_bounds_the_key)
 {
     static const crate_transport tp = {.query = scripted_query};
     crate_common common = {.tp = &tp};
-    sl_target_conf conf = {.name = "crate", .type = SL_TARGET_CRATEDB};
+    sl_target_conf conf = {.name = "crate", .type = sl_sink_type("cratedb")};
     sl_sink s = {.conf = &conf, .impl = &common};
     snprintf(s.ctx, sizeof(s.ctx), "sink crate");
     sl_table *t = NULL;

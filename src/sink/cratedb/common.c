@@ -247,11 +247,7 @@ int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **
 crate_expect crate_build_upsert(sl_strbuf *q, const sl_table *t, const size_t *cols, size_t ncols, bool upsert)
 {
     sl_strbuf_printf(q, "INSERT INTO %s (", t->qname);
-    for (size_t i = 0; i < ncols; i++) {
-        if (i)
-            sl_strbuf_puts(q, ", ");
-        sl_sql_ident(q, t->cols[cols[i]].name);
-    }
+    sl_sql_ident_list(q, t, cols, ncols);
     sl_strbuf_puts(q, ") VALUES (");
     for (size_t i = 0; i < ncols; i++)
         sl_strbuf_printf(q, "%s$%zu", i ? ", " : "", i + 1);
@@ -262,11 +258,7 @@ crate_expect crate_build_upsert(sl_strbuf *q, const sl_table *t, const size_t *c
      * no WHERE; primary key, CLUSTERED BY and PARTITIONED BY columns cannot be
      * updated (reference: "INSERT", ON CONFLICT DO UPDATE SET). */
     sl_strbuf_puts(q, " ON CONFLICT (");
-    for (size_t k = 0; k < t->nkey; k++) {
-        if (k)
-            sl_strbuf_puts(q, ", ");
-        sl_sql_ident(q, t->cols[t->key[k]].name);
-    }
+    sl_sql_ident_list(q, t, t->key, t->nkey);
     sl_strbuf_puts(q, ") DO ");
     bool first = true;
     for (size_t i = 0; upsert && i < ncols; i++) {

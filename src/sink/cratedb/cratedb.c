@@ -5,9 +5,14 @@
 #include <string.h>
 
 #include "cratedb_int.h"
+#include "sluice/log.h"
+#include "sluice/pq.h"
+#include "sluice/redact.h"
 
 static int crate_check_conf(sl_target_conf *t, const char **key, sl_error *err)
 {
+    if (sl_pq_check_conf(t, key, err))
+        return -2;
     *key = "url";
     if (!t->dsn == !t->url)
         return sl_error_set(err, SL_ERR_FATAL,
@@ -58,10 +63,27 @@ static const sl_sink_ops *crate_choose_transport(const sl_target_conf *t)
     return t->url ? &sl_sink_cratedb_http : &sl_sink_cratedb_pg;
 }
 
+/* Over pgwire, the dsn's checks; over HTTP, the url's credentials and TLS. */
+static void crate_guard_conf(const sl_target_conf *t, const char *path)
+{
+    if (t->dsn) {
+        sl_pq_guard_conf(t, path);
+        return;
+    }
+    char key[200];
+    sl_secret_add(t->password);
+    snprintf(key, sizeof(key), "targets.%s.url", t->name);
+    sl_config_warn_url(path, key, t->url, t->user || t->password);
+    if (t->insecure)
+        log_warn("config", "%s:%d: targets.%s.insecure: TLS certificates are not verified: anyone on the "
+                 "path can pose as the server", path, t->line, t->name);
+}
+
 const sl_sink_ops sl_sink_cratedb = {
     .name = "cratedb",
     .transactional = false,
     .check_conf = crate_check_conf,
+    .guard_conf = crate_guard_conf,
     .column_type = crate_column_type,
     .transport = crate_choose_transport,
 };

@@ -752,4 +752,5 @@ const sl_sink_ops sl_sink_cratedb_http = {
     .set_offsets = NULL,
     .create_table = http_create_table,
     .add_column = http_add_column,
+    .title = "CrateDB",
 };

@@ -319,4 +319,6 @@ const sl_sink_ops sl_sink_cratedb_pg = {
     .set_offsets = NULL,
     .create_table = pgw_create_table,
     .add_column = pgw_add_column,
+    .unreachable = sl_pq_unreachable,
+    .title = "CrateDB",
 };
