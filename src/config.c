@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "options.h"
+#include "options_int.h"
 #include "sluice/admin.h"
 #include "sluice/decoder.h"
 #include "sluice/sink.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "options.h"
+#include "options_int.h"
 #include "sluice/config.h"
 #include "sluice/strbuf.h"
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "options.h"
+#include "options_int.h"
 #include "sluice/config.h"
 #include "sluice/strbuf.h"
 

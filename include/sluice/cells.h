@@ -1,6 +1,6 @@
 /* cells.h - a format's direct reader: a record's value read straight into
  * a row's cells for one table, with no JSON tree in between.  Formats that
- * have one (plain JSON: json_cells.h; Avro: avro_cells.c) name it in their
+ * have one (plain JSON: format/json_cells_int.h; Avro: avro_cells.c) name it in their
  * sl_format_ops; the worker asks this seam and never which format a route
  * has.
  *
@@ -13,7 +13,7 @@
 
 #include "sluice/decoder.h"
 #include "sluice/mapping.h"
-#include "sluice/record.h"
+#include "sluice/kafka_record.h"
 #include "sluice/row.h"
 
 struct sl_registry;

@@ -25,7 +25,7 @@
 
 #include "sluice/config.h"
 #include "sluice/error.h"
-#include "sluice/record.h"
+#include "sluice/kafka_record.h"
 #include "sluice/strbuf.h"
 #include "sluice/table.h"
 

@@ -25,7 +25,7 @@
 
 #include "avro_int.h"
 #include "sluice/cells.h"
-#include "sluice/json_cells.h"
+#include "json_cells_int.h"
 #include "sluice/registry.h"
 
 /* Writer schemas planned per table; beyond this the oldest plan goes. */

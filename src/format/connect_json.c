@@ -16,7 +16,7 @@
 #include <strings.h>
 
 #include "avro_int.h"
-#include "connect_schema.h"
+#include "connect_schema_int.h"
 
 #define CONNECT SL_CONNECT
 

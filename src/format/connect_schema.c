@@ -1,7 +1,7 @@
 /* connect_schema.c - Kafka Connect schemas read the same way by the Connect
- * JSON and Debezium formats (see connect_schema.h).  Reference: Apache
+ * JSON and Debezium formats (see connect_schema_int.h).  Reference: Apache
  * Kafka, connect/api org.apache.kafka.connect.data.{Schema,Decimal}. */
-#include "connect_schema.h"
+#include "connect_schema_int.h"
 
 #include <stdlib.h>
 #include <string.h>

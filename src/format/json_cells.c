@@ -1,8 +1,8 @@
 /* json_cells.c - `format: json` read straight into a row's cells with
  * yajl's event parser, and the same for the "after" row of a Debezium
  * change event; declines whatever the general path must judge (see
- * json_cells.h for the exact scope). */
-#include "sluice/json_cells.h"
+ * json_cells_int.h for the exact scope). */
+#include "json_cells_int.h"
 
 #include "sluice/cells.h"
 

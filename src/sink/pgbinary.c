@@ -1,4 +1,4 @@
-/* pgbinary.c - cells in PostgreSQL's binary COPY format (see pgbinary.h).
+/* pgbinary.c - cells in PostgreSQL's binary COPY format (see pgbinary_int.h).
  *
  * PostgreSQL parses binary integers, doubles and timestamps with less work
  * than their text.  A cell is converted only when its text is in the plain
@@ -6,7 +6,7 @@
  * leading minus, decimals read by strtod() as float8in does, "t" and "f",
  * ISO timestamps with an explicit offset.  Anything else makes the caller
  * fall back to a text COPY, where PostgreSQL's input functions decide. */
-#include "sluice/pgbinary.h"
+#include "pgbinary_int.h"
 
 #include <errno.h>
 #include <math.h>

@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "sluice/log.h"
-#include "sluice/pgbinary.h"
-#include "sluice/pq.h"
+#include "pgbinary_int.h"
+#include "pq_int.h"
 #include "sluice/sink.h"
 #include "sluice/sql.h"
 #include "sluice/strbuf.h"

@@ -1,6 +1,6 @@
 /* pq.c - libpq connections shared by the PostgreSQL and CrateDB pgwire sinks:
  * connecting, failures and their SQLSTATEs, the checks of a target's dsn. */
-#include "sluice/pq.h"
+#include "pq_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>

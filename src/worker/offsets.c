@@ -1,5 +1,5 @@
-/* offsets.c - the offset state machine of a worker's partitions (see offsets.h). */
-#include "offsets.h"
+/* offsets.c - the offset state machine of a worker's partitions (see offsets_int.h). */
+#include "offsets_int.h"
 
 #include <stdlib.h>
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "sluice/log.h"
-#include "sluice/record.h"
+#include "sluice/kafka_record.h"
 #include "worker_int.h"
 
 static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op);

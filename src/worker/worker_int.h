@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "offsets.h"
+#include "offsets_int.h"
 #include "sluice/batch.h"
 #include "sluice/decoder.h"
 #include "sluice/cells.h"

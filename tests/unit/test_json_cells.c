@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "sluice/decoder.h"
-#include "sluice/json_cells.h"
+#include "json_cells_int.h"
 #include "sluice/mapping.h"
 #include "runner.h"
 

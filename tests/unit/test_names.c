@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "sluice/error.h"
-#include "sluice/pq.h"
+#include "pq_int.h"
 #include "sluice/sql.h"
 #include "sluice/table.h"
 #include "sluice/worker.h"

@@ -4,7 +4,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "offsets.h"
+#include "offsets_int.h"
 #include "runner.h"
 
 static sl_parts ps;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "runner.h"
-#include "sluice/pgbinary.h"
+#include "pgbinary_int.h"
 #include "support.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;

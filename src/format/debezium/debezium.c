@@ -43,7 +43,7 @@
 #include "dbz_int.h"
 #include "sluice/decoder.h"
 #include "sluice/cells.h"
-#include "sluice/json_cells.h"
+#include "../json_cells_int.h"
 #include "sluice/log.h"
 
 /* The last delete seen per partition, to recognise the tombstone that
@@ -477,7 +477,7 @@ done:
     return rc;
 }
 
-/* The direct reader (json_cells.h) for an upsert under a kept schema the
+/* The direct reader (json_cells_int.h) for an upsert under a kept schema the
  * table was checked against, whose row fields are all plain values: the
  * row is the payload's "after" as it is.  Left to the general path: any
  * other schema or op, and any event that mentions the unchanged-TOAST

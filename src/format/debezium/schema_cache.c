@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../connect_schema.h"
+#include "../connect_schema_int.h"
 #include "dbz_int.h"
 
 struct sl_dbz_cache {

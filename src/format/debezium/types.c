@@ -32,7 +32,7 @@
 #include <strings.h>
 
 #include "../avro_int.h"
-#include "../connect_schema.h"
+#include "../connect_schema_int.h"
 #include "dbz_int.h"
 #include "sluice/mapping.h"
 #include "sluice/textfmt.h"

@@ -6,7 +6,7 @@
 
 #include "cratedb_int.h"
 #include "sluice/log.h"
-#include "sluice/pq.h"
+#include "../pq_int.h"
 #include "sluice/redact.h"
 
 static int crate_check_conf(sl_target_conf *t, const char **key, sl_error *err)

@@ -22,7 +22,7 @@
 
 #include "cratedb_int.h"
 #include "sluice/log.h"
-#include "sluice/pq.h"
+#include "../pq_int.h"
 
 #define CHUNK 1000 /* rows per Sync: keeps both directions' buffers small */
 

@@ -1,4 +1,4 @@
-/* json_cells.h - `format: json` read straight into a row's cells: one pass
+/* json_cells_int.h - `format: json` read straight into a row's cells: one pass
  * of a streaming parser (yajl) over the record's value, each field's text
  * written into the cell of the column of that name, with no JSON tree in
  * between.
@@ -21,11 +21,11 @@
  * Connect schema (sl_json_cells_map_after(); the Debezium format decides
  * when: every field of the row's schema a plain type whose JSON value is
  * the row's value as it is). */
-#ifndef SLUICE_JSON_CELLS_H
-#define SLUICE_JSON_CELLS_H
+#ifndef SLUICE_JSON_CELLS_INT_H
+#define SLUICE_JSON_CELLS_INT_H
 
 #include "sluice/mapping.h"
-#include "sluice/record.h"
+#include "sluice/kafka_record.h"
 #include "sluice/row.h"
 
 typedef struct sl_json_cells sl_json_cells;

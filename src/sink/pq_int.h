@@ -1,7 +1,7 @@
-/* pq.h - libpq connections for the sinks that speak the PostgreSQL wire
+/* pq_int.h - libpq connections for the sinks that speak the PostgreSQL wire
  * protocol (postgresql, cratedb over pgwire). */
-#ifndef SLUICE_PQ_H
-#define SLUICE_PQ_H
+#ifndef SLUICE_PQ_INT_H
+#define SLUICE_PQ_INT_H
 
 #include <libpq-fe.h>
 

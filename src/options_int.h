@@ -1,6 +1,6 @@
-/* options.h - the declarative option table (private to config.c and options.c). */
-#ifndef SLUICE_OPTIONS_H
-#define SLUICE_OPTIONS_H
+/* options_int.h - the declarative option table (private to config.c and options.c). */
+#ifndef SLUICE_OPTIONS_INT_H
+#define SLUICE_OPTIONS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
-/* pgbinary.h - cells in PostgreSQL's binary COPY format, for the column
+/* pgbinary_int.h - cells in PostgreSQL's binary COPY format, for the column
  * types whose binary form sluice can produce exactly as PostgreSQL's own
  * input function would read the cell's text. */
-#ifndef SLUICE_PGBINARY_H
-#define SLUICE_PGBINARY_H
+#ifndef SLUICE_PGBINARY_INT_H
+#define SLUICE_PGBINARY_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* offsets.h - the offsets of a worker's assigned partitions: exactly-once's
+/* offsets_int.h - the offsets of a worker's assigned partitions: exactly-once's
  * state machine, with no Kafka and no database in it (the worker performs
  * the seeks and reads that these functions decide).
  *
@@ -30,8 +30,8 @@
  *            whose records were dropped while paused are sought back
  *
  * Thread: the worker's own. */
-#ifndef SLUICE_WORKER_OFFSETS_H
-#define SLUICE_WORKER_OFFSETS_H
+#ifndef SLUICE_WORKER_OFFSETS_INT_H
+#define SLUICE_WORKER_OFFSETS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
-/* connect_schema.h - Kafka Connect schemas ({"type", "name", "parameters",
+/* connect_schema_int.h - Kafka Connect schemas ({"type", "name", "parameters",
  * "fields" / "items" / "keys" / "values"}) as the Connect JSON and Debezium
  * formats both read them: parameters, and the sluice column type of a
  * schema (schema_sync.h) for auto_create / auto_evolve.  Each format adds
  * the semantic types it knows by name. */
-#ifndef SLUICE_FORMAT_CONNECT_SCHEMA_H
-#define SLUICE_FORMAT_CONNECT_SCHEMA_H
+#ifndef SLUICE_FORMAT_CONNECT_SCHEMA_INT_H
+#define SLUICE_FORMAT_CONNECT_SCHEMA_INT_H
 
 #include <jansson.h>
 

@@ -1,7 +1,7 @@
-/* record.h - one Kafka record as the pipeline sees it (borrowed from
+/* kafka_record.h - one Kafka record as the pipeline sees it (borrowed from
  * librdkafka's message; valid until the message is destroyed). */
-#ifndef SLUICE_RECORD_H
-#define SLUICE_RECORD_H
+#ifndef SLUICE_KAFKA_RECORD_H
+#define SLUICE_KAFKA_RECORD_H
 
 #include <stddef.h>
 #include <stdint.h>
