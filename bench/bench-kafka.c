@@ -1,7 +1,7 @@
 /* bench-kafka - the Kafka side of sluice's benchmark.
  *
  * Starts librdkafka's mock cluster in this process (or, with --bootstrap,
- * uses a running Kafka cluster such as tests/kafka.sh starts), creates one
+ * uses a running Kafka cluster such as tests/support/kafka.sh starts), creates one
  * topic and produces a reproducible workload into it (lz4-compressed, keyed by id),
  * as JSON or, with --avro ID, as Avro in Confluent's wire format, or with
  * --debezium as Debezium change events (JsonConverter with schemas),

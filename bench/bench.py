@@ -10,7 +10,7 @@ Measures, side by side on the same Kafka workload and the same PostgreSQL:
   python      bench/python_consumer.py, the hand-written consumer, with
               Debian's confluent-kafka and with the current one from PyPI
               (in a virtual environment kept in ~/.cache/sluice);
-on a real Kafka broker (tests/kafka.sh), sluice on W1 also on librdkafka's
+on a real Kafka broker (tests/support/kafka.sh), sluice on W1 also on librdkafka's
 mock cluster for comparison; and the variants: W1 in Avro (Confluent wire format, schema from a local
 registry) against W1 in JSON, W1 as Debezium change events (JsonConverter with
 schemas, step w1dbz) against W1 in JSON, delivery exactly-once vs at-least-once, mode
@@ -61,7 +61,7 @@ class BenchError(Exception):
 # ---------------------------------------------------------------- PostgreSQL
 
 class Postgres:
-    """A DSN to use, or a throwaway server started with tests/pgserver.sh."""
+    """A DSN to use, or a throwaway server started with tests/support/pgserver.sh."""
 
     def __init__(self, dsn, workdir):
         self.dir = None
@@ -69,7 +69,7 @@ class Postgres:
             self.dsn = dsn
         else:
             self.dir = os.path.join(workdir, "pg")
-            out = subprocess.run([os.path.join(ROOT, "tests", "pgserver.sh"), "start", self.dir],
+            out = subprocess.run([os.path.join(ROOT, "tests", "support", "pgserver.sh"), "start", self.dir],
                                  check=True, capture_output=True, text=True).stdout
             line = [l for l in out.splitlines() if l.startswith("SLUICE_TEST_DSN=")][0]
             self.dsn = line.split("=", 1)[1]
@@ -142,13 +142,13 @@ class Postgres:
     def stop(self):
         self.conn.close()
         if self.dir:
-            subprocess.run([os.path.join(ROOT, "tests", "pgserver.sh"), "stop", self.dir], check=False)
+            subprocess.run([os.path.join(ROOT, "tests", "support", "pgserver.sh"), "stop", self.dir], check=False)
 
 
 # ---------------------------------------------------------------- Kafka
 
 class Kafka:
-    """A real Kafka cluster: one started with tests/kafka.sh (KRaft, one
+    """A real Kafka cluster: one started with tests/support/kafka.sh (KRaft, one
     broker) in the work directory, or an existing one (--bootstrap)."""
 
     def __init__(self, bootstrap, workdir):
@@ -157,8 +157,8 @@ class Kafka:
             self.bootstrap = bootstrap
             return
         self.dir = os.path.join(workdir, "kafka")
-        log("== starting Kafka (tests/kafka.sh)")
-        out = subprocess.run(["bash", os.path.join(ROOT, "tests", "kafka.sh"), "start", self.dir],
+        log("== starting Kafka (tests/support/kafka.sh)")
+        out = subprocess.run(["bash", os.path.join(ROOT, "tests", "support", "kafka.sh"), "start", self.dir],
                              check=True, capture_output=True, text=True).stdout
         line = [l for l in out.splitlines() if l.startswith("SLUICE_TEST_BOOTSTRAP=")][0]
         self.bootstrap = line.split("=", 1)[1]
@@ -187,7 +187,7 @@ class Kafka:
 
     def stop(self):
         if self.dir:
-            subprocess.run(["bash", os.path.join(ROOT, "tests", "kafka.sh"), "stop", self.dir], check=False,
+            subprocess.run(["bash", os.path.join(ROOT, "tests", "support", "kafka.sh"), "stop", self.dir], check=False,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -920,7 +920,7 @@ class Bench:
                               "'full_page_writes', 'track_commit_timestamp')")[0][0]
         w("- PostgreSQL on the same machine, %s" % pgset)
         if self.kafka:
-            w("- Kafka: Apache Kafka %s (tests/kafka.sh: KRaft, one broker, on the same machine), %d partitions, "
+            w("- Kafka: Apache Kafka %s (tests/support/kafka.sh: KRaft, one broker, on the same machine), %d partitions, "
               "lz4; `[mock]` rows and the mock column: librdkafka's mock cluster (1 broker, in-process with the "
               "producer)" % (self.kafka_version, a.partitions))
         else:
@@ -1046,7 +1046,7 @@ def main():
     ap.add_argument("--backlog", type=int, default=4000000, help="records of the large backlog (step rss)")
     ap.add_argument("--profile-records", type=int, default=100000, help="records of the callgrind run (step profile)")
     ap.add_argument("--kafka", choices=["real", "mock"],
-                    help="the cluster the measurements run on: Apache Kafka from tests/kafka.sh (the default, "
+                    help="the cluster the measurements run on: Apache Kafka from tests/support/kafka.sh (the default, "
                          "except with --smoke; sluice on W1 also runs on the mock cluster, for comparison) or "
                          "librdkafka's mock cluster only")
     ap.add_argument("--bootstrap", help="an existing Kafka cluster to use instead of starting one")
@@ -1076,13 +1076,13 @@ def main():
         args.no_pypi = True
         if args.only == ",".join(STEPS):
             args.only = "w1,w1avro,insert"
-    have_kafka = args.bootstrap or os.path.exists(os.path.join(ROOT, "tests", "kafka.sh"))
+    have_kafka = args.bootstrap or os.path.exists(os.path.join(ROOT, "tests", "support", "kafka.sh"))
     if not args.kafka:
         args.kafka = "real" if have_kafka and (args.bootstrap or not args.smoke) else "mock"
         if not have_kafka:
-            log("== no tests/kafka.sh in this tree: measuring on librdkafka's mock cluster only")
+            log("== no tests/support/kafka.sh in this tree: measuring on librdkafka's mock cluster only")
     if args.kafka == "real" and not have_kafka:
-        ap.error("no tests/kafka.sh to start Kafka with: use --bootstrap or --kafka mock")
+        ap.error("no tests/support/kafka.sh to start Kafka with: use --bootstrap or --kafka mock")
     args.contenders = args.contenders.split(",")
     args.wrapper = args.sluice_wrapper.split()
     steps = args.only.split(",")

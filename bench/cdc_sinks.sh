@@ -4,9 +4,9 @@
 #
 #   bench/cdc_sinks.sh BUILD_DIR [ROWS] [UPDATES]
 #
-# Needs SLUICE_TEST_BOOTSTRAP (a real broker, tests/kafka.sh).  Starts a
+# Needs SLUICE_TEST_BOOTSTRAP (a real broker, tests/support/kafka.sh).  Starts a
 # PostgreSQL server (wal_level=logical) and a Kafka Connect worker
-# (tests/connect.sh).  The Debezium PostgreSQL connector (JsonConverter with
+# (tests/support/connect.sh).  The Debezium PostgreSQL connector (JsonConverter with
 # schemas) snapshots ROWS rows (default 100000) of a table shaped like
 # bench-debezium's (bigint key, text, numeric(12,2), timestamptz, jsonb), then
 # streams UPDATES updates (default 50000).  Once the whole feed is in Kafka,
@@ -36,14 +36,14 @@ sluice_pid=""
 cleanup() {
     set +e
     [ -n "$sluice_pid" ] && kill -TERM "$sluice_pid" 2>/dev/null && wait "$sluice_pid" 2>/dev/null
-    "$root/tests/connect.sh" stop "$work/connect"
-    "$root/tests/pgserver.sh" stop "$work/pg"
+    "$root/tests/support/connect.sh" stop "$work/connect"
+    "$root/tests/support/pgserver.sh" stop "$work/pg"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 SLUICE_PG_CONF=$'wal_level=logical\nmax_wal_senders=10\nmax_replication_slots=10' \
-    "$root/tests/pgserver.sh" start "$work/pg" >/dev/null
+    "$root/tests/support/pgserver.sh" start "$work/pg" >/dev/null
 base=$(cat "$work/pg/dsn")
 base=${base/dbname=sluice_test/}
 dsn() { echo "$base dbname=$1"; }
@@ -60,8 +60,8 @@ FROM generate_series(1, $rows) g;
 EOF
 prefix=bench_$run
 q src -c "CREATE PUBLICATION ${prefix}_pub FOR TABLE app.bench"
-"$root/tests/connect.sh" start "$work/connect" --bootstrap "$bootstrap" >/dev/null
-"$root/tests/connect.sh" source "$work/connect" "$prefix" "$(dsn src)" 'app\.bench' json
+"$root/tests/support/connect.sh" start "$work/connect" --bootstrap "$bootstrap" >/dev/null
+"$root/tests/support/connect.sh" source "$work/connect" "$prefix" "$(dsn src)" 'app\.bench' json
 q src -c "UPDATE app.bench SET amount = amount + 1, doc = doc || '{\"u\": 1}' WHERE id IN (SELECT (g * 7919) % $rows + 1 FROM generate_series(1, $updates) g)"
 total_events=$((rows + $(q src -At -c "SELECT count(DISTINCT (g * 7919) % $rows + 1) FROM generate_series(1, $updates) g")))
 # the feed is complete once the topic holds every event (kcat: end offset)
@@ -73,7 +73,7 @@ for _ in $(seq 1 2400); do
     sleep 0.5
 done
 [ "${end:-0}" -ge "$total_events" ] || { echo "cdc_sinks: $topic holds $end of $total_events events" >&2; exit 1; }
-"$root/tests/connect.sh" delete "$work/connect" "$prefix"
+"$root/tests/support/connect.sh" delete "$work/connect" "$prefix"
 echo "feed: $rows snapshot reads + $((total_events - rows)) updates = $total_events events on ${prefix}.app.bench"
 
 checksum() { q "$1" -At -c "SELECT count(*), sum(amount::numeric), sum(hashtext(name || doc::jsonb::text)) FROM $2"; }
@@ -146,10 +146,10 @@ for s in "${runs[@]}"; do
     [ "$s" = - ] && s=""
     start=$(date +%s%N)
     # shellcheck disable=SC2086
-    "$root/tests/connect.sh" sink "$work/connect" "jdbc_${run}_$n" "$(dsn $db)" "${prefix}\\.app\\..*" \
+    "$root/tests/support/connect.sh" sink "$work/connect" "jdbc_${run}_$n" "$(dsn $db)" "${prefix}\\.app\\..*" \
         'collection.name.format=r_app.${source.table}' $s
     ns=$(wait_target "$db" r_app.bench "$start")
-    "$root/tests/connect.sh" delete "$work/connect" "jdbc_${run}_$n"
+    "$root/tests/support/connect.sh" delete "$work/connect" "jdbc_${run}_$n"
     copy_source "$db"
     printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "JDBC sink ${s:-(defaults)}" \
         "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs "$db" r_app.bench)"

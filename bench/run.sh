@@ -2,7 +2,7 @@
 # bench/run.sh - sluice's benchmark in one command, on a fresh Debian 12
 # machine or a developer's: installs the missing packages, builds a release
 # build in build-bench/ (or $SLUICE_BENCH_BUILD_DIR), then runs bench/bench.py,
-# which starts a throwaway PostgreSQL and a real Kafka broker (tests/kafka.sh;
+# which starts a throwaway PostgreSQL and a real Kafka broker (tests/support/kafka.sh;
 # librdkafka's mock cluster as a second column) and measures sluice against
 # the database's own ingest ceiling and a hand-written Python consumer (with
 # Debian's confluent-kafka and with PyPI's, in a venv under ~/.cache/sluice).

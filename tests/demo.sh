@@ -23,13 +23,13 @@ cleanup() {
     [ -n "$sluice_pid" ] && kill "$sluice_pid" 2>/dev/null && wait "$sluice_pid" 2>/dev/null
     exec 3>&- 2>/dev/null                   # end of stdin stops the mock cluster
     [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null && wait "$mock_pid" 2>/dev/null
-    tests/pgserver.sh stop "$tmp/pg"
+    tests/support/pgserver.sh stop "$tmp/pg"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 echo "== starting a throwaway PostgreSQL"
-line=$(tests/pgserver.sh start "$tmp/pg")
+line=$(tests/support/pgserver.sh start "$tmp/pg")
 export SLUICE_DEMO_DSN=${line#SLUICE_TEST_DSN=}
 psql() { command psql -X -q -v ON_ERROR_STOP=1 "$SLUICE_DEMO_DSN" "$@"; }
 psql <<'SQL'

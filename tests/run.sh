@@ -2,7 +2,7 @@
 # tests/run.sh - the whole test suite, on a fresh Debian 12 machine or a
 # developer's: installs the missing packages, builds into build/ (or
 # $SLUICE_BUILD_DIR), starts a throwaway PostgreSQL server and a throwaway
-# Apache Kafka broker (tests/kafka.sh: KRaft, jars from Maven Central, cached
+# Apache Kafka broker (tests/support/kafka.sh: KRaft, jars from Maven Central, cached
 # in ~/.cache/sluice) and runs every meson test suite (unit, pg, integration,
 # cratedb, avro, debezium, faults) against them.  The tests that inject
 # request errors into Kafka's protocol (faults_kafka_errors) run against
@@ -28,8 +28,8 @@ sluice_build "$build"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-tests.XXXXXX")
 chmod 755 "$tmp"
 cleanup() {
-    tests/kafka.sh stop "$tmp/kafka" || true
-    tests/pgserver.sh stop "$tmp/pg" || true
+    tests/support/kafka.sh stop "$tmp/kafka" || true
+    tests/support/pgserver.sh stop "$tmp/pg" || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -42,7 +42,7 @@ if [ -n "${SLUICE_TEST_DSN:-}" ]; then
     echo "== PostgreSQL: using SLUICE_TEST_DSN=$SLUICE_TEST_DSN"
 else
     echo "== starting PostgreSQL"
-    line=$(tests/pgserver.sh start "$tmp/pg")
+    line=$(tests/support/pgserver.sh start "$tmp/pg")
     export SLUICE_TEST_DSN=${line#SLUICE_TEST_DSN=}
     echo "   $SLUICE_TEST_DSN"
 fi
@@ -54,7 +54,7 @@ elif [ "${SLUICE_TEST_KAFKA:-}" = mock ]; then
 else
     echo "== starting Apache Kafka"
     t0=$SECONDS
-    line=$(tests/kafka.sh start "$tmp/kafka")
+    line=$(tests/support/kafka.sh start "$tmp/kafka")
     export SLUICE_TEST_BOOTSTRAP=${line#SLUICE_TEST_BOOTSTRAP=}
     echo "   $SLUICE_TEST_BOOTSTRAP ($((SECONDS - t0)) s, broker log in $tmp/kafka/broker-1/server.log)"
 fi

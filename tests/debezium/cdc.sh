@@ -5,9 +5,9 @@
 #
 #   tests/debezium/cdc.sh BUILD_DIR
 #
-# Needs SLUICE_TEST_BOOTSTRAP (a real broker, tests/kafka.sh).  Starts its own
+# Needs SLUICE_TEST_BOOTSTRAP (a real broker, tests/support/kafka.sh).  Starts its own
 # PostgreSQL server (wal_level=logical) holding the source database and one
-# target database per converter, a Kafka Connect worker (tests/connect.sh)
+# target database per converter, a Kafka Connect worker (tests/support/connect.sh)
 # with one source connector per converter, and one sluice daemon whose routes
 # send each connector's topics into its own target database.  Phases:
 #   1. snapshot of the rows in cdc/source.sql;
@@ -22,7 +22,7 @@
 #
 # Environment: SLUICE_CDC_CONVERTERS (default "json noschema unwrap avro";
 # SLUICE_CDC_AVRO=0 leaves avro out: keys and values in Avro through Apicurio's
-# converter and an Apicurio Registry started here, tests/registry.sh, which
+# converter and an Apicurio Registry started here, tests/support/registry.sh, which
 # sluice reads through the registry's Confluent-compatible API),
 # SLUICE_CDC_SEED (default: random, printed), SLUICE_CDC_TXNS (default 2000),
 # SLUICE_CDC_TIMEOUT (seconds to converge after a phase, default 240),
@@ -62,12 +62,12 @@ cleanup() {
     set +e
     if [ -n "$sluice_pid" ]; then kill -TERM "$sluice_pid" 2>/dev/null; wait "$sluice_pid" 2>/dev/null; fi
     if [ "${SLUICE_CDC_KEEP:-0}" = 1 ]; then
-        log "servers left running in $work: tests/connect.sh stop $work/connect; tests/pgserver.sh stop $work/pg${registry:+; tests/registry.sh stop $work/registry}"
+        log "servers left running in $work: tests/support/connect.sh stop $work/connect; tests/support/pgserver.sh stop $work/pg${registry:+; tests/support/registry.sh stop $work/registry}"
         return
     fi
-    "$root/tests/connect.sh" stop "$work/connect"
-    [ -n "$registry" ] && "$root/tests/registry.sh" stop "$work/registry"
-    "$root/tests/pgserver.sh" stop "$work/pg"
+    "$root/tests/support/connect.sh" stop "$work/connect"
+    [ -n "$registry" ] && "$root/tests/support/registry.sh" stop "$work/registry"
+    "$root/tests/support/pgserver.sh" stop "$work/pg"
     if [ "$failed" = 1 ]; then
         log "work directory kept: $work"
     else
@@ -100,12 +100,12 @@ fail() {
 
 log "seed $seed, $txns transactions, converters: $converters"
 if [[ " $converters " == *" avro "* ]]; then
-    "$root/tests/registry.sh" start "$work/registry" >/dev/null
+    "$root/tests/support/registry.sh" start "$work/registry" >/dev/null
     registry=$(cat "$work/registry/url")
     log "Apicurio Registry at $registry"
 fi
 SLUICE_PG_CONF=$'wal_level=logical\nmax_wal_senders=20\nmax_replication_slots=20' \
-    "$root/tests/pgserver.sh" start "$work/pg" >/dev/null
+    "$root/tests/support/pgserver.sh" start "$work/pg" >/dev/null
 base_dsn=$(cat "$work/pg/dsn")
 base_dsn=${base_dsn/dbname=sluice_test/}
 dsn() { echo "$base_dsn dbname=$1"; }
@@ -222,9 +222,9 @@ include_list() {
 captured() { [ "$1" != unwrap ] || [ "$2" != app.trunc ]; }
 
 log "starting Kafka Connect"
-"$root/tests/connect.sh" start "$work/connect" --bootstrap "$bootstrap" ${registry:+--registry "$registry"} >/dev/null
+"$root/tests/support/connect.sh" start "$work/connect" --bootstrap "$bootstrap" ${registry:+--registry "$registry"} >/dev/null
 for conv in $converters; do
-    "$root/tests/connect.sh" source "$work/connect" "$(prefix "$conv")" "$(dsn src)" \
+    "$root/tests/support/connect.sh" source "$work/connect" "$(prefix "$conv")" "$(dsn src)" \
         "$(include_list "$conv")" "$conv"
     log "source connector $(prefix "$conv") ($conv) running"
 done
@@ -233,7 +233,7 @@ if [ "${SLUICE_CDC_JDBC:-0}" = 1 ]; then
     psql_db postgres -c "CREATE DATABASE t_jdbc"
     psql_db t_jdbc -c "CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy', 'it''s \"complicated\"');
                        CREATE SCHEMA r_app; CREATE SCHEMA r_logs"
-    "$root/tests/connect.sh" sink "$work/connect" "jdbc_$run_id" "$(dsn t_jdbc)" "$(prefix json)\\..*" \
+    "$root/tests/support/connect.sh" sink "$work/connect" "jdbc_$run_id" "$(dsn t_jdbc)" "$(prefix json)\\..*" \
         'collection.name.format=r_${source.schema}.${source.table}'
     log "JDBC sink connector jdbc_$run_id on $(prefix json).* into t_jdbc"
 fi
@@ -291,8 +291,8 @@ converge() {
     local pending key res k heal_out
     while :; do
         # a source task that failed resuming after Connect's restart is
-        # restarted (tests/connect.sh heal); any other failure ends the test
-        if ! heal_out=$("$root/tests/connect.sh" heal "$work/connect" 2>&1); then
+        # restarted (tests/support/connect.sh heal); any other failure ends the test
+        if ! heal_out=$("$root/tests/support/connect.sh" heal "$work/connect" 2>&1); then
             fail "phase $phase: a source connector failed:"$'\n'"$heal_out"
         fi
         [ -z "$heal_out" ] || echo "$heal_out"
@@ -336,7 +336,7 @@ converge() {
                 "SELECT datname, pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 100)
                  FROM pg_stat_activity WHERE datname LIKE 't\\_%' ORDER BY 1, 2" 2>&1 | sed 's/^/    /' || true)$'\n'
             for conv in $convs; do
-                detail+="  $("$root/tests/connect.sh" status "$work/connect" "$(prefix "$conv")" 2>&1 | head -c 800)"$'\n'
+                detail+="  $("$root/tests/support/connect.sh" status "$work/connect" "$(prefix "$conv")" 2>&1 | head -c 800)"$'\n'
             done
             fail "phase $phase: targets differ from the source after ${timeout}s:"$'\n'"$detail"$'\n'"$pending"
         fi
@@ -403,7 +403,7 @@ wait "$wl" || fail "workload part 1 failed"
 # part 2: the Connect worker restarted while the part is written
 workload_part 2 &
 wl=$!
-"$root/tests/connect.sh" restart "$work/connect"
+"$root/tests/support/connect.sh" restart "$work/connect"
 log "Kafka Connect restarted"
 wait "$wl" || fail "workload part 2 failed"
 # part 3: sluice killed again while applying it

@@ -19,9 +19,9 @@
 #error "FAULTS_SRCDIR must name the source tree"
 #endif
 
-#define KAFKA_SH FAULTS_SRCDIR "/tests/kafka.sh"
+#define KAFKA_SH FAULTS_SRCDIR "/tests/support/kafka.sh"
 
-/* Run tests/kafka.sh with @args; its output goes to @dir/kafka-sh.log. */
+/* Run tests/support/kafka.sh with @args; its output goes to @dir/kafka-sh.log. */
 static void kafka_sh(const char *dir, const char *args)
 {
     char *cmd;
@@ -31,7 +31,7 @@ static void kafka_sh(const char *dir, const char *args)
         char *path;
         ck_assert(asprintf(&path, "%s/kafka-sh.log", dir) > 0);
         char *out = ts_read_file(path);
-        ck_abort_msg("tests/kafka.sh %s failed (%d):\n%s", args, rc, out ? out : "");
+        ck_abort_msg("tests/support/kafka.sh %s failed (%d):\n%s", args, rc, out ? out : "");
     }
     free(cmd);
 }
@@ -174,7 +174,7 @@ int fb_controller(const char *dir)
     if (!fgets(line, sizeof(line), p))
         line[0] = '\0';
     int rc = pclose(p);
-    ck_assert_msg(rc == 0 && atoi(line) > 0, "tests/kafka.sh controller %s failed (%d)", dir, rc);
+    ck_assert_msg(rc == 0 && atoi(line) > 0, "tests/support/kafka.sh controller %s failed (%d)", dir, rc);
     free(cmd);
     return atoi(line);
 }

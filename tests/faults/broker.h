@@ -1,5 +1,5 @@
 /* broker.h - a private Apache Kafka cluster for one fault test, started by
- * tests/kafka.sh in a new directory so that the test may kill and restart
+ * tests/support/kafka.sh in a new directory so that the test may kill and restart
  * its brokers.  Like faults.h, every helper fails the current Check test on
  * error and is called inside a test function. */
 #ifndef SLUICE_TEST_BROKER_H
@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /**
- * fb_start() - start @nbrokers brokers (tests/kafka.sh start DIR --brokers N
+ * fb_start() - start @nbrokers brokers (tests/support/kafka.sh start DIR --brokers N
  * @extra) and point SLUICE_TEST_BOOTSTRAP at them, so that ts_kafka_start()
  * uses them.  Return: the cluster's directory, owned by the caller.
  */

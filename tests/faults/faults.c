@@ -132,7 +132,7 @@ char *fk_pg_private_start(void)
     ck_assert_msg(chmod(base, 0755) == 0, "chmod %s: %s", base, strerror(errno));
     char *dir, *cmd;
     ck_assert(asprintf(&dir, "%s/pg", base) > 0);
-    ck_assert(asprintf(&cmd, "'%s/tests/pgserver.sh' start '%s' 2>&1", FAULTS_SRCDIR, dir) > 0);
+    ck_assert(asprintf(&cmd, "'%s/tests/support/pgserver.sh' start '%s' 2>&1", FAULTS_SRCDIR, dir) > 0);
     FILE *p = popen(cmd, "r");
     ck_assert_msg(p != NULL, "%s: %s", cmd, strerror(errno));
     char line[1024], out[4096] = "", *dsn = NULL;
@@ -144,7 +144,7 @@ char *fk_pg_private_start(void)
         }
     }
     int rc = pclose(p);
-    ck_assert_msg(rc == 0 && dsn, "tests/pgserver.sh start failed (%d):\n%s", rc, out);
+    ck_assert_msg(rc == 0 && dsn, "tests/support/pgserver.sh start failed (%d):\n%s", rc, out);
     setenv("SLUICE_TEST_DSN", dsn, 1);
     free(dsn);
     free(cmd);
@@ -167,7 +167,7 @@ void fk_pg_private_stop(char *dir)
     if (!dir)
         return;
     char *cmd;
-    ck_assert(asprintf(&cmd, "'%s/tests/pgserver.sh' stop '%s' >/dev/null 2>&1; rm -rf '%s'", FAULTS_SRCDIR, dir,
+    ck_assert(asprintf(&cmd, "'%s/tests/support/pgserver.sh' stop '%s' >/dev/null 2>&1; rm -rf '%s'", FAULTS_SRCDIR, dir,
                        dir) > 0);
     if (system(cmd) != 0)
         fprintf(stderr, "could not stop the server in %s\n", dir);

@@ -72,7 +72,7 @@ void fk_msgs_free(fk_msg *m, size_t n);
 
 /**
  * fk_pg_private_start() - a PostgreSQL server of this test alone, started
- * by tests/pgserver.sh in a new directory; SLUICE_TEST_DSN is pointed at it
+ * by tests/support/pgserver.sh in a new directory; SLUICE_TEST_DSN is pointed at it
  * (for ts_pg_connect() and for the daemon's ${SLUICE_TEST_DSN}).
  * Return: the server's directory (for fk_pg_ctl()), owned by the caller.
  */

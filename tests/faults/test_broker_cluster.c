@@ -5,7 +5,7 @@
  * then both are started again.  sluice must keep running and resume by
  * itself; afterwards the keyless insert table holds every record exactly
  * once, and sluice.offsets and the group's Kafka commits stand at the high
- * watermarks.  Starts its own brokers with tests/kafka.sh; needs java, mvn
+ * watermarks.  Starts its own brokers with tests/support/kafka.sh; needs java, mvn
  * and kcat (skipped without them). */
 #include <check.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
  * keyless insert table holds every record exactly once (exact count, no
  * duplicate sequence number) and both sluice.offsets and the group's Kafka
  * commits stand at the high watermarks.  Needs java and mvn (skipped
- * without them); starts its own broker with tests/kafka.sh. */
+ * without them); starts its own broker with tests/support/kafka.sh. */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* test_broker_security.c - sluice through TLS and SASL, end to end, against
- * brokers of its own (tests/kafka.sh start DIR --sasl: a SASL_SSL listener
+ * brokers of its own (tests/support/kafka.sh start DIR --sasl: a SASL_SSL listener
  * with SCRAM-SHA-512 and PLAIN and a certificate from a test CA made with
  * openssl) and a PostgreSQL server of its own with a certificate from a test
  * CA.  Checks that records flow with the right credentials; that a wrong

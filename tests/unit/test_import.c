@@ -126,7 +126,7 @@ START_TEST(debezium_sink_json)
 }
 END_TEST
 
-/* The Debezium JDBC sink configuration tests/connect.sh registers with
+/* The Debezium JDBC sink configuration tests/support/connect.sh registers with
  * Kafka Connect (the live comparison in tests/debezium/cdc.sh): translated
  * without a single warning. */
 START_TEST(connect_sh_jdbc_sink)

@@ -2,11 +2,11 @@
 # record_avro.sh - record the Debezium Avro events of
 # tests/debezium/data/pg_avro.* from a live capture: Debezium's PostgreSQL
 # connector in Kafka Connect with Apicurio Registry's Avro converter
-# (tests/connect.sh source ... avro), on a real broker.
+# (tests/support/connect.sh source ... avro), on a real broker.
 #
 #   tests/debezium/cdc/record_avro.sh
 #
-# Needs SLUICE_TEST_BOOTSTRAP (tests/kafka.sh) and kcat.  The source is
+# Needs SLUICE_TEST_BOOTSTRAP (tests/support/kafka.sh) and kcat.  The source is
 # app.types of cdc/source.sql with the changes cdc/stream.sql makes to it,
 # and app.tdoc, a table whose body is stored out of line (unchanged-TOAST
 # updates).  Writes, in tests/debezium/data:
@@ -33,15 +33,15 @@ chmod 755 "$work"
 prefix=fx_$(basename "$work" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
 cleanup() {
     set +e
-    "$root/tests/connect.sh" stop "$work/connect"
-    "$root/tests/registry.sh" stop "$work/registry"
-    "$root/tests/pgserver.sh" stop "$work/pg"
+    "$root/tests/support/connect.sh" stop "$work/connect"
+    "$root/tests/support/registry.sh" stop "$work/registry"
+    "$root/tests/support/pgserver.sh" stop "$work/pg"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 SLUICE_PG_CONF=$'wal_level=logical\nmax_wal_senders=5\nmax_replication_slots=5' \
-    "$root/tests/pgserver.sh" start "$work/pg" >/dev/null
+    "$root/tests/support/pgserver.sh" start "$work/pg" >/dev/null
 dsn=$(cat "$work/pg/dsn")
 dsn="${dsn/dbname=sluice_test/} dbname=src"
 "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "${dsn/dbname=src/dbname=postgres}" -c "CREATE DATABASE src"
@@ -54,10 +54,10 @@ INSERT INTO app.tdoc SELECT g, 'doc ' || g, repeat(chr(64 + g), 2100) FROM gener
 EOF
 psql_src -c "CREATE PUBLICATION ${prefix}_pub FOR ALL TABLES WITH (publish_via_partition_root = true)"
 
-"$root/tests/registry.sh" start "$work/registry" >/dev/null
-"$root/tests/connect.sh" start "$work/connect" --bootstrap "$bootstrap" \
+"$root/tests/support/registry.sh" start "$work/registry" >/dev/null
+"$root/tests/support/connect.sh" start "$work/connect" --bootstrap "$bootstrap" \
     --registry "$(cat "$work/registry/url")" >/dev/null
-"$root/tests/connect.sh" source "$work/connect" "$prefix" "$dsn" 'app\.types,app\.tdoc' avro
+"$root/tests/support/connect.sh" source "$work/connect" "$prefix" "$dsn" 'app\.types,app\.tdoc' avro
 
 # count TOPIC - the records in TOPIC so far
 count() {

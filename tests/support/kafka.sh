@@ -1,8 +1,8 @@
 #!/bin/bash
 # kafka.sh - a throwaway Apache Kafka cluster (KRaft) for sluice's tests and
-# benchmark, as tests/pgserver.sh gives a throwaway PostgreSQL.
+# benchmark, as tests/support/pgserver.sh gives a throwaway PostgreSQL.
 #
-#   tests/kafka.sh start DIR [--brokers N] [--sasl]
+#   tests/support/kafka.sh start DIR [--brokers N] [--sasl]
 #       fetch Apache Kafka through Maven (once, into a cache), format KRaft
 #       storage in DIR and start one combined broker+controller (N=1, the
 #       default) or N nodes that are each broker and controller, the N of them
@@ -15,13 +15,13 @@
 #       written to DIR/sasl.env.  DIR/tls/server.pem and server.key (for
 #       127.0.0.1 and localhost, signed by DIR/tls/ca.pem) serve other test
 #       servers too.
-#   tests/kafka.sh stop DIR          stop every broker started in DIR
-#   tests/kafka.sh kill DIR I        SIGKILL broker I (1-based)
-#   tests/kafka.sh restart DIR I     start broker I again on its ports and data
-#   tests/kafka.sh topic DIR NAME PARTITIONS RF [key=value ...]
+#   tests/support/kafka.sh stop DIR          stop every broker started in DIR
+#   tests/support/kafka.sh kill DIR I        SIGKILL broker I (1-based)
+#   tests/support/kafka.sh restart DIR I     start broker I again on its ports and data
+#   tests/support/kafka.sh topic DIR NAME PARTITIONS RF [key=value ...]
 #       create a topic with the broker's own admin tool (topic configs after RF)
-#   tests/kafka.sh controller DIR    print the node id of the active controller
-#   tests/kafka.sh fetch             only fetch the jars (prints their directory)
+#   tests/support/kafka.sh controller DIR    print the node id of the active controller
+#   tests/support/kafka.sh fetch             only fetch the jars (prints their directory)
 #
 # Broker I keeps its configuration, data and log in DIR/broker-I
 # (server.properties, data/, server.log, stdout.log), its pid in
@@ -43,7 +43,7 @@ start_timeout=${SLUICE_KAFKA_START_TIMEOUT:-120}
 sasl_user=sluice
 sasl_password=sluice-test-secret
 
-. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
+. "$(cd "$(dirname "$0")" && pwd)/ports.sh"
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
 usage() {
@@ -55,7 +55,7 @@ EOF
 }
 
 # fetch_jars - the broker's jars and a log4j2 binding, copied by Maven from
-# tests/kafka/pom.xml into $cache/libs once; later runs reuse them.
+# tests/support/kafka/pom.xml into $cache/libs once; later runs reuse them.
 fetch_jars() {
     [ -f "$cache/complete" ] && return 0
     command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
@@ -126,7 +126,7 @@ write_config() {
     fi
     mkdir -p "$b"
     cat >"$b/server.properties" <<EOF
-# Written by tests/kafka.sh: node $i of a $brokers-node test cluster.
+# Written by tests/support/kafka.sh: node $i of a $brokers-node test cluster.
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
@@ -287,7 +287,7 @@ start() {
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     for i in $(seq 1 "$brokers"); do
-        running "$dir/broker-$i.pid" && die "a broker already runs in $dir (tests/kafka.sh stop $dir)"
+        running "$dir/broker-$i.pid" && die "a broker already runs in $dir (tests/support/kafka.sh stop $dir)"
     done
     local attempt
     for attempt in 1 2 3; do

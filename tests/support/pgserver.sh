@@ -1,11 +1,11 @@
 #!/bin/bash
 # pgserver.sh - a throwaway PostgreSQL 15 server for sluice's tests and demo.
 #
-#   tests/pgserver.sh start DIR [PORT]   initdb in DIR/data, start on 127.0.0.1
+#   tests/support/pgserver.sh start DIR [PORT]   initdb in DIR/data, start on 127.0.0.1
 #                                        (a free port unless PORT is given),
 #                                        create database sluice_test and print
 #                                        SLUICE_TEST_DSN=host=127.0.0.1 port=N dbname=sluice_test user=postgres
-#   tests/pgserver.sh stop DIR           stop the server started in DIR
+#   tests/support/pgserver.sh stop DIR           stop the server started in DIR
 #
 # The cluster trusts local connections (tests only), runs with fsync off and
 # keeps its socket, log and data inside DIR.  Run as root, the server runs as
@@ -17,7 +17,7 @@ set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
-. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
+. "$(cd "$(dirname "$0")" && pwd)/ports.sh"
 die() { echo "pgserver: $*" >&2; exit 1; }
 
 usage() {
@@ -40,7 +40,7 @@ start() {
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     if [ -e "$dir/data/postmaster.pid" ]; then
-        die "a server already runs in $dir (tests/pgserver.sh stop $dir)"
+        die "a server already runs in $dir (tests/support/pgserver.sh stop $dir)"
     fi
     if [ "$(id -u)" = 0 ]; then
         chown postgres: "$dir"

@@ -2,16 +2,16 @@
 # connect.sh - a throwaway Kafka Connect worker (standalone) with Debezium's
 # PostgreSQL source and JDBC sink connectors, for sluice's CDC tests.
 #
-#   tests/connect.sh start DIR --bootstrap B [--registry URL]
+#   tests/support/connect.sh start DIR --bootstrap B [--registry URL]
 #       start a standalone worker on the Kafka cluster B, REST on 127.0.0.1
 #       (a free port); prints SLUICE_CONNECT_URL=http://127.0.0.1:N and
 #       writes it to DIR/url.  Offsets are kept in DIR/offsets.dat.
 #       --registry puts Apicurio Registry's Avro converter on the plugin path
 #       for the avro converter below, writing to the Apicurio Registry at URL
-#       (its root, as tests/registry.sh prints).
-#   tests/connect.sh source DIR NAME DSN TABLES [CONVERTER]
+#       (its root, as tests/support/registry.sh prints).
+#   tests/support/connect.sh source DIR NAME DSN TABLES [CONVERTER]
 #       register a Debezium PostgreSQL source connector NAME for the database
-#       DSN (libpq key=value form, as tests/pgserver.sh prints; the server
+#       DSN (libpq key=value form, as tests/support/pgserver.sh prints; the server
 #       needs wal_level=logical).  pgoutput, slot NAME and publication
 #       NAME_pub of its own (FOR ALL TABLES, so tables created later are
 #       captured too), topics NAME.<schema>.<table>.  TABLES is the
@@ -23,28 +23,28 @@
 #       given to start, in Confluent's wire format: a zero byte and the
 #       schema's 4-byte content id, which the registry's Confluent-compatible
 #       API resolves).  Waits until the connector and its task run.
-#   tests/connect.sh sink DIR NAME DSN TOPICS [KEY=VALUE...]
+#   tests/support/connect.sh sink DIR NAME DSN TOPICS [KEY=VALUE...]
 #       register Debezium's JDBC sink connector NAME writing the topics that
 #       match the regular expression TOPICS into DSN (upsert on the record
 #       key, deletes applied, basic schema evolution); KEY=VALUE pairs
 #       override its settings (batch.size=..., use.reduction.buffer=...).
-#   tests/connect.sh wait DIR NAME     wait until NAME and its task run
-#   tests/connect.sh heal DIR          restart the tasks that failed resuming
+#   tests/support/connect.sh wait DIR NAME     wait until NAME and its task run
+#   tests/support/connect.sh heal DIR          restart the tasks that failed resuming
 #                                      after a restart (below); exit 2 if a
 #                                      connector failed otherwise
-#   tests/connect.sh status DIR NAME   one line: NAME's state and its tasks'
+#   tests/support/connect.sh status DIR NAME   one line: NAME's state and its tasks'
 #                                      (with the start of a failed task's trace)
-#   tests/connect.sh delete DIR NAME   remove connector NAME
-#   tests/connect.sh restart DIR       stop the worker and start it again with
+#   tests/support/connect.sh delete DIR NAME   remove connector NAME
+#   tests/support/connect.sh restart DIR       stop the worker and start it again with
 #                                      the connectors registered so far
-#   tests/connect.sh stop DIR          stop the worker
+#   tests/support/connect.sh stop DIR          stop the worker
 #
 # The jars come from Maven Central through mvn into a cache outside the tree
-# (${SLUICE_KAFKA_CACHE:-~/.cache/sluice}, the cache of tests/kafka.sh): Kafka Connect ${SLUICE_KAFKA_VERSION}
-# (connect-runtime, the same release family as tests/kafka.sh's broker), the
+# (${SLUICE_KAFKA_CACHE:-~/.cache/sluice}, the cache of tests/support/kafka.sh): Kafka Connect ${SLUICE_KAFKA_VERSION}
+# (connect-runtime, the same release family as tests/support/kafka.sh's broker), the
 # Debezium PostgreSQL connector ${SLUICE_DEBEZIUM_VERSION} and the JDBC sink; with
 # --registry, Apicurio Registry's converter ${SLUICE_APICURIO_VERSION} (from
-# tests/registry/converter-pom.xml).
+# tests/support/registry/converter-pom.xml).
 # The worker's heap: SLUICE_CONNECT_HEAP, default 1g.  Under the CDC test's
 # four source connectors (one with Apicurio's converter) a 384 MiB heap ran
 # with its old generation full before each collection; the heap has room,
@@ -64,7 +64,7 @@ CACHE=${SLUICE_KAFKA_CACHE:-$HOME/.cache/sluice}
 HEAP=${SLUICE_CONNECT_HEAP:-1g}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
+. "$(cd "$(dirname "$0")" && pwd)/ports.sh"
 die() { echo "connect: $*" >&2; exit 1; }
 
 usage() {
@@ -181,7 +181,7 @@ start() {
     mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd)
     if [ -e "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null; then
-        die "a worker already runs in $DIR (tests/connect.sh stop $DIR)"
+        die "a worker already runs in $DIR (tests/support/connect.sh stop $DIR)"
     fi
     local port
     port=$(pick_port)

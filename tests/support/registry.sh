@@ -2,14 +2,14 @@
 # registry.sh - a throwaway Confluent-compatible schema registry (Apicurio
 # Registry, in-memory storage) for sluice's Avro CDC tests.
 #
-#   tests/registry.sh start DIR
+#   tests/support/registry.sh start DIR
 #       fetch Apicurio Registry through Maven (once, into a cache), start it
 #       on a free loopback port and wait until its Confluent-compatible API
 #       answers; prints SLUICE_REGISTRY_URL=http://127.0.0.1:N (the server's
 #       root) and writes it to DIR/url.  That API is at URL/apis/ccompat/v7,
 #       Apicurio's own at URL/apis/registry/v2.  Log in DIR/registry.log.
-#   tests/registry.sh stop DIR       stop the registry started in DIR
-#   tests/registry.sh fetch          only fetch it (prints its directory)
+#   tests/support/registry.sh stop DIR       stop the registry started in DIR
+#   tests/support/registry.sh fetch          only fetch it (prints its directory)
 #
 # Environment: SLUICE_REGISTRY_VERSION (default 2.6.13.Final: any release of
 # io.apicurio:apicurio-registry-app whose "all" archive is on Maven Central;
@@ -25,7 +25,7 @@ heap=${SLUICE_REGISTRY_HEAP:-192m}
 java=${SLUICE_REGISTRY_JAVA:-java}
 start_timeout=${SLUICE_REGISTRY_START_TIMEOUT:-120}
 
-. "$(cd "$(dirname "$0")" && pwd)/support/ports.sh"
+. "$(cd "$(dirname "$0")" && pwd)/ports.sh"
 die() { echo "registry.sh: $*" >&2; exit 1; }
 
 usage() {
@@ -67,7 +67,7 @@ start() {
     mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd)
     if [ -e "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null; then
-        die "a registry already runs in $DIR (tests/registry.sh stop $DIR)"
+        die "a registry already runs in $DIR (tests/support/registry.sh stop $DIR)"
     fi
     fetch
     local port pid jar deadline
