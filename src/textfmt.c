@@ -45,6 +45,58 @@ void sl_fmt_int(sl_strbuf *out, int64_t x)
     sl_strbuf_append(out, p, (size_t)(end - p));
 }
 
+sl_intcell sl_fmt_integer_cell(sl_strbuf *out, int64_t x, sl_coltype type, sl_epoch_unit epoch)
+{
+    static const int64_t mul[] = {[SL_EPOCH_S] = 1000000, [SL_EPOCH_MS] = 1000, [SL_EPOCH_US] = 1};
+    switch (type) {
+    case SL_COL_INT2:
+        if (x < -32768 || x > 32767)
+            return SL_INTCELL_RANGE;
+        break;
+    case SL_COL_INT4:
+        if (x < INT32_MIN || x > INT32_MAX)
+            return SL_INTCELL_RANGE;
+        break;
+    case SL_COL_INT8:
+    case SL_COL_NUMERIC:
+    case SL_COL_FLOAT4:
+    case SL_COL_FLOAT8:
+    case SL_COL_TEXT:
+    case SL_COL_OTHER:
+        break;
+    case SL_COL_BOOL:
+        if (x != 0 && x != 1)
+            return SL_INTCELL_RANGE;
+        sl_strbuf_putc(out, x ? 't' : 'f');
+        return SL_INTCELL_OK;
+    case SL_COL_TIMESTAMPTZ:
+    case SL_COL_TIMESTAMP:
+    case SL_COL_TIME: {
+        int64_t k = mul[epoch];
+        if (x > INT64_MAX / k || x < INT64_MIN / k)
+            return SL_INTCELL_RANGE; /* the product would overflow */
+        int64_t us = x * k;
+        if (type == SL_COL_TIME) {
+            if (us < 0 || us > 86400000000LL)
+                return SL_INTCELL_RANGE;
+            sl_fmt_time_us(out, us);
+        } else {
+            sl_fmt_timestamp_us(out, us, type == SL_COL_TIMESTAMPTZ);
+        }
+        return SL_INTCELL_OK;
+    }
+    case SL_COL_DATE:
+        if (x > 100000000 || x < -100000000)
+            return SL_INTCELL_RANGE;
+        sl_fmt_date(out, x);
+        return SL_INTCELL_OK;
+    default:
+        return SL_INTCELL_TYPE;
+    }
+    sl_fmt_int(out, x);
+    return SL_INTCELL_OK;
+}
+
 /* Year 0 is 1 BC in PostgreSQL's notation. */
 static bool put_ymd(sl_strbuf *out, int64_t days)
 {

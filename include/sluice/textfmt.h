@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/config.h"
 #include "sluice/strbuf.h"
+#include "sluice/table.h"
 
 /* sl_fmt_date() - days since 1970-01-01: "1969-12-31". */
 void sl_fmt_date(sl_strbuf *out, int64_t days);
@@ -21,6 +23,22 @@ void sl_fmt_time_us(sl_strbuf *out, int64_t us);
 void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
 /* sl_fmt_int() - as "%" PRId64 writes it. */
 void sl_fmt_int(sl_strbuf *out, int64_t x);
+/* What sl_fmt_integer_cell() did with an integer. */
+typedef enum sl_intcell {
+    SL_INTCELL_OK,    /* its text is appended */
+    SL_INTCELL_RANGE, /* out of the column's range: nothing appended */
+    SL_INTCELL_TYPE,  /* the column's type takes no integer as such: nothing appended */
+} sl_intcell;
+
+/* sl_fmt_integer_cell() - the one rule for an integer from a record put
+ * into a column of @type, whichever format it came in (mapping.c, and the
+ * direct readers format/json_cells.c and format/avro_cells.c): smallint and
+ * integer within their range; bigint, numeric, real, double, text and
+ * other as they are; boolean 0 or 1; timestamps an epoch number in @epoch
+ * units; time of day the same units since midnight; a date days since
+ * 1970-01-01.  Other types: SL_INTCELL_TYPE, their caller decides. */
+sl_intcell sl_fmt_integer_cell(sl_strbuf *out, int64_t x, sl_coltype type, sl_epoch_unit epoch);
+
 /* sl_fmt_double() - the shortest of %.15g, %.16g and %.17g that reads back
  * as @d: 21.7, not 21.699999999999999. */
 void sl_fmt_double(sl_strbuf *out, double d);

@@ -227,60 +227,11 @@ static bool end_text(sl_rowbuilder *b, uint32_t i, const sl_column *col)
     return true;
 }
 
+/* An Avro int or long with no logical type: the rule every format shares (textfmt.h). */
 static bool put_integer(sl_rowbuilder *b, uint32_t i, const sl_column *col, sl_epoch_unit epoch, int64_t x)
 {
-    static const int64_t mul[] = {[SL_EPOCH_S] = 1000000, [SL_EPOCH_MS] = 1000, [SL_EPOCH_US] = 1};
-    sl_strbuf *sb;
-    switch (col->type) {
-    case SL_COL_INT2:
-        if (x < -32768 || x > 32767)
-            return false;
-        break;
-    case SL_COL_INT4:
-        if (x < INT32_MIN || x > INT32_MAX)
-            return false;
-        break;
-    case SL_COL_INT8:
-    case SL_COL_NUMERIC:
-    case SL_COL_FLOAT4:
-    case SL_COL_FLOAT8:
-    case SL_COL_TEXT:
-    case SL_COL_OTHER:
-        break;
-    case SL_COL_BOOL:
-        if (x != 0 && x != 1)
-            return false;
-        sl_rowbuilder_set(b, i, x ? "t" : "f", 1);
-        return true;
-    case SL_COL_TIMESTAMPTZ:
-    case SL_COL_TIMESTAMP:
-    case SL_COL_TIME: {
-        int64_t k = mul[epoch];
-        if (x > INT64_MAX / k || x < INT64_MIN / k)
-            return false;
-        int64_t us = x * k;
-        if (col->type == SL_COL_TIME && (us < 0 || us > 86400000000LL))
-            return false;
-        sb = sl_rowbuilder_cell_begin(b, i);
-        if (col->type == SL_COL_TIME)
-            sl_fmt_time_us(sb, us);
-        else
-            sl_fmt_timestamp_us(sb, us, col->type == SL_COL_TIMESTAMPTZ);
-        sl_rowbuilder_cell_end(b, i);
-        return true;
-    }
-    case SL_COL_DATE:
-        if (x > 100000000 || x < -100000000)
-            return false;
-        sb = sl_rowbuilder_cell_begin(b, i);
-        sl_fmt_date(sb, x);
-        sl_rowbuilder_cell_end(b, i);
-        return true;
-    default:
+    if (sl_fmt_integer_cell(sl_rowbuilder_cell_begin(b, i), x, col->type, epoch) != SL_INTCELL_OK)
         return false;
-    }
-    sb = sl_rowbuilder_cell_begin(b, i);
-    sl_fmt_int(sb, x);
     sl_rowbuilder_cell_end(b, i);
     return true;
 }

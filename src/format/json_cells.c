@@ -121,19 +121,6 @@ static bool plain_decimal(const char *s, size_t n)
     return sig <= 15;
 }
 
-static void put_int(sl_strbuf *sb, int64_t x)
-{
-    char buf[24], *p = buf + sizeof(buf);
-    uint64_t u = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (x < 0)
-        *--p = '-';
-    sl_strbuf_append(sb, p, (size_t)(buf + sizeof(buf) - p));
-}
-
 /* Start the current column's cell; false when it is set already (a
  * duplicate field, which the general path resolves). */
 static bool cell_free(const sl_json_cells *jc)
@@ -247,50 +234,10 @@ static int on_number(void *ctx, const char *s, size_t n)
             return cell_text(jc, s, n);
         return 0;
     }
-    sl_strbuf *sb;
-    switch (c->type) {
-    case SL_COL_INT2:
-        if (x < -32768 || x > 32767)
-            return 0;
-        break;
-    case SL_COL_INT4:
-        if (x < INT32_MIN || x > INT32_MAX)
-            return 0;
-        break;
-    case SL_COL_INT8:
-    case SL_COL_NUMERIC:
-    case SL_COL_FLOAT4:
-    case SL_COL_FLOAT8:
-    case SL_COL_TEXT:
-    case SL_COL_OTHER:
-        break;
-    case SL_COL_BOOL:
-        if (x != 0 && x != 1)
-            return 0;
-        return cell_text(jc, x ? "t" : "f", 1);
-    case SL_COL_TIMESTAMPTZ:
-    case SL_COL_TIMESTAMP: {
-        static const int64_t mul[] = {[SL_EPOCH_S] = 1000000, [SL_EPOCH_MS] = 1000, [SL_EPOCH_US] = 1};
-        int64_t k = mul[jc->m->route->epoch_unit];
-        if (x > INT64_MAX / k || x < INT64_MIN / k)
-            return 0;
-        sb = sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col);
-        sl_fmt_timestamp_us(sb, x * k, c->type == SL_COL_TIMESTAMPTZ);
-        sl_rowbuilder_cell_end(jc->b, (uint32_t)jc->col);
-        return 1;
-    }
-    case SL_COL_DATE:
-        if (x > 100000000 || x < -100000000)
-            return 0;
-        sb = sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col);
-        sl_fmt_date(sb, x);
-        sl_rowbuilder_cell_end(jc->b, (uint32_t)jc->col);
-        return 1;
-    default:
+    /* the rule every format shares (textfmt.h) */
+    if (sl_fmt_integer_cell(sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col), x, c->type,
+                            jc->m->route->epoch_unit) != SL_INTCELL_OK)
         return 0;
-    }
-    sb = sl_rowbuilder_cell_begin(jc->b, (uint32_t)jc->col);
-    put_int(sb, x);
     sl_rowbuilder_cell_end(jc->b, (uint32_t)jc->col);
     return 1;
 }

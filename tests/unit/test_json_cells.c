@@ -139,6 +139,8 @@ START_TEST(plain_records_are_taken)
         TAKEN("{\"id\":4,\"ts\":\"infinity\",\"local\":\"-Infinity\",\"other\":true,\"gen\":[1,{\"x\":2}]}");
         TAKEN("{\"id\":5,\"temp\":123456789012345,\"f4\":-0.0,\"doc\":null,\"at\":null}");
         TAKEN("{\"id\":-0,\"temp\":0.000000000000001}");
+        /* an epoch number of the route's unit into a time of day (the rule in textfmt.c) */
+        TAKEN("{\"id\":6,\"at\":45000123,\"ts\":0}");
     }
     teardown(&f);
 }
@@ -196,6 +198,8 @@ START_TEST(anything_else_is_declined)
     DECLINED("{\"id\":1,\"ts\":\"yesterday\"}");
     DECLINED("{\"id\":1,\"ts\":1.5}");
     DECLINED("{\"id\":1,\"day\":100000001}");
+    DECLINED("{\"id\":1,\"at\":86400001}");
+    DECLINED("{\"id\":1,\"at\":-1}");
     DECLINED("{\"id\":1,\"u\":\"not-a-uuid\"}");
     DECLINED("{\"id\":1,\"doc\":{\"a\":1}}");
     DECLINED("{\"id\":1,\"at\":\"12:00\"}");
