@@ -45,6 +45,22 @@ void sl_fmt_int(sl_strbuf *out, int64_t x)
     sl_strbuf_append(out, p, (size_t)(end - p));
 }
 
+bool sl_utf8_strict(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL))) {
+            i += 8; /* eight ASCII bytes */
+            continue;
+        }
+        size_t len = sl_utf8_seq(s + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
 sl_intcell sl_fmt_integer_cell(sl_strbuf *out, int64_t x, sl_coltype type, sl_epoch_unit epoch)
 {
     static const int64_t mul[] = {[SL_EPOCH_S] = 1000000, [SL_EPOCH_MS] = 1000, [SL_EPOCH_US] = 1};

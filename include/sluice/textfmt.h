@@ -23,6 +23,48 @@ void sl_fmt_time_us(sl_strbuf *out, int64_t us);
 void sl_fmt_timestamp_us(sl_strbuf *out, int64_t us, bool utc);
 /* sl_fmt_int() - as "%" PRId64 writes it. */
 void sl_fmt_int(sl_strbuf *out, int64_t x);
+/* sl_utf8_seq() - the length of the well-formed UTF-8 sequence (RFC 3629:
+ * no overlong forms, no encoded UTF-16 surrogates, nothing past U+10FFFF)
+ * that starts at @p, of the @avail bytes there; 0 when it is ill-formed.
+ * The one UTF-8 rule of sluice: jansson, which the general path uses,
+ * refuses the same sequences. */
+static inline size_t sl_utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong below U+0800 */
+        else if (c == 0xed)
+            hi = 0x9f; /* U+D800..U+DFFF */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong below U+10000 */
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0; /* a continuation byte first, 0xc0, 0xc1, 0xf5.. */
+    }
+    if (avail < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* sl_utf8_strict() - every byte sequence of @s is well-formed UTF-8
+ * (sl_utf8_seq()).  yajl's own check is looser; the direct readers and
+ * CrateDB's JSON bodies check with this. */
+bool sl_utf8_strict(const unsigned char *s, size_t n);
+
 /* What sl_fmt_integer_cell() did with an integer. */
 typedef enum sl_intcell {
     SL_INTCELL_OK,    /* its text is appended */

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "avro_int.h"
+#include "sluice/textfmt.h"
 #include "sluice/cells.h"
 #include "json_cells_int.h"
 #include "sluice/registry.h"

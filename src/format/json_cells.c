@@ -450,51 +450,6 @@ static bool json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* sl_utf8_strict() - true when every byte sequence of @s is well-formed
- * UTF-8 as RFC 3629 defines it: no overlong forms, no encoded UTF-16
- * surrogates, nothing past U+10FFFF.  yajl's own check is looser on all
- * three; jansson, which the general path uses, refuses them. */
-bool sl_utf8_strict(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint64_t w;
-        if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL))) {
-            i += 8; /* eight ASCII bytes */
-            continue;
-        }
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong below U+0800 */
-            else if (c == 0xed)
-                hi = 0x9f; /* U+D800..U+DFFF */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong below U+10000 */
-            else if (c == 0xf4)
-                hi = 0x8f; /* past U+10FFFF */
-        } else
-            return false; /* a continuation byte first, 0xc0, 0xc1, 0xf5.. */
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-        i += len;
-    }
-    return true;
-}
-
 /* Where yajl is more lenient than jansson (json.c): it takes \v and \f as
  * whitespace, decodes an unpaired UTF-16 surrogate escape, takes a \u0000
  * escape in an object key, and lets ill-formed UTF-8 through

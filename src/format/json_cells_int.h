@@ -40,10 +40,6 @@ void sl_json_cells_free(sl_json_cells *jc);
  * path to restart). */
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b);
 
-/* sl_utf8_strict() - true when @s is well-formed UTF-8 as RFC 3629 defines
- * it (no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF): what
- * jansson accepts in a string. */
-bool sl_utf8_strict(const unsigned char *s, size_t n);
 
 /* sl_json_cells_map_after() - the same for the text of a Debezium change
  * event's payload: the row is its member "after" (an object), whose field

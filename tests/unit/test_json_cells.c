@@ -8,6 +8,7 @@
 #include "sluice/decoder.h"
 #include "json_cells_int.h"
 #include "sluice/mapping.h"
+#include "sluice/textfmt.h"
 #include "runner.h"
 
 static sl_error err;

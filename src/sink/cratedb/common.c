@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "cratedb_int.h"
+#include "sluice/textfmt.h"
 #include "sluice/log.h"
 #include "sluice/sql.h"
 
@@ -616,10 +617,7 @@ static const char *const dlq_cols[] = {"route", "topic", "partition", "kafka_off
 
 static bool utf8_text(const unsigned char *p, size_t n)
 {
-    sl_strbuf tmp = SL_STRBUF_INIT;
-    int rc = crate_json_string(&tmp, (const char *)p, n);
-    sl_strbuf_free(&tmp);
-    return rc == 0 && !memchr(p, 0, n);
+    return sl_utf8_strict(p, n) && !memchr(p, 0, n);
 }
 
 static void dlq_bytes(sl_rowbuilder *rb, uint32_t i, const void *data, size_t len)

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cratedb_int.h"
+#include "sluice/textfmt.h"
 #include "sluice/log.h"
 #include "sluice/redact.h"
 
@@ -66,15 +67,8 @@ int crate_json_string(sl_strbuf *out, const char *s, size_t len)
             p++;
             continue;
         }
-        /* a well-formed UTF-8 sequence (no overlongs, no surrogates) */
-        size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-        if (n == 0 || (size_t)(end - p) < n)
-            goto bad;
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xc0) != 0x80)
-                goto bad;
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
-            (c == 0xf4 && p[1] > 0x8f))
+        size_t n = sl_utf8_seq(p, (size_t)(end - p)); /* textfmt.h */
+        if (n == 0)
             goto bad;
         sl_strbuf_append(out, p, n);
         p += n;
