@@ -32,15 +32,6 @@
 int sl_dbz_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *out, sl_error *err);
 
 /**
- * sl_dbz_decimal_text() - a base64 big-endian two's-complement unscaled
- * integer (Connect's Decimal, the `value` of VariableScaleDecimal) with
- * @scale digits after the point, appended to @out as exact decimal text.
- * Return: 0, or -1 with SL_ERR_DATA when @b64 is not base64 or the value
- * is beyond sl_fmt_decimal()'s bounds.
- */
-int sl_dbz_decimal_text(const char *b64, size_t n, int64_t scale, sl_strbuf *out, sl_error *err);
-
-/**
  * sl_dbz_is_unavailable() - true when @v is the unchanged-TOAST placeholder
  * as a Debezium value can carry it: the string itself, the base64 of it (a
  * bytea column) or an array holding only it (an array column).
@@ -49,7 +40,8 @@ bool sl_dbz_is_unavailable(const json_t *v);
 
 /**
  * sl_dbz_convert() - one Connect-schema'd value into the decoder.h
- * conventions, driven by the schema's type and semantic name.
+ * conventions, driven by the schema's type and semantic name: the walk of
+ * connect_value.c with Debezium's own semantic types.
  * @schema: the field's Connect schema ({"type":..., "name":..., "parameters":...})
  * @v: the payload value
  * @json_text: when not NULL and @schema is a struct, receives
