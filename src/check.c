@@ -110,13 +110,19 @@ static int check_table(sl_sink *s, const sl_route_conf *r, const char *tname)
     return bad;
 }
 
+/* The first line of both checks: the file loaded. */
+static void say_loaded(const sl_config *cfg)
+{
+    printf("configuration %s: ok (%zu route(s), %zu target(s), %lld worker(s))\n", cfg->path, cfg->nroutes,
+           cfg->ntargets, (long long)cfg->workers);
+}
+
 /* The part of --check that needs no network: the file (already loaded),
  * the kafka: properties as librdkafka reads them, every table name. */
 int sl_app_check_offline(const sl_config *cfg)
 {
     int bad = 0;
-    printf("configuration %s: ok (%zu route(s), %zu target(s), %lld worker(s))\n", cfg->path, cfg->nroutes,
-           cfg->ntargets, (long long)cfg->workers);
+    say_loaded(cfg);
     char es[512];
     rd_kafka_conf_t *c = sl_kafka_conf(cfg, false, es, sizeof(es));
     if (!c) {
@@ -145,8 +151,7 @@ int sl_app_check_offline(const sl_config *cfg)
 int sl_app_check(const sl_config *cfg)
 {
     int bad = 0;
-    printf("configuration %s: ok (%zu route(s), %zu target(s), %lld worker(s))\n", cfg->path, cfg->nroutes,
-           cfg->ntargets, (long long)cfg->workers);
+    say_loaded(cfg);
     char es[512];
     kafka_failure failure = {0};
     rd_kafka_t *rk = admin_handle(cfg, &failure, es, sizeof(es));

@@ -343,18 +343,13 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
         if (parse_bool(s, (bool *)where))
             rc = fail(p, v, keypath, "expected true or false, got '%s'", s);
         break;
-    case OPT_SIZE: {
-        int64_t x = sl_parse_size(s);
-        if (x < 0)
-            rc = fail(p, v, keypath, "expected a size such as 8MiB or 65536, got '%s'", s);
-        else
-            rc = set_number(p, o, v, keypath, x, where);
-        break;
-    }
+    case OPT_SIZE:
     case OPT_DURATION: {
-        int64_t x = sl_parse_duration_ms(s);
+        bool size = o->type == OPT_SIZE;
+        int64_t x = size ? sl_parse_size(s) : sl_parse_duration_ms(s);
         if (x < 0)
-            rc = fail(p, v, keypath, "expected a duration such as 100ms or 5s, got '%s'", s);
+            rc = fail(p, v, keypath, "expected a %s, got '%s'",
+                      size ? "size such as 8MiB or 65536" : "duration such as 100ms or 5s", s);
         else
             rc = set_number(p, o, v, keypath, x, where);
         break;

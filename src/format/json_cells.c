@@ -163,15 +163,26 @@ static bool at_member(const sl_json_cells *jc)
     return jc->envelope && jc->depth == 1;
 }
 
-static int on_null(void *ctx)
+/* Where a scalar value (@s: a string's bytes, else NULL) goes: -1 into the
+ * current column, else the callback's answer (a Debezium member, a skipped
+ * field, or a column given twice, which declines). */
+static inline int scalar_target(sl_json_cells *jc, const unsigned char *s, size_t n)
 {
-    sl_json_cells *jc = JC(ctx);
     if (at_member(jc))
-        return member_value(jc, NULL, 0);
+        return member_value(jc, s, n);
     if (skipping(jc))
         return 1;
     if (!cell_free(jc))
         return 0;
+    return -1;
+}
+
+static int on_null(void *ctx)
+{
+    sl_json_cells *jc = JC(ctx);
+    int rc = scalar_target(jc, NULL, 0);
+    if (rc >= 0)
+        return rc;
     sl_rowbuilder_set_null(jc->b, (uint32_t)jc->col);
     return 1;
 }
@@ -179,12 +190,9 @@ static int on_null(void *ctx)
 static int on_boolean(void *ctx, int v)
 {
     sl_json_cells *jc = JC(ctx);
-    if (at_member(jc))
-        return member_value(jc, NULL, 0);
-    if (skipping(jc))
-        return 1;
-    if (!cell_free(jc))
-        return 0;
+    int rc = scalar_target(jc, NULL, 0);
+    if (rc >= 0)
+        return rc;
     switch (jc->t->cols[jc->col].type) {
     case SL_COL_BOOL: return cell_text(jc, v ? "t" : "f", 1);
     case SL_COL_TEXT:
@@ -219,12 +227,9 @@ static int on_number(void *ctx, const char *s, size_t n)
     sl_json_cells *jc = JC(ctx);
     if (jansson_refuses(s, n))
         return 0;
-    if (at_member(jc))
-        return member_value(jc, NULL, 0);
-    if (skipping(jc))
-        return 1;
-    if (!cell_free(jc))
-        return 0;
+    int rc = scalar_target(jc, NULL, 0);
+    if (rc >= 0)
+        return rc;
     const sl_column *c = &jc->t->cols[jc->col];
     int64_t x;
     bool integer = parse_int(s, n, &x);
@@ -245,11 +250,10 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
-    if (at_member(jc))
-        return member_value(jc, s, n);
-    if (skipping(jc))
-        return 1;
-    if (!cell_free(jc) || memchr(s, '\0', n))
+    int rc = scalar_target(jc, s, n);
+    if (rc >= 0)
+        return rc;
+    if (memchr(s, '\0', n))
         return 0;
     switch (jc->t->cols[jc->col].type) {
     case SL_COL_TEXT:
