@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sinks_list.h"
 #include "sluice/strbuf.h"
 
-/* One entry a target type; a target's `type` is an index into it.  A new
- * type is one folder beside cratedb/ and one line here. */
-extern const sl_sink_ops sl_sink_postgresql, sl_sink_cratedb;
-const sl_sink_ops *const sl_sinks[] = {
-    &sl_sink_postgresql,
-    &sl_sink_cratedb,
-    NULL,
-};
+/* One entry a target type, `sl_sink_<name>` for each name of the list
+ * src/sink/meson.build generates (sinks_list.h); a target's `type` is an
+ * index into it. */
+#define SL_SINK(name) extern const sl_sink_ops sl_sink_##name;
+SL_SINK_LIST
+#undef SL_SINK
+#define SL_SINK(name) &sl_sink_##name,
+const sl_sink_ops *const sl_sinks[] = {SL_SINK_LIST NULL};
+#undef SL_SINK
 
 sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id)
 {
