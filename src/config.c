@@ -93,13 +93,18 @@ static int read_secret_file(parser *p, const yaml_node_t *n, const char *key, co
 }
 
 /* ${NAME} and ${NAME:-default} from the environment, ${file:/path} from a
- * file (secrets mounted by an orchestrator).  In templates
+ * file (secrets mounted by an orchestrator); $${ is a literal ${.  In templates
  * (@keep_templates), ${topic} and dotted names stay for per-record use. */
 static int expand_env(parser *p, const yaml_node_t *n, const char *key, const char *in,
                       bool keep_templates, char **out)
 {
     sl_strbuf sb = SL_STRBUF_INIT;
     for (const char *s = in; *s;) {
+        if (s[0] == '$' && s[1] == '$' && s[2] == '{') { /* $${ is a literal ${ */
+            sl_strbuf_puts(&sb, "${");
+            s += 3;
+            continue;
+        }
         if (s[0] == '$' && s[1] == '{') {
             const char *end = strchr(s, '}');
             if (!end) {

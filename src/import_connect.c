@@ -7,6 +7,7 @@
 #include "sluice/import_connect.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <regex.h>
@@ -25,10 +26,14 @@ typedef struct prop {
     bool used;
 } prop;
 
+/* The largest input read: a connector's configuration is a few KiB. */
+#define IMPORT_MAX_BYTES (1024 * 1024)
+
 typedef struct importer {
     const char *path;
-    prop *props;
-    size_t nprops;
+    prop *props;     /* in the input's order, each key once (the last one given wins) */
+    size_t nprops, cap;
+    size_t *index;   /* positions in props, sorted by key: take() looks up by bisection */
     char *name; /* the connector's name (JSON "name", or the name property) */
     FILE *diag;
     int warnings;
@@ -49,26 +54,76 @@ static void warn(importer *im, const char *key, const char *fmt, ...)
     im->warnings++;
 }
 
+/* Appended as read; index_props() then drops repeated keys. */
 static void add_prop(importer *im, const char *k, const char *v)
 {
-    for (size_t i = 0; i < im->nprops; i++)
-        if (!strcmp(im->props[i].key, k)) {
-            free(im->props[i].value);
-            im->props[i].value = sl_xstrdup(v);
-            return;
-        }
-    im->props = sl_xrealloc(im->props, (im->nprops + 1) * sizeof(prop));
+    if (im->nprops == im->cap) {
+        im->cap = im->cap ? 2 * im->cap : 64;
+        im->props = sl_xrealloc(im->props, im->cap * sizeof(prop));
+    }
     im->props[im->nprops++] = (prop){sl_xstrdup(k), sl_xstrdup(v), false};
+}
+
+static const prop *sort_base;
+
+static int by_key_then_position(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(sort_base[x].key, sort_base[y].key);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Keep the last of each repeated key (as java.util.Properties and JSON
+ * parsers do), in the input's order, and index the keys: O(n log n), where
+ * a search per key added was quadratic. */
+static void index_props(importer *im)
+{
+    size_t n = im->nprops;
+    size_t *idx = sl_xmalloc((n ? n : 1) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    sort_base = im->props;
+    qsort(idx, n, sizeof(size_t), by_key_then_position);
+    bool *drop = sl_xcalloc(n ? n : 1, sizeof(bool));
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!strcmp(im->props[idx[i]].key, im->props[idx[i + 1]].key))
+            drop[idx[i]] = true;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (drop[i]) {
+            free(im->props[i].key);
+            free(im->props[i].value);
+        } else {
+            im->props[kept++] = im->props[i];
+        }
+    }
+    im->nprops = kept;
+    for (size_t i = 0; i < kept; i++)
+        idx[i] = i;
+    sort_base = im->props;
+    qsort(idx, kept, sizeof(size_t), by_key_then_position);
+    free(drop);
+    free(im->index);
+    im->index = idx;
 }
 
 /* The value of @k, marked as translated; NULL when absent. */
 static const char *take(importer *im, const char *k)
 {
-    for (size_t i = 0; i < im->nprops; i++)
-        if (!strcmp(im->props[i].key, k)) {
-            im->props[i].used = true;
-            return im->props[i].value;
+    size_t lo = 0, hi = im->nprops;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        prop *p = &im->props[im->index[mid]];
+        int c = strcmp(p->key, k);
+        if (!c) {
+            p->used = true;
+            return p->value;
         }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -117,79 +172,273 @@ static int load_json(importer *im, const char *text, char *err, size_t errlen)
     return 0;
 }
 
-/* java.util.Properties, as far as connector files use it: `key=value` or
- * `key: value`, # and ! comments, backslash line continuations, \t \n \\
- * escapes. */
-static int load_properties(importer *im, const char *text)
+/* Append code point @cp as UTF-8. */
+static void put_utf8(sl_strbuf *o, unsigned long cp)
 {
-    sl_strbuf line = SL_STRBUF_INIT;
-    const char *s = text;
-    while (*s) {
+    if (cp < 0x80) {
+        sl_strbuf_putc(o, (char)cp);
+    } else if (cp < 0x800) {
+        sl_strbuf_putc(o, (char)(0xC0 | (cp >> 6)));
+        sl_strbuf_putc(o, (char)(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        sl_strbuf_putc(o, (char)(0xE0 | (cp >> 12)));
+        sl_strbuf_putc(o, (char)(0x80 | ((cp >> 6) & 0x3F)));
+        sl_strbuf_putc(o, (char)(0x80 | (cp & 0x3F)));
+    } else {
+        sl_strbuf_putc(o, (char)(0xF0 | (cp >> 18)));
+        sl_strbuf_putc(o, (char)(0x80 | ((cp >> 12) & 0x3F)));
+        sl_strbuf_putc(o, (char)(0x80 | ((cp >> 6) & 0x3F)));
+        sl_strbuf_putc(o, (char)(0x80 | (cp & 0x3F)));
+    }
+}
+
+/* The four hex digits of a \uXXXX at @s, or -1. */
+static long hex4(const char *s, const char *end)
+{
+    if (end - s < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)s[i];
+        int d = isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* java.util.Properties' escapes in [s, end): \t \n \r \f, \uXXXX (UTF-16,
+ * surrogate pairs joined), any other \c is c.  -1 with @err for a
+ * malformed \u, a lone surrogate or U+0000 (no string here can hold it). */
+static int unescape(const char *s, const char *end, sl_strbuf *o, const char **bad)
+{
+    while (s < end) {
+        if (*s != '\\' || s + 1 == end) {
+            sl_strbuf_putc(o, *s++);
+            continue;
+        }
+        char c = s[1];
+        s += 2;
+        if (c != 'u') {
+            sl_strbuf_putc(o, c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == 'f' ? '\f' : c);
+            continue;
+        }
+        long cp = hex4(s, end);
+        if (cp < 0) {
+            *bad = "malformed \\uXXXX escape";
+            return -1;
+        }
+        s += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            long lo = end - s >= 6 && s[0] == '\\' && s[1] == 'u' ? hex4(s + 2, end) : -1;
+            if (lo < 0xDC00 || lo > 0xDFFF) {
+                *bad = "\\uXXXX: a high surrogate without its low surrogate";
+                return -1;
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            s += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            *bad = "\\uXXXX: a low surrogate without its high surrogate";
+            return -1;
+        } else if (cp == 0) {
+            *bad = "\\u0000: a NUL character cannot be carried";
+            return -1;
+        }
+        put_utf8(o, (unsigned long)cp);
+    }
+    return 0;
+}
+
+/* One line of the file: [*s, its end), *s moved past its terminator (\n,
+ * \r\n or \r, as java.util.Properties). */
+static const char *next_line(const char **s, const char *end, const char **line_end)
+{
+    const char *b = *s, *e = b;
+    while (e < end && *e != '\n' && *e != '\r')
+        e++;
+    *line_end = e;
+    if (e < end && *e == '\r' && e + 1 < end && e[1] == '\n')
+        e += 2;
+    else if (e < end)
+        e++;
+    *s = e;
+    return b;
+}
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\f';
+}
+
+/* java.util.Properties (its load() reads ISO-8859-1; a file that is valid
+ * UTF-8 is read as UTF-8): `key=value`, `key: value` or `key value`; a line
+ * whose first non-blank character is # or ! is a comment, whole, even when
+ * it ends in a backslash; other lines ending in an odd number of
+ * backslashes continue on the next (its leading blanks dropped); escapes
+ * as unescape(). */
+static int load_properties(importer *im, const char *text, size_t len, char *err, size_t errlen)
+{
+    sl_strbuf line = SL_STRBUF_INIT, key = SL_STRBUF_INIT, val = SL_STRBUF_INIT;
+    const char *s = text, *end = text + len;
+    int lineno = 0, rc = 0;
+    while (s < end && !rc) {
         sl_strbuf_reset(&line);
+        int first = lineno + 1;
+        bool comment = false, any = false;
         /* one logical line */
         for (;;) {
-            while (*s == ' ' || *s == '\t' || *s == '\f')
-                s++;
-            const char *eol = strchr(s, '\n');
-            size_t len = eol ? (size_t)(eol - s) : strlen(s);
-            if (len && s[len - 1] == '\r')
-                len--;
+            const char *le, *b = next_line(&s, end, &le);
+            lineno++;
+            while (b < le && blank(*b))
+                b++;
+            if (!any && (b == le || *b == '#' || *b == '!')) {
+                comment = true; /* blank or comment: never continued */
+                break;
+            }
+            any = true;
             size_t bs = 0;
-            while (bs < len && s[len - 1 - bs] == '\\')
+            while (bs < (size_t)(le - b) && le[-1 - (long)bs] == '\\')
                 bs++;
             bool cont = bs % 2 == 1;
-            sl_strbuf_append(&line, s, cont ? len - 1 : len);
-            s = eol ? eol + 1 : s + strlen(s);
-            if (!cont || !*s)
+            sl_strbuf_append(&line, b, (size_t)(le - b) - (cont ? 1 : 0));
+            if (!cont || s >= end)
                 break;
         }
-        const char *l = line.data ? line.data : "";
-        if (!*l || *l == '#' || *l == '!')
+        if (comment)
             continue;
-        sl_strbuf key = SL_STRBUF_INIT, val = SL_STRBUF_INIT;
-        const char *p = l;
-        for (; *p && *p != '=' && *p != ':' && *p != ' ' && *p != '\t'; p++) {
-            if (*p == '\\' && p[1])
-                p++;
-            sl_strbuf_putc(&key, *p);
-        }
-        while (*p == ' ' || *p == '\t')
+        const char *l = line.data ? line.data : "", *lend = l + line.len, *p = l;
+        while (p < lend && *p != '=' && *p != ':' && !blank(*p))
+            p += *p == '\\' && p + 1 < lend ? 2 : 1;
+        const char *kend = p;
+        while (p < lend && blank(*p))
             p++;
-        if (*p == '=' || *p == ':')
+        if (p < lend && (*p == '=' || *p == ':'))
             p++;
-        while (*p == ' ' || *p == '\t')
+        while (p < lend && blank(*p))
             p++;
-        for (; *p; p++) {
-            if (*p == '\\' && p[1]) {
-                p++;
-                sl_strbuf_putc(&val, *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p);
-            } else {
-                sl_strbuf_putc(&val, *p);
-            }
+        sl_strbuf_reset(&key);
+        sl_strbuf_reset(&val);
+        const char *bad = NULL;
+        if (unescape(l, kend, &key, &bad) || unescape(p, lend, &val, &bad)) {
+            snprintf(err, errlen, "%s:%d: %s", im->path, first, bad);
+            rc = -1;
+            break;
         }
         add_prop(im, key.data ? key.data : "", val.data ? val.data : "");
-        sl_strbuf_free(&key);
-        sl_strbuf_free(&val);
     }
     sl_strbuf_free(&line);
-    return 0;
+    sl_strbuf_free(&key);
+    sl_strbuf_free(&val);
+    return rc;
+}
+
+/* Is [s, s+n) well-formed UTF-8 (no overlongs, surrogates or values past
+ * U+10FFFF)? */
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned long cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            k = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += k + 1;
+    }
+    return true;
 }
 
 /* ---- writing YAML ---- */
 
-static void yq(sl_strbuf *o, const char *s)
+/* Is the ${...} at @s one that sluice's loader keeps in a table name for
+ * each record to fill: ${topic}, or a dotted name (${source.table}), never
+ * ${file:...}? */
+static bool table_template(const char *s)
 {
+    const char *end = strchr(s, '}');
+    if (!end)
+        return false;
+    size_t n = (size_t)(end - s - 2);
+    if (n == 5 && !strncmp(s + 2, "topic", 5))
+        return true;
+    return strncmp(s + 2, "file:", 5) && memchr(s + 2, '.', n);
+}
+
+/* A YAML double-quoted scalar that sluice's loader reads back as exactly
+ * @s: every line break and control character escaped (so a value cannot
+ * end its line and start keys of its own), and each ${ written $${ so
+ * that nothing in it is expanded from the environment or a file.  With
+ * @topic_template, the table's per-record templates stay. */
+static void yq_value(sl_strbuf *o, const char *s, bool topic_template)
+{
+    const unsigned char *u = (const unsigned char *)s;
     sl_strbuf_putc(o, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
+    while (*u) {
+        unsigned char c = *u;
+        if (c == '"' || c == '\\') {
             sl_strbuf_putc(o, '\\');
-        if (*s == '\n') {
+            sl_strbuf_putc(o, (char)c);
+        } else if (c == '\n') {
             sl_strbuf_puts(o, "\\n");
-            continue;
+        } else if (c == '\t') {
+            sl_strbuf_puts(o, "\\t");
+        } else if (c == '\r') {
+            sl_strbuf_puts(o, "\\r");
+        } else if (c < 0x20 || c == 0x7f) {
+            sl_strbuf_printf(o, "\\x%02x", c);
+        } else if (c == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F) {
+            /* C1 controls, U+0085 (NEL) a line break among them */
+            sl_strbuf_printf(o, "\\x%02x", u[1]);
+            u++;
+        } else if (c == 0xE2 && u[1] == 0x80 && (u[2] == 0xA8 || u[2] == 0xA9)) {
+            sl_strbuf_puts(o, u[2] == 0xA8 ? "\\L" : "\\P"); /* line and paragraph separators */
+            u += 2;
+        } else if (c == 0xEF && u[1] == 0xBB && u[2] == 0xBF) {
+            sl_strbuf_puts(o, "\\uFEFF");
+            u += 2;
+        } else if (c == '$' && u[1] == '{' && !(topic_template && table_template((const char *)u))) {
+            sl_strbuf_puts(o, "$${");
+            u++;
+        } else {
+            sl_strbuf_putc(o, (char)c);
         }
-        sl_strbuf_putc(o, *s);
+        u++;
     }
     sl_strbuf_putc(o, '"');
+}
+
+static void yq(sl_strbuf *o, const char *s)
+{
+    yq_value(o, s, false);
+}
+
+/* A table name: Connect's ${topic} and the Debezium sink's ${source.table}
+ * are sluice's too (check_values() has refused any other ${...}). */
+static void yq_table(sl_strbuf *o, const char *s)
+{
+    yq_value(o, s, true);
 }
 
 /* Split a comma-separated list, trimming blanks; returns the count. */
@@ -648,7 +897,9 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
             warn(im, p->key, "not a librdkafka consumer property (%s); not copied", es);
             continue;
         }
-        sl_strbuf_printf(&kafka, "  %s: ", k);
+        sl_strbuf_puts(&kafka, "  ");
+        yq(&kafka, k);
+        sl_strbuf_puts(&kafka, ": ");
         yq(&kafka, v);
         sl_strbuf_putc(&kafka, '\n');
     }
@@ -660,9 +911,11 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
             warn(im, im->props[i].key, "unknown to sluice's importer; not translated");
 
     /* ---- emit ---- */
-    sl_strbuf_printf(o, "# sluice configuration imported from Kafka Connect connector '%s'\n", name);
-    sl_strbuf_printf(o, "# (%s, %s).  Review it, then run `sluice --check -c FILE`.\n",
-                     im->debezium_sink ? "Debezium JDBC sink" : "Confluent JDBC sink", im->path);
+    sl_strbuf_puts(o, "# sluice configuration imported from Kafka Connect connector ");
+    yq(o, name); /* escaped: a line break in it cannot end the comment */
+    sl_strbuf_printf(o, "\n# (%s, ", im->debezium_sink ? "Debezium JDBC sink" : "Confluent JDBC sink");
+    yq(o, im->path);
+    sl_strbuf_puts(o, ").  Review it, then run `sluice --check -c FILE`.\n");
     sl_strbuf_puts(o, "kafka:\n  bootstrap.servers: ${KAFKA_BOOTSTRAP:-localhost:9092}"
                       "   # the Connect worker's bootstrap.servers\n");
     sl_strbuf_printf(o, "  group.id: ");
@@ -753,7 +1006,7 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
                 warn(im, "transforms", "RegexRouter regex '%s' is not a POSIX extended expression; table left as "
                                        "table.name.format",
                      x.router_regex);
-                yq(o, table);
+                yq_table(o, table);
             } else {
                 /* table.name.format's ${topic} is the routed name */
                 sl_strbuf t = SL_STRBUF_INIT;
@@ -765,12 +1018,12 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
                         sl_strbuf_putc(&t, *s++);
                     }
                 }
-                yq(o, t.data);
+                yq_table(o, t.data);
                 sl_strbuf_free(&t);
             }
             free(routed);
         } else {
-            yq(o, table);
+            yq_table(o, table);
         }
         sl_strbuf_printf(o, "\n    format: %s\n", format);
         if (strcmp(kc.format, "json"))
@@ -785,11 +1038,16 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
             }
             sl_strbuf_puts(o, "]\n");
         }
-        if (kafka_pk)
-            sl_strbuf_printf(o, "    add_columns:\n      %s: kafka.topic\n      %s: kafka.partition\n"
-                                "      %s: kafka.offset\n",
-                             nkeys > 0 ? keys[0] : "__connect_topic", nkeys > 1 ? keys[1] : "__connect_partition",
-                             nkeys > 2 ? keys[2] : "__connect_offset");
+        if (kafka_pk) {
+            static const char *const kcol[] = {"__connect_topic", "__connect_partition", "__connect_offset"};
+            static const char *const kval[] = {"kafka.topic", "kafka.partition", "kafka.offset"};
+            sl_strbuf_puts(o, "    add_columns:\n");
+            for (size_t i = 0; i < 3; i++) {
+                sl_strbuf_puts(o, "      ");
+                yq(o, nkeys > i ? keys[i] : kcol[i]);
+                sl_strbuf_printf(o, ": %s\n", kval[i]);
+            }
+        }
         if (deletes && strcmp(format, "debezium")) {
             if (!strcmp(mode, "upsert"))
                 sl_strbuf_puts(o, "    delete_on_tombstone: true\n");
@@ -816,7 +1074,11 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
                         sl_strbuf_printf(&path, "source.%s", f);
                     else
                         sl_strbuf_puts(&path, f);
-                    sl_strbuf_printf(o, "      %s: %s\n", col.data, path.data);
+                    sl_strbuf_puts(o, "      ");
+                    yq(o, col.data);
+                    sl_strbuf_puts(o, ": ");
+                    yq(o, path.data);
+                    sl_strbuf_putc(o, '\n');
                     sl_strbuf_free(&col);
                     sl_strbuf_free(&path);
                 }
@@ -830,7 +1092,12 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
                 const char *f = strchr(fl[i], ':') ? strchr(fl[i], ':') + 1 : fl[i];
                 sl_strbuf_puts(o, "      ");
                 yq(o, f);
-                sl_strbuf_printf(o, ": /%s\n", f);
+                sl_strbuf pointer = SL_STRBUF_INIT;
+                sl_strbuf_printf(&pointer, "/%s", f);
+                sl_strbuf_puts(o, ": ");
+                yq(o, pointer.data);
+                sl_strbuf_free(&pointer);
+                sl_strbuf_putc(o, '\n');
             }
             free_list(fl, nf);
             if (r == 0)
@@ -859,26 +1126,85 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
     return 0;
 }
 
-int sl_import_connect(const char *path, bool strict, FILE *out, FILE *diag)
+/* Values the translation cannot carry with their meaning. */
+static int check_values(importer *im, char *err, size_t errlen)
+{
+    static const char *const tables[] = {"table.name.format", "collection.name.format"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        const char *v = NULL;
+        for (size_t j = 0; j < im->nprops && !v; j++)
+            if (!strcmp(im->props[j].key, tables[i]))
+                v = im->props[j].value;
+        for (const char *d = v ? strstr(v, "${") : NULL; d; d = strstr(d + 2, "${"))
+            if (!table_template(d)) {
+                snprintf(err, errlen, "%s: %s: '%.200s': only ${topic} and dotted names such as ${source.table} "
+                                      "can be carried over (sluice reads every ${...} in a table name as a "
+                                      "per-record template or expands it)",
+                         im->path, tables[i], v);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* The file, at most IMPORT_MAX_BYTES; -1 with @err otherwise. */
+static int read_input(const char *path, sl_strbuf *text, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(diag, "%s: cannot open: %m\n", path);
-        return 1;
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
     }
-    sl_strbuf text = SL_STRBUF_INIT;
     char buf[8192];
     size_t got;
-    while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
-        sl_strbuf_append(&text, buf, got);
+    int rc = 0;
+    while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
+        if (text->len + got > IMPORT_MAX_BYTES) {
+            snprintf(err, errlen, "%s: larger than %d KiB: not a connector configuration", path,
+                     IMPORT_MAX_BYTES / 1024);
+            rc = -1;
+            break;
+        }
+        sl_strbuf_append(text, buf, got);
+    }
+    if (!rc && ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        rc = -1;
+    }
     fclose(f);
+    if (!rc && text->len && memchr(text->data, '\0', text->len)) {
+        snprintf(err, errlen, "%s: contains a NUL byte: not a connector configuration", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+int sl_import_connect(const char *path, bool strict, FILE *out, FILE *diag)
+{
     importer im = {.path = path, .diag = diag, .strict = strict};
     char err[1024] = "";
-    const char *t = text.data ? text.data : "";
-    while (isspace((unsigned char)*t))
-        t++;
-    int rc = *t == '{' ? load_json(&im, t, err, sizeof(err)) : load_properties(&im, t);
-    sl_strbuf yaml = SL_STRBUF_INIT;
+    sl_strbuf text = SL_STRBUF_INIT, yaml = SL_STRBUF_INIT;
+    int rc = read_input(path, &text, err, sizeof(err));
+    if (rc == 0) {
+        const char *t = text.data ? text.data : "";
+        while (isspace((unsigned char)*t))
+            t++;
+        if (*t == '{') {
+            rc = load_json(&im, t, err, sizeof(err));
+        } else if (valid_utf8((const unsigned char *)text.data, text.len)) {
+            rc = load_properties(&im, text.data ? text.data : "", text.len, err, sizeof(err));
+        } else { /* ISO-8859-1, as java.util.Properties.load(InputStream) reads it */
+            sl_strbuf u = SL_STRBUF_INIT;
+            for (size_t i = 0; i < text.len; i++)
+                put_utf8(&u, (unsigned char)text.data[i]);
+            rc = load_properties(&im, u.data, u.len, err, sizeof(err));
+            sl_strbuf_free(&u);
+        }
+    }
+    if (rc == 0) {
+        index_props(&im);
+        rc = check_values(&im, err, sizeof(err));
+    }
     if (rc == 0)
         rc = translate(&im, &yaml, err, sizeof(err));
     if (rc)
@@ -893,6 +1219,7 @@ int sl_import_connect(const char *path, bool strict, FILE *out, FILE *diag)
         free(im.props[i].value);
     }
     free(im.props);
+    free(im.index);
     free(im.name);
     sl_strbuf_free(&yaml);
     sl_strbuf_free(&text);
