@@ -313,9 +313,11 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
             (*kv)[i].key = sl_xstrdup(scalar(k));
             (*kv)[i].line = line_of(k);
             *count = i + 1;
-            char entry[512];
-            snprintf(entry, sizeof(entry), "%s.%s", keypath, scalar(k));
-            if (expand_env(p, val, entry, scalar(val), false, &(*kv)[i].value))
+            sl_strbuf entry = SL_STRBUF_INIT;
+            sl_strbuf_printf(&entry, "%s.%s", keypath, scalar(k));
+            int rc = expand_env(p, val, entry.data, scalar(val), false, &(*kv)[i].value);
+            sl_strbuf_free(&entry);
+            if (rc)
                 return -1;
         }
         return 0;
@@ -415,12 +417,13 @@ static int parse_section(parser *p, const yaml_node_t *map, opt_section sec, voi
         if (!o || o->type == OPT_SECTION)
             return unknown_key(p, k, sec, prefix);
         size_t idx = (size_t)(o - sl_options);
-        char keypath[256];
-        snprintf(keypath, sizeof(keypath), "%s%s", prefix, o->name);
-        if (seen[idx] && o->type != OPT_STRLIST)
-            return fail(p, k, keypath, "given twice");
+        sl_strbuf keypath = SL_STRBUF_INIT; /* never cut: secrets are noted by path */
+        sl_strbuf_printf(&keypath, "%s%s", prefix, o->name);
+        int rc = seen[idx] && o->type != OPT_STRLIST ? fail(p, k, keypath.data, "given twice")
+                                                     : set_option(p, o, base, v, keypath.data);
         seen[idx] = true;
-        if (set_option(p, o, base, v, keypath))
+        sl_strbuf_free(&keypath);
+        if (rc)
             return -1;
     }
     for (size_t i = 0; i < sl_noptions; i++) {
@@ -439,6 +442,28 @@ static yaml_node_t *map_get(parser *p, const yaml_node_t *map, const char *key)
             return yaml_document_get_node(&p->doc, pr->value);
     }
     return NULL;
+}
+
+/* The settings @v of target @t, whose option paths start with @prefix. */
+static int parse_target(parser *p, sl_target_conf *t, const yaml_node_t *v, const char *prefix)
+{
+    apply_defaults(p, SEC_TARGET, t);
+    t->delivery = -1;
+    if (parse_section(p, v, SEC_TARGET, t, prefix))
+        return -1;
+    /* the rest is the target type's own (src/sink/) */
+    const char *bad = "type";
+    sl_error e;
+    int rc = sl_sinks[t->type]->check_conf(t, &bad, &e);
+    if (rc) {
+        sl_strbuf key = SL_STRBUF_INIT;
+        sl_strbuf_printf(&key, "%s%s", prefix, bad);
+        yaml_node_t *at = rc == -2 ? map_get(p, v, bad) : NULL;
+        fail(p, at ? at : v, key.data, "%s", e.msg);
+        sl_strbuf_free(&key);
+        return -1;
+    }
+    return 0;
 }
 
 static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
@@ -460,22 +485,13 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
         if (!scalar(k) || !*scalar(k))
             return fail(p, k, "targets", "target names must be non-empty strings");
         t->name = sl_xstrdup(scalar(k));
-        char prefix[160];
-        snprintf(prefix, sizeof(prefix), "targets.%s.", t->name);
-        apply_defaults(p, SEC_TARGET, t);
-        t->delivery = -1;
-        if (parse_section(p, v, SEC_TARGET, t, prefix))
+        /* never cut: --print-config finds the ${file:} values by these paths */
+        sl_strbuf pb = SL_STRBUF_INIT;
+        sl_strbuf_printf(&pb, "targets.%s.", t->name);
+        int rc = parse_target(p, t, v, pb.data);
+        sl_strbuf_free(&pb);
+        if (rc)
             return -1;
-        /* the rest is the target type's own (src/sink/) */
-        char key[200];
-        const char *bad = "type";
-        sl_error e;
-        int rc = sl_sinks[t->type]->check_conf(t, &bad, &e);
-        if (rc) {
-            snprintf(key, sizeof(key), "%s%s", prefix, bad);
-            yaml_node_t *at = rc == -2 ? map_get(p, v, bad) : NULL;
-            return fail(p, at ? at : v, key, "%s", e.msg);
-        }
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* config_print.c - `sluice --print-config`: the effective configuration as
  * YAML, walked from the option table, with every secret replaced by ***. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,16 +30,27 @@ static int is_secret(const sl_config *cfg, const char *key)
     return 0;
 }
 
-/* A libpq DSN or a URL with its password hidden: `password=...` in the
- * key=value form, `user:***@` in URIs. */
+/* The parameters whose values are hidden in a DSN or a URL's query:
+ * libpq's password and sslpassword (the client key's passphrase). */
+static bool secret_param(const char *k, size_t n)
+{
+    return (n == 8 && !strncmp(k, "password", 8)) || (n == 11 && !strncmp(k, "sslpassword", 11));
+}
+
+/* A libpq DSN or a URL with its passwords hidden: `password=...` and
+ * `sslpassword=...` in the key=value form and in a URI's query,
+ * `user:***@` in URIs. */
 static void mask_inline_password(const char *in, sl_strbuf *out)
 {
     const char *scheme = strstr(in, "://");
     if (scheme) {
         const char *auth = scheme + 3;
-        const char *at = strchr(auth, '@');
-        const char *slash = strchr(auth, '/');
-        if (at && (!slash || at < slash)) {
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (const char *c = auth; c < auth + alen; c++)
+            if (*c == '@')
+                at = c; /* the last @ ends the userinfo */
+        if (at) {
             const char *colon = memchr(auth, ':', (size_t)(at - auth));
             if (colon) {
                 sl_strbuf_append(out, in, (size_t)(colon + 1 - in));
@@ -46,54 +58,72 @@ static void mask_inline_password(const char *in, sl_strbuf *out)
                 in = at;
             }
         }
-        /* ?password=... in the query string */
-        const char *q = strstr(in, "password=");
-        if (q) {
-            sl_strbuf_append(out, in, (size_t)(q + 9 - in));
-            sl_strbuf_puts(out, MASK);
-            const char *amp = strchr(q, '&');
-            sl_strbuf_puts(out, amp ? amp : "");
+        const char *q = strchr(in, '?');
+        if (!q) {
+            sl_strbuf_puts(out, in);
             return;
         }
-        sl_strbuf_puts(out, in);
+        sl_strbuf_append(out, in, (size_t)(q + 1 - in));
+        /* each parameter of the query (up to a #fragment) */
+        for (const char *p = q + 1; *p;) {
+            size_t n = strcspn(p, "&#");
+            size_t klen = strcspn(p, "=&#");
+            sl_strbuf_append(out, p, klen);
+            if (klen < n) { /* k=v */
+                sl_strbuf_putc(out, '=');
+                if (secret_param(p, klen))
+                    sl_strbuf_puts(out, MASK);
+                else
+                    sl_strbuf_append(out, p + klen + 1, n - klen - 1);
+            }
+            p += n;
+            if (*p == '&') {
+                sl_strbuf_putc(out, '&');
+                p++;
+            } else if (*p == '#') {
+                sl_strbuf_puts(out, p);
+                break;
+            }
+        }
         return;
     }
+    /* key = value pairs; values bare or in single quotes, \ escapes */
     for (const char *s = in; *s;) {
-        const char *q = strstr(s, "password");
-        if (!q || (q != in && q[-1] != ' ' && q[-1] != '\t')) {
-            if (!q) {
-                sl_strbuf_puts(out, s);
-                return;
-            }
-            sl_strbuf_append(out, s, (size_t)(q + 8 - s));
-            s = q + 8;
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+            sl_strbuf_putc(out, *s++);
             continue;
         }
-        const char *eq = q + 8;
-        while (*eq == ' ')
+        const char *k = s;
+        while (*s && *s != '=' && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            s++;
+        size_t klen = (size_t)(s - k);
+        sl_strbuf_append(out, k, klen);
+        const char *eq = s;
+        while (*eq == ' ' || *eq == '\t')
             eq++;
-        if (*eq != '=') {
-            sl_strbuf_append(out, s, (size_t)(eq - s));
-            s = eq;
-            continue;
-        }
+        if (*eq != '=')
+            continue; /* not a pair (libpq would refuse it): copied as it is */
         eq++;
-        while (*eq == ' ')
+        while (*eq == ' ' || *eq == '\t')
             eq++;
         sl_strbuf_append(out, s, (size_t)(eq - s));
-        sl_strbuf_puts(out, MASK);
-        const char *end = eq;
-        if (*end == '\'') {
-            for (end++; *end && *end != '\''; end++)
-                if (*end == '\\' && end[1])
-                    end++;
-            if (*end)
-                end++;
+        const char *v = eq;
+        if (*v == '\'') {
+            for (v++; *v && *v != '\''; v++)
+                if (*v == '\\' && v[1])
+                    v++;
+            if (*v)
+                v++;
         } else {
-            while (*end && *end != ' ' && *end != '\t')
-                end++;
+            for (; *v && *v != ' ' && *v != '\t' && *v != '\n' && *v != '\r'; v++)
+                if (*v == '\\' && v[1])
+                    v++;
         }
-        s = end;
+        if (secret_param(k, klen))
+            sl_strbuf_puts(out, MASK);
+        else
+            sl_strbuf_append(out, eq, (size_t)(v - eq));
+        s = v;
     }
 }
 
@@ -134,13 +164,23 @@ static void put_string(const sl_config *cfg, FILE *out, const char *key, const c
     put_quoted(out, v);
 }
 
+static void print_value(const sl_config *cfg, FILE *out, const sl_option *o, const void *base, const char *where,
+                        const char *key, int indent);
+
 /* One option of @base at @indent; nothing for unset optional values. */
 static void print_option(const sl_config *cfg, FILE *out, const sl_option *o, const void *base,
                          const char *keyprefix, int indent)
 {
     const char *where = (const char *)base + o->offset;
-    char key[256];
-    snprintf(key, sizeof(key), "%s%s", keyprefix, o->name);
+    sl_strbuf kb = SL_STRBUF_INIT; /* never cut: compared with the paths the loader noted */
+    sl_strbuf_printf(&kb, "%s%s", keyprefix, o->name);
+    print_value(cfg, out, o, base, where, kb.data, indent);
+    sl_strbuf_free(&kb);
+}
+
+static void print_value(const sl_config *cfg, FILE *out, const sl_option *o, const void *base, const char *where,
+                        const char *key, int indent)
+{
     switch (o->type) {
     case OPT_STR: {
         const char *v = *(char *const *)where;
@@ -187,12 +227,13 @@ static void print_option(const sl_config *cfg, FILE *out, const sl_option *o, co
             return;
         fprintf(out, "%*s%s:\n", indent, "", o->name);
         for (size_t i = 0; i < n; i++) {
-            char entry[512];
-            snprintf(entry, sizeof(entry), "%s.%s", key, kv[i].key);
+            sl_strbuf entry = SL_STRBUF_INIT;
+            sl_strbuf_printf(&entry, "%s.%s", key, kv[i].key);
             fprintf(out, "%*s  ", indent, "");
             put_quoted(out, kv[i].key);
             fputs(": ", out);
-            put_string(cfg, out, entry, kv[i].value);
+            put_string(cfg, out, entry.data, kv[i].value);
+            sl_strbuf_free(&entry);
             fputc('\n', out);
         }
         return;
@@ -227,12 +268,13 @@ void sl_config_print(const sl_config *cfg, FILE *out)
     fputs("targets:\n", out);
     for (size_t i = 0; i < cfg->ntargets; i++) {
         const sl_target_conf *t = &cfg->targets[i];
-        char prefix[200];
-        snprintf(prefix, sizeof(prefix), "targets.%s.", t->name);
+        sl_strbuf prefix = SL_STRBUF_INIT;
+        sl_strbuf_printf(&prefix, "targets.%s.", t->name);
         fputs("  ", out);
         put_quoted(out, t->name);
         fputs(":\n", out);
-        print_section(cfg, out, SEC_TARGET, t, prefix, 4);
+        print_section(cfg, out, SEC_TARGET, t, prefix.data, 4);
+        sl_strbuf_free(&prefix);
     }
     fputs("routes:\n", out);
     for (size_t i = 0; i < cfg->nroutes; i++) {

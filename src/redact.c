@@ -58,7 +58,7 @@ char *sl_redact_dsn(const char *dsn)
         if (sb.len)
             sl_strbuf_putc(&sb, ' ');
         sl_strbuf_printf(&sb, "%s=", o->keyword);
-        if (!strcmp(o->keyword, "password")) {
+        if (!strcmp(o->keyword, "password") || !strcmp(o->keyword, "sslpassword")) {
             sl_strbuf_puts(&sb, SL_REDACTED);
             continue;
         }
@@ -101,45 +101,100 @@ char *sl_dsn_get(const char *dsn, const char *key)
 
 /* ---- remembered secrets ---- */
 
-#define MAX_SECRETS 64
+/* Secrets shorter than this are masked only as whole words (not next to a
+ * letter or digit): a two-byte password is still a password, but masking
+ * every "ab" inside other words would make the logs unreadable. */
+#define SHORT_SECRET 4
+
+typedef struct secret {
+    char *text;
+    size_t len;
+    struct secret *next;
+} secret;
 
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *secrets[MAX_SECRETS];
-static size_t nsecrets; /* read without the lock: entries are only appended, then published */
+/* Prepended under the lock, published with a release store; read without
+ * the lock (entries are never changed or freed: the list holds what the
+ * configurations named, for the life of the process). */
+static secret *secrets;
 
-void sl_secret_add(const char *secret)
+void sl_secret_add(const char *text)
 {
-    if (!secret || strlen(secret) < 3)
+    if (!text || !*text)
         return;
     pthread_mutex_lock(&secrets_lock);
-    size_t n = __atomic_load_n(&nsecrets, __ATOMIC_ACQUIRE);
     bool known = false;
-    for (size_t i = 0; i < n && !known; i++)
-        known = !strcmp(secrets[i], secret);
-    if (!known && n < MAX_SECRETS) {
-        secrets[n] = sl_xstrdup(secret);
-        __atomic_store_n(&nsecrets, n + 1, __ATOMIC_RELEASE);
+    for (secret *s = secrets; s && !known; s = s->next)
+        known = !strcmp(s->text, text);
+    if (!known) {
+        secret *s = sl_xcalloc(1, sizeof(*s));
+        s->text = sl_xstrdup(text);
+        s->len = strlen(text);
+        s->next = secrets;
+        __atomic_store_n(&secrets, s, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&secrets_lock);
 }
 
+static bool word_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Is the occurrence of @s at @p in @text one to mask? */
+static bool masks(const secret *s, const char *text, const char *p)
+{
+    if (s->len >= SHORT_SECRET)
+        return true;
+    return (p == text || !word_char(p[-1])) && !word_char(p[s->len]);
+}
+
+char *sl_secret_scrub_dup(const char *text, bool *any)
+{
+    sl_strbuf out = SL_STRBUF_INIT;
+    sl_strbuf_puts(&out, text);
+    sl_strbuf next = SL_STRBUF_INIT;
+    for (const secret *s = __atomic_load_n(&secrets, __ATOMIC_ACQUIRE); s; s = s->next) {
+        const char *from = out.data;
+        const char *p = strstr(from, s->text);
+        if (!p)
+            continue;
+        sl_strbuf_reset(&next);
+        sl_strbuf_puts(&next, "");
+        for (; p; p = strstr(p, s->text)) {
+            if (!masks(s, out.data, p)) {
+                p++;
+                continue;
+            }
+            sl_strbuf_append(&next, from, (size_t)(p - from));
+            sl_strbuf_puts(&next, SL_REDACTED);
+            if (any)
+                *any = true;
+            p += s->len;
+            from = p;
+        }
+        sl_strbuf_puts(&next, from);
+        sl_strbuf tmp = out;
+        out = next;
+        next = tmp;
+    }
+    sl_strbuf_free(&next);
+    return sl_strbuf_steal(&out);
+}
+
 bool sl_secret_scrub(char *buf, size_t size)
 {
-    size_t n = __atomic_load_n(&nsecrets, __ATOMIC_ACQUIRE);
+    if (!size || !__atomic_load_n(&secrets, __ATOMIC_ACQUIRE))
+        return false;
     bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = secrets[i];
-        size_t sl = strlen(s), ml = strlen(SL_REDACTED);
-        for (char *p = strstr(buf, s); p; p = strstr(p + ml, s)) {
-            size_t tail = strlen(p + sl);
-            /* the secret is at least as long as the mask, or the buffer has room */
-            if (ml > sl && (size_t)(p - buf) + ml + tail + 1 > size)
-                tail = size - 1 - (size_t)(p - buf) - ml;
-            memmove(p + ml, p + sl, tail);
-            p[ml + tail] = '\0';
-            memcpy(p, SL_REDACTED, ml);
-            any = true;
-        }
+    char *clean = sl_secret_scrub_dup(buf, &any);
+    if (any) {
+        size_t n = strlen(clean);
+        if (n >= size)
+            n = size - 1; /* cut: the masks make it longer */
+        memcpy(buf, clean, n);
+        buf[n] = '\0';
     }
+    free(clean);
     return any;
 }

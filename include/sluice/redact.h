@@ -22,7 +22,7 @@ char *sl_redact_url(const char *url);
 char *sl_url_password(const char *url);
 
 /* sl_redact_dsn() - a libpq connection string (key=value or URI) rebuilt
- * from PQconninfoParse() with password=***; "(a connection string libpq
+ * from PQconninfoParse() with password=*** and sslpassword=***; "(a connection string libpq
  * cannot parse)" when libpq cannot parse it (its message could quote the
  * password).  free() the result. */
 char *sl_redact_dsn(const char *dsn);
@@ -34,13 +34,20 @@ bool sl_dsn_parses(const char *dsn);
  * free() it. */
 char *sl_dsn_get(const char *dsn, const char *key);
 
-/* sl_secret_add() - remember @secret (3 bytes or more; shorter ones would
- * mask ordinary text) for sl_secret_scrub().  Thread-safe; the list only
- * grows, up to 64 entries. */
+/* sl_secret_add() - remember @secret (any non-empty text) for
+ * sl_secret_scrub().  Thread-safe; the list only grows (it holds what the
+ * configurations loaded named: no bound is needed, none is imposed). */
 void sl_secret_add(const char *secret);
 
 /* sl_secret_scrub() - replace every remembered secret in the NUL-terminated
- * @buf (of @size bytes) by ***; true when something was replaced. */
+ * @buf (of @size bytes) by ***, cutting the text at @size when the masks
+ * make it longer; true when something was replaced.  Secrets of 1 to 3
+ * bytes are replaced where they stand as a word (not next to a letter or
+ * digit: `password=ab`, `'ab'`, `u:ab@host`), longer ones everywhere. */
 bool sl_secret_scrub(char *buf, size_t size);
+
+/* sl_secret_scrub_dup() - the same on a copy of @text, never cut; sets
+ * *@any (when given) if something was replaced.  free() the result. */
+char *sl_secret_scrub_dup(const char *text, bool *any);
 
 #endif

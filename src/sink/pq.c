@@ -109,6 +109,9 @@ void sl_pq_guard_conf(const sl_target_conf *t, const char *path)
     char *pw = sl_dsn_get(t->dsn, "password");
     sl_secret_add(pw);
     free(pw);
+    pw = sl_dsn_get(t->dsn, "sslpassword"); /* the client key's passphrase */
+    sl_secret_add(pw);
+    free(pw);
     char *host = sl_dsn_get(t->dsn, "host"), *addr = sl_dsn_get(t->dsn, "hostaddr");
     char *mode = sl_dsn_get(t->dsn, "sslmode");
     bool remote = !loopback_host(host) || (addr && !loopback_host(addr));

@@ -123,9 +123,41 @@ START_TEST(check_names_a_mapped_column_the_table_lacks)
 }
 END_TEST
 
+/* Issue 22, finding 6: --check printed librdkafka's errors as they came,
+ * and librdkafka quotes the values it refuses: here a ${file:} value. */
+START_TEST(check_output_is_scrubbed_of_secrets)
+{
+    ts_kafka_start(1);
+    char *dir = ts_tempdir("check-scrub");
+    char *secret = ts_write_file(dir, "proto", "s3cr3t-proto\n");
+    char *path = ts_write_file(dir, "sluice.yaml",
+                               "kafka:\n  bootstrap.servers: \"%s\"\n  group.id: g\n"
+                               "  security.protocol: \"${file:%s}\"\n"
+                               "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                               "routes:\n  - topics: [t]\n    target: pg\n    table: t\n",
+                               ts_kafka_bootstrap(), secret);
+    const char *modes[] = {"--offline", NULL};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        int code = ts_run(&out, "--check", "-c", path, modes[i], (char *)NULL);
+        ck_assert_msg(code != 0, "--check %s passed:\n%s", modes[i] ? modes[i] : "", out);
+        ck_assert_msg(!strstr(out, "s3cr3t-proto"), "--check %s printed the secret:\n%s", modes[i] ? modes[i] : "",
+                      out);
+        ck_assert_msg(strstr(out, "Invalid value \"***\" for configuration property \"security.protocol\""), "%s",
+                      out);
+        free(out);
+    }
+    free(path);
+    free(secret);
+    free(dir);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {check_passes_for_existing_topics_and_tables, check_names_a_misspelt_key_with_its_line,
-                            check_names_a_missing_table, check_names_a_mapped_column_the_table_lacks};
-    return sc_main("integration check", tests, 4);
+                            check_names_a_missing_table, check_names_a_mapped_column_the_table_lacks,
+                            check_output_is_scrubbed_of_secrets};
+    return sc_main("integration check", tests, (int)(sizeof(tests) / sizeof(tests[0])));
 }

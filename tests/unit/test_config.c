@@ -420,6 +420,106 @@ START_TEST(credentials)
 }
 END_TEST
 
+static char *printed(const sl_config *cfg)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&out, &len);
+    sl_config_print(cfg, m);
+    fclose(m);
+    return out;
+}
+
+/* Issue 22, finding 6: --print-config showed sslpassword= (the client
+ * key's passphrase) in both DSN forms. */
+START_TEST(print_config_hides_sslpassword_in_both_dsn_forms)
+{
+    sl_error err;
+    sl_config *cfg = load("kafka:\n  bootstrap.servers: k:9092\n  group.id: g\n"
+                          "targets:\n  kv:\n    type: postgresql\n"
+                          "    dsn: \"host=h sslpassword=kp-one password = 'p w' sslpassword='kp two' dbname=d\"\n"
+                          "  uri:\n    type: postgresql\n"
+                          "    dsn: \"postgresql://u:pw-three@h/d?sslmode=require&sslpassword=kp-four&"
+                          "password=pw-five&application_name=a\"\n"
+                          "routes:\n  - topics: [t]\n    target: kv\n    table: t\n",
+                          &err);
+    ck_assert_msg(cfg != NULL, "%s", err.msg);
+    char *out = printed(cfg);
+    static const char *const secrets[] = {"kp-one", "p w", "kp two", "pw-three", "kp-four", "pw-five"};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        ck_assert_msg(!strstr(out, secrets[i]), "'%s' was printed:\n%s", secrets[i], out);
+    ck_assert_msg(strstr(out, "dsn: \"host=h sslpassword=*** password = *** sslpassword=*** dbname=d\""), "%s", out);
+    ck_assert_msg(strstr(out, "dsn: \"postgresql://u:***@h/d?sslmode=require&sslpassword=***&password=***&"
+                              "application_name=a\""),
+                  "%s", out);
+    free(out);
+    sl_config_free(cfg);
+    /* and the log scrubber knows the passphrase */
+    sl_error_set(&err, SL_ERR_FATAL, "could not load private key: kp two"); /* libpq takes the last */
+    ck_assert_str_eq(err.msg, "could not load private key: ***");
+    char *s = sl_redact_dsn("host=h sslpassword=kp-one");
+    ck_assert_msg(!strstr(s, "kp-one"), "%s", s);
+    free(s);
+}
+END_TEST
+
+/* Issue 22, finding 6: a ${file:} value was printed in clear under a
+ * target name of about 150 characters: the loader noted the secret's path
+ * in a 160-byte buffer, --print-config looked it up in a 200-byte one. */
+START_TEST(print_config_hides_file_values_under_long_target_names)
+{
+    char secret[96];
+    snprintf(secret, sizeof(secret), "/tmp/sluice-test-secret-long-%d", (int)getpid());
+    FILE *f = fopen(secret, "w");
+    fputs("host=h dbname=file-only-db\n", f);
+    fclose(f);
+    for (size_t len = 100; len <= 600; len += 50) {
+        char name[700];
+        memset(name, 'n', len);
+        name[len] = '\0';
+        char text[2048];
+        snprintf(text, sizeof(text),
+                 "kafka:\n  bootstrap.servers: k:9092\n  group.id: g\n"
+                 "targets:\n  %s:\n    type: postgresql\n    dsn: \"${file:%s}\"\n"
+                 "routes:\n  - topics: [t]\n    target: %s\n    table: t\n",
+                 name, secret, name);
+        sl_error err;
+        sl_config *cfg = load(text, &err);
+        ck_assert_msg(cfg != NULL, "%s", err.msg);
+        char *out = printed(cfg);
+        ck_assert_msg(!strstr(out, "file-only-db"), "a name of %zu characters: the ${file:} value was printed:\n%s",
+                      len, out);
+        ck_assert_msg(strstr(out, "dsn: \"***\""), "%s", out);
+        free(out);
+        sl_config_free(cfg);
+    }
+    unlink(secret);
+}
+END_TEST
+
+/* Issue 22, finding 6: the scrubber ignored secrets under 3 bytes and
+ * remembered 64 at most. */
+START_TEST(scrubber_masks_short_secrets_and_any_number)
+{
+    sl_secret_add("q7");
+    sl_secret_add("Z");
+    sl_error err;
+    sl_error_set(&err, SL_ERR_FATAL, "password=q7 user 'Z' at u:q7@h; q77 aq7 Zed");
+    ck_assert_str_eq(err.msg, "password=*** user '***' at u:***@h; q77 aq7 Zed");
+    for (int i = 0; i < 200; i++) {
+        char s[32];
+        snprintf(s, sizeof(s), "many-secret-%03d", i);
+        sl_secret_add(s);
+    }
+    sl_error_set(&err, SL_ERR_FATAL, "first many-secret-000, last many-secret-199, middle many-secret-100");
+    ck_assert_str_eq(err.msg, "first ***, last ***, middle ***");
+    /* masks longer than what they hide: cut at the buffer, never past it */
+    char buf[8] = "Z Z Z Z";
+    ck_assert(sl_secret_scrub(buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "*** ***");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -434,6 +534,9 @@ int main(void)
     tcase_add_test(tc, credentials);
     tcase_add_test(tc, print_config_round_trips);
     tcase_add_test(tc, docs_are_generated_from_the_table);
+    tcase_add_test(tc, print_config_hides_sslpassword_in_both_dsn_forms);
+    tcase_add_test(tc, print_config_hides_file_values_under_long_target_names);
+    tcase_add_test(tc, scrubber_masks_short_secrets_and_any_number);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? 1 : 0;
