@@ -35,6 +35,33 @@ typedef struct status {
     sl_strbuf errors;
 } status;
 
+/* @s with what could act on a terminal escaped: control characters (C0,
+ * DEL, C1), backslashes and bytes that are not UTF-8 as \xNN; printable
+ * UTF-8 kept.  free() the result. */
+static char *printable(const char *s)
+{
+    sl_strbuf o = SL_STRBUF_INIT;
+    sl_strbuf_puts(&o, "");
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        unsigned c = *u;
+        size_t k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
+        size_t j = 1;
+        while (k != 9 && j <= k && (u[j] & 0xC0) == 0x80)
+            j++;
+        bool whole = k != 9 && j == k + 1;
+        bool c1 = c == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F;
+        if (c < 0x20 || c == 0x7F || c == '\\' || !whole || c1) {
+            sl_strbuf_printf(&o, "\\x%02x", c);
+            u++;
+        } else {
+            sl_strbuf_append(&o, u, k + 1);
+            u += k + 1;
+        }
+    }
+    return sl_strbuf_steal(&o);
+}
+
 static void add_error(status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_error(status *st, const char *fmt, ...)
 {
@@ -86,8 +113,11 @@ static void describe_group(status *st, rd_kafka_t *rk, const char *group)
                 const rd_kafka_topic_partition_list_t *l =
                     rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(md));
                 json_t *parts = json_array();
+                /* any client may join a group with any client.id: printed
+                 * as it comes, it could drive the reader's terminal */
+                char *pcid = printable(cid ? cid : "?"), *phost = printable(host ? host : "?");
                 char who[300];
-                snprintf(who, sizeof(who), "%s@%s", cid ? cid : "?", host ? host : "?");
+                snprintf(who, sizeof(who), "%s@%s", pcid, phost);
                 for (int i = 0; l && i < l->cnt; i++) {
                     json_array_append_new(parts, json_pack("{s:s,s:i}", "topic", l->elems[i].topic, "partition",
                                                            (int)l->elems[i].partition));
@@ -96,12 +126,15 @@ static void describe_group(status *st, rd_kafka_t *rk, const char *group)
                             !strcmp(st->rows[r].topic, l->elems[i].topic))
                             snprintf(st->rows[r].member, sizeof(st->rows[r].member), "%s", who);
                 }
+                char *pcons = printable(rd_kafka_MemberDescription_consumer_id(md)
+                                            ? rd_kafka_MemberDescription_consumer_id(md)
+                                            : "");
                 json_array_append_new(st->members,
-                                      json_pack("{s:s,s:s,s:s,s:o}", "client_id", cid ? cid : "", "consumer_id",
-                                                rd_kafka_MemberDescription_consumer_id(md)
-                                                    ? rd_kafka_MemberDescription_consumer_id(md)
-                                                    : "",
-                                                "host", host ? host : "", "partitions", parts));
+                                      json_pack("{s:s,s:s,s:s,s:o}", "client_id", cid ? pcid : "", "consumer_id",
+                                                pcons, "host", host ? phost : "", "partitions", parts));
+                free(pcid);
+                free(phost);
+                free(pcons);
             }
         }
     }

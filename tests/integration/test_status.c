@@ -135,8 +135,62 @@ START_TEST(status_reads_offsets_lag_and_members)
 }
 END_TEST
 
+/* Issue 22, finding 6: `sluice status` printed the members' client ids as
+ * they came; any client can join a group with terminal escapes in its id. */
+START_TEST(status_escapes_member_client_ids)
+{
+    if (ts_kafka_is_mock())
+        return; /* the mock cluster answers no DescribeGroups: no members to print */
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_status_esc");
+    ts_pg_exec(c, sc_orders_table_sql, NULL);
+    char *topic = ts_unique_name("orders");
+    char *group = ts_unique_name("sluice_status_esc");
+    ts_kafka_create_topic(topic, 1);
+    char *dir = ts_tempdir("status-esc");
+    char *kafka = ts_kafka_yaml(group, "  client.id: \"evil\\e]0;owned\\a\\e[2J\\x9b\"\n");
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "routes:\n  - name: orders\n    topics: [%s]\n    target: pg\n"
+                                 "    table: %s.orders\n",
+                                 kafka, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    sc_model *m = sc_model_new(10, 1, 5);
+    sc_produce_orders(m, topic, 20, 0);
+    ts_daemon *d = ts_daemon_start(config, log);
+    sc_wait_committed(group, topic, 1, 120000, log);
+    char *table = NULL;
+    ck_assert_int_eq(ts_run(&table, "status", "-c", config, NULL), 0);
+    ck_assert_msg(!strchr(table, '\x1b') && !strchr(table, '\a') && !strstr(table, "\xc2\x9b"),
+                  "a control character reached the terminal:\n%s", table);
+    ck_assert_msg(strstr(table, "evil\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b@"), "the member is not shown escaped:\n%s",
+                  table);
+    free(table);
+    int rc;
+    json_t *j = status_json(config, &rc);
+    ck_assert_int_eq(rc, 0);
+    const char *cid = json_string_value(json_object_get(json_array_get(json_object_get(j, "members"), 0), "client_id"));
+    ck_assert_msg(cid && !strcmp(cid, "evil\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b"), "client_id %s", cid ? cid : "(none)");
+    json_decref(j);
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    ts_daemon_free(d);
+    sc_model_free(m);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {status_reads_offsets_lag_and_members};
-    return sc_main("integration status", tests, 1);
+    const TTest *tests[] = {status_reads_offsets_lag_and_members, status_escapes_member_client_ids};
+    return sc_main("integration status", tests, (int)(sizeof(tests) / sizeof(tests[0])));
 }
