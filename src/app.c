@@ -20,17 +20,48 @@
 #include "sluice/strbuf.h"
 #include "sluice/worker.h"
 
-static sl_runtime *the_runtime;
+static sl_runtime *_Atomic the_runtime;
 static volatile sig_atomic_t reload_requested;
+static volatile sig_atomic_t stop_signal; /* SIGTERM or SIGINT received; never reset */
 
+/* The one handler, from main()'s first line to the exit: a stop asked for
+ * at any moment is kept (there is no window in which a second handler
+ * replaces the first, or the default one kills the process). */
 static void on_signal(int sig)
 {
     if (sig == SIGHUP) {
         reload_requested = 1;
         return;
     }
-    if (the_runtime)
-        atomic_store(&the_runtime->stop, true);
+    stop_signal = sig;
+    sl_runtime *rt = atomic_load(&the_runtime);
+    if (rt)
+        atomic_store(&rt->stop, true);
+}
+
+void sl_app_signals_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* a parent may have started us with them blocked: one sent already is
+     * delivered now, to the handler */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int sl_app_stop_signal(void)
+{
+    return stop_signal;
 }
 
 static bool str_same(const char *a, const char *b)
@@ -270,22 +301,19 @@ int sl_app_run(const sl_config *cfg)
         log_info("admin", "serving /metrics, /healthz and /readyz on %s (port %d)", cfg->admin.listen,
                  sl_admin_port(admin));
     }
-    the_runtime = rt;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    atomic_store(&the_runtime, rt);
     reload_state rs = {.cur = cfg};
     atomic_store(&rt->next_cfg, cfg);
-    signal(SIGPIPE, SIG_IGN);
+    if (stop_signal) { /* received while starting (sl_app_signals_init() kept it) */
+        log_info("sluice", "signal %d before the workers started: exiting", (int)stop_signal);
+        atomic_store(&rt->stop, true);
+    }
 
     size_t n = (size_t)cfg->workers;
     sl_worker **ws = sl_xcalloc(n, sizeof(*ws));
     pthread_t *th = sl_xcalloc(n, sizeof(*th));
     size_t started = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !atomic_load(&rt->stop); i++) {
         ws[i] = sl_worker_new(rt, (int)i + 1);
         if (!ws[i] || pthread_create(&th[i], NULL, sl_worker_run, ws[i])) {
             atomic_store(&rt->exit_code, 1);
@@ -295,8 +323,9 @@ int sl_app_run(const sl_config *cfg)
         started++;
         atomic_store(&st.nworkers, started);
     }
-    log_info("sluice", "sluice %s running: %zu worker(s), %zu route(s), %zu target(s)", SLUICE_VERSION, started,
-             cfg->nroutes, cfg->ntargets);
+    if (started)
+        log_info("sluice", "sluice %s running: %zu worker(s), %zu route(s), %zu target(s)", SLUICE_VERSION, started,
+                 cfg->nroutes, cfg->ntargets);
     uint64_t watchdog_us = 0;
     bool watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
     bool notified_ready = false;
@@ -335,7 +364,7 @@ int sl_app_run(const sl_config *cfg)
     sl_config_free(rs.retiring);
     sl_config_free(rs.owned_cur);
     int code = atomic_load(&rt->exit_code);
-    the_runtime = NULL;
+    atomic_store(&the_runtime, NULL);
     sl_admin_stop(admin);
     sl_metrics_free(st.metrics);
     sl_registry_free(rt->registry);

@@ -37,20 +37,21 @@ static void usage(FILE *out)
           out);
 }
 
-static volatile sig_atomic_t early_signal;
-
-static void on_early_signal(int sig)
+/* The commands that are not the daemon stop on SIGTERM at once, as any
+ * command-line tool; one that came already ends them now, cleanly. */
+static void default_signals(void)
 {
-    early_signal = sig;
+    if (sl_app_stop_signal())
+        exit(0);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
 }
 
 int main(int argc, char **argv)
 {
-    /* until the daemon installs its own handlers, a SIGTERM means "do not start" */
-    signal(SIGTERM, on_early_signal);
-    signal(SIGINT, on_early_signal);
-    /* a reload asked for before the daemon is up has nothing to reload */
-    signal(SIGHUP, SIG_IGN);
+    /* before anything else: a SIGTERM from now on stops the daemon cleanly,
+     * exit 0, whenever it comes (before the workers run: they never start) */
+    sl_app_signals_init();
     const char *path = NULL, *route = NULL, *where = NULL;
     int check = 0, verbose = 0, dry_run = 0, offsets = 0, print_config = 0, offline = 0, status = 0, as_json = 0;
     if (argc > 1 && !strcmp(argv[1], "status")) {
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: sluice import-connect [--strict] CONNECTOR.json|CONNECTOR.properties\n");
             return 2;
         }
+        default_signals();
         return sl_import_connect(file, strict, stdout, stderr);
     }
     if (argc > 1 && !strcmp(argv[1], "offsets")) {
@@ -142,11 +144,13 @@ int main(int argc, char **argv)
         sl_log_level = SL_LOG_WARN; /* the table is the output */
     if (verbose)
         sl_log_level = SL_LOG_DEBUG;
-    if (early_signal) {
-        fprintf(stderr, "sluice: signal %d during start-up; exiting\n", (int)early_signal);
+    if (sl_app_stop_signal()) {
+        fprintf(stderr, "sluice: signal %d during start-up; exiting\n", sl_app_stop_signal());
         sl_config_free(cfg);
         return 0;
     }
+    if (check || status || offsets)
+        default_signals();
     int rc;
     if (check && offline)
         rc = sl_app_check_offline(cfg);

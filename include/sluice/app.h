@@ -4,6 +4,14 @@
 
 #include "sluice/config.h"
 
+/* sl_app_signals_init() - first thing in main(): SIGTERM and SIGINT ask
+ * the daemon to stop, SIGHUP to reload, from now on (unblocked if the
+ * parent blocked them); SIGPIPE is ignored. */
+void sl_app_signals_init(void);
+
+/* sl_app_stop_signal() - the SIGTERM or SIGINT received so far, or 0. */
+int sl_app_stop_signal(void);
+
 /* sl_app_run() - run `workers` workers until SIGTERM/SIGINT or a failure.
  * Returns the process exit code. */
 int sl_app_run(const sl_config *cfg);
