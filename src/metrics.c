@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,13 +86,21 @@ struct sl_series {
     atomic_llong sum_micros;   /* histograms: sum, in millionths */
     atomic_llong *buckets;     /* histograms: per bound (not cumulative) */
     atomic_bool hidden;
+    bool discard;              /* a gauge's overflow: takes updates, never shown */
     sl_series *next;
 };
+
+/* Series per family when no configuration says (admin.max_series). */
+#define DEFAULT_MAX_SERIES 2000
 
 struct sl_metrics {
     pthread_mutex_t lock; /* guards the lists, not the values */
     sl_series *head[SL_M_COUNT];
     sl_series **tail[SL_M_COUNT];
+    size_t nseries[SL_M_COUNT];
+    size_t max_series;                  /* per family */
+    sl_series *overflow[SL_M_COUNT];    /* label sets past max_series; not in the lists */
+    atomic_llong overflowed[SL_M_COUNT];
     bool lag_per_partition;
     double start_time;
 };
@@ -108,6 +118,51 @@ static bool same(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+static sl_series *series_new(sl_metric_id id, const char *const l[3], size_t n)
+{
+    sl_series *s = sl_xcalloc(1, sizeof(*s));
+    s->id = id;
+    for (size_t i = 0; i < n; i++)
+        s->labels[i] = sl_xstrdup(l[i]);
+    if (families[id].kind == HISTOGRAM)
+        s->buckets = sl_xcalloc(families[id].nbounds, sizeof(atomic_llong));
+    return s;
+}
+
+static void series_free(sl_series *s)
+{
+    for (size_t k = 0; k < 3; k++)
+        free(s->labels[k]);
+    free(s->buckets);
+    free(s);
+}
+
+/* The series of @id with labels @l, created (within max_series) or the
+ * family's overflow series.  Under m->lock. */
+static sl_series *series_locked(sl_metrics *m, sl_metric_id id, const char *const l[3])
+{
+    sl_series *s;
+    for (s = m->head[id]; s; s = s->next)
+        if (same(s->labels[0], l[0]) && same(s->labels[1], l[1]) && same(s->labels[2], l[2]))
+            return s;
+    size_t n = nlabels(id);
+    if (m->nseries[id] >= m->max_series && n) {
+        atomic_fetch_add(&m->overflowed[id], 1);
+        if (!m->overflow[id]) {
+            static const char *const other[3] = {"_other", "_other", "_other"};
+            m->overflow[id] = series_new(id, other, n);
+            /* a sum of gauges of different label sets means nothing */
+            m->overflow[id]->discard = families[id].kind == GAUGE;
+        }
+        return m->overflow[id];
+    }
+    s = series_new(id, l, n);
+    *m->tail[id] = s;
+    m->tail[id] = &s->next;
+    m->nseries[id]++;
+    return s;
+}
+
 sl_series *sl_metrics_series(sl_metrics *m, sl_metric_id id, const char *l1, const char *l2, const char *l3)
 {
     const char *l[3] = {l1, l2, l3};
@@ -118,20 +173,7 @@ sl_series *sl_metrics_series(sl_metrics *m, sl_metric_id id, const char *l1, con
         if (!l[i])
             l[i] = "";
     pthread_mutex_lock(&m->lock);
-    sl_series *s;
-    for (s = m->head[id]; s; s = s->next)
-        if (same(s->labels[0], l[0]) && same(s->labels[1], l[1]) && same(s->labels[2], l[2]))
-            break;
-    if (!s) {
-        s = sl_xcalloc(1, sizeof(*s));
-        s->id = id;
-        for (size_t i = 0; i < n; i++)
-            s->labels[i] = sl_xstrdup(l[i]);
-        if (families[id].kind == HISTOGRAM)
-            s->buckets = sl_xcalloc(families[id].nbounds, sizeof(atomic_llong));
-        *m->tail[id] = s;
-        m->tail[id] = &s->next;
-    }
+    sl_series *s = series_locked(m, id, l);
     pthread_mutex_unlock(&m->lock);
     return s;
 }
@@ -190,6 +232,9 @@ int64_t sl_metrics_sum(sl_metrics *m, sl_metric_id id, const char *l1)
     for (sl_series *s = m->head[id]; s; s = s->next)
         if (!atomic_load(&s->hidden) && (!l1 || (s->labels[0] && !strcmp(s->labels[0], l1))))
             sum += atomic_load(&s->value);
+    const sl_series *o = m->overflow[id];
+    if (o && !o->discard && !l1)
+        sum += atomic_load(&o->value);
     pthread_mutex_unlock(&m->lock);
     return sum;
 }
@@ -209,9 +254,12 @@ sl_metrics *sl_metrics_new(const sl_config *cfg)
         m->tail[i] = &m->head[i];
     m->start_time = now_s();
     m->lag_per_partition = true;
+    m->max_series = DEFAULT_MAX_SERIES;
     if (!cfg)
         return m;
     m->lag_per_partition = cfg->admin.partition_lag;
+    if (cfg->admin.max_series > 0)
+        m->max_series = (size_t)cfg->admin.max_series;
     static const char *const kinds[] = {"retry", "data", "fatal"};
     for (size_t t = 0; t < cfg->ntargets; t++) {
         const char *name = cfg->targets[t].name;
@@ -247,12 +295,11 @@ void sl_metrics_free(sl_metrics *m)
         sl_series *s = m->head[i];
         while (s) {
             sl_series *next = s->next;
-            for (size_t k = 0; k < 3; k++)
-                free(s->labels[k]);
-            free(s->buckets);
-            free(s);
+            series_free(s);
             s = next;
         }
+        if (m->overflow[i])
+            series_free(m->overflow[i]);
     }
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -313,7 +360,12 @@ static void render_family(sl_metrics *m, sl_metric_id id, sl_strbuf *o)
     /* lag per topic only: sum the partitions of each topic */
     char **done = NULL;
     size_t ndone = 0;
-    for (sl_series *s = m->head[id]; s; s = s->next) {
+    sl_series *over = m->overflow[id];
+    for (sl_series *s = m->head[id]; s || (over && !over->discard); s = s ? s->next : NULL) {
+        if (!s) { /* the list done: the overflow series last */
+            s = over;
+            over = NULL;
+        }
         if (atomic_load(&s->hidden))
             continue;
         if (per_topic) {
@@ -326,7 +378,7 @@ static void render_family(sl_metrics *m, sl_metric_id id, sl_strbuf *o)
             done = sl_xrealloc(done, (ndone + 1) * sizeof(char *));
             done[ndone++] = s->labels[0];
             int64_t sum = 0;
-            for (sl_series *t = s; t; t = t->next)
+            for (sl_series *t = s; t && t != m->overflow[id]; t = t->next)
                 if (!atomic_load(&t->hidden) && !strcmp(t->labels[0], s->labels[0]))
                     sum += atomic_load(&t->value);
             sl_strbuf_puts(o, f->name);
@@ -380,6 +432,13 @@ void sl_metrics_render(sl_metrics *m, sl_strbuf *o)
     for (int id = 0; id < SL_M_COUNT; id++)
         render_family(m, (sl_metric_id)id, o);
     pthread_mutex_unlock(&m->lock);
+    sl_strbuf_puts(o, "# HELP sluice_metric_series_overflow_total Updates of a label set that got no series of its "
+                      "own: the family had admin.max_series series (counters and histograms add to the series "
+                      "labelled _other, gauges are dropped).\n"
+                      "# TYPE sluice_metric_series_overflow_total counter\n");
+    for (int id = 0; id < SL_M_COUNT; id++)
+        sl_strbuf_printf(o, "sluice_metric_series_overflow_total{metric=\"%s\"} %lld\n", families[id].name,
+                         (long long)atomic_load(&m->overflowed[id]));
     long rss = resident_bytes();
     if (rss >= 0)
         sl_strbuf_printf(o, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
@@ -404,14 +463,33 @@ int sl_metrics_write_file(sl_metrics *m, const char *path)
 {
     sl_strbuf text = SL_STRBUF_INIT;
     sl_metrics_render(m, &text);
+    /* beside @path (rename() stays in one file system), under a name no
+     * other user can guess and take first (a symlink at a fixed name would
+     * have had the file written wherever it points) */
     sl_strbuf tmp = SL_STRBUF_INIT;
-    sl_strbuf_printf(&tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp.data, "w");
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        sl_strbuf_printf(&tmp, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
+    else
+        sl_strbuf_printf(&tmp, ".%s.XXXXXX", path);
     int rc = -1;
-    if (f) {
-        fputs(text.data, f);
-        if (fclose(f) == 0 && rename(tmp.data, path) == 0)
-            rc = 0;
+    int fd = mkstemp(tmp.data);
+    if (fd >= 0) {
+        FILE *f = fdopen(fd, "w");
+        if (!f) {
+            close(fd);
+        } else {
+            bool ok = fchmod(fd, 0644) == 0; /* the collector reads it as another user */
+            ok = fputs(text.data, f) >= 0 && ok;
+            ok = fclose(f) == 0 && ok;
+            if (ok && rename(tmp.data, path) == 0)
+                rc = 0;
+        }
+        if (rc) {
+            int e = errno;
+            unlink(tmp.data);
+            errno = e;
+        }
     }
     sl_strbuf_free(&tmp);
     sl_strbuf_free(&text);
@@ -435,8 +513,13 @@ void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len)
             json_t *desired = json_object_get(p, "desired");
             /* partitions of the topic held by other workers show as not
              * desired here: they are left to the worker that holds them */
-            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0)
-                sl_series_set(sl_metrics_series(m, SL_M_LAG, topic, pkey, NULL), json_integer_value(lag));
+            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0) {
+                /* looked up and set under the lock: sl_metrics_lag_forget() frees lag series */
+                const char *l[3] = {topic, pkey, NULL};
+                pthread_mutex_lock(&m->lock);
+                sl_series_set(series_locked(m, SL_M_LAG, l), json_integer_value(lag));
+                pthread_mutex_unlock(&m->lock);
+            }
         }
     }
     json_decref(root);
@@ -447,8 +530,21 @@ void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition)
     char p[16];
     snprintf(p, sizeof(p), "%d", (int)partition);
     pthread_mutex_lock(&m->lock);
-    for (sl_series *x = m->head[SL_M_LAG]; x; x = x->next)
-        if (!strcmp(x->labels[0], topic) && !strcmp(x->labels[1], p))
-            sl_series_hide(x);
+    /* freed, not hidden: under topic_pattern the partitions that come and
+     * go are not bounded (only sl_metrics_kafka_stats() sets lag series,
+     * under the lock, and no caller keeps them) */
+    for (sl_series **x = &m->head[SL_M_LAG]; *x;) {
+        sl_series *s = *x;
+        if (!strcmp(s->labels[0], topic) && !strcmp(s->labels[1], p)) {
+            *x = s->next;
+            series_free(s);
+            m->nseries[SL_M_LAG]--;
+        } else {
+            x = &s->next;
+        }
+    }
+    m->tail[SL_M_LAG] = &m->head[SL_M_LAG];
+    while (*m->tail[SL_M_LAG])
+        m->tail[SL_M_LAG] = &(*m->tail[SL_M_LAG])->next;
     pthread_mutex_unlock(&m->lock);
 }

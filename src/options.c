@@ -109,6 +109,12 @@ const sl_option sl_options[] = {
     {SEC_ADMIN, "partition_lag", OPT_BOOL, TOP(admin.partition_lag), 0, "true", false, NULL,
      "`sluice_consumer_lag` per topic and partition; false: per topic only (fewer series for "
      "topics with many partitions)."},
+    {SEC_ADMIN, "max_series", OPT_INT, TOP(admin.max_series), 0, "2000", false, NULL,
+     "Most series one metric family keeps (label sets such as topic and partition, or a "
+     "templated table). Past it, a counter's or histogram's new label sets add to one series "
+     "whose labels are all `_other`, a gauge's are dropped, and "
+     "`sluice_metric_series_overflow_total{metric}` counts each such update. The lag series of "
+     "a partition that is no longer assigned are freed.", .min = "10"},
     {SEC_ADMIN, "stall_timeout", OPT_DURATION, TOP(admin.stall_timeout_ms), 0, "2m", false, NULL,
      "`/healthz` fails when the main loop or a worker's loop has not turned for this long. "
      "A database outage does not stop the loops (writes are retried while the loop serves "

@@ -109,6 +109,7 @@ typedef struct sl_config {
     struct {
         char *listen;          /* HOST:PORT of the admin server; NULL: off */
         bool partition_lag;    /* sluice_consumer_lag per partition (else per topic) */
+        int64_t max_series;    /* series per metric family; past it, the overflow series */
         int64_t stall_timeout_ms;
     } admin;
     char **secret_keys;        /* option paths whose values came from ${file:}: never printed */

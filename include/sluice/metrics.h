@@ -44,8 +44,13 @@ sl_metrics *sl_metrics_new(const sl_config *cfg);
 void sl_metrics_free(sl_metrics *m);
 
 /* sl_metrics_series() - the series of @id with these label values (as many
- * as the family has; the rest NULL), created on first use.  The pointer
- * stays valid until sl_metrics_free(): callers may keep it. */
+ * as the family has; the rest NULL), created on first use.  A family holds
+ * at most admin.max_series series: past it, new label sets share the
+ * family's overflow series (labels `_other`; a gauge's is never shown),
+ * counted in sluice_metric_series_overflow_total.  The pointer stays valid
+ * until sl_metrics_free(), and callers may keep it, except for
+ * SL_M_LAG's: lag series are set by sl_metrics_kafka_stats() only, and
+ * freed by sl_metrics_lag_forget(). */
 sl_series *sl_metrics_series(sl_metrics *m, sl_metric_id id, const char *l1, const char *l2, const char *l3);
 
 /* Counters and gauges: add @n (may be negative for gauges), or set. */
@@ -75,16 +80,17 @@ int64_t sl_metrics_sum(sl_metrics *m, sl_metric_id id, const char *l1);
  * process_cpu_seconds_total) and sluice_build_info. */
 void sl_metrics_render(sl_metrics *m, sl_strbuf *out);
 
-/* sl_metrics_write_file() - render into @path atomically (temporary file,
- * then rename), for node_exporter's textfile collector. */
+/* sl_metrics_write_file() - render into @path atomically (a temporary file
+ * of an unpredictable name made with mkstemp() in @path's directory, mode
+ * 0644, then renamed over @path), for node_exporter's textfile collector. */
 int sl_metrics_write_file(sl_metrics *m, const char *path);
 
 /* sl_metrics_kafka_stats() - read librdkafka's statistics JSON (the
  * stats_cb payload) and set sluice_consumer_lag for every partition the
  * consumer has assigned (desired). */
 void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len);
-/* sl_metrics_lag_forget() - a partition was revoked: hide its lag until a
- * consumer reports it again. */
+/* sl_metrics_lag_forget() - a partition was revoked: free its lag series
+ * (a consumer that reports it again makes a new one). */
 void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition);
 
 #endif
