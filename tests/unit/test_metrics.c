@@ -281,6 +281,19 @@ START_TEST(metric_series_are_bounded)
     sl_strbuf_free(&text);
     sl_metrics_free(m);
     sl_config_free(cfg);
+
+    /* without a configuration: the default bound, 2000 */
+    m = sl_metrics_new(NULL);
+    for (int i = 0; i < 5000; i++) {
+        char topic[16];
+        snprintf(topic, sizeof(topic), "t%d", i);
+        sl_metrics_add(m, SL_M_RECORDS, 1, "r", topic, NULL);
+    }
+    sl_metrics_render(m, &text);
+    ck_assert_uint_eq(count_lines(text.data, "sluice_records_total{"), 2001);
+    ck_assert_int_eq(sl_metrics_sum(m, SL_M_RECORDS, NULL), 5000);
+    sl_strbuf_free(&text);
+    sl_metrics_free(m);
 }
 END_TEST
 
