@@ -127,13 +127,16 @@ static void mask_inline_password(const char *in, sl_strbuf *out)
     }
 }
 
-/* A YAML double-quoted scalar. */
-static void put_quoted(FILE *out, const char *s)
+/* A YAML double-quoted scalar; with @literal, each ${ written $${ (the
+ * loader's literal ${: the value was expanded once already). */
+static void put_text(FILE *out, const char *s, bool literal)
 {
     fputc('"', out);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+        if (literal && c == '$' && s[1] == '{')
+            fputs("$$", out);
+        else if (c == '"' || c == '\\')
             fprintf(out, "\\%c", c);
         else if (c == '\n')
             fputs("\\n", out);
@@ -147,6 +150,12 @@ static void put_quoted(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* A key or a name: the loader expands nothing in them. */
+static void put_quoted(FILE *out, const char *s)
+{
+    put_text(out, s, false);
+}
+
 static void put_string(const sl_config *cfg, FILE *out, const char *key, const char *v)
 {
     if (is_secret(cfg, key)) {
@@ -157,11 +166,12 @@ static void put_string(const sl_config *cfg, FILE *out, const char *key, const c
     if (!strcmp(leaf, "dsn") || !strcmp(leaf, "url") || strstr(key, "schema_registry.url")) {
         sl_strbuf sb = SL_STRBUF_INIT;
         mask_inline_password(v, &sb);
-        put_quoted(out, sb.data ? sb.data : "");
+        put_text(out, sb.data ? sb.data : "", true);
         sl_strbuf_free(&sb);
         return;
     }
-    put_quoted(out, v);
+    /* a route's table keeps its per-record templates */
+    put_text(out, v, !(strncmp(key, "routes[", 7) == 0 && !strcmp(leaf, "table")));
 }
 
 static void print_value(const sl_config *cfg, FILE *out, const sl_option *o, const void *base, const char *where,

@@ -290,6 +290,7 @@ START_TEST(print_config_round_trips)
                           "routes:\n  - name: orders\n    topics: [orders, refunds]\n    target: pg\n"
                           "    table: public.orders\n    key: [id]\n    columns:\n      cid: /customer/id\n"
                           "    on_error: dlq\n    dlq_table: sluice.dead\n"
+                          "  - name: \"literal $${HOME}\"\n    topics: [t]\n    target: pg\n    table: \"raw_${topic}\"\n"
                           "batch:\n  linger_ms: 250ms\n",
                           &err);
     ck_assert_msg(cfg != NULL, "%s", err.msg);
@@ -307,6 +308,10 @@ START_TEST(print_config_round_trips)
     sl_config *again = load(out, &err);
     ck_assert_msg(again != NULL, "printed configuration does not load: %s\n%s", err.msg, out);
     ck_assert_str_eq(again->routes[0].name, "orders");
+    /* a literal ${ stays literal, a table's template stays a template */
+    ck_assert_str_eq(cfg->routes[1].name, "literal ${HOME}");
+    ck_assert_str_eq(again->routes[1].name, "literal ${HOME}");
+    ck_assert_str_eq(again->routes[1].table, "raw_${topic}");
     ck_assert_uint_eq(again->routes[0].ntopics, 2);
     ck_assert_str_eq(again->routes[0].columns[0].value, "/customer/id");
     ck_assert_int_eq(again->routes[0].on_error, SL_ONERR_DLQ);
