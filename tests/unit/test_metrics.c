@@ -399,6 +399,7 @@ START_TEST(admin_slow_clients_leave_healthz_reachable)
     snprintf(logpath, sizeof(logpath), "/tmp/sluice-test-admin-log-%d", (int)getpid());
     int saved;
     capture_log(logpath, &saved);
+    live_flag = true;
     the_metrics = sl_metrics_new(NULL);
     sl_admin_handlers h = {NULL, h_metrics, h_live, h_ready};
     sl_error err;
@@ -455,6 +456,7 @@ END_TEST
  * for ever; the request line and headers now have 5 s in all. */
 START_TEST(admin_request_deadline_is_absolute)
 {
+    live_flag = true;
     the_metrics = sl_metrics_new(NULL);
     sl_admin_handlers h = {NULL, h_metrics, h_live, h_ready};
     sl_error err;
