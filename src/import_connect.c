@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "sluice/strbuf.h"
+#include "sluice/textfmt.h"
 
 typedef struct prop {
     char *key;
@@ -331,43 +332,6 @@ static int load_properties(importer *im, const char *text, size_t len, char *err
     sl_strbuf_free(&key);
     sl_strbuf_free(&val);
     return rc;
-}
-
-/* Is [s, s+n) well-formed UTF-8 (no overlongs, surrogates or values past
- * U+10FFFF)? */
-static bool valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned long cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
 }
 
 /* ---- writing YAML ---- */
@@ -1191,7 +1155,7 @@ int sl_import_connect(const char *path, bool strict, FILE *out, FILE *diag)
             t++;
         if (*t == '{') {
             rc = load_json(&im, t, err, sizeof(err));
-        } else if (valid_utf8((const unsigned char *)text.data, text.len)) {
+        } else if (sl_utf8_strict((const unsigned char *)text.data, text.len)) {
             rc = load_properties(&im, text.data ? text.data : "", text.len, err, sizeof(err));
         } else { /* ISO-8859-1, as java.util.Properties.load(InputStream) reads it */
             sl_strbuf u = SL_STRBUF_INIT;

@@ -14,6 +14,7 @@
 #include "sluice/kafka.h"
 #include "sluice/sink.h"
 #include "sluice/strbuf.h"
+#include "sluice/textfmt.h"
 #include <jansson.h>
 
 typedef struct prow {
@@ -43,21 +44,19 @@ static char *printable(const char *s)
     sl_strbuf o = SL_STRBUF_INIT;
     sl_strbuf_puts(&o, "");
     const unsigned char *u = (const unsigned char *)s;
-    while (*u) {
+    size_t left = strlen(s);
+    while (left) {
         unsigned c = *u;
-        size_t k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
-        size_t j = 1;
-        while (k != 9 && j <= k && (u[j] & 0xC0) == 0x80)
-            j++;
-        bool whole = k != 9 && j == k + 1;
+        size_t n = sl_utf8_seq(u, left);
         bool c1 = c == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F;
-        if (c < 0x20 || c == 0x7F || c == '\\' || !whole || c1) {
+        if (c < 0x20 || c == 0x7F || c == '\\' || !n || c1) {
             sl_strbuf_printf(&o, "\\x%02x", c);
-            u++;
+            n = 1;
         } else {
-            sl_strbuf_append(&o, u, k + 1);
-            u += k + 1;
+            sl_strbuf_append(&o, u, n);
         }
+        u += n;
+        left -= n;
     }
     return sl_strbuf_steal(&o);
 }
