@@ -559,6 +559,15 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
             return fail(p, map_get(p, v, "delete_on_tombstone"), key,
                         "deletes need a key: use mode upsert, or turn delete_on_tombstone off");
         }
+        if (r->append_key) {
+            snprintf(key, sizeof(key), "%sappend_key", prefix);
+            if (sl_sinks[r->target->type]->transactional)
+                return fail(p, map_get(p, v, "append_key"), key,
+                            "append_key is for targets without transactions (cratedb); this one has "
+                            "delivery: exactly-once");
+            if (r->mode != SL_MODE_INSERT)
+                return fail(p, map_get(p, v, "append_key"), key, "append_key needs mode: insert");
+        }
         snprintf(key, sizeof(key), "%son_error", prefix);
         if (r->on_error == SL_ONERR_DLQ && !r->dlq_topic == !r->dlq_table)
             return fail(p, map_get(p, v, "on_error"), key, "on_error dlq needs exactly one of dlq_topic or dlq_table");

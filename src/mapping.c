@@ -49,6 +49,16 @@ int sl_mapping_init(sl_mapping *m, const sl_route_conf *route, const sl_table *t
         }
         m->meta[c] = route->add_columns[i].value;
     }
+    if (route->append_key) {
+        long c = sl_table_find(table, route->append_key);
+        if (c < 0 || !table->cols[c].in_key || table->cols[c].type != SL_COL_TEXT) {
+            sl_mapping_fini(m);
+            return sl_error_set(err, SL_ERR_FATAL,
+                                "route '%s': append_key: %s must be a TEXT column of the primary key of %s", route->name,
+                                route->append_key, table->qname);
+        }
+        m->meta[c] = "kafka.coordinates";
+    }
     if (route->delete_mode == SL_DELETE_SOFT) {
         m->soft_delete_col = sl_table_find(table, route->soft_delete_column);
         if (m->soft_delete_col < 0) {
@@ -454,6 +464,11 @@ static json_t *kafka_meta(const sl_record *rec, const char *path, json_t **owned
         return *owned = json_integer(rec->partition);
     if (!strcmp(path, "kafka.offset"))
         return *owned = json_integer(rec->offset);
+    if (!strcmp(path, "kafka.coordinates")) { /* append_key: where the record is, once for all */
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s/%" PRId32 "/%" PRId64, rec->topic, rec->partition, rec->offset);
+        return *owned = json_string(buf);
+    }
     if (!strcmp(path, "kafka.timestamp"))
         return *owned = rec->timestamp >= 0 ? json_integer(rec->timestamp) : json_null();
     return NULL;
@@ -539,6 +554,8 @@ int sl_map_change(sl_mapping *m, const sl_change *c, const sl_record *rec, sl_ro
     if (r->mode == SL_MODE_UPSERT || del) {
         for (size_t k = 0; k < t->nkey; k++) {
             size_t i = t->key[k];
+            if (t->cols[i].computed)
+                continue; /* the database computes it; deletes go by the rest of the key */
             if (b->len[i] == SL_CELL_ABSENT)
                 return sl_error_set(err, SL_ERR_DATA, "key column \"%s\" is missing from the %s and the record key",
                                     t->cols[i].name, del ? "delete" : "value");

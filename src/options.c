@@ -216,6 +216,11 @@ const sl_option sl_options[] = {
      "Extra columns from the record's envelope: column -> path (`source.ts_ms`, `op`, "
      "`source.lsn`; for any format also `kafka.topic`, `kafka.partition`, `kafka.offset`, "
      "`kafka.timestamp`).", .reload = true},
+    {SEC_ROUTE, "append_key", OPT_STR, RTE(append_key), 0, NULL, false, NULL,
+     "CrateDB, mode insert: a TEXT column of the table's primary key that receives "
+     "`topic/partition/offset`, so a record written again after a crash or restart meets its own "
+     "row (`ON CONFLICT DO NOTHING`) instead of adding a second one: exactly-once effect for "
+     "append-only tables (docs/cratedb.md)."},
     {SEC_ROUTE, "epoch_unit", OPT_ENUM, RTE(epoch_unit), 0, "ms", false, &epoch_units,
      "Unit of bare numbers written to timestamp columns (s, ms or us); numbers into date columns "
      "are days since 1970-01-01.", .reload = true},

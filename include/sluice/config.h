@@ -72,6 +72,7 @@ typedef struct sl_route_conf {
     sl_kv *add_columns;   /* column -> envelope path (debezium): source.ts_ms, op, ... */
     size_t nadd_columns;
     sl_epoch_unit epoch_unit;
+    char *append_key;     /* CrateDB insert mode: key column filled with topic/partition/offset */
     int line;
 } sl_route_conf;
 

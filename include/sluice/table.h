@@ -37,6 +37,12 @@ typedef struct sl_column {
     bool not_null;
     bool has_default;
     bool generated;   /* generated/identity-always columns are never written */
+    bool computed;    /* CrateDB: a generated column the database computes from the written
+                       * ones: never required from a record, even in the key; deletes
+                       * match on the other key columns */
+    bool refresh_to_delete; /* CrateDB: a computed key column derived from a column outside
+                             * the key, so a delete by the rest of the key is a query that
+                             * sees only refreshed rows */
     bool in_key;      /* part of the conflict key */
     bool no_update;   /* CrateDB: key, CLUSTERED BY or PARTITIONED BY: never in a SET list */
 } sl_column;

@@ -55,6 +55,34 @@ said otherwise):
   say object, which sluice treats alike.  After any DDL the column types
   remembered for argument conversion are read again.
 - Basic authentication when --user is given: 401 otherwise.
+- Table designs ("CREATE TABLE", "Partitioned tables", "Sharding",
+  "Generated columns"): CLUSTERED [BY (c)] INTO n SHARDS, PARTITIONED BY
+  (c, ...) and WITH (...) are remembered per table and dropped from the
+  PostgreSQL DDL; c GENERATED ALWAYS AS expr becomes a stored generated
+  column (date_trunc on a timestamp with time zone computed in UTC, as
+  CrateDB does).  information_schema.tables answers clustered_by and
+  partitioned_by for them (reference: "Information schema", tables).
+  Primary-key, CLUSTERED BY and PARTITIONED BY columns in an ON CONFLICT
+  DO UPDATE SET list fail the statement with CrateDB's message (real
+  server: "Updating a primary key / clustered-by column / partitioned-by
+  column is not supported").
+- Seen on a real CrateDB 6.4.1 and reproduced here: a duplicate key inside
+  one bulk INSERT fails only that argument set (rowcount -2, code 4091); a
+  value that cannot be cast to its column fails the whole request (HTTP
+  400, code 4000 "Cannot cast value ..."), because CrateDB binds every
+  argument set before it writes; only the first 10 failed rows of a shard
+  request carry an error object, the rest are -2 alone (CrateDB's
+  ShardResponse keeps BULK_RESPONSE_MAX_ERRORS_PER_SHARD = 10 errors; the
+  stand-in has one shard per request).
+- Visibility ("Refresh"): a row written since the table's last refresh
+  (REFRESH TABLE, or every refresh_interval, 1000 ms by default) is not
+  returned by SELECT, and a DELETE that does not name the whole primary key
+  (a query, not a lookup by key) does not see it either.  A DELETE whose
+  equalities give every key column, a generated one through the columns of
+  its expression, is a lookup by key and sees every write (CrateDB derives
+  generated key and partition columns from such equalities: "Generated
+  columns").  Rows deleted or updated since the refresh are not emulated:
+  SELECT shows their current state.
 
 Fault injection, for the tests (POST /_test/faults with a JSON object; each
 key is optional, "reset": true clears everything first):
@@ -68,6 +96,8 @@ key is optional, "reset": true clears everything first):
 - "old_version": true - like CrateDB before per-row error objects: -2 comes
   without "error", and a failed single-row bulk is answered as a top-level
   error with a status.
+- "refresh_interval_ms": N - rows become visible N ms after their write
+  (default 1000, CrateDB's default refresh_interval); 0: at once.
 GET /_test/stats returns counters and every distinct statement seen.
 """
 
@@ -135,6 +165,7 @@ class State:
         self.old_version = False
         self.huge_mb = 0
         self.huge_count = 0
+        self.refresh_interval_ms = 1000
         self.stats = {"requests": 0, "bulk_requests": 0, "bulk_rows": 0, "failed_rows": 0,
                       "refused": 0, "rollbacks": 0, "statements": []}
 
@@ -144,6 +175,10 @@ ARGS = None
 LOCAL = threading.local()
 COLTYPES = {}  # (schema, table) -> {column: (data_type, udt, domain)}
 COLTYPES_LOCK = threading.Lock()
+ROUTING = {}  # (schema, table) -> {"clustered_by": col or None, "partitioned_by": [cols] or None}
+UNREFRESHED = {}  # (schema, table) -> {key tuple: monotonic time of its first write since the refresh}
+VIS_LOCK = threading.Lock()
+MAX_ERRORS_PER_REQUEST = 10  # CrateDB: BULK_RESPONSE_MAX_ERRORS_PER_SHARD
 
 
 def conn():
@@ -256,6 +291,103 @@ def crate_ddl_to_pg(stmt):
     return "".join(out)
 
 
+CLUSTERED_RE = re.compile(r'\bCLUSTERED\s+(?:BY\s*\(\s*(%s)\s*\)\s*)?(?:INTO\s+\d+\s+SHARDS)?' % IDENT, re.I)
+PARTITIONED_RE = re.compile(r'\bPARTITIONED\s+BY\s*\(([^)]*)\)', re.I)
+WITH_RE = re.compile(r'\bWITH\s*\([^)]*\)\s*$', re.I)
+CREATE_RE = re.compile(r'^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(%s(?:\s*\.\s*%s)?)' % (IDENT, IDENT), re.I)
+GENERATED_RE = re.compile(r'\bGENERATED\s+ALWAYS\s+AS\s+', re.I)
+
+
+def generated_to_pg(text):
+    """c ... GENERATED ALWAYS AS expr -> GENERATED ALWAYS AS (expr) STORED:
+    expr runs to the comma or parenthesis that closes its column definition;
+    date_trunc(...) on a timestamp with time zone as the IMMUTABLE
+    crate_date_trunc (CrateDB truncates in UTC; PostgreSQL's date_trunc
+    depends on the session's time zone and cannot be a generated column)."""
+    out, pos = [], 0
+    for m in GENERATED_RE.finditer(text):
+        if m.start() < pos:
+            continue
+        out.append(text[pos:m.end()])
+        i, depth = m.end(), 0
+        while i < len(text):
+            ch = text[i]
+            if ch in "'\"":
+                i = quoted_end(text, i) + 1
+                continue
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif ch == "," and depth == 0:
+                break
+            i += 1
+        expr = re.sub(r'\bdate_trunc\s*\(', 'public.crate_date_trunc(', text[m.end():i].strip(), flags=re.I)
+        out.append("(%s) STORED" % expr)
+        pos = i
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def table_design(stmt, schema):
+    """CREATE TABLE in CrateDB's dialect -> (PostgreSQL DDL, routing info)."""
+    m = CREATE_RE.match(stmt)
+    if not m:
+        return stmt, None
+    # the clauses after the column list's closing parenthesis
+    depth, i, close = 0, 0, -1
+    while i < len(stmt):
+        ch = stmt[i]
+        if ch in "'\"":
+            i = quoted_end(stmt, i) + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                close = i
+                break
+        i += 1
+    if close < 0:
+        return stmt, None
+    head, tail = stmt[:close + 1], stmt[close + 1:]
+    clustered = partitioned = None
+    c = CLUSTERED_RE.search(tail)
+    if c:
+        clustered = unquote(c.group(1)) if c.group(1) else None
+        tail = tail[:c.start()] + tail[c.end():]
+    p = PARTITIONED_RE.search(tail)
+    if p:
+        partitioned = split_idents(p.group(1))
+        tail = tail[:p.start()] + tail[p.end():]
+    tail = WITH_RE.sub("", tail.strip())
+    parts = [unquote(x.group(0)) for x in re.finditer(IDENT, m.group(1))]
+    key = (parts[0], parts[1]) if len(parts) == 2 else (schema, parts[0])
+    return generated_to_pg(head) + " " + tail, (key, {"clustered_by": clustered, "partitioned_by": partitioned})
+
+
+def ensure_helpers(c):
+    with c.cursor() as cur:
+        cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamptz) RETURNS timestamptz"
+                    " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2, 'UTC') $$")
+        cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamp) RETURNS timestamp"
+                    " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2) $$")
+
+
+def routing_of(c, key):
+    """clustered_by and partitioned_by of a table: as its CREATE TABLE said,
+    else CrateDB's defaults (the primary key's only column, or _id)."""
+    with VIS_LOCK:
+        if key in ROUTING:
+            return ROUTING[key]
+    _, info = table_columns(c, '"%s"."%s"' % (key[0].replace('"', '""'), key[1].replace('"', '""')), key[0])
+    pk = info["pk_order"]
+    return {"clustered_by": pk[0] if len(pk) == 1 else "_id", "partitioned_by": None}
+
+
 def forget_columns():
     with COLTYPES_LOCK:
         COLTYPES.clear()
@@ -272,59 +404,20 @@ def table_columns(c, qualified, schema, want=()):
         if key in COLTYPES and all(w in COLTYPES[key]["cols"] for w in want):
             return key, COLTYPES[key]
     with c.cursor() as cur:
-        cur.execute("SELECT column_name, data_type, udt_name, domain_name FROM information_schema.columns"
-                    " WHERE table_schema = %s AND table_name = %s", key)
-        cols = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
+        cur.execute("SELECT column_name, data_type, udt_name, domain_name, generation_expression"
+                    " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s", key)
+        rows = cur.fetchall()
+        cols = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        generated = {r[0]: r[4] for r in rows if r[4]}
         cur.execute("SELECT k.column_name FROM information_schema.table_constraints t"
                     " JOIN information_schema.key_column_usage k USING (constraint_schema, constraint_name)"
-                    " WHERE t.table_schema = %s AND t.table_name = %s AND t.constraint_type = 'PRIMARY KEY'",
-                    key)
-        pk = {r[0] for r in cur.fetchall()}
-    info = {"cols": cols, "pk": pk}
+                    " WHERE t.table_schema = %s AND t.table_name = %s AND t.constraint_type = 'PRIMARY KEY'"
+                    " ORDER BY k.ordinal_position", key)
+        pk_order = [r[0] for r in cur.fetchall()]
+    info = {"cols": cols, "pk": set(pk_order), "pk_order": pk_order, "generated": generated}
     with COLTYPES_LOCK:
         COLTYPES[key] = info
     return key, info
-
-
-def check_statement(c, stmt, schema):
-    """CrateDB semantics the sink must respect; returns per-placeholder column types."""
-    word = stmt.strip().split(None, 1)[0].upper() if stmt.strip() else ""
-    if word == "ROLLBACK":
-        with STATE.lock:
-            STATE.stats["rollbacks"] += 1
-        raise CrateError(4000, 400, "SQLParseException[ROLLBACK is not supported]")
-    d = DELETE_RE.match(stmt)
-    if d:
-        key, info = table_columns(c, d.group(1), schema)
-        types = {}
-        for col, num in re.findall(r'(%s)\s*=\s*\$(\d+)' % IDENT, d.group(2)):
-            if unquote(col) in info["cols"]:
-                types["p" + num] = info["cols"][unquote(col)]
-        return types
-    m = INSERT_RE.match(stmt)
-    if not m:
-        return None
-    cols = split_idents(m.group(2))
-    key, info = table_columns(c, m.group(1), schema, cols)
-    tail = m.group(4)
-    s = SET_RE.search(tail)
-    if s:
-        body = s.group(2)
-        if re.search(r'\bWHERE\b', body, re.I):
-            raise CrateError(4000, 400, "SQLParseException[line 1: mismatched input 'WHERE']")
-        targets = [unquote(t.split("=", 1)[0]) for t in re.findall(r'(%s)\s*=' % IDENT, body)]
-        for t in targets:
-            if t in info["pk"]:
-                raise CrateError(4000, 400,
-                                 "ColumnValidationException[Validation failed for %s: Updating a primary key "
-                                 "is not supported]" % t)
-    values = [v.strip() for v in m.group(3).split(",")]
-    types = {}
-    for col, v in zip(cols, values):
-        pm = re.match(r'^\$(\d+)$', v)
-        if pm and col in info["cols"]:
-            types["p" + pm.group(1)] = info["cols"][col]
-    return types
 
 
 def convert(v, coltype):
@@ -362,13 +455,179 @@ def contains(value, needle):
     return value == needle and not isinstance(value, bool)
 
 
+class Plan:
+    """What the stand-in must do around one INSERT or DELETE."""
+
+    def __init__(self):
+        self.types = {}
+        self.key = None      # (schema, table)
+        self.pk = []         # primary-key columns, in order
+        self.returning = ""  # appended to the statement: the key of each row written
+        self.by_query = False  # a DELETE that is a query, not a lookup by key
+        self.where = None
+
+
+def key_text(cols):
+    return "concat_ws(chr(1), %s)" % ", ".join('"%s"::text' % c.replace('"', '""') for c in cols)
+
+
+def check_statement(c, stmt, schema):
+    """CrateDB semantics the sink must respect; returns a Plan (None for
+    statements other than INSERT and DELETE)."""
+    word = stmt.strip().split(None, 1)[0].upper() if stmt.strip() else ""
+    if word == "ROLLBACK":
+        with STATE.lock:
+            STATE.stats["rollbacks"] += 1
+        raise CrateError(4000, 400, "SQLParseException[ROLLBACK is not supported]")
+    plan = Plan()
+    d = DELETE_RE.match(stmt)
+    if d:
+        key, info = table_columns(c, d.group(1), schema)
+        plan.key, plan.pk = key, info["pk_order"]
+        named = set()
+        for col, num in re.findall(r'(%s)\s*=\s*\$(\d+)' % IDENT, d.group(2)):
+            named.add(unquote(col))
+            if unquote(col) in info["cols"]:
+                plan.types["p" + num] = info["cols"][unquote(col)]
+        if plan.pk:
+            plan.returning = " RETURNING " + key_text(plan.pk)
+        # a lookup by key when every key column is named or generated from
+        # named columns; otherwise a query over what the last refresh shows
+        for k in plan.pk:
+            if k in named:
+                continue
+            expr = info["generated"].get(k)
+            refs = [unquote(x.group(0)) for x in re.finditer(IDENT, re.sub(r"'(?:[^']|'')*'", "", expr or ""))]
+            if not expr or any(r in info["cols"] and r not in named for r in refs):
+                plan.by_query = True
+        plan.where = d.group(2)
+        return plan
+    m = INSERT_RE.match(stmt)
+    if not m:
+        return None
+    cols = split_idents(m.group(2))
+    key, info = table_columns(c, m.group(1), schema, cols)
+    plan.key, plan.pk = key, info["pk_order"]
+    tail = m.group(4)
+    s = SET_RE.search(tail)
+    if s:
+        body = s.group(2)
+        if re.search(r'\bWHERE\b', body, re.I):
+            raise CrateError(4000, 400, "SQLParseException[line 1: mismatched input 'WHERE']")
+        targets = [unquote(t.split("=", 1)[0]) for t in re.findall(r'(%s)\s*=' % IDENT, body)]
+        routing = routing_of(c, key)
+        for t in targets:
+            if t in info["pk"]:
+                what = "a primary key"
+            elif t == routing["clustered_by"]:
+                what = "a clustered-by column"
+            elif t in (routing["partitioned_by"] or []):
+                what = "a partitioned-by column"
+            else:
+                continue
+            raise CrateError(4000, 400, "ColumnValidationException[Validation failed for %s: Updating %s "
+                                        "is not supported]" % (t, what))
+    values = [v.strip() for v in m.group(3).split(",")]
+    for col, v in zip(cols, values):
+        pm = re.match(r'^\$(\d+)$', v)
+        if pm and col in info["cols"]:
+            plan.types["p" + pm.group(1)] = info["cols"][col]
+    if plan.pk:
+        plan.returning = " RETURNING %s, (xmax = 0)" % key_text(plan.pk)
+    return plan
+
+
+def visible_cut(key):
+    """The keys of @key's table not yet visible; forgets those the refresh
+    interval has made visible."""
+    with VIS_LOCK:
+        pending = UNREFRESHED.get(key)
+        if not pending:
+            return set()
+        with STATE.lock:
+            interval = STATE.refresh_interval_ms / 1000.0
+        now = time.monotonic()
+        for k in [k for k, t in pending.items() if now - t >= interval]:
+            del pending[k]
+        return set(pending)
+
+
+def note_written(key, rows):
+    """Rows an INSERT returned (key text, inserted?): new rows wait for a refresh."""
+    with VIS_LOCK, STATE.lock:
+        if STATE.refresh_interval_ms <= 0:
+            return
+        pending = UNREFRESHED.setdefault(key, {})
+        now = time.monotonic()
+        for k, inserted in rows:
+            if inserted and k not in pending:
+                pending[k] = now
+
+
+def note_deleted(key, keys):
+    with VIS_LOCK:
+        pending = UNREFRESHED.get(key)
+        for k in keys:
+            if pending:
+                pending.pop(k, None)
+
+
+FROM_RE = re.compile(r'\b(FROM|JOIN)\s+(%s(?:\s*\.\s*%s)?)' % (IDENT, IDENT), re.I)
+
+
+def hide_unrefreshed(c, stmt, schema):
+    """A SELECT over tables with rows not yet refreshed reads them without
+    those rows.  Returns the statement and its extra parameters."""
+    extra = {}
+
+    def sub(m):
+        name = m.group(2)
+        if name.lower().startswith("information_schema") or name.lower().startswith("pg_"):
+            return m.group(0)
+        try:
+            key, info = table_columns(c, name, schema)
+        except psycopg2.Error:
+            return m.group(0)
+        hidden = visible_cut(key)
+        if not hidden or not info["pk_order"]:
+            return m.group(0)
+        num = 9000 + len(extra)  # a placeholder beyond the client's own
+        extra["p%d" % num] = sorted(hidden)
+        alias = '"%s"' % key[1].replace('"', '""')
+        return "%s (SELECT * FROM %s WHERE %s <> ALL($%d)) AS %s" % (
+            m.group(1), name, key_text(info["pk_order"]), num, alias)
+
+    return FROM_RE.sub(sub, stmt), extra
+
+
+ROUTING_QUERY_RE = re.compile(r'^\s*SELECT\s+clustered_by\s*,\s*partitioned_by\s+FROM\s+information_schema\.tables\b',
+                              re.I)
+
+
 def execute(stmt, args, bulk_args, schema):
     c = set_schema(schema)
     word = stmt.strip().split(None, 1)[0].upper() if stmt.strip() else ""
     if word in ("CREATE", "ALTER", "DROP"):
+        design = None
+        if word == "CREATE":
+            ensure_helpers(c)
+            stmt, design = table_design(stmt, schema)
         stmt = crate_ddl_to_pg(stmt)
         forget_columns()
-    types = check_statement(c, stmt, schema)
+        if design:
+            with VIS_LOCK:
+                ROUTING[design[0]] = design[1]
+    if ROUTING_QUERY_RE.match(stmt) and args and len(args) == 2:
+        # information_schema.tables.clustered_by / partitioned_by
+        with c.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                        (args[0], args[1]))
+            if cur.fetchone() is None:
+                return {"cols": ["clustered_by", "partitioned_by"], "rows": [], "rowcount": 0}
+        r = routing_of(c, (args[0], args[1]))
+        return {"cols": ["clustered_by", "partitioned_by"], "rows": [[r["clustered_by"], r["partitioned_by"]]],
+                "rowcount": 1}
+    plan = check_statement(c, stmt, schema)
     if word in ("BEGIN", "COMMIT", "START"):
         return {"cols": [], "rows": [], "rowcount": 0}
     if word == "REFRESH":
@@ -380,16 +639,31 @@ def execute(stmt, args, bulk_args, schema):
                 cur.execute("SELECT to_regclass(%s)", (name.strip(),))
                 if cur.fetchone()[0] is None:
                     raise CrateError(4041, 404, "RelationUnknown[Relation '%s' unknown]" % name.strip())
+                key, _ = table_columns(c, name.strip(), schema)
+                with VIS_LOCK:
+                    UNREFRESHED.pop(key, None)
         return {"cols": [], "rows": [], "rowcount": 1}
-    sql = split_sql(stmt)
+    extra = {}
+    if word == "SELECT":
+        stmt, extra = hide_unrefreshed(c, stmt, schema)
     if bulk_args is not None:
         if word not in ("INSERT", "UPDATE", "DELETE"):
             raise CrateError(4000, 400, "UnsupportedFeatureException[Bulk operations for statements that "
                                          "return result sets is not supported]")
-        return execute_bulk(c, sql, bulk_args, types)
+        return execute_bulk(c, stmt, bulk_args, plan)
+    res = execute_bulk(c, stmt, [args or []], plan, single=True) if plan else None
+    if res is not None:
+        r = res["results"][0]
+        if r["rowcount"] == -2:
+            e = r.get("error") or {"code": 5000, "message": "not written"}
+            raise CrateError(e["code"], 400 if e["code"] < 5000 else 500, e["message"])
+        return {"cols": [], "rows": [], "rowcount": r["rowcount"]}
+    sql = split_sql(stmt)
     with c.cursor() as cur:
         try:
-            cur.execute(sql, params_for(args or [], types))
+            params = params_for(args or [], None)
+            params.update(extra)
+            cur.execute(sql, params)
         except psycopg2.Error as e:
             code, status = crate_code(e)
             raise CrateError(code, status, "%s[%s]" % (type(e).__name__, str(e).strip().splitlines()[0]))
@@ -420,51 +694,85 @@ def injected(args):
         return STATE.fail_code, STATE.fail_message
 
 
-def execute_bulk(c, sql, bulk_args, types):
-    """Every argument set on its own, as CrateDB runs them; a fast path
-    runs them in one transaction and falls back when any fails."""
+# SQLSTATEs of a value PostgreSQL could not convert: CrateDB refuses such a
+# value while it binds the arguments, before anything is written
+CAST_STATES = ("22P02", "22003", "22007", "22008", "22004", "2200N")
+
+
+def run_one(cur, sql, p, plan):
+    """One argument set: its row count."""
+    if plan is None or not plan.by_query:
+        cur.execute(sql, p)
+        if plan is not None and plan.returning:
+            rows = cur.fetchall()
+            if plan.returning.endswith("(xmax = 0)"):
+                note_written(plan.key, rows)
+            else:
+                note_deleted(plan.key, [r[0] for r in rows])
+            return len(rows)
+        return cur.rowcount
+    # a DELETE that is a query: only rows the last refresh made visible
+    hidden = visible_cut(plan.key)
+    tbl = '"%s"."%s"' % (plan.key[0].replace('"', '""'), plan.key[1].replace('"', '""'))
+    cur.execute(split_sql("SELECT %s FROM %s WHERE %s" % (key_text(plan.pk), tbl, plan.where)), p)
+    gone = [r[0] for r in cur.fetchall() if r[0] not in hidden]
+    for k in gone:
+        cur.execute("DELETE FROM %s WHERE %s = %%s" % (tbl, key_text(plan.pk)), (k,))
+    return len(gone)
+
+
+def execute_bulk(c, stmt, bulk_args, plan, single=False):
+    """Every argument set on its own, as CrateDB runs them: each row is
+    written or fails alone (a savepoint each), except a value that cannot
+    be cast, which fails the request before anything is written."""
+    types = plan.types if plan else {}
+    sql = split_sql(stmt + (plan.returning if plan and not plan.by_query else ""))
     results = [None] * len(bulk_args)
-    fails = {}
-    for i, args in enumerate(bulk_args):
-        f = injected(args)
-        if f:
-            fails[i] = f
-    params = [params_for(a, types) for a in bulk_args]
-    done = False
-    if not fails:
+    nerr = 0
+    with c.cursor() as cur:
+        cur.execute("BEGIN")
         try:
-            with c.cursor() as cur:
-                cur.execute("BEGIN")
-                for i, p in enumerate(params):
-                    cur.execute(sql, p)
-                    results[i] = {"rowcount": cur.rowcount}
-                cur.execute("COMMIT")
-            done = True
-        except psycopg2.Error:
-            c.rollback() if not c.autocommit else None
-            with c.cursor() as cur:
-                cur.execute("ROLLBACK")
-    if not done:
-        for i, p in enumerate(params):
-            if i in fails:
-                code, msg = fails[i]
-                results[i] = {"rowcount": -2, "error": {"code": code, "message": msg}}
-                continue
-            try:
-                with c.cursor() as cur:
-                    cur.execute(sql, p)
-                    results[i] = {"rowcount": cur.rowcount}
-            except psycopg2.Error as e:
-                code, _ = crate_code(e)
-                results[i] = {"rowcount": -2, "error": {
-                    "code": code, "message": "%s[%s]" % (type(e).__name__, str(e).strip().splitlines()[0])}}
-    nfail = sum(1 for r in results if r["rowcount"] == -2)
+            for i, args in enumerate(bulk_args):
+                f = injected(args) if not single else None
+                if f:
+                    results[i] = {"rowcount": -2, "error": {"code": f[0], "message": f[1]}}
+                    continue
+                cur.execute("SAVEPOINT arg")
+                try:
+                    results[i] = {"rowcount": run_one(cur, sql, params_for(args, types), plan)}
+                    cur.execute("RELEASE SAVEPOINT arg")
+                except psycopg2.Error as e:
+                    cur.execute("ROLLBACK TO SAVEPOINT arg")
+                    if single:
+                        raise  # answered as a top-level error, with its status
+                    first = str(e).strip().splitlines()[0]
+                    if (e.pgcode or "").startswith("42"):
+                        # unknown table or column, syntax: CrateDB's analyzer
+                        # refuses the statement before any row
+                        code, status = crate_code(e)
+                        raise CrateError(code, status, "%s[%s]" % (type(e).__name__, first))
+                    if (e.pgcode or "") in CAST_STATES:
+                        # real server: HTTP 400, {"code": 4000, "message": "Cannot cast value ..."}
+                        raise CrateError(4000, 400, "SQLParseException[Cannot cast value: %s]" % first)
+                    code, _ = crate_code(e)
+                    results[i] = {"rowcount": -2, "error": {"code": code, "message": "%s[%s]" % (
+                        type(e).__name__, first)}}
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+    for r in results:
+        if r["rowcount"] == -2:
+            nerr += 1
+            if nerr > MAX_ERRORS_PER_REQUEST:
+                r.pop("error", None)  # CrateDB: errors beyond the first 10 of a shard go without a reason
     with STATE.lock:
-        STATE.stats["bulk_requests"] += 1
-        STATE.stats["bulk_rows"] += len(bulk_args)
-        STATE.stats["failed_rows"] += nfail
+        if not single:
+            STATE.stats["bulk_requests"] += 1
+            STATE.stats["bulk_rows"] += len(bulk_args)
+        STATE.stats["failed_rows"] += nerr
         old = STATE.old_version
-    if old:
+    if old and not single:
         if len(results) == 1 and results[0]["rowcount"] == -2:
             e = results[0]["error"]
             raise CrateError(e["code"], 400 if e["code"] < 5000 else 500, e["message"])
@@ -521,6 +829,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.fail_count = f.get("fail_count", -1)
                 if "old_version" in f:
                     STATE.old_version = bool(f["old_version"])
+                if "refresh_interval_ms" in f:
+                    STATE.refresh_interval_ms = int(f["refresh_interval_ms"])
                 if "huge_mb" in f:
                     STATE.huge_mb = int(f["huge_mb"])
                     STATE.huge_count = f.get("huge_count", 1)

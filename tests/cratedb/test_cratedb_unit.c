@@ -169,8 +169,21 @@ START_TEST(statements)
     ck_assert_str_eq(q.data, "INSERT INTO \"doc\".\"m\" (\"id\", \"month\") VALUES ($1, $2)"
                              " ON CONFLICT (\"id\", \"month\") DO NOTHING");
     sl_strbuf_reset(&q);
-    crate_build_delete(&q, &t);
+    size_t dcols[2];
+    ck_assert_uint_eq(crate_build_delete(&q, &t, dcols), 2);
     ck_assert_str_eq(q.data, "DELETE FROM \"doc\".\"m\" WHERE \"id\" = $1 AND \"month\" = $2");
+    /* a generated key column: CrateDB computes it on insert, the delete
+     * goes by the rest of the key, and ON CONFLICT names the whole key */
+    cols[1].generated = cols[1].computed = true;
+    sl_strbuf_reset(&q);
+    ck_assert_uint_eq(crate_build_delete(&q, &t, dcols), 1);
+    ck_assert_uint_eq(dcols[0], 0);
+    ck_assert_str_eq(q.data, "DELETE FROM \"doc\".\"m\" WHERE \"id\" = $1");
+    size_t written[3] = {0, 2, 3};
+    sl_strbuf_reset(&q);
+    ck_assert_int_eq(crate_build_upsert(&q, &t, written, 3, true), CR_EXPECT_ONE);
+    ck_assert_str_eq(q.data, "INSERT INTO \"doc\".\"m\" (\"id\", \"tenant\", \"v\"\"q\") VALUES ($1, $2, $3)"
+                             " ON CONFLICT (\"id\", \"month\") DO UPDATE SET \"v\"\"q\" = excluded.\"v\"\"q\"");
     sl_strbuf_free(&q);
 }
 END_TEST

@@ -141,9 +141,58 @@ static bool list_has(const char *list, const char *col)
     return false;
 }
 
+/* Does the generation expression @expr of key column @c name a column
+ * outside the key?  Then a delete by the other key columns cannot compute
+ * it: CrateDB finds the row by a query, not by its primary key (the
+ * optimizer derives a generated key or partition column from an equality
+ * on the columns of its expression: reference "Generated columns",
+ * partition pruning).  Unknown (@expr NULL): assume it does. */
+static bool derived_outside_key(const sl_table *t, size_t c, const char *expr)
+{
+    if (!expr)
+        return true;
+    const char *p = expr;
+    char name[256];
+    while (*p) {
+        size_t n = 0;
+        if (*p == '\'') { /* a string literal, '' inside */
+            for (p++; *p && !(*p == '\'' && p[1] != '\''); p++)
+                if (*p == '\'')
+                    p++;
+            if (*p)
+                p++;
+            continue;
+        }
+        if (*p == '"') {
+            for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+                if (*p == '"')
+                    p++;
+                if (n < sizeof(name) - 1)
+                    name[n++] = *p;
+            }
+            if (*p)
+                p++;
+        } else if (isalpha((unsigned char)*p) || *p == '_') {
+            while (isalnum((unsigned char)*p) || *p == '_')
+                if (n < sizeof(name) - 1)
+                    name[n++] = *p++;
+                else
+                    p++;
+        } else {
+            p++;
+            continue;
+        }
+        name[n] = '\0';
+        long i = sl_table_find(t, name);
+        if (i >= 0 && (size_t)i != c && !t->cols[i].in_key)
+            return true;
+    }
+    return false;
+}
+
 static const char columns_sql[] =
     "SELECT column_name, data_type, udt_name, domain_name, is_nullable, column_default, is_generated,"
-    " ordinal_position FROM information_schema.columns"
+    " ordinal_position, generation_expression FROM information_schema.columns"
     " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position";
 static const char pk_name_sql[] =
     "SELECT constraint_name FROM information_schema.table_constraints"
@@ -176,6 +225,7 @@ int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **
         return 0;
     }
     sl_table *t = sl_table_new(schema, name, n);
+    char **gexpr = sl_xcalloc(n, sizeof(char *)); /* generation expressions, per column */
     for (size_t r = 0; r < cols.nrows; r++) {
         const char *cn = crate_cell(&cols, r, 0);
         /* sub-columns of objects ("obj['x']") are not columns of their own */
@@ -192,6 +242,11 @@ int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **
         c->has_default = crate_cell(&cols, r, 5) != NULL;
         const char *gen = crate_cell(&cols, r, 6);
         c->generated = gen && !strcasecmp(gen, "ALWAYS");
+        /* CrateDB computes a generated column from the written ones, in the
+         * key too (reference: "Generated columns"; a partition column
+         * generated from a timestamp must be part of the primary key) */
+        c->computed = c->generated;
+        gexpr[t->ncols - 1] = crate_cell(&cols, r, 8) ? sl_xstrdup(crate_cell(&cols, r, 8)) : NULL;
     }
     crate_result_free(&cols);
 
@@ -212,6 +267,12 @@ int crate_describe(sl_sink *s, const char *schema, const char *name, sl_table **
     }
     crate_result_free(&pk);
     crate_result_free(&kc);
+    for (size_t i = 0; i < t->ncols; i++) {
+        if (!rc && t->cols[i].in_key && t->cols[i].computed)
+            t->cols[i].refresh_to_delete = derived_outside_key(t, i, gexpr[i]);
+        free(gexpr[i]);
+    }
+    free(gexpr);
     if (rc) {
         sl_table_free(t);
         return -1;
@@ -279,15 +340,21 @@ crate_expect crate_build_upsert(sl_strbuf *q, const sl_table *t, const size_t *c
     return CR_EXPECT_ONE;
 }
 
-void crate_build_delete(sl_strbuf *q, const sl_table *t)
+size_t crate_build_delete(sl_strbuf *q, const sl_table *t, size_t *cols)
 {
+    size_t n = 0;
     sl_strbuf_printf(q, "DELETE FROM %s WHERE ", t->qname);
     for (size_t k = 0; k < t->nkey; k++) {
-        if (k)
+        const sl_column *c = &t->cols[t->key[k]];
+        if (c->computed)
+            continue; /* CrateDB derives it from the others, or searches */
+        if (n)
             sl_strbuf_puts(q, " AND ");
-        sl_sql_ident(q, t->cols[t->key[k]].name);
-        sl_strbuf_printf(q, " = $%zu", k + 1);
+        sl_sql_ident(q, c->name);
+        cols[n++] = t->key[k];
+        sl_strbuf_printf(q, " = $%zu", n);
     }
+    return n;
 }
 
 /* ---- error classification ---- */
@@ -315,6 +382,12 @@ bool crate_message_is_data(const char *msg)
  * shards not available, 5003 query failed on shards, 5030 killed. */
 sl_errkind crate_code_kind(int code, const char *msg)
 {
+    /* five digits: a four-digit class and one more (40000 bad request,
+     * 40410 unknown user, 40411 document missing) */
+    if (code == CRATE_DOCUMENT_MISSING)
+        return SL_ERR_RETRY; /* the document went away between two reads: it passes */
+    if (code >= 10000 && code < 100000)
+        code /= 10;
     if (code == 4003 || code == 4091)
         return SL_ERR_DATA;
     if (code == 4092 || code == 4031 || code == 5030 || code == 5002)
@@ -378,6 +451,24 @@ typedef struct run_ctx {
 
 static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_error *err);
 
+/* DELETE by key for @rows of the statement's batch (a depth that stops the
+ * deletes' own outcomes from coming back here). */
+static int delete_rows(run_ctx *rc, const size_t *rows, size_t n, sl_error *err)
+{
+    const sl_table *t = rc->st.table;
+    size_t *cols = sl_xmalloc((t->nkey ? t->nkey : 1) * sizeof(size_t));
+    sl_strbuf q = SL_STRBUF_INIT;
+    size_t ncols = crate_build_delete(&q, t, cols);
+    run_ctx dc = {rc->s, rc->f, {q.data, t, rc->st.b, cols, ncols, NULL, 0, CR_EXPECT_ANY}};
+    log_info(rc->s->ctx, "%s: %zu rows found their key taken and their document missing (CrateDB error %d):"
+             " deleting the key and writing them again", t->qname, n, CRATE_DOCUMENT_MISSING);
+    int r = ncols ? run_rows(&dc, rows, n, 1, err)
+                  : sl_error_set(err, SL_ERR_RETRY, "%s: no key column to delete by", t->qname);
+    sl_strbuf_free(&q);
+    free(cols);
+    return r;
+}
+
 /* Run the statement for @rows; a statement-level data error is narrowed
  * down by halving until the row it blames is alone. */
 static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_error *err)
@@ -388,6 +479,7 @@ static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_err
         return 0;
     size_t *pending = sl_xmalloc(n * sizeof(size_t));
     size_t *next = sl_xmalloc(n * sizeof(size_t));
+    size_t *missing = sl_xmalloc(n * sizeof(size_t));
     crate_outcome *out = sl_xcalloc(n, sizeof(crate_outcome));
     memcpy(pending, rows, n * sizeof(size_t));
     size_t np = n;
@@ -420,7 +512,7 @@ static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_err
                 result = run_rows(rc, pending + half, np - half, depth + 1, err);
             break;
         }
-        size_t nn = 0;
+        size_t nn = 0, nmiss = 0;
         for (size_t i = 0; i < np && result == 0; i++) {
             const sl_row *r = st.b->rows[pending[i]];
             switch (out[i].kind) {
@@ -429,6 +521,18 @@ static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_err
             case CR_AGAIN:
                 next[nn++] = pending[i];
                 break;
+            case CR_MISSING: {
+                crate_memo *m = memo_find(c, r, true);
+                if (++m->fails <= CRATE_UNKNOWN_TRIES && depth == 0) {
+                    missing[nmiss++] = pending[i];
+                    next[nn++] = pending[i];
+                } else if (!transient) {
+                    sl_error_set(&retry, SL_ERR_RETRY, "%s[%d]@%" PRId64 " not written to %s: %s (try %d)", r->topic,
+                                 r->partition, r->offset, st.table->qname, out[i].msg, m->fails);
+                    transient = true;
+                }
+                break;
+            }
             case CR_DATA:
                 result = reject_row(s, rc->f, st.b, pending[i], out[i].msg, err);
                 break;
@@ -468,6 +572,21 @@ static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_err
             }
             }
         }
+        if (result == 0 && nmiss > 0) {
+            /* the upsert found these keys taken, then found no document to
+             * update: delete whatever is left under the key, and the next
+             * round inserts the row afresh (a row over the same key) */
+            sl_error derr;
+            if (delete_rows(rc, missing, nmiss, &derr)) {
+                if (derr.kind != SL_ERR_RETRY) {
+                    *err = derr;
+                    result = -1;
+                } else if (!transient) {
+                    retry = derr;
+                    transient = true;
+                }
+            }
+        }
         if (result)
             break;
         memcpy(pending, next, nn * sizeof(size_t));
@@ -475,6 +594,7 @@ static int run_rows(run_ctx *rc, const size_t *rows, size_t n, int depth, sl_err
     }
     free(pending);
     free(next);
+    free(missing);
     free(out);
     if (result == 0 && transient) {
         *err = retry;
@@ -517,11 +637,30 @@ static int write_deletes(sl_sink *s, sl_flush *f, sl_batch *b, const size_t *row
     if (t->nkey == 0)
         return sl_error_set(err, SL_ERR_FATAL, "%s has no primary key: deletes need one", t->qname);
     sl_strbuf *q = &CRATE(s)->sql;
+    bool refresh = false;
+    for (size_t k = 0; k < t->nkey; k++)
+        refresh |= t->cols[t->key[k]].refresh_to_delete;
+    if (refresh) {
+        /* the delete is a query, and a query sees only what a refresh made
+         * visible (reference: "Refresh"): rows written moments ago would
+         * survive it */
+        sl_strbuf_reset(q);
+        sl_strbuf_printf(q, "REFRESH TABLE %s", t->qname);
+        if (CRATE(s)->tp->query(s, q->data, NULL, 0, NULL, err))
+            return -1;
+    }
+    size_t *cols = sl_xmalloc(t->nkey * sizeof(size_t));
     sl_strbuf_reset(q);
-    crate_build_delete(q, t);
+    size_t ncols = crate_build_delete(q, t, cols);
+    if (ncols == 0) {
+        free(cols);
+        return sl_error_set(err, SL_ERR_FATAL, "%s: every primary-key column is generated: a delete cannot name a row",
+                            t->qname);
+    }
     char *sql = sl_xstrdup(q->data);
-    int rc = run_stmt(s, f, b, sql, t->key, t->nkey, rows, n, CR_EXPECT_ANY, err);
+    int rc = run_stmt(s, f, b, sql, cols, ncols, rows, n, CR_EXPECT_ANY, err);
     free(sql);
+    free(cols);
     return rc;
 }
 

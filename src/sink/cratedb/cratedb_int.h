@@ -32,6 +32,8 @@ typedef enum crate_outcome_kind {
     CR_RETRY,    /* failed for a reason that passes (shard unavailable, conflict) */
     CR_DATA,     /* failed because of its values: retrying cannot help */
     CR_UNKNOWN,  /* reported as not written, without a reason */
+    CR_MISSING,  /* an upsert found the row's document and then lost it (40411
+                  * DocumentMissingException): delete the key, then write again */
 } crate_outcome_kind;
 
 typedef struct crate_outcome {
@@ -132,8 +134,15 @@ sl_coltype crate_coltype(const char *data_type, const char *udt_name, const char
  * must report. */
 crate_expect crate_build_upsert(sl_strbuf *q, const sl_table *t, const size_t *cols, size_t ncols,
                                 bool upsert);
-/* crate_build_delete() - DELETE FROM t WHERE k1 = $1 AND ... */
-void crate_build_delete(sl_strbuf *q, const sl_table *t);
+/* crate_build_delete() - DELETE FROM t WHERE k1 = $1 AND ... over the key
+ * columns CrateDB does not compute; their indexes go to @cols (room for
+ * t->nkey), their number is returned. */
+size_t crate_build_delete(sl_strbuf *q, const sl_table *t, size_t *cols);
+
+/* CrateDB's code for DocumentMissingException ("HTTP endpoint / Error
+ * handling": 40411 document not found).  Codes have four or five digits:
+ * 4041 unknown relation, 40410 unknown user, 40411 document not found. */
+#define CRATE_DOCUMENT_MISSING 40411
 
 /* crate_code_kind() - what a CrateDB error code (documented in "HTTP
  * endpoint / Error handling") and message mean for sluice. */

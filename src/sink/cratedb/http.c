@@ -415,8 +415,10 @@ int crate_http_parse(long status, const char *body, size_t len, size_t n, crate_
                     if (json_is_integer(jc)) {
                         int code = (int)json_integer_value(jc);
                         sl_errkind k = crate_code_kind(code, m);
-                        outcome(&out[i], k == SL_ERR_RETRY ? CR_RETRY : CR_DATA, "CrateDB error %d: %s", code,
-                                m ? m : "(no message)");
+                        outcome(&out[i], code == CRATE_DOCUMENT_MISSING ? CR_MISSING
+                                         : k == SL_ERR_RETRY            ? CR_RETRY
+                                                                        : CR_DATA,
+                                "CrateDB error %d: %s", code, m ? m : "(no message)");
                     } else if (m) {
                         outcome(&out[i], crate_message_is_data(m) ? CR_DATA : CR_UNKNOWN, "%s", m);
                     } else {
