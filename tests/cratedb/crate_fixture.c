@@ -23,19 +23,25 @@ cf_server *cf_start(void)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl("/usr/bin/python3", "python3", CRATE_SERVER, "--dsn", ts_pg_dsn(), "--port", "0", (char *)NULL);
+        execl("/usr/bin/python3", "python3", CRATE_SERVER, "--dsn", ts_pg_dsn(), "--port", "0", "--pg-port", "0",
+              (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
     FILE *in = fdopen(fds[0], "r");
-    char line[256] = "";
+    char line[256] = "", line2[600] = "";
     bool ok = fgets(line, sizeof(line), in) != NULL;
+    bool ok2 = ok && fgets(line2, sizeof(line2), in) != NULL;
     fclose(in);
-    const char *prefix = "SLUICE_TEST_CRATEDB_URL=";
+    const char *prefix = "SLUICE_TEST_CRATEDB_URL=", *prefix2 = "SLUICE_TEST_CRATEDB_DSN=";
     ck_assert_msg(ok && !strncmp(line, prefix, strlen(prefix)), "crate_server.py did not start: '%s'", line);
+    ck_assert_msg(ok2 && !strncmp(line2, prefix2, strlen(prefix2)), "crate_server.py's pgwire did not start: '%s'",
+                  line2);
     cf_server *s = calloc(1, sizeof(*s));
     s->pid = pid;
     snprintf(s->url, sizeof(s->url), "%.*s", (int)strcspn(line + strlen(prefix), "\r\n"), line + strlen(prefix));
+    snprintf(s->dsn, sizeof(s->dsn), "%.*s", (int)strcspn(line2 + strlen(prefix2), "\r\n"),
+             line2 + strlen(prefix2));
     return s;
 }
 
@@ -109,4 +115,11 @@ long cf_sql(const char *url, const char *schema, const char *stmt, char **body)
     free(text);
     json_decref(req);
     return st;
+}
+
+long cf_post(const char *url, const char *schema, const char *request, char **body)
+{
+    char full[200];
+    snprintf(full, sizeof(full), "%s/_sql", url);
+    return http(full, schema, request, body);
 }

@@ -9,10 +9,11 @@
 
 typedef struct cf_server {
     pid_t pid;
-    char url[128];
+    char url[128];  /* HTTP endpoint */
+    char dsn[512];  /* pgwire: the stand-in's proxy in front of the test PostgreSQL */
 } cf_server;
 
-/** cf_start() - run crate_server.py; returns once it listens. */
+/** cf_start() - run crate_server.py (HTTP and pgwire); returns once it listens. */
 cf_server *cf_start(void);
 
 /** cf_stop() - SIGTERM and reap; NULL is fine. */
@@ -32,5 +33,8 @@ long cf_stat_int(const cf_server *s, const char *name);
  * returns the HTTP status, the body in *@body (free() it) when not NULL.
  */
 long cf_sql(const char *url, const char *schema, const char *stmt, char **body);
+
+/** cf_post() - POST the JSON @request ({"stmt", "args" | "bulk_args"}) to /_sql. */
+long cf_post(const char *url, const char *schema, const char *request, char **body);
 
 #endif

@@ -96,9 +96,28 @@ key is optional, "reset": true clears everything first):
 - "old_version": true - like CrateDB before per-row error objects: -2 comes
   without "error", and a failed single-row bulk is answered as a top-level
   error with a status.
+- "doc_missing": [V, ...] - the state a real CrateDB 6.4.1 showed under
+  sluice's HTTP bulk upserts: INSERT ... ON CONFLICT DO UPDATE of an
+  argument set holding V finds the key taken and then no document to update,
+  and fails with rowcount -2 and code 40411 "DocumentMissingException[[V]:
+  document missing]" (CrateDB's TransportShardUpsertAction: the insert's
+  version conflict falls back to an update, whose lookup finds nothing),
+  every time, until a DELETE whose arguments hold V removes what is left
+  under the key.
 - "refresh_interval_ms": N - rows become visible N ms after their write
   (default 1000, CrateDB's default refresh_interval); 0: at once.
 GET /_test/stats returns counters and every distinct statement seen.
+
+The PostgreSQL wire protocol (--pg-port; prints SLUICE_TEST_CRATEDB_DSN=...
+as a second line): a proxy in front of the same PostgreSQL that answers as
+CrateDB 6.4.1 was seen to over pgwire ("PostgreSQL wire protocol"):
+server_version is 14.0 (startup ParameterStatus and SHOW server_version);
+COPY ... FROM STDIN is not supported (SQLSTATE 0A000, "COPY FROM STDIN is not
+supported"); ROLLBACK is a syntax error (42601); REFRESH TABLE is accepted;
+a duplicate key is SQLSTATE 23505, as PostgreSQL says it.  CREATE TABLE in
+CrateDB's dialect is translated as over HTTP.  It does not send
+crate_version: a client then takes it for PostgreSQL and sends geo points as
+arrays, which the domain geo_point holds.
 """
 
 import argparse
@@ -166,6 +185,7 @@ class State:
         self.huge_mb = 0
         self.huge_count = 0
         self.refresh_interval_ms = 1000
+        self.doc_missing = []
         self.stats = {"requests": 0, "bulk_requests": 0, "bulk_rows": 0, "failed_rows": 0,
                       "refused": 0, "rollbacks": 0, "statements": []}
 
@@ -381,11 +401,12 @@ def routing_of(c, key):
     """clustered_by and partitioned_by of a table: as its CREATE TABLE said,
     else CrateDB's defaults (the primary key's only column, or _id)."""
     with VIS_LOCK:
-        if key in ROUTING:
-            return ROUTING[key]
-    _, info = table_columns(c, '"%s"."%s"' % (key[0].replace('"', '""'), key[1].replace('"', '""')), key[0])
-    pk = info["pk_order"]
-    return {"clustered_by": pk[0] if len(pk) == 1 else "_id", "partitioned_by": None}
+        known = dict(ROUTING.get(key) or {"clustered_by": None, "partitioned_by": None})
+    if known["clustered_by"] is None:
+        _, info = table_columns(c, '"%s"."%s"' % (key[0].replace('"', '""'), key[1].replace('"', '""')), key[0])
+        pk = info["pk_order"]
+        known["clustered_by"] = pk[0] if len(pk) == 1 else "_id"
+    return known
 
 
 def forget_columns():
@@ -734,6 +755,12 @@ def execute_bulk(c, stmt, bulk_args, plan, single=False):
         try:
             for i, args in enumerate(bulk_args):
                 f = injected(args) if not single else None
+                limbo = [v for v in STATE.doc_missing if contains(args, v)] if plan else []
+                if limbo and plan.returning.endswith("(xmax = 0)") and re.search(r'DO\s+UPDATE', stmt, re.I):
+                    f = (40411, "DocumentMissingException[[%s]: document missing]" % limbo[0])
+                elif limbo and stmt.lstrip().upper().startswith("DELETE"):
+                    with STATE.lock:
+                        STATE.doc_missing = [v for v in STATE.doc_missing if v not in limbo]
                 if f:
                     results[i] = {"rowcount": -2, "error": {"code": f[0], "message": f[1]}}
                     continue
@@ -829,6 +856,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.fail_count = f.get("fail_count", -1)
                 if "old_version" in f:
                     STATE.old_version = bool(f["old_version"])
+                if "doc_missing" in f:
+                    STATE.doc_missing = list(f["doc_missing"])
                 if "refresh_interval_ms" in f:
                     STATE.refresh_interval_ms = int(f["refresh_interval_ms"])
                 if "huge_mb" in f:
@@ -902,6 +931,117 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(status, {"error": {"message": "%s[%s]" % (type(e).__name__, str(e).strip()), "code": code}})
 
 
+# ---- the PostgreSQL wire protocol ----
+
+PG_VERSION = b"14.0"  # SHOW server_version on a real CrateDB 6.4.1
+
+
+def pg_rewrite(sql, schema_hint=None):
+    """A statement as CrateDB's pgwire would treat it, for PostgreSQL to run."""
+    word = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
+    if word == "ROLLBACK":
+        with STATE.lock:
+            STATE.stats["rollbacks"] += 1
+        return "ROLLBACK IS NOT SUPPORTED"  # real server: SQLSTATE 42601, a syntax error
+    if word == "COPY" and re.search(r'\bFROM\s+STDIN\b', sql, re.I):
+        return "SELECT public.crate_unsupported('COPY FROM STDIN is not supported')"
+    if re.match(r'^\s*SHOW\s+server_version\s*;?\s*$', sql, re.I):
+        return "SELECT '%s'::text AS server_version" % PG_VERSION.decode()
+    if word == "REFRESH":
+        return "DO $$ BEGIN END $$"  # accepted; PostgreSQL's writes are visible at once
+    if word == "CREATE":
+        stmt, design = table_design(sql, schema_hint or "doc")
+        if design:
+            with VIS_LOCK:
+                ROUTING[design[0]] = design[1]
+            forget_columns()
+        return crate_ddl_to_pg(stmt)
+    return sql
+
+
+def pg_helpers(dsn):
+    c = psycopg2.connect(dsn)
+    c.autocommit = True
+    ensure_helpers(c)
+    with c.cursor() as cur:
+        cur.execute("CREATE OR REPLACE FUNCTION public.crate_unsupported(text) RETURNS int LANGUAGE plpgsql AS"
+                    " $$ BEGIN RAISE EXCEPTION '%', $1 USING ERRCODE = 'feature_not_supported'; END $$")
+    c.close()
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def pg_client_to_server(client, server):
+    import struct
+    # startup: SSLRequest / GSSENCRequest are refused ('N'), then the startup packet
+    while True:
+        n = struct.unpack("!I", recv_exact(client, 4))[0]
+        body = recv_exact(client, n - 4)
+        code = struct.unpack("!I", body[:4])[0]
+        if code in (80877103, 80877104):
+            client.sendall(b"N")
+            continue
+        server.sendall(struct.pack("!I", n) + body)
+        break
+    while True:
+        t = recv_exact(client, 1)
+        n = struct.unpack("!I", recv_exact(client, 4))[0]
+        body = recv_exact(client, n - 4)
+        if t == b"Q":
+            sql = pg_rewrite(body[:-1].decode("utf-8", "replace")).encode()
+            body = sql + b"\0"
+        elif t == b"P":
+            name_end = body.index(b"\0")
+            q_end = body.index(b"\0", name_end + 1)
+            sql = pg_rewrite(body[name_end + 1:q_end].decode("utf-8", "replace")).encode()
+            body = body[:name_end + 1] + sql + body[q_end:]
+        server.sendall(t + struct.pack("!I", len(body) + 4) + body)
+
+
+def pg_server_to_client(server, client):
+    import struct
+    while True:
+        t = recv_exact(server, 1)
+        n = struct.unpack("!I", recv_exact(server, 4))[0]
+        body = recv_exact(server, n - 4)
+        if t == b"S" and body.startswith(b"server_version\0"):
+            body = b"server_version\0" + PG_VERSION + b"\0"
+        client.sendall(t + struct.pack("!I", len(body) + 4) + body)
+
+
+def pg_proxy(listener, host, port):
+    import socket
+
+    def pump(fn, a, b):
+        try:
+            fn(a, b)
+        except (OSError, ConnectionError, ValueError):
+            pass
+        for sk in (a, b):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    while True:
+        client, _ = listener.accept()
+        try:
+            server = socket.create_connection((host, port))
+        except OSError:
+            client.close()
+            continue
+        threading.Thread(target=pump, args=(pg_client_to_server, client, server), daemon=True).start()
+        threading.Thread(target=pump, args=(pg_server_to_client, server, client), daemon=True).start()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -909,12 +1049,25 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--user")
     p.add_argument("--password")
+    p.add_argument("--pg-port", type=int, default=None)
     ARGS = p.parse_args()
     psycopg2.extensions.register_type(psycopg2.extensions.UNICODE)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=srv.shutdown).start())
     print("SLUICE_TEST_CRATEDB_URL=http://127.0.0.1:%d" % srv.server_address[1], flush=True)
+    if ARGS.pg_port is not None:
+        import socket
+        pg_helpers(ARGS.dsn)
+        d = psycopg2.extensions.parse_dsn(ARGS.dsn)
+        lst = socket.socket()
+        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lst.bind(("127.0.0.1", ARGS.pg_port))
+        lst.listen(64)
+        threading.Thread(target=pg_proxy, args=(lst, d.get("host", "127.0.0.1"), int(d.get("port", 5432))),
+                         daemon=True).start()
+        d.update(host="127.0.0.1", port=str(lst.getsockname()[1]))
+        print("SLUICE_TEST_CRATEDB_DSN=%s" % " ".join("%s=%s" % kv for kv in d.items()), flush=True)
     srv.serve_forever()
 
 
