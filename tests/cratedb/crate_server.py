@@ -45,7 +45,8 @@ said otherwise):
 - DDL in CrateDB's dialect, as sluice's auto_create / auto_evolve write it
   (CREATE TABLE, ALTER TABLE ... ADD COLUMN), is translated to PostgreSQL's
   before it runs ("Data types"): OBJECT, OBJECT(DYNAMIC | STRICT | IGNORED)
-  ("Objects", column policy) becomes jsonb, which holds the same JSON
+  ("Objects", column policy) becomes jsonb, GEO_POINT the domain
+  public.geo_point (double precision[]), which hold the same JSON
   objects (but, unlike OBJECT, also arrays and scalars: the stand-in cannot
   tell that CrateDB would refuse those); ARRAY(T) ("Arrays", ARRAY(data_type)
   or data_type[]) becomes T[].
@@ -283,6 +284,7 @@ def split_idents(text):
 
 
 OBJECT_RE = re.compile(r'\bOBJECT\b(?:\s*\(\s*(?:DYNAMIC|STRICT|IGNORED)\s*\))?', re.I)
+GEO_RE = re.compile(r'\bGEO_POINT\b', re.I)
 ARRAY_RE = re.compile(r'\bARRAY\s*\(\s*([^()]+?)\s*\)', re.I)
 
 
@@ -302,6 +304,7 @@ def crate_ddl_to_pg(stmt):
         while j < n and stmt[j] not in "'\"":
             j += 1
         text = OBJECT_RE.sub("jsonb", stmt[i:j])
+        text = GEO_RE.sub("public.geo_point", text)
         while True:  # innermost first: ARRAY(ARRAY(TEXT)) -> text[][]
             text, k = ARRAY_RE.subn(lambda m: m.group(1) + "[]", text)
             if not k:
@@ -391,6 +394,13 @@ def table_design(stmt, schema):
 
 def ensure_helpers(c):
     with c.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                    " WHERE n.nspname = 'public' AND t.typname = 'geo_point'")
+        if cur.fetchone() is None:
+            try:
+                cur.execute("CREATE DOMAIN public.geo_point AS double precision[]")
+            except psycopg2.Error:  # created by another thread meanwhile
+                pass
         cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamptz) RETURNS timestamptz"
                     " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2, 'UTC') $$")
         cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamp) RETURNS timestamp"
