@@ -95,6 +95,13 @@ START_TEST(bulk_responses)
                      0);
     ck_assert(o[0].kind == CR_OK && o[1].kind == CR_DATA && o[2].kind == CR_RETRY && o[3].kind == CR_RETRY);
     ck_assert(strstr(o[1].msg, "ColumnValidationException"));
+    /* 40411: an upsert that found its key taken and no document (real CrateDB 6.4.1) */
+    ck_assert_int_eq(parse(200,
+                           "{\"results\":[{\"rowcount\":-2,\"error\":{\"code\":40411,"
+                           "\"message\":\"DocumentMissingException[[195]: document missing]\"}}]}",
+                           1, CR_EXPECT_ONE, o, &err),
+                     0);
+    ck_assert(o[0].kind == CR_MISSING);
     /* older versions: -2 without a reason, or an error_message */
     ck_assert_int_eq(parse(200, "{\"results\":[{\"rowcount\":-2},{\"rowcount\":-2,\"error_message\":"
                                 "\"Cannot cast value\"}]}",
@@ -202,6 +209,10 @@ START_TEST(error_codes)
     ck_assert_int_eq(crate_code_kind(5000, "failed to update mapping for [doc.t]"), SL_ERR_RETRY);
     ck_assert_int_eq(crate_code_kind(5001, "Invalid shard state"), SL_ERR_RETRY);
     ck_assert_int_eq(crate_code_kind(5003, "Cannot cast on a failed shard"), SL_ERR_RETRY);
+    /* five digits: not server errors */
+    ck_assert_int_eq(crate_code_kind(40410, "UserUnknownException"), SL_ERR_FATAL);
+    ck_assert_int_eq(crate_code_kind(40411, "DocumentMissingException[[195]: document missing]"), SL_ERR_RETRY);
+    ck_assert_int_eq(crate_code_kind(40000, "Cannot cast value"), SL_ERR_DATA);
 }
 END_TEST
 
