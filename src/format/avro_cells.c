@@ -459,8 +459,9 @@ static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder
     if (c.p != c.end)
         return 0; /* trailing bytes: the general path says so */
     for (size_t k = 0; k < t->nkey; k++)
-        if (b->len[t->key[k]] < 0)
-            return 0; /* absent (the record key may hold it) or null: the general path decides */
+        if (b->len[t->key[k]] < 0 && !t->cols[t->key[k]].computed)
+            return 0; /* absent (the record key may hold it) or null: the general path decides;
+                       * a computed key column is the database's to fill, as in the mapper */
     return 1;
 }
 

@@ -498,8 +498,9 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
         return 0;
     }
     for (size_t k = 0; k < t->nkey; k++)
-        if (b->len[t->key[k]] < 0)
-            return 0; /* absent (the record key may hold it) or null: the general path decides */
+        if (b->len[t->key[k]] < 0 && !t->cols[t->key[k]].computed)
+            return 0; /* absent (the record key may hold it) or null: the general path decides;
+                       * a computed key column is the database's to fill, as in the mapper */
     return 1;
 }
 

@@ -69,6 +69,9 @@ static const struct {
     {"doc", SL_COL_JSONB, 0, "jsonb"},         {"js", SL_COL_JSON, 0, "json"},
     {"blob", SL_COL_BYTEA, 0, "bytea"},        {"tags", SL_COL_ARRAY, SL_COL_TEXT, "text[]"},
     {"nums", SL_COL_ARRAY, SL_COL_INT8, "bigint[]"}, {"other", SL_COL_OTHER, 0, "inet"},
+    /* last: a key column CrateDB computes (GENERATED ALWAYS AS, flagged computed by its sink),
+     * which neither path expects from a record */
+    {"part", SL_COL_TIMESTAMPTZ, 0, "timestamp with time zone"},
 };
 #define NCOLS (sizeof(columns) / sizeof(columns[0]))
 
@@ -151,8 +154,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         t->cols[i].elem = columns[i].elem;
     }
     t->cols[0].in_key = true;
-    t->key = sl_xcalloc(1, sizeof(size_t));
-    t->nkey = 1;
+    t->cols[NCOLS - 1].in_key = t->cols[NCOLS - 1].generated = t->cols[NCOLS - 1].computed = true;
+    t->key = sl_xcalloc(2, sizeof(size_t));
+    t->key[1] = NCOLS - 1;
+    t->nkey = 2;
     t->schema = sl_xstrdup("public");
     t->name = sl_xstrdup("t");
     t->qname = sl_xstrdup("\"public\".\"t\"");
