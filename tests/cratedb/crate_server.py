@@ -49,7 +49,12 @@ said otherwise):
   public.geo_point (double precision[]), which hold the same JSON
   objects (but, unlike OBJECT, also arrays and scalars: the stand-in cannot
   tell that CrateDB would refuse those); ARRAY(T) ("Arrays", ARRAY(data_type)
-  or data_type[]) becomes T[].
+  or data_type[]) becomes T[].  OBJECT ... AS (sub-columns) ("Objects")
+  keeps the object whole and drops the declaration; FLOAT_VECTOR(n) ("Data
+  types") becomes the domain public.float_vector (real[]); a column's INDEX
+  USING FULLTEXT [WITH (analyzer = ...)] or INDEX OFF ("Fulltext indices")
+  is dropped, since it changes searching, not the stored value; BIT(n) is
+  spelled alike and answered as B'0101' ("Data types", BIT(n)).
   TIMESTAMP WITH / WITHOUT TIME ZONE ("Dates and times"), TEXT, BOOLEAN,
   INTEGER, BIGINT, REAL and DOUBLE PRECISION are spelled alike in both and
   pass unchanged.  So information_schema reports jsonb where CrateDB would
@@ -285,6 +290,35 @@ def split_idents(text):
 
 OBJECT_RE = re.compile(r'\bOBJECT\b(?:\s*\(\s*(?:DYNAMIC|STRICT|IGNORED)\s*\))?', re.I)
 GEO_RE = re.compile(r'\bGEO_POINT\b', re.I)
+# "Data types", FLOAT_VECTOR(n): a fixed-length array of floats, answered as
+# a JSON array; here the domain public.float_vector (real[]).
+VECTOR_RE = re.compile(r'\bFLOAT_VECTOR\s*\(\s*\d+\s*\)', re.I)
+# "Fulltext indices" / "Fulltext analyzers": INDEX USING FULLTEXT [WITH
+# (analyzer = '...')] on a TEXT column changes how MATCH searches it, not the
+# value stored or answered; INDEX OFF likewise.  Dropped here.
+FULLTEXT_RE = re.compile(r"""\bINDEX\s+(?:USING\s+FULLTEXT(?:\s+WITH\s*\((?:[^()'"]|'[^']*')*\))?|OFF\b)""", re.I)
+# "Objects": OBJECT [(policy)] AS (sub-column definitions) declares typed
+# sub-columns; the value is still one object.  The stand-in keeps the object
+# whole (jsonb) and drops the declaration.
+OBJECT_AS_RE = re.compile(r'\bOBJECT\b(?:\s*\(\s*(?:DYNAMIC|STRICT|IGNORED)\s*\))?\s+AS\s*\(', re.I)
+# BIT(n) ("Data types", BIT(n)) is spelled alike in PostgreSQL and passes
+# unchanged; CrateDB answers its values as B'0101' (see jsonable_col()).
+BIT_OID = 1560
+
+
+def drop_object_as(text):
+    """OBJECT ... AS ( ... ) -> OBJECT ...: the balanced parenthesis after AS goes."""
+    while True:
+        m = OBJECT_AS_RE.search(text)
+        if not m:
+            return text
+        depth, k = 1, m.end()
+        while k < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[k], 0)
+            k += 1
+        head = text[m.start():m.end()]
+        head = head[:re.search(r'\s+AS\s*\($', head, re.I).start()]
+        text = text[:m.start()] + head + text[k:]
 ARRAY_RE = re.compile(r'\bARRAY\s*\(\s*([^()]+?)\s*\)', re.I)
 
 
@@ -292,6 +326,7 @@ def crate_ddl_to_pg(stmt):
     """CrateDB's OBJECT(...) and ARRAY(T) type names as PostgreSQL's jsonb
     and T[], outside quoted identifiers and string literals (a column may be
     called "object")."""
+    stmt = FULLTEXT_RE.sub("", stmt)  # its WITH (analyzer = '...') holds a literal
     out, i, n = [], 0, len(stmt)
     while i < n:
         ch = stmt[i]
@@ -303,8 +338,10 @@ def crate_ddl_to_pg(stmt):
             continue
         while j < n and stmt[j] not in "'\"":
             j += 1
-        text = OBJECT_RE.sub("jsonb", stmt[i:j])
+        text = drop_object_as(stmt[i:j])
+        text = OBJECT_RE.sub("jsonb", text)
         text = GEO_RE.sub("public.geo_point", text)
+        text = VECTOR_RE.sub("public.float_vector", text)
         while True:  # innermost first: ARRAY(ARRAY(TEXT)) -> text[][]
             text, k = ARRAY_RE.subn(lambda m: m.group(1) + "[]", text)
             if not k:
@@ -399,6 +436,13 @@ def ensure_helpers(c):
         if cur.fetchone() is None:
             try:
                 cur.execute("CREATE DOMAIN public.geo_point AS double precision[]")
+            except psycopg2.Error:  # created by another thread meanwhile
+                pass
+        cur.execute("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                    " WHERE n.nspname = 'public' AND t.typname = 'float_vector'")
+        if cur.fetchone() is None:
+            try:
+                cur.execute("CREATE DOMAIN public.float_vector AS real[]")
             except psycopg2.Error:  # created by another thread meanwhile
                 pass
         cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamptz) RETURNS timestamptz"
@@ -700,7 +744,8 @@ def execute(stmt, args, bulk_args, schema):
             raise CrateError(code, status, "%s[%s]" % (type(e).__name__, str(e).strip().splitlines()[0]))
         if cur.description is None:
             return {"cols": [], "rows": [], "rowcount": cur.rowcount}
-        rows = [[jsonable(v) for v in r] for r in cur.fetchall()]
+        oids = [d[1] for d in cur.description]
+        rows = [[jsonable_col(v, oids[k]) for k, v in enumerate(r)] for r in cur.fetchall()]
         return {"cols": [d[0] for d in cur.description], "rows": rows, "rowcount": len(rows)}
 
 
@@ -714,6 +759,14 @@ def jsonable(v):
     if isinstance(v, (datetime.date, datetime.time)):
         return v.isoformat()
     return v
+
+
+def jsonable_col(v, oid):
+    """A value of a column whose type is @oid: BIT(n) as CrateDB prints it
+    ("Data types", BIT(n): B'00010010'), anything else by jsonable()."""
+    if oid == BIT_OID and isinstance(v, str):
+        return "B'%s'" % v
+    return jsonable(v)
 
 
 def injected(args):

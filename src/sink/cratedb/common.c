@@ -93,6 +93,12 @@ sl_coltype crate_coltype(const char *data_type, const char *udt, const char *dom
 {
     sl_coltype t;
     *elem = SL_COL_OTHER;
+    /* FLOAT_VECTOR(n): a fixed-length array of REAL (CrateDB's "Data types");
+     * information_schema says "float_vector" (the stand-in: a domain of that name) */
+    if ((domain && !strcasecmp(domain, "float_vector")) || (data_type && !strncasecmp(data_type, "float_vector", 12))) {
+        *elem = SL_COL_FLOAT4;
+        return SL_COL_ARRAY;
+    }
     if (domain && *domain) {
         if (!strncasecmp(domain, "geo_", 4) || !strcasecmp(domain, "object"))
             return crate_type_name(domain, strlen(domain));
