@@ -153,6 +153,15 @@ START_TEST(column_types)
     ck_assert_int_eq(e, SL_COL_INT4);
     ck_assert_int_eq(crate_coltype("ARRAY", "_float8", "geo_point", &e), SL_COL_GEO_POINT);
     ck_assert_int_eq(crate_coltype("jsonb", "jsonb", NULL, &e), SL_COL_JSONB);
+    /* FLOAT_VECTOR(n) is an array of REAL, as CrateDB's catalog names it and as the stand-in's domain */
+    e = SL_COL_OTHER;
+    ck_assert_int_eq(crate_coltype("float_vector", NULL, NULL, &e), SL_COL_ARRAY);
+    ck_assert_int_eq(e, SL_COL_FLOAT4);
+    e = SL_COL_OTHER;
+    ck_assert_int_eq(crate_coltype("ARRAY", "_float4", "float_vector", &e), SL_COL_ARRAY);
+    ck_assert_int_eq(e, SL_COL_FLOAT4);
+    /* BIT(n): sent as the text of its digits */
+    ck_assert_int_eq(crate_coltype("bit", NULL, NULL, &e), SL_COL_OTHER);
 }
 END_TEST
 
