@@ -19,6 +19,11 @@ void sl_batch_clear(sl_batch *b)
 {
     for (size_t i = 0; i < b->nrows; i++)
         free(b->rows[i]);
+    for (size_t i = 0; i < b->ncarries; i++) {
+        free(b->carries[i].old_key);
+        free(b->carries[i].fill);
+    }
+    b->ncarries = 0;
     b->nrows = b->live = b->bytes = 0;
     b->truncate = false;
     if (b->slots)
@@ -32,6 +37,7 @@ void sl_batch_free(sl_batch *b)
     sl_batch_clear(b);
     free(b->rows);
     free(b->slots);
+    free(b->carries);
     free(b);
 }
 
@@ -85,11 +91,34 @@ static void append(sl_batch *b, sl_row *row)
     b->bytes += row->size;
 }
 
-void sl_batch_add(sl_batch *b, sl_row *row)
+long sl_batch_find(const sl_batch *b, const sl_row *key_row)
+{
+    if (!b->collapse || !b->nslots)
+        return -1;
+    size_t s = key_hash(b, key_row) & (b->nslots - 1);
+    while (b->slots[s]) {
+        size_t i = b->slots[s] - 1;
+        if (b->rows[i] && key_equal(b, b->rows[i], key_row))
+            return (long)i;
+        s = (s + 1) & (b->nslots - 1);
+    }
+    return -1;
+}
+
+void sl_batch_add_carry(sl_batch *b, size_t row, sl_row *old_key, uint32_t *fill, size_t nfill)
+{
+    if (b->ncarries == b->carry_cap) {
+        b->carry_cap = b->carry_cap ? b->carry_cap * 2 : 16;
+        b->carries = sl_xrealloc(b->carries, b->carry_cap * sizeof(*b->carries));
+    }
+    b->carries[b->ncarries++] = (sl_carry){.row = row, .old_key = old_key, .fill = fill, .nfill = nfill};
+}
+
+size_t sl_batch_add(sl_batch *b, sl_row *row)
 {
     if (!b->collapse) {
         append(b, row);
-        return;
+        return b->nrows - 1;
     }
     if ((b->nrows + 1) * 2 > b->nslots)
         rehash(b);
@@ -99,7 +128,11 @@ void sl_batch_add(sl_batch *b, sl_row *row)
         sl_row *old = b->rows[i];
         if (key_equal(b, old, row)) {
             sl_row *now;
-            if (row->op == SL_OP_DELETE) {
+            if (row->op == SL_OP_DELETE && old->op != SL_OP_DELETE && !sl_row_covers(row, old)) {
+                /* keeps the deleted row's cells for a key change (batch.h) */
+                now = sl_row_merge(old, row);
+                free(row);
+            } else if (row->op == SL_OP_DELETE) {
                 now = row;
             } else if (old->op == SL_OP_DELETE) {
                 row->replace = true; /* the delete runs first, then this re-creates the key */
@@ -115,12 +148,13 @@ void sl_batch_add(sl_batch *b, sl_row *row)
             b->bytes -= old->size;
             free(old);
             b->rows[i] = now;
-            return;
+            return i;
         }
         s = (s + 1) & (b->nslots - 1);
     }
     b->slots[s] = b->nrows + 1;
     append(b, row);
+    return b->nrows - 1;
 }
 
 void sl_batch_truncate(sl_batch *b)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sluice/log.h"
+#include "sluice/kafka_record.h"
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -60,4 +61,14 @@ rd_kafka_conf_t *sl_kafka_conf(const sl_config *cfg, bool producer, char *errstr
         }
     }
     return c;
+}
+
+int sl_record_header(const sl_record *rec, const char *name, const void **val, size_t *len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    *val = NULL;
+    *len = 0;
+    if (!rec->msg || rd_kafka_message_headers((const rd_kafka_message_t *)rec->msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    return rd_kafka_header_get_last(hdrs, name, val, len) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }

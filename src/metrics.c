@@ -77,6 +77,10 @@ static const family families[SL_M_COUNT] = {
     [SL_M_FETCH_RESTARTS] = {"sluice_fetch_restarts_total", COUNTER,
                              "Fetches restarted after a full prefetch queue was emptied (librdkafka 2.0).", {NULL}, 1,
                              NULL, 0},
+    [SL_M_UNAVAILABLE] = {"sluice_unavailable_values_total", COUNTER,
+                          "Values a primary-key change did not send (Debezium's unavailable-value placeholder) "
+                          "whose old row was gone: left NULL or default (docs/cdc.md).",
+                          {"table"}, 1, NULL, 0},
 };
 
 struct sl_series {

@@ -32,6 +32,7 @@ static const sl_option_enum modes = {.list = (const char *const[]){"upsert", "in
 static const sl_option_enum on_errors = {.list = (const char *const[]){"fail", "dlq", "skip", NULL}};
 static const sl_option_enum truncates = {.list = (const char *const[]){"apply", "ignore", NULL}};
 static const sl_option_enum delete_modes = {.list = (const char *const[]){"hard", "soft", NULL}};
+static const sl_option_enum replication_roles = {.list = (const char *const[]){"origin", "replica", NULL}};
 static const sl_option_enum epoch_units = {.list = (const char *const[]){"s", "ms", "us", NULL}};
 
 /* Each entry lists its fields in order up to `doc`; the few with bounds add
@@ -150,6 +151,13 @@ const sl_option sl_options[] = {
      "Timeout of one connection attempt."},
     {SEC_TARGET, "statement_timeout_ms", OPT_DURATION, TGT(statement_timeout_ms), 0, "5m", false, NULL,
      "A write taking longer is cancelled and retried."},
+    {SEC_TARGET, "session_replication_role", OPT_ENUM, TGT(replication_role), 0, "origin", false, &replication_roles,
+     "postgresql: `replica` writes as a replica is written: ordinary triggers and rules do not fire and "
+     "foreign keys are not checked (their checks are triggers), so tables whose topics are applied "
+     "independently may hold a child before its parent, and a `BEFORE UPDATE` trigger of the source's "
+     "schema does not rewrite replicated values. Needs a superuser, or on PostgreSQL 15 and later a role "
+     "granted `GRANT SET ON PARAMETER session_replication_role TO role`; refused at start and by "
+     "`--check` when the role cannot set it. Triggers marked `ENABLE REPLICA` or `ENABLE ALWAYS` still fire."},
 
     /* routes[] */
     {SEC_ROUTE, "name", OPT_STR, RTE(name), 0, NULL, false, NULL,
@@ -224,6 +232,12 @@ const sl_option sl_options[] = {
     {SEC_ROUTE, "epoch_unit", OPT_ENUM, RTE(epoch_unit), 0, "ms", false, &epoch_units,
      "Unit of bare numbers written to timestamp columns (s, ms or us); numbers into date columns "
      "are days since 1970-01-01.", .reload = true},
+    {SEC_ROUTE, "unavailable_value", OPT_STR, RTE(unavailable_value), 0, "__debezium_unavailable_value", false, NULL,
+     "debezium: the source connector's `unavailable.value.placeholder`, the value it sends for an "
+     "unchanged out-of-line (TOAST) column. Such a column keeps its stored value on an update; on the "
+     "create of a primary-key change it is carried from the stored row of the old key (header "
+     "`__debezium.oldkey`), and counted in `sluice_unavailable_values_total` where that row is gone "
+     "(docs/cdc.md).", .reload = true},
 };
 
 #pragma GCC diagnostic pop

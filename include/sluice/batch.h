@@ -2,7 +2,9 @@
  * mode rows collapse per key in offset order (last write wins, a partial row
  * merges into the one before it, a delete followed by an upsert re-creates),
  * so each key is written once.  A truncate empties the batch and is applied
- * first.  In insert mode rows are kept in order. */
+ * first.  In insert mode rows are kept in order.  A delete that follows an
+ * upsert of its key keeps that upsert's cells (only the key is used to
+ * delete), so that a key change later in the batch can take them over. */
 #ifndef SLUICE_BATCH_H
 #define SLUICE_BATCH_H
 
@@ -12,6 +14,25 @@
 #include "sluice/config.h"
 #include "sluice/row.h"
 #include "sluice/table.h"
+
+/* A row re-created under a new key (a primary-key change) without some of
+ * its values, which the source did not send because they did not change
+ * (Debezium's unchanged-TOAST placeholder): cells `fill` of rows[row] come
+ * from the stored row of `old_key` (src/worker/carry.c), read by the sink in
+ * the write's transaction before the batch's deletes. */
+typedef enum sl_carry_state {
+    SL_CARRY_PENDING = 0, /* not yet read */
+    SL_CARRY_FILLED,      /* filled from the stored row, or nothing left to fill */
+    SL_CARRY_GONE,        /* the old key has no stored row: the cells stay unfilled */
+} sl_carry_state;
+
+typedef struct sl_carry {
+    size_t row;           /* index into rows (slots keep their index while rows collapse) */
+    struct sl_row *old_key; /* the old key's cells (the key columns), owned */
+    uint32_t *fill;       /* column indexes, owned */
+    size_t nfill;
+    sl_carry_state state;
+} sl_carry;
 
 typedef struct sl_batch {
     const sl_route_conf *route;
@@ -25,12 +46,21 @@ typedef struct sl_batch {
     size_t bytes;         /* sum of row sizes */
     size_t *slots;        /* open-addressing key index: rows index + 1, 0 = empty */
     size_t nslots;
+    sl_carry *carries;
+    size_t ncarries, carry_cap;
 } sl_batch;
 
 sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table);
 void sl_batch_free(sl_batch *b);
-/* sl_batch_add() - take ownership of @row. */
-void sl_batch_add(sl_batch *b, sl_row *row);
+/* sl_batch_add() - take ownership of @row.  Return: the index in rows
+ * where it (or what it collapsed into) is. */
+size_t sl_batch_add(sl_batch *b, sl_row *row);
+/* sl_batch_find() - the index of the row of @key_row's key (upsert mode),
+ * or -1. */
+long sl_batch_find(const sl_batch *b, const sl_row *key_row);
+/* sl_batch_add_carry() - cells @fill (@nfill of them) of rows[@row] come
+ * from the stored row of @old_key; takes ownership of @old_key and @fill. */
+void sl_batch_add_carry(sl_batch *b, size_t row, sl_row *old_key, uint32_t *fill, size_t nfill);
 void sl_batch_truncate(sl_batch *b);
 /* sl_batch_clear() - free every row; keep the allocation for reuse. */
 void sl_batch_clear(sl_batch *b);

@@ -12,6 +12,7 @@
 #include "sluice/error.h"
 
 typedef enum { SL_DELIVERY_EXACTLY_ONCE, SL_DELIVERY_AT_LEAST_ONCE } sl_delivery;
+typedef enum { SL_ROLE_ORIGIN, SL_ROLE_REPLICA } sl_replication_role;
 typedef enum { SL_FMT_JSON, SL_FMT_AVRO, SL_FMT_CONNECT_JSON, SL_FMT_DEBEZIUM } sl_format;
 typedef enum { SL_KEYFMT_JSON, SL_KEYFMT_STRING, SL_KEYFMT_AVRO } sl_keyformat;
 typedef enum { SL_MODE_UPSERT, SL_MODE_INSERT } sl_mode;
@@ -40,6 +41,7 @@ typedef struct sl_target_conf {
     sl_delivery delivery;
     int64_t connect_timeout_ms;
     int64_t statement_timeout_ms;
+    sl_replication_role replication_role; /* postgresql: session_replication_role of every connection */
     int line;
 } sl_target_conf;
 
@@ -73,6 +75,7 @@ typedef struct sl_route_conf {
     size_t nadd_columns;
     sl_epoch_unit epoch_unit;
     char *append_key;     /* CrateDB insert mode: key column filled with topic/partition/offset */
+    char *unavailable_value; /* debezium: the connector's unavailable.value.placeholder */
     int line;
 } sl_route_conf;
 

@@ -50,6 +50,11 @@ typedef struct sl_change {
     int64_t schema_key; /* a schema the format read once and kept (Debezium's JsonConverter
                            schemas): equal keys, equal schemas; unique in the process; 0 when none */
     const char *reason; /* SL_OP_IGNORE: why, for the counters ("logical message") */
+    json_t *unavailable; /* upsert: array of the fields the source did not send (Debezium's
+                            unchanged-TOAST placeholder), left out of `value`; or NULL */
+    json_t *carry_key;  /* upsert that re-creates a row under a new key (a primary-key change):
+                           the old key, whose stored row supplies the `unavailable` fields
+                           (src/worker/carry.c); or NULL */
 } sl_change;
 
 void sl_change_clear(sl_change *c);

@@ -32,6 +32,7 @@ typedef enum sl_metric_id {
     SL_M_PAUSED,           /* gauge     sluice_paused_partitions */
     SL_M_IGNORED,          /* counter   sluice_records_ignored_total{route} tombstones, heartbeats, ... */
     SL_M_FETCH_RESTARTS,   /* counter   sluice_fetch_restarts_total */
+    SL_M_UNAVAILABLE,      /* counter   sluice_unavailable_values_total{table} */
     SL_M_COUNT
 } sl_metric_id;
 

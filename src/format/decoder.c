@@ -24,6 +24,8 @@ void sl_change_clear(sl_change *c)
     json_decref(c->meta);
     json_decref(c->fields);
     json_decref(c->json_text);
+    json_decref(c->unavailable);
+    json_decref(c->carry_key);
     memset(c, 0, sizeof(*c));
     c->schema_id = -1;
 }

@@ -147,6 +147,20 @@ static int pg_open(sl_sink *s, sl_error *err)
     const char *params[] = {st};
     if (exec_ok(s, "SELECT set_config('statement_timeout', $1, false)", 1, params, "set statement_timeout", err))
         return -1;
+    if (s->conf->replication_role == SL_ROLE_REPLICA &&
+        exec_ok(s, "SET session_replication_role = replica", 0, NULL, "session_replication_role: replica", err)) {
+        /* a role that may not set it: no retry helps */
+        if (!strcmp(err->sqlstate, "42501")) {
+            err->kind = SL_ERR_FATAL;
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof(err->msg) - n,
+                     "; the role %s needs to be a superuser or, on PostgreSQL 15 and later, "
+                     "GRANT SET ON PARAMETER session_replication_role TO %s",
+                     PQuser(p->conn), PQuser(p->conn));
+        }
+        drop_conn(s);
+        return -1;
+    }
     s->connected = true;
     log_info(s->ctx, "connected to PostgreSQL %d (%s)", PQserverVersion(p->conn), PQdb(p->conn));
     return 0;
@@ -596,6 +610,82 @@ static int bisect(sl_sink *s, sl_flush *f, const rowset *rs, sl_error *err)
     return bisect(s, f, &b, err);
 }
 
+/* Rows re-created under a new key without some values (batch.h sl_carry):
+ * those cells from the stored row of the old key, read in this
+ * transaction before the batch's deletes.  Filled rows replace their
+ * slot's row, so a retried write does not read them again. */
+static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
+{
+    const sl_table *t = b->table;
+    sl_strbuf q = SL_STRBUF_INIT;
+    const char **params = sl_xcalloc(t->nkey ? t->nkey : 1, sizeof(char *));
+    sl_rowbuilder rb;
+    sl_rowbuilder_init(&rb);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < b->ncarries; i++) {
+        sl_carry *c = &b->carries[i];
+        sl_row *r = b->rows[c->row];
+        if (c->state != SL_CARRY_PENDING)
+            continue;
+        c->state = SL_CARRY_FILLED;
+        if (!r || r->op != SL_OP_UPSERT)
+            continue;
+        sl_strbuf_reset(&q);
+        size_t n = 0;
+        for (size_t k = 0; k < c->nfill; k++) {
+            if (r->len[c->fill[k]] != SL_CELL_ABSENT)
+                continue;
+            sl_strbuf_puts(&q, n++ ? ", " : "SELECT ");
+            sl_sql_ident(&q, t->cols[c->fill[k]].name);
+        }
+        if (!n)
+            continue;
+        sl_strbuf_printf(&q, " FROM %s WHERE ", t->qname);
+        for (size_t k = 0; k < t->nkey; k++) {
+            if (k)
+                sl_strbuf_puts(&q, " AND ");
+            sl_sql_ident(&q, t->cols[t->key[k]].name);
+            sl_strbuf_printf(&q, " = $%zu", k + 1);
+            params[k] = sl_row_cell(c->old_key, t->key[k]);
+        }
+        PGresult *res = PQexecParams(PG(s)->conn, q.data, (int)t->nkey, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = pg_fail(s, res, "reading the old row of a key change", err);
+            c->state = SL_CARRY_PENDING;
+            break;
+        }
+        if (PQntuples(res) == 0) {
+            c->state = SL_CARRY_GONE;
+            PQclear(res);
+            continue;
+        }
+        sl_rowbuilder_start(&rb, r->ncols);
+        int j = 0;
+        for (size_t k = 0; k < c->nfill; k++) {
+            uint32_t col = c->fill[k];
+            if (r->len[col] != SL_CELL_ABSENT)
+                continue;
+            if (PQgetisnull(res, 0, j))
+                sl_rowbuilder_set_null(&rb, col);
+            else
+                sl_rowbuilder_set(&rb, col, PQgetvalue(res, 0, j), (size_t)PQgetlength(res, 0, j));
+            j++;
+        }
+        PQclear(res);
+        sl_row *from = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, r->topic, r->partition, r->offset, NULL, 0, NULL, 0);
+        sl_row *now = sl_row_merge(from, r);
+        free(from);
+        b->bytes += now->size;
+        b->bytes -= r->size;
+        free(r);
+        b->rows[c->row] = now;
+    }
+    sl_rowbuilder_free(&rb);
+    free(params);
+    sl_strbuf_free(&q);
+    return rc;
+}
+
 static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_error *err)
 {
     if (b->truncate) {
@@ -605,6 +695,10 @@ static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_er
         sl_strbuf_free(&q);
         if (rc)
             return -1;
+    }
+    if (b->ncarries && fill_carries(s, b, err)) {
+        sl_error_prefix(err, "%s: ", b->table->qname);
+        return -1;
     }
     /* Bisection rolls back to a savepoint after each failed try, which would
      * also undo a staging table created inside it: create it before. */

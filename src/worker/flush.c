@@ -33,6 +33,7 @@ static void count_flush(sl_worker *w, size_t t, const sl_flush *f, size_t rows, 
     const char *target = w->cfg->targets[t].name;
     for (size_t i = 0; i < f->nbatches; i++) {
         const sl_batch *b = f->batches[i];
+        sl_worker_count_unavailable(w, b);
         int64_t n[3] = {0, 0, 0}; /* upsert, insert, delete */
         for (size_t r = 0; r < b->nrows; r++) {
             if (!b->rows[r])

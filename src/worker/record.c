@@ -10,7 +10,7 @@
 #include "sluice/kafka_record.h"
 #include "worker_int.h"
 
-static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op);
+static size_t add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op);
 
 static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_change *c, sl_error *err)
 {
@@ -40,7 +40,12 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     sl_op op = c->op;
     if (op == SL_OP_DELETE && te->map.soft_delete_col >= 0)
         op = SL_OP_UPSERT;
-    add_row(w, te, rec, op);
+    sl_carry carry;
+    if (sl_worker_carry_prepare(w, te, c, rec, &carry, err))
+        return -1;
+    size_t at = add_row(w, te, rec, op);
+    if (carry.nfill)
+        sl_batch_add_carry(te->batch, at, carry.old_key, carry.fill, carry.nfill);
     if (te->direct)
         sl_cells_learn(te->direct, c);
     /* a route whose table name has no template has this one table: its
@@ -50,8 +55,8 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     return 0;
 }
 
-/* The row built in w->rb into @te's batch. */
-static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op)
+/* The row built in w->rb into @te's batch.  Return: its index there. */
+static size_t add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op)
 {
     const sl_route_conf *r = te->route;
     bool keep = r->on_error == SL_ONERR_DLQ;
@@ -59,8 +64,9 @@ static void add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op)
                                        keep ? (rec->key ? rec->key : "") : NULL, keep ? rec->key_len : 0,
                                        keep ? (rec->value ? rec->value : "") : NULL, keep ? rec->value_len : 0);
     size_t before = te->batch->bytes;
-    sl_batch_add(te->batch, row);
+    size_t at = sl_batch_add(te->batch, row);
     w->pending_bytes += te->batch->bytes - before;
+    return at;
 }
 
 int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
@@ -87,6 +93,7 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
         .key_len = m->key_len,
         .value = m->payload,
         .value_len = m->len,
+        .msg = m,
     };
     rd_kafka_timestamp_type_t tst;
     rec.timestamp = rd_kafka_message_timestamp(m, &tst);

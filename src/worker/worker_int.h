@@ -72,6 +72,7 @@ typedef struct sl_tentry {
     int last_schema_id;
     int64_t last_schema_key; /* sl_change.schema_key of the last record whose schema was checked */
     json_t *rechecked; /* fields absent from the table that made sluice read its catalog again */
+    bool unavailable_logged; /* a key change without its unchanged values was logged (carry.c) */
 } sl_tentry;
 
 /* A dead letter to a route's dlq_topic (deadletter.c), from the moment it
@@ -186,6 +187,19 @@ static inline size_t sl_worker_target_index(const sl_config *cfg, const sl_targe
 {
     return (size_t)(t - cfg->targets);
 }
+
+/* carry.c */
+/* sl_worker_carry_prepare() - for an upsert @c of @te that re-creates a row
+ * under a new key without some values (sl_change.carry_key), mapped into
+ * w->rb: the cells the batch's row of the old key holds are set in w->rb;
+ * *@out (zeroed when nothing is left) names the rest and the old key, for
+ * sl_batch_add_carry() once the row is added.  -1 with SL_ERR_DATA when
+ * the old key does not map to the table's key. */
+int sl_worker_carry_prepare(sl_worker *w, sl_tentry *te, const sl_change *c, const sl_record *rec, sl_carry *out,
+                            sl_error *err);
+/* sl_worker_count_unavailable() - a committed batch's carries whose old
+ * row was gone: counted and logged (the worker's thread). */
+void sl_worker_count_unavailable(sl_worker *w, const sl_batch *b);
 
 /* consumer.c */
 rd_kafka_t *sl_worker_make_consumer(sl_worker *w);

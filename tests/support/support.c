@@ -268,12 +268,23 @@ void ts_kafka_create_topic(const char *topic, int partitions)
 void ts_produce(const char *topic, int32_t partition, const void *key, size_t key_len,
                 const void *value, size_t value_len)
 {
+    ts_produce_header(topic, partition, key, key_len, value, value_len, NULL, NULL);
+}
+
+void ts_produce_header(const char *topic, int32_t partition, const void *key, size_t key_len,
+                       const void *value, size_t value_len, const char *header, const char *header_value)
+{
     ck_assert_msg(kafka.producer != NULL, "%s: ts_kafka_start() first", CTX);
     for (;;) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
+        if (header)
+            rd_kafka_header_add(hdrs, header, -1, header_value, header_value ? -1 : 0);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             kafka.producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY((void *)key, key ? key_len : 0),
-            RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0), RD_KAFKA_V_END);
+            RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_headers_destroy(hdrs); /* producev owns them only on success */
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             break;
         ck_assert_msg(e == RD_KAFKA_RESP_ERR__QUEUE_FULL, "%s: producing to %s[%d]: %s", CTX, topic,

@@ -82,6 +82,11 @@ void ts_kafka_create_topic(const char *topic, int partitions);
 void ts_produce(const char *topic, int32_t partition, const void *key, size_t key_len,
                 const void *value, size_t value_len);
 
+/** ts_produce_header() - ts_produce() with one header @header (NUL-terminated
+ * @header_value; NULL: a null header); @header NULL: none. */
+void ts_produce_header(const char *topic, int32_t partition, const void *key, size_t key_len,
+                       const void *value, size_t value_len, const char *header, const char *header_value);
+
 /** ts_produce_str() - ts_produce() with NUL-terminated key and value. */
 void ts_produce_str(const char *topic, int32_t partition, const char *key, const char *value);
 

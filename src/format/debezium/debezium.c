@@ -28,8 +28,14 @@
  * deletes by key.  Schema-change, heartbeat and transaction-metadata events
  * are ignored and counted.
  *
- * Unchanged TOASTed columns arrive as a placeholder (dbz_int.h); such a
- * field is dropped from the change, so the column keeps its stored value.
+ * Unchanged TOASTed columns arrive as a placeholder (the route's
+ * `unavailable_value`, Debezium's default in dbz_int.h); such a field is
+ * left out of the change, so the column keeps its stored value on an
+ * update, and listed in sl_change.unavailable.  When the event re-creates
+ * its row under a new key (a primary-key change: the create carries the
+ * header `__debezium.oldkey`), the old key goes into sl_change.carry_key,
+ * so that the worker fills those columns from the old key's row
+ * (src/worker/carry.c).
  *
  * Under JsonConverter with schemas every event repeats its schema: each
  * distinct schema is parsed and read once (schema_cache.c), and the change
@@ -45,6 +51,7 @@
 #include "sluice/cells.h"
 #include "../json_cells_int.h"
 #include "sluice/log.h"
+#include "sluice/textfmt.h"
 
 /* The last delete seen per partition, to recognise the tombstone that
  * follows it.  Bounded: past DBZ_MAX_PARTS partitions, entries are reused
@@ -63,12 +70,22 @@ typedef struct dbz_state {
     size_t ndel, next_victim;
     sl_strbuf tmp;
     sl_dbz_cache *schemas;
+    const char *ph;  /* the unavailable-value placeholder (the route's) */
+    char *ph_b64;    /* its base64 without padding, as a bytea column carries it */
 } dbz_state;
 
 static int dbz_init(sl_decoder *d, sl_error *err)
 {
+    (void)err;
     dbz_state *st = sl_xcalloc(1, sizeof(dbz_state));
     st->schemas = sl_dbz_cache_new();
+    st->ph = d->route->unavailable_value ? d->route->unavailable_value : SL_DBZ_UNAVAILABLE;
+    sl_strbuf b = SL_STRBUF_INIT;
+    sl_fmt_base64(&b, st->ph, strlen(st->ph));
+    while (b.len && b.data[b.len - 1] == '=')
+        b.data[--b.len] = '\0';
+    st->ph_b64 = sl_xstrdup(b.data ? b.data : "");
+    sl_strbuf_free(&b);
     d->state = st;
     return 0;
 }
@@ -85,6 +102,7 @@ static void dbz_fini(sl_decoder *d)
     free(st->del);
     sl_strbuf_free(&st->tmp);
     sl_dbz_cache_free(st->schemas);
+    free(st->ph_b64);
     free(st);
     d->state = NULL;
 }
@@ -181,28 +199,100 @@ static json_t *convert_row(dbz_state *st, const json_t *schema, const json_t *ro
     return sl_dbz_convert(schema, row, json_text, &st->tmp, err);
 }
 
-/* Drop the unchanged-TOAST placeholders: the columns keep their values. */
-static void drop_unavailable(sl_change *out)
+/* True when @v is the unchanged-TOAST placeholder as a Debezium value can
+ * carry it: the text itself, its base64 (a bytea column, padded or not) or
+ * an array holding only it (an array column). */
+static bool unavailable(const dbz_state *st, const json_t *v)
+{
+    if (json_is_array(v) && json_array_size(v) == 1)
+        v = json_array_get(v, 0);
+    if (!json_is_string(v))
+        return false;
+    const char *s = json_string_value(v);
+    if (!strcmp(s, st->ph))
+        return true;
+    size_t n = strlen(st->ph_b64);
+    return n && !strncmp(s, st->ph_b64, n) && strspn(s + n, "=") == strlen(s + n) && strlen(s + n) <= 2;
+}
+
+/* @row (an object) without its placeholder fields, whose names go to a
+ * new array in *@names (NULL when there are none).  Return: a new
+ * reference. */
+static json_t *strip_unavailable(const dbz_state *st, json_t *row, json_t **names)
 {
     const char *k;
     json_t *v;
-    void *tmp;
-    json_object_foreach_safe(out->value, tmp, k, v) {
-        if (sl_dbz_is_unavailable(v)) {
-            if (out->json_text)
-                json_object_del(out->json_text, k);
-            json_object_del(out->value, k);
+    *names = NULL;
+    json_object_foreach(row, k, v)
+        if (unavailable(st, v)) {
+            if (!*names)
+                *names = json_array();
+            json_array_append_new(*names, json_string(k));
         }
+    if (!*names)
+        return json_incref(row);
+    json_t *copy = json_copy(row);
+    size_t i;
+    json_array_foreach(*names, i, v)
+        json_object_del(copy, json_string_value(v));
+    return copy;
+}
+
+/* The old key of a primary-key change, from the create's header
+ * `__debezium.oldkey` (as the Connect worker's header.converter wrote it:
+ * JsonConverter, with or without schemas), into out->carry_key. */
+static int old_key(dbz_state *st, const sl_record *rec, sl_change *out, sl_error *err)
+{
+    const void *v;
+    size_t n;
+    if (!sl_record_header(rec, "__debezium.oldkey", &v, &n) || !v)
+        return 0;
+    json_error_t je;
+    json_t *j = json_loadb(v, n, JSON_DECODE_ANY, &je);
+    if (!j)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "header __debezium.oldkey is not JSON (%s): the Connect worker's header.converter "
+                            "must be org.apache.kafka.connect.json.JsonConverter", je.text);
+    json_t *key = j;
+    if (is_connect_envelope(j)) {
+        json_t *ks = json_object_get(j, "schema"), *payload = json_object_get(j, "payload");
+        if (!json_is_object(ks) || !json_is_string(json_object_get(ks, "type")))
+            ks = NULL;
+        key = ks ? sl_dbz_convert(ks, payload, NULL, &st->tmp, err) : json_incref(payload);
+        json_decref(j);
+        if (!key)
+            return sl_error_prefix(err, "header __debezium.oldkey: "), -1;
     }
+    if (!json_is_object(key) || !json_object_size(key)) {
+        json_decref(key);
+        return sl_error_set(err, SL_ERR_DATA, "header __debezium.oldkey: not a key object");
+    }
+    out->carry_key = key;
+    return 0;
+}
+
+/* An upsert's row: @row converted under @schema without its placeholder
+ * fields (listed in out->unavailable); for such an event that re-creates
+ * its row under a new key, the old key (out->carry_key). */
+static int upsert_value(dbz_state *st, const sl_record *rec, const json_t *schema, json_t *row, sl_change *out,
+                        sl_error *err)
+{
+    json_t *names, *r = strip_unavailable(st, row, &names);
+    out->value = convert_row(st, schema, r, out->json_text, err);
+    json_decref(r);
+    out->unavailable = names;
+    if (!out->value)
+        return -1;
+    return names ? old_key(st, rec, out, err) : 0;
 }
 
 /* A delete's value: what `before` holds, with the record key on top. */
-static void delete_value(sl_change *out, json_t *before)
+static void delete_value(dbz_state *st, sl_change *out, json_t *before)
 {
-    out->value = json_is_object(before) ? before : json_object();
-    if (!json_is_object(before))
-        json_decref(before);
-    drop_unavailable(out);
+    json_t *names = NULL;
+    out->value = json_is_object(before) ? strip_unavailable(st, before, &names) : json_object();
+    json_decref(before);
+    json_decref(names);
     if (json_is_object(out->key))
         json_object_update(out->value, out->key);
 }
@@ -266,10 +356,8 @@ static int envelope(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, cons
             return sl_error_set(err, SL_ERR_DATA, "op \"%s\" without an \"after\" object", op);
         const json_t *as = vs->after;
         out->json_text = json_object();
-        out->value = convert_row(st, as, after, out->json_text, err);
-        if (!out->value)
-            return sl_error_prefix(err, "after: "), -1;
-        drop_unavailable(out);
+        if (upsert_value(st, rec, as, after, out, err))
+            return out->value ? -1 : (sl_error_prefix(err, "after: "), -1);
         out->fields = sl_dbz_schema_fields(vs, as, key_schema);
         out->op = SL_OP_UPSERT;
         forget_delete(st, rec);
@@ -280,7 +368,7 @@ static int envelope(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, cons
         json_t *bv = json_is_object(before) ? convert_row(st, vs->before, before, NULL, err) : json_object();
         if (!bv)
             return sl_error_prefix(err, "before: "), -1;
-        delete_value(out, bv);
+        delete_value(st, out, bv);
         out->op = SL_OP_DELETE;
         note_delete(st, rec, out->key);
         return 0;
@@ -339,17 +427,17 @@ static int flattened(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, con
     if (op && !json_object_get(out->meta, "op"))
         json_object_set_new(out->meta, "op", json_string(op));
     out->json_text = deleted ? NULL : json_object();
-    json_t *v = convert_row(st, schema, row, out->json_text, err);
-    if (!v)
-        return -1;
     if (deleted) {
-        delete_value(out, v);
+        json_t *v = convert_row(st, schema, row, NULL, err);
+        if (!v)
+            return -1;
+        delete_value(st, out, v);
         out->op = SL_OP_DELETE;
         note_delete(st, rec, out->key);
         return 0;
     }
-    out->value = v;
-    drop_unavailable(out);
+    if (upsert_value(st, rec, schema, row, out, err))
+        return -1;
     out->fields = sl_dbz_schema_fields(vs, schema, key_schema);
     out->op = SL_OP_UPSERT;
     forget_delete(st, rec);
@@ -485,7 +573,6 @@ done:
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
                           sl_rowbuilder *b)
 {
-    static const char b64_placeholder[] = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ";
     dbz_state *st = d->state;
     const char *p;
     size_t n;
@@ -495,8 +582,7 @@ static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, 
     sl_dbz_schema *vs = sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &p, &n);
     if (!vs || vs->key != schema_key || !vs->after_names)
         return 0;
-    if (memmem(p, n, SL_DBZ_UNAVAILABLE, strlen(SL_DBZ_UNAVAILABLE)) ||
-        memmem(p, n, b64_placeholder, strlen(b64_placeholder)))
+    if (memmem(p, n, st->ph, strlen(st->ph)) || (st->ph_b64[0] && memmem(p, n, st->ph_b64, strlen(st->ph_b64))))
         return 0;
     if (sl_json_cells_map_after(jc, p, n, vs->after_names, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
         return 0;

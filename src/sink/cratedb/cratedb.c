@@ -22,6 +22,9 @@ static int crate_check_conf(sl_target_conf *t, const char **key, sl_error *err)
         return sl_error_set(err, SL_ERR_FATAL,
                             "CrateDB has no transactions: only at-least-once (with idempotent upserts) is possible");
     t->delivery = SL_DELIVERY_AT_LEAST_ONCE;
+    *key = "session_replication_role";
+    if (t->replication_role != SL_ROLE_ORIGIN)
+        return sl_error_set(err, SL_ERR_FATAL, "session_replication_role is a PostgreSQL setting: CrateDB has no triggers or foreign keys");
     if (!t->schema)
         t->schema = sl_xstrdup("doc");
     return 0;

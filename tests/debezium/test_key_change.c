@@ -1,0 +1,214 @@
+/* test_key_change.c - primary-key changes of rows whose out-of-line (TOAST)
+ * values did not change, as Debezium's PostgreSQL connector sends them
+ * under REPLICA IDENTITY DEFAULT: a delete of the old key, its tombstone,
+ * and a create of the new key whose unchanged columns hold the
+ * unavailable-value placeholder and whose header `__debezium.oldkey` names
+ * the old key (JsonConverter with schemas, as tests/connect.sh sets
+ * header.converter).  Through the daemon and Kafka into PostgreSQL:
+ *   - old and new key in one partition: the new row gets the old row's value;
+ *   - in two partitions, the create applied first: from the stored row;
+ *   - in two partitions, the delete applied first: the old row is gone, the
+ *     value is NULL, counted in sluice_unavailable_values_total and logged
+ *     with the key;
+ *   - the old row updated and re-keyed in quick succession: the newest value;
+ *   - a plain update with the placeholder keeps the stored value;
+ *   - a route's own `unavailable_value`. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+#include "sluice/strbuf.h"
+#include "support.h"
+
+#define PH "__debezium_unavailable_value"
+
+static char *topic, *topic2, *schema, *logpath, *group;
+static int admin_port;
+
+static const char key_schema[] =
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}],"
+    "\"optional\":false,\"name\":\"cdc.app.docs.Key\"}";
+
+static void event(const char *t, int part, int id, const char *op, const char *after, int oldkey)
+{
+    char key[64], value[16384], hdr[512];
+    snprintf(key, sizeof(key), "{\"id\":%d}", id);
+    if (!strcmp(op, "d"))
+        snprintf(value, sizeof(value),
+                 "{\"before\":{\"id\":%d,\"title\":null,\"body\":null,\"n\":null},\"after\":null,"
+                 "\"source\":{\"table\":\"docs\"},\"op\":\"d\",\"ts_ms\":1}", id);
+    else
+        snprintf(value, sizeof(value),
+                 "{\"before\":null,\"after\":{\"id\":%d,%s},\"source\":{\"table\":\"docs\"},\"op\":\"%s\",\"ts_ms\":1}",
+                 id, after, op);
+    snprintf(hdr, sizeof(hdr), "{\"schema\":%s,\"payload\":{\"id\":%d}}", key_schema, oldkey);
+    ts_produce_header(t, part, key, strlen(key), value, strlen(value), oldkey ? "__debezium.oldkey" : NULL,
+                      oldkey ? hdr : NULL);
+    if (!strcmp(op, "d")) /* the tombstone Debezium sends after a delete */
+        ts_produce(t, part, key, strlen(key), NULL, 0);
+}
+
+static void settle(void)
+{
+    ts_flush();
+    sc_wait_committed(group, topic, 2, 120000, logpath);
+    sc_wait_committed(group, topic2, 1, 120000, logpath);
+}
+
+/* The rows of @sql (one text column) joined with ';' must equal @want. */
+static void expect(PGconn *c, const char *want, const char *sql)
+{
+    char q[2048];
+    snprintf(q, sizeof(q), "SELECT coalesce(string_agg(x, ';'), '') FROM (%s) AS q(x)", sql);
+    char *got = ts_pg_text(c, q, NULL);
+    ck_assert_msg(got && !strcmp(got, want), "%s\n  want: %s\n  got:  %s\nlog tail:\n%s", sql, want,
+                  got ? got : "(null)", sc_log_tail(logpath, 3000));
+    free(got);
+}
+
+static double unavailable_metric(void)
+{
+    char url[64], series[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", admin_port);
+    snprintf(series, sizeof(series), "sluice_unavailable_values_total{table=\"%s.docs\"}", schema);
+    sl_strbuf b = SL_STRBUF_INIT;
+    ts_http_get(url, &b);
+    double v = ts_metric(b.data, series);
+    sl_strbuf_free(&b);
+    return v < 0 ? 0 : v; /* a series appears with its first count */
+}
+
+/* "id:title:md5(body)" of every row, or "id:title:NULL" */
+static const char rows_sql[] =
+    "SELECT id || ':' || title || ':' || coalesce(md5(body), 'NULL') FROM %s.docs ORDER BY id";
+
+static void expect_rows(PGconn *c, const char *want)
+{
+    char q[512];
+    snprintf(q, sizeof(q), rows_sql, schema);
+    expect(c, want, q);
+}
+
+static char *body_md5(PGconn *c, const char *body)
+{
+    return ts_pg_text(c, "SELECT md5($1)", body, NULL);
+}
+
+START_TEST(key_changes_carry_unchanged_values)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    schema = ts_pg_fresh_schema(c, "dbz_keychange");
+    char ddl[512];
+    snprintf(ddl, sizeof(ddl),
+             "CREATE TABLE %s.docs (id int PRIMARY KEY, title text, body text, n int);"
+             "CREATE TABLE %s.docs2 (id int PRIMARY KEY, title text, body text, n int)",
+             schema, schema);
+    ts_pg_exec(c, ddl, NULL);
+    topic = ts_unique_name("keychange");
+    topic2 = ts_unique_name("keychange_ph");
+    ts_kafka_create_topic(topic, 2);
+    ts_kafka_create_topic(topic2, 1);
+    group = ts_unique_name("dbz_keychange");
+    admin_port = ts_free_port();
+    char *dir = ts_tempdir("dbz_keychange");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "admin:\n  listen: 127.0.0.1:%d\n"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "batch:\n  max_rows: 100\n  linger_ms: 20\n"
+                                 "routes:\n"
+                                 "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs\n    format: debezium\n"
+                                 "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs2\n    format: debezium\n"
+                                 "    unavailable_value: \"@@unchanged@@\"\n",
+                                 kafka, admin_port, topic, schema, topic2, schema);
+    free(kafka);
+    logpath = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, logpath);
+
+    /* the snapshot: six documents with long bodies */
+    char body[6][8200];
+    for (int i = 0; i < 6; i++) {
+        memset(body[i], 'a' + i, 8000);
+        body[i][8000] = '\0';
+        char after[8400];
+        snprintf(after, sizeof(after), "\"title\":\"t%d\",\"body\":\"%s\",\"n\":0", i + 1, body[i]);
+        event(topic, 0, i + 1, "r", after, 0);
+    }
+    char after2[8400];
+    snprintf(after2, sizeof(after2), "\"title\":\"t1\",\"body\":\"%s\",\"n\":0", body[0]);
+    event(topic2, 0, 1, "r", after2, 0);
+    settle();
+    char *m[6];
+    for (int i = 0; i < 6; i++)
+        m[i] = body_md5(c, body[i]);
+    char want[2048];
+    snprintf(want, sizeof(want), "1:t1:%s;2:t2:%s;3:t3:%s;4:t4:%s;5:t5:%s;6:t6:%s", m[0], m[1], m[2], m[3], m[4],
+             m[5]);
+    expect_rows(c, want);
+
+    /* one partition: 1 -> 101 */
+    event(topic, 0, 1, "d", NULL, 0);
+    event(topic, 0, 101, "c", "\"title\":\"t1\",\"body\":\"" PH "\",\"n\":1", 1);
+    /* two partitions, the create first: 2 -> 102 */
+    event(topic, 1, 102, "c", "\"title\":\"t2\",\"body\":\"" PH "\",\"n\":1", 2);
+    settle();
+    event(topic, 0, 2, "d", NULL, 0);
+    settle();
+    snprintf(want, sizeof(want), "3:t3:%s;4:t4:%s;5:t5:%s;6:t6:%s;101:t1:%s;102:t2:%s", m[2], m[3], m[4], m[5],
+             m[0], m[1]);
+    expect_rows(c, want);
+    ck_assert_msg(unavailable_metric() == 0, "nothing was unavailable yet: %g", unavailable_metric());
+
+    /* two partitions, the delete first: 3 -> 103 finds no old row */
+    event(topic, 0, 3, "d", NULL, 0);
+    settle();
+    event(topic, 1, 103, "c", "\"title\":\"t3\",\"body\":\"" PH "\",\"n\":1", 3);
+    settle();
+    snprintf(want, sizeof(want), "4:t4:%s;5:t5:%s;6:t6:%s;101:t1:%s;102:t2:%s;103:t3:NULL", m[3], m[4], m[5], m[0],
+             m[1]);
+    expect_rows(c, want);
+    ck_assert_msg(unavailable_metric() == 1, "one value unavailable: %g", unavailable_metric());
+    char *log = ts_read_file(logpath);
+    char needle[256];
+    snprintf(needle, sizeof(needle), "\"%s\".\"docs\": the primary-key change from (id=3) to (id=103)", schema);
+    ck_assert_msg(strstr(log, needle), "no warning naming the key: %s", sc_log_tail(logpath, 3000));
+    free(log);
+
+    /* the old row updated, then re-keyed, in quick succession: 4 -> 104
+     * gets the updated body, whichever batch each lands in */
+    char upd[8400];
+    snprintf(upd, sizeof(upd), "\"title\":\"t4\",\"body\":\"%s\",\"n\":2", body[5]);
+    event(topic, 0, 4, "u", upd, 0);
+    event(topic, 0, 4, "d", NULL, 0);
+    event(topic, 0, 104, "c", "\"title\":\"t4\",\"body\":\"" PH "\",\"n\":3", 4);
+    /* a plain update with the placeholder keeps the stored body */
+    event(topic, 0, 5, "u", "\"title\":\"t5 v2\",\"body\":\"" PH "\",\"n\":1", 0);
+    /* a route's own placeholder, and Debezium's default one is a value there */
+    event(topic2, 0, 1, "u", "\"title\":\"t1 v2\",\"body\":\"@@unchanged@@\",\"n\":1", 0);
+    settle();
+    snprintf(want, sizeof(want), "5:t5 v2:%s;6:t6:%s;101:t1:%s;102:t2:%s;103:t3:NULL;104:t4:%s", m[4], m[5], m[0],
+             m[1], m[5]);
+    expect_rows(c, want);
+    char q[256];
+    snprintf(q, sizeof(q), "SELECT title || ':' || md5(body) FROM %s.docs2", schema);
+    snprintf(want, sizeof(want), "t1 v2:%s", m[0]);
+    expect(c, want, q);
+    ck_assert_msg(unavailable_metric() == 1, "still one value unavailable: %g", unavailable_metric());
+
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    for (int i = 0; i < 6; i++)
+        free(m[i]);
+    PQfinish(c);
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {key_changes_carry_unchanged_values};
+    return sc_main("debezium key changes", tests, 1);
+}
