@@ -55,6 +55,8 @@ typedef struct sl_change {
     json_t *carry_key;  /* upsert that re-creates a row under a new key (a primary-key change):
                            the old key, whose stored row supplies the `unavailable` fields
                            (src/worker/carry.c); or NULL */
+    json_t *new_key;    /* delete of a primary-key change: the key the row moves to, whose create
+                           follows (Debezium's header __debezium.newkey); or NULL */
 } sl_change;
 
 void sl_change_clear(sl_change *c);

@@ -26,6 +26,7 @@ void sl_change_clear(sl_change *c)
     json_decref(c->json_text);
     json_decref(c->unavailable);
     json_decref(c->carry_key);
+    json_decref(c->new_key);
     memset(c, 0, sizeof(*c));
     c->schema_id = -1;
 }

@@ -12,12 +12,35 @@
  * A carry whose old row is gone when the write reads it (deleted by an
  * earlier write: another partition, another worker) leaves its cells
  * unfilled: counted in sluice_unavailable_values_total{table} once the
- * write commits and logged once per table, never silently. */
+ * write commits and logged once per table, never silently.
+ *
+ * So that the old key's delete and the new key's create land in one batch
+ * whenever this worker reads both, a delete that names the key its row
+ * moves to (sl_change.new_key) holds the batch back from the early,
+ * caught-up hand-off until that key's create is taken; batch.linger_ms and
+ * max_rows still bound the batch. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sluice/log.h"
 #include "worker_int.h"
+
+/* Keys awaited at most: past them a key change just does not hold the batch. */
+#define MAX_AWAITED 1024
+
+void sl_worker_carry_note(sl_worker *w, const sl_change *c)
+{
+    if (c->op == SL_OP_DELETE && c->new_key) {
+        if (!w->awaited)
+            w->awaited = json_array();
+        if (json_array_size(w->awaited) < MAX_AWAITED)
+            json_array_append(w->awaited, c->new_key);
+    } else if (c->op == SL_OP_UPSERT && c->carry_key && c->key && w->awaited) {
+        for (size_t i = json_array_size(w->awaited); i-- > 0;)
+            if (json_equal(json_array_get(w->awaited, i), c->key))
+                json_array_remove(w->awaited, i);
+    }
+}
 
 /* The column a field of the change lands in, or -1. */
 static long field_column(const sl_tentry *te, const char *field)

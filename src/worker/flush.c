@@ -23,6 +23,8 @@ void sl_worker_discard_pending(sl_worker *w)
         sl_flush_clear_deadletters(&w->flushes[t]);
     w->pending_rows = w->pending_bytes = 0;
     w->first_pending_ms = 0;
+    if (w->awaited)
+        json_array_clear(w->awaited);
 }
 
 /* A committed flush in the metrics: rows per table and operation, the
@@ -286,6 +288,8 @@ static bool hand_off(sl_worker *w, bool retry)
         any |= hand_off_target(w, t, retry);
     w->pending_rows = w->pending_bytes = 0;
     w->first_pending_ms = 0;
+    if (w->awaited)
+        json_array_clear(w->awaited); /* what is awaited now goes to another batch anyway */
     return any;
 }
 

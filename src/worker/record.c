@@ -43,6 +43,7 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     sl_carry carry;
     if (sl_worker_carry_prepare(w, te, c, rec, &carry, err))
         return -1;
+    sl_worker_carry_note(w, c);
     size_t at = add_row(w, te, rec, op);
     if (carry.nfill)
         sl_batch_add_carry(te->batch, at, carry.old_key, carry.fill, carry.nfill);

@@ -121,6 +121,7 @@ void sl_worker_free(sl_worker *w)
     sl_worker_deadletters_free(w);
     sl_parts_free(&w->parts);
     sl_rowbuilder_free(&w->rb);
+    json_decref(w->awaited);
     free(w);
 }
 
@@ -242,7 +243,7 @@ void *sl_worker_run(void *arg)
         } else if (!m) {
             sl_worker_restart_fetch(w);
         }
-        if (!m && w->pending_rows && !sl_worker_stopping(w) &&
+        if (!m && w->pending_rows && !sl_worker_stopping(w) && !sl_worker_awaiting(w) &&
             sl_worker_now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS) {
             /* caught up: hand the batch over if the writers are free, else
              * keep filling it until they are or it is due */
@@ -294,7 +295,7 @@ void *sl_worker_run(void *arg)
             sl_worker_write(w, true); /* waits for the write in flight: two batches at most */
         else if (m && w->pending_rows && !sl_worker_stopping(w) &&
                  sl_worker_now_ms() - w->first_pending_ms >= IDLE_FLUSH_MIN_AGE_MS && !sl_worker_writing(w) &&
-                 sl_worker_caught_up(w))
+                 !sl_worker_awaiting(w) && sl_worker_caught_up(w))
             sl_worker_write(w, false); /* caught up, the writers idle: as after an empty poll */
     }
     /* what is pending, and the write in flight, end before the group is left */

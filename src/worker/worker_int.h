@@ -164,6 +164,7 @@ struct sl_worker {
     int assigned_n;           /* partitions assigned to this worker (sluice_assigned_partitions) */
     int64_t next_probe_ms;    /* when to try unreachable targets again while idle */
     unsigned cfg_gen;         /* the configuration generation in use (reload) */
+    json_t *awaited;          /* new keys of key changes whose create is still to come (carry.c), or NULL */
 };
 
 /* worker.c */
@@ -197,6 +198,13 @@ static inline size_t sl_worker_target_index(const sl_config *cfg, const sl_targe
  * the old key does not map to the table's key. */
 int sl_worker_carry_prepare(sl_worker *w, sl_tentry *te, const sl_change *c, const sl_record *rec, sl_carry *out,
                             sl_error *err);
+/* sl_worker_carry_note() - a delete that names its row's new key starts
+ * awaiting that key's create (w->awaited); the create ends it. */
+void sl_worker_carry_note(sl_worker *w, const sl_change *c);
+static inline bool sl_worker_awaiting(const sl_worker *w)
+{
+    return w->awaited && json_array_size(w->awaited);
+}
 /* sl_worker_count_unavailable() - a committed batch's carries whose old
  * row was gone: counted and logged (the worker's thread). */
 void sl_worker_count_unavailable(sl_worker *w, const sl_batch *b);

@@ -31,7 +31,9 @@ static const char key_schema[] =
     "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}],"
     "\"optional\":false,\"name\":\"cdc.app.docs.Key\"}";
 
-static void event(const char *t, int part, int id, const char *op, const char *after, int oldkey)
+/* One event of @id; @other: for a create the old key (header
+ * __debezium.oldkey), for a delete the new key (__debezium.newkey), 0 none. */
+static void event(const char *t, int part, int id, const char *op, const char *after, int other)
 {
     char key[64], value[16384], hdr[512];
     snprintf(key, sizeof(key), "{\"id\":%d}", id);
@@ -43,9 +45,9 @@ static void event(const char *t, int part, int id, const char *op, const char *a
         snprintf(value, sizeof(value),
                  "{\"before\":null,\"after\":{\"id\":%d,%s},\"source\":{\"table\":\"docs\"},\"op\":\"%s\",\"ts_ms\":1}",
                  id, after, op);
-    snprintf(hdr, sizeof(hdr), "{\"schema\":%s,\"payload\":{\"id\":%d}}", key_schema, oldkey);
-    ts_produce_header(t, part, key, strlen(key), value, strlen(value), oldkey ? "__debezium.oldkey" : NULL,
-                      oldkey ? hdr : NULL);
+    snprintf(hdr, sizeof(hdr), "{\"schema\":%s,\"payload\":{\"id\":%d}}", key_schema, other);
+    const char *name = !other ? NULL : !strcmp(op, "d") ? "__debezium.newkey" : "__debezium.oldkey";
+    ts_produce_header(t, part, key, strlen(key), value, strlen(value), name, other ? hdr : NULL);
     if (!strcmp(op, "d")) /* the tombstone Debezium sends after a delete */
         ts_produce(t, part, key, strlen(key), NULL, 0);
 }
@@ -151,12 +153,12 @@ START_TEST(key_changes_carry_unchanged_values)
     expect_rows(c, want);
 
     /* one partition: 1 -> 101 */
-    event(topic, 0, 1, "d", NULL, 0);
+    event(topic, 0, 1, "d", NULL, 101);
     event(topic, 0, 101, "c", "\"title\":\"t1\",\"body\":\"" PH "\",\"n\":1", 1);
     /* two partitions, the create first: 2 -> 102 */
     event(topic, 1, 102, "c", "\"title\":\"t2\",\"body\":\"" PH "\",\"n\":1", 2);
     settle();
-    event(topic, 0, 2, "d", NULL, 0);
+    event(topic, 0, 2, "d", NULL, 102);
     settle();
     snprintf(want, sizeof(want), "3:t3:%s;4:t4:%s;5:t5:%s;6:t6:%s;101:t1:%s;102:t2:%s", m[2], m[3], m[4], m[5],
              m[0], m[1]);
@@ -164,7 +166,7 @@ START_TEST(key_changes_carry_unchanged_values)
     ck_assert_msg(unavailable_metric() == 0, "nothing was unavailable yet: %g", unavailable_metric());
 
     /* two partitions, the delete first: 3 -> 103 finds no old row */
-    event(topic, 0, 3, "d", NULL, 0);
+    event(topic, 0, 3, "d", NULL, 103);
     settle();
     event(topic, 1, 103, "c", "\"title\":\"t3\",\"body\":\"" PH "\",\"n\":1", 3);
     settle();
@@ -183,7 +185,7 @@ START_TEST(key_changes_carry_unchanged_values)
     char upd[8400];
     snprintf(upd, sizeof(upd), "\"title\":\"t4\",\"body\":\"%s\",\"n\":2", body[5]);
     event(topic, 0, 4, "u", upd, 0);
-    event(topic, 0, 4, "d", NULL, 0);
+    event(topic, 0, 4, "d", NULL, 104);
     event(topic, 0, 104, "c", "\"title\":\"t4\",\"body\":\"" PH "\",\"n\":3", 4);
     /* a plain update with the placeholder keeps the stored body */
     event(topic, 0, 5, "u", "\"title\":\"t5 v2\",\"body\":\"" PH "\",\"n\":1", 0);

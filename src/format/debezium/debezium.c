@@ -238,21 +238,24 @@ static json_t *strip_unavailable(const dbz_state *st, json_t *row, json_t **name
     return copy;
 }
 
-/* The old key of a primary-key change, from the create's header
- * `__debezium.oldkey` (as the Connect worker's header.converter wrote it:
- * JsonConverter, with or without schemas), into out->carry_key. */
-static int old_key(dbz_state *st, const sl_record *rec, sl_change *out, sl_error *err)
+/* A key of a primary-key change from the header @name
+ * (`__debezium.oldkey` on the create of the new key, `__debezium.newkey` on
+ * the delete of the old one) as the Connect worker's header.converter wrote
+ * it (JsonConverter, with or without schemas), into *@out; NULL when there
+ * is no such header. */
+static int header_key(dbz_state *st, const sl_record *rec, const char *name, json_t **out, sl_error *err)
 {
     const void *v;
     size_t n;
-    if (!sl_record_header(rec, "__debezium.oldkey", &v, &n) || !v)
+    *out = NULL;
+    if (!sl_record_header(rec, name, &v, &n) || !v)
         return 0;
     json_error_t je;
     json_t *j = json_loadb(v, n, JSON_DECODE_ANY, &je);
     if (!j)
         return sl_error_set(err, SL_ERR_DATA,
-                            "header __debezium.oldkey is not JSON (%s): the Connect worker's header.converter "
-                            "must be org.apache.kafka.connect.json.JsonConverter", je.text);
+                            "header %s is not JSON (%s): the Connect worker's header.converter "
+                            "must be org.apache.kafka.connect.json.JsonConverter", name, je.text);
     json_t *key = j;
     if (is_connect_envelope(j)) {
         json_t *ks = json_object_get(j, "schema"), *payload = json_object_get(j, "payload");
@@ -261,21 +264,21 @@ static int old_key(dbz_state *st, const sl_record *rec, sl_change *out, sl_error
         key = ks ? sl_dbz_convert(ks, payload, NULL, &st->tmp, err) : json_incref(payload);
         json_decref(j);
         if (!key)
-            return sl_error_prefix(err, "header __debezium.oldkey: "), -1;
+            return sl_error_prefix(err, "header %s: ", name), -1;
     }
     if (!json_is_object(key) || !json_object_size(key)) {
         json_decref(key);
-        return sl_error_set(err, SL_ERR_DATA, "header __debezium.oldkey: not a key object");
+        return sl_error_set(err, SL_ERR_DATA, "header %s: not a key object", name);
     }
-    out->carry_key = key;
+    *out = key;
     return 0;
 }
 
 /* An upsert's row: @row converted under @schema without its placeholder
- * fields (listed in out->unavailable); for such an event that re-creates
- * its row under a new key, the old key (out->carry_key). */
-static int upsert_value(dbz_state *st, const sl_record *rec, const json_t *schema, json_t *row, sl_change *out,
-                        sl_error *err)
+ * fields (listed in out->unavailable); for a create that re-creates its
+ * row under a new key, the old key (out->carry_key). */
+static int upsert_value(dbz_state *st, const sl_record *rec, const char *op, const json_t *schema, json_t *row,
+                        sl_change *out, sl_error *err)
 {
     json_t *names, *r = strip_unavailable(st, row, &names);
     out->value = convert_row(st, schema, r, out->json_text, err);
@@ -283,7 +286,7 @@ static int upsert_value(dbz_state *st, const sl_record *rec, const json_t *schem
     out->unavailable = names;
     if (!out->value)
         return -1;
-    return names ? old_key(st, rec, out, err) : 0;
+    return op && op[0] == 'c' ? header_key(st, rec, "__debezium.oldkey", &out->carry_key, err) : 0;
 }
 
 /* A delete's value: what `before` holds, with the record key on top. */
@@ -356,7 +359,7 @@ static int envelope(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, cons
             return sl_error_set(err, SL_ERR_DATA, "op \"%s\" without an \"after\" object", op);
         const json_t *as = vs->after;
         out->json_text = json_object();
-        if (upsert_value(st, rec, as, after, out, err))
+        if (upsert_value(st, rec, op, as, after, out, err))
             return out->value ? -1 : (sl_error_prefix(err, "after: "), -1);
         out->fields = sl_dbz_schema_fields(vs, as, key_schema);
         out->op = SL_OP_UPSERT;
@@ -371,7 +374,7 @@ static int envelope(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, cons
         delete_value(st, out, bv);
         out->op = SL_OP_DELETE;
         note_delete(st, rec, out->key);
-        return 0;
+        return header_key(st, rec, "__debezium.newkey", &out->new_key, err);
     }
     case 't':
         out->op = SL_OP_TRUNCATE;
@@ -434,9 +437,9 @@ static int flattened(sl_decoder *d, const sl_record *rec, sl_dbz_schema *vs, con
         delete_value(st, out, v);
         out->op = SL_OP_DELETE;
         note_delete(st, rec, out->key);
-        return 0;
+        return header_key(st, rec, "__debezium.newkey", &out->new_key, err);
     }
-    if (upsert_value(st, rec, schema, row, out, err))
+    if (upsert_value(st, rec, op, schema, row, out, err))
         return -1;
     out->fields = sl_dbz_schema_fields(vs, schema, key_schema);
     out->op = SL_OP_UPSERT;
