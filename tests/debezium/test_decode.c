@@ -187,7 +187,46 @@ START_TEST(toast_placeholder_dropped)
     ck_assert_int_eq(json_object_size(c.value), 2);
     ck_assert_str_eq(str(c.value, "note"), "kept");
     ck_assert_int_eq(json_object_size(c.json_text), 0);
+    /* listed, for a key change to carry them (no old key: not a key change) */
+    char *names = json_dumps(c.unavailable, JSON_COMPACT);
+    ck_assert_str_eq(names, "[\"doc\",\"img\",\"tags\"]");
+    free(names);
+    ck_assert_ptr_null(c.carry_key);
     sl_change_clear(&c);
+}
+END_TEST
+
+/* A connector with its own unavailable.value.placeholder: the route's
+ * unavailable_value, in text, bytes (base64, padded or not) and arrays;
+ * Debezium's default text is then a value like any other. */
+START_TEST(toast_placeholder_of_the_route)
+{
+    sl_decoder_fini(&dec);
+    route.unavailable_value = "@@x@@";
+    sl_error err;
+    ck_assert_int_eq(sl_decoder_init(&dec, &route, NULL, &err), 0);
+    const char *v =
+        "{\"schema\":{\"type\":\"struct\",\"fields\":["
+        "{\"field\":\"after\",\"type\":\"struct\",\"fields\":["
+        "{\"field\":\"id\",\"type\":\"int32\"},"
+        "{\"field\":\"body\",\"type\":\"string\"},"
+        "{\"field\":\"img\",\"type\":\"bytes\"},"
+        "{\"field\":\"img2\",\"type\":\"bytes\"},"
+        "{\"field\":\"tags\",\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+        "{\"field\":\"note\",\"type\":\"string\"}]}]},"
+        "\"payload\":{\"before\":null,\"after\":{\"id\":7,\"body\":\"@@x@@\","
+        "\"img\":\"QEB4QEA=\",\"img2\":\"QEB4QEA\",\"tags\":[\"@@x@@\"],"
+        "\"note\":\"__debezium_unavailable_value\"},\"op\":\"u\",\"source\":{}}}";
+    sl_change c;
+    ck_assert_int_eq(decode_text(NULL, v, 0, &c, &err), 0);
+    char *got = json_dumps(c.value, JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(got, "{\"id\":7,\"note\":\"__debezium_unavailable_value\"}");
+    free(got);
+    got = json_dumps(c.unavailable, JSON_COMPACT);
+    ck_assert_str_eq(got, "[\"body\",\"img\",\"img2\",\"tags\"]");
+    free(got);
+    sl_change_clear(&c);
+    route.unavailable_value = NULL;
 }
 END_TEST
 
@@ -410,6 +449,7 @@ int main(void)
     tcase_add_test(tc, pg_create_update_delete_tombstone);
     tcase_add_test(tc, pg_truncate_message_and_others);
     tcase_add_test(tc, toast_placeholder_dropped);
+    tcase_add_test(tc, toast_placeholder_of_the_route);
     tcase_add_test(tc, typed_samples);
     tcase_add_test(tc, semantic_types);
     tcase_add_test(tc, flattened_rows);

@@ -96,6 +96,10 @@ START_TEST(delete_then_upsert_recreates)
     sl_batch_add(b, row(SL_OP_UPSERT, "1", "a1", "b1", 1));
     sl_batch_add(b, row(SL_OP_DELETE, "1", NULL, NULL, 2));
     ck_assert_int_eq(find(b, "1")->op, SL_OP_DELETE);
+    /* the delete keeps the deleted row's cells, for a key change to take over */
+    ck_assert_str_eq(sl_row_cell(find(b, "1"), 1), "a1");
+    ck_assert_str_eq(sl_row_cell(find(b, "1"), 2), "b1");
+    ck_assert_int_eq(find(b, "1")->offset, 2);
     sl_batch_add(b, row(SL_OP_UPSERT, "1", "a3", NULL, 3));
     const sl_row *x = find(b, "1");
     ck_assert_int_eq(x->op, SL_OP_UPSERT);
@@ -106,6 +110,29 @@ START_TEST(delete_then_upsert_recreates)
     ck_assert(x->replace);
     ck_assert_str_eq(sl_row_cell(x, 1), "a3");
     ck_assert_str_eq(sl_row_cell(x, 2), "b4");
+    sl_batch_free(b);
+}
+END_TEST
+
+/* sl_batch_find() by key, sl_batch_add()'s index, carries freed with the rows. */
+START_TEST(find_and_carries)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT};
+    sl_batch *b = sl_batch_new(&r, &table);
+    sl_row *probe = row(SL_OP_DELETE, "2", NULL, NULL, 0);
+    ck_assert_int_eq(sl_batch_find(b, probe), -1);
+    ck_assert_uint_eq(sl_batch_add(b, row(SL_OP_UPSERT, "1", "a1", "b1", 1)), 0);
+    ck_assert_uint_eq(sl_batch_add(b, row(SL_OP_UPSERT, "2", "a2", NULL, 2)), 1);
+    ck_assert_uint_eq(sl_batch_add(b, row(SL_OP_UPSERT, "1", NULL, "b3", 3)), 0);
+    ck_assert_int_eq(sl_batch_find(b, probe), 1);
+    uint32_t *fill = malloc(sizeof(uint32_t));
+    fill[0] = 2;
+    sl_batch_add_carry(b, 1, row(SL_OP_DELETE, "9", NULL, NULL, 0), fill, 1);
+    ck_assert_uint_eq(b->ncarries, 1);
+    sl_batch_clear(b); /* frees the carry (valgrind and ASan check) */
+    ck_assert_uint_eq(b->ncarries, 0);
+    ck_assert_int_eq(sl_batch_find(b, probe), -1);
+    free(probe);
     sl_batch_free(b);
 }
 END_TEST
@@ -178,6 +205,7 @@ int main(void)
     tcase_add_test(tc, last_write_wins_per_key);
     tcase_add_test(tc, partial_rows_merge);
     tcase_add_test(tc, delete_then_upsert_recreates);
+    tcase_add_test(tc, find_and_carries);
     tcase_add_test(tc, full_row_replaces_and_keeps_replace);
     tcase_add_test(tc, truncate_clears_earlier_rows);
     tcase_add_test(tc, insert_mode_keeps_every_row);
