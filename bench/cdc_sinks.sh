@@ -1,23 +1,32 @@
 #!/bin/bash
 # cdc_sinks.sh - sluice beside Debezium's JDBC sink connector on one Debezium
-# feed: records/s each takes to apply the same topic to PostgreSQL.
+# feed: records/s each takes to apply the same topic to PostgreSQL, and
+# sluice on the same rows as plain JSON.
 #
 #   bench/cdc_sinks.sh BUILD_DIR [ROWS] [UPDATES]
 #
 # Needs SLUICE_TEST_BOOTSTRAP (a real broker, tests/support/kafka.sh).  Starts a
 # PostgreSQL server (wal_level=logical) and a Kafka Connect worker
 # (tests/support/connect.sh).  The Debezium PostgreSQL connector (JsonConverter with
-# schemas) snapshots ROWS rows (default 100000) of a table shaped like
-# bench-debezium's (bigint key, text, numeric(12,2), timestamptz, jsonb), then
-# streams UPDATES updates (default 50000).  Once the whole feed is in Kafka,
-# each sink reads it from the start into a database of its own, one after
-# the other: sluice (one worker, batch.max_rows 5000), then the JDBC sink
-# with each setting of SLUICE_JDBC_SETTINGS (';'-separated runs of
-# space-separated KEY=VALUE, default: its defaults; batch.size=5000;
-# batch.size=5000 use.reduction.buffer=true).  Time runs from the sink's
-# start (for the JDBC sink: its registration) to the moment its target holds
-# the source's final rows, polled every 0.5 s.  Each target is then compared
-# with the source (EXCEPT ALL both ways).
+# schemas) snapshots ROWS rows (default 100000) of a table, then streams
+# UPDATES updates (default 50000) of distinct rows.  The table
+# (SLUICE_CDC_SHAPE): `issue` (default), bench-debezium's bigint key, text,
+# numeric(12,2), timestamptz, jsonb; or `wide`, a bigint key and 39 columns
+# cycling through text, numeric(12,2), timestamptz, bigint, integer, boolean
+# and jsonb.  Once the whole feed is in Kafka, each sink reads it from the
+# start into a database of its own, one after the other: sluice (one
+# worker, batch.max_rows 5000), then the JDBC sink with each setting of
+# SLUICE_JDBC_SETTINGS (';'-separated runs of space-separated KEY=VALUE,
+# default: its defaults; batch.size=5000; batch.size=5000
+# use.reduction.buffer=true), then sluice again on plain JSON: as many
+# records (each snapshot row, then each updated row's final state, as
+# `row_to_json` writes them) on a topic of their own, `format: json`
+# (SLUICE_CDC_PLAIN=0 leaves it out).  Time runs from the sink's start (for
+# the JDBC sink: its registration) to the moment its target holds the
+# source's final rows, polled every 0.5 s.  Each target is then compared
+# with the source (EXCEPT ALL both ways).  The last lines give sluice's
+# ratio to the best JDBC setting (goal 10 x) and to plain JSON (goal 0.5 x),
+# marked met or MISSED, and the load average.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +35,7 @@ rows=${2:-100000}
 updates=${3:-50000}
 bootstrap=${SLUICE_TEST_BOOTSTRAP:?SLUICE_TEST_BOOTSTRAP (a real Kafka broker) is required}
 settings=${SLUICE_JDBC_SETTINGS:-"-;batch.size=5000;batch.size=5000 use.reduction.buffer=true"}
+shape=${SLUICE_CDC_SHAPE:-issue}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 export PGOPTIONS="-c client_min_messages=warning"
 
@@ -50,20 +60,44 @@ dsn() { echo "$base dbname=$1"; }
 q() { local db=$1; shift; "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$(dsn "$db")" "$@"; }
 
 q postgres -c "CREATE DATABASE src"
+# the table's columns, "name type value-expression" a line (g: the row number)
+if [ "$shape" = wide ]; then
+    columns=$(for i in $(seq 1 39); do
+        c=$(printf 'c%02d' "$i")
+        case $((i % 7)) in
+            1) echo "$c text 'v$i ' || g" ;;
+            2) echo "$c numeric(12,2) ((g * $i) % 100000) / 100.0" ;;
+            3) echo "$c timestamptz '2025-01-01 00:00:00+00'::timestamptz + (g + $i) * interval '1 second'" ;;
+            4) echo "$c bigint g * $i" ;;
+            5) echo "$c integer (g + $i) % 1000000" ;;
+            6) echo "$c boolean (g + $i) % 3 = 0" ;;
+            0) echo "$c jsonb jsonb_build_object('g', g, 'c', $i)" ;;
+        esac
+    done)
+    update_set="c02 = c02 + 1, c07 = c07 || '{\"u\": 1}'"
+else
+    [ "$shape" = issue ] || { echo "cdc_sinks: SLUICE_CDC_SHAPE is issue or wide" >&2; exit 2; }
+    columns="name text 'name ' || g
+amount numeric(12,2) (g % 100000) / 100.0
+at timestamptz '2025-01-01 00:00:00+00'::timestamptz + g * interval '1 second'
+doc jsonb jsonb_build_object('g', g, 'tag', 't' || (g % 7))"
+    update_set="amount = amount + 1, doc = doc || '{\"u\": 1}'"
+fi
+ddl=$(echo "$columns" | awk '{printf ", %s %s", $1, $2}')
+values=$(echo "$columns" | cut -d' ' -f3- | paste -sd, - | sed 's/,/, /g')
+# every column read as the source's type (the JDBC sink creates json for jsonb)
+cols="id::bigint$(echo "$columns" | awk '{printf ", %s::%s", $1, $2}')"
 q src <<EOF
 CREATE SCHEMA app;
-CREATE TABLE app.bench (id bigint PRIMARY KEY, name text, amount numeric(12,2), at timestamptz, doc jsonb);
-INSERT INTO app.bench
-SELECT g, 'name ' || g, (g % 100000) / 100.0, '2025-01-01 00:00:00+00'::timestamptz + g * interval '1 second',
-       jsonb_build_object('g', g, 'tag', 't' || (g % 7))
-FROM generate_series(1, $rows) g;
+CREATE TABLE app.bench (id bigint PRIMARY KEY$ddl);
+INSERT INTO app.bench SELECT g, $values FROM generate_series(1, $rows) g;
 EOF
 prefix=bench_$run
 q src -c "CREATE PUBLICATION ${prefix}_pub FOR TABLE app.bench"
 "$root/tests/support/connect.sh" start "$work/connect" --bootstrap "$bootstrap" >/dev/null
 "$root/tests/support/connect.sh" source "$work/connect" "$prefix" "$(dsn src)" 'app\.bench' json
-q src -c "UPDATE app.bench SET amount = amount + 1, doc = doc || '{\"u\": 1}' WHERE id IN (SELECT (g * 7919) % $rows + 1 FROM generate_series(1, $updates) g)"
-total_events=$((rows + $(q src -At -c "SELECT count(DISTINCT (g * 7919) % $rows + 1) FROM generate_series(1, $updates) g")))
+q src -c "UPDATE app.bench SET $update_set WHERE id IN (SELECT (g::bigint * 7919) % $rows + 1 FROM generate_series(1, $updates) g)"
+total_events=$((rows + $(q src -At -c "SELECT count(DISTINCT (g::bigint * 7919) % $rows + 1) FROM generate_series(1, $updates) g")))
 # the feed is complete once the topic holds every event (kcat: end offset)
 topic=${prefix}.app.bench
 end=0
@@ -74,9 +108,10 @@ for _ in $(seq 1 2400); do
 done
 [ "${end:-0}" -ge "$total_events" ] || { echo "cdc_sinks: $topic holds $end of $total_events events" >&2; exit 1; }
 "$root/tests/support/connect.sh" delete "$work/connect" "$prefix"
-echo "feed: $rows snapshot reads + $((total_events - rows)) updates = $total_events events on ${prefix}.app.bench"
+echo "feed: $rows snapshot reads + $((total_events - rows)) updates = $total_events events on ${prefix}.app.bench" \
+     "($shape: $(echo "$columns" | wc -l) columns besides the key)"
 
-checksum() { q "$1" -At -c "SELECT count(*), sum(amount::numeric), sum(hashtext(name || doc::jsonb::text)) FROM $2"; }
+checksum() { q "$1" -At -c "SELECT count(*), sum(hashtext(concat_ws('|', $cols))) FROM $2"; }
 want=$(checksum src app.bench)
 
 # wait_target DB TABLE START - seconds from START until DB's TABLE matches the source
@@ -93,8 +128,6 @@ wait_target() {
     echo "cdc_sinks: $db.$table never matched the source ($got vs $want)" >&2
     return 1
 }
-# the target's columns read as the source's types
-cols="id::bigint, name::text, amount::numeric(12,2), at::timestamptz, doc::jsonb"
 diffs() {
     q "$1" -At -c "SELECT (SELECT count(*) FROM (SELECT * FROM app.bench EXCEPT ALL SELECT $cols FROM $2) a) || ' ' ||
                           (SELECT count(*) FROM (SELECT $cols FROM $2 EXCEPT ALL SELECT * FROM app.bench) b)"
@@ -134,6 +167,9 @@ ns=$(wait_target t_sluice r_app.bench "$start")
 kill -TERM "$sluice_pid"; wait "$sluice_pid" || true; sluice_pid=""
 copy_source t_sluice
 printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "sluice" "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs t_sluice r_app.bench)"
+sluice_rate=$(rate "$ns")
+best_rate=0
+best_setting=""
 
 n=0
 IFS=';' read -ra runs <<<"$settings"
@@ -153,4 +189,65 @@ for s in "${runs[@]}"; do
     copy_source "$db"
     printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "JDBC sink ${s:-(defaults)}" \
         "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs "$db" r_app.bench)"
+    if [ "$(rate "$ns")" -gt "$best_rate" ]; then
+        best_rate=$(rate "$ns")
+        best_setting=${s:-(defaults)}
+    fi
 done
+"$root/tests/support/connect.sh" stop "$work/connect"
+
+# sluice on plain JSON: the same rows, as many records
+plain_rate=0
+if [ "${SLUICE_CDC_PLAIN:-1}" != 0 ]; then
+    ptopic=plain_$run
+    # the broker creates no topic by itself (tests/support/kafka.sh): its admin tool does
+    mkdir -p "$work/kafka"
+    printf 'brokers=1\nsasl=0\nversion=%s\n' "${SLUICE_KAFKA_VERSION:-4.4.0}" >"$work/kafka/cluster"
+    echo "$bootstrap" >"$work/kafka/bootstrap"
+    "$root/tests/support/kafka.sh" topic "$work/kafka" "$ptopic" 1 1
+    {
+        q src -At -c "COPY (SELECT id, row_to_json(b) FROM app.bench b ORDER BY id) TO STDOUT"
+        q src -At -c "COPY (SELECT id, row_to_json(b) FROM app.bench b
+                            WHERE id IN (SELECT (g::bigint * 7919) % $rows + 1 FROM generate_series(1, $updates) g)
+                            ORDER BY id) TO STDOUT"
+    } | kcat -P -b "$bootstrap" -t "$ptopic" -K $'\t' -X linger.ms=50
+    pend=$(kcat -b "$bootstrap" -Q -t "$ptopic:0:-1" 2>/dev/null | awk '{print $NF}')
+    q postgres -c "CREATE DATABASE t_plain"
+    q t_plain -c "CREATE SCHEMA r_app; CREATE TABLE r_app.bench (id bigint PRIMARY KEY$ddl)"
+    cat >"$work/plain.yaml" <<EOF
+kafka:
+  bootstrap.servers: $bootstrap
+  group.id: bench-plain-$run
+  auto.offset.reset: earliest
+targets:
+  pg:
+    type: postgresql
+    dsn: "$(dsn t_plain)"
+routes:
+  - topics: [$ptopic]
+    target: pg
+    table: r_app.bench
+    format: json
+batch:
+  max_rows: 5000
+  linger_ms: 100
+workers: 1
+EOF
+    start=$(date +%s%N)
+    "$build/src/sluice" -c "$work/plain.yaml" >"$work/plain.log" 2>&1 &
+    sluice_pid=$!
+    ns=$(wait_target t_plain r_app.bench "$start")
+    kill -TERM "$sluice_pid"; wait "$sluice_pid" || true; sluice_pid=""
+    copy_source t_plain
+    plain_rate=$(python3 -c "print('%d' % ($pend / ($ns / 1e9)))")
+    printf '%-45s %8.1f s %9s records/s differences (missing extra): %s\n' "sluice, plain JSON ($pend records)" \
+        "$(python3 -c "print($ns/1e9)")" "$plain_rate" "$(diffs t_plain r_app.bench)"
+fi
+
+# ratio NUM DEN GOAL - "N.NN x (goal G x: met|MISSED)"
+ratio() {
+    python3 -c "r = $1 / $2 if $2 else 0; print('%.2f x (goal $3 x: %s)' % (r, 'met' if r >= $3 else 'MISSED'))"
+}
+echo "sluice / the JDBC sink's best ($best_setting): $(ratio "$sluice_rate" "$best_rate" 10)"
+[ "$plain_rate" = 0 ] || echo "sluice on the Debezium feed / sluice on plain JSON: $(ratio "$sluice_rate" "$plain_rate" 0.5)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"

@@ -3,7 +3,7 @@
  * under REPLICA IDENTITY DEFAULT: a delete of the old key, its tombstone,
  * and a create of the new key whose unchanged columns hold the
  * unavailable-value placeholder and whose header `__debezium.oldkey` names
- * the old key (JsonConverter with schemas, as tests/connect.sh sets
+ * the old key (JsonConverter with schemas, as tests/support/connect.sh sets
  * header.converter).  Through the daemon and Kafka into PostgreSQL:
  *   - old and new key in one partition: the new row gets the old row's value;
  *   - in two partitions, the create applied first: from the stored row;

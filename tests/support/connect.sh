@@ -22,7 +22,10 @@
 #       __deleted=true), avro (keys and values in Avro through the registry
 #       given to start, in Confluent's wire format: a zero byte and the
 #       schema's 4-byte content id, which the registry's Confluent-compatible
-#       API resolves).  Waits until the connector and its task run.
+#       API resolves).  Topics have one partition, but those of tables
+#       named toast_p2 and toast_full_p2 two (sluice's CDC test: the two
+#       events of a primary key change in different partitions).  Waits
+#       until the connector and its task run.
 #   tests/support/connect.sh sink DIR NAME DSN TOPICS [KEY=VALUE...]
 #       register Debezium's JDBC sink connector NAME writing the topics that
 #       match the regular expression TOPICS into DSN (upsert on the record
@@ -397,6 +400,10 @@ source_connector() {
         interval.handling.mode=string \
         topic.creation.default.replication.factor=1 \
         topic.creation.default.partitions=1 \
+        topic.creation.groups=two \
+        'topic.creation.two.include=.*\.toast(_full)?_p2$' \
+        topic.creation.two.partitions=2 \
+        topic.creation.two.replication.factor=1 \
         "${kv[@]}" \
         "${conv[@]}"
 }

@@ -1,7 +1,10 @@
 -- source.sql - the source database that Debezium captures in sluice's CDC
 -- test (tests/debezium/cdc.sh): every type the PostgreSQL connector maps,
--- a composite key, a table without a primary key, a partitioned table, and
--- the rows that exist before the connector's snapshot.
+-- a composite key, a table without a primary key, a partitioned table,
+-- out-of-line (TOAST) values whose rows change their primary key, a schema
+-- as replicas keep it (foreign keys, BEFORE UPDATE triggers, a domain,
+-- tsvector, text[], 36 partitions), and the rows that exist before the
+-- connector's snapshot.
 CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy', 'it''s "complicated"');
 CREATE SCHEMA app;
 CREATE SCHEMA logs;
@@ -67,6 +70,60 @@ CREATE TABLE app.docs_full (
 );
 ALTER TABLE app.docs_full REPLICA IDENTITY FULL;
 
+-- out-of-line values whose rows change their primary key (stream.sql):
+-- under REPLICA IDENTITY DEFAULT and FULL, on topics of one partition and
+-- of two (tests/support/connect.sh gives tables named *_p2 two partitions).
+-- STORAGE EXTERNAL: bodies over 2 kB are stored out of line, uncompressed.
+CREATE TABLE app.toast_p1 (id integer PRIMARY KEY, title text, body text, n integer);
+CREATE TABLE app.toast_p2 (LIKE app.toast_p1 INCLUDING ALL);
+CREATE TABLE app.toast_full_p1 (LIKE app.toast_p1 INCLUDING ALL);
+CREATE TABLE app.toast_full_p2 (LIKE app.toast_p1 INCLUDING ALL);
+ALTER TABLE app.toast_p1 ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE app.toast_p2 ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE app.toast_full_p1 ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE app.toast_full_p2 ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE app.toast_full_p1 REPLICA IDENTITY FULL;
+ALTER TABLE app.toast_full_p2 REPLICA IDENTITY FULL;
+
+-- a schema as replicas keep it: books reference authors (their topics are
+-- applied independently), BEFORE UPDATE triggers rewrite last_update, a
+-- domain, an enum, tsvector, text[]; the noschema feed's target is this
+-- schema itself (pg_dump), written with session_replication_role: replica
+CREATE DOMAIN app.posint AS integer CHECK (VALUE > 0);
+CREATE TABLE app.authors (
+    id          integer PRIMARY KEY,
+    name        text NOT NULL,
+    last_update timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE app.books (
+    id          integer PRIMARY KEY,
+    author_id   integer NOT NULL REFERENCES app.authors (id) ON DELETE CASCADE,
+    pages       app.posint,
+    mood        public.mood,
+    tags        text[],
+    tsv         tsvector,
+    last_update timestamptz NOT NULL DEFAULT now()
+);
+CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN NEW.last_update := clock_timestamp(); RETURN NEW; END$$;
+CREATE TRIGGER touch BEFORE UPDATE ON app.authors FOR EACH ROW EXECUTE FUNCTION app.touch();
+CREATE TRIGGER touch BEFORE UPDATE ON app.books FOR EACH ROW EXECUTE FUNCTION app.touch();
+-- dozens of partitions: one a month over three years
+CREATE TABLE app.readings (
+    id bigint,
+    at date,
+    v  double precision,
+    PRIMARY KEY (id, at)
+) PARTITION BY RANGE (at);
+DO $$
+BEGIN
+  FOR i IN 0..35 LOOP
+    EXECUTE format('CREATE TABLE app.%I PARTITION OF app.readings FOR VALUES FROM (%L) TO (%L)',
+                   'readings_p' || i, date '2024-01-01' + make_interval(months => i),
+                   date '2024-01-01' + make_interval(months => i + 1));
+  END LOOP;
+END $$;
+
 -- a partitioned table: Debezium sees the parent (publish_via_partition_root)
 CREATE TABLE app.meas (
     id   bigint,
@@ -124,3 +181,19 @@ INSERT INTO app.meas SELECT g, date '2025-01-01' + (g * 7 % 700), g / 7.0, 'm' |
 
 INSERT INTO logs.events SELECT gen_random_uuid(), 'boot', '2025-03-04 05:06:07.000008', jsonb_build_object('g', g)
 FROM generate_series(1, 50) g;
+
+-- about 6.4 kB of incompressible text a row
+CREATE FUNCTION pg_temp.body(g integer) RETURNS text LANGUAGE sql AS
+$$SELECT string_agg(md5((g * 1000 + i)::text), '') FROM generate_series(1, 200) i$$;
+INSERT INTO app.toast_p1 SELECT g, 'toast ' || g, pg_temp.body(g), 0 FROM generate_series(1, 30) g;
+INSERT INTO app.toast_p2 SELECT * FROM app.toast_p1;
+INSERT INTO app.toast_full_p1 SELECT * FROM app.toast_p1;
+INSERT INTO app.toast_full_p2 SELECT * FROM app.toast_p1;
+
+INSERT INTO app.authors SELECT g, 'author ' || g, '2025-01-01 00:00:00+00' FROM generate_series(1, 10) g;
+INSERT INTO app.books
+SELECT g, g % 10 + 1, g * 10, (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::public.mood,
+       ARRAY['tag ' || g, 'a,b', 'q"uote', NULL], to_tsvector('english', 'the quick brown fox ' || g),
+       '2025-01-01 00:00:00+00'
+FROM generate_series(1, 40) g;
+INSERT INTO app.readings SELECT g, date '2024-01-01' + (g * 11 % 1090), g * 0.25 FROM generate_series(1, 300) g;

@@ -1,6 +1,8 @@
 -- stream.sql - changes streamed after the snapshot (tests/debezium/cdc.sh):
 -- inserts, updates, deletes (tombstones follow), a primary key update, a
--- TRUNCATE, unchanged TOAST values under REPLICA IDENTITY DEFAULT and FULL.
+-- TRUNCATE, unchanged TOAST values under REPLICA IDENTITY DEFAULT and FULL,
+-- primary key updates of rows with unchanged out-of-line values, changes of
+-- the replica schema's tables.
 INSERT INTO app.types (id, si, i, bi, n, n2, r, d, b, t, vc, c, by, u, j, jb, dt, tm, ttz, ts, tstz, iv, ai, at, e)
 VALUES (10, 7, 8, 4611686018427387904, 3.14159265358979323846264338327950288, 0.5, 0.1, 0.1, true,
         E'line\nbreak\ttab', 'v', 'c', '\xdeadbeef', 'f47ac10b-58cc-4372-a567-0e02b2c3d479',
@@ -39,3 +41,36 @@ INSERT INTO app.trunc VALUES (3, 'in the truncating transaction');
 TRUNCATE app.trunc;
 INSERT INTO app.trunc VALUES (4, 'after the second truncate');
 COMMIT;
+
+-- primary key updates of rows whose out-of-line body does not change: the
+-- creates of the new keys carry the placeholder under DEFAULT
+UPDATE app.toast_p1 SET id = id + 1000, n = n + 1 WHERE id <= 10;
+UPDATE app.toast_p2 SET id = id + 1000, n = n + 1 WHERE id <= 10;
+UPDATE app.toast_full_p1 SET id = id + 1000, n = n + 1 WHERE id <= 10;
+UPDATE app.toast_full_p2 SET id = id + 1000, n = n + 1 WHERE id <= 10;
+-- one row at a time, each its own transaction
+UPDATE app.toast_p1 SET id = 2011 WHERE id = 11;
+UPDATE app.toast_p2 SET id = 2011 WHERE id = 11;
+UPDATE app.toast_full_p2 SET id = 2011 WHERE id = 11;
+-- an update, then a key change of the same row in one transaction
+BEGIN;
+UPDATE app.toast_p1 SET body = body || 'changed' WHERE id = 12;
+UPDATE app.toast_p1 SET id = 2012 WHERE id = 12;
+COMMIT;
+-- plain updates: the body keeps its stored value
+UPDATE app.toast_p1 SET n = n + 5 WHERE id BETWEEN 20 AND 25;
+UPDATE app.toast_p2 SET n = n + 5 WHERE id BETWEEN 20 AND 25;
+
+-- the replica schema: a new author and a book of theirs in one transaction
+-- (their topics are applied independently), updates whose last_update the
+-- triggers rewrite, a delete that cascades, rows moving between partitions
+BEGIN;
+INSERT INTO app.authors VALUES (11, 'author 11');
+INSERT INTO app.books (id, author_id, pages, mood, tags, tsv)
+VALUES (41, 11, 99, 'happy', ARRAY['new'], to_tsvector('english', 'jumped over'));
+COMMIT;
+UPDATE app.books SET pages = pages + 1, tags = tags || 'x' WHERE id % 4 = 0;
+UPDATE app.authors SET name = name || ' jr' WHERE id <= 3;
+DELETE FROM app.authors WHERE id = 5;
+UPDATE app.readings SET at = at + 200, v = -v WHERE id <= 20;
+DELETE FROM app.readings WHERE id BETWEEN 100 AND 120;
