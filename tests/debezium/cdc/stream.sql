@@ -69,7 +69,7 @@ INSERT INTO app.authors VALUES (11, 'author 11');
 INSERT INTO app.books (id, author_id, pages, mood, tags, tsv)
 VALUES (41, 11, 99, 'happy', ARRAY['new'], to_tsvector('english', 'jumped over'));
 COMMIT;
-UPDATE app.books SET pages = pages + 1, tags = tags || 'x' WHERE id % 4 = 0;
+UPDATE app.books SET pages = pages + 1, tags = tags || 'x'::text WHERE id % 4 = 0;
 UPDATE app.authors SET name = name || ' jr' WHERE id <= 3;
 DELETE FROM app.authors WHERE id = 5;
 UPDATE app.readings SET at = at + 200, v = -v WHERE id <= 20;
