@@ -17,8 +17,9 @@
  * So that the old key's delete and the new key's create land in one batch
  * whenever this worker reads both, a delete that names the key its row
  * moves to (sl_change.new_key) holds the batch back from the early,
- * caught-up hand-off until that key's create is taken; batch.linger_ms and
- * max_rows still bound the batch. */
+ * caught-up hand-off until that key's create is taken, for
+ * batch.linger_ms or SL_KEY_CHANGE_WAIT_MS, whichever is longer; max_rows
+ * and max_bytes still bound the batch. */
 #include <stdlib.h>
 #include <string.h>
 

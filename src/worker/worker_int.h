@@ -198,6 +198,11 @@ static inline size_t sl_worker_target_index(const sl_config *cfg, const sl_targe
  * the old key does not map to the table's key. */
 int sl_worker_carry_prepare(sl_worker *w, sl_tentry *te, const sl_change *c, const sl_record *rec, sl_carry *out,
                             sl_error *err);
+/* How long a batch waits at least for the create of a key change whose
+ * delete it holds (carry.c), when batch.linger_ms is shorter: the two are
+ * a few offsets apart in one partition, but may come in different fetches. */
+#define SL_KEY_CHANGE_WAIT_MS 1000
+
 /* sl_worker_carry_note() - a delete that names its row's new key starts
  * awaiting that key's create (w->awaited); the create ends it. */
 void sl_worker_carry_note(sl_worker *w, const sl_change *c);
