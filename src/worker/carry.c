@@ -18,8 +18,8 @@
  * whenever this worker reads both, a delete that names the key its row
  * moves to (sl_change.new_key) holds the batch back from the early,
  * caught-up hand-off until that key's create is taken, for
- * batch.linger_ms or SL_KEY_CHANGE_WAIT_MS, whichever is longer; max_rows
- * and max_bytes still bound the batch. */
+ * batch.linger_ms or SL_KEY_CHANGE_WAIT_MS after the delete, whichever is
+ * longer; max_rows and max_bytes still bound the batch. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +34,8 @@ void sl_worker_carry_note(sl_worker *w, const sl_change *c)
     if (c->op == SL_OP_DELETE && c->new_key) {
         if (!w->awaited)
             w->awaited = json_array();
+        if (!json_array_size(w->awaited))
+            w->awaited_ms = sl_worker_now_ms();
         if (json_array_size(w->awaited) < MAX_AWAITED)
             json_array_append(w->awaited, c->new_key);
     } else if (c->op == SL_OP_UPSERT && c->carry_key && c->key && w->awaited) {

@@ -129,12 +129,16 @@ static bool due(const sl_worker *w)
 {
     if (w->pending_rows == 0)
         return false;
-    /* a key change's create still to come waits a little longer (carry.c) */
-    int64_t linger = w->cfg->batch.linger_ms;
-    if (sl_worker_awaiting(w) && linger < SL_KEY_CHANGE_WAIT_MS)
-        linger = SL_KEY_CHANGE_WAIT_MS;
-    return w->pending_rows >= (size_t)w->cfg->batch.max_rows || w->pending_bytes >= (size_t)w->cfg->batch.max_bytes ||
-           sl_worker_now_ms() - w->first_pending_ms >= linger;
+    if (w->pending_rows >= (size_t)w->cfg->batch.max_rows || w->pending_bytes >= (size_t)w->cfg->batch.max_bytes)
+        return true;
+    int64_t now = sl_worker_now_ms();
+    /* a key change's create still to come: counted from its delete, the
+     * batch waits for linger_ms or SL_KEY_CHANGE_WAIT_MS, the longer (carry.c) */
+    if (sl_worker_awaiting(w)) {
+        int64_t wait = w->cfg->batch.linger_ms > SL_KEY_CHANGE_WAIT_MS ? w->cfg->batch.linger_ms : SL_KEY_CHANGE_WAIT_MS;
+        return now - w->awaited_ms >= wait;
+    }
+    return now - w->first_pending_ms >= w->cfg->batch.linger_ms;
 }
 
 void sl_worker_target_up(sl_worker *w, size_t t, const sl_error *err)

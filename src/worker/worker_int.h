@@ -165,6 +165,7 @@ struct sl_worker {
     int64_t next_probe_ms;    /* when to try unreachable targets again while idle */
     unsigned cfg_gen;         /* the configuration generation in use (reload) */
     json_t *awaited;          /* new keys of key changes whose create is still to come (carry.c), or NULL */
+    int64_t awaited_ms;       /* when the first of them was taken */
 };
 
 /* worker.c */
