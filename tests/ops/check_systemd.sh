@@ -80,13 +80,20 @@ targets:
     type: postgresql
     dsn: "$SLUICE_TEST_DSN password=\${file:/run/credentials/sluice.service/pg-password}"
 routes:
-  - topics: [sluice_systemd_check]
+  - topics: [sluice_systemd_check_$$]
     target: pg
     table: public.sluice_systemd_check_$$
     format: json
 EOF
     psql -q "$SLUICE_TEST_DSN" -c "CREATE TABLE public.sluice_systemd_check_$$ (id int PRIMARY KEY)" ||
         { echo "FAIL: cannot create the table"; exit 1; }
+    # the test broker creates no topic by itself
+    /usr/bin/python3 -c '
+import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+for f in a.create_topics([NewTopic(sys.argv[2], 1, 1)]).values():
+    f.result(30)' "$SLUICE_TEST_BOOTSTRAP" "sluice_systemd_check_$$" || { echo "FAIL: cannot create the topic"; exit 1; }
 fi
 install -m 644 "$tmp/sluice.yaml" "$etc/sluice.yaml"
 printf 'secret\n' > "$tmp/pw" && install -m 600 "$tmp/pw" "$etc/pg-password"
@@ -158,7 +165,11 @@ wait_for() { # FILE PATTERN SECONDS
         sleep 0.2
     done
 }
-wait_for "$tmp/notified" "" 10 || { echo "FAIL: the notify socket did not start"; exit 1; }
+end=$((SECONDS + 10))
+until [ -S "$sock" ] && [ -f "$tmp/notified" ]; do
+    [ $SECONDS -lt $end ] || { echo "FAIL: the notify socket did not start"; exit 1; }
+    sleep 0.2
+done
 start=$(unit_cmd ExecStart)
 # shellcheck disable=SC2086
 NOTIFY_SOCKET=$sock sandboxed $start > "$tmp/sluice.log" 2>&1 &
