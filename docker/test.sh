@@ -40,8 +40,8 @@ cleanup() {
     local c
     for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
     [ -z "$crate_pid" ] || kill "$crate_pid" 2>/dev/null || true
-    [ -z "$started_kafka" ] || tests/kafka.sh stop "$tmp/kafka" || true
-    [ -z "$started_pg" ] || tests/pgserver.sh stop "$tmp/pg" || true
+    [ -z "$started_kafka" ] || tests/support/kafka.sh stop "$tmp/kafka" || true
+    [ -z "$started_pg" ] || tests/support/pgserver.sh stop "$tmp/pg" || true
     if [ -n "$dockerd_pid" ]; then
         kill "$dockerd_pid" 2>/dev/null || true
         wait "$dockerd_pid" 2>/dev/null || true
@@ -104,12 +104,12 @@ echo "   librdkafka in the image: $rdk"
 
 # --- the servers ----------------------------------------------------------------
 if [ -z "${SLUICE_TEST_DSN:-}" ]; then
-    line=$(tests/pgserver.sh start "$tmp/pg")
+    line=$(tests/support/pgserver.sh start "$tmp/pg")
     export SLUICE_TEST_DSN=${line#SLUICE_TEST_DSN=}
     started_pg=1
 fi
 if [ -z "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
-    line=$(tests/kafka.sh start "$tmp/kafka")
+    line=$(tests/support/kafka.sh start "$tmp/kafka")
     export SLUICE_TEST_BOOTSTRAP=${line#SLUICE_TEST_BOOTSTRAP=}
     started_kafka=1
 fi
