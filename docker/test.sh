@@ -241,6 +241,53 @@ done
 [ "$(sql "SELECT count(*) FROM public.$table")" = 0 ] || fail "bad records stored"
 echo "ok: a topic of only bad records: three docker stop/start cycles, each exit 0 and each adding dead letters ($before of $n)"
 
+# --- the Kubernetes pod's configuration and Secret, mounted as the kubelet does ------
+# The ConfigMap's sluice.yaml (mode 0644) and the Secret's files root-owned
+# with the volume's defaultMode, given fsGroup as their group with read for
+# it (a read-only volume); the container as runAsUser:runAsGroup with fsGroup
+# as a supplementary group, read-only root, no capabilities.
+k8s=$tmp/k8s
+mkdir -p "$k8s"
+pod=$(/usr/bin/python3 - docker/kubernetes/sluice.yaml "$k8s" <<'EOF'
+import os, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kind = lambda k: [d for d in docs if d["kind"] == k]
+dep = kind("Deployment")[0]["spec"]["template"]["spec"]
+sc = dep.get("securityContext", {})
+vols = {v["name"]: v for v in dep["volumes"]}
+c = dep["containers"][0]
+out = sys.argv[2]
+for m in c["volumeMounts"]:
+    v = vols[m["name"]]
+    if "configMap" in v:
+        cm = [d for d in kind("ConfigMap") if d["metadata"]["name"] == v["configMap"]["name"]][0]
+        for item in v["configMap"]["items"]:
+            path = os.path.join(out, m["mountPath"].lstrip("/"), item["path"])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "w").write(cm["data"][item["key"]])
+            os.chmod(path, 0o644)
+    if "secret" in v:
+        sec = [d for d in kind("Secret") if d["metadata"]["name"] == v["secret"]["secretName"]][0]
+        d = os.path.join(out, m["mountPath"].lstrip("/"))
+        os.makedirs(d, exist_ok=True)
+        mode = v["secret"].get("defaultMode", 0o644)
+        fs = sc.get("fsGroup")
+        for k, val in sec["stringData"].items():
+            path = os.path.join(d, k)
+            open(path, "w").write(val)
+            os.chown(path, 0, fs if fs is not None else 0)
+            os.chmod(path, mode | 0o440 if fs is not None else mode)
+print(sc["runAsUser"], sc.get("runAsGroup", 0), sc.get("fsGroup", ""))
+EOF
+) || fail "reading docker/kubernetes/sluice.yaml"
+read -r k_uid k_gid k_fs <<< "$pod"
+k_opts=(--user "$k_uid:$k_gid" ${k_fs:+--group-add "$k_fs"} --read-only --cap-drop ALL
+        --security-opt no-new-privileges -v "$k8s/etc/sluice:/etc/sluice:ro")
+out=$(docker run --rm "${k_opts[@]}" "$image" --check --offline -c /etc/sluice/sluice.yaml 2>&1) ||
+    fail "the pod's configuration, as uid $k_uid gid $k_gid with fsGroup ${k_fs:-none}: $out"
+echo "ok: the Kubernetes pod (uid $k_uid, gid $k_gid, fsGroup ${k_fs:-none}) reads its Secret" \
+    "($(stat -c '%a %U:%g' "$k8s"/etc/sluice/secrets/*)): $(echo "$out" | tail -n 1)"
+
 # --- the compose files ------------------------------------------------------------
 if [ -z "$compose" ]; then
     echo "note: neither docker compose nor docker-compose: the compose files are not checked here"
