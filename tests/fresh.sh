@@ -25,6 +25,7 @@ tarball=$(tests/support/debian_root.sh git,ca-certificates) || exit 1
 base=${SLUICE_FRESH_DIR:-/var/tmp}
 mkdir -p "$base"
 root=$(mktemp -d "$base/sluice-fresh.XXXXXX")
+chmod 755 "$root" # its / (mktemp makes it 0700: no other user could run anything)
 mounted=()
 cleanup() {
     local i
