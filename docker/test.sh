@@ -113,7 +113,7 @@ if [ -z "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
     export SLUICE_TEST_BOOTSTRAP=${line#SLUICE_TEST_BOOTSTRAP=}
     started_kafka=1
 fi
-sql() { psql -X -q -t -A "$SLUICE_TEST_DSN" -c "$1"; }
+sql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -t -A "$SLUICE_TEST_DSN" -c "$1"; }
 # create_topic NAME PARTITIONS (the test broker creates no topic by itself)
 create_topic() {
     /usr/bin/python3 - "$SLUICE_TEST_BOOTSTRAP" "$1" "$2" <<'EOF'
@@ -287,6 +287,60 @@ out=$(docker run --rm "${k_opts[@]}" "$image" --check --offline -c /etc/sluice/s
     fail "the pod's configuration, as uid $k_uid gid $k_gid with fsGroup ${k_fs:-none}: $out"
 echo "ok: the Kubernetes pod (uid $k_uid, gid $k_gid, fsGroup ${k_fs:-none}) reads its Secret" \
     "($(stat -c '%a %U:%g' "$k8s"/etc/sluice/secrets/*)): $(echo "$out" | tail -n 1)"
+
+# --- the compose demo's own sluice configuration, against the CrateDB stand-in ----
+# docker/sluice.yaml as the compose file mounts it, with only its addresses
+# (and, for a broker and database shared between runs, its group, topic and
+# admin port) pointed at this test's servers; docker/init.json creates the
+# table as cratedb-init does; the records are the compose file's example.
+crate_out=$tmp/crate.out
+/usr/bin/python3 tests/cratedb/crate_server.py --dsn "$SLUICE_TEST_DSN" > "$crate_out" 2>&1 &
+crate_pid=$!
+wait_until 30 'grep -q SLUICE_TEST_CRATEDB_URL= "$crate_out"' || { cat "$crate_out"; fail "the CrateDB stand-in did not start"; }
+crate_url=$(sed -n 's/^SLUICE_TEST_CRATEDB_URL=//p' "$crate_out")
+# CrateDB's default schema exists on every CrateDB; the stand-in's database needs it made
+sql "CREATE SCHEMA IF NOT EXISTS doc; DROP TABLE IF EXISTS doc.readings, doc.sluice_dead"
+if ! curl -sf -H 'Content-Type: application/json' -d @docker/init.json "$crate_url/_sql" > "$tmp/init.out"; then
+    # the stand-in learns CrateDB's table designs (generated columns,
+    # PARTITIONED BY, CLUSTERED BY) with the CrateDB work on generated key
+    # columns; until then this part cannot run, and says so
+    echo "note: NOT RUN: the compose demo's configuration against the CrateDB stand-in: the stand-in refuses" \
+        "docker/init.json's table: $(curl -s -H 'Content-Type: application/json' -d @docker/init.json "$crate_url/_sql")"
+else
+topic=readings_$tag
+demo_port=$((20000 + RANDOM % 20000))
+sed -e "s#bootstrap.servers: kafka:9092#bootstrap.servers: $SLUICE_TEST_BOOTSTRAP#" \
+    -e "s#group.id: sluice-crate#group.id: sluice-crate-$tag#" -e "s#url: http://cratedb:4200#url: $crate_url#" \
+    -e "s#topics: \[readings\]#topics: [$topic]#" -e "s#listen: 0.0.0.0:9464#listen: 0.0.0.0:$demo_port#" \
+    docker/sluice.yaml > "$tmp/demo.yaml"
+chmod 644 "$tmp/demo.yaml"
+diff docker/sluice.yaml "$tmp/demo.yaml" | grep '^>' | sed 's/^>/   changed:/'
+create_topic "$topic" 4
+# the compose file's example record, for 10 devices over 3 months (key: the primary key but month)
+for d in 0 1 2 3 4 5 6 7 8 9; do
+    for m in 0 1 2; do
+        ts=$((1717200000000 + m * 2678400000 + d * 1000))
+        printf '{"device":"d%d","ts":%d}|{"device":"d%d","ts":%d,"temp":2%d.5,"loc":[13.4,52.5]}\n' $d $ts $d $ts $m
+    done
+done > "$tmp/readings.txt"
+kcat -P -b "$SLUICE_TEST_BOOTSTRAP" -t "$topic" -K '|' -l "$tmp/readings.txt"
+name=sluice-demo-$tag
+containers+=("$name")
+docker run -d --name "$name" "${run_opts[@]}" -v "$tmp/demo.yaml:/etc/sluice/sluice.yaml:ro" "$image" >/dev/null
+demo_rows() { sql "SELECT count(*) FROM doc.readings"; }
+demo_dead() { sql "SELECT CASE WHEN to_regclass('doc.sluice_dead') IS NULL THEN 0 ELSE (SELECT count(*) FROM doc.sluice_dead) END"; }
+wait_until 120 '[ "$(demo_rows)" = 30 ] || [ "$(demo_dead)" != 0 ]' || true
+rows=$(demo_rows) dead=$(demo_dead)
+docker stop -t 30 "$name" >/dev/null
+rc=$(docker inspect -f '{{.State.ExitCode}}' "$name")
+if [ "$rows" != 30 ] || [ "$dead" != 0 ] || [ "$rc" != 0 ]; then
+    docker logs "$name" 2>&1 | tail -n 15
+    fail "the compose demo's configuration: $rows of 30 readings stored, $dead dead letters, exit $rc"
+fi
+echo "ok: the compose demo's configuration stored the 30 demo readings in doc.readings (the stand-in), no dead letter, exit 0:"
+sql "SELECT device, count(*), min(month)::date, max(month)::date FROM doc.readings GROUP BY device ORDER BY device LIMIT 3" |
+    sed 's/^/   /'
+fi
 
 # --- the compose files ------------------------------------------------------------
 if [ -z "$compose" ]; then
