@@ -25,7 +25,6 @@ tarball=$(tests/support/debian_root.sh git,ca-certificates) || exit 1
 base=${SLUICE_FRESH_DIR:-/var/tmp}
 mkdir -p "$base"
 root=$(mktemp -d "$base/sluice-fresh.XXXXXX")
-chmod 755 "$root" # its / (mktemp makes it 0700: no other user could run anything)
 mounted=()
 cleanup() {
     local i
@@ -35,6 +34,7 @@ cleanup() {
 trap cleanup EXIT
 echo "== a minimal Debian 12 root in $root (from $(basename "$tarball"))"
 tar -C "$root" -xf "$tarball"
+chmod 755 "$root" # its / (mktemp's 0700, which tar may restore, lets no other user run anything)
 # the host's name resolution and locally added certificate authorities
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 cas=$(find /usr/local/share/ca-certificates -name '*.crt' 2>/dev/null | wc -l)

@@ -32,6 +32,7 @@ deb http://deb.debian.org/debian bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+chmod 755 "$root" # mktemp's 0700 would become the root's /
 tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
 mv "$tarball.tmp" "$tarball"
 rm -f "$root.log"
