@@ -16,7 +16,17 @@
 # SLUICE_FUZZ_SECONDS bounds the fuzzing that follows the tests (default 240
 # seconds across all harnesses, 0 skips it; see tests/fuzz/run.sh).  Extra
 # arguments go to `meson test` (e.g. `tests/run.sh --suite integration`),
-# and skip the fuzzing.
+# and skip the fuzzing, the librdkafka matrix and the container test.
+#
+# After the suites, with a real broker: the tests that depend most on
+# librdkafka (SASL and TLS on Kafka 3 and 4, compression codecs and group
+# commits, dead letters to topics, groups, restarts; SLUICE_RDKAFKA_TESTS)
+# run again with sluice built against a current librdkafka (Debian 13's
+# source package built here, tests/support/librdkafka.sh, cached in
+# ~/.cache/sluice; SLUICE_RDKAFKA_CURRENT=0 skips it), the suites above
+# having run against Debian 12's 2.0.2; then the container test
+# (docker/test.sh: the image built and run against the same servers;
+# SLUICE_DOCKER=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/support/prepare.sh
@@ -67,6 +77,37 @@ echo "== meson test took $((SECONDS - t0)) s"
 if [ $status != 0 ] && [ -f "$tmp/kafka/broker-1/server.log" ]; then
     echo "== last lines of the broker's log"
     tail -n 40 "$tmp/kafka/broker-1/server.log"
+fi
+
+rdkafka_tests=${SLUICE_RDKAFKA_TESTS:-faults_broker_security faults_broker_compat faults_broker_deadletter
+integration_group integration_restart}
+if [ $# -eq 0 ] && [ -n "${SLUICE_TEST_BOOTSTRAP:-}" ] && [ "${SLUICE_RDKAFKA_CURRENT:-1}" != 0 ]; then
+    echo "== the same broker, a current librdkafka (tests/support/librdkafka.sh): $(echo $rdkafka_tests)"
+    t0=$SECONDS
+    targets="src/sluice:executable"
+    for t in $rdkafka_tests; do
+        # faults_broker_security is built from tests/faults/test_broker_security.c
+        targets="$targets tests/${t%%_*}/test_$t"
+    done
+    # shellcheck disable=SC2086
+    if rdk_prefix=$(tests/support/librdkafka.sh) &&
+        sluice_build_librdkafka "$build-librdkafka" "$rdk_prefix" $targets; then
+        echo "   sluice links $(ldd "$build-librdkafka/src/sluice" | grep -o 'librdkafka.so[^ ]* => [^ ]*')"
+        # shellcheck disable=SC2086
+        meson test -C "$build-librdkafka" --no-rebuild --print-errorlogs --num-processes 2 $rdkafka_tests ||
+            status=1
+    else
+        echo "FAIL: building against a current librdkafka"
+        status=1
+    fi
+    echo "   ($((SECONDS - t0)) s)"
+fi
+
+if [ $# -eq 0 ] && [ "${SLUICE_DOCKER:-1}" != 0 ]; then
+    echo "== the container image (docker/test.sh)"
+    t0=$SECONDS
+    docker/test.sh "$build" || status=1
+    echo "   ($((SECONDS - t0)) s)"
 fi
 
 if [ $# -eq 0 ]; then

@@ -48,6 +48,12 @@ struct sl_flush;
 typedef int (*sl_reject_fn)(void *opaque, struct sl_flush *f, sl_batch *b, size_t row,
                             const sl_error *why);
 
+/* Asked by a sink between the steps of a long write (the row-by-row
+ * isolation of bad rows): true when sluice is stopping, and what was done so
+ * far should be committed at the next safe boundary rather than all of it
+ * thrown away (see sl_sink_ops.write()). */
+typedef bool (*sl_stopping_fn)(void *opaque);
+
 typedef struct sl_flush {
     const char *group_id;
     sl_batch **batches;    /* tables of this target with pending rows */
@@ -58,7 +64,8 @@ typedef struct sl_flush {
     size_t ndead;
     size_t dead_cap;
     sl_reject_fn reject;
-    void *reject_opaque;
+    void *reject_opaque;   /* for reject() and stopping() */
+    sl_stopping_fn stopping;
 } sl_flush;
 
 /* sl_flush_add_deadletter() - copy the record bytes into a new entry. */
@@ -104,7 +111,11 @@ typedef struct sl_sink_ops {
     int (*describe)(sl_sink *s, const char *schema, const char *name, sl_table **out, sl_error *err);
     /* write() - every batch, the dead letters and (transactional) the offsets,
      * atomically where the database allows.  SL_ERR_RETRY: nothing was
-     * committed (transactional) or the batch may be re-sent (idempotent). */
+     * committed (transactional) or the batch may be re-sent (idempotent).
+     * A sink may end early when f->stopping() says so: it then commits a
+     * consistent part, lowers f->offsets[].next to where the rest begins, and
+     * returns 0; the worker commits those offsets and the rest is read
+     * again. */
     int (*write)(sl_sink *s, sl_flush *f, sl_error *err);
     /* read_offsets() - stored next offsets (-1 none) for @n partitions of @topic; NULL when not transactional. */
     int (*read_offsets)(sl_sink *s, const char *group, const char *topic, const int32_t *parts,

@@ -11,7 +11,15 @@
  *
  * A flush failing on bad data (SQLSTATE class 22 or 23) is re-run with one
  * savepoint per try, halving the rows until the bad ones are isolated; the
- * good rows commit, the bad ones go to the reject callback. */
+ * good rows commit, the bad ones go to the reject callback.  That can take
+ * long (every row of a batch bad: twice as many tries as rows): when sluice
+ * is stopping meanwhile (sl_flush.stopping), the isolation ends at the next
+ * try and what it finished commits, so that no restart throws it away.  Its
+ * rows are a prefix of each batch in the order the records came, and the
+ * batches run in order: each partition's offset is lowered to its first
+ * record that has not been written, the dead letters from there on are
+ * dropped (the records are read again), and the rest is left to the next
+ * run. */
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -45,6 +53,10 @@ typedef struct pg_sink {
     sl_strbuf copy;
     sl_pgbin_kind *kinds; /* per column of the COPY being built */
     size_t nkinds;
+    /* the isolation of bad rows (bisect()) of the flush being written */
+    size_t isolated;      /* row sets it finished */
+    bool stopped;         /* it ended early at a stop: ... */
+    size_t stop_row;      /* ... at this row of the current batch */
 } pg_sink;
 
 #define PG(s) ((pg_sink *)(s)->impl)
@@ -592,21 +604,32 @@ static int try_rows(sl_sink *s, const rowset *rs, sl_error *err)
     return 1; /* data error, rolled back */
 }
 
-/* Write @rs, isolating rows that fail with a data error by halving. */
+/* Write @rs, isolating rows that fail with a data error by halving: 0
+ * done, -1 failed, 1 ended early at a stop (PG(s)->stop_row: the first row
+ * not written; the sets are taken in row order). */
 static int bisect(sl_sink *s, sl_flush *f, const rowset *rs, sl_error *err)
 {
+    pg_sink *p = PG(s);
+    if (p->isolated > 0 && f->stopping && f->stopping(f->reject_opaque)) {
+        p->stopped = true;
+        p->stop_row = rs->idx[0];
+        return 1;
+    }
     int rc = try_rows(s, rs, err);
-    if (rc <= 0)
+    if (rc <= 0) {
+        p->isolated += rc == 0;
         return rc;
+    }
     if (rs->n == 1) {
         if (!f->reject || f->reject(f->reject_opaque, f, rs->b, rs->idx[0], err))
             return -1;
+        p->isolated++;
         return 0;
     }
     size_t half = rs->n / 2;
     rowset a = {rs->b, rs->idx, half}, b = {rs->b, rs->idx + half, rs->n - half};
-    if (bisect(s, f, &a, err))
-        return -1;
+    if ((rc = bisect(s, f, &a, err)) != 0)
+        return rc;
     return bisect(s, f, &b, err);
 }
 
@@ -686,6 +709,48 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
     return rc;
 }
 
+/* The isolation ended early in batch @bi: lower each partition's next
+ * offset to its first record not written (a row of batch @bi from
+ * stop_row on, or of a later batch), and drop the dead letters from there
+ * on, which the records' next reading makes again. */
+static void stop_early(sl_sink *s, sl_flush *f, size_t bi)
+{
+    pg_sink *p = PG(s);
+    size_t rows = 0;
+    for (size_t i = bi; i < f->nbatches; i++) {
+        const sl_batch *b = f->batches[i];
+        for (size_t r = i == bi ? p->stop_row : 0; r < b->nrows; r++) {
+            const sl_row *row = b->rows[r];
+            if (!row)
+                continue;
+            rows++;
+            for (size_t o = 0; o < f->noffsets; o++) {
+                sl_offset *off = &f->offsets[o];
+                if (off->partition == row->partition && !strcmp(off->topic, row->topic) && row->offset < off->next)
+                    off->next = row->offset;
+            }
+        }
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < f->ndead; i++) {
+        sl_deadletter *d = &f->dead[i];
+        bool keep = true;
+        for (size_t o = 0; o < f->noffsets; o++)
+            if (f->offsets[o].partition == d->partition && !strcmp(f->offsets[o].topic, d->topic))
+                keep = d->offset < f->offsets[o].next;
+        if (keep) {
+            f->dead[kept++] = *d;
+        } else {
+            free((void *)d->key);
+            free((void *)d->value);
+            free(d->error);
+        }
+    }
+    log_warn(s->ctx, "stopping: the isolation of bad rows ends early; committing what it finished (%zu dead "
+             "letters), %zu rows are left to be read again", kept, rows);
+    f->ndead = kept;
+}
+
 static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_error *err)
 {
     if (b->truncate) {
@@ -714,7 +779,7 @@ static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_er
     rowset rs = {b, idx, n};
     int rc = careful ? bisect(s, f, &rs, err) : write_rows(s, &rs, err);
     free(idx);
-    if (rc)
+    if (rc < 0)
         sl_error_prefix(err, "%s: ", b->table->qname);
     return rc;
 }
@@ -900,9 +965,17 @@ static int write_tx(sl_sink *s, sl_flush *f, bool careful, sl_error *err)
 {
     if (exec_ok(s, "BEGIN", 0, NULL, "BEGIN", err))
         return -1;
-    for (size_t i = 0; i < f->nbatches; i++)
-        if (write_batch(s, f, f->batches[i], careful, err))
+    PG(s)->isolated = 0;
+    PG(s)->stopped = false;
+    for (size_t i = 0; i < f->nbatches; i++) {
+        int rc = write_batch(s, f, f->batches[i], careful, err);
+        if (rc > 0) {
+            stop_early(s, f, i);
+            break;
+        }
+        if (rc)
             return -1;
+    }
     if (write_deadletters(s, f, err))
         return -1;
     if (sl_sink_exactly_once(s) && f->noffsets && write_offsets(s, f->group_id, f->offsets, f->noffsets, true, err))

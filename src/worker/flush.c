@@ -141,11 +141,20 @@ static int reap_one(sl_worker *w, size_t t)
     sl_flush *f = &wr->flush;
     sl_sink *s = w->sinks[t];
     int rc = wr->rc;
+    bool partial = false;
     if (rc == 0) {
         count_flush(w, t, f, wr->rows, wr->seconds);
         bool eo = sl_sink_exactly_once(s);
-        for (size_t i = 0; i < f->noffsets; i++)
-            sl_part_flushed(&w->parts.v[wr->parts[i]], eo);
+        for (size_t i = 0; i < f->noffsets; i++) {
+            sl_part *p = &w->parts.v[wr->parts[i]];
+            /* a write that ended early at a stop (sl_sink_ops.write()):
+             * committed up to where the rest begins, which is read again */
+            bool early = p->writing >= 0 && f->offsets[i].next < p->writing;
+            if (early)
+                p->writing = f->offsets[i].next;
+            sl_part_flushed(p, eo);
+            partial |= early;
+        }
         sl_worker_commit(w, wr->parts, f->noffsets, !wr->retry || w->revoking);
         log_debug(s->ctx, "committed %zu rows (%zu deletes) over %zu partitions", wr->rows, wr->deletes,
                   f->noffsets);
@@ -164,7 +173,9 @@ static int reap_one(sl_worker *w, size_t t)
     sl_flush_clear_deadletters(f);
     f->nbatches = f->noffsets = 0;
     sl_writer_reaped(wr);
-    return rc;
+    /* what was taken after the part left unwritten must not be committed
+     * without it: settled as a write given up */
+    return partial ? 1 : rc;
 }
 
 /* A write failed (@rc 1: given up, -1: the worker stops): once every other

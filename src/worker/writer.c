@@ -35,6 +35,13 @@ static int ask_worker(void *opaque, sl_flush *f, sl_batch *b, size_t idx, const 
     return rc;
 }
 
+/* @locality writer thread.  The sink's stopping callback. */
+static bool writer_stopping(void *opaque)
+{
+    sl_writer *wr = opaque;
+    return sl_worker_stopping(wr->w);
+}
+
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
     clock_gettime(CLOCK_REALTIME, ts);
@@ -88,6 +95,7 @@ static int run_job(sl_writer *wr)
     const char *tname = w->cfg->targets[t].name;
     f->reject = ask_worker;
     f->reject_opaque = wr;
+    f->stopping = writer_stopping;
     /* dead letters queued before this write (bad records at decoding); those
      * a write's bisection adds are rolled back with it, and its retry
      * bisects again: they must not be written twice */

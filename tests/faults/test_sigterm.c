@@ -4,7 +4,14 @@
  * whole, exit 0, and leave rows and sluice.offsets in agreement; in some
  * rounds a SIGKILL follows the SIGTERM 100 ms later, in the middle of the
  * shutdown.  After every round the daemon is restarted; at the end every
- * record is stored exactly once. */
+ * record is stored exactly once.
+ *
+ * Then a topic whose every record the database refuses (a CHECK), under
+ * on_error: dlq into a table: SIGTERM while sluice isolates the bad rows one
+ * by one (far longer than shutdown_timeout for the whole batch), three
+ * times.  Each stop exits 0 and commits the dead letters finished so far
+ * with the offsets just past them; each start goes on from there, so every
+ * round adds dead letters, none twice. */
 #include <check.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -130,8 +137,107 @@ START_TEST(sigterm_during_a_write_applies_batches_whole)
 }
 END_TEST
 
+#define BAD 20000
+
+typedef struct dl_run {
+    ts_daemon *d;
+} dl_run;
+
+static bool isolating(void *arg)
+{
+    dl_run *r = arg;
+    return fk_log_count(r->d, "isolating the failing rows") > 0 || !ts_daemon_running(r->d);
+}
+
+START_TEST(sigterm_while_isolating_bad_rows_keeps_their_dead_letters)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "f_termdl");
+    ts_pg_exec(c, "CREATE TABLE events (seq bigint NOT NULL CHECK (seq < 0), kp int NOT NULL, ko bigint NOT NULL)",
+               NULL);
+    char *topic = ts_unique_name("termdl"), *group = ts_unique_name("sluice_termdl");
+    ts_kafka_create_topic(topic, 1);
+    char value[64];
+    for (int64_t seq = 0; seq < BAD; seq++) {
+        int len = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 "}", seq);
+        ts_produce(topic, 0, NULL, 0, value, (size_t)len);
+    }
+    ts_flush();
+    char *dir = ts_tempdir("termdl");
+    char *kafka = ts_kafka_yaml(group, NULL);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n"
+                                 "  pg:\n"
+                                 "    type: postgresql\n"
+                                 "    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "routes:\n"
+                                 "  - name: bad\n"
+                                 "    topics: [%s]\n"
+                                 "    target: pg\n"
+                                 "    table: %s.events\n"
+                                 "    mode: insert\n"
+                                 "    add_columns:\n"
+                                 "      kp: kafka.partition\n"
+                                 "      ko: kafka.offset\n"
+                                 "    on_error: dlq\n"
+                                 "    dlq_table: %s.dead\n"
+                                 "batch:\n"
+                                 "  max_rows: %d\n"
+                                 "  linger_ms: 50\n"
+                                 "shutdown_timeout: 10s\n",
+                                 kafka, topic, schema, schema, BAD);
+    char q_dead[256], q_distinct[256], q_max[256], q_rows[256];
+    snprintf(q_dead, sizeof(q_dead), "SELECT count(*) FROM %s.dead", schema);
+    snprintf(q_distinct, sizeof(q_distinct), "SELECT count(DISTINCT kafka_offset) FROM %s.dead", schema);
+    snprintf(q_max, sizeof(q_max), "SELECT max(kafka_offset) FROM %s.dead", schema);
+    snprintf(q_rows, sizeof(q_rows), "SELECT count(*) FROM %s.events", schema);
+    int64_t before = 0;
+    for (int round = 0; round < 3; round++) {
+        char name[32];
+        snprintf(name, sizeof(name), "sluice-%d.log", round);
+        char *log = ts_write_file(dir, name, "%s", ""); /* a log of its own: isolating() reads it */
+        dl_run r = {ts_daemon_start(config, log)};
+        ck_assert_msg(ts_wait_until(isolating, &r, 60000) && ts_daemon_running(r.d),
+                      "round %d: the isolation of bad rows did not begin; log:\n%s", round, fk_tail(r.d));
+        ts_daemon_signal(r.d, SIGTERM);
+        ck_assert_msg(ts_daemon_wait(r.d, 60000), "round %d: sluice did not stop after SIGTERM", round);
+        int code = ts_daemon_exit_code(r.d);
+        ck_assert_msg(code == 0, "round %d: exit %d after SIGTERM; log:\n%s", round, code, fk_tail(r.d));
+        int64_t stored = ts_pg_int(c, "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1"
+                                      " AND topic = $2 AND partition = 0", group, topic, NULL);
+        int64_t committed = ts_kafka_committed(group, topic, 0);
+        int64_t dead = ts_pg_int(c, q_dead, NULL), distinct = ts_pg_int(c, q_distinct, NULL);
+        int64_t last = ts_pg_int(c, q_max, NULL);
+        printf("round %d: SIGTERM while isolating bad rows, exit %d; %" PRId64 " dead letters, offset %" PRId64
+               " stored, %" PRId64 " committed in Kafka\n", round, code, dead, stored, committed);
+        ck_assert_int_eq(ts_pg_int(c, q_rows, NULL), 0);
+        ck_assert_msg(stored > before, "round %d: no progress: offset %" PRId64 " stored, %" PRId64 " before", round,
+                      stored, before);
+        /* every record below the stored offset is a dead letter, once; none above */
+        ck_assert_int_eq(dead, stored);
+        ck_assert_int_eq(distinct, dead);
+        ck_assert_int_eq(last, stored - 1);
+        ck_assert_int_eq(committed, stored);
+        before = stored;
+        ts_daemon_free(r.d);
+        free(log);
+    }
+    free(kafka);
+    free(config);
+    free(dir);
+    free(schema);
+    free(topic);
+    free(group);
+    PQfinish(c);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {sigterm_during_a_write_applies_batches_whole};
-    return fk_main("faults SIGTERM", tests, 1, 300);
+    const TTest *tests[] = {sigterm_during_a_write_applies_batches_whole,
+                            sigterm_while_isolating_bad_rows_keeps_their_dead_letters};
+    return fk_main("faults SIGTERM", tests, 2, 300);
 }

@@ -8,6 +8,14 @@ with the configuration it mounts; and every configuration the files mount
 passes `sluice --check --offline`, with the Secret's values materialised
 where the pod would see them.
 
+The Deployment's configuration is checked as its pod would run it: the
+Secret's files written as the kubelet writes them (owned by root, the
+volume's defaultMode or the item's mode; with the pod's fsGroup the kubelet
+gives them that group and adds read for it, 0440, to a read-only volume),
+and sluice run as the pod's runAsUser/runAsGroup with fsGroup and
+supplementalGroups as its supplementary groups (setpriv; needs root, else
+the files are the test user's and that is said).
+
 usage: check_manifests.py SOURCE_ROOT SLUICE_BINARY
 """
 import os
@@ -33,21 +41,54 @@ def pinned(image, where):
         fail(f"{where}: image {image} is not pinned to a tag")
 
 
-def offline_check(config_text, where, secrets=None):
+AS_ROOT = os.geteuid() == 0
+
+
+def offline_check(config_text, where, secrets=None, pod=None):
     """Run sluice --check --offline on @config_text; @secrets maps a mount
-    directory to {file: content}, relocated into a temporary directory."""
+    directory to {file: (content, mode)}, relocated into a temporary
+    directory.  @pod: the pod's securityContext, to mount and run as the
+    kubelet would (as root only)."""
+    pod = pod if AS_ROOT else None
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        fs_group = pod.get("fsGroup") if pod else None
         for mount, files in (secrets or {}).items():
             local = os.path.join(tmp, "mnt" + mount)
             os.makedirs(local, exist_ok=True)
-            for fname, content in files.items():
-                with open(os.path.join(local, fname), "w") as f:
+            for fname, (content, mode) in files.items():
+                fpath = os.path.join(local, fname)
+                with open(fpath, "w") as f:
                     f.write(content)
+                if pod is not None:
+                    # the kubelet: root-owned, the manifest's mode; fsGroup
+                    # as the group with read added (read-only volume)
+                    os.chown(fpath, 0, fs_group if fs_group is not None else 0)
+                    os.chmod(fpath, mode | 0o440 if fs_group is not None else mode)
+                    if fs_group is not None:
+                        os.chown(local, 0, fs_group)
+                        os.chmod(local, 0o2755)
             config_text = config_text.replace("${file:" + mount, "${file:" + local)
         path = os.path.join(tmp, "sluice.yaml")
         with open(path, "w") as f:
             f.write(config_text)
-        r = subprocess.run([sluice, "--check", "--offline", "-c", path], capture_output=True, text=True)
+        os.chmod(path, 0o644)  # a ConfigMap's default mode
+        cmd = [sluice, "--check", "--offline", "-c", path]
+        if pod is not None:
+            uid = pod.get("runAsUser")
+            if uid is None:
+                fail(f"{where}: the pod sets no runAsUser: which user the image runs as is up to the image")
+                return
+            gid = pod.get("runAsGroup", 0)
+            groups = ([fs_group] if fs_group is not None else []) + list(pod.get("supplementalGroups", []))
+            cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}",
+                   f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
+                   "--no-new-privs", "--bounding-set=-all", "--"] + cmd
+            where = f"{where} (as uid {uid} gid {gid} groups {groups or 'none'}, Secret files " + \
+                ", ".join(f"{oct(os.stat(os.path.join(tmp, 'mnt' + m, f)).st_mode & 0o7777)} "
+                          f"root:{os.stat(os.path.join(tmp, 'mnt' + m, f)).st_gid}"
+                          for m, fs in (secrets or {}).items() for f in fs) + ")"
+        r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             fail(f"{where}: sluice --check --offline failed:\n{r.stdout}{r.stderr}")
         else:
@@ -63,6 +104,11 @@ for compose in ["docker/compose.yaml", "docker/debezium/compose.yaml"]:
             pinned(svc["image"], f"{compose} service {name}")
         elif "build" not in svc:
             fail(f"{compose} service {name}: neither image nor build")
+        for port in svc.get("ports", []):
+            # published ports on the loopback only: the demos' databases
+            # have no real passwords
+            if not str(port).startswith("127.0.0.1:"):
+                fail(f"{compose} service {name}: port {port} is published on every interface")
         for vol in svc.get("volumes", []):
             src, _, dst = vol.partition(":")
             if dst.startswith("/etc/sluice/sluice.yaml"):
@@ -78,6 +124,13 @@ for m in re.finditer(r"^FROM\s+(\S+)", dockerfile, re.M):
 hc = re.search(r"^HEALTHCHECK .*?CMD (.*)$", dockerfile, re.M | re.S)
 if not hc or "/healthz" not in hc.group(1):
     fail("docker/Dockerfile: no HEALTHCHECK on /healthz")
+if not re.search(r"apt-get( -y)? upgrade", dockerfile):
+    fail("docker/Dockerfile: no apt-get upgrade: the base image's security fixes are not taken at build time")
+with open(os.path.join(root, ".dockerignore")) as f:
+    ignored = f.read().split()
+for path in (".git", "build"):
+    if path not in ignored:
+        fail(f".dockerignore: {path} is sent to docker build")
 for pkg in ["libmicrohttpd", "libsystemd", "curl"]:
     if pkg not in dockerfile:
         fail(f"docker/Dockerfile: {pkg} missing from the packages")
@@ -126,7 +179,9 @@ for dep in by_kind.get("Deployment", []):
                         config_text = data[item["key"]]
             if "secret" in v:
                 s = secrets[v["secret"]["secretName"]]
-                secret_files[path] = dict(s.get("stringData", {}))
+                mode = v["secret"].get("defaultMode", 0o644)
+                modes = {i["key"]: i.get("mode", mode) for i in v["secret"].get("items", [])}
+                secret_files[path] = {k: (val, modes.get(k, mode)) for k, val in s.get("stringData", {}).items()}
         args = c.get("args", [])
         if "/etc/sluice/sluice.yaml" not in args or config_text is None:
             fail(f"{where}: does not run the mounted /etc/sluice/sluice.yaml")
@@ -159,8 +214,12 @@ for dep in by_kind.get("Deployment", []):
         st_s = float(st[:-1]) if st.endswith("s") and not st.endswith("ms") else float(st.rstrip("ms")) / 1000
         if st_s >= grace:
             fail(f"{where}: shutdown_timeout {st} is not below terminationGracePeriodSeconds {grace}")
-        offline_check(config_text, f"{where} ConfigMap", secret_files)
+        pod = dict(spec.get("securityContext", {}))
+        pod.update({k: v for k, v in c.get("securityContext", {}).items() if k in ("runAsUser", "runAsGroup")})
+        offline_check(config_text, f"{where} ConfigMap", secret_files, pod)
     print(f"ok: Deployment {dep['metadata']['name']} probes, annotations, mounts")
 
+if not AS_ROOT:
+    print("note: not root: the Secret's files were the test user's, not mounted as the kubelet mounts them")
 print(f"{len(failures)} failed" if failures else "all deployment files check out")
 sys.exit(1 if failures else 0)

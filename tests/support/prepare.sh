@@ -44,3 +44,20 @@ sluice_build() {
     echo "== building in $dir"
     meson compile -C "$dir"
 }
+
+# sluice_build_librdkafka DIR PREFIX TARGET... - configure DIR against the
+# librdkafka unpacked in PREFIX (tests/support/librdkafka.sh; found first by
+# pkg-config, and by the run-time linker through an rpath) and build the
+# TARGETs in it.
+sluice_build_librdkafka() {
+    local dir=$1 prefix=$2 libdir
+    shift 2
+    libdir=$(dirname "$(ls "$prefix"/usr/lib/*/pkgconfig/rdkafka.pc)")/..
+    libdir=$(cd "$libdir" && pwd)
+    if [ ! -f "$dir/build.ninja" ]; then
+        echo "== meson setup $dir (librdkafka in $prefix)"
+        PKG_CONFIG_PATH=$libdir/pkgconfig meson setup "$dir" -Dc_link_args="-Wl,-rpath,$libdir"
+    fi
+    echo "== building in $dir: $*"
+    meson compile -C "$dir" "$@"
+}
