@@ -96,8 +96,8 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     sl_error_clear(&err);
     int rc = 0;
     size_t direct = w->direct[r - w->cfg->routes];
-    sl_tentry *te = direct ? &w->tables[direct - 1] : NULL;
-    if (te && te->direct && sl_cells_map(te->direct, d, &rec, &w->rb) == 1) {
+    sl_tentry *te = direct && direct <= w->ntables ? &w->tables[direct - 1] : NULL;
+    if (te && te->route == r && te->direct && sl_cells_map(te->direct, d, &rec, &w->rb) == 1) {
         add_row(w, te, &rec, SL_OP_UPSERT);
     } else {
         rc = sl_decode(d, &rec, &c, &err);

@@ -179,6 +179,9 @@ static void take_reload(sl_worker *w)
     for (size_t i = 0; i < w->ntables; i++)
         sl_tentry_fini(&w->tables[i]);
     w->ntables = 0;
+    /* the routes' direct-reader shortcuts are indexes into the cache just
+     * emptied: the entries built next may belong to other routes */
+    memset(w->direct, 0, (old->nroutes ? old->nroutes : 1) * sizeof(*w->direct));
     for (size_t r = 0; r < old->nroutes; r++) {
         if (w->decoders[r].route)
             sl_decoder_fini(&w->decoders[r]);
