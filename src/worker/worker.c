@@ -271,10 +271,15 @@ void *sl_worker_run(void *arg)
                 }
                 if (rc == 1) {
                     /* a dependency is down: write what we have, then read this record again */
-                    if (sl_worker_flush(w, true) == 0) {
-                        /* looked up after the write: a revoke meanwhile removes partitions */
-                        sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
-                        if (p) {
+                    sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
+                    uint64_t assignment = p ? p->assignment : 0;
+                    if (sl_worker_flush(w, true) >= 0) {
+                        /* looked up after the write: a revoke meanwhile removes partitions,
+                         * and one assigned again resumes from its committed offset.  A
+                         * write given up rewound what it held: read again from the
+                         * earlier of the two points (sl_part_read_again()) */
+                        p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
+                        if (p && !p->revoked && p->assignment == assignment) {
                             sl_part_read_again(p, m->offset);
                             sl_worker_rewind(w);
                         }
