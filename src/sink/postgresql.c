@@ -52,6 +52,7 @@ typedef struct pg_sink {
 static void drop_conn(sl_sink *s)
 {
     pg_sink *p = PG(s);
+    sl_pq_track(s, NULL);
     if (p->conn)
         PQfinish(p->conn);
     p->conn = NULL;
@@ -147,6 +148,7 @@ static int pg_open(sl_sink *s, sl_error *err)
     const char *params[] = {st};
     if (exec_ok(s, "SELECT set_config('statement_timeout', $1, false)", 1, params, "set statement_timeout", err))
         return -1;
+    sl_pq_track(s, p->conn);
     s->connected = true;
     log_info(s->ctx, "connected to PostgreSQL %d (%s)", PQserverVersion(p->conn), PQdb(p->conn));
     return 0;
@@ -1002,4 +1004,5 @@ const sl_sink_ops sl_sink_postgresql = {
     /* NAMEDATALEN - 1: a longer name is cut, and never found again under its own */
     .max_name_len = 63,
     .title = "PostgreSQL",
+    .cancel = sl_pq_cancel,
 };

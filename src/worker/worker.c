@@ -37,6 +37,31 @@ void sl_worker_fail(sl_worker *w, int code)
     atomic_store(&w->rt->stop, true);
 }
 
+void sl_worker_beat(const sl_worker *w)
+{
+    if (w->id <= 0 || w->id > SL_MAX_WORKERS)
+        return;
+    int64_t now = sl_worker_now_ms(), oldest = 0;
+    int target = 0;
+    for (size_t t = 0; w->writers && t < w->cfg->ntargets; t++) {
+        int64_t since = atomic_load(&w->writers[t].attempt_ms);
+        if (since && (!oldest || since < oldest)) {
+            oldest = since;
+            target = (int)t;
+        }
+    }
+    atomic_store(&w->rt->worker_write_target[w->id], target);
+    atomic_store(&w->rt->worker_write_ms[w->id], oldest);
+    atomic_store(&w->rt->worker_beat_ms[w->id], now);
+}
+
+void sl_worker_cancel_writes(sl_worker *w)
+{
+    for (size_t t = 0; w && w->writers && t < w->cfg->ntargets; t++)
+        if (w->writers[t].w)
+            sl_writer_abort(&w->writers[t]);
+}
+
 int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt)
 {
     int64_t b = w->cfg->retry.initial_backoff_ms;

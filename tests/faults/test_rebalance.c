@@ -5,7 +5,8 @@
  * happens with records in flight; the append-only table (mode: insert, no
  * key) must end with every record exactly once.  And a member joins while
  * a write is retried before a table is read again (a record with a new
- * field): no crash, every record once. */
+ * field): no crash, every record once; a revoke cancels the statement of
+ * the write it gives up. */
 #include <check.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -293,9 +294,96 @@ START_TEST(rebalance_during_a_retried_write_before_a_schema_reread)
 }
 END_TEST
 
+static bool write_gone(void *arg)
+{
+    return !write_waits(arg);
+}
+
+/* Finding: a revoke gives up the write in flight, but a statement waiting
+ * on a lock ran on until its statement timeout (here 10 minutes), holding
+ * the rebalance.  Now it is cancelled on the server: the member that joins
+ * gets its partitions, and once the lock goes every record is stored once. */
+START_TEST(revoke_cancels_the_statement_of_the_write_it_gives_up)
+{
+    ts_kafka_start(1);
+    run r = {0};
+    r.t0 = ts_now_ms();
+    r.c = ts_pg_connect();
+    watcher = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(r.c, "f_rebal_cancel");
+    ts_pg_exec(r.c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
+    ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
+    r.topic = ts_unique_name("cancel");
+    r.group = ts_unique_name("sluice_cancel");
+    ts_kafka_create_topic(r.topic, NPARTS);
+    char *dir = ts_tempdir("cancel");
+    char *kafka = ts_kafka_yaml(r.group, NULL);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "    statement_timeout_ms: 10m\n"
+                                 "routes:\n  - topics: [%s]\n    target: pg\n    table: %s\n    mode: insert\n"
+                                 "    add_columns:\n      kp: kafka.partition\n      ko: kafka.offset\n",
+                                 kafka, r.topic, r.qtable);
+    char *logs[2] = {ts_write_file(dir, "a.log", "%s", ""), ts_write_file(dir, "b.log", "%s", "")};
+    ts_daemon *a = ts_daemon_start(config, logs[0]);
+    produce(&r, 600);
+    ck_assert_msg(ts_wait_until(all_stored, &r, 60000), "the first records were not stored:\n%s", fk_tail(a));
+    PGconn *locker = ts_pg_connect();
+    ts_pg_exec(locker, "BEGIN", NULL);
+    char *lock = NULL;
+    ck_assert(asprintf(&lock, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", r.qtable) > 0);
+    ts_pg_exec(locker, lock, NULL);
+    produce(&r, 600);
+    ck_assert_msg(ts_wait_until(write_waits, schema, 60000), "no write waited on the lock:\n%s", fk_tail(a));
+    step(&r, "a write waits on the lock");
+
+    ts_daemon *b = ts_daemon_start(config, logs[1]);
+    /* the revoke gives the write up: its statement is cancelled while the lock is still held */
+    ck_assert_msg(ts_wait_until(write_gone, schema, 60000), "the first member's statement still waits:\n%s",
+                  fk_tail(a));
+    wait_for_log(a, "cancelling the statement in flight");
+    ck_assert_msg(ts_wait_until(has_assignment, b, 60000), "the second member got no partitions; log:\n%s",
+                  fk_tail(b));
+    step(&r, "the statement was cancelled, the second member joined");
+    ts_pg_exec(locker, "ROLLBACK", NULL);
+    PQfinish(locker);
+    if (!ts_wait_until(all_stored, &r, 120000)) {
+        int64_t rows = 0;
+        char why[1024];
+        fk_consistent(r.c, r.qtable, r.group, r.topic, &rows, why, sizeof(why));
+        ck_abort_msg("%" PRId64 " of %" PRId64 " records stored (%s); first member's log:\n%s", rows, r.produced, why,
+                     fk_tail(a));
+    }
+    int code = ts_daemon_stop(a, 60000);
+    ck_assert_msg(code == 0, "the first member exited with %d; log:\n%s", code, fk_tail(a));
+    code = ts_daemon_stop(b, 60000);
+    ck_assert_msg(code == 0, "the second member exited with %d; log:\n%s", code, fk_tail(b));
+    fk_assert_exact(r.c, r.qtable, r.group, r.topic, NPARTS, r.produced);
+    printf("%" PRId64 " records, each stored once\n", r.produced);
+
+    ts_daemon_free(a);
+    ts_daemon_free(b);
+    PQfinish(watcher);
+    PQfinish(r.c);
+    ts_kafka_stop();
+    free(logs[0]);
+    free(logs[1]);
+    free(config);
+    free(lock);
+    free(kafka);
+    free(dir);
+    free(schema);
+    free(r.qtable);
+    free(r.topic);
+    free(r.group);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {members_joining_and_leaving_under_load_keep_exactly_once,
-                            rebalance_during_a_retried_write_before_a_schema_reread};
-    return fk_main("faults rebalance", tests, 2, 300);
+                            rebalance_during_a_retried_write_before_a_schema_reread,
+                            revoke_cancels_the_statement_of_the_write_it_gives_up};
+    return fk_main("faults rebalance", tests, 3, 300);
 }
