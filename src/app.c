@@ -229,7 +229,7 @@ static void reload(sl_runtime *rt, app_state *st, reload_state *rs)
     } else {
         sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
         if (!str_same(rs->cur->log_level, nu->log_level) && nu->log_level)
-            sl_log_level = (sl_loglevel)sl_log_parse_level(nu->log_level);
+            atomic_store(&sl_log_level, (sl_loglevel)sl_log_parse_level(nu->log_level));
         atomic_store(&rt->next_cfg, nu);
         atomic_fetch_add(&rt->cfg_gen, 1);
         rs->retiring = rs->owned_cur; /* NULL for main()'s: never freed here */
