@@ -108,6 +108,18 @@ static bool serve_live(void *opaque, sl_strbuf *why)
                 sl_strbuf_printf(why, "worker %zu has not turned for %lld ms", i, (long long)(now - beat));
             return false;
         }
+        /* the loop turns while its writer waits for the database: a
+         * statement that does not return is a stall too (a write that
+         * fails and is retried returns, and is not) */
+        int64_t writing = atomic_load(&st->rt->worker_write_ms[i]);
+        if (writing && now - writing > st->cfg->admin.stall_timeout_ms) {
+            int t = atomic_load(&st->rt->worker_write_target[i]);
+            if (why)
+                sl_strbuf_printf(why, "worker %zu: a write to target %s has not returned for %lld ms", i,
+                                 t >= 0 && (size_t)t < st->cfg->ntargets ? st->cfg->targets[t].name : "?",
+                                 (long long)(now - writing));
+            return false;
+        }
     }
     return true;
 }
@@ -217,7 +229,7 @@ static void reload(sl_runtime *rt, app_state *st, reload_state *rs)
     } else {
         sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
         if (!str_same(rs->cur->log_level, nu->log_level) && nu->log_level)
-            sl_log_level = (sl_loglevel)sl_log_parse_level(nu->log_level);
+            atomic_store(&sl_log_level, (sl_loglevel)sl_log_parse_level(nu->log_level));
         atomic_store(&rt->next_cfg, nu);
         atomic_fetch_add(&rt->cfg_gen, 1);
         rs->retiring = rs->owned_cur; /* NULL for main()'s: never freed here */
@@ -247,7 +259,7 @@ static void reload_progress(sl_runtime *rt, size_t nworkers, reload_state *rs)
 /* Join the workers, giving up at @deadline_ms (monotonic): then the process
  * exits 1.  Whatever a worker had not committed by then is rolled back by
  * the database when the connection goes, and read again by the group. */
-static void join_or_exit(pthread_t *th, size_t n, int64_t deadline_ms, int64_t timeout_ms)
+static void join_or_exit(pthread_t *th, sl_worker **ws, size_t n, int64_t deadline_ms, int64_t timeout_ms)
 {
     for (size_t i = 0; i < n; i++) {
         int64_t left = deadline_ms - mono_ms();
@@ -265,6 +277,10 @@ static void join_or_exit(pthread_t *th, size_t n, int64_t deadline_ms, int64_t t
             log_error("sluice", "shutdown_timeout (%lld ms) passed before the workers stopped: exiting 1; "
                                 "nothing half-written was committed, the batch in flight will be read again",
                       (long long)timeout_ms);
+            /* a statement waiting on a lock would go on waiting (holding
+             * what it locked) after the connection is gone */
+            for (size_t k = 0; k < n; k++)
+                sl_worker_cancel_writes(ws[k]);
             _exit(1);
         }
     }
@@ -357,7 +373,7 @@ int sl_app_run(const sl_config *cfg)
     sd_notify(0, "STOPPING=1\nSTATUS=flushing, committing and leaving the group");
     log_info("sluice", "stopping: flushing, committing and leaving the group (shutdown_timeout %lld ms)",
              (long long)rs.cur->shutdown_timeout_ms);
-    join_or_exit(th, started, mono_ms() + rs.cur->shutdown_timeout_ms, rs.cur->shutdown_timeout_ms);
+    join_or_exit(th, ws, started, mono_ms() + rs.cur->shutdown_timeout_ms, rs.cur->shutdown_timeout_ms);
     for (size_t i = 0; i < n; i++)
         sl_worker_free(ws[i]);
     write_stats(st.metrics, rs.cur->metrics_file, "final");

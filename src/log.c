@@ -10,7 +10,7 @@
 
 #include "sluice/redact.h"
 
-sl_loglevel sl_log_level = SL_LOG_INFO;
+_Atomic sl_loglevel sl_log_level = SL_LOG_INFO;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 

@@ -117,9 +117,10 @@ const sl_option sl_options[] = {
      "`sluice_metric_series_overflow_total{metric}` counts each such update. The lag series of "
      "a partition that is no longer assigned are freed.", .min = "10"},
     {SEC_ADMIN, "stall_timeout", OPT_DURATION, TOP(admin.stall_timeout_ms), 0, "2m", false, NULL,
-     "`/healthz` fails when the main loop or a worker's loop has not turned for this long. "
-     "A database outage does not stop the loops (writes are retried while the loop serves "
-     "the consumer), so it never fails liveness."},
+     "`/healthz` fails when the main loop or a worker's loop has not turned for this long, or "
+     "when one attempt of a write has not returned for this long (a statement waiting on a "
+     "lock). A database outage does not stop the loops (writes fail and are retried while the "
+     "loop serves the consumer), so it never fails liveness."},
 
     /* targets.<name> */
     {SEC_TARGET, "type", OPT_ENUM, TGT(type), 0, NULL, true, &target_types,
@@ -128,7 +129,10 @@ const sl_option sl_options[] = {
      "libpq connection string or URI. Required for postgresql; for cratedb it selects the "
      "PostgreSQL wire protocol. Its password is never printed. Every connection uses client_encoding "
      "UTF8. A warning is logged when the host is not loopback and sslmode is not set or weaker than "
-     "require; for a primary that may fail over, add target_session_attrs=read-write."},
+     "require; for a primary that may fail over, add target_session_attrs=read-write. Unless the "
+     "DSN sets them, connections use keepalives=1 keepalives_idle=30 keepalives_interval=10 "
+     "keepalives_count=3 tcp_user_timeout=60000, so that a server gone without closing them is "
+     "noticed within about a minute."},
     {SEC_TARGET, "url", OPT_STR, TGT(url), 0, NULL, false, NULL,
      "cratedb only: HTTP endpoint (http:// or https://); selects the HTTP bulk API."},
     {SEC_TARGET, "schema", OPT_STR, TGT(schema), 0, NULL, false, NULL,

@@ -4,6 +4,8 @@
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
 
+#include <stdatomic.h>
+
 typedef enum sl_loglevel {
     SL_LOG_ERROR = 0,
     SL_LOG_WARN,
@@ -11,7 +13,8 @@ typedef enum sl_loglevel {
     SL_LOG_DEBUG,
 } sl_loglevel;
 
-extern sl_loglevel sl_log_level;
+/* Set at start and by a reload (the main thread) while other threads log. */
+extern _Atomic sl_loglevel sl_log_level;
 
 /* sl_log_parse_level() - "error", "warn", "info", "debug"; -1 when unknown. */
 int sl_log_parse_level(const char *name);
@@ -21,7 +24,7 @@ void sl_log_write(sl_loglevel lvl, const char *ctx, const char *fmt, ...)
 
 #define sl_log(lvl, ctx, ...)                                                  \
     do {                                                                       \
-        if ((lvl) <= sl_log_level)                                             \
+        if ((lvl) <= atomic_load_explicit(&sl_log_level, memory_order_relaxed)) \
             sl_log_write((lvl), (ctx), __VA_ARGS__);                           \
     } while (0)
 #define log_error(ctx, ...) sl_log(SL_LOG_ERROR, ctx, __VA_ARGS__)

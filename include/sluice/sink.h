@@ -8,6 +8,8 @@
 #ifndef SLUICE_SINK_H
 #define SLUICE_SINK_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -133,13 +135,19 @@ typedef struct sl_sink_ops {
      * (0: no limit), and its name in messages about it ("PostgreSQL"). */
     size_t max_name_len;
     const char *title;
+    /* cancel() - from another thread while write() runs: ask the server to
+     * cancel the statement the write waits for, if any (the write then
+     * fails).  May be NULL: a write runs its course. */
+    void (*cancel)(sl_sink *s);
 } sl_sink_ops;
 
 struct sl_sink {
     const sl_sink_ops *ops;
     const sl_target_conf *conf;
     char ctx[96];        /* log context: "sink pg (worker 1)" */
-    bool connected;
+    atomic_bool connected; /* set by the thread using the sink, read by the worker's */
+    pthread_mutex_t cancel_mu; /* guards canceller: cancel() comes from another thread */
+    void *canceller;     /* what cancel() needs of the connection in use (pq.c: a PGcancel), NULL none */
     void *impl;
 };
 

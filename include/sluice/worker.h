@@ -21,8 +21,12 @@ typedef struct sl_runtime {
     struct sl_metrics *metrics;   /* every counter of the process (metrics.h) */
     atomic_bool stop;             /* set by signals, or by a worker that failed */
     atomic_int exit_code;         /* 0, or the first failure's code */
-    /* liveness: each worker's loop stamps its last turn (monotonic ms) */
+    /* liveness: each worker's loop stamps its last turn (monotonic ms),
+     * and with it when the oldest write attempt of its writers that has
+     * not returned yet began (0: none) and that write's target index */
     atomic_llong worker_beat_ms[SL_MAX_WORKERS + 1];
+    atomic_llong worker_write_ms[SL_MAX_WORKERS + 1];
+    atomic_int worker_write_target[SL_MAX_WORKERS + 1];
     /* reload: the main thread publishes a configuration and bumps cfg_gen;
      * each worker takes it at its next batch boundary and acknowledges */
     _Atomic(const sl_config *) next_cfg;
@@ -38,6 +42,10 @@ void sl_worker_free(sl_worker *w);
  * flushing, committing and leaving the group) or when it fails (after
  * setting rt->exit_code and rt->stop). */
 void *sl_worker_run(void *worker);
+/* sl_worker_cancel_writes() - from any thread, when the process gives up
+ * waiting for the worker (shutdown_timeout): its writes in flight make no
+ * further attempt and their statements are cancelled. */
+void sl_worker_cancel_writes(sl_worker *w);
 
 /* sl_expand_table() - the route's table template for one record: ${topic}
  * and ${a.b} (a path into @meta, a jansson object or NULL).  Values

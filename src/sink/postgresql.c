@@ -64,6 +64,7 @@ typedef struct pg_sink {
 static void drop_conn(sl_sink *s)
 {
     pg_sink *p = PG(s);
+    sl_pq_track(s, NULL);
     if (p->conn)
         PQfinish(p->conn);
     p->conn = NULL;
@@ -173,6 +174,7 @@ static int pg_open(sl_sink *s, sl_error *err)
         drop_conn(s);
         return -1;
     }
+    sl_pq_track(s, p->conn);
     s->connected = true;
     log_info(s->ctx, "connected to PostgreSQL %d (%s)", PQserverVersion(p->conn), PQdb(p->conn));
     return 0;
@@ -1169,4 +1171,5 @@ const sl_sink_ops sl_sink_postgresql = {
     /* NAMEDATALEN - 1: a longer name is cut, and never found again under its own */
     .max_name_len = 63,
     .title = "PostgreSQL",
+    .cancel = sl_pq_cancel,
 };

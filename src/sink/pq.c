@@ -3,6 +3,7 @@
 #include "pq_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,18 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
         return sl_error_set(err, SL_ERR_FATAL, "cannot connect: libpq cannot parse the connection string %s",
                             "(check quoting and %-escapes)"),
                NULL;
-    /* client_encoding after the DSN's own settings: text from records is
-     * UTF-8 whatever the server's or the DSN's default says */
-    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name", "client_encoding", NULL};
-    const char *vals[] = {s->conf->dsn, timeout, "sluice", "UTF8", NULL};
+    /* Keywords before dbname are defaults the DSN may override; those
+     * after it override the DSN.  A server or network that disappears
+     * without closing the connection is noticed by TCP keepalives (idle
+     * 30 s, then 3 probes 10 s apart) and by tcp_user_timeout (data
+     * unacknowledged for 60 s), instead of leaving a write waiting for
+     * the kernel's own timeouts (minutes to hours).  client_encoding after
+     * the DSN's own settings: text from records is UTF-8 whatever the
+     * server's or the DSN's default says. */
+    const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "tcp_user_timeout", "dbname", "connect_timeout", "fallback_application_name",
+                          "client_encoding", NULL};
+    const char *vals[] = {"1", "30", "10", "3", "60000", s->conf->dsn, timeout, "sluice", "UTF8", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         const char *m = PQerrorMessage(c);
@@ -38,6 +47,32 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
     }
     PQsetNoticeProcessor(c, on_notice, s);
     return c;
+}
+
+void sl_pq_track(sl_sink *s, PGconn *conn)
+{
+    PGcancel *nu = conn ? PQgetCancel(conn) : NULL;
+    pthread_mutex_lock(&s->cancel_mu);
+    PGcancel *old = s->canceller;
+    s->canceller = nu;
+    pthread_mutex_unlock(&s->cancel_mu);
+    if (old)
+        PQfreeCancel(old);
+}
+
+void sl_pq_cancel(sl_sink *s)
+{
+    char why[256];
+    pthread_mutex_lock(&s->cancel_mu);
+    if (s->canceller) {
+        /* a separate short connection to the server; keepalives and
+         * tcp_user_timeout of the DSN apply to it too */
+        if (PQcancel(s->canceller, why, sizeof(why)))
+            log_info(s->ctx, "cancelling the statement in flight");
+        else
+            log_warn(s->ctx, "cannot cancel the statement in flight: %.*s", (int)strcspn(why, "\n"), why);
+    }
+    pthread_mutex_unlock(&s->cancel_mu);
 }
 
 int sl_pq_error(PGconn *conn, const PGresult *res, const char *what, sl_error *err)

@@ -11,6 +11,14 @@
  * routing server notices to @s's log.  NULL with SL_ERR_RETRY in @err. */
 PGconn *sl_pq_connect(sl_sink *s, sl_error *err);
 
+/* sl_pq_track() - @conn (NULL: none) is the connection @s uses now: what
+ * sl_pq_cancel() needs of it is taken (on the thread using @conn). */
+void sl_pq_track(sl_sink *s, PGconn *conn);
+
+/* sl_pq_cancel() - sl_sink_ops.cancel: from any thread, ask the server to
+ * cancel the statement running on @s's connection (PQcancel). */
+void sl_pq_cancel(sl_sink *s);
+
 /* sl_pq_error() - fill @err from a failed @res (or, when @res is NULL or
  * says nothing, from @conn): "@what: first line of the message", the
  * SQLSTATE and its kind; RETRY whenever the connection is gone.  Does not

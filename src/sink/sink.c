@@ -27,6 +27,7 @@ sl_sink *sl_sink_new(const sl_target_conf *conf, int worker_id)
     sl_sink *s = sl_xcalloc(1, sizeof(*s));
     s->ops = ops;
     s->conf = conf;
+    pthread_mutex_init(&s->cancel_mu, NULL);
     snprintf(s->ctx, sizeof(s->ctx), "sink %s (worker %d)", conf->name, worker_id);
     return s;
 }
@@ -37,6 +38,7 @@ void sl_sink_free(sl_sink *s)
         return;
     if (s->ops->close)
         s->ops->close(s);
+    pthread_mutex_destroy(&s->cancel_mu);
     free(s);
 }
 

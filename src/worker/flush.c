@@ -202,14 +202,18 @@ static void settle(sl_worker *w, int rc)
 }
 
 /* Partitions paused while a write was retried: fetch again what arrived
- * meanwhile, and resume. */
+ * meanwhile, and resume.  Records dropped while serving are fetched again
+ * even when the pause already ended: a revoke served meanwhile ends it
+ * (its own flush reaps the write), and the partitions assigned right after
+ * deliver records that the serving loop still drops; nothing else would
+ * ever read them again. */
 static void end_pause(sl_worker *w)
 {
+    if (sl_parts_any_seek(&w->parts))
+        sl_worker_refetch(w);
     if (!w->paused_for_write)
         return;
     w->paused_for_write = false;
-    if (sl_parts_any_seek(&w->parts))
-        sl_worker_refetch(w);
     sl_worker_pause(w, false);
 }
 

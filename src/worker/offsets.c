@@ -23,6 +23,7 @@ sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
     if (p) { /* revoked during a retried flush, and assigned again */
         p->revoked = p->dirty = p->needs_seek = false;
         p->db = p->safe = p->writing = p->next = -1;
+        p->assignment = ++ps->assignments;
         return p;
     }
     if (ps->n == ps->cap) {
@@ -36,6 +37,7 @@ sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
     p->route = route;
     p->target = target;
     p->db = p->safe = p->writing = p->next = -1;
+    p->assignment = ++ps->assignments;
     return p;
 }
 
@@ -75,7 +77,10 @@ void sl_part_dropped(sl_part *p, int64_t offset)
 
 void sl_part_read_again(sl_part *p, int64_t offset)
 {
-    p->next = offset;
+    /* next is at most @offset (a record before it is never taken after
+     * it); below it when a rewind already went further back */
+    if (p->next < 0 || offset < p->next)
+        p->next = offset;
     p->needs_seek = true;
 }
 

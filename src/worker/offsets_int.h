@@ -52,12 +52,14 @@ typedef struct sl_part {
     bool dirty;       /* records taken since they last went to a write */
     bool needs_seek;  /* records were dropped while paused: seek to next */
     bool revoked;     /* revoked while a flush was retrying */
+    uint64_t assignment; /* which assignment of the partition this is (sl_parts.assignments) */
     struct sl_series *records; /* the worker's records counter for it (metrics.h); not used here */
 } sl_part;
 
 typedef struct sl_parts {
     sl_part *v;
     size_t n, cap;
+    uint64_t assignments; /* partitions assigned so far: each assignment's number */
 } sl_parts;
 
 void sl_parts_free(sl_parts *ps);
@@ -74,7 +76,9 @@ static inline sl_part *sl_parts_find(sl_parts *ps, const char *topic, int32_t pa
 
 /* sl_parts_assign() - a newly assigned partition with nothing known about
  * it.  A partition revoked during a retried write and assigned again starts
- * over the same way.  An already assigned one is returned unchanged. */
+ * over the same way.  An already assigned one is returned unchanged.  Each
+ * new assignment gets a new number (sl_part.assignment): a record read
+ * under an earlier one is not the worker's to take. */
 sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
                          const struct sl_route_conf *route, size_t target);
 
@@ -95,7 +99,8 @@ void sl_part_taken(sl_part *p, int64_t offset);
 void sl_part_dropped(sl_part *p, int64_t offset);
 
 /* sl_part_read_again() - the record at @offset must be read again: seek
- * back to it at the next rewind. */
+ * back to it at the next rewind (or to where a rewind already put the
+ * partition, when that is earlier). */
 void sl_part_read_again(sl_part *p, int64_t offset);
 
 /* sl_part_handed() - the records taken so far, [safe, next), go to a write. */

@@ -12,13 +12,29 @@
 
 static size_t add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op);
 
-static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_change *c, sl_error *err)
+/* The partition of a record being handled, looked up again: a write waited
+ * for meanwhile (the table's schema moved on) serves the group, and a
+ * revoke may have removed the partition, moved its entry, or given it a new
+ * assignment.  NULL when the record is no longer this worker's to take. */
+static sl_part *still_assigned(sl_worker *w, const char *topic, int32_t partition, uint64_t assignment)
+{
+    sl_part *p = sl_parts_find(&w->parts, topic, partition);
+    return p && !p->revoked && p->assignment == assignment ? p : NULL;
+}
+
+/* 0 taken, 2 dropped (its partition was revoked meanwhile), -1 @err.
+ * @topic: the record's topic name as the message holds it (rec->topic is
+ * its partition entry's, which a revoke frees). */
+static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                       uint64_t assignment, sl_change *c, sl_error *err)
 {
     if (c->op == SL_OP_IGNORE) {
         sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL);
         return 0;
     }
     sl_tentry *te = sl_worker_table_for(w, r, rec, c, err);
+    if (!still_assigned(w, topic, rec->partition, assignment))
+        return 2; /* its rows must not be written under an assignment that is gone */
     if (!te)
         return -1;
     if (c->op == SL_OP_TRUNCATE) {
@@ -74,10 +90,11 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     sl_part *p = sl_parts_find(&w->parts, topic, m->partition);
-    if (!p) {
+    if (!p || p->revoked) {
         log_debug(w->ctx, "record from unassigned %s[%d]; ignored", topic, m->partition);
         return 0;
     }
+    uint64_t assignment = p->assignment;
     if (sl_part_skip(p, m->offset))
         return 0;
     const sl_route_conf *r = p->route;
@@ -104,16 +121,25 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     sl_error_clear(&err);
     int rc = 0;
     size_t direct = w->direct[r - w->cfg->routes];
-    sl_tentry *te = direct ? &w->tables[direct - 1] : NULL;
-    if (te && te->direct && sl_cells_map(te->direct, d, &rec, &w->rb) == 1) {
+    sl_tentry *te = direct && direct <= w->ntables ? &w->tables[direct - 1] : NULL;
+    if (te && te->route == r && te->direct && sl_cells_map(te->direct, d, &rec, &w->rb) == 1) {
         add_row(w, te, &rec, SL_OP_UPSERT);
     } else {
         rc = sl_decode(d, &rec, &c, &err);
         if (rc == 0) {
-            rc = take_change(w, r, &rec, &c, &err);
+            rc = take_change(w, r, &rec, topic, assignment, &c, &err);
             sl_change_clear(&c);
         }
     }
+    /* p (and rec.topic, its name) may be stale: see still_assigned() */
+    if (!(p = still_assigned(w, topic, m->partition, assignment))) {
+        /* not taken: whoever holds the partition now reads it from the
+         * committed offset, which is not past it */
+        log_info(w->ctx, "%s[%d]@%lld: its partition was revoked while it was handled; left to its next owner",
+                 topic, m->partition, (long long)m->offset);
+        return 0;
+    }
+    rec.topic = p->topic; /* the same name, as long as the assignment is */
     if (rc && err.kind == SL_ERR_RETRY)
         return 1;
     if (rc) {

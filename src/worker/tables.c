@@ -254,9 +254,16 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
             return load_table(w, te, c, err) ? NULL : te;
         if (!schema_differs(te, c))
             return te;
-        /* the schema moved on: write what was built for the old shape first */
-        if (sl_worker_flush(w, true) != 0)
-            return sl_error_set(err, SL_ERR_FATAL, "flush before a schema change failed"), NULL;
+        /* the schema moved on: write what was built for the old shape
+         * first.  That write serves the group while it is retried: the
+         * caller looks its record's partition up again (record.c).  Given
+         * up (a revoke, a fence), its rows are read again, and so is this
+         * record. */
+        int flushed = sl_worker_flush(w, true);
+        if (flushed < 0)
+            return sl_error_set(err, SL_ERR_FATAL, "the write before a schema change failed"), NULL;
+        if (flushed > 0)
+            return sl_error_set(err, SL_ERR_RETRY, "the write before a schema change was given up"), NULL;
         char *keep = te->name;
         json_t *rechecked = te->rechecked;
         te->name = NULL;

@@ -37,6 +37,31 @@ void sl_worker_fail(sl_worker *w, int code)
     atomic_store(&w->rt->stop, true);
 }
 
+void sl_worker_beat(const sl_worker *w)
+{
+    if (w->id <= 0 || w->id > SL_MAX_WORKERS)
+        return;
+    int64_t now = sl_worker_now_ms(), oldest = 0;
+    int target = 0;
+    for (size_t t = 0; w->writers && t < w->cfg->ntargets; t++) {
+        int64_t since = atomic_load(&w->writers[t].attempt_ms);
+        if (since && (!oldest || since < oldest)) {
+            oldest = since;
+            target = (int)t;
+        }
+    }
+    atomic_store(&w->rt->worker_write_target[w->id], target);
+    atomic_store(&w->rt->worker_write_ms[w->id], oldest);
+    atomic_store(&w->rt->worker_beat_ms[w->id], now);
+}
+
+void sl_worker_cancel_writes(sl_worker *w)
+{
+    for (size_t t = 0; w && w->writers && t < w->cfg->ntargets; t++)
+        if (w->writers[t].w)
+            sl_writer_abort(&w->writers[t]);
+}
+
 int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt)
 {
     int64_t b = w->cfg->retry.initial_backoff_ms;
@@ -188,6 +213,9 @@ static void take_reload(sl_worker *w)
     for (size_t i = 0; i < w->ntables; i++)
         sl_tentry_fini(&w->tables[i]);
     w->ntables = 0;
+    /* the routes' direct-reader shortcuts are indexes into the cache just
+     * emptied: the entries built next may belong to other routes */
+    memset(w->direct, 0, (old->nroutes ? old->nroutes : 1) * sizeof(*w->direct));
     for (size_t r = 0; r < old->nroutes; r++) {
         if (w->decoders[r].route)
             sl_decoder_fini(&w->decoders[r]);
@@ -277,10 +305,15 @@ void *sl_worker_run(void *arg)
                 }
                 if (rc == 1) {
                     /* a dependency is down: write what we have, then read this record again */
-                    if (sl_worker_flush(w, true) == 0) {
-                        /* looked up after the write: a revoke meanwhile removes partitions */
-                        sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
-                        if (p) {
+                    sl_part *p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
+                    uint64_t assignment = p ? p->assignment : 0;
+                    if (sl_worker_flush(w, true) >= 0) {
+                        /* looked up after the write: a revoke meanwhile removes partitions,
+                         * and one assigned again resumes from its committed offset.  A
+                         * write given up rewound what it held: read again from the
+                         * earlier of the two points (sl_part_read_again()) */
+                        p = sl_parts_find(&w->parts, rd_kafka_topic_name(m->rkt), m->partition);
+                        if (p && !p->revoked && p->assignment == assignment) {
                             sl_part_read_again(p, m->offset);
                             sl_worker_rewind(w);
                         }

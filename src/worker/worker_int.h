@@ -111,6 +111,7 @@ typedef struct sl_writer {
      * it, so that the worker's loop checks a busy writer with no lock */
     _Atomic sl_writer_state state;
     atomic_bool retrying;    /* an attempt failed: backing off */
+    atomic_llong attempt_ms; /* when the attempt in progress began (monotonic ms); 0 between attempts */
     bool abort;              /* no further attempt */
     bool quit;
     int rc;                  /* DONE: 0 written, 1 given up, -1 failed */
@@ -175,12 +176,10 @@ static inline bool sl_worker_stopping(const sl_worker *w)
     return atomic_load(&w->rt->stop);
 }
 void sl_worker_fail(sl_worker *w, int code);
-/* sl_worker_beat() - the worker's loop is turning (liveness, /healthz). */
-static inline void sl_worker_beat(const sl_worker *w)
-{
-    if (w->id > 0 && w->id <= SL_MAX_WORKERS)
-        atomic_store(&w->rt->worker_beat_ms[w->id], sl_worker_now_ms());
-}
+/* sl_worker_beat() - the worker's loop is turning (liveness, /healthz);
+ * so is the write of each writer, unless an attempt of it has not
+ * returned for a while (also published for /healthz). */
+void sl_worker_beat(const sl_worker *w);
 /* sl_worker_backoff_ms() - the wait before retry @attempt, with +-25% jitter. */
 int64_t sl_worker_backoff_ms(const sl_worker *w, int attempt);
 /* sl_worker_nap() - wait @ms in small steps, so that a stop is noticed. */
@@ -282,6 +281,8 @@ sl_writer_state sl_writer_check(sl_writer *wr, bool *retrying);
 /* sl_writer_wait() - like sl_writer_check(), after waiting up to @ms for the
  * write to end or to start retrying. */
 sl_writer_state sl_writer_wait(sl_writer *wr, int ms, bool *retrying);
+/* sl_writer_abort() - no further attempt; the statement of an attempt in
+ * progress is cancelled (sl_sink_ops.cancel).  Any thread. */
 void sl_writer_abort(sl_writer *wr);
 /* sl_writer_reaped() - DONE -> IDLE. */
 void sl_writer_reaped(sl_writer *wr);

@@ -105,7 +105,10 @@ static int run_job(sl_writer *wr)
         sl_error_clear(&err);
         sl_flush_truncate_deadletters(f, dead_before);
         wr->dl_wait = false; /* set by answer() while this thread waits in ask_worker() */
-        if (s->ops->write(s, f, &err) == 0)
+        atomic_store(&wr->attempt_ms, sl_worker_now_ms());
+        int rc = s->ops->write(s, f, &err);
+        atomic_store(&wr->attempt_ms, 0);
+        if (rc == 0)
             return 0;
         if (wr->dl_wait) {
             /* a dead letter of its bisection waits for the dead-letter
@@ -264,12 +267,19 @@ void sl_writer_submit(sl_writer *wr, bool retry)
 
 void sl_writer_abort(sl_writer *wr)
 {
+    bool cancel = false;
     pthread_mutex_lock(&wr->mu);
     if (wr->state == SL_WRITER_BUSY) {
+        cancel = !wr->abort && atomic_load(&wr->attempt_ms) != 0;
         wr->abort = true;
         pthread_cond_broadcast(&wr->cv);
     }
     pthread_mutex_unlock(&wr->mu);
+    /* an attempt waiting on a lock or a slow statement would otherwise hold
+     * the revoke, the claim of the sink or the shutdown until it ends */
+    sl_sink *s = wr->w->sinks[wr->target];
+    if (cancel && s->ops->cancel)
+        s->ops->cancel(s);
 }
 
 void sl_writer_reaped(sl_writer *wr)

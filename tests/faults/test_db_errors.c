@@ -6,7 +6,9 @@
  *     committed past the last good batch;
  *   - the same under on_error: dlq, to a table and to a Kafka topic: the
  *     batch is bisected, every good row is written and only the bad records
- *     become dead letters, carrying their origin and their original bytes. */
+ *     become dead letters, carrying their origin and their original bytes;
+ *   - libpq connections carry keepalive and tcp_user_timeout defaults the
+ *     DSN may override. */
 #include <check.h>
 #include <jansson.h>
 #include <inttypes.h>
@@ -16,6 +18,8 @@
 #include <unistd.h>
 
 #include "faults.h"
+#include "pq_int.h"
+#include "sluice/sink.h"
 
 typedef struct env {
     PGconn *c;
@@ -686,6 +690,47 @@ START_TEST(check_violations_under_dlq_are_isolated_by_bisection)
 }
 END_TEST
 
+/* The value of @key among @conn's connection options in effect, "" when unset. */
+static const char *conninfo(PQconninfoOption *o, const char *key)
+{
+    for (; o && o->keyword; o++)
+        if (!strcmp(o->keyword, key))
+            return o->val ? o->val : "";
+    return "";
+}
+
+/* Finding: libpq connections had no keepalive or tcp_user_timeout settings,
+ * so a server that vanished without closing them left a write waiting for
+ * the kernel's timeouts.  Now they have defaults, and the DSN's own
+ * settings win over them. */
+START_TEST(libpq_connections_have_keepalives_and_tcp_user_timeout)
+{
+    const char *base = ts_pg_dsn();
+    for (int overridden = 0; overridden < 2; overridden++) {
+        char *dsn = NULL;
+        ck_assert(asprintf(&dsn, "%s%s", base, overridden ? " keepalives_idle=7 tcp_user_timeout=5000" : "") > 0);
+        sl_target_conf t = {.name = "pg", .type = sl_sink_type("postgresql"), .dsn = dsn, .connect_timeout_ms = 10000,
+                            .statement_timeout_ms = 60000};
+        sl_sink *s = sl_sink_new(&t, 1);
+        sl_error err;
+        sl_error_clear(&err);
+        PGconn *c = sl_pq_connect(s, &err);
+        ck_assert_msg(c != NULL, "%s", err.msg);
+        PQconninfoOption *o = PQconninfo(c);
+        ck_assert_str_eq(conninfo(o, "keepalives"), "1");
+        ck_assert_str_eq(conninfo(o, "keepalives_idle"), overridden ? "7" : "30");
+        ck_assert_str_eq(conninfo(o, "keepalives_interval"), "10");
+        ck_assert_str_eq(conninfo(o, "keepalives_count"), "3");
+        ck_assert_str_eq(conninfo(o, "tcp_user_timeout"), overridden ? "5000" : "60000");
+        ck_assert_str_eq(conninfo(o, "client_encoding"), "UTF8");
+        PQconninfoFree(o);
+        PQfinish(c);
+        sl_sink_free(s);
+        free(dsn);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
@@ -693,6 +738,7 @@ int main(void)
                             long_field_name_under_auto_evolve_is_a_dead_letter,
                             retry_after_bisection_writes_dead_letters_once, auto_create_allow_and_max,
                             check_violation_under_fail_stops_at_its_offset,
-                            check_violations_under_dlq_are_isolated_by_bisection};
-    return fk_main("faults database errors", tests, 9, 120);
+                            check_violations_under_dlq_are_isolated_by_bisection,
+                            libpq_connections_have_keepalives_and_tcp_user_timeout};
+    return fk_main("faults database errors", tests, 10, 120);
 }

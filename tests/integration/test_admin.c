@@ -2,7 +2,9 @@
  * was actually written (a trigger counts the rows PostgreSQL received),
  * passes `promtool check metrics`, and is scraped by a real Prometheus
  * server that then answers a PromQL query for a counter this test moved;
- * /readyz names an unreachable target while /healthz stays 200. */
+ * /readyz names an unreachable target while /healthz stays 200; a write
+ * that does not return within stall_timeout fails /healthz, and is
+ * cancelled on the server when sluice gives up on it at shutdown. */
 #include <check.h>
 #include <curl/curl.h>
 #include <signal.h>
@@ -278,8 +280,157 @@ START_TEST(readiness_names_what_is_missing)
 }
 END_TEST
 
+typedef struct health {
+    char url[128];
+    long status;
+    sl_strbuf body;
+    long want;
+    const char *prefix; /* the body starts with it (the whole body when exact) */
+    bool exact;
+} health;
+
+static bool health_is(void *arg)
+{
+    health *h = arg;
+    sl_strbuf_reset(&h->body);
+    h->status = ts_http(&(ts_http_req){.url = h->url}, &h->body);
+    const char *b = h->body.data ? h->body.data : "";
+    return h->status == h->want && (h->exact ? !strcmp(b, h->prefix) : !strncmp(b, h->prefix, strlen(h->prefix)));
+}
+
+static void wait_health(health *h, long want, const char *prefix, bool exact, int ms, const char *log)
+{
+    h->want = want;
+    h->prefix = prefix;
+    h->exact = exact;
+    if (!ts_wait_until(health_is, h, ms)) {
+        char *tail = sc_log_tail(log, 2000);
+        ck_abort_msg("/healthz never answered %ld '%s' in %d ms; last: %ld '%s'; log:\n%s", want, prefix, ms,
+                     h->status, h->body.data ? h->body.data : "", tail);
+    }
+}
+
+static PGconn *watcher;
+static const char *locked_schema;
+
+static bool write_waits(void *arg)
+{
+    (void)arg;
+    return ts_pg_int(watcher,
+                     "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                     " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                     " WHERE NOT l.granted AND c.relname = 'orders' AND n.nspname = $1",
+                     locked_schema, NULL) > 0;
+}
+
+static bool write_gone(void *arg)
+{
+    return !write_waits(arg);
+}
+
+/* Finding: a write hung on a lock for 25 s with stall_timeout 5s, and
+ * /healthz said ok throughout (the worker's loop turns while its writer
+ * waits); at shutdown the hung statement went on waiting on the server.
+ * Now /healthz names the write that has not returned, says ok again once it
+ * returns, and a write given up at shutdown_timeout is cancelled on the
+ * server before the process exits. */
+START_TEST(write_hung_on_a_lock_fails_healthz_and_is_cancelled)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    watcher = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_stall");
+    locked_schema = schema;
+    ts_pg_exec(c, sc_orders_table_sql, NULL);
+    char *topic = ts_unique_name("orders");
+    char *group = ts_unique_name("sluice_stall");
+    ts_kafka_create_topic(topic, 1);
+    int port = ts_free_port();
+    char *dir = ts_tempdir("stall");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "    statement_timeout_ms: 10m\n"
+                                 "routes:\n  - topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                                 "    delete_on_tombstone: true\n"
+                                 "admin:\n  listen: 127.0.0.1:%d\n  stall_timeout: 3s\n"
+                                 "shutdown_timeout: 2s\n",
+                                 kafka, topic, schema, port);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    health h = {.body = SL_STRBUF_INIT};
+    snprintf(h.url, sizeof(h.url), "http://127.0.0.1:%d/healthz", port);
+    ts_daemon *d = ts_daemon_start(config, log);
+    wait_health(&h, 200, "ok\n", true, 60000, log);
+
+    /* the table locked: the write waits, far below its statement timeout */
+    PGconn *locker = ts_pg_connect();
+    char *lock = NULL;
+    ck_assert(asprintf(&lock, "LOCK TABLE %s.orders IN ACCESS EXCLUSIVE MODE", schema) > 0);
+    ts_pg_exec(locker, "BEGIN", NULL);
+    ts_pg_exec(locker, lock, NULL);
+    sc_model *m = sc_model_new(50, 1, 21);
+    sc_produce_orders(m, topic, 200, 10);
+    ck_assert_msg(ts_wait_until(write_waits, NULL, 60000), "the write never waited on the lock");
+    wait_health(&h, 503, "stalled: worker 1: a write to target pg has not returned for ", false, 30000, log);
+    long ms = strtol(h.body.data + strlen("stalled: worker 1: a write to target pg has not returned for "), NULL, 10);
+    ck_assert_msg(ms > 3000 && strstr(h.body.data, " ms\n"), "%s", h.body.data);
+    printf("---- /healthz while the write waits ----\n%s", h.body.data);
+
+    /* the write returns: live again, and everything is stored */
+    ts_pg_exec(locker, "ROLLBACK", NULL);
+    wait_health(&h, 200, "ok\n", true, 30000, log);
+    sc_wait_committed(group, topic, 1, 60000, log);
+    sc_assert_orders(c, "orders", m);
+    int64_t stored = sc_stored_offset(c, group, topic, 0);
+    ck_assert_int_eq(stored, ts_kafka_high_watermark(topic, 0));
+
+    /* locked again, and sluice told to stop: past shutdown_timeout it exits
+     * 1, and its statement no longer waits on the server */
+    ts_pg_exec(locker, "BEGIN", NULL);
+    ts_pg_exec(locker, lock, NULL);
+    sc_model *m2 = sc_model_new(50, 1, 22);
+    sc_produce_orders(m2, topic, 100, 0);
+    ck_assert_msg(ts_wait_until(write_waits, NULL, 60000), "the second write never waited on the lock");
+    ts_daemon_signal(d, SIGTERM);
+    ck_assert_msg(ts_daemon_wait(d, 15000), "still running 15 s after SIGTERM with shutdown_timeout 2s");
+    char *tail = sc_log_tail(log, 3000);
+    ck_assert_msg(ts_daemon_exit_code(d) == 1 && strstr(tail, "shutdown_timeout (2000 ms) passed"), "exit %d:\n%s",
+                  ts_daemon_exit_code(d), tail);
+    ck_assert_msg(ts_wait_until(write_gone, NULL, 10000), "sluice exited, its statement still waits on the lock:\n%s",
+                  tail);
+    ck_assert_msg(strstr(tail, "cancelling the statement in flight"), "%s", tail);
+    free(tail);
+    ts_pg_exec(locker, "ROLLBACK", NULL);
+    PQfinish(locker);
+    /* nothing of the cancelled write was committed */
+    sc_assert_orders(c, "orders", m);
+    ck_assert_int_eq(sc_stored_offset(c, group, topic, 0), stored);
+    ck_assert_int_eq(ts_kafka_committed(group, topic, 0), stored);
+
+    ts_daemon_free(d);
+    sl_strbuf_free(&h.body);
+    sc_model_free(m);
+    sc_model_free(m2);
+    PQfinish(watcher);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(lock);
+    free(schema);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+    curl_global_cleanup();
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {metrics_scraped_by_prometheus, readiness_names_what_is_missing};
-    return sc_main("integration admin", tests, 2);
+    const TTest *tests[] = {metrics_scraped_by_prometheus, readiness_names_what_is_missing,
+                            write_hung_on_a_lock_fails_healthz_and_is_cancelled};
+    return sc_main("integration admin", tests, 3);
 }

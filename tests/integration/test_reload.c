@@ -4,7 +4,9 @@
  * leaving the group (no rebalance): events before the reload are in the old
  * table, events after it in the new one; a change of kafka.group.id and a
  * broken file are refused with one log line, the running configuration
- * goes on; sluice_config_reloads_total counts both results.
+ * goes on; sluice_config_reloads_total counts both results.  With two
+ * routes, the records of each stay in its own table across a reload, and
+ * their offsets are exactly the topics' ends.
  *
  * shutdown_timeout: a write blocked on a lock past the deadline makes the
  * process exit 1 without anything of it committed, in the table, in
@@ -147,6 +149,111 @@ START_TEST(sighup_applies_routes_at_a_batch_boundary)
     free(config);
     free(log);
     curl_global_cleanup();
+}
+END_TEST
+
+/* Records of topic @topic, ids [@from, @to), valued "<prefix><id>". */
+static void produce_ids(const char *topic, int from, int to, char prefix)
+{
+    for (int i = from; i < to; i++) {
+        char key[32], val[64];
+        snprintf(key, sizeof(key), "{\"id\":%d}", i);
+        snprintf(val, sizeof(val), "{\"id\":%d,\"v\":\"%c%d\"}", i, prefix, i);
+        ts_produce_str(topic, 0, key, val);
+    }
+    ts_flush();
+}
+
+/* @table holds exactly ids [@from, @to) valued "<prefix><id>", and no other row. */
+static void assert_ids(PGconn *c, const char *table, int from, int to, char prefix)
+{
+    char sql[512], pfx[2] = {prefix, 0}, lo[16], hi[16];
+    snprintf(lo, sizeof(lo), "%d", from);
+    snprintf(hi, sizeof(hi), "%d", to);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM %s WHERE id >= $1::bigint AND id < $2::bigint AND v = $3 || id", table);
+    int64_t good = ts_pg_int(c, sql, lo, hi, pfx, NULL);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    int64_t all = ts_pg_int(c, sql, NULL);
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(id || '|' || v, ' ' ORDER BY id) FROM (SELECT * FROM %s"
+             " WHERE NOT (id >= $1::bigint AND id < $2::bigint AND v = $3 || id) LIMIT 5) x", table);
+    char *strays = ts_pg_text(c, sql, lo, hi, pfx, NULL);
+    ck_assert_msg(good == to - from && all == to - from, "%s holds %lld rows, %lld of them its own (expected %d); "
+                  "first strays: %s", table, (long long)all, (long long)good, to - from, strays ? strays : "");
+    free(strays);
+}
+
+static const char *two_routes_fmt = "%s"
+                                    "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                    "routes:\n"
+                                    "  - name: ra\n    topics: [%s]\n    target: pg\n    table: %s.ta\n"
+                                    "  - name: rb\n    topics: [%s]\n    target: pg\n    table: %s.tb\n"
+                                    "batch:\n  max_rows: %d\n  linger_ms: 20\n";
+
+/* Finding: after a SIGHUP the routes' direct-reader shortcuts pointed into
+ * the emptied table cache, so that a record of one route went into the
+ * table another route had built first after the reload, and its offset was
+ * committed as written. */
+START_TEST(sighup_with_two_routes_keeps_each_route_in_its_table)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_reload2");
+    ts_pg_exec(c, "CREATE TABLE ta (id bigint PRIMARY KEY, v text NOT NULL)", NULL);
+    ts_pg_exec(c, "CREATE TABLE tb (LIKE ta INCLUDING ALL)", NULL);
+    char *ta = ts_unique_name("ta"), *tb = ts_unique_name("tb");
+    char *group = ts_unique_name("sluice_reload2");
+    ts_kafka_create_topic(ta, 1);
+    ts_kafka_create_topic(tb, 1);
+    char *dir = ts_tempdir("reload2");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml", two_routes_fmt, kafka, ta, schema, tb, schema, 100);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, log);
+
+    /* before the reload: ta's table is the first one the worker builds, tb's the second */
+    produce_ids(ta, 0, 100, 'a');
+    sc_wait_committed(group, ta, 1, 120000, log);
+    produce_ids(tb, 100, 200, 'b');
+    sc_wait_committed(group, tb, 1, 120000, log);
+
+    free(ts_write_file(dir, "sluice.yaml", two_routes_fmt, kafka, ta, schema, tb, schema, 50));
+    ts_daemon_signal(d, SIGHUP);
+    wait_log(log, "every worker uses the new configuration", 1);
+
+    /* after it: tb's table first, then ta's */
+    produce_ids(tb, 200, 300, 'b');
+    sc_wait_committed(group, tb, 1, 120000, log);
+    produce_ids(ta, 300, 400, 'a');
+    sc_wait_committed(group, ta, 1, 120000, log);
+
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+    /* each table holds its own route's records and nothing else */
+    int64_t ta_rows = ts_pg_int(c, "SELECT count(*) FROM ta", NULL);
+    int64_t tb_rows = ts_pg_int(c, "SELECT count(*) FROM tb", NULL);
+    ck_assert_msg(ta_rows == 200 && tb_rows == 200, "ta holds %lld rows, tb %lld; 200 each expected",
+                  (long long)ta_rows, (long long)tb_rows);
+    assert_ids(c, "(SELECT * FROM ta WHERE id < 100) q", 0, 100, 'a');
+    assert_ids(c, "(SELECT * FROM ta WHERE id >= 100) q", 300, 400, 'a');
+    assert_ids(c, "(SELECT * FROM tb WHERE id < 200) q", 100, 200, 'b');
+    assert_ids(c, "(SELECT * FROM tb WHERE id >= 200) q", 200, 300, 'b');
+    /* and the offsets are exactly the ends of the topics, in the database and in Kafka */
+    ck_assert_int_eq(sc_stored_offset(c, group, ta, 0), 200);
+    ck_assert_int_eq(sc_stored_offset(c, group, tb, 0), 200);
+    ck_assert_int_eq(ts_kafka_committed(group, ta, 0), 200);
+    ck_assert_int_eq(ts_kafka_committed(group, tb, 0), 200);
+    ts_daemon_free(d);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+    free(ta);
+    free(tb);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
 }
 END_TEST
 
@@ -320,6 +427,6 @@ END_TEST
 int main(void)
 {
     const TTest *tests[] = {sighup_applies_routes_at_a_batch_boundary, sigterm_past_shutdown_timeout_commits_nothing,
-                            service_manager_notifications};
-    return sc_main("integration reload", tests, 3);
+                            service_manager_notifications, sighup_with_two_routes_keeps_each_route_in_its_table};
+    return sc_main("integration reload", tests, 4);
 }

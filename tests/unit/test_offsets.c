@@ -362,6 +362,38 @@ START_TEST(reset_read_again)
 }
 END_TEST
 
+START_TEST(read_again_after_a_rewind_keeps_the_earlier_point)
+{
+    /* a write given up (rows dropped, rewound to 0) while record 4 was being
+     * handled: reading 4 again must not skip 0..3 */
+    sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    take(p, 0, 4);
+    size_t seek[1];
+    ck_assert_uint_eq(sl_parts_rewind(&ps, seek), 1);
+    ck_assert_int_eq(p->next, 0);
+    sl_part_read_again(p, 4);
+    ck_assert_uint_eq(sl_parts_rewind(&ps, seek), 1);
+    ck_assert_int_eq(p->next, 0);
+}
+END_TEST
+
+START_TEST(each_assignment_has_its_own_number)
+{
+    /* revoked and assigned again, removed or only marked: a new assignment */
+    sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    uint64_t first = p->assignment;
+    ck_assert_uint_eq(sl_parts_assign(&ps, "t", 0, NULL, 0)->assignment, first);
+    sl_parts_revoke(&ps, "t", 0, true);
+    p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    uint64_t second = p->assignment;
+    ck_assert_uint_ne(second, first);
+    sl_parts_revoke(&ps, "t", 0, false);
+    p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    ck_assert_uint_ne(p->assignment, first);
+    ck_assert_uint_ne(p->assignment, second);
+}
+END_TEST
+
 START_TEST(reset_unknown_position)
 {
     /* dirty with no resume point known cannot be sought, but is reset */
@@ -403,6 +435,8 @@ int main(void)
     tcase_add_test(tc, reset_after_drops);
     tcase_add_test(tc, reset_dirty_wins_over_drops);
     tcase_add_test(tc, reset_read_again);
+    tcase_add_test(tc, read_again_after_a_rewind_keeps_the_earlier_point);
+    tcase_add_test(tc, each_assignment_has_its_own_number);
     tcase_add_test(tc, reset_unknown_position);
     tcase_add_test(tc, fetch_from);
     suite_add_tcase(s, tc);

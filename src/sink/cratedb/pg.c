@@ -38,6 +38,7 @@ typedef struct pgw_sink {
 static void drop_conn(sl_sink *s)
 {
     pgw_sink *p = PGW(s);
+    sl_pq_track(s, NULL);
     if (p->conn)
         PQfinish(p->conn);
     p->conn = NULL;
@@ -61,6 +62,7 @@ static int pgw_open(sl_sink *s, sl_error *err)
         drop_conn(s);
         return -1;
     }
+    sl_pq_track(s, p->conn);
     s->connected = true;
     const char *ver = PQparameterStatus(p->conn, "crate_version");
     p->is_crate = ver != NULL;
@@ -321,4 +323,5 @@ const sl_sink_ops sl_sink_cratedb_pg = {
     .add_column = pgw_add_column,
     .unreachable = sl_pq_unreachable,
     .title = "CrateDB",
+    .cancel = sl_pq_cancel,
 };
