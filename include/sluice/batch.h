@@ -1,7 +1,9 @@
 /* batch.h - the rows bound for one table since the last flush.  In upsert
  * mode rows collapse per key in offset order (last write wins, a partial row
  * merges into the one before it, a delete followed by an upsert re-creates),
- * so each key is written once.  A truncate empties the batch and is applied
+ * so each key is written once.  When a refused row goes to a dead letter
+ * or is skipped, the record rows a key's row stands for are kept with it
+ * (counted in bytes) for a write that must apply them one by one.  A truncate empties the batch and is applied
  * first.  In insert mode rows are kept in order. */
 #ifndef SLUICE_BATCH_H
 #define SLUICE_BATCH_H
@@ -17,6 +19,8 @@ typedef struct sl_batch {
     const sl_route_conf *route;
     const sl_table *table;
     bool collapse;        /* upsert mode with a key */
+    bool keep;            /* collapse, and a refused row goes on (on_error dlq or skip):
+                             the record rows behind each key's row are kept */
     bool truncate;        /* truncate the table before writing the rows */
     sl_row **rows;        /* NULL holes are allowed (removed by collapsing) */
     size_t nrows;
@@ -32,6 +36,12 @@ void sl_batch_free(sl_batch *b);
 /* sl_batch_add() - take ownership of @row. */
 void sl_batch_add(sl_batch *b, sl_row *row);
 void sl_batch_truncate(sl_batch *b);
+/* sl_batch_unroll() - the record rows that @row (a row of a collapsing
+ * batch) stands for, oldest first, in a new array (the caller frees it, not
+ * the rows); their number in @n.  A write that refuses @row applies these
+ * one by one instead, so that the records of a key before a refused one
+ * are not lost with it. */
+sl_row **sl_batch_unroll(const sl_row *row, size_t *n);
 /* sl_batch_clear() - free every row; keep the allocation for reuse. */
 void sl_batch_clear(sl_batch *b);
 static inline bool sl_batch_empty(const sl_batch *b) { return b->live == 0 && !b->truncate; }
