@@ -35,7 +35,7 @@ import check  # noqa: E402
 import feed  # noqa: E402
 import nemesis  # noqa: E402
 import servers  # noqa: E402
-from servers import ROOT, Broker, Child, PgServer, Sluice, free_port, run  # noqa: E402
+from servers import ROOT, Broker, Child, PgServer, Sluice, free_port  # noqa: E402
 
 PY = "/usr/bin/python3"
 MiB = 1 << 20
