@@ -1,8 +1,8 @@
 """servers.py - the processes a soak runs and breaks: PostgreSQL (two
 servers: the sink's, and the one behind the CrateDB stand-in), an Apache
 Kafka broker, the test schema registry, the CrateDB stand-in, and the sluice
-daemons.  Each is started by the repository's own scripts (tests/pgserver.sh,
-tests/kafka.sh, tests/avro/registry_server.py, tests/cratedb/crate_server.py)
+daemons.  Each is started by the repository's own scripts (tests/support/pgserver.sh,
+tests/support/kafka.sh, tests/avro/registry_server.py, tests/cratedb/crate_server.py)
 and can be stopped, killed and restarted on the same ports and data."""
 
 import os
@@ -33,14 +33,14 @@ def run(cmd, timeout=300):
 
 
 class PgServer:
-    """A throwaway PostgreSQL server (tests/pgserver.sh) in DIR."""
+    """A throwaway PostgreSQL server (tests/support/pgserver.sh) in DIR."""
 
     def __init__(self, d):
         self.dir = d
         self.dsn = None
 
     def start(self):
-        out = run(["bash", os.path.join(ROOT, "tests/pgserver.sh"), "start", self.dir])
+        out = run(["bash", os.path.join(ROOT, "tests/support/pgserver.sh"), "start", self.dir])
         self.dsn = out.strip().split("=", 1)[1]
         return self.dsn
 
@@ -53,20 +53,20 @@ class PgServer:
 
     def stop(self):
         try:
-            run(["bash", os.path.join(ROOT, "tests/pgserver.sh"), "stop", self.dir])
+            run(["bash", os.path.join(ROOT, "tests/support/pgserver.sh"), "stop", self.dir])
         except Exception as e:  # best effort at teardown
             print("soak: %s" % e, flush=True)
 
 
 class Broker:
-    """A one-node Apache Kafka cluster (tests/kafka.sh) in DIR."""
+    """A one-node Apache Kafka cluster (tests/support/kafka.sh) in DIR."""
 
     def __init__(self, d):
         self.dir = d
         self.bootstrap = None
 
     def script(self, *args, timeout=300):
-        return run(["bash", os.path.join(ROOT, "tests/kafka.sh")] + list(args), timeout=timeout)
+        return run(["bash", os.path.join(ROOT, "tests/support/kafka.sh")] + list(args), timeout=timeout)
 
     def start(self):
         out = self.script("start", self.dir)
@@ -75,7 +75,7 @@ class Broker:
 
     def topics(self, names, partitions):
         """Create topics (replication factor 1) through the admin API: the
-        broker's own tool (tests/kafka.sh topic) takes seconds per topic."""
+        broker's own tool (tests/support/kafka.sh topic) takes seconds per topic."""
         from confluent_kafka.admin import AdminClient, NewTopic
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         futures = admin.create_topics([NewTopic(n, partitions, 1) for n in names], operation_timeout=30)
