@@ -33,7 +33,9 @@ if [ ! -f "$build/build.ninja" ]; then
     sluice_install_packages
     sluice_build "$build"
 else
-    ninja -C "$build" src/sluice >/dev/null
+    # and, in a TSan build, the preload that shows it librdkafka's threads
+    ninja -C "$build" src/sluice $(ninja -C "$build" -t targets all |
+        sed -n 's|^\(tests/support/libsluice-c11threads.so\):.*|\1|p') >/dev/null
 fi
 
 if [ $short = 1 ]; then

@@ -307,6 +307,12 @@ admin:
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:quarantine_size_mb=32")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         env.setdefault("TSAN_OPTIONS", "halt_on_error=0:second_deadlock_stack=1")
+        # a TSan build sees librdkafka's C11 threads and locks only through
+        # the build's preload that maps them onto pthreads (tests/support/)
+        preload = os.path.join(self.args.build, "tests", "support", "libsluice-c11threads.so")
+        if "thread" in self.sanitized and os.path.exists(preload) and "LD_PRELOAD" not in env:
+            env["LD_PRELOAD"] = preload
+            self.log("TSan: preloading %s" % preload)
         self.procs = [Sluice("sluice-%d" % i, self.binary, os.path.join(self.dir, "sluice-%d.yaml" % i),
                              free_port(), self.dir, env) for i in (1, 2)]
         self.third = Sluice("sluice-3", self.binary, os.path.join(self.dir, "sluice-3.yaml"), free_port(), self.dir,
