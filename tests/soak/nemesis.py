@@ -73,13 +73,19 @@ class Nemesis:
             arng = random.Random(self.rng.getrandbits(64))
             if self.stop_ev.wait(pause):
                 break
-            while not self.stop_ev.is_set():
+            got = False
+            while not self.stop_ev.is_set() and not got:
                 with self.lock:
                     if not (act.resources & self.busy) and len(self.threads_alive()) < 3:
                         self.busy |= act.resources
+                        got = True
                         break
                 self.stop_ev.wait(0.2)
-            if self.stop_ev.is_set():
+            if not got or time.time() >= until:
+                # stopped, or the soak's time ran out while it waited
+                if got:
+                    with self.lock:
+                        self.busy -= act.resources
                 break
             self.counts[act.name] = self.counts.get(act.name, 0) + 1
             t = threading.Thread(target=self.wrap, args=(act, arng), name="nemesis-" + act.name, daemon=True)
