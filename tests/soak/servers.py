@@ -39,8 +39,14 @@ class PgServer:
         self.dir = d
         self.dsn = None
 
-    def start(self):
-        out = run(["bash", os.path.join(ROOT, "tests/support/pgserver.sh"), "start", self.dir])
+    def start(self, conf=""):
+        """Start it; @conf adds lines to its configuration (SLUICE_PG_CONF)."""
+        env = dict(os.environ, SLUICE_PG_CONF=conf) if conf else None
+        p = subprocess.run(["bash", os.path.join(ROOT, "tests/support/pgserver.sh"), "start", self.dir],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, env=env)
+        if p.returncode != 0:
+            raise RuntimeError("pgserver.sh start failed (%d): %s" % (p.returncode, p.stderr.strip()[-2000:]))
+        out = p.stdout
         self.dsn = out.strip().split("=", 1)[1]
         return self.dsn
 
