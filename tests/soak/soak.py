@@ -594,14 +594,16 @@ admin:
             self.log("passed: seed %d" % self.seed)
 
 
-def read_seeds(path):
+def read_seeds(path, long_ones):
+    """(seed, minutes) of a seed list: SEED MINUTES [long] what it found.
+    A seed marked long (its failure came late in a long run) is replayed
+    only with --long-seeds."""
     out = []
     with open(path) as f:
         for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
-                seed, minutes = line.split()[:2]
-                out.append((int(seed), float(minutes)))
+            words = line.split("#", 1)[0].split()
+            if len(words) >= 2 and (long_ones or words[2:3] != ["long"]):
+                out.append((int(words[0]), float(words[1])))
     return out
 
 
@@ -612,6 +614,7 @@ def main():
     ap.add_argument("--seed", type=int)
     ap.add_argument("--replay", help="a seed list (tests/soak/seeds.txt): run each of its seeds for its minutes "
                                      "first")
+    ap.add_argument("--long-seeds", action="store_true", help="with --replay, also the seeds marked long")
     ap.add_argument("--work", help="directory for servers and logs (default: a new one under TMPDIR)")
     ap.add_argument("--rate", type=float, default=30, help="records per second per route")
     ap.add_argument("--slow-clients", type=int, default=8, help="most slow admin clients at once")
@@ -635,7 +638,7 @@ def main():
         return 2
     # SIGTERM tears the servers down as an interrupt does
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
-    plan = read_seeds(args.replay) if args.replay else []
+    plan = read_seeds(args.replay, args.long_seeds) if args.replay else []
     if args.seed is not None or not plan or args.minutes > 0:
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
         if args.minutes > 0:
