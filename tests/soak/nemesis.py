@@ -219,9 +219,13 @@ class Nemesis:
         self.log("%d slow admin client(s) on %s for %.0f s" % (n, p.name, hold))
         socks = []
         try:
-            for _ in range(n):
+            for i in range(n):
                 try:
-                    sk = socket.create_connection(("127.0.0.1", p.admin_port), timeout=2)
+                    # four per source address (sluice's limit per client),
+                    # none from 127.0.0.1, where /healthz is asked from: a
+                    # liveness probe comes from elsewhere than a slow client
+                    sk = socket.create_connection(("127.0.0.1", p.admin_port), timeout=2,
+                                                  source_address=("127.0.0.%d" % (2 + i // 4), 0))
                     sk.sendall(b"GET /metrics HTTP/1.1\r\n")
                     socks.append(sk)
                 except OSError:

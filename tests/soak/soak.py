@@ -617,7 +617,8 @@ def main():
     ap.add_argument("--long-seeds", action="store_true", help="with --replay, also the seeds marked long")
     ap.add_argument("--work", help="directory for servers and logs (default: a new one under TMPDIR)")
     ap.add_argument("--rate", type=float, default=30, help="records per second per route")
-    ap.add_argument("--slow-clients", type=int, default=8, help="most slow admin clients at once")
+    ap.add_argument("--slow-clients", type=int, default=40,
+                    help="most slow admin clients at once (more than sluice's 32 connections in all)")
     ap.add_argument("--disable", default="", help="nemesis actions left out, comma-separated")
     ap.add_argument("--enable", default="", help="actions left out for a known defect, put back")
     ap.add_argument("--drain-timeout", type=int, default=180)
