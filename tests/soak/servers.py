@@ -71,7 +71,10 @@ class Broker:
         self.dir = d
         self.bootstrap = None
 
-    def script(self, *args, timeout=300):
+    def script(self, *args, timeout=600):
+        # a broker restarted on a loaded machine may take minutes to load
+        # its logs (tests/support/kafka.sh waits 120 s by default)
+        os.environ.setdefault("SLUICE_KAFKA_START_TIMEOUT", "300")
         return run(["bash", os.path.join(ROOT, "tests/support/kafka.sh")] + list(args), timeout=timeout)
 
     def start(self):
