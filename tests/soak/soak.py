@@ -311,6 +311,11 @@ admin:
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1:quarantine_size_mb=32")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         env.setdefault("TSAN_OPTIONS", "halt_on_error=0:second_deadlock_stack=1")
+        # what TSan reports inside the uninstrumented librdkafka is
+        # suppressed as the test suites do, when the tree has the list
+        supp = os.path.join(ROOT, "tests", "support", "tsan.supp")
+        if os.path.exists(supp) and "suppressions=" not in env["TSAN_OPTIONS"]:
+            env["TSAN_OPTIONS"] += ":suppressions=" + supp
         # a TSan build sees librdkafka's C11 threads and locks only through
         # the build's preload that maps them onto pthreads (tests/support/)
         preload = os.path.join(self.args.build, "tests", "support", "libsluice-c11threads.so")
