@@ -12,13 +12,25 @@ sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table)
     b->route = route;
     b->table = table;
     b->collapse = route->mode == SL_MODE_UPSERT && table->nkey > 0;
+    /* under on_error: fail a refused row stops the worker before its batch
+     * commits, and the records are read again: nothing to keep */
+    b->keep = b->collapse && route->on_error != SL_ONERR_FAIL;
     return b;
+}
+
+static void row_free(sl_row *r)
+{
+    while (r) {
+        sl_row *next = r->superseded;
+        free(r);
+        r = next;
+    }
 }
 
 void sl_batch_clear(sl_batch *b)
 {
     for (size_t i = 0; i < b->nrows; i++)
-        free(b->rows[i]);
+        row_free(b->rows[i]);
     for (size_t i = 0; i < b->ncarries; i++) {
         free(b->carries[i].old_key);
         free(b->carries[i].fill);
@@ -131,7 +143,8 @@ size_t sl_batch_add(sl_batch *b, sl_row *row)
             if (row->op == SL_OP_DELETE && old->op != SL_OP_DELETE && !sl_row_covers(row, old)) {
                 /* keeps the deleted row's cells for a key change (batch.h) */
                 now = sl_row_merge(old, row);
-                free(row);
+                now->merged = true;
+                b->bytes += now->size;
             } else if (row->op == SL_OP_DELETE) {
                 now = row;
             } else if (old->op == SL_OP_DELETE) {
@@ -142,11 +155,31 @@ size_t sl_batch_add(sl_batch *b, sl_row *row)
                 now = row;
             } else {
                 now = sl_row_merge(old, row);
-                free(row);
+                now->merged = true;
+                b->bytes += now->size;
             }
-            b->bytes += now->size;
-            b->bytes -= old->size;
-            free(old);
+            if (!b->keep) {
+                if (now != row)
+                    free(row);
+                else
+                    b->bytes += row->size;
+                b->bytes -= old->size;
+                free(old);
+                b->rows[i] = now;
+                return i;
+            }
+            /* the record rows stay behind the key's row; a merged row made
+             * earlier is no record's and is dropped */
+            if (old->merged) {
+                row->superseded = old->superseded;
+                b->bytes -= old->size;
+                free(old);
+            } else {
+                row->superseded = old;
+            }
+            if (now != row)
+                now->superseded = row;
+            b->bytes += row->size;
             b->rows[i] = now;
             return i;
         }
@@ -155,6 +188,20 @@ size_t sl_batch_add(sl_batch *b, sl_row *row)
     b->slots[s] = b->nrows + 1;
     append(b, row);
     return b->nrows - 1;
+}
+
+sl_row **sl_batch_unroll(const sl_row *row, size_t *n)
+{
+    size_t k = 0;
+    for (const sl_row *r = row; r; r = r->superseded)
+        k += !r->merged;
+    sl_row **out = sl_xmalloc((k ? k : 1) * sizeof(*out));
+    size_t i = k;
+    for (sl_row *r = (sl_row *)row; r; r = r->superseded)
+        if (!r->merged)
+            out[--i] = r;
+    *n = k;
+    return out;
 }
 
 void sl_batch_truncate(sl_batch *b)

@@ -4,17 +4,20 @@
 # $SLUICE_BUILD_DIR), starts a throwaway PostgreSQL server and a throwaway
 # Apache Kafka broker (tests/support/kafka.sh: KRaft, jars from Maven Central, cached
 # in ~/.cache/sluice) and runs every meson test suite (unit, pg, integration,
-# cratedb, avro, debezium, faults) against them.  The tests that inject
-# request errors into Kafka's protocol (faults_kafka_errors) run against
-# librdkafka's mock cluster in their own process, whatever is set here.
+# cratedb, avro, debezium, faults) against them, then the fuzzing, the live
+# Debezium CDC test and the fault soak (tests/soak/run.sh --short).  The
+# tests that inject request errors into Kafka's protocol
+# (faults_kafka_errors) run against librdkafka's mock cluster in their own
+# process, whatever is set here.
 #
 # Environment: SLUICE_TEST_BOOTSTRAP=host:port[,...] runs the Kafka tests
 # against an existing cluster instead of a throwaway broker;
 # SLUICE_TEST_KAFKA=mock runs them against librdkafka's mock cluster (fast,
 # for development; not what CI runs); SLUICE_TEST_DSN runs them against an
 # existing PostgreSQL database instead of a throwaway server;
-# SLUICE_FUZZ_SECONDS bounds the fuzzing that follows the tests (default 240
-# seconds across all harnesses, 0 skips it; see tests/fuzz/run.sh).  Extra
+# SLUICE_SOAK=0 skips the fault soak; SLUICE_FUZZ_SECONDS bounds the
+# fuzzing that follows the tests (default 240 seconds across all harnesses,
+# 0 skips it; see tests/fuzz/run.sh).  Extra
 # arguments go to `meson test` (e.g. `tests/run.sh --suite integration`),
 # and skip the fuzzing, the librdkafka matrix and the container test.
 #
@@ -125,6 +128,17 @@ if [ -n "${SLUICE_TEST_BOOTSTRAP:-}" ] && { [ $# -eq 0 ] || [ "${SLUICE_CDC:-}" 
     echo "== Debezium CDC from a live database (tests/debezium/cdc.sh)"
     t0=$SECONDS
     tests/debezium/cdc.sh "$build" || status=1
+    echo "   ($((SECONDS - t0)) s)"
+fi
+# The randomized fault soak (tests/soak/run.sh --short, docs/soak.md): every
+# seed of tests/soak/seeds.txt for its minutes, then a random one for a
+# minute, against servers of its own.  Skipped when only some suites were
+# asked for; SLUICE_SOAK=0 skips it, SLUICE_SOAK=1 runs it with suite
+# arguments too.
+if { [ $# -eq 0 ] || [ "${SLUICE_SOAK:-}" = 1 ]; } && [ "${SLUICE_SOAK:-}" != 0 ]; then
+    echo "== fault soak (tests/soak/run.sh --short)"
+    t0=$SECONDS
+    tests/soak/run.sh --short --build "$build" || status=1
     echo "   ($((SECONDS - t0)) s)"
 fi
 exit $status

@@ -1,10 +1,13 @@
 /* batch.h - the rows bound for one table since the last flush.  In upsert
  * mode rows collapse per key in offset order (last write wins, a partial row
  * merges into the one before it, a delete followed by an upsert re-creates),
- * so each key is written once.  A truncate empties the batch and is applied
- * first.  In insert mode rows are kept in order.  A delete that follows an
- * upsert of its key keeps that upsert's cells (only the key is used to
- * delete), so that a key change later in the batch can take them over. */
+ * so each key is written once.  When a refused row goes to a dead letter
+ * or is skipped, the record rows a key's row stands for are kept with it
+ * (counted in bytes) for a write that must apply them one by one.  A
+ * truncate empties the batch and is applied first.  In insert mode rows are
+ * kept in order.  A delete that follows an upsert of its key keeps that
+ * upsert's cells (only the key is used to delete), so that a key change
+ * later in the batch can take them over. */
 #ifndef SLUICE_BATCH_H
 #define SLUICE_BATCH_H
 
@@ -38,6 +41,8 @@ typedef struct sl_batch {
     const sl_route_conf *route;
     const sl_table *table;
     bool collapse;        /* upsert mode with a key */
+    bool keep;            /* collapse, and a refused row goes on (on_error dlq or skip):
+                             the record rows behind each key's row are kept */
     bool truncate;        /* truncate the table before writing the rows */
     sl_row **rows;        /* NULL holes are allowed (removed by collapsing) */
     size_t nrows;
@@ -62,6 +67,12 @@ long sl_batch_find(const sl_batch *b, const sl_row *key_row);
  * from the stored row of @old_key; takes ownership of @old_key and @fill. */
 void sl_batch_add_carry(sl_batch *b, size_t row, sl_row *old_key, uint32_t *fill, size_t nfill);
 void sl_batch_truncate(sl_batch *b);
+/* sl_batch_unroll() - the record rows that @row (a row of a collapsing
+ * batch) stands for, oldest first, in a new array (the caller frees it, not
+ * the rows); their number in @n.  A write that refuses @row applies these
+ * one by one instead, so that the records of a key before a refused one
+ * are not lost with it. */
+sl_row **sl_batch_unroll(const sl_row *row, size_t *n);
 /* sl_batch_clear() - free every row; keep the allocation for reuse. */
 void sl_batch_clear(sl_batch *b);
 static inline bool sl_batch_empty(const sl_batch *b) { return b->live == 0 && !b->truncate; }

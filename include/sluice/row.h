@@ -18,6 +18,10 @@ typedef struct sl_row {
     sl_op op;              /* SL_OP_UPSERT or SL_OP_DELETE */
     bool replace;          /* upsert that follows a delete of the same key in one batch:
                               the old row goes first, absent cells take defaults */
+    bool merged;           /* made by sl_row_merge() in a batch: no record's own row */
+    struct sl_row *superseded; /* the record rows of the same key this one collapsed in its
+                              batch, latest first; kept (owned) so that a write refusing
+                              this row can apply them one by one (sl_batch_unroll()) */
     uint32_t ncols;
     uint32_t size;         /* bytes of this allocation (for batch.max_bytes) */
     const char *topic;     /* where the row came from (interned, not owned) */

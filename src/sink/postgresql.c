@@ -606,6 +606,31 @@ static int try_rows(sl_sink *s, const rowset *rs, sl_error *err)
     return 1; /* data error, rolled back */
 }
 
+/* A refused row that a collapsing batch made of several records: write
+ * those records one by one, oldest first, each in its own try; only those
+ * refused alone go to the reject callback.  The row's last record alone
+ * may be the bad one: the ones before it must not be lost with it. */
+static int unroll(sl_sink *s, sl_flush *f, const sl_batch *b, const sl_row *row, sl_error *err)
+{
+    size_t n;
+    sl_row **recs = sl_batch_unroll(row, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        /* a one-row view of the batch, for the write and the callback */
+        sl_batch one = *b;
+        one.rows = &recs[i];
+        one.nrows = one.live = 1;
+        one.bytes = recs[i]->size;
+        size_t zero = 0;
+        rowset rs = {&one, &zero, 1};
+        rc = try_rows(s, &rs, err);
+        if (rc == 1)
+            rc = f->reject && !f->reject(f->reject_opaque, f, &one, 0, err) ? 0 : -1;
+    }
+    free(recs);
+    return rc;
+}
+
 /* Write @rs, isolating rows that fail with a data error by halving: 0
  * done, -1 failed, 1 ended early at a stop (PG(s)->stop_row: the first row
  * not written; the sets are taken in row order). */
@@ -623,6 +648,9 @@ static int bisect(sl_sink *s, sl_flush *f, const rowset *rs, sl_error *err)
         return rc;
     }
     if (rs->n == 1) {
+        const sl_row *row = rs->b->rows[rs->idx[0]];
+        if (row->superseded)
+            return unroll(s, f, rs->b, row, err);
         if (!f->reject || f->reject(f->reject_opaque, f, rs->b, rs->idx[0], err))
             return -1;
         p->isolated++;

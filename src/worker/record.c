@@ -35,6 +35,16 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
     sl_tentry *te = sl_worker_table_for(w, r, rec, c, err);
     if (!still_assigned(w, topic, rec->partition, assignment))
         return 2; /* its rows must not be written under an assignment that is gone */
+    if (!te && w->table_absent && c->op == SL_OP_DELETE && r->auto_create) {
+        /* a delete ahead of the records that create its table (a topic
+         * whose first events were trimmed, a row deleted before the
+         * table's first write reached the topic): there is no row to
+         * delete, and a delete carries no fields to create the table from */
+        log_debug(r->name, SL_REC_FMT ": a delete for table %s, which does not exist yet; nothing to delete",
+                  SL_REC_ARGS(rec), r->table);
+        sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL);
+        return 0;
+    }
     if (!te)
         return -1;
     if (c->op == SL_OP_TRUNCATE) {

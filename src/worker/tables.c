@@ -151,9 +151,11 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
                 rc = s->ops->describe(s, schema, name, &t, err);
             }
         }
-        if (rc == 0 && !t)
+        if (rc == 0 && !t) {
+            w->table_absent = true;
             rc = sl_error_set(err, named_by_data, "route '%s': table %s.%s does not exist%s", te->route->name, schema,
                               name, te->route->auto_create ? " (auto_create needs records with a schema)" : "");
+        }
         if (rc == 0 && sl_route_apply_key(te->route, t, err))
             rc = -1;
         if (rc == 0 && sl_mapping_init(&te->map, te->route, t, err))
@@ -237,6 +239,7 @@ static bool schema_differs(sl_tentry *te, const sl_change *c)
 sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
                                sl_error *err)
 {
+    w->table_absent = false;
     char *name = sl_expand_table(r->table, rec->topic, c->meta, err);
     if (!name)
         return NULL;

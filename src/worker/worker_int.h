@@ -156,6 +156,7 @@ struct sl_worker {
     size_t ndls, capdls;
     uint64_t dl_seqs;         /* dead letters produced (their delivery reports' ids) */
     bool dl_wait;             /* set by sl_worker_on_reject(): the write must wait for a dead letter (writer.c) */
+    bool table_absent;        /* set by sl_worker_table_for(): the table it failed on does not exist */
     char dlq_err[512];        /* why, for the write's retry message */
     /* restarting librdkafka's fetcher after a full prefetch queue (see
      * sl_worker_restart_fetch()); 0 when librdkafka does it by itself */
@@ -307,7 +308,8 @@ void sl_worker_deadletters_free(sl_worker *w);
 
 /* tables.c */
 /* sl_worker_table_for() - the table of @rec's change, described (and
- * shaped) on first use or when its schema moved on. */
+ * shaped) on first use or when its schema moved on.  NULL on failure, with
+ * w->table_absent set when the table does not exist. */
 sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
                                sl_error *err);
 void sl_tentry_fini(sl_tentry *te);

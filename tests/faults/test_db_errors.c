@@ -731,6 +731,150 @@ START_TEST(libpq_connections_have_keepalives_and_tcp_user_timeout)
 }
 END_TEST
 
+/* Upsert mode collapses a batch's records per key.  When the last record
+ * of a key is refused (a CHECK violation) and dead-lettered, the records of
+ * that key before it are still applied, one by one, as if the batch had not
+ * collapsed them: found by the soak (tests/soak, seed 1), where a good
+ * record followed by a bad one of the same key left the row at its value
+ * from an earlier batch while the offset moved past both. */
+START_TEST(refused_upsert_keeps_the_records_of_its_key_before_it)
+{
+    env e;
+    env_start(&e, "f_collapse");
+    ts_pg_exec(e.c, "CREATE TABLE kv (id bigint PRIMARY KEY, v int CHECK (v >= 0), w text)", NULL);
+    char *topic = ts_unique_name("collapse");
+    ts_kafka_create_topic(topic, 1);
+    char *routes;
+    ck_assert(asprintf(&routes,
+                       "  - name: kv\n"
+                       "    topics: [%s]\n"
+                       "    target: pg\n"
+                       "    table: kv\n"
+                       "    mode: upsert\n"
+                       "    delete_on_tombstone: true\n"
+                       "    on_error: dlq\n"
+                       "    dlq_table: dead_letters\n",
+                       topic) > 0);
+    char *cfg = config_with(&e, routes, 1000); /* one batch holds them all */
+    /* key 1: good, refused; key 2: good; key 3: good, good, refused; key 4:
+     * a partial record merged onto a full one, then refused; key 5: a delete
+     * between two good ones, then refused */
+    static const char *const values[] = {
+        "{\"id\":1,\"v\":5,\"w\":\"a\"}", "{\"id\":1,\"v\":-1,\"w\":\"b\"}", "{\"id\":2,\"v\":7,\"w\":\"c\"}",
+        "{\"id\":3,\"v\":1,\"w\":\"d\"}", "{\"id\":3,\"v\":2,\"w\":\"e\"}", "{\"id\":3,\"v\":-3,\"w\":\"f\"}",
+        "{\"id\":4,\"v\":9,\"w\":\"g\"}", "{\"id\":4,\"w\":\"h\"}",       "{\"id\":4,\"v\":-4}",
+        "{\"id\":5,\"v\":1,\"w\":\"i\"}", NULL,                           "{\"id\":5,\"v\":6,\"w\":\"j\"}",
+        "{\"id\":5,\"v\":-5,\"w\":\"k\"}",
+    };
+    static const char *const keys[] = {"1", "1", "2", "3", "3", "3", "4", "4", "4", "5", "5", "5", "5"};
+    size_t n = sizeof(values) / sizeof(values[0]);
+    for (size_t i = 0; i < n; i++)
+        ts_produce(topic, 0, keys[i], strlen(keys[i]), values[i], values[i] ? strlen(values[i]) : 0);
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_pg_int(e.c, q, e.group, topic, NULL) != (int64_t)n && ts_now_ms() < deadline)
+        usleep(100 * 1000);
+    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == (int64_t)n, "not everything was committed; log:\n%s",
+                  fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT string_agg(id || '=' || coalesce(v::text, '-') || coalesce(w, '-'), ',' ORDER BY id)"
+                           " FROM %s.kv", e.schema);
+    char *rows = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(rows && !strcmp(rows, "1=5a,2=7c,3=2e,4=9h,5=6j"), "rows: %s, expected 1=5a,2=7c,3=2e,4=9h,5=6j",
+                  rows ? rows : "none");
+    snprintf(q, sizeof(q), "SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters",
+             e.schema);
+    char *dead = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(dead && !strcmp(dead, "1,5,8,12"), "dead letters at offsets %s, expected 1,5,8,12",
+                  dead ? dead : "none");
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    free(rows);
+    free(dead);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
+/* A Debezium delete for a table that auto_create has not created yet (the
+ * topic's first events trimmed, or the row deleted before the table's first
+ * write): nothing to delete, so it is ignored, not dead-lettered; the create
+ * after it makes the table.  Found by the soak (tests/soak, seed 4), whose
+ * first records of a partition were deletes. */
+START_TEST(delete_before_auto_create_is_ignored)
+{
+    env e;
+    env_start(&e, "f_delfirst");
+    char *topic = ts_unique_name("delfirst");
+    ts_kafka_create_topic(topic, 1);
+    char *routes;
+    ck_assert(asprintf(&routes,
+                       "  - name: cdc\n"
+                       "    topics: [%s]\n"
+                       "    target: pg\n"
+                       "    table: \"${source.table}\"\n"
+                       "    format: debezium\n"
+                       "    key: [id]\n"
+                       "    auto_create: true\n"
+                       "    on_error: dlq\n"
+                       "    dlq_table: dead_letters\n",
+                       topic) > 0);
+    char *cfg = config_with(&e, routes, 1000);
+    const char *files[] = {"pg_delete.value.json", "pg_create.value.json"};
+    for (int i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/tests/debezium/data/%s", FAULTS_SRCDIR, files[i]);
+        char *text = ts_read_file(path);
+        ck_assert_ptr_nonnull(text);
+        json_t *ev = json_loads(text, 0, NULL);
+        free(text);
+        ck_assert_ptr_nonnull(ev);
+        json_object_set_new(json_object_get(json_object_get(ev, "payload"), "source"), "table", json_string("tdel"));
+        char *v = json_dumps(ev, JSON_COMPACT);
+        ts_produce(topic, 0, "{\"id\":1}", 8, v, strlen(v));
+        free(v);
+        json_decref(ev);
+    }
+    ts_flush();
+    char *metrics = ts_write_file(e.dir, "metrics.prom", "%s", "");
+    FILE *fcfg = fopen(cfg, "a");
+    ck_assert(fcfg);
+    fprintf(fcfg, "metrics_file: %s\n", metrics);
+    fclose(fcfg);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    char q[512];
+    snprintf(q, sizeof(q), "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_pg_try_count(e.c, "SELECT count(*) FROM sluice.offsets", NULL) >= 0 &&
+           ts_pg_int(e.c, q, e.group, topic, NULL) != 2 && ts_now_ms() < deadline && ts_daemon_running(d))
+        usleep(100 * 1000);
+    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 2, "not everything was committed; log:\n%s", fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters", e.schema);
+    int64_t dead = ts_pg_try_count(e.c, q, NULL);
+    ck_assert_msg(dead <= 0, "%lld dead letter(s); log:\n%s", (long long)dead, fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT id || ' ' || first_name FROM %s.tdel", e.schema);
+    char *row = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(row && !strcmp(row, "1 Anne"), "row: %s", row ? row : "none");
+    free(row);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    char *prom = ts_read_file(metrics);
+    ck_assert_msg(strstr(prom, "sluice_records_ignored_total{route=\"cdc\"} 1\n"), "the delete is not counted as "
+                  "ignored:\n%s", prom);
+    free(prom);
+    free(metrics);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
@@ -739,6 +883,8 @@ int main(void)
                             retry_after_bisection_writes_dead_letters_once, auto_create_allow_and_max,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection,
-                            libpq_connections_have_keepalives_and_tcp_user_timeout};
-    return fk_main("faults database errors", tests, 10, 120);
+                            libpq_connections_have_keepalives_and_tcp_user_timeout,
+                            refused_upsert_keeps_the_records_of_its_key_before_it,
+                            delete_before_auto_create_is_ignored};
+    return fk_main("faults database errors", tests, 12, 120);
 }

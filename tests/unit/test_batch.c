@@ -197,6 +197,59 @@ START_TEST(insert_mode_keeps_every_row)
 }
 END_TEST
 
+/* Under on_error: dlq (or skip) each key's row keeps the record rows it
+ * stands for, oldest first, counted in bytes: a write that refuses the
+ * key's row applies them one by one (the last may be the bad one).  Rows
+ * merged on the way are no record's and are not kept. */
+START_TEST(refusable_rows_keep_their_records)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT, .on_error = SL_ONERR_DLQ};
+    sl_batch *b = sl_batch_new(&r, &table);
+    ck_assert(b->keep);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a1", "b1", 1));
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", NULL, "b2", 2)); /* merged */
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a3", NULL, 3)); /* merged again */
+    sl_batch_add(b, row(SL_OP_DELETE, "1", NULL, NULL, 4));
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a5", "b5", 5));
+    sl_batch_add(b, row(SL_OP_UPSERT, "2", "x", "y", 6));
+    const sl_row *x = find(b, "1");
+    ck_assert_int_eq(x->offset, 5);
+    ck_assert(x->replace);
+    size_t n;
+    sl_row **recs = sl_batch_unroll(x, &n);
+    ck_assert_uint_eq(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(recs[i]->offset, (int64_t)i + 1);
+        ck_assert(!recs[i]->merged);
+    }
+    ck_assert_int_eq(recs[1]->len[1], SL_CELL_ABSENT); /* the record as it came, not merged */
+    ck_assert_int_eq(recs[3]->op, SL_OP_DELETE);
+    free(recs);
+    recs = sl_batch_unroll(find(b, "2"), &n);
+    ck_assert_uint_eq(n, 1);
+    free(recs);
+    size_t bytes = 0;
+    for (size_t i = 0; i < b->nrows; i++)
+        for (const sl_row *k = b->rows[i]; k; k = k->superseded)
+            bytes += k->size;
+    ck_assert_uint_eq(b->bytes, bytes);
+    ck_assert_uint_eq(b->live, 2);
+    sl_batch_clear(b); /* frees every kept row (valgrind and ASan check it) */
+    ck_assert_uint_eq(b->bytes, 0);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a", "b", 7));
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", NULL, "c", 8));
+    sl_batch_free(b);
+
+    sl_route_conf f = {.mode = SL_MODE_UPSERT, .on_error = SL_ONERR_FAIL};
+    b = sl_batch_new(&f, &table);
+    ck_assert(b->collapse && !b->keep);
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a1", "b1", 1));
+    sl_batch_add(b, row(SL_OP_UPSERT, "1", "a2", "b2", 2));
+    ck_assert_ptr_null(find(b, "1")->superseded);
+    sl_batch_free(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch");
@@ -209,6 +262,7 @@ int main(void)
     tcase_add_test(tc, full_row_replaces_and_keeps_replace);
     tcase_add_test(tc, truncate_clears_earlier_rows);
     tcase_add_test(tc, insert_mode_keeps_every_row);
+    tcase_add_test(tc, refusable_rows_keep_their_records);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? 1 : 0;
