@@ -20,16 +20,7 @@ import feed
 
 # Actions left out until the defect they hit is fixed in main: each names
 # it.  A run lists them at its start; --enable NAME puts one back.
-KNOWN = {
-    "reload": "issue 22, finding 1: a reload leaves the workers' direct-reader table "
-              "indexes (w->direct[]) behind, records go to another route's table and the "
-              "release build crashes (seed 1: SIGSEGV in both daemons 1 s after the first "
-              "SIGHUP)",
-    "new-fields": "issue 22, finding 2: a record with a new field makes its worker flush "
-                  "(tables.c) while serving the consumer; a rebalance then frees the partition "
-                  "entry the record still holds (release build: '[items] <garbage>[0]@80: flush "
-                  "before a schema change failed', exit 1; seed 1 of the short run)",
-}
+KNOWN = {}
 
 
 class Action:
