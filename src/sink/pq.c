@@ -40,6 +40,19 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
     return c;
 }
 
+int sl_pq_reconnect(sl_sink *s, PGconn **conn, void (*drop)(sl_sink *s), sl_error *err)
+{
+    if (*conn && PQstatus(*conn) == CONNECTION_OK)
+        return 1;
+    drop(s);
+    *conn = sl_pq_connect(s, err);
+    if (!*conn) {
+        drop(s);
+        return -1;
+    }
+    return 0;
+}
+
 int sl_pq_error(PGconn *conn, const PGresult *res, const char *what, sl_error *err)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

@@ -98,14 +98,9 @@ int pg_open(sl_sink *s, sl_error *err)
     if (!s->impl)
         s->impl = sl_xcalloc(1, sizeof(pg_sink));
     pg_sink *p = PG(s);
-    if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
-        return 0;
-    drop_conn(s);
-    p->conn = sl_pq_connect(s, err);
-    if (!p->conn) {
-        drop_conn(s);
-        return -1;
-    }
+    int rc = sl_pq_reconnect(s, &p->conn, drop_conn, err);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     char st[64];
     snprintf(st, sizeof(st), "%" PRId64, s->conf->statement_timeout_ms);
     const char *params[] = {st};
