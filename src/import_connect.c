@@ -687,7 +687,40 @@ static void take_ignored(importer *im)
 
 /* ---- the translation ---- */
 
-static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
+/* What translate() reads from a connector's configuration, section by
+ * section, and then writes out as sluice's. */
+typedef struct plan {
+    const char *name;       /* the connector: its consumer group is connect-NAME */
+    pgconn pc;
+    bool has_password;
+    const char *topics, *topics_re;
+    conv vc, kc;            /* value and key converters */
+    xforms x;               /* single message transforms */
+    const char *format, *table, *mode;
+    char **keys;            /* conflict key columns */
+    size_t nkeys;
+    bool kafka_pk;          /* pk.mode kafka: topic, partition and offset as the key */
+    bool deletes;
+    const char *trunc;
+    bool auto_create, auto_evolve;
+    const char *batch, *whitelist, *include;
+    const char *on_error, *dlq, *tasks;
+    sl_strbuf kafka;        /* consumer.override.* as kafka: lines */
+} plan;
+
+static void plan_free(plan *pl)
+{
+    free_list(pl->keys, pl->nkeys);
+    free_list(pl->x.add_fields, pl->x.nadd_fields);
+    free(pl->x.router_regex);
+    free(pl->x.router_replacement);
+    sl_strbuf_free(&pl->pc.dsn);
+    free(pl->pc.schema);
+    sl_strbuf_free(&pl->kafka);
+}
+
+/* The connector: its class, name, database and topics. */
+static int read_connector(importer *im, plan *pl, char *err, size_t errlen)
 {
     const char *cls = take(im, "connector.class");
     if (!cls) {
@@ -703,8 +736,8 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
         return -1;
     }
     const char *pname = take(im, "name");
-    const char *name = im->name ? im->name : pname;
-    if (!name || !*name) {
+    pl->name = im->name ? im->name : pname;
+    if (!pl->name || !*pl->name) {
         snprintf(err, errlen, "%s: no connector name: the consumer group (connect-NAME) cannot be derived",
                  im->path);
         return -1;
@@ -718,47 +751,47 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
     const char *user2 = take(im, "connection.username");
     if (!user)
         user = user2;
-    bool has_password = take(im, "connection.password") != NULL;
-    pgconn pc = {SL_STRBUF_INIT, NULL, 0};
-    if (translate_url(im, url, user, &pc, err, errlen)) {
-        sl_strbuf_free(&pc.dsn);
-        free(pc.schema);
+    pl->has_password = take(im, "connection.password") != NULL;
+    if (translate_url(im, url, user, &pl->pc, err, errlen))
         return -1;
-    }
 
-    const char *topics = take(im, "topics");
-    const char *topics_re = take(im, "topics.regex");
-    if (!topics == !topics_re) {
-        sl_strbuf_free(&pc.dsn);
-        free(pc.schema);
+    pl->topics = take(im, "topics");
+    pl->topics_re = take(im, "topics.regex");
+    if (!pl->topics == !pl->topics_re) {
         snprintf(err, errlen, "%s: exactly one of topics or topics.regex is needed", im->path);
         return -1;
     }
+    return 0;
+}
 
-    conv vc = translate_converter(im, "value.converter", true);
-    conv kc = translate_converter(im, "key.converter", false);
-    xforms x = {0};
-    translate_transforms(im, &x);
+/* How records become rows: converters, transforms, table, mode, keys,
+ * deletes, schema changes, batches, fields, errors; then the keys that
+ * sluice has no use for. */
+static void read_rows(importer *im, plan *pl)
+{
+    pl->vc = translate_converter(im, "value.converter", true);
+    pl->kc = translate_converter(im, "key.converter", false);
+    translate_transforms(im, &pl->x);
 
     /* the value format: a Debezium sink, or ExtractNewRecordState, reads
      * Debezium envelopes, which sluice decodes itself */
-    const char *format = vc.format;
-    if (im->debezium_sink || x.unwrap)
-        format = "debezium";
+    pl->format = pl->vc.format;
+    if (im->debezium_sink || pl->x.unwrap)
+        pl->format = "debezium";
 
-    const char *table = take(im, "collection.name.format");
+    pl->table = take(im, "collection.name.format");
     const char *table2 = take(im, "table.name.format");
-    if (!table)
-        table = table2;
-    if (!table)
-        table = "${topic}";
+    if (!pl->table)
+        pl->table = table2;
+    if (!pl->table)
+        pl->table = "${topic}";
 
     const char *insert_mode = take(im, "insert.mode");
-    const char *mode = "insert";
+    pl->mode = "insert";
     if (insert_mode && !strcasecmp(insert_mode, "upsert"))
-        mode = "upsert";
+        pl->mode = "upsert";
     else if (insert_mode && !strcasecmp(insert_mode, "update")) {
-        mode = "upsert";
+        pl->mode = "upsert";
         warn(im, "insert.mode", "update has no sluice equivalent: translated as upsert (rows that do not exist "
                                 "yet are inserted)");
     } else if (insert_mode && strcasecmp(insert_mode, "insert"))
@@ -772,52 +805,51 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
     const char *pk_fields2 = take(im, "primary.key.fields");
     if (!pk_fields)
         pk_fields = pk_fields2;
-    char **keys = NULL;
-    size_t nkeys = split_list(pk_fields, &keys);
-    bool kafka_pk = false;
+    pl->nkeys = split_list(pk_fields, &pl->keys);
+    pl->kafka_pk = false;
     if (pk_mode && !strcmp(pk_mode, "kafka")) {
-        kafka_pk = true;
-        free_list(keys, nkeys);
-        nkeys = 0;
-        keys = NULL;
+        pl->kafka_pk = true;
+        free_list(pl->keys, pl->nkeys);
+        pl->nkeys = 0;
+        pl->keys = NULL;
         if (!pk_fields)
-            nkeys = split_list("__connect_topic,__connect_partition,__connect_offset", &keys);
+            pl->nkeys = split_list("__connect_topic,__connect_partition,__connect_offset", &pl->keys);
         else
-            nkeys = split_list(pk_fields, &keys);
+            pl->nkeys = split_list(pk_fields, &pl->keys);
     } else if (pk_mode && !strcmp(pk_mode, "record_header")) {
         warn(im, "primary.key.mode", "record_header has no sluice equivalent; the table's primary key is used");
-    } else if (pk_mode && !strcmp(pk_mode, "none") && !strcmp(mode, "upsert")) {
+    } else if (pk_mode && !strcmp(pk_mode, "none") && !strcmp(pl->mode, "upsert")) {
         warn(im, "pk.mode", "none with upsert: sluice takes the conflict key from the table's primary key");
     }
 
     const char *del = take(im, "delete.enabled");
-    bool deletes = is_true(del);
-    if (!strcmp(format, "debezium") && del && !deletes)
+    pl->deletes = is_true(del);
+    if (!strcmp(pl->format, "debezium") && del && !pl->deletes)
         warn(im, "delete.enabled", "false: sluice applies Debezium delete events (delete_mode: hard or soft); "
                                    "there is no setting to ignore them");
-    const char *trunc = take(im, "truncate.enabled");
+    pl->trunc = take(im, "truncate.enabled");
 
-    bool auto_create = is_true(take(im, "auto.create"));
-    bool auto_evolve = is_true(take(im, "auto.evolve"));
+    pl->auto_create = is_true(take(im, "auto.create"));
+    pl->auto_evolve = is_true(take(im, "auto.evolve"));
     const char *evo = take(im, "schema.evolution");
     if (evo && !strcmp(evo, "basic"))
-        auto_create = auto_evolve = true;
+        pl->auto_create = pl->auto_evolve = true;
 
-    const char *batch = take(im, "batch.size");
-    const char *whitelist = take(im, "fields.whitelist");
-    const char *include = take(im, "field.include.list");
-    if (!whitelist)
-        whitelist = include;
+    pl->batch = take(im, "batch.size");
+    pl->whitelist = take(im, "fields.whitelist");
+    pl->include = take(im, "field.include.list");
+    if (!pl->whitelist)
+        pl->whitelist = pl->include;
     const char *exclude = take(im, "field.exclude.list");
     if (exclude)
         warn(im, "field.exclude.list", "sluice has no exclude list: fields are written to the columns of the same "
                                        "name the table has; drop the columns instead");
 
     const char *tolerance = take(im, "errors.tolerance");
-    const char *dlq = take(im, "errors.deadletterqueue.topic.name");
-    const char *on_error = "fail";
+    pl->dlq = take(im, "errors.deadletterqueue.topic.name");
+    pl->on_error = "fail";
     if (tolerance && !strcmp(tolerance, "all"))
-        on_error = dlq && *dlq ? "dlq" : "skip";
+        pl->on_error = pl->dlq && *pl->dlq ? "dlq" : "skip";
 
     const char *tz = take(im, "db.timezone");
     const char *tz2 = take(im, "database.time_zone");
@@ -833,11 +865,14 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
     if ((quote && !strcmp(quote, "never")) || (quote2 && !strcmp(quote2, "false")))
         warn(im, quote ? "quote.sql.identifiers" : "quote.identifiers",
              "sluice always quotes identifiers: names are case-sensitive as written");
-    const char *tasks = take(im, "tasks.max");
+    pl->tasks = take(im, "tasks.max");
     take_ignored(im);
 
-    /* consumer.override.* -> kafka:, checked against librdkafka */
-    sl_strbuf kafka = SL_STRBUF_INIT;
+}
+
+/* consumer.override.* -> kafka:, checked against librdkafka. */
+static void read_consumer(importer *im, plan *pl)
+{
     rd_kafka_conf_t *probe = rd_kafka_conf_new();
     for (size_t i = 0; i < im->nprops; i++) {
         prop *p = &im->props[i];
@@ -861,22 +896,20 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
             warn(im, p->key, "not a librdkafka consumer property (%s); not copied", es);
             continue;
         }
-        sl_strbuf_puts(&kafka, "  ");
-        yq(&kafka, k);
-        sl_strbuf_puts(&kafka, ": ");
-        yq(&kafka, v);
-        sl_strbuf_putc(&kafka, '\n');
+        sl_strbuf_puts(&pl->kafka, "  ");
+        yq(&pl->kafka, k);
+        sl_strbuf_puts(&pl->kafka, ": ");
+        yq(&pl->kafka, v);
+        sl_strbuf_putc(&pl->kafka, '\n');
     }
     rd_kafka_conf_destroy(probe);
+}
 
-    /* every key left over */
-    for (size_t i = 0; i < im->nprops; i++)
-        if (!im->props[i].used)
-            warn(im, im->props[i].key, "unknown to sluice's importer; not translated");
-
-    /* ---- emit ---- */
+/* kafka:, schema_registry:, workers:, batch: and the target. */
+static void emit_head(importer *im, const plan *pl, sl_strbuf *o)
+{
     sl_strbuf_puts(o, "# sluice configuration imported from Kafka Connect connector ");
-    yq(o, name); /* escaped: a line break in it cannot end the comment */
+    yq(o, pl->name); /* escaped: a line break in it cannot end the comment */
     sl_strbuf_printf(o, "\n# (%s, ", im->debezium_sink ? "Debezium JDBC sink" : "Confluent JDBC sink");
     yq(o, im->path);
     sl_strbuf_puts(o, ").  Review it, then run `sluice --check -c FILE`.\n");
@@ -884,47 +917,233 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
                       "   # the Connect worker's bootstrap.servers\n");
     sl_strbuf_printf(o, "  group.id: ");
     sl_strbuf sb = SL_STRBUF_INIT;
-    sl_strbuf_printf(&sb, "connect-%s", name);
+    sl_strbuf_printf(&sb, "connect-%s", pl->name);
     yq(o, sb.data);
     sl_strbuf_free(&sb);
     sl_strbuf_puts(o, "   # the connector's group: its committed offsets carry over\n");
-    if (kafka.data)
-        sl_strbuf_puts(o, kafka.data);
-    sl_strbuf_free(&kafka);
-    if (vc.registry || kc.registry) {
+    if (pl->kafka.data)
+        sl_strbuf_puts(o, pl->kafka.data);
+    if (pl->vc.registry || pl->kc.registry) {
         sl_strbuf_puts(o, "schema_registry:\n  url: ");
-        yq(o, vc.registry ? vc.registry : kc.registry);
+        yq(o, pl->vc.registry ? pl->vc.registry : pl->kc.registry);
         sl_strbuf_putc(o, '\n');
     }
-    if (tasks) {
-        long t = strtol(tasks, NULL, 10);
+    if (pl->tasks) {
+        long t = strtol(pl->tasks, NULL, 10);
         if (t > 1)
             sl_strbuf_printf(o, "workers: %ld   # tasks.max\n", t > 64 ? 64L : t);
     }
-    if (batch)
-        sl_strbuf_printf(o, "batch:\n  max_rows: %ld   # batch.size\n", strtol(batch, NULL, 10) > 0 ? strtol(batch, NULL, 10) : 1);
+    if (pl->batch)
+        sl_strbuf_printf(o, "batch:\n  max_rows: %ld   # batch.size\n", strtol(pl->batch, NULL, 10) > 0 ? strtol(pl->batch, NULL, 10) : 1);
     sl_strbuf_puts(o, "targets:\n  pg:\n    type: postgresql\n    dsn: ");
-    yq(o, pc.dsn.data);
+    yq(o, pl->pc.dsn.data);
     sl_strbuf_putc(o, '\n');
-    if (has_password)
+    if (pl->has_password)
         sl_strbuf_puts(o, "    # connection.password was not copied: give it to libpq through PGPASSWORD or a\n"
                           "    # password file, or add the URI parameter password=${file:/run/secrets/pg-password}\n");
-    if (pc.schema) {
+    if (pl->pc.schema) {
         sl_strbuf_puts(o, "    schema: ");
-        yq(o, pc.schema);
+        yq(o, pl->pc.schema);
         sl_strbuf_putc(o, '\n');
     }
-    if (pc.connect_timeout_s > 0)
-        sl_strbuf_printf(o, "    connect_timeout_ms: %lds\n", pc.connect_timeout_s);
+    if (pl->pc.connect_timeout_s > 0)
+        sl_strbuf_printf(o, "    connect_timeout_ms: %lds\n", pl->pc.connect_timeout_s);
     sl_strbuf_puts(o, "    delivery: at-least-once   # as the connector; exactly-once is available for PostgreSQL\n");
+
+}
+
+/* A route's table: table.name.format, with ${topic} the name a RegexRouter
+ * gives @topic when it renames topics (@topic NULL: it does not). */
+static void emit_table(importer *im, const plan *pl, sl_strbuf *o, const char *topic)
+{
+    if (topic) {
+        bool ok;
+        char *routed = route_topic(pl->x.router_regex, pl->x.router_replacement, topic, &ok);
+        if (!ok) {
+            warn(im, "transforms", "RegexRouter regex '%s' is not a POSIX extended expression; table left as "
+                                   "table.name.format",
+                 pl->x.router_regex);
+            yq_table(o, pl->table);
+        } else {
+            /* table.name.format's ${topic} is the routed name */
+            sl_strbuf t = SL_STRBUF_INIT;
+            for (const char *s = pl->table; *s;) {
+                if (!strncmp(s, "${topic}", 8)) {
+                    sl_strbuf_puts(&t, routed);
+                    s += 8;
+                } else {
+                    sl_strbuf_putc(&t, *s++);
+                }
+            }
+            yq_table(o, t.data);
+            sl_strbuf_free(&t);
+        }
+        free(routed);
+    } else {
+        yq_table(o, pl->table);
+    }
+}
+
+/* The options of a route of Debezium change events. */
+static void emit_debezium(importer *im, const plan *pl, sl_strbuf *o)
+{
+    if (pl->x.soft_delete)
+        sl_strbuf_puts(o, "    delete_mode: soft\n    soft_delete_column: __deleted\n");
+    if (im->debezium_sink)
+        sl_strbuf_printf(o, "    truncate: %s\n", is_true(pl->trunc) ? "apply" : "ignore");
+    if (pl->x.nadd_fields) {
+        sl_strbuf_puts(o, "    add_columns:\n");
+        for (size_t i = 0; i < pl->x.nadd_fields; i++) {
+            /* ExtractNewRecordState names them __<field>, dots as underscores */
+            const char *f = pl->x.add_fields[i];
+            sl_strbuf col = SL_STRBUF_INIT;
+            sl_strbuf_puts(&col, "__");
+            for (const char *c = f; *c; c++)
+                sl_strbuf_putc(&col, *c == '.' ? '_' : *c);
+            sl_strbuf path = SL_STRBUF_INIT;
+            if (!strchr(f, '.') && strcmp(f, "op") && strcmp(f, "ts_ms") && strcmp(f, "before") &&
+                strcmp(f, "after"))
+                sl_strbuf_printf(&path, "source.%s", f);
+            else
+                sl_strbuf_puts(&path, f);
+            sl_strbuf_puts(o, "      ");
+            yq(o, col.data);
+            sl_strbuf_puts(o, ": ");
+            yq(o, path.data);
+            sl_strbuf_putc(o, '\n');
+            sl_strbuf_free(&col);
+            sl_strbuf_free(&path);
+        }
+    }
+}
+
+/* fields.whitelist / field.include.list as columns: (warned about once, for route 0). */
+static void emit_columns(importer *im, const plan *pl, sl_strbuf *o, size_t r)
+{
+    char **fl;
+    size_t nf = split_list(pl->whitelist, &fl);
+    sl_strbuf_puts(o, "    columns:   # fields.whitelist / field.include.list\n");
+    for (size_t i = 0; i < nf; i++) {
+        const char *f = strchr(fl[i], ':') ? strchr(fl[i], ':') + 1 : fl[i];
+        sl_strbuf_puts(o, "      ");
+        yq(o, f);
+        sl_strbuf pointer = SL_STRBUF_INIT;
+        sl_strbuf_printf(&pointer, "/%s", f);
+        sl_strbuf_puts(o, ": ");
+        yq(o, pointer.data);
+        sl_strbuf_free(&pointer);
+        sl_strbuf_putc(o, '\n');
+    }
+    free_list(fl, nf);
+    if (r == 0)
+        warn(im, pl->include ? "field.include.list" : "fields.whitelist",
+             "translated to columns:, but fields not listed are still written to columns of the same "
+             "name when the table has them");
+}
+
+/* Route @r of @nroutes (one per topic of @tlist when @per_topic). */
+static void emit_route(importer *im, const plan *pl, sl_strbuf *o, size_t r, size_t nroutes, char **tlist, size_t nt,
+                       bool per_topic)
+{
+    sl_strbuf_puts(o, "  - name: ");
+    sl_strbuf rn = SL_STRBUF_INIT;
+    if (per_topic && nroutes > 1)
+        sl_strbuf_printf(&rn, "%s-%s", pl->name, tlist[r]);
+    else
+        sl_strbuf_puts(&rn, pl->name);
+    yq(o, rn.data);
+    sl_strbuf_free(&rn);
+    sl_strbuf_putc(o, '\n');
+    if (pl->topics_re) {
+        sl_strbuf_puts(o, "    topic_pattern: ");
+        sl_strbuf re = SL_STRBUF_INIT;
+        /* Connect matches the whole name */
+        sl_strbuf_printf(&re, "^(%s)$", pl->topics_re);
+        yq(o, re.data);
+        sl_strbuf_free(&re);
+        sl_strbuf_putc(o, '\n');
+    } else {
+        sl_strbuf_puts(o, "    topics: [");
+        for (size_t i = 0; i < nt; i++) {
+            if (per_topic && i != r)
+                continue;
+            if (i && !per_topic)
+                sl_strbuf_puts(o, ", ");
+            yq(o, tlist[i]);
+        }
+        sl_strbuf_puts(o, "]\n");
+    }
+    sl_strbuf_puts(o, "    target: pg\n    table: ");
+    emit_table(im, pl, o, per_topic ? tlist[r] : NULL);
+    sl_strbuf_printf(o, "\n    format: %s\n", pl->format);
+    if (strcmp(pl->kc.format, "json"))
+        sl_strbuf_printf(o, "    key_format: %s\n", pl->kc.format);
+    sl_strbuf_printf(o, "    mode: %s\n", pl->mode);
+    if (pl->nkeys) {
+        sl_strbuf_puts(o, "    key: [");
+        for (size_t i = 0; i < pl->nkeys; i++) {
+            if (i)
+                sl_strbuf_puts(o, ", ");
+            yq(o, pl->keys[i]);
+        }
+        sl_strbuf_puts(o, "]\n");
+    }
+    if (pl->kafka_pk) {
+        static const char *const kcol[] = {"__connect_topic", "__connect_partition", "__connect_offset"};
+        static const char *const kval[] = {"kafka.topic", "kafka.partition", "kafka.offset"};
+        sl_strbuf_puts(o, "    add_columns:\n");
+        for (size_t i = 0; i < 3; i++) {
+            sl_strbuf_puts(o, "      ");
+            yq(o, pl->nkeys > i ? pl->keys[i] : kcol[i]);
+            sl_strbuf_printf(o, ": %s\n", kval[i]);
+        }
+    }
+    if (pl->deletes && strcmp(pl->format, "debezium")) {
+        if (!strcmp(pl->mode, "upsert"))
+            sl_strbuf_puts(o, "    delete_on_tombstone: true\n");
+        else if (r == 0)
+            warn(im, "delete.enabled", "deletes need upsert mode in sluice; not translated");
+    }
+    if (!strcmp(pl->format, "debezium"))
+        emit_debezium(im, pl, o);
+    if (pl->whitelist)
+        emit_columns(im, pl, o, r);
+    if (pl->auto_create)
+        sl_strbuf_puts(o, "    auto_create: true\n");
+    if (pl->auto_evolve)
+        sl_strbuf_puts(o, "    auto_evolve: true\n");
+    sl_strbuf_printf(o, "    on_error: %s\n", pl->on_error);
+    if (!strcmp(pl->on_error, "dlq")) {
+        sl_strbuf_puts(o, "    dlq_topic: ");
+        yq(o, pl->dlq);
+        sl_strbuf_putc(o, '\n');
+    }
+}
+
+static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
+{
+    plan pl = {.pc = {SL_STRBUF_INIT, NULL, 0}, .kafka = SL_STRBUF_INIT};
+    if (read_connector(im, &pl, err, errlen)) {
+        plan_free(&pl);
+        return -1;
+    }
+    read_rows(im, &pl);
+    read_consumer(im, &pl);
+
+    /* every key left over */
+    for (size_t i = 0; i < im->nprops; i++)
+        if (!im->props[i].used)
+            warn(im, im->props[i].key, "unknown to sluice's importer; not translated");
+
+    emit_head(im, &pl, o);
 
     /* routes: one, or one per topic when a RegexRouter renames topics */
     char **tlist = NULL;
-    size_t nt = topics ? split_list(topics, &tlist) : 0;
+    size_t nt = pl.topics ? split_list(pl.topics, &tlist) : 0;
     size_t nroutes = 1;
     bool per_topic = false;
-    if (x.router_regex) {
-        if (!topics) {
+    if (pl.x.router_regex) {
+        if (!pl.topics) {
             warn(im, "transforms", "RegexRouter with topics.regex: the table cannot be computed for topics "
                                    "not yet known; table: left as table.name.format");
         } else {
@@ -933,160 +1152,10 @@ static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
         }
     }
     sl_strbuf_puts(o, "routes:\n");
-    for (size_t r = 0; r < nroutes; r++) {
-        sl_strbuf_puts(o, "  - name: ");
-        sl_strbuf rn = SL_STRBUF_INIT;
-        if (per_topic && nroutes > 1)
-            sl_strbuf_printf(&rn, "%s-%s", name, tlist[r]);
-        else
-            sl_strbuf_puts(&rn, name);
-        yq(o, rn.data);
-        sl_strbuf_free(&rn);
-        sl_strbuf_putc(o, '\n');
-        if (topics_re) {
-            sl_strbuf_puts(o, "    topic_pattern: ");
-            sl_strbuf re = SL_STRBUF_INIT;
-            /* Connect matches the whole name */
-            sl_strbuf_printf(&re, "^(%s)$", topics_re);
-            yq(o, re.data);
-            sl_strbuf_free(&re);
-            sl_strbuf_putc(o, '\n');
-        } else {
-            sl_strbuf_puts(o, "    topics: [");
-            for (size_t i = 0; i < nt; i++) {
-                if (per_topic && i != r)
-                    continue;
-                if (i && !per_topic)
-                    sl_strbuf_puts(o, ", ");
-                yq(o, tlist[i]);
-            }
-            sl_strbuf_puts(o, "]\n");
-        }
-        sl_strbuf_puts(o, "    target: pg\n    table: ");
-        if (per_topic) {
-            bool ok;
-            char *routed = route_topic(x.router_regex, x.router_replacement, tlist[r], &ok);
-            if (!ok) {
-                warn(im, "transforms", "RegexRouter regex '%s' is not a POSIX extended expression; table left as "
-                                       "table.name.format",
-                     x.router_regex);
-                yq_table(o, table);
-            } else {
-                /* table.name.format's ${topic} is the routed name */
-                sl_strbuf t = SL_STRBUF_INIT;
-                for (const char *s = table; *s;) {
-                    if (!strncmp(s, "${topic}", 8)) {
-                        sl_strbuf_puts(&t, routed);
-                        s += 8;
-                    } else {
-                        sl_strbuf_putc(&t, *s++);
-                    }
-                }
-                yq_table(o, t.data);
-                sl_strbuf_free(&t);
-            }
-            free(routed);
-        } else {
-            yq_table(o, table);
-        }
-        sl_strbuf_printf(o, "\n    format: %s\n", format);
-        if (strcmp(kc.format, "json"))
-            sl_strbuf_printf(o, "    key_format: %s\n", kc.format);
-        sl_strbuf_printf(o, "    mode: %s\n", mode);
-        if (nkeys) {
-            sl_strbuf_puts(o, "    key: [");
-            for (size_t i = 0; i < nkeys; i++) {
-                if (i)
-                    sl_strbuf_puts(o, ", ");
-                yq(o, keys[i]);
-            }
-            sl_strbuf_puts(o, "]\n");
-        }
-        if (kafka_pk) {
-            static const char *const kcol[] = {"__connect_topic", "__connect_partition", "__connect_offset"};
-            static const char *const kval[] = {"kafka.topic", "kafka.partition", "kafka.offset"};
-            sl_strbuf_puts(o, "    add_columns:\n");
-            for (size_t i = 0; i < 3; i++) {
-                sl_strbuf_puts(o, "      ");
-                yq(o, nkeys > i ? keys[i] : kcol[i]);
-                sl_strbuf_printf(o, ": %s\n", kval[i]);
-            }
-        }
-        if (deletes && strcmp(format, "debezium")) {
-            if (!strcmp(mode, "upsert"))
-                sl_strbuf_puts(o, "    delete_on_tombstone: true\n");
-            else if (r == 0)
-                warn(im, "delete.enabled", "deletes need upsert mode in sluice; not translated");
-        }
-        if (!strcmp(format, "debezium")) {
-            if (x.soft_delete)
-                sl_strbuf_puts(o, "    delete_mode: soft\n    soft_delete_column: __deleted\n");
-            if (im->debezium_sink)
-                sl_strbuf_printf(o, "    truncate: %s\n", is_true(trunc) ? "apply" : "ignore");
-            if (x.nadd_fields) {
-                sl_strbuf_puts(o, "    add_columns:\n");
-                for (size_t i = 0; i < x.nadd_fields; i++) {
-                    /* ExtractNewRecordState names them __<field>, dots as underscores */
-                    const char *f = x.add_fields[i];
-                    sl_strbuf col = SL_STRBUF_INIT;
-                    sl_strbuf_puts(&col, "__");
-                    for (const char *c = f; *c; c++)
-                        sl_strbuf_putc(&col, *c == '.' ? '_' : *c);
-                    sl_strbuf path = SL_STRBUF_INIT;
-                    if (!strchr(f, '.') && strcmp(f, "op") && strcmp(f, "ts_ms") && strcmp(f, "before") &&
-                        strcmp(f, "after"))
-                        sl_strbuf_printf(&path, "source.%s", f);
-                    else
-                        sl_strbuf_puts(&path, f);
-                    sl_strbuf_puts(o, "      ");
-                    yq(o, col.data);
-                    sl_strbuf_puts(o, ": ");
-                    yq(o, path.data);
-                    sl_strbuf_putc(o, '\n');
-                    sl_strbuf_free(&col);
-                    sl_strbuf_free(&path);
-                }
-            }
-        }
-        if (whitelist) {
-            char **fl;
-            size_t nf = split_list(whitelist, &fl);
-            sl_strbuf_puts(o, "    columns:   # fields.whitelist / field.include.list\n");
-            for (size_t i = 0; i < nf; i++) {
-                const char *f = strchr(fl[i], ':') ? strchr(fl[i], ':') + 1 : fl[i];
-                sl_strbuf_puts(o, "      ");
-                yq(o, f);
-                sl_strbuf pointer = SL_STRBUF_INIT;
-                sl_strbuf_printf(&pointer, "/%s", f);
-                sl_strbuf_puts(o, ": ");
-                yq(o, pointer.data);
-                sl_strbuf_free(&pointer);
-                sl_strbuf_putc(o, '\n');
-            }
-            free_list(fl, nf);
-            if (r == 0)
-                warn(im, include ? "field.include.list" : "fields.whitelist",
-                     "translated to columns:, but fields not listed are still written to columns of the same "
-                     "name when the table has them");
-        }
-        if (auto_create)
-            sl_strbuf_puts(o, "    auto_create: true\n");
-        if (auto_evolve)
-            sl_strbuf_puts(o, "    auto_evolve: true\n");
-        sl_strbuf_printf(o, "    on_error: %s\n", on_error);
-        if (!strcmp(on_error, "dlq")) {
-            sl_strbuf_puts(o, "    dlq_topic: ");
-            yq(o, dlq);
-            sl_strbuf_putc(o, '\n');
-        }
-    }
+    for (size_t r = 0; r < nroutes; r++)
+        emit_route(im, &pl, o, r, nroutes, tlist, nt, per_topic);
     free_list(tlist, nt);
-    free_list(keys, nkeys);
-    free_list(x.add_fields, x.nadd_fields);
-    free(x.router_regex);
-    free(x.router_replacement);
-    sl_strbuf_free(&pc.dsn);
-    free(pc.schema);
+    plan_free(&pl);
     return 0;
 }
 
