@@ -347,24 +347,24 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
         avro_value_get_boolean(v, &b);
         return json_boolean(b);
     }
-    case AVRO_INT32: {
-        int32_t x = 0;
-        avro_value_get_int(v, &x);
-        return raw ? json_integer(x) : conv_long(x, n, tmp, err);
-    }
-    case AVRO_INT64: {
+    case AVRO_INT32:
+    case AVRO_INT64: { /* an int widened: one rule for both */
+        int32_t i = 0;
         int64_t x = 0;
-        avro_value_get_long(v, &x);
+        if (avro_value_get_type(v) == AVRO_INT32)
+            avro_value_get_int(v, &i), x = i;
+        else
+            avro_value_get_long(v, &x);
         return raw ? json_integer(x) : conv_long(x, n, tmp, err);
     }
-    case AVRO_FLOAT: {
-        float x = 0;
-        avro_value_get_float(v, &x);
-        return conv_real(x);
-    }
+    case AVRO_FLOAT:
     case AVRO_DOUBLE: {
+        float f = 0;
         double x = 0;
-        avro_value_get_double(v, &x);
+        if (avro_value_get_type(v) == AVRO_FLOAT)
+            avro_value_get_float(v, &f), x = f;
+        else
+            avro_value_get_double(v, &x);
         return conv_real(x);
     }
     case AVRO_BYTES: {
