@@ -385,6 +385,20 @@ void im_yq_table(sl_strbuf *o, const char *s)
     yq_value(o, s, true);
 }
 
+void im_yq_printf(sl_strbuf *o, const char *fmt, ...)
+{
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = sl_xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+    vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, again);
+    va_end(again);
+    va_end(ap);
+    im_yq(o, s);
+    free(s);
+}
+
 /* Split a comma-separated list, trimming blanks; returns the count. */
 size_t im_split_list(const char *s, char ***out)
 {

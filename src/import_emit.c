@@ -26,10 +26,7 @@ static void emit_head(importer *im, const plan *pl, sl_strbuf *o)
     sl_strbuf_puts(o, "kafka:\n  bootstrap.servers: ${KAFKA_BOOTSTRAP:-localhost:9092}"
                       "   # the Connect worker's bootstrap.servers\n");
     sl_strbuf_printf(o, "  group.id: ");
-    sl_strbuf sb = SL_STRBUF_INIT;
-    sl_strbuf_printf(&sb, "connect-%s", pl->name);
-    im_yq(o, sb.data);
-    sl_strbuf_free(&sb);
+    im_yq_printf(o, "connect-%s", pl->name);
     sl_strbuf_puts(o, "   # the connector's group: its committed offsets carry over\n");
     if (pl->kafka.data)
         sl_strbuf_puts(o, pl->kafka.data);
@@ -137,11 +134,8 @@ static void emit_columns(importer *im, const plan *pl, sl_strbuf *o, size_t r)
         const char *f = strchr(fl[i], ':') ? strchr(fl[i], ':') + 1 : fl[i];
         sl_strbuf_puts(o, "      ");
         im_yq(o, f);
-        sl_strbuf pointer = SL_STRBUF_INIT;
-        sl_strbuf_printf(&pointer, "/%s", f);
         sl_strbuf_puts(o, ": ");
-        im_yq(o, pointer.data);
-        sl_strbuf_free(&pointer);
+        im_yq_printf(o, "/%s", f);
         sl_strbuf_putc(o, '\n');
     }
     im_free_list(fl, nf);
@@ -156,21 +150,14 @@ static void emit_route(importer *im, const plan *pl, sl_strbuf *o, size_t r, siz
                        bool per_topic)
 {
     sl_strbuf_puts(o, "  - name: ");
-    sl_strbuf rn = SL_STRBUF_INIT;
     if (per_topic && nroutes > 1)
-        sl_strbuf_printf(&rn, "%s-%s", pl->name, tlist[r]);
+        im_yq_printf(o, "%s-%s", pl->name, tlist[r]);
     else
-        sl_strbuf_puts(&rn, pl->name);
-    im_yq(o, rn.data);
-    sl_strbuf_free(&rn);
+        im_yq(o, pl->name);
     sl_strbuf_putc(o, '\n');
     if (pl->topics_re) {
         sl_strbuf_puts(o, "    topic_pattern: ");
-        sl_strbuf re = SL_STRBUF_INIT;
-        /* Connect matches the whole name */
-        sl_strbuf_printf(&re, "^(%s)$", pl->topics_re);
-        im_yq(o, re.data);
-        sl_strbuf_free(&re);
+        im_yq_printf(o, "^(%s)$", pl->topics_re); /* Connect matches the whole name */
         sl_strbuf_putc(o, '\n');
     } else {
         sl_strbuf_puts(o, "    topics: [");

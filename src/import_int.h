@@ -40,6 +40,8 @@ bool im_is_true(const char *v);
 /* im_yq() - @s as a double-quoted YAML scalar; im_yq_table() the same for
  * a table name, whose ${topic} and dotted ${...} templates stay. */
 void im_yq(sl_strbuf *o, const char *s);
+/* im_yq_printf() - the same for the text @fmt makes. */
+void im_yq_printf(sl_strbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void im_yq_table(sl_strbuf *o, const char *s);
 /* im_split_list() - a comma-separated list, blanks trimmed; returns the count. */
 size_t im_split_list(const char *s, char ***out);
