@@ -39,15 +39,13 @@ static const char *pg_scalar_type(const char *t, const json_t *f, char *buf, siz
 /* sluice's type names are PostgreSQL's; arrays of JSON are jsonb. */
 const char *pg_column_type(const json_t *field, char *buf, size_t len)
 {
-    const char *t = json_string_value(json_object_get(field, "type"));
-    if (t && !strcmp(t, "array")) {
-        const char *it = json_string_value(json_object_get(field, "items"));
-        char inner[64];
-        if (!it || !*it || !strcmp(it, "jsonb") || !strcmp(it, "json"))
-            snprintf(buf, len, "jsonb");
-        else
-            snprintf(buf, len, "%s[]", pg_scalar_type(it, field, inner, sizeof(inner)));
-        return buf;
-    }
-    return pg_scalar_type(t ? t : "", field, buf, len);
+    const char *it, *t = sl_field_type(field, &it);
+    char inner[64];
+    if (!it)
+        return pg_scalar_type(t, field, buf, len);
+    if (!*it || !strcmp(it, "jsonb") || !strcmp(it, "json"))
+        snprintf(buf, len, "jsonb");
+    else
+        snprintf(buf, len, "%s[]", pg_scalar_type(it, field, inner, sizeof(inner)));
+    return buf;
 }
