@@ -3,7 +3,9 @@
  * the JSON of the Connect REST API or a .properties file) into sluice YAML.
  *
  * Every key of the input is either translated, known to need nothing in
- * sluice, or reported: a warning each (an error with --strict). */
+ * sluice, or reported: a warning each (an error with --strict).  This file
+ * reads the input and runs the command; import_translate.c reads the keys,
+ * import_emit.c writes sluice's YAML. */
 #include "sluice/import_connect.h"
 
 #include <ctype.h>
@@ -18,33 +20,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "import_int.h"
 #include "sluice/strbuf.h"
 #include "sluice/textfmt.h"
 
-typedef struct prop {
-    char *key;
-    char *value;
-    bool used;
-} prop;
-
-/* The largest input read: a connector's configuration is a few KiB. */
-#define IMPORT_MAX_BYTES (1024 * 1024)
-
-typedef struct importer {
-    const char *path;
-    prop *props;     /* in the input's order, each key once (the last one given wins) */
-    size_t nprops, cap;
-    size_t *index;   /* positions in props, sorted by key: take() looks up by bisection */
-    char *name; /* the connector's name (JSON "name", or the name property) */
-    FILE *diag;
-    int warnings;
-    bool strict;
-    bool debezium_sink; /* io.debezium.connector.jdbc.JdbcSinkConnector */
-} importer;
-
-static void warn(importer *im, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void warn(importer *im, const char *key, const char *fmt, ...)
+void im_warn(importer *im, const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -109,7 +89,7 @@ static void index_props(importer *im)
 }
 
 /* The value of @k, marked as translated; NULL when absent. */
-static const char *take(importer *im, const char *k)
+const char *im_take(importer *im, const char *k)
 {
     size_t lo = 0, hi = im->nprops;
     while (lo < hi) {
@@ -128,7 +108,7 @@ static const char *take(importer *im, const char *k)
     return NULL;
 }
 
-static bool is_true(const char *v)
+bool im_is_true(const char *v)
 {
     return v && !strcasecmp(v, "true");
 }
@@ -393,20 +373,34 @@ static void yq_value(sl_strbuf *o, const char *s, bool topic_template)
     sl_strbuf_putc(o, '"');
 }
 
-static void yq(sl_strbuf *o, const char *s)
+void im_yq(sl_strbuf *o, const char *s)
 {
     yq_value(o, s, false);
 }
 
 /* A table name: Connect's ${topic} and the Debezium sink's ${source.table}
  * are sluice's too (check_values() has refused any other ${...}). */
-static void yq_table(sl_strbuf *o, const char *s)
+void im_yq_table(sl_strbuf *o, const char *s)
 {
     yq_value(o, s, true);
 }
 
+void im_yq_printf(sl_strbuf *o, const char *fmt, ...)
+{
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = sl_xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+    vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, again);
+    va_end(again);
+    va_end(ap);
+    im_yq(o, s);
+    free(s);
+}
+
 /* Split a comma-separated list, trimming blanks; returns the count. */
-static size_t split_list(const char *s, char ***out)
+size_t im_split_list(const char *s, char ***out)
 {
     size_t n = 0;
     char **v = NULL;
@@ -430,664 +424,11 @@ static size_t split_list(const char *s, char ***out)
     return n;
 }
 
-static void free_list(char **v, size_t n)
+void im_free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
-}
-
-/* ---- connection.url ---- */
-
-typedef struct pgconn {
-    sl_strbuf dsn;
-    char *schema; /* currentSchema */
-    long connect_timeout_s;
-} pgconn;
-
-/* jdbc:postgresql://host[:port][,host2...]/db?k=v&... -> a libpq URI.  The
- * libpq-compatible parameters are carried (sslmode, sslrootcert, ...);
- * JDBC-only ones are reported. */
-static int translate_url(importer *im, const char *url, const char *user, pgconn *pc, char *err, size_t errlen)
-{
-    static const char prefix[] = "jdbc:postgresql:";
-    if (strncmp(url, prefix, sizeof(prefix) - 1)) {
-        snprintf(err, errlen, "%s: connection.url: '%.40s...' is not a PostgreSQL JDBC URL; sluice writes to "
-                              "PostgreSQL (and CrateDB, which Connect reaches through the same driver)",
-                 im->path, url);
-        return -1;
-    }
-    const char *rest = url + sizeof(prefix) - 1;
-    sl_strbuf_puts(&pc->dsn, "postgresql://");
-    if (user && *user) {
-        for (const char *u = user; *u; u++) {
-            if (isalnum((unsigned char)*u) || strchr("-._~", *u))
-                sl_strbuf_putc(&pc->dsn, *u);
-            else
-                sl_strbuf_printf(&pc->dsn, "%%%02X", (unsigned char)*u);
-        }
-        sl_strbuf_putc(&pc->dsn, '@');
-    }
-    if (!strncmp(rest, "//", 2)) {
-        rest += 2;
-    } else {
-        /* jdbc:postgresql:db means localhost:5432/db */
-        sl_strbuf_puts(&pc->dsn, "localhost/");
-    }
-    const char *q = strchr(rest, '?');
-    sl_strbuf_append(&pc->dsn, rest, q ? (size_t)(q - rest) : strlen(rest));
-    if (!q)
-        return 0;
-    char sep = '?';
-    char **params;
-    size_t n = 0;
-    /* parameters are separated by & */
-    sl_strbuf tmp = SL_STRBUF_INIT;
-    for (const char *s = q + 1; *s; s++)
-        sl_strbuf_putc(&tmp, *s == '&' ? ',' : *s);
-    n = split_list(tmp.data, &params);
-    sl_strbuf_free(&tmp);
-    static const struct { const char *jdbc, *libpq; } carried[] = {
-        {"sslmode", "sslmode"}, {"sslrootcert", "sslrootcert"}, {"sslcert", "sslcert"},
-        {"sslkey", "sslkey"}, {"ApplicationName", "application_name"}, {"applicationName", "application_name"},
-        {"targetServerType", "target_session_attrs"}, {"options", "options"}, {"gssEncMode", "gssencmode"},
-        {"sslpassword", NULL}, {"user", "user"},
-    };
-    for (size_t i = 0; i < n; i++) {
-        char *eq = strchr(params[i], '=');
-        const char *v = eq ? eq + 1 : "";
-        if (eq)
-            *eq = '\0';
-        const char *k = params[i];
-        if (!strcmp(k, "password")) {
-            warn(im, "connection.url", "the password in the URL was not copied: use ${file:...} or PGPASSWORD");
-            continue;
-        }
-        if (!strcmp(k, "currentSchema")) {
-            free(pc->schema);
-            pc->schema = sl_xstrdup(v);
-            continue;
-        }
-        if (!strcmp(k, "connectTimeout") || !strcmp(k, "loginTimeout")) {
-            pc->connect_timeout_s = strtol(v, NULL, 10);
-            continue;
-        }
-        size_t j;
-        for (j = 0; j < sizeof(carried) / sizeof(carried[0]); j++)
-            if (!strcmp(carried[j].jdbc, k))
-                break;
-        if (j == sizeof(carried) / sizeof(carried[0]) || !carried[j].libpq) {
-            warn(im, "connection.url", "JDBC parameter '%s' has no libpq equivalent; dropped", k);
-            continue;
-        }
-        const char *val = v;
-        if (!strcmp(k, "targetServerType"))
-            val = !strcmp(v, "primary") || !strcmp(v, "master") ? "read-write" : "any";
-        sl_strbuf_printf(&pc->dsn, "%c%s=%s", sep, carried[j].libpq, val);
-        sep = '&';
-    }
-    free_list(params, n);
-    return 0;
-}
-
-/* ---- converters ---- */
-
-typedef struct conv {
-    const char *format;     /* sluice format or key_format */
-    const char *registry;   /* schema.registry.url, for avro */
-} conv;
-
-/* key.converter / value.converter -> a sluice format.  @is_value: value
- * side (json, connect-json, avro) or key side (json, string, avro). */
-static conv translate_converter(importer *im, const char *side, bool is_value)
-{
-    conv c = {is_value ? "connect-json" : "json", NULL};
-    char k[96];
-    const char *cls = take(im, side);
-    snprintf(k, sizeof(k), "%s.schemas.enable", side);
-    const char *schemas = take(im, k);
-    snprintf(k, sizeof(k), "%s.schema.registry.url", side);
-    const char *reg = take(im, k);
-    snprintf(k, sizeof(k), "%s.basic.auth.credentials.source", side);
-    take(im, k);
-    if (!cls) {
-        if (is_value && !im->debezium_sink)
-            warn(im, side, "not set: assumed the Connect worker's usual default, JsonConverter with schemas "
-                           "(format: connect-json); check the worker's value.converter");
-        return c;
-    }
-    const char *simple = strrchr(cls, '.') ? strrchr(cls, '.') + 1 : cls;
-    if (!strcmp(simple, "JsonConverter")) {
-        bool with_schema = !schemas || is_true(schemas);
-        c.format = is_value ? (with_schema ? "connect-json" : "json") : "json";
-    } else if (!strcmp(simple, "AvroConverter")) {
-        c.format = "avro";
-        c.registry = reg;
-        if (!reg)
-            warn(im, side, "AvroConverter without %s.schema.registry.url: set schema_registry.url by hand", side);
-    } else if (!strcmp(simple, "StringConverter") && !is_value) {
-        c.format = "string";
-    } else {
-        warn(im, side, "converter %s has no sluice equivalent; assumed %s", cls, c.format);
-    }
-    return c;
-}
-
-/* ---- transforms ---- */
-
-typedef struct xforms {
-    bool unwrap;              /* ExtractNewRecordState */
-    bool soft_delete;         /* ... with delete.handling.mode=rewrite */
-    char **add_fields;        /* ... add.fields */
-    size_t nadd_fields;
-    char *router_regex;       /* RegexRouter */
-    char *router_replacement;
-} xforms;
-
-static void translate_transforms(importer *im, xforms *x)
-{
-    const char *list = take(im, "transforms");
-    char **names;
-    size_t n = split_list(list, &names);
-    for (size_t i = 0; i < n; i++) {
-        char k[256];
-        snprintf(k, sizeof(k), "transforms.%s.type", names[i]);
-        const char *type = take(im, k);
-        const char *simple = type ? (strrchr(type, '.') ? strrchr(type, '.') + 1 : type) : "";
-        if (!strcmp(simple, "ExtractNewRecordState") || !strcmp(simple, "UnwrapFromEnvelope")) {
-            x->unwrap = true;
-            snprintf(k, sizeof(k), "transforms.%s.delete.handling.mode", names[i]);
-            const char *dh = take(im, k);
-            snprintf(k, sizeof(k), "transforms.%s.delete.tombstone.handling.mode", names[i]);
-            const char *dth = take(im, k);
-            if ((dh && !strcmp(dh, "rewrite")) || (dth && !strncmp(dth, "rewrite", 7)))
-                x->soft_delete = true;
-            snprintf(k, sizeof(k), "transforms.%s.drop.tombstones", names[i]);
-            take(im, k);
-            snprintf(k, sizeof(k), "transforms.%s.add.fields", names[i]);
-            x->nadd_fields = split_list(take(im, k), &x->add_fields);
-            continue;
-        }
-        if (!strcmp(simple, "RegexRouter")) {
-            snprintf(k, sizeof(k), "transforms.%s.regex", names[i]);
-            const char *re = take(im, k);
-            snprintf(k, sizeof(k), "transforms.%s.replacement", names[i]);
-            const char *rep = take(im, k);
-            if (re && rep && !x->router_regex) {
-                x->router_regex = sl_xstrdup(re);
-                x->router_replacement = sl_xstrdup(rep);
-            } else {
-                warn(im, "transforms", "RegexRouter '%s' without regex/replacement, or a second one: not translated",
-                     names[i]);
-            }
-            continue;
-        }
-        snprintf(k, sizeof(k), "transforms.%s", names[i]);
-        warn(im, k, "transform %s has no sluice equivalent; records will be written as they are in the topic",
-             type ? type : "(no type)");
-        /* its options are part of the same report */
-        size_t plen = strlen(k);
-        for (size_t j = 0; j < im->nprops; j++)
-            if (!strncmp(im->props[j].key, k, plen) && im->props[j].key[plen] == '.')
-                im->props[j].used = true;
-    }
-    free_list(names, n);
-}
-
-/* RegexRouter applied to one topic name (Java regex read as POSIX ERE,
- * $N replaced by groups; the whole name must match, as in Connect). */
-static char *route_topic(const char *re_src, const char *rep, const char *topic, bool *ok)
-{
-    *ok = false;
-    sl_strbuf anchored = SL_STRBUF_INIT;
-    sl_strbuf_printf(&anchored, "^(%s)$", re_src);
-    regex_t re;
-    if (regcomp(&re, anchored.data, REG_EXTENDED)) {
-        sl_strbuf_free(&anchored);
-        return NULL;
-    }
-    sl_strbuf_free(&anchored);
-    regmatch_t m[10];
-    *ok = true;
-    if (regexec(&re, topic, 10, m, 0)) {
-        regfree(&re);
-        return sl_xstrdup(topic); /* no match: the name is kept */
-    }
-    sl_strbuf out = SL_STRBUF_INIT;
-    for (const char *s = rep; *s; s++) {
-        if (*s == '$' && isdigit((unsigned char)s[1])) {
-            int g = s[1] - '0' + 1; /* +1: our outer group */
-            if (g < 10 && m[g].rm_so >= 0)
-                sl_strbuf_append(&out, topic + m[g].rm_so, (size_t)(m[g].rm_eo - m[g].rm_so));
-            s++;
-        } else {
-            sl_strbuf_putc(&out, *s);
-        }
-    }
-    regfree(&re);
-    return sl_strbuf_steal(&out);
-}
-
-/* ---- keys known to need nothing in sluice ---- */
-
-static void take_ignored(importer *im)
-{
-    static const char *const quiet[] = {
-        "connector.class", "name", "tasks.max", "dialect.name", "max.retries", "retry.backoff.ms",
-        "connection.attempts", "connection.backoff.ms", "errors.log.enable", "errors.log.include.messages",
-        "errors.deadletterqueue.context.headers.enable", "errors.deadletterqueue.topic.replication.factor",
-        "errors.retry.timeout", "errors.retry.delay.max.ms", "table.types", "header.converter",
-        "connection.pool.min_size", "connection.pool.max_size", "connection.pool.acquire_increment",
-        "connection.pool.timeout", "use.reduction.buffer", "flush.max.retries", "flush.retry.delay.ms",
-        "table.naming.strategy", "collection.naming.strategy", "column.naming.strategy", NULL,
-    };
-    for (size_t i = 0; quiet[i]; i++)
-        take(im, quiet[i]);
-}
-
-/* ---- the translation ---- */
-
-static int translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
-{
-    const char *cls = take(im, "connector.class");
-    if (!cls) {
-        snprintf(err, errlen, "%s: no connector.class: not a Kafka Connect connector configuration", im->path);
-        return -1;
-    }
-    if (strstr(cls, "io.debezium.connector.jdbc.JdbcSinkConnector"))
-        im->debezium_sink = true;
-    else if (!strstr(cls, "io.confluent.connect.jdbc.JdbcSinkConnector")) {
-        snprintf(err, errlen, "%s: connector.class %s: only the Confluent and Debezium JDBC sink connectors "
-                              "can be imported",
-                 im->path, cls);
-        return -1;
-    }
-    const char *pname = take(im, "name");
-    const char *name = im->name ? im->name : pname;
-    if (!name || !*name) {
-        snprintf(err, errlen, "%s: no connector name: the consumer group (connect-NAME) cannot be derived",
-                 im->path);
-        return -1;
-    }
-    const char *url = take(im, "connection.url");
-    if (!url) {
-        snprintf(err, errlen, "%s: no connection.url", im->path);
-        return -1;
-    }
-    const char *user = take(im, "connection.user");
-    const char *user2 = take(im, "connection.username");
-    if (!user)
-        user = user2;
-    bool has_password = take(im, "connection.password") != NULL;
-    pgconn pc = {SL_STRBUF_INIT, NULL, 0};
-    if (translate_url(im, url, user, &pc, err, errlen)) {
-        sl_strbuf_free(&pc.dsn);
-        free(pc.schema);
-        return -1;
-    }
-
-    const char *topics = take(im, "topics");
-    const char *topics_re = take(im, "topics.regex");
-    if (!topics == !topics_re) {
-        sl_strbuf_free(&pc.dsn);
-        free(pc.schema);
-        snprintf(err, errlen, "%s: exactly one of topics or topics.regex is needed", im->path);
-        return -1;
-    }
-
-    conv vc = translate_converter(im, "value.converter", true);
-    conv kc = translate_converter(im, "key.converter", false);
-    xforms x = {0};
-    translate_transforms(im, &x);
-
-    /* the value format: a Debezium sink, or ExtractNewRecordState, reads
-     * Debezium envelopes, which sluice decodes itself */
-    const char *format = vc.format;
-    if (im->debezium_sink || x.unwrap)
-        format = "debezium";
-
-    const char *table = take(im, "collection.name.format");
-    const char *table2 = take(im, "table.name.format");
-    if (!table)
-        table = table2;
-    if (!table)
-        table = "${topic}";
-
-    const char *insert_mode = take(im, "insert.mode");
-    const char *mode = "insert";
-    if (insert_mode && !strcasecmp(insert_mode, "upsert"))
-        mode = "upsert";
-    else if (insert_mode && !strcasecmp(insert_mode, "update")) {
-        mode = "upsert";
-        warn(im, "insert.mode", "update has no sluice equivalent: translated as upsert (rows that do not exist "
-                                "yet are inserted)");
-    } else if (insert_mode && strcasecmp(insert_mode, "insert"))
-        warn(im, "insert.mode", "'%s' is not insert, upsert or update; using insert", insert_mode);
-
-    const char *pk_mode = take(im, "pk.mode");
-    const char *pk_mode2 = take(im, "primary.key.mode");
-    if (!pk_mode)
-        pk_mode = pk_mode2;
-    const char *pk_fields = take(im, "pk.fields");
-    const char *pk_fields2 = take(im, "primary.key.fields");
-    if (!pk_fields)
-        pk_fields = pk_fields2;
-    char **keys = NULL;
-    size_t nkeys = split_list(pk_fields, &keys);
-    bool kafka_pk = false;
-    if (pk_mode && !strcmp(pk_mode, "kafka")) {
-        kafka_pk = true;
-        free_list(keys, nkeys);
-        nkeys = 0;
-        keys = NULL;
-        if (!pk_fields)
-            nkeys = split_list("__connect_topic,__connect_partition,__connect_offset", &keys);
-        else
-            nkeys = split_list(pk_fields, &keys);
-    } else if (pk_mode && !strcmp(pk_mode, "record_header")) {
-        warn(im, "primary.key.mode", "record_header has no sluice equivalent; the table's primary key is used");
-    } else if (pk_mode && !strcmp(pk_mode, "none") && !strcmp(mode, "upsert")) {
-        warn(im, "pk.mode", "none with upsert: sluice takes the conflict key from the table's primary key");
-    }
-
-    const char *del = take(im, "delete.enabled");
-    bool deletes = is_true(del);
-    if (!strcmp(format, "debezium") && del && !deletes)
-        warn(im, "delete.enabled", "false: sluice applies Debezium delete events (delete_mode: hard or soft); "
-                                   "there is no setting to ignore them");
-    const char *trunc = take(im, "truncate.enabled");
-
-    bool auto_create = is_true(take(im, "auto.create"));
-    bool auto_evolve = is_true(take(im, "auto.evolve"));
-    const char *evo = take(im, "schema.evolution");
-    if (evo && !strcmp(evo, "basic"))
-        auto_create = auto_evolve = true;
-
-    const char *batch = take(im, "batch.size");
-    const char *whitelist = take(im, "fields.whitelist");
-    const char *include = take(im, "field.include.list");
-    if (!whitelist)
-        whitelist = include;
-    const char *exclude = take(im, "field.exclude.list");
-    if (exclude)
-        warn(im, "field.exclude.list", "sluice has no exclude list: fields are written to the columns of the same "
-                                       "name the table has; drop the columns instead");
-
-    const char *tolerance = take(im, "errors.tolerance");
-    const char *dlq = take(im, "errors.deadletterqueue.topic.name");
-    const char *on_error = "fail";
-    if (tolerance && !strcmp(tolerance, "all"))
-        on_error = dlq && *dlq ? "dlq" : "skip";
-
-    const char *tz = take(im, "db.timezone");
-    const char *tz2 = take(im, "database.time_zone");
-    const char *tz3 = take(im, "use.time.zone");
-    const char *tzv = tz ? tz : tz2 ? tz2 : tz3;
-    if (tzv && strcmp(tzv, "UTC"))
-        warn(im, tz ? "db.timezone" : tz2 ? "database.time_zone" : "use.time.zone",
-             "'%s': sluice writes timestamps as UTC instants; set the session TimeZone in the dsn "
-             "(options=-c TimeZone=...) if the columns are without time zone",
-             tzv);
-    const char *quote = take(im, "quote.sql.identifiers");
-    const char *quote2 = take(im, "quote.identifiers");
-    if ((quote && !strcmp(quote, "never")) || (quote2 && !strcmp(quote2, "false")))
-        warn(im, quote ? "quote.sql.identifiers" : "quote.identifiers",
-             "sluice always quotes identifiers: names are case-sensitive as written");
-    const char *tasks = take(im, "tasks.max");
-    take_ignored(im);
-
-    /* consumer.override.* -> kafka:, checked against librdkafka */
-    sl_strbuf kafka = SL_STRBUF_INIT;
-    rd_kafka_conf_t *probe = rd_kafka_conf_new();
-    for (size_t i = 0; i < im->nprops; i++) {
-        prop *p = &im->props[i];
-        if (strncmp(p->key, "consumer.override.", 18))
-            continue;
-        p->used = true;
-        const char *k = p->key + 18;
-        const char *v = p->value;
-        if (!strcmp(k, "partition.assignment.strategy")) {
-            v = strstr(v, "CooperativeSticky") ? "cooperative-sticky"
-                : strstr(v, "RoundRobin")       ? "roundrobin"
-                : strstr(v, "Range")            ? "range"
-                                                : v;
-        }
-        if (!strcmp(k, "enable.auto.commit") || !strcmp(k, "group.id") || !strcmp(k, "bootstrap.servers")) {
-            warn(im, p->key, "set by sluice itself; not copied");
-            continue;
-        }
-        char es[256];
-        if (rd_kafka_conf_set(probe, k, v, es, sizeof(es)) != RD_KAFKA_CONF_OK) {
-            warn(im, p->key, "not a librdkafka consumer property (%s); not copied", es);
-            continue;
-        }
-        sl_strbuf_puts(&kafka, "  ");
-        yq(&kafka, k);
-        sl_strbuf_puts(&kafka, ": ");
-        yq(&kafka, v);
-        sl_strbuf_putc(&kafka, '\n');
-    }
-    rd_kafka_conf_destroy(probe);
-
-    /* every key left over */
-    for (size_t i = 0; i < im->nprops; i++)
-        if (!im->props[i].used)
-            warn(im, im->props[i].key, "unknown to sluice's importer; not translated");
-
-    /* ---- emit ---- */
-    sl_strbuf_puts(o, "# sluice configuration imported from Kafka Connect connector ");
-    yq(o, name); /* escaped: a line break in it cannot end the comment */
-    sl_strbuf_printf(o, "\n# (%s, ", im->debezium_sink ? "Debezium JDBC sink" : "Confluent JDBC sink");
-    yq(o, im->path);
-    sl_strbuf_puts(o, ").  Review it, then run `sluice --check -c FILE`.\n");
-    sl_strbuf_puts(o, "kafka:\n  bootstrap.servers: ${KAFKA_BOOTSTRAP:-localhost:9092}"
-                      "   # the Connect worker's bootstrap.servers\n");
-    sl_strbuf_printf(o, "  group.id: ");
-    sl_strbuf sb = SL_STRBUF_INIT;
-    sl_strbuf_printf(&sb, "connect-%s", name);
-    yq(o, sb.data);
-    sl_strbuf_free(&sb);
-    sl_strbuf_puts(o, "   # the connector's group: its committed offsets carry over\n");
-    if (kafka.data)
-        sl_strbuf_puts(o, kafka.data);
-    sl_strbuf_free(&kafka);
-    if (vc.registry || kc.registry) {
-        sl_strbuf_puts(o, "schema_registry:\n  url: ");
-        yq(o, vc.registry ? vc.registry : kc.registry);
-        sl_strbuf_putc(o, '\n');
-    }
-    if (tasks) {
-        long t = strtol(tasks, NULL, 10);
-        if (t > 1)
-            sl_strbuf_printf(o, "workers: %ld   # tasks.max\n", t > 64 ? 64L : t);
-    }
-    if (batch)
-        sl_strbuf_printf(o, "batch:\n  max_rows: %ld   # batch.size\n", strtol(batch, NULL, 10) > 0 ? strtol(batch, NULL, 10) : 1);
-    sl_strbuf_puts(o, "targets:\n  pg:\n    type: postgresql\n    dsn: ");
-    yq(o, pc.dsn.data);
-    sl_strbuf_putc(o, '\n');
-    if (has_password)
-        sl_strbuf_puts(o, "    # connection.password was not copied: give it to libpq through PGPASSWORD or a\n"
-                          "    # password file, or add the URI parameter password=${file:/run/secrets/pg-password}\n");
-    if (pc.schema) {
-        sl_strbuf_puts(o, "    schema: ");
-        yq(o, pc.schema);
-        sl_strbuf_putc(o, '\n');
-    }
-    if (pc.connect_timeout_s > 0)
-        sl_strbuf_printf(o, "    connect_timeout_ms: %lds\n", pc.connect_timeout_s);
-    sl_strbuf_puts(o, "    delivery: at-least-once   # as the connector; exactly-once is available for PostgreSQL\n");
-
-    /* routes: one, or one per topic when a RegexRouter renames topics */
-    char **tlist = NULL;
-    size_t nt = topics ? split_list(topics, &tlist) : 0;
-    size_t nroutes = 1;
-    bool per_topic = false;
-    if (x.router_regex) {
-        if (!topics) {
-            warn(im, "transforms", "RegexRouter with topics.regex: the table cannot be computed for topics "
-                                   "not yet known; table: left as table.name.format");
-        } else {
-            per_topic = true;
-            nroutes = nt;
-        }
-    }
-    sl_strbuf_puts(o, "routes:\n");
-    for (size_t r = 0; r < nroutes; r++) {
-        sl_strbuf_puts(o, "  - name: ");
-        sl_strbuf rn = SL_STRBUF_INIT;
-        if (per_topic && nroutes > 1)
-            sl_strbuf_printf(&rn, "%s-%s", name, tlist[r]);
-        else
-            sl_strbuf_puts(&rn, name);
-        yq(o, rn.data);
-        sl_strbuf_free(&rn);
-        sl_strbuf_putc(o, '\n');
-        if (topics_re) {
-            sl_strbuf_puts(o, "    topic_pattern: ");
-            sl_strbuf re = SL_STRBUF_INIT;
-            /* Connect matches the whole name */
-            sl_strbuf_printf(&re, "^(%s)$", topics_re);
-            yq(o, re.data);
-            sl_strbuf_free(&re);
-            sl_strbuf_putc(o, '\n');
-        } else {
-            sl_strbuf_puts(o, "    topics: [");
-            for (size_t i = 0; i < nt; i++) {
-                if (per_topic && i != r)
-                    continue;
-                if (i && !per_topic)
-                    sl_strbuf_puts(o, ", ");
-                yq(o, tlist[i]);
-            }
-            sl_strbuf_puts(o, "]\n");
-        }
-        sl_strbuf_puts(o, "    target: pg\n    table: ");
-        if (per_topic) {
-            bool ok;
-            char *routed = route_topic(x.router_regex, x.router_replacement, tlist[r], &ok);
-            if (!ok) {
-                warn(im, "transforms", "RegexRouter regex '%s' is not a POSIX extended expression; table left as "
-                                       "table.name.format",
-                     x.router_regex);
-                yq_table(o, table);
-            } else {
-                /* table.name.format's ${topic} is the routed name */
-                sl_strbuf t = SL_STRBUF_INIT;
-                for (const char *s = table; *s;) {
-                    if (!strncmp(s, "${topic}", 8)) {
-                        sl_strbuf_puts(&t, routed);
-                        s += 8;
-                    } else {
-                        sl_strbuf_putc(&t, *s++);
-                    }
-                }
-                yq_table(o, t.data);
-                sl_strbuf_free(&t);
-            }
-            free(routed);
-        } else {
-            yq_table(o, table);
-        }
-        sl_strbuf_printf(o, "\n    format: %s\n", format);
-        if (strcmp(kc.format, "json"))
-            sl_strbuf_printf(o, "    key_format: %s\n", kc.format);
-        sl_strbuf_printf(o, "    mode: %s\n", mode);
-        if (nkeys) {
-            sl_strbuf_puts(o, "    key: [");
-            for (size_t i = 0; i < nkeys; i++) {
-                if (i)
-                    sl_strbuf_puts(o, ", ");
-                yq(o, keys[i]);
-            }
-            sl_strbuf_puts(o, "]\n");
-        }
-        if (kafka_pk) {
-            static const char *const kcol[] = {"__connect_topic", "__connect_partition", "__connect_offset"};
-            static const char *const kval[] = {"kafka.topic", "kafka.partition", "kafka.offset"};
-            sl_strbuf_puts(o, "    add_columns:\n");
-            for (size_t i = 0; i < 3; i++) {
-                sl_strbuf_puts(o, "      ");
-                yq(o, nkeys > i ? keys[i] : kcol[i]);
-                sl_strbuf_printf(o, ": %s\n", kval[i]);
-            }
-        }
-        if (deletes && strcmp(format, "debezium")) {
-            if (!strcmp(mode, "upsert"))
-                sl_strbuf_puts(o, "    delete_on_tombstone: true\n");
-            else if (r == 0)
-                warn(im, "delete.enabled", "deletes need upsert mode in sluice; not translated");
-        }
-        if (!strcmp(format, "debezium")) {
-            if (x.soft_delete)
-                sl_strbuf_puts(o, "    delete_mode: soft\n    soft_delete_column: __deleted\n");
-            if (im->debezium_sink)
-                sl_strbuf_printf(o, "    truncate: %s\n", is_true(trunc) ? "apply" : "ignore");
-            if (x.nadd_fields) {
-                sl_strbuf_puts(o, "    add_columns:\n");
-                for (size_t i = 0; i < x.nadd_fields; i++) {
-                    /* ExtractNewRecordState names them __<field>, dots as underscores */
-                    const char *f = x.add_fields[i];
-                    sl_strbuf col = SL_STRBUF_INIT;
-                    sl_strbuf_puts(&col, "__");
-                    for (const char *c = f; *c; c++)
-                        sl_strbuf_putc(&col, *c == '.' ? '_' : *c);
-                    sl_strbuf path = SL_STRBUF_INIT;
-                    if (!strchr(f, '.') && strcmp(f, "op") && strcmp(f, "ts_ms") && strcmp(f, "before") &&
-                        strcmp(f, "after"))
-                        sl_strbuf_printf(&path, "source.%s", f);
-                    else
-                        sl_strbuf_puts(&path, f);
-                    sl_strbuf_puts(o, "      ");
-                    yq(o, col.data);
-                    sl_strbuf_puts(o, ": ");
-                    yq(o, path.data);
-                    sl_strbuf_putc(o, '\n');
-                    sl_strbuf_free(&col);
-                    sl_strbuf_free(&path);
-                }
-            }
-        }
-        if (whitelist) {
-            char **fl;
-            size_t nf = split_list(whitelist, &fl);
-            sl_strbuf_puts(o, "    columns:   # fields.whitelist / field.include.list\n");
-            for (size_t i = 0; i < nf; i++) {
-                const char *f = strchr(fl[i], ':') ? strchr(fl[i], ':') + 1 : fl[i];
-                sl_strbuf_puts(o, "      ");
-                yq(o, f);
-                sl_strbuf pointer = SL_STRBUF_INIT;
-                sl_strbuf_printf(&pointer, "/%s", f);
-                sl_strbuf_puts(o, ": ");
-                yq(o, pointer.data);
-                sl_strbuf_free(&pointer);
-                sl_strbuf_putc(o, '\n');
-            }
-            free_list(fl, nf);
-            if (r == 0)
-                warn(im, include ? "field.include.list" : "fields.whitelist",
-                     "translated to columns:, but fields not listed are still written to columns of the same "
-                     "name when the table has them");
-        }
-        if (auto_create)
-            sl_strbuf_puts(o, "    auto_create: true\n");
-        if (auto_evolve)
-            sl_strbuf_puts(o, "    auto_evolve: true\n");
-        sl_strbuf_printf(o, "    on_error: %s\n", on_error);
-        if (!strcmp(on_error, "dlq")) {
-            sl_strbuf_puts(o, "    dlq_topic: ");
-            yq(o, dlq);
-            sl_strbuf_putc(o, '\n');
-        }
-    }
-    free_list(tlist, nt);
-    free_list(keys, nkeys);
-    free_list(x.add_fields, x.nadd_fields);
-    free(x.router_regex);
-    free(x.router_replacement);
-    sl_strbuf_free(&pc.dsn);
-    free(pc.schema);
-    return 0;
 }
 
 /* Values the translation cannot carry with their meaning. */
@@ -1170,7 +511,7 @@ int sl_import_connect(const char *path, bool strict, FILE *out, FILE *diag)
         rc = check_values(&im, err, sizeof(err));
     }
     if (rc == 0)
-        rc = translate(&im, &yaml, err, sizeof(err));
+        rc = im_translate(&im, &yaml, err, sizeof(err));
     if (rc)
         fprintf(diag, "%s\n", err);
     else if (strict && im.warnings) {

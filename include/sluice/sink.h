@@ -157,6 +157,12 @@ void sl_sink_free(sl_sink *s);
 /* sl_sink_exactly_once() - transactional and delivery: exactly-once. */
 bool sl_sink_exactly_once(const sl_sink *s);
 
+/* sl_field_type() - the sluice type of a field of sl_change.fields ("" when
+ * it has none), and in *@items the type of its elements when it is an
+ * array ("" when they are not named), else NULL: what every column_type()
+ * starts from. */
+const char *sl_field_type(const json_t *field, const char **items);
+
 /* sl_sink_unreachable() - @err (may be NULL: success) says @s's server
  * could not be reached: the worker's target-up metric and readiness. */
 bool sl_sink_unreachable(const sl_sink *s, const sl_error *err);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sluice/config.h"
 #include "sluice/strbuf.h"
@@ -63,7 +64,21 @@ static inline size_t sl_utf8_seq(const unsigned char *p, size_t avail)
 /* sl_utf8_strict() - every byte sequence of @s is well-formed UTF-8
  * (sl_utf8_seq()).  yajl's own check is looser; the direct readers and
  * CrateDB's JSON bodies check with this. */
-bool sl_utf8_strict(const unsigned char *s, size_t n);
+static inline bool sl_utf8_strict(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL))) {
+            i += 8; /* eight ASCII bytes */
+            continue;
+        }
+        size_t len = sl_utf8_seq(s + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
 
 /* What sl_fmt_integer_cell() did with an integer. */
 typedef enum sl_intcell {
@@ -72,14 +87,13 @@ typedef enum sl_intcell {
     SL_INTCELL_TYPE,  /* the column's type takes no integer as such: nothing appended */
 } sl_intcell;
 
-/* sl_fmt_integer_cell() - the one rule for an integer from a record put
+/* sl_fmt_integer_cell() (defined at the end of this header) - the one rule for an integer from a record put
  * into a column of @type, whichever format it came in (mapping.c, and the
  * direct readers format/json_cells.c and format/avro_cells.c): smallint and
  * integer within their range; bigint, numeric, real, double, text and
  * other as they are; boolean 0 or 1; timestamps an epoch number in @epoch
  * units; time of day the same units since midnight; a date days since
  * 1970-01-01.  Other types: SL_INTCELL_TYPE, their caller decides. */
-sl_intcell sl_fmt_integer_cell(sl_strbuf *out, int64_t x, sl_coltype type, sl_epoch_unit epoch);
 
 /* sl_fmt_double() - the shortest of %.15g, %.16g and %.17g that reads back
  * as @d: 21.7, not 21.699999999999999. */
@@ -122,5 +136,59 @@ bool sl_text_is_date(const char *s, size_t n);
 bool sl_text_is_time(const char *s, size_t n);
 /* sl_text_is_uuid() - 32 hex digits, with any '-', '{' and '}'. */
 bool sl_text_is_uuid(const char *s, size_t n);
+
+/* sl_fmt_integer_cell() is defined here, inline: the direct readers call it
+ * per cell (declared above with sl_intcell). */
+static inline sl_intcell sl_fmt_integer_cell(sl_strbuf *out, int64_t x, sl_coltype type, sl_epoch_unit epoch)
+{
+    static const int64_t mul[] = {[SL_EPOCH_S] = 1000000, [SL_EPOCH_MS] = 1000, [SL_EPOCH_US] = 1};
+    switch (type) {
+    case SL_COL_INT2:
+        if (x < -32768 || x > 32767)
+            return SL_INTCELL_RANGE;
+        break;
+    case SL_COL_INT4:
+        if (x < INT32_MIN || x > INT32_MAX)
+            return SL_INTCELL_RANGE;
+        break;
+    case SL_COL_INT8:
+    case SL_COL_NUMERIC:
+    case SL_COL_FLOAT4:
+    case SL_COL_FLOAT8:
+    case SL_COL_TEXT:
+    case SL_COL_OTHER:
+        break;
+    case SL_COL_BOOL:
+        if (x != 0 && x != 1)
+            return SL_INTCELL_RANGE;
+        sl_strbuf_putc(out, x ? 't' : 'f');
+        return SL_INTCELL_OK;
+    case SL_COL_TIMESTAMPTZ:
+    case SL_COL_TIMESTAMP:
+    case SL_COL_TIME: {
+        int64_t k = mul[epoch];
+        if (x > INT64_MAX / k || x < INT64_MIN / k)
+            return SL_INTCELL_RANGE; /* the product would overflow */
+        int64_t us = x * k;
+        if (type == SL_COL_TIME) {
+            if (us < 0 || us > 86400000000LL)
+                return SL_INTCELL_RANGE;
+            sl_fmt_time_us(out, us);
+        } else {
+            sl_fmt_timestamp_us(out, us, type == SL_COL_TIMESTAMPTZ);
+        }
+        return SL_INTCELL_OK;
+    }
+    case SL_COL_DATE:
+        if (x > 100000000 || x < -100000000)
+            return SL_INTCELL_RANGE;
+        sl_fmt_date(out, x);
+        return SL_INTCELL_OK;
+    default:
+        return SL_INTCELL_TYPE;
+    }
+    sl_fmt_int(out, x);
+    return SL_INTCELL_OK;
+}
 
 #endif

@@ -87,6 +87,10 @@ typedef struct sl_av_cursor {
 
 /* sl_av_varint() - a zig-zag varint of up to 10 bytes. */
 bool sl_av_varint(sl_av_cursor *c, int64_t *out);
+/* sl_av_check() - walk the datum at @c against node @n (at nesting @depth)
+ * without allocating: every length, count, union branch and enum index fits
+ * the bytes present; false with c->why set otherwise (avro_check.c). */
+bool sl_av_check(sl_av_cursor *c, const sl_av_node *n, int depth);
 
 /* sl_avro_decode_wire() - decode one Confluent wire-format datum
  * (https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format:

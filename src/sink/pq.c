@@ -75,6 +75,20 @@ void sl_pq_cancel(sl_sink *s)
     pthread_mutex_unlock(&s->cancel_mu);
 }
 
+int sl_pq_reconnect(sl_sink *s, PGconn **conn, void (*drop)(sl_sink *s), sl_error *err)
+{
+    if (*conn && PQstatus(*conn) == CONNECTION_OK)
+        return 1;
+    drop(s);
+    *conn = sl_pq_connect(s, err);
+    if (!*conn) {
+        drop(s);
+        return -1;
+    }
+    sl_pq_track(s, *conn);
+    return 0;
+}
+
 int sl_pq_error(PGconn *conn, const PGresult *res, const char *what, sl_error *err)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

@@ -19,6 +19,12 @@ void sl_pq_track(sl_sink *s, PGconn *conn);
  * cancel the statement running on @s's connection (PQcancel). */
 void sl_pq_cancel(sl_sink *s);
 
+/* sl_pq_reconnect() - the connection of a sink whose state holds it in
+ * *@conn: 1 when it is still up; else what is left is dropped through
+ * @drop and a new one made and tracked (sl_pq_track()), 0; -1 with SL_ERR_RETRY in @err (after @drop
+ * again) when the server cannot be reached. */
+int sl_pq_reconnect(sl_sink *s, PGconn **conn, void (*drop)(sl_sink *s), sl_error *err);
+
 /* sl_pq_error() - fill @err from a failed @res (or, when @res is NULL or
  * says nothing, from @conn): "@what: first line of the message", the
  * SQLSTATE and its kind; RETRY whenever the connection is gone.  Does not

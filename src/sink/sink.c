@@ -42,6 +42,17 @@ void sl_sink_free(sl_sink *s)
     free(s);
 }
 
+const char *sl_field_type(const json_t *field, const char **items)
+{
+    const char *t = json_string_value(json_object_get(field, "type"));
+    *items = NULL;
+    if (t && !strcmp(t, "array")) {
+        const char *it = json_string_value(json_object_get(field, "items"));
+        *items = it ? it : "";
+    }
+    return t ? t : "";
+}
+
 int sl_sink_type(const char *name)
 {
     for (int i = 0; sl_sinks[i]; i++)

@@ -4,7 +4,7 @@
  *   worker.c      lifecycle and the poll loop
  *   consumer.c    the Kafka consumer: configuration, subscription,
  *                 rebalance, seeks, commits, pausing, fetch restarts
- *   offsets.c     the partitions' offset state machine (pure, offsets.h)
+ *   offsets.c     the partitions' offset state machine (pure, offsets_int.h)
  *   flush.c       handing what is pending to the writers, collecting
  *                 their results: offsets, commits, the fence, rewinds
  *   writer.c      a target's writer thread: one write at a time, retried

@@ -51,14 +51,12 @@ static const char *crate_scalar_type(const char *t, char *buf, size_t len)
 
 const char *crate_column_type(const json_t *field, char *buf, size_t len)
 {
-    const char *t = json_string_value(json_object_get(field, "type"));
-    if (t && !strcmp(t, "array")) {
-        const char *it = json_string_value(json_object_get(field, "items"));
-        char inner[64];
-        snprintf(buf, len, "ARRAY(%s)", crate_scalar_type(it && *it ? it : "text", inner, sizeof(inner)));
-        return buf;
-    }
-    return crate_scalar_type(t ? t : "", buf, len);
+    const char *it, *t = sl_field_type(field, &it);
+    char inner[64];
+    if (!it)
+        return crate_scalar_type(t, buf, len);
+    snprintf(buf, len, "ARRAY(%s)", crate_scalar_type(*it ? it : "text", inner, sizeof(inner)));
+    return buf;
 }
 
 static const sl_sink_ops *crate_choose_transport(const sl_target_conf *t)

@@ -161,6 +161,10 @@ bool crate_message_is_data(const char *msg);
 int crate_json_cell(sl_strbuf *out, const char *data, size_t len, sl_coltype type, sl_coltype elem,
                     sl_error *err);
 
+/* crate_write_deadletters() - the flush's dead letters into their tables
+ * (deadletter.c). */
+int crate_write_deadletters(sl_sink *s, sl_flush *f, sl_error *err);
+
 /* crate_json_string() - append @s as a JSON string; -1 when not UTF-8. */
 int crate_json_string(sl_strbuf *out, const char *s, size_t len);
 

@@ -54,15 +54,9 @@ static int pgw_open(sl_sink *s, sl_error *err)
         s->impl = p;
     }
     pgw_sink *p = PGW(s);
-    if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
-        return 0;
-    drop_conn(s);
-    p->conn = sl_pq_connect(s, err);
-    if (!p->conn) {
-        drop_conn(s);
-        return -1;
-    }
-    sl_pq_track(s, p->conn);
+    int rc = sl_pq_reconnect(s, &p->conn, drop_conn, err);
+    if (rc)
+        return rc < 0 ? -1 : 0;
     s->connected = true;
     const char *ver = PQparameterStatus(p->conn, "crate_version");
     p->is_crate = ver != NULL;
