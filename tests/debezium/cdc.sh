@@ -503,9 +503,11 @@ report_jdbc() {
 }
 [ "${SLUICE_CDC_JDBC:-0}" = 1 ] && report_jdbc
 
+# sluice's own ERROR and FATAL lines (the level after the timestamp), not a
+# WARN that quotes the server's "ERROR:" (a statement cancelled at a revoke)
 for f in "$work"/sluice-*.log; do
-    if grep -E '\b(ERROR|FATAL)\b' "$f" | grep -v 'SIGKILL' >/dev/null; then
-        grep -E '\b(ERROR|FATAL)\b' "$f" | head -5 >&2
+    if grep -E '^[^ ]+ +(ERROR|FATAL) ' "$f" | grep -v 'SIGKILL' >/dev/null; then
+        grep -E '^[^ ]+ +(ERROR|FATAL) ' "$f" | head -5 >&2
         fail "errors logged in $f"
     fi
 done
