@@ -162,6 +162,10 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
         sl_row *from = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, r->topic, r->partition, r->offset, NULL, 0, NULL, 0);
         sl_row *now = sl_row_merge(from, r);
         free(from);
+        /* the filled row stands where r stood, for the record rows of its
+         * key too (batch.h): a refused row is unrolled into them */
+        now->merged = r->merged;
+        now->superseded = r->superseded;
         b->bytes += now->size;
         b->bytes -= r->size;
         free(r);
