@@ -326,6 +326,9 @@ static int set_option(parser *p, const sl_option *o, void *base, const yaml_node
         for (k = 0; sl_option_enum_name(o, k); k++)
             if (!strcmp(sl_option_enum_name(o, k), s))
                 break;
+        bool b;
+        if (!sl_option_enum_name(o, k) && o->names->if_true && parse_bool(s, &b) == 0)
+            k = b ? (size_t)o->names->if_true : 0;
         if (!sl_option_enum_name(o, k)) {
             sl_strbuf sb = SL_STRBUF_INIT;
             for (size_t j = 0; sl_option_enum_name(o, j); j++) {

@@ -33,6 +33,8 @@ static const sl_option_enum on_errors = {.list = (const char *const[]){"fail", "
 static const sl_option_enum truncates = {.list = (const char *const[]){"apply", "ignore", NULL}};
 static const sl_option_enum delete_modes = {.list = (const char *const[]){"hard", "soft", NULL}};
 static const sl_option_enum replication_roles = {.list = (const char *const[]){"origin", "replica", NULL}};
+static const sl_option_enum evolve_levels = {
+    .list = (const char *const[]){"false", "add_columns", "widen", NULL}, .if_true = SL_EVOLVE_ADD_COLUMNS};
 static const sl_option_enum epoch_units = {.list = (const char *const[]){"s", "ms", "us", NULL}};
 
 /* Each entry lists its fields in order up to `doc`; the few with bounds add
@@ -216,8 +218,14 @@ const sl_option sl_options[] = {
     {SEC_ROUTE, "auto_create_max", OPT_INT, RTE(auto_create_max), 0, "100", false, NULL,
      "auto_create: at most this many tables created by the route per process; a record that would "
      "create one more goes to `on_error`.", .min = "1", .reload = true},
-    {SEC_ROUTE, "auto_evolve", OPT_BOOL, RTE(auto_evolve), 0, "false", false, NULL,
-     "Add a nullable column when the schema gains a field. Never drops, renames or narrows.", .reload = true},
+    {SEC_ROUTE, "auto_evolve", OPT_ENUM, RTE(auto_evolve), 0, "false", false, &evolve_levels,
+     "How the table follows the record schema. `add_columns` (or `true`): add a nullable column when "
+     "the schema gains a field. `widen`: also widen a column when its field's type widens (integer "
+     "to a larger integer, `real` to `double precision`, `varchar(n)` to a larger n or `text`, "
+     "numeric precision up at the same scale) and drop `NOT NULL` when a field becomes optional, each "
+     "logged with the DDL it ran. Never drops, renames, narrows or changes a type's kind: such a "
+     "schema stops the route with an error naming the field and both types "
+     "(docs/schema-evolution.md).", .reload = true},
     {SEC_ROUTE, "truncate", OPT_ENUM, RTE(truncate), 0, "apply", false, &truncates,
      "debezium: what a truncate event does to the target table.", .reload = true},
     {SEC_ROUTE, "delete_mode", OPT_ENUM, RTE(delete_mode), 0, "hard", false, &delete_modes,

@@ -24,6 +24,9 @@ typedef enum { SEC_TOP, SEC_BATCH, SEC_RETRY, SEC_REGISTRY, SEC_ADMIN, SEC_TARGE
 typedef struct sl_option_enum {
     const char *const *list;        /* NULL-terminated, index = enum value */
     const char *(*name)(size_t i);  /* the name of value @i, NULL past the last */
+    /* a level that also takes a boolean: `false` (also no, off) is value 0,
+     * and `true` (yes, on) is value @if_true; 0: names only */
+    int if_true;
 } sl_option_enum;
 
 typedef struct sl_option {

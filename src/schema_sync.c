@@ -1,11 +1,13 @@
 /* schema_sync.c - auto_create and auto_evolve: the table follows the
- * schema of the records (sl_change.fields), by adding only.  DDL goes
+ * schema of the records (sl_change.fields), by adding columns and (widen)
+ * widening them.  DDL goes
  * through the sink's create_table/add_column operations, which use
  * IF NOT EXISTS so that two workers evolving one table both succeed. */
 #include "sluice/schema_sync.h"
 
 #include <pthread.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,109 @@ static bool compatible(sl_coltype f, sl_coltype c)
     if (c == SL_COL_ARRAY)
         return f == SL_COL_ARRAY || f == SL_COL_JSONB || f == SL_COL_JSON;
     return false;
+}
+
+static int int_rank(sl_coltype t) { return t == SL_COL_INT2 ? 1 : t == SL_COL_INT4 ? 2 : t == SL_COL_INT8 ? 3 : 0; }
+
+/* "numeric(12,2)" -> 12, 2; "numeric" (unconstrained) -> false */
+static bool numeric_typmod(const char *type_name, int *p, int *s)
+{
+    *s = 0;
+    return sscanf(type_name, "numeric(%d,%d)", p, s) >= 1;
+}
+
+/* "character varying(20)" (PostgreSQL's format_type), "varchar(20)" -> 20; else 0 */
+static int varchar_len(const char *type_name)
+{
+    int n = 0;
+    if (sscanf(type_name, "character varying(%d)", &n) == 1 || sscanf(type_name, "varchar(%d)", &n) == 1)
+        return n;
+    return 0;
+}
+
+/* PostgreSQL's longest varchar (10485760); a longer declared length is text */
+#define VARCHAR_MAX 10485760
+
+/* auto_evolve: widen - what column @col needs to hold field @f: *@type the
+ * wider type (or NULL), *@drop_nn NOT NULL dropped.  -1 with @err: the
+ * field's type is of another kind, or narrower in a way no widening
+ * serves (a decimal's scale changed): sluice does not rewrite values. */
+static int widen_plan(const sl_route_conf *route, const sl_table *table, const sl_column *col, const json_t *f,
+                      const char *want, int schema_id, char *type, size_t tlen, bool *drop_nn, sl_error *err)
+{
+    sl_coltype elem;
+    sl_coltype ft = sluice_coltype(fstr(f, "type"), &elem), ct = col->type;
+    const char *ctn = col->type_name ? col->type_name : "?";
+    *type = 0;
+    *drop_nn = col->not_null && !col->in_key && json_is_true(json_object_get(f, "optional"));
+    const char *why = NULL;
+    if (int_rank(ct) && is_num(ft) && !int_rank(ft))
+        why = "a fraction cannot go into an integer column";
+    else if (int_rank(ct) && int_rank(ft) > int_rank(ct))
+        snprintf(type, tlen, "%s", want);
+    else if ((ct == SL_COL_FLOAT4 || ct == SL_COL_FLOAT8) && ft == SL_COL_NUMERIC)
+        why = "a decimal would be rounded in a floating-point column";
+    else if (ct == SL_COL_FLOAT4 && ft == SL_COL_FLOAT8)
+        snprintf(type, tlen, "%s", want);
+    else if (ct == SL_COL_NUMERIC && (ft == SL_COL_FLOAT4 || ft == SL_COL_FLOAT8))
+        why = "a floating-point value has no fixed scale";
+    else if (ct == SL_COL_NUMERIC && ft == SL_COL_NUMERIC) {
+        int cp, cs;
+        json_t *jp = json_object_get(f, "precision"), *js = json_object_get(f, "scale");
+        if (numeric_typmod(ctn, &cp, &cs) && json_is_integer(jp)) {
+            int fp = (int)json_integer_value(jp), fs = (int)json_integer_value(js);
+            if (fs == cs && fp > cp)
+                snprintf(type, tlen, "%s", want);
+            else if (fs > cs || fp - fs > cp - cs)
+                why = "a decimal's scale changed (every stored value would be rewritten)";
+        }
+    } else if (ct == SL_COL_TEXT && ft == SL_COL_TEXT && varchar_len(ctn)) {
+        json_t *jl = json_object_get(f, "length");
+        if (json_is_integer(jl) && json_integer_value(jl) > varchar_len(ctn))
+            snprintf(type, tlen, json_integer_value(jl) > VARCHAR_MAX ? "text" : "varchar(%d)",
+                     (int)json_integer_value(jl));
+    }
+    if (why)
+        return sl_error_set(err, SL_ERR_FATAL,
+                            "%s: auto_evolve: field \"%s\" of schema id %d is %s (%s) but column %s.\"%s\" is %s: "
+                            "%s; sluice widens a column but never narrows it or changes its kind: alter the "
+                            "table or the schema",
+                            route->name, fstr(f, "name"), schema_id, fstr(f, "source_type"), want, table->qname,
+                            col->name, ctn, why);
+    return 0;
+}
+
+static int widen(sl_sink *sink, const sl_route_conf *route, const sl_table *table, const sl_column *col,
+                 const json_t *f, const char *want, int schema_id, int *changed, sl_error *err)
+{
+    char type[96];
+    bool drop_nn;
+    if (widen_plan(route, table, col, f, want, schema_id, type, sizeof(type), &drop_nn, err))
+        return -1;
+    if (!*type && !drop_nn)
+        return 0;
+    const char *ctn = col->type_name ? col->type_name : "?";
+    if (!sink->ops->alter_column)
+        return sl_error_set(err, SL_ERR_FATAL,
+                            "%s: auto_evolve: field \"%s\" of schema id %d is %s (%s%s) but column %s.\"%s\" is "
+                            "%s%s: %s cannot change a column's type or drop its NOT NULL (its ALTER TABLE has no "
+                            "ALTER COLUMN): alter the table yourself (a new table, copied) or keep the schema",
+                            route->name, fstr(f, "name"), schema_id, fstr(f, "source_type"), want,
+                            drop_nn ? ", optional" : "", table->qname, col->name, ctn,
+                            col->not_null ? " NOT NULL" : "", sink->ops->title);
+    sl_strbuf ddl = SL_STRBUF_INIT;
+    int rc = sink->ops->alter_column(sink, table, col, *type ? type : NULL, drop_nn, &ddl, err);
+    if (rc == 0 && ddl.len)
+        log_info(sink->ctx, "auto_evolve: widened column \"%s\" of %s from %s%s to %s%s for schema id %d: %s",
+                 col->name, table->qname, ctn, col->not_null ? " NOT NULL" : "", *type ? type : ctn,
+                 col->not_null && !drop_nn ? " NOT NULL" : "", schema_id, ddl.data);
+    else if (rc == 0)
+        log_info(sink->ctx, "auto_evolve: column \"%s\" of %s changed meanwhile; reading the table again",
+                 col->name, table->qname);
+    sl_strbuf_free(&ddl);
+    if (rc == 0)
+        *changed = 1;
+    return rc;
 }
 
 /* Per thread: (table, registry schema id) pairs already found in sync.
@@ -284,11 +389,14 @@ int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema
                 if (compatible(ie, col->elem))
                     continue;
             } else if (compatible(ft, col->type)) {
+                if (route->auto_evolve >= SL_EVOLVE_WIDEN &&
+                    widen(sink, route, table, col, f, want, c->schema_id, changed, err))
+                    return -1;
                 continue;
             }
             return sl_error_set(err, SL_ERR_FATAL,
                                 "%s: field \"%s\" of schema id %d is %s (%s) but column %s.\"%s\" is %s: "
-                                "sluice never changes a column's type; alter the table or the schema",
+                                "sluice never changes a column's kind; alter the table or the schema",
                                 route->name, fname, c->schema_id, fstr(f, "source_type"), want,
                                 table->qname, col->name, col->type_name ? col->type_name : "?");
         }

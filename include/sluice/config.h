@@ -11,6 +11,13 @@
 
 #include "sluice/error.h"
 
+/* auto_evolve's levels: each includes the ones before it. */
+typedef enum {
+    SL_EVOLVE_OFF = 0,
+    SL_EVOLVE_ADD_COLUMNS, /* add a nullable column for a new field (`true`) */
+    SL_EVOLVE_WIDEN,       /* also widen a column to a wider field type, relax NOT NULL */
+} sl_evolve;
+
 typedef enum { SL_DELIVERY_EXACTLY_ONCE, SL_DELIVERY_AT_LEAST_ONCE } sl_delivery;
 typedef enum { SL_ROLE_ORIGIN, SL_ROLE_REPLICA } sl_replication_role;
 typedef enum { SL_FMT_JSON, SL_FMT_AVRO, SL_FMT_CONNECT_JSON, SL_FMT_DEBEZIUM } sl_format;
@@ -67,7 +74,7 @@ typedef struct sl_route_conf {
     bool auto_create;
     char *auto_create_allow; /* POSIX extended regex the created table's schema.name must match; NULL: any */
     int64_t auto_create_max; /* tables this route may create per process */
-    bool auto_evolve;
+    sl_evolve auto_evolve; /* 0 (off) is false: tests read it as a boolean */
     sl_truncate truncate;
     sl_delete_mode delete_mode;
     char *soft_delete_column;

@@ -8,6 +8,8 @@
  *                 time, uuid, json, jsonb, bytea, array
  *   "optional"    the schema allows null
  *   "precision", "scale"   numeric (when the schema says)
+ *   "length"      text: the largest length the source declares (a Connect
+ *                 schema's __debezium.source.column.length), when it says
  *   "items"       array: the element's sluice type
  *   "key"         the field belongs to the record key's schema (auto_create
  *                 makes these the primary key when the route has no `key`)
@@ -23,9 +25,11 @@
 
 /* sl_schema_sync() - @table is the table as known (NULL: it does not exist).
  * When DDL ran, *@changed is set and the caller re-describes the table.
- * Columns are only ever added (nullable, ADD COLUMN IF NOT EXISTS), never
- * dropped, renamed or narrowed.  A field that cannot be stored in its
- * existing column is SL_ERR_FATAL naming the field, the schema id and both
+ * Columns are added (nullable, ADD COLUMN IF NOT EXISTS) and, with
+ * auto_evolve: widen, widened (sl_sink_ops.alter_column); never dropped,
+ * renamed or narrowed.  A field that cannot be stored in its existing
+ * column (a type's kind changed; with widen, also a wider field the target
+ * cannot widen to) is SL_ERR_FATAL naming the field, the schema id and both
  * types.  Cheap when nothing changed: a (table, fields) pair already checked
  * by this thread is not checked again. */
 int sl_schema_sync(sl_sink *sink, const sl_route_conf *route, const char *schema,

@@ -17,6 +17,7 @@
 #include "sluice/batch.h"
 #include "sluice/config.h"
 #include "sluice/error.h"
+#include "sluice/strbuf.h"
 #include "sluice/table.h"
 
 /* The next offset of one partition, written with the data when the sink is
@@ -127,6 +128,15 @@ typedef struct sl_sink_ops {
     /* create_table() / add_column() - auto_create / auto_evolve DDL, idempotent. May be NULL. */
     int (*create_table)(sl_sink *s, const sl_table *def, sl_error *err);
     int (*add_column)(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *err);
+    /* alter_column() - auto_evolve: widen.  In one transaction, when column
+     * @c of @t still has the type (c->type_name) and NOT NULL read before,
+     * change its type to @new_type (NULL: keep it) and drop NOT NULL when
+     * @drop_not_null; the statement run is appended to @ddl.  Found changed
+     * meanwhile (another worker): nothing runs, @ddl stays empty, and the
+     * caller reads the table again.  NULL: the database cannot alter a
+     * column, and schema_sync refuses. */
+    int (*alter_column)(sl_sink *s, const sl_table *t, const sl_column *c, const char *new_type,
+                        bool drop_not_null, sl_strbuf *ddl, sl_error *err);
     /* unreachable() - whether a retriable @err means the server could not
      * be reached (rather than refusing one statement); NULL: every
      * retriable error does.  Read through sl_sink_unreachable(). */

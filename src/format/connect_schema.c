@@ -52,6 +52,11 @@ const char *sl_connect_sluice_type(const json_t *schema, json_t *f, const sl_con
         if (!strcmp(name, named[i].name))
             return named[i].type;
     const char *plain = sl_connect_plain_type(type);
+    /* a string column's declared length, which Debezium sends with
+     * column.propagate.source.type (auto_evolve: widen follows it) */
+    long long len = sl_connect_param(schema, "__debezium.source.column.length", -1);
+    if (f && plain && !strcmp(plain, "text") && len > 0)
+        json_object_set_new(f, "length", json_integer((json_int_t)len));
     if (plain)
         return plain;
     if (!strcasecmp(type, "array")) {

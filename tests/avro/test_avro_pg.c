@@ -1337,6 +1337,173 @@ static void run_concurrent_evolution(int workers, int processes)
     free(r.group);
 }
 
+/* ---- auto_evolve: widen ---------------------------------------------- */
+
+static const char w1[] =
+    "{\"type\":\"record\",\"name\":\"Acct\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"qty\",\"type\":\"int\"},"
+    "{\"name\":\"price\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":8,\"scale\":2}},"
+    "{\"name\":\"ratio\",\"type\":\"float\"},{\"name\":\"name\",\"type\":\"string\"}]}";
+/* what Avro's schema resolution allows: int to long, float to double, a
+ * decimal's precision raised at the same scale, a field made optional */
+static const char w2[] =
+    "{\"type\":\"record\",\"name\":\"Acct\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"qty\",\"type\":\"long\"},"
+    "{\"name\":\"price\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":12,\"scale\":2}},"
+    "{\"name\":\"ratio\",\"type\":\"double\"},{\"name\":\"name\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
+/* a decimal's scale changed: every stored value would be rewritten */
+static const char w3[] =
+    "{\"type\":\"record\",\"name\":\"Acct\",\"fields\":["
+    "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"qty\",\"type\":\"long\"},"
+    "{\"name\":\"price\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":14,\"scale\":4}},"
+    "{\"name\":\"ratio\",\"type\":\"double\"},{\"name\":\"name\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
+
+static void set_field_decimal(avro_value_t *rec, const char *name, __int128 unscaled)
+{
+    avro_value_t f;
+    unsigned char be[17];
+    ck_assert_int_eq(avro_value_get_by_name(rec, name, &f, NULL), 0);
+    size_t n = ar_be_bytes(unscaled, be);
+    ck_assert_int_eq(avro_value_set_bytes(&f, be, n), 0);
+}
+
+static void produce_acct(const char *topic, avro_type *t, int sid, int version, int64_t id, int64_t qty,
+                         __int128 price, double ratio, const char *name)
+{
+    avro_value_t f, b;
+    avro_value_reset(&t->value);
+    avro_value_get_by_name(&t->value, "id", &f, NULL);
+    avro_value_set_long(&f, id);
+    avro_value_get_by_name(&t->value, "qty", &f, NULL);
+    if (version == 1)
+        avro_value_set_int(&f, (int32_t)qty);
+    else
+        avro_value_set_long(&f, qty);
+    set_field_decimal(&t->value, "price", price);
+    avro_value_get_by_name(&t->value, "ratio", &f, NULL);
+    if (version == 1)
+        avro_value_set_float(&f, (float)ratio);
+    else
+        avro_value_set_double(&f, ratio);
+    avro_value_get_by_name(&t->value, "name", &f, NULL);
+    if (version == 1)
+        avro_value_set_string(&f, name);
+    else if (name) {
+        avro_value_set_branch(&f, 1, &b);
+        avro_value_set_string(&b, name);
+    } else {
+        avro_value_set_branch(&f, 0, &b);
+        avro_value_set_null(&b);
+    }
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    size_t len;
+    char *w = ar_wire(sid, &t->value, &len);
+    ts_produce(topic, 0, key, strlen(key), w, len);
+    free(w);
+}
+
+static bool pg_col_nullable(PGconn *c, const char *table, const char *col)
+{
+    char *v = ts_pg_text(c, "SELECT is_nullable FROM information_schema.columns WHERE table_schema = "
+                            "current_schema() AND table_name = $1 AND column_name = $2", table, col, NULL);
+    bool yes = v && !strcmp(v, "YES");
+    free(v);
+    return yes;
+}
+
+/* auto_evolve: widen, from Avro schema versions: integer, float, decimal
+ * precision and optionality widen the user's table (each ALTER logged);
+ * a decimal whose scale changes stops the route before its record. */
+START_TEST(test_widen)
+{
+    ts_kafka_start(1);
+    ar_server *reg = ar_start(0, NULL, NULL, true);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "avro_widen");
+    char *topic = ts_unique_name("avro_widen");
+    char *group = ts_unique_name("sluice_widen");
+    ts_kafka_create_topic(topic, 1);
+    ts_pg_exec(c, "CREATE TABLE accts (id bigint PRIMARY KEY, qty integer NOT NULL, price numeric(8,2) NOT NULL,"
+                  " ratio real, name text NOT NULL)", NULL);
+    char *subject;
+    if (asprintf(&subject, "%s-value", topic) < 0)
+        ck_abort();
+    int id1 = ar_register(reg, subject, w1), id2 = ar_register(reg, subject, w2), id3 = ar_register(reg, subject, w3);
+    free(subject);
+    avro_type t1, t2, t3;
+    at_init(&t1, w1);
+    at_init(&t2, w2);
+    at_init(&t3, w3);
+    produce_acct(topic, &t1, id1, 1, 1, 7, 123456, 0.5, "one");          /* @0 */
+    produce_acct(topic, &t2, id2, 2, 2, 5000000000LL, 123456789012, 0.1, NULL); /* @1 */
+    produce_acct(topic, &t1, id1, 1, 3, -3, -99, 0.25, "three");        /* @2 */
+    produce_acct(topic, &t3, id3, 3, 4, 1, 10000, 1.0, "four");         /* @3: refused */
+    produce_acct(topic, &t2, id2, 2, 5, 1, 1, 1.0, "five");             /* @4: after it */
+    ts_flush();
+
+    char *dir = ts_tempdir("avro_widen");
+    char table[256];
+    snprintf(table, sizeof(table), "%s.accts", schema);
+    char *cfg = config(dir, group, reg->url, topic, table,
+                       "    key_format: string\n"
+                       "    key: [id]\n"
+                       "    auto_evolve: widen\n");
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    ck_assert_msg(ts_daemon_wait(d, 120000), "sluice kept running past a decimal's scale change");
+    ck_assert_int_ne(ts_daemon_exit_code(d), 0);
+
+    ts_pg_expect_coltype(c, "accts", "qty", "bigint");
+    ts_pg_expect_coltype(c, "accts", "price", "numeric(12,2)");
+    ts_pg_expect_coltype(c, "accts", "ratio", "double precision");
+    ts_pg_expect_coltype(c, "accts", "name", "text");
+    ck_assert(pg_col_nullable(c, "accts", "name"));
+    ck_assert(!pg_col_nullable(c, "accts", "qty")); /* still required: NOT NULL kept */
+    char *rows = ts_pg_text(c, "SELECT string_agg(id || ':' || qty || ':' || price || ':' || ratio || ':' || "
+                               "coalesce(name, 'NULL'), ',' ORDER BY id) FROM accts", NULL);
+    ck_assert_str_eq(rows, "1:7:1234.56:0.5:one,2:5000000000:1234567890.12:0.1:NULL,3:-3:-0.99:0.25:three");
+    free(rows);
+    /* offsets: up to the refused record, not past it */
+    ck_assert_int_eq(ts_kafka_committed(group, topic, 0), 3);
+
+    char *all = ts_read_file(log);
+    char want[512];
+    const char *ddl[] = {"ALTER TABLE \"%s\".\"accts\" ALTER COLUMN \"qty\" TYPE bigint",
+                         "ALTER TABLE \"%s\".\"accts\" ALTER COLUMN \"ratio\" TYPE double precision",
+                         "ALTER TABLE \"%s\".\"accts\" ALTER COLUMN \"name\" DROP NOT NULL"};
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(want, sizeof(want), ddl[k], schema);
+        ck_assert_msg(strstr(all, want), "no '%s' in the log:\n%s", want, all);
+    }
+    /* price stays required: its NOT NULL is kept */
+    snprintf(want, sizeof(want), "ALTER TABLE \"%s\".\"accts\" ALTER COLUMN \"price\" TYPE numeric(12,2)\n", schema);
+    ck_assert_msg(strstr(all, want), "no '%s' in the log:\n%s", want, all);
+    snprintf(want, sizeof(want),
+             "%s[0]@3: route 1: auto_evolve: field \"price\" of schema id %d is bytes decimal(14,4) "
+             "(numeric(14,4)) but column \"%s\".\"accts\".\"price\" is numeric(12,2): a decimal's scale changed "
+             "(every stored value would be rewritten); sluice widens a column but never narrows it or changes "
+             "its kind: alter the table or the schema",
+             topic, id3, schema);
+    ck_assert_msg(strstr(all, want), "no '%s' in the log:\n%s", want, all);
+    free(all);
+
+    ts_daemon_free(d);
+    at_fini(&t1);
+    at_fini(&t2);
+    at_fini(&t3);
+    PQfinish(c);
+    ar_free(reg);
+    ts_kafka_stop();
+    free(cfg);
+    free(log);
+    free(dir);
+    free(topic);
+    free(group);
+    free(schema);
+}
+END_TEST
+
 START_TEST(test_two_workers_evolve_at_once)
 {
     run_concurrent_evolution(2, 1);
@@ -1367,6 +1534,11 @@ int main(void)
     tcase_add_test(tch, test_hostile_records);
     tcase_add_test(tch, test_secrets_never_leave);
     suite_add_tcase(s, tch);
+    /* CK_RUN_CASE=widen: auto_evolve: widen */
+    TCase *tcw = tcase_create("widen");
+    tcase_set_timeout(tcw, 300);
+    tcase_add_test(tcw, test_widen);
+    suite_add_tcase(s, tcw);
     /* a case of its own: CK_RUN_CASE=concurrent runs only these */
     TCase *tcc = tcase_create("concurrent");
     tcase_set_timeout(tcc, 600);

@@ -155,12 +155,32 @@ int copy_rows(sl_sink *s, const char *target, const rowset *rs, const bool *colm
     return copy_flush(s, err, true);
 }
 
+/* FNV-1a over the columns' names and types as the catalog spells them: a
+ * stage copies the table's types when it is created, so a table whose
+ * column was widened (auto_evolve: widen, here or in another process)
+ * needs a new one. */
+static uint64_t table_shape(const sl_table *t)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < t->ncols; i++) {
+        const char *parts[] = {t->cols[i].name, t->cols[i].type_name ? t->cols[i].type_name : ""};
+        for (size_t k = 0; k < 2; k++)
+            for (const char *c = parts[k];; c++) {
+                h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+                if (!*c)
+                    break;
+            }
+    }
+    return h;
+}
+
 const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err)
 {
     pg_sink *p = PG(s);
     stage *st;
+    uint64_t shape = table_shape(t);
     for (st = p->stages; st; st = st->next)
-        if (st->ncols == t->ncols && !strcmp(st->qname, t->qname))
+        if (st->ncols == t->ncols && st->shape == shape && !strcmp(st->qname, t->qname))
             break;
     if (!st) {
         st = sl_xcalloc(1, sizeof(*st));
@@ -169,6 +189,7 @@ const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err)
         st->name = sl_xstrdup(name);
         st->qname = sl_xstrdup(t->qname);
         st->ncols = t->ncols;
+        st->shape = shape;
         st->next = p->stages;
         p->stages = st;
     }

@@ -1,5 +1,6 @@
 /* ddl.c - the catalog and DDL of the PostgreSQL sink: describing a table
- * (columns, types, key), CREATE TABLE for auto_create, ADD COLUMN for auto_evolve. */
+ * (columns, types, key), CREATE TABLE for auto_create, ADD COLUMN and (widen)
+ * ALTER COLUMN for auto_evolve. */
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -108,6 +109,64 @@ int pg_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *e
     int rc = exec_ok(s, q.data, 0, NULL, "ALTER TABLE ADD COLUMN", err);
     if (rc && err->sqlstate[0] && (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "42701")))
         rc = 0;
+    sl_strbuf_free(&q);
+    return rc;
+}
+
+/* The column as the catalog has it now, under the lock taken for the change. */
+static const char column_now_sql[] =
+    "SELECT format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_catalog.pg_attribute a"
+    " WHERE a.attrelid = $1::regclass AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped";
+
+int pg_alter_column(sl_sink *s, const sl_table *t, const sl_column *c, const char *new_type, bool drop_not_null,
+                    sl_strbuf *ddl, sl_error *err)
+{
+    if (pg_open(s, err))
+        return -1;
+    /* SHARE ROW EXCLUSIVE conflicts with itself and with writers: two
+     * workers widening one column take turns, and the second sees what
+     * the first did (a column never goes back to a narrower type) */
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_strbuf_printf(&q, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", t->qname);
+    int rc = exec_ok(s, "BEGIN", 0, NULL, "BEGIN", err);
+    if (rc == 0)
+        rc = exec_ok(s, q.data, 0, NULL, "LOCK TABLE", err);
+    bool same = false;
+    if (rc == 0) {
+        const char *params[] = {t->qname, c->name};
+        PGresult *res = PQexecParams(PG(s)->conn, column_now_sql, 2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = pg_fail(s, res, "reading the catalog", err);
+        } else {
+            same = PQntuples(res) == 1 && c->type_name && !strcmp(PQgetvalue(res, 0, 0), c->type_name) &&
+                   (PQgetvalue(res, 0, 1)[0] == 't') == c->not_null;
+            PQclear(res);
+        }
+    }
+    if (rc == 0 && same) {
+        sl_strbuf_printf(ddl, "ALTER TABLE %s", t->qname);
+        if (new_type) {
+            sl_strbuf_puts(ddl, " ALTER COLUMN ");
+            sl_sql_ident(ddl, c->name);
+            sl_strbuf_printf(ddl, " TYPE %s", new_type);
+        }
+        if (drop_not_null) {
+            sl_strbuf_puts(ddl, new_type ? ", ALTER COLUMN " : " ALTER COLUMN ");
+            sl_sql_ident(ddl, c->name);
+            sl_strbuf_puts(ddl, " DROP NOT NULL");
+        }
+        rc = exec_ok(s, ddl->data, 0, NULL, "ALTER TABLE ALTER COLUMN", err);
+    }
+    if (rc == 0)
+        rc = exec_ok(s, "COMMIT", 0, NULL, "COMMIT", err);
+    if (rc) {
+        if (ddl->len)
+            ddl->data[ddl->len = 0] = 0;
+        if (PG(s)->conn && PQtransactionStatus(PG(s)->conn) != PQTRANS_IDLE) {
+            PGresult *res = PQexec(PG(s)->conn, "ROLLBACK");
+            PQclear(res);
+        }
+    }
     sl_strbuf_free(&q);
     return rc;
 }

@@ -16,6 +16,7 @@
 typedef struct stage {
     char *qname;           /* the target table ... */
     size_t ncols;          /* ... and its width: a table that gained a column gets a new stage */
+    uint64_t shape;        /* ... and its columns' names and types: so does a widened column */
     char *name;            /* quoted temp table name */
     bool created;          /* exists on this connection (a rollback may have undone it) */
     struct stage *next;
@@ -71,6 +72,8 @@ void stop_early(sl_sink *s, sl_flush *f, size_t bi);
 int pg_describe(sl_sink *s, const char *schema, const char *name, sl_table **out, sl_error *err);
 int pg_create_table(sl_sink *s, const sl_table *def, sl_error *err);
 int pg_add_column(sl_sink *s, const sl_table *t, const sl_column *c, sl_error *err);
+int pg_alter_column(sl_sink *s, const sl_table *t, const sl_column *c, const char *new_type, bool drop_not_null,
+                    sl_strbuf *ddl, sl_error *err);
 /* COPY the rows into @target (column list @cols, plus an optional group
  * column); @group[i] is row i's group (only with @with_group).  Binary when
  * binary_rows() can, else text. */

@@ -64,6 +64,7 @@ const sl_sink_ops sl_sink_postgresql = {
     .set_offsets = pg_set_offsets,
     .create_table = pg_create_table,
     .add_column = pg_add_column,
+    .alter_column = pg_alter_column,
     .guard_conf = sl_pq_guard_conf,
     .unreachable = sl_pq_unreachable,
     /* NAMEDATALEN - 1: a longer name is cut, and never found again under its own */
