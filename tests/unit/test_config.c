@@ -128,6 +128,29 @@ START_TEST(env_substitution)
 }
 END_TEST
 
+/* auto_evolve is a level; true and false keep their old meaning */
+START_TEST(auto_evolve_levels)
+{
+    static const struct {
+        const char *v;
+        sl_evolve want;
+    } cases[] = {{"false", SL_EVOLVE_OFF}, {"no", SL_EVOLVE_OFF},           {"true", SL_EVOLVE_ADD_COLUMNS},
+                 {"on", SL_EVOLVE_ADD_COLUMNS}, {"add_columns", SL_EVOLVE_ADD_COLUMNS}, {"widen", SL_EVOLVE_WIDEN}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml), BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    auto_evolve: %s\n",
+                 cases[i].v);
+        sl_error err;
+        sl_config *cfg = load(yaml, &err);
+        ck_assert_msg(cfg != NULL, "%s: %s", cases[i].v, err.msg);
+        ck_assert_int_eq(cfg->routes[0].auto_evolve, cases[i].want);
+        sl_config_free(cfg);
+    }
+    expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    auto_evolve: narrow\n", 12,
+                 "routes[0].auto_evolve: 'narrow' is not one of: false, add_columns, widen");
+}
+END_TEST
+
 START_TEST(errors_name_file_line_key)
 {
     expect_error(BASE "routes:\n  - topics: [t]\n    target: pg\n    table: t\n    tabel: x\n", 12,
@@ -533,6 +556,7 @@ int main(void)
     tcase_add_test(tc, json_file_loads);
     tcase_add_test(tc, env_substitution);
     tcase_add_test(tc, errors_name_file_line_key);
+    tcase_add_test(tc, auto_evolve_levels);
     tcase_add_test(tc, sizes_and_durations);
     tcase_add_test(tc, kafka_properties_split_by_client);
     tcase_add_test(tc, file_secrets);
