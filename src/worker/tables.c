@@ -211,6 +211,11 @@ static bool schema_check(sl_tentry *te, const sl_change *c)
         return false;
     if (c->schema_id >= 0)
         return c->schema_id != te->last_schema_id;
+    /* a kept schema new to the table may have widened a field's type
+     * (only a registry id or a kept schema is checked as a whole: a schema
+     * that comes with every record is checked for new fields alone) */
+    if (c->schema_key && te->route->auto_evolve >= SL_EVOLVE_WIDEN)
+        return true;
     size_t i;
     json_t *f;
     json_array_foreach(c->fields, i, f) {

@@ -17,7 +17,10 @@ static char *schema;
 static char *logpath;
 
 /* A row field of a Connect struct schema: "name:type" with type int64,
- * int32, string or dec2 (Connect Decimal, scale 2). */
+ * int32, string, dec2 (Connect Decimal, scale 2; dec2p12: precision 12
+ * rather than 10), vcN (a string with the source's VARCHAR(N), as
+ * Debezium's column.propagate.source.type sends it) or vtext (its TEXT:
+ * Debezium's PostgreSQL connector gives TEXT the length 2147483647). */
 static void row_field(sl_strbuf *sb, const char *spec, bool first)
 {
     const char *colon = strchr(spec, ':');
@@ -25,11 +28,17 @@ static void row_field(sl_strbuf *sb, const char *spec, bool first)
     const char *type = colon + 1;
     if (!first)
         sl_strbuf_putc(sb, ',');
-    if (!strcmp(type, "dec2"))
+    if (!strncmp(type, "dec2", 4))
         sl_strbuf_printf(sb,
                          "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
-                         "\"version\":1,\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"10\"},"
+                         "\"version\":1,\"parameters\":{\"scale\":\"2\",\"connect.decimal.precision\":\"%s\"},"
                          "\"field\":\"%.*s\"}",
+                         strcmp(type, "dec2p12") ? "10" : "12", n, spec);
+    else if (!strncmp(type, "vc", 2) || !strcmp(type, "vtext"))
+        sl_strbuf_printf(sb,
+                         "{\"type\":\"string\",\"optional\":true,\"parameters\":{\"__debezium.source.column.type\":"
+                         "\"%s\",\"__debezium.source.column.length\":\"%s\"},\"field\":\"%.*s\"}",
+                         strcmp(type, "vtext") ? "VARCHAR" : "TEXT", strcmp(type, "vtext") ? type + 2 : "2147483647",
                          n, spec);
     else
         sl_strbuf_printf(sb, "{\"type\":\"%s\",\"optional\":%s,\"field\":\"%.*s\"}", type,
@@ -158,8 +167,103 @@ START_TEST(kept_schemas_follow_the_tables)
 }
 END_TEST
 
+/* auto_evolve: widen, from a source table's changes as Debezium's schemas
+ * carry them: a VARCHAR made longer, then TEXT; an int32 made int64; a
+ * decimal's precision raised; a nullable column.  A column whose type
+ * changed kind (bigint to string) stops the route before its event. */
+START_TEST(widen_follows_the_source)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    schema = ts_pg_fresh_schema(c, "dbz_widen");
+    char *topic = ts_unique_name("dbzwiden"), *group = ts_unique_name("dbzwiden_group");
+    ts_kafka_create_topic(topic, 1);
+    ts_pg_exec(c, "CREATE TABLE w (id bigint PRIMARY KEY, code varchar(10), qty integer, amount numeric(10,2),"
+                  " note text NOT NULL)", NULL);
+    char *dir = ts_tempdir("dbz_widen");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%stargets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "batch:\n  max_rows: 100\n  linger_ms: 20\n"
+                                 "routes:\n  - topics: [\"%s\"]\n    target: pg\n    table: %s.${source.table}\n"
+                                 "    format: debezium\n    auto_evolve: widen\n",
+                                 kafka, topic, schema);
+    logpath = ts_write_file(dir, "sluice.log", "%s", "");
+
+    static const char *const w1[] = {"id:int64", "code:vc10", "qty:int32", "amount:dec2", "note:string", NULL};
+    static const char *const w2[] = {"id:int64", "code:vc40", "qty:int64", "amount:dec2p12", "note:string", NULL};
+    static const char *const w3[] = {"id:int64", "code:vtext", "qty:int64", "amount:dec2p12", "note:string", NULL};
+    static const char *const w4[] = {"id:int64", "code:vtext", "qty:string", "amount:dec2p12", "note:string", NULL};
+    char *s1 = envelope_schema("w", w1), *s2 = envelope_schema("w", w2), *s3 = envelope_schema("w", w3),
+         *s4 = envelope_schema("w", w4);
+    /* amounts: 1.00, 1234567890.12 (unscaled 123456789012), 2.00 */
+    put(topic, "w", s1, 1, "c", "null", "{\"id\":1,\"code\":\"ten chars!\",\"qty\":7,\"amount\":\"AGQ=\",\"note\":\"a\"}");
+    put(topic, "w", s2, 2, "c", "null",
+        "{\"id\":2,\"code\":\"thirty characters long, a code\",\"qty\":5000000000,\"amount\":\"ABy+mRoU\","
+        "\"note\":null}");
+    put(topic, "w", s3, 3, "c", "null",
+        "{\"id\":3,\"code\":\"sixty characters long: no varchar the source had would take it\",\"qty\":-1,"
+        "\"amount\":\"AMg=\",\"note\":\"c\"}");
+    put(topic, "w", s4, 4, "c", "null", "{\"id\":4,\"code\":\"x\",\"qty\":\"many\",\"amount\":\"AMg=\",\"note\":\"d\"}");
+    put(topic, "w", s3, 5, "c", "null", "{\"id\":5,\"code\":\"y\",\"qty\":5,\"amount\":\"AMg=\",\"note\":\"e\"}");
+    ts_flush();
+
+    ts_daemon *d = ts_daemon_start(config, logpath);
+    ck_assert_msg(ts_daemon_wait(d, 120000), "sluice kept running past a column that changed kind:\n%s",
+                  sc_log_tail(logpath, 3000));
+    ck_assert_int_ne(ts_daemon_exit_code(d), 0);
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT column_name || ' ' || format_type(atttypid, atttypmod) || ' ' || is_nullable FROM "
+             "information_schema.columns JOIN pg_attribute ON attrelid = '%s.w'::regclass AND attname = column_name "
+             "WHERE table_schema = '%s' AND table_name = 'w' ORDER BY ordinal_position",
+             schema, schema);
+    expect(c, "id bigint NO;code text YES;qty bigint YES;amount numeric(12,2) YES;note text YES", sql);
+    snprintf(sql, sizeof(sql),
+             "SELECT concat_ws('|', id, code, qty, amount, coalesce(note, 'null')) FROM %s.w ORDER BY id", schema);
+    expect(c,
+           "1|ten chars!|7|1.00|a;2|thirty characters long, a code|5000000000|1234567890.12|null;"
+           "3|sixty characters long: no varchar the source had would take it|-1|2.00|c",
+           sql);
+    ck_assert_int_eq(ts_kafka_committed(group, topic, 0), 3);
+    char *all = ts_read_file(logpath);
+    char want[1024];
+    const char *ddl[] = {
+        "ALTER TABLE \"%s\".\"w\" ALTER COLUMN \"note\" DROP NOT NULL\n",
+        "ALTER TABLE \"%s\".\"w\" ALTER COLUMN \"code\" TYPE varchar(40)\n",
+        "ALTER TABLE \"%s\".\"w\" ALTER COLUMN \"qty\" TYPE bigint\n",
+        "ALTER TABLE \"%s\".\"w\" ALTER COLUMN \"amount\" TYPE numeric(12,2)\n",
+        "ALTER TABLE \"%s\".\"w\" ALTER COLUMN \"code\" TYPE text\n",
+    };
+    for (size_t k = 0; k < sizeof(ddl) / sizeof(ddl[0]); k++) {
+        snprintf(want, sizeof(want), ddl[k], schema);
+        ck_assert_msg(strstr(all, want), "no '%s' in the log:\n%s", want, sc_log_tail(logpath, 3000));
+    }
+    snprintf(want, sizeof(want),
+             "%s[0]@3: route 1: field \"qty\" of schema id -1 is string (text) but column \"%s\".\"w\".\"qty\" is "
+             "bigint: sluice never changes a column's kind; alter the table or the schema",
+             topic, schema);
+    ck_assert_msg(strstr(all, want), "no '%s' in the log:\n%s", want, sc_log_tail(logpath, 3000));
+    free(all);
+    ts_daemon_free(d);
+    free(s1);
+    free(s2);
+    free(s3);
+    free(s4);
+    free(topic);
+    free(group);
+    free(kafka);
+    free(config);
+    free(dir);
+    free(logpath);
+    free(schema);
+    PQfinish(c);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {kept_schemas_follow_the_tables};
-    return sc_main("debezium schema change", tests, 1);
+    const TTest *tests[] = {kept_schemas_follow_the_tables, widen_follows_the_source};
+    return sc_main("debezium schema change", tests, 2);
 }
