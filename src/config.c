@@ -23,10 +23,11 @@ typedef struct parser {
     yaml_document_t doc;
     sl_error *err;
     sl_config *cfg; /* receives the keys whose values came from ${file:} */
+    bool again;     /* sl_config_expand(): the caller masks what the files hold (sl_secret_rotate) */
 } parser;
 
-/* Remember that @key holds a value read from a secret file. */
-static void note_secret(parser *p, const char *key)
+/* Remember that @key holds a value read from a secret file, written @raw. */
+static void note_secret(parser *p, const char *key, const char *raw)
 {
     sl_config *cfg = p->cfg;
     if (!cfg || !key)
@@ -35,7 +36,18 @@ static void note_secret(parser *p, const char *key)
         if (!strcmp(cfg->secret_keys[i], key))
             return;
     cfg->secret_keys = sl_xrealloc(cfg->secret_keys, (cfg->nsecret_keys + 1) * sizeof(char *));
+    cfg->secret_raw = sl_xrealloc(cfg->secret_raw, (cfg->nsecret_keys + 1) * sizeof(char *));
+    cfg->secret_raw[cfg->nsecret_keys] = sl_xstrdup(raw);
     cfg->secret_keys[cfg->nsecret_keys++] = sl_xstrdup(key);
+}
+
+/* The value of @key as written, when it read a secret file; else NULL. */
+static const char *secret_raw(const sl_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->nsecret_keys; i++)
+        if (!strcmp(cfg->secret_keys[i], key))
+            return cfg->secret_raw[i];
+    return NULL;
 }
 
 static void guard_credentials(parser *p, sl_config *cfg);
@@ -55,6 +67,8 @@ static int fail(parser *p, const yaml_node_t *n, const char *key, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (!p->path) /* sl_config_expand(): no file to cite */
+        return sl_error_set(p->err, SL_ERR_FATAL, "%s: %s", key ? key : "?", msg);
     if (key)
         return sl_error_set(p->err, SL_ERR_FATAL, "%s:%d: %s: %s", p->path, line_of(n), key, msg);
     return sl_error_set(p->err, SL_ERR_FATAL, "%s:%d: %s", p->path, line_of(n), msg);
@@ -125,8 +139,8 @@ static int expand_env(parser *p, const yaml_node_t *n, const char *key, const ch
                     sl_strbuf_free(&sb);
                     return -1;
                 }
-                note_secret(p, key);
-                if (sb.len > before) { /* never in a message or a log line (redact.h) */
+                note_secret(p, key, in);
+                if (sb.len > before && !p->again) { /* never in a message or a log line (redact.h) */
                     char *secret = strndup(sb.data + before, sb.len - before);
                     sl_secret_add(secret);
                     free(secret);
@@ -452,6 +466,16 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
         sl_strbuf pb = SL_STRBUF_INIT;
         sl_strbuf_printf(&pb, "targets.%s.", t->name);
         int rc = parse_target(p, t, v, pb.data);
+        if (rc == 0) {
+            const char *raw;
+            sl_strbuf_puts(&pb, "dsn");
+            if ((raw = secret_raw(cfg, pb.data)))
+                t->dsn_source = sl_xstrdup(raw);
+            pb.data[pb.len -= 3] = 0;
+            sl_strbuf_puts(&pb, "password");
+            if ((raw = secret_raw(cfg, pb.data)))
+                t->password_source = sl_xstrdup(raw);
+        }
         sl_strbuf_free(&pb);
         if (rc)
             return -1;
@@ -690,4 +714,10 @@ sl_config *sl_config_load(const char *path, sl_error *err)
         return NULL;
     }
     return cfg;
+}
+
+int sl_config_expand(const char *raw, const char *key, char **out, sl_error *err)
+{
+    parser p = {.path = NULL, .err = err, .cfg = NULL, .again = true};
+    return expand_env(&p, NULL, key, raw, false, out);
 }

@@ -53,6 +53,8 @@ void sl_config_free(sl_config *cfg)
     free_options(cfg, SEC_TOP);
     for (size_t i = 0; i < cfg->ntargets; i++) {
         free(cfg->targets[i].name);
+        free(cfg->targets[i].dsn_source);
+        free(cfg->targets[i].password_source);
         free_options(&cfg->targets[i], SEC_TARGET);
     }
     free(cfg->targets);
@@ -60,6 +62,7 @@ void sl_config_free(sl_config *cfg)
         free_options(&cfg->routes[i], SEC_ROUTE);
     free(cfg->routes);
     free_list(cfg->secret_keys, cfg->nsecret_keys);
+    free_list(cfg->secret_raw, cfg->nsecret_keys);
     free(cfg->path);
     free(cfg);
 }

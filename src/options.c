@@ -145,6 +145,15 @@ const sl_option sl_options[] = {
      "cratedb HTTP: basic-auth password (use ${ENV_VAR} or ${file:}; refused with a dsn). Never printed: "
      "passwords given here, in a url's userinfo or in a dsn are replaced by *** in every log line, error and "
      "dead letter. A warning is logged when credentials go over plain http://."},
+    {SEC_TARGET, "password_command", OPT_STR, TGT(password_command), 0, NULL, false, NULL,
+     "A command (run by /bin/sh) that prints the password or token for each new connection: a "
+     "short-lived IAM token, a secret manager's current value. Its output, without trailing newlines, "
+     "overrides the dsn's password (postgresql, cratedb pgwire) or `password` (cratedb HTTP). It runs "
+     "at every connection and reconnection, within `connect_timeout_ms`; a command that fails or "
+     "prints nothing is retried like an unreachable server. What it prints is masked (***) in every "
+     "log line and error and never printed by --print-config; what it writes to stderr is logged, "
+     "masked, when it fails. Values read with `${file:}` in `dsn` or `password` are also read again "
+     "for each new connection, so a rotated secret file is used without a restart (docs/operations.md)."},
     {SEC_TARGET, "ca_file", OPT_STR, TGT(ca_file), 0, NULL, false, NULL, "cratedb HTTP: CA bundle for https (refused with a dsn: use sslrootcert= in it)."},
     {SEC_TARGET, "insecure", OPT_BOOL, TGT(insecure), 0, "false", false, NULL,
      "cratedb HTTP: do not verify the server certificate (logged as a warning; refused with a dsn: use "

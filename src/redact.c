@@ -149,42 +149,103 @@ static bool masks(const secret *s, const char *text, const char *p)
     return (p == text || !word_char(p[-1])) && !word_char(p[s->len]);
 }
 
+/* Rotating secrets (sl_secret_rotate): per owner the current text and the
+ * one before it, under a lock, so that a retired password is freed. */
+#define ROTATING_MAX 64
+static pthread_rwlock_t rotating_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct rotating {
+    char *owner;
+    secret now, before;
+} rotating[ROTATING_MAX];
+static size_t nrotating;
+
+static void set_secret(secret *s, const char *text)
+{
+    if (s->text)
+        explicit_bzero(s->text, s->len);
+    free(s->text);
+    s->text = text && *text ? sl_xstrdup(text) : NULL;
+    s->len = s->text ? strlen(s->text) : 0;
+}
+
+void sl_secret_rotate(const char *owner, const char *text)
+{
+    if (!text || !*text)
+        return;
+    pthread_rwlock_wrlock(&rotating_lock);
+    struct rotating *r = NULL;
+    for (size_t i = 0; i < nrotating && !r; i++)
+        if (!strcmp(rotating[i].owner, owner))
+            r = &rotating[i];
+    if (!r && nrotating < ROTATING_MAX) {
+        r = &rotating[nrotating++];
+        r->owner = sl_xstrdup(owner);
+    }
+    if (!r) {
+        pthread_rwlock_unlock(&rotating_lock);
+        sl_secret_add(text); /* more owners than targets can be: kept for good */
+        return;
+    }
+    if (!r->now.text || strcmp(r->now.text, text)) {
+        set_secret(&r->before, r->now.text);
+        set_secret(&r->now, text);
+    }
+    pthread_rwlock_unlock(&rotating_lock);
+}
+
+/* Mask @s in @out (@next is scratch). */
+static void mask_in(sl_strbuf *out, sl_strbuf *next, const secret *s, bool *any);
+
 char *sl_secret_scrub_dup(const char *text, bool *any)
 {
     sl_strbuf out = SL_STRBUF_INIT;
     sl_strbuf_puts(&out, text);
     sl_strbuf next = SL_STRBUF_INIT;
-    for (const secret *s = __atomic_load_n(&secrets, __ATOMIC_ACQUIRE); s; s = s->next) {
-        const char *from = out.data;
-        const char *p = strstr(from, s->text);
-        if (!p)
-            continue;
-        sl_strbuf_reset(&next);
-        sl_strbuf_puts(&next, "");
-        for (; p; p = strstr(p, s->text)) {
-            if (!masks(s, out.data, p)) {
-                p++;
-                continue;
-            }
-            sl_strbuf_append(&next, from, (size_t)(p - from));
-            sl_strbuf_puts(&next, SL_REDACTED);
-            if (any)
-                *any = true;
-            p += s->len;
-            from = p;
+    for (const secret *s = __atomic_load_n(&secrets, __ATOMIC_ACQUIRE); s; s = s->next)
+        mask_in(&out, &next, s, any);
+    if (__atomic_load_n(&nrotating, __ATOMIC_ACQUIRE)) {
+        pthread_rwlock_rdlock(&rotating_lock);
+        for (size_t i = 0; i < nrotating; i++) {
+            if (rotating[i].now.text)
+                mask_in(&out, &next, &rotating[i].now, any);
+            if (rotating[i].before.text)
+                mask_in(&out, &next, &rotating[i].before, any);
         }
-        sl_strbuf_puts(&next, from);
-        sl_strbuf tmp = out;
-        out = next;
-        next = tmp;
+        pthread_rwlock_unlock(&rotating_lock);
     }
     sl_strbuf_free(&next);
     return sl_strbuf_steal(&out);
 }
 
+static void mask_in(sl_strbuf *out, sl_strbuf *next, const secret *s, bool *any)
+{
+    const char *from = out->data;
+    const char *p = strstr(from, s->text);
+    if (!p)
+        return;
+    sl_strbuf_reset(next);
+    sl_strbuf_puts(next, "");
+    for (; p; p = strstr(p, s->text)) {
+        if (!masks(s, out->data, p)) {
+            p++;
+            continue;
+        }
+        sl_strbuf_append(next, from, (size_t)(p - from));
+        sl_strbuf_puts(next, SL_REDACTED);
+        if (any)
+            *any = true;
+        p += s->len;
+        from = p;
+    }
+    sl_strbuf_puts(next, from);
+    sl_strbuf tmp = *out;
+    *out = *next;
+    *next = tmp;
+}
+
 bool sl_secret_scrub(char *buf, size_t size)
 {
-    if (!size || !__atomic_load_n(&secrets, __ATOMIC_ACQUIRE))
+    if (!size || (!__atomic_load_n(&secrets, __ATOMIC_ACQUIRE) && !__atomic_load_n(&nrotating, __ATOMIC_ACQUIRE)))
         return false;
     bool any = false;
     char *clean = sl_secret_scrub_dup(buf, &any);

@@ -49,6 +49,9 @@ typedef struct sl_target_conf {
     int64_t connect_timeout_ms;
     int64_t statement_timeout_ms;
     sl_replication_role replication_role; /* postgresql: session_replication_role of every connection */
+    char *password_command; /* run for every new connection: its output is the password (credential.h) */
+    char *dsn_source;       /* dsn and password as written, when they read ${file:}: read again */
+    char *password_source;  /* for every new connection (credential.h); else NULL */
     int line;
 } sl_target_conf;
 
@@ -124,6 +127,7 @@ typedef struct sl_config {
         int64_t stall_timeout_ms;
     } admin;
     char **secret_keys;        /* option paths whose values came from ${file:}: never printed */
+    char **secret_raw;         /* ... and each one's value as written (with its ${file:}) */
     size_t nsecret_keys;
 } sl_config;
 
@@ -131,6 +135,11 @@ typedef struct sl_config {
  * Returns NULL with @err filled ("FILE:LINE: KEY: message") on failure. */
 sl_config *sl_config_load(const char *path, sl_error *err);
 void sl_config_free(sl_config *cfg);
+
+/* sl_config_expand() - @raw with ${NAME}, ${NAME:-default} and ${file:/path}
+ * substituted as the configuration's values are (secret files read again,
+ * their contents remembered for masking); errors name @key.  free() *@out. */
+int sl_config_expand(const char *raw, const char *key, char **out, sl_error *err);
 
 /* sl_config_kafka_get() - the value of a kafka.* property, or NULL. */
 const char *sl_config_kafka_get(const sl_config *cfg, const char *key);

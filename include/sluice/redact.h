@@ -39,6 +39,13 @@ char *sl_dsn_get(const char *dsn, const char *key);
  * configurations loaded named: no bound is needed, none is imposed). */
 void sl_secret_add(const char *secret);
 
+/* sl_secret_rotate() - @text is now @owner's secret (a target's password
+ * read again from its file or printed by its password_command): masked
+ * like those of sl_secret_add(), together with the one it replaces (still
+ * in messages about the connections that used it); the one before that is
+ * forgotten and its memory cleared.  Bounded: two per owner. */
+void sl_secret_rotate(const char *owner, const char *text);
+
 /* sl_secret_scrub() - replace every remembered secret in the NUL-terminated
  * @buf (of @size bytes) by ***, cutting the text at @size when the masks
  * make it longer; true when something was replaced.  Secrets of 1 to 3

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/credential.h"
 #include "sluice/log.h"
 #include "sluice/redact.h"
 
@@ -22,10 +23,16 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
 {
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%" PRId64, (s->conf->connect_timeout_ms + 999) / 1000);
-    if (!sl_dsn_parses(s->conf->dsn)) /* libpq's message would quote the bad part, password or not */
+    char *dsn, *password;
+    if (sl_cred_now(s->conf, &dsn, &password, err))
+        return NULL;
+    if (!sl_dsn_parses(dsn)) { /* libpq's message would quote the bad part, password or not */
+        free(dsn);
+        free(password);
         return sl_error_set(err, SL_ERR_FATAL, "cannot connect: libpq cannot parse the connection string %s",
                             "(check quoting and %-escapes)"),
                NULL;
+    }
     /* Keywords before dbname are defaults the DSN may override; those
      * after it override the DSN.  A server or network that disappears
      * without closing the connection is noticed by TCP keepalives (idle
@@ -33,12 +40,17 @@ PGconn *sl_pq_connect(sl_sink *s, sl_error *err)
      * unacknowledged for 60 s), instead of leaving a write waiting for
      * the kernel's own timeouts (minutes to hours).  client_encoding after
      * the DSN's own settings: text from records is UTF-8 whatever the
-     * server's or the DSN's default says. */
+     * server's or the DSN's default says; the password_command's password
+     * over the DSN's (credential.h: both read for this connection). */
     const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
                           "tcp_user_timeout", "dbname", "connect_timeout", "fallback_application_name",
-                          "client_encoding", NULL};
-    const char *vals[] = {"1", "30", "10", "3", "60000", s->conf->dsn, timeout, "sluice", "UTF8", NULL};
+                          "client_encoding", password ? "password" : NULL, NULL};
+    const char *vals[] = {"1", "30", "10", "3", "60000", dsn, timeout, "sluice", "UTF8", password, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (password)
+        explicit_bzero(password, strlen(password));
+    free(password);
+    free(dsn);
     if (PQstatus(c) != CONNECTION_OK) {
         const char *m = PQerrorMessage(c);
         sl_error_set(err, SL_ERR_RETRY, "cannot connect: %.*s", (int)strcspn(m, "\n"), m);

@@ -26,6 +26,7 @@
 #include "cratedb_int.h"
 #include "sluice/textfmt.h"
 #include "sluice/log.h"
+#include "sluice/credential.h"
 #include "sluice/redact.h"
 
 typedef struct http_sink {
@@ -142,6 +143,8 @@ static void curl_init_once(void)
 static int http_open(sl_sink *s, sl_error *err);
 
 /* POST the body; 0 with *status set, or -1 (SL_ERR_RETRY) when no answer. */
+static void http_drop(http_sink *h);
+
 static int post(sl_sink *s, long *status, sl_error *err)
 {
     http_sink *h = HTTP(s);
@@ -166,6 +169,13 @@ static int post(sl_sink *s, long *status, sl_error *err)
         return sl_error_set(err, kind, "POST %s: %s", h->shown, h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
     }
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
+    if (*status == 401 && sl_cred_fresh(s->conf)) {
+        /* a password rotated since this handle read it: the next attempt
+         * opens a new one, which reads it again (credential.h) */
+        http_drop(h);
+        return sl_error_set(err, SL_ERR_RETRY, "POST %s: HTTP 401: the password was refused; it is read again "
+                            "for the next attempt", h->shown);
+    }
     return 0;
 }
 
@@ -353,9 +363,19 @@ static int http_open(sl_sink *s, sl_error *err)
     if (tc->statement_timeout_ms > 0)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)tc->statement_timeout_ms);
     if (tc->user) {
+        char *dsn = NULL, *fresh = NULL;
+        if (sl_cred_now(tc, &dsn, &fresh, err)) {
+            http_drop(h);
+            return -1;
+        }
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERNAME, tc->user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, tc->password ? tc->password : "");
+        /* libcurl keeps its own copy */
+        curl_easy_setopt(c, CURLOPT_PASSWORD, fresh ? fresh : tc->password ? tc->password : "");
+        if (fresh)
+            explicit_bzero(fresh, strlen(fresh));
+        free(fresh);
+        free(dsn);
     }
     if (tc->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, tc->ca_file);
