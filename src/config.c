@@ -483,6 +483,28 @@ static int parse_targets(parser *p, sl_config *cfg, const yaml_node_t *map)
     return 0;
 }
 
+static int parse_registry(parser *p, sl_config *cfg, const yaml_node_t *v)
+{
+    if (parse_section(p, v, SEC_REGISTRY, cfg, "schema_registry."))
+        return -1;
+    sl_registry_conf *r = &cfg->registry;
+    const char *raw = secret_raw(cfg, "schema_registry.bearer_token");
+    if (raw)
+        r->bearer_token_source = sl_xstrdup(raw);
+    const char *clash = r->bearer_token && r->bearer_token_command ? "bearer_token_command"
+                        : (r->bearer_token || r->bearer_token_command) && (r->user || r->password)
+                            ? (r->user ? "user" : "password")
+                            : (r->cert_file != NULL) != (r->key_file != NULL) ? (r->cert_file ? "cert_file" : "key_file")
+                                                                             : NULL;
+    if (!clash)
+        return 0;
+    return fail(p, map_get(p, v, clash), clash[0] == 'c' || clash[0] == 'k' ? "schema_registry.cert_file" : "schema_registry",
+                "%s", clash[0] == 'c' || clash[0] == 'k' ? "cert_file and key_file go together"
+                : !strcmp(clash, "bearer_token_command")
+                    ? "give one of bearer_token and bearer_token_command"
+                    : "a bearer token replaces user and password: give one or the other");
+}
+
 static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
 {
     if (seq->type != YAML_SEQUENCE_NODE)
@@ -611,7 +633,7 @@ static int parse_root(parser *p, sl_config *cfg, const yaml_node_t *root)
         if (!strcmp(order[i], "kafka"))
             rc = v ? parse_kafka(p, cfg, v) : fail(p, root, NULL, "missing required key 'kafka'");
         else if (!strcmp(order[i], "schema_registry"))
-            rc = v ? parse_section(p, v, SEC_REGISTRY, cfg, "schema_registry.") : 0;
+            rc = v ? parse_registry(p, cfg, v) : 0;
         else if (!strcmp(order[i], "batch"))
             rc = v ? parse_section(p, v, SEC_BATCH, cfg, "batch.") : 0;
         else if (!strcmp(order[i], "retry"))
@@ -670,6 +692,8 @@ void sl_config_warn_url(const char *path, const char *key, const char *url, bool
 static void guard_credentials(parser *p, sl_config *cfg)
 {
     sl_secret_add(cfg->registry.password);
+    sl_secret_add(cfg->registry.bearer_token);
+    sl_secret_add(cfg->registry.key_password);
     for (size_t i = 0; i < cfg->registry.nurls; i++)
         sl_config_warn_url(p->path, "schema_registry.url", cfg->registry.urls[i], cfg->registry.user || cfg->registry.password);
     for (size_t i = 0; i < cfg->ntargets; i++)

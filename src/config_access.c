@@ -61,6 +61,7 @@ void sl_config_free(sl_config *cfg)
     for (size_t i = 0; i < cfg->nroutes; i++)
         free_options(&cfg->routes[i], SEC_ROUTE);
     free(cfg->routes);
+    free(cfg->registry.bearer_token_source);
     free_list(cfg->secret_keys, cfg->nsecret_keys);
     free_list(cfg->secret_raw, cfg->nsecret_keys);
     free(cfg->path);

@@ -46,23 +46,22 @@ static bool drain(int fd, sl_strbuf *sb, size_t max, bool *over)
     return true;
 }
 
-/* Run @cmd through /bin/sh; its stdout into *@out.  Bounded by @timeout_ms. */
-static int run_command(const sl_target_conf *t, char **out, sl_error *err)
+int sl_cred_command(const char *what, const char *command, int64_t timeout_ms, char **out, sl_error *err)
 {
     int po[2], pe[2];
     if (pipe2(po, O_CLOEXEC))
-        return sl_error_set(err, SL_ERR_RETRY, "targets.%s.password_command: pipe: %s", t->name, strerror(errno));
+        return sl_error_set(err, SL_ERR_RETRY, "%s: pipe: %s", what, strerror(errno));
     if (pipe2(pe, O_CLOEXEC)) {
         close(po[0]);
         close(po[1]);
-        return sl_error_set(err, SL_ERR_RETRY, "targets.%s.password_command: pipe: %s", t->name, strerror(errno));
+        return sl_error_set(err, SL_ERR_RETRY, "%s: pipe: %s", what, strerror(errno));
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, po[1], 1);
     posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    char *argv[] = {"/bin/sh", "-c", t->password_command, NULL};
+    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -71,12 +70,11 @@ static int run_command(const sl_target_conf *t, char **out, sl_error *err)
     if (rc) {
         close(po[0]);
         close(pe[0]);
-        return sl_error_set(err, SL_ERR_RETRY, "targets.%s.password_command: cannot run /bin/sh: %s", t->name,
-                            strerror(rc));
+        return sl_error_set(err, SL_ERR_RETRY, "%s: cannot run /bin/sh: %s", what, strerror(rc));
     }
     sl_strbuf o = SL_STRBUF_INIT, e = SL_STRBUF_INIT;
     bool over = false, eover = false, open_o = true, open_e = true, late = false;
-    int64_t deadline = now_ms() + t->connect_timeout_ms;
+    int64_t deadline = now_ms() + timeout_ms;
     while (open_o || open_e) {
         int64_t left = deadline - now_ms();
         if (left <= 0) {
@@ -106,8 +104,8 @@ static int run_command(const sl_target_conf *t, char **out, sl_error *err)
         o.data[--o.len] = 0;
     rc = 0;
     if (o.len)
-        sl_secret_rotate(t->name, o.data); /* before any message that could show it */
-    const char *why = late ? "did not finish within connect_timeout_ms"
+        sl_secret_rotate(what, o.data); /* before any message that could show it */
+    const char *why = late ? "did not finish in time"
                       : over ? "printed more than 64KiB"
                       : !WIFEXITED(status) ? "was killed by a signal"
                       : WEXITSTATUS(status) ? "failed"
@@ -117,8 +115,7 @@ static int run_command(const sl_target_conf *t, char **out, sl_error *err)
     if (why) {
         while (e.len && (e.data[e.len - 1] == '\n' || e.data[e.len - 1] == '\r'))
             e.data[--e.len] = 0;
-        rc = sl_error_set(err, SL_ERR_RETRY, "targets.%s.password_command %s (exit status %d)%s%.*s", t->name,
-                          why, WIFEXITED(status) ? WEXITSTATUS(status) : -1, e.len ? ": " : "",
+        rc = sl_error_set(err, SL_ERR_RETRY, "%s %s (exit status %d)%s%.*s", what, why, WIFEXITED(status) ? WEXITSTATUS(status) : -1, e.len ? ": " : "",
                           (int)(e.len < 300 ? e.len : 300), e.data ? e.data : "");
     }
     if (rc == 0)
@@ -135,18 +132,14 @@ bool sl_cred_fresh(const sl_target_conf *t)
     return t->password_command || t->dsn_source || t->password_source;
 }
 
-/* @t's option @key (written @raw) read again; the password it holds rotates. */
-static int reread(const sl_target_conf *t, const char *key, const char *raw, bool is_dsn, char **out,
-                  sl_error *err)
+int sl_cred_reread(const char *key, const char *raw, bool is_dsn, char **out, sl_error *err)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "targets.%s.%s", t->name, key);
-    if (sl_config_expand(raw, path, out, err)) {
+    if (sl_config_expand(raw, key, out, err)) {
         err->kind = SL_ERR_RETRY; /* a file being replaced: the next attempt reads it again */
         return -1;
     }
     char *pw = is_dsn ? sl_dsn_get(*out, "password") : sl_xstrdup(*out);
-    sl_secret_rotate(path, pw);
+    sl_secret_rotate(key, pw);
     free(pw);
     return 0;
 }
@@ -155,17 +148,22 @@ int sl_cred_now(const sl_target_conf *t, char **dsn, char **password, sl_error *
 {
     *dsn = NULL;
     *password = NULL;
+    char key[256];
     if (t->dsn_source) {
-        if (reread(t, "dsn", t->dsn_source, true, dsn, err))
+        snprintf(key, sizeof(key), "targets.%s.dsn", t->name);
+        if (sl_cred_reread(key, t->dsn_source, true, dsn, err))
             return -1;
     } else if (t->dsn) {
         *dsn = sl_xstrdup(t->dsn);
     }
     int rc = 0;
-    if (t->password_command)
-        rc = run_command(t, password, err);
-    else if (t->password_source)
-        rc = reread(t, "password", t->password_source, false, password, err);
+    if (t->password_command) {
+        snprintf(key, sizeof(key), "targets.%s.password_command", t->name);
+        rc = sl_cred_command(key, t->password_command, t->connect_timeout_ms, password, err);
+    } else if (t->password_source) {
+        snprintf(key, sizeof(key), "targets.%s.password", t->name);
+        rc = sl_cred_reread(key, t->password_source, false, password, err);
+    }
     if (rc) {
         free(*dsn);
         *dsn = NULL;

@@ -100,8 +100,22 @@ const sl_option sl_options[] = {
     {SEC_REGISTRY, "user", OPT_STR, TOP(registry.user), 0, NULL, false, NULL, "Basic-auth user."},
     {SEC_REGISTRY, "password", OPT_STR, TOP(registry.password), 0, NULL, false, NULL,
      "Basic-auth password (use ${ENV_VAR})."},
+    {SEC_REGISTRY, "bearer_token", OPT_STR, TOP(registry.bearer_token), 0, NULL, false, NULL,
+     "A token sent as `Authorization: Bearer` (an OAuth access token, a registry's API token) instead "
+     "of user and password. Use ${ENV_VAR}, or ${file:/path}: the file is then read again for each "
+     "request, so a token a sidecar rewrites is used as it changes. Never printed."},
+    {SEC_REGISTRY, "bearer_token_command", OPT_STR, TOP(registry.bearer_token_command), 0, NULL, false, NULL,
+     "A command (run by /bin/sh) that prints the bearer token; run for each registry request "
+     "(sluice asks the registry once per schema id), within `timeout_ms`. Its output is masked (***) "
+     "in every log line and error."},
     {SEC_REGISTRY, "ca_file", OPT_STR, TOP(registry.ca_file), 0, NULL, false, NULL,
      "CA bundle for https URLs."},
+    {SEC_REGISTRY, "cert_file", OPT_STR, TOP(registry.cert_file), 0, NULL, false, NULL,
+     "TLS client certificate (PEM) for https URLs that ask for one (mutual TLS); with `key_file`."},
+    {SEC_REGISTRY, "key_file", OPT_STR, TOP(registry.key_file), 0, NULL, false, NULL,
+     "The private key (PEM) of `cert_file`."},
+    {SEC_REGISTRY, "key_password", OPT_STR, TOP(registry.key_password), 0, NULL, false, NULL,
+     "Passphrase of an encrypted `key_file` (use ${ENV_VAR} or ${file:}). Never printed."},
     {SEC_REGISTRY, "timeout_ms", OPT_DURATION, TOP(registry.timeout_ms), 0, "10s", false, NULL,
      "Timeout of one registry request."},
 

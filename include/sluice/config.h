@@ -94,7 +94,13 @@ typedef struct sl_registry_conf {
     size_t nurls;
     char *user;
     char *password;
+    char *bearer_token;         /* Authorization: Bearer, instead of user/password */
+    char *bearer_token_source;  /* as written, when it reads ${file:}: read for each request */
+    char *bearer_token_command; /* prints the token; run for each request */
     char *ca_file;
+    char *cert_file;            /* TLS client certificate (PEM) ... */
+    char *key_file;             /* ... its key (PEM) ... */
+    char *key_password;         /* ... and the key's passphrase */
     int64_t timeout_ms;
 } sl_registry_conf;
 

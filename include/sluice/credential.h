@@ -6,6 +6,9 @@
 #ifndef SLUICE_CREDENTIAL_H
 #define SLUICE_CREDENTIAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "sluice/config.h"
 #include "sluice/error.h"
 
@@ -21,5 +24,16 @@ int sl_cred_now(const sl_target_conf *t, char **dsn, char **password, sl_error *
  * (a password_command, or `${file:}` in its dsn or password): a refused
  * login may then succeed with the next reading. */
 bool sl_cred_fresh(const sl_target_conf *t);
+
+/* sl_cred_command() - run @command through /bin/sh, within @timeout_ms;
+ * *@out what it printed without trailing newlines (masked from now on, as
+ * @what's secret).  SL_ERR_RETRY, naming @what, when it fails, prints
+ * nothing or takes too long (its stderr, masked, in the message). */
+int sl_cred_command(const char *what, const char *command, int64_t timeout_ms, char **out, sl_error *err);
+
+/* sl_cred_reread() - option @key, written @raw (with ${file:}), read again
+ * into *@out; the password it holds (the whole value, or a dsn's
+ * password= when @is_dsn) masked from now on as @key's secret. */
+int sl_cred_reread(const char *key, const char *raw, bool is_dsn, char **out, sl_error *err);
 
 #endif

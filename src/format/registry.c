@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/credential.h"
 #include "sluice/log.h"
 #include "sluice/redact.h"
 #include "sluice/strbuf.h"
@@ -42,7 +43,9 @@ struct sl_registry {
     size_t preferred;   /* index of the URL that answered last */
     char *user;
     char *password;
+    char *token, *token_source, *token_command; /* bearer: static, ${file:} read per request, command */
     char *ca_file;
+    char *cert_file, *key_file, *key_password;  /* TLS client certificate */
     long timeout_ms;
     pthread_mutex_t lock;
     pthread_cond_t done;
@@ -96,6 +99,11 @@ sl_registry *sl_registry_new(const sl_registry_conf *conf, sl_error *err)
     r->user = conf->user ? sl_xstrdup(conf->user) : NULL;
     r->password = conf->password ? sl_xstrdup(conf->password) : NULL;
     r->ca_file = conf->ca_file ? sl_xstrdup(conf->ca_file) : NULL;
+    char **own[] = {&r->token, &r->token_source, &r->token_command, &r->cert_file, &r->key_file, &r->key_password};
+    const char *from[] = {conf->bearer_token, conf->bearer_token_source, conf->bearer_token_command,
+                          conf->cert_file,    conf->key_file,            conf->key_password};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        *own[i] = from[i] ? sl_xstrdup(from[i]) : NULL;
     r->timeout_ms = conf->timeout_ms > 0 ? (long)conf->timeout_ms : 10000;
     r->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&r->lock, NULL);
@@ -122,6 +130,12 @@ void sl_registry_free(sl_registry *r)
     free(r->user);
     free(r->password);
     free(r->ca_file);
+    free(r->token);
+    free(r->token_source);
+    free(r->token_command);
+    free(r->cert_file);
+    free(r->key_file);
+    free(r->key_password);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->done);
     free(r);
@@ -161,13 +175,43 @@ static void error_message(const sl_strbuf *body, long *code, char *out, size_t o
 /* One request to every URL in turn, starting with the preferred one, until
  * one answers with an HTTP status that is not worth retrying elsewhere.
  * 2xx: 0 with the body; other answers: -1 with @err classified. */
+static int request_urls(sl_registry *r, const char *path, const char *post_body, const char *auth,
+                        sl_strbuf *body, long *status, sl_error *err);
+
 static int request(sl_registry *r, const char *path, const char *post_body, sl_strbuf *body,
                    long *status, sl_error *err)
 {
-    pthread_mutex_lock(&r->lock);
-    size_t start = r->preferred;
-    pthread_mutex_unlock(&r->lock);
+    /* the bearer token as it is now: read again from its file, or printed
+     * by its command, for each request (few: one per schema id) */
+    char *token = NULL;
+    if (r->token_command &&
+        sl_cred_command("schema_registry.bearer_token_command", r->token_command, r->timeout_ms, &token, err))
+        return -1;
+    if (!token && r->token_source &&
+        sl_cred_reread("schema_registry.bearer_token", r->token_source, false, &token, err))
+        return -1;
+    sl_strbuf auth = SL_STRBUF_INIT;
+    if (token || r->token)
+        sl_strbuf_printf(&auth, "Authorization: Bearer %s", token ? token : r->token);
+    if (token)
+        explicit_bzero(token, strlen(token));
+    free(token);
+    int rc = request_urls(r, path, post_body, auth.data, body, status, err);
+    if (rc && *status == 401 && (r->token_command || r->token_source))
+        err->kind = SL_ERR_RETRY; /* a token read again for the next attempt may be the new one */
+    if (auth.data)
+        explicit_bzero(auth.data, auth.len);
+    sl_strbuf_free(&auth);
+    return rc;
+}
 
+static int request_urls(sl_registry *r, const char *path, const char *post_body, const char *auth,
+                        sl_strbuf *body, long *status, sl_error *err)
+{
+    size_t start;
+    pthread_mutex_lock(&r->lock);
+    start = r->preferred;
+    pthread_mutex_unlock(&r->lock);
     sl_strbuf last = SL_STRBUF_INIT; /* why the last URL failed */
     for (size_t k = 0; k < r->nurls; k++) {
         size_t i = (start + k) % r->nurls;
@@ -181,6 +225,8 @@ static int request(sl_registry *r, const char *path, const char *post_body, sl_s
             "Accept: application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json");
         if (post_body)
             hdr = curl_slist_append(hdr, "Content-Type: application/vnd.schemaregistry.v1+json");
+        if (auth)
+            hdr = curl_slist_append(hdr, auth);
         sl_strbuf_reset(body);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
@@ -200,6 +246,12 @@ static int request(sl_registry *r, const char *path, const char *post_body, sl_s
         }
         if (r->ca_file)
             curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+        if (r->cert_file) {
+            curl_easy_setopt(c, CURLOPT_SSLCERT, r->cert_file);
+            curl_easy_setopt(c, CURLOPT_SSLKEY, r->key_file);
+            if (r->key_password)
+                curl_easy_setopt(c, CURLOPT_KEYPASSWD, r->key_password);
+        }
         CURLcode rc = curl_easy_perform(c);
         *status = 0;
         if (rc == CURLE_OK)

@@ -16,7 +16,7 @@
 #include "sluice/strbuf.h"
 #include "support.h"
 
-static void spawn(ar_server *s, const char *user, const char *password)
+static void spawn(ar_server *s, const char *user, const char *password, const char *const *extra)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -28,7 +28,7 @@ static void spawn(ar_server *s, const char *user, const char *password)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        const char *argv[10] = {"/usr/bin/python3", SLUICE_REGISTRY_SERVER, "--port", port};
+        const char *argv[24] = {"/usr/bin/python3", SLUICE_REGISTRY_SERVER, "--port", port};
         int n = 4;
         if (user) {
             argv[n++] = "--user";
@@ -36,6 +36,8 @@ static void spawn(ar_server *s, const char *user, const char *password)
             argv[n++] = "--password";
             argv[n++] = password ? password : "";
         }
+        for (size_t i = 0; extra && extra[i] && n < 23; i++)
+            argv[n++] = extra[i];
         argv[n] = NULL;
         execv(argv[0], (char **)argv);
         _exit(127);
@@ -75,7 +77,16 @@ ar_server *ar_start(int port, const char *user, const char *password, bool allow
     free(saved_password);
     saved_user = user ? sl_xstrdup(user) : NULL;
     saved_password = password ? sl_xstrdup(password) : NULL;
-    spawn(s, user, password);
+    spawn(s, user, password, NULL);
+    return s;
+}
+
+ar_server *ar_start_args(const char *const *args, bool tls)
+{
+    ar_server *s = sl_xcalloc(1, sizeof(*s));
+    spawn(s, NULL, NULL, args);
+    if (tls)
+        snprintf(s->url, sizeof(s->url), "https://127.0.0.1:%d", s->port);
     return s;
 }
 
@@ -93,7 +104,7 @@ void ar_stop(ar_server *s)
 void ar_restart(ar_server *s)
 {
     ar_stop(s);
-    spawn(s, saved_user, saved_password); /* same port: s->port */
+    spawn(s, saved_user, saved_password, NULL); /* same port: s->port */
 }
 
 void ar_free(ar_server *s)

@@ -21,6 +21,9 @@ typedef struct ar_server {
  * auth when @user is set; or the real registry when
  * SLUICE_TEST_SCHEMA_REGISTRY is set and @allow_real. */
 ar_server *ar_start(int port, const char *user, const char *password, bool allow_real);
+/* ar_start_args() - the test registry with @args (NULL-terminated:
+ * --bearer-file, --tls-cert ...) on any free port; https:// when @tls. */
+ar_server *ar_start_args(const char *const *args, bool tls);
 /* ar_stop() - stop the process (the registry is "down"; ar_restart() brings it back on the same port). */
 void ar_stop(ar_server *s);
 void ar_restart(ar_server *s);

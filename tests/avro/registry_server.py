@@ -21,7 +21,17 @@ For tests only, under /_test/: GET requests (how many GET /schemas/ids/{id}
 were served, per id), POST status?code=503 (answer every registry request
 with that status, 50001-style body, until POST status?code=0).
 
-Usage: registry_server.py [--port N] [--user U --password P] [--port-file F]
+Authentication, as Confluent's registry offers it: HTTP basic (--user,
+--password); a bearer token (--bearer-file F: "Authorization: Bearer <the
+content of F>", F read for each request so a test can rotate it; Confluent
+Platform's OAuth for Schema Registry and Confluent Cloud take bearer tokens
+in that header, and answer a wrong one 401 with error_code 40101 as for
+basic auth); TLS with client certificates (--tls-cert, --tls-key,
+--client-ca: the handshake fails for a client without a certificate that
+CA signed, as the registry's ssl.client.authentication=REQUIRED does).
+
+Usage: registry_server.py [--port N] [--user U --password P] [--bearer-file F]
+                          [--tls-cert C --tls-key K --client-ca CA] [--port-file F]
 Prints "port N" on stdout once listening.
 """
 import argparse
@@ -43,6 +53,7 @@ forced_status = 0   # /_test/status
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     auth = None
+    bearer_file = None
 
     def log_message(self, fmt, *args):  # quiet: tests read their own output
         pass
@@ -59,9 +70,13 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, {"error_code": code, "message": message})
 
     def authorized(self):
-        if not Handler.auth:
+        if Handler.bearer_file:
+            with open(Handler.bearer_file) as f:
+                want = "Bearer " + f.read().strip()
+        elif not Handler.auth:
             return True
-        want = "Basic " + base64.b64encode(Handler.auth.encode()).decode()
+        else:
+            want = "Basic " + base64.b64encode(Handler.auth.encode()).decode()
         if self.headers.get("Authorization") == want:
             return True
         # the registry answers 401 with its error body when credentials are wrong
@@ -156,10 +171,22 @@ def main():
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--port-file")
+    ap.add_argument("--bearer-file")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca")
     a = ap.parse_args()
     if a.user:
         Handler.auth = "%s:%s" % (a.user, a.password or "")
+    Handler.bearer_file = a.bearer_file
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        ctx.load_verify_locations(a.client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     port = srv.server_address[1]
     if a.port_file:

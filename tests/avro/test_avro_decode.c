@@ -16,6 +16,7 @@
 #include "sluice/registry.h"
 #include "sluice/schema_sync.h"
 #include "runner.h"
+#include "support.h"
 
 static sl_registry *registry_for(const char *url, const char *user, const char *password)
 {
@@ -767,12 +768,132 @@ START_TEST(test_debezium_avro)
 }
 END_TEST
 
+/* A registry that takes a bearer token, rotated by rewriting a file (the
+ * server reads its own file per request): sluice's client sends the token
+ * of bearer_token (static), of its ${file:} read again for each request,
+ * or printed by bearer_token_command; a stale token is refused with 401. */
+START_TEST(test_bearer_token)
+{
+    char *dir = ts_tempdir("registry_bearer");
+    char *srv_tok = ts_write_file(dir, "server-token", "%s\n", "tok-one");
+    char *cli_tok = ts_write_file(dir, "client-token", "%s\n", "tok-one");
+    const char *args[] = {"--bearer-file", srv_tok, NULL};
+    ar_server *srv = ar_start_args(args, false);
+    char *urls[] = {srv->url};
+    char source[512], command[512];
+    snprintf(source, sizeof(source), "${file:%s}", cli_tok);
+    snprintf(command, sizeof(command), "cat %s", cli_tok);
+    sl_registry_conf conf = {.urls = urls, .nurls = 1, .bearer_token = "tok-one", .bearer_token_source = source,
+                             .timeout_ms = 5000};
+    sl_error err;
+    sl_registry *r = sl_registry_new(&conf, &err);
+    ck_assert_ptr_nonnull(r);
+    int id = -1;
+    ck_assert_msg(sl_registry_register(r, "bearer-value", ar_alltypes_schema, &id, &err) == 0, "%s", err.msg);
+    sl_registry_free(r);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+
+    /* rotated on the server only: the client's file still has the old one */
+    char *t = ts_write_file(dir, "server-token", "%s\n", "tok-two");
+    free(t);
+    r = sl_registry_new(&conf, &err);
+    expect_error(r, buf, len, SL_ERR_RETRY, "HTTP 401");
+    sl_registry_free(r);
+    /* and where sluice reads it: the next request has it */
+    t = ts_write_file(dir, "client-token", "%s\n", "tok-two");
+    free(t);
+    r = sl_registry_new(&conf, &err);
+    json_decref(decode_ok(r, buf, len, NULL));
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+
+    /* a command that prints it */
+    sl_registry_conf cmd = {.urls = urls, .nurls = 1, .bearer_token_command = command, .timeout_ms = 5000};
+    r = sl_registry_new(&cmd, &err);
+    json_decref(decode_ok(r, buf, len, NULL));
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    /* a static token the server no longer takes: configuration, not retried */
+    sl_registry_conf fixed = {.urls = urls, .nurls = 1, .bearer_token = "tok-one", .timeout_ms = 5000};
+    r = sl_registry_new(&fixed, &err);
+    expect_error(r, buf, len, SL_ERR_FATAL, "HTTP 401");
+    sl_registry_free(r);
+    /* a command that fails: retried, its stderr in the message */
+    sl_registry_conf bad = {.urls = urls, .nurls = 1, .bearer_token_command = "echo no token here >&2; exit 3",
+                            .timeout_ms = 5000};
+    r = sl_registry_new(&bad, &err);
+    expect_error(r, buf, len, SL_ERR_RETRY,
+                 "schema_registry.bearer_token_command failed (exit status 3): no token here");
+    sl_registry_free(r);
+
+    free(buf);
+    ar_free(srv);
+    free(srv_tok);
+    free(cli_tok);
+    free(dir);
+}
+END_TEST
+
+/* Mutual TLS: the registry asks for a client certificate its CA signed
+ * (certificates made here with openssl); with cert_file and key_file the
+ * schema is read, without them the handshake fails. */
+START_TEST(test_client_certificate)
+{
+    char *dir = ts_tempdir("registry_tls");
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && exec >openssl.log 2>&1 && "
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca && "
+             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
+             "-extfile san.ext && "
+             "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=sluice && "
+             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2",
+             dir);
+    ck_assert_msg(system(cmd) == 0, "openssl failed (see %s/openssl.log)", dir);
+    char ca[512], scert[512], skey[512], ccert[512], ckey[512];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    snprintf(scert, sizeof(scert), "%s/server.pem", dir);
+    snprintf(skey, sizeof(skey), "%s/server.key", dir);
+    snprintf(ccert, sizeof(ccert), "%s/client.pem", dir);
+    snprintf(ckey, sizeof(ckey), "%s/client.key", dir);
+    const char *args[] = {"--tls-cert", scert, "--tls-key", skey, "--client-ca", ca, NULL};
+    ar_server *srv = ar_start_args(args, true);
+    char *urls[] = {srv->url};
+    sl_registry_conf conf = {.urls = urls, .nurls = 1, .ca_file = ca, .cert_file = ccert, .key_file = ckey,
+                             .timeout_ms = 5000};
+    sl_error err;
+    sl_registry *r = sl_registry_new(&conf, &err);
+    int id = -1;
+    ck_assert_msg(sl_registry_register(r, "tls-value", ar_alltypes_schema, &id, &err) == 0, "%s", err.msg);
+    sl_registry_free(r);
+    size_t len;
+    char *buf = alltypes_record(id, 0, &len);
+    r = sl_registry_new(&conf, &err);
+    json_decref(decode_ok(r, buf, len, NULL));
+    sl_avro_thread_cleanup();
+    sl_registry_free(r);
+    /* no client certificate: the server ends the handshake */
+    conf.cert_file = conf.key_file = NULL;
+    r = sl_registry_new(&conf, &err);
+    expect_error(r, buf, len, SL_ERR_RETRY, "schema registry unavailable");
+    sl_registry_free(r);
+    free(buf);
+    ar_free(srv);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("avro decode");
     TCase *tc = tcase_create("decode");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_text_forms);
+    tcase_add_test(tc, test_bearer_token);
+    tcase_add_test(tc, test_client_certificate);
     tcase_add_test(tc, test_every_type);
     tcase_add_test(tc, test_fields);
     tcase_add_test(tc, test_corrupt);
