@@ -844,12 +844,12 @@ START_TEST(test_client_certificate)
     char cmd[4096];
     snprintf(cmd, sizeof(cmd),
              "cd %s && exec >openssl.log 2>&1 && "
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca && "
-             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
              "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
              "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
              "-extfile san.ext && "
-             "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=sluice && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout client.key -out client.csr -subj /CN=sluice && "
              "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2",
              dir);
     ck_assert_msg(system(cmd) == 0, "openssl failed (see %s/openssl.log)", dir);
