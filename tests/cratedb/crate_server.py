@@ -430,25 +430,27 @@ def table_design(stmt, schema):
 
 
 def ensure_helpers(c):
+    """The domains and functions the translated statements use, made once.
+    Test servers start side by side on one PostgreSQL, and two sessions
+    running CREATE OR REPLACE FUNCTION on one function at once fail with
+    'tuple concurrently updated' (PostgreSQL updates the pg_proc row in
+    place): a session-level advisory lock puts them one after the other."""
     with c.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-                    " WHERE n.nspname = 'public' AND t.typname = 'geo_point'")
-        if cur.fetchone() is None:
-            try:
-                cur.execute("CREATE DOMAIN public.geo_point AS double precision[]")
-            except psycopg2.Error:  # created by another thread meanwhile
-                pass
-        cur.execute("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-                    " WHERE n.nspname = 'public' AND t.typname = 'float_vector'")
-        if cur.fetchone() is None:
-            try:
-                cur.execute("CREATE DOMAIN public.float_vector AS real[]")
-            except psycopg2.Error:  # created by another thread meanwhile
-                pass
-        cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamptz) RETURNS timestamptz"
-                    " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2, 'UTC') $$")
-        cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamp) RETURNS timestamp"
-                    " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2) $$")
+        cur.execute("SELECT pg_advisory_lock(hashtext('sluice crate_server helpers'))")
+        try:
+            for name, base in (("geo_point", "double precision[]"), ("float_vector", "real[]")):
+                cur.execute("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                            " WHERE n.nspname = 'public' AND t.typname = %s", (name,))
+                if cur.fetchone() is None:
+                    cur.execute("CREATE DOMAIN public.%s AS %s" % (name, base))
+            cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamptz) RETURNS timestamptz"
+                        " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2, 'UTC') $$")
+            cur.execute("CREATE OR REPLACE FUNCTION public.crate_date_trunc(text, timestamp) RETURNS timestamp"
+                        " LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc($1, $2) $$")
+            cur.execute("CREATE OR REPLACE FUNCTION public.crate_unsupported(text) RETURNS int LANGUAGE plpgsql AS"
+                        " $$ BEGIN RAISE EXCEPTION '%', $1 USING ERRCODE = 'feature_not_supported'; END $$")
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(hashtext('sluice crate_server helpers'))")
 
 
 def routing_of(c, key):
@@ -1026,9 +1028,6 @@ def pg_helpers(dsn):
     c = psycopg2.connect(dsn)
     c.autocommit = True
     ensure_helpers(c)
-    with c.cursor() as cur:
-        cur.execute("CREATE OR REPLACE FUNCTION public.crate_unsupported(text) RETURNS int LANGUAGE plpgsql AS"
-                    " $$ BEGIN RAISE EXCEPTION '%', $1 USING ERRCODE = 'feature_not_supported'; END $$")
     c.close()
 
 
