@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sluice/log.h"
+#include "sluice/pipeline.h"
 #include "worker_int.h"
 
 /* A poll that waits this long without a record means the consumer has
@@ -84,13 +85,19 @@ void sl_worker_nap(const sl_worker *w, int64_t ms)
     }
 }
 
-sl_worker *sl_worker_new(sl_runtime *rt, int id)
+sl_worker *sl_worker_new(sl_runtime *rt, int id, const sl_pipeline *pipe)
 {
     sl_worker *w = sl_xcalloc(1, sizeof(*w));
     w->rt = rt;
     w->cfg = rt->cfg;
     w->id = id;
-    snprintf(w->ctx, sizeof(w->ctx), "worker %d", id);
+    w->pipe_target = pipe ? pipe->target : SL_PIPE_MAIN;
+    const char *group = sl_config_kafka_get(w->cfg, "group.id");
+    w->group = sl_xstrdup(pipe ? pipe->group : group ? group : "");
+    if (w->pipe_target == SL_PIPE_MAIN)
+        snprintf(w->ctx, sizeof(w->ctx), "worker %d", id);
+    else
+        snprintf(w->ctx, sizeof(w->ctx), "worker %d (%.16s)", id, pipe->name);
     sl_rowbuilder_init(&w->rb);
     w->sinks = sl_xcalloc(w->cfg->ntargets, sizeof(sl_sink *));
     w->flushes = sl_xcalloc(w->cfg->ntargets, sizeof(sl_flush));
@@ -145,6 +152,8 @@ void sl_worker_free(sl_worker *w)
     free(w->sinks);
     sl_worker_deadletters_free(w);
     sl_parts_free(&w->parts);
+    sl_worker_fans_free(w);
+    free(w->group);
     sl_rowbuilder_free(&w->rb);
     json_decref(w->awaited);
     free(w);
@@ -185,7 +194,7 @@ static void probe_targets(sl_worker *w)
         return;
     w->next_probe_ms = now + 5000;
     for (size_t t = 0; t < w->cfg->ntargets; t++) {
-        if (w->sinks[t]->connected || sl_writer_check(&w->writers[t], NULL) != SL_WRITER_IDLE)
+        if (!sl_worker_uses_target(w, t) || w->sinks[t]->connected || sl_writer_check(&w->writers[t], NULL) != SL_WRITER_IDLE)
             continue;
         sl_error err;
         sl_error_clear(&err);
@@ -250,7 +259,7 @@ void *sl_worker_run(void *arg)
         sl_worker_fail(w, 1);
         return NULL;
     }
-    log_info(w->ctx, "joined group '%s'%s", sl_config_kafka_get(w->cfg, "group.id"),
+    log_info(w->ctx, "joined group '%s'%s", w->group,
              w->cooperative ? " (cooperative rebalancing)" : "");
     int retry_attempt = 0;
     while (!sl_worker_stopping(w)) {
@@ -296,6 +305,27 @@ void *sl_worker_run(void *arg)
                 }
             } else {
                 int rc = sl_worker_handle_record(w, m);
+                if (rc >= 3) {
+                    /* part of a fan-out record is batched (fanout.c): what is
+                     * pending is dropped, never written, and read again */
+                    sl_worker_end_writes(w);
+                    sl_worker_discard_pending(w);
+                    sl_worker_rewind(w);
+                    if (rc == 4) {
+                        rd_kafka_message_destroy(m);
+                        sl_worker_fail(w, 1);
+                        break;
+                    }
+                    int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
+                    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
+                             rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);
+                    rd_kafka_message_destroy(m);
+                    sl_worker_pause(w, true);
+                    sl_worker_serve_paused(w, wait);
+                    sl_worker_pause(w, false);
+                    sl_worker_rewind(w);
+                    continue;
+                }
                 if (rc < 0) {
                     rd_kafka_message_destroy(m);
                     /* records before the bad one are good: write and commit them */

@@ -1,0 +1,322 @@
+/* test_fanout.c - fan-out (pipeline.h) end to end, on the real broker and
+ * PostgreSQL, with the CrateDB stand-in:
+ *  - one topic into PostgreSQL and CrateDB: each target's rows and its own
+ *    offsets (PostgreSQL's stored in sluice.offsets under kafka.group.id,
+ *    CrateDB's committed to Kafka under "<group.id>.crate"); CrateDB down
+ *    (503 on every request) while PostgreSQL keeps writing and its offsets
+ *    advance, CrateDB's stay; CrateDB back: it catches up; a restart reads
+ *    nothing twice;
+ *  - two PostgreSQL routes of one topic (a table and an append-only log of
+ *    the same records) in one transaction, under kill -9: after every kill
+ *    each partition's log rows are exactly the records before its stored
+ *    offset and the table agrees with the log (all or nothing); at the end
+ *    every record is in the log exactly once. */
+#include <check.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crate_fixture.h"
+#include "runner.h"
+#include "scenario.h"
+#include "support.h"
+
+typedef struct waitpg {
+    PGconn *c;
+    const char *sql;
+    int64_t want;
+    ts_daemon *d;
+} waitpg;
+
+static bool pg_reaches(void *arg)
+{
+    waitpg *w = arg;
+    return ts_pg_int(w->c, w->sql, NULL) == w->want || !ts_daemon_running(w->d);
+}
+
+static void wait_pg(PGconn *c, ts_daemon *d, const char *log, int64_t want, const char *sql)
+{
+    waitpg w = {c, sql, want, d};
+    bool ok = ts_wait_until(pg_reaches, &w, 60000);
+    int64_t got = ts_pg_int(c, sql, NULL);
+    char *tail = sc_log_tail(log, 3000);
+    ck_assert_msg(ok && got == want && ts_daemon_running(d), "%s: %" PRId64 ", expected %" PRId64 "\n%s", sql, got,
+                  want, tail);
+    free(tail);
+}
+
+typedef struct waitk {
+    const char *group, *topic;
+    int64_t want[2];
+} waitk;
+
+static bool committed_is(void *arg)
+{
+    waitk *w = arg;
+    for (int p = 0; p < 2; p++)
+        if (ts_kafka_committed(w->group, w->topic, p) != w->want[p])
+            return false;
+    return true;
+}
+
+static void wait_committed(const char *group, const char *topic, int64_t p0, int64_t p1, const char *log)
+{
+    waitk w = {group, topic, {p0, p1}};
+    bool ok = ts_wait_until(committed_is, &w, 60000);
+    char *tail = sc_log_tail(log, 3000);
+    ck_assert_msg(ok, "group %s committed %s[0]=%" PRId64 " [1]=%" PRId64 ", expected %" PRId64 ", %" PRId64 "\n%s",
+                  group, topic, ts_kafka_committed(group, topic, 0), ts_kafka_committed(group, topic, 1), p0, p1,
+                  tail);
+    free(tail);
+}
+
+static bool log_has(void *arg)
+{
+    const char **a = arg;
+    char *text = ts_read_file(a[0]);
+    bool found = text && strstr(text, a[1]);
+    free(text);
+    return found;
+}
+
+static void produce_range(const char *topic, int from, int to, const char *tag)
+{
+    for (int i = from; i < to; i++) {
+        char key[16], value[96];
+        snprintf(key, sizeof(key), "%d", i);
+        snprintf(value, sizeof(value), "{\"id\":%d,\"v\":\"%s%d\"}", i, tag, i);
+        ts_produce_str(topic, i % 2, key, value);
+    }
+    ts_flush();
+}
+
+START_TEST(pg_and_crate_one_down)
+{
+    ts_kafka_start(1);
+    PGconn *pg = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(pg, "fanout");
+    ts_pg_exec(pg, "CREATE TABLE orders (id bigint PRIMARY KEY, v text NOT NULL)", NULL);
+    cf_server *srv = cf_start();
+    cf_faults(srv, "{\"refresh_interval_ms\": 0}");
+    char stmt[256];
+    snprintf(stmt, sizeof(stmt), "CREATE TABLE orders_c (id BIGINT PRIMARY KEY, v TEXT)");
+    ck_assert_int_eq(cf_sql(srv->url, schema, stmt, NULL), 200);
+    char *topic = ts_unique_name("fan"), *group = ts_unique_name("sluice_fan");
+    char crate_group[300];
+    snprintf(crate_group, sizeof(crate_group), "%s.crate", group);
+    ts_kafka_create_topic(topic, 2);
+    produce_range(topic, 0, 10, "a");
+
+    char *dir = ts_tempdir("fanout"), *kafka = sc_kafka_yaml(group);
+    char *cfg = ts_write_file(dir, "sluice.yaml",
+                              "%stargets:\n"
+                              "  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "  crate:\n    type: cratedb\n    url: \"%s\"\n    schema: \"%s\"\n"
+                              "routes:\n"
+                              "  - name: to_pg\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                              "  - name: to_crate\n    topics: [%s]\n    target: crate\n    table: orders_c\n"
+                              "batch:\n  linger_ms: 20\n"
+                              "retry:\n  initial_backoff_ms: 50ms\n  max_backoff_ms: 200ms\n",
+                              kafka, srv->url, schema, topic, schema, topic);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    /* the test's connection has the schema in its search_path */
+    const char *pg_rows = "SELECT count(*) FROM orders", *crate_rows = "SELECT count(*) FROM orders_c";
+
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    wait_pg(pg, d, log, 10, pg_rows);
+    wait_pg(pg, d, log, 10, crate_rows);
+    wait_committed(group, topic, 5, 5, log);
+    wait_committed(crate_group, topic, 5, 5, log);
+    /* PostgreSQL's offsets are stored with its rows, under the main group only */
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    ck_assert_int_eq(sc_stored_offset(pg, crate_group, topic, 0), -1);
+
+    /* CrateDB down: every request answered 503 */
+    cf_faults(srv, "{\"status\": 503, \"status_count\": 1000000}");
+    produce_range(topic, 10, 20, "b");
+    wait_pg(pg, d, log, 20, pg_rows);
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    wait_committed(group, topic, 10, 10, log);
+    const char *args[2] = {log, "[sink crate (worker 2)] write failed (attempt"};
+    ck_assert_msg(ts_wait_until(log_has, args, 30000), "no failed CrateDB write logged");
+    ck_assert_int_eq(ts_pg_int(pg, crate_rows, NULL), 10);
+    ck_assert_int_eq(ts_kafka_committed(crate_group, topic, 0), 5);
+    ck_assert_int_eq(ts_kafka_committed(crate_group, topic, 1), 5);
+    ck_assert_msg(ts_daemon_running(d), "sluice stopped while CrateDB was down");
+
+    /* back: CrateDB catches up, PostgreSQL has nothing more to do */
+    cf_faults(srv, "{\"reset\": true, \"refresh_interval_ms\": 0}");
+    wait_pg(pg, d, log, 20, crate_rows);
+    wait_committed(crate_group, topic, 10, 10, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+
+    /* a restart reads nothing twice: PostgreSQL's rows are rewritten by
+     * nothing (xmin unchanged), CrateDB gets no request but its new record's */
+    ts_pg_exec(pg, "CREATE TABLE before AS SELECT id, xmin::text::bigint AS x FROM orders", NULL);
+    long bulk_before = cf_stat_int(srv, "bulk_rows");
+    produce_range(topic, 20, 21, "c");
+    d = ts_daemon_start(cfg, log);
+    wait_pg(pg, d, log, 21, pg_rows);
+    wait_pg(pg, d, log, 21, crate_rows);
+    wait_committed(crate_group, topic, 11, 10, log);
+    wait_committed(group, topic, 11, 10, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    ck_assert_int_eq(ts_pg_int(pg, "SELECT count(*) FROM orders o JOIN before b USING (id) "
+                                   "WHERE o.xmin::text::bigint <> b.x", NULL), 0);
+    ck_assert_int_eq(cf_stat_int(srv, "bulk_rows") - bulk_before, 1);
+    /* exact rows on both sides */
+    const char *want = "0:a0 1:a1 2:a2 3:a3 4:a4 5:a5 6:a6 7:a7 8:a8 9:a9 10:b10 11:b11 12:b12 13:b13 14:b14 "
+                       "15:b15 16:b16 17:b17 18:b18 19:b19 20:c20";
+    char *got_pg = ts_pg_text(pg, "SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM orders", NULL);
+    char *got_c = ts_pg_text(pg, "SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM orders_c", NULL);
+    ck_assert_str_eq(got_pg, want);
+    ck_assert_str_eq(got_c, want);
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    char *text = ts_read_file(log);
+    char line[400];
+    snprintf(line, sizeof(line), "fan-out: target crate has a pipeline of its own, in group '%s'", crate_group);
+    ck_assert_msg(strstr(text, line), "log lacks: %s", line);
+    free(text), free(got_pg), free(got_c);
+    cf_stop(srv);
+    PQfinish(pg);
+    free(cfg), free(kafka), free(dir), free(log), free(topic), free(group), free(schema);
+    ts_kafka_stop();
+}
+END_TEST
+
+#define PAIR_TOTAL 3000
+#define PAIR_KEYS 50
+
+typedef struct grew_arg {
+    PGconn *c;
+    const char *sql;
+    int64_t above;
+    ts_daemon *d;
+} grew_arg;
+
+static bool grew(void *arg)
+{
+    grew_arg *g = arg;
+    return ts_pg_int(g->c, g->sql, NULL) > g->above || !ts_daemon_running(g->d);
+}
+
+/* All or nothing, checked with sluice stopped: per partition, the log holds
+ * exactly the records before the stored offset, and the table the last of
+ * each key among them. */
+static void check_pair(PGconn *pg, const char *group, const char *topic)
+{
+    for (int p = 0; p < 2; p++) {
+        int64_t stored = sc_stored_offset(pg, group, topic, p);
+        const char *part = p ? "1" : "0";
+        int64_t n = ts_pg_int(pg, "SELECT count(*) FROM log WHERE p = $1", part, NULL);
+        int64_t distinct = ts_pg_int(pg, "SELECT count(DISTINCT o) FROM log WHERE p = $1", part, NULL);
+        int64_t top = ts_pg_int(pg, "SELECT coalesce(max(o) + 1, 0) FROM log WHERE p = $1", part, NULL);
+        ck_assert_msg(n == (stored < 0 ? 0 : stored) && distinct == n && top == n,
+                      "partition %d: stored offset %" PRId64 ", log rows %" PRId64 " (%" PRId64 " distinct, up to %" PRId64
+                      ")", p, stored, n, distinct, top);
+    }
+    int64_t off = ts_pg_int(pg,
+                            "SELECT count(*) FROM (SELECT DISTINCT ON (id) id, v FROM log ORDER BY id, p, o DESC) l "
+                            "FULL JOIN orders t USING (id) WHERE t.v IS DISTINCT FROM l.v", NULL);
+    ck_assert_msg(off == 0, "%" PRId64 " keys where the table and the log disagree", off);
+}
+
+START_TEST(pg_pair_kill9)
+{
+    uint64_t seed = ((uint64_t)time(NULL) * 2654435761u) ^ (uint64_t)getpid();
+    printf("fan-out pair kill -9: seed %" PRIu64 "\n", seed);
+    srand((unsigned)seed);
+    ts_kafka_start(1);
+    PGconn *pg = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(pg, "fanpair");
+    ts_pg_exec(pg, "CREATE TABLE orders (id bigint PRIMARY KEY, v text NOT NULL)", NULL);
+    ts_pg_exec(pg, "CREATE TABLE log (id bigint NOT NULL, v text NOT NULL, p int NOT NULL, o bigint NOT NULL)",
+               NULL);
+    char *topic = ts_unique_name("fanpair"), *group = ts_unique_name("sluice_fanpair");
+    ts_kafka_create_topic(topic, 2);
+    /* key k to partition k % 2; o: the record's offset in its partition */
+    int64_t next[2] = {0, 0};
+    for (int i = 0; i < PAIR_TOTAL; i++) {
+        int k = (i * 7) % PAIR_KEYS, p = k % 2;
+        char key[16], value[128];
+        snprintf(key, sizeof(key), "%d", k);
+        snprintf(value, sizeof(value), "{\"id\":%d,\"v\":\"s%d\",\"p\":%d,\"o\":%" PRId64 "}", k, i, p, next[p]++);
+        ts_produce_str(topic, p, key, value);
+    }
+    ts_flush();
+    char *dir = ts_tempdir("fanpair"), *kafka = sc_kafka_yaml(group);
+    char *cfg = ts_write_file(dir, "sluice.yaml",
+                              "%stargets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "routes:\n"
+                              "  - name: latest\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                              "  - name: history\n    topics: [%s]\n    target: pg\n    table: %s.log\n"
+                              "    mode: insert\n"
+                              "batch:\n  max_rows: 100\n  linger_ms: 20\n",
+                              kafka, topic, schema, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    const char *count_sql = "SELECT count(*) FROM log";
+    int kills = 0;
+    for (int round = 0; round < 3; round++) {
+        int64_t before = ts_pg_int(pg, count_sql, NULL);
+        if (before >= PAIR_TOTAL)
+            break;
+        ts_daemon *d = ts_daemon_start(cfg, log);
+        grew_arg g = {pg, count_sql, before, d};
+        bool progress = ts_wait_until(grew, &g, 60000);
+        char *tail = sc_log_tail(log, 2000);
+        ck_assert_msg(progress && ts_daemon_running(d), "no progress after start %d\n%s", round, tail);
+        free(tail);
+        usleep((useconds_t)(rand() % 150) * 1000);
+        if (ts_daemon_running(d)) {
+            ts_daemon_signal(d, SIGKILL);
+            ck_assert(ts_daemon_wait(d, 10000));
+            kills++;
+        }
+        ts_daemon_free(d);
+        check_pair(pg, group, topic);
+    }
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    sc_wait_committed(group, topic, 2, 60000, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    check_pair(pg, group, topic);
+    ck_assert_int_eq(ts_pg_int(pg, count_sql, NULL), PAIR_TOTAL);
+    ck_assert_int_eq(ts_pg_int(pg, "SELECT count(DISTINCT v) FROM log", NULL), PAIR_TOTAL);
+    ck_assert_int_eq(ts_pg_int(pg, "SELECT count(*) FROM orders", NULL), PAIR_KEYS);
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    /* one target: one pipeline, one group */
+    ck_assert_int_eq(ts_pg_int(pg, "SELECT count(*) FROM sluice.offsets WHERE group_id LIKE $1 || '.%'", group, NULL),
+                     0);
+    char *text = ts_read_file(log);
+    ck_assert_msg(!strstr(text, "a pipeline of its own"), "a second pipeline for one target");
+    ck_assert_msg(strstr(text, "goes through 2 routes of target pg, in one transaction"), "fan-out not logged");
+    free(text);
+    printf("fan-out pair: %d kills, %d records in the log once each\n", kills, PAIR_TOTAL);
+    ck_assert_msg(kills > 0, "sluice finished before any kill: nothing was tested");
+    PQfinish(pg);
+    free(cfg), free(kafka), free(dir), free(log), free(topic), free(group), free(schema);
+    ts_kafka_stop();
+}
+END_TEST
+
+int main(void)
+{
+    if (!getenv("SLUICE_TEST_DSN")) {
+        printf("SKIP: SLUICE_TEST_DSN is not set\n");
+        return TS_SKIP;
+    }
+    Suite *s = suite_create("fan-out");
+    TCase *tc = tcase_create("fanout");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, pg_and_crate_one_down);
+    tcase_add_test(tc, pg_pair_kill9);
+    suite_add_tcase(s, tc);
+    return sl_run_suite(s) ? 1 : 0;
+}
