@@ -51,7 +51,7 @@ const sl_option sl_options[] = {
     {SEC_TOP, "targets", OPT_SECTION, 0, 0, NULL, true, NULL,
      "Databases to write to: a mapping of target name to its settings (`targets.<name>.*`)."},
     {SEC_TOP, "routes", OPT_SECTION, 0, 0, NULL, true, NULL,
-     "Topic-to-table routes, a list (`routes[].*`). A topic is handled by the first route that matches it."},
+     "Topic-to-table routes, a list (`routes[].*`). Every route that matches a topic takes its records (fan-out): routes on the target of the first one that matches write in one transaction, in the group `kafka.group.id`; a route on another target is read by that target's own consumers, in the group `<group.id>.<target>`, with offsets of their own (docs/delivery.md)."},
     {SEC_TOP, "batch", OPT_SECTION, 0, 0, NULL, false, NULL,
      "When pending rows are written (`batch.*`). Limits apply per worker, across its tables; "
      "whichever is reached first flushes."},
