@@ -70,7 +70,8 @@ int sl_worker_handle_fan(sl_worker *w, sl_part *p, rd_kafka_message_t *m, sl_rec
         sl_error_clear(&l->err);
         l->rc = sl_decode(&w->decoders[fan->routes[k]], rec, &l->c, &l->err);
         if (l->rc == 0 && l->c.op != SL_OP_IGNORE && l->c.op != SL_OP_TRUNCATE &&
-            !sl_worker_table_for(w, l->r, rec, &l->c, &l->err) &&
+            !(l->r->explode ? sl_worker_explode_table(w, l->r, rec, &l->c, &l->err)
+                            : sl_worker_table_for(w, l->r, rec, &l->c, &l->err)) &&
             !(w->table_absent && l->c.op == SL_OP_DELETE && l->r->auto_create)) {
             sl_change_clear(&l->c);
             l->rc = -1;

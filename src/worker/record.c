@@ -25,6 +25,14 @@ sl_part *sl_worker_still_assigned(sl_worker *w, const char *topic, int32_t parti
 /* @topic: the record's topic name as the message holds it (rec->topic is
  * its partition entry's, which a revoke frees). */
 int sl_worker_take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                          uint64_t assignment, sl_change *c, sl_error *err)
+{
+    if (r->explode && (c->op == SL_OP_UPSERT || c->op == SL_OP_DELETE))
+        return sl_worker_explode(w, r, rec, topic, assignment, c, err); /* a child table */
+    return sl_worker_take_one(w, r, rec, topic, assignment, c, err);
+}
+
+int sl_worker_take_one(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
                        uint64_t assignment, sl_change *c, sl_error *err)
 {
     if (c->op == SL_OP_IGNORE) {
@@ -76,7 +84,7 @@ int sl_worker_take_change(sl_worker *w, const sl_route_conf *r, const sl_record 
         sl_cells_learn(te->direct, c);
     /* a route whose table name has no template has this one table: its
      * next records may take the direct reader */
-    if (te->direct && !strstr(r->table, "${"))
+    if (te->direct && !strstr(r->table, "${") && !r->explode)
         w->direct[r - w->cfg->routes] = (size_t)(te - w->tables) + 1;
     return 0;
 }

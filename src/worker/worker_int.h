@@ -350,7 +350,19 @@ static inline bool sl_worker_uses_target(const sl_worker *w, size_t t)
 int sl_worker_handle_fan(sl_worker *w, sl_part *p, rd_kafka_message_t *m, sl_record *rec, const char *topic,
                          uint64_t assignment);
 
+/* explode.c */
+/* sl_worker_explode() - parent change @c of child route @r: its children's
+ * rows into the batch (as sl_worker_take_change()). */
+int sl_worker_explode(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                      uint64_t assignment, sl_change *c, sl_error *err);
+/* sl_worker_explode_table() - the table of child route @r for parent change @c. */
+sl_tentry *sl_worker_explode_table(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
+                                   sl_error *err);
+
 /* record.c */
+/* sl_worker_take_one() - sl_worker_take_change() of one row's change. */
+int sl_worker_take_one(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                       uint64_t assignment, sl_change *c, sl_error *err);
 /* sl_worker_take_change() - decoded change @c of @rec through route @r into
  * its table's batch: 0 taken, 2 dropped (the partition was revoked
  * meanwhile), -1 @err. */

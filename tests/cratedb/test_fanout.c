@@ -306,6 +306,68 @@ START_TEST(pg_pair_kill9)
 }
 END_TEST
 
+/* Child tables: an order and its items, the items replaced as a whole on
+ * each update of the order (shrinking, growing, emptied), several versions
+ * of one order in one batch, and the order's tombstone deleting them. */
+START_TEST(child_tables)
+{
+    ts_kafka_start(1);
+    PGconn *pg = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(pg, "fanchild");
+    ts_pg_exec(pg, "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL)", NULL);
+    ts_pg_exec(pg, "CREATE TABLE order_items (order_id bigint NOT NULL, idx int NOT NULL, sku text, qty int,"
+                   " PRIMARY KEY (order_id, idx))", NULL);
+    char *topic = ts_unique_name("fanchild"), *group = ts_unique_name("sluice_fanchild");
+    ts_kafka_create_topic(topic, 2);
+    char *dir = ts_tempdir("fanchild"), *kafka = sc_kafka_yaml(group);
+    char *cfg = ts_write_file(dir, "sluice.yaml",
+                              "%stargets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "routes:\n"
+                              "  - name: orders\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                              "    delete_on_tombstone: true\n"
+                              "  - name: items\n    topics: [%s]\n    target: pg\n    table: %s.order_items\n"
+                              "    delete_on_tombstone: true\n    explode: /items\n    explode_index: idx\n"
+                              "    explode_parent:\n      order_id: /id\n"
+                              "batch:\n  linger_ms: 50\n",
+                              kafka, topic, schema, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    /* key k to partition k %% 2 */
+    ts_produce_str(topic, 1, "1", "{\"id\":1,\"customer\":\"ann\",\"items\":[{\"sku\":\"A\",\"qty\":1},"
+                                  "{\"sku\":\"B\",\"qty\":2},{\"sku\":\"C\",\"qty\":3}]}");
+    ts_produce_str(topic, 0, "2", "{\"id\":2,\"customer\":\"bob\",\"items\":[{\"sku\":\"X\",\"qty\":1}]}");
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    wait_pg(pg, d, log, 4, "SELECT count(*) FROM order_items");
+    wait_committed(group, topic, 1, 1, log);
+    char *items = ts_pg_text(pg, "SELECT string_agg(order_id || '/' || idx || ':' || sku || 'x' || qty, ' ' "
+                                 "ORDER BY order_id, idx) FROM order_items", NULL);
+    ck_assert_str_eq(items, "1/0:Ax1 1/1:Bx2 1/2:Cx3 2/0:Xx1");
+    free(items);
+    /* order 1 shrinks; 3 has no items; 4 changes twice (likely one batch:
+     * the rows of its first versions leave it); 2's tombstone */
+    ts_produce_str(topic, 1, "1", "{\"id\":1,\"customer\":\"ann\",\"items\":[{\"sku\":\"A\",\"qty\":5}]}");
+    ts_produce_str(topic, 1, "3", "{\"id\":3,\"customer\":\"cy\",\"items\":[]}");
+    ts_produce_str(topic, 0, "4", "{\"id\":4,\"customer\":\"di\",\"items\":[{\"sku\":\"a\"},{\"sku\":\"b\"},"
+                                  "{\"sku\":\"c\"}]}");
+    ts_produce_str(topic, 0, "4", "{\"id\":4,\"customer\":\"di\",\"items\":[{\"sku\":\"d\",\"qty\":1}]}");
+    ts_produce(topic, 0, "2", 1, NULL, 0);
+    ts_flush();
+    wait_committed(group, topic, 4, 3, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    items = ts_pg_text(pg, "SELECT string_agg(order_id || '/' || idx || ':' || sku || 'x' || coalesce(qty, 0), ' ' "
+                           "ORDER BY order_id, idx) FROM order_items", NULL);
+    ck_assert_str_eq(items, "1/0:Ax5 4/0:dx1");
+    char *orders = ts_pg_text(pg, "SELECT string_agg(id || ':' || customer, ' ' ORDER BY id) FROM orders", NULL);
+    ck_assert_str_eq(orders, "1:ann 3:cy 4:di");
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    free(items), free(orders);
+    PQfinish(pg);
+    free(cfg), free(kafka), free(dir), free(log), free(topic), free(group), free(schema);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
     if (!getenv("SLUICE_TEST_DSN")) {
@@ -317,6 +379,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, pg_and_crate_one_down);
     tcase_add_test(tc, pg_pair_kill9);
+    tcase_add_test(tc, child_tables);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? 1 : 0;
 }
