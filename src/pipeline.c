@@ -99,6 +99,27 @@ char *sl_pipeline_group(const sl_config *cfg, const sl_route_conf *r, const char
     return fanout_group(cfg, target_of(cfg, r));
 }
 
+bool sl_pipeline_writes(const sl_config *cfg, size_t target, size_t t)
+{
+    if (target != SL_PIPE_MAIN)
+        return target == t;
+    bool routed = false;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const sl_route_conf *r = &cfg->routes[i];
+        if (target_of(cfg, r) != t)
+            continue;
+        routed = true;
+        if (r->topic_pattern)
+            return true; /* which topics it is home to is known only at assignment */
+        for (size_t k = 0; k < r->ntopics; k++) {
+            const sl_route_conf *home = sl_config_route_for_topic(cfg, r->topics[k]);
+            if (home && home->target == r->target)
+                return true;
+        }
+    }
+    return !routed; /* a target no route names is still connected (readiness) */
+}
+
 static bool has_fanout(const sl_config *cfg, size_t target)
 {
     for (size_t i = 0; i < cfg->nroutes; i++) {

@@ -51,6 +51,11 @@ const sl_route_conf *sl_pipeline_next_route(const sl_config *cfg, const sl_route
  * pattern. */
 bool sl_pipeline_subscribes(const sl_config *cfg, size_t target, const sl_route_conf *r, const char *topic);
 
+/* sl_pipeline_writes() - whether the pipeline of @target may write to
+ * target @t (the main pipeline: a target home to some topic, or named by
+ * no route), and so connects and probes it. */
+bool sl_pipeline_writes(const sl_config *cfg, size_t target, size_t t);
+
 /* sl_pipeline_group() - the group.id of the pipeline that writes @topic
  * through route @r (a route may be home to one topic and fan out another).
  * free() it. */

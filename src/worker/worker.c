@@ -99,6 +99,9 @@ sl_worker *sl_worker_new(sl_runtime *rt, int id, const sl_pipeline *pipe)
     else
         snprintf(w->ctx, sizeof(w->ctx), "worker %d (%.16s)", id, pipe->name);
     sl_rowbuilder_init(&w->rb);
+    w->uses = sl_xcalloc(w->cfg->ntargets ? w->cfg->ntargets : 1, sizeof(bool));
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        w->uses[t] = sl_pipeline_writes(w->cfg, w->pipe_target, t);
     w->sinks = sl_xcalloc(w->cfg->ntargets, sizeof(sl_sink *));
     w->flushes = sl_xcalloc(w->cfg->ntargets, sizeof(sl_flush));
     w->decoders = sl_xcalloc(w->cfg->nroutes, sizeof(sl_decoder));
@@ -154,6 +157,7 @@ void sl_worker_free(sl_worker *w)
     sl_parts_free(&w->parts);
     sl_worker_fans_free(w);
     free(w->group);
+    free(w->uses);
     sl_rowbuilder_free(&w->rb);
     json_decref(w->awaited);
     free(w);

@@ -144,6 +144,7 @@ struct sl_worker {
     /* fan-out (pipeline.h): the pipeline this worker belongs to */
     size_t pipe_target;       /* SL_PIPE_MAIN, or the one target of a fan-out pipeline */
     char *group;              /* its group.id */
+    bool *uses;               /* per target: whether this pipeline writes to it (connected, probed) */
     sl_fan **fans;            /* per topic with several routes, built at assignment */
     size_t nfans;
     char ctx[32];
@@ -339,7 +340,7 @@ void sl_worker_fans_free(sl_worker *w);
 /* sl_worker_uses_target() - whether this worker's pipeline writes to target @t. */
 static inline bool sl_worker_uses_target(const sl_worker *w, size_t t)
 {
-    return w->pipe_target == SIZE_MAX || w->pipe_target == t;
+    return w->uses[t];
 }
 /* sl_worker_handle_fan() - record @m of partition @p through every route of
  * @p->fan: decoded and its tables resolved for each first, then mapped and

@@ -179,6 +179,34 @@ START_TEST(pg_and_crate_one_down)
     ck_assert_str_eq(got_pg, want);
     ck_assert_str_eq(got_c, want);
     sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    /* sluice status: the main group, then crate's, each with its own offsets */
+    char *out = NULL;
+    ck_assert_int_eq(ts_run(&out, "status", "-c", cfg, "--json", NULL), 0);
+    json_t *st = json_loads(out, 0, NULL);
+    ck_assert_msg(json_is_array(st) && json_array_size(st) == 2, "%s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(st, 0), "group")), group);
+    json_t *cst = json_array_get(st, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(cst, "group")), crate_group);
+    json_t *parts = json_object_get(cst, "partitions");
+    ck_assert_uint_eq(json_array_size(parts), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *pt = json_array_get(parts, i);
+        ck_assert_str_eq(json_string_value(json_object_get(pt, "route")), "to_crate");
+        ck_assert_int_eq(json_integer_value(json_object_get(pt, "committed_offset")), i == 0 ? 11 : 10);
+        ck_assert_int_eq(json_integer_value(json_object_get(pt, "lag")), 0);
+    }
+    json_t *mparts = json_object_get(json_array_get(st, 0), "partitions");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(mparts, 0), "route")), "to_pg");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(mparts, 0), "db_offset")), 11);
+    json_decref(st);
+    free(out);
+    /* sluice offsets acts on the route's own group */
+    ck_assert_int_eq(ts_run(&out, "offsets", "-c", cfg, "--route", "to_crate", "--reset-to", "earliest", "--dry-run",
+                            NULL), 0);
+    char want_line[400];
+    snprintf(want_line, sizeof(want_line), "would set offsets of route 'to_crate', group '%s':", crate_group);
+    ck_assert_msg(strstr(out, want_line), "%s", out);
+    free(out);
     char *text = ts_read_file(log);
     char line[400];
     snprintf(line, sizeof(line), "fan-out: target crate has a pipeline of its own, in group '%s'", crate_group);

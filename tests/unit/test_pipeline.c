@@ -67,6 +67,10 @@ START_TEST(second_target_own_group)
     ck_assert(sl_pipeline_subscribes(cfg, 1, &cfg->routes[2], "orders"));
     ck_assert(!sl_pipeline_subscribes(cfg, 1, &cfg->routes[2], "clicks"));
     ck_assert(!sl_pipeline_subscribes(cfg, 1, &cfg->routes[0], "orders"));
+    ck_assert(sl_pipeline_writes(cfg, SL_PIPE_MAIN, 0));
+    ck_assert(sl_pipeline_writes(cfg, SL_PIPE_MAIN, 1)); /* clicks */
+    ck_assert(sl_pipeline_writes(cfg, 1, 1));
+    ck_assert(!sl_pipeline_writes(cfg, 1, 0));
     char *g = sl_pipeline_group(cfg, &cfg->routes[2], "orders");
     ck_assert_str_eq(g, "g.crate");
     free(g);
@@ -90,6 +94,7 @@ START_TEST(patterns)
     ck_assert(sl_pipeline_subscribes(cfg, 1, &cfg->routes[1], NULL));
     ck_assert_ptr_eq(sl_pipeline_route(cfg, 1, "shop.orders"), &cfg->routes[1]);
     ck_assert_ptr_null(sl_pipeline_route(cfg, 1, "shop.clicks"));
+    ck_assert(sl_pipeline_writes(cfg, SL_PIPE_MAIN, 1)); /* the pattern may be home to shop.clicks */
     sl_pipelines_free(p, n);
     sl_config_free(cfg);
     cfg = load("  - {topics: [web.orders], target: pg, table: orders}\n"
@@ -97,6 +102,12 @@ START_TEST(patterns)
     n = sl_pipelines(cfg, &p);
     ck_assert_uint_eq(n, 1);
     sl_pipelines_free(p, n);
+    sl_config_free(cfg);
+    /* a target only fanned out to: the main pipeline leaves it alone */
+    cfg = load("  - {topics: [orders], target: pg, table: orders}\n"
+               "  - {topics: [orders], target: crate, table: orders}\n");
+    ck_assert(!sl_pipeline_writes(cfg, SL_PIPE_MAIN, 1));
+    ck_assert(sl_pipeline_writes(cfg, 1, 1));
     sl_config_free(cfg);
 }
 END_TEST
