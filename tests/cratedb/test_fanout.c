@@ -358,8 +358,9 @@ START_TEST(child_tables)
                               "  - name: items\n    topics: [%s]\n    target: pg\n    table: %s.order_items\n"
                               "    delete_on_tombstone: true\n    explode: /items\n    explode_index: idx\n"
                               "    explode_parent:\n      order_id: /id\n"
+                              "    on_error: dlq\n    dlq_table: %s.dead\n"
                               "batch:\n  linger_ms: 50\n",
-                              kafka, topic, schema, topic, schema);
+                              kafka, topic, schema, topic, schema, schema);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     /* key k to partition k %% 2 */
     ts_produce_str(topic, 1, "1", "{\"id\":1,\"customer\":\"ann\",\"items\":[{\"sku\":\"A\",\"qty\":1},"
@@ -381,15 +382,23 @@ START_TEST(child_tables)
                                   "{\"sku\":\"c\"}]}");
     ts_produce_str(topic, 0, "4", "{\"id\":4,\"customer\":\"di\",\"items\":[{\"sku\":\"d\",\"qty\":1}]}");
     ts_produce(topic, 0, "2", 1, NULL, 0);
+    /* bad for the items route only (qty), at offset 3 of partition 1: the
+     * order is written, its items route dead-letters the record whole */
+    ts_produce_str(topic, 1, "5", "{\"id\":5,\"customer\":\"ed\",\"items\":[{\"sku\":\"p\",\"qty\":1},"
+                                  "{\"sku\":\"q\",\"qty\":\"lots\"}]}");
     ts_flush();
-    wait_committed(group, topic, 4, 3, log);
+    wait_committed(group, topic, 4, 4, log);
     ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
     ts_daemon_free(d);
     items = ts_pg_text(pg, "SELECT string_agg(order_id || '/' || idx || ':' || sku || 'x' || coalesce(qty, 0), ' ' "
                            "ORDER BY order_id, idx) FROM order_items", NULL);
     ck_assert_str_eq(items, "1/0:Ax5 4/0:dx1");
     char *orders = ts_pg_text(pg, "SELECT string_agg(id || ':' || customer, ' ' ORDER BY id) FROM orders", NULL);
-    ck_assert_str_eq(orders, "1:ann 3:cy 4:di");
+    ck_assert_str_eq(orders, "1:ann 3:cy 4:di 5:ed");
+    char *dead = ts_pg_text(pg, "SELECT string_agg(route || '@' || partition || ':' || kafka_offset, ' ') FROM dead",
+                            NULL);
+    ck_assert_str_eq(dead, "items@1:3");
+    free(dead);
     sc_assert_stored_offsets_at_end(pg, group, topic, 2);
     free(items), free(orders);
     PQfinish(pg);
