@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "runner.h"
 #include "sluice/batch.h"
+#include "sluice/config.h"
 
 static sl_table table;
 static sl_column cols[3];
@@ -104,12 +107,46 @@ START_TEST(other_tables_untouched)
 }
 END_TEST
 
+/* The configuration's checks name file:line:key. */
+static void expect_error(const char *route, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/sluice-test-child-%d.yaml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "kafka:\n  bootstrap.servers: k:9092\n  group.id: g\n"
+               "targets:\n  pg:\n    type: postgresql\n    dsn: host=127.0.0.1\n"
+               "  crate:\n    type: cratedb\n    url: http://127.0.0.1:4200\n"
+               "routes:\n  - topics: [orders]\n    table: order_items\n%s", route);
+    fclose(f);
+    sl_error err;
+    sl_config *cfg = sl_config_load(path, &err);
+    unlink(path);
+    ck_assert_ptr_null(cfg);
+    char where[128];
+    snprintf(where, sizeof(where), "%s:", path);
+    ck_assert_msg(strstr(err.msg, where) && strstr(err.msg, "routes[0].explode") && strstr(err.msg, needle),
+                  "%s", err.msg);
+}
+
+START_TEST(configuration_checks)
+{
+    expect_error("    target: pg\n    explode: /items\n", "explode needs explode_parent");
+    expect_error("    target: pg\n    explode: items\n    explode_parent: {order_id: /id}\n", "JSON pointer");
+    expect_error("    target: pg\n    mode: insert\n    explode: /items\n    explode_parent: {order_id: /id}\n",
+                 "needs mode: upsert");
+    expect_error("    target: crate\n    explode: /items\n    explode_parent: {order_id: /id}\n",
+                 "target crate has no transactions");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("child batch");
     TCase *tc = tcase_create("child");
     tcase_add_test(tc, versions_replace_earlier_ones);
     tcase_add_test(tc, other_tables_untouched);
+    tcase_add_test(tc, configuration_checks);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? 1 : 0;
 }
