@@ -252,6 +252,21 @@ static void take_reload(sl_worker *w)
     log_info(w->ctx, "reload: now using the new configuration (generation %u)", gen);
 }
 
+/* Record @m must be read again later (a dependency is down): back off with
+ * the partitions paused, serving the group, then read from where pending
+ * work starts.  Takes @m. */
+static void wait_for_dependency(sl_worker *w, rd_kafka_message_t *m, int attempt)
+{
+    int64_t wait = sl_worker_backoff_ms(w, attempt);
+    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms", rd_kafka_topic_name(m->rkt),
+             m->partition, (long long)m->offset, (long long)wait);
+    rd_kafka_message_destroy(m);
+    sl_worker_pause(w, true);
+    sl_worker_serve_paused(w, wait);
+    sl_worker_pause(w, false);
+    sl_worker_rewind(w);
+}
+
 void *sl_worker_run(void *arg)
 {
     sl_worker *w = arg;
@@ -320,14 +335,7 @@ void *sl_worker_run(void *arg)
                         sl_worker_fail(w, 1);
                         break;
                     }
-                    int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
-                    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
-                             rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);
-                    rd_kafka_message_destroy(m);
-                    sl_worker_pause(w, true);
-                    sl_worker_serve_paused(w, wait);
-                    sl_worker_pause(w, false);
-                    sl_worker_rewind(w);
+                    wait_for_dependency(w, m, retry_attempt++);
                     continue;
                 }
                 if (rc < 0) {
@@ -352,14 +360,7 @@ void *sl_worker_run(void *arg)
                             sl_worker_rewind(w);
                         }
                     }
-                    int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
-                    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
-                             rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);
-                    rd_kafka_message_destroy(m);
-                    sl_worker_pause(w, true);
-                    sl_worker_serve_paused(w, wait);
-                    sl_worker_pause(w, false);
-                    sl_worker_rewind(w);
+                    wait_for_dependency(w, m, retry_attempt++);
                     continue;
                 }
                 retry_attempt = 0;
