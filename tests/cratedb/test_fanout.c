@@ -240,6 +240,20 @@ static bool grew(void *arg)
     return ts_pg_int(g->c, g->sql, NULL) > g->above || !ts_daemon_running(g->d);
 }
 
+/* Records @from..@from+@n-1 (v "s<i>") to keys i*7 % PAIR_KEYS, key k to
+ * partition k % 2; o: the record's offset in its partition (@next). */
+static void produce_pairs(const char *topic, int from, int n, int64_t next[2])
+{
+    for (int i = from; i < from + n; i++) {
+        int k = (i * 7) % PAIR_KEYS, p = k % 2;
+        char key[16], value[128];
+        snprintf(key, sizeof(key), "%d", k);
+        snprintf(value, sizeof(value), "{\"id\":%d,\"v\":\"s%d\",\"p\":%d,\"o\":%" PRId64 "}", k, i, p, next[p]++);
+        ts_produce_str(topic, p, key, value);
+    }
+    ts_flush();
+}
+
 /* All or nothing, checked with sluice stopped: per partition, the log holds
  * exactly the records before the stored offset, and the table the last of
  * each key among them. */
@@ -274,16 +288,8 @@ START_TEST(pg_pair_kill9)
                NULL);
     char *topic = ts_unique_name("fanpair"), *group = ts_unique_name("sluice_fanpair");
     ts_kafka_create_topic(topic, 2);
-    /* key k to partition k % 2; o: the record's offset in its partition */
     int64_t next[2] = {0, 0};
-    for (int i = 0; i < PAIR_TOTAL; i++) {
-        int k = (i * 7) % PAIR_KEYS, p = k % 2;
-        char key[16], value[128];
-        snprintf(key, sizeof(key), "%d", k);
-        snprintf(value, sizeof(value), "{\"id\":%d,\"v\":\"s%d\",\"p\":%d,\"o\":%" PRId64 "}", k, i, p, next[p]++);
-        ts_produce_str(topic, p, key, value);
-    }
-    ts_flush();
+    produce_pairs(topic, 0, PAIR_TOTAL, next);
     char *dir = ts_tempdir("fanpair"), *kafka = sc_kafka_yaml(group);
     /* and the same topic into CrateDB, in a pipeline of its own */
     cf_server *srv = cf_start();
@@ -348,6 +354,67 @@ START_TEST(pg_pair_kill9)
     cf_stop(srv);
     PQfinish(pg);
     free(cfg), free(kafka), free(dir), free(log), free(topic), free(group), free(schema);
+    ts_kafka_stop();
+}
+END_TEST
+
+/* Rebalances in both groups: a second process joins (each of its
+ * pipelines takes partitions from the first's), then the first is killed
+ * -9 and the second takes everything over, in each group on its own. */
+START_TEST(fanout_rebalance)
+{
+    ts_kafka_start(1);
+    PGconn *pg = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(pg, "fanreb");
+    ts_pg_exec(pg, "CREATE TABLE orders (id bigint PRIMARY KEY, v text NOT NULL)", NULL);
+    ts_pg_exec(pg, "CREATE TABLE log (id bigint NOT NULL, v text NOT NULL, p int NOT NULL, o bigint NOT NULL)",
+               NULL);
+    cf_server *srv = cf_start();
+    cf_faults(srv, "{\"refresh_interval_ms\": 0}");
+    ck_assert_int_eq(cf_sql(srv->url, schema, "CREATE TABLE orders_c (id BIGINT PRIMARY KEY, v TEXT)", NULL), 200);
+    char *topic = ts_unique_name("fanreb"), *group = ts_unique_name("sluice_fanreb");
+    char crate_group[300];
+    snprintf(crate_group, sizeof(crate_group), "%s.crate", group);
+    ts_kafka_create_topic(topic, 2);
+    char *dir = ts_tempdir("fanreb"), *kafka = sc_kafka_yaml(group);
+    char *cfg = ts_write_file(dir, "sluice.yaml",
+                              "%stargets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "  crate:\n    type: cratedb\n    url: \"%s\"\n    schema: \"%s\"\n"
+                              "routes:\n"
+                              "  - name: latest\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                              "  - name: history\n    topics: [%s]\n    target: pg\n    table: %s.log\n"
+                              "    mode: insert\n"
+                              "  - name: copy\n    topics: [%s]\n    target: crate\n    table: orders_c\n"
+                              "batch:\n  max_rows: 100\n  linger_ms: 20\n",
+                              kafka, srv->url, schema, topic, schema, topic, schema, topic);
+    char *log_a = ts_write_file(dir, "a.log", "%s", ""), *log_b = ts_write_file(dir, "b.log", "%s", "");
+    int64_t next[2] = {0, 0};
+    produce_pairs(topic, 0, 500, next);
+    ts_daemon *a = ts_daemon_start(cfg, log_a);
+    grew_arg g = {pg, "SELECT count(*) FROM log", 0, a};
+    ck_assert(ts_wait_until(grew, &g, 60000) && ts_daemon_running(a));
+    ts_daemon *b = ts_daemon_start(cfg, log_b);
+    /* b holds partitions in both groups */
+    const char *pg_side[2] = {log_b, "[worker 1] assigned"}, *crate_side[2] = {log_b, "[worker 2 (crate)] assigned"};
+    ck_assert_msg(ts_wait_until(log_has, pg_side, 60000) && ts_wait_until(log_has, crate_side, 60000),
+                  "the second process got no partition in one of the groups");
+    ts_daemon_signal(a, SIGKILL);
+    ck_assert(ts_daemon_wait(a, 10000));
+    ts_daemon_free(a);
+    /* the second half arrives while b takes a's partitions over */
+    produce_pairs(topic, 500, 500, next);
+    sc_wait_committed(group, topic, 2, 60000, log_b);
+    sc_wait_committed(crate_group, topic, 2, 60000, log_b);
+    ck_assert_int_eq(ts_daemon_stop(b, 30000), 0);
+    ts_daemon_free(b);
+    check_pair(pg, group, topic);
+    ck_assert_int_eq(ts_pg_int(pg, "SELECT count(*) FROM log", NULL), 1000);
+    ck_assert_int_eq(ts_pg_int(pg, "SELECT count(*) FROM orders_c c FULL JOIN orders o USING (id) "
+                                   "WHERE c.v IS DISTINCT FROM o.v", NULL), 0);
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    cf_stop(srv);
+    PQfinish(pg);
+    free(cfg), free(kafka), free(dir), free(log_a), free(log_b), free(topic), free(group), free(schema);
     ts_kafka_stop();
 }
 END_TEST
@@ -434,6 +501,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, pg_and_crate_one_down);
     tcase_add_test(tc, pg_pair_kill9);
+    tcase_add_test(tc, fanout_rebalance);
     tcase_add_test(tc, child_tables);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? 1 : 0;
