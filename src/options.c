@@ -62,7 +62,8 @@ const sl_option sl_options[] = {
      "Confluent Schema Registry for `format: avro` (`schema_registry.*`)."},
     {SEC_TOP, "workers", OPT_INT, TOP(workers), 0, "1", false, NULL,
      "Consumer instances (threads) in this process, all members of the consumer group. Each has "
-     "its own database connection per target.", .min = "1", .max = "64"},
+     "its own database connection per target. With fan-out, each target read in a group of its own "
+     "has this many more (docs/delivery.md); 64 in all at most.", .min = "1", .max = "64"},
     {SEC_TOP, "log_level", OPT_STR, TOP(log_level), 0, "info", false, NULL,
      "error, warn, info or debug. The `-v` flag raises it to debug.", .reload = true},
     {SEC_TOP, "metrics_file", OPT_STR, TOP(metrics_file), 0, NULL, false, NULL,
