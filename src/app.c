@@ -18,6 +18,7 @@
 #include "sluice/metrics.h"
 #include "sluice/registry.h"
 #include "sluice/strbuf.h"
+#include "sluice/pipeline.h"
 #include "sluice/worker.h"
 
 static sl_runtime *_Atomic the_runtime;
@@ -325,12 +326,25 @@ int sl_app_run(const sl_config *cfg)
         atomic_store(&rt->stop, true);
     }
 
-    size_t n = (size_t)cfg->workers;
-    sl_worker **ws = sl_xcalloc(n, sizeof(*ws));
-    pthread_t *th = sl_xcalloc(n, sizeof(*th));
+    /* `workers` per pipeline: the main one, then one per fan-out target (pipeline.h) */
+    sl_pipeline *pipes = NULL;
+    size_t npipes = sl_pipelines(cfg, &pipes);
+    size_t n = (size_t)cfg->workers * npipes;
+    if (n > SL_MAX_WORKERS) {
+        log_error("sluice", "%zu pipelines (fan-out targets) of %lld workers each make %zu workers, more than %d",
+                  npipes, (long long)cfg->workers, n, SL_MAX_WORKERS);
+        n = 0;
+        atomic_store(&rt->exit_code, 1);
+        atomic_store(&rt->stop, true);
+    }
+    for (size_t i = 1; i < npipes; i++)
+        log_info("sluice", "fan-out: target %s has a pipeline of its own, in group '%s'", pipes[i].name,
+                 pipes[i].group);
+    sl_worker **ws = sl_xcalloc(n ? n : 1, sizeof(*ws));
+    pthread_t *th = sl_xcalloc(n ? n : 1, sizeof(*th));
     size_t started = 0;
     for (size_t i = 0; i < n && !atomic_load(&rt->stop); i++) {
-        ws[i] = sl_worker_new(rt, (int)i + 1);
+        ws[i] = sl_worker_new(rt, (int)i + 1, i < (size_t)cfg->workers ? NULL : &pipes[i / (size_t)cfg->workers]);
         if (!ws[i] || pthread_create(&th[i], NULL, sl_worker_run, ws[i])) {
             atomic_store(&rt->exit_code, 1);
             atomic_store(&rt->stop, true);
@@ -376,6 +390,7 @@ int sl_app_run(const sl_config *cfg)
     join_or_exit(th, ws, started, mono_ms() + rs.cur->shutdown_timeout_ms, rs.cur->shutdown_timeout_ms);
     for (size_t i = 0; i < n; i++)
         sl_worker_free(ws[i]);
+    sl_pipelines_free(pipes, npipes);
     write_stats(st.metrics, rs.cur->metrics_file, "final");
     sl_config_free(rs.retiring);
     sl_config_free(rs.owned_cur);

@@ -15,6 +15,10 @@ sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table)
     /* under on_error: fail a refused row stops the worker before its batch
      * commits, and the records are read again: nothing to keep */
     b->keep = b->collapse && route->on_error != SL_ONERR_FAIL;
+    b->child_index = -1;
+    for (size_t c = 0; route->explode && c < table->ncols; c++)
+        if (!strcmp(table->cols[c].name, route->explode_index))
+            b->child_index = (long)c;
     return b;
 }
 
@@ -85,6 +89,8 @@ static void rehash(sl_batch *b)
     b->nslots = b->nslots ? b->nslots * 2 : 1024;
     b->slots = sl_xcalloc(b->nslots, sizeof(*b->slots));
     for (size_t i = 0; i < b->nrows; i++) {
+        if (!b->rows[i])
+            continue; /* a child of an earlier version of its parent, dropped */
         size_t s = key_hash(b, b->rows[i]) & (b->nslots - 1);
         while (b->slots[s])
             s = (s + 1) & (b->nslots - 1);
@@ -126,8 +132,46 @@ void sl_batch_add_carry(sl_batch *b, size_t row, sl_row *old_key, uint32_t *fill
     b->carries[b->ncarries++] = (sl_carry){.row = row, .old_key = old_key, .fill = fill, .nfill = nfill};
 }
 
+/* A child table's row: a new version of its parent drops the rows of the
+ * earlier ones (batch.h). */
+static bool cell_is(const sl_row *r, size_t c, const char *text)
+{
+    size_t n = strlen(text);
+    return r->len[c] == (int32_t)n && !memcmp(r->data + r->off[c], text, n);
+}
+
+static void child_version(sl_batch *b, sl_row *row)
+{
+    size_t ci = (size_t)b->child_index;
+    if (row->op != SL_OP_DELETE)
+        row->replace = true; /* the stored children go first */
+    if (!cell_is(row, ci, "0") && !cell_is(row, ci, "-1"))
+        return;
+    for (size_t i = 0; i < b->nrows; i++) {
+        sl_row *old = b->rows[i];
+        if (!old)
+            continue;
+        bool same = true;
+        for (size_t k = 0; k < b->table->nkey && same; k++) {
+            size_t c = b->table->key[k];
+            same = c == ci || (old->len[c] == row->len[c] &&
+                               (old->len[c] <= 0 || !memcmp(old->data + old->off[c], row->data + row->off[c],
+                                                            (size_t)old->len[c])));
+        }
+        if (!same)
+            continue;
+        for (const sl_row *r = old; r; r = r->superseded)
+            b->bytes -= r->size;
+        row_free(old);
+        b->rows[i] = NULL;
+        b->live--;
+    }
+}
+
 size_t sl_batch_add(sl_batch *b, sl_row *row)
 {
+    if (b->child_index >= 0)
+        child_version(b, row);
     if (!b->collapse) {
         append(b, row);
         return b->nrows - 1;
@@ -138,7 +182,7 @@ size_t sl_batch_add(sl_batch *b, sl_row *row)
     while (b->slots[s]) {
         size_t i = b->slots[s] - 1;
         sl_row *old = b->rows[i];
-        if (key_equal(b, old, row)) {
+        if (old && key_equal(b, old, row)) {
             sl_row *now;
             if (row->op == SL_OP_DELETE && old->op != SL_OP_DELETE && !sl_row_covers(row, old)) {
                 /* keeps the deleted row's cells for a key change (batch.h) */

@@ -11,6 +11,7 @@
 #include "sluice/app.h"
 #include "sluice/kafka.h"
 #include "sluice/mapping.h"
+#include "sluice/pipeline.h"
 #include "sluice/redact.h"
 #include "sluice/sink.h"
 #include "sluice/strbuf.h"
@@ -217,10 +218,17 @@ int sl_app_check(const sl_config *cfg)
         size_t found = 0;
         for (int k = 0; md && k < md->topic_cnt; k++) {
             const char *topic = md->topics[k].topic;
-            if (sl_config_route_for_topic(cfg, topic) != r)
+            if (!sl_route_matches(r, topic)) /* every matching route reads it (fan-out) */
                 continue;
             found++;
-            say("  topic %s: %d partition(s)\n", topic, md->topics[k].partition_cnt);
+            char *group = sl_pipeline_group(cfg, r, topic);
+            const char *main_group = sl_config_kafka_get(cfg, "group.id");
+            if (main_group && strcmp(group, main_group))
+                say("  topic %s: %d partition(s), read in group %s (fan-out)\n", topic, md->topics[k].partition_cnt,
+                    group);
+            else
+                say("  topic %s: %d partition(s)\n", topic, md->topics[k].partition_cnt);
+            free(group);
             if (!s->connected)
                 continue;
             if (strstr(r->table, "${") && !strstr(r->table, "${topic}")) {

@@ -577,6 +577,22 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
             if (r->mode != SL_MODE_INSERT)
                 return fail(p, map_get(p, v, "append_key"), key, "append_key needs mode: insert");
         }
+        if (r->explode || r->nexplode_parent) {
+            /* child tables (src/worker/explode.c) */
+            snprintf(key, sizeof(key), "%sexplode", prefix);
+            const yaml_node_t *at = map_get(p, v, r->explode ? "explode" : "explode_parent");
+            if (!r->explode || (*r->explode && *r->explode != '/'))
+                return fail(p, at, key, "explode needs a JSON pointer to an array ('/items'), and explode_parent "
+                                        "the child columns of the parent's key");
+            if (!r->nexplode_parent)
+                return fail(p, at, key, "explode needs explode_parent: the child columns of the parent's key "
+                                        "and where the parent holds them ('order_id: /id')");
+            if (r->mode != SL_MODE_UPSERT || r->delete_mode != SL_DELETE_HARD)
+                return fail(p, at, key, "a child table needs mode: upsert and delete_mode: hard");
+            if (!sl_sinks[r->target->type]->transactional)
+                return fail(p, at, key, "a child table is replaced in the parent's transaction: target %s has "
+                                        "no transactions", r->target->name);
+        }
         snprintf(key, sizeof(key), "%son_error", prefix);
         if (r->on_error == SL_ONERR_DLQ && !r->dlq_topic == !r->dlq_table)
             return fail(p, map_get(p, v, "on_error"), key, "on_error dlq needs exactly one of dlq_topic or dlq_table");

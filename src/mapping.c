@@ -86,7 +86,7 @@ void sl_mapping_fini(sl_mapping *m)
 }
 
 /* RFC 6901 JSON pointer. */
-static json_t *json_pointer(json_t *root, const char *ptr)
+json_t *sl_json_pointer(json_t *root, const char *ptr)
 {
     json_t *cur = root;
     const char *p = ptr;
@@ -536,7 +536,7 @@ int sl_map_change(sl_mapping *m, const sl_change *c, const sl_record *rec, sl_ro
             sl_rowbuilder_set(b, i, json_string_value(txt), json_string_length(txt));
             continue;
         } else if (c->value) {
-            v = m->pointer[i] ? json_pointer(c->value, m->pointer[i]) : json_object_get(c->value, col->name);
+            v = m->pointer[i] ? sl_json_pointer(c->value, m->pointer[i]) : json_object_get(c->value, col->name);
         }
         if (!v && col->in_key && c->key) {
             if (json_is_object(c->key))

@@ -18,6 +18,7 @@
 
 #include "sluice/app.h"
 #include "sluice/kafka.h"
+#include "sluice/pipeline.h"
 #include "sluice/sink.h"
 #include "sluice/strbuf.h"
 
@@ -61,7 +62,8 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         fprintf(stderr, "sluice offsets: no route named '%s' in %s\n", route_name, cfg->path);
         return 1;
     }
-    const char *group = sl_config_kafka_get(cfg, "group.id");
+    /* the group of the route's pipeline (pipeline.h): known once its topics are */
+    char *group = NULL;
     char es[512];
     rd_kafka_conf_t *c = sl_kafka_conf(cfg, false, es, sizeof(es));
     if (!c) {
@@ -82,22 +84,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
     sl_error err;
     sink = sl_sink_new(r->target, 0);
     bool in_db = sl_sink_exactly_once(sink);
-    rd_kafka_resp_err_t e = rd_kafka_list_groups(rk, group, &groups, 10000);
-    if (e && !in_db) {
-        fprintf(stderr, "sluice offsets: cannot describe group '%s' (%s), so cannot tell whether it is stopped\n",
-                group, rd_kafka_err2str(e));
-        goto out;
-    }
-    if (e)
-        fprintf(stderr, "sluice offsets: warning: cannot describe group '%s' (%s); going on: a running worker "
-                        "of an exactly-once target notices the moved offsets and resumes from them\n",
-                group, rd_kafka_err2str(e));
-    for (int i = 0; groups && i < groups->group_cnt; i++)
-        if (!strcmp(groups->groups[i].group, group) && groups->groups[i].member_cnt > 0) {
-            fprintf(stderr, "sluice offsets: group '%s' has %d live member(s); stop every sluice of this group first\n",
-                    group, groups->groups[i].member_cnt);
-            goto out;
-        }
+    rd_kafka_resp_err_t e;
     if ((e = rd_kafka_metadata(rk, 1, NULL, &md, 10000))) {
         fprintf(stderr, "sluice offsets: cannot read Kafka metadata: %s\n", rd_kafka_err2str(e));
         goto out;
@@ -120,7 +107,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
                 goto out;
             }
             *c0 = *c1 = '\0';
-            if (sl_config_route_for_topic(cfg, tok) != r) {
+            if (!sl_route_matches(r, tok)) {
                 fprintf(stderr, "sluice offsets: topic '%s' is not read by route '%s'\n", tok, r->name);
                 free(copy);
                 goto out;
@@ -130,7 +117,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         free(copy);
     } else {
         for (int t = 0; t < md->topic_cnt; t++) {
-            if (sl_config_route_for_topic(cfg, md->topics[t].topic) != r)
+            if (!sl_route_matches(r, md->topics[t].topic))
                 continue;
             for (int p = 0; p < md->topics[t].partition_cnt; p++)
                 rd_kafka_topic_partition_list_add(l, md->topics[t].topic, md->topics[t].partitions[p].id)->offset = when;
@@ -157,6 +144,34 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         fprintf(stderr, "sluice offsets: route '%s' reads no existing topic\n", r->name);
         goto out;
     }
+    group = sl_pipeline_group(cfg, r, l->elems[0].topic);
+    for (int i = 1; i < l->cnt; i++) {
+        char *g = sl_pipeline_group(cfg, r, l->elems[i].topic);
+        bool same = !strcmp(g, group);
+        if (!same)
+            fprintf(stderr, "sluice offsets: route '%s' writes %s in group '%s' and %s in group '%s' (fan-out); "
+                            "name the partitions of one group (topic:partition:offset)\n",
+                    r->name, l->elems[0].topic, group, l->elems[i].topic, g);
+        free(g);
+        if (!same)
+            goto out;
+    }
+    e = rd_kafka_list_groups(rk, group, &groups, 10000);
+    if (e && !in_db) {
+        fprintf(stderr, "sluice offsets: cannot describe group '%s' (%s), so cannot tell whether it is stopped\n",
+                group, rd_kafka_err2str(e));
+        goto out;
+    }
+    if (e)
+        fprintf(stderr, "sluice offsets: warning: cannot describe group '%s' (%s); going on: a running worker "
+                        "of an exactly-once target notices the moved offsets and resumes from them\n",
+                group, rd_kafka_err2str(e));
+    for (int i = 0; groups && i < groups->group_cnt; i++)
+        if (!strcmp(groups->groups[i].group, group) && groups->groups[i].member_cnt > 0) {
+            fprintf(stderr, "sluice offsets: group '%s' has %d live member(s); stop every sluice of this group first\n",
+                    group, groups->groups[i].member_cnt);
+            goto out;
+        }
     if (in_db && sink->ops->open(sink, &err)) {
         fprintf(stderr, "sluice offsets: target %s: %s\n", r->target->name, err.msg);
         goto out;
@@ -189,6 +204,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
     }
     free(offs);
 out:
+    free(group);
     sl_sink_free(sink);
     rd_kafka_topic_partition_list_destroy(l);
     if (md)

@@ -51,7 +51,7 @@ const sl_option sl_options[] = {
     {SEC_TOP, "targets", OPT_SECTION, 0, 0, NULL, true, NULL,
      "Databases to write to: a mapping of target name to its settings (`targets.<name>.*`)."},
     {SEC_TOP, "routes", OPT_SECTION, 0, 0, NULL, true, NULL,
-     "Topic-to-table routes, a list (`routes[].*`). A topic is handled by the first route that matches it."},
+     "Topic-to-table routes, a list (`routes[].*`). Every route that matches a topic takes its records (fan-out): routes on the target of the first one that matches write in one transaction, in the group `kafka.group.id`; a route on another target is read by that target's own consumers, in the group `<group.id>.<target>`, with offsets of their own (docs/delivery.md)."},
     {SEC_TOP, "batch", OPT_SECTION, 0, 0, NULL, false, NULL,
      "When pending rows are written (`batch.*`). Limits apply per worker, across its tables; "
      "whichever is reached first flushes."},
@@ -62,7 +62,8 @@ const sl_option sl_options[] = {
      "Confluent Schema Registry for `format: avro` (`schema_registry.*`)."},
     {SEC_TOP, "workers", OPT_INT, TOP(workers), 0, "1", false, NULL,
      "Consumer instances (threads) in this process, all members of the consumer group. Each has "
-     "its own database connection per target.", .min = "1", .max = "64"},
+     "its own database connection per target. With fan-out, each target read in a group of its own "
+     "has this many more (docs/delivery.md); 64 in all at most.", .min = "1", .max = "64"},
     {SEC_TOP, "log_level", OPT_STR, TOP(log_level), 0, "info", false, NULL,
      "error, warn, info or debug. The `-v` flag raises it to debug.", .reload = true},
     {SEC_TOP, "metrics_file", OPT_STR, TOP(metrics_file), 0, NULL, false, NULL,
@@ -273,6 +274,23 @@ const sl_option sl_options[] = {
      "create of a primary-key change it is carried from the stored row of the old key (header "
      "`__debezium.oldkey`), and counted in `sluice_unavailable_values_total` where that row is gone "
      "(docs/cdc.md).", .reload = true},
+    /* child tables from nested arrays (src/worker/explode.c, docs/child-tables.md) */
+    {SEC_ROUTE, "explode", OPT_STR, RTE(explode), 0, NULL, false, NULL,
+     "A child table: JSON pointer to an array in the record's value (`/items`). Each element becomes a "
+     "row of this route's table, keyed by the parent's key (`explode_parent`) and the element's index "
+     "(`explode_index`); an object's fields are its columns, any other element is the column `value`. "
+     "Every record of the parent replaces its children as a whole (the old ones deleted, the new ones "
+     "inserted) and a delete or tombstone of the parent deletes them, in the transaction of the "
+     "parent's own route when it is on the same target (fan-out). Needs mode upsert and a "
+     "transactional target (postgresql)."},
+    {SEC_ROUTE, "explode_index", OPT_STR, RTE(explode_index), 0, "index", false, NULL,
+     "With `explode`: the child table's column taking the element's position in the array (0, 1, ...). "
+     "The child table's key is the `explode_parent` columns and this one."},
+    {SEC_ROUTE, "explode_parent", OPT_MAP, RTE(explode_parent), RTE(nexplode_parent), NULL, false, NULL,
+     "With `explode`: child column -> JSON pointer to the parent's key value, looked up in the record's "
+     "value, else in its key: the same pointer into an object key, or a scalar key whole when the parent's key "
+     "is one column, as for a tombstone (`order_id: /id`); an empty pointer (`\"\"`) always takes the scalar "
+     "record key."},
 };
 
 #pragma GCC diagnostic pop

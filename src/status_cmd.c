@@ -12,6 +12,7 @@
 
 #include "sluice/app.h"
 #include "sluice/kafka.h"
+#include "sluice/pipeline.h"
 #include "sluice/sink.h"
 #include "sluice/strbuf.h"
 #include "sluice/textfmt.h"
@@ -230,7 +231,7 @@ static void print_table(const status *st, const char *group)
         printf("errors:\n%s\n", st->errors.data);
 }
 
-static void print_json(const status *st, const char *group)
+static json_t *status_json(const status *st, const char *group)
 {
     json_t *parts = json_array();
     for (size_t i = 0; i < st->n; i++) {
@@ -259,15 +260,13 @@ static void print_json(const status *st, const char *group)
         s = e ? e + 1 : s + strlen(s);
     }
     json_object_set_new(root, "errors", errs);
-    char *text = json_dumps(root, JSON_INDENT(2));
-    printf("%s\n", text);
-    free(text);
-    json_decref(root);
+    return root;
 }
 
-int sl_app_status(const sl_config *cfg, bool as_json)
+/* One pipeline's group (pipeline.h): in @json when asked for, else printed. */
+static int status_of(const sl_config *cfg, const sl_pipeline *pipe, json_t **json)
 {
-    const char *group = sl_config_kafka_get(cfg, "group.id");
+    const char *group = pipe->group;
     char es[512];
     rd_kafka_conf_t *c = sl_kafka_conf(cfg, false, es, sizeof(es));
     if (!c) {
@@ -293,7 +292,7 @@ int sl_app_status(const sl_config *cfg, bool as_json)
     /* every partition of every topic a route takes, in topic order */
     for (int t = 0; t < md->topic_cnt; t++) {
         const struct rd_kafka_metadata_topic *mt = &md->topics[t];
-        const sl_route_conf *r = sl_config_route_for_topic(cfg, mt->topic);
+        const sl_route_conf *r = sl_pipeline_route(cfg, pipe->target, mt->topic);
         if (!r || mt->err)
             continue;
         for (int p = 0; p < mt->partition_cnt; p++) {
@@ -304,6 +303,9 @@ int sl_app_status(const sl_config *cfg, bool as_json)
     /* explicit topics that do not exist */
     for (size_t r = 0; r < cfg->nroutes; r++)
         for (size_t t = 0; t < cfg->routes[r].ntopics; t++) {
+            if (pipe->target != SL_PIPE_MAIN && !sl_pipeline_subscribes(cfg, pipe->target, &cfg->routes[r],
+                                                                        cfg->routes[r].topics[t]))
+                continue;
             bool found = false;
             for (size_t i = 0; i < st.n; i++)
                 found |= !strcmp(st.rows[i].topic, cfg->routes[r].topics[t]);
@@ -346,8 +348,8 @@ int sl_app_status(const sl_config *cfg, bool as_json)
     }
     read_db_offsets(&st, group);
     describe_group(&st, rk, group);
-    if (as_json)
-        print_json(&st, group);
+    if (json)
+        *json = status_json(&st, group);
     else
         print_table(&st, group);
     int rc = st.errors.len ? 1 : 0;
@@ -362,5 +364,31 @@ int sl_app_status(const sl_config *cfg, bool as_json)
      * exit then. */
     if (!st.members_error[0])
         rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return rc;
+}
+
+int sl_app_status(const sl_config *cfg, bool as_json)
+{
+    /* the main group; with fan-out, each target's own group after it (an
+     * array of them in JSON) */
+    sl_pipeline *pipes = NULL;
+    size_t n = sl_pipelines(cfg, &pipes);
+    json_t *all = json_array();
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = NULL;
+        if (!as_json && i)
+            printf("\n");
+        rc |= status_of(cfg, &pipes[i], as_json ? &one : NULL);
+        if (one)
+            json_array_append_new(all, one);
+    }
+    if (as_json && json_array_size(all)) {
+        char *text = json_dumps(n == 1 ? json_array_get(all, 0) : all, JSON_INDENT(2));
+        printf("%s\n", text);
+        free(text);
+    }
+    json_decref(all);
+    sl_pipelines_free(pipes, n);
     return rc;
 }

@@ -53,6 +53,14 @@ typedef struct sl_batch {
     size_t nslots;
     sl_carry *carries;
     size_t ncarries, carry_cap;
+    /* a child table (routes[].explode, src/worker/explode.c): the index of
+     * its explode_index column, -1 otherwise.  Its key is the parent's key
+     * columns and that one.  Each upsert row deletes the parent's stored
+     * children before it is written (replace), and a row at index 0, or
+     * the delete at index -1 that stands for a parent without children,
+     * starts a new version of the parent: the rows of its earlier versions
+     * leave the batch. */
+    long child_index;
 } sl_batch;
 
 sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table);

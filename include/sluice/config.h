@@ -86,6 +86,11 @@ typedef struct sl_route_conf {
     sl_epoch_unit epoch_unit;
     char *append_key;     /* CrateDB insert mode: key column filled with topic/partition/offset */
     char *unavailable_value; /* debezium: the connector's unavailable.value.placeholder */
+    /* child tables from nested arrays (src/worker/explode.c) */
+    char *explode;        /* JSON pointer to the array in the record's value; NULL: not a child route */
+    char *explode_index;  /* the child table's column taking the element's index */
+    sl_kv *explode_parent; /* child column -> JSON pointer to the parent's key value */
+    size_t nexplode_parent;
     int line;
 } sl_route_conf;
 

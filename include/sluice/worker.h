@@ -36,7 +36,10 @@ typedef struct sl_runtime {
 
 typedef struct sl_worker sl_worker;
 
-sl_worker *sl_worker_new(sl_runtime *rt, int id);
+struct sl_pipeline;
+/* sl_worker_new() - worker @id of pipeline @pipe (pipeline.h; NULL: the
+ * main pipeline, in kafka.group.id). */
+sl_worker *sl_worker_new(sl_runtime *rt, int id, const struct sl_pipeline *pipe);
 void sl_worker_free(sl_worker *w);
 /* sl_worker_run() - the worker's thread: returns when rt->stop is set (after
  * flushing, committing and leaving the group) or when it fails (after

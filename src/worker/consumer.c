@@ -7,6 +7,7 @@
 
 #include "sluice/kafka.h"
 #include "sluice/log.h"
+#include "sluice/pipeline.h"
 #include "worker_int.h"
 
 void sl_worker_commit(sl_worker *w, const size_t *ps, size_t n, bool sync)
@@ -159,11 +160,17 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
 {
     for (int i = 0; i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
-        const sl_route_conf *route = sl_config_route_for_topic(w->cfg, tp->topic);
+        const sl_route_conf *route = sl_pipeline_route(w->cfg, w->pipe_target, tp->topic);
         sl_part *p = sl_parts_assign(&w->parts, tp->topic, tp->partition, route,
                                      route ? sl_worker_target_index(w->cfg, route->target) : 0);
         tp->offset = RD_KAFKA_OFFSET_INVALID; /* the group's committed offset, then auto.offset.reset */
         p->records = p->route ? sl_metrics_series(w->rt->metrics, SL_M_RECORDS, p->route->name, p->topic, NULL) : NULL;
+        p->fan = p->route ? sl_worker_fan(w, p->topic) : NULL;
+        if (!p->route && w->pipe_target != SL_PIPE_MAIN) {
+            log_info(w->ctx, "assigned %s[%d]: the main pipeline writes it to target %s; its records are passed over",
+                     tp->topic, tp->partition, w->cfg->targets[w->pipe_target].name);
+            continue;
+        }
         if (!p->route) {
             log_error(w->ctx, "assigned %s[%d] but no route matches it", tp->topic, tp->partition);
             continue;
@@ -175,7 +182,7 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
         for (int attempt = 0;; attempt++) {
             sl_error err;
             int64_t off = -1;
-            if (s->ops->read_offsets(s, sl_config_kafka_get(w->cfg, "group.id"), p->topic, &p->partition, 1, &off, &err) == 0) {
+            if (s->ops->read_offsets(s, w->group, p->topic, &p->partition, 1, &off, &err) == 0) {
                 sl_part_stored(p, off);
                 if (off >= 0)
                     tp->offset = off;
@@ -336,10 +343,20 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
     /* static membership: every consumer of the group needs an id of its
      * own, so with several workers each appends its number */
     const char *instance = sl_config_kafka_get(w->cfg, "group.instance.id");
-    if (instance && w->cfg->workers > 1) {
+    if (instance && w->cfg->workers > 1 && w->pipe_target == SL_PIPE_MAIN) {
         char id[512];
         snprintf(id, sizeof(id), "%s-%d", instance, w->id);
         rd_kafka_conf_set(c, "group.instance.id", id, es, sizeof(es));
+    }
+    if (w->pipe_target != SL_PIPE_MAIN) {
+        /* a fan-out pipeline is a group of its own (pipeline.h); a static
+         * member of it is named after its target too */
+        rd_kafka_conf_set(c, "group.id", w->group, es, sizeof(es));
+        if (instance) {
+            char id[512];
+            snprintf(id, sizeof(id), "%s-%s-%d", instance, w->cfg->targets[w->pipe_target].name, w->id);
+            rd_kafka_conf_set(c, "group.instance.id", id, es, sizeof(es));
+        }
     }
     /* Memory bounded by configuration: librdkafka's prefetch queue and fetch
      * sizes are what a worker holds besides its batch.  These defaults keep
@@ -378,9 +395,13 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
     rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
     /* consumer lag for /metrics comes from librdkafka's statistics */
-    if (!sl_config_kafka_get(w->cfg, "statistics.interval.ms"))
-        rd_kafka_conf_set(c, "statistics.interval.ms", "5000", es, sizeof(es));
-    rd_kafka_conf_set_stats_cb(c, stats_cb);
+    if (w->pipe_target == SL_PIPE_MAIN) {
+        /* only the main group's: the lag series name a topic and partition,
+         * not a group, so a fan-out pipeline's would overwrite them */
+        if (!sl_config_kafka_get(w->cfg, "statistics.interval.ms"))
+            rd_kafka_conf_set(c, "statistics.interval.ms", "5000", es, sizeof(es));
+        rd_kafka_conf_set_stats_cb(c, stats_cb);
+    }
     rd_kafka_conf_set_error_cb(c, error_cb);
     rd_kafka_conf_set_opaque(c, w);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es));
@@ -398,9 +419,13 @@ int sl_worker_subscribe(sl_worker *w)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < w->cfg->nroutes; i++) {
         const sl_route_conf *r = &w->cfg->routes[i];
+        /* several routes may name one topic (fan-out): librdkafka takes each once */
         for (size_t t = 0; t < r->ntopics; t++)
-            rd_kafka_topic_partition_list_add(l, r->topics[t], RD_KAFKA_PARTITION_UA);
-        if (r->topic_pattern)
+            if (sl_pipeline_subscribes(w->cfg, w->pipe_target, r, r->topics[t]) &&
+                !rd_kafka_topic_partition_list_find(l, r->topics[t], RD_KAFKA_PARTITION_UA))
+                rd_kafka_topic_partition_list_add(l, r->topics[t], RD_KAFKA_PARTITION_UA);
+        if (r->topic_pattern && sl_pipeline_subscribes(w->cfg, w->pipe_target, r, NULL) &&
+            !rd_kafka_topic_partition_list_find(l, r->topic_pattern, RD_KAFKA_PARTITION_UA))
             rd_kafka_topic_partition_list_add(l, r->topic_pattern, RD_KAFKA_PARTITION_UA);
     }
     rd_kafka_resp_err_t e = rd_kafka_subscribe(w->rk, l);

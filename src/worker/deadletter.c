@@ -34,10 +34,12 @@ enum { DL_SENT, DL_ACKED, DL_FAILED };
 /* A truncated copy starts at this many bytes and halves until it fits. */
 #define DL_FIRST_CUT (256 * 1024)
 
-static sl_dlq_letter *dl_find(sl_worker *w, const char *topic, int32_t partition, int64_t offset)
+/* One record may have a dead letter per route (fan-out: pipeline.h). */
+static sl_dlq_letter *dl_find(sl_worker *w, size_t route, const char *topic, int32_t partition, int64_t offset)
 {
     for (size_t i = 0; i < w->ndls; i++)
-        if (w->dls[i].offset == offset && w->dls[i].partition == partition && !strcmp(w->dls[i].topic, topic))
+        if (w->dls[i].offset == offset && w->dls[i].partition == partition && w->dls[i].route == route &&
+            !strcmp(w->dls[i].topic, topic))
             return &w->dls[i];
     return NULL;
 }
@@ -191,7 +193,8 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
                     const void *key, size_t klen, const void *val, size_t vlen, const char *why, bool *now)
 {
     *now = false;
-    sl_dlq_letter *d = dl_find(w, topic, partition, offset);
+    size_t route = (size_t)(r - w->cfg->routes);
+    sl_dlq_letter *d = dl_find(w, route, topic, partition, offset);
     if (d && d->state == DL_ACKED) {
         /* acknowledged meanwhile, or read again (a retried write, a rewind):
          * it is in the topic already */
@@ -210,7 +213,8 @@ static int dl_topic(sl_worker *w, const sl_route_conf *r, const char *topic, int
             w->dls = sl_xrealloc(w->dls, w->capdls * sizeof(*w->dls));
         }
         d = &w->dls[w->ndls++];
-        *d = (sl_dlq_letter){.topic = sl_xstrdup(topic), .partition = partition, .offset = offset, .cap = SIZE_MAX};
+        *d = (sl_dlq_letter){.topic = sl_xstrdup(topic), .partition = partition, .offset = offset, .route = route,
+                             .cap = SIZE_MAX};
         dl_send(w, d, r, key, klen, val, vlen, why);
     }
     for (;;) {

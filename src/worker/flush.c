@@ -73,7 +73,7 @@ static void reload_db_offsets(sl_worker *w)
             continue;
         int64_t off = -1;
         sl_error err;
-        if (s->ops->read_offsets(s, sl_config_kafka_get(w->cfg, "group.id"), p->topic, &p->partition, 1, &off, &err) == 0 &&
+        if (s->ops->read_offsets(s, w->group, p->topic, &p->partition, 1, &off, &err) == 0 &&
             off >= 0)
             sl_part_fenced(p, off);
     }
@@ -290,7 +290,7 @@ static bool hand_off_target(sl_worker *w, size_t t, bool retry)
     pending->dead = dead;
     pending->ndead = 0;
     pending->dead_cap = dead_cap;
-    f->group_id = sl_config_kafka_get(w->cfg, "group.id");
+    f->group_id = w->group;
     sl_writer_submit(wr, retry);
     return true;
 }

@@ -54,6 +54,7 @@ typedef struct sl_part {
     bool revoked;     /* revoked while a flush was retrying */
     uint64_t assignment; /* which assignment of the partition this is (sl_parts.assignments) */
     struct sl_series *records; /* the worker's records counter for it (metrics.h); not used here */
+    const struct sl_fan *fan;  /* the routes its records go through when several match (fanout.c); not used here */
 } sl_part;
 
 typedef struct sl_parts {

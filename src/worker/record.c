@@ -16,16 +16,23 @@ static size_t add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op o
  * for meanwhile (the table's schema moved on) serves the group, and a
  * revoke may have removed the partition, moved its entry, or given it a new
  * assignment.  NULL when the record is no longer this worker's to take. */
-static sl_part *still_assigned(sl_worker *w, const char *topic, int32_t partition, uint64_t assignment)
+sl_part *sl_worker_still_assigned(sl_worker *w, const char *topic, int32_t partition, uint64_t assignment)
 {
     sl_part *p = sl_parts_find(&w->parts, topic, partition);
     return p && !p->revoked && p->assignment == assignment ? p : NULL;
 }
 
-/* 0 taken, 2 dropped (its partition was revoked meanwhile), -1 @err.
- * @topic: the record's topic name as the message holds it (rec->topic is
+/* @topic: the record's topic name as the message holds it (rec->topic is
  * its partition entry's, which a revoke frees). */
-static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+int sl_worker_take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                          uint64_t assignment, sl_change *c, sl_error *err)
+{
+    if (r->explode && (c->op == SL_OP_UPSERT || c->op == SL_OP_DELETE))
+        return sl_worker_explode(w, r, rec, topic, assignment, c, err); /* a child table */
+    return sl_worker_take_one(w, r, rec, topic, assignment, c, err);
+}
+
+int sl_worker_take_one(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
                        uint64_t assignment, sl_change *c, sl_error *err)
 {
     if (c->op == SL_OP_IGNORE) {
@@ -33,7 +40,7 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
         return 0;
     }
     sl_tentry *te = sl_worker_table_for(w, r, rec, c, err);
-    if (!still_assigned(w, topic, rec->partition, assignment))
+    if (!sl_worker_still_assigned(w, topic, rec->partition, assignment))
         return 2; /* its rows must not be written under an assignment that is gone */
     if (!te && w->table_absent && c->op == SL_OP_DELETE && r->auto_create) {
         /* a delete ahead of the records that create its table (a topic
@@ -77,7 +84,7 @@ static int take_change(sl_worker *w, const sl_route_conf *r, const sl_record *re
         sl_cells_learn(te->direct, c);
     /* a route whose table name has no template has this one table: its
      * next records may take the direct reader */
-    if (te->direct && !strstr(r->table, "${"))
+    if (te->direct && !strstr(r->table, "${") && !r->explode)
         w->direct[r - w->cfg->routes] = (size_t)(te - w->tables) + 1;
     return 0;
 }
@@ -96,6 +103,27 @@ static size_t add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op o
     return at;
 }
 
+int sl_worker_bad_record(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_error *err)
+{
+    int bad = err->kind == SL_ERR_FATAL ? -1
+                                        : sl_worker_handle_bad(w, r, rec->topic, rec->partition, rec->offset, rec->key,
+                                                               rec->key_len, rec->value, rec->value_len, err);
+    if (bad == 1) {
+        err->kind = SL_ERR_RETRY; /* its dead letter waits for the dead-letter topic */
+        return 1;
+    }
+    if (bad) {
+        log_error(r->name, SL_REC_FMT ": %s", SL_REC_ARGS(rec), err->msg);
+        /* (a dead letter that cannot be produced: deadletter.c said so) */
+        if (err->kind != SL_ERR_FATAL && r->on_error != SL_ONERR_DLQ)
+            log_error(r->name, "stopping (on_error: fail): offsets are committed up to, not past, "
+                               SL_REC_FMT, SL_REC_ARGS(rec));
+        err->kind = SL_ERR_FATAL;
+        return -1;
+    }
+    return 0;
+}
+
 int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -108,6 +136,8 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     if (sl_part_skip(p, m->offset))
         return 0;
     const sl_route_conf *r = p->route;
+    if (!r && w->pipe_target != SIZE_MAX)
+        return 0; /* a topic of a fan-out pipeline's pattern that the main pipeline writes */
     if (!r) {
         log_error(w->ctx, "no route for %s[%d]@%lld", topic, m->partition, (long long)m->offset);
         sl_worker_fail(w, 1);
@@ -125,6 +155,8 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     };
     rd_kafka_timestamp_type_t tst;
     rec.timestamp = rd_kafka_message_timestamp(m, &tst);
+    if (p->fan)
+        return sl_worker_handle_fan(w, p, m, &rec, topic, assignment);
     sl_decoder *d = &w->decoders[r - w->cfg->routes];
     sl_change c;
     sl_error err;
@@ -137,12 +169,12 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     } else {
         rc = sl_decode(d, &rec, &c, &err);
         if (rc == 0) {
-            rc = take_change(w, r, &rec, topic, assignment, &c, &err);
+            rc = sl_worker_take_change(w, r, &rec, topic, assignment, &c, &err);
             sl_change_clear(&c);
         }
     }
     /* p (and rec.topic, its name) may be stale: see still_assigned() */
-    if (!(p = still_assigned(w, topic, m->partition, assignment))) {
+    if (!(p = sl_worker_still_assigned(w, topic, m->partition, assignment))) {
         /* not taken: whoever holds the partition now reads it from the
          * committed offset, which is not past it */
         log_info(w->ctx, "%s[%d]@%lld: its partition was revoked while it was handled; left to its next owner",
@@ -152,21 +184,8 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     rec.topic = p->topic; /* the same name, as long as the assignment is */
     if (rc && err.kind == SL_ERR_RETRY)
         return 1;
-    if (rc) {
-        int bad = err.kind == SL_ERR_FATAL ? -1
-                                           : sl_worker_handle_bad(w, r, rec.topic, rec.partition, rec.offset, rec.key,
-                                                                  rec.key_len, rec.value, rec.value_len, &err);
-        if (bad == 1)
-            return 1; /* its dead letter waits for the dead-letter topic */
-        if (bad) {
-            log_error(r->name, SL_REC_FMT ": %s", SL_REC_ARGS(&rec), err.msg);
-            /* (a dead letter that cannot be produced: deadletter.c said so) */
-            if (err.kind != SL_ERR_FATAL && r->on_error != SL_ONERR_DLQ)
-                log_error(r->name, "stopping (on_error: fail): offsets are committed up to, not past, "
-                                   SL_REC_FMT, SL_REC_ARGS(&rec));
-            return -1;
-        }
-    }
+    if (rc && sl_worker_bad_record(w, r, &rec, &err))
+        return err.kind == SL_ERR_RETRY ? 1 : -1;
     sl_series_add(p->records, 1);
     sl_part_taken(p, m->offset);
     if (w->pending_rows++ == 0)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sluice/log.h"
+#include "sluice/pipeline.h"
 #include "worker_int.h"
 
 /* A poll that waits this long without a record means the consumer has
@@ -84,14 +85,23 @@ void sl_worker_nap(const sl_worker *w, int64_t ms)
     }
 }
 
-sl_worker *sl_worker_new(sl_runtime *rt, int id)
+sl_worker *sl_worker_new(sl_runtime *rt, int id, const sl_pipeline *pipe)
 {
     sl_worker *w = sl_xcalloc(1, sizeof(*w));
     w->rt = rt;
     w->cfg = rt->cfg;
     w->id = id;
-    snprintf(w->ctx, sizeof(w->ctx), "worker %d", id);
+    w->pipe_target = pipe ? pipe->target : SL_PIPE_MAIN;
+    const char *group = sl_config_kafka_get(w->cfg, "group.id");
+    w->group = sl_xstrdup(pipe ? pipe->group : group ? group : "");
+    if (w->pipe_target == SL_PIPE_MAIN)
+        snprintf(w->ctx, sizeof(w->ctx), "worker %d", id);
+    else
+        snprintf(w->ctx, sizeof(w->ctx), "worker %d (%.16s)", id, pipe->name);
     sl_rowbuilder_init(&w->rb);
+    w->uses = sl_xcalloc(w->cfg->ntargets ? w->cfg->ntargets : 1, sizeof(bool));
+    for (size_t t = 0; t < w->cfg->ntargets; t++)
+        w->uses[t] = sl_pipeline_writes(w->cfg, w->pipe_target, t);
     w->sinks = sl_xcalloc(w->cfg->ntargets, sizeof(sl_sink *));
     w->flushes = sl_xcalloc(w->cfg->ntargets, sizeof(sl_flush));
     w->decoders = sl_xcalloc(w->cfg->nroutes, sizeof(sl_decoder));
@@ -145,6 +155,9 @@ void sl_worker_free(sl_worker *w)
     free(w->sinks);
     sl_worker_deadletters_free(w);
     sl_parts_free(&w->parts);
+    sl_worker_fans_free(w);
+    free(w->group);
+    free(w->uses);
     sl_rowbuilder_free(&w->rb);
     json_decref(w->awaited);
     free(w);
@@ -185,7 +198,7 @@ static void probe_targets(sl_worker *w)
         return;
     w->next_probe_ms = now + 5000;
     for (size_t t = 0; t < w->cfg->ntargets; t++) {
-        if (w->sinks[t]->connected || sl_writer_check(&w->writers[t], NULL) != SL_WRITER_IDLE)
+        if (!sl_worker_uses_target(w, t) || w->sinks[t]->connected || sl_writer_check(&w->writers[t], NULL) != SL_WRITER_IDLE)
             continue;
         sl_error err;
         sl_error_clear(&err);
@@ -239,6 +252,21 @@ static void take_reload(sl_worker *w)
     log_info(w->ctx, "reload: now using the new configuration (generation %u)", gen);
 }
 
+/* Record @m must be read again later (a dependency is down): back off with
+ * the partitions paused, serving the group, then read from where pending
+ * work starts.  Takes @m. */
+static void wait_for_dependency(sl_worker *w, rd_kafka_message_t *m, int attempt)
+{
+    int64_t wait = sl_worker_backoff_ms(w, attempt);
+    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms", rd_kafka_topic_name(m->rkt),
+             m->partition, (long long)m->offset, (long long)wait);
+    rd_kafka_message_destroy(m);
+    sl_worker_pause(w, true);
+    sl_worker_serve_paused(w, wait);
+    sl_worker_pause(w, false);
+    sl_worker_rewind(w);
+}
+
 void *sl_worker_run(void *arg)
 {
     sl_worker *w = arg;
@@ -250,7 +278,7 @@ void *sl_worker_run(void *arg)
         sl_worker_fail(w, 1);
         return NULL;
     }
-    log_info(w->ctx, "joined group '%s'%s", sl_config_kafka_get(w->cfg, "group.id"),
+    log_info(w->ctx, "joined group '%s'%s", w->group,
              w->cooperative ? " (cooperative rebalancing)" : "");
     int retry_attempt = 0;
     while (!sl_worker_stopping(w)) {
@@ -296,6 +324,20 @@ void *sl_worker_run(void *arg)
                 }
             } else {
                 int rc = sl_worker_handle_record(w, m);
+                if (rc >= 3) {
+                    /* part of a fan-out record is batched (fanout.c): what is
+                     * pending is dropped, never written, and read again */
+                    sl_worker_end_writes(w);
+                    sl_worker_discard_pending(w);
+                    sl_worker_rewind(w);
+                    if (rc == 4) {
+                        rd_kafka_message_destroy(m);
+                        sl_worker_fail(w, 1);
+                        break;
+                    }
+                    wait_for_dependency(w, m, retry_attempt++);
+                    continue;
+                }
                 if (rc < 0) {
                     rd_kafka_message_destroy(m);
                     /* records before the bad one are good: write and commit them */
@@ -318,14 +360,7 @@ void *sl_worker_run(void *arg)
                             sl_worker_rewind(w);
                         }
                     }
-                    int64_t wait = sl_worker_backoff_ms(w, retry_attempt++);
-                    log_warn(w->ctx, "%s[%d]@%lld must wait for a dependency; retrying in %lld ms",
-                             rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, (long long)wait);
-                    rd_kafka_message_destroy(m);
-                    sl_worker_pause(w, true);
-                    sl_worker_serve_paused(w, wait);
-                    sl_worker_pause(w, false);
-                    sl_worker_rewind(w);
+                    wait_for_dependency(w, m, retry_attempt++);
                     continue;
                 }
                 retry_attempt = 0;

@@ -11,6 +11,7 @@
  *   deadletter.c  bad records: skip, dead-letter topic or table
  *   tables.c      the table cache and table-name templates
  *   record.c      one record: decode, map, batch
+ *   fanout.c      one record through several routes of one target
  *
  * Threads: everything here runs on the worker's own thread, including
  * librdkafka's rebalance callback (served from rd_kafka_consumer_poll),
@@ -83,6 +84,7 @@ typedef struct sl_dlq_letter {
     char *topic;          /* of the record */
     int32_t partition;
     int64_t offset;
+    size_t route;         /* index of the route whose dead letter it is (fan-out: several per record) */
     uint64_t seq;         /* matches the delivery report (msg_opaque) */
     int state;            /* DL_SENT, DL_ACKED, DL_FAILED */
     rd_kafka_resp_err_t err;
@@ -125,10 +127,26 @@ typedef struct sl_writer {
     char dl_err[512];        /* why */
 } sl_writer;
 
+/* The routes of one pipeline a topic's records go through, when there are
+ * several (fanout.c): indexes into cfg->routes, the first one the
+ * partition's route.  Indexes survive a reload (routes are never added or
+ * removed by one). */
+typedef struct sl_fan {
+    char *topic;
+    size_t *routes;
+    size_t n;
+} sl_fan;
+
 struct sl_worker {
     sl_runtime *rt;
     const sl_config *cfg;
     int id;
+    /* fan-out (pipeline.h): the pipeline this worker belongs to */
+    size_t pipe_target;       /* SL_PIPE_MAIN, or the one target of a fan-out pipeline */
+    char *group;              /* its group.id */
+    bool *uses;               /* per target: whether this pipeline writes to it (connected, probed) */
+    sl_fan **fans;            /* per topic with several routes, built at assignment */
+    size_t nfans;
     char ctx[32];
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue;  /* rk's consumer queue (sl_worker_caught_up()) */
@@ -314,7 +332,49 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
                                sl_error *err);
 void sl_tentry_fini(sl_tentry *te);
 
+/* fanout.c */
+/* sl_worker_fan() - the routes of this worker's pipeline for @topic when
+ * there are several (cached for the worker's life), else NULL. */
+const sl_fan *sl_worker_fan(sl_worker *w, const char *topic);
+void sl_worker_fans_free(sl_worker *w);
+/* sl_worker_uses_target() - whether this worker's pipeline writes to target @t. */
+static inline bool sl_worker_uses_target(const sl_worker *w, size_t t)
+{
+    return w->uses[t];
+}
+/* sl_worker_handle_fan() - record @m of partition @p through every route of
+ * @p->fan: decoded and its tables resolved for each first, then mapped and
+ * batched.  Returns as sl_worker_handle_record(); and 3 (read it again
+ * later) or 4 (the worker stops) where that would say 1 or -1 after rows
+ * of the record were batched: what is pending then must be dropped and read
+ * again, never written (a write would hold part of the record). */
+int sl_worker_handle_fan(sl_worker *w, sl_part *p, rd_kafka_message_t *m, sl_record *rec, const char *topic,
+                         uint64_t assignment);
+
+/* explode.c */
+/* sl_worker_explode() - parent change @c of child route @r: its children's
+ * rows into the batch (as sl_worker_take_change()). */
+int sl_worker_explode(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                      uint64_t assignment, sl_change *c, sl_error *err);
+/* sl_worker_explode_table() - the table of child route @r for parent change @c. */
+sl_tentry *sl_worker_explode_table(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
+                                   sl_error *err);
+
 /* record.c */
+/* sl_worker_take_one() - sl_worker_take_change() of one row's change. */
+int sl_worker_take_one(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                       uint64_t assignment, sl_change *c, sl_error *err);
+/* sl_worker_take_change() - decoded change @c of @rec through route @r into
+ * its table's batch: 0 taken, 2 dropped (the partition was revoked
+ * meanwhile), -1 @err. */
+int sl_worker_take_change(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const char *topic,
+                          uint64_t assignment, sl_change *c, sl_error *err);
+/* sl_worker_still_assigned() - @topic[@partition] under @assignment, else NULL. */
+sl_part *sl_worker_still_assigned(sl_worker *w, const char *topic, int32_t partition, uint64_t assignment);
+/* sl_worker_bad_record() - a bad record of route @r: its on_error.  0
+ * handled, 1 read it again later, -1 stop. */
+int sl_worker_bad_record(sl_worker *w, const sl_route_conf *r, const sl_record *rec, sl_error *err);
+
 /* sl_worker_handle_record() - 0: taken (or handled as bad); 1: retry this
  * record later; -1: the worker stops. */
 int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m);

@@ -14,13 +14,19 @@
 #include "sluice/strbuf.h"
 #include "sluice/textfmt.h"
 
-/* The key equality "t.k1 = s.k1 AND ..." */
-static void key_match(sl_strbuf *q, const sl_table *t)
+/* The key equality "t.k1 = s.k1 AND ..."; for a child table (batch.h:
+ * child_index) the parent's part of the key only, so that a delete takes
+ * every child of the parent. */
+static void key_match(sl_strbuf *q, const sl_table *t, long skip)
 {
+    bool first = true;
     for (size_t k = 0; k < t->nkey; k++) {
+        if ((long)t->key[k] == skip)
+            continue;
         const char *col = t->cols[t->key[k]].name;
-        if (k)
+        if (!first)
             sl_strbuf_puts(q, " AND ");
+        first = false;
         sl_strbuf_puts(q, "t.");
         sl_sql_ident(q, col);
         sl_strbuf_puts(q, " = s.");
@@ -75,7 +81,7 @@ static int write_upserts(sl_sink *s, const rowset *rs, sl_error *err)
     if (!rc && any_delete) {
         sl_strbuf_reset(q);
         sl_strbuf_printf(q, "DELETE FROM %s AS t USING %s AS s WHERE s.\"__sluice_delete\" AND ", t->qname, stg);
-        key_match(q, t);
+        key_match(q, t, rs->b->child_index);
         rc = exec_ok(s, q->data, 0, NULL, "DELETE", err);
     }
     for (int g = 0; !rc && g < ngroups; g++) {
