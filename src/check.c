@@ -218,8 +218,13 @@ int sl_app_check(const sl_config *cfg)
         size_t found = 0;
         for (int k = 0; md && k < md->topic_cnt; k++) {
             const char *topic = md->topics[k].topic;
-            if (!sl_route_matches(r, topic)) /* every matching route reads it (fan-out) */
+            if (!sl_route_takes(cfg, r, topic)) {
+                if (sl_route_matches(r, topic))
+                    say("  topic %s: WARNING: goes through route '%s' first; this route takes it too only with "
+                        "fan_out: true\n",
+                        topic, sl_config_route_for_topic(cfg, topic)->name);
                 continue;
+            }
             found++;
             char *group = sl_pipeline_group(cfg, r, topic);
             const char *main_group = sl_config_kafka_get(cfg, "group.id");

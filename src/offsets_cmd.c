@@ -107,7 +107,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
                 goto out;
             }
             *c0 = *c1 = '\0';
-            if (!sl_route_matches(r, tok)) {
+            if (!sl_route_takes(cfg, r, tok)) {
                 fprintf(stderr, "sluice offsets: topic '%s' is not read by route '%s'\n", tok, r->name);
                 free(copy);
                 goto out;
@@ -117,7 +117,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         free(copy);
     } else {
         for (int t = 0; t < md->topic_cnt; t++) {
-            if (!sl_route_matches(r, md->topics[t].topic))
+            if (!sl_route_takes(cfg, r, md->topics[t].topic))
                 continue;
             for (int p = 0; p < md->topics[t].partition_cnt; p++)
                 rd_kafka_topic_partition_list_add(l, md->topics[t].topic, md->topics[t].partitions[p].id)->offset = when;

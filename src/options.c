@@ -51,7 +51,7 @@ const sl_option sl_options[] = {
     {SEC_TOP, "targets", OPT_SECTION, 0, 0, NULL, true, NULL,
      "Databases to write to: a mapping of target name to its settings (`targets.<name>.*`)."},
     {SEC_TOP, "routes", OPT_SECTION, 0, 0, NULL, true, NULL,
-     "Topic-to-table routes, a list (`routes[].*`). Every route that matches a topic takes its records (fan-out): routes on the target of the first one that matches write in one transaction, in the group `kafka.group.id`; a route on another target is read by that target's own consumers, in the group `<group.id>.<target>`, with offsets of their own (docs/delivery.md)."},
+     "Topic-to-table routes, a list (`routes[].*`). A topic goes through the first route that matches it, and through every later route that matches it and says `fan_out: true` (or is a child route, `explode`): routes on the target of the first one write in one transaction, in the group `kafka.group.id`; a route on another target is read by that target's own consumers, in the group `<group.id>.<target>`, with offsets of their own (docs/delivery.md)."},
     {SEC_TOP, "batch", OPT_SECTION, 0, 0, NULL, false, NULL,
      "When pending rows are written (`batch.*`). Limits apply per worker, across its tables; "
      "whichever is reached first flushes."},
@@ -274,6 +274,12 @@ const sl_option sl_options[] = {
      "create of a primary-key change it is carried from the stored row of the old key (header "
      "`__debezium.oldkey`), and counted in `sluice_unavailable_values_total` where that row is gone "
      "(docs/cdc.md).", .reload = true},
+    /* fan-out (src/pipeline.c, docs/delivery.md) */
+    {SEC_ROUTE, "fan_out", OPT_BOOL, RTE(fan_out), 0, "false", false, NULL,
+     "Take the topics this route matches even where an earlier route matches them first (fan-out): "
+     "the record then goes through both. Without it a topic goes only through the first route that "
+     "matches it, so a catch-all `topic_pattern` after specific routes takes only the topics they leave. "
+     "A child route (`explode`) always takes its topics. See docs/delivery.md."},
     /* child tables from nested arrays (src/worker/explode.c, docs/child-tables.md) */
     {SEC_ROUTE, "explode", OPT_STR, RTE(explode), 0, NULL, false, NULL,
      "A child table: JSON pointer to an array in the record's value (`/items`). Each element becomes a "

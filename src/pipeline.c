@@ -31,6 +31,17 @@ bool sl_route_matches(const sl_route_conf *r, const char *topic)
     return r->topic_pattern && pattern_matches(r->topic_pattern, topic);
 }
 
+/* Whether route @r takes topics an earlier route matches first. */
+static bool fans_out(const sl_route_conf *r)
+{
+    return r->fan_out || r->explode;
+}
+
+bool sl_route_takes(const sl_config *cfg, const sl_route_conf *r, const char *topic)
+{
+    return sl_route_matches(r, topic) && (fans_out(r) || sl_config_route_for_topic(cfg, topic) == r);
+}
+
 const sl_route_conf *sl_pipeline_route(const sl_config *cfg, size_t target, const char *topic)
 {
     const sl_route_conf *home = sl_config_route_for_topic(cfg, topic);
@@ -39,7 +50,8 @@ const sl_route_conf *sl_pipeline_route(const sl_config *cfg, size_t target, cons
     if (target_of(cfg, home) == target)
         return NULL; /* the main pipeline writes it */
     for (size_t i = (size_t)(home - cfg->routes) + 1; i < cfg->nroutes; i++)
-        if (target_of(cfg, &cfg->routes[i]) == target && sl_route_matches(&cfg->routes[i], topic))
+        if (target_of(cfg, &cfg->routes[i]) == target && fans_out(&cfg->routes[i]) &&
+            sl_route_matches(&cfg->routes[i], topic))
             return &cfg->routes[i];
     return NULL;
 }
@@ -47,7 +59,7 @@ const sl_route_conf *sl_pipeline_route(const sl_config *cfg, size_t target, cons
 const sl_route_conf *sl_pipeline_next_route(const sl_config *cfg, const sl_route_conf *r, const char *topic)
 {
     for (size_t i = (size_t)(r - cfg->routes) + 1; i < cfg->nroutes; i++)
-        if (cfg->routes[i].target == r->target && sl_route_matches(&cfg->routes[i], topic))
+        if (cfg->routes[i].target == r->target && fans_out(&cfg->routes[i]) && sl_route_matches(&cfg->routes[i], topic))
             return &cfg->routes[i];
     return NULL;
 }
@@ -57,6 +69,8 @@ const sl_route_conf *sl_pipeline_next_route(const sl_config *cfg, const sl_route
  * topics both match is not decidable from the patterns alone. */
 static bool pattern_may_fan(const sl_config *cfg, const sl_route_conf *r)
 {
+    if (!fans_out(r))
+        return false;
     for (const sl_route_conf *e = cfg->routes; e < r; e++) {
         if (e->target == r->target)
             continue;
@@ -78,7 +92,7 @@ bool sl_pipeline_subscribes(const sl_config *cfg, size_t target, const sl_route_
     if (!topic)
         return r->topic_pattern && pattern_may_fan(cfg, r);
     const sl_route_conf *home = sl_config_route_for_topic(cfg, topic);
-    return home && home->target != r->target;
+    return home && home->target != r->target && fans_out(r);
 }
 
 /* The group of target @t's fan-out pipeline. */

@@ -86,6 +86,9 @@ typedef struct sl_route_conf {
     sl_epoch_unit epoch_unit;
     char *append_key;     /* CrateDB insert mode: key column filled with topic/partition/offset */
     char *unavailable_value; /* debezium: the connector's unavailable.value.placeholder */
+    /* fan-out (pipeline.h): this route also takes topics an earlier route
+     * matches first; a child route (explode) always does */
+    bool fan_out;
     /* child tables from nested arrays (src/worker/explode.c) */
     char *explode;        /* JSON pointer to the array in the record's value; NULL: not a child route */
     char *explode_index;  /* the child table's column taking the element's index */

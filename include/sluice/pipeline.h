@@ -37,6 +37,10 @@ void sl_pipelines_free(sl_pipeline *v, size_t n);
 /* sl_route_matches() - @r names @topic or its pattern matches it. */
 bool sl_route_matches(const sl_route_conf *r, const char *topic);
 
+/* sl_route_takes() - @r reads @topic: it matches it, and it is the first
+ * route that does or it fans out (routes[].fan_out, or a child route). */
+bool sl_route_takes(const sl_config *cfg, const sl_route_conf *r, const char *topic);
+
 /* sl_pipeline_route() - the first route pipeline @target writes @topic
  * through, or NULL when the pipeline leaves the topic alone (no route, or
  * @target is the topic's home and the main pipeline writes it). */

@@ -122,7 +122,7 @@ START_TEST(pg_and_crate_one_down)
                               "  crate:\n    type: cratedb\n    url: \"%s\"\n    schema: \"%s\"\n"
                               "routes:\n"
                               "  - name: to_pg\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
-                              "  - name: to_crate\n    topics: [%s]\n    target: crate\n    table: orders_c\n"
+                              "  - name: to_crate\n    topics: [%s]\n    target: crate\n    table: orders_c\n    fan_out: true\n"
                               "batch:\n  linger_ms: 20\n"
                               "retry:\n  initial_backoff_ms: 50ms\n  max_backoff_ms: 200ms\n",
                               kafka, srv->url, schema, topic, schema, topic);
@@ -302,9 +302,9 @@ START_TEST(pg_pair_kill9)
                               "  crate:\n    type: cratedb\n    url: \"%s\"\n    schema: \"%s\"\n"
                               "routes:\n"
                               "  - name: latest\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
-                              "  - name: history\n    topics: [%s]\n    target: pg\n    table: %s.log\n"
+                              "  - name: history\n    topics: [%s]\n    target: pg\n    table: %s.log\n    fan_out: true\n"
                               "    mode: insert\n"
-                              "  - name: copy\n    topics: [%s]\n    target: crate\n    table: orders_c\n"
+                              "  - name: copy\n    topics: [%s]\n    target: crate\n    table: orders_c\n    fan_out: true\n"
                               "batch:\n  max_rows: 100\n  linger_ms: 20\n",
                               kafka, srv->url, schema, topic, schema, topic, schema, topic);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
@@ -382,9 +382,9 @@ START_TEST(fanout_rebalance)
                               "  crate:\n    type: cratedb\n    url: \"%s\"\n    schema: \"%s\"\n"
                               "routes:\n"
                               "  - name: latest\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
-                              "  - name: history\n    topics: [%s]\n    target: pg\n    table: %s.log\n"
+                              "  - name: history\n    topics: [%s]\n    target: pg\n    table: %s.log\n    fan_out: true\n"
                               "    mode: insert\n"
-                              "  - name: copy\n    topics: [%s]\n    target: crate\n    table: orders_c\n"
+                              "  - name: copy\n    topics: [%s]\n    target: crate\n    table: orders_c\n    fan_out: true\n"
                               "batch:\n  max_rows: 100\n  linger_ms: 20\n",
                               kafka, srv->url, schema, topic, schema, topic, schema, topic);
     char *log_a = ts_write_file(dir, "a.log", "%s", ""), *log_b = ts_write_file(dir, "b.log", "%s", "");

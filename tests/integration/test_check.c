@@ -77,6 +77,26 @@ START_TEST(check_passes_for_existing_topics_and_tables)
 }
 END_TEST
 
+START_TEST(check_warns_of_a_route_shadowed_without_fan_out)
+{
+    check_env e;
+    setup_env(&e);
+    char extra[512], want[256];
+    snprintf(extra, sizeof(extra), "  - name: shadow\n    topics: [%s]\n    target: pg\n    table: %s.accounts\n",
+             e.topic, e.schema);
+    char *path = config(&e, "accounts", extra);
+    char *out = NULL;
+    int code = ts_run(&out, "--check", "-c", path, (char *)NULL);
+    ck_assert_msg(code == 0, "--check exited %d:\n%s", code, out);
+    snprintf(want, sizeof(want), "topic %s: WARNING: goes through route '", e.topic);
+    ck_assert_msg(strstr(out, want) && strstr(out, "this route takes it too only with fan_out: true"),
+                  "--check does not say that route 'shadow' takes nothing:\n%s", out);
+    free(out);
+    free(path);
+    teardown_env(&e);
+}
+END_TEST
+
 START_TEST(check_names_a_misspelt_key_with_its_line)
 {
     check_env e;
@@ -156,7 +176,8 @@ END_TEST
 
 int main(void)
 {
-    const TTest *tests[] = {check_passes_for_existing_topics_and_tables, check_names_a_misspelt_key_with_its_line,
+    const TTest *tests[] = {check_passes_for_existing_topics_and_tables,
+                            check_warns_of_a_route_shadowed_without_fan_out, check_names_a_misspelt_key_with_its_line,
                             check_names_a_missing_table, check_names_a_mapped_column_the_table_lacks,
                             check_output_is_scrubbed_of_secrets};
     return sc_main("integration check", tests, (int)(sizeof(tests) / sizeof(tests[0])));

@@ -48,8 +48,8 @@ END_TEST
 START_TEST(second_target_own_group)
 {
     sl_config *cfg = load("  - {name: a, topics: [orders], target: pg, table: orders}\n"
-                          "  - {name: b, topics: [orders], target: pg, table: order_log, mode: insert}\n"
-                          "  - {name: c, topics: [orders, clicks], target: crate, table: \"${topic}\"}\n");
+                          "  - {name: b, topics: [orders], target: pg, table: order_log, mode: insert, fan_out: true}\n"
+                          "  - {name: c, topics: [orders, clicks], target: crate, table: \"${topic}\", fan_out: true}\n");
     sl_pipeline *p;
     size_t n = sl_pipelines(cfg, &p);
     ck_assert_uint_eq(n, 2);
@@ -87,7 +87,7 @@ START_TEST(patterns)
     /* a pattern after a topic of another target it matches: fan-out; a
      * pattern that matches no earlier topic of another target: none */
     sl_config *cfg = load("  - {topics: [shop.orders], target: pg, table: orders}\n"
-                          "  - {topic_pattern: \"^shop\\\\..*\", target: crate, table: t}\n");
+                          "  - {topic_pattern: \"^shop\\\\..*\", target: crate, table: t, fan_out: true}\n");
     sl_pipeline *p;
     size_t n = sl_pipelines(cfg, &p);
     ck_assert_uint_eq(n, 2);
@@ -105,9 +105,34 @@ START_TEST(patterns)
     sl_config_free(cfg);
     /* a target only fanned out to: the main pipeline leaves it alone */
     cfg = load("  - {topics: [orders], target: pg, table: orders}\n"
-               "  - {topics: [orders], target: crate, table: orders}\n");
+               "  - {topics: [orders], target: crate, table: orders, fan_out: true}\n");
     ck_assert(!sl_pipeline_writes(cfg, SL_PIPE_MAIN, 1));
     ck_assert(sl_pipeline_writes(cfg, 1, 1));
+    sl_config_free(cfg);
+}
+END_TEST
+
+START_TEST(first_match_without_fan_out)
+{
+    /* routes that say nothing: a topic goes through the first route that
+     * matches it only, as before fan-out; a catch-all pattern after a
+     * specific route takes only the topics the specific one leaves */
+    sl_config *cfg = load("  - {name: a, topics: [orders], target: pg, table: orders}\n"
+                          "  - {name: b, topics: [orders], target: pg, table: order_log, mode: insert}\n"
+                          "  - {name: c, topic_pattern: \"^.*\", target: crate, table: \"${topic}\"}\n");
+    sl_pipeline *p;
+    size_t n = sl_pipelines(cfg, &p);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_eq(sl_pipeline_route(cfg, SL_PIPE_MAIN, "orders"), &cfg->routes[0]);
+    ck_assert_ptr_null(sl_pipeline_next_route(cfg, &cfg->routes[0], "orders"));
+    ck_assert_ptr_null(sl_pipeline_route(cfg, 1, "orders"));
+    ck_assert_ptr_eq(sl_pipeline_route(cfg, SL_PIPE_MAIN, "clicks"), &cfg->routes[2]);
+    ck_assert(sl_route_takes(cfg, &cfg->routes[0], "orders"));
+    ck_assert(!sl_route_takes(cfg, &cfg->routes[1], "orders"));
+    ck_assert(!sl_route_takes(cfg, &cfg->routes[2], "orders"));
+    ck_assert(sl_route_takes(cfg, &cfg->routes[2], "clicks"));
+    ck_assert(!sl_pipeline_subscribes(cfg, 1, &cfg->routes[2], NULL));
+    sl_pipelines_free(p, n);
     sl_config_free(cfg);
 }
 END_TEST
@@ -119,6 +144,7 @@ int main(void)
     tcase_add_test(tc, without_fanout_one_group);
     tcase_add_test(tc, second_target_own_group);
     tcase_add_test(tc, patterns);
+    tcase_add_test(tc, first_match_without_fan_out);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? 1 : 0;
 }
