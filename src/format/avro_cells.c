@@ -469,7 +469,7 @@ static void *cells_new(const sl_mapping *m, sl_registry *reg)
 {
     const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
-    if (!reg || r->key_format == SL_KEYFMT_AVRO || m->soft_delete_col >= 0 || t->ncols == 0)
+    if (!reg || sl_keyformat_registry(r->key_format) || m->soft_delete_col >= 0 || t->ncols == 0)
         return NULL;
     for (size_t i = 0; i < t->ncols; i++)
         if (m->pointer[i] || m->meta[i])
