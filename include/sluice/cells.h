@@ -45,6 +45,6 @@ int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder
 void sl_cells_learn(sl_cells *c, const sl_change *ch);
 
 /* The formats' readers. */
-extern const sl_cells_ops sl_json_cells_ops, sl_avro_cells_ops;
+extern const sl_cells_ops sl_json_cells_ops, sl_avro_cells_ops, sl_protobuf_cells_ops;
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "protobuf_int.h"
+#include "sluice/cells.h"
 #include "sluice/decoder.h"
 #include "sluice/registry.h"
 #include "sluice/textfmt.h"
@@ -137,6 +138,19 @@ static sl_pb_schema *schema_for(sl_registry *reg, int id, sl_error *err)
     return s;
 }
 
+sl_pb_msg *sl_protobuf_message(sl_registry *reg, int id, const int *path, size_t n, sl_error *err)
+{
+    sl_pb_schema *s = schema_for(reg, id, err);
+    if (!s)
+        return NULL;
+    sl_strbuf why = SL_STRBUF_INIT;
+    sl_pb_msg *m = sl_pb_schema_message(s, path, n, &why);
+    if (!m)
+        sl_error_set(err, SL_ERR_DATA, "schema id %d: %s", id, why.data);
+    sl_strbuf_free(&why);
+    return m;
+}
+
 /* ---- wire format ---- */
 
 static bool varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
@@ -192,17 +206,8 @@ int sl_protobuf_wire(sl_registry *reg, const void *buf, size_t len, sl_pb_msg **
             path[i] = (int)x;
         }
     }
-    sl_pb_schema *s = schema_for(reg, id, err);
-    if (!s)
+    if (!(*msg = sl_protobuf_message(reg, id, path, n, err)))
         return -1;
-    sl_strbuf why = SL_STRBUF_INIT;
-    *msg = sl_pb_schema_message(s, path, n, &why);
-    if (!*msg) {
-        sl_error_set(err, SL_ERR_DATA, "schema id %d: %s", id, why.data);
-        sl_strbuf_free(&why);
-        return -1;
-    }
-    sl_strbuf_free(&why);
     *body = p;
     *body_len = (size_t)(end - p);
     if (schema_id)
@@ -290,4 +295,5 @@ const sl_format_ops sl_format_protobuf = {
     .needs_registry = true,
     .init = protobuf_init,
     .decode = protobuf_decode,
+    .cells = &sl_protobuf_cells_ops,
 };

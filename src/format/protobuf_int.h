@@ -14,6 +14,7 @@
 #define SLUICE_PROTOBUF_INT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,21 @@ const char *sl_pb_msg_name(const sl_pb_msg *m);
  * (decoder.h): name, sluice type, optional, source_type; borrowed. */
 json_t *sl_pb_msg_fields(sl_pb_msg *m);
 
+/* One top-level field of a message, for the direct reader (protobuf_cells.c). */
+typedef struct sl_pb_field {
+    const char *name;
+    int number;
+    int type;       /* google.protobuf.FieldDescriptorProto.Type: 1 double .. 18 sint64 */
+    bool repeated;  /* repeated fields and maps */
+    bool presence;  /* NULL when unset (messages, oneof members, proto3 optional) */
+    bool timestamp; /* a google.protobuf.Timestamp */
+} sl_pb_field;
+
+size_t sl_pb_msg_nfields(const sl_pb_msg *m);
+void sl_pb_msg_field(const sl_pb_msg *m, size_t i, sl_pb_field *out);
+/* sl_pb_msg_enum_name() - the name enum field @i gives @number, or NULL. */
+const char *sl_pb_msg_enum_name(const sl_pb_msg *m, size_t i, int number);
+
 /* sl_pb_decode() - the message in @buf into a JSON object by the decoder.h
  * conventions; NULL with @why when the bytes are not a message of @m's
  * type (corrupt, truncated, a string that is not UTF-8). */
@@ -69,6 +85,8 @@ json_t *sl_pb_bytes_json(const void *buf, size_t len);
  * message its index path names (built from the registry on first use, per
  * thread) and the message's bytes.  SL_ERR_DATA for bad framing, an unknown
  * id or index, a schema that does not build; SL_ERR_RETRY from the registry. */
+/* sl_protobuf_message() - the message of schema @id that @path names. */
+sl_pb_msg *sl_protobuf_message(sl_registry *reg, int id, const int *path, size_t n, sl_error *err);
 int sl_protobuf_wire(sl_registry *reg, const void *buf, size_t len, sl_pb_msg **msg, const void **body,
                      size_t *body_len, int *schema_id, sl_error *err);
 /* sl_protobuf_decode_wire() - a whole framed message into a JSON object,

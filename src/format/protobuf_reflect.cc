@@ -447,6 +447,29 @@ extern "C" json_t *sl_pb_msg_fields(sl_pb_msg *m)
     return out;
 }
 
+extern "C" size_t sl_pb_msg_nfields(const sl_pb_msg *m)
+{
+    return (size_t)m->desc->field_count();
+}
+
+extern "C" void sl_pb_msg_field(const sl_pb_msg *m, size_t i, sl_pb_field *out)
+{
+    const pb::FieldDescriptor *f = m->desc->field((int)i);
+    out->name = f->name().c_str();
+    out->number = f->number();
+    out->type = (int)f->type();
+    out->repeated = f->is_repeated();
+    out->presence = !f->is_repeated() && f->has_presence();
+    out->timestamp = f->message_type() && is_wkt(f->message_type(), "google.protobuf.Timestamp");
+}
+
+extern "C" const char *sl_pb_msg_enum_name(const sl_pb_msg *m, size_t i, int number)
+{
+    const pb::FieldDescriptor *f = m->desc->field((int)i);
+    const pb::EnumValueDescriptor *e = f->enum_type() ? f->enum_type()->FindValueByNumber(number) : nullptr;
+    return e ? e->name().c_str() : nullptr;
+}
+
 extern "C" json_t *sl_pb_decode(sl_pb_msg *m, const void *buf, size_t len, sl_strbuf *why)
 {
     if (len > (size_t)INT32_MAX || !m->scratch->ParseFromArray(buf, (int)len)) {
