@@ -27,6 +27,8 @@ typedef struct js_cached {
     unsigned long reg;
     int id;
     json_t *fields; /* NULL: the schema is not of an object with properties */
+    int key_id;        /* with_key was made with the key schema of this id */
+    json_t *with_key;  /* fields plus the key schema's (sl_fields_with_key()) */
     struct js_cached *next;
 } js_cached;
 
@@ -39,6 +41,7 @@ static void cache_destroy(void *p)
     while (c) {
         js_cached *next = c->next;
         json_decref(c->fields);
+        json_decref(c->with_key);
         free(c);
         c = next;
     }
@@ -197,8 +200,8 @@ static js_cached *schema_for(sl_registry *reg, int id, sl_error *err)
 
 /* ---- wire format ---- */
 
-int sl_json_schema_wire(sl_registry *reg, const void *buf, size_t len, const char **body, size_t *body_len,
-                        const json_t **fields, int *schema_id, sl_error *err)
+static int wire(sl_registry *reg, const void *buf, size_t len, const char **body, size_t *body_len,
+                js_cached **which, sl_error *err)
 {
     const unsigned char *b = buf;
     if (len < 5)
@@ -218,10 +221,20 @@ int sl_json_schema_wire(sl_registry *reg, const void *buf, size_t len, const cha
         return -1;
     *body = (const char *)b + 5;
     *body_len = len - 5;
+    *which = c;
+    return 0;
+}
+
+int sl_json_schema_wire(sl_registry *reg, const void *buf, size_t len, const char **body, size_t *body_len,
+                        const json_t **fields, int *schema_id, sl_error *err)
+{
+    js_cached *c;
+    if (wire(reg, buf, len, body, body_len, &c, err))
+        return -1;
     if (fields)
         *fields = c->fields;
     if (schema_id)
-        *schema_id = (int)u;
+        *schema_id = c->id;
     return 0;
 }
 
@@ -257,23 +270,29 @@ static int json_schema_decode(sl_decoder *d, const sl_record *rec, sl_change *ou
         return sl_decode_tombstone(d, out);
     const char *body;
     size_t len;
-    const json_t *fields;
-    if (sl_json_schema_wire(d->registry, rec->value, rec->value_len, &body, &len, &fields, &out->schema_id, err))
+    js_cached *c;
+    if (wire(d->registry, rec->value, rec->value_len, &body, &len, &c, err))
         return -1;
-    if (!(out->value = load(body, len, out->schema_id, err)))
+    out->schema_id = c->id;
+    if (!(out->value = load(body, len, c->id, err)))
         return -1;
     if (!json_is_object(out->value))
-        return sl_error_set(err, SL_ERR_DATA, "schema id %d: the value is JSON but not an object", out->schema_id);
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d: the value is JSON but not an object", c->id);
     out->op = SL_OP_UPSERT;
-    out->fields = json_incref((json_t *)fields);
-    const json_t *kf = NULL;
+    json_t *fields = c->fields;
+    js_cached *kc;
     const char *kb;
     size_t kl;
     if (fields && rec->key && d->route->key_format == SL_KEYFMT_JSON_SCHEMA &&
-        sl_json_schema_wire(d->registry, rec->key, rec->key_len, &kb, &kl, &kf, NULL, NULL) == 0 && kf) {
-        json_decref(out->fields);
-        out->fields = sl_fields_with_key(fields, kf);
+        wire(d->registry, rec->key, rec->key_len, &kb, &kl, &kc, NULL) == 0 && kc->fields) {
+        if (!c->with_key || c->key_id != kc->id) {
+            json_decref(c->with_key);
+            c->with_key = sl_fields_with_key(c->fields, kc->fields);
+            c->key_id = kc->id;
+        }
+        fields = c->with_key;
     }
+    out->fields = json_incref(fields);
     return 0;
 }
 

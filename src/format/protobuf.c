@@ -215,26 +215,32 @@ int sl_protobuf_wire(sl_registry *reg, const void *buf, size_t len, sl_pb_msg **
     return 0;
 }
 
+/* A framed message into a JSON object, with the message it is. */
+static int decode_msg(sl_registry *reg, const void *buf, size_t len, json_t **value, sl_pb_msg **m, int *id,
+                      sl_error *err)
+{
+    const void *body;
+    size_t body_len;
+    *value = NULL;
+    if (!reg)
+        return sl_error_set(err, SL_ERR_FATAL, "Protobuf needs a schema_registry section");
+    if (sl_protobuf_wire(reg, buf, len, m, &body, &body_len, id, err))
+        return -1;
+    sl_strbuf why = SL_STRBUF_INIT;
+    *value = sl_pb_decode(*m, body, body_len, &why);
+    if (!*value)
+        sl_error_set(err, SL_ERR_DATA, "schema id %d, %s: %s", *id, sl_pb_msg_name(*m), why.data);
+    sl_strbuf_free(&why);
+    return *value ? 0 : -1;
+}
+
 int sl_protobuf_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **value, json_t **fields,
                             int *schema_id, sl_error *err)
 {
     sl_pb_msg *m;
-    const void *body;
-    size_t body_len;
     int id = -1;
-    *value = NULL;
-    if (!reg)
-        return sl_error_set(err, SL_ERR_FATAL, "Protobuf needs a schema_registry section");
-    if (sl_protobuf_wire(reg, buf, len, &m, &body, &body_len, &id, err))
+    if (decode_msg(reg, buf, len, value, &m, &id, err))
         return -1;
-    sl_strbuf why = SL_STRBUF_INIT;
-    *value = sl_pb_decode(m, body, body_len, &why);
-    if (!*value) {
-        sl_error_set(err, SL_ERR_DATA, "schema id %d, %s: %s", id, sl_pb_msg_name(m), why.data);
-        sl_strbuf_free(&why);
-        return -1;
-    }
-    sl_strbuf_free(&why);
     if (fields)
         *fields = json_incref(sl_pb_msg_fields(m));
     if (schema_id)
@@ -255,22 +261,20 @@ static int protobuf_decode(sl_decoder *d, const sl_record *rec, sl_change *out, 
 {
     if (!rec->value)
         return sl_decode_tombstone(d, out);
-    json_t *fields = NULL;
-    if (sl_protobuf_decode_wire(d->registry, rec->value, rec->value_len, &out->value, &fields, &out->schema_id,
-                                err))
+    sl_pb_msg *m;
+    if (decode_msg(d->registry, rec->value, rec->value_len, &out->value, &m, &out->schema_id, err))
         return -1;
     out->op = SL_OP_UPSERT;
-    out->fields = fields;
+    json_t *fields = sl_pb_msg_fields(m);
     if (rec->key && d->route->key_format == SL_KEYFMT_PROTOBUF) {
         sl_pb_msg *km;
         const void *body;
         size_t body_len;
         /* the key was decoded just before (sl_decode): its schema is cached */
-        if (sl_protobuf_wire(d->registry, rec->key, rec->key_len, &km, &body, &body_len, NULL, NULL) == 0) {
-            out->fields = sl_fields_with_key(fields, sl_pb_msg_fields(km));
-            json_decref(fields);
-        }
+        if (sl_protobuf_wire(d->registry, rec->key, rec->key_len, &km, &body, &body_len, NULL, NULL) == 0)
+            fields = sl_pb_msg_fields_with_key(m, km);
     }
+    out->fields = json_incref(fields);
     return 0;
 }
 

@@ -51,6 +51,11 @@ const char *sl_pb_msg_name(const sl_pb_msg *m);
  * (decoder.h): name, sluice type, optional, source_type; borrowed. */
 json_t *sl_pb_msg_fields(sl_pb_msg *m);
 
+/* sl_pb_msg_fields_with_key() - @m's fields with those of the record key's
+ * message @key (decoder.h's sl_fields_with_key()), made once per key
+ * message; borrowed. */
+json_t *sl_pb_msg_fields_with_key(sl_pb_msg *m, sl_pb_msg *key);
+
 /* One top-level field of a message, for the direct reader (protobuf_cells.c). */
 typedef struct sl_pb_field {
     const char *name;

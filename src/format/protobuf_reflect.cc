@@ -310,9 +310,17 @@ struct sl_pb_msg {
     const pb::Descriptor *desc;
     std::unique_ptr<pb::Message> scratch; // reused for every record of this type
     json_t *fields = nullptr;
+    const sl_pb_msg *key = nullptr;       // with_key was made with this key message
+    json_t *with_key = nullptr;
     std::vector<int> path;
-    ~sl_pb_msg() { json_decref(fields); }
+    ~sl_pb_msg()
+    {
+        json_decref(fields);
+        json_decref(with_key);
+    }
 };
+
+extern "C" json_t *sl_fields_with_key(const json_t *value_fields, const json_t *key_fields); // decoder.h
 
 struct sl_pb_schema {
     Collector errors;
@@ -445,6 +453,16 @@ extern "C" json_t *sl_pb_msg_fields(sl_pb_msg *m)
     }
     m->fields = out;
     return out;
+}
+
+extern "C" json_t *sl_pb_msg_fields_with_key(sl_pb_msg *m, sl_pb_msg *key)
+{
+    if (!m->with_key || m->key != key) {
+        json_decref(m->with_key);
+        m->with_key = sl_fields_with_key(sl_pb_msg_fields(m), sl_pb_msg_fields(key));
+        m->key = key;
+    }
+    return m->with_key;
 }
 
 extern "C" size_t sl_pb_msg_nfields(const sl_pb_msg *m)
