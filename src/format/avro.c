@@ -592,18 +592,9 @@ static int avro_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_e
     return 0;
 }
 
-static int avro_init(sl_decoder *d, sl_error *err)
-{
-    if (!d->registry)
-        return sl_error_set(err, SL_ERR_FATAL, "%s: format avro needs a schema_registry section",
-                            d->route->name);
-    return 0;
-}
-
 const sl_format_ops sl_format_avro = {
     .name = "avro",
     .needs_registry = true,
-    .init = avro_init,
     .decode = avro_decode,
     .cells = &sl_avro_cells_ops,
 };

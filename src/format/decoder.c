@@ -47,6 +47,9 @@ int sl_decoder_init(sl_decoder *d, const sl_route_conf *route, struct sl_registr
     d->route = route;
     d->registry = reg;
     const sl_format_ops *ops = sl_format_lookup(route->format);
+    if (ops && ops->needs_registry && !reg)
+        return sl_error_set(err, SL_ERR_FATAL, "%s: format %s needs a schema_registry section", route->name,
+                            ops->name);
     if (ops && ops->init)
         return ops->init(d, err);
     return 0;

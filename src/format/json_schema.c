@@ -296,17 +296,8 @@ static int json_schema_decode(sl_decoder *d, const sl_record *rec, sl_change *ou
     return 0;
 }
 
-static int json_schema_init(sl_decoder *d, sl_error *err)
-{
-    if (!d->registry)
-        return sl_error_set(err, SL_ERR_FATAL, "%s: format json-schema needs a schema_registry section",
-                            d->route->name);
-    return 0;
-}
-
 const sl_format_ops sl_format_json_schema = {
     .name = "json-schema",
     .needs_registry = true,
-    .init = json_schema_init,
     .decode = json_schema_decode,
 };

@@ -278,13 +278,6 @@ static int protobuf_decode(sl_decoder *d, const sl_record *rec, sl_change *out, 
     return 0;
 }
 
-static int protobuf_init(sl_decoder *d, sl_error *err)
-{
-    if (!d->registry)
-        return sl_error_set(err, SL_ERR_FATAL, "%s: format protobuf needs a schema_registry section",
-                            d->route->name);
-    return 0;
-}
 
 int sl_protobuf_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
 {
@@ -297,7 +290,6 @@ int sl_protobuf_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl
 const sl_format_ops sl_format_protobuf = {
     .name = "protobuf",
     .needs_registry = true,
-    .init = protobuf_init,
     .decode = protobuf_decode,
     .cells = &sl_protobuf_cells_ops,
 };
