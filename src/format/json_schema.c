@@ -12,13 +12,19 @@
  *
  * Local references ("$ref": "#/definitions/X" or "#/$defs/X") are followed;
  * a property the rules do not decide (oneOf, anyOf, other references)
- * is jsonb. */
+ * is jsonb.
+ *
+ * The JSON after the framing is what `format: json` reads, so its direct
+ * reader (json_cells.c) takes the records of a schema id once the general
+ * path has written one of them (and so created or evolved the table). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_cells_int.h"
 #include "json_schema_int.h"
+#include "sluice/cells.h"
 #include "sluice/registry.h"
 
 unsigned long sl_registry_serial(const sl_registry *r);
@@ -296,8 +302,76 @@ static int json_schema_decode(sl_decoder *d, const sl_record *rec, sl_change *ou
     return 0;
 }
 
+/* ---- the direct reader: json_cells.c behind the framing ---- */
+
+#define MAX_IDS 32 /* schema ids remembered per table; beyond, the oldest goes */
+
+typedef struct js_cells {
+    sl_json_cells *jc;
+    int ids[MAX_IDS]; /* schema ids the general path has written a row of */
+    size_t nids, next;
+} js_cells;
+
+static void *cells_new(const sl_mapping *m, struct sl_registry *reg)
+{
+    sl_json_cells *jc = reg ? sl_json_cells_new(m) : NULL;
+    if (!jc)
+        return NULL;
+    js_cells *c = sl_xcalloc(1, sizeof(*c));
+    c->jc = jc;
+    return c;
+}
+
+static void cells_free(void *r)
+{
+    js_cells *c = r;
+    if (c) {
+        sl_json_cells_free(c->jc);
+        free(c);
+    }
+}
+
+static bool known(const js_cells *c, int id)
+{
+    for (size_t i = 0; i < c->nids; i++)
+        if (c->ids[i] == id)
+            return true;
+    return false;
+}
+
+static void cells_learn(void *r, const sl_change *ch)
+{
+    js_cells *c = r;
+    if (!ch || ch->schema_id < 0 || ch->op != SL_OP_UPSERT || known(c, ch->schema_id))
+        return;
+    c->ids[c->next] = ch->schema_id;
+    c->next = (c->next + 1) % MAX_IDS;
+    if (c->nids < MAX_IDS)
+        c->nids++;
+}
+
+static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b)
+{
+    (void)d;
+    js_cells *c = r;
+    const unsigned char *v = (const unsigned char *)rec->value;
+    if (!v || rec->value_len < 5 || v[0] != 0)
+        return 0;
+    uint32_t id = (uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 8 | v[4];
+    if (id > INT32_MAX || !known(c, (int)id))
+        return 0;
+    sl_record body = *rec;
+    body.value = (const char *)rec->value + 5;
+    body.value_len -= 5;
+    return sl_json_cells_map(c->jc, &body, b);
+}
+
+static const sl_cells_ops json_schema_cells_ops = {
+    .new = cells_new, .free = cells_free, .map = cells_map, .learn = cells_learn};
+
 const sl_format_ops sl_format_json_schema = {
     .name = "json-schema",
     .needs_registry = true,
     .decode = json_schema_decode,
+    .cells = &json_schema_cells_ops,
 };

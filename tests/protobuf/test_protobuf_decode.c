@@ -11,7 +11,9 @@
 
 #include "json_schema_int.h"
 #include "protobuf_int.h"
+#include "sluice/cells.h"
 #include "sluice/decoder.h"
+#include "sluice/mapping.h"
 #include "sluice/registry.h"
 #include "runner.h"
 
@@ -197,6 +199,133 @@ START_TEST(json_schema_fields)
 }
 END_TEST
 
+/* A table (id bigint key, name text, at timestamptz, n integer) and a route
+ * of @format reading it, keys as JSON. */
+typedef struct fixture {
+    sl_table t;
+    sl_route_conf route;
+    sl_mapping map;
+    sl_decoder dec;
+} fixture;
+
+static void fixture_init(fixture *f, sl_registry *r, sl_format format)
+{
+    static const struct {
+        const char *name;
+        sl_coltype type;
+    } cols[] = {{"id", SL_COL_INT8}, {"name", SL_COL_TEXT}, {"at", SL_COL_TIMESTAMPTZ}, {"n", SL_COL_INT4}};
+    memset(f, 0, sizeof(*f));
+    f->t.ncols = 4;
+    f->t.cols = sl_xcalloc(4, sizeof(sl_column));
+    for (size_t i = 0; i < 4; i++) {
+        f->t.cols[i].name = sl_xstrdup(cols[i].name);
+        f->t.cols[i].type_name = sl_xstrdup(cols[i].name);
+        f->t.cols[i].type = cols[i].type;
+    }
+    f->t.cols[0].in_key = true;
+    f->t.key = sl_xcalloc(1, sizeof(size_t));
+    f->t.nkey = 1;
+    f->t.schema = sl_xstrdup("public");
+    f->t.name = sl_xstrdup("t");
+    f->t.qname = sl_xstrdup("\"public\".\"t\"");
+    f->route.name = (char *)"r";
+    f->route.format = format;
+    f->route.key_format = SL_KEYFMT_JSON;
+    f->route.epoch_unit = SL_EPOCH_MS;
+    sl_error err;
+    ck_assert_msg(sl_mapping_init(&f->map, &f->route, &f->t, &err) == 0, "%s", err.msg);
+    ck_assert_msg(sl_decoder_init(&f->dec, &f->route, r, &err) == 0, "%s", err.msg);
+}
+
+static void fixture_fini(fixture *f)
+{
+    sl_decoder_fini(&f->dec);
+    sl_mapping_fini(&f->map);
+    for (size_t i = 0; i < f->t.ncols; i++) {
+        free(f->t.cols[i].name);
+        free(f->t.cols[i].type_name);
+    }
+    free(f->t.cols);
+    free(f->t.key);
+    free(f->t.schema);
+    free(f->t.name);
+    free(f->t.qname);
+}
+
+static char *row_text(const sl_rowbuilder *b)
+{
+    sl_strbuf sb = SL_STRBUF_INIT;
+    for (uint32_t i = 0; i < b->ncols; i++) {
+        if (b->len[i] < 0)
+            sl_strbuf_puts(&sb, i ? "|-" : "-");
+        else
+            sl_strbuf_printf(&sb, "%s%.*s", i ? "|" : "", (int)b->len[i], b->bytes.data + b->off[i]);
+    }
+    return sl_strbuf_steal(&sb);
+}
+
+/* The direct reader takes a record of a schema id only after the general
+ * path wrote one, and builds the same row. */
+static void direct_after_general(sl_registry *r, sl_format format, const void *v1, size_t l1, const void *v2,
+                                 size_t l2, const char *want1, const char *want2)
+{
+    fixture f;
+    fixture_init(&f, r, format);
+    sl_cells *direct = sl_cells_new(&f.map, r);
+    ck_assert_ptr_nonnull(direct);
+    sl_rowbuilder fast, slow;
+    sl_rowbuilder_init(&fast);
+    sl_rowbuilder_init(&slow);
+    sl_record rec = {.topic = "t", .value = v1, .value_len = l1, .key = "{\"id\":1}", .key_len = 8};
+    ck_assert_int_eq(sl_cells_map(direct, &f.dec, &rec, &fast), 0); /* schema not seen yet */
+    sl_change c;
+    sl_error err;
+    ck_assert_msg(sl_decode(&f.dec, &rec, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(sl_map_change(&f.map, &c, &rec, &slow, &err) == 0, "%s", err.msg);
+    char *s = row_text(&slow);
+    ck_assert_str_eq(s, want1);
+    free(s);
+    sl_cells_learn(direct, &c);
+    sl_change_clear(&c);
+    rec.value = v2;
+    rec.value_len = l2;
+    ck_assert_int_eq(sl_cells_map(direct, &f.dec, &rec, &fast), 1);
+    ck_assert_msg(sl_decode(&f.dec, &rec, &c, &err) == 0, "%s", err.msg);
+    ck_assert_msg(sl_map_change(&f.map, &c, &rec, &slow, &err) == 0, "%s", err.msg);
+    sl_change_clear(&c);
+    char *a = row_text(&fast), *b = row_text(&slow);
+    ck_assert_str_eq(a, b);
+    ck_assert_str_eq(a, want2);
+    free(a);
+    free(b);
+    sl_rowbuilder_free(&fast);
+    sl_rowbuilder_free(&slow);
+    sl_cells_free(direct);
+    fixture_fini(&f);
+}
+
+START_TEST(direct_readers)
+{
+    sl_registry *r = registry();
+    ck_assert_int_eq(sl_registry_put(r, 11, "PROTOBUF",
+                                     "syntax = \"proto3\";\nimport \"google/protobuf/timestamp.proto\";\n"
+                                     "message Flat { int64 id = 1; string name = 2; google.protobuf.Timestamp at = 3; "
+                                     "sint32 n = 4; }\n"),
+                     0);
+    const unsigned char p1[] = {HDR(11), 0x00, 0x08, 0x01, 0x12, 0x01, 'a'};
+    const unsigned char p2[] = {HDR(11), 0x00, 0x08, 0x02, 0x1a, 0x06, 0x08, 0x80, 0xc1, 0xc4, 0xb1, 0x06, 0x20, 0x05};
+    direct_after_general(r, SL_FMT_PROTOBUF, p1, sizeof(p1), p2, sizeof(p2), "1|a|-|0",
+                         "2||2024-04-30T16:46:56.000000Z|-3");
+    const char j1[] = "\0\0\0\0\x0a{\"id\": 1, \"name\": \"a\"}";
+    const char j2[] = "\0\0\0\0\x0a{\"id\": 2, \"at\": \"2024-05-01T00:00:00Z\", \"n\": 7}";
+    direct_after_general(r, SL_FMT_JSON_SCHEMA, j1, sizeof(j1) - 1, j2, sizeof(j2) - 1, "1|a|-|-",
+                         "2|-|2024-05-01T00:00:00Z|7");
+    sl_protobuf_thread_cleanup();
+    sl_json_schema_thread_cleanup();
+    sl_registry_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("protobuf_decode");
@@ -204,6 +333,7 @@ int main(void)
     tcase_add_test(tc, scalars_nested_wkt);
     tcase_add_test(tc, bad_records);
     tcase_add_test(tc, json_schema_fields);
+    tcase_add_test(tc, direct_readers);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
