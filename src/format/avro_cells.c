@@ -383,13 +383,9 @@ static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder
 
 static void *cells_new(const sl_mapping *m, sl_registry *reg)
 {
-    const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
-    if (!reg || sl_keyformat_registry(r->key_format) || m->soft_delete_col >= 0 || t->ncols == 0)
+    if (!reg || !sl_cells_plain(m))
         return NULL;
-    for (size_t i = 0; i < t->ncols; i++)
-        if (m->pointer[i] || m->meta[i])
-            return NULL;
     avro_cells *ac = sl_xcalloc(1, sizeof(*ac));
     ac->m = m;
     ac->t = t;

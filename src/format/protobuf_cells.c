@@ -325,13 +325,9 @@ static plan *make_plan(pb_cells *pc, int id)
 
 static void *cells_new(const sl_mapping *m, sl_registry *reg)
 {
-    const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
-    if (!reg || sl_keyformat_registry(r->key_format) || m->soft_delete_col >= 0 || t->ncols == 0)
+    if (!reg || !sl_cells_plain(m))
         return NULL;
-    for (size_t i = 0; i < t->ncols; i++)
-        if (m->pointer[i] || m->meta[i])
-            return NULL;
     pb_cells *pc = sl_xcalloc(1, sizeof(*pc));
     pc->m = m;
     pc->t = t;
