@@ -32,6 +32,14 @@
  * JSON, so the same final table.  The caller registers that schema and passes
  * the id it got; this program does not talk to a registry.
  *
+ * --protobuf ID encodes each value in Confluent's wire format for Protobuf
+ * (magic byte 0, ID as 4 big-endian bytes, message index [0] as the single
+ * byte 0) and the Protobuf encoding of the message --protobuf-schema prints
+ * (.proto text: id int64, device string, ts google.protobuf.Timestamp, temp
+ * double, ok bool, extra columns int64/string/double/bool), written here by
+ * the encoding rules (varints, length-delimited fields, little-endian
+ * doubles); the same values, so the same final table.
+ *
  * --debezium writes each record as the change event Debezium's PostgreSQL
  * connector sends for a row of that table under JsonConverter with
  * schemas.enable=true: {"schema": the envelope's Connect schema (about 2 KB,
@@ -95,6 +103,7 @@ typedef struct opts {
     const char *expected;
     uint64_t seed;
     long long avro_id; /* schema id for Avro values; -1: JSON */
+    long long protobuf_id; /* schema id for Protobuf values; -1: not Protobuf */
     bool debezium;     /* Debezium change events (JsonConverter, schemas.enable=true) */
 } opts;
 
@@ -302,6 +311,123 @@ static int avro_rec(const opts *o, const rec *r, char *buf, size_t n)
     return 5 + (int)avro_writer_tell(avro_state.writer);
 }
 
+/* ---- Protobuf ---- */
+
+/* Protobuf type of extra column c, by c % 4 as in json_rec(). */
+static const char *const extra_proto_type[] = {"int64", "string", "double", "bool"};
+
+static char *protobuf_schema_text(int columns)
+{
+    size_t n = 512 + (size_t)columns * 48;
+    char *s = malloc(n);
+    if (!s)
+        die("out of memory");
+    int len = snprintf(s, n,
+                       "syntax = \"proto3\";\npackage sluice.bench;\nimport \"google/protobuf/timestamp.proto\";\n"
+                       "message Reading {\n  int64 id = 1;\n  string device = 2;\n  google.protobuf.Timestamp ts = 3;\n"
+                       "  double temp = 4;\n  bool ok = 5;\n");
+    for (int c = 5; c < columns; c++)
+        len += snprintf(s + len, n - (size_t)len, "  %s c%02d = %d;\n", extra_proto_type[c % 4], c, c + 1);
+    snprintf(s + len, n - (size_t)len, "}\n");
+    return s;
+}
+
+static size_t pb_varint(unsigned char *p, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80) {
+        p[i++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[i++] = (unsigned char)v;
+    return i;
+}
+
+static size_t pb_double(unsigned char *p, int field, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    size_t i = pb_varint(p, (uint64_t)field << 3 | 1);
+    for (int b = 0; b < 8; b++)
+        p[i++] = (unsigned char)(u >> (8 * b));
+    return i;
+}
+
+static size_t pb_bytes(unsigned char *p, int field, const void *b, size_t len)
+{
+    size_t i = pb_varint(p, (uint64_t)field << 3 | 2);
+    i += pb_varint(p + i, len);
+    memcpy(p + i, b, len);
+    return i + len;
+}
+
+/* proto3 leaves out fields at their default (0, "", false): so does this */
+static int protobuf_rec(const opts *o, const rec *r, unsigned char *buf, size_t n)
+{
+    if (n < 64 + (size_t)o->columns * 24)
+        die("record buffer too small");
+    uint32_t id = (uint32_t)o->protobuf_id;
+    unsigned char *p = buf;
+    *p++ = 0;
+    *p++ = (unsigned char)(id >> 24);
+    *p++ = (unsigned char)(id >> 16);
+    *p++ = (unsigned char)(id >> 8);
+    *p++ = (unsigned char)id;
+    *p++ = 0; /* message index [0] */
+    char text[64];
+    if (r->id) {
+        *p++ = 1 << 3;
+        p += pb_varint(p, (uint64_t)r->id);
+    }
+    int len = snprintf(text, sizeof text, "dev-%05lld-%s", r->id % 100000, regions[r->id % 6]);
+    p += pb_bytes(p, 2, text, (size_t)len);
+    unsigned char ts[24];
+    size_t tl = 0;
+    long long sec = r->ts_us / 1000000, nanos = (r->ts_us % 1000000) * 1000;
+    if (sec) {
+        ts[tl++] = 1 << 3;
+        tl += pb_varint(ts + tl, (uint64_t)sec);
+    }
+    if (nanos) {
+        ts[tl++] = 2 << 3;
+        tl += pb_varint(ts + tl, (uint64_t)nanos);
+    }
+    p += pb_bytes(p, 3, ts, tl);
+    if (r->temp10)
+        p += pb_double(p, 4, r->temp10 / 10.0);
+    if (r->ok) {
+        *p++ = 5 << 3;
+        *p++ = 1;
+    }
+    for (int c = 5; c < o->columns; c++) {
+        long long v = extra_int(r, c);
+        int field = c + 1;
+        switch (c % 4) {
+        case 0:
+            if (v) {
+                p += pb_varint(p, (uint64_t)field << 3);
+                p += pb_varint(p, (uint64_t)v);
+            }
+            break;
+        case 1:
+            len = snprintf(text, sizeof text, "v%lld", v);
+            p += pb_bytes(p, field, text, (size_t)len);
+            break;
+        case 2:
+            if (v)
+                p += pb_double(p, field, v / 10.0); /* as json_rec's "%lld.%lld" parses */
+            break;
+        default:
+            if (v & 1) {
+                p += pb_varint(p, (uint64_t)field << 3);
+                *p++ = 1;
+            }
+            break;
+        }
+    }
+    return (int)(p - buf);
+}
+
 /* ---- Debezium ---- */
 
 /* Connect type of extra column c, by c % 4 as in json_rec(). */
@@ -404,6 +530,8 @@ static int value_rec(const opts *o, const rec *r, bool first, char *buf, size_t 
 {
     if (o->debezium)
         return dbz_rec(o, r, first, buf, n);
+    if (o->protobuf_id >= 0)
+        return protobuf_rec(o, r, (unsigned char *)buf, n);
     return o->avro_id >= 0 ? avro_rec(o, r, buf, n) : json_rec(o, r, buf, n);
 }
 
@@ -695,6 +823,8 @@ static void usage(FILE *out)
             "      --bootstrap B    a running Kafka cluster to create the topic in (default: a mock cluster)\n"
             "      --avro ID        values in Avro (Confluent wire format, schema id ID) instead of JSON\n"
             "      --avro-schema    print the Avro value schema for --columns and exit\n"
+            "      --protobuf ID    values in Protobuf (Confluent wire format, schema id ID) instead of JSON\n"
+            "      --protobuf-schema print the Protobuf value schema (.proto) for --columns and exit\n"
             "      --debezium       values as Debezium change events (JsonConverter with schemas)\n"
             "      --csv FILE       write the records as CSV (columns, partition, offset)\n"
             "      --expected FILE  write the expected final state (canonical CSV, by id)\n"
@@ -705,8 +835,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     opts o = {.records = 1000000, .distinct = 200000, .columns = 5, .partitions = 16, .topic = "w1", .seed = 1,
-              .avro_id = -1};
-    bool print_schema = false;
+              .avro_id = -1, .protobuf_id = -1};
+    bool print_schema = false, print_proto = false;
     const char *real_bootstrap = NULL;
     static const struct option longopts[] = {
         {"records", required_argument, NULL, 'n'},  {"distinct", required_argument, NULL, 'd'},
@@ -715,6 +845,7 @@ int main(int argc, char **argv)
         {"csv", required_argument, NULL, 1},        {"expected", required_argument, NULL, 2},
         {"avro", required_argument, NULL, 3},       {"avro-schema", no_argument, NULL, 4},
         {"bootstrap", required_argument, NULL, 5},  {"debezium", no_argument, NULL, 6},
+        {"protobuf", required_argument, NULL, 7},   {"protobuf-schema", no_argument, NULL, 8},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -739,6 +870,15 @@ int main(int argc, char **argv)
         case 4: print_schema = true; break;
         case 5: real_bootstrap = optarg; break;
         case 6: o.debezium = true; break;
+        case 7: {
+            char *end;
+            errno = 0;
+            o.protobuf_id = strtoll(optarg, &end, 10);
+            if (errno || *end || end == optarg || o.protobuf_id < 0 || o.protobuf_id > 0xffffffffLL)
+                die("--protobuf %s: a schema id is a number of 4 bytes", optarg);
+            break;
+        }
+        case 8: print_proto = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -752,8 +892,14 @@ int main(int argc, char **argv)
         free(json);
         return 0;
     }
-    if (o.avro_id >= 0 && o.debezium)
-        die("--avro and --debezium exclude each other");
+    if (print_proto) {
+        char *text = protobuf_schema_text(o.columns);
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
+    if ((o.avro_id >= 0) + o.debezium + (o.protobuf_id >= 0) > 1)
+        die("--avro, --protobuf and --debezium exclude each other");
     if (o.avro_id >= 0)
         avro_enc_init(&o);
     if (o.debezium)

@@ -46,7 +46,7 @@ ROOT = os.path.dirname(HERE)
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 PYTHON = "/usr/bin/python3"
 REGISTRY_SERVER = os.path.join(ROOT, "tests", "avro", "registry_server.py")
-STEPS = ["w1", "w1avro", "w1dbz", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
+STEPS = ["w1", "w1avro", "w1protobuf", "w1dbz", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
 VENV = os.path.join(os.environ.get("SLUICE_CACHE", os.path.expanduser("~/.cache/sluice")), "bench-venv")
 
 
@@ -251,9 +251,12 @@ class Registry:
             raise BenchError("the schema registry did not start (%r)" % line)
         self.url = "http://127.0.0.1:%d" % int(line.split()[1])
 
-    def register(self, subject, schema):
+    def register(self, subject, schema, schema_type=None):
+        body = {"schema": schema}
+        if schema_type:
+            body["schemaType"] = schema_type
         req = urllib.request.Request("%s/subjects/%s/versions" % (self.url, subject),
-                                     data=json.dumps({"schema": schema}).encode(),
+                                     data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.load(resp)["id"]
@@ -286,13 +289,13 @@ class Workload:
     Debezium change events (JsonConverter with schemas)."""
 
     def __init__(self, args, name, records, distinct, columns, workdir, files=True, registry=None, kafka=None,
-                 debezium=False):
+                 debezium=False, wire="avro"):
         self.name, self.records, self.distinct, self.columns = name, records, distinct, columns
         # on a real cluster (kafka) topics outlive the run: give them this run's name
         self.topic = "bench%d-%s" % (os.getpid(), name) if kafka else name
         self.cluster = "real" if kafka else "mock"
         self.partitions = args.partitions
-        self.format = "avro" if registry else "debezium" if debezium else "json"
+        self.format = wire if registry else "debezium" if debezium else "json"
         # the CSV feeds the ceiling, which runs on the JSON workload only
         self.csv = os.path.join(workdir, name + ".csv") if files and self.format == "json" else None
         self.expected = os.path.join(workdir, name + ".expected") if files else None
@@ -305,10 +308,10 @@ class Workload:
         if self.expected:
             cmd += ["--expected", self.expected]
         if registry:
-            schema = subprocess.run([args.bench_kafka, "--avro-schema", "-c", str(columns)], check=True,
+            schema = subprocess.run([args.bench_kafka, "--%s-schema" % wire, "-c", str(columns)], check=True,
                                     capture_output=True, text=True).stdout.strip()
-            schema_id = registry.register(self.topic + "-value", schema)
-            cmd += ["--avro", str(schema_id)]
+            schema_id = registry.register(self.topic + "-value", schema, "PROTOBUF" if wire == "protobuf" else None)
+            cmd += ["--" + wire, str(schema_id)]
         if debezium:
             cmd += ["--debezium"]
         log("== producing %s: %d records, %d distinct ids, %d columns, %d partitions (lz4, %s, %s cluster)"
@@ -325,7 +328,7 @@ class Workload:
         self.bootstrap = self.info["bootstrap"]
         self.bytes = int(self.info["produced"].split("bytes=")[1].split()[0]) if records else 0
         log("   %s, %.1f MB of %s, watermarks checked, in %.1f s"
-            % (self.bootstrap, self.bytes / 1e6, {"avro": "Avro", "debezium": "Debezium JSON"}.get(
+            % (self.bootstrap, self.bytes / 1e6, {"avro": "Avro", "protobuf": "Protobuf", "debezium": "Debezium JSON"}.get(
                 self.format, "JSON"), time.monotonic() - t0))
         self.expected_md5 = None
         if self.expected:
@@ -374,7 +377,7 @@ class Bench:
         self.failures = []
         self.seq = 0
         self.registry = None   # a Registry when a workload is in Avro
-        self.w1_bytes = self.w1avro_bytes = self.w1dbz_bytes = 0
+        self.w1_bytes = self.w1avro_bytes = self.w1protobuf_bytes = self.w1dbz_bytes = 0
         self.pypi = None       # (python, confluent-kafka version, librdkafka version) from PyPI
         self.pypi_key = "python (PyPI)"
         self.kafka = None      # the real cluster, or None for the mock cluster only
@@ -496,7 +499,7 @@ class Bench:
                "targets": {"pg": {"type": "postgresql", "dsn": self.pg.dsn, "delivery": delivery}},
                "routes": [route]}
         self.overrides(cfg)
-        if wl.format == "avro":
+        if wl.format in ("avro", "protobuf"):
             cfg["schema_registry"] = {"url": self.registry.url}
         if workers is not None:
             cfg["workers"] = workers
@@ -618,20 +621,23 @@ class Bench:
 
     # -- steps
 
-    def step_w1(self, wl, reps, avro=None, mock=None):
-        """Step w1 with workload wl, step w1avro with avro (either may be None).
-        With both, each repetition runs sluice on the Avro variant right after
-        sluice on JSON, into the same table, so that the two formats share
-        the machine's busy and quiet moments alike."""
+    def step_w1(self, wl, reps, avro=None, mock=None, protobuf=None):
+        """Step w1 with workload wl, step w1avro with avro, step w1protobuf with
+        protobuf (any may be None).  Each repetition runs sluice on the Avro
+        and Protobuf variants right after sluice on JSON, into the same table,
+        so that the formats share the machine's busy and quiet moments alike."""
         t = "public.%s_w1" % self.tag
         for i in range(reps):
-            log("-- %s, repetition %d of %d" % ("+".join(w.name for w in (wl, avro) if w), i + 1, reps))
+            log("-- %s, repetition %d of %d" % ("+".join(w.name for w in (wl, avro, protobuf) if w), i + 1, reps))
             if wl and "sluice" in self.args.contenders:
                 self.create_table(t, wl)
                 self.record("sluice", self.run_sluice(wl, t))
             if avro:
                 self.create_table(t, avro)
                 self.record("sluice avro", self.run_sluice(avro, t, what="avro"))
+            if protobuf:
+                self.create_table(t, protobuf)
+                self.record("sluice protobuf", self.run_sluice(protobuf, t, what="protobuf"))
             if not wl:
                 continue
             if "ceiling" in self.args.contenders:
@@ -833,6 +839,7 @@ class Bench:
              lambda v: v >= 0.4, x)
         goal("mode insert >= 0.5 x COPY", rat("sluice insert", "ceiling insert (COPY)"), lambda v: v >= 0.5, x)
         goal("Avro >= JSON", rat("sluice avro", "sluice"), lambda v: v >= 1.0, x)
+        goal("Protobuf >= JSON", rat("sluice protobuf", "sluice"), lambda v: v >= 1.0, x)
         goal("Debezium JSON with schemas >= 0.5 x plain JSON (W1, real broker)", rat(self.DBZ_KEY, self.DBZ_JSON_KEY),
              lambda v: v >= 0.5, x)
         ipr = None
@@ -873,7 +880,7 @@ class Bench:
             self.notes.append("no plot: %s" % e)
             return None
         keys = [k for k in self.results if k != "latency" and self.median(k)
-                and (k in ("sluice", "sluice avro", self.DBZ_KEY, self.DBZ_JSON_KEY, "ceiling", "python", self.pypi_key, "sluice [mock]")
+                and (k in ("sluice", "sluice avro", "sluice protobuf", self.DBZ_KEY, self.DBZ_JSON_KEY, "ceiling", "python", self.pypi_key, "sluice [mock]")
                      or k.startswith("sluice workers") or k.endswith("columns") or "insert" in k)]
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
         ax1.barh(keys[::-1], [self.median(k) / 1000 for k in keys[::-1]], color="tab:blue")
@@ -933,6 +940,11 @@ class Bench:
             w("- W1 Avro (`sluice avro`): the same %d records in Avro, Confluent wire format (~%d bytes each), "
               "schema registered in tests/avro/registry_server.py; sluice reads them with `format: avro`, "
               "otherwise configured as for JSON" % (a.records, self.w1avro_bytes // max(a.records, 1)))
+        if self.w1protobuf_bytes:
+            w("- W1 Protobuf (`sluice protobuf`): the same %d records in Protobuf, Confluent wire format (~%d bytes "
+              "each), schema (.proto text, ts a google.protobuf.Timestamp) registered in tests/avro/registry_server.py; "
+              "sluice reads them with `format: protobuf`, otherwise configured as for JSON"
+              % (a.records, self.w1protobuf_bytes // max(a.records, 1)))
         if self.w1dbz_bytes:
             w("- W1 Debezium (`%s`): the same %d records as Debezium change events of the PostgreSQL connector "
               "under JsonConverter with schemas (~%d bytes each, most of it the envelope's Connect schema, the "
@@ -979,6 +991,7 @@ class Bench:
 
         ratio("sluice / ceiling", "sluice", "ceiling")
         ratio("sluice Avro / JSON throughput (W1)", "sluice avro", "sluice")
+        ratio("sluice Protobuf / JSON throughput (W1)", "sluice protobuf", "sluice")
         ratio("sluice Debezium JSON with schemas / plain JSON throughput (W1, step w1dbz, goal >= 0.5)",
               self.DBZ_KEY, self.DBZ_JSON_KEY)
         ratio("sluice / python consumer", "sluice", "python")
@@ -1075,7 +1088,7 @@ def main():
         args.wide_records, args.backlog, args.profile_records = 5000, 40000, 2000
         args.no_pypi = True
         if args.only == ",".join(STEPS):
-            args.only = "w1,w1avro,insert"
+            args.only = "w1,w1avro,w1protobuf,insert"
     have_kafka = args.bootstrap or os.path.exists(os.path.join(ROOT, "tests", "support", "kafka.sh"))
     if not args.kafka:
         args.kafka = "real" if have_kafka and (args.bootstrap or not args.smoke) else "mock"
@@ -1129,9 +1142,15 @@ def main():
             with open(out, "w") as f:
                 f.write(text + "\n(partial: the run has not finished)\n")
 
-        w1 = avro = mock = dbz = None
-        if "w1avro" in steps:
+        w1 = avro = mock = dbz = protobuf = None
+        if set(steps) & {"w1avro", "w1protobuf"}:
             bench.registry = Registry()
+        if "w1protobuf" in steps:
+            protobuf = Workload(args, "w1protobuf", args.records, args.distinct, 5, workdir, registry=bench.registry,
+                                kafka=kafka, wire="protobuf")
+            workloads.append(protobuf)
+            bench.w1protobuf_bytes = protobuf.bytes
+        if "w1avro" in steps:
             avro = Workload(args, "w1avro", args.records, args.distinct, 5, workdir, registry=bench.registry,
                             kafka=kafka)
             workloads.append(avro)
@@ -1147,14 +1166,16 @@ def main():
             mock.expected_md5, mock.expected_rows = w1.expected_md5, w1.expected_rows
         if w1 and avro and (w1.expected_md5, w1.expected_rows) != (avro.expected_md5, avro.expected_rows):
             raise BenchError("the Avro and JSON workloads differ in their final state")
+        if w1 and protobuf and (w1.expected_md5, w1.expected_rows) != (protobuf.expected_md5, protobuf.expected_rows):
+            raise BenchError("the Protobuf and JSON workloads differ in their final state")
         if "w1dbz" in steps:
             dbz = Workload(args, "w1dbz", args.records, args.distinct, 5, workdir, kafka=kafka, debezium=True)
             workloads.append(dbz)
             bench.w1dbz_bytes = dbz.bytes
             if (w1.expected_md5, w1.expected_rows) != (dbz.expected_md5, dbz.expected_rows):
                 raise BenchError("the Debezium and JSON workloads differ in their final state")
-        if "w1" in steps or avro:
-            bench.step_w1(w1 if "w1" in steps else None, args.reps, avro, mock)
+        if "w1" in steps or avro or protobuf:
+            bench.step_w1(w1 if "w1" in steps else None, args.reps, avro, mock, protobuf)
             partial()
         if dbz:
             bench.step_w1dbz(w1, dbz, args.reps)
@@ -1164,6 +1185,8 @@ def main():
             mock.stop()
         if avro:
             avro.stop()
+        if protobuf:
+            protobuf.stop()
         if w1:
             for s in ("delivery", "insert", "workers"):
                 if s in steps:

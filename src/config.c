@@ -599,10 +599,17 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
         if (r->on_error != SL_ONERR_DLQ && (r->dlq_topic || r->dlq_table))
             return fail(p, map_get(p, v, r->dlq_topic ? "dlq_topic" : "dlq_table"), key,
                         "dlq_topic/dlq_table are used only with on_error: dlq");
-        if ((sl_format_lookup(r->format)->needs_registry || r->key_format == SL_KEYFMT_AVRO) &&
-            cfg->registry.nurls == 0) {
+        if (sl_format_lookup(r->format)->needs_registry && cfg->registry.nurls == 0) {
             snprintf(key, sizeof(key), "%sformat", prefix);
-            return fail(p, map_get(p, v, "format"), key, "avro needs a schema_registry section");
+            return fail(p, map_get(p, v, "format"), key, "format %s needs a schema_registry section",
+                        sl_format_lookup(r->format)->name);
+        }
+        if (sl_keyformat_registry(r->key_format) && cfg->registry.nurls == 0) {
+            snprintf(key, sizeof(key), "%skey_format", prefix);
+            return fail(p, map_get(p, v, "key_format"), key, "key_format %s needs a schema_registry section",
+                        r->key_format == SL_KEYFMT_AVRO       ? "avro"
+                        : r->key_format == SL_KEYFMT_PROTOBUF ? "protobuf"
+                                                              : "json-schema");
         }
     }
     return 0;

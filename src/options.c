@@ -27,7 +27,7 @@ static const char *format_name(size_t i)
     return sl_formats[i] ? sl_formats[i]->name : NULL;
 }
 static const sl_option_enum formats = {.name = format_name};
-static const sl_option_enum key_formats = {.list = (const char *const[]){"json", "string", "avro", NULL}};
+static const sl_option_enum key_formats = {.list = (const char *const[]){"json", "string", "avro", "protobuf", "json-schema", NULL}};
 static const sl_option_enum modes = {.list = (const char *const[]){"upsert", "insert", NULL}};
 static const sl_option_enum on_errors = {.list = (const char *const[]){"fail", "dlq", "skip", NULL}};
 static const sl_option_enum truncates = {.list = (const char *const[]){"apply", "ignore", NULL}};
@@ -59,7 +59,7 @@ const sl_option sl_options[] = {
      "Backoff for retriable failures (`retry.*`): database or registry unreachable, serialization "
      "failures, HTTP 429/503. Partitions are paused while a write is retried; nothing is dropped."},
     {SEC_TOP, "schema_registry", OPT_SECTION, 0, 0, NULL, false, NULL,
-     "Confluent Schema Registry for `format: avro` (`schema_registry.*`)."},
+     "Confluent Schema Registry for `format: avro`, `protobuf` and `json-schema` (and those key formats) (`schema_registry.*`)."},
     {SEC_TOP, "workers", OPT_INT, TOP(workers), 0, "1", false, NULL,
      "Consumer instances (threads) in this process, all members of the consumer group. Each has "
      "its own database connection per target. With fan-out, each target read in a group of its own "
@@ -205,10 +205,12 @@ const sl_option sl_options[] = {
      "exist, the record goes to `on_error` (it named the table).", .reload = true},
     {SEC_ROUTE, "format", OPT_ENUM, RTE(format), 0, "json", false, &formats,
      "Value format: json, avro (Confluent wire format + schema registry), connect-json "
-     "(Kafka Connect JsonConverter with schemas), debezium (change events, JSON or Avro)."},
+     "(Kafka Connect JsonConverter with schemas), debezium (change events, JSON or Avro), "
+     "protobuf and json-schema (Confluent wire format + schema registry; docs/protobuf.md)."},
     {SEC_ROUTE, "key_format", OPT_ENUM, RTE(key_format), 0, "json", false, &key_formats,
      "Record key format: json (an object, or a bare scalar for a one-column key; non-JSON "
-     "bytes are taken as a string), string, avro."},
+     "bytes are taken as a string), string, avro, protobuf, json-schema (the last three in the "
+     "Confluent wire format, with the schema registry)."},
     {SEC_ROUTE, "mode", OPT_ENUM, RTE(mode), 0, "upsert", false, &modes,
      "upsert: INSERT .. ON CONFLICT (key) DO UPDATE, rows collapsed per key in each batch. "
      "insert: plain inserts, every record a row (tables without a key).", .reload = true},

@@ -44,7 +44,12 @@ int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder
  * (a reader that plans per writer schema plans for @c's now). */
 void sl_cells_learn(sl_cells *c, const sl_change *ch);
 
+/* sl_cells_plain() - whether @m is what every direct reader needs: columns
+ * filled by name alone (no `columns:` pointers, no `add_columns:`), no soft
+ * deletes, a table with columns, a record key not in a registry format. */
+bool sl_cells_plain(const sl_mapping *m);
+
 /* The formats' readers. */
-extern const sl_cells_ops sl_json_cells_ops, sl_avro_cells_ops;
+extern const sl_cells_ops sl_json_cells_ops, sl_avro_cells_ops, sl_protobuf_cells_ops;
 
 #endif

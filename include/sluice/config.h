@@ -20,8 +20,14 @@ typedef enum {
 
 typedef enum { SL_DELIVERY_EXACTLY_ONCE, SL_DELIVERY_AT_LEAST_ONCE } sl_delivery;
 typedef enum { SL_ROLE_ORIGIN, SL_ROLE_REPLICA } sl_replication_role;
-typedef enum { SL_FMT_JSON, SL_FMT_AVRO, SL_FMT_CONNECT_JSON, SL_FMT_DEBEZIUM } sl_format;
-typedef enum { SL_KEYFMT_JSON, SL_KEYFMT_STRING, SL_KEYFMT_AVRO } sl_keyformat;
+typedef enum { SL_FMT_JSON, SL_FMT_AVRO, SL_FMT_CONNECT_JSON, SL_FMT_DEBEZIUM, SL_FMT_PROTOBUF, SL_FMT_JSON_SCHEMA } sl_format;
+typedef enum { SL_KEYFMT_JSON, SL_KEYFMT_STRING, SL_KEYFMT_AVRO, SL_KEYFMT_PROTOBUF, SL_KEYFMT_JSON_SCHEMA } sl_keyformat;
+/* sl_keyformat_registry() - keys in the Confluent wire format, read with
+ * the schema registry. */
+static inline bool sl_keyformat_registry(sl_keyformat k)
+{
+    return k == SL_KEYFMT_AVRO || k == SL_KEYFMT_PROTOBUF || k == SL_KEYFMT_JSON_SCHEMA;
+}
 typedef enum { SL_MODE_UPSERT, SL_MODE_INSERT } sl_mode;
 typedef enum { SL_ONERR_FAIL, SL_ONERR_DLQ, SL_ONERR_SKIP } sl_onerror;
 typedef enum { SL_TRUNCATE_APPLY, SL_TRUNCATE_IGNORE } sl_truncate;

@@ -111,6 +111,11 @@ int sl_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *e
 /* sl_decode_tombstone() - a record without a value: a delete when the
  * route has delete_on_tombstone, else nothing to write.  Returns 0. */
 int sl_decode_tombstone(const sl_decoder *d, sl_change *out);
+/* sl_fields_with_key() - @value_fields plus @key_fields (sl_change.fields
+ * of a value and of its record key): those of the key are marked "key": true
+ * (auto_create takes the primary key from them), and one the value lacks is
+ * appended (the mapper fills it from the record key).  A new array. */
+json_t *sl_fields_with_key(const json_t *value_fields, const json_t *key_fields);
 /* sl_decode_key_plain() - the record key per the route's key_format. */
 int sl_decode_key_plain(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err);
 

@@ -8,7 +8,9 @@
  * tried first next time.
  *
  * REST API: https://docs.confluent.io/platform/current/schema-registry/develop/api.html
- *   GET  /schemas/ids/{id}             -> {"schema": "<text>", "schemaType"?: "AVRO"|"JSON"|"PROTOBUF"}
+ *   GET  /schemas/ids/{id}             -> {"schema": "<text>", "schemaType"?: "AVRO"|"JSON"|"PROTOBUF",
+ *                                          "references"?: [{"name", "subject", "version"}]}
+ *   GET  /subjects/{s}/versions/{v}    -> the same, for a reference
  *   POST /subjects/{subject}/versions  {"schema": "<text>"} -> {"id": N}
  *   errors: HTTP status + {"error_code": 40403, "message": "Schema not found"}
  */
@@ -20,12 +22,24 @@
 
 typedef struct sl_registry sl_registry;
 
+/* A schema another one references (an imported .proto file), by the name
+ * the referencing schema uses for it. */
+typedef struct sl_registry_ref {
+    const char *name;
+    const char *text;
+} sl_registry_ref;
+
 /* A registered schema, immutable once returned; owned by the registry and
  * valid until sl_registry_free(). */
 typedef struct sl_registry_schema {
     int id;
     const char *type; /* "AVRO" (the default when the registry omits schemaType), "JSON", "PROTOBUF" */
-    const char *text; /* the schema as registered (JSON text for Avro) */
+    const char *text; /* the schema as registered (JSON text for Avro); Protobuf: as
+                         GET /schemas/ids/{id}?format=serialized answers it (base64 of a
+                         FileDescriptorProto where the registry can, else .proto text) */
+    size_t nrefs;     /* its references, transitively, each after those it references
+                         (GET /subjects/{subject}/versions/{version}, the same way) */
+    const sl_registry_ref *refs;
 } sl_registry_schema;
 
 /* sl_registry_new() - NULL with @err when the configuration is unusable;

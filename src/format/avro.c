@@ -568,24 +568,7 @@ static json_t *fields_with_key(thread_cache *tc, sl_decoder *d, const sl_record 
     json_t *kf = kc ? kc->fields : NULL;
     if (!kf)
         return json_incref(vc->fields);
-    json_t *all = json_deep_copy(vc->fields);
-    size_t i, k;
-    json_t *f, *g;
-    json_array_foreach(kf, k, g) {
-        const char *name = json_string_value(json_object_get(g, "name"));
-        bool found = false;
-        json_array_foreach(all, i, f) {
-            if (!strcmp(json_string_value(json_object_get(f, "name")), name)) {
-                json_object_set_new(f, "key", json_true());
-                found = true;
-            }
-        }
-        if (!found) {
-            json_t *copy = json_deep_copy(g);
-            json_object_set_new(copy, "key", json_true());
-            json_array_append_new(all, copy);
-        }
-    }
+    json_t *all = sl_fields_with_key(vc->fields, kf);
     json_decref(vc->fields_with_key);
     vc->fields_with_key = all;
     vc->key_id = kid;
@@ -609,18 +592,9 @@ static int avro_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_e
     return 0;
 }
 
-static int avro_init(sl_decoder *d, sl_error *err)
-{
-    if (!d->registry)
-        return sl_error_set(err, SL_ERR_FATAL, "%s: format avro needs a schema_registry section",
-                            d->route->name);
-    return 0;
-}
-
 const sl_format_ops sl_format_avro = {
     .name = "avro",
     .needs_registry = true,
-    .init = avro_init,
     .decode = avro_decode,
     .cells = &sl_avro_cells_ops,
 };

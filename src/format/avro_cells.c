@@ -27,6 +27,7 @@
 #include "sluice/textfmt.h"
 #include "sluice/cells.h"
 #include "json_cells_int.h"
+#include "cell_put_int.h"
 #include "sluice/registry.h"
 
 /* Writer schemas planned per table; beyond this the oldest plan goes. */
@@ -88,11 +89,6 @@ static bool read_len(sl_av_cursor *c, const unsigned char **s, size_t *n)
         return false;
     *n = (size_t)len;
     return take(c, *n, s);
-}
-
-static bool no_nul(const unsigned char *s, size_t n)
-{
-    return !memchr(s, '\0', n);
 }
 
 /* The checks the general path makes of a value whose field has no column:
@@ -162,7 +158,7 @@ static bool pass(sl_av_cursor *c, const sl_av_node *n, int depth)
             c->items += count;
             for (int64_t i = 0; i < count; i++) {
                 /* a map key: jansson takes it up to a NUL, as UTF-8 */
-                if (n->kind == SL_AV_MAP && !(read_len(c, &s, &len) && no_nul(s, len) && sl_utf8_strict(s, len)))
+                if (n->kind == SL_AV_MAP && !(read_len(c, &s, &len) && sl_cell_no_nul(s, len) && sl_utf8_strict(s, len)))
                     return false;
                 if (!pass(c, n->child[0], depth + 1))
                     return false;
@@ -174,86 +170,6 @@ static bool pass(sl_av_cursor *c, const sl_av_node *n, int depth)
 
 /* ---- cells: each as mapping.c's sl_convert_value() makes it from the
  * JSON value avro.c would have built ---- */
-
-static bool hex_text(const unsigned char *s, size_t n)
-{
-    if (n < 2 || s[0] != '\\' || s[1] != 'x')
-        return false;
-    for (size_t i = 2; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
-            return false;
-    return true;
-}
-
-/* A string value (UTF-8, no NUL) that the column takes as it is. */
-static bool string_fits(const sl_column *col, const unsigned char *s, size_t n)
-{
-    switch (col->type) {
-    case SL_COL_TEXT:
-    case SL_COL_OTHER:
-        return true;
-    case SL_COL_TIMESTAMPTZ:
-    case SL_COL_TIMESTAMP:
-    case SL_COL_DATE:
-        return sl_text_is_date((const char *)s, n);
-    case SL_COL_TIME:
-        return sl_text_is_time((const char *)s, n);
-    case SL_COL_UUID:
-        return sl_text_is_uuid((const char *)s, n);
-    case SL_COL_BYTEA:
-        return hex_text(s, n); /* else mapping.c writes the text's bytes in hex */
-    default:
-        return false;
-    }
-}
-
-static bool put_string(sl_rowbuilder *b, uint32_t i, const sl_column *col, const unsigned char *s, size_t n)
-{
-    if (!no_nul(s, n) || !string_fits(col, s, n))
-        return false;
-    sl_rowbuilder_set(b, i, (const char *)s, n);
-    return true;
-}
-
-/* Text that avro.c makes of a value (a logical type, bytes as hex) and the
- * column takes as a string: written into the cell, then judged there. */
-static bool end_text(sl_rowbuilder *b, uint32_t i, const sl_column *col)
-{
-    sl_strbuf *sb = &b->bytes;
-    const unsigned char *s = (const unsigned char *)sb->data + b->off[i];
-    size_t n = sb->len - b->off[i];
-    if (!string_fits(col, s, n))
-        return false;
-    sl_rowbuilder_cell_end(b, i);
-    return true;
-}
-
-/* An Avro int or long with no logical type: the rule every format shares (textfmt.h). */
-static bool put_integer(sl_rowbuilder *b, uint32_t i, const sl_column *col, sl_epoch_unit epoch, int64_t x)
-{
-    if (sl_fmt_integer_cell(sl_rowbuilder_cell_begin(b, i), x, col->type, epoch) != SL_INTCELL_OK)
-        return false;
-    sl_rowbuilder_cell_end(b, i);
-    return true;
-}
-
-static bool put_real(sl_rowbuilder *b, uint32_t i, const sl_column *col, double d)
-{
-    if (!isfinite(d))
-        return false; /* avro.c spells these as strings */
-    switch (col->type) {
-    case SL_COL_NUMERIC:
-    case SL_COL_FLOAT4:
-    case SL_COL_FLOAT8:
-    case SL_COL_TEXT:
-    case SL_COL_OTHER:
-        sl_fmt_double(sl_rowbuilder_cell_begin(b, i), d);
-        sl_rowbuilder_cell_end(b, i);
-        return true;
-    default:
-        return false;
-    }
-}
 
 static uint64_t le64(const unsigned char *p)
 {
@@ -296,28 +212,28 @@ static bool put(avro_cells *ac, sl_av_cursor *c, const sl_av_node *n, uint32_t i
             return false;
         switch (n->logical) {
         case SL_LT_NONE:
-            return put_integer(b, i, col, ac->m->route->epoch_unit, x);
+            return sl_cell_put_integer(b, i, col, ac->m->route->epoch_unit, x);
         case SL_LT_DATE:
             sl_fmt_date(sl_rowbuilder_cell_begin(b, i), x);
-            return end_text(b, i, col);
+            return sl_cell_end_text(b, i, col);
         case SL_LT_TIME_MILLIS:
         case SL_LT_TIME_MICROS: {
             int64_t us = n->logical == SL_LT_TIME_MILLIS ? x * 1000 : x;
             if (us < 0 || us > 86400000000LL)
                 return false;
             sl_fmt_time_us(sl_rowbuilder_cell_begin(b, i), us);
-            return end_text(b, i, col);
+            return sl_cell_end_text(b, i, col);
         }
         case SL_LT_TIMESTAMP_MILLIS:
         case SL_LT_LOCAL_TIMESTAMP_MILLIS:
             if (x > INT64_MAX / 1000 || x < INT64_MIN / 1000)
                 return false;
             sl_fmt_timestamp_us(sl_rowbuilder_cell_begin(b, i), x * 1000, n->logical == SL_LT_TIMESTAMP_MILLIS);
-            return end_text(b, i, col);
+            return sl_cell_end_text(b, i, col);
         case SL_LT_TIMESTAMP_MICROS:
         case SL_LT_LOCAL_TIMESTAMP_MICROS:
             sl_fmt_timestamp_us(sl_rowbuilder_cell_begin(b, i), x, n->logical == SL_LT_TIMESTAMP_MICROS);
-            return end_text(b, i, col);
+            return sl_cell_end_text(b, i, col);
         default:
             return false;
         }
@@ -327,7 +243,7 @@ static bool put(avro_cells *ac, sl_av_cursor *c, const sl_av_node *n, uint32_t i
         uint32_t u = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
         float f;
         memcpy(&f, &u, sizeof(f));
-        return put_real(b, i, col, (double)f);
+        return sl_cell_put_real(b, i, col, (double)f);
     }
     case SL_AV_DOUBLE: {
         if (!take(c, 8, &s))
@@ -335,14 +251,14 @@ static bool put(avro_cells *ac, sl_av_cursor *c, const sl_av_node *n, uint32_t i
         uint64_t u = le64(s);
         double d;
         memcpy(&d, &u, sizeof(d));
-        return put_real(b, i, col, d);
+        return sl_cell_put_real(b, i, col, d);
     }
     case SL_AV_STRING:
-        return read_len(c, &s, &len) && sl_utf8_strict(s, len) && put_string(b, i, col, s, len);
+        return read_len(c, &s, &len) && sl_utf8_strict(s, len) && sl_cell_put_string(b, i, col, s, len);
     case SL_AV_ENUM:
         if (!sl_av_varint(c, &x) || x < 0 || (uint64_t)x >= n->n)
             return false;
-        return put_string(b, i, col, (const unsigned char *)n->names[x], strlen(n->names[x]));
+        return sl_cell_put_string(b, i, col, (const unsigned char *)n->names[x], strlen(n->names[x]));
     case SL_AV_BYTES:
     case SL_AV_FIXED:
         if (n->kind == SL_AV_BYTES ? !read_len(c, &s, &len) : !take(c, len = (size_t)n->size, &s))
@@ -364,7 +280,7 @@ static bool put(avro_cells *ac, sl_av_cursor *c, const sl_av_node *n, uint32_t i
         if (n->logical != SL_LT_NONE)
             return false;
         sl_fmt_hex(sl_rowbuilder_cell_begin(b, i), s, len);
-        return end_text(b, i, col);
+        return sl_cell_end_text(b, i, col);
     default:
         return false; /* records, arrays and maps: jsonb and arrays by the general path */
     }
@@ -467,13 +383,9 @@ static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder
 
 static void *cells_new(const sl_mapping *m, sl_registry *reg)
 {
-    const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
-    if (!reg || r->key_format == SL_KEYFMT_AVRO || m->soft_delete_col >= 0 || t->ncols == 0)
+    if (!reg || !sl_cells_plain(m))
         return NULL;
-    for (size_t i = 0; i < t->ncols; i++)
-        if (m->pointer[i] || m->meta[i])
-            return NULL;
     avro_cells *ac = sl_xcalloc(1, sizeof(*ac));
     ac->m = m;
     ac->t = t;

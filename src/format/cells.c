@@ -8,6 +8,16 @@ struct sl_cells {
     void *r;
 };
 
+bool sl_cells_plain(const sl_mapping *m)
+{
+    if (sl_keyformat_registry(m->route->key_format) || m->soft_delete_col >= 0 || m->table->ncols == 0)
+        return false;
+    for (size_t i = 0; i < m->table->ncols; i++)
+        if (m->pointer[i] || m->meta[i])
+            return false;
+    return true;
+}
+
 sl_cells *sl_cells_new(const sl_mapping *m, struct sl_registry *reg)
 {
     const sl_format_ops *f = sl_format_lookup(m->route->format);

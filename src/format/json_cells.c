@@ -417,11 +417,9 @@ sl_json_cells *sl_json_cells_new(const sl_mapping *m)
 {
     const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
-    if ((r->format != SL_FMT_JSON && r->format != SL_FMT_DEBEZIUM) || r->key_format == SL_KEYFMT_AVRO || m->soft_delete_col >= 0 || t->ncols == 0)
+    if ((r->format != SL_FMT_JSON && r->format != SL_FMT_DEBEZIUM && r->format != SL_FMT_JSON_SCHEMA) ||
+        !sl_cells_plain(m))
         return NULL;
-    for (size_t i = 0; i < t->ncols; i++)
-        if (m->pointer[i] || m->meta[i])
-            return NULL;
     sl_json_cells *jc = sl_xcalloc(1, sizeof(*jc));
     jc->m = m;
     jc->t = t;

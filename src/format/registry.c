@@ -30,6 +30,7 @@ typedef struct entry {
     sl_registry_schema pub;
     char *type;
     char *text;
+    sl_registry_ref *refs; /* pub.refs: names and texts owned here */
     entry_state state;
     int waiters;        /* threads waiting for a fetch in progress */
     sl_error failure;   /* ENTRY_FAILED: handed to the waiters */
@@ -53,6 +54,19 @@ struct sl_registry {
     long requests;
     unsigned long serial;  /* unique per registry ever created in this process */
 };
+
+/* entry_free() - an entry and all it owns (a failed fetch's partial references too). */
+static void entry_free(entry *e)
+{
+    for (size_t i = 0; i < e->pub.nrefs; i++) {
+        free((char *)e->refs[i].name);
+        free((char *)e->refs[i].text);
+    }
+    free(e->refs);
+    free(e->type);
+    free(e->text);
+    free(e);
+}
 
 static unsigned long next_serial;
 
@@ -117,9 +131,7 @@ void sl_registry_free(sl_registry *r)
         return;
     for (entry *e = r->entries, *next; e; e = next) {
         next = e->next;
-        free(e->type);
-        free(e->text);
-        free(e);
+        entry_free(e);
     }
     for (size_t i = 0; i < r->nurls; i++) {
         free(r->urls[i]);
@@ -304,32 +316,119 @@ static int request_urls(sl_registry *r, const char *path, const char *post_body,
     return -1;
 }
 
-/* Fetch and parse one schema; fills e->type and e->text. */
+/* path segment @s percent-encoded onto @out */
+static void put_segment(sl_strbuf *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~')
+            sl_strbuf_putc(out, (char)*p);
+        else
+            sl_strbuf_printf(out, "%%%02X", *p);
+    }
+}
+
+/* GET @path as a JSON object with a "schema" string; NULL with @err. */
+static json_t *get_schema(sl_registry *r, const char *path, long *status, sl_error *err)
+{
+    sl_strbuf body = SL_STRBUF_INIT;
+    int rc = request(r, path, NULL, &body, status, err);
+    if (rc) {
+        sl_strbuf_free(&body);
+        return NULL;
+    }
+    json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+    sl_strbuf_free(&body);
+    if (!json_is_string(json_object_get(j, "schema"))) {
+        json_decref(j);
+        sl_error_set(err, SL_ERR_RETRY, "schema registry answered %s without a \"schema\" string", path);
+        return NULL;
+    }
+    return j;
+}
+
+#define MAX_REFS 256 /* bounds a schema's references, transitively */
+
+/* The references of @j (an answer with "references": [{"name", "subject",
+ * "version"}]) and theirs, each fetched once by name, appended to e->refs
+ * after the ones they reference. */
+static int fetch_refs(sl_registry *r, const json_t *j, bool serialized, entry *e, int depth, sl_error *err)
+{
+    size_t i;
+    json_t *ref;
+    if (depth > 32)
+        return sl_error_set(err, SL_ERR_DATA, "schema references nest deeper than 32");
+    json_array_foreach(json_object_get(j, "references"), i, ref) {
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        const char *subject = json_string_value(json_object_get(ref, "subject"));
+        json_t *version = json_object_get(ref, "version");
+        if (!name || !subject || !json_is_integer(version))
+            return sl_error_set(err, SL_ERR_DATA, "schema reference %zu lacks a name, subject or version", i);
+        bool seen = false;
+        for (size_t k = 0; k < e->pub.nrefs && !seen; k++)
+            seen = !strcmp(e->refs[k].name, name);
+        if (seen)
+            continue;
+        if (e->pub.nrefs == MAX_REFS)
+            return sl_error_set(err, SL_ERR_DATA, "more than %d schema references", MAX_REFS);
+        sl_strbuf path = SL_STRBUF_INIT;
+        sl_strbuf_puts(&path, "/subjects/");
+        put_segment(&path, subject);
+        sl_strbuf_printf(&path, "/versions/%" JSON_INTEGER_FORMAT "%s", json_integer_value(version),
+                         serialized ? "?format=serialized" : "");
+        long status = 0;
+        json_t *got = get_schema(r, path.data, &status, err);
+        sl_strbuf_free(&path);
+        if (!got) {
+            sl_error_prefix(err, "reference %s: ", name);
+            return -1;
+        }
+        int rc = fetch_refs(r, got, serialized, e, depth + 1, err);
+        if (rc == 0) {
+            e->refs = sl_xrealloc(e->refs, (e->pub.nrefs + 1) * sizeof(*e->refs));
+            e->refs[e->pub.nrefs].name = sl_xstrdup(name);
+            e->refs[e->pub.nrefs].text = sl_xstrdup(json_string_value(json_object_get(got, "schema")));
+            e->pub.nrefs++;
+        }
+        json_decref(got);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fetch and parse one schema; fills e->type, e->text and e->refs.  A
+ * Protobuf schema is asked for again as a serialized FileDescriptorProto
+ * (Confluent's ?format=serialized; a registry that ignores it answers the
+ * same text), and so are its references. */
 static int fetch(sl_registry *r, int id, entry *e, sl_error *err)
 {
-    char path[64];
+    char path[96];
     snprintf(path, sizeof(path), "/schemas/ids/%d", id);
-    sl_strbuf body = SL_STRBUF_INIT;
-    long status;
-    int rc = request(r, path, NULL, &body, &status, err);
-    if (rc) {
+    long status = 0;
+    json_t *j = get_schema(r, path, &status, err);
+    if (!j) {
         if (err && err->kind == SL_ERR_DATA && status == 404)
             sl_error_prefix(err, "unknown schema id %d: ", id);
-        sl_strbuf_free(&body);
         return -1;
     }
-    json_error_t je;
-    json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, &je);
-    sl_strbuf_free(&body);
-    const char *text = j ? json_string_value(json_object_get(j, "schema")) : NULL;
-    if (!text) {
-        json_decref(j);
-        return sl_error_set(err, SL_ERR_RETRY,
-                            "schema registry answered schema id %d without a \"schema\" string", id);
-    }
     const char *type = json_string_value(json_object_get(j, "schemaType"));
-    e->text = sl_xstrdup(text);
     e->type = sl_xstrdup(type ? type : "AVRO");
+    bool protobuf = !strcmp(e->type, "PROTOBUF");
+    if (protobuf) {
+        snprintf(path, sizeof(path), "/schemas/ids/%d?format=serialized", id);
+        json_t *ser = get_schema(r, path, &status, err);
+        json_decref(j);
+        if (!ser)
+            return -1;
+        j = ser;
+    }
+    if (fetch_refs(r, j, protobuf, e, 0, err)) {
+        sl_error_prefix(err, "schema id %d: ", id);
+        json_decref(j);
+        return -1;
+    }
+    e->text = sl_xstrdup(json_string_value(json_object_get(j, "schema")));
     json_decref(j);
     return 0;
 }
@@ -362,7 +461,7 @@ int sl_registry_get(sl_registry *r, int id, const sl_registry_schema **out, sl_e
                 while (*pp != e)
                     pp = &(*pp)->next;
                 *pp = e->next;
-                free(e);
+                entry_free(e);
                 pthread_cond_broadcast(&r->done); /* for threads that came in meanwhile */
             }
             pthread_mutex_unlock(&r->lock);
@@ -391,6 +490,7 @@ int sl_registry_get(sl_registry *r, int id, const sl_registry_schema **out, sl_e
     if (rc == 0) {
         e->pub.type = e->type;
         e->pub.text = e->text;
+        e->pub.refs = e->refs;
         e->state = ENTRY_READY;
         *out = &e->pub;
         log_debug("schema registry", "schema id %d (%s) cached", id, e->type);
@@ -402,7 +502,7 @@ int sl_registry_get(sl_registry *r, int id, const sl_registry_schema **out, sl_e
         while (*pp != e)
             pp = &(*pp)->next;
         *pp = e->next;
-        free(e);
+        entry_free(e);
     }
     pthread_cond_broadcast(&r->done);
     pthread_mutex_unlock(&r->lock);
@@ -436,14 +536,7 @@ int sl_registry_register(sl_registry *r, const char *subject, const char *schema
 {
     sl_strbuf path = SL_STRBUF_INIT;
     sl_strbuf_puts(&path, "/subjects/");
-    /* percent-encode the subject: it is a path segment */
-    for (const unsigned char *p = (const unsigned char *)subject; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~')
-            sl_strbuf_putc(&path, (char)*p);
-        else
-            sl_strbuf_printf(&path, "%%%02X", *p);
-    }
+    put_segment(&path, subject); /* a path segment: percent-encoded */
     sl_strbuf_puts(&path, "/versions");
     json_t *req = json_pack("{s:s}", "schema", schema_text);
     char *post = json_dumps(req, JSON_COMPACT);

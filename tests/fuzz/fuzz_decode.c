@@ -10,7 +10,11 @@
  * byte picks the schema (modulo their number), the rest is the Avro datum
  * behind a Confluent header written here.
  *
- * The JSON and Avro targets also read the value with their format's direct
+ * The Protobuf target does the same with tests/fuzz/schemas/protobuf/NN_name.proto
+ * (.proto text, as a registry may answer it); the input after the schema
+ * byte starts with the message-index path.
+ *
+ * The JSON, Avro and Protobuf targets also read the value with their format's direct
  * reader (cells.h) and fail when it takes a record the general path would
  * reject or builds a different row.  The Avro reader plans a schema once
  * the general path has taken a record of it, as in the worker; so does
@@ -25,6 +29,7 @@
 #include <string.h>
 
 #include "avro_int.h"
+#include "protobuf_int.h"
 #include "sluice/decoder.h"
 #include "sluice/cells.h"
 #include "sluice/log.h"
@@ -41,7 +46,7 @@
 typedef struct fuzz_target {
     const char *name;
     sl_format format;
-    bool schemas;   /* Avro in Confluent framing: needs the schema set */
+    bool schemas;   /* Avro or Protobuf in Confluent framing: needs the schema set */
     bool direct;    /* also the direct reader, compared with the general path */
 } fuzz_target;
 
@@ -51,6 +56,7 @@ static const fuzz_target targets[] = {
     {"connect_json", SL_FMT_CONNECT_JSON, false, false},
     {"debezium_json", SL_FMT_DEBEZIUM, false, true},
     {"debezium_avro", SL_FMT_DEBEZIUM, true, false},
+    {"protobuf", SL_FMT_PROTOBUF, true, true},
 };
 
 /* One column of every type sluice converts to; the schemas and seeds use these names. */
@@ -119,11 +125,12 @@ static void load_schemas(void)
     int n = scandir(dir, &ents, NULL, by_name);
     for (int i = 0; i < n; i++) {
         size_t len = strlen(ents[i]->d_name);
-        if (len > 5 && !strcmp(ents[i]->d_name + len - 5, ".avsc")) {
+        bool proto = len > 6 && !strcmp(ents[i]->d_name + len - 6, ".proto");
+        if (proto || (len > 5 && !strcmp(ents[i]->d_name + len - 5, ".avsc"))) {
             char path[2048];
             snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
             char *text = read_text(path);
-            if (text && sl_registry_put(F.reg, F.nschemas + 1, "AVRO", text) == 0)
+            if (text && sl_registry_put(F.reg, F.nschemas + 1, proto ? "PROTOBUF" : "AVRO", text) == 0)
                 F.nschemas++;
             free(text);
         }
@@ -182,6 +189,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     F.verbose = getenv("SLUICE_FUZZ_VERBOSE") != NULL;
     /* the main thread's schema cache is not freed by a thread exit */
     atexit(sl_avro_thread_cleanup);
+    atexit(sl_protobuf_thread_cleanup);
     (void)argc;
     (void)argv;
     return 0;

@@ -24,15 +24,16 @@ if [ "$total" = 0 ]; then
     echo "== fuzzing skipped (SLUICE_FUZZ_SECONDS=0)"
     exit 0
 fi
-targets=${SLUICE_FUZZ_TARGETS:-json avro connect_json debezium_json debezium_avro}
+targets=${SLUICE_FUZZ_TARGETS:-json avro connect_json debezium_json debezium_avro protobuf}
 build=${SLUICE_FUZZ_BUILD_DIR:-build-fuzz}
 cc=${SLUICE_FUZZ_CC:-clang-14}
+cxx=${SLUICE_FUZZ_CXX:-clang++-14}  # src/format/protobuf_reflect.cc
 artifacts=${SLUICE_FUZZ_ARTIFACTS:-$build/artifacts}
 
 if [ ! -f "$build/build.ninja" ]; then
     echo "== meson setup $build (fuzz harnesses, $cc, ASan + UBSan)"
-    CC=$cc meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=all
+    CC=$cc CXX=$cxx meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all
 fi
 ninja_targets=""
 for t in $targets; do

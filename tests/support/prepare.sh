@@ -5,7 +5,7 @@ SLUICE_PACKAGES="build-essential pkg-config meson ninja-build librdkafka-dev lib
 libjansson-dev libyajl-dev libavro-dev libcurl4-openssl-dev check libyaml-dev postgresql
 python3-psycopg2 python3-confluent-kafka kcat valgrind git libmicrohttpd-dev libsystemd-dev
 prometheus curl systemd python3-yaml clang-14 libclang-rt-14-dev default-jre-headless maven
-openssl"
+openssl libprotobuf-dev libprotoc-dev protobuf-compiler python3-venv"
 
 # sluice_install_packages - apt-get install whatever of SLUICE_PACKAGES is
 # missing (as root, or through sudo); nothing when all are installed.

@@ -1,0 +1,377 @@
+/* json_schema.c - `format: json-schema` and `key_format: json-schema`:
+ * Confluent's wire format for JSON Schema (magic byte 0, 4-byte big-endian
+ * schema id, then the JSON text), the value read as plain JSON, the
+ * registered schema deciding the column types for auto_create and
+ * auto_evolve (sl_change.fields):
+ *
+ *   integer -> bigint, number -> double precision, boolean -> boolean,
+ *   string -> text, or by its format: date-time -> timestamptz,
+ *   date -> date, time -> time, uuid -> uuid;
+ *   array of one of those -> array, other arrays and objects -> jsonb;
+ *   a property not in "required", or whose type admits "null", is optional.
+ *
+ * Local references ("$ref": "#/definitions/X" or "#/$defs/X") are followed;
+ * a property the rules do not decide (oneOf, anyOf, other references)
+ * is jsonb.
+ *
+ * The JSON after the framing is what `format: json` reads, so its direct
+ * reader (json_cells.c) takes the records of a schema id once the general
+ * path has written one of them (and so created or evolved the table). */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_cells_int.h"
+#include "json_schema_int.h"
+#include "sluice/cells.h"
+#include "sluice/registry.h"
+
+unsigned long sl_registry_serial(const sl_registry *r);
+
+typedef struct js_cached {
+    unsigned long reg;
+    int id;
+    json_t *fields; /* NULL: the schema is not of an object with properties */
+    int key_id;        /* with_key was made with the key schema of this id */
+    json_t *with_key;  /* fields plus the key schema's (sl_fields_with_key()) */
+    struct js_cached *next;
+} js_cached;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_destroy(void *p)
+{
+    js_cached *c = p;
+    while (c) {
+        js_cached *next = c->next;
+        json_decref(c->fields);
+        json_decref(c->with_key);
+        free(c);
+        c = next;
+    }
+}
+
+static void cache_key_init(void) { pthread_key_create(&cache_key, cache_destroy); }
+
+void sl_json_schema_thread_cleanup(void)
+{
+    pthread_once(&cache_once, cache_key_init);
+    cache_destroy(pthread_getspecific(cache_key));
+    pthread_setspecific(cache_key, NULL);
+}
+
+/* ---- schema -> fields ---- */
+
+/* @s with a local "$ref" followed (a few steps, against @root) */
+static const json_t *deref(const json_t *root, const json_t *s)
+{
+    for (int i = 0; i < 8 && json_is_object(s); i++) {
+        const char *ref = json_string_value(json_object_get(s, "$ref"));
+        if (!ref)
+            return s;
+        const char *name = NULL;
+        const json_t *defs = NULL;
+        if (!strncmp(ref, "#/definitions/", 14))
+            defs = json_object_get(root, "definitions"), name = ref + 14;
+        else if (!strncmp(ref, "#/$defs/", 8))
+            defs = json_object_get(root, "$defs"), name = ref + 8;
+        if (!defs || strchr(name, '/') || strchr(name, '~'))
+            return NULL;
+        s = json_object_get(defs, name);
+    }
+    return json_is_object(s) ? s : NULL;
+}
+
+/* The one non-null type of @s (NULL when none or several) and whether
+ * null is allowed. */
+static const char *one_type(const json_t *s, bool *nullable)
+{
+    const json_t *t = json_object_get(s, "type");
+    *nullable = false;
+    if (json_is_string(t)) {
+        if (!strcmp(json_string_value(t), "null"))
+            return *nullable = true, NULL;
+        return json_string_value(t);
+    }
+    const char *only = NULL;
+    size_t i, n = 0;
+    const json_t *x;
+    json_array_foreach(t, i, x) {
+        const char *v = json_string_value(x);
+        if (v && !strcmp(v, "null"))
+            *nullable = true;
+        else if (v)
+            only = v, n++;
+    }
+    return n == 1 ? only : NULL;
+}
+
+static const char *scalar(const json_t *s, const char *type)
+{
+    if (!type)
+        return "jsonb";
+    if (!strcmp(type, "integer"))
+        return "bigint";
+    if (!strcmp(type, "number"))
+        return "double precision";
+    if (!strcmp(type, "boolean"))
+        return "boolean";
+    if (!strcmp(type, "string")) {
+        const char *f = json_string_value(json_object_get(s, "format"));
+        if (f && !strcmp(f, "date-time"))
+            return "timestamptz";
+        if (f && !strcmp(f, "date"))
+            return "date";
+        if (f && !strcmp(f, "time"))
+            return "time";
+        if (f && !strcmp(f, "uuid"))
+            return "uuid";
+        return "text";
+    }
+    return "jsonb";
+}
+
+json_t *sl_json_schema_fields(const json_t *root)
+{
+    const json_t *top = deref(root, root);
+    bool nullable;
+    const char *t = top ? one_type(top, &nullable) : NULL;
+    const json_t *props = top ? json_object_get(top, "properties") : NULL;
+    if ((t && strcmp(t, "object")) || !json_is_object(props))
+        return NULL;
+    const json_t *required = json_object_get(top, "required");
+    json_t *out = json_array();
+    const char *name;
+    json_t *p;
+    json_object_foreach((json_t *)props, name, p) {
+        const json_t *s = deref(root, p);
+        const char *type = s ? one_type(s, &nullable) : NULL;
+        bool is_required = false;
+        size_t i;
+        json_t *r;
+        json_array_foreach(required, i, r)
+            if (json_is_string(r) && !strcmp(json_string_value(r), name))
+                is_required = true;
+        const char *st = s ? scalar(s, type) : "jsonb";
+        json_t *f = json_pack("{s:s, s:s, s:b, s:s}", "name", name, "type", st, "optional",
+                              nullable || !is_required, "source_type", type ? type : "(no single type)");
+        const char *format = s ? json_string_value(json_object_get(s, "format")) : NULL;
+        if (format) {
+            char src[160];
+            snprintf(src, sizeof(src), "%s (format %s)", type ? type : "", format);
+            json_object_set_new(f, "source_type", json_string(src));
+        }
+        if (type && !strcmp(type, "array")) {
+            const json_t *items = deref(root, json_object_get(s, "items"));
+            bool item_null;
+            const char *it = items ? scalar(items, one_type(items, &item_null)) : "jsonb";
+            if (strcmp(it, "jsonb")) { /* arrays of objects or arrays stay jsonb */
+                json_object_set_new(f, "type", json_string("array"));
+                json_object_set_new(f, "items", json_string(it));
+            }
+        }
+        json_array_append_new(out, f);
+    }
+    return out;
+}
+
+static js_cached *schema_for(sl_registry *reg, int id, sl_error *err)
+{
+    pthread_once(&cache_once, cache_key_init);
+    js_cached *head = pthread_getspecific(cache_key);
+    unsigned long serial = sl_registry_serial(reg);
+    for (js_cached *c = head; c; c = c->next)
+        if (c->id == id && c->reg == serial)
+            return c;
+    const sl_registry_schema *rs;
+    if (sl_registry_get(reg, id, &rs, err))
+        return NULL;
+    if (strcmp(rs->type, "JSON"))
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d is a %s schema, not JSON Schema", id, rs->type), NULL;
+    json_error_t je;
+    json_t *root = json_loads(rs->text, 0, &je);
+    if (!root)
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d: not JSON: %s", id, je.text), NULL;
+    js_cached *c = sl_xcalloc(1, sizeof(*c));
+    c->reg = serial;
+    c->id = id;
+    c->fields = sl_json_schema_fields(root);
+    json_decref(root);
+    c->next = head;
+    pthread_setspecific(cache_key, c);
+    return c;
+}
+
+/* ---- wire format ---- */
+
+static int wire(sl_registry *reg, const void *buf, size_t len, const char **body, size_t *body_len,
+                js_cached **which, sl_error *err)
+{
+    const unsigned char *b = buf;
+    if (len < 5)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "%zu bytes, too short for the Confluent wire format (magic byte 0, 4-byte schema id, JSON)",
+                            len);
+    if (b[0] != 0)
+        return sl_error_set(err, SL_ERR_DATA,
+                            "unknown magic byte 0x%02x (the Confluent wire format starts with 0x00)", b[0]);
+    uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+    if (u > INT32_MAX)
+        return sl_error_set(err, SL_ERR_DATA, "schema id %" PRIu32 " out of range", u);
+    if (!reg)
+        return sl_error_set(err, SL_ERR_FATAL, "JSON Schema needs a schema_registry section");
+    js_cached *c = schema_for(reg, (int)u, err);
+    if (!c)
+        return -1;
+    *body = (const char *)b + 5;
+    *body_len = len - 5;
+    *which = c;
+    return 0;
+}
+
+int sl_json_schema_wire(sl_registry *reg, const void *buf, size_t len, const char **body, size_t *body_len,
+                        const json_t **fields, int *schema_id, sl_error *err)
+{
+    js_cached *c;
+    if (wire(reg, buf, len, body, body_len, &c, err))
+        return -1;
+    if (fields)
+        *fields = c->fields;
+    if (schema_id)
+        *schema_id = c->id;
+    return 0;
+}
+
+static json_t *load(const char *body, size_t len, int id, sl_error *err)
+{
+    json_error_t je;
+    /* JSON_ALLOW_NUL as format: json (json.c) */
+    json_t *v = json_loadb(body, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+    if (!v)
+        sl_error_set(err, SL_ERR_DATA, "schema id %d: invalid JSON at byte %d: %s", id, je.position, je.text);
+    return v;
+}
+
+int sl_json_schema_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_error *err)
+{
+    const char *body;
+    size_t len;
+    int id = -1;
+    *out = NULL;
+    if (!rec->key)
+        return 0;
+    if (sl_json_schema_wire(d->registry, rec->key, rec->key_len, &body, &len, NULL, &id, err) ||
+        !(*out = load(body, len, id, err))) {
+        sl_error_prefix(err, "key: ");
+        return -1;
+    }
+    return 0;
+}
+
+static int json_schema_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_error *err)
+{
+    if (!rec->value)
+        return sl_decode_tombstone(d, out);
+    const char *body;
+    size_t len;
+    js_cached *c;
+    if (wire(d->registry, rec->value, rec->value_len, &body, &len, &c, err))
+        return -1;
+    out->schema_id = c->id;
+    if (!(out->value = load(body, len, c->id, err)))
+        return -1;
+    if (!json_is_object(out->value))
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d: the value is JSON but not an object", c->id);
+    out->op = SL_OP_UPSERT;
+    json_t *fields = c->fields;
+    js_cached *kc;
+    const char *kb;
+    size_t kl;
+    if (fields && rec->key && d->route->key_format == SL_KEYFMT_JSON_SCHEMA &&
+        wire(d->registry, rec->key, rec->key_len, &kb, &kl, &kc, NULL) == 0 && kc->fields) {
+        if (!c->with_key || c->key_id != kc->id) {
+            json_decref(c->with_key);
+            c->with_key = sl_fields_with_key(c->fields, kc->fields);
+            c->key_id = kc->id;
+        }
+        fields = c->with_key;
+    }
+    out->fields = json_incref(fields);
+    return 0;
+}
+
+/* ---- the direct reader: json_cells.c behind the framing ---- */
+
+#define MAX_IDS 32 /* schema ids remembered per table; beyond, the oldest goes */
+
+typedef struct js_cells {
+    sl_json_cells *jc;
+    int ids[MAX_IDS]; /* schema ids the general path has written a row of */
+    size_t nids, next;
+} js_cells;
+
+static void *cells_new(const sl_mapping *m, struct sl_registry *reg)
+{
+    sl_json_cells *jc = reg ? sl_json_cells_new(m) : NULL;
+    if (!jc)
+        return NULL;
+    js_cells *c = sl_xcalloc(1, sizeof(*c));
+    c->jc = jc;
+    return c;
+}
+
+static void cells_free(void *r)
+{
+    js_cells *c = r;
+    if (c) {
+        sl_json_cells_free(c->jc);
+        free(c);
+    }
+}
+
+static bool known(const js_cells *c, int id)
+{
+    for (size_t i = 0; i < c->nids; i++)
+        if (c->ids[i] == id)
+            return true;
+    return false;
+}
+
+static void cells_learn(void *r, const sl_change *ch)
+{
+    js_cells *c = r;
+    if (!ch || ch->schema_id < 0 || ch->op != SL_OP_UPSERT || known(c, ch->schema_id))
+        return;
+    c->ids[c->next] = ch->schema_id;
+    c->next = (c->next + 1) % MAX_IDS;
+    if (c->nids < MAX_IDS)
+        c->nids++;
+}
+
+static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b)
+{
+    (void)d;
+    js_cells *c = r;
+    const unsigned char *v = (const unsigned char *)rec->value;
+    if (!v || rec->value_len < 5 || v[0] != 0)
+        return 0;
+    uint32_t id = (uint32_t)v[1] << 24 | (uint32_t)v[2] << 16 | (uint32_t)v[3] << 8 | v[4];
+    if (id > INT32_MAX || !known(c, (int)id))
+        return 0;
+    sl_record body = *rec;
+    body.value = (const char *)rec->value + 5;
+    body.value_len -= 5;
+    return sl_json_cells_map(c->jc, &body, b);
+}
+
+static const sl_cells_ops json_schema_cells_ops = {
+    .new = cells_new, .free = cells_free, .map = cells_map, .learn = cells_learn};
+
+const sl_format_ops sl_format_json_schema = {
+    .name = "json-schema",
+    .needs_registry = true,
+    .decode = json_schema_decode,
+    .cells = &json_schema_cells_ops,
+};
