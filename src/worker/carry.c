@@ -76,6 +76,11 @@ static void kept_drop(sl_worker *w, size_t i)
 void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
 {
     const sl_table *t = b->table;
+    for (size_t i = 0; w->nkept && i < b->ncarries; i++) {
+        long at = kept_find(w, t, b->carries[i].old_key);
+        if (at >= 0)
+            kept_drop(w, (size_t)at);
+    }
     for (size_t i = 0; i < b->nstashes; i++) {
         sl_stash *st = &b->stashes[i];
         if (!st->old)
@@ -104,8 +109,7 @@ void sl_worker_carry_settle(sl_worker *w, sl_batch *b)
         long at = kept_find(w, b->table, c->old_key);
         if (at < 0)
             continue;
-        sl_batch_fill_carry(b, c, w->kept[at].row);
-        kept_drop(w, (size_t)at);
+        sl_batch_fill_carry(b, c, w->kept[at].row); /* let go once the batch commits: a write given up reads it again */
     }
 }
 

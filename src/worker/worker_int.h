@@ -233,11 +233,12 @@ static inline bool sl_worker_awaiting(const sl_worker *w)
 }
 /* sl_worker_carry_keep() - a committed batch's stashes (batch.h): the old
  * rows of key changes whose creates are still to come, kept for them
- * (at most SL_KEPT_ROWS, and batch.max_bytes of them; the oldest go first). */
+ * (at most SL_KEPT_ROWS, and batch.max_bytes of them; the oldest go first);
+ * the kept rows its carries were filled from are let go. */
 #define SL_KEPT_ROWS 1024
 void sl_worker_carry_keep(sl_worker *w, sl_batch *b);
 /* sl_worker_carry_settle() - before @b is written: its carries still
- * pending are filled from the old rows kept for them, which are then let go. */
+ * pending are filled from the old rows kept for them. */
 void sl_worker_carry_settle(sl_worker *w, sl_batch *b);
 void sl_worker_carry_free(sl_worker *w);
 /* sl_worker_count_unavailable() - a committed batch's carries whose old
