@@ -97,6 +97,19 @@ static int bisect(sl_sink *s, sl_flush *f, const rowset *rs, sl_error *err)
     return bisect(s, f, &b, err);
 }
 
+/* " FROM table WHERE key = $1 ..." for the key of @row, its cells in @params. */
+static void from_key(sl_strbuf *q, const sl_table *t, const sl_row *row, const char **params)
+{
+    sl_strbuf_printf(q, " FROM %s WHERE ", t->qname);
+    for (size_t k = 0; k < t->nkey; k++) {
+        if (k)
+            sl_strbuf_puts(q, " AND ");
+        sl_sql_ident(q, t->cols[t->key[k]].name);
+        sl_strbuf_printf(q, " = $%zu", k + 1);
+        params[k] = sl_row_cell(row, t->key[k]);
+    }
+}
+
 /* Rows re-created under a new key without some values (batch.h sl_carry):
  * those cells from the stored row of the old key, read in this
  * transaction before the batch's deletes.  Filled rows replace their
@@ -130,14 +143,7 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
             c->state = SL_CARRY_FILLED;
             continue;
         }
-        sl_strbuf_printf(&q, " FROM %s WHERE ", t->qname);
-        for (size_t k = 0; k < t->nkey; k++) {
-            if (k)
-                sl_strbuf_puts(&q, " AND ");
-            sl_sql_ident(&q, t->cols[t->key[k]].name);
-            sl_strbuf_printf(&q, " = $%zu", k + 1);
-            params[k] = sl_row_cell(c->old_key, t->key[k]);
-        }
+        from_key(&q, t, c->old_key, params);
         PGresult *res = PQexecParams(PG(s)->conn, q.data, (int)t->nkey, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             rc = pg_fail(s, res, "reading the old row of a key change", err);
@@ -200,14 +206,7 @@ static int read_stashes(sl_sink *s, sl_batch *b, sl_error *err)
                 sl_strbuf_puts(&q, ", ");
             sl_sql_ident(&q, t->cols[cols[k]].name);
         }
-        sl_strbuf_printf(&q, " FROM %s WHERE ", t->qname);
-        for (size_t k = 0; k < t->nkey; k++) {
-            if (k)
-                sl_strbuf_puts(&q, " AND ");
-            sl_sql_ident(&q, t->cols[t->key[k]].name);
-            sl_strbuf_printf(&q, " = $%zu", k + 1);
-            params[k] = sl_row_cell(d, t->key[k]);
-        }
+        from_key(&q, t, d, params);
         PGresult *res = PQexecParams(PG(s)->conn, q.data, (int)t->nkey, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             rc = pg_fail(s, res, "reading the old row of a key change", err);
