@@ -40,6 +40,9 @@ void sl_batch_clear(sl_batch *b)
         free(b->carries[i].fill);
     }
     b->ncarries = 0;
+    for (size_t i = 0; i < b->nstashes; i++)
+        free(b->stashes[i].old);
+    b->nstashes = 0;
     b->nrows = b->live = b->bytes = 0;
     b->truncate = false;
     if (b->slots)
@@ -54,6 +57,7 @@ void sl_batch_free(sl_batch *b)
     free(b->rows);
     free(b->slots);
     free(b->carries);
+    free(b->stashes);
     free(b);
 }
 
@@ -123,13 +127,98 @@ long sl_batch_find(const sl_batch *b, const sl_row *key_row)
     return -1;
 }
 
-void sl_batch_add_carry(sl_batch *b, size_t row, sl_row *old_key, uint32_t *fill, size_t nfill)
+void sl_batch_add_carry(sl_batch *b, size_t row, int32_t partition, int64_t offset, sl_row *old_key, uint32_t *fill,
+                        size_t nfill)
 {
     if (b->ncarries == b->carry_cap) {
         b->carry_cap = b->carry_cap ? b->carry_cap * 2 : 16;
         b->carries = sl_xrealloc(b->carries, b->carry_cap * sizeof(*b->carries));
     }
-    b->carries[b->ncarries++] = (sl_carry){.row = row, .old_key = old_key, .fill = fill, .nfill = nfill};
+    b->carries[b->ncarries++] = (sl_carry){.row = row, .partition = partition, .offset = offset, .old_key = old_key, .fill = fill, .nfill = nfill};
+}
+
+/* @r with @c's cells from @from where @r lacks them: a new row standing
+ * where @r stood (its chain and flags), or NULL when nothing was lacking. */
+static sl_row *filled(const sl_carry *c, const sl_row *r, const sl_row *from)
+{
+    sl_rowbuilder rb;
+    sl_rowbuilder_init(&rb);
+    sl_rowbuilder_start(&rb, r->ncols);
+    size_t n = 0;
+    for (size_t k = 0; k < c->nfill; k++) {
+        uint32_t col = c->fill[k];
+        if (r->len[col] != SL_CELL_ABSENT || from->len[col] == SL_CELL_ABSENT)
+            continue;
+        if (from->len[col] == SL_CELL_NULL)
+            sl_rowbuilder_set_null(&rb, col);
+        else
+            sl_rowbuilder_set(&rb, col, sl_row_cell(from, col), (size_t)from->len[col]);
+        n++;
+    }
+    sl_row *now = NULL;
+    if (n) {
+        sl_row *cells = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, r->topic, r->partition, r->offset, NULL, 0, NULL, 0);
+        now = sl_row_merge(cells, r);
+        free(cells);
+        now->replace = r->replace;
+        now->merged = r->merged;
+        now->superseded = r->superseded;
+    }
+    sl_rowbuilder_free(&rb);
+    return now;
+}
+
+void sl_batch_fill_carry(sl_batch *b, sl_carry *c, const sl_row *from)
+{
+    c->state = SL_CARRY_FILLED;
+    sl_row *r = b->rows[c->row];
+    if (!r || r->op != SL_OP_UPSERT)
+        return;
+    sl_row *now = filled(c, r, from);
+    if (now) {
+        b->bytes += now->size;
+        b->bytes -= r->size;
+        free(r);
+        b->rows[c->row] = now;
+        r = now;
+    }
+    /* the record rows behind the key's row (batch.h): the create's own
+     * gets the cells too, for a write that applies them one by one */
+    for (sl_row **pp = &r->superseded; *pp; pp = &(*pp)->superseded) {
+        sl_row *rec = *pp;
+        if (rec->merged || rec->op != SL_OP_UPSERT || rec->partition != c->partition || rec->offset != c->offset)
+            continue;
+        sl_row *f = filled(c, rec, from);
+        if (f) {
+            b->bytes += f->size;
+            b->bytes -= rec->size;
+            *pp = f;
+            free(rec);
+        }
+        break;
+    }
+}
+
+void sl_batch_add_stash(sl_batch *b, size_t row)
+{
+    for (size_t i = 0; i < b->nstashes; i++)
+        if (b->stashes[i].row == row)
+            return;
+    if (b->nstashes == b->stash_cap) {
+        b->stash_cap = b->stash_cap ? b->stash_cap * 2 : 16;
+        b->stashes = sl_xrealloc(b->stashes, b->stash_cap * sizeof(*b->stashes));
+    }
+    b->stashes[b->nstashes++] = (sl_stash){.row = row};
+}
+
+void sl_batch_drop_stash(sl_batch *b, size_t row)
+{
+    for (size_t i = 0; i < b->nstashes; i++)
+        if (b->stashes[i].row == row) {
+            free(b->stashes[i].old);
+            b->stashes[i] = b->stashes[--b->nstashes];
+            return;
+        }
 }
 
 /* A child table's row: a new version of its parent drops the rows of the

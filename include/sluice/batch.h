@@ -31,11 +31,22 @@ typedef enum sl_carry_state {
 
 typedef struct sl_carry {
     size_t row;           /* index into rows (slots keep their index while rows collapse) */
+    int32_t partition;    /* the create's own record (its row in a merged row's chain) */
+    int64_t offset;
     struct sl_row *old_key; /* the old key's cells (the key columns), owned */
     uint32_t *fill;       /* column indexes, owned */
     size_t nfill;
     sl_carry_state state;
 } sl_carry;
+
+/* A key change's delete whose create is not in the batch: before deleting,
+ * the sink reads the old key's stored row into `old` (every column, the
+ * cells the delete row kept over them), which the worker keeps after the
+ * commit for the create that a later batch brings (src/worker/carry.c). */
+typedef struct sl_stash {
+    size_t row;           /* index into rows of the delete */
+    struct sl_row *old;   /* read by the sink, or NULL; owned */
+} sl_stash;
 
 typedef struct sl_batch {
     const sl_route_conf *route;
@@ -61,6 +72,8 @@ typedef struct sl_batch {
      * starts a new version of the parent: the rows of its earlier versions
      * leave the batch. */
     long child_index;
+    sl_stash *stashes;
+    size_t nstashes, stash_cap;
 } sl_batch;
 
 sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table);
@@ -72,8 +85,19 @@ size_t sl_batch_add(sl_batch *b, sl_row *row);
  * or -1. */
 long sl_batch_find(const sl_batch *b, const sl_row *key_row);
 /* sl_batch_add_carry() - cells @fill (@nfill of them) of rows[@row] come
- * from the stored row of @old_key; takes ownership of @old_key and @fill. */
-void sl_batch_add_carry(sl_batch *b, size_t row, sl_row *old_key, uint32_t *fill, size_t nfill);
+ * from the stored row of @old_key; the create is the record at @partition,
+ * @offset.  Takes ownership of @old_key and @fill. */
+void sl_batch_add_carry(sl_batch *b, size_t row, int32_t partition, int64_t offset, sl_row *old_key, uint32_t *fill,
+                        size_t nfill);
+/* sl_batch_fill_carry() - @c's cells taken from @from where rows[c->row]
+ * lacks them; the row is replaced, and so is the create's own record row
+ * in a merged row's chain (unrolled, it must bring them too).  Marks @c
+ * filled. */
+void sl_batch_fill_carry(sl_batch *b, sl_carry *c, const sl_row *from);
+/* sl_batch_add_stash() - rows[@row] is a key change's delete whose create
+ * is still to come; sl_batch_drop_stash(): it came. */
+void sl_batch_add_stash(sl_batch *b, size_t row);
+void sl_batch_drop_stash(sl_batch *b, size_t row);
 void sl_batch_truncate(sl_batch *b);
 /* sl_batch_unroll() - the record rows that @row (a row of a collapsing
  * batch) stands for, oldest first, in a new array (the caller frees it, not

@@ -14,6 +14,14 @@
  * unfilled: counted in sluice_unavailable_values_total{table} once the
  * write commits and logged once per table, never silently.
  *
+ * When the create comes in a later batch than the delete (the batch was
+ * due, written before a schema change or a revoke, or the create came
+ * late), the delete's write reads the old row before deleting it (a stash,
+ * batch.h), and the worker keeps that row after the commit for the create,
+ * whose carry is filled from it when its batch is handed over.  Kept rows
+ * live in the worker's memory: a create read after a restart, or by
+ * another worker, finds none (counted, as above).
+ *
  * So that the old key's delete and the new key's create land in one batch
  * whenever this worker reads both, a delete that names the key its row
  * moves to (sl_change.new_key) holds the batch back from the early,
@@ -28,6 +36,89 @@
 
 /* Keys awaited at most: past them a key change just does not hold the batch. */
 #define MAX_AWAITED 1024
+
+/* An old row kept for its key change's create (sl_worker_carry_keep()). */
+typedef struct sl_kept_row {
+    char *table;   /* qualified name */
+    sl_row *row;   /* every column of the table when it was read; owned */
+} sl_kept_row;
+
+static bool same_key(const sl_table *t, const sl_row *x, const sl_row *y)
+{
+    for (size_t k = 0; k < t->nkey; k++) {
+        size_t c = t->key[k];
+        if (x->len[c] != y->len[c] || (x->len[c] > 0 && memcmp(sl_row_cell(x, c), sl_row_cell(y, c), (size_t)x->len[c])))
+            return false;
+    }
+    return true;
+}
+
+/* The kept row of @t's @key, or -1. */
+static long kept_find(const sl_worker *w, const sl_table *t, const sl_row *key)
+{
+    for (size_t i = w->nkept; i-- > 0;) {
+        const sl_kept_row *k = &w->kept[i];
+        if (k->row->ncols == t->ncols && !strcmp(k->table, t->qname) && same_key(t, k->row, key))
+            return (long)i;
+    }
+    return -1;
+}
+
+static void kept_drop(sl_worker *w, size_t i)
+{
+    w->kept_bytes -= w->kept[i].row->size;
+    free(w->kept[i].table);
+    free(w->kept[i].row);
+    memmove(&w->kept[i], &w->kept[i + 1], (w->nkept - i - 1) * sizeof(*w->kept));
+    w->nkept--;
+}
+
+void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
+{
+    const sl_table *t = b->table;
+    for (size_t i = 0; w->nkept && i < b->ncarries; i++) {
+        long at = kept_find(w, t, b->carries[i].old_key);
+        if (at >= 0)
+            kept_drop(w, (size_t)at);
+    }
+    for (size_t i = 0; i < b->nstashes; i++) {
+        sl_stash *st = &b->stashes[i];
+        if (!st->old)
+            continue;
+        long at = kept_find(w, t, st->old);
+        if (at >= 0)
+            kept_drop(w, (size_t)at);
+        while (w->nkept && (w->nkept >= SL_KEPT_ROWS || w->kept_bytes + st->old->size > (size_t)w->cfg->batch.max_bytes))
+            kept_drop(w, 0);
+        if (w->nkept == w->kept_cap) {
+            w->kept_cap = w->kept_cap ? w->kept_cap * 2 : 16;
+            w->kept = sl_xrealloc(w->kept, w->kept_cap * sizeof(*w->kept));
+        }
+        w->kept[w->nkept++] = (sl_kept_row){.table = sl_xstrdup(t->qname), .row = st->old};
+        w->kept_bytes += st->old->size;
+        st->old = NULL;
+    }
+}
+
+void sl_worker_carry_settle(sl_worker *w, sl_batch *b)
+{
+    for (size_t i = 0; w->nkept && i < b->ncarries; i++) {
+        sl_carry *c = &b->carries[i];
+        if (c->state != SL_CARRY_PENDING)
+            continue;
+        long at = kept_find(w, b->table, c->old_key);
+        if (at < 0)
+            continue;
+        sl_batch_fill_carry(b, c, w->kept[at].row); /* let go once the batch commits: a write given up reads it again */
+    }
+}
+
+void sl_worker_carry_free(sl_worker *w)
+{
+    while (w->nkept)
+        kept_drop(w, w->nkept - 1);
+    free(w->kept);
+}
 
 void sl_worker_carry_note(sl_worker *w, const sl_change *c)
 {
@@ -96,6 +187,7 @@ int sl_worker_carry_prepare(sl_worker *w, sl_tentry *te, const sl_change *c, con
     /* the old key's row in this batch supplies what it holds */
     long at = sl_batch_find(te->batch, old);
     if (at >= 0) {
+        sl_batch_drop_stash(te->batch, (size_t)at); /* its create is here: nothing to keep for it */
         const sl_row *prev = te->batch->rows[at];
         size_t keep = 0;
         for (size_t k = 0; k < nfill; k++) {

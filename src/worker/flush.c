@@ -34,8 +34,9 @@ static void count_flush(sl_worker *w, size_t t, const sl_flush *f, size_t rows, 
     sl_metrics *m = w->rt->metrics;
     const char *target = w->cfg->targets[t].name;
     for (size_t i = 0; i < f->nbatches; i++) {
-        const sl_batch *b = f->batches[i];
+        sl_batch *b = f->batches[i];
         sl_worker_count_unavailable(w, b);
+        sl_worker_carry_keep(w, b);
         int64_t n[3] = {0, 0, 0}; /* upsert, insert, delete */
         for (size_t r = 0; r < b->nrows; r++) {
             if (!b->rows[r])
@@ -267,6 +268,7 @@ static bool hand_off_target(sl_worker *w, size_t t, bool retry)
             wr->rows++;
             wr->deletes += b->rows[r]->op == SL_OP_DELETE;
         }
+        sl_worker_carry_settle(w, b);
         wr->tables[f->nbatches] = i;
         f->batches[f->nbatches++] = b;
         te->batch = te->spare ? te->spare : sl_batch_new(te->route, te->table);

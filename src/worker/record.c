@@ -79,7 +79,9 @@ int sl_worker_take_one(sl_worker *w, const sl_route_conf *r, const sl_record *re
     sl_worker_carry_note(w, c);
     size_t at = add_row(w, te, rec, op);
     if (carry.nfill)
-        sl_batch_add_carry(te->batch, at, carry.old_key, carry.fill, carry.nfill);
+        sl_batch_add_carry(te->batch, at, rec->partition, rec->offset, carry.old_key, carry.fill, carry.nfill);
+    if (op == SL_OP_DELETE && c->new_key && te->batch->collapse)
+        sl_batch_add_stash(te->batch, at); /* dropped when its create comes into this batch (carry.c) */
     if (te->direct)
         sl_cells_learn(te->direct, c);
     /* a route whose table name has no template has this one table: its

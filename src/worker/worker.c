@@ -160,6 +160,7 @@ void sl_worker_free(sl_worker *w)
     free(w->uses);
     sl_rowbuilder_free(&w->rb);
     json_decref(w->awaited);
+    sl_worker_carry_free(w);
     free(w);
 }
 

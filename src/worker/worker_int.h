@@ -186,6 +186,8 @@ struct sl_worker {
     unsigned cfg_gen;         /* the configuration generation in use (reload) */
     json_t *awaited;          /* new keys of key changes whose create is still to come (carry.c), or NULL */
     int64_t awaited_ms;       /* when the first of them was taken */
+    struct sl_kept_row *kept; /* old rows of key changes whose create is still to come (carry.c) */
+    size_t nkept, kept_cap, kept_bytes;
 };
 
 /* worker.c */
@@ -229,6 +231,16 @@ static inline bool sl_worker_awaiting(const sl_worker *w)
 {
     return w->awaited && json_array_size(w->awaited);
 }
+/* sl_worker_carry_keep() - a committed batch's stashes (batch.h): the old
+ * rows of key changes whose creates are still to come, kept for them
+ * (at most SL_KEPT_ROWS, and batch.max_bytes of them; the oldest go first);
+ * the kept rows its carries were filled from are let go. */
+#define SL_KEPT_ROWS 1024
+void sl_worker_carry_keep(sl_worker *w, sl_batch *b);
+/* sl_worker_carry_settle() - before @b is written: its carries still
+ * pending are filled from the old rows kept for them. */
+void sl_worker_carry_settle(sl_worker *w, sl_batch *b);
+void sl_worker_carry_free(sl_worker *w);
 /* sl_worker_count_unavailable() - a committed batch's carries whose old
  * row was gone: counted and logged (the worker's thread). */
 void sl_worker_count_unavailable(sl_worker *w, const sl_batch *b);

@@ -7,12 +7,17 @@
  * header.converter).  Through the daemon and Kafka into PostgreSQL:
  *   - old and new key in one partition: the new row gets the old row's value;
  *   - in two partitions, the create applied first: from the stored row;
- *   - in two partitions, the delete applied first: the old row is gone, the
- *     value is NULL, counted in sluice_unavailable_values_total and logged
- *     with the key;
+ *   - in two partitions, the delete applied first and the daemon restarted
+ *     before the create: the old row is gone, the value is NULL, counted in
+ *     sluice_unavailable_values_total and logged with the key;
  *   - the old row updated and re-keyed in quick succession: the newest value;
+ *   - one partition, the delete written by a batch before the create (a
+ *     batch boundary between them): the value read before the delete;
  *   - a plain update with the placeholder keeps the stored value;
- *   - a route's own `unavailable_value`. */
+ *   - a route's own `unavailable_value`;
+ *   - on_error: skip, the key change's create and a refused update of the
+ *     new key in one batch: the create is applied with the carried value,
+ *     the update skipped. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +29,7 @@
 
 #define PH "__debezium_unavailable_value"
 
-static char *topic, *topic2, *schema, *logpath, *group;
+static char *topic, *topic2, *topic3, *schema, *logpath, *group;
 static int admin_port;
 
 static const char key_schema[] =
@@ -57,6 +62,7 @@ static void settle(void)
     ts_flush();
     sc_wait_committed(group, topic, 2, 120000, logpath);
     sc_wait_committed(group, topic2, 1, 120000, logpath);
+    sc_wait_committed(group, topic3, 1, 120000, logpath);
 }
 
 /* The rows of @sql (one text column) joined with ';' must equal @want. */
@@ -106,13 +112,16 @@ START_TEST(key_changes_carry_unchanged_values)
     char ddl[512];
     snprintf(ddl, sizeof(ddl),
              "CREATE TABLE %s.docs (id int PRIMARY KEY, title text, body text, n int);"
-             "CREATE TABLE %s.docs2 (id int PRIMARY KEY, title text, body text, n int)",
-             schema, schema);
+             "CREATE TABLE %s.docs2 (id int PRIMARY KEY, title text, body text, n int);"
+             "CREATE TABLE %s.docs3 (id int PRIMARY KEY, title text, body text, n int CHECK (n < 100))",
+             schema, schema, schema);
     ts_pg_exec(c, ddl, NULL);
     topic = ts_unique_name("keychange");
     topic2 = ts_unique_name("keychange_ph");
     ts_kafka_create_topic(topic, 2);
     ts_kafka_create_topic(topic2, 1);
+    topic3 = ts_unique_name("keychange_skip");
+    ts_kafka_create_topic(topic3, 1);
     group = ts_unique_name("dbz_keychange");
     admin_port = ts_free_port();
     char *dir = ts_tempdir("dbz_keychange");
@@ -125,17 +134,35 @@ START_TEST(key_changes_carry_unchanged_values)
                                  "routes:\n"
                                  "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs\n    format: debezium\n"
                                  "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs2\n    format: debezium\n"
-                                 "    unavailable_value: \"@@unchanged@@\"\n",
-                                 kafka, admin_port, topic, schema, topic2, schema);
+                                 "    unavailable_value: \"@@unchanged@@\"\n"
+                                 "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs3\n    format: debezium\n"
+                                 "    on_error: skip\n",
+                                 kafka, admin_port, topic, schema, topic2, schema, topic3, schema);
     free(kafka);
     logpath = ts_write_file(dir, "sluice.log", "%s", "");
-    ts_daemon *d = ts_daemon_start(config, logpath);
 
-    /* the snapshot: six documents with long bodies */
     char body[6][8200];
     for (int i = 0; i < 6; i++) {
         memset(body[i], 'a' + i, 8000);
         body[i][8000] = '\0';
+    }
+    /* on_error: skip: 1 -> 201, then an update of 201 the table refuses
+     * (n < 100), in one batch, so that the refused row is applied record by
+     * record: the key change 2 -> 202 around them holds the batch open
+     * until its create (carry.c) */
+    char q3[256];
+    snprintf(q3, sizeof(q3), "INSERT INTO %s.docs3 VALUES (1, 't1', $1, 0), (2, 't2', $2, 0)", schema);
+    ts_pg_exec(c, q3, body[0], body[1], NULL);
+    event(topic3, 0, 1, "d", NULL, 201);
+    event(topic3, 0, 2, "d", NULL, 202);
+    event(topic3, 0, 201, "c", "\"title\":\"t1\",\"body\":\"" PH "\",\"n\":1", 1);
+    event(topic3, 0, 201, "u", "\"title\":\"t1 v2\",\"body\":\"" PH "\",\"n\":500", 0);
+    event(topic3, 0, 202, "c", "\"title\":\"t2\",\"body\":\"" PH "\",\"n\":1", 2);
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(config, logpath);
+
+    /* the snapshot: six documents with long bodies */
+    for (int i = 0; i < 6; i++) {
         char after[8400];
         snprintf(after, sizeof(after), "\"title\":\"t%d\",\"body\":\"%s\",\"n\":0", i + 1, body[i]);
         event(topic, 0, i + 1, "r", after, 0);
@@ -147,6 +174,11 @@ START_TEST(key_changes_carry_unchanged_values)
     char *m[6];
     for (int i = 0; i < 6; i++)
         m[i] = body_md5(c, body[i]);
+    char q[256], want3[256];
+    snprintf(q, sizeof(q), "SELECT id || ':' || title || ':' || coalesce(md5(body), 'NULL') || ':' || n FROM %s.docs3 ORDER BY id",
+             schema);
+    snprintf(want3, sizeof(want3), "201:t1:%s:1;202:t2:%s:1", m[0], m[1]);
+    expect(c, want3, q);
     char want[2048];
     snprintf(want, sizeof(want), "1:t1:%s;2:t2:%s;3:t3:%s;4:t4:%s;5:t5:%s;6:t6:%s", m[0], m[1], m[2], m[3], m[4],
              m[5]);
@@ -165,9 +197,14 @@ START_TEST(key_changes_carry_unchanged_values)
     expect_rows(c, want);
     ck_assert_msg(unavailable_metric() == 0, "nothing was unavailable yet: %g", unavailable_metric());
 
-    /* two partitions, the delete first: 3 -> 103 finds no old row */
+    /* two partitions, the delete first, and a restart between them (the
+     * old row read before the delete was in the stopped daemon's memory):
+     * 3 -> 103 finds no old row */
     event(topic, 0, 3, "d", NULL, 103);
     settle();
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    d = ts_daemon_start(config, logpath);
     event(topic, 1, 103, "c", "\"title\":\"t3\",\"body\":\"" PH "\",\"n\":1", 3);
     settle();
     snprintf(want, sizeof(want), "4:t4:%s;5:t5:%s;6:t6:%s;101:t1:%s;102:t2:%s;103:t3:NULL", m[3], m[4], m[5], m[0],
@@ -195,10 +232,23 @@ START_TEST(key_changes_carry_unchanged_values)
     snprintf(want, sizeof(want), "5:t5 v2:%s;6:t6:%s;101:t1:%s;102:t2:%s;103:t3:NULL;104:t4:%s", m[4], m[5], m[0],
              m[1], m[5]);
     expect_rows(c, want);
-    char q[256];
     snprintf(q, sizeof(q), "SELECT title || ':' || md5(body) FROM %s.docs2", schema);
     snprintf(want, sizeof(want), "t1 v2:%s", m[0]);
     expect(c, want, q);
+    ck_assert_msg(unavailable_metric() == 1, "still one value unavailable: %g", unavailable_metric());
+
+    /* one partition, with a batch boundary between the delete and the
+     * create (the delete committed before the create is produced): 6 -> 106
+     * gets the body read before the delete */
+    event(topic, 0, 6, "d", NULL, 106);
+    settle();
+    snprintf(q, sizeof(q), "SELECT count(*)::text FROM %s.docs WHERE id = 6", schema);
+    expect(c, "0", q);
+    event(topic, 0, 106, "c", "\"title\":\"t6\",\"body\":\"" PH "\",\"n\":1", 6);
+    settle();
+    snprintf(want, sizeof(want), "5:t5 v2:%s;101:t1:%s;102:t2:%s;103:t3:NULL;104:t4:%s;106:t6:%s", m[4], m[0], m[1],
+             m[5], m[5]);
+    expect_rows(c, want);
     ck_assert_msg(unavailable_metric() == 1, "still one value unavailable: %g", unavailable_metric());
 
     ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);

@@ -127,12 +127,51 @@ START_TEST(find_and_carries)
     ck_assert_int_eq(sl_batch_find(b, probe), 1);
     uint32_t *fill = malloc(sizeof(uint32_t));
     fill[0] = 2;
-    sl_batch_add_carry(b, 1, row(SL_OP_DELETE, "9", NULL, NULL, 0), fill, 1);
+    sl_batch_add_carry(b, 1, 0, 2, row(SL_OP_DELETE, "9", NULL, NULL, 0), fill, 1);
     ck_assert_uint_eq(b->ncarries, 1);
     sl_batch_clear(b); /* frees the carry (valgrind and ASan check) */
     ck_assert_uint_eq(b->ncarries, 0);
     ck_assert_int_eq(sl_batch_find(b, probe), -1);
     free(probe);
+    sl_batch_free(b);
+}
+END_TEST
+
+/* A carry filled into a merged row that stands for its records (on_error:
+ * dlq keeps them): the create's own record row gets the carried cell too,
+ * since a refused row is applied record by record (sl_batch_unroll()). */
+START_TEST(fill_carry_reaches_the_create_record)
+{
+    sl_route_conf r = {.mode = SL_MODE_UPSERT, .on_error = SL_ONERR_DLQ};
+    sl_batch *b = sl_batch_new(&r, &table);
+    ck_assert(b->keep);
+    size_t at = sl_batch_add(b, row(SL_OP_UPSERT, "2", "a5", NULL, 5)); /* the create, b unavailable */
+    uint32_t *fill = malloc(sizeof(uint32_t));
+    fill[0] = 2;
+    sl_batch_add_carry(b, at, 0, 5, row(SL_OP_DELETE, "1", NULL, NULL, 0), fill, 1);
+    ck_assert_uint_eq(sl_batch_add(b, row(SL_OP_UPSERT, "2", NULL, NULL, 6)), at); /* merged: a from the create */
+    ck_assert(b->rows[at]->merged);
+    sl_row *from = row(SL_OP_UPSERT, "1", "old a", "old b", 0);
+    sl_batch_fill_carry(b, &b->carries[0], from);
+    free(from);
+    ck_assert_int_eq(b->carries[0].state, SL_CARRY_FILLED);
+    const sl_row *x = find(b, "2");
+    ck_assert(x->merged);
+    ck_assert_str_eq(sl_row_cell(x, 1), "a5");
+    ck_assert_str_eq(sl_row_cell(x, 2), "old b");
+    size_t n;
+    sl_row **recs = sl_batch_unroll(x, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(recs[0]->offset, 5);
+    ck_assert_str_eq(sl_row_cell(recs[0], 1), "a5");
+    ck_assert_str_eq(sl_row_cell(recs[0], 2), "old b"); /* the create brings the carried cell */
+    ck_assert_int_eq(recs[1]->offset, 6);
+    ck_assert_int_eq(recs[1]->len[2], SL_CELL_ABSENT); /* the update keeps what the create stored */
+    free(recs);
+    size_t bytes = 0;
+    for (const sl_row *q = x; q; q = q->superseded)
+        bytes += q->size;
+    ck_assert_uint_eq(b->bytes, bytes);
     sl_batch_free(b);
 }
 END_TEST
@@ -256,6 +295,7 @@ int main(void)
     TCase *tc = tcase_create("batch");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, last_write_wins_per_key);
+    tcase_add_test(tc, fill_carry_reaches_the_create_record);
     tcase_add_test(tc, partial_rows_merge);
     tcase_add_test(tc, delete_then_upsert_recreates);
     tcase_add_test(tc, find_and_carries);

@@ -97,6 +97,19 @@ static int bisect(sl_sink *s, sl_flush *f, const rowset *rs, sl_error *err)
     return bisect(s, f, &b, err);
 }
 
+/* " FROM table WHERE key = $1 ..." for the key of @row, its cells in @params. */
+static void from_key(sl_strbuf *q, const sl_table *t, const sl_row *row, const char **params)
+{
+    sl_strbuf_printf(q, " FROM %s WHERE ", t->qname);
+    for (size_t k = 0; k < t->nkey; k++) {
+        if (k)
+            sl_strbuf_puts(q, " AND ");
+        sl_sql_ident(q, t->cols[t->key[k]].name);
+        sl_strbuf_printf(q, " = $%zu", k + 1);
+        params[k] = sl_row_cell(row, t->key[k]);
+    }
+}
+
 /* Rows re-created under a new key without some values (batch.h sl_carry):
  * those cells from the stored row of the old key, read in this
  * transaction before the batch's deletes.  Filled rows replace their
@@ -114,9 +127,10 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
         sl_row *r = b->rows[c->row];
         if (c->state != SL_CARRY_PENDING)
             continue;
-        c->state = SL_CARRY_FILLED;
-        if (!r || r->op != SL_OP_UPSERT)
+        if (!r || r->op != SL_OP_UPSERT) {
+            c->state = SL_CARRY_FILLED;
             continue;
+        }
         sl_strbuf_reset(&q);
         size_t n = 0;
         for (size_t k = 0; k < c->nfill; k++) {
@@ -125,20 +139,14 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
             sl_strbuf_puts(&q, n++ ? ", " : "SELECT ");
             sl_sql_ident(&q, t->cols[c->fill[k]].name);
         }
-        if (!n)
+        if (!n) {
+            c->state = SL_CARRY_FILLED;
             continue;
-        sl_strbuf_printf(&q, " FROM %s WHERE ", t->qname);
-        for (size_t k = 0; k < t->nkey; k++) {
-            if (k)
-                sl_strbuf_puts(&q, " AND ");
-            sl_sql_ident(&q, t->cols[t->key[k]].name);
-            sl_strbuf_printf(&q, " = $%zu", k + 1);
-            params[k] = sl_row_cell(c->old_key, t->key[k]);
         }
+        from_key(&q, t, c->old_key, params);
         PGresult *res = PQexecParams(PG(s)->conn, q.data, (int)t->nkey, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             rc = pg_fail(s, res, "reading the old row of a key change", err);
-            c->state = SL_CARRY_PENDING;
             break;
         }
         if (PQntuples(res) == 0) {
@@ -160,18 +168,74 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
         }
         PQclear(res);
         sl_row *from = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, r->topic, r->partition, r->offset, NULL, 0, NULL, 0);
-        sl_row *now = sl_row_merge(from, r);
+        sl_batch_fill_carry(b, c, from);
         free(from);
-        /* the filled row stands where r stood, for the record rows of its
-         * key too (batch.h): a refused row is unrolled into them */
-        now->merged = r->merged;
-        now->superseded = r->superseded;
-        b->bytes += now->size;
-        b->bytes -= r->size;
-        free(r);
-        b->rows[c->row] = now;
     }
     sl_rowbuilder_free(&rb);
+    free(params);
+    sl_strbuf_free(&q);
+    return rc;
+}
+
+/* Key changes' deletes whose creates are not in this batch (batch.h
+ * sl_stash): the old key's stored row, read before the delete, every column
+ * but generated ones, with the cells the delete row kept over them (newer
+ * than the stored ones).  None when the row is not stored. */
+static int read_stashes(sl_sink *s, sl_batch *b, sl_error *err)
+{
+    const sl_table *t = b->table;
+    sl_strbuf q = SL_STRBUF_INIT;
+    const char **params = sl_xcalloc(t->nkey ? t->nkey : 1, sizeof(char *));
+    uint32_t *cols = sl_xmalloc((t->ncols ? t->ncols : 1) * sizeof(uint32_t));
+    size_t ncols = 0;
+    for (size_t c = 0; c < t->ncols; c++)
+        if (!t->cols[c].generated && !t->cols[c].in_key)
+            cols[ncols++] = (uint32_t)c;
+    sl_rowbuilder rb;
+    sl_rowbuilder_init(&rb);
+    int rc = 0;
+    for (size_t i = 0; ncols && i < b->nstashes; i++) {
+        sl_stash *st = &b->stashes[i];
+        const sl_row *d = b->rows[st->row];
+        if (st->old || !d || d->op != SL_OP_DELETE)
+            continue;
+        sl_strbuf_reset(&q);
+        sl_strbuf_puts(&q, "SELECT ");
+        for (size_t k = 0; k < ncols; k++) {
+            if (k)
+                sl_strbuf_puts(&q, ", ");
+            sl_sql_ident(&q, t->cols[cols[k]].name);
+        }
+        from_key(&q, t, d, params);
+        PGresult *res = PQexecParams(PG(s)->conn, q.data, (int)t->nkey, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = pg_fail(s, res, "reading the old row of a key change", err);
+            break;
+        }
+        if (PQntuples(res) == 1) {
+            sl_rowbuilder_start(&rb, d->ncols);
+            for (size_t k = 0; k < t->nkey; k++) {
+                size_t col = t->key[k];
+                if (d->len[col] >= 0)
+                    sl_rowbuilder_set(&rb, (uint32_t)col, sl_row_cell(d, col), (size_t)d->len[col]);
+            }
+            for (size_t k = 0; k < ncols; k++) {
+                uint32_t col = cols[k];
+                if (d->len[col] == SL_CELL_NULL)
+                    sl_rowbuilder_set_null(&rb, col);
+                else if (d->len[col] >= 0)
+                    sl_rowbuilder_set(&rb, col, sl_row_cell(d, col), (size_t)d->len[col]);
+                else if (PQgetisnull(res, 0, (int)k))
+                    sl_rowbuilder_set_null(&rb, col);
+                else
+                    sl_rowbuilder_set(&rb, col, PQgetvalue(res, 0, (int)k), (size_t)PQgetlength(res, 0, (int)k));
+            }
+            st->old = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, d->topic, d->partition, d->offset, NULL, 0, NULL, 0);
+        }
+        PQclear(res);
+    }
+    sl_rowbuilder_free(&rb);
+    free(cols);
     free(params);
     sl_strbuf_free(&q);
     return rc;
@@ -187,7 +251,7 @@ static int write_batch(sl_sink *s, sl_flush *f, sl_batch *b, bool careful, sl_er
         if (rc)
             return -1;
     }
-    if (b->ncarries && fill_carries(s, b, err)) {
+    if ((b->ncarries && fill_carries(s, b, err)) || (b->nstashes && read_stashes(s, b, err))) {
         sl_error_prefix(err, "%s: ", b->table->qname);
         return -1;
     }
