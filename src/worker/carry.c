@@ -113,10 +113,15 @@ void sl_worker_carry_settle(sl_worker *w, sl_batch *b)
     }
 }
 
-void sl_worker_carry_free(sl_worker *w)
+void sl_worker_carry_forget(sl_worker *w)
 {
     while (w->nkept)
         kept_drop(w, w->nkept - 1);
+}
+
+void sl_worker_carry_free(sl_worker *w)
+{
+    sl_worker_carry_forget(w);
     free(w->kept);
 }
 

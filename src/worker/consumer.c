@@ -247,6 +247,7 @@ static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool los
         sl_worker_end_writes(w);
     }
     w->revoking = false;
+    sl_worker_carry_forget(w);
     for (int i = 0; i < l->cnt; i++) {
         log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
         sl_metrics_lag_forget(w->rt->metrics, l->elems[i].topic, l->elems[i].partition);

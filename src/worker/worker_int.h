@@ -241,6 +241,11 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b);
  * pending are filled from the old rows kept for them. */
 void sl_worker_carry_settle(sl_worker *w, sl_batch *b);
 void sl_worker_carry_free(sl_worker *w);
+/* sl_worker_carry_forget() - drop every kept old row (at a revoke: while a
+ * partition is elsewhere, its keys may change again under another owner,
+ * and a row kept from before would fill a later create with a stale value;
+ * without it the create's value is counted as unavailable, never wrong). */
+void sl_worker_carry_forget(sl_worker *w);
 /* sl_worker_count_unavailable() - a committed batch's carries whose old
  * row was gone: counted and logged (the worker's thread). */
 void sl_worker_count_unavailable(sl_worker *w, const sl_batch *b);
