@@ -11,7 +11,7 @@ sl_batch *sl_batch_new(const sl_route_conf *route, const sl_table *table)
     sl_batch *b = sl_xcalloc(1, sizeof(*b));
     b->route = route;
     b->table = table;
-    b->collapse = route->mode == SL_MODE_UPSERT && table->nkey > 0;
+    b->collapse = route->mode != SL_MODE_INSERT && table->nkey > 0; /* upsert, update */
     /* under on_error: fail a refused row stops the worker before its batch
      * commits, and the records are read again: nothing to keep */
     b->keep = b->collapse && route->on_error != SL_ONERR_FAIL;

@@ -212,7 +212,7 @@ int sl_app_check(const sl_config *cfg)
         const sl_route_conf *r = &cfg->routes[i];
         sl_sink *s = sinks[r->target - cfg->targets];
         say("route '%s' -> target %s, table %s, format %s, mode %s, on_error %s\n", r->name, r->target->name,
-               r->table, sl_format_lookup(r->format)->name, r->mode == SL_MODE_UPSERT ? "upsert" : "insert",
+               r->table, sl_format_lookup(r->format)->name, r->mode == SL_MODE_UPSERT ? "upsert" : r->mode == SL_MODE_UPDATE ? "update" : "insert",
                r->on_error == SL_ONERR_FAIL ? "fail" : r->on_error == SL_ONERR_DLQ ? "dlq" : "skip");
         /* the topics this route reads, as Kafka knows them now */
         size_t found = 0;
@@ -241,7 +241,7 @@ int sl_app_check(const sl_config *cfg)
                 continue;
             }
             sl_error err;
-            char *tname = sl_expand_table(r->table, topic, NULL, &err);
+            char *tname = sl_expand_table(r->table, r->name_rules, topic, NULL, &err);
             if (!tname) {
                 say("    table: ERROR: %s\n", err.msg);
                 bad = 1;

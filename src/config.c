@@ -17,6 +17,7 @@
 #include "sluice/log.h"
 #include "sluice/redact.h"
 #include "sluice/strbuf.h"
+#include "sluice/transform.h"
 
 typedef struct parser {
     const char *path;
@@ -391,6 +392,8 @@ static int parse_section(parser *p, const yaml_node_t *map, opt_section sec, voi
         yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(&p->doc, pr->value);
         const sl_option *o = scalar(k) ? find_option(sec, scalar(k)) : NULL;
+        if (o && o->type == OPT_SECTION && sec == SEC_ROUTE)
+            continue; /* a route's transforms: parse_transforms() */
         if (!o || o->type == OPT_SECTION)
             return unknown_key(p, k, sec, prefix);
         size_t idx = (size_t)(o - sl_options);
@@ -505,6 +508,69 @@ static int parse_registry(parser *p, sl_config *cfg, const yaml_node_t *v)
                     : "a bearer token replaces user and password: give one or the other");
 }
 
+/* ---- a route's transforms and table-name rules (src/transform/) ---- */
+
+/* routes[i].transforms: a list of mappings, each checked against the keys
+ * its type takes, then compiled into the route's chain. */
+static int parse_transforms(parser *p, sl_route_conf *r, const yaml_node_t *route, const char *prefix)
+{
+    const yaml_node_t *seq = map_get(p, route, "transforms");
+    char key[160];
+    snprintf(key, sizeof(key), "%stransforms", prefix);
+    if (seq) {
+        if (seq->type != YAML_SEQUENCE_NODE)
+            return fail(p, seq, key, "expected a list of transforms");
+        size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+        r->transforms = sl_xcalloc(n ? n : 1, sizeof(sl_transform_conf));
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *v = yaml_document_get_node(&p->doc, seq->data.sequence.items.start[i]);
+            sl_transform_conf *t = &r->transforms[i];
+            r->ntransforms = i + 1;
+            t->line = line_of(v);
+            apply_defaults(p, SEC_TRANSFORM, t);
+            t->predicate = t->target_type = -1; /* required by some types, defaulted by none */
+            char tp[160];
+            snprintf(tp, sizeof(tp), "%stransforms[%zu].", prefix, i);
+            if (parse_section(p, v, SEC_TRANSFORM, t, tp))
+                return -1;
+            for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+                yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
+                if (!sl_tx_key_applies(t->type, scalar(k))) {
+                    snprintf(key, sizeof(key), "%s%s", tp, scalar(k));
+                    return fail(p, k, key, "does not apply to a %s transform", sl_option_enum_name(find_option(SEC_TRANSFORM, "type"), (size_t)t->type));
+                }
+            }
+        }
+    }
+    size_t bad = 0;
+    const char *badkey = NULL;
+    sl_error e;
+    if (r->ntransforms && !(r->chain = sl_tx_chain_new(r, &bad, &badkey, &e))) {
+        yaml_node_t *tn = yaml_document_get_node(&p->doc, seq->data.sequence.items.start[bad]);
+        yaml_node_t *at = map_get(p, tn, badkey);
+        snprintf(key, sizeof(key), "%stransforms[%zu].%s", prefix, bad, badkey);
+        return fail(p, at ? at : tn, key, "%s", e.msg);
+    }
+    if (sl_tx_chain_shapes(r->chain) && (r->auto_create || r->auto_evolve)) {
+        snprintf(key, sizeof(key), "%s%s", prefix, r->auto_create ? "auto_create" : "auto_evolve");
+        return fail(p, map_get(p, route, r->auto_create ? "auto_create" : "auto_evolve"), key,
+                    "a table cannot be created or evolved from the record schema when transforms change "
+                    "its fields (replace_field, flatten, insert_field, header_to_value, timestamp_converter, "
+                    "cast): create the table, or keep to filter, value_to_key and mask_field");
+    }
+    badkey = NULL;
+    if (!(r->name_rules = sl_name_rules_new(r, &badkey, &e)) && badkey) {
+        snprintf(key, sizeof(key), "%s%s", prefix, badkey);
+        return fail(p, map_get(p, route, badkey), key, "%s", e.msg);
+    }
+    if (r->mode == SL_MODE_UPDATE && !sl_sinks[r->target->type]->update_mode) {
+        snprintf(key, sizeof(key), "%smode", prefix);
+        return fail(p, map_get(p, route, "mode"), key, "mode update is not supported by a %s target",
+                    sl_sinks[r->target->type]->name);
+    }
+    return 0;
+}
+
 static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
 {
     if (seq->type != YAML_SEQUENCE_NODE)
@@ -563,6 +629,8 @@ static int parse_routes(parser *p, sl_config *cfg, const yaml_node_t *seq)
         snprintf(key, sizeof(key), "%stable", prefix);
         if (!*r->table)
             return fail(p, map_get(p, v, "table"), key, "must not be empty");
+        if (parse_transforms(p, r, v, prefix))
+            return -1;
         if (r->mode == SL_MODE_INSERT && r->delete_on_tombstone) {
             snprintf(key, sizeof(key), "%sdelete_on_tombstone", prefix);
             return fail(p, map_get(p, v, "delete_on_tombstone"), key,

@@ -7,6 +7,7 @@
 
 #include "options_int.h"
 #include "sluice/config.h"
+#include "sluice/transform.h"
 
 static void free_kv(sl_kv *kv, size_t n)
 {
@@ -32,7 +33,7 @@ static void free_options(void *base, opt_section sec)
 {
     for (size_t i = 0; i < sl_noptions; i++) {
         const sl_option *o = &sl_options[i];
-        bool in_cfg = o->section != SEC_TARGET && o->section != SEC_ROUTE;
+        bool in_cfg = o->section != SEC_TARGET && o->section != SEC_ROUTE && o->section != SEC_TRANSFORM;
         if (sec == SEC_TOP ? !in_cfg : o->section != sec)
             continue;
         char *where = (char *)base + o->offset;
@@ -58,8 +59,15 @@ void sl_config_free(sl_config *cfg)
         free_options(&cfg->targets[i], SEC_TARGET);
     }
     free(cfg->targets);
-    for (size_t i = 0; i < cfg->nroutes; i++)
-        free_options(&cfg->routes[i], SEC_ROUTE);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        sl_route_conf *r = &cfg->routes[i];
+        sl_tx_chain_free(r->chain);
+        sl_name_rules_free(r->name_rules);
+        for (size_t t = 0; t < r->ntransforms; t++)
+            free_options(&r->transforms[t], SEC_TRANSFORM);
+        free(r->transforms);
+        free_options(r, SEC_ROUTE);
+    }
     free(cfg->routes);
     free(cfg->registry.bearer_token_source);
     free_list(cfg->secret_keys, cfg->nsecret_keys);

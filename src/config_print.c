@@ -9,6 +9,7 @@
 #include "options_int.h"
 #include "sluice/config.h"
 #include "sluice/strbuf.h"
+#include "sluice/transform.h"
 
 #define MASK "***"
 
@@ -292,5 +293,16 @@ void sl_config_print(const sl_config *cfg, FILE *out)
         snprintf(prefix, sizeof(prefix), "routes[%zu].", i);
         fputs("  -\n", out);
         print_section(cfg, out, SEC_ROUTE, &cfg->routes[i], prefix, 4);
+        const sl_route_conf *r = &cfg->routes[i];
+        if (r->ntransforms)
+            fputs("    transforms:\n", out);
+        for (size_t t = 0; t < r->ntransforms; t++) { /* only the keys its type takes */
+            char tp[96];
+            snprintf(tp, sizeof(tp), "%stransforms[%zu].", prefix, t);
+            fputs("      -\n", out);
+            for (size_t k = 0; k < sl_noptions; k++)
+                if (sl_options[k].section == SEC_TRANSFORM && sl_tx_key_applies(r->transforms[t].type, sl_options[k].name))
+                    print_option(cfg, out, &sl_options[k], &r->transforms[t], tp, 8);
+        }
     }
 }

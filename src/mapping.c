@@ -68,7 +68,7 @@ int sl_mapping_init(sl_mapping *m, const sl_route_conf *route, const sl_table *t
                                 route->name, table->qname, route->soft_delete_column);
         }
     }
-    if (route->mode == SL_MODE_UPSERT && table->nkey == 0) {
+    if (route->mode != SL_MODE_INSERT && table->nkey == 0) {
         sl_mapping_fini(m);
         return sl_error_set(err, SL_ERR_FATAL,
                             "route '%s': table %s has no primary key: set `key:` on the route, or use mode: insert",
@@ -86,9 +86,9 @@ void sl_mapping_fini(sl_mapping *m)
 }
 
 /* RFC 6901 JSON pointer. */
-json_t *sl_json_pointer(json_t *root, const char *ptr)
+json_t *sl_json_pointer(const json_t *root, const char *ptr)
 {
-    json_t *cur = root;
+    json_t *cur = (json_t *)root;
     const char *p = ptr;
     char tok[512];
     while (*p == '/' && cur) {
@@ -551,7 +551,7 @@ int sl_map_change(sl_mapping *m, const sl_change *c, const sl_record *rec, sl_ro
         if (rc)
             return -1;
     }
-    if (r->mode == SL_MODE_UPSERT || del) {
+    if (r->mode != SL_MODE_INSERT || del) {
         for (size_t k = 0; k < t->nkey; k++) {
             size_t i = t->key[k];
             if (t->cols[i].computed)

@@ -15,6 +15,7 @@
 #define TOP(f) offsetof(sl_config, f)
 #define TGT(f) offsetof(sl_target_conf, f)
 #define RTE(f) offsetof(sl_route_conf, f)
+#define TX(f) offsetof(sl_transform_conf, f)
 
 static const char *target_type_name(size_t i)
 {
@@ -28,7 +29,7 @@ static const char *format_name(size_t i)
 }
 static const sl_option_enum formats = {.name = format_name};
 static const sl_option_enum key_formats = {.list = (const char *const[]){"json", "string", "avro", "protobuf", "json-schema", NULL}};
-static const sl_option_enum modes = {.list = (const char *const[]){"upsert", "insert", NULL}};
+static const sl_option_enum modes = {.list = (const char *const[]){"upsert", "insert", "update", NULL}};
 static const sl_option_enum on_errors = {.list = (const char *const[]){"fail", "dlq", "skip", NULL}};
 static const sl_option_enum truncates = {.list = (const char *const[]){"apply", "ignore", NULL}};
 static const sl_option_enum delete_modes = {.list = (const char *const[]){"hard", "soft", NULL}};
@@ -36,6 +37,16 @@ static const sl_option_enum replication_roles = {.list = (const char *const[]){"
 static const sl_option_enum evolve_levels = {
     .list = (const char *const[]){"false", "add_columns", "widen", NULL}, .if_true = SL_EVOLVE_ADD_COLUMNS};
 static const sl_option_enum epoch_units = {.list = (const char *const[]){"s", "ms", "us", NULL}};
+/* transforms (src/transform/): names in the order of their C enums (config.h, transform.h) */
+static const sl_option_enum name_cases = {.list = (const char *const[]){"keep", "lower", "upper", NULL}};
+static const sl_option_enum tx_types = {.list = (const char *const[]){"filter", "replace_field", "flatten",
+    "insert_field", "header_to_value", "timestamp_converter", "value_to_key", "cast", "mask_field", NULL}};
+static const sl_option_enum tx_predicates = {.list = (const char *const[]){"equals", "not_equals", "in", "regex",
+    "null", "not_null", "lt", "le", "gt", "ge", "topic_matches", "has_header", NULL}};
+static const sl_option_enum tx_ts_types = {.list = (const char *const[]){"string", "unix", "date", "time",
+    "timestamp", NULL}};
+static const sl_option_enum tx_precisions = {.list = (const char *const[]){"seconds", "milliseconds",
+    "microseconds", "nanoseconds", NULL}};
 
 /* Each entry lists its fields in order up to `doc`; the few with bounds add
  * them by name (.min, .max), the others leave them NULL. */
@@ -213,7 +224,9 @@ const sl_option sl_options[] = {
      "Confluent wire format, with the schema registry)."},
     {SEC_ROUTE, "mode", OPT_ENUM, RTE(mode), 0, "upsert", false, &modes,
      "upsert: INSERT .. ON CONFLICT (key) DO UPDATE, rows collapsed per key in each batch. "
-     "insert: plain inserts, every record a row (tables without a key).", .reload = true},
+     "insert: plain inserts, every record a row (tables without a key). "
+     "update: UPDATE .. FROM the batch by key, never an insert: a record whose key has no row changes "
+     "nothing (Kafka Connect's insert.mode=update); deletes still delete. postgresql only.", .reload = true},
     {SEC_ROUTE, "key", OPT_STRLIST, RTE(key), RTE(nkey), NULL, false, NULL,
      "Conflict key columns. Default: the table's primary key, read from the catalog.", .reload = true},
     {SEC_ROUTE, "delete_on_tombstone", OPT_BOOL, RTE(delete_on_tombstone), 0, "false", false, NULL,
@@ -299,6 +312,73 @@ const sl_option sl_options[] = {
      "value, else in its key: the same pointer into an object key, or a scalar key whole when the parent's key "
      "is one column, as for a tombstone (`order_id: /id`); an empty pointer (`\"\"`) always takes the scalar "
      "record key."},
+
+    /* routes[]: table-name rules (src/transform/naming.c) */
+    {SEC_ROUTE, "name_strip_prefix", OPT_STRLIST, RTE(name_strip_prefix), RTE(nname_strip_prefix), NULL, false, NULL,
+     "Table-name rule: each value `${...}` puts into `table` loses the first of these prefixes it starts "
+     "with (`name_strip_prefix: [dbserver1.inventory.]`). Rules run in this order: strip, replace, case.", .reload = true},
+    {SEC_ROUTE, "name_replace", OPT_MAP, RTE(name_replace), RTE(nname_replace), NULL, false, NULL,
+     "Table-name rule: POSIX extended regular expression -> replacement, applied in order to each value "
+     "`${...}` puts into `table`, every match replaced; `\\1`..`\\9` insert groups (`'\\.': _` turns "
+     "`shop.orders` into `shop_orders`). The result stays one quoted name part; an empty result, or one "
+     "with control characters, sends the record to `on_error` naming topic[partition]@offset.", .reload = true},
+    {SEC_ROUTE, "name_case", OPT_ENUM, RTE(name_case), 0, "keep", false, &name_cases,
+     "Table-name rule: lower- or upper-case each value `${...}` puts into `table` (ASCII letters).", .reload = true},
+    {SEC_ROUTE, "transforms", OPT_SECTION, 0, 0, NULL, false, NULL,
+     "Record transforms (`routes[].transforms[].*`), a list applied in order to each decoded record before it "
+     "is mapped to columns: filter, replace_field, flatten, insert_field, header_to_value, "
+     "timestamp_converter, value_to_key, cast, mask_field. See docs/transforms.md.", .reload = true},
+
+    /* routes[].transforms[] (src/transform/) */
+    {SEC_TRANSFORM, "type", OPT_ENUM, TX(type), 0, NULL, true, &tx_types,
+     "Which transform. The other keys apply to the types named in their descriptions; a key that "
+     "does not apply to the type is refused.", .reload = true},
+    {SEC_TRANSFORM, "field", OPT_STR, TX(field), 0, NULL, false, NULL,
+     "filter, timestamp_converter: the field (a top-level name, or a JSON pointer `/a/b`).", .reload = true},
+    {SEC_TRANSFORM, "predicate", OPT_ENUM, TX(predicate), 0, NULL, false, &tx_predicates,
+     "filter: the test; a record it holds for is dropped (with `negate`, a record it does not hold for). "
+     "`equals`, `not_equals`, `lt`, `le`, `gt`, `ge` compare `field` with `value` (as numbers when both "
+     "are, else as text), `in` with `values`, `regex` matches `value` (POSIX extended) against its text, "
+     "`null`/`not_null` test for null or absent; `topic_matches` matches `value` against the topic, "
+     "`has_header` tests for the header named `value`.", .reload = true},
+    {SEC_TRANSFORM, "value", OPT_STR, TX(value), 0, NULL, false, NULL,
+     "filter: the operand of `predicate`; mask_field: the replacement (default: the empty value of the "
+     "field's type, Connect's MaskField).", .reload = true},
+    {SEC_TRANSFORM, "values", OPT_STRLIST, TX(values), TX(nvalues), NULL, false, NULL, "filter, predicate in: the values.", .reload = true},
+    {SEC_TRANSFORM, "negate", OPT_BOOL, TX(negate), 0, "false", false, NULL,
+     "filter: drop the records the predicate does not hold for (keep only those it holds for).", .reload = true},
+    {SEC_TRANSFORM, "include", OPT_STRLIST, TX(include), TX(ninclude), NULL, false, NULL,
+     "replace_field: keep only these fields.", .reload = true},
+    {SEC_TRANSFORM, "exclude", OPT_STRLIST, TX(exclude), TX(nexclude), NULL, false, NULL,
+     "replace_field: drop these fields.", .reload = true},
+    {SEC_TRANSFORM, "rename", OPT_MAP, TX(rename), TX(nrename), NULL, false, NULL,
+     "replace_field: old name -> new name (after include and exclude).", .reload = true},
+    {SEC_TRANSFORM, "delimiter", OPT_STR, TX(delimiter), 0, NULL, false, NULL,
+     "flatten: put between the names of a nested field's parents and its own (default `_`; "
+     "Kafka Connect's Flatten defaults to `.`).", .reload = true},
+    {SEC_TRANSFORM, "static", OPT_MAP, TX(static_fields), TX(nstatic_fields), NULL, false, NULL,
+     "insert_field: field -> fixed text value.", .reload = true},
+    {SEC_TRANSFORM, "topic_field", OPT_STR, TX(topic_field), 0, NULL, false, NULL, "insert_field: field receiving the Kafka topic.", .reload = true},
+    {SEC_TRANSFORM, "partition_field", OPT_STR, TX(partition_field), 0, NULL, false, NULL,
+     "insert_field: field receiving the partition.", .reload = true},
+    {SEC_TRANSFORM, "offset_field", OPT_STR, TX(offset_field), 0, NULL, false, NULL, "insert_field: field receiving the offset.", .reload = true},
+    {SEC_TRANSFORM, "timestamp_field", OPT_STR, TX(timestamp_field), 0, NULL, false, NULL,
+     "insert_field: field receiving the record's timestamp (UTC, `YYYY-MM-DDTHH:MM:SS.mmmZ`; null when unknown).", .reload = true},
+    {SEC_TRANSFORM, "headers", OPT_STRLIST, TX(headers), TX(nheaders), NULL, false, NULL,
+     "header_to_value: the headers whose values (UTF-8 text) become the fields of the same position in `fields`.", .reload = true},
+    {SEC_TRANSFORM, "fields", OPT_STRLIST, TX(fields), TX(nfields), NULL, false, NULL,
+     "header_to_value: the fields receiving `headers`; value_to_key: the fields that make the record key; "
+     "mask_field: the fields to mask.", .reload = true},
+    {SEC_TRANSFORM, "target_type", OPT_ENUM, TX(target_type), 0, NULL, false, &tx_ts_types,
+     "timestamp_converter: what `field` becomes: `timestamp` (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), `date`, "
+     "`time`, `unix` (an integer in `unix_precision`) or `string` (per `format`).", .reload = true},
+    {SEC_TRANSFORM, "format", OPT_STR, TX(format), 0, NULL, false, NULL,
+     "timestamp_converter: strftime/strptime pattern (`%Y-%m-%d %H:%M:%S`, UTC) for reading a text "
+     "`field` and writing `target_type: string`; without it, ISO 8601.", .reload = true},
+    {SEC_TRANSFORM, "unix_precision", OPT_ENUM, TX(unix_precision), 0, "milliseconds", false, &tx_precisions,
+     "timestamp_converter: the unit of integer timestamps, read and written.", .reload = true},
+    {SEC_TRANSFORM, "spec", OPT_MAP, TX(spec), TX(nspec), NULL, false, NULL,
+     "cast: field -> type: int8, int16, int32, int64, float32, float64, boolean or string.", .reload = true},
 };
 
 #pragma GCC diagnostic pop
@@ -320,6 +400,7 @@ const char *sl_section_prefix(opt_section s)
     case SEC_ADMIN: return "admin.";
     case SEC_TARGET: return "targets.<name>.";
     case SEC_ROUTE: return "routes[].";
+    case SEC_TRANSFORM: return "routes[].transforms[].";
     }
     return "";
 }
@@ -364,6 +445,7 @@ void sl_config_write_docs(FILE *out)
         {SEC_ADMIN, "admin"},
         {SEC_TARGET, "targets.<name>"},
         {SEC_ROUTE, "routes[]"},
+        {SEC_TRANSFORM, "routes[].transforms[]"},
     };
     fputs("# Configuration reference\n\n"
           "<!-- Generated by `sluice --config-docs` from src/options.c; do not edit by hand. -->\n\n"

@@ -17,7 +17,7 @@ typedef enum {
     OPT_SECTION,  /* structure only (documented, parsed by hand) */
 } opt_type;
 
-typedef enum { SEC_TOP, SEC_BATCH, SEC_RETRY, SEC_REGISTRY, SEC_ADMIN, SEC_TARGET, SEC_ROUTE } opt_section;
+typedef enum { SEC_TOP, SEC_BATCH, SEC_RETRY, SEC_REGISTRY, SEC_ADMIN, SEC_TARGET, SEC_ROUTE, SEC_TRANSFORM } opt_section;
 
 /* The names of an OPT_ENUM's values: a list, or (for the kinds whose
  * names their ops tables hold: formats, target types) a function. */
@@ -33,7 +33,8 @@ typedef struct sl_option {
     opt_section section;
     const char *name;
     opt_type type;
-    size_t offset;      /* in sl_config (top, batch, retry, registry, admin), sl_target_conf or sl_route_conf */
+    size_t offset;      /* in sl_config (top, batch, retry, registry, admin), sl_target_conf, sl_route_conf
+                           or sl_transform_conf */
     size_t count_off;   /* OPT_STRLIST / OPT_MAP: offset of the size_t count */
     const char *def;    /* default, as written in a file; NULL: none */
     bool required;

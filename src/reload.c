@@ -125,6 +125,17 @@ bool sl_config_reload_diff(const sl_config *old, const sl_config *nu, sl_strbuf 
             char prefix[64];
             snprintf(prefix, sizeof(prefix), "routes[%zu].", r);
             compare_section(SEC_ROUTE, &old->routes[r], &nu->routes[r], prefix, changed, blocked);
+            /* its transforms: taken on SIGHUP with the rest of the route */
+            const sl_route_conf *a = &old->routes[r], *b = &nu->routes[r];
+            if (a->ntransforms != b->ntransforms) {
+                note(changed, prefix, "transforms");
+                continue;
+            }
+            for (size_t t = 0; t < a->ntransforms; t++) {
+                char tp[96];
+                snprintf(tp, sizeof(tp), "%stransforms[%zu].", prefix, t);
+                compare_section(SEC_TRANSFORM, &a->transforms[t], &b->transforms[t], tp, changed, blocked);
+            }
         }
     }
     return blocked->len == 0;

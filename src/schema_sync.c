@@ -252,7 +252,7 @@ static int create(sl_sink *sink, const sl_route_conf *route, const char *schema,
                     def.key[def.nkey++] = (size_t)idx;
             }
         }
-        if (def.nkey == 0 && route->mode == SL_MODE_UPSERT)
+        if (def.nkey == 0 && route->mode != SL_MODE_INSERT)
             rc = sl_error_set(err, SL_ERR_FATAL,
                               "%s: auto_create %s.%s: no primary key: set the route's key, or use a record key with a schema",
                               route->name, schema, name);

@@ -28,7 +28,7 @@ static inline bool sl_keyformat_registry(sl_keyformat k)
 {
     return k == SL_KEYFMT_AVRO || k == SL_KEYFMT_PROTOBUF || k == SL_KEYFMT_JSON_SCHEMA;
 }
-typedef enum { SL_MODE_UPSERT, SL_MODE_INSERT } sl_mode;
+typedef enum { SL_MODE_UPSERT, SL_MODE_INSERT, SL_MODE_UPDATE } sl_mode;
 typedef enum { SL_ONERR_FAIL, SL_ONERR_DLQ, SL_ONERR_SKIP } sl_onerror;
 typedef enum { SL_TRUNCATE_APPLY, SL_TRUNCATE_IGNORE } sl_truncate;
 typedef enum { SL_DELETE_HARD, SL_DELETE_SOFT } sl_delete_mode;
@@ -40,6 +40,44 @@ typedef struct sl_kv {
     char *value;
     int line;
 } sl_kv;
+
+/* One entry of a route's `transforms:` list (src/transform/, options
+ * routes[].transforms[].*): which keys apply depends on `type`. */
+typedef enum {
+    SL_TX_FILTER, SL_TX_REPLACE_FIELD, SL_TX_FLATTEN, SL_TX_INSERT_FIELD, SL_TX_HEADER_TO_VALUE,
+    SL_TX_TIMESTAMP_CONVERTER, SL_TX_VALUE_TO_KEY, SL_TX_CAST, SL_TX_MASK_FIELD
+} sl_transform_type;
+typedef struct sl_transform_conf {
+    int type;               /* sl_transform_type */
+    char *field;            /* filter, timestamp_converter */
+    int predicate;          /* filter: sl_tx_predicate (transform.h) */
+    char *value;            /* filter: the operand; mask_field: the replacement */
+    char **values;          /* filter predicate in */
+    size_t nvalues;
+    bool negate;            /* filter: drop what does NOT match */
+    char **include;         /* replace_field */
+    size_t ninclude;
+    char **exclude;
+    size_t nexclude;
+    sl_kv *rename;
+    size_t nrename;
+    char *delimiter;        /* flatten */
+    sl_kv *static_fields;   /* insert_field: field -> text */
+    size_t nstatic_fields;
+    char *topic_field, *partition_field, *offset_field, *timestamp_field; /* insert_field */
+    char **headers;         /* header_to_value */
+    size_t nheaders;
+    char **fields;          /* header_to_value, value_to_key, mask_field */
+    size_t nfields;
+    int target_type;        /* timestamp_converter: sl_tx_ts_type (transform.h) */
+    char *format;           /* timestamp_converter: strftime/strptime pattern */
+    int unix_precision;     /* timestamp_converter */
+    sl_kv *spec;            /* cast: field -> type */
+    size_t nspec;
+    int line;
+} sl_transform_conf;
+
+typedef enum { SL_CASE_KEEP, SL_CASE_LOWER, SL_CASE_UPPER } sl_name_case;
 
 typedef struct sl_target_conf {
     char *name;
@@ -100,6 +138,17 @@ typedef struct sl_route_conf {
     char *explode_index;  /* the child table's column taking the element's index */
     sl_kv *explode_parent; /* child column -> JSON pointer to the parent's key value */
     size_t nexplode_parent;
+    /* transforms (src/transform/): applied between decode and mapping */
+    sl_transform_conf *transforms;
+    size_t ntransforms;
+    struct sl_tx_chain *chain;   /* compiled from transforms at load; NULL when there are none */
+    /* table-name rules for the values ${...} puts into `table` (src/transform/naming.c) */
+    char **name_strip_prefix;
+    size_t nname_strip_prefix;
+    sl_kv *name_replace;         /* POSIX extended regex -> replacement (\\1..\\9), in order */
+    size_t nname_replace;
+    int name_case;               /* sl_name_case */
+    struct sl_name_rules *name_rules; /* compiled at load; NULL when there are none */
     int line;
 } sl_route_conf;
 

@@ -28,7 +28,7 @@ int sl_mapping_init(sl_mapping *m, const sl_route_conf *route, const sl_table *t
 void sl_mapping_fini(sl_mapping *m);
 
 /* sl_json_pointer() - the value at RFC 6901 pointer @ptr in @root, or NULL. */
-json_t *sl_json_pointer(json_t *root, const char *ptr);
+json_t *sl_json_pointer(const json_t *root, const char *ptr);
 
 /* sl_map_change() - build the row for @c into @b.  @rec names the record in
  * messages.  SL_ERR_DATA for a value that does not fit its column or a key

@@ -90,6 +90,7 @@ typedef struct sl_sink sl_sink;
 typedef struct sl_sink_ops {
     const char *name;     /* sl_sinks[]: targets.<name>.type; else for messages */
     bool transactional;   /* data and offsets commit together: exactly-once possible */
+    bool update_mode;     /* writes routes with mode: update (update existing rows, never insert) */
     /* check_conf() - complete and check a target's options once parsed
      * (delivery is -1 when not given): -1 with @err and the option at fault
      * in @key (its name within the target), the error citing the target's

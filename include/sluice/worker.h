@@ -52,10 +52,13 @@ void sl_worker_cancel_writes(sl_worker *w);
 
 /* sl_expand_table() - the route's table template for one record: ${topic}
  * and ${a.b} (a path into @meta, a jansson object or NULL).  Values
- * containing '.' or '"' are quoted so they stay one name part.
+ * containing '.' or '"' are quoted so they stay one name part.  @rules (the
+ * route's table-name rules, transform.h, or NULL) shape each value first.
  * Returns a new string, or NULL with @err. */
 #include <jansson.h>
 #include "sluice/error.h"
-char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, sl_error *err);
+struct sl_name_rules;
+char *sl_expand_table(const char *tmpl, const struct sl_name_rules *rules, const char *topic, const json_t *meta,
+                      sl_error *err);
 
 #endif

@@ -3,11 +3,13 @@
  * that table's batch; a bad one goes to the route's on_error policy.  For a
  * route with one table, the record goes straight into the row's cells when
  * its format's direct reader (cells.h) takes it; the general path gets the
- * rest. */
+ * rest.  A route's transforms (transform.h) run between decode and map;
+ * its records never take the direct reader. */
 #include <string.h>
 
 #include "sluice/log.h"
 #include "sluice/kafka_record.h"
+#include "sluice/transform.h"
 #include "worker_int.h"
 
 static size_t add_row(sl_worker *w, sl_tentry *te, const sl_record *rec, sl_op op);
@@ -170,6 +172,8 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
         add_row(w, te, &rec, SL_OP_UPSERT);
     } else {
         rc = sl_decode(d, &rec, &c, &err);
+        if (rc == 0 && r->chain && (rc = sl_tx_apply(r->chain, &rec, &c, &err)))
+            sl_change_clear(&c);
         if (rc == 0) {
             rc = sl_worker_take_change(w, r, &rec, topic, assignment, &c, &err);
             sl_change_clear(&c);

@@ -9,6 +9,7 @@
 #include "sluice/log.h"
 #include "sluice/schema_sync.h"
 #include "sluice/strbuf.h"
+#include "sluice/transform.h"
 #include "worker_int.h"
 
 /* The value of ${@name} for one record, or NULL. */
@@ -54,9 +55,10 @@ static int put_part(sl_strbuf *out, const sl_strbuf *text, bool quote, bool lite
     return 0;
 }
 
-char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, sl_error *err)
+char *sl_expand_table(const char *tmpl, const struct sl_name_rules *rules, const char *topic, const json_t *meta,
+                      sl_error *err)
 {
-    sl_strbuf out = SL_STRBUF_INIT, part = SL_STRBUF_INIT;
+    sl_strbuf out = SL_STRBUF_INIT, part = SL_STRBUF_INIT, ruled = SL_STRBUF_INIT;
     bool quote = false, literal_quotes = false, in_quotes = false;
     int rc = 0;
     for (const char *s = tmpl; *s && !rc;) {
@@ -75,6 +77,11 @@ char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, s
                 rc = sl_error_set(err, SL_ERR_DATA, "table template '%s': ${%s} has no value in this record", tmpl,
                                   name);
                 break;
+            }
+            if (rules) { /* the route's name_* rules (src/transform/naming.c) */
+                if ((rc = sl_name_rules_apply(rules, val, &ruled, err)))
+                    break;
+                val = ruled.data;
             }
             for (const char *v = val; *v; v++) {
                 if (in_quotes && *v == '"')
@@ -104,6 +111,7 @@ char *sl_expand_table(const char *tmpl, const char *topic, const json_t *meta, s
     if (!rc)
         rc = put_part(&out, &part, quote, literal_quotes, tmpl, err);
     sl_strbuf_free(&part);
+    sl_strbuf_free(&ruled);
     if (rc) {
         sl_strbuf_free(&out);
         return NULL;
@@ -245,7 +253,7 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
                                sl_error *err)
 {
     w->table_absent = false;
-    char *name = sl_expand_table(r->table, rec->topic, c->meta, err);
+    char *name = sl_expand_table(r->table, r->name_rules, rec->topic, c->meta, err);
     if (!name)
         return NULL;
     sl_tentry *te = NULL;

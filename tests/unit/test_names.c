@@ -50,36 +50,36 @@ START_TEST(templates)
 {
     sl_error err;
     json_t *meta = json_loads("{\"source\":{\"schema\":\"inventory\",\"table\":\"cust.omers\"}}", 0, NULL);
-    char *t = sl_expand_table("${source.schema}.${source.table}", "x", meta, &err);
+    char *t = sl_expand_table("${source.schema}.${source.table}", NULL, "x", meta, &err);
     ck_assert_str_eq(t, "inventory.\"cust.omers\"");
     free(t);
-    t = sl_expand_table("public.${topic}", "shop.orders", NULL, &err);
+    t = sl_expand_table("public.${topic}", NULL, "shop.orders", NULL, &err);
     ck_assert_str_eq(t, "public.\"shop.orders\"");
     free(t);
-    t = sl_expand_table("raw_${topic}", "events", NULL, &err);
+    t = sl_expand_table("raw_${topic}", NULL, "events", NULL, &err);
     ck_assert_str_eq(t, "raw_events");
     free(t);
-    ck_assert_ptr_null(sl_expand_table("${source.db}.t", "x", meta, &err));
+    ck_assert_ptr_null(sl_expand_table("${source.db}.t", NULL, "x", meta, &err));
     ck_assert_int_eq(err.kind, SL_ERR_DATA);
     /* a value is quoted as a whole name part, never re-split: raw_${topic}
      * with topic a.b is the table "raw_a.b", not schema raw_"a, table b" */
-    t = sl_expand_table("raw_${topic}", "a.b", NULL, &err);
+    t = sl_expand_table("raw_${topic}", NULL, "a.b", NULL, &err);
     ck_assert_str_eq(t, "\"raw_a.b\"");
     char *sc, *nm;
     ck_assert_int_eq(sl_split_table_name(t, "public", &sc, &nm), 0);
     ck_assert_str_eq(sc, "public");
     ck_assert_str_eq(nm, "raw_a.b");
     free(sc), free(nm), free(t);
-    t = sl_expand_table("stage.${topic}_v2", "we\"ird.x", NULL, &err);
+    t = sl_expand_table("stage.${topic}_v2", NULL, "we\"ird.x", NULL, &err);
     ck_assert_str_eq(t, "stage.\"we\"\"ird.x_v2\"");
     ck_assert_int_eq(sl_split_table_name(t, "public", &sc, &nm), 0);
     ck_assert_str_eq(sc, "stage");
     ck_assert_str_eq(nm, "we\"ird.x_v2");
     free(sc), free(nm), free(t);
-    t = sl_expand_table("\"My Schema\".${topic}", "a.b", NULL, &err);
+    t = sl_expand_table("\"My Schema\".${topic}", NULL, "a.b", NULL, &err);
     ck_assert_str_eq(t, "\"My Schema\".\"a.b\"");
     free(t);
-    t = sl_expand_table("\"raw ${topic}\"", "a\"b", NULL, &err);
+    t = sl_expand_table("\"raw ${topic}\"", NULL, "a\"b", NULL, &err);
     ck_assert_str_eq(t, "\"raw a\"\"b\"");
     free(t);
     json_decref(meta);

@@ -53,6 +53,7 @@ static int pg_check_conf(sl_target_conf *t, const char **key, sl_error *err)
 const sl_sink_ops sl_sink_postgresql = {
     .name = "postgresql",
     .transactional = true,
+    .update_mode = true,
     .check_conf = pg_check_conf,
     .column_type = pg_column_type,
     .open = pg_open,

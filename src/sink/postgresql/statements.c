@@ -34,7 +34,33 @@ static void key_match(sl_strbuf *q, const sl_table *t, long skip)
     }
 }
 
-/* Upsert mode: COPY into the stage, delete, then one INSERT per column set. */
+/* Update mode (Kafka Connect's insert.mode=update): the rows of column set
+ * @g that find their key in the table update it; the others change nothing. */
+static int update_group(sl_sink *s, const sl_table *t, const char *stg, const bool *m, int g, sl_error *err)
+{
+    sl_strbuf *q = &PG(s)->sql;
+    sl_strbuf_reset(q);
+    sl_strbuf_printf(q, "UPDATE %s AS t SET ", t->qname);
+    bool first = true;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (!m[c] || t->cols[c].generated || t->cols[c].in_key)
+            continue;
+        if (!first)
+            sl_strbuf_puts(q, ", ");
+        sl_sql_ident(q, t->cols[c].name);
+        sl_strbuf_puts(q, " = s.");
+        sl_sql_ident(q, t->cols[c].name);
+        first = false;
+    }
+    if (first)
+        return 0; /* nothing but the key: nothing to change */
+    sl_strbuf_printf(q, " FROM %s AS s WHERE s.\"__sluice_group\" = %d AND ", stg, g);
+    key_match(q, t, -1);
+    return exec_ok(s, q->data, 0, NULL, "UPDATE", err);
+}
+
+/* Upsert mode: COPY into the stage, delete, then one INSERT per column set
+ * (update mode: one UPDATE per column set). */
 static int write_upserts(sl_sink *s, const rowset *rs, sl_error *err)
 {
     pg_sink *p = PG(s);
@@ -86,6 +112,10 @@ static int write_upserts(sl_sink *s, const rowset *rs, sl_error *err)
     }
     for (int g = 0; !rc && g < ngroups; g++) {
         const bool *m = &masks[(size_t)g * nc];
+        if (rs->b->route->mode == SL_MODE_UPDATE) {
+            rc = update_group(s, t, stg, m, g, err);
+            continue;
+        }
         sl_strbuf_reset(q);
         sl_strbuf_printf(q, "INSERT INTO %s AS t (", t->qname);
         sl_sql_mask_list(q, t, m, true);

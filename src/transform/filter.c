@@ -1,0 +1,133 @@
+/* filter.c - drop records by a predicate over a field's value, the topic
+ * or a header.  Kafka Connect's Filter (KIP-585) drops a record when its
+ * predicate holds, keeps it when `negate` is set and it does not; the field
+ * predicates are sluice's own, since Connect's predicates test only the
+ * topic name, a header's presence and tombstones.  Field predicates filter
+ * upserts only: a delete is never dropped by a row's values; the topic and
+ * header predicates drop deletes too, as Connect's do tombstones. */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transform_int.h"
+
+typedef struct {
+    regex_t re;
+    bool has_re;
+} filter_state;
+
+static const char *const keys[] = {"field", "predicate", "value", "values", "negate", NULL};
+
+static int init(sl_tx *t, const char **badkey, sl_error *err)
+{
+    const sl_transform_conf *c = t->conf;
+    *badkey = "predicate";
+    if (c->predicate < 0)
+        return sl_error_set(err, SL_ERR_FATAL, "filter needs a predicate");
+    bool on_field = c->predicate != SL_PRED_TOPIC_MATCHES && c->predicate != SL_PRED_HAS_HEADER;
+    bool needs_value = c->predicate != SL_PRED_NULL && c->predicate != SL_PRED_NOT_NULL && c->predicate != SL_PRED_IN;
+    *badkey = "field";
+    if (on_field && !c->field)
+        return sl_error_set(err, SL_ERR_FATAL, "this predicate needs a field");
+    if (!on_field && c->field)
+        return sl_error_set(err, SL_ERR_FATAL, "this predicate tests no field");
+    *badkey = "value";
+    if (needs_value && !c->value)
+        return sl_error_set(err, SL_ERR_FATAL, "this predicate needs a value");
+    if (!needs_value && c->value)
+        return sl_error_set(err, SL_ERR_FATAL, "this predicate takes no value");
+    *badkey = "values";
+    if ((c->predicate == SL_PRED_IN) != (c->nvalues > 0))
+        return sl_error_set(err, SL_ERR_FATAL, "values go with predicate in, and it needs them");
+    filter_state *s = sl_xcalloc(1, sizeof(*s));
+    t->state = s;
+    if (c->predicate == SL_PRED_REGEX || c->predicate == SL_PRED_TOPIC_MATCHES) {
+        *badkey = "value";
+        if (regcomp(&s->re, c->value, REG_EXTENDED | REG_NOSUB))
+            return sl_error_set(err, SL_ERR_FATAL, "invalid regular expression '%s'", c->value);
+        s->has_re = true;
+    }
+    return 0;
+}
+
+static void fini(sl_tx *t)
+{
+    filter_state *s = t->state;
+    if (s && s->has_re)
+        regfree(&s->re);
+    free(s);
+}
+
+/* -1, 0, 1 as @v compares with @operand: as numbers when both are, else
+ * as text; 2 when @v is null or absent (no comparison holds). */
+static int compare(const json_t *v, const char *operand, sl_strbuf *tmp)
+{
+    if (!v || json_is_null(v))
+        return 2;
+    json_t *op = json_string(operand);
+    double a, b;
+    int r;
+    if (sl_tx_number(v, &a) && sl_tx_number(op, &b)) {
+        r = a < b ? -1 : a > b;
+    } else {
+        sl_strbuf_reset(tmp);
+        sl_tx_text(v, tmp);
+        r = strcmp(tmp->data ? tmp->data : "", operand);
+        r = r < 0 ? -1 : r > 0;
+    }
+    json_decref(op);
+    return r;
+}
+
+static bool holds(const sl_tx *t, const sl_record *rec, const sl_change *ch)
+{
+    const sl_transform_conf *c = t->conf;
+    const filter_state *s = t->state;
+    if (c->predicate == SL_PRED_TOPIC_MATCHES)
+        return regexec(&s->re, rec->topic, 0, NULL, 0) == 0;
+    if (c->predicate == SL_PRED_HAS_HEADER) {
+        const void *v;
+        size_t n;
+        return sl_record_header(rec, c->value, &v, &n) == 1;
+    }
+    const json_t *v = sl_tx_field(ch->value, c->field);
+    bool null = !v || json_is_null(v);
+    sl_strbuf tmp = SL_STRBUF_INIT;
+    bool r = false;
+    switch ((sl_tx_predicate)c->predicate) {
+    case SL_PRED_NULL: r = null; break;
+    case SL_PRED_NOT_NULL: r = !null; break;
+    case SL_PRED_EQUALS: r = compare(v, c->value, &tmp) == 0; break;
+    case SL_PRED_NOT_EQUALS: r = !null && compare(v, c->value, &tmp) != 0; break;
+    case SL_PRED_LT: r = compare(v, c->value, &tmp) == -1; break;
+    case SL_PRED_LE: { int x = compare(v, c->value, &tmp); r = x == -1 || x == 0; break; }
+    case SL_PRED_GT: r = compare(v, c->value, &tmp) == 1; break;
+    case SL_PRED_GE: { int x = compare(v, c->value, &tmp); r = x == 1 || x == 0; break; }
+    case SL_PRED_IN:
+        for (size_t i = 0; i < c->nvalues && !r; i++)
+            r = compare(v, c->values[i], &tmp) == 0;
+        break;
+    case SL_PRED_REGEX:
+        if (!null && !json_is_object(v) && !json_is_array(v)) {
+            sl_tx_text(v, &tmp);
+            r = regexec(&s->re, tmp.data ? tmp.data : "", 0, NULL, 0) == 0;
+        }
+        break;
+    default: break;
+    }
+    sl_strbuf_free(&tmp);
+    return r;
+}
+
+static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err)
+{
+    (void)err;
+    bool on_field = t->conf->predicate != SL_PRED_TOPIC_MATCHES && t->conf->predicate != SL_PRED_HAS_HEADER;
+    if (ch->op != SL_OP_UPSERT && on_field)
+        return 0;
+    return holds(t, rec, ch) != t->conf->negate ? 1 : 0;
+}
+
+const sl_tx_ops sl_tx_filter = {
+    .name = "filter", .keys = keys, .deletes_too = true, .init = init, .fini = fini, .apply = apply,
+};

@@ -1,0 +1,156 @@
+/* timestamp_converter.c - a field between timestamp representations, as
+ * Kafka Connect's TimestampConverter does: from an integer (in
+ * `unix_precision`), ISO 8601 text or text in `format`, to a timestamp,
+ * date, time, integer or text.  Connect's format is Java's
+ * SimpleDateFormat; sluice's is strftime/strptime (import-connect
+ * translates the common letters).  Everything is UTC, as in Connect.  A
+ * null or absent field stays as it is. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "transform_int.h"
+#include "sluice/textfmt.h"
+
+static const char *const keys[] = {"field", "target_type", "format", "unix_precision", NULL};
+static const int64_t per_us[] = {1000000, 1000, 1, 0}; /* seconds, ms, us; ns divides by 1000 */
+
+static int init(sl_tx *t, const char **badkey, sl_error *err)
+{
+    *badkey = "field";
+    if (!t->conf->field)
+        return sl_error_set(err, SL_ERR_FATAL, "timestamp_converter needs a field");
+    *badkey = "target_type";
+    if (t->conf->target_type < 0)
+        return sl_error_set(err, SL_ERR_FATAL, "timestamp_converter needs a target_type");
+    return 0;
+}
+
+static int64_t from_unix(int64_t x, int prec)
+{
+    return prec == SL_PREC_NS ? x / 1000 : x * per_us[prec];
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* ISO 8601: a date, a date and time (T or space) with fraction and zone,
+ * or a time of day.  0 with microseconds since the epoch in *@us. */
+static int parse_iso(const char *s, int64_t *us)
+{
+    struct tm tm = {0};
+    int y = 1970, mo = 1, d = 1, h = 0, mi = 0, sec = 0, n = 0;
+    const char *p = s;
+    if (sscanf(p, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
+        p += n;
+        if (*p == 'T' || *p == ' ')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    if (*p) {
+        if (sscanf(p, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+            return -1;
+        p += n;
+    }
+    int64_t frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; isdigit((unsigned char)*p); p++, digits++)
+            if (digits < 6)
+                frac = frac * 10 + (*p - '0');
+        if (!digits)
+            return -1;
+        for (; digits < 6; digits++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh = 0, om = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5)
+            ;
+        else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
+            ;
+        else
+            return -1;
+        off = (*p == '-' ? -1 : 1) * ((int64_t)oh * 3600 + om * 60);
+        p += 1 + n;
+    }
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *us = ((int64_t)timegm(&tm) - off) * 1000000 + frac;
+    return 0;
+}
+
+static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err)
+{
+    (void)rec;
+    const sl_transform_conf *c = t->conf;
+    json_t *v = sl_tx_field(ch->value, c->field);
+    if (!v || json_is_null(v))
+        return 0;
+    int64_t us;
+    if (json_is_integer(v)) {
+        us = from_unix(json_integer_value(v), c->unix_precision);
+    } else if (json_is_real(v)) {
+        us = from_unix((int64_t)json_real_value(v), c->unix_precision);
+    } else if (json_is_string(v) && c->format) {
+        struct tm tm = {0};
+        const char *end = strptime(json_string_value(v), c->format, &tm);
+        if (!end || *end)
+            return sl_tx_fail(t, err, "%s: '%s' does not match the format '%s'", c->field, json_string_value(v),
+                              c->format);
+        us = (int64_t)timegm(&tm) * 1000000;
+    } else if (json_is_string(v)) {
+        if (parse_iso(json_string_value(v), &us))
+            return sl_tx_fail(t, err, "%s: '%s' is not an ISO 8601 date, time or timestamp", c->field,
+                              json_string_value(v));
+    } else {
+        return sl_tx_fail(t, err, "%s: a %s is no timestamp", c->field, json_is_object(v) ? "object" : "list or boolean");
+    }
+    sl_strbuf sb = SL_STRBUF_INIT;
+    json_t *out = NULL;
+    int64_t day = 86400LL * 1000000;
+    switch ((sl_tx_ts_type)c->target_type) {
+    case SL_TS_TIMESTAMP: sl_fmt_timestamp_us(&sb, us, true); break;
+    case SL_TS_DATE: sl_fmt_date(&sb, floor_div(us, day)); break;
+    case SL_TS_TIME: sl_fmt_time_us(&sb, us - floor_div(us, day) * day); break;
+    case SL_TS_UNIX:
+        out = json_integer(c->unix_precision == SL_PREC_NS ? us * 1000 : floor_div(us, per_us[c->unix_precision]));
+        break;
+    case SL_TS_STRING:
+        if (c->format) {
+            time_t secs = (time_t)floor_div(us, 1000000);
+            struct tm tm;
+            char buf[256];
+            gmtime_r(&secs, &tm);
+            size_t n = strftime(buf, sizeof(buf), c->format, &tm);
+            sl_strbuf_append(&sb, buf, n);
+        } else {
+            sl_fmt_timestamp_us(&sb, us, true);
+        }
+        break;
+    }
+    if (!out)
+        out = json_stringn(sb.data ? sb.data : "", sb.len);
+    sl_strbuf_free(&sb);
+    if (sl_tx_field_set(ch->value, c->field, out))
+        return sl_tx_fail(t, err, "%s: cannot be set", c->field);
+    return 0;
+}
+
+const sl_tx_ops sl_tx_timestamp_converter = {
+    .name = "timestamp_converter", .keys = keys, .shapes = true, .init = init, .apply = apply,
+};
