@@ -91,6 +91,49 @@ static void emit_table(importer *im, const plan *pl, sl_strbuf *o, const char *t
     }
 }
 
+/* Table-name rules: a RegexRouter over topics not known in advance
+ * (topics.regex), and the Debezium sink's dots to underscores. */
+static void emit_names(importer *im, const plan *pl, sl_strbuf *o, bool per_topic, size_t r)
+{
+    bool router = pl->x.router_regex && !per_topic;
+    if (!router && !pl->x.dots_to_underscores)
+        return;
+    sl_strbuf_puts(o, "    name_replace:   # applied to each ${...} value of table, in order\n");
+    if (router) {
+        /* Connect's RegexRouter: the whole name must match; $N -> \\N+1
+         * (the group added around the expression) */
+        sl_strbuf re = SL_STRBUF_INIT, rep = SL_STRBUF_INIT;
+        sl_strbuf_printf(&re, "^(%s)$", pl->x.router_regex);
+        for (const char *s = pl->x.router_replacement; *s; s++) {
+            if (*s == '$' && s[1] >= '0' && s[1] <= '8') {
+                sl_strbuf_printf(&rep, "\\%c", s[1] + 1);
+                s++;
+            } else {
+                if (*s == '\\')
+                    sl_strbuf_putc(&rep, '\\');
+                sl_strbuf_putc(&rep, *s);
+            }
+        }
+        regex_t check;
+        if (regcomp(&check, re.data, REG_EXTENDED)) {
+            if (r == 0)
+                im_warn(im, "transforms", "RegexRouter regex '%s' is not a POSIX extended expression; copied as it is",
+                        pl->x.router_regex);
+        } else {
+            regfree(&check);
+        }
+        sl_strbuf_puts(o, "      ");
+        im_yq(o, re.data);
+        sl_strbuf_puts(o, ": ");
+        im_yq(o, rep.data ? rep.data : "");
+        sl_strbuf_puts(o, "   # RegexRouter\n");
+        sl_strbuf_free(&re);
+        sl_strbuf_free(&rep);
+    }
+    if (pl->x.dots_to_underscores)
+        sl_strbuf_puts(o, "      '\\.': _   # the Debezium JDBC sink's DefaultTableNamingStrategy\n");
+}
+
 /* The options of a route of Debezium change events. */
 static void emit_debezium(importer *im, const plan *pl, sl_strbuf *o)
 {
@@ -176,6 +219,11 @@ static void emit_route(importer *im, const plan *pl, sl_strbuf *o, size_t r, siz
     if (strcmp(pl->kc.format, "json"))
         sl_strbuf_printf(o, "    key_format: %s\n", pl->kc.format);
     sl_strbuf_printf(o, "    mode: %s\n", pl->mode);
+    emit_names(im, pl, o, per_topic, r);
+    if (pl->x.yaml.len) {
+        sl_strbuf_puts(o, "    transforms:   # transforms=... (docs/transforms.md)\n");
+        sl_strbuf_append(o, pl->x.yaml.data, pl->x.yaml.len);
+    }
     if (pl->nkeys) {
         sl_strbuf_puts(o, "    key: [");
         for (size_t i = 0; i < pl->nkeys; i++) {
@@ -195,7 +243,7 @@ static void emit_route(importer *im, const plan *pl, sl_strbuf *o, size_t r, siz
             sl_strbuf_printf(o, ": %s\n", kval[i]);
         }
     }
-    if (pl->deletes && strcmp(pl->format, "debezium")) {
+    if (pl->deletes && strcmp(pl->format, "debezium") && !pl->x.drop_tombstones) {
         if (!strcmp(pl->mode, "upsert"))
             sl_strbuf_puts(o, "    delete_on_tombstone: true\n");
         else if (r == 0)
@@ -240,10 +288,7 @@ int im_translate(importer *im, sl_strbuf *o, char *err, size_t errlen)
     size_t nroutes = 1;
     bool per_topic = false;
     if (pl.x.router_regex) {
-        if (!pl.topics) {
-            im_warn(im, "transforms", "RegexRouter with topics.regex: the table cannot be computed for topics "
-                                   "not yet known; table: left as table.name.format");
-        } else {
+        if (pl.topics) { /* (with topics.regex: name_replace, emit_names()) */
             per_topic = true;
             nroutes = nt;
         }

@@ -65,6 +65,9 @@ typedef struct xforms {
     size_t nadd_fields;
     char *router_regex;       /* RegexRouter */
     char *router_replacement;
+    sl_strbuf yaml;           /* the other transforms, as the lines of a route's transforms: list */
+    bool drop_tombstones;     /* a Filter on RecordIsTombstone */
+    bool dots_to_underscores; /* the Debezium sink's DefaultTableNamingStrategy */
 } xforms;
 
 /* What translate() reads from a connector's configuration, section by
@@ -87,6 +90,11 @@ typedef struct plan {
     const char *on_error, *dlq, *tasks;
     sl_strbuf kafka;        /* consumer.override.* as kafka: lines */
 } plan;
+
+/* im_translate_smt() - transform @name of class @type into @x->yaml
+ * (import_transforms.c): 0 translated (or nothing to translate), -1 warned
+ * about, -2 not a transform it knows. */
+int im_translate_smt(importer *im, xforms *x, const char *name, const char *type);
 
 /* im_route_topic() - the name RegexRouter gives @topic (*@ok false when the
  * expression is not POSIX extended). */

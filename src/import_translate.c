@@ -182,8 +182,12 @@ static void translate_transforms(importer *im, xforms *x)
             continue;
         }
         snprintf(k, sizeof(k), "transforms.%s", names[i]);
-        im_warn(im, k, "transform %s has no sluice equivalent; records will be written as they are in the topic",
-             type ? type : "(no type)");
+        int rc = type ? im_translate_smt(im, x, names[i], type) : -2;
+        if (rc == 0)
+            continue;
+        if (rc == -2)
+            im_warn(im, k, "transform %s has no sluice equivalent; records will be written as they are in the topic",
+                    type ? type : "(no type)");
         /* its options are part of the same report */
         size_t plen = strlen(k);
         for (size_t j = 0; j < im->nprops; j++)
@@ -191,6 +195,27 @@ static void translate_transforms(importer *im, xforms *x)
                 im->props[j].used = true;
     }
     im_free_list(names, n);
+    /* the predicates the Filters named were read with them; one no
+     * transform names does nothing */
+    char **preds;
+    size_t np = im_split_list(im_take(im, "predicates"), &preds);
+    for (size_t i = 0; i < np; i++) {
+        char k[256];
+        snprintf(k, sizeof(k), "predicates.%s.", preds[i]);
+        for (size_t j = 0; j < im->nprops; j++)
+            if (!strncmp(im->props[j].key, k, strlen(k)))
+                im->props[j].used = true;
+    }
+    im_free_list(preds, np);
+    if (im->debezium_sink) {
+        /* its default naming strategy turns the dots of the resolved name into underscores */
+        const char *s = im_take(im, "table.naming.strategy");
+        if (!s || strstr(s, "DefaultTableNamingStrategy"))
+            x->dots_to_underscores = true;
+        else
+            im_warn(im, "table.naming.strategy", "%s has no sluice equivalent; names are taken as table.name.format "
+                    "makes them", s);
+    }
 }
 
 /* RegexRouter applied to one topic name (Java regex read as POSIX ERE,
@@ -252,6 +277,7 @@ void im_plan_free(plan *pl)
     im_free_list(pl->x.add_fields, pl->x.nadd_fields);
     free(pl->x.router_regex);
     free(pl->x.router_replacement);
+    sl_strbuf_free(&pl->x.yaml);
     sl_strbuf_free(&pl->pc.dsn);
     free(pl->pc.schema);
     sl_strbuf_free(&pl->kafka);
@@ -328,11 +354,9 @@ void im_read_rows(importer *im, plan *pl)
     pl->mode = "insert";
     if (insert_mode && !strcasecmp(insert_mode, "upsert"))
         pl->mode = "upsert";
-    else if (insert_mode && !strcasecmp(insert_mode, "update")) {
-        pl->mode = "upsert";
-        im_warn(im, "insert.mode", "update has no sluice equivalent: translated as upsert (rows that do not exist "
-                                "yet are inserted)");
-    } else if (insert_mode && strcasecmp(insert_mode, "insert"))
+    else if (insert_mode && !strcasecmp(insert_mode, "update"))
+        pl->mode = "update";
+    else if (insert_mode && strcasecmp(insert_mode, "insert"))
         im_warn(im, "insert.mode", "'%s' is not insert, upsert or update; using insert", insert_mode);
 
     const char *pk_mode = im_take(im, "pk.mode");

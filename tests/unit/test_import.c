@@ -157,11 +157,11 @@ START_TEST(unknown_keys_warn_and_fail_under_strict)
     ck_assert_int_eq(rc, 0);
     ck_assert_msg(strstr(diag_text, "warning: frobnicate.level: unknown") != NULL, "%s", diag_text);
     ck_assert_msg(strstr(diag_text, "warning: transforms.stamp: transform org.apache.kafka.connect.transforms."
-                                    "InsertField$Value has no sluice equivalent") != NULL,
+                                    "TimestampRouter has no sluice equivalent") != NULL,
                   "%s", diag_text);
     ck_assert_msg(strstr(diag_text, "tcpKeepAlive") != NULL, "%s", diag_text);
     /* the transform's own options are part of its one warning */
-    ck_assert_msg(strstr(diag_text, "timestamp.field") == NULL, "%s", diag_text);
+    ck_assert_msg(strstr(diag_text, "timestamp.format") == NULL, "%s", diag_text);
     ck_assert_int_eq(cfg->routes[0].format, SL_FMT_JSON);
     ck_assert_int_eq(cfg->routes[0].mode, SL_MODE_INSERT);
     ck_assert_int_eq(cfg->targets[0].connect_timeout_ms, 10000);
