@@ -10,6 +10,8 @@
 #include "sluice/config.h"
 #include "sluice/import_connect.h"
 #include "sluice/strbuf.h"
+#include "sluice/transform.h"
+#include "sluice/worker.h"
 #include "runner.h"
 
 #define EXAMPLES SOURCE_ROOT "/tests/unit/connect/"
@@ -380,11 +382,107 @@ START_TEST(import_comment_ending_in_backslash_ends_there)
 }
 END_TEST
 
+/* @value through @r's chain: the result as compact JSON, "DROP" when filtered. */
+static char *through(const sl_route_conf *r, const char *topic, const char *value)
+{
+    sl_change ch = {.op = SL_OP_UPSERT, .value = json_loads(value, 0, NULL), .schema_id = -1};
+    sl_record rec = {.topic = topic, .partition = 1, .offset = 5, .timestamp = 1000};
+    sl_error err;
+    ck_assert_msg(sl_tx_apply(r->chain, &rec, &ch, &err) == 0, "%s", err.msg);
+    char *out = ch.op == SL_OP_IGNORE ? strdup("DROP") : json_dumps(ch.value, JSON_COMPACT | JSON_SORT_KEYS);
+    sl_change_clear(&ch);
+    return out;
+}
+
+static void expect_table(const sl_route_conf *r, const char *topic, const char *want)
+{
+    sl_error err;
+    char *t = sl_expand_table(r->table, r->name_rules, topic, NULL, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    ck_assert_str_eq(t, want);
+    free(t);
+}
+
+/* Configurations as a running Kafka Connect's REST API returned them
+ * (tests/unit/connect/captured/README.md): every transform and naming
+ * setting translates, with no warning, into options that behave as
+ * Connect's did. */
+START_TEST(captured_debezium_sink_configs_translate_without_warnings)
+{
+    int rc;
+    sl_config *cfg = import(EXAMPLES "captured/dbz-unwrap-router.json", true, &rc);
+    ck_assert_msg(rc == 0 && !strcmp(diag_text, ""), "%s", diag_text);
+    const sl_route_conf *r = &cfg->routes[0];
+    expect_table(r, "dbserver1.inventory.orders", "orders");
+    char *v = through(r, "dbserver1.inventory.orders", "{\"id\":1,\"internal_note\":\"x\",\"qty\":2,\"card\":\"4111\"}");
+    ck_assert_str_eq(v, "{\"card\":\"\",\"id\":1,\"quantity\":2}");
+    free(v);
+    sl_config_free(cfg);
+
+    cfg = import(EXAMPLES "captured/dbz-extract-router.json", true, &rc);
+    ck_assert_msg(rc == 0 && !strcmp(diag_text, ""), "%s", diag_text);
+    r = &cfg->routes[0];
+    ck_assert_int_eq(r->format, SL_FMT_DEBEZIUM);
+    ck_assert_int_eq(r->delete_mode, SL_DELETE_SOFT);
+    expect_table(r, "dbserver1.inventory.orders", "inventory_orders");
+    sl_config_free(cfg);
+
+    cfg = import(EXAMPLES "captured/dbz-update-naming.json", true, &rc);
+    ck_assert_msg(rc == 0 && !strcmp(diag_text, ""), "%s", diag_text);
+    r = &cfg->routes[0];
+    ck_assert_int_eq(r->mode, SL_MODE_UPDATE);
+    expect_table(r, "shop.public.orders", "archive_shop_public_orders");
+    v = through(r, "shop.public.test_orders", "{\"id\":1}");
+    ck_assert_str_eq(v, "DROP");
+    free(v);
+    v = through(r, "shop.public.orders", "{\"id\":1,\"placed\":\"2024-05-01 10:00:00\",\"amount\":\"2.5\","
+                                         "\"count\":\"3\",\"secret\":\"s\"}");
+    ck_assert_str_eq(v, "{\"amount\":2.5,\"count\":3,\"id\":1,\"kafka_offset\":5,\"kafka_topic\":"
+                        "\"shop.public.orders\",\"origin\":\"shop\",\"placed\":\"2024-05-01T10:00:00.000000Z\"}");
+    free(v);
+    sl_config_free(cfg);
+
+    cfg = import(EXAMPLES "captured/dbz-flatten-header.json", true, &rc);
+    ck_assert_msg(rc == 0 && !strcmp(diag_text, ""), "%s", diag_text);
+    v = through(&cfg->routes[0], "events", "{\"a\":{\"b\":1}}");
+    ck_assert_str_eq(v, "{\"a_b\":1,\"tenant\":null,\"trace_id\":null}");
+    free(v);
+    sl_config_free(cfg);
+}
+END_TEST
+
+/* The Confluent JDBC sink's configuration written from its documentation:
+ * Confluent's Filter$Value condition, RegexRouter over topics.regex,
+ * Connect's Flatten default delimiter, InsertField's "!" suffix. */
+START_TEST(confluent_smt_chain_translates_without_warnings)
+{
+    int rc;
+    sl_config *cfg = import(EXAMPLES "confluent-smt-chain.properties", true, &rc);
+    ck_assert_msg(rc == 0 && !strcmp(diag_text, ""), "%s", diag_text);
+    const sl_route_conf *r = &cfg->routes[0];
+    ck_assert_int_eq(r->mode, SL_MODE_UPDATE);
+    ck_assert(!r->delete_on_tombstone);
+    expect_table(r, "shop.public.orders", "shop_orders");
+    char *v = through(r, "shop.public.orders", "{\"id\":1,\"status\":\"draft\"}");
+    ck_assert_str_eq(v, "DROP");
+    free(v);
+    v = through(r, "shop.public.orders", "{\"id\":1,\"status\":\"paid\",\"amount\":3,\"customer\":{\"tier\":\"gold\","
+                                         "\"since\":2020},\"placed\":86400,\"card\":\"4111\",\"x\":1}");
+    ck_assert_str_eq(v, "{\"amount\":3.0,\"card\":\"****\",\"id\":1,\"kafka_partition\":1,"
+                        "\"kafka_ts\":\"1970-01-01T00:00:01.000000Z\",\"placed\":\"1970-01-02T00:00:00.000000Z\","
+                        "\"status\":\"paid\",\"tier\":\"gold\"}");
+    free(v);
+    sl_config_free(cfg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("import-connect");
     TCase *tc = tcase_create("import");
     tcase_add_test(tc, confluent_upsert_properties);
+    tcase_add_test(tc, captured_debezium_sink_configs_translate_without_warnings);
+    tcase_add_test(tc, confluent_smt_chain_translates_without_warnings);
     tcase_add_test(tc, confluent_with_debezium_transforms_json);
     tcase_add_test(tc, debezium_sink_json);
     tcase_add_test(tc, connect_sh_jdbc_sink);

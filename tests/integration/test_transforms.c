@@ -1,0 +1,156 @@
+/* test_transforms.c - a route's transforms, table-name rules and mode
+ * update, end to end on the real broker and PostgreSQL, combined: two
+ * routes with chains of several transforms (one route's table named by the
+ * rules from its dotted topic) and an update-only route, across a SIGHUP
+ * that changes a filter.  Filtered records are never written, yet the
+ * offsets, in sluice.offsets and in Kafka, reach the ends of the topics:
+ * each phase ends with a record the filter drops. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scenario.h"
+#include "support.h"
+
+static const char *config_fmt =
+    "%s"
+    "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+    "batch:\n  linger_ms: 20\n"
+    "routes:\n"
+    "  - name: orders\n    topics: [%s]\n    target: pg\n    table: %s.orders_t\n"
+    "    transforms:\n"
+    "      - {type: filter, field: status, predicate: equals, value: %s}\n"
+    "      - {type: flatten}\n"
+    "      - {type: replace_field, exclude: [internal], rename: {customer_tier: tier}}\n"
+    "      - {type: insert_field, static: {origin: shop}, topic_field: src_topic, partition_field: src_partition,\n"
+    "         offset_field: src_offset, timestamp_field: kafka_ts}\n"
+    "      - {type: header_to_value, headers: [trace], fields: [trace_id]}\n"
+    "      - {type: timestamp_converter, field: placed, target_type: timestamp}\n"
+    "      - {type: cast, spec: {amount: float64}}\n"
+    "      - {type: mask_field, fields: [card]}\n"
+    "      - {type: value_to_key, fields: [id]}\n"
+    "  - name: items\n    topic_pattern: '^%s\\..*'\n    target: pg\n    table: %s.${topic}\n"
+    "    name_strip_prefix: ['%s.']\n    name_replace: {'\\.': _}\n    name_case: lower\n"
+    "    transforms:\n"
+    "      - {type: filter, field: qty, predicate: gt, value: '0', negate: true}\n"
+    "      - {type: replace_field, include: [id, qty, sku], rename: {sku: product}}\n"
+    "  - name: prices\n    topics: [%s]\n    target: pg\n    table: %s.prices\n    mode: update\n";
+
+static bool log_has(void *arg)
+{
+    const char **a = arg;
+    char *s = ts_read_file(a[0]);
+    bool found = s && strstr(s, a[1]);
+    free(s);
+    return found;
+}
+
+static void produce(const char *topic, const char *value, const char *trace)
+{
+    ts_produce_header(topic, 0, NULL, 0, value, strlen(value), trace ? "trace" : NULL, trace);
+}
+
+START_TEST(transform_chains_name_rules_and_update_across_a_reload)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_tx");
+    ts_pg_exec(c, "CREATE TABLE orders_t (id bigint PRIMARY KEY, status text, tier text, amount float8,"
+                  " placed timestamptz, card text, origin text, src_topic text, src_partition int,"
+                  " src_offset bigint, kafka_ts timestamptz, trace_id text)", NULL);
+    ts_pg_exec(c, "CREATE TABLE inventory_line_items (id bigint PRIMARY KEY, qty int, product text)", NULL);
+    ts_pg_exec(c, "CREATE TABLE prices (id bigint PRIMARY KEY, price int, note text)", NULL);
+    ts_pg_exec(c, "INSERT INTO prices VALUES (1, 10, 'old'), (2, 20, 'old')", NULL);
+    char *orders = ts_unique_name("tx_orders"), *prefix = ts_unique_name("txsrv"), *prices = ts_unique_name("tx_prices");
+    char items[160];
+    snprintf(items, sizeof(items), "%s.Inventory.Line_Items", prefix);
+    char *group = ts_unique_name("sluice_tx");
+    ts_kafka_create_topic(orders, 1);
+    ts_kafka_create_topic(items, 1);
+    ts_kafka_create_topic(prices, 1);
+    char *dir = ts_tempdir("transforms");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml", config_fmt, kafka, orders, schema, "test", prefix, schema, prefix,
+                                 prices, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+
+    produce(orders, "{\"id\":1,\"status\":\"paid\",\"customer\":{\"tier\":\"gold\"},\"internal\":\"x\","
+                    "\"card\":\"4111\",\"amount\":\"12.5\",\"placed\":1700000000000}", "t-1");
+    produce(orders, "{\"id\":2,\"status\":\"test\",\"customer\":{\"tier\":\"gold\"}}", NULL);
+    produce(orders, "{\"id\":3,\"status\":\"draft\",\"customer\":{\"tier\":\"silver\"},\"card\":\"5500\","
+                    "\"amount\":7,\"placed\":\"2024-05-01T12:00:00+02:00\"}", NULL);
+    produce(orders, "{\"id\":4,\"status\":\"test\"}", NULL); /* dropped, and the last one */
+    produce(items, "{\"id\":1,\"qty\":2,\"sku\":\"A\"}", NULL);
+    produce(items, "{\"id\":2,\"qty\":0,\"sku\":\"B\"}", NULL);
+    produce(items, "{\"id\":3,\"qty\":5,\"sku\":\"C\",\"extra\":1}", NULL);
+    produce(items, "{\"id\":4,\"qty\":-1,\"sku\":\"D\"}", NULL);
+    produce(prices, "{\"id\":1,\"price\":11}", NULL);
+    produce(prices, "{\"id\":3,\"price\":30}", NULL); /* no row 3: nothing is inserted */
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(config, log);
+    sc_wait_committed(group, orders, 1, 120000, log);
+    sc_wait_committed(group, items, 1, 120000, log);
+    sc_wait_committed(group, prices, 1, 120000, log);
+
+    /* the filter now drops drafts instead of tests */
+    free(ts_write_file(dir, "sluice.yaml", config_fmt, kafka, orders, schema, "draft", prefix, schema, prefix, prices,
+                       schema));
+    ts_daemon_signal(d, SIGHUP);
+    const char *lw[] = {log, "every worker uses the new configuration"};
+    ck_assert_msg(ts_wait_until(log_has, lw, 60000), "the reload was never applied; tail:\n%s", sc_log_tail(log, 3000));
+    produce(orders, "{\"id\":5,\"status\":\"test\",\"customer\":{\"tier\":\"bronze\"}}", "t-5");
+    produce(orders, "{\"id\":6,\"status\":\"draft\"}", NULL);
+    produce(items, "{\"id\":5,\"qty\":1,\"sku\":\"E\"}", NULL);
+    produce(items, "{\"id\":6,\"qty\":0,\"sku\":\"F\"}", NULL);
+    produce(prices, "{\"id\":2,\"price\":21,\"note\":\"new\"}", NULL);
+    ts_flush();
+    sc_wait_committed(group, orders, 1, 120000, log);
+    sc_wait_committed(group, items, 1, 120000, log);
+    sc_wait_committed(group, prices, 1, 120000, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+
+    /* (format() writes NULL as nothing; a masked card is '', an absent one NULL: '-') */
+    char *got = ts_pg_text(c, "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', id, status, tier, "
+                              "amount, placed AT TIME ZONE 'UTC', coalesce(card, '-'), origin, src_topic = $1, "
+                              "src_partition, src_offset, trace_id, abs(extract(epoch FROM now() - kafka_ts)) < 600), "
+                              "';' ORDER BY id) FROM orders_t",
+                           orders, NULL);
+    ck_assert_str_eq(got, "1|paid|gold|12.5|2023-11-14 22:13:20||shop|t|0|0|t-1|t;"
+                          "3|draft|silver|7|2024-05-01 10:00:00||shop|t|0|2||t;"
+                          "5|test|bronze|||-|shop|t|0|4|t-5|t");
+    free(got);
+    got = ts_pg_text(c, "SELECT string_agg(concat_ws('|', id, qty, product), ';' ORDER BY id) FROM inventory_line_items",
+                     NULL);
+    ck_assert_str_eq(got, "1|2|A;3|5|C;5|1|E");
+    free(got);
+    got = ts_pg_text(c, "SELECT string_agg(concat_ws('|', id, price, note), ';' ORDER BY id) FROM prices", NULL);
+    ck_assert_str_eq(got, "1|11|old;2|21|new");
+    free(got);
+    /* offsets past the dropped records, in the database as in Kafka */
+    ck_assert_int_eq(sc_stored_offset(c, group, orders, 0), 6);
+    ck_assert_int_eq(sc_stored_offset(c, group, items, 0), 6);
+    ck_assert_int_eq(sc_stored_offset(c, group, prices, 0), 3);
+    ck_assert_int_eq(ts_kafka_committed(group, orders, 0), 6);
+
+    ts_daemon_free(d);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+    free(orders);
+    free(prefix);
+    free(prices);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {transform_chains_name_rules_and_update_across_a_reload};
+    return sc_main("integration transforms", tests, 1);
+}
