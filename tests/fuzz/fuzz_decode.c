@@ -21,7 +21,12 @@
  * the Debezium JSON reader with a Connect schema (schema_cache.c).  The
  * Debezium JSON target also decodes each value twice and fails when the
  * two differ: the first reading may parse and keep the value's schema,
- * the second finds it kept, with the schemas of earlier inputs. */
+ * the second finds it kept, with the schemas of earlier inputs.
+ *
+ * The json_transforms target gives the route a chain of transforms
+ * (transform.h) that touches every column's field: the direct reader must
+ * decline such a route (sl_cells_new() NULL), and every value goes through
+ * decode, the chain and the mapping. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +40,7 @@
 #include "sluice/log.h"
 #include "sluice/mapping.h"
 #include "sluice/registry.h"
+#include "sluice/transform.h"
 
 #ifndef FUZZ_TARGET
 #error "FUZZ_TARGET must name a row of targets[]"
@@ -48,6 +54,7 @@ typedef struct fuzz_target {
     sl_format format;
     bool schemas;   /* Avro or Protobuf in Confluent framing: needs the schema set */
     bool direct;    /* also the direct reader, compared with the general path */
+    bool transforms; /* the route has a transform chain (the direct reader must decline it) */
 } fuzz_target;
 
 static const fuzz_target targets[] = {
@@ -57,6 +64,28 @@ static const fuzz_target targets[] = {
     {"debezium_json", SL_FMT_DEBEZIUM, false, true},
     {"debezium_avro", SL_FMT_DEBEZIUM, true, false},
     {"protobuf", SL_FMT_PROTOBUF, true, true},
+    {"json_transforms", SL_FMT_JSON, false, false, true},
+};
+
+/* json_transforms: filter, flatten, replace_field, cast, timestamp_converter,
+ * mask_field, insert_field and value_to_key over the columns below */
+static char *tx_rename[] = {"meta_n", "n"}, *tx_cast[] = {"small", "int16", "f4", "float32", "ok", "boolean",
+                                                           "name", "string"};
+static char *tx_mask[] = {"blob", "/doc/secret"}, *tx_key[] = {"id"}, *tx_values[] = {"drop", "skip"};
+static sl_kv tx_rename_kv[] = {{tx_rename[0], tx_rename[1], 0}};
+static sl_kv tx_cast_kv[] = {{tx_cast[0], tx_cast[1], 0}, {tx_cast[2], tx_cast[3], 0}, {tx_cast[4], tx_cast[5], 0},
+                             {tx_cast[6], tx_cast[7], 0}};
+static sl_transform_conf tx_chain[] = {
+    {.type = SL_TX_FILTER, .field = "name", .predicate = SL_PRED_IN, .values = tx_values, .nvalues = 2},
+    {.type = SL_TX_FILTER, .field = "/doc/level", .predicate = SL_PRED_GT, .value = "9"},
+    {.type = SL_TX_FLATTEN, .delimiter = "_"},
+    {.type = SL_TX_REPLACE_FIELD, .rename = tx_rename_kv, .nrename = 1},
+    {.type = SL_TX_CAST, .spec = tx_cast_kv, .nspec = 4},
+    {.type = SL_TX_TIMESTAMP_CONVERTER, .field = "ts", .target_type = SL_TS_TIMESTAMP, .unix_precision = SL_PREC_MS},
+    {.type = SL_TX_TIMESTAMP_CONVERTER, .field = "day", .target_type = SL_TS_DATE, .unix_precision = SL_PREC_S},
+    {.type = SL_TX_MASK_FIELD, .fields = tx_mask, .nfields = 2},
+    {.type = SL_TX_INSERT_FIELD, .offset_field = "big", .timestamp_field = "local"},
+    {.type = SL_TX_VALUE_TO_KEY, .fields = tx_key, .nfields = 1},
 };
 
 /* One column of every type sluice converts to; the schemas and seeds use these names. */
@@ -174,6 +203,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     F.route.key_format = SL_KEYFMT_JSON;
     F.route.epoch_unit = SL_EPOCH_MS;
     F.route.delete_on_tombstone = true;
+    if (F.t->transforms) {
+        size_t bad;
+        const char *badkey;
+        sl_error e;
+        F.route.transforms = tx_chain;
+        F.route.ntransforms = sizeof(tx_chain) / sizeof(tx_chain[0]);
+        if (!(F.route.chain = sl_tx_chain_new(&F.route, &bad, &badkey, &e))) {
+            fprintf(stderr, "fuzz_%s: transforms[%zu].%s: %s\n", F.t->name, bad, badkey, e.msg);
+            abort();
+        }
+    }
     if (F.t->schemas)
         load_schemas();
     sl_error err;
@@ -183,6 +223,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     if (F.t->direct && !(F.direct = sl_cells_new(&F.map, F.reg)))
         abort();
+    if (F.t->transforms && sl_cells_new(&F.map, F.reg)) {
+        fprintf(stderr, "fuzz_%s: a direct reader for a route with transforms\n", F.t->name);
+        abort();
+    }
     sl_rowbuilder_init(&F.rb);
     sl_rowbuilder_init(&F.fast);
     sl_rowbuilder_init(&F.again);
@@ -235,6 +279,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_error err;
     sl_error_clear(&err);
     bool ok = sl_decode(&F.dec, &rec, &c, &err) == 0;
+    if (ok && F.route.chain)
+        ok = sl_tx_apply(F.route.chain, &rec, &c, &err) == 0;
     if (ok && (c.op == SL_OP_UPSERT || c.op == SL_OP_DELETE))
         ok = sl_map_change(&F.map, &c, &rec, &F.rb, &err) == 0;
     if (F.verbose)

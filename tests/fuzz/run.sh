@@ -24,7 +24,7 @@ if [ "$total" = 0 ]; then
     echo "== fuzzing skipped (SLUICE_FUZZ_SECONDS=0)"
     exit 0
 fi
-targets=${SLUICE_FUZZ_TARGETS:-json avro connect_json debezium_json debezium_avro protobuf}
+targets=${SLUICE_FUZZ_TARGETS:-json avro connect_json debezium_json debezium_avro protobuf json_transforms}
 build=${SLUICE_FUZZ_BUILD_DIR:-build-fuzz}
 cc=${SLUICE_FUZZ_CC:-clang-14}
 cxx=${SLUICE_FUZZ_CXX:-clang++-14}  # src/format/protobuf_reflect.cc
