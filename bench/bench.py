@@ -13,7 +13,8 @@ Measures, side by side on the same Kafka workload and the same PostgreSQL:
 on a real Kafka broker (tests/support/kafka.sh), sluice on W1 also on librdkafka's
 mock cluster for comparison; and the variants: W1 in Avro (Confluent wire format, schema from a local
 registry) against W1 in JSON, W1 as Debezium change events (JsonConverter with
-schemas, step w1dbz) against W1 in JSON, delivery exactly-once vs at-least-once, mode
+schemas, step w1dbz) against W1 in JSON, W1 through a three-transform chain against W1
+without it (step w1tx), delivery exactly-once vs at-least-once, mode
 insert into a keyless table, workers 1/2/4, a 40-column row,
 produce-to-visible latency at a steady rate, peak RSS and RSS over time with
 a 4M backlog against 1M, and a callgrind profile (instructions per record by
@@ -46,7 +47,7 @@ ROOT = os.path.dirname(HERE)
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 PYTHON = "/usr/bin/python3"
 REGISTRY_SERVER = os.path.join(ROOT, "tests", "avro", "registry_server.py")
-STEPS = ["w1", "w1avro", "w1protobuf", "w1dbz", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
+STEPS = ["w1", "w1avro", "w1protobuf", "w1dbz", "w1tx", "delivery", "insert", "workers", "wide", "latency", "rss", "profile"]
 VENV = os.path.join(os.environ.get("SLUICE_CACHE", os.path.expanduser("~/.cache/sluice")), "bench-venv")
 
 
@@ -490,9 +491,12 @@ class Bench:
         if batch:
             cfg["batch"] = batch
 
-    def run_sluice(self, wl, table, delivery="exactly-once", mode="upsert", workers=None, what="sluice"):
+    def run_sluice(self, wl, table, delivery="exactly-once", mode="upsert", workers=None, what="sluice",
+                   transforms=None):
         group = self.group(what)
         route = {"topics": [wl.topic], "target": "pg", "table": table, "format": wl.format, "mode": mode}
+        if transforms:
+            route["transforms"] = transforms
         if mode == "upsert":
             route["key"] = ["id"]
         cfg = {"kafka": {"bootstrap.servers": wl.bootstrap, "group.id": group, "auto.offset.reset": "earliest"},
@@ -669,6 +673,25 @@ class Bench:
                 self.record(self.DBZ_JSON_KEY, self.run_sluice(wl, t))
             self.create_table(t, dbz)
             self.record(self.DBZ_KEY, self.run_sluice(dbz, t, what="dbz"))
+
+    TX_KEY, TX_PLAIN_KEY = "sluice transforms", "sluice json (beside transforms)"
+    # Step w1tx's chain: every record is tested, rebuilt and converted, and
+    # the stored rows stay those of W1, so the usual check applies.
+    TX_CHAIN = [{"type": "filter", "field": "temp", "predicate": "lt", "value": "-1000"},
+                {"type": "replace_field", "exclude": ["unused"]},
+                {"type": "timestamp_converter", "field": "ts", "target_type": "timestamp"}]
+
+    def step_w1tx(self, wl, reps):
+        """Step w1tx: sluice on W1 with a three-transform chain (filter,
+        replace_field, timestamp_converter), each repetition right after
+        sluice on W1 without it into the same table."""
+        t = "public.%s_w1tx" % self.tag
+        for i in range(reps):
+            log("-- w1tx, repetition %d of %d" % (i + 1, reps))
+            self.create_table(t, wl)
+            self.record(self.TX_PLAIN_KEY, self.run_sluice(wl, t))
+            self.create_table(t, wl)
+            self.record(self.TX_KEY, self.run_sluice(wl, t, what="tx", transforms=self.TX_CHAIN))
 
     def step_delivery(self, wl, reps):
         t = self.table(wl)
@@ -994,6 +1017,7 @@ class Bench:
         ratio("sluice Protobuf / JSON throughput (W1)", "sluice protobuf", "sluice")
         ratio("sluice Debezium JSON with schemas / plain JSON throughput (W1, step w1dbz, goal >= 0.5)",
               self.DBZ_KEY, self.DBZ_JSON_KEY)
+        ratio("sluice with three transforms / without (W1, step w1tx, goal >= 0.8)", self.TX_KEY, self.TX_PLAIN_KEY)
         ratio("sluice / python consumer", "sluice", "python")
         ratio("sluice / python consumer (PyPI)", "sluice", self.pypi_key)
         ratio("sluice, real broker / mock cluster", "sluice", "sluice [mock]")
@@ -1155,7 +1179,7 @@ def main():
                             kafka=kafka)
             workloads.append(avro)
             bench.w1avro_bytes = avro.bytes
-        if set(steps) & {"w1", "w1dbz", "delivery", "insert", "workers", "rss"}:
+        if set(steps) & {"w1", "w1dbz", "w1tx", "delivery", "insert", "workers", "rss"}:
             w1 = Workload(args, "w1", args.records, args.distinct, 5, workdir, kafka=kafka)
             workloads.append(w1)
             bench.librdkafka = w1.info["librdkafka"]
@@ -1188,7 +1212,7 @@ def main():
         if protobuf:
             protobuf.stop()
         if w1:
-            for s in ("delivery", "insert", "workers"):
+            for s in ("w1tx", "delivery", "insert", "workers"):
                 if s in steps:
                     getattr(bench, "step_" + s)(w1, args.reps)
                     partial()
