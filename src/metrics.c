@@ -72,7 +72,7 @@ static const family families[SL_M_COUNT] = {
                      "Partitions paused while a write to their target is retried.", {NULL}, 1, NULL, 0},
     [SL_M_IGNORED] = {"sluice_records_ignored_total", COUNTER,
                       "Records that carry no row: tombstones without delete_on_tombstone, Debezium heartbeats "
-                      "and messages, deletes in insert mode.",
+                      "and messages, deletes in insert mode, records a transform filter dropped.",
                       {"route"}, 1, NULL, 0},
     [SL_M_FETCH_RESTARTS] = {"sluice_fetch_restarts_total", COUNTER,
                              "Fetches restarted after a full prefetch queue was emptied (librdkafka 2.0).", {NULL}, 1,

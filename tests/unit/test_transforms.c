@@ -201,6 +201,14 @@ START_TEST(config_errors)
     expect_error(TX("      - {type: cast, spec: {a: long}}\n"), 13, "routes[0].transforms[0].spec: a: 'long' is not one of");
     expect_error(TX("      - {type: sort}\n"), 13, "routes[0].transforms[0].type: 'sort' is not one of");
     expect_error("    name_replace: {'(': x}\n", 12, "routes[0].name_replace: invalid regular expression '('");
+    /* update mode is PostgreSQL's: a CrateDB route is refused */
+    char text[1024];
+    sl_error err;
+    snprintf(text, sizeof(text), "kafka:\n  bootstrap.servers: 127.0.0.1:9092\n  group.id: g\n"
+                                 "targets:\n  cr:\n    type: cratedb\n    url: http://127.0.0.1:4200\n"
+                                 "routes:\n  - topics: [t]\n    target: cr\n    table: t\n    mode: update\n");
+    ck_assert_ptr_null(load(text, &err));
+    ck_assert_msg(strstr(err.msg, ":12: routes[0].mode: mode update is not supported by a cratedb target"), "%s", err.msg);
     expect_error("    auto_create: true\n" TX("      - {type: flatten}\n"), 12, "routes[0].auto_create: a table cannot be created");
 }
 END_TEST
