@@ -80,7 +80,7 @@ static json_t *cast_one(const sl_tx *t, const char *field, const json_t *v, int 
         }
     }
     d = trunc(d);
-    if (!(d <= (double)lim[to] && d >= -(double)lim[to] - 1))
+    if (!(d < (double)lim[to] + 1 && d >= -(double)lim[to] - 1)) /* (2^63 itself is out) */
         return sl_tx_fail(t, err, "%s: %g does not fit %s", field, d, types[to]), NULL;
     return json_integer((json_int_t)d);
 }

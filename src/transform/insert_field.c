@@ -31,9 +31,10 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
         json_object_set_new(ch->value, c->offset_field, json_integer(rec->offset));
     if (c->timestamp_field) {
         json_t *ts = json_null();
-        if (rec->timestamp >= 0) {
+        int64_t us;
+        if (rec->timestamp >= 0 && !__builtin_mul_overflow(rec->timestamp, 1000, &us)) {
             sl_strbuf sb = SL_STRBUF_INIT;
-            sl_fmt_timestamp_us(&sb, rec->timestamp * 1000, true);
+            sl_fmt_timestamp_us(&sb, us, true);
             ts = json_string(sb.data);
             sl_strbuf_free(&sb);
         }

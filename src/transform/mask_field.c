@@ -39,7 +39,8 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
                 if (!ok)
                     return sl_tx_fail(t, err, "%s: the replacement '%s' is not a number", f, rep);
             }
-            out = json_is_integer(v) && d == (double)(json_int_t)d ? json_integer((json_int_t)d) : json_real(d);
+            bool whole = d > -9e18 && d < 9e18 && d == (double)(json_int_t)d;
+            out = json_is_integer(v) && whole ? json_integer((json_int_t)d) : json_real(d);
             break;
         }
         case JSON_TRUE:

@@ -28,14 +28,20 @@ static int init(sl_tx *t, const char **badkey, sl_error *err)
     return 0;
 }
 
-static int64_t from_unix(int64_t x, int prec)
+/* @x in @prec as microseconds: false when that does not fit. */
+static bool from_unix(int64_t x, int prec, int64_t *us)
 {
-    return prec == SL_PREC_NS ? x / 1000 : x * per_us[prec];
+    if (prec == SL_PREC_NS) {
+        *us = x / 1000 - (x % 1000 < 0);
+        return true;
+    }
+    return !__builtin_mul_overflow(x, per_us[prec], us);
 }
 
+/* a / b rounded toward minus infinity (b > 0), without overflow */
 static int64_t floor_div(int64_t a, int64_t b)
 {
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+    return a / b - (a % b < 0);
 }
 
 /* ISO 8601: a date, a date and time (T or space) with fraction and zone,
@@ -102,10 +108,13 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
     if (!v || json_is_null(v))
         return 0;
     int64_t us;
-    if (json_is_integer(v)) {
-        us = from_unix(json_integer_value(v), c->unix_precision);
-    } else if (json_is_real(v)) {
-        us = from_unix((int64_t)json_real_value(v), c->unix_precision);
+    if (json_is_integer(v) || json_is_real(v)) {
+        double d = json_number_value(v);
+        if (json_is_real(v) && !(d > -9.2e18 && d < 9.2e18))
+            return sl_tx_fail(t, err, "%s: %g is out of range", c->field, d);
+        int64_t x = json_is_integer(v) ? json_integer_value(v) : (int64_t)d;
+        if (!from_unix(x, c->unix_precision, &us))
+            return sl_tx_fail(t, err, "%s: %lld is out of range", c->field, (long long)x);
     } else if (json_is_string(v) && c->format) {
         struct tm tm = {0};
         const char *end = strptime(json_string_value(v), c->format, &tm);
@@ -126,10 +135,14 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
     switch ((sl_tx_ts_type)c->target_type) {
     case SL_TS_TIMESTAMP: sl_fmt_timestamp_us(&sb, us, true); break;
     case SL_TS_DATE: sl_fmt_date(&sb, floor_div(us, day)); break;
-    case SL_TS_TIME: sl_fmt_time_us(&sb, us - floor_div(us, day) * day); break;
-    case SL_TS_UNIX:
-        out = json_integer(c->unix_precision == SL_PREC_NS ? us * 1000 : floor_div(us, per_us[c->unix_precision]));
+    case SL_TS_TIME: sl_fmt_time_us(&sb, us % day < 0 ? us % day + day : us % day); break;
+    case SL_TS_UNIX: {
+        int64_t ns;
+        if (c->unix_precision == SL_PREC_NS && __builtin_mul_overflow(us, 1000, &ns))
+            return sl_tx_fail(t, err, "%s: does not fit in nanoseconds", c->field);
+        out = json_integer(c->unix_precision == SL_PREC_NS ? ns : floor_div(us, per_us[c->unix_precision]));
         break;
+    }
     case SL_TS_STRING:
         if (c->format) {
             time_t secs = (time_t)floor_div(us, 1000000);

@@ -58,33 +58,32 @@ typedef struct fuzz_target {
 } fuzz_target;
 
 static const fuzz_target targets[] = {
-    {"json", SL_FMT_JSON, false, true},
-    {"avro", SL_FMT_AVRO, true, true},
-    {"connect_json", SL_FMT_CONNECT_JSON, false, false},
-    {"debezium_json", SL_FMT_DEBEZIUM, false, true},
-    {"debezium_avro", SL_FMT_DEBEZIUM, true, false},
-    {"protobuf", SL_FMT_PROTOBUF, true, true},
+    {"json", SL_FMT_JSON, false, true, false},
+    {"avro", SL_FMT_AVRO, true, true, false},
+    {"connect_json", SL_FMT_CONNECT_JSON, false, false, false},
+    {"debezium_json", SL_FMT_DEBEZIUM, false, true, false},
+    {"debezium_avro", SL_FMT_DEBEZIUM, true, false, false},
+    {"protobuf", SL_FMT_PROTOBUF, true, true, false},
     {"json_transforms", SL_FMT_JSON, false, false, true},
 };
 
 /* json_transforms: filter, flatten, replace_field, cast, timestamp_converter,
  * mask_field, insert_field and value_to_key over the columns below */
-static char *tx_rename[] = {"meta_n", "n"}, *tx_cast[] = {"small", "int16", "f4", "float32", "ok", "boolean",
-                                                           "name", "string"};
-static char *tx_mask[] = {"blob", "/doc/secret"}, *tx_key[] = {"id"}, *tx_values[] = {"drop", "skip"};
-static sl_kv tx_rename_kv[] = {{tx_rename[0], tx_rename[1], 0}};
-static sl_kv tx_cast_kv[] = {{tx_cast[0], tx_cast[1], 0}, {tx_cast[2], tx_cast[3], 0}, {tx_cast[4], tx_cast[5], 0},
-                             {tx_cast[6], tx_cast[7], 0}};
+#define S(x) ((char *)(x))
+static char *tx_mask[] = {S("blob"), S("/doc/secret")}, *tx_key[] = {S("id")}, *tx_values[] = {S("drop"), S("skip")};
+static sl_kv tx_rename_kv[] = {{S("meta_n"), S("n"), 0}};
+static sl_kv tx_cast_kv[] = {{S("small"), S("int16"), 0}, {S("f4"), S("float32"), 0}, {S("ok"), S("boolean"), 0},
+                             {S("name"), S("string"), 0}};
 static sl_transform_conf tx_chain[] = {
-    {.type = SL_TX_FILTER, .field = "name", .predicate = SL_PRED_IN, .values = tx_values, .nvalues = 2},
-    {.type = SL_TX_FILTER, .field = "/doc/level", .predicate = SL_PRED_GT, .value = "9"},
-    {.type = SL_TX_FLATTEN, .delimiter = "_"},
+    {.type = SL_TX_FILTER, .field = S("name"), .predicate = SL_PRED_IN, .values = tx_values, .nvalues = 2},
+    {.type = SL_TX_FILTER, .field = S("/doc/level"), .predicate = SL_PRED_GT, .value = S("9")},
+    {.type = SL_TX_FLATTEN, .delimiter = S("_")},
     {.type = SL_TX_REPLACE_FIELD, .rename = tx_rename_kv, .nrename = 1},
     {.type = SL_TX_CAST, .spec = tx_cast_kv, .nspec = 4},
-    {.type = SL_TX_TIMESTAMP_CONVERTER, .field = "ts", .target_type = SL_TS_TIMESTAMP, .unix_precision = SL_PREC_MS},
-    {.type = SL_TX_TIMESTAMP_CONVERTER, .field = "day", .target_type = SL_TS_DATE, .unix_precision = SL_PREC_S},
+    {.type = SL_TX_TIMESTAMP_CONVERTER, .field = S("ts"), .target_type = SL_TS_TIMESTAMP, .unix_precision = SL_PREC_MS},
+    {.type = SL_TX_TIMESTAMP_CONVERTER, .field = S("day"), .target_type = SL_TS_DATE, .unix_precision = SL_PREC_S},
     {.type = SL_TX_MASK_FIELD, .fields = tx_mask, .nfields = 2},
-    {.type = SL_TX_INSERT_FIELD, .offset_field = "big", .timestamp_field = "local"},
+    {.type = SL_TX_INSERT_FIELD, .offset_field = S("big"), .timestamp_field = S("local")},
     {.type = SL_TX_VALUE_TO_KEY, .fields = tx_key, .nfields = 1},
 };
 

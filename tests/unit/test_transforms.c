@@ -148,7 +148,15 @@ START_TEST(timestamps)
            "{\"t\":0}", "{\"t\":\"01/01/1970\"}");
     expect(TX("      - {type: timestamp_converter, field: t, target_type: time, format: '%d/%m/%Y %H:%M'}\n"),
            "{\"t\":\"02/01/1970 13:45\"}", "{\"t\":\"13:45:00.000000\"}");
-    char *e = run(ts, "{\"t\":\"yesterday\"}");
+    /* out of int64 microseconds (found by fuzz_json_transforms): refused, never wrapped */
+    char *e = run(ts, "{\"t\":171456480012356487}");
+    ck_assert_str_eq(e, "ERR: transforms[0] (timestamp_converter): t: 171456480012356487 is out of range");
+    free(e);
+    e = run(TX("      - {type: timestamp_converter, field: t, target_type: unix, unix_precision: nanoseconds}\n"),
+            "{\"t\":\"9999-12-31\"}");
+    ck_assert_str_eq(e, "ERR: transforms[0] (timestamp_converter): t: does not fit in nanoseconds");
+    free(e);
+    e = run(ts, "{\"t\":\"yesterday\"}");
     ck_assert_str_eq(e, "ERR: transforms[0] (timestamp_converter): t: 'yesterday' is not an ISO 8601 date, time or timestamp");
     free(e);
 }
