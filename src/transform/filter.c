@@ -14,6 +14,8 @@
 typedef struct {
     regex_t re;
     bool has_re;
+    double *num;     /* per operand (value, or each of values): its number */
+    bool *is_num;    /* ... when it is one */
 } filter_state;
 
 static const char *const keys[] = {"field", "predicate", "value", "values", "negate", NULL};
@@ -41,6 +43,17 @@ static int init(sl_tx *t, const char **badkey, sl_error *err)
         return sl_error_set(err, SL_ERR_FATAL, "values go with predicate in, and it needs them");
     filter_state *s = sl_xcalloc(1, sizeof(*s));
     t->state = s;
+    size_t nops = c->nvalues ? c->nvalues : 1;
+    s->num = sl_xcalloc(nops, sizeof(double));
+    s->is_num = sl_xcalloc(nops, sizeof(bool));
+    for (size_t i = 0; i < nops; i++) {
+        const char *op = c->nvalues ? c->values[i] : c->value;
+        if (op) {
+            json_t *j = json_string(op);
+            s->is_num[i] = sl_tx_number(j, &s->num[i]);
+            json_decref(j);
+        }
+    }
     if (c->predicate == SL_PRED_REGEX || c->predicate == SL_PRED_TOPIC_MATCHES) {
         *badkey = "value";
         if (regcomp(&s->re, c->value, REG_EXTENDED | REG_NOSUB))
@@ -55,28 +68,31 @@ static void fini(sl_tx *t)
     filter_state *s = t->state;
     if (s && s->has_re)
         regfree(&s->re);
+    if (s) {
+        free(s->num);
+        free(s->is_num);
+    }
     free(s);
 }
 
-/* -1, 0, 1 as @v compares with @operand: as numbers when both are, else
- * as text; 2 when @v is null or absent (no comparison holds). */
-static int compare(const json_t *v, const char *operand, sl_strbuf *tmp)
+/* -1, 0, 1 as @v compares with operand @i (its text @operand): as numbers
+ * when both are, else as text; 2 when @v is null or absent (no comparison
+ * holds). */
+static int compare(const filter_state *s, size_t i, const json_t *v, const char *operand, sl_strbuf *tmp)
 {
     if (!v || json_is_null(v))
         return 2;
-    json_t *op = json_string(operand);
-    double a, b;
-    int r;
-    if (sl_tx_number(v, &a) && sl_tx_number(op, &b)) {
-        r = a < b ? -1 : a > b;
-    } else {
-        sl_strbuf_reset(tmp);
-        sl_tx_text(v, tmp);
-        r = strcmp(tmp->data ? tmp->data : "", operand);
-        r = r < 0 ? -1 : r > 0;
+    double a;
+    if (s->is_num[i] && sl_tx_number(v, &a))
+        return a < s->num[i] ? -1 : a > s->num[i];
+    if (json_is_string(v)) {
+        int r = strcmp(json_string_value(v), operand);
+        return r < 0 ? -1 : r > 0;
     }
-    json_decref(op);
-    return r;
+    sl_strbuf_reset(tmp);
+    sl_tx_text(v, tmp);
+    int r = strcmp(tmp->data ? tmp->data : "", operand);
+    return r < 0 ? -1 : r > 0;
 }
 
 static bool holds(const sl_tx *t, const sl_record *rec, const sl_change *ch)
@@ -97,15 +113,15 @@ static bool holds(const sl_tx *t, const sl_record *rec, const sl_change *ch)
     switch ((sl_tx_predicate)c->predicate) {
     case SL_PRED_NULL: r = null; break;
     case SL_PRED_NOT_NULL: r = !null; break;
-    case SL_PRED_EQUALS: r = compare(v, c->value, &tmp) == 0; break;
-    case SL_PRED_NOT_EQUALS: r = !null && compare(v, c->value, &tmp) != 0; break;
-    case SL_PRED_LT: r = compare(v, c->value, &tmp) == -1; break;
-    case SL_PRED_LE: { int x = compare(v, c->value, &tmp); r = x == -1 || x == 0; break; }
-    case SL_PRED_GT: r = compare(v, c->value, &tmp) == 1; break;
-    case SL_PRED_GE: { int x = compare(v, c->value, &tmp); r = x == 1 || x == 0; break; }
+    case SL_PRED_EQUALS: r = compare(s, 0, v, c->value, &tmp) == 0; break;
+    case SL_PRED_NOT_EQUALS: r = !null && compare(s, 0, v, c->value, &tmp) != 0; break;
+    case SL_PRED_LT: r = compare(s, 0, v, c->value, &tmp) == -1; break;
+    case SL_PRED_LE: { int x = compare(s, 0, v, c->value, &tmp); r = x == -1 || x == 0; break; }
+    case SL_PRED_GT: r = compare(s, 0, v, c->value, &tmp) == 1; break;
+    case SL_PRED_GE: { int x = compare(s, 0, v, c->value, &tmp); r = x == 1 || x == 0; break; }
     case SL_PRED_IN:
         for (size_t i = 0; i < c->nvalues && !r; i++)
-            r = compare(v, c->values[i], &tmp) == 0;
+            r = compare(s, i, v, c->values[i], &tmp) == 0;
         break;
     case SL_PRED_REGEX:
         if (!null && !json_is_object(v) && !json_is_array(v)) {
