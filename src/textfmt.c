@@ -24,6 +24,16 @@ static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+int64_t sl_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2; /* the same method, the other way (days_from_civil) */
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
 /* @x's decimal digits, at least @width of them (zero-padded), into @p
  * backwards from its end; returns where they start.  @x >= 0. */
 static char *digits_back(char *p, uint64_t x, int width)

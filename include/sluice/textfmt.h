@@ -15,6 +15,9 @@
 #include "sluice/strbuf.h"
 #include "sluice/table.h"
 
+/* sl_days_from_civil() - proleptic Gregorian @y-@m-@d as days since
+ * 1970-01-01 (@m 1..12, @d 1..31). */
+int64_t sl_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* sl_fmt_date() - days since 1970-01-01: "1969-12-31". */
 void sl_fmt_date(sl_strbuf *out, int64_t days);
 /* sl_fmt_time_us() - microseconds since midnight: "13:45:10.500000". */

@@ -3,6 +3,7 @@
  * `exclude` and `include` is empty or names it (exclude wins), then
  * `rename` renames what is left.  Runs on deletes' fields too, so a
  * renamed key field still finds its column. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "transform_int.h"
@@ -30,6 +31,7 @@ static int init(sl_tx *t, const char **badkey, sl_error *err)
     return 0;
 }
 
+/* In place: the fields dropped, then the renamed ones moved. */
 static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err)
 {
     (void)rec;
@@ -37,20 +39,34 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
     const sl_transform_conf *c = t->conf;
     if (!json_is_object(ch->value))
         return 0;
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach(ch->value, k, v) {
-        if (listed(c->exclude, c->nexclude, k) || (c->ninclude && !listed(c->include, c->ninclude, k)))
-            continue;
-        const char *name = k;
-        for (size_t i = 0; i < c->nrename; i++)
-            if (!strcmp(c->rename[i].key, k))
-                name = c->rename[i].value;
-        json_object_set(out, name, v);
+    json_t *v = ch->value;
+    if (c->ninclude) {
+        const char *k;
+        json_t *x;
+        void *tmp;
+        json_object_foreach_safe(v, tmp, k, x) {
+            if (!listed(c->include, c->ninclude, k))
+                json_object_del(v, k);
+        }
     }
-    json_decref(ch->value);
-    ch->value = out;
+    for (size_t i = 0; i < c->nexclude; i++)
+        json_object_del(v, c->exclude[i]);
+    if (!c->nrename)
+        return 0;
+    /* renames all read the fields as they were: a -> b and b -> a swap */
+    json_t **moved = sl_xcalloc(c->nrename, sizeof(json_t *));
+    for (size_t i = 0; i < c->nrename; i++) {
+        json_t *x = json_object_get(v, c->rename[i].key);
+        if (x)
+            moved[i] = json_incref(x);
+    }
+    for (size_t i = 0; i < c->nrename; i++)
+        if (moved[i])
+            json_object_del(v, c->rename[i].key);
+    for (size_t i = 0; i < c->nrename; i++)
+        if (moved[i])
+            json_object_set_new(v, c->rename[i].value, moved[i]);
+    free(moved);
     return 0;
 }
 

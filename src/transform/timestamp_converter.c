@@ -44,59 +44,70 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b < 0);
 }
 
+/* @n digits at @p as a number, or -1. */
+static int digits(const char *p, int n)
+{
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        x = x * 10 + (p[i] - '0');
+    }
+    return x;
+}
+
 /* ISO 8601: a date, a date and time (T or space) with fraction and zone,
  * or a time of day.  0 with microseconds since the epoch in *@us. */
 static int parse_iso(const char *s, int64_t *us)
 {
-    struct tm tm = {0};
-    int y = 1970, mo = 1, d = 1, h = 0, mi = 0, sec = 0, n = 0;
+    int y = 1970, mo = 1, d = 1, h = 0, mi = 0, sec = 0;
     const char *p = s;
-    if (sscanf(p, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && n == 10) {
-        p += n;
+    if (strlen(p) >= 10 && p[4] == '-' && p[7] == '-') {
+        if ((y = digits(p, 4)) < 0 || (mo = digits(p + 5, 2)) < 0 || (d = digits(p + 8, 2)) < 0)
+            return -1;
+        p += 10;
         if (*p == 'T' || *p == ' ')
             p++;
         else if (*p)
             return -1;
     }
     if (*p) {
-        if (sscanf(p, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+        if (strlen(p) < 8 || p[2] != ':' || p[5] != ':' || (h = digits(p, 2)) < 0 || (mi = digits(p + 3, 2)) < 0 ||
+            (sec = digits(p + 6, 2)) < 0)
             return -1;
-        p += n;
+        p += 8;
     }
     int64_t frac = 0;
     if (*p == '.') {
-        int digits = 0;
-        for (p++; isdigit((unsigned char)*p); p++, digits++)
-            if (digits < 6)
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+            if (n < 6)
                 frac = frac * 10 + (*p - '0');
-        if (!digits)
+        if (!n)
             return -1;
-        for (; digits < 6; digits++)
+        for (; n < 6; n++)
             frac *= 10;
     }
     int64_t off = 0;
     if (*p == 'Z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh = 0, om = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5)
-            ;
-        else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
-            ;
-        else
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        p++;
+        if ((oh = digits(p, 2)) < 0)
             return -1;
-        off = (*p == '-' ? -1 : 1) * ((int64_t)oh * 3600 + om * 60);
-        p += 1 + n;
+        p += 2;
+        if (*p == ':')
+            p++;
+        if ((om = digits(p, 2)) < 0)
+            return -1;
+        p += 2;
+        off = sign * ((int64_t)oh * 3600 + om * 60);
     }
     if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    *us = ((int64_t)timegm(&tm) - off) * 1000000 + frac;
+    int64_t secs = sl_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    *us = secs * 1000000 + frac;
     return 0;
 }
 
