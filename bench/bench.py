@@ -865,6 +865,8 @@ class Bench:
         goal("Protobuf >= JSON", rat("sluice protobuf", "sluice"), lambda v: v >= 1.0, x)
         goal("Debezium JSON with schemas >= 0.5 x plain JSON (W1, real broker)", rat(self.DBZ_KEY, self.DBZ_JSON_KEY),
              lambda v: v >= 0.5, x)
+        goal("three transforms >= 0.8 x without (W1, step w1tx)", rat(self.TX_KEY, self.TX_PLAIN_KEY),
+             lambda v: v >= 0.8, x)
         ipr = None
         if self.profile:
             for line in self.profile.splitlines():
