@@ -253,12 +253,17 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
                                sl_error *err)
 {
     w->table_absent = false;
-    char *name = sl_expand_table(r->table, r->name_rules, rec->topic, c->meta, err);
-    if (!name)
-        return NULL;
+    /* a name without ${...} is its own expansion: no copy per record */
+    char *name = NULL;
+    const char *want = r->table;
+    if (strstr(r->table, "${")) {
+        if (!(name = sl_expand_table(r->table, r->name_rules, rec->topic, c->meta, err)))
+            return NULL;
+        want = name;
+    }
     sl_tentry *te = NULL;
     for (size_t i = 0; i < w->ntables; i++)
-        if (w->tables[i].route == r && !strcmp(w->tables[i].name, name)) {
+        if (w->tables[i].route == r && !strcmp(w->tables[i].name, want)) {
             te = &w->tables[i];
             break;
         }
@@ -299,7 +304,7 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
     te = &w->tables[w->ntables];
     memset(te, 0, sizeof(*te));
     te->route = r;
-    te->name = name;
+    te->name = name ? name : sl_xstrdup(r->table);
     te->target = sl_worker_target_index(w->cfg, r->target);
     if (load_table(w, te, c, err)) {
         free(te->name);
