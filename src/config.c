@@ -387,31 +387,34 @@ static int parse_section(parser *p, const yaml_node_t *map, opt_section sec, voi
 {
     if (map->type != YAML_MAPPING_NODE)
         return fail(p, map, prefix, "expected a mapping");
-    bool seen[128] = {0};
-    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
+    /* one flag per option of the table, however long it grows */
+    bool *seen = sl_xcalloc(sl_noptions, sizeof(bool));
+    int rc = 0;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; !rc && pr < map->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(&p->doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(&p->doc, pr->value);
         const sl_option *o = scalar(k) ? find_option(sec, scalar(k)) : NULL;
         if (o && o->type == OPT_SECTION && sec == SEC_ROUTE)
             continue; /* a route's transforms: parse_transforms() */
-        if (!o || o->type == OPT_SECTION)
-            return unknown_key(p, k, sec, prefix);
+        if (!o || o->type == OPT_SECTION) {
+            rc = unknown_key(p, k, sec, prefix);
+            break;
+        }
         size_t idx = (size_t)(o - sl_options);
         sl_strbuf keypath = SL_STRBUF_INIT; /* never cut: secrets are noted by path */
         sl_strbuf_printf(&keypath, "%s%s", prefix, o->name);
-        int rc = seen[idx] && o->type != OPT_STRLIST ? fail(p, k, keypath.data, "given twice")
-                                                     : set_option(p, o, base, v, keypath.data);
+        rc = seen[idx] && o->type != OPT_STRLIST ? fail(p, k, keypath.data, "given twice")
+                                                 : set_option(p, o, base, v, keypath.data);
         seen[idx] = true;
         sl_strbuf_free(&keypath);
-        if (rc)
-            return -1;
     }
-    for (size_t i = 0; i < sl_noptions; i++) {
+    for (size_t i = 0; !rc && i < sl_noptions; i++) {
         const sl_option *o = &sl_options[i];
         if (o->section == sec && o->required && o->type != OPT_SECTION && !seen[i])
-            return fail(p, map, NULL, "missing required key '%s%s'", prefix, o->name);
+            rc = fail(p, map, NULL, "missing required key '%s%s'", prefix, o->name);
     }
-    return 0;
+    free(seen);
+    return rc ? -1 : 0;
 }
 
 static yaml_node_t *map_get(parser *p, const yaml_node_t *map, const char *key)
