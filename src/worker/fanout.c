@@ -15,6 +15,7 @@
 
 #include "sluice/log.h"
 #include "sluice/pipeline.h"
+#include "sluice/transform.h"
 #include "worker_int.h"
 
 const sl_fan *sl_worker_fan(sl_worker *w, const char *topic)
@@ -69,6 +70,9 @@ int sl_worker_handle_fan(sl_worker *w, sl_part *p, rd_kafka_message_t *m, sl_rec
         l->r = &w->cfg->routes[fan->routes[k]];
         sl_error_clear(&l->err);
         l->rc = sl_decode(&w->decoders[fan->routes[k]], rec, &l->c, &l->err);
+        /* each route's own transforms (transform.h) on its own decoding */
+        if (l->rc == 0 && l->r->chain && (l->rc = sl_tx_apply(l->r->chain, rec, &l->c, &l->err)))
+            sl_change_clear(&l->c);
         if (l->rc == 0 && l->c.op != SL_OP_IGNORE && l->c.op != SL_OP_TRUNCATE &&
             !(l->r->explode ? sl_worker_explode_table(w, l->r, rec, &l->c, &l->err)
                             : sl_worker_table_for(w, l->r, rec, &l->c, &l->err)) &&

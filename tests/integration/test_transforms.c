@@ -1,7 +1,8 @@
 /* test_transforms.c - a route's transforms, table-name rules and mode
  * update, end to end on the real broker and PostgreSQL, combined: two
  * routes with chains of several transforms (one route's table named by the
- * rules from its dotted topic) and an update-only route, across a SIGHUP
+ * rules from its dotted topic), an update-only route, and a fan-out route
+ * with transforms of its own on the first route's topic, across a SIGHUP
  * that changes a filter.  Filtered records are never written, yet the
  * offsets, in sluice.offsets and in Kafka, reach the ends of the topics:
  * each phase ends with a record the filter drops. */
@@ -36,7 +37,11 @@ static const char *config_fmt =
     "    transforms:\n"
     "      - {type: filter, field: qty, predicate: gt, value: '0', negate: true}\n"
     "      - {type: replace_field, include: [id, qty, sku], rename: {sku: product}}\n"
-    "  - name: prices\n    topics: [%s]\n    target: pg\n    table: %s.prices\n    mode: update\n";
+    "  - name: prices\n    topics: [%s]\n    target: pg\n    table: %s.prices\n    mode: update\n"
+    "  - name: paid\n    topics: [%s]\n    target: pg\n    table: %s.paid\n    fan_out: true\n"
+    "    transforms:\n"
+    "      - {type: filter, field: status, predicate: equals, value: paid, negate: true}\n"
+    "      - {type: replace_field, include: [id, status]}\n";
 
 static bool log_has(void *arg)
 {
@@ -63,6 +68,7 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     ts_pg_exec(c, "CREATE TABLE inventory_line_items (id bigint PRIMARY KEY, qty int, product text)", NULL);
     ts_pg_exec(c, "CREATE TABLE prices (id bigint PRIMARY KEY, price int, note text)", NULL);
     ts_pg_exec(c, "INSERT INTO prices VALUES (1, 10, 'old'), (2, 20, 'old')", NULL);
+    ts_pg_exec(c, "CREATE TABLE paid (id bigint PRIMARY KEY, status text)", NULL);
     char *orders = ts_unique_name("tx_orders"), *prefix = ts_unique_name("txsrv"), *prices = ts_unique_name("tx_prices");
     char items[160];
     snprintf(items, sizeof(items), "%s.Inventory.Line_Items", prefix);
@@ -73,7 +79,7 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     char *dir = ts_tempdir("transforms");
     char *kafka = sc_kafka_yaml(group);
     char *config = ts_write_file(dir, "sluice.yaml", config_fmt, kafka, orders, schema, "test", prefix, schema, prefix,
-                                 prices, schema);
+                                 prices, schema, orders, schema);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
 
     produce(orders, "{\"id\":1,\"status\":\"paid\",\"customer\":{\"tier\":\"gold\"},\"internal\":\"x\","
@@ -96,7 +102,7 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
 
     /* the filter now drops drafts instead of tests */
     free(ts_write_file(dir, "sluice.yaml", config_fmt, kafka, orders, schema, "draft", prefix, schema, prefix, prices,
-                       schema));
+                       schema, orders, schema));
     ts_daemon_signal(d, SIGHUP);
     const char *lw[] = {log, "every worker uses the new configuration"};
     ck_assert_msg(ts_wait_until(log_has, lw, 60000), "the reload was never applied; tail:\n%s", sc_log_tail(log, 3000));
@@ -127,6 +133,10 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     free(got);
     got = ts_pg_text(c, "SELECT string_agg(concat_ws('|', id, price, note), ';' ORDER BY id) FROM prices", NULL);
     ck_assert_str_eq(got, "1|11|old;2|21|new");
+    free(got);
+    /* the fan-out route's own chain on the same records: only the paid order */
+    got = ts_pg_text(c, "SELECT string_agg(concat_ws('|', id, status), ';' ORDER BY id) FROM paid", NULL);
+    ck_assert_str_eq(got, "1|paid");
     free(got);
     /* offsets past the dropped records, in the database as in Kafka */
     ck_assert_int_eq(sc_stored_offset(c, group, orders, 0), 6);
