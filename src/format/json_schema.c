@@ -4,15 +4,20 @@
  * registered schema deciding the column types for auto_create and
  * auto_evolve (sl_change.fields):
  *
- *   integer -> bigint, number -> double precision, boolean -> boolean,
+ *   integer -> bigint, or with "minimum" and "maximum" the narrowest of
+ *   smallint, integer, bigint, numeric that holds them;
+ *   number -> double precision, boolean -> boolean,
  *   string -> text, or by its format: date-time -> timestamptz,
  *   date -> date, time -> time, uuid -> uuid;
  *   array of one of those -> array, other arrays and objects -> jsonb;
  *   a property not in "required", or whose type admits "null", is optional.
  *
- * Local references ("$ref": "#/definitions/X" or "#/$defs/X") are followed;
- * a property the rules do not decide (oneOf, anyOf, other references)
- * is jsonb.
+ * Local references ("$ref": "#/definitions/X" or "#/$defs/X") are followed,
+ * and so are references to the schemas the registered schema references
+ * (Confluent's "references"), by their names ("address.json", or
+ * "address.json#/definitions/X"); a property the rules do not decide
+ * (oneOf, anyOf, other references) is jsonb.  A string's maxLength is the
+ * field's length (a varchar(n) column widens with it).
  *
  * The JSON after the framing is what `format: json` reads, so its direct
  * reader (json_cells.c) takes the records of a schema id once the general
@@ -64,19 +69,36 @@ void sl_json_schema_thread_cleanup(void)
 
 /* ---- schema -> fields ---- */
 
-/* @s with a local "$ref" followed (a few steps, against @root) */
-static const json_t *deref(const json_t *root, const json_t *s)
+/* @s with its "$ref" followed (a few steps): a local one ("#/definitions/X",
+ * "#/$defs/X") against *@root, or one naming a schema the registered schema
+ * references ("address.json", "address.json#/definitions/X"), found by that
+ * name in @refs, which then becomes *@root.  NULL when a reference leads
+ * nowhere sluice can follow. */
+static const json_t *deref(const json_t *refs, const json_t **root, const json_t *s)
 {
     for (int i = 0; i < 8 && json_is_object(s); i++) {
         const char *ref = json_string_value(json_object_get(s, "$ref"));
         if (!ref)
             return s;
+        if (*ref != '#') {
+            const char *hash = strchr(ref, '#');
+            size_t n = hash ? (size_t)(hash - ref) : strlen(ref);
+            const json_t *other = json_object_getn(refs, ref, n);
+            if (!other)
+                return NULL;
+            *root = other;
+            if (!hash || !hash[1]) {
+                s = other;
+                continue;
+            }
+            ref = hash;
+        }
         const char *name = NULL;
         const json_t *defs = NULL;
         if (!strncmp(ref, "#/definitions/", 14))
-            defs = json_object_get(root, "definitions"), name = ref + 14;
+            defs = json_object_get(*root, "definitions"), name = ref + 14;
         else if (!strncmp(ref, "#/$defs/", 8))
-            defs = json_object_get(root, "$defs"), name = ref + 8;
+            defs = json_object_get(*root, "$defs"), name = ref + 8;
         if (!defs || strchr(name, '/') || strchr(name, '~'))
             return NULL;
         s = json_object_get(defs, name);
@@ -108,12 +130,40 @@ static const char *one_type(const json_t *s, bool *nullable)
     return n == 1 ? only : NULL;
 }
 
+/* @s's bound @k ("minimum", "maximum"), whole, into *@v */
+static bool bound(const json_t *s, const char *k, double *v)
+{
+    const json_t *b = json_object_get(s, k);
+    if (!json_is_number(b))
+        return false;
+    *v = json_number_value(b);
+    return true;
+}
+
+/* An integer's column: the narrowest that holds its declared range (both
+ * "minimum" and "maximum"), so that a later version's wider range widens
+ * the column (auto_evolve: widen); bigint without a range, numeric for a
+ * range beyond bigint's. */
+static const char *int_type(const json_t *s)
+{
+    double lo, hi;
+    if (!bound(s, "minimum", &lo) || !bound(s, "maximum", &hi))
+        return "bigint";
+    if (lo >= -32768 && hi <= 32767)
+        return "smallint";
+    if (lo >= -2147483648.0 && hi <= 2147483647.0)
+        return "integer";
+    if (lo >= -9223372036854775808.0 && hi < 9223372036854775808.0)
+        return "bigint";
+    return "numeric";
+}
+
 static const char *scalar(const json_t *s, const char *type)
 {
     if (!type)
         return "jsonb";
     if (!strcmp(type, "integer"))
-        return "bigint";
+        return int_type(s);
     if (!strcmp(type, "number"))
         return "double precision";
     if (!strcmp(type, "boolean"))
@@ -133,9 +183,10 @@ static const char *scalar(const json_t *s, const char *type)
     return "jsonb";
 }
 
-json_t *sl_json_schema_fields(const json_t *root)
+json_t *sl_json_schema_fields(const json_t *schema, const json_t *refs)
 {
-    const json_t *top = deref(root, root);
+    const json_t *root = schema;
+    const json_t *top = deref(refs, &root, schema);
     bool nullable;
     const char *t = top ? one_type(top, &nullable) : NULL;
     const json_t *props = top ? json_object_get(top, "properties") : NULL;
@@ -146,7 +197,8 @@ json_t *sl_json_schema_fields(const json_t *root)
     const char *name;
     json_t *p;
     json_object_foreach((json_t *)props, name, p) {
-        const json_t *s = deref(root, p);
+        const json_t *proot = root;
+        const json_t *s = deref(refs, &proot, p);
         const char *type = s ? one_type(s, &nullable) : NULL;
         bool is_required = false;
         size_t i;
@@ -158,13 +210,22 @@ json_t *sl_json_schema_fields(const json_t *root)
         json_t *f = json_pack("{s:s, s:s, s:b, s:s}", "name", name, "type", st, "optional",
                               nullable || !is_required, "source_type", type ? type : "(no single type)");
         const char *format = s ? json_string_value(json_object_get(s, "format")) : NULL;
+        double lo, hi;
+        char src[160];
         if (format) {
-            char src[160];
             snprintf(src, sizeof(src), "%s (format %s)", type ? type : "", format);
             json_object_set_new(f, "source_type", json_string(src));
+        } else if (type && !strcmp(type, "integer") && bound(s, "minimum", &lo) && bound(s, "maximum", &hi)) {
+            snprintf(src, sizeof(src), "integer %.17g..%.17g", lo, hi);
+            json_object_set_new(f, "source_type", json_string(src));
         }
+        /* a column the user declared varchar(n) widens with maxLength */
+        const json_t *ml = s && type && !strcmp(type, "string") ? json_object_get(s, "maxLength") : NULL;
+        if (json_is_integer(ml) && json_integer_value(ml) > 0)
+            json_object_set_new(f, "length", json_integer(json_integer_value(ml)));
         if (type && !strcmp(type, "array")) {
-            const json_t *items = deref(root, json_object_get(s, "items"));
+            const json_t *iroot = proot;
+            const json_t *items = deref(refs, &iroot, json_object_get(s, "items"));
             bool item_null;
             const char *it = items ? scalar(items, one_type(items, &item_null)) : "jsonb";
             if (strcmp(it, "jsonb")) { /* arrays of objects or arrays stay jsonb */
@@ -194,10 +255,24 @@ static js_cached *schema_for(sl_registry *reg, int id, sl_error *err)
     json_t *root = json_loads(rs->text, 0, &je);
     if (!root)
         return sl_error_set(err, SL_ERR_DATA, "schema id %d: not JSON: %s", id, je.text), NULL;
+    /* the schemas it references, by the names its "$ref"s use */
+    json_t *refs = json_object();
+    for (size_t i = 0; i < rs->nrefs; i++) {
+        json_t *r = json_loads(rs->refs[i].text, 0, &je);
+        if (!r) {
+            json_decref(refs);
+            json_decref(root);
+            return sl_error_set(err, SL_ERR_DATA, "schema id %d: its reference %s is not JSON: %s", id,
+                                rs->refs[i].name, je.text),
+                   NULL;
+        }
+        json_object_set_new(refs, rs->refs[i].name, r);
+    }
     js_cached *c = sl_xcalloc(1, sizeof(*c));
     c->reg = serial;
     c->id = id;
-    c->fields = sl_json_schema_fields(root);
+    c->fields = sl_json_schema_fields(root, refs);
+    json_decref(refs);
     json_decref(root);
     c->next = head;
     pthread_setspecific(cache_key, c);

@@ -9,6 +9,7 @@ on the stored rows and columns.
 Environment: SLUICE_TEST_BOOTSTRAP, SLUICE_TEST_DSN.  Run by e2e.sh."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,6 +234,137 @@ routes:
     if errors:
         sys.exit("FAIL: sluice logged errors:\n" + "".join(errors[:10]))
     print("ok: sluice stopped cleanly")
+    evolution(sluice, ccompat, work, suffix, admin)
+
+
+def expect(what, got, want):
+    if got != want:
+        sys.exit(f"FAIL: {what}:\n  got  {got!r}\n  want {want!r}")
+    print(f"ok: {what}")
+
+
+def columns(table):
+    return psql(f"""SELECT string_agg(column_name || ' ' || data_type || ' ' || is_nullable, ', '
+                ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = '{table}'""")
+
+
+def evolution(sluice, ccompat, work, suffix, admin):
+    """auto_evolve: widen from Protobuf (int32 -> int64 widens, int64 ->
+    string refused) and JSON Schema (an integer's range widened), and a
+    JSON Schema whose fields come from schemas it references."""
+    pb, js = f"pb_widen_{suffix}", f"js_widen_{suffix}"
+    for f in admin.create_topics([NewTopic(t, 1, 1) for t in (pb, js)]).values():
+        f.result(30)
+    wkey = "sluice.test.widen.ReadingKey"
+    produce(ccompat, pb, {"format": "protobuf", "descriptors": protoc("widen_v1.proto", work),
+                          "value": "sluice.test.widen.Reading", "key": wkey,
+                          "records": [{"key": {"id": 1}, "value": {"id": 1, "n": 5}}]}, work)
+    # the referenced schema, registered under its own subject: a whole
+    # schema (units.json) and one of its definitions (dates.json#/...);
+    # "$schema" tells the registry (Apicurio) the content is JSON Schema
+    draft = "http://json-schema.org/draft-07/schema#"
+    refs = [{"name": "units.json", "subject": f"units_{suffix}",
+             "schema": {"$schema": draft, "type": "integer", "minimum": 0, "maximum": 100}},
+            {"name": "dates.json", "subject": f"dates_{suffix}",
+             "schema": {"$schema": draft, "definitions": {"Day": {"type": "string", "format": "date"}}}}]
+    js_v1 = {"title": "Reading", "type": "object",
+             "properties": {"id": {"type": "integer"},
+                            "n": {"type": "integer", "minimum": -2147483648, "maximum": 2147483647},
+                            "pct": {"$ref": "units.json"}, "day": {"$ref": "dates.json#/definitions/Day"}},
+             "required": ["id"]}
+    js_key = {"title": "ReadingKey", "type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}
+    produce(ccompat, js, {"format": "json-schema", "value_schema": js_v1, "key_schema": js_key,
+                          "value_references": refs,
+                          "records": [{"key": {"id": 1}, "value": {"id": 1, "n": 5, "pct": 40, "day": "2024-05-01"}}]},
+            work)
+    config = os.path.join(work, "widen.yaml")
+    log = os.path.join(work, "widen.log")
+    with open(config, "w") as f:
+        f.write(f"""kafka:
+  bootstrap.servers: {os.environ['SLUICE_TEST_BOOTSTRAP']}
+  group.id: widen-{suffix}
+targets:
+  pg:
+    type: postgresql
+    dsn: "{os.environ['SLUICE_TEST_DSN']}"
+schema_registry:
+  url: {ccompat}
+batch:
+  linger_ms: 100
+routes:
+  - name: pbw
+    topics: [{pb}]
+    target: pg
+    table: {pb}
+    format: protobuf
+    key_format: protobuf
+    auto_create: true
+    auto_evolve: widen
+  - name: jsw
+    topics: [{js}]
+    target: pg
+    table: {js}
+    format: json-schema
+    key_format: json-schema
+    auto_create: true
+    auto_evolve: widen
+""")
+    with open(log, "w") as logf:
+        daemon = subprocess.Popen([sluice, "-c", config], stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        wait_for("protobuf widen v1 row", f"SELECT count(*) FROM {pb}", "1", daemon, log)
+        wait_for("json-schema widen v1 row", f"SELECT count(*) FROM {js}", "1", daemon, log)
+        expect("protobuf int32 is integer", columns(pb), "id bigint NO, n integer YES")
+        expect("json-schema ranges and references decide the types", columns(js),
+              "id bigint NO, n integer YES, pct smallint YES, day date YES")
+        produce(ccompat, pb, {"format": "protobuf", "descriptors": protoc("widen_v2.proto", work),
+                              "value": "sluice.test.widen.Reading", "key": wkey,
+                              "records": [{"key": {"id": 2}, "value": {"id": 2, "n": "5000000000"}}]}, work)
+        js_v2 = json.loads(json.dumps(js_v1))
+        del js_v2["properties"]["n"]["maximum"]
+        produce(ccompat, js, {"format": "json-schema", "value_schema": js_v2, "key_schema": js_key,
+                              "value_references": refs,
+                              "records": [{"key": {"id": 2}, "value": {"id": 2, "n": 5000000000}}]}, work)
+        wait_for("protobuf int64 row", f"SELECT string_agg(id || ':' || n, ' ' ORDER BY id) FROM {pb}",
+                 "1:5 2:5000000000", daemon, log)
+        wait_for("json-schema wider range row", f"SELECT string_agg(id || ':' || n, ' ' ORDER BY id) FROM {js}",
+                 "1:5 2:5000000000", daemon, log)
+        expect("protobuf int32 -> int64 widened the column", columns(pb), "id bigint NO, n bigint YES")
+        expect("json-schema wider range widened the column", columns(js),
+              "id bigint NO, n bigint YES, pct smallint YES, day date YES")
+        text = open(log, errors="replace").read()
+        for table in (pb, js):
+            ddl = f'ALTER TABLE "public"."{table}" ALTER COLUMN "n" TYPE bigint'
+            if ddl not in text:
+                sys.exit(f"FAIL: no '{ddl}' in the log:\n{text[-3000:]}")
+        print("ok: the widening DDL is logged")
+        # int64 -> string: another kind, refused before the record
+        produce(ccompat, pb, {"format": "protobuf", "descriptors": protoc("widen_v3.proto", work),
+                              "value": "sluice.test.widen.Reading", "key": wkey,
+                              "records": [{"key": {"id": 3}, "value": {"id": 3, "n": "x"}}]}, work)
+        want = re.compile(re.escape(f'{pb}[0]@2: pbw: field "n" of schema id ') + r"\d+" +
+                          re.escape(f' is string (text) but column "public"."{pb}"."n" is bigint: '
+                                    "sluice never changes a column's kind; alter the table or the schema"))
+        deadline = time.monotonic() + DEADLINE
+        while not want.search(open(log, errors="replace").read()):
+            if time.monotonic() > deadline:
+                sys.exit(f"FAIL: no refusal of int64 -> string in the log:\n"
+                         f"{open(log, errors='replace').read()[-3000:]}")
+            time.sleep(0.2)
+        print("ok: int64 -> string refused, naming the field, both types and the record")
+        check("the refused record is not stored", f"SELECT count(*) FROM {pb}", "2")
+        expect("the refused kind change left the column", columns(pb), "id bigint NO, n bigint YES")
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(60)
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": os.environ["SLUICE_TEST_BOOTSTRAP"], "group.id": f"widen-{suffix}"})
+    committed = c.committed([TopicPartition(pb, 0)], 30)[0].offset
+    c.close()
+    if committed > 2:
+        sys.exit(f"FAIL: offset {committed} committed past the refused record (offset 2)")
+    print(f"ok: committed offset {committed}, not past the refused record")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ SPEC: {"format": "protobuf", "descriptors": "x.desc" (a FileDescriptorSet
 from protoc --include_imports), "value": "pkg.Msg", "key": "pkg.Key" or
 absent, "records": [{"key": {...}, "value": {...} or null}, ...]}
 or {"format": "json-schema", "value_schema": {...}, "key_schema": {...}
-or absent, "records": [...]}.  Protobuf values are given in the JSON
+or absent, "value_references": [{"name", "subject", "schema"}] or absent
+(each schema registered under its subject first, the value schema then
+registered with references to them), "records": [...]}.  Protobuf values are given in the JSON
 mapping (google.protobuf.json_format).  Prints one line per record
 written: partition and offset."""
 import json
@@ -42,15 +44,22 @@ def protobuf_serializers(spec, registry):
 
 
 def json_schema_serializers(spec, registry):
+    from confluent_kafka.schema_registry import Schema, SchemaReference
     from confluent_kafka.schema_registry.json_schema import JSONSerializer
 
-    def make(schema):
+    refs = []
+    for ref in spec.get("value_references", []):
+        registry.register_schema(ref["subject"], Schema(json.dumps(ref["schema"]), "JSON"))
+        version = registry.get_latest_version(ref["subject"]).version
+        refs.append(SchemaReference(ref["name"], ref["subject"], version))
+
+    def make(schema, references):
         if schema is None:
             return None
-        ser = JSONSerializer(json.dumps(schema), registry)
+        ser = JSONSerializer(Schema(json.dumps(schema), "JSON", references), registry)
         return lambda obj, ctx: ser(obj, ctx)
 
-    return make(spec["value_schema"]), make(spec.get("key_schema"))
+    return make(spec["value_schema"], refs), make(spec.get("key_schema"), [])
 
 
 def main():
