@@ -15,6 +15,7 @@
 #include "sluice/decoder.h"
 #include "sluice/mapping.h"
 #include "sluice/registry.h"
+#include "sluice/strbuf.h"
 #include "runner.h"
 
 static const char order_proto[] =
@@ -304,6 +305,60 @@ static void direct_after_general(sl_registry *r, sl_format format, const void *v
     fixture_fini(&f);
 }
 
+/* Integer ranges choose the column, maxLength is the length, and "$ref"s
+ * to referenced schemas are followed (whole, by a fragment, and a local
+ * "$ref" inside the referenced schema against that schema). */
+START_TEST(json_schema_ranges_and_references)
+{
+    json_error_t je;
+    json_t *schema = json_loads(
+        "{\"type\": \"object\", \"properties\": {"
+        "\"s\": {\"type\": \"integer\", \"minimum\": -32768, \"maximum\": 32767},"
+        "\"i\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 32768},"
+        "\"b\": {\"type\": \"integer\", \"minimum\": -2147483649, \"maximum\": 0},"
+        "\"n\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 1e19},"
+        "\"half\": {\"type\": \"integer\", \"maximum\": 10},"
+        "\"code\": {\"type\": \"string\", \"maxLength\": 12},"
+        "\"whole\": {\"$ref\": \"pct.json\"},"
+        "\"day\": {\"$ref\": \"defs.json#/definitions/Day\"},"
+        "\"alias\": {\"$ref\": \"defs.json#/$defs/Alias\"},"
+        "\"lost\": {\"$ref\": \"nowhere.json\"}}}",
+        0, &je);
+    json_t *refs = json_loads(
+        "{\"pct.json\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 100},"
+        " \"defs.json\": {\"definitions\": {\"Day\": {\"type\": \"string\", \"format\": \"date\"}},"
+        "               \"$defs\": {\"Alias\": {\"$ref\": \"#/definitions/Day\"}}}}",
+        0, &je);
+    ck_assert_ptr_nonnull(schema);
+    ck_assert_ptr_nonnull(refs);
+    json_t *fields = sl_json_schema_fields(schema, refs);
+    sl_strbuf got = SL_STRBUF_INIT;
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f) {
+        json_t *l = json_object_get(f, "length");
+        sl_strbuf_printf(&got, "%s %s", json_string_value(json_object_get(f, "name")),
+                         json_string_value(json_object_get(f, "type")));
+        if (l)
+            sl_strbuf_printf(&got, "(%lld)", (long long)json_integer_value(l));
+        sl_strbuf_printf(&got, " [%s]; ", json_string_value(json_object_get(f, "source_type")));
+    }
+    ck_assert_str_eq(got.data, "s smallint [integer -32768..32767]; i integer [integer 0..32768]; "
+                               "b bigint [integer -2147483649..0]; n numeric [integer 0..1e+19]; "
+                               "half bigint [integer]; code text(12) [string]; whole smallint [integer 0..100]; "
+                               "day date [string (format date)]; alias date [string (format date)]; "
+                               "lost jsonb [(no single type)]; ");
+    sl_strbuf_free(&got);
+    json_decref(fields);
+    /* without references, a "$ref" to another schema is jsonb */
+    fields = sl_json_schema_fields(schema, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(fields, 6), "type")), "jsonb");
+    json_decref(fields);
+    json_decref(refs);
+    json_decref(schema);
+}
+END_TEST
+
 START_TEST(direct_readers)
 {
     sl_registry *r = registry();
@@ -333,6 +388,7 @@ int main(void)
     tcase_add_test(tc, scalars_nested_wkt);
     tcase_add_test(tc, bad_records);
     tcase_add_test(tc, json_schema_fields);
+    tcase_add_test(tc, json_schema_ranges_and_references);
     tcase_add_test(tc, direct_readers);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
