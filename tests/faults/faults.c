@@ -249,6 +249,45 @@ void fk_wait_at_end(ts_daemon *d, const char *group, const char *topic, int part
     }
 }
 
+int64_t fk_assert_as_broker(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions)
+{
+    int64_t held = 0;
+    for (int p = 0; p < partitions; p++) {
+        int64_t hw = ts_kafka_high_watermark(topic, p);
+        char *sql, ps[16], want[96];
+        snprintf(ps, sizeof(ps), "%d", p);
+        ck_assert(asprintf(&sql,
+                           "SELECT format('%%s %%s %%s %%s', count(*), count(DISTINCT ko), coalesce(min(ko), -1),"
+                           " coalesce(max(ko), -1)) FROM %s WHERE kp = $1::int",
+                           qtable) > 0);
+        char *got = ts_pg_text(c, sql, ps, NULL);
+        snprintf(want, sizeof(want), "%" PRId64 " %" PRId64 " %d %" PRId64, hw, hw, hw ? 0 : -1, hw - 1);
+        ck_assert_msg(got && !strcmp(got, want),
+                      "%s holds (rows, distinct offsets, min, max) = (%s) of %s[%d], the broker (%s)", qtable,
+                      got ? got : "?", topic, p, want);
+        free(got);
+        free(sql);
+        held += hw;
+    }
+    char *sql;
+    ck_assert(asprintf(&sql, "SELECT count(*) - count(DISTINCT seq) FROM %s", qtable) > 0);
+    ck_assert_int_eq(ts_pg_int(c, sql, NULL), 0);
+    free(sql);
+    for (int p = 0; p < partitions; p++) {
+        char ps[16];
+        snprintf(ps, sizeof(ps), "%d", p);
+        int64_t hw = ts_kafka_high_watermark(topic, p);
+        int64_t st = ts_pg_int(c,
+                               "SELECT next_offset FROM sluice.offsets WHERE group_id = $1 AND topic = $2"
+                               " AND partition = $3",
+                               group, topic, ps, NULL);
+        ck_assert_msg(st == hw || (hw == 0 && st < 0),
+                      "sluice.offsets holds %" PRId64 " for %s[%d], the high watermark is %" PRId64, st, topic, p,
+                      hw);
+    }
+    return held;
+}
+
 void fk_assert_exact(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions, int64_t n)
 {
     char *sql;

@@ -102,6 +102,13 @@ void fk_wait_at_end(ts_daemon *d, const char *group, const char *topic, int part
 
 /** fk_assert_exact() - @qtable holds @n rows, seq 0..@n-1 each once, and
  * sluice.offsets of @group holds every partition's high watermark. */
+/** fk_assert_as_broker() - @qtable (with add_columns kp, ko: the record's
+ * partition and offset) holds every record the broker holds for @topic,
+ * each once: per partition, offsets 0..high watermark - 1, each in one row;
+ * no seq twice; and sluice.offsets of @group at every high watermark.
+ * Returns how many records that is, for the caller to compare with what
+ * its producer had acknowledged. */
+int64_t fk_assert_as_broker(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions);
 void fk_assert_exact(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions,
                      int64_t n);
 
