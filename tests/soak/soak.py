@@ -375,7 +375,10 @@ admin:
         held = bool({"pg", "broker"} & self.nem.busy)
         sent = time.monotonic()
         p.signal(signal.SIGTERM, "sigterm")
-        rc = p.wait(self.shutdown_timeout_s + 20)
+        rc = p.wait(self.shutdown_timeout_s - 3)
+        if rc is None:
+            self.dump_stacks(p, "%.0f s after SIGTERM" % (time.monotonic() - sent))
+            rc = p.wait(23)
         if rc is None:
             self.fail("%s did not exit within %d s of SIGTERM (shutdown_timeout %d s)" % (
                 p.name, self.shutdown_timeout_s + 20, self.shutdown_timeout_s))
@@ -431,6 +434,19 @@ admin:
 
     def http(self, p, path, timeout):
         return urllib.request.urlopen("http://127.0.0.1:%d%s" % (p.admin_port, path), timeout=timeout)
+
+    def dump_stacks(self, p, when):
+        """Every thread's stack of a daemon slow to stop, into the session's
+        directory (gdb, when installed): where its shutdown waits."""
+        path = os.path.join(self.dir, "%s-stacks-%d.txt" % (p.name, int(time.time())))
+        try:
+            out = subprocess.run(["gdb", "-p", str(p.proc.pid), "-batch", "-ex", "thread apply all bt"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out = "gdb: %s" % e
+        with open(path, "w") as f:
+            f.write("%s, %s\n%s" % (p.name, when, out))
+        self.log("%s still running %s: its threads' stacks in %s" % (p.name, when, path))
 
     def watch_coordinator(self):
         """Every second, the group's committed offset of one partition
