@@ -280,6 +280,11 @@ admin:
            events_target="crate" if broken == "route-target" else "pg",
            items_topics="topics: [%s%s]" % (self.topics["items"], ", soak_other" if broken == "topics" else ""),
            dlq=o["dlq_table"], **{k: v for k, v in o.items() if k != "dlq_table"})
+        if self.args.kafka_debug:
+            # librdkafka's debug lines are logged at sluice's debug level
+            text = text.replace("  reconnect.backoff.max.ms: 2000\n",
+                                "  reconnect.backoff.max.ms: 2000\n  debug: %s\n" % self.args.kafka_debug, 1)
+            text = re.sub(r"(?m)^log_level: \w+$", "log_level: debug", text)
         if broken == "syntax":
             text = text.replace("routes:\n", "routes: [\n", 1)
         elif broken == "unknown-key":
@@ -456,7 +461,7 @@ admin:
         (start, end) spells."""
         from confluent_kafka import Consumer, TopicPartition
         c = Consumer({"bootstrap.servers": self.broker.bootstrap, "group.id": self.group,
-                      "enable.auto.commit": False})
+                      "enable.auto.commit": False, "log_level": 2})
         tp = [TopicPartition(self.topics["orders"], 0)]
         while not self.stop_ev.wait(1.0):
             t0 = time.monotonic()
@@ -715,6 +720,8 @@ def main():
     ap.add_argument("--drain-timeout", type=int, default=180)
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first failure")
     ap.add_argument("--keep", action="store_true", help="keep the work directory when the run passes")
+    ap.add_argument("--kafka-debug", metavar="CONTEXTS",
+                    help="librdkafka's debug contexts for the daemons (e.g. cgrp), logged with log_level: debug")
     ap.add_argument("--pause-on-failure", type=int, default=0, metavar="SECONDS",
                     help="leave the servers up this long after a failure, for a look")
     args = ap.parse_args()
