@@ -23,23 +23,17 @@
 
 #include "sluice/log.h"
 
-/* Connections in all; each one costs a little memory in the admin thread.
- * When they are all open, a new one evicts the open connection whose
- * request is due first (it has not sent it whole yet): a probe's request
- * arrives at once, a slow client's does not. */
-#define ADMIN_MAX_CONNECTIONS 32
+/* The limits (sl_admin_limits, the admin.* options): connections in all,
+ * each costing a little memory in the admin thread; when they are all open,
+ * a new one evicts the open connection whose request is due first (it has
+ * not sent it whole yet): a probe's request arrives at once, a slow
+ * client's does not.  Connections from one client address: the others'
+ * probes always find room while one client holds its share.  A request's
+ * line and headers arrive within the request timeout, in total (a kubelet's
+ * probe sends them in one packet).  Idle time on an open connection before
+ * libmicrohttpd closes it (a response being read slowly included). */
 /* Evicted connections wait for libmicrohttpd to close them. */
 #define ADMIN_EVICTING 16
-#define ADMIN_SLOTS (ADMIN_MAX_CONNECTIONS + ADMIN_EVICTING)
-/* Connections from one client address: the others' probes always find room
- * while one client holds its share. */
-#define ADMIN_MAX_PER_CLIENT 4
-/* A request's line and headers arrive within this, in total (a kubelet's
- * probe sends them in one packet). */
-#define ADMIN_REQUEST_DEADLINE_MS 5000
-/* Idle time on an open connection before libmicrohttpd closes it (a
- * response being read slowly included). */
-#define ADMIN_IDLE_TIMEOUT_S 10
 /* At most one warning of each kind per interval, with the count since. */
 #define ADMIN_LOG_INTERVAL_MS 10000
 
@@ -62,8 +56,10 @@ struct sl_admin {
     struct MHD_Daemon *d;
     sl_admin_handlers h;
     int port;
+    sl_admin_limits lim;
     pthread_mutex_t lock; /* slots, logs */
-    conn_slot slots[ADMIN_SLOTS];
+    conn_slot *slots;     /* lim.max_connections + ADMIN_EVICTING */
+    size_t nslots;
     rate_log refusals, timeouts, evictions, mhd_errors;
     atomic_ullong refused_server, refused_client, timed_out, evicted;
     pthread_t deadline_thread;
@@ -132,7 +128,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     pthread_mutex_lock(&a->lock);
     size_t all = 0, mine = 0, free_slots = 0;
     conn_slot *due_first = NULL;
-    for (size_t i = 0; i < ADMIN_SLOTS; i++) {
+    for (size_t i = 0; i < a->nslots; i++) {
         conn_slot *s = &a->slots[i];
         if (!s->used) {
             free_slots++;
@@ -143,7 +139,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
                 due_first = s;
         }
     }
-    if (all >= ADMIN_MAX_CONNECTIONS && mine < ADMIN_MAX_PER_CLIENT && due_first && free_slots) {
+    size_t most = (size_t)a->lim.max_connections, most_mine = (size_t)a->lim.max_per_client;
+    if (all >= most && mine < most_mine && due_first && free_slots) {
         shutdown(due_first->fd, SHUT_RDWR); /* libmicrohttpd's next read ends it */
         due_first->evicted = true;
         all--;
@@ -152,21 +149,21 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
         host_text((const struct sockaddr *)&due_first->addr, host, sizeof(host));
         snprintf(msg, sizeof(msg), "closed a connection from %s whose request had not arrived whole: %d were "
                                    "open, the most served",
-                 host, ADMIN_MAX_CONNECTIONS);
+                 host, a->lim.max_connections);
         rate_limited(&a->evictions, msg);
     }
     enum MHD_Result ok = MHD_YES;
-    if (all >= ADMIN_MAX_CONNECTIONS || mine >= ADMIN_MAX_PER_CLIENT || !free_slots) {
+    if (all >= most || mine >= most_mine || !free_slots) {
         char host[INET6_ADDRSTRLEN], msg[160];
         host_text(addr, host, sizeof(host));
-        if (all >= ADMIN_MAX_CONNECTIONS) {
+        if (all >= most) {
             atomic_fetch_add(&a->refused_server, 1);
             snprintf(msg, sizeof(msg), "refused a connection from %s: %d connections open, the most served", host,
-                     ADMIN_MAX_CONNECTIONS);
+                     a->lim.max_connections);
         } else {
             atomic_fetch_add(&a->refused_client, 1);
             snprintf(msg, sizeof(msg), "refused a connection from %s: it has %d open, the most one client may have",
-                     host, ADMIN_MAX_PER_CLIENT);
+                     host, a->lim.max_per_client);
         }
         rate_limited(&a->refusals, msg);
         ok = MHD_NO;
@@ -187,7 +184,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         const union MHD_ConnectionInfo *peer = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         *socket_context = NULL;
-        for (size_t i = 0; fd && i < ADMIN_SLOTS; i++)
+        for (size_t i = 0; fd && i < a->nslots; i++)
             if (!a->slots[i].used) {
                 conn_slot *s = &a->slots[i];
                 memset(s, 0, sizeof(*s));
@@ -198,7 +195,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                                                                            : sizeof(struct sockaddr_in);
                     memcpy(&s->addr, peer->client_addr, n);
                 }
-                s->deadline_ms = now_ms() + ADMIN_REQUEST_DEADLINE_MS;
+                s->deadline_ms = now_ms() + a->lim.request_timeout_ms;
                 *socket_context = s;
                 break;
             }
@@ -226,7 +223,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req, enum M
     pthread_mutex_lock(&a->lock);
     conn_slot *s = slot_of(c);
     if (s)
-        s->deadline_ms = now_ms() + ADMIN_IDLE_TIMEOUT_S * 1000 + ADMIN_REQUEST_DEADLINE_MS;
+        s->deadline_ms = now_ms() + a->lim.idle_timeout_ms + a->lim.request_timeout_ms;
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -238,7 +235,7 @@ static void *deadline_main(void *arg)
     pthread_mutex_lock(&a->lock);
     while (!a->stopping) {
         int64_t now = now_ms();
-        for (size_t i = 0; i < ADMIN_SLOTS; i++) {
+        for (size_t i = 0; i < a->nslots; i++) {
             conn_slot *s = &a->slots[i];
             if (!s->used || s->evicted || !s->deadline_ms || now < s->deadline_ms)
                 continue;
@@ -247,8 +244,8 @@ static void *deadline_main(void *arg)
             atomic_fetch_add(&a->timed_out, 1);
             char host[INET6_ADDRSTRLEN], msg[160];
             host_text((const struct sockaddr *)&s->addr, host, sizeof(host));
-            snprintf(msg, sizeof(msg), "closed a connection from %s: its request did not arrive whole within %d ms",
-                     host, ADMIN_REQUEST_DEADLINE_MS);
+            snprintf(msg, sizeof(msg), "closed a connection from %s: its request did not arrive whole within %lld ms",
+                     host, (long long)a->lim.request_timeout_ms);
             rate_limited(&a->timeouts, msg);
         }
         rate_flush(&a->refusals);
@@ -278,13 +275,13 @@ static void put_own_metrics(sl_admin *a, sl_strbuf *o)
                      "sluice_admin_connections_refused_total{limit=\"server\"} %llu\n"
                      "sluice_admin_connections_refused_total{limit=\"client\"} %llu\n"
                      "# HELP sluice_admin_connections_closed_total Admin server connections closed before their "
-                     "request arrived whole: past its deadline of %d ms (deadline), or to make room for a new "
+                     "request arrived whole: past its deadline of %lld ms (deadline), or to make room for a new "
                      "connection when %d were open (evicted).\n"
                      "# TYPE sluice_admin_connections_closed_total counter\n"
                      "sluice_admin_connections_closed_total{reason=\"deadline\"} %llu\n"
                      "sluice_admin_connections_closed_total{reason=\"evicted\"} %llu\n",
-                     ADMIN_MAX_CONNECTIONS, ADMIN_MAX_PER_CLIENT, atomic_load(&a->refused_server),
-                     atomic_load(&a->refused_client), ADMIN_REQUEST_DEADLINE_MS, ADMIN_MAX_CONNECTIONS,
+                     a->lim.max_connections, a->lim.max_per_client, atomic_load(&a->refused_server),
+                     atomic_load(&a->refused_client), (long long)a->lim.request_timeout_ms, a->lim.max_connections,
                      atomic_load(&a->timed_out), atomic_load(&a->evicted));
 }
 
@@ -389,7 +386,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     pthread_mutex_unlock(&a->lock);
 }
 
-sl_admin *sl_admin_start(const char *listen, const sl_admin_handlers *h, sl_error *err)
+sl_admin *sl_admin_start(const char *listen, const sl_admin_limits *limits, const sl_admin_handlers *h,
+                         sl_error *err)
 {
     struct sockaddr_storage sa;
     socklen_t len;
@@ -397,6 +395,11 @@ sl_admin *sl_admin_start(const char *listen, const sl_admin_handlers *h, sl_erro
         return NULL;
     sl_admin *a = sl_xcalloc(1, sizeof(*a));
     a->h = *h;
+    a->lim = *limits;
+    a->nslots = (size_t)a->lim.max_connections + ADMIN_EVICTING;
+    a->slots = sl_xcalloc(a->nslots, sizeof(*a->slots));
+    /* libmicrohttpd counts its idle timeout in whole seconds */
+    unsigned int idle_s = (unsigned int)((a->lim.idle_timeout_ms + 999) / 1000);
     pthread_mutex_init(&a->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -408,8 +411,8 @@ sl_admin *sl_admin_start(const char *listen, const sl_admin_handlers *h, sl_erro
         flags |= MHD_USE_IPv6;
     a->d = MHD_start_daemon(flags, 0, on_accept, a, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned int)ADMIN_SLOTS + 8 /* on_accept() refuses first */, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)ADMIN_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
+                            (unsigned int)a->nslots + 8 /* on_accept() refuses first */, MHD_OPTION_CONNECTION_TIMEOUT,
+                            idle_s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, a,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
     if (a->d && pthread_create(&a->deadline_thread, NULL, deadline_main, a)) {
         MHD_stop_daemon(a->d);
@@ -418,6 +421,7 @@ sl_admin *sl_admin_start(const char *listen, const sl_admin_handlers *h, sl_erro
     if (!a->d) {
         pthread_cond_destroy(&a->wake);
         pthread_mutex_destroy(&a->lock);
+        free(a->slots);
         free(a);
         sl_error_set(err, SL_ERR_FATAL, "admin.listen %s: cannot listen (address in use, or not local?)", listen);
         return NULL;
@@ -444,5 +448,6 @@ void sl_admin_stop(sl_admin *a)
     MHD_stop_daemon(a->d);
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->lock);
+    free(a->slots);
     free(a);
 }

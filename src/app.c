@@ -307,7 +307,9 @@ int sl_app_run(const sl_config *cfg)
     if (cfg->admin.listen) {
         sl_error err;
         sl_admin_handlers h = {&st, serve_metrics, serve_live, serve_ready};
-        admin = sl_admin_start(cfg->admin.listen, &h, &err);
+        sl_admin_limits limits = {(int)cfg->admin.max_connections, (int)cfg->admin.max_connections_per_client,
+                                  cfg->admin.request_timeout_ms, cfg->admin.idle_timeout_ms};
+        admin = sl_admin_start(cfg->admin.listen, &limits, &h, &err);
         if (!admin) {
             log_error("sluice", "%s", err.msg);
             sl_metrics_free(st.metrics);

@@ -1,6 +1,8 @@
-/* kafka.c - librdkafka configuration and logging. */
+/* kafka.c - librdkafka configuration and logging, and a waiting seek that
+ * works around librdkafka 2.0's timeout unit. */
 #include "sluice/kafka.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,4 +73,16 @@ int sl_record_header(const sl_record *rec, const char *name, const void **val, s
     if (!rec->msg || rd_kafka_message_headers((const rd_kafka_message_t *)rec->msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return 0;
     return rd_kafka_header_get_last(hdrs, name, val, len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_error_t *sl_kafka_seek(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, int timeout_ms)
+{
+    /* librdkafka before 2.1.0 waits for the seeks' replies with the time
+     * left in milliseconds given to a wait that counts microseconds (its
+     * fix #4230): a thousandth of the timeout, 10 ms for 10 s, which a
+     * broker thread busy for a moment exceeds.  Given the timeout times
+     * 1000, those versions wait about the timeout for each reply. */
+    if (timeout_ms > 0 && rd_kafka_version() < 0x02010000)
+        timeout_ms = timeout_ms > INT_MAX / 1000 ? INT_MAX : timeout_ms * 1000;
+    return rd_kafka_seek_partitions(rk, l, timeout_ms);
 }

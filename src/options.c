@@ -149,6 +149,24 @@ const sl_option sl_options[] = {
      "when one attempt of a write has not returned for this long (a statement waiting on a "
      "lock). A database outage does not stop the loops (writes fail and are retried while the "
      "loop serves the consumer), so it never fails liveness."},
+    {SEC_ADMIN, "max_connections", OPT_INT, TOP(admin.max_connections), 0, "32", false, NULL,
+     "Most connections the admin server holds open. When all are open, a new one evicts the open "
+     "connection whose request is due first (it has not arrived whole), so a probe, which sends "
+     "its request at once, gets in; a connection that cannot get in is refused "
+     "(`sluice_admin_connections_refused_total{limit=\"server\"}`).", .min = "1", .max = "1000"},
+    {SEC_ADMIN, "max_connections_per_client", OPT_INT, TOP(admin.max_connections_per_client), 0, "4", false, NULL,
+     "Most connections open from one client address; more are refused "
+     "(`sluice_admin_connections_refused_total{limit=\"client\"}`), so one client cannot keep the "
+     "others' probes out. Behind a proxy every client has the proxy's address: raise it there.",
+     .min = "1", .max = "1000"},
+    {SEC_ADMIN, "request_timeout", OPT_DURATION, TOP(admin.request_timeout_ms), 0, "5s", false, NULL,
+     "A request's line and headers must arrive whole within this, counted from the connection "
+     "(or from the previous response on a kept-alive one) however slowly they trickle; past it the "
+     "connection is closed (`sluice_admin_connections_closed_total{reason=\"deadline\"}`).",
+     .min = "100ms", .max = "1h"},
+    {SEC_ADMIN, "idle_timeout", OPT_DURATION, TOP(admin.idle_timeout_ms), 0, "10s", false, NULL,
+     "An open connection on which nothing is sent or received for this long is closed (a "
+     "response read slowly included). Whole seconds: rounded up.", .min = "1s", .max = "1h"},
 
     /* targets.<name> */
     {SEC_TARGET, "type", OPT_ENUM, TGT(type), 0, NULL, true, &target_types,

@@ -194,6 +194,10 @@ typedef struct sl_config {
         bool partition_lag;    /* sluice_consumer_lag per partition (else per topic) */
         int64_t max_series;    /* series per metric family; past it, the overflow series */
         int64_t stall_timeout_ms;
+        int64_t max_connections;            /* open in all */
+        int64_t max_connections_per_client; /* open from one client address */
+        int64_t request_timeout_ms;         /* a request's line and headers arrive whole within it */
+        int64_t idle_timeout_ms;            /* an open connection with nothing happening is closed */
     } admin;
     char **secret_keys;        /* option paths whose values came from ${file:}: never printed */
     char **secret_raw;         /* ... and each one's value as written (with its ${file:}) */

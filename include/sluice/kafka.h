@@ -1,4 +1,5 @@
-/* kafka.h - librdkafka configuration from the `kafka:` section. */
+/* kafka.h - librdkafka configuration from the `kafka:` section, and a seek
+ * that waits as long as it is told with every librdkafka version. */
 #ifndef SLUICE_KAFKA_H
 #define SLUICE_KAFKA_H
 
@@ -12,5 +13,11 @@
  * consumer-only properties (for the dead-letter producer).  NULL with
  * "FILE:LINE: kafka.KEY: reason" in @errstr when librdkafka refuses one. */
 rd_kafka_conf_t *sl_kafka_conf(const sl_config *cfg, bool producer, char *errstr, size_t errlen);
+
+/* sl_kafka_seek() - rd_kafka_seek_partitions() that waits up to
+ * @timeout_ms (0: not at all) for the seeks to be done, with every
+ * librdkafka version (those before 2.1.0 wait a thousandth of what they
+ * are given).  NULL when done; else the error, to be destroyed. */
+rd_kafka_error_t *sl_kafka_seek(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, int timeout_ms);
 
 #endif

@@ -43,7 +43,7 @@ static void seek_parts(sl_worker *w, bool keep_pending)
             const sl_part *p = &w->parts.v[seek[i]];
             rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
         }
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(w->rk, l, 10000);
+        rd_kafka_error_t *e = sl_kafka_seek(w->rk, l, 10000);
         if (e) {
             log_error(w->ctx, "seeking back failed: %s; restarting the worker's consumption is needed",
                       rd_kafka_error_string(e));

@@ -8,7 +8,9 @@
  *     batch is bisected, every good row is written and only the bad records
  *     become dead letters, carrying their origin and their original bytes;
  *   - libpq connections carry keepalive and tcp_user_timeout defaults the
- *     DSN may override. */
+ *     DSN may override;
+ *   - a dead-letter table another session creates at the same moment is
+ *     no failure of the batch. */
 #include <check.h>
 #include <jansson.h>
 #include <inttypes.h>
@@ -875,6 +877,68 @@ START_TEST(delete_before_auto_create_is_ignored)
 }
 END_TEST
 
+/* Two workers dead-lettering into a dlq_table not yet there create it at
+ * the same moment: PostgreSQL makes the second CREATE TABLE IF NOT EXISTS
+ * wait for the first's transaction, then fails it on pg_type's unique index
+ * (23505).  That failed the flush's transaction, and its good batch went
+ * through the isolation of bad rows for nothing.  Here the other worker is
+ * the test's transaction, committed once sluice's CREATE waits for it. */
+START_TEST(dead_letter_table_created_concurrently_is_no_bad_batch)
+{
+    env e;
+    env_start(&e, "f_dlqrace");
+    ts_pg_exec(e.c, "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int)", NULL);
+    char *topic = ts_unique_name("dlqrace");
+    ts_kafka_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
+    char *cfg = config_with(&e, routes, 1000);
+    for (int64_t seq = 0; seq < 10; seq++) {
+        char key[32], value[64];
+        int kl = snprintf(key, sizeof(key), "k%" PRId64, seq);
+        int vl = seq == 4 ? snprintf(value, sizeof(value), "{\"seq\": 4, not json")
+                          : snprintf(value, sizeof(value), "{\"seq\":%" PRId64 ",\"v\":1}", seq);
+        ts_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+    }
+    ts_flush();
+    PGconn *other = ts_pg_connect();
+    char q[768];
+    snprintf(q, sizeof(q),
+             "BEGIN; CREATE TABLE %s.dead_letters (id bigserial PRIMARY KEY, route text NOT NULL, topic text NOT NULL,"
+             " partition int NOT NULL, kafka_offset bigint NOT NULL, record_key bytea, record_value bytea,"
+             " error text NOT NULL, failed_at timestamptz NOT NULL DEFAULT now())",
+             e.schema);
+    ts_pg_exec(other, q, NULL);
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    /* sluice's CREATE waits for the other transaction */
+    const char *waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                          " AND query LIKE 'CREATE TABLE IF NOT EXISTS %dead_letters%'";
+    int64_t deadline = ts_now_ms() + 60000;
+    while (ts_pg_int(e.c, waiting, NULL) != 1 && ts_now_ms() < deadline && ts_daemon_running(d))
+        usleep(50 * 1000);
+    ck_assert_msg(ts_pg_int(e.c, waiting, NULL) == 1, "sluice's CREATE TABLE never waited; log:\n%s", fk_tail(d));
+    ts_pg_exec(other, "COMMIT", NULL);
+    PQfinish(other);
+    snprintf(q, sizeof(q), "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
+    while (ts_pg_int(e.c, q, e.group, topic, NULL) != 10 && ts_now_ms() < deadline && ts_daemon_running(d))
+        usleep(100 * 1000);
+    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 10, "not everything was committed; log:\n%s", fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT string_agg(kafka_offset::text, ',') FROM %s.dead_letters", e.schema);
+    char *dead = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(dead && !strcmp(dead, "4"), "dead letters at %s, expected 4", dead ? dead : "none");
+    free(dead);
+    snprintf(q, sizeof(q), "SELECT count(DISTINCT seq) * 100 + count(*) FROM %s.events", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 9 * 100 + 9);
+    ck_assert_msg(fk_log_count(d, "isolating the failing rows") == 0, "the good batch was isolated row by row; "
+                  "log:\n%s", fk_tail(d));
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
@@ -885,6 +949,7 @@ int main(void)
                             check_violations_under_dlq_are_isolated_by_bisection,
                             libpq_connections_have_keepalives_and_tcp_user_timeout,
                             refused_upsert_keeps_the_records_of_its_key_before_it,
-                            delete_before_auto_create_is_ignored};
-    return fk_main("faults database errors", tests, 12, 120);
+                            delete_before_auto_create_is_ignored,
+                            dead_letter_table_created_concurrently_is_no_bad_batch};
+    return fk_main("faults database errors", tests, 13, 120);
 }

@@ -6,7 +6,8 @@
  * key) must end with every record exactly once.  And a member joins while
  * a write is retried before a table is read again (a record with a new
  * field): no crash, every record once; a revoke cancels the statement of
- * the write it gives up. */
+ * the write it gives up.  And the worker's seek back waits its 10 s with
+ * every librdkafka version, however slowly the seeks are served. */
 #include <check.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "faults.h"
+#include "sluice/kafka.h"
 
 #define NPARTS 6
 #define STEP 12000
@@ -377,10 +379,74 @@ START_TEST(revoke_cancels_the_statement_of_the_write_it_gives_up)
 }
 END_TEST
 
+/* librdkafka calls the log callback from the thread that serves a seek,
+ * before it replies: 200 ms per seek here. */
+static void slow_seek_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    if (!strcmp(fac, "FETCH") && !strncmp(buf, "Seek ", 5))
+        usleep(200 * 1000);
+}
+
+/* The worker seeks its partitions back after a write it gave up, waiting
+ * up to 10 s; Debian's librdkafka 2.0.2 waited 10 ms (its timeout unit,
+ * fixed in 2.1.0), and a seek served later stopped the worker ("seeking
+ * back failed: Timed out waiting for 5 remaining partition seek(s) to
+ * finish", exit 1; the soak's seed 752156324, right after a rebalance). */
+START_TEST(seek_back_waits_its_timeout_whatever_the_librdkafka)
+{
+    ts_kafka_start(1);
+    char *topic = ts_unique_name("seekwait"), *group = ts_unique_name("seekwait");
+    ts_kafka_create_topic(topic, 2);
+    for (int32_t p = 0; p < 2; p++)
+        ts_produce(topic, p, NULL, 0, "{}", 2);
+    ts_flush();
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *props[][2] = {{"bootstrap.servers", ts_kafka_bootstrap()}, {"group.id", group},
+                              {"enable.auto.commit", "false"}, {"debug", "topic"}, {"log.thread.name", "false"}};
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        ck_assert_msg(rd_kafka_conf_set(conf, props[i][0], props[i][1], errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK,
+                      "%s", errstr);
+    rd_kafka_conf_set_log_cb(conf, slow_seek_log);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    ck_assert_msg(rk, "%s", errstr);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    for (int32_t p = 0; p < 2; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = 0;
+    ck_assert_int_eq(rd_kafka_assign(rk, l), 0);
+    /* fetching has started once each partition's record came */
+    int got = 0;
+    for (int64_t deadline = ts_now_ms() + 30000; got < 2 && ts_now_ms() < deadline;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m) {
+            got += !m->err;
+            rd_kafka_message_destroy(m);
+        }
+    }
+    ck_assert_int_eq(got, 2);
+    int64_t t0 = ts_now_ms();
+    rd_kafka_error_t *e = sl_kafka_seek(rk, l, 10000);
+    int64_t took = ts_now_ms() - t0;
+    ck_assert_msg(!e, "librdkafka %s: the seek gave up after %lld ms: %s", rd_kafka_version_str(), (long long)took,
+                  e ? rd_kafka_error_string(e) : "");
+    for (int i = 0; i < l->cnt; i++)
+        ck_assert_msg(!l->elems[i].err, "partition %d: %s", i, rd_kafka_err2str(l->elems[i].err));
+    printf("librdkafka %s: two seeks served 200 ms each, done after %lld ms\n", rd_kafka_version_str(),
+           (long long)took);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    free(topic);
+    free(group);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {members_joining_and_leaving_under_load_keep_exactly_once,
                             rebalance_during_a_retried_write_before_a_schema_reread,
-                            revoke_cancels_the_statement_of_the_write_it_gives_up};
-    return fk_main("faults rebalance", tests, 3, 300);
+                            revoke_cancels_the_statement_of_the_write_it_gives_up,
+                            seek_back_waits_its_timeout_whatever_the_librdkafka};
+    return fk_main("faults rebalance", tests, 4, 300);
 }

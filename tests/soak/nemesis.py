@@ -39,7 +39,9 @@ class Nemesis:
         self.stop_ev = threading.Event()
         a = [
             Action("reload", 6, {"config"}, self.reload),
-            Action("reload-invalid", 4, {"config"}, self.reload_invalid),
+            # no daemon starts while an invalid file is on disk: it would
+            # run with it, and refuse every valid reload after (seed 108645612)
+            Action("reload-invalid", 4, {"config", "proc", "third"}, self.reload_invalid),
             Action("join-leave", 4, {"third"}, self.join_leave),
             Action("sigterm", 3, {"proc"}, self.sigterm),
             Action("kill9", 3, {"proc"}, self.kill9),

@@ -167,6 +167,9 @@ static void h_metrics(void *o, sl_strbuf *out)
 {
     sl_metrics_render(the_metrics, out);
 }
+/* the admin.* options' defaults (docs/configuration.md) */
+static const sl_admin_limits default_limits = {32, 4, 5000, 10000};
+
 static bool h_live(void *o, sl_strbuf *why)
 {
     if (!live_flag)
@@ -185,7 +188,7 @@ START_TEST(admin_server_over_http)
     sl_metrics_add(the_metrics, SL_M_REBALANCES, 3, NULL, NULL, NULL);
     sl_admin_handlers h = {NULL, h_metrics, h_live, h_ready};
     sl_error err;
-    sl_admin *a = sl_admin_start("127.0.0.1:0", &h, &err);
+    sl_admin *a = sl_admin_start("127.0.0.1:0", &default_limits, &h, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     int port = sl_admin_port(a);
     ck_assert_int_gt(port, 0);
@@ -403,7 +406,7 @@ START_TEST(admin_slow_clients_leave_healthz_reachable)
     the_metrics = sl_metrics_new(NULL);
     sl_admin_handlers h = {NULL, h_metrics, h_live, h_ready};
     sl_error err;
-    sl_admin *a = sl_admin_start("127.0.0.1:0", &h, &err);
+    sl_admin *a = sl_admin_start("127.0.0.1:0", &default_limits, &h, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     int port = sl_admin_port(a);
     /* slow clients: a request line, then nothing */
@@ -460,7 +463,7 @@ START_TEST(admin_request_deadline_is_absolute)
     the_metrics = sl_metrics_new(NULL);
     sl_admin_handlers h = {NULL, h_metrics, h_live, h_ready};
     sl_error err;
-    sl_admin *a = sl_admin_start("127.0.0.1:0", &h, &err);
+    sl_admin *a = sl_admin_start("127.0.0.1:0", &default_limits, &h, &err);
     ck_assert_msg(a != NULL, "%s", err.msg);
     int port = sl_admin_port(a);
     int fd = raw_client(port, "127.0.0.1", "GET /healthz HTTP/1.1\r\n");
@@ -510,6 +513,50 @@ START_TEST(admin_request_deadline_is_absolute)
 }
 END_TEST
 
+/* The limits are options (admin.max_connections,
+ * admin.max_connections_per_client, admin.request_timeout): 3 in all, 2
+ * per client and 1 s for a request's head instead of 32, 4 and 5 s. */
+START_TEST(admin_limits_are_the_configured_ones)
+{
+    live_flag = true;
+    the_metrics = sl_metrics_new(NULL);
+    sl_admin_handlers h = {NULL, h_metrics, h_live, h_ready};
+    sl_admin_limits lim = {3, 2, 1000, 2000};
+    sl_error err;
+    sl_admin *a = sl_admin_start("127.0.0.1:0", &lim, &h, &err);
+    ck_assert_msg(a != NULL, "%s", err.msg);
+    int port = sl_admin_port(a);
+    const char *line = "GET /healthz HTTP/1.1\r\n";
+    int fds[5], nfds = 0;
+    for (int i = 0; i < 3; i++) /* 2 kept, 1 refused */
+        fds[nfds++] = raw_client(port, "127.0.0.2", line);
+    for (int i = 0; i < 2; i++) /* the first fills the server, the second evicts */
+        fds[nfds++] = raw_client(port, "127.0.0.3", line);
+    int64_t t0 = mono_ms();
+    sl_strbuf b = SL_STRBUF_INIT;
+    ck_assert_int_eq(get(port, "/healthz", &b, NULL, 0), 200);
+    /* the slow connections' heads are overdue after 1 s */
+    double closed = 0;
+    while (mono_ms() - t0 < 4000) {
+        ck_assert_int_eq(get(port, "/metrics", &b, NULL, 0), 200);
+        if ((closed = ts_metric(b.data, "sluice_admin_connections_closed_total{reason=\"deadline\"}")) >= 1)
+            break;
+        usleep(100 * 1000);
+    }
+    ck_assert_msg(closed >= 1, "no connection closed at its 1 s deadline within 4 s:\n%s", b.data);
+    ck_assert_msg(ts_metric(b.data, "sluice_admin_connections_refused_total{limit=\"client\"}") >= 1, "%s", b.data);
+    ck_assert_msg(ts_metric(b.data, "sluice_admin_connections_closed_total{reason=\"evicted\"}") >= 1, "%s", b.data);
+    ck_assert_msg(strstr(b.data, "refused: 3 open in all (server) or 2 from one client address"), "%s", b.data);
+    ck_assert_msg(strstr(b.data, "past its deadline of 1000 ms"), "%s", b.data);
+    sl_strbuf_free(&b);
+    for (int i = 0; i < nfds; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    sl_admin_stop(a);
+    sl_metrics_free(the_metrics);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -523,6 +570,7 @@ int main(void)
     tcase_add_test(tc, metrics_file_temporary_name_is_unpredictable);
     tcase_add_test(tc, admin_slow_clients_leave_healthz_reachable);
     tcase_add_test(tc, admin_request_deadline_is_absolute);
+    tcase_add_test(tc, admin_limits_are_the_configured_ones);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     curl_global_cleanup();

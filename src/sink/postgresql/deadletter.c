@@ -1,5 +1,6 @@
-/* deadletter.c - dead letters into the route's dlq_table, created when missing,
- * in the flush's own transaction. */
+/* deadletter.c - dead letters into the route's dlq_table, created when missing
+ * (also when another session creates it at the same moment), in the flush's
+ * own transaction. */
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -21,6 +22,36 @@ bool dlq_ready(pg_sink *p, const char *table)
     return false;
 }
 
+/* Another worker (or process) creating the same table in a transaction
+ * not yet committed makes CREATE TABLE IF NOT EXISTS wait for it, then
+ * fail: 23505 on pg_type's unique index; 42P07 or 42710 when it committed
+ * between PostgreSQL's checks.  The table is there by then: that failure is
+ * rolled back to a savepoint (the flush's transaction goes on) and the
+ * CREATE run once more, which finds it. */
+static int create_table(sl_sink *s, const char *qname, sl_error *err)
+{
+    sl_strbuf q = SL_STRBUF_INIT;
+    sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, route text NOT NULL,"
+                         " topic text NOT NULL, partition int NOT NULL, kafka_offset bigint NOT NULL,"
+                         " record_key bytea, record_value bytea, error text NOT NULL,"
+                         " failed_at timestamptz NOT NULL DEFAULT now())", qname);
+    int rc = exec_ok(s, "SAVEPOINT sluice_dlq_create", 0, NULL, "creating the dead-letter table", err);
+    if (!rc)
+        rc = exec_ok(s, q.data, 0, NULL, "creating the dead-letter table", err);
+    if (rc && (!strcmp(err->sqlstate, "23505") || !strcmp(err->sqlstate, "42P07") ||
+               !strcmp(err->sqlstate, "42710"))) {
+        log_info(s->ctx, "%s: created meanwhile by another session; looking again", err->msg);
+        sl_error_clear(err);
+        rc = exec_ok(s, "ROLLBACK TO SAVEPOINT sluice_dlq_create", 0, NULL, "creating the dead-letter table", err);
+        if (!rc)
+            rc = exec_ok(s, q.data, 0, NULL, "creating the dead-letter table", err);
+    }
+    if (!rc)
+        rc = exec_ok(s, "RELEASE SAVEPOINT sluice_dlq_create", 0, NULL, "creating the dead-letter table", err);
+    sl_strbuf_free(&q);
+    return rc;
+}
+
 int write_deadletters(sl_sink *s, sl_flush *f, sl_error *err)
 {
     pg_sink *p = PG(s);
@@ -37,12 +68,7 @@ int write_deadletters(sl_sink *s, sl_flush *f, sl_error *err)
         free(name);
         int rc = 0;
         if (!dlq_ready(p, tbl)) {
-            sl_strbuf_printf(&q, "CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, route text NOT NULL,"
-                                 " topic text NOT NULL, partition int NOT NULL, kafka_offset bigint NOT NULL,"
-                                 " record_key bytea, record_value bytea, error text NOT NULL,"
-                                 " failed_at timestamptz NOT NULL DEFAULT now())", qname);
-            rc = exec_ok(s, q.data, 0, NULL, "creating the dead-letter table", err);
-            sl_strbuf_reset(&q);
+            rc = create_table(s, qname, err);
             if (!rc) {
                 p->dlq_ready = sl_xrealloc(p->dlq_ready, (p->ndlq_ready + 1) * sizeof(char *));
                 p->dlq_ready[p->ndlq_ready++] = sl_xstrdup(tbl);
