@@ -249,6 +249,23 @@ void fk_wait_at_end(ts_daemon *d, const char *group, const char *topic, int part
     }
 }
 
+/* sluice.offsets of @group holds every partition's high watermark. */
+static void assert_stored_at_end(PGconn *c, const char *group, const char *topic, int partitions)
+{
+    for (int p = 0; p < partitions; p++) {
+        char ps[16];
+        snprintf(ps, sizeof(ps), "%d", p);
+        int64_t hw = ts_kafka_high_watermark(topic, p);
+        int64_t st = ts_pg_int(c,
+                               "SELECT next_offset FROM sluice.offsets WHERE group_id = $1 AND topic = $2"
+                               " AND partition = $3",
+                               group, topic, ps, NULL);
+        ck_assert_msg(st == hw || (hw == 0 && st < 0),
+                      "sluice.offsets holds %" PRId64 " for %s[%d], the high watermark is %" PRId64, st, topic, p,
+                      hw);
+    }
+}
+
 int64_t fk_assert_as_broker(PGconn *c, const char *qtable, const char *group, const char *topic, int partitions)
 {
     int64_t held = 0;
@@ -273,18 +290,7 @@ int64_t fk_assert_as_broker(PGconn *c, const char *qtable, const char *group, co
     ck_assert(asprintf(&sql, "SELECT count(*) - count(DISTINCT seq) FROM %s", qtable) > 0);
     ck_assert_int_eq(ts_pg_int(c, sql, NULL), 0);
     free(sql);
-    for (int p = 0; p < partitions; p++) {
-        char ps[16];
-        snprintf(ps, sizeof(ps), "%d", p);
-        int64_t hw = ts_kafka_high_watermark(topic, p);
-        int64_t st = ts_pg_int(c,
-                               "SELECT next_offset FROM sluice.offsets WHERE group_id = $1 AND topic = $2"
-                               " AND partition = $3",
-                               group, topic, ps, NULL);
-        ck_assert_msg(st == hw || (hw == 0 && st < 0),
-                      "sluice.offsets holds %" PRId64 " for %s[%d], the high watermark is %" PRId64, st, topic, p,
-                      hw);
-    }
+    assert_stored_at_end(c, group, topic, partitions);
     return held;
 }
 
@@ -302,18 +308,7 @@ void fk_assert_exact(PGconn *c, const char *qtable, const char *group, const cha
                   got ? got : "?", want);
     free(got);
     free(sql);
-    for (int p = 0; p < partitions; p++) {
-        char ps[16];
-        snprintf(ps, sizeof(ps), "%d", p);
-        int64_t hw = ts_kafka_high_watermark(topic, p);
-        int64_t st = ts_pg_int(c,
-                               "SELECT next_offset FROM sluice.offsets WHERE group_id = $1 AND topic = $2"
-                               " AND partition = $3",
-                               group, topic, ps, NULL);
-        ck_assert_msg(st == hw || (hw == 0 && st < 0),
-                      "sluice.offsets holds %" PRId64 " for %s[%d], the high watermark is %" PRId64, st, topic, p,
-                      hw);
-    }
+    assert_stored_at_end(c, group, topic, partitions);
 }
 
 /* ---- the daemon ------------------------------------------------------- */
