@@ -493,6 +493,16 @@ static int set_cell(const sl_mapping *m, sl_rowbuilder *b, uint32_t i, const sl_
     return 0;
 }
 
+int sl_map_cell(const sl_mapping *m, sl_rowbuilder *b, uint32_t i, const json_t *v, sl_error *err)
+{
+    return set_cell(m, b, i, &m->table->cols[i], v, err);
+}
+
+bool sl_map_json_text_column(const sl_column *col)
+{
+    return col->type == SL_COL_JSON || col->type == SL_COL_JSONB || col->type == SL_COL_OBJECT;
+}
+
 static void note_unmapped(sl_mapping *m, const sl_change *c, const sl_record *rec)
 {
     const char *k;
@@ -531,7 +541,7 @@ int sl_map_change(sl_mapping *m, const sl_change *c, const sl_record *rec, sl_ro
             if (!v)
                 v = json_null();
         } else if (c->json_text && json_is_string(json_object_get(c->json_text, col->name)) &&
-                   (col->type == SL_COL_JSON || col->type == SL_COL_JSONB || col->type == SL_COL_OBJECT)) {
+                   sl_map_json_text_column(col)) {
             const json_t *txt = json_object_get(c->json_text, col->name);
             sl_rowbuilder_set(b, i, json_string_value(txt), json_string_length(txt));
             continue;

@@ -30,6 +30,16 @@ void sl_mapping_fini(sl_mapping *m);
 /* sl_json_pointer() - the value at RFC 6901 pointer @ptr in @root, or NULL. */
 json_t *sl_json_pointer(const json_t *root, const char *ptr);
 
+/* sl_map_cell() - column @i of @b from the value @v as sl_map_change() sets
+ * it (the format's convert_cell, then the generic conversion): the one rule
+ * that direct readers (cells.h) share with the general path.  SL_ERR_DATA
+ * when @v does not fit the column (@b's cell is then left unset). */
+int sl_map_cell(const sl_mapping *m, sl_rowbuilder *b, uint32_t i, const json_t *v, sl_error *err);
+
+/* sl_map_json_text_column() - true when @col stores a format's JSON text
+ * (sl_change.json_text) as it is: json, jsonb and object columns. */
+bool sl_map_json_text_column(const sl_column *col);
+
 /* sl_map_change() - build the row for @c into @b.  @rec names the record in
  * messages.  SL_ERR_DATA for a value that does not fit its column or a key
  * that cannot be found. */

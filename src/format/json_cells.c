@@ -33,6 +33,10 @@ struct sl_json_cells {
     /* a Debezium payload: the row is its member "after" (depth 2) */
     bool envelope;
     const json_t *only;     /* the row's field names allowed, or NULL: any */
+    sl_json_cells_convert conv; /* converts the values of fields that @only gives a schema */
+    const json_t *fschema;  /* that schema for the current field, else NULL */
+    sl_strbuf tmp;          /* scratch of conv */
+    sl_error err;           /* what conv or the cell's rule found: the general path reports it */
     bool in_row;            /* inside the row's object */
     bool at_row, seen_row;  /* the member being read is "after"; "after" was read */
     bool at_op, seen_op;    /* likewise "op" */
@@ -177,6 +181,38 @@ static inline int scalar_target(sl_json_cells *jc, const unsigned char *s, size_
     return -1;
 }
 
+/* True when the current value is that of a row field that @only gives a
+ * schema: converted, not taken as it is. */
+static bool converting(const sl_json_cells *jc)
+{
+    return jc->fschema && !at_member(jc) && jc->in_row && jc->depth == (jc->envelope ? 2 : 1);
+}
+
+/* A converted field's value @v (taken over): through the format's
+ * conversion, then the mapper's rule for the column's cell; a skipped
+ * field's value is converted only to find what the general path rejects. */
+static int converted(sl_json_cells *jc, json_t *v, const unsigned char *s, size_t n)
+{
+    if (!skipping(jc) && !cell_free(jc)) {
+        json_decref(v);
+        return 0;
+    }
+    bool raw = false;
+    json_t *cv = jc->conv(jc->fschema, v, &raw, &jc->tmp, &jc->err);
+    int ok = 0;
+    if (cv) {
+        if (skipping(jc))
+            ok = 1;
+        else if (raw && s && sl_map_json_text_column(&jc->t->cols[jc->col]))
+            ok = cell_text(jc, s, n); /* the general path's json_text */
+        else
+            ok = sl_map_cell(jc->m, jc->b, (uint32_t)jc->col, cv, &jc->err) == 0;
+    }
+    json_decref(cv);
+    json_decref(v);
+    return ok;
+}
+
 static int on_null(void *ctx)
 {
     sl_json_cells *jc = JC(ctx);
@@ -190,6 +226,8 @@ static int on_null(void *ctx)
 static int on_boolean(void *ctx, int v)
 {
     sl_json_cells *jc = JC(ctx);
+    if (converting(jc))
+        return converted(jc, json_boolean(v), NULL, 0);
     int rc = scalar_target(jc, NULL, 0);
     if (rc >= 0)
         return rc;
@@ -227,6 +265,10 @@ static int on_number(void *ctx, const char *s, size_t n)
     sl_json_cells *jc = JC(ctx);
     if (jansson_refuses(s, n))
         return 0;
+    if (converting(jc)) {
+        int64_t i;
+        return parse_int(s, n, &i) ? converted(jc, json_integer(i), NULL, 0) : 0;
+    }
     int rc = scalar_target(jc, NULL, 0);
     if (rc >= 0)
         return rc;
@@ -250,6 +292,8 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
+    if (converting(jc))
+        return memchr(s, '\0', n) ? 0 : converted(jc, json_stringn((const char *)s, n), s, n);
     int rc = scalar_target(jc, s, n);
     if (rc >= 0)
         return rc;
@@ -283,7 +327,11 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
     if (!jc->in_row || jc->depth != (jc->envelope ? 2 : 1))
         return 1; /* inside a skipped value */
     /* a field the row's schema lacks: the general path drops it */
-    if (jc->only && !json_object_getn(jc->only, (const char *)s, n))
+    const json_t *kind = jc->only ? json_object_getn(jc->only, (const char *)s, n) : NULL;
+    if (jc->only && !kind)
+        return 0;
+    jc->fschema = json_is_object(kind) && jc->conv ? kind : NULL;
+    if (json_is_object(kind) && !jc->conv)
         return 0;
     long c = memchr(s, '\0', n) ? -1 : find_col(jc, s, n);
     if (c >= 0 && !jc->t->cols[c].generated) {
@@ -312,7 +360,7 @@ static int open_nested(sl_json_cells *jc)
         jc->in_row = !jc->envelope;
         return 1;
     }
-    if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH)
+    if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH || converting(jc))
         return 0; /* objects and arrays go into columns by the general path */
     jc->depth++;
     return 1;
@@ -443,6 +491,7 @@ void sl_json_cells_free(sl_json_cells *jc)
     if (!jc)
         return;
     yajl_free(jc->h);
+    sl_strbuf_free(&jc->tmp);
     free(jc->slots);
     free(jc);
 }
@@ -484,6 +533,7 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
     jc->end = 0;
     jc->in_row = jc->at_row = jc->seen_row = jc->at_op = jc->seen_op = false;
     jc->op = 0;
+    jc->fschema = NULL;
     yajl_status st = yajl_parse(jc->h, (const unsigned char *)text, len);
     bool ok = st == yajl_status_ok && jc->done && (!jc->envelope || jc->seen_row);
     /* after the object only whitespace: anything else would be a second
@@ -506,14 +556,16 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
 {
     jc->envelope = false;
     jc->only = NULL;
+    jc->conv = NULL;
     return run(jc, rec->value, rec->value_len, b);
 }
 
-int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only, char *op,
-                            sl_rowbuilder *b)
+int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only,
+                            sl_json_cells_convert conv, char *op, sl_rowbuilder *b)
 {
     jc->envelope = true;
     jc->only = only;
+    jc->conv = conv;
     int rc = run(jc, payload, len, b);
     *op = jc->op;
     return rc;

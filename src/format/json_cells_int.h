@@ -20,13 +20,17 @@
  * The same reader takes the row of a Debezium change event under a kept
  * Connect schema (sl_json_cells_map_after(); the Debezium format decides
  * when: every field of the row's schema a plain type whose JSON value is
- * the row's value as it is). */
+ * the row's value as it is, or a primitive one (Decimal, MicroTimestamp,
+ * Json, ...) whose string, integer or boolean values the format's own
+ * conversion turns into the value that the mapper's rule for a cell
+ * (sl_map_cell()) then writes, exactly as the general path does). */
 #ifndef SLUICE_JSON_CELLS_INT_H
 #define SLUICE_JSON_CELLS_INT_H
 
 #include "sluice/mapping.h"
 #include "sluice/kafka_record.h"
 #include "sluice/row.h"
+#include "sluice/strbuf.h"
 
 typedef struct sl_json_cells sl_json_cells;
 
@@ -41,14 +45,24 @@ void sl_json_cells_free(sl_json_cells *jc);
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b);
 
 
+/* A format's conversion of one scalar value @v of a field whose schema is
+ * @field (see sl_json_cells_map_after()); *@json_text set when the value is
+ * JSON text that a json/jsonb column stores as it is.  NULL with @err when
+ * the general path would reject it. */
+typedef json_t *(*sl_json_cells_convert)(const json_t *field, const json_t *v, bool *json_text, sl_strbuf *tmp,
+                                         sl_error *err);
+
 /* sl_json_cells_map_after() - the same for the text of a Debezium change
  * event's payload: the row is its member "after" (an object), whose field
  * names must all be members of @only (the row's Connect schema, whose
  * fields are all that the general path reads), or any when @only is NULL;
+ * a member of @only that is an object (a field's schema) has its values
+ * converted by @conv (skipped fields' too, since the general path converts
+ * every field) and declines for an object, array or non-integer number;
  * the other members are checked as JSON and skipped, the letter of the
  * "op" member goes to *@op ('?' when it is not a one-letter string, 0 when
  * absent): the caller decides what it means. */
-int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only, char *op,
-                            sl_rowbuilder *b);
+int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only,
+                            sl_json_cells_convert conv, char *op, sl_rowbuilder *b);
 
 #endif

@@ -410,7 +410,9 @@ static void direct_setup(direct_fixture *f)
         sl_coltype type;
     } cols[] = {{"id", "bigint", SL_COL_INT8},        {"name", "text", SL_COL_TEXT},
                 {"ts", "timestamptz", SL_COL_TIMESTAMPTZ}, {"temp", "double precision", SL_COL_FLOAT8},
-                {"ok", "boolean", SL_COL_BOOL},       {"extra", "text", SL_COL_TEXT}};
+                {"ok", "boolean", SL_COL_BOOL},       {"extra", "text", SL_COL_TEXT},
+                {"amount", "numeric(12,2)", SL_COL_NUMERIC}, {"doc", "jsonb", SL_COL_JSONB},
+                {"local", "timestamp", SL_COL_TIMESTAMP}};
     memset(f, 0, sizeof(*f));
     sl_table *t = &f->table;
     t->ncols = sizeof(cols) / sizeof(cols[0]);
@@ -482,6 +484,69 @@ static char *plain_event(const char *schema_text, const char *payload)
     return sl_strbuf_steal(&sb);
 }
 
+/* Fields of Connect's and Debezium's semantic types: each value converted
+ * as the general path converts it, into the cell the mapper would build;
+ * whatever that conversion or the column refuses, and any value that is
+ * not a string, an integer, a boolean or null, is left to the general path. */
+static const char converted_schema[] =
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+    "\"version\":1,\"parameters\":{\"scale\":\"2\"},\"field\":\"amount\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"field\":\"doc\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTimestamp\",\"field\":\"local\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Json\",\"field\":\"name\"},"
+    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+    "\"parameters\":{\"scale\":\"1\"},\"field\":\"unmapped\"}],"
+    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"after\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"s.t.Envelope\"}";
+
+START_TEST(direct_reader_converts_semantic_types)
+{
+    direct_fixture f;
+    direct_setup(&f);
+    static const struct {
+        const char *payload;
+        bool takes;
+        const char *amount, *doc, *local, *name; /* the cells when taken */
+    } cases[] = {
+        {"{\"after\":{\"id\":1,\"amount\":\"MDk=\",\"doc\":\"{\\\"a\\\": [1, 2.50]}\","
+         "\"local\":1704067200000001,\"name\":\"[1]\",\"unmapped\":\"AQ==\"},\"op\":\"r\"}",
+         true, "123.45", "{\"a\": [1, 2.50]}", "2024-01-01T00:00:00.000001", "[1]"},
+        {"{\"after\":{\"id\":2,\"amount\":\"/88=\",\"doc\":null,\"local\":-1,\"name\":null},\"op\":\"u\"}",
+         true, "-0.49", NULL, "1969-12-31T23:59:59.999999", NULL},
+        /* what the general path must decide */
+        {"{\"after\":{\"id\":3,\"amount\":\"not base64!\"},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":4,\"unmapped\":\"not base64!\"},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":5,\"amount\":12.5},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":6,\"doc\":{\"a\":1}},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":7,\"local\":[1]},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":8,\"amount\":\"__debezium_unavailable_value\"},\"op\":\"u\"}", false, NULL, NULL, NULL, NULL},
+    };
+    char *first = plain_event(converted_schema, cases[0].payload);
+    ck_assert(!direct_takes(&f, first));
+    free(first);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *e = plain_event(converted_schema, cases[i].payload);
+        ck_assert_msg(direct_takes(&f, e) == cases[i].takes, "case %zu: %s", i, cases[i].payload);
+        free(e);
+        if (!cases[i].takes)
+            continue;
+        const char *want[] = {cases[i].amount, cases[i].doc, cases[i].local, cases[i].name};
+        const uint32_t col[] = {6, 7, 8, 1};
+        for (size_t k = 0; k < 4; k++) {
+            if (!want[k]) {
+                ck_assert_int_eq(f.direct.len[col[k]], SL_CELL_NULL);
+                continue;
+            }
+            ck_assert_int_eq(f.direct.len[col[k]], (int)strlen(want[k]));
+            ck_assert_msg(!memcmp(f.direct.bytes.data + f.direct.off[col[k]], want[k], strlen(want[k])), "%.*s", f.direct.len[col[k]], f.direct.bytes.data + f.direct.off[col[k]]);
+        }
+    }
+    direct_teardown(&f);
+}
+END_TEST
+
 START_TEST(direct_reader_under_a_kept_schema)
 {
     direct_fixture f;
@@ -517,11 +582,14 @@ START_TEST(direct_reader_under_a_kept_schema)
         ck_assert_msg(direct_takes(&f, e) == cases[i].takes, "case %zu: %s", i, cases[i].payload);
         free(e);
     }
-    /* a schema with a field the reader cannot take as it is (a Decimal) */
+    /* a schema with a field the reader converts (a Decimal): its first
+     * event checks the table, the next goes direct (and builds the same row) */
     char *dec_schema = schema_for("t", 2, 0, 0);
     char *e = event(dec_schema, 1, NULL);
     ck_assert(!direct_takes(&f, e));
-    ck_assert(!direct_takes(&f, e));
+    ck_assert(direct_takes(&f, e));
+    ck_assert_int_eq(f.direct.len[6], 4);
+    ck_assert(!memcmp(f.direct.bytes.data + f.direct.off[6], "0.01", 4));
     free(e);
     free(dec_schema);
     /* a schema other than the one the table was last checked against */
@@ -554,6 +622,7 @@ int main(void)
     tcase_add_test(tc, hostile_schemas);
     tcase_add_test(tc, frames_around_a_kept_schema);
     tcase_add_test(tc, direct_reader_under_a_kept_schema);
+    tcase_add_test(tc, direct_reader_converts_semantic_types);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? 1 : 0;

@@ -53,6 +53,16 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
                        sl_error *err);
 
 /**
+ * sl_dbz_convert_field() - one scalar value @v of a struct field whose
+ * schema is @field, converted as sl_dbz_convert() converts it inside its
+ * struct; *@json_text is set when the struct's walk would also hand the
+ * value to sl_change.json_text (an io.debezium.data.Json string).
+ * Return: a new reference, or NULL with SL_ERR_DATA.
+ */
+json_t *sl_dbz_convert_field(const json_t *field, const json_t *v, bool *json_text, sl_strbuf *tmp,
+                             sl_error *err);
+
+/**
  * sl_dbz_fields() - sl_change.fields (schema_sync.h) for a Connect struct
  * schema of a row, so that auto_create / auto_evolve can shape tables from
  * a Debezium feed.  @key_schema (may be NULL) marks the key columns.
@@ -75,8 +85,9 @@ typedef struct sl_dbz_schema {
     const json_t *schema;  /* tree when it is a schema proper (has a "type"), else NULL */
     const json_t *after;   /* the envelope's "after" / "before" struct schemas, or NULL */
     const json_t *before;
-    json_t *after_names;   /* when every field of "after" is a plain value (sl_dbz_plain_row()):
-                              its field names, for the direct reader; else NULL */
+    json_t *after_names;   /* when every field of "after" is a plain or primitive value: its
+                              field names -> true (kept as it is) or the field's schema
+                              (sl_dbz_convert_field()), for the direct reader; else NULL */
     int64_t key;           /* sl_change.schema_key: unique in the process; 0 when not cached */
     char *text;            /* cached: the schema's exact bytes, the cache key */
     size_t text_len;

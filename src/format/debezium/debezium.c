@@ -569,8 +569,9 @@ done:
 }
 
 /* The direct reader (json_cells_int.h) for an upsert under a kept schema the
- * table was checked against, whose row fields are all plain values: the
- * row is the payload's "after" as it is.  Left to the general path: any
+ * table was checked against, whose row fields are all of primitive types:
+ * the row is the payload's "after", plain values as they are, named ones
+ * through sl_dbz_convert_field().  Left to the general path: any
  * other schema or op, and any event that mentions the unchanged-TOAST
  * placeholder (its field must be dropped, not written). */
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
@@ -587,7 +588,7 @@ static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, 
         return 0;
     if (memmem(p, n, st->ph, strlen(st->ph)) || (st->ph_b64[0] && memmem(p, n, st->ph_b64, strlen(st->ph_b64))))
         return 0;
-    if (sl_json_cells_map_after(jc, p, n, vs->after_names, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
+    if (sl_json_cells_map_after(jc, p, n, vs->after_names, sl_dbz_convert_field, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
         return 0;
     forget_delete(st, rec);
     return 1;

@@ -82,17 +82,37 @@ static bool plain_field(const json_t *f)
     return false;
 }
 
-/* The field names of @row when every field is plain, else NULL. */
+/* A field of a primitive Connect type (bytes included) under a semantic
+ * name (Decimal, Date, MicroTimestamp, Json, ...): its scalar values are
+ * converted one by one by sl_dbz_convert_field(), the general path's walk. */
+static bool converted_field(const json_t *f)
+{
+    static const char *const types[] = {"int8", "int16", "int32", "int64", "float", "float32", "float64",
+                                        "double", "boolean", "string", "bytes"};
+    if (json_object_get(f, "schema") || !json_is_string(json_object_get(f, "field")))
+        return false;
+    const char *type = json_string_value(json_object_get(f, "type"));
+    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+        if (!strcmp(type, types[i]))
+            return true;
+    return false;
+}
+
+/* For the direct reader, when every field of @row is plain or converted:
+ * field name -> true (plain) or the field's schema (converted); else NULL
+ * (a struct, array or map field, or a name given twice). */
 static json_t *plain_row(const json_t *row)
 {
     json_t *names = json_object(), *f;
     size_t i;
     json_array_foreach(json_object_get(row, "fields"), i, f) {
-        if (!plain_field(f)) {
+        const char *name = json_string_value(json_object_get(f, "field"));
+        bool plain = plain_field(f);
+        if ((!plain && !converted_field(f)) || json_object_get(names, name)) {
             json_decref(names);
             return NULL;
         }
-        json_object_set_new(names, json_string_value(json_object_get(f, "field")), json_true());
+        json_object_set(names, name, plain ? json_true() : f);
     }
     return names;
 }

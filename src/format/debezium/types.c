@@ -145,6 +145,15 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
 
 /* ---- schema -> sl_change.fields ---- */
 
+json_t *sl_dbz_convert_field(const json_t *field, const json_t *v, bool *json_text, sl_strbuf *tmp,
+                             sl_error *err)
+{
+    const json_t *fs = sl_connect_field_schema(field);
+    const char *sname = sl_connect_sname(fs);
+    *json_text = sname && !strcmp(sname, dbz_walk.collect_name) && json_is_string(v);
+    return sl_connect_value(&dbz_walk, fs, v, NULL, tmp, err);
+}
+
 /* The semantic types Debezium sends, by name (Decimal is common to all). */
 static const sl_connect_named dbz_named[] = {
     {DBZ "data.VariableScaleDecimal", "numeric"},
