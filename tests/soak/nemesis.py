@@ -118,6 +118,8 @@ class Nemesis:
 
     def reload_invalid(self, r):
         kind = r.choice(["syntax", "unknown-key", "group", "workers", "topics", "route-target"])
+        for p in self.s.procs:
+            self.s.wait_configured(p)
         self.log("SIGHUP with an invalid file (%s)" % kind)
         self.s.write_configs(self.s.options, broken=kind)
         self.s.hup_all(expect_reject=True)

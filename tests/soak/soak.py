@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -439,6 +440,22 @@ admin:
 
     def http(self, p, path, timeout):
         return urllib.request.urlopen("http://127.0.0.1:%d%s" % (p.admin_port, path), timeout=timeout)
+
+    def wait_configured(self, p, timeout=60):
+        """Until daemon @p (when running) has read its configuration: its
+        admin server, which it opens only after, answers at all.  A daemon
+        just started may not have read its file yet (seed 509688686: started
+        at the end of a SIGTERM action, it read the invalid file the next
+        action wrote a moment later, and refused every valid reload after)."""
+        deadline = time.time() + timeout
+        while p.alive() and time.time() < deadline:
+            try:
+                self.http(p, "/healthz", 2).read()
+                return
+            except urllib.error.HTTPError:
+                return  # answered: not ready, but configured
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
 
     def dump_stacks(self, p, when):
         """Every thread's stack of a daemon slow to stop, into the session's
