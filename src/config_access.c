@@ -1,12 +1,12 @@
 /* config_access.c - a loaded configuration as the rest of sluice uses it:
  * a kafka: property, the route of a topic, and freeing it all through the
  * option table (options.c), so that a new option needs no line here. */
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "options_int.h"
 #include "sluice/config.h"
+#include "sluice/pipeline.h"
 #include "sluice/transform.h"
 
 static void free_kv(sl_kv *kv, size_t n)
@@ -86,20 +86,8 @@ const char *sl_config_kafka_get(const sl_config *cfg, const char *key)
 
 const sl_route_conf *sl_config_route_for_topic(const sl_config *cfg, const char *topic)
 {
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        const sl_route_conf *r = &cfg->routes[i];
-        for (size_t t = 0; t < r->ntopics; t++)
-            if (!strcmp(r->topics[t], topic))
-                return r;
-        if (r->topic_pattern) {
-            regex_t re;
-            if (regcomp(&re, r->topic_pattern, REG_EXTENDED | REG_NOSUB) == 0) {
-                int m = regexec(&re, topic, 0, NULL, 0);
-                regfree(&re);
-                if (m == 0)
-                    return r;
-            }
-        }
-    }
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (sl_route_matches(&cfg->routes[i], topic))
+            return &cfg->routes[i];
     return NULL;
 }
