@@ -11,19 +11,18 @@
 #include <avro.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "avro_int.h"
+#include "wire_int.h"
 #include "sluice/cells.h"
 #include "sluice/log.h"
 
-/* ---- per-thread schema cache ---- */
+/* ---- each thread's schemas (wire_int.h) ---- */
 
 typedef struct cached {
-    unsigned long reg;        /* sl_registry_serial() */
-    int id;
+    sl_built built;           /* first: found again by schema id */
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;       /* reused for every datum of this schema */
@@ -32,19 +31,11 @@ typedef struct cached {
     int key_id;               /* fields_with_key was built for this key schema id */
     json_t *fields_with_key;  /* fields plus the key schema's fields */
     json_t *connect_schema;   /* sl_av_connect_schema(), built on first use */
-    struct cached *next;
 } cached;
 
-typedef struct thread_cache {
-    cached *head;
-    avro_reader_t reader;
-} thread_cache;
-
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-
-static void cached_free(cached *c)
+static void cached_free(sl_built *b)
 {
+    cached *c = (cached *)b;
     avro_value_decref(&c->value);
     avro_value_iface_decref(c->iface);
     avro_schema_decref(c->schema);
@@ -55,40 +46,38 @@ static void cached_free(cached *c)
     free(c);
 }
 
-static void cache_destroy(void *p)
+static const sl_built_kind avro_schemas = {"avro", cached_free};
+
+/* The thread's memory reader, pointed at each datum in turn: a built thing
+ * of its own kind, under schema id 0 of no registry. */
+typedef struct thread_reader {
+    sl_built built;
+    avro_reader_t reader;
+} thread_reader;
+
+static void reader_free(sl_built *b)
 {
-    thread_cache *tc = p;
-    if (!tc)
-        return;
-    for (cached *c = tc->head, *next; c; c = next) {
-        next = c->next;
-        cached_free(c);
-    }
-    if (tc->reader)
-        avro_reader_free(tc->reader);
-    free(tc);
+    avro_reader_free(((thread_reader *)b)->reader);
+    free(b);
 }
 
-static void cache_key_init(void) { pthread_key_create(&cache_key, cache_destroy); }
+static const sl_built_kind avro_readers = {"avro", reader_free};
 
-static thread_cache *get_cache(void)
+static avro_reader_t thread_avro_reader(void)
 {
-    pthread_once(&cache_once, cache_key_init);
-    thread_cache *tc = pthread_getspecific(cache_key);
-    if (!tc) {
-        tc = sl_xcalloc(1, sizeof(*tc));
-        tc->reader = avro_reader_memory("", 0);
-        pthread_setspecific(cache_key, tc);
+    thread_reader *t = (thread_reader *)sl_built_find(&avro_readers, NULL, 0);
+    if (!t) {
+        t = sl_xcalloc(1, sizeof(*t));
+        t->reader = avro_reader_memory("", 0);
+        sl_built_add(&t->built, &avro_readers, NULL, 0);
     }
-    return tc;
+    return t->reader;
 }
 
 void sl_avro_thread_cleanup(void)
 {
-    pthread_once(&cache_once, cache_key_init);
-    thread_cache *tc = pthread_getspecific(cache_key);
-    cache_destroy(tc);
-    pthread_setspecific(cache_key, NULL);
+    sl_built_clear(&avro_schemas);
+    sl_built_clear(&avro_readers);
 }
 
 /* ---- agreement with avro-c ----
@@ -166,20 +155,12 @@ static bool same_shape(shape_walk *w, const sl_av_node *n, avro_schema_t a, int 
     }
 }
 
-/* The cached schema @id, fetched and parsed on first use. */
-static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *err)
+/* The thread's schema @id, fetched and parsed on first use. */
+static cached *schema_for(sl_registry *reg, int id, sl_error *err)
 {
-    cached **pp = &tc->head;
-    for (cached *c = tc->head; c; pp = &c->next, c = c->next) {
-        if (c->id == id && c->reg == sl_registry_serial(reg)) {
-            if (c != tc->head) { /* move to front: most topics use one schema at a time */
-                *pp = c->next;
-                c->next = tc->head;
-                tc->head = c;
-            }
-            return c;
-        }
-    }
+    cached *found = (cached *)sl_built_find(&avro_schemas, reg, id);
+    if (found)
+        return found;
     if (!reg)
         return sl_error_set(err, SL_ERR_FATAL, "Avro needs a schema_registry section"), NULL;
     const sl_registry_schema *rs;
@@ -211,8 +192,6 @@ static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *
                NULL;
     }
     cached *c = sl_xcalloc(1, sizeof(*c));
-    c->reg = sl_registry_serial(reg);
-    c->id = id;
     c->schema = schema;
     c->tree = tree;
     c->key_id = -1;
@@ -228,9 +207,7 @@ static cached *schema_for(thread_cache *tc, sl_registry *reg, int id, sl_error *
         return NULL;
     }
     c->fields = sl_av_fields(tree->root);
-    c->next = tc->head;
-    tc->head = c;
-    log_debug("avro", "schema id %d parsed", id);
+    sl_built_add(&c->built, &avro_schemas, reg, id);
     return c;
 }
 
@@ -457,28 +434,16 @@ static json_t *conv(const avro_value_t *cv, const sl_av_node *n, bool connect, s
 
 static int wire_header(const void *buf, size_t len, int *id, sl_error *err)
 {
-    const unsigned char *b = buf;
-    if (len < 5)
-        return sl_error_set(err, SL_ERR_DATA,
-                            "%zu bytes, too short for the Confluent wire format (magic byte 0, 4-byte schema id, Avro data)",
-                            len);
-    if (b[0] != 0)
-        return sl_error_set(err, SL_ERR_DATA,
-                            "unknown magic byte 0x%02x (the Confluent wire format starts with 0x00)", b[0]);
-    uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
-    if (u > INT32_MAX)
-        return sl_error_set(err, SL_ERR_DATA, "schema id %" PRIu32 " out of range", u);
-    *id = (int)u;
-    return 0;
+    return sl_wire_header(buf, len, 5, "Avro data", id, err);
 }
 
-static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size_t len, bool connect,
+static int decode_wire(sl_registry *reg, const void *buf, size_t len, bool connect,
                        json_t **value, cached **which, sl_error *err)
 {
     int id = -1; /* set by wire_header(); initialised for the compiler */
     if (wire_header(buf, len, &id, err))
         return -1;
-    cached *c = schema_for(tc, reg, id, err);
+    cached *c = schema_for(reg, id, err);
     if (!c)
         return -1;
     const char *data = (const char *)buf + 5;
@@ -496,8 +461,9 @@ static int decode_wire(thread_cache *tc, sl_registry *reg, const void *buf, size
      * call writes its one error message for the whole process (Debian
      * builds it without THREADSAFE): two workers would write it at once on
      * every record. */
-    avro_reader_memory_set_source(tc->reader, data, (int64_t)(len - 5));
-    if (avro_value_read(tc->reader, &c->value))
+    avro_reader_t reader = thread_avro_reader();
+    avro_reader_memory_set_source(reader, data, (int64_t)(len - 5));
+    if (avro_value_read(reader, &c->value))
         return sl_error_set(err, SL_ERR_DATA, "corrupt or truncated Avro data (schema id %d): %s", id,
                             avro_strerror());
     sl_strbuf tmp = SL_STRBUF_INIT;
@@ -517,12 +483,12 @@ int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **
 {
     cached *c;
     *value = NULL;
-    if (decode_wire(get_cache(), reg, buf, len, false, value, &c, err))
+    if (decode_wire(reg, buf, len, false, value, &c, err))
         return -1;
     if (fields)
         *fields = json_incref(c->fields);
     if (schema_id)
-        *schema_id = c->id;
+        *schema_id = c->built.id;
     return 0;
 }
 
@@ -532,16 +498,16 @@ int sl_avro_decode_connect(sl_registry *reg, const void *buf, size_t len, json_t
     cached *c;
     json_t *payload;
     *envelope = NULL;
-    if (decode_wire(get_cache(), reg, buf, len, true, &payload, &c, err))
+    if (decode_wire(reg, buf, len, true, &payload, &c, err))
         return -1;
     if (!c->connect_schema && !(c->connect_schema = sl_av_connect_schema(c->tree->root))) {
         json_decref(payload);
         return sl_error_set(err, SL_ERR_DATA,
-                            "schema id %d expands to more than 20000 Kafka Connect schema nodes", c->id);
+                            "schema id %d expands to more than 20000 Kafka Connect schema nodes", c->built.id);
     }
     *envelope = json_pack("{s:O, s:o}", "schema", c->connect_schema, "payload", payload);
     if (schema_id)
-        *schema_id = c->id;
+        *schema_id = c->built.id;
     return 0;
 }
 
@@ -557,7 +523,7 @@ int sl_avro_decode_key(sl_decoder *d, const sl_record *rec, json_t **out, sl_err
 /* The value's fields plus the key schema's: a field of the key record is
  * marked "key": true (auto_create takes the primary key from them) and
  * added when the value lacks it (the mapper fills it from the record key). */
-static json_t *fields_with_key(thread_cache *tc, sl_decoder *d, const sl_record *rec, cached *vc)
+static json_t *fields_with_key(sl_decoder *d, const sl_record *rec, cached *vc)
 {
     int kid = -1;
     if (!vc->fields || !rec->key || d->route->key_format != SL_KEYFMT_AVRO ||
@@ -565,7 +531,7 @@ static json_t *fields_with_key(thread_cache *tc, sl_decoder *d, const sl_record 
         return json_incref(vc->fields);
     if (vc->fields_with_key && vc->key_id == kid)
         return json_incref(vc->fields_with_key);
-    cached *kc = schema_for(tc, d->registry, kid, NULL); /* cached by sl_avro_decode_key() */
+    cached *kc = schema_for(d->registry, kid, NULL); /* cached by sl_avro_decode_key() */
     json_t *kf = kc ? kc->fields : NULL;
     if (!kf)
         return json_incref(vc->fields);
@@ -580,16 +546,15 @@ static int avro_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_e
 {
     if (!rec->value)
         return sl_decode_tombstone(d, out);
-    thread_cache *tc = get_cache();
     cached *c;
-    if (decode_wire(tc, d->registry, rec->value, rec->value_len, false, &out->value, &c, err))
+    if (decode_wire(d->registry, rec->value, rec->value_len, false, &out->value, &c, err))
         return -1;
     if (!json_is_object(out->value))
         return sl_error_set(err, SL_ERR_DATA, "schema id %d is not a record: a row needs named fields",
-                            c->id);
+                            c->built.id);
     out->op = SL_OP_UPSERT;
-    out->schema_id = c->id;
-    out->fields = fields_with_key(tc, d, rec, c);
+    out->schema_id = c->built.id;
+    out->fields = fields_with_key(d, rec, c);
     return 0;
 }
 

@@ -110,10 +110,6 @@ int sl_avro_decode_wire(sl_registry *reg, const void *buf, size_t len, json_t **
 int sl_avro_decode_connect(sl_registry *reg, const void *buf, size_t len, json_t **envelope,
                            int *schema_id, sl_error *err);
 
-/* sl_registry_serial() - distinguishes registries across their lifetimes
- * (an address can be reused after sl_registry_free()); 0 for NULL. */
-unsigned long sl_registry_serial(const sl_registry *r);
-
 /* sl_avro_thread_cleanup() - free the calling thread's schema cache now
  * (it is freed at thread exit otherwise). */
 void sl_avro_thread_cleanup(void);

@@ -23,7 +23,6 @@
  * reader (json_cells.c) takes the records of a schema id once the general
  * path has written one of them (and so created or evolved the table). */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,41 +30,27 @@
 #include "json_schema_int.h"
 #include "sluice/cells.h"
 #include "sluice/registry.h"
+#include "wire_int.h"
 
-unsigned long sl_registry_serial(const sl_registry *r);
-
+/* each thread's built schemas (wire_int.h) */
 typedef struct js_cached {
-    unsigned long reg;
-    int id;
+    sl_built built;
     json_t *fields; /* NULL: the schema is not of an object with properties */
     int key_id;        /* with_key was made with the key schema of this id */
     json_t *with_key;  /* fields plus the key schema's (sl_fields_with_key()) */
-    struct js_cached *next;
 } js_cached;
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-
-static void cache_destroy(void *p)
+static void cached_free(sl_built *b)
 {
-    js_cached *c = p;
-    while (c) {
-        js_cached *next = c->next;
-        json_decref(c->fields);
-        json_decref(c->with_key);
-        free(c);
-        c = next;
-    }
+    js_cached *c = (js_cached *)b;
+    json_decref(c->fields);
+    json_decref(c->with_key);
+    free(c);
 }
 
-static void cache_key_init(void) { pthread_key_create(&cache_key, cache_destroy); }
+static const sl_built_kind js_schemas = {"json-schema", cached_free};
 
-void sl_json_schema_thread_cleanup(void)
-{
-    pthread_once(&cache_once, cache_key_init);
-    cache_destroy(pthread_getspecific(cache_key));
-    pthread_setspecific(cache_key, NULL);
-}
+void sl_json_schema_thread_cleanup(void) { sl_built_clear(&js_schemas); }
 
 /* ---- schema -> fields ---- */
 
@@ -240,12 +225,9 @@ json_t *sl_json_schema_fields(const json_t *schema, const json_t *refs)
 
 static js_cached *schema_for(sl_registry *reg, int id, sl_error *err)
 {
-    pthread_once(&cache_once, cache_key_init);
-    js_cached *head = pthread_getspecific(cache_key);
-    unsigned long serial = sl_registry_serial(reg);
-    for (js_cached *c = head; c; c = c->next)
-        if (c->id == id && c->reg == serial)
-            return c;
+    js_cached *found = (js_cached *)sl_built_find(&js_schemas, reg, id);
+    if (found)
+        return found;
     const sl_registry_schema *rs;
     if (sl_registry_get(reg, id, &rs, err))
         return NULL;
@@ -269,13 +251,10 @@ static js_cached *schema_for(sl_registry *reg, int id, sl_error *err)
         json_object_set_new(refs, rs->refs[i].name, r);
     }
     js_cached *c = sl_xcalloc(1, sizeof(*c));
-    c->reg = serial;
-    c->id = id;
     c->fields = sl_json_schema_fields(root, refs);
     json_decref(refs);
     json_decref(root);
-    c->next = head;
-    pthread_setspecific(cache_key, c);
+    sl_built_add(&c->built, &js_schemas, reg, id);
     return c;
 }
 
@@ -285,19 +264,12 @@ static int wire(sl_registry *reg, const void *buf, size_t len, const char **body
                 js_cached **which, sl_error *err)
 {
     const unsigned char *b = buf;
-    if (len < 5)
-        return sl_error_set(err, SL_ERR_DATA,
-                            "%zu bytes, too short for the Confluent wire format (magic byte 0, 4-byte schema id, JSON)",
-                            len);
-    if (b[0] != 0)
-        return sl_error_set(err, SL_ERR_DATA,
-                            "unknown magic byte 0x%02x (the Confluent wire format starts with 0x00)", b[0]);
-    uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
-    if (u > INT32_MAX)
-        return sl_error_set(err, SL_ERR_DATA, "schema id %" PRIu32 " out of range", u);
+    int id = -1; /* set by sl_wire_header(); initialised for the compiler */
+    if (sl_wire_header(buf, len, 5, "JSON", &id, err))
+        return -1;
     if (!reg)
         return sl_error_set(err, SL_ERR_FATAL, "JSON Schema needs a schema_registry section");
-    js_cached *c = schema_for(reg, (int)u, err);
+    js_cached *c = schema_for(reg, id, err);
     if (!c)
         return -1;
     *body = (const char *)b + 5;
@@ -315,7 +287,7 @@ int sl_json_schema_wire(sl_registry *reg, const void *buf, size_t len, const cha
     if (fields)
         *fields = c->fields;
     if (schema_id)
-        *schema_id = c->id;
+        *schema_id = c->built.id;
     return 0;
 }
 
@@ -354,11 +326,11 @@ static int json_schema_decode(sl_decoder *d, const sl_record *rec, sl_change *ou
     js_cached *c;
     if (wire(d->registry, rec->value, rec->value_len, &body, &len, &c, err))
         return -1;
-    out->schema_id = c->id;
-    if (!(out->value = load(body, len, c->id, err)))
+    out->schema_id = c->built.id;
+    if (!(out->value = load(body, len, c->built.id, err)))
         return -1;
     if (!json_is_object(out->value))
-        return sl_error_set(err, SL_ERR_DATA, "schema id %d: the value is JSON but not an object", c->id);
+        return sl_error_set(err, SL_ERR_DATA, "schema id %d: the value is JSON but not an object", c->built.id);
     out->op = SL_OP_UPSERT;
     json_t *fields = c->fields;
     js_cached *kc;
@@ -366,10 +338,10 @@ static int json_schema_decode(sl_decoder *d, const sl_record *rec, sl_change *ou
     size_t kl;
     if (fields && rec->key && d->route->key_format == SL_KEYFMT_JSON_SCHEMA &&
         wire(d->registry, rec->key, rec->key_len, &kb, &kl, &kc, NULL) == 0 && kc->fields) {
-        if (!c->with_key || c->key_id != kc->id) {
+        if (!c->with_key || c->key_id != kc->built.id) {
             json_decref(c->with_key);
             c->with_key = sl_fields_with_key(c->fields, kc->fields);
-            c->key_id = kc->id;
+            c->key_id = kc->built.id;
         }
         fields = c->with_key;
     }

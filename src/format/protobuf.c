@@ -10,7 +10,6 @@
  * registry and schema id; the registry's answers are shared (registry.c). */
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,40 +18,25 @@
 #include "sluice/decoder.h"
 #include "sluice/registry.h"
 #include "sluice/textfmt.h"
-
-unsigned long sl_registry_serial(const sl_registry *r);
+#include "wire_int.h"
 
 #define MAX_INDEXES 64 /* message nesting a path may name */
 
+/* each thread's built schemas (wire_int.h) */
 typedef struct pb_cached {
-    unsigned long reg;
-    int id;
+    sl_built built;
     sl_pb_schema *schema;
-    struct pb_cached *next;
 } pb_cached;
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-
-static void cache_destroy(void *p)
+static void cached_free(sl_built *b)
 {
-    pb_cached *c = p;
-    while (c) {
-        pb_cached *next = c->next;
-        sl_pb_schema_free(c->schema);
-        free(c);
-        c = next;
-    }
+    sl_pb_schema_free(((pb_cached *)b)->schema);
+    free(b);
 }
 
-static void cache_key_init(void) { pthread_key_create(&cache_key, cache_destroy); }
+static const sl_built_kind pb_schemas = {"protobuf", cached_free};
 
-void sl_protobuf_thread_cleanup(void)
-{
-    pthread_once(&cache_once, cache_key_init);
-    cache_destroy(pthread_getspecific(cache_key));
-    pthread_setspecific(cache_key, NULL);
-}
+void sl_protobuf_thread_cleanup(void) { sl_built_clear(&pb_schemas); }
 
 /* ---- text forms (decoder.h) for protobuf_reflect.cc ---- */
 
@@ -103,12 +87,9 @@ json_t *sl_pb_bytes_json(const void *buf, size_t len)
 
 static sl_pb_schema *schema_for(sl_registry *reg, int id, sl_error *err)
 {
-    pthread_once(&cache_once, cache_key_init);
-    pb_cached *head = pthread_getspecific(cache_key);
-    unsigned long serial = sl_registry_serial(reg);
-    for (pb_cached *c = head; c; c = c->next)
-        if (c->id == id && c->reg == serial)
-            return c->schema;
+    pb_cached *found = (pb_cached *)sl_built_find(&pb_schemas, reg, id);
+    if (found)
+        return found->schema;
     const sl_registry_schema *rs;
     if (sl_registry_get(reg, id, &rs, err))
         return NULL;
@@ -130,11 +111,8 @@ static sl_pb_schema *schema_for(sl_registry *reg, int id, sl_error *err)
     }
     sl_strbuf_free(&why);
     pb_cached *c = sl_xcalloc(1, sizeof(*c));
-    c->reg = serial;
-    c->id = id;
     c->schema = s;
-    c->next = head;
-    pthread_setspecific(cache_key, c);
+    sl_built_add(&c->built, &pb_schemas, reg, id);
     return s;
 }
 
@@ -173,18 +151,9 @@ int sl_protobuf_wire(sl_registry *reg, const void *buf, size_t len, sl_pb_msg **
                      size_t *body_len, int *schema_id, sl_error *err)
 {
     const unsigned char *b = buf, *end = b + len;
-    if (len < 6)
-        return sl_error_set(err, SL_ERR_DATA,
-                            "%zu bytes, too short for the Confluent wire format (magic byte 0, 4-byte schema id, "
-                            "message indexes, Protobuf data)",
-                            len);
-    if (b[0] != 0)
-        return sl_error_set(err, SL_ERR_DATA,
-                            "unknown magic byte 0x%02x (the Confluent wire format starts with 0x00)", b[0]);
-    uint32_t u = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
-    if (u > INT32_MAX)
-        return sl_error_set(err, SL_ERR_DATA, "schema id %" PRIu32 " out of range", u);
-    int id = (int)u;
+    int id = -1; /* set by sl_wire_header(); initialised for the compiler */
+    if (sl_wire_header(buf, len, 6, "message indexes, Protobuf data", &id, err))
+        return -1;
     const unsigned char *p = b + 5;
     uint64_t raw;
     int path[MAX_INDEXES] = {0};

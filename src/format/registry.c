@@ -21,6 +21,7 @@
 #include "sluice/log.h"
 #include "sluice/redact.h"
 #include "sluice/strbuf.h"
+#include "wire_int.h"
 
 #define MAX_RESPONSE (16 << 20) /* no schema is this large; bounds a misbehaving server */
 
