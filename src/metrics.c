@@ -62,8 +62,9 @@ static const family families[SL_M_COUNT] = {
     [SL_M_ASSIGNED] = {"sluice_assigned_partitions", GAUGE, "Partitions assigned to this process's workers.",
                        {NULL}, 1, NULL, 0},
     [SL_M_LAG] = {"sluice_consumer_lag", GAUGE,
-                  "Records between the group's committed offset and the high watermark (librdkafka statistics).",
-                  {"topic", "partition"}, 1, NULL, 0},
+                  "Records between the group's committed offset and the high watermark (librdkafka statistics), "
+                  "per consumer group: kafka.group.id, and <group.id>.<target> for each fan-out pipeline.",
+                  {"group", "topic", "partition"}, 1, NULL, 0},
     [SL_M_LAST_COMMIT] = {"sluice_last_commit_timestamp_seconds", GAUGE,
                           "Unix time of the last batch committed to a target.", {"target"}, 1000, NULL, 0},
     [SL_M_TARGET_UP] = {"sluice_target_up", GAUGE, "1 when the last connection or write to a target succeeded.",
@@ -361,8 +362,8 @@ static void render_family(sl_metrics *m, sl_metric_id id, sl_strbuf *o)
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
     sl_strbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, type_names[f->kind]);
     bool per_topic = id == SL_M_LAG && !m->lag_per_partition;
-    /* lag per topic only: sum the partitions of each topic */
-    char **done = NULL;
+    /* lag per group and topic only: sum the partitions of each */
+    sl_series **done = NULL;
     size_t ndone = 0;
     sl_series *over = m->overflow[id];
     for (sl_series *s = m->head[id]; s || (over && !over->discard); s = s ? s->next : NULL) {
@@ -375,18 +376,19 @@ static void render_family(sl_metrics *m, sl_metric_id id, sl_strbuf *o)
         if (per_topic) {
             bool seen = false;
             for (size_t i = 0; i < ndone; i++)
-                if (!strcmp(done[i], s->labels[0]))
+                if (!strcmp(done[i]->labels[0], s->labels[0]) && !strcmp(done[i]->labels[1], s->labels[1]))
                     seen = true;
             if (seen)
                 continue;
-            done = sl_xrealloc(done, (ndone + 1) * sizeof(char *));
-            done[ndone++] = s->labels[0];
+            done = sl_xrealloc(done, (ndone + 1) * sizeof(*done));
+            done[ndone++] = s;
             int64_t sum = 0;
             for (sl_series *t = s; t && t != m->overflow[id]; t = t->next)
-                if (!atomic_load(&t->hidden) && !strcmp(t->labels[0], s->labels[0]))
+                if (!atomic_load(&t->hidden) && !strcmp(t->labels[0], s->labels[0]) &&
+                    !strcmp(t->labels[1], s->labels[1]))
                     sum += atomic_load(&t->value);
             sl_strbuf_puts(o, f->name);
-            put_labels(o, f, s->labels, NULL, NULL, 1);
+            put_labels(o, f, s->labels, NULL, NULL, 2);
             put_number(o, (double)sum);
             continue;
         }
@@ -500,7 +502,7 @@ int sl_metrics_write_file(sl_metrics *m, const char *path)
     return rc;
 }
 
-void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len)
+void sl_metrics_kafka_stats(sl_metrics *m, const char *group, const char *json, size_t len)
 {
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *topics = json_object_get(root, "topics");
@@ -519,7 +521,7 @@ void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len)
              * desired here: they are left to the worker that holds them */
             if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0) {
                 /* looked up and set under the lock: sl_metrics_lag_forget() frees lag series */
-                const char *l[3] = {topic, pkey, NULL};
+                const char *l[3] = {group, topic, pkey};
                 pthread_mutex_lock(&m->lock);
                 sl_series_set(series_locked(m, SL_M_LAG, l), json_integer_value(lag));
                 pthread_mutex_unlock(&m->lock);
@@ -529,7 +531,7 @@ void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len)
     json_decref(root);
 }
 
-void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition)
+void sl_metrics_lag_forget(sl_metrics *m, const char *group, const char *topic, int32_t partition)
 {
     char p[16];
     snprintf(p, sizeof(p), "%d", (int)partition);
@@ -539,7 +541,7 @@ void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition)
      * under the lock, and no caller keeps them) */
     for (sl_series **x = &m->head[SL_M_LAG]; *x;) {
         sl_series *s = *x;
-        if (!strcmp(s->labels[0], topic) && !strcmp(s->labels[1], p)) {
+        if (!strcmp(s->labels[0], group) && !strcmp(s->labels[1], topic) && !strcmp(s->labels[2], p)) {
             *x = s->next;
             series_free(s);
             m->nseries[SL_M_LAG]--;

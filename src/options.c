@@ -136,8 +136,8 @@ const sl_option sl_options[] = {
      "Address of the admin server, `HOST:PORT` (`127.0.0.1:9464`, `[::]:9464`, `0.0.0.0:9464`). "
      "Serves `/metrics` (Prometheus text format), `/healthz` (liveness) and `/readyz` (readiness)."},
     {SEC_ADMIN, "partition_lag", OPT_BOOL, TOP(admin.partition_lag), 0, "true", false, NULL,
-     "`sluice_consumer_lag` per topic and partition; false: per topic only (fewer series for "
-     "topics with many partitions)."},
+     "`sluice_consumer_lag` per consumer group, topic and partition; false: per group and topic only "
+     "(fewer series for topics with many partitions)."},
     {SEC_ADMIN, "max_series", OPT_INT, TOP(admin.max_series), 0, "2000", false, NULL,
      "Most series one metric family keeps (label sets such as topic and partition, or a "
      "templated table). Past it, a counter's or histogram's new label sets add to one series "

@@ -26,7 +26,7 @@ typedef enum sl_metric_id {
     SL_M_FLUSH_SECONDS,    /* histogram sluice_flush_duration_seconds{target} */
     SL_M_FLUSH_ROWS,       /* histogram sluice_flush_rows{target} */
     SL_M_ASSIGNED,         /* gauge     sluice_assigned_partitions */
-    SL_M_LAG,              /* gauge     sluice_consumer_lag{topic,partition} */
+    SL_M_LAG,              /* gauge     sluice_consumer_lag{group,topic,partition} */
     SL_M_LAST_COMMIT,      /* gauge     sluice_last_commit_timestamp_seconds{target} (set in ms) */
     SL_M_TARGET_UP,        /* gauge     sluice_target_up{target} */
     SL_M_PAUSED,           /* gauge     sluice_paused_partitions */
@@ -87,11 +87,14 @@ void sl_metrics_render(sl_metrics *m, sl_strbuf *out);
 int sl_metrics_write_file(sl_metrics *m, const char *path);
 
 /* sl_metrics_kafka_stats() - read librdkafka's statistics JSON (the
- * stats_cb payload) and set sluice_consumer_lag for every partition the
- * consumer has assigned (desired). */
-void sl_metrics_kafka_stats(sl_metrics *m, const char *json, size_t len);
-/* sl_metrics_lag_forget() - a partition was revoked: free its lag series
- * (a consumer that reports it again makes a new one). */
-void sl_metrics_lag_forget(sl_metrics *m, const char *topic, int32_t partition);
+ * stats_cb payload) of a consumer in @group and set sluice_consumer_lag for
+ * every partition the consumer has assigned (desired).  Each pipeline
+ * (pipeline.h) reports under its own group, so the series stay one per
+ * group, topic and partition: at most (1 + fan-out targets) x partitions. */
+void sl_metrics_kafka_stats(sl_metrics *m, const char *group, const char *json, size_t len);
+/* sl_metrics_lag_forget() - a partition was revoked from a consumer in
+ * @group: free its lag series (a consumer that reports it again makes a
+ * new one). */
+void sl_metrics_lag_forget(sl_metrics *m, const char *group, const char *topic, int32_t partition);
 
 #endif

@@ -250,7 +250,7 @@ static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool los
     sl_worker_carry_forget(w);
     for (int i = 0; i < l->cnt; i++) {
         log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
-        sl_metrics_lag_forget(w->rt->metrics, l->elems[i].topic, l->elems[i].partition);
+        sl_metrics_lag_forget(w->rt->metrics, w->group, l->elems[i].topic, l->elems[i].partition);
         sl_parts_revoke(&w->parts, l->elems[i].topic, l->elems[i].partition, in_write);
     }
 }
@@ -324,7 +324,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     sl_worker *w = opaque;
-    sl_metrics_kafka_stats(w->rt->metrics, json, len);
+    sl_metrics_kafka_stats(w->rt->metrics, w->group, json, len);
     return 0; /* librdkafka frees @json */
 }
 
@@ -395,14 +395,11 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
     rd_kafka_conf_set(c, "enable.auto.commit", "false", es, sizeof(es));
     rd_kafka_conf_set(c, "enable.auto.offset.store", "false", es, sizeof(es));
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
-    /* consumer lag for /metrics comes from librdkafka's statistics */
-    if (w->pipe_target == SL_PIPE_MAIN) {
-        /* only the main group's: the lag series name a topic and partition,
-         * not a group, so a fan-out pipeline's would overwrite them */
-        if (!sl_config_kafka_get(w->cfg, "statistics.interval.ms"))
-            rd_kafka_conf_set(c, "statistics.interval.ms", "5000", es, sizeof(es));
-        rd_kafka_conf_set_stats_cb(c, stats_cb);
-    }
+    /* consumer lag for /metrics comes from librdkafka's statistics, each
+     * pipeline's under its own group (a fan-out pipeline's is <group.id>.<target>) */
+    if (!sl_config_kafka_get(w->cfg, "statistics.interval.ms"))
+        rd_kafka_conf_set(c, "statistics.interval.ms", "5000", es, sizeof(es));
+    rd_kafka_conf_set_stats_cb(c, stats_cb);
     rd_kafka_conf_set_error_cb(c, error_cb);
     rd_kafka_conf_set_opaque(c, w);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, es, sizeof(es));

@@ -117,7 +117,8 @@ START_TEST(metrics_scraped_by_prometheus)
     /* lag comes from librdkafka's statistics: wait for every partition at 0 */
     snprintf(p.url, sizeof(p.url), "%s/metrics", base);
     char lag0[512];
-    snprintf(lag0, sizeof(lag0), "sluice_consumer_lag{topic=\"%s\",partition=\"%d\"} 0\n", topic, NPARTS - 1);
+    snprintf(lag0, sizeof(lag0), "sluice_consumer_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"} 0\n", group, topic,
+             NPARTS - 1);
     p.needle = lag0;
     ck_assert_msg(ts_wait_until(body_has, &p, 60000), "no lag 0 for the last partition:\n%s", p.body.data);
     const char *text = p.body.data;

@@ -104,6 +104,15 @@ START_TEST(exposition_passes_promtool)
 }
 END_TEST
 
+static size_t count_lines(const char *text, const char *prefix)
+{
+    size_t n = 0;
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, prefix, strlen(prefix)))
+            n++;
+    return n;
+}
+
 /* librdkafka's statistics: consumer_lag per assigned partition; partition
  * -1 and partitions no longer desired are not shown. */
 START_TEST(lag_from_librdkafka_statistics)
@@ -115,11 +124,11 @@ START_TEST(lag_from_librdkafka_statistics)
         "\"0\":{\"partition\":0,\"desired\":true,\"hi_offset\":100,\"committed_offset\":60,\"consumer_lag\":40},"
         "\"1\":{\"partition\":1,\"desired\":true,\"hi_offset\":10,\"committed_offset\":-1001,\"consumer_lag\":7},"
         "\"-1\":{\"partition\":-1,\"desired\":false,\"consumer_lag\":-1}}}}}";
-    sl_metrics_kafka_stats(m, stats1, strlen(stats1));
+    sl_metrics_kafka_stats(m, "g", stats1, strlen(stats1));
     sl_strbuf text = SL_STRBUF_INIT;
     sl_metrics_render(m, &text);
-    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{topic=\"orders\",partition=\"0\"} 40\n"), "%s", text.data);
-    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{topic=\"orders\",partition=\"1\"} 7\n"), "%s", text.data);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g\",topic=\"orders\",partition=\"0\"} 40\n"), "%s", text.data);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g\",topic=\"orders\",partition=\"1\"} 7\n"), "%s", text.data);
     ck_assert_msg(!strstr(text.data, "partition=\"-1\""), "%s", text.data);
     sl_strbuf_free(&text);
     /* partition 1 now held by another worker of the process: that worker
@@ -128,11 +137,24 @@ START_TEST(lag_from_librdkafka_statistics)
         "{\"topics\":{\"orders\":{\"partitions\":{"
         "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":0},"
         "\"1\":{\"partition\":1,\"desired\":false,\"consumer_lag\":7}}}}}";
-    sl_metrics_lag_forget(m, "orders", 1);
-    sl_metrics_kafka_stats(m, stats2, strlen(stats2));
+    sl_metrics_lag_forget(m, "g", "orders", 1);
+    sl_metrics_kafka_stats(m, "g", stats2, strlen(stats2));
     sl_metrics_render(m, &text);
-    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{topic=\"orders\",partition=\"0\"} 0\n"), "%s", text.data);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g\",topic=\"orders\",partition=\"0\"} 0\n"), "%s", text.data);
     ck_assert_msg(!strstr(text.data, "partition=\"1\""), "a revoked partition is still shown:\n%s", text.data);
+    sl_strbuf_free(&text);
+    /* a fan-out pipeline's consumer, in its own group, holds the same
+     * partitions: its series are its own, and revoking one of them leaves
+     * the main group's */
+    sl_metrics_kafka_stats(m, "g.crate", stats1, strlen(stats1));
+    sl_metrics_kafka_stats(m, "g", stats2, strlen(stats2));
+    sl_metrics_lag_forget(m, "g.crate", "orders", 0);
+    sl_metrics_render(m, &text);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g\",topic=\"orders\",partition=\"0\"} 0\n"), "%s",
+                  text.data);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g.crate\",topic=\"orders\",partition=\"1\"} 7\n"),
+                  "%s", text.data);
+    ck_assert_uint_eq(count_lines(text.data, "sluice_consumer_lag{"), 2);
     sl_strbuf_free(&text);
     sl_metrics_free(m);
     sl_config_free(cfg);
@@ -142,9 +164,16 @@ START_TEST(lag_from_librdkafka_statistics)
                "targets:\n  pg:\n    type: postgresql\n    dsn: host=x\n"
                "routes:\n  - topics: [orders]\n    target: pg\n    table: t\n");
     m = sl_metrics_new(cfg);
-    sl_metrics_kafka_stats(m, stats1, strlen(stats1));
+    sl_metrics_kafka_stats(m, "g", stats1, strlen(stats1));
     sl_metrics_render(m, &text);
-    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{topic=\"orders\"} 47\n"), "%s", text.data);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g\",topic=\"orders\"} 47\n"), "%s", text.data);
+    /* per group: another group's partitions of the topic are not added */
+    sl_metrics_kafka_stats(m, "g.crate", stats2, strlen(stats2));
+    sl_strbuf_free(&text);
+    sl_metrics_render(m, &text);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g\",topic=\"orders\"} 47\n"), "%s", text.data);
+    ck_assert_msg(strstr(text.data, "sluice_consumer_lag{group=\"g.crate\",topic=\"orders\"} 0\n"), "%s", text.data);
+    ck_assert_uint_eq(count_lines(text.data, "sluice_consumer_lag{"), 2);
     char out[4096];
     ck_assert_msg(promtool(text.data, out, sizeof(out)) == 0, "%s", out);
     sl_strbuf_free(&text);
@@ -223,15 +252,6 @@ START_TEST(admin_server_over_http)
 }
 END_TEST
 
-static size_t count_lines(const char *text, const char *prefix)
-{
-    size_t n = 0;
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (!strncmp(l, prefix, strlen(prefix)))
-            n++;
-    return n;
-}
-
 /* Issue 22, finding 6: metric series were never freed: under topic_pattern
  * the label sets made from topic names (and partitions, and templated
  * tables) grew without bound.  Now a family keeps admin.max_series, the
@@ -269,7 +289,7 @@ START_TEST(metric_series_are_bounded)
             sl_strbuf_printf(&stats, "%s\"%d\":{\"partition\":%d,\"desired\":true,\"consumer_lag\":%d}", p ? "," : "",
                              round * 10 + p, round * 10 + p, p + 1);
         sl_strbuf_puts(&stats, "}}}}");
-        sl_metrics_kafka_stats(m, stats.data, stats.len);
+        sl_metrics_kafka_stats(m, "g", stats.data, stats.len);
         sl_strbuf_free(&stats);
         sl_metrics_render(m, &text);
         ck_assert_uint_eq(count_lines(text.data, "sluice_consumer_lag{"), 10);
@@ -277,7 +297,7 @@ START_TEST(metric_series_are_bounded)
                       "round %d:\n%s", round, text.data);
         sl_strbuf_free(&text);
         for (int p = 0; p < 10; p++)
-            sl_metrics_lag_forget(m, "t", round * 10 + p);
+            sl_metrics_lag_forget(m, "g", "t", round * 10 + p);
     }
     sl_metrics_render(m, &text);
     ck_assert_uint_eq(count_lines(text.data, "sluice_consumer_lag{"), 0);
