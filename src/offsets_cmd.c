@@ -81,6 +81,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
     const struct rd_kafka_group_list *groups = NULL;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
     sl_sink *sink = NULL;
+    rd_kafka_t *gk = NULL; /* a consumer in the route's group, when it is not the main one */
     sl_error err;
     sink = sl_sink_new(r->target, 0);
     bool in_db = sl_sink_exactly_once(sink);
@@ -156,6 +157,21 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         if (!same)
             goto out;
     }
+    /* committed offsets are read and written in the handle's own group:
+     * a fan-out route's pipeline group needs a handle of its own */
+    const char *main_group = sl_config_kafka_get(cfg, "group.id");
+    if (strcmp(group, main_group ? main_group : "")) {
+        rd_kafka_conf_t *gc = sl_kafka_conf(cfg, false, es, sizeof(es));
+        if (gc) {
+            rd_kafka_conf_set(gc, "enable.auto.commit", "false", es, sizeof(es));
+            rd_kafka_conf_set(gc, "group.id", group, es, sizeof(es));
+            gk = rd_kafka_new(RD_KAFKA_CONSUMER, gc, es, sizeof(es));
+        }
+        if (!gk) {
+            fprintf(stderr, "sluice offsets: a consumer of group '%s': %s\n", group, es);
+            goto out;
+        }
+    }
     e = rd_kafka_list_groups(rk, group, &groups, 10000);
     if (e && !in_db) {
         fprintf(stderr, "sluice offsets: cannot describe group '%s' (%s), so cannot tell whether it is stopped\n",
@@ -177,7 +193,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         goto out;
     }
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(l);
-    rd_kafka_committed(rk, committed, 10000);
+    rd_kafka_committed(gk ? gk : rk, committed, 10000);
     sl_offset *offs = sl_xcalloc((size_t)l->cnt, sizeof(*offs));
     printf("%s offsets of route '%s', group '%s':\n", dry_run ? "would set" : "setting", r->name, group);
     for (int i = 0; i < l->cnt; i++) {
@@ -194,7 +210,7 @@ int sl_app_offsets(const sl_config *cfg, const char *route_name, const char *whe
         rc = 0;
     } else if (in_db && sink->ops->set_offsets(sink, group, offs, (size_t)l->cnt, &err)) {
         fprintf(stderr, "sluice offsets: writing sluice.offsets failed: %s\n", err.msg);
-    } else if ((e = rd_kafka_commit(rk, l, 0))) {
+    } else if ((e = rd_kafka_commit(gk ? gk : rk, l, 0))) {
         fprintf(stderr, "sluice offsets: committing to Kafka failed: %s%s\n", rd_kafka_err2str(e),
                 in_db ? " (the database holds the new offsets, which is what sluice resumes from)" : "");
         rc = in_db ? 0 : 1;
@@ -211,6 +227,8 @@ out:
         rd_kafka_metadata_destroy(md);
     if (groups)
         rd_kafka_group_list_destroy(groups);
+    if (gk)
+        rd_kafka_destroy(gk);
     rd_kafka_destroy(rk);
     return rc;
 }
