@@ -13,7 +13,11 @@
  *    with the log (all or nothing); at the end every record is in the log
  *    exactly once and CrateDB holds every key's last value;
  *  - child tables (routes[].explode): an order's items replaced as a whole,
- *    deleted with it, and dead-lettered by their route alone. */
+ *    deleted with it, and dead-lettered by their route alone;
+ *  - sluice_consumer_lag per group: CrateDB's pipeline, down, lags under
+ *    "<group.id>.crate" while PostgreSQL's group is at 0, each value the
+ *    broker's high watermark minus that group's committed offset; its route
+ *    with transforms and table-name rules of its own. */
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -490,6 +494,158 @@ START_TEST(child_tables)
 }
 END_TEST
 
+typedef struct waitlag {
+    const char *url, *topic;
+    const char *groups[2];
+    sl_strbuf body;
+    double got[2][2], want[2][2];
+} waitlag;
+
+/* Every (group, partition)'s sluice_consumer_lag in one scrape equals the
+ * topic's high watermark minus that group's committed offset, as the
+ * broker says now. */
+static bool lag_matches(void *arg)
+{
+    waitlag *w = arg;
+    if (ts_http_get(w->url, &w->body) != 200)
+        return false;
+    bool ok = true;
+    for (int g = 0; g < 2; g++)
+        for (int p = 0; p < 2; p++) {
+            char series[600];
+            snprintf(series, sizeof(series), "sluice_consumer_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"}",
+                     w->groups[g], w->topic, p);
+            int64_t committed = ts_kafka_committed(w->groups[g], w->topic, p);
+            w->got[g][p] = ts_metric(w->body.data, series);
+            w->want[g][p] = committed < 0 ? -2 : (double)(ts_kafka_high_watermark(w->topic, p) - committed);
+            ok &= w->got[g][p] == w->want[g][p];
+        }
+    return ok;
+}
+
+static void wait_lag(waitlag *w, double main_lag, double fan_lag, const char *log)
+{
+    bool ok = ts_wait_until(lag_matches, w, 60000);
+    char *tail = sc_log_tail(log, 1500);
+    sl_strbuf lags = SL_STRBUF_INIT; /* the scrape's lag lines */
+    for (const char *l = w->body.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, "sluice_consumer_lag{", 20))
+            sl_strbuf_append(&lags, l, strchr(l, '\n') ? (size_t)(strchr(l, '\n') - l) + 1 : strlen(l));
+    ck_assert_msg(ok && w->got[0][0] == main_lag && w->got[0][1] == main_lag && w->got[1][0] == fan_lag &&
+                      w->got[1][1] == fan_lag,
+                  "lag of %s: %g %g (broker: %g %g), of %s: %g %g (broker: %g %g); expected %g and %g\n%s\n%s",
+                  w->groups[0], w->got[0][0], w->got[0][1], w->want[0][0], w->want[0][1], w->groups[1], w->got[1][0],
+                  w->got[1][1], w->want[1][0], w->want[1][1], main_lag, fan_lag, lags.data ? lags.data : "", tail);
+    sl_strbuf_free(&lags);
+    free(tail);
+}
+
+/* Records @from..@to-1 of the lag test: id i to partition i %% 2, at
+ * offset i / 2; 3 and 7 (partition 1) are tests, which the CrateDB route's
+ * filter drops. */
+static void produce_lag(const char *topic, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char value[96];
+        snprintf(value, sizeof(value), "{\"id\":%d,\"v\":\"a%d\",\"status\":\"%s\"}", i, i, i % 4 == 3 ? "test" : "ok");
+        ts_produce_str(topic, i % 2, NULL, value);
+    }
+    ts_flush();
+}
+
+/* sluice_consumer_lag of a fan-out pipeline, under its own group: CrateDB
+ * down, its pipeline lags under "<group.id>.crate" while PostgreSQL's group
+ * stays at 0; CrateDB back, both at 0.  Each scraped value equals the
+ * broker's high watermark minus that group's committed offset.  `sluice
+ * offsets --route` of the CrateDB route sets that group's offsets alone.
+ * The CrateDB route has transforms and table-name rules of its own (a
+ * dotted topic into shop_orders). */
+START_TEST(fanout_lag_per_group)
+{
+    ts_kafka_start(1);
+    PGconn *pg = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(pg, "fanlag");
+    ts_pg_exec(pg, "CREATE TABLE orders (id bigint PRIMARY KEY, v text NOT NULL, status text)", NULL);
+    cf_server *srv = cf_start();
+    cf_faults(srv, "{\"refresh_interval_ms\": 0}");
+    ck_assert_int_eq(cf_sql(srv->url, schema, "CREATE TABLE shop_orders (id BIGINT PRIMARY KEY, val TEXT, "
+                                              "src_partition INT, src_offset BIGINT)", NULL), 200);
+    char *prefix = ts_unique_name("fanlag"), *group = ts_unique_name("sluice_fanlag");
+    char topic[200], crate_group[300];
+    snprintf(topic, sizeof(topic), "%s.Shop.Orders", prefix);
+    snprintf(crate_group, sizeof(crate_group), "%s.crate", group);
+    ts_kafka_create_topic(topic, 2);
+    produce_lag(topic, 0, 2);
+    int port = ts_free_port();
+    char *dir = ts_tempdir("fanlag"), *kafka = sc_kafka_yaml(group);
+    char *cfg = ts_write_file(dir, "sluice.yaml",
+                              "%s  statistics.interval.ms: \"300\"\n"
+                              "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "  crate:\n    type: cratedb\n    url: \"%s\"\n    schema: \"%s\"\n"
+                              "routes:\n"
+                              "  - name: to_pg\n    topics: [%s]\n    target: pg\n    table: %s.orders\n"
+                              "  - name: to_crate\n    topics: [%s]\n    target: crate\n    table: ${topic}\n"
+                              "    fan_out: true\n"
+                              "    name_strip_prefix: ['%s.']\n    name_replace: {'\\.': _}\n    name_case: lower\n"
+                              "    transforms:\n"
+                              "      - {type: filter, field: status, predicate: equals, value: test}\n"
+                              "      - {type: replace_field, exclude: [status], rename: {v: val}}\n"
+                              "      - {type: insert_field, partition_field: src_partition, offset_field: src_offset}\n"
+                              "batch:\n  linger_ms: 20\n"
+                              "retry:\n  initial_backoff_ms: 50ms\n  max_backoff_ms: 200ms\n"
+                              "admin:\n  listen: 127.0.0.1:%d\n",
+                              kafka, srv->url, schema, topic, schema, topic, prefix, port);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    /* the CrateDB route's offsets are its group's: set there, and only there */
+    char *out = NULL;
+    ck_assert_int_eq(ts_run(&out, "offsets", "-c", cfg, "--route", "to_crate", "--reset-to", "earliest", NULL), 0);
+    ck_assert_msg(ts_kafka_committed(crate_group, topic, 0) == 0 && ts_kafka_committed(crate_group, topic, 1) == 0,
+                  "sluice offsets did not set group %s's offsets:\n%s", crate_group, out);
+    ck_assert_msg(ts_kafka_committed(group, topic, 0) == -1 && ts_kafka_committed(group, topic, 1) == -1,
+                  "sluice offsets of route to_crate set the main group's offsets:\n%s", out);
+    free(out);
+
+    ts_daemon *d = ts_daemon_start(cfg, log);
+    wait_committed(group, topic, 1, 1, log);
+    wait_committed(crate_group, topic, 1, 1, log);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    waitlag w = {.url = url, .topic = topic, .groups = {group, crate_group}, .body = SL_STRBUF_INIT};
+    wait_lag(&w, 0, 0, log);
+
+    /* CrateDB down (its table already read): 4 more records a partition,
+     * written to PostgreSQL, waiting for CrateDB */
+    cf_faults(srv, "{\"status\": 503, \"status_count\": 1000000}");
+    produce_lag(topic, 2, 10);
+    wait_pg(pg, d, log, 10, "SELECT count(*) FROM orders");
+    wait_committed(group, topic, 5, 5, log);
+    wait_lag(&w, 0, 4, log);
+    ck_assert_int_eq(ts_kafka_committed(crate_group, topic, 0), 1);
+
+    /* CrateDB back: it catches up from its own offsets, and its lag is 0 */
+    cf_faults(srv, "{\"reset\": true, \"refresh_interval_ms\": 0}");
+    wait_committed(crate_group, topic, 5, 5, log);
+    wait_lag(&w, 0, 0, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    /* the CrateDB route's own chain: no tests, v renamed, status dropped,
+     * where each record came from */
+    char *got = ts_pg_text(pg, "SELECT string_agg(concat_ws(':', id, val, src_partition, src_offset), ' ' ORDER BY id) "
+                               "FROM shop_orders", NULL);
+    ck_assert_str_eq(got, "0:a0:0:0 1:a1:1:0 2:a2:0:1 4:a4:0:2 5:a5:1:2 6:a6:0:3 8:a8:0:4 9:a9:1:4");
+    free(got);
+    got = ts_pg_text(pg, "SELECT string_agg(id || ':' || v || ':' || status, ' ' ORDER BY id) FROM orders", NULL);
+    ck_assert_str_eq(got, "0:a0:ok 1:a1:ok 2:a2:ok 3:a3:test 4:a4:ok 5:a5:ok 6:a6:ok 7:a7:test 8:a8:ok 9:a9:ok");
+    free(got);
+    sc_assert_stored_offsets_at_end(pg, group, topic, 2);
+    sl_strbuf_free(&w.body);
+    cf_stop(srv);
+    PQfinish(pg);
+    free(cfg), free(kafka), free(dir), free(log), free(prefix), free(group), free(schema);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
     if (!getenv("SLUICE_TEST_DSN")) {
@@ -503,6 +659,7 @@ int main(void)
     tcase_add_test(tc, pg_pair_kill9);
     tcase_add_test(tc, fanout_rebalance);
     tcase_add_test(tc, child_tables);
+    tcase_add_test(tc, fanout_lag_per_group);
     suite_add_tcase(s, tc);
     return sl_run_suite(s) ? 1 : 0;
 }
