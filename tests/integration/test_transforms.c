@@ -5,7 +5,8 @@
  * with transforms of its own on the first route's topic, across a SIGHUP
  * that changes a filter.  Filtered records are never written, yet the
  * offsets, in sluice.offsets and in Kafka, reach the ends of the topics:
- * each phase ends with a record the filter drops. */
+ * each phase ends with a record the filter drops.  Then value_to_key on a
+ * keyless topic, and table names the rules refuse, dead-lettered. */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
@@ -159,8 +160,116 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
 }
 END_TEST
 
+/* value_to_key and the table-name rules' refusals, end to end, in one
+ * daemon:
+ *  - a keyless JSON topic whose key value_to_key makes of two value fields,
+ *    which replace_field then drops from the value (Connect's ValueToKey +
+ *    ReplaceField idiom): the key columns can only come from that key.  An
+ *    update of a key, a record missing a key field (a null key column: a
+ *    dead letter), and a tombstone whose record key names the row (deletes
+ *    keep their record key);
+ *  - Debezium events whose ${source.table} the rules turn into an empty
+ *    name or one with a control character: dead letters naming the value,
+ *    with the good events around them written.
+ * Offsets, in sluice.offsets, pass every record. */
+START_TEST(value_to_key_and_refused_table_names)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "it_txk");
+    ts_pg_exec(c, "CREATE TABLE balances (tenant text, acct int, balance int NOT NULL, PRIMARY KEY (tenant, acct))",
+               NULL);
+    ts_pg_exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, name text)", NULL);
+    char *accounts = ts_unique_name("txk_accounts"), *cdc = ts_unique_name("txk_cdc");
+    char *group = ts_unique_name("sluice_txk");
+    ts_kafka_create_topic(accounts, 1);
+    ts_kafka_create_topic(cdc, 1);
+    char *dir = ts_tempdir("txk");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "batch:\n  linger_ms: 20\n"
+                                 "routes:\n"
+                                 "  - name: balances\n    topics: [%s]\n    target: pg\n    table: %s.balances\n"
+                                 "    delete_on_tombstone: true\n    on_error: dlq\n    dlq_table: %s.dead\n"
+                                 "    transforms:\n"
+                                 "      - {type: value_to_key, fields: [tenant, acct]}\n"
+                                 "      - {type: replace_field, exclude: [tenant, acct]}\n"
+                                 "  - name: cdc\n    topics: [%s]\n    target: pg\n    table: %s.${source.table}\n"
+                                 "    format: debezium\n"
+                                 "    name_replace: {'^scratch_.*$': ''}\n    name_case: lower\n"
+                                 "    on_error: dlq\n    dlq_table: %s.dead\n",
+                                 kafka, accounts, schema, schema, cdc, schema, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+
+    /* keyless, but for the last two: a tombstone, and a record whose own
+     * key value_to_key replaces */
+    ts_produce_str(accounts, 0, NULL, "{\"tenant\":\"a\",\"acct\":1,\"balance\":10}");
+    ts_produce_str(accounts, 0, NULL, "{\"tenant\":\"b\",\"acct\":2,\"balance\":20}");
+    ts_produce_str(accounts, 0, NULL, "{\"tenant\":\"a\",\"acct\":1,\"balance\":15}");
+    ts_produce_str(accounts, 0, NULL, "{\"tenant\":\"c\",\"balance\":5}"); /* @3: no acct */
+    const char *tomb = "{\"tenant\":\"b\",\"acct\":2}";
+    ts_produce(accounts, 0, tomb, strlen(tomb), NULL, 0);
+    ts_produce_str(accounts, 0, "{\"tenant\":\"x\",\"acct\":9}", "{\"tenant\":\"d\",\"acct\":4,\"balance\":40}");
+    static const char *const tables[] = {"Items", "scratch_tmp", "It\\u0001ems", "ITEMS", "Items"};
+    static const char *const rows[] = {"{\"id\":1,\"name\":\"a\"}", "{\"id\":2,\"name\":\"s\"}",
+                                       "{\"id\":3,\"name\":\"ctl\"}", "{\"id\":1,\"name\":\"b\"}",
+                                       "{\"id\":4,\"name\":\"c\"}"};
+    for (int i = 0; i < 5; i++) {
+        char ev[400];
+        snprintf(ev, sizeof(ev),
+                 "{\"before\":null,\"after\":%s,\"source\":{\"schema\":\"public\",\"table\":\"%s\"},\"op\":\"%s\","
+                 "\"ts_ms\":1700000000000}",
+                 rows[i], tables[i], i == 3 ? "u" : "c");
+        ts_produce_str(cdc, 0, NULL, ev);
+    }
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(config, log);
+    sc_wait_committed(group, accounts, 1, 120000, log);
+    sc_wait_committed(group, cdc, 1, 120000, log);
+    ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
+
+    char *got = ts_pg_text(c, "SELECT string_agg(concat_ws('|', tenant, acct, balance), ';' ORDER BY tenant) "
+                              "FROM balances", NULL);
+    ck_assert_str_eq(got, "a|1|15;d|4|40");
+    free(got);
+    got = ts_pg_text(c, "SELECT string_agg(concat_ws('|', id, name), ';' ORDER BY id) FROM items", NULL);
+    ck_assert_str_eq(got, "1|b;4|c");
+    free(got);
+    got = ts_pg_text(c, "SELECT string_agg(format('%s|%s|%s|%s|%s', route, topic = CASE route WHEN 'cdc' THEN $2 "
+                        "ELSE $1 END, partition, kafka_offset, error), E'\\n' ORDER BY route, kafka_offset) FROM dead",
+                     accounts, cdc, NULL);
+    ck_assert_str_eq(got, "balances|t|0|3|key column \"acct\" is null\n"
+                          "cdc|t|0|1|the table-name rules made an empty table name of 'scratch_tmp'\n"
+                          "cdc|t|0|2|the table-name rules made 'it\x01""ems' of 'It\x01""ems': a control character "
+                          "in a table name");
+    free(got);
+    ck_assert_int_eq(sc_stored_offset(c, group, accounts, 0), 6);
+    ck_assert_int_eq(sc_stored_offset(c, group, cdc, 0), 5);
+    /* the log names each refused record's coordinates */
+    char *text = ts_read_file(log), want[300];
+    snprintf(want, sizeof(want), "%s[0]@1", cdc);
+    ck_assert_msg(strstr(text, want), "the log does not name %s:\n%s", want, text);
+    free(text);
+
+    ts_daemon_free(d);
+    PQfinish(c);
+    ts_kafka_stop();
+    free(schema);
+    free(accounts);
+    free(cdc);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {transform_chains_name_rules_and_update_across_a_reload};
-    return sc_main("integration transforms", tests, 1);
+    const TTest *tests[] = {transform_chains_name_rules_and_update_across_a_reload,
+                            value_to_key_and_refused_table_names};
+    return sc_main("integration transforms", tests, 2);
 }
