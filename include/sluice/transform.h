@@ -44,6 +44,53 @@ bool sl_tx_chain_shapes(const sl_tx_chain *c);
  * called from several workers at once: the chain is read-only. */
 int sl_tx_apply(const sl_tx_chain *c, const sl_record *rec, sl_change *ch, sl_error *err);
 
+/* A chain compiled for a direct reader (plan.c, cells.h) that reads a
+ * record's top-level fields one by one: for each field name the plan
+ * knows (the table's columns and every name the chain mentions), what the
+ * chain does to it -- the name it ends under (or none: dropped), and the
+ * transforms that read or change its value (filter, timestamp_converter,
+ * cast, mask_field), run on that value alone by those transforms' own
+ * apply(); a name the plan does not know is dropped (an include list) or
+ * kept as it is.  insert_field and header_to_value become fields the plan
+ * adds; flatten holds for records whose fields are no objects.  Anything
+ * else (value_to_key, a JSON pointer) leaves the route to the general path,
+ * and so does a record in which two fields would meet under one name. */
+typedef struct sl_tx_plan sl_tx_plan;
+typedef struct sl_tx_run sl_tx_run;
+
+/* sl_tx_plan_new() - @c for a table of columns @cols, or NULL when the chain
+ * needs the general path for every record. */
+sl_tx_plan *sl_tx_plan_new(const sl_tx_chain *c, const char *const *cols, size_t ncols);
+void sl_tx_plan_free(sl_tx_plan *p);
+/* The names the plan knows, 0 .. sl_tx_plan_count() - 1: the record's
+ * field names first (sl_tx_plan_fields() of them), then the added ones. */
+size_t sl_tx_plan_count(const sl_tx_plan *p);
+size_t sl_tx_plan_fields(const sl_tx_plan *p);
+const char *sl_tx_plan_name(const sl_tx_plan *p, size_t i);
+/* sl_tx_plan_final() - the name field @i ends under, NULL when dropped. */
+const char *sl_tx_plan_final(const sl_tx_plan *p, size_t i);
+/* sl_tx_plan_steps() - whether transforms read or change field @i's value. */
+bool sl_tx_plan_steps(const sl_tx_plan *p, size_t i);
+/* sl_tx_plan_drops_others() - whether fields the plan does not know are dropped. */
+bool sl_tx_plan_drops_others(const sl_tx_plan *p);
+/* sl_tx_plan_no_objects() - whether a record with an object field needs the general path (flatten). */
+bool sl_tx_plan_no_objects(const sl_tx_plan *p);
+
+/* One record through a plan (per reader: not shared between threads). */
+sl_tx_run *sl_tx_run_new(const sl_tx_plan *p);
+void sl_tx_run_free(sl_tx_run *r);
+void sl_tx_run_start(sl_tx_run *r, const sl_record *rec);
+/* sl_tx_run_field() - field @i is in the record, with value *@v (a scalar,
+ * taken over; NULL when sl_tx_plan_steps() is false): *@v becomes its value
+ * after the chain.  -1 when the record needs the general path (the field
+ * given twice, a transform refusing the value). */
+int sl_tx_run_field(sl_tx_run *r, size_t i, json_t **v);
+/* sl_tx_run_finish() - after the record's fields: each added field's name
+ * index and value handed to @put (which keeps no reference; -1 from it
+ * stops), the filters whose field was absent tested.  1 when a filter drops
+ * the record, 0 when it is kept, -1 when it needs the general path. */
+int sl_tx_run_finish(sl_tx_run *r, int (*put)(void *ctx, size_t i, const json_t *v), void *ctx);
+
 /* Table-name rules (naming.c): compiled from the route's name_* options. */
 typedef struct sl_name_rules sl_name_rules;
 /* sl_name_rules_new() - NULL when @r has none or (with @err and *@badkey

@@ -21,9 +21,10 @@ bool sl_cells_plain(const sl_mapping *m)
 sl_cells *sl_cells_new(const sl_mapping *m, struct sl_registry *reg)
 {
     const sl_format_ops *f = sl_format_lookup(m->route->format);
-    /* a route with transforms: its values are not the record's, the
-     * general path (decode, transform, map) takes every record */
-    if (!f || !f->cells || m->route->chain)
+    /* a route with transforms: its values are not the record's; a reader
+     * that does not read the chain into cells leaves every record to the
+     * general path (decode, transform, map) */
+    if (!f || !f->cells || (m->route->chain && !f->cells->transforms))
         return NULL;
     void *r = f->cells->new(m, reg);
     if (!r)

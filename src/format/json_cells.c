@@ -15,6 +15,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "sluice/textfmt.h"
+#include "sluice/transform.h"
 
 /* A field that names no column and was already reported by the mapper is
  * skipped, nested values included, down to this depth. */
@@ -24,8 +25,17 @@ struct sl_json_cells {
     const sl_mapping *m;
     const sl_table *t;
     yajl_handle h;          /* reused across records; replaced after an error */
-    uint32_t *slots;        /* column-name hash: column index + 1, 0 = empty */
+    uint32_t *slots;        /* field-name hash: index in names + 1, 0 = empty */
     size_t nslots;
+    const char **names;     /* the field names a record's may be: the columns', or the plan's */
+    /* a route with transforms: its chain as a plan (transform.h) */
+    sl_tx_plan *plan;
+    sl_tx_run *run;
+    long *pcol;             /* per plan name: its column, -1 none (or generated), -2 none and
+                             * no column of its final name (the mapper reports it) */
+    const sl_record *rec;
+    long cur;               /* the plan name of the current field, -1 none */
+    bool stepping;          /* transforms read or change the current field's value */
     /* per record */
     sl_rowbuilder *b;
     long col;               /* column of the current field, -1 = skipping it */
@@ -55,11 +65,12 @@ static uint64_t name_hash(const unsigned char *s, size_t n)
     return h ^ (h >> 29);
 }
 
+/* The index in jc->names of the name @s, or -1. */
 static long find_col(const sl_json_cells *jc, const unsigned char *s, size_t n)
 {
     size_t i = name_hash(s, n) & (jc->nslots - 1);
     while (jc->slots[i]) {
-        const char *c = jc->t->cols[jc->slots[i] - 1].name;
+        const char *c = jc->names[jc->slots[i] - 1];
         if (strlen(c) == n && !memcmp(c, s, n))
             return (long)jc->slots[i] - 1;
         i = (i + 1) & (jc->nslots - 1);
@@ -213,9 +224,28 @@ static int converted(sl_json_cells *jc, json_t *v, const unsigned char *s, size_
     return ok;
 }
 
+/* A value the route's transforms read or change (jc->stepping), taken
+ * over: through them (sl_tx_run_field()), then the mapper's rule for its
+ * column's cell. */
+static int stepped(sl_json_cells *jc, json_t *v)
+{
+    int ok = sl_tx_run_field(jc->run, (size_t)jc->cur, &v) == 0;
+    if (ok && jc->col >= 0)
+        ok = cell_free(jc) && sl_map_cell(jc->m, jc->b, (uint32_t)jc->col, v, &jc->err) == 0;
+    json_decref(v);
+    return ok;
+}
+
+static bool stepping(const sl_json_cells *jc)
+{
+    return jc->stepping && jc->depth == 1;
+}
+
 static int on_null(void *ctx)
 {
     sl_json_cells *jc = JC(ctx);
+    if (stepping(jc))
+        return stepped(jc, json_null());
     int rc = scalar_target(jc, NULL, 0);
     if (rc >= 0)
         return rc;
@@ -226,6 +256,8 @@ static int on_null(void *ctx)
 static int on_boolean(void *ctx, int v)
 {
     sl_json_cells *jc = JC(ctx);
+    if (stepping(jc))
+        return stepped(jc, json_boolean(v));
     if (converting(jc))
         return converted(jc, json_boolean(v), NULL, 0);
     int rc = scalar_target(jc, NULL, 0);
@@ -265,6 +297,17 @@ static int on_number(void *ctx, const char *s, size_t n)
     sl_json_cells *jc = JC(ctx);
     if (jansson_refuses(s, n))
         return 0;
+    if (stepping(jc)) {
+        int64_t i;
+        if (parse_int(s, n, &i))
+            return stepped(jc, json_integer(i));
+        char buf[512];
+        if (n >= sizeof(buf))
+            return 0;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        return stepped(jc, json_real(strtod(buf, NULL)));
+    }
     if (converting(jc)) {
         int64_t i;
         return parse_int(s, n, &i) ? converted(jc, json_integer(i), NULL, 0) : 0;
@@ -292,6 +335,8 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
+    if (stepping(jc))
+        return memchr(s, '\0', n) ? 0 : stepped(jc, json_stringn((const char *)s, n));
     if (converting(jc))
         return memchr(s, '\0', n) ? 0 : converted(jc, json_stringn((const char *)s, n), s, n);
     int rc = scalar_target(jc, s, n);
@@ -314,6 +359,53 @@ static int on_string(void *ctx, const unsigned char *s, size_t n)
     }
 }
 
+/* A field the mapper has reported as having no column, by the name @s it
+ * has there (the same JSON is skipped). */
+static bool reported(sl_json_cells *jc, const char *s, size_t n)
+{
+    if (n >= sizeof(jc->name) || memchr(s, '\0', n))
+        return false;
+    memcpy(jc->name, s, n);
+    jc->name[n] = '\0';
+    return json_object_get(jc->m->unmapped_seen, jc->name) != NULL;
+}
+
+/* A field of a record of a route with transforms: what the plan says of
+ * its name. */
+static int plan_key(sl_json_cells *jc, const unsigned char *s, size_t n)
+{
+    long k = memchr(s, '\0', n) ? -1 : find_col(jc, s, n);
+    jc->cur = k;
+    jc->stepping = false;
+    jc->col = -1;
+    if (k < 0) /* a name no transform mentions: dropped, or kept without a column */
+        return sl_tx_plan_drops_others(jc->plan) || reported(jc, (const char *)s, n);
+    if (jc->pcol[k] == -2) {
+        const char *final = sl_tx_plan_final(jc->plan, (size_t)k);
+        if (!reported(jc, final, strlen(final)))
+            return 0;
+    }
+    jc->col = jc->pcol[k] >= 0 ? jc->pcol[k] : -1;
+    jc->stepping = sl_tx_plan_steps(jc->plan, (size_t)k);
+    return jc->stepping || sl_tx_run_field(jc->run, (size_t)k, NULL) == 0;
+}
+
+/* An added field (sl_tx_run_finish()): its value into its column. */
+static int put_added(void *ctx, size_t i, const json_t *v)
+{
+    sl_json_cells *jc = ctx;
+    long c = jc->pcol[i];
+    if (c == -2) {
+        const char *final = sl_tx_plan_final(jc->plan, i);
+        return reported(jc, final, strlen(final)) ? 0 : -1;
+    }
+    if (c < 0)
+        return 0;
+    if (jc->b->len[c] != SL_CELL_ABSENT)
+        return -1;
+    return sl_map_cell(jc->m, jc->b, (uint32_t)c, v, &jc->err) ? -1 : 0;
+}
+
 static int on_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
@@ -326,6 +418,8 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
     }
     if (!jc->in_row || jc->depth != (jc->envelope ? 2 : 1))
         return 1; /* inside a skipped value */
+    if (jc->plan)
+        return plan_key(jc, s, n);
     /* a field the row's schema lacks: the general path drops it */
     const json_t *kind = jc->only ? json_object_getn(jc->only, (const char *)s, n) : NULL;
     if (jc->only && !kind)
@@ -338,15 +432,8 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
         jc->col = c;
         return 1;
     }
-    if (c < 0) {
-        /* a field without a column: skipped once the mapper has reported it */
-        if (n >= sizeof(jc->name) || memchr(s, '\0', n))
-            return 0;
-        memcpy(jc->name, s, n);
-        jc->name[n] = '\0';
-        if (!json_object_get(jc->m->unmapped_seen, jc->name))
-            return 0;
-    }
+    if (c < 0 && !reported(jc, (const char *)s, n))
+        return 0; /* a field without a column: skipped once the mapper has reported it */
     jc->col = -1; /* the mapper ignores generated columns' values too */
     return 1;
 }
@@ -360,7 +447,7 @@ static int open_nested(sl_json_cells *jc)
         jc->in_row = !jc->envelope;
         return 1;
     }
-    if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH || converting(jc))
+    if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH || converting(jc) || stepping(jc))
         return 0; /* objects and arrays go into columns by the general path */
     jc->depth++;
     return 1;
@@ -379,6 +466,8 @@ static int on_start_map(void *ctx)
             return 1;
         }
     }
+    if (jc->plan && jc->depth == 1 && sl_tx_plan_no_objects(jc->plan))
+        return 0; /* flatten would make fields of it */
     return open_nested(jc);
 }
 
@@ -466,17 +555,47 @@ sl_json_cells *sl_json_cells_new(const sl_mapping *m)
     const sl_route_conf *r = m->route;
     const sl_table *t = m->table;
     if ((r->format != SL_FMT_JSON && r->format != SL_FMT_DEBEZIUM && r->format != SL_FMT_JSON_SCHEMA) ||
-        !sl_cells_plain(m))
+        !sl_cells_plain(m) || (r->chain && r->format != SL_FMT_JSON))
         return NULL;
+    const char **cols = sl_xcalloc(t->ncols, sizeof(char *));
+    for (size_t c = 0; c < t->ncols; c++)
+        cols[c] = t->cols[c].name;
+    sl_tx_plan *plan = r->chain ? sl_tx_plan_new(r->chain, cols, t->ncols) : NULL;
+    if (r->chain && !plan) {
+        free(cols);
+        return NULL;
+    }
     sl_json_cells *jc = sl_xcalloc(1, sizeof(*jc));
     jc->m = m;
     jc->t = t;
+    size_t nnames = t->ncols;
+    jc->names = cols;
+    if (plan) {
+        /* the record's fields are found by the plan's names */
+        jc->plan = plan;
+        jc->run = sl_tx_run_new(plan);
+        size_t all = sl_tx_plan_count(plan);
+        nnames = sl_tx_plan_fields(plan);
+        jc->names = sl_xcalloc(all, sizeof(char *));
+        jc->pcol = sl_xcalloc(all, sizeof(long));
+        for (size_t i = 0; i < all; i++) {
+            const char *final = sl_tx_plan_final(plan, i);
+            jc->names[i] = sl_tx_plan_name(plan, i);
+            jc->pcol[i] = final ? -2 : -1;
+            for (size_t c = 0; final && c < t->ncols; c++)
+                if (!strcmp(cols[c], final)) {
+                    jc->pcol[i] = t->cols[c].generated ? -1 : (long)c; /* the mapper ignores generated ones */
+                    break;
+                }
+        }
+        free(cols);
+    }
     jc->nslots = 16;
-    while (jc->nslots < t->ncols * 2)
+    while (jc->nslots < nnames * 2)
         jc->nslots *= 2;
     jc->slots = sl_xcalloc(jc->nslots, sizeof(*jc->slots));
-    for (size_t c = 0; c < t->ncols; c++) {
-        const char *name = t->cols[c].name;
+    for (size_t c = 0; c < nnames; c++) {
+        const char *name = jc->names[c];
         size_t i = name_hash((const unsigned char *)name, strlen(name)) & (jc->nslots - 1);
         while (jc->slots[i])
             i = (i + 1) & (jc->nslots - 1);
@@ -492,6 +611,10 @@ void sl_json_cells_free(sl_json_cells *jc)
         return;
     yajl_free(jc->h);
     sl_strbuf_free(&jc->tmp);
+    sl_tx_run_free(jc->run);
+    sl_tx_plan_free(jc->plan);
+    free(jc->names);
+    free(jc->pcol);
     free(jc->slots);
     free(jc);
 }
@@ -534,6 +657,8 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
     jc->in_row = jc->at_row = jc->seen_row = jc->at_op = jc->seen_op = false;
     jc->op = 0;
     jc->fschema = NULL;
+    jc->cur = -1;
+    jc->stepping = false;
     yajl_status st = yajl_parse(jc->h, (const unsigned char *)text, len);
     bool ok = st == yajl_status_ok && jc->done && (!jc->envelope || jc->seen_row);
     /* after the object only whitespace: anything else would be a second
@@ -544,6 +669,11 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
         yajl_free(jc->h);
         jc->h = new_handle(jc);
         return 0;
+    }
+    if (jc->plan) {
+        int rc = sl_tx_run_finish(jc->run, put_added, jc);
+        if (rc)
+            return rc < 0 ? 0 : 2; /* 2: a filter drops it */
     }
     for (size_t k = 0; k < t->nkey; k++)
         if (b->len[t->key[k]] < 0 && !t->cols[t->key[k]].computed)
@@ -557,6 +687,9 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
     jc->envelope = false;
     jc->only = NULL;
     jc->conv = NULL;
+    jc->rec = rec;
+    if (jc->plan)
+        sl_tx_run_start(jc->run, rec);
     return run(jc, rec->value, rec->value_len, b);
 }
 
@@ -590,4 +723,4 @@ static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder
     return sl_json_cells_map(r, rec, b);
 }
 
-const sl_cells_ops sl_json_cells_ops = {.new = cells_new, .free = cells_free, .map = cells_map};
+const sl_cells_ops sl_json_cells_ops = {.new = cells_new, .free = cells_free, .map = cells_map, .transforms = true};

@@ -15,7 +15,11 @@
  * columns as mapping.c accepts them; epoch integers into timestamps and
  * dates), with every key column present and not null.  Routes with
  * `columns:` pointers, `add_columns:`, soft deletes or `key_format: avro`
- * always take the general path.
+ * always take the general path.  A route with transforms is read through
+ * its chain's plan (sl_tx_plan, transform.h) when the chain has one: the
+ * fields the transforms read or change are made JSON values, run through
+ * those transforms and written by the mapper's rule (sl_map_cell()); a
+ * filter that holds drops the record.
  *
  * The same reader takes the row of a Debezium change event under a kept
  * Connect schema (sl_json_cells_map_after(); the Debezium format decides
@@ -40,6 +44,9 @@ sl_json_cells *sl_json_cells_new(const sl_mapping *m);
 void sl_json_cells_free(sl_json_cells *jc);
 
 /* sl_json_cells_map() - build the upsert row of @rec into @b: 1 when done,
+ * 2 when the route's transforms drop the record (a route with a chain is
+ * read through its plan, transform.h's sl_tx_plan: the fields each
+ * transform concerns go through its own apply(), then sl_map_cell()),
  * 0 when the record must take the general path (@b is then left for that
  * path to restart). */
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b);

@@ -24,6 +24,21 @@ const char *sl_tx_type_name(int type)
     return type >= 0 && (size_t)type < NTYPES ? ops_of[type]->name : "?";
 }
 
+const sl_tx_ops *sl_tx_ops_of(int type)
+{
+    return ops_of[type];
+}
+
+size_t sl_tx_chain_len(const sl_tx_chain *c)
+{
+    return c ? c->n : 0;
+}
+
+const sl_tx *sl_tx_chain_at(const sl_tx_chain *c, size_t i)
+{
+    return &c->tx[i];
+}
+
 bool sl_tx_key_applies(int type, const char *key)
 {
     if (!strcmp(key, "type"))

@@ -29,6 +29,11 @@ typedef struct sl_tx_ops {
 extern const sl_tx_ops sl_tx_filter, sl_tx_replace_field, sl_tx_flatten, sl_tx_insert_field, sl_tx_header_to_value,
     sl_tx_timestamp_converter, sl_tx_value_to_key, sl_tx_cast, sl_tx_mask_field;
 
+/* chain.c: what plan.c reads of a compiled chain */
+const sl_tx_ops *sl_tx_ops_of(int type);
+size_t sl_tx_chain_len(const sl_tx_chain *c);
+const sl_tx *sl_tx_chain_at(const sl_tx_chain *c, size_t i);
+
 /* field.c */
 /* sl_tx_field() - @obj's field @name: a top-level name, or a JSON pointer
  * ("/a/b") into nested objects; NULL when absent. */

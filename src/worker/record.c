@@ -3,8 +3,8 @@
  * that table's batch; a bad one goes to the route's on_error policy.  For a
  * route with one table, the record goes straight into the row's cells when
  * its format's direct reader (cells.h) takes it; the general path gets the
- * rest.  A route's transforms (transform.h) run between decode and map;
- * its records never take the direct reader. */
+ * rest.  A route's transforms (transform.h) run between decode and map,
+ * or inside the direct reader when it takes the route. */
 #include <string.h>
 
 #include "sluice/log.h"
@@ -168,8 +168,11 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     int rc = 0;
     size_t direct = w->direct[r - w->cfg->routes];
     sl_tentry *te = direct && direct <= w->ntables ? &w->tables[direct - 1] : NULL;
-    if (te && te->route == r && te->direct && sl_cells_map(te->direct, d, &rec, &w->rb) == 1) {
+    int took = te && te->route == r && te->direct ? sl_cells_map(te->direct, d, &rec, &w->rb) : 0;
+    if (took == 1) {
         add_row(w, te, &rec, SL_OP_UPSERT);
+    } else if (took == 2) {
+        sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL); /* filtered */
     } else {
         rc = sl_decode(d, &rec, &c, &err);
         if (rc == 0 && r->chain && (rc = sl_tx_apply(r->chain, &rec, &c, &err)))

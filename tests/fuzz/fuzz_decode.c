@@ -24,9 +24,12 @@
  * the second finds it kept, with the schemas of earlier inputs.
  *
  * The json_transforms target gives the route a chain of transforms
- * (transform.h) that touches every column's field: the direct reader must
- * decline such a route (sl_cells_new() NULL), and every value goes through
- * decode, the chain and the mapping. */
+ * (transform.h): the first two input bytes pick which of the sixteen in
+ * tx_pool[] it has (in that order), the rest is the value.  Each chain
+ * gets its own route, mapping and direct reader (or none, when the reader
+ * declines the chain); the reader's row must be the general path's
+ * (decode, the chain, the mapping), and a record it drops must be one the
+ * general path's chain drops. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,7 +57,7 @@ typedef struct fuzz_target {
     sl_format format;
     bool schemas;   /* Avro or Protobuf in Confluent framing: needs the schema set */
     bool direct;    /* also the direct reader, compared with the general path */
-    bool transforms; /* the route has a transform chain (the direct reader must decline it) */
+    bool transforms; /* the route has a transform chain, picked per input */
 } fuzz_target;
 
 static const fuzz_target targets[] = {
@@ -67,24 +70,36 @@ static const fuzz_target targets[] = {
     {"json_transforms", SL_FMT_JSON, false, false, true},
 };
 
-/* json_transforms: filter, flatten, replace_field, cast, timestamp_converter,
- * mask_field, insert_field and value_to_key over the columns below */
+/* json_transforms: the transforms a chain is picked from, over the columns below */
 #define S(x) ((char *)(x))
-static char *tx_mask[] = {S("blob"), S("/doc/secret")}, *tx_key[] = {S("id")}, *tx_values[] = {S("drop"), S("skip")};
-static sl_kv tx_rename_kv[] = {{S("meta_n"), S("n"), 0}};
+static char *tx_mask[] = {S("blob"), S("u")}, *tx_mask2[] = {S("n"), S("f")}, *tx_key[] = {S("id")},
+            *tx_values[] = {S("drop"), S("skip")}, *tx_hdr[] = {S("h")}, *tx_hdr_field[] = {S("name")},
+            *tx_include[] = {S("id"), S("name"), S("n"), S("small"), S("ts"), S("day"), S("big"), S("local"),
+                             S("f"), S("ok"), S("at"), S("meta_n"), S("blob"), S("u"), S("amount"), S("f4")};
+static sl_kv tx_rename_kv[] = {{S("meta_n"), S("n"), 0}, {S("amount"), S("f"), 0}};
 static sl_kv tx_cast_kv[] = {{S("small"), S("int16"), 0}, {S("f4"), S("float32"), 0}, {S("ok"), S("boolean"), 0},
                              {S("name"), S("string"), 0}};
-static sl_transform_conf tx_chain[] = {
+static sl_kv tx_cast2_kv[] = {{S("n"), S("string"), 0}, {S("f"), S("int32"), 0}};
+static sl_kv tx_static_kv[] = {{S("at"), S("12:34:56"), 0}};
+static char *tx_exclude[] = {S("other")};
+static const sl_transform_conf tx_pool[16] = {
     {.type = SL_TX_FILTER, .field = S("name"), .predicate = SL_PRED_IN, .values = tx_values, .nvalues = 2},
     {.type = SL_TX_FILTER, .field = S("/doc/level"), .predicate = SL_PRED_GT, .value = S("9")},
     {.type = SL_TX_FLATTEN, .delimiter = S("_")},
-    {.type = SL_TX_REPLACE_FIELD, .rename = tx_rename_kv, .nrename = 1},
+    {.type = SL_TX_REPLACE_FIELD, .rename = tx_rename_kv, .nrename = 2, .exclude = tx_exclude, .nexclude = 1},
     {.type = SL_TX_CAST, .spec = tx_cast_kv, .nspec = 4},
     {.type = SL_TX_TIMESTAMP_CONVERTER, .field = S("ts"), .target_type = SL_TS_TIMESTAMP, .unix_precision = SL_PREC_MS},
     {.type = SL_TX_TIMESTAMP_CONVERTER, .field = S("day"), .target_type = SL_TS_DATE, .unix_precision = SL_PREC_S},
     {.type = SL_TX_MASK_FIELD, .fields = tx_mask, .nfields = 2},
-    {.type = SL_TX_INSERT_FIELD, .offset_field = S("big"), .timestamp_field = S("local")},
+    {.type = SL_TX_INSERT_FIELD, .offset_field = S("big"), .timestamp_field = S("local"), .static_fields = tx_static_kv,
+     .nstatic_fields = 1},
     {.type = SL_TX_VALUE_TO_KEY, .fields = tx_key, .nfields = 1},
+    {.type = SL_TX_FILTER, .field = S("f"), .predicate = SL_PRED_LT, .value = S("0")},
+    {.type = SL_TX_REPLACE_FIELD, .include = tx_include, .ninclude = 16},
+    {.type = SL_TX_FILTER, .field = S("ok"), .predicate = SL_PRED_NULL, .negate = false},
+    {.type = SL_TX_MASK_FIELD, .fields = tx_mask2, .nfields = 2, .value = S("7")},
+    {.type = SL_TX_CAST, .spec = tx_cast2_kv, .nspec = 2},
+    {.type = SL_TX_HEADER_TO_VALUE, .headers = tx_hdr, .nheaders = 1, .fields = tx_hdr_field, .nfields = 1},
 };
 
 /* One column of every type sluice converts to; the schemas and seeds use these names. */
@@ -118,9 +133,21 @@ static struct {
     sl_registry *reg;
     int nschemas;
     sl_cells *direct;
+    struct chain_route *chains[1 << 16]; /* json_transforms: per pick of tx_pool[], made when first picked */
     sl_rowbuilder rb, fast, again;
     bool verbose; /* SLUICE_FUZZ_VERBOSE: say what became of each input (checking seeds) */
 } F;
+
+/* json_transforms: one pick of tx_pool[] as a route of its own. */
+typedef struct chain_route {
+    sl_route_conf route;
+    sl_transform_conf tx[16];
+    sl_mapping map;
+    sl_decoder dec;
+    sl_cells *direct; /* NULL: the reader declines the chain */
+} chain_route;
+
+static chain_route *chain_for(unsigned pick);
 
 static char *read_text(const char *path)
 {
@@ -202,17 +229,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     F.route.key_format = SL_KEYFMT_JSON;
     F.route.epoch_unit = SL_EPOCH_MS;
     F.route.delete_on_tombstone = true;
-    if (F.t->transforms) {
-        size_t bad;
-        const char *badkey;
-        sl_error e;
-        F.route.transforms = tx_chain;
-        F.route.ntransforms = sizeof(tx_chain) / sizeof(tx_chain[0]);
-        if (!(F.route.chain = sl_tx_chain_new(&F.route, &bad, &badkey, &e))) {
-            fprintf(stderr, "fuzz_%s: transforms[%zu].%s: %s\n", F.t->name, bad, badkey, e.msg);
-            abort();
-        }
-    }
     if (F.t->schemas)
         load_schemas();
     sl_error err;
@@ -222,8 +238,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     if (F.t->direct && !(F.direct = sl_cells_new(&F.map, F.reg)))
         abort();
-    if (F.t->transforms && sl_cells_new(&F.map, F.reg)) {
-        fprintf(stderr, "fuzz_%s: a direct reader for a route with transforms\n", F.t->name);
+    if (F.t->transforms && !chain_for(0x0029)->direct) { /* filter, replace_field, timestamp_converter */
+        fprintf(stderr, "fuzz_%s: no direct reader for a chain it reads\n", F.t->name);
         abort();
     }
     sl_rowbuilder_init(&F.rb);
@@ -236,6 +252,31 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     return 0;
+}
+
+static chain_route *chain_for(unsigned pick)
+{
+    if (F.chains[pick])
+        return F.chains[pick];
+    chain_route *c = sl_xcalloc(1, sizeof(*c));
+    c->route = F.route;
+    for (unsigned i = 0; i < 16; i++)
+        if (pick & (1u << i))
+            c->tx[c->route.ntransforms++] = tx_pool[i];
+    c->route.transforms = c->tx;
+    size_t bad;
+    const char *badkey;
+    sl_error e;
+    if (c->route.ntransforms && !(c->route.chain = sl_tx_chain_new(&c->route, &bad, &badkey, &e))) {
+        fprintf(stderr, "fuzz_%s: transforms[%zu].%s: %s\n", F.t->name, bad, badkey, e.msg);
+        abort();
+    }
+    if (sl_mapping_init(&c->map, &c->route, &F.table, &e) || sl_decoder_init(&c->dec, &c->route, F.reg, &e)) {
+        fprintf(stderr, "fuzz_%s: %s\n", F.t->name, e.msg);
+        abort();
+    }
+    c->direct = sl_cells_new(&c->map, F.reg);
+    return F.chains[pick] = c;
 }
 
 static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder *b, uint32_t i)
@@ -254,6 +295,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     unsigned char *value = NULL;
     size_t vlen = size;
+    const sl_route_conf *route = &F.route;
+    sl_mapping *map = &F.map;
+    sl_decoder *dec = &F.dec;
+    sl_cells *direct = F.direct;
     if (F.t->schemas) {
         if (size < 1)
             return 0;
@@ -264,6 +309,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         value[1] = value[2] = value[3] = 0;
         value[4] = (unsigned char)id;
         memcpy(value + 5, data + 1, size - 1);
+    } else if (F.t->transforms) {
+        if (size < 2)
+            return 0;
+        chain_route *c = chain_for((unsigned)data[0] | (unsigned)data[1] << 8);
+        route = &c->route;
+        map = &c->map;
+        dec = &c->dec;
+        direct = c->direct;
+        vlen = size - 2;
+        value = sl_xmalloc(vlen ? vlen : 1);
+        memcpy(value, data + 2, vlen);
     } else {
         value = sl_xmalloc(size ? size : 1); /* its own allocation: ASan sees any read past it */
         memcpy(value, data, size);
@@ -271,21 +327,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_record rec = {.topic = "fuzz", .partition = 0, .offset = 1, .value = (const char *)value,
                      .value_len = vlen, .key = "{\"id\":1}", .key_len = 8};
     int took = 0;
-    if (F.direct)
-        took = sl_cells_map(F.direct, &F.dec, &rec, &F.fast);
+    if (direct)
+        took = sl_cells_map(direct, dec, &rec, &F.fast);
     sl_change c;
     memset(&c, 0, sizeof(c));
     sl_error err;
     sl_error_clear(&err);
-    bool ok = sl_decode(&F.dec, &rec, &c, &err) == 0;
-    if (ok && F.route.chain)
-        ok = sl_tx_apply(F.route.chain, &rec, &c, &err) == 0;
+    bool ok = sl_decode(dec, &rec, &c, &err) == 0;
+    if (ok && route->chain)
+        ok = sl_tx_apply(route->chain, &rec, &c, &err) == 0;
     if (ok && (c.op == SL_OP_UPSERT || c.op == SL_OP_DELETE))
-        ok = sl_map_change(&F.map, &c, &rec, &F.rb, &err) == 0;
+        ok = sl_map_change(map, &c, &rec, &F.rb, &err) == 0;
     if (F.verbose)
-        fprintf(stderr, "%s%s: %s\n", ok ? "ok" : "refused", took ? " (direct)" : "", ok ? "" : err.msg);
-    if (ok && F.direct && c.op == SL_OP_UPSERT)
-        sl_cells_learn(F.direct, &c);
+        fprintf(stderr, "%s%s: %s\n", ok ? "ok" : "refused", took == 2 ? " (dropped directly)" : took ? " (direct)" : "",
+                ok ? "" : err.msg);
+    if (ok && direct && c.op == SL_OP_UPSERT)
+        sl_cells_learn(direct, &c);
+    bool filtered = ok && c.op == SL_OP_IGNORE && c.reason && !strcmp(c.reason, "filtered");
     sl_op op1 = c.op;
     sl_change_clear(&c);
     if (F.t->format == SL_FMT_DEBEZIUM && !F.t->schemas) {
@@ -314,7 +372,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
     }
-    if (took) {
+    if (took == 2 && !filtered) {
+        fprintf(stderr, "the direct reader dropped a record the general path %s: %s\n",
+                ok ? "does not drop" : "rejects", ok ? "" : err.msg);
+        abort();
+    }
+    if (took == 1) {
         if (ok && op1 != SL_OP_UPSERT) {
             fprintf(stderr, "the direct reader took a record the general path does not upsert (op %d)\n", op1);
             abort();

@@ -9,6 +9,7 @@
 #include "json_cells_int.h"
 #include "sluice/mapping.h"
 #include "sluice/textfmt.h"
+#include "sluice/transform.h"
 #include "runner.h"
 
 static sl_error err;
@@ -91,8 +92,9 @@ static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder
     return a->len[i] == b->len[i] && !memcmp(x, y, (size_t)a->len[i]);
 }
 
-/* Both paths on @json: 1 when the direct reader took it (and agreed), 0 when
- * it declined; the general path's verdict in *slow_ok. */
+/* Both paths on @json: 1 when the direct reader took it (and agreed), 2
+ * when it dropped it (and the route's chain does too), 0 when it declined;
+ * the general path's verdict in *slow_ok. */
 static int both(fixture *f, const char *json, bool *slow_ok)
 {
     sl_record rec = {.topic = "t", .partition = 0, .offset = 7, .value = json, .value_len = strlen(json),
@@ -102,11 +104,19 @@ static int both(fixture *f, const char *json, bool *slow_ok)
     sl_change c;
     sl_error_clear(&err);
     *slow_ok = sl_decode(&f->d, &rec, &c, &err) == 0;
-    if (*slow_ok) {
+    bool decoded = *slow_ok;
+    if (*slow_ok && f->r.chain)
+        *slow_ok = sl_tx_apply(f->r.chain, &rec, &c, &err) == 0;
+    bool dropped = *slow_ok && c.op == SL_OP_IGNORE;
+    if (*slow_ok && !dropped)
         *slow_ok = sl_map_change(&f->m, &c, &rec, &f->slow, &err) == 0;
+    if (decoded)
         sl_change_clear(&c);
-    }
-    if (took) {
+    if (took == 2)
+        ck_assert_msg(dropped, "dropped directly, but the general path %s (%s): %s",
+                      *slow_ok ? "keeps it" : "rejects it", err.msg, json);
+    if (took == 1) {
+        ck_assert_msg(!dropped, "taken directly, but the general path drops it: %s", json);
         ck_assert_msg(*slow_ok, "taken directly, but the general path rejects it (%s): %s", err.msg, json);
         for (uint32_t i = 0; i < NCOLS; i++)
             ck_assert_msg(same_cell(cols[i].ty, &f->fast, &f->slow, i), "column %s differs for %s", cols[i].n,
@@ -118,7 +128,12 @@ static int both(fixture *f, const char *json, bool *slow_ok)
 #define TAKEN(json)                                                                                \
     do {                                                                                           \
         bool ok_;                                                                                  \
-        ck_assert_msg(both(&f, json, &ok_) == 1, "declined: %s", json);                            \
+        int r_ = both(&f, json, &ok_); ck_assert_msg(r_ == 1, "declined (%d, slow %d %s): %s", r_, ok_, err.msg, json);                            \
+    } while (0)
+#define DROPPED(json)                                                                              \
+    do {                                                                                           \
+        bool ok_;                                                                                  \
+        ck_assert_msg(both(&f, json, &ok_) == 2, "not dropped: %s", json);                         \
     } while (0)
 #define DECLINED(json)                                                                             \
     do {                                                                                           \
@@ -282,6 +297,116 @@ START_TEST(routes_that_need_the_general_path)
 }
 END_TEST
 
+/* The fixture's route with the chain @tx (@n transforms). */
+static void setup_chain(fixture *f, sl_transform_conf *tx, size_t n)
+{
+    memset(f, 0, sizeof(*f));
+    f->t = make_table();
+    f->r.name = (char *)"r";
+    f->r.mode = SL_MODE_UPSERT;
+    f->r.format = SL_FMT_JSON;
+    f->r.key_format = SL_KEYFMT_JSON;
+    f->r.epoch_unit = SL_EPOCH_MS;
+    f->r.transforms = tx;
+    f->r.ntransforms = n;
+    size_t bad;
+    const char *badkey;
+    f->r.chain = sl_tx_chain_new(&f->r, &bad, &badkey, &err);
+    ck_assert_msg(f->r.chain != NULL, "%s", err.msg);
+    ck_assert_int_eq(sl_mapping_init(&f->m, &f->r, f->t, &err), 0);
+    ck_assert_int_eq(sl_decoder_init(&f->d, &f->r, NULL, &err), 0);
+    f->jc = sl_json_cells_new(&f->m);
+    sl_rowbuilder_init(&f->fast);
+    sl_rowbuilder_init(&f->slow);
+}
+
+static void teardown_chain(fixture *f)
+{
+    const sl_tx_chain *c = f->r.chain;
+    teardown(f);
+    sl_tx_chain_free((sl_tx_chain *)c);
+}
+
+#define S(x) ((char *)(x))
+
+/* A route's chain read into cells (transform.h's sl_tx_plan): each
+ * transform the direct reader compiles gives the general path's row, a
+ * filter drops what the general path drops, and a record in doubt is left
+ * to the general path. */
+START_TEST(chains_read_directly)
+{
+    fixture f;
+    /* bench/bench.py's W1 chain */
+    char *unused[] = {S("unused")};
+    sl_transform_conf w1[] = {
+        {.type = SL_TX_FILTER, .field = S("temp"), .predicate = SL_PRED_LT, .value = S("-1000")},
+        {.type = SL_TX_REPLACE_FIELD, .exclude = unused, .nexclude = 1},
+        {.type = SL_TX_TIMESTAMP_CONVERTER, .field = S("ts"), .target_type = SL_TS_TIMESTAMP},
+    };
+    setup_chain(&f, w1, 3);
+    ck_assert_ptr_nonnull(f.jc);
+    TAKEN("{\"id\":1,\"device\":\"d\",\"ts\":\"2024-01-01T00:00:00.123Z\",\"temp\":-3.5,\"ok\":true}");
+    TAKEN("{\"id\":1,\"unused\":{\"x\":[1]},\"ts\":\"2024-01-01 10:00:00+02:00\",\"temp\":null}");
+    TAKEN("{\"id\":1,\"ts\":1700000000}"); /* an epoch in seconds (unix_precision's default) */
+    DROPPED("{\"id\":1,\"temp\":-2000}");
+    DROPPED("{\"temp\":\"-1e4\",\"id\":null}"); /* dropped before any key is needed */
+    DECLINED("{\"id\":1,\"ts\":\"yesterday\"}"); /* the converter refuses it: the general path says why */
+    DECLINED("{\"id\":1,\"ts\":{\"a\":1}}");
+    DECLINED("{\"id\":1,\"temp\":-2000,\"temp\":5}"); /* given twice */
+    DECLINED("{\"id\":1,\"temp\":-2000"); /* not JSON: not dropped, an error */
+    teardown_chain(&f);
+
+    /* renames (a swap), casts, masks, added fields, a filter on a field the record lacks */
+    sl_kv swap[] = {{S("device"), S("other"), 0}, {S("other"), S("device"), 0}};
+    sl_kv spec[] = {{S("small"), S("int16"), 0}, {S("ok"), S("boolean"), 0}, {S("n"), S("string"), 0}};
+    char *masked[] = {S("device")};
+    sl_kv at[] = {{S("at"), S("12:34:56"), 0}};
+    sl_transform_conf mix[] = {
+        {.type = SL_TX_REPLACE_FIELD, .rename = swap, .nrename = 2},
+        {.type = SL_TX_CAST, .spec = spec, .nspec = 3},
+        {.type = SL_TX_MASK_FIELD, .fields = masked, .nfields = 1, .value = S("x")},
+        {.type = SL_TX_INSERT_FIELD, .static_fields = at, .nstatic_fields = 1, .offset_field = S("amount"),
+         .timestamp_field = S("local")},
+        {.type = SL_TX_FILTER, .field = S("day"), .predicate = SL_PRED_NULL},
+    };
+    setup_chain(&f, mix, 5);
+    ck_assert_ptr_nonnull(f.jc);
+    TAKEN("{\"id\":2,\"device\":\"d\",\"other\":\"o\",\"small\":\"12\",\"ok\":1,\"n\":5,\"day\":\"2024-02-03\"}");
+    TAKEN("{\"id\":2,\"other\":\"7\",\"ok\":\"TRUE\",\"day\":\"2024-02-03\"}");
+    DECLINED("{\"id\":2,\"other\":7,\"day\":\"2024-02-03\"}"); /* a number masked with 'x': refused */
+    DROPPED("{\"id\":2,\"device\":\"d\"}"); /* no day: the filter drops it */
+    DECLINED("{\"id\":2,\"small\":70000,\"day\":\"2024-02-03\"}"); /* does not fit int16 */
+    DECLINED("{\"id\":2,\"at\":\"10:00:00\",\"day\":\"2024-02-03\"}"); /* overwritten by insert_field */
+    teardown_chain(&f);
+
+    /* include drops the fields it does not name, unreported; a rename onto a field the record has */
+    char *inc[] = {S("id"), S("dev"), S("device")};
+    sl_kv onto[] = {{S("dev"), S("device"), 0}};
+    sl_transform_conf shape[] = {
+        {.type = SL_TX_REPLACE_FIELD, .include = inc, .ninclude = 3, .rename = onto, .nrename = 1},
+        {.type = SL_TX_FLATTEN},
+    };
+    setup_chain(&f, shape, 2);
+    ck_assert_ptr_nonnull(f.jc);
+    TAKEN("{\"id\":3,\"dev\":\"a\",\"zzz\":[1,{}]}");
+    TAKEN("{\"id\":3,\"device\":\"b\"}");
+    DECLINED("{\"id\":3,\"dev\":\"a\",\"device\":\"b\"}"); /* one overwrites the other */
+    DECLINED("{\"id\":3,\"zzz\":{\"a\":1}}");                  /* flatten of an object */
+    teardown_chain(&f);
+
+    /* what the reader does not compile: the route takes the general path */
+    char *key[] = {S("id")};
+    sl_transform_conf vk[] = {{.type = SL_TX_VALUE_TO_KEY, .fields = key, .nfields = 1}};
+    setup_chain(&f, vk, 1);
+    ck_assert_ptr_null(f.jc);
+    teardown_chain(&f);
+    sl_transform_conf ptr[] = {{.type = SL_TX_FILTER, .field = S("/doc/x"), .predicate = SL_PRED_NULL}};
+    setup_chain(&f, ptr, 1);
+    ck_assert_ptr_null(f.jc);
+    teardown_chain(&f);
+}
+END_TEST
+
 /* A key column CrateDB computes (GENERATED ALWAYS AS, say a partition
  * month, flagged computed by the CrateDB sink) is never expected from the
  * record, by the mapper (mapping.c) or here: a record without it is taken
@@ -332,6 +457,7 @@ int main(void)
     tcase_add_test(tc, routes_that_need_the_general_path);
     tcase_add_test(tc, utf8_checked_at_every_offset);
     tcase_add_test(tc, computed_key_column_not_expected);
+    tcase_add_test(tc, chains_read_directly);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
