@@ -133,13 +133,14 @@ static struct {
     sl_registry *reg;
     int nschemas;
     sl_cells *direct;
-    struct chain_route *chains[1 << 16]; /* json_transforms: per pick of tx_pool[], made when first picked */
+    struct chain_route *chains[512]; /* json_transforms: the routes of the latest picks of tx_pool[] */
     sl_rowbuilder rb, fast, again;
     bool verbose; /* SLUICE_FUZZ_VERBOSE: say what became of each input (checking seeds) */
 } F;
 
 /* json_transforms: one pick of tx_pool[] as a route of its own. */
 typedef struct chain_route {
+    unsigned pick;
     sl_route_conf route;
     sl_transform_conf tx[16];
     sl_mapping map;
@@ -254,11 +255,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static void chain_free(chain_route *c)
+{
+    sl_cells_free(c->direct);
+    sl_decoder_fini(&c->dec);
+    sl_mapping_fini(&c->map);
+    sl_tx_chain_free(c->route.chain);
+    free(c);
+}
+
+/* The route of @pick, made when first picked; a bounded cache (memory, not
+ * semantics: a chain's route holds no state between records but the
+ * mapper's set of fields reported as unmapped, which both paths share). */
 static chain_route *chain_for(unsigned pick)
 {
-    if (F.chains[pick])
-        return F.chains[pick];
+    chain_route **slot = &F.chains[pick % (sizeof(F.chains) / sizeof(F.chains[0]))];
+    if (*slot && (*slot)->pick == pick)
+        return *slot;
+    if (*slot)
+        chain_free(*slot);
     chain_route *c = sl_xcalloc(1, sizeof(*c));
+    c->pick = pick;
     c->route = F.route;
     for (unsigned i = 0; i < 16; i++)
         if (pick & (1u << i))
@@ -276,7 +293,7 @@ static chain_route *chain_for(unsigned pick)
         abort();
     }
     c->direct = sl_cells_new(&c->map, F.reg);
-    return F.chains[pick] = c;
+    return *slot = c;
 }
 
 static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder *b, uint32_t i)
