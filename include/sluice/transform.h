@@ -71,6 +71,8 @@ const char *sl_tx_plan_name(const sl_tx_plan *p, size_t i);
 const char *sl_tx_plan_final(const sl_tx_plan *p, size_t i);
 /* sl_tx_plan_steps() - whether transforms read or change field @i's value. */
 bool sl_tx_plan_steps(const sl_tx_plan *p, size_t i);
+/* sl_tx_plan_changes() - whether they change it (more than filters read it). */
+bool sl_tx_plan_changes(const sl_tx_plan *p, size_t i);
 /* sl_tx_plan_drops_others() - whether fields the plan does not know are dropped. */
 bool sl_tx_plan_drops_others(const sl_tx_plan *p);
 /* sl_tx_plan_no_objects() - whether a record with an object field needs the general path (flatten). */
@@ -85,6 +87,9 @@ void sl_tx_run_start(sl_tx_run *r, const sl_record *rec);
  * after the chain.  -1 when the record needs the general path (the field
  * given twice, a transform refusing the value). */
 int sl_tx_run_field(sl_tx_run *r, size_t i, json_t **v);
+/* sl_tx_run_dropped() - whether a filter has dropped the record already
+ * (the rest of it then matters only as far as it may need the general path). */
+bool sl_tx_run_dropped(const sl_tx_run *r);
 /* sl_tx_run_finish() - after the record's fields: each added field's name
  * index and value handed to @put (which keeps no reference; -1 from it
  * stops), the filters whose field was absent tested.  1 when a filter drops

@@ -226,10 +226,15 @@ static int converted(sl_json_cells *jc, json_t *v, const unsigned char *s, size_
 
 /* A value the route's transforms read or change (jc->stepping), taken
  * over: through them (sl_tx_run_field()), then the mapper's rule for its
- * column's cell. */
+ * column's cell; -1 when they only read it (filters): the caller then
+ * writes the value it has, as for a route without transforms. */
 static int stepped(sl_json_cells *jc, json_t *v)
 {
     int ok = sl_tx_run_field(jc->run, (size_t)jc->cur, &v) == 0;
+    if (ok && !sl_tx_plan_changes(jc->plan, (size_t)jc->cur)) {
+        json_decref(v);
+        return sl_tx_run_dropped(jc->run) ? 1 : -1; /* a dropped record's cells do not matter */
+    }
     if (ok && jc->col >= 0)
         ok = cell_free(jc) && sl_map_cell(jc->m, jc->b, (uint32_t)jc->col, v, &jc->err) == 0;
     json_decref(v);
@@ -244,9 +249,10 @@ static bool stepping(const sl_json_cells *jc)
 static int on_null(void *ctx)
 {
     sl_json_cells *jc = JC(ctx);
-    if (stepping(jc))
-        return stepped(jc, json_null());
-    int rc = scalar_target(jc, NULL, 0);
+    int rc = stepping(jc) ? stepped(jc, json_null()) : -1;
+    if (rc >= 0)
+        return rc;
+    rc = scalar_target(jc, NULL, 0);
     if (rc >= 0)
         return rc;
     sl_rowbuilder_set_null(jc->b, (uint32_t)jc->col);
@@ -256,11 +262,12 @@ static int on_null(void *ctx)
 static int on_boolean(void *ctx, int v)
 {
     sl_json_cells *jc = JC(ctx);
-    if (stepping(jc))
-        return stepped(jc, json_boolean(v));
+    int rc = stepping(jc) ? stepped(jc, json_boolean(v)) : -1;
+    if (rc >= 0)
+        return rc;
     if (converting(jc))
         return converted(jc, json_boolean(v), NULL, 0);
-    int rc = scalar_target(jc, NULL, 0);
+    rc = scalar_target(jc, NULL, 0);
     if (rc >= 0)
         return rc;
     switch (jc->t->cols[jc->col].type) {
@@ -297,16 +304,22 @@ static int on_number(void *ctx, const char *s, size_t n)
     sl_json_cells *jc = JC(ctx);
     if (jansson_refuses(s, n))
         return 0;
-    if (stepping(jc)) {
+    if (stepping(jc)) { /* as jansson reads it: an integer, else a real */
         int64_t i;
-        if (parse_int(s, n, &i))
-            return stepped(jc, json_integer(i));
-        char buf[512];
-        if (n >= sizeof(buf))
-            return 0;
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        return stepped(jc, json_real(strtod(buf, NULL)));
+        json_t *v;
+        if (parse_int(s, n, &i)) {
+            v = json_integer(i);
+        } else {
+            char buf[512];
+            if (n >= sizeof(buf))
+                return 0;
+            memcpy(buf, s, n);
+            buf[n] = '\0';
+            v = json_real(strtod(buf, NULL));
+        }
+        int rc = stepped(jc, v);
+        if (rc >= 0)
+            return rc;
     }
     if (converting(jc)) {
         int64_t i;
@@ -335,8 +348,11 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
-    if (stepping(jc))
-        return memchr(s, '\0', n) ? 0 : stepped(jc, json_stringn((const char *)s, n));
+    if (stepping(jc)) {
+        int rc = memchr(s, '\0', n) ? 0 : stepped(jc, json_stringn((const char *)s, n));
+        if (rc >= 0)
+            return rc;
+    }
     if (converting(jc))
         return memchr(s, '\0', n) ? 0 : converted(jc, json_stringn((const char *)s, n), s, n);
     int rc = scalar_target(jc, s, n);

@@ -85,6 +85,21 @@ static json_t *cast_one(const sl_tx *t, const char *field, const json_t *v, int 
     return json_integer((json_int_t)d);
 }
 
+static int field(const sl_tx *t, const sl_record *rec, const char *name, json_t **v, sl_error *err)
+{
+    (void)rec;
+    for (size_t i = 0; i < t->conf->nspec; i++) {
+        if (strcmp(t->conf->spec[i].key, name) || !*v || json_is_null(*v))
+            continue;
+        json_t *out = cast_one(t, name, *v, type_of(t->conf->spec[i].value), err);
+        if (!out)
+            return -1;
+        json_decref(*v);
+        *v = out;
+    }
+    return 0;
+}
+
 static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err)
 {
     (void)rec;
@@ -104,5 +119,5 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
 }
 
 const sl_tx_ops sl_tx_cast = {
-    .name = "cast", .keys = keys, .shapes = true, .deletes_too = true, .init = init, .apply = apply,
+    .name = "cast", .keys = keys, .shapes = true, .deletes_too = true, .init = init, .apply = apply, .field = field,
 };

@@ -95,7 +95,8 @@ static int compare(const filter_state *s, size_t i, const json_t *v, const char 
     return r < 0 ? -1 : r > 0;
 }
 
-static bool holds(const sl_tx *t, const sl_record *rec, const sl_change *ch)
+/* Whether the predicate holds for @rec, whose tested field has value @v (NULL: absent). */
+static bool holds(const sl_tx *t, const sl_record *rec, const json_t *v)
 {
     const sl_transform_conf *c = t->conf;
     const filter_state *s = t->state;
@@ -106,7 +107,6 @@ static bool holds(const sl_tx *t, const sl_record *rec, const sl_change *ch)
         size_t n;
         return sl_record_header(rec, c->value, &v, &n) == 1;
     }
-    const json_t *v = sl_tx_field(ch->value, c->field);
     bool null = !v || json_is_null(v);
     sl_strbuf tmp = SL_STRBUF_INIT;
     bool r = false;
@@ -141,9 +141,17 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
     bool on_field = t->conf->predicate != SL_PRED_TOPIC_MATCHES && t->conf->predicate != SL_PRED_HAS_HEADER;
     if (ch->op != SL_OP_UPSERT && on_field)
         return 0;
-    return holds(t, rec, ch) != t->conf->negate ? 1 : 0;
+    const json_t *v = on_field ? sl_tx_field(ch->value, t->conf->field) : NULL;
+    return holds(t, rec, v) != t->conf->negate ? 1 : 0;
+}
+
+static int field(const sl_tx *t, const sl_record *rec, const char *name, json_t **v, sl_error *err)
+{
+    (void)name;
+    (void)err;
+    return holds(t, rec, *v) != t->conf->negate ? 1 : 0;
 }
 
 const sl_tx_ops sl_tx_filter = {
-    .name = "filter", .keys = keys, .deletes_too = true, .init = init, .fini = fini, .apply = apply,
+    .name = "filter", .keys = keys, .deletes_too = true, .init = init, .fini = fini, .apply = apply, .field = field,
 };

@@ -1,9 +1,9 @@
 /* plan.c - a route's chain compiled for a direct reader (transform.h,
  * sl_tx_plan): which name each top-level field ends under and which
  * transforms read or change its value, worked out once from the names
- * alone; per record, each such transform's own apply() runs on the one
- * field it concerns, so values are converted, tested and masked by the
- * very code the general path runs. */
+ * alone; per record, each such transform's field() (the code its apply()
+ * runs for one field) takes the value of the one field it concerns, so
+ * values are converted, tested and masked as on the general path. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +20,7 @@ typedef struct {
     bool alive;
     step *steps;
     size_t nsteps;
+    bool changes;       /* some step changes the value (not only filters) */
     size_t born;        /* an added field: the index of the transform that adds it */
 } entity;
 
@@ -37,7 +38,6 @@ struct sl_tx_run {
     const sl_record *rec;
     bool *present;      /* per name: in this record */
     bool *seen;         /* per transform: a field filter that has run on its field */
-    json_t *one;        /* the one-field object a transform runs on */
     bool drop;
 };
 
@@ -76,8 +76,9 @@ static void add_name(sl_tx_plan *p, const char *name, size_t born)
     e->born = born;
 }
 
-static void add_step(entity *e, size_t tx, const char *name)
+static void add_step(entity *e, size_t tx, const char *name, bool changes)
 {
+    e->changes |= changes;
     e->steps = sl_xrealloc(e->steps, (e->nsteps + 1) * sizeof(step));
     e->steps[e->nsteps++] = (step){tx, name};
 }
@@ -177,19 +178,19 @@ static void plan_step(sl_tx_plan *p, size_t tx)
         if (on_field(c))
             for (size_t i = 0; i < p->n; i++)
                 if (p->e[i].alive && !strcmp(p->e[i].cur, c->field))
-                    add_step(&p->e[i], tx, c->field);
+                    add_step(&p->e[i], tx, c->field, false);
         break;
     case SL_TX_TIMESTAMP_CONVERTER:
         for (size_t i = 0; i < p->n; i++)
             if (p->e[i].alive && !strcmp(p->e[i].cur, c->field))
-                add_step(&p->e[i], tx, c->field);
+                add_step(&p->e[i], tx, c->field, true);
         break;
     case SL_TX_CAST:
     case SL_TX_MASK_FIELD:
         for (size_t i = 0; i < p->n; i++)
             if (p->e[i].alive &&
                 (c->type == SL_TX_CAST ? spec_names(c, p->e[i].cur) : listed(c->fields, c->nfields, p->e[i].cur)))
-                add_step(&p->e[i], tx, p->e[i].cur);
+                add_step(&p->e[i], tx, p->e[i].cur, true);
         break;
     case SL_TX_REPLACE_FIELD:
         if (c->ninclude)
@@ -312,6 +313,11 @@ bool sl_tx_plan_steps(const sl_tx_plan *p, size_t i)
     return p->e[i].nsteps > 0;
 }
 
+bool sl_tx_plan_changes(const sl_tx_plan *p, size_t i)
+{
+    return p->e[i].changes;
+}
+
 bool sl_tx_plan_drops_others(const sl_tx_plan *p)
 {
     return p->drops_others;
@@ -330,7 +336,6 @@ sl_tx_run *sl_tx_run_new(const sl_tx_plan *p)
     r->p = p;
     r->present = sl_xcalloc(p->n ? p->n : 1, sizeof(bool));
     r->seen = sl_xcalloc(sl_tx_chain_len(p->c) + 1, sizeof(bool));
-    r->one = json_object();
     return r;
 }
 
@@ -340,7 +345,6 @@ void sl_tx_run_free(sl_tx_run *r)
         return;
     free(r->present);
     free(r->seen);
-    json_decref(r->one);
     free(r);
 }
 
@@ -352,21 +356,16 @@ void sl_tx_run_start(sl_tx_run *r, const sl_record *rec)
     r->drop = false;
 }
 
-/* Transform @tx's apply() over the one-field object {@name: *@v} (or {}
- * when @v is NULL); *@v becomes the field's value after it. */
+/* Transform @tx on field @name, whose value is *@v (NULL: absent, when
+ * @v is NULL): its field() (transform_int.h), the very code its apply()
+ * runs; *@v becomes the field's value after it. */
 static int run_one(sl_tx_run *r, size_t tx, const char *name, json_t **v)
 {
     const sl_tx *t = sl_tx_chain_at(r->p->c, tx);
-    json_object_clear(r->one);
-    if (v)
-        json_object_set_new(r->one, name, *v);
-    sl_change ch = {.op = SL_OP_UPSERT, .value = r->one};
+    json_t *none = NULL;
     sl_error err;
-    int rc = sl_tx_ops_of(t->conf->type)->apply(t, r->rec, &ch, &err);
-    if (v) {
-        *v = json_incref(json_object_get(r->one, name));
-        json_object_clear(r->one);
-    }
+    int rc = sl_tx_ops_of(t->conf->type)->field(t, r->rec, name, v ? v : &none, &err);
+    json_decref(none);
     if (rc < 0 || (v && !*v))
         return -1; /* its message is the general path's to give */
     if (rc == 1)
@@ -389,6 +388,11 @@ int sl_tx_run_field(sl_tx_run *r, size_t i, json_t **v)
         return -1; /* given twice */
     r->present[i] = true;
     return v ? run_steps(r, &r->p->e[i], v) : 0;
+}
+
+bool sl_tx_run_dropped(const sl_tx_run *r)
+{
+    return r->drop;
 }
 
 int sl_tx_run_finish(sl_tx_run *r, int (*put)(void *ctx, size_t i, const json_t *v), void *ctx)

@@ -111,34 +111,32 @@ static int parse_iso(const char *s, int64_t *us)
     return 0;
 }
 
-static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err)
+/* @v (neither null nor absent) converted: a new value, or NULL with @err. */
+static json_t *convert(const sl_tx *t, const json_t *v, sl_error *err)
 {
-    (void)rec;
     const sl_transform_conf *c = t->conf;
-    json_t *v = sl_tx_field(ch->value, c->field);
-    if (!v || json_is_null(v))
-        return 0;
     int64_t us;
     if (json_is_integer(v) || json_is_real(v)) {
         double d = json_number_value(v);
         if (json_is_real(v) && !(d > -9.2e18 && d < 9.2e18))
-            return sl_tx_fail(t, err, "%s: %g is out of range", c->field, d);
+            return sl_tx_fail(t, err, "%s: %g is out of range", c->field, d), NULL;
         int64_t x = json_is_integer(v) ? json_integer_value(v) : (int64_t)d;
         if (!from_unix(x, c->unix_precision, &us))
-            return sl_tx_fail(t, err, "%s: %lld is out of range", c->field, (long long)x);
+            return sl_tx_fail(t, err, "%s: %lld is out of range", c->field, (long long)x), NULL;
     } else if (json_is_string(v) && c->format) {
         struct tm tm = {0};
         const char *end = strptime(json_string_value(v), c->format, &tm);
         if (!end || *end)
             return sl_tx_fail(t, err, "%s: '%s' does not match the format '%s'", c->field, json_string_value(v),
-                              c->format);
+                              c->format), NULL;
         us = (int64_t)timegm(&tm) * 1000000;
     } else if (json_is_string(v)) {
         if (parse_iso(json_string_value(v), &us))
             return sl_tx_fail(t, err, "%s: '%s' is not an ISO 8601 date, time or timestamp", c->field,
-                              json_string_value(v));
+                              json_string_value(v)), NULL;
     } else {
-        return sl_tx_fail(t, err, "%s: a %s is no timestamp", c->field, json_is_object(v) ? "object" : "list or boolean");
+        return sl_tx_fail(t, err, "%s: a %s is no timestamp", c->field,
+                          json_is_object(v) ? "object" : "list or boolean"), NULL;
     }
     sl_strbuf sb = SL_STRBUF_INIT;
     json_t *out = NULL;
@@ -149,8 +147,10 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
     case SL_TS_TIME: sl_fmt_time_us(&sb, us % day < 0 ? us % day + day : us % day); break;
     case SL_TS_UNIX: {
         int64_t ns;
-        if (c->unix_precision == SL_PREC_NS && __builtin_mul_overflow(us, 1000, &ns))
-            return sl_tx_fail(t, err, "%s: does not fit in nanoseconds", c->field);
+        if (c->unix_precision == SL_PREC_NS && __builtin_mul_overflow(us, 1000, &ns)) {
+            sl_strbuf_free(&sb);
+            return sl_tx_fail(t, err, "%s: does not fit in nanoseconds", c->field), NULL;
+        }
         out = json_integer(c->unix_precision == SL_PREC_NS ? ns : floor_div(us, per_us[c->unix_precision]));
         break;
     }
@@ -170,11 +170,38 @@ static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *
     if (!out)
         out = json_stringn(sb.data ? sb.data : "", sb.len);
     sl_strbuf_free(&sb);
+    return out;
+}
+
+static int apply(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err)
+{
+    (void)rec;
+    const sl_transform_conf *c = t->conf;
+    json_t *v = sl_tx_field(ch->value, c->field);
+    if (!v || json_is_null(v))
+        return 0;
+    json_t *out = convert(t, v, err);
+    if (!out)
+        return -1;
     if (sl_tx_field_set(ch->value, c->field, out))
         return sl_tx_fail(t, err, "%s: cannot be set", c->field);
     return 0;
 }
 
+static int field(const sl_tx *t, const sl_record *rec, const char *name, json_t **v, sl_error *err)
+{
+    (void)rec;
+    (void)name;
+    if (!*v || json_is_null(*v))
+        return 0;
+    json_t *out = convert(t, *v, err);
+    if (!out)
+        return -1;
+    json_decref(*v);
+    *v = out;
+    return 0;
+}
+
 const sl_tx_ops sl_tx_timestamp_converter = {
-    .name = "timestamp_converter", .keys = keys, .shapes = true, .init = init, .apply = apply,
+    .name = "timestamp_converter", .keys = keys, .shapes = true, .init = init, .apply = apply, .field = field,
 };

@@ -24,6 +24,12 @@ typedef struct sl_tx_ops {
     void (*fini)(sl_tx *t);    /* may be NULL */
     /* apply() - 0 keep, 1 drop the record, -1 @err (SL_ERR_DATA) */
     int (*apply)(const sl_tx *t, const sl_record *rec, sl_change *ch, sl_error *err);
+    /* field() - what apply() does to the top-level field @name of an
+     * upsert, given its value alone: *@v (NULL when absent) replaced by
+     * its new value (a reference is taken over and given back); 0, 1 or
+     * -1 as apply().  NULL for the transforms that do not work one field
+     * at a time (plan.c then runs apply() on a one-field object). */
+    int (*field)(const sl_tx *t, const sl_record *rec, const char *name, json_t **v, sl_error *err);
 } sl_tx_ops;
 
 extern const sl_tx_ops sl_tx_filter, sl_tx_replace_field, sl_tx_flatten, sl_tx_insert_field, sl_tx_header_to_value,
