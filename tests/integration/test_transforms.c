@@ -39,6 +39,9 @@ static const char *config_fmt =
     "      - {type: filter, field: qty, predicate: gt, value: '0', negate: true}\n"
     "      - {type: replace_field, include: [id, qty, sku], rename: {sku: product}}\n"
     "  - name: prices\n    topics: [%s]\n    target: pg\n    table: %s.prices\n    mode: update\n"
+    "    transforms:\n" /* a chain the direct JSON reader reads (docs/transforms.md) */
+    "      - {type: filter, field: price, predicate: gt, value: '100'}\n"
+    "      - {type: replace_field, exclude: [junk]}\n"
     "  - name: paid\n    topics: [%s]\n    target: pg\n    table: %s.paid\n    fan_out: true\n"
     "    transforms:\n"
     "      - {type: filter, field: status, predicate: equals, value: paid, negate: true}\n"
@@ -94,7 +97,8 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     produce(items, "{\"id\":3,\"qty\":5,\"sku\":\"C\",\"extra\":1}", NULL);
     produce(items, "{\"id\":4,\"qty\":-1,\"sku\":\"D\"}", NULL);
     produce(prices, "{\"id\":1,\"price\":11}", NULL);
-    produce(prices, "{\"id\":3,\"price\":30}", NULL); /* no row 3: nothing is inserted */
+    produce(prices, "{\"id\":3,\"price\":30,\"junk\":[1]}", NULL); /* no row 3: nothing is inserted */
+    produce(prices, "{\"id\":1,\"price\":500}", NULL);               /* dropped */
     ts_flush();
     ts_daemon *d = ts_daemon_start(config, log);
     sc_wait_committed(group, orders, 1, 120000, log);
@@ -142,7 +146,7 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     /* offsets past the dropped records, in the database as in Kafka */
     ck_assert_int_eq(sc_stored_offset(c, group, orders, 0), 6);
     ck_assert_int_eq(sc_stored_offset(c, group, items, 0), 6);
-    ck_assert_int_eq(sc_stored_offset(c, group, prices, 0), 3);
+    ck_assert_int_eq(sc_stored_offset(c, group, prices, 0), 4);
     ck_assert_int_eq(ts_kafka_committed(group, orders, 0), 6);
 
     ts_daemon_free(d);
