@@ -54,7 +54,8 @@ typedef struct fixture {
     sl_rowbuilder fast, slow;
 } fixture;
 
-static void setup(fixture *f, sl_keyformat kf)
+/* The fixture's route, with the chain @tx (@n transforms) when @n. */
+static void setup_chain(fixture *f, sl_keyformat kf, sl_transform_conf *tx, size_t n)
 {
     memset(f, 0, sizeof(*f));
     f->t = make_table();
@@ -63,11 +64,24 @@ static void setup(fixture *f, sl_keyformat kf)
     f->r.format = SL_FMT_JSON;
     f->r.key_format = kf;
     f->r.epoch_unit = SL_EPOCH_MS;
+    f->r.transforms = tx;
+    f->r.ntransforms = n;
+    size_t bad;
+    const char *badkey;
+    if (n) {
+        f->r.chain = sl_tx_chain_new(&f->r, &bad, &badkey, &err);
+        ck_assert_msg(f->r.chain != NULL, "%s", err.msg);
+    }
     ck_assert_int_eq(sl_mapping_init(&f->m, &f->r, f->t, &err), 0);
     ck_assert_int_eq(sl_decoder_init(&f->d, &f->r, NULL, &err), 0);
     f->jc = sl_json_cells_new(&f->m);
     sl_rowbuilder_init(&f->fast);
     sl_rowbuilder_init(&f->slow);
+}
+
+static void setup(fixture *f, sl_keyformat kf)
+{
+    setup_chain(f, kf, NULL, 0);
 }
 
 static void teardown(fixture *f)
@@ -297,29 +311,6 @@ START_TEST(routes_that_need_the_general_path)
 }
 END_TEST
 
-/* The fixture's route with the chain @tx (@n transforms). */
-static void setup_chain(fixture *f, sl_transform_conf *tx, size_t n)
-{
-    memset(f, 0, sizeof(*f));
-    f->t = make_table();
-    f->r.name = (char *)"r";
-    f->r.mode = SL_MODE_UPSERT;
-    f->r.format = SL_FMT_JSON;
-    f->r.key_format = SL_KEYFMT_JSON;
-    f->r.epoch_unit = SL_EPOCH_MS;
-    f->r.transforms = tx;
-    f->r.ntransforms = n;
-    size_t bad;
-    const char *badkey;
-    f->r.chain = sl_tx_chain_new(&f->r, &bad, &badkey, &err);
-    ck_assert_msg(f->r.chain != NULL, "%s", err.msg);
-    ck_assert_int_eq(sl_mapping_init(&f->m, &f->r, f->t, &err), 0);
-    ck_assert_int_eq(sl_decoder_init(&f->d, &f->r, NULL, &err), 0);
-    f->jc = sl_json_cells_new(&f->m);
-    sl_rowbuilder_init(&f->fast);
-    sl_rowbuilder_init(&f->slow);
-}
-
 static void teardown_chain(fixture *f)
 {
     const sl_tx_chain *c = f->r.chain;
@@ -343,7 +334,7 @@ START_TEST(chains_read_directly)
         {.type = SL_TX_REPLACE_FIELD, .exclude = unused, .nexclude = 1},
         {.type = SL_TX_TIMESTAMP_CONVERTER, .field = S("ts"), .target_type = SL_TS_TIMESTAMP},
     };
-    setup_chain(&f, w1, 3);
+    setup_chain(&f, SL_KEYFMT_JSON, w1, 3);
     ck_assert_ptr_nonnull(f.jc);
     TAKEN("{\"id\":1,\"device\":\"d\",\"ts\":\"2024-01-01T00:00:00.123Z\",\"temp\":-3.5,\"ok\":true}");
     TAKEN("{\"id\":1,\"unused\":{\"x\":[1]},\"ts\":\"2024-01-01 10:00:00+02:00\",\"temp\":null}");
@@ -369,7 +360,7 @@ START_TEST(chains_read_directly)
          .timestamp_field = S("local")},
         {.type = SL_TX_FILTER, .field = S("day"), .predicate = SL_PRED_NULL},
     };
-    setup_chain(&f, mix, 5);
+    setup_chain(&f, SL_KEYFMT_JSON, mix, 5);
     ck_assert_ptr_nonnull(f.jc);
     TAKEN("{\"id\":2,\"device\":\"d\",\"other\":\"o\",\"small\":\"12\",\"ok\":1,\"n\":5,\"day\":\"2024-02-03\"}");
     TAKEN("{\"id\":2,\"other\":\"7\",\"ok\":\"TRUE\",\"day\":\"2024-02-03\"}");
@@ -386,7 +377,7 @@ START_TEST(chains_read_directly)
         {.type = SL_TX_REPLACE_FIELD, .include = inc, .ninclude = 3, .rename = onto, .nrename = 1},
         {.type = SL_TX_FLATTEN},
     };
-    setup_chain(&f, shape, 2);
+    setup_chain(&f, SL_KEYFMT_JSON, shape, 2);
     ck_assert_ptr_nonnull(f.jc);
     TAKEN("{\"id\":3,\"dev\":\"a\",\"zzz\":[1,{}]}");
     TAKEN("{\"id\":3,\"device\":\"b\"}");
@@ -397,11 +388,11 @@ START_TEST(chains_read_directly)
     /* what the reader does not compile: the route takes the general path */
     char *key[] = {S("id")};
     sl_transform_conf vk[] = {{.type = SL_TX_VALUE_TO_KEY, .fields = key, .nfields = 1}};
-    setup_chain(&f, vk, 1);
+    setup_chain(&f, SL_KEYFMT_JSON, vk, 1);
     ck_assert_ptr_null(f.jc);
     teardown_chain(&f);
     sl_transform_conf ptr[] = {{.type = SL_TX_FILTER, .field = S("/doc/x"), .predicate = SL_PRED_NULL}};
-    setup_chain(&f, ptr, 1);
+    setup_chain(&f, SL_KEYFMT_JSON, ptr, 1);
     ck_assert_ptr_null(f.jc);
     teardown_chain(&f);
 }
