@@ -82,6 +82,14 @@ static const family families[SL_M_COUNT] = {
                           "Values a primary-key change did not send (Debezium's unavailable-value placeholder) "
                           "whose old row was gone: left NULL or default (docs/cdc.md).",
                           {"table"}, 1, NULL, 0},
+    [SL_M_DIRECT_TAKEN] = {"sluice_direct_records_total", COUNTER,
+                           "Records read straight into a row's cells by their format's direct reader.", {"route"},
+                           1, NULL, 0},
+    [SL_M_DIRECT_DECLINED] = {"sluice_direct_declined_total", COUNTER,
+                              "Records of a format with a direct reader that took the general path, by reason "
+                              "(route: the route needs it for all; table: the first of their table; record: the "
+                              "reader declined the record).",
+                              {"route", "reason"}, 1, NULL, 0},
 };
 
 struct sl_series {

@@ -18,6 +18,18 @@
 
 struct sl_registry;
 
+/* The fields of a change event that a table template may name besides
+ * ${topic}: ${source.db}, ${source.schema}, ${source.table}. */
+typedef enum { SL_CELLS_DB, SL_CELLS_SCHEMA, SL_CELLS_TABLE, SL_CELLS_NNAMES } sl_cells_name;
+
+/* Their values in one record, as the general path's decoding would put
+ * them into sl_change.meta (bytes of the record, not NUL-terminated);
+ * NULL when the record does not hold one as a string. */
+typedef struct sl_cells_names {
+    const char *v[SL_CELLS_NNAMES];
+    size_t n[SL_CELLS_NNAMES];
+} sl_cells_names;
+
 /* What a format supplies (decoder.h's sl_format_ops.cells). */
 typedef struct sl_cells_ops {
     /* new() - the reader for @m's table, or NULL when @m's route needs the
@@ -32,6 +44,11 @@ typedef struct sl_cells_ops {
     /* takes routes with transforms (transform.h): new() decides per route
      * whether its chain can be read into cells, map() per record */
     bool transforms;
+    /* names() - @rec's sl_cells_names found without decoding it, so that
+     * the worker picks the table of a templated route before mapping: 1,
+     * or 0 when only decoding can tell (a name with escapes, a repeated
+     * member, not the format's plain frame).  NULL: the format has none. */
+    int (*names)(sl_decoder *d, const sl_record *rec, sl_cells_names *out);
 } sl_cells_ops;
 
 typedef struct sl_cells sl_cells;
@@ -48,6 +65,11 @@ int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder
 /* sl_cells_learn() - tell the reader the general path built a row from @c
  * (a reader that plans per writer schema plans for @c's now). */
 void sl_cells_learn(sl_cells *c, const sl_change *ch);
+
+/* sl_cells_names_of() - the names of @rec (decoded by @d's route) for a
+ * table template: 1, or 0 when the route's format cannot find them
+ * without decoding the record. */
+int sl_cells_names_of(sl_decoder *d, const sl_record *rec, sl_cells_names *out);
 
 /* sl_cells_plain() - whether @m is what every direct reader needs: columns
  * filled by name alone (no `columns:` pointers, no `add_columns:`), no soft

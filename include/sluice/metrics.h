@@ -33,6 +33,8 @@ typedef enum sl_metric_id {
     SL_M_IGNORED,          /* counter   sluice_records_ignored_total{route} tombstones, heartbeats, ... */
     SL_M_FETCH_RESTARTS,   /* counter   sluice_fetch_restarts_total */
     SL_M_UNAVAILABLE,      /* counter   sluice_unavailable_values_total{table} */
+    SL_M_DIRECT_TAKEN,     /* counter   sluice_direct_records_total{route} */
+    SL_M_DIRECT_DECLINED,  /* counter   sluice_direct_declined_total{route,reason} reason: route|table|record */
     SL_M_COUNT
 } sl_metric_id;
 

@@ -2,6 +2,7 @@
 #include "sluice/cells.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct sl_cells {
     const sl_cells_ops *ops;
@@ -46,6 +47,13 @@ void sl_cells_free(sl_cells *c)
 int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b)
 {
     return c->ops->map(c->r, d, rec, b);
+}
+
+int sl_cells_names_of(sl_decoder *d, const sl_record *rec, sl_cells_names *out)
+{
+    const sl_format_ops *f = sl_format_lookup(d->route->format);
+    memset(out, 0, sizeof(*out));
+    return f && f->cells && f->cells->names ? f->cells->names(d, rec, out) : 0;
 }
 
 void sl_cells_learn(sl_cells *c, const sl_change *ch)

@@ -1,10 +1,11 @@
 /* record.c - one record from Kafka: its partition's offsets consulted,
  * decoded by the route's format, mapped to a row of its table and added to
  * that table's batch; a bad one goes to the route's on_error policy.  For a
- * route with one table, the record goes straight into the row's cells when
- * its format's direct reader (cells.h) takes it; the general path gets the
- * rest.  A route's transforms (transform.h) run between decode and map,
- * or inside the direct reader when it takes the route. */
+ * table the route has already written (direct.c), the record goes straight
+ * into the row's cells when its format's direct reader (cells.h) takes it;
+ * the general path gets the rest.  A route's transforms (transform.h) run
+ * between decode and map, or inside the direct reader when it takes the
+ * route. */
 #include <string.h>
 
 #include "sluice/log.h"
@@ -86,10 +87,9 @@ int sl_worker_take_one(sl_worker *w, const sl_route_conf *r, const sl_record *re
         sl_batch_add_stash(te->batch, at); /* dropped when its create comes into this batch (carry.c) */
     if (te->direct)
         sl_cells_learn(te->direct, c);
-    /* a route whose table name has no template has this one table: its
-     * next records may take the direct reader */
-    if (te->direct && !strstr(r->table, "${") && !r->explode)
-        w->direct[r - w->cfg->routes] = (size_t)(te - w->tables) + 1;
+    /* the next records of this table may take the direct reader */
+    if (!r->explode)
+        sl_worker_direct_learn(w, r, te, topic, c);
     return 0;
 }
 
@@ -166,14 +166,17 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     sl_error err;
     sl_error_clear(&err);
     int rc = 0;
-    size_t direct = w->direct[r - w->cfg->routes];
-    sl_tentry *te = direct && direct <= w->ntables ? &w->tables[direct - 1] : NULL;
-    int took = te && te->route == r && te->direct ? sl_cells_map(te->direct, d, &rec, &w->rb) : 0;
+    sl_tentry *te = sl_worker_direct_table(w, r, d, &rec, topic);
+    int took = te ? sl_cells_map(te->direct, d, &rec, &w->rb) : 0;
+    if (took)
+        sl_worker_direct_taken(w, r);
     if (took == 1) {
         add_row(w, te, &rec, SL_OP_UPSERT);
     } else if (took == 2) {
         sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL); /* filtered */
     } else {
+        if (te)
+            sl_worker_direct_declined(w, r, SL_DIRECT_RECORD);
         rc = sl_decode(d, &rec, &c, &err);
         if (rc == 0 && r->chain && (rc = sl_tx_apply(r->chain, &rec, &c, &err)))
             sl_change_clear(&c);

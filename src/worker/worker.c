@@ -105,7 +105,7 @@ sl_worker *sl_worker_new(sl_runtime *rt, int id, const sl_pipeline *pipe)
     w->sinks = sl_xcalloc(w->cfg->ntargets, sizeof(sl_sink *));
     w->flushes = sl_xcalloc(w->cfg->ntargets, sizeof(sl_flush));
     w->decoders = sl_xcalloc(w->cfg->nroutes, sizeof(sl_decoder));
-    w->direct = sl_xcalloc(w->cfg->nroutes ? w->cfg->nroutes : 1, sizeof(size_t));
+    sl_worker_direct_init(w);
     sl_error err;
     for (size_t t = 0; t < w->cfg->ntargets; t++)
         w->sinks[t] = sl_sink_new(&w->cfg->targets[t], id);
@@ -135,7 +135,8 @@ void sl_worker_free(sl_worker *w)
         if (w->decoders[r].route)
             sl_decoder_fini(&w->decoders[r]);
     free(w->decoders);
-    free(w->direct);
+    sl_worker_direct_fini(w);
+    sl_strbuf_free(&w->direct_key);
     /* the writers first: a write they give up may still ask about a row */
     for (size_t t = 0; w->writers && t < w->cfg->ntargets; t++)
         if (w->writers[t].w)
@@ -229,7 +230,8 @@ static void take_reload(sl_worker *w)
     w->ntables = 0;
     /* the routes' direct-reader shortcuts are indexes into the cache just
      * emptied: the entries built next may belong to other routes */
-    memset(w->direct, 0, (old->nroutes ? old->nroutes : 1) * sizeof(*w->direct));
+    sl_worker_direct_fini(w);
+    sl_worker_direct_init(w);
     for (size_t r = 0; r < old->nroutes; r++) {
         if (w->decoders[r].route)
             sl_decoder_fini(&w->decoders[r]);
@@ -246,7 +248,9 @@ static void take_reload(sl_worker *w)
             w->parts.v[i].route = &nu->routes[w->parts.v[i].route - old->routes];
     for (size_t t = 0; t < nu->ntargets; t++)
         w->sinks[t]->conf = &nu->targets[t];
+    sl_worker_direct_fini(w);
     w->cfg = nu;
+    sl_worker_direct_init(w); /* the new routes' templates */
     w->cfg_gen = gen;
     if (w->id > 0 && w->id <= SL_MAX_WORKERS)
         atomic_store(&w->rt->worker_gen[w->id], gen);

@@ -155,8 +155,8 @@ struct sl_worker {
     sl_flush *flushes;        /* per target: dead letters of the batch being filled */
     sl_writer *writers;       /* per target */
     sl_decoder *decoders;     /* per route */
-    size_t *direct;           /* per route: tables index + 1 of its one table once a record has reached
-                                 it, when that table has a direct reader; 0 otherwise */
+    struct sl_direct_route *direct; /* per route: the tables its direct reader fills (direct.c) */
+    sl_strbuf direct_key;     /* scratch of direct.c */
     sl_parts parts;
     sl_tentry *tables;
     size_t ntables, captables;
@@ -189,6 +189,28 @@ struct sl_worker {
     struct sl_kept_row *kept; /* old rows of key changes whose create is still to come (carry.c) */
     size_t nkept, kept_cap, kept_bytes;
 };
+
+/* direct.c: the table entry of a record on the direct path, and why a
+ * record took the general path (sluice_direct_declined_total{route,reason}) */
+typedef enum {
+    SL_DIRECT_ROUTE,  /* the route or its table's mapping needs the general path for every record */
+    SL_DIRECT_TABLE,  /* the record's table has had no record from the general path yet */
+    SL_DIRECT_RECORD, /* the format's reader declined the record (cells.h) */
+    SL_DIRECT_NREASONS
+} sl_direct_reason;
+void sl_worker_direct_init(sl_worker *w);
+void sl_worker_direct_fini(sl_worker *w);
+/* sl_worker_direct_table() - the entry whose direct reader may take @rec
+ * (of @r, decoded by @d; @topic its name), or NULL when it must take the
+ * general path (counted). */
+sl_tentry *sl_worker_direct_table(sl_worker *w, const sl_route_conf *r, sl_decoder *d, const sl_record *rec,
+                                  const char *topic);
+/* sl_worker_direct_learn() - the general path wrote @c (of @r, from topic
+ * @topic) into @te: the next records named alike may go direct. */
+void sl_worker_direct_learn(sl_worker *w, const sl_route_conf *r, const sl_tentry *te, const char *topic,
+                            const sl_change *c);
+void sl_worker_direct_declined(sl_worker *w, const sl_route_conf *r, sl_direct_reason why);
+void sl_worker_direct_taken(sl_worker *w, const sl_route_conf *r);
 
 /* worker.c */
 int64_t sl_worker_now_ms(void);

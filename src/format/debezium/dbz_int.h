@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/cells.h"
 #include "sluice/error.h"
 #include "sluice/strbuf.h"
 #include "sluice/table.h"
@@ -129,5 +130,16 @@ void sl_dbz_schema_stats(const struct sl_decoder *d, size_t *entries, size_t *by
  */
 sl_dbz_schema *sl_dbz_cache_split(sl_dbz_cache *c, const char *value, size_t len, const char **payload,
                                   size_t *payload_len);
+
+/* ---- source_names.c ---- */
+
+/**
+ * sl_dbz_source_names() - the string values of source.db, source.schema
+ * and source.table in the text of an event's payload (an object), found
+ * without parsing it; members absent or not strings are NULL.
+ * Return: 1, or 0 when only a parse can tell (an escape in a member name
+ * or in one of those values, a repeated member, not an object).
+ */
+int sl_dbz_source_names(const char *payload, size_t len, sl_cells_names *out);
 
 #endif

@@ -635,8 +635,23 @@ static void dbz_cells_learn(void *r, const sl_change *ch)
         ((dbz_cells *)r)->schema_key = ch->schema_key;
 }
 
-static const sl_cells_ops dbz_cells_ops = {
-    .new = dbz_cells_new, .free = dbz_cells_free, .map = dbz_cells_map, .learn = dbz_cells_learn};
+/* The source block's names of an event under a kept schema (the direct
+ * reader takes no other), found by a skip-scan of its payload. */
+static int dbz_cells_names(sl_decoder *d, const sl_record *rec, sl_cells_names *out)
+{
+    dbz_state *st = d->state;
+    const char *p;
+    size_t n;
+    if (!rec->value || !sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &p, &n))
+        return 0;
+    return sl_dbz_source_names(p, n, out);
+}
+
+static const sl_cells_ops dbz_cells_ops = {.new = dbz_cells_new,
+                                           .free = dbz_cells_free,
+                                           .map = dbz_cells_map,
+                                           .learn = dbz_cells_learn,
+                                           .names = dbz_cells_names};
 
 /* Debezium reads Avro keys, like values, as the Connect records
  * AvroConverter was given. */
