@@ -608,6 +608,69 @@ START_TEST(direct_reader_under_a_kept_schema)
 }
 END_TEST
 
+/* ---- the source block's names, for a `${source.table}` route ---- */
+
+/* What sl_dbz_source_names() finds in @payload, each value as "db|schema|table"
+ * ("-" for none), or "decline". */
+static void names_of(const char *payload, char *out, size_t cap)
+{
+    sl_cells_names n;
+    if (!sl_dbz_source_names(payload, strlen(payload), &n)) {
+        snprintf(out, cap, "decline");
+        return;
+    }
+    snprintf(out, cap, "%.*s|%.*s|%.*s", n.v[0] ? (int)n.n[0] : 1, n.v[0] ? n.v[0] : "-",
+             n.v[1] ? (int)n.n[1] : 1, n.v[1] ? n.v[1] : "-", n.v[2] ? (int)n.n[2] : 1, n.v[2] ? n.v[2] : "-");
+    /* what it found is what jansson decodes (the general path's meta) */
+    json_t *j = json_loads(payload, JSON_DECODE_ANY, NULL);
+    ck_assert_msg(j, "found names in invalid JSON: %s", payload);
+    const char *member[3] = {"db", "schema", "table"};
+    for (int k = 0; k < 3; k++) {
+        json_t *v = json_object_get(json_object_get(j, "source"), member[k]);
+        if (n.v[k])
+            ck_assert_msg(json_is_string(v) && json_string_length(v) == n.n[k] &&
+                              !memcmp(json_string_value(v), n.v[k], n.n[k]), "%s: %s", member[k], payload);
+        else
+            ck_assert_msg(!json_is_string(v), "%s missed: %s", member[k], payload);
+    }
+    json_decref(j);
+}
+
+START_TEST(source_names_found_as_decoded)
+{
+    static const struct {
+        const char *payload, *want;
+    } cases[] = {
+        /* as Debezium writes it: source after the row */
+        {"{\"before\":null,\"after\":{\"id\":1,\"t\":\"x\"},\"source\":{\"version\":\"3.6.1\",\"connector\":"
+         "\"postgresql\",\"db\":\"app\",\"schema\":\"public\",\"table\":\"orders\",\"lsn\":7},\"op\":\"c\"}",
+         "app|public|orders"},
+        {" { \"source\" : { \"table\" : \"a b\" } , \"op\" : \"r\" } ", "-|-|a b"},
+        /* look-alikes inside strings, nested objects and arrays are not the block */
+        {"{\"after\":{\"s\":\"\\\"source\\\":{\\\"table\\\":\\\"evil\\\"}\",\"o\":{\"source\":{\"table\":\"no\"}},"
+         "\"a\":[{\"table\":\"no\"},\"]\"]},\"source\":{\"x\":{\"table\":\"no\"},\"table\":\"yes\"}}",
+         "-|-|yes"},
+        {"{\"after\":{\"id\":1},\"op\":\"c\"}", "-|-|-"},
+        {"{\"source\":{\"db\":null,\"schema\":7,\"table\":{\"n\":\"t\"}}}", "-|-|-"},
+        {"{\"source\":null,\"op\":\"c\"}", "-|-|-"},
+        {"{}", "-|-|-"},
+        /* what only jansson can decide */
+        {"{\"source\":{\"table\":\"ord\\u0065rs\"}}", "decline"},
+        {"{\"sourc\\u0065\":{\"table\":\"x\"}}", "decline"},
+        {"{\"source\":{\"table\":\"a\"},\"source\":{\"table\":\"b\"}}", "decline"},
+        {"{\"source\":{\"table\":\"a\",\"table\":\"b\"}}", "decline"},
+        {"[{\"source\":{\"table\":\"a\"}}]", "decline"},
+        {"{\"source\":{\"table\":\"a\"", "decline"},
+        {"{\"after\":{\"v\":\"unterminated}", "decline"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char got[256];
+        names_of(cases[i].payload, got, sizeof(got));
+        ck_assert_msg(!strcmp(got, cases[i].want), "case %zu: got %s, want %s", i, got, cases[i].want);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("debezium schema cache");
@@ -623,6 +686,7 @@ int main(void)
     tcase_add_test(tc, frames_around_a_kept_schema);
     tcase_add_test(tc, direct_reader_under_a_kept_schema);
     tcase_add_test(tc, direct_reader_converts_semantic_types);
+    tcase_add_test(tc, source_names_found_as_decoded);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? 1 : 0;

@@ -21,7 +21,10 @@
  * the Debezium JSON reader with a Connect schema (schema_cache.c).  The
  * Debezium JSON target also decodes each value twice and fails when the
  * two differ: the first reading may parse and keep the value's schema,
- * the second finds it kept, with the schemas of earlier inputs.
+ * the second finds it kept, with the schemas of earlier inputs.  For a
+ * record the direct reader takes, the source names it finds without
+ * decoding (cells.h names(), which picks the table of a `${source.table}`
+ * route) must be those the general path decodes.
  *
  * The json_transforms target gives the route a chain of transforms
  * (transform.h): the first two input bytes pick which of the sixteen in
@@ -308,6 +311,31 @@ static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder
     return a->len[i] == b->len[i] && !memcmp(x, y, (size_t)a->len[i]);
 }
 
+/* A record the direct reader takes goes to the table that the values its
+ * format's names() finds put into a table template (`${source.table}`):
+ * they must be those the general path's decoding puts into sl_change.meta,
+ * which names the table on the general path (src/worker/tables.c). */
+static void same_names(sl_decoder *dec, const sl_record *rec, const sl_change *c)
+{
+    static const char *const member[SL_CELLS_NNAMES] = {"db", "schema", "table"};
+    sl_cells_names n;
+    if (!sl_cells_names_of(dec, rec, &n))
+        return; /* the worker sends the record to the general path */
+    const json_t *source = json_object_get(c->meta, "source");
+    for (int k = 0; k < SL_CELLS_NNAMES; k++) {
+        const json_t *v = json_object_get(source, member[k]);
+        bool same = n.v[k] ? json_is_string(v) && json_string_length(v) == n.n[k] &&
+                                 !memcmp(json_string_value(v), n.v[k], n.n[k])
+                           : !json_is_string(v);
+        if (!same) {
+            fprintf(stderr, "source.%s: the direct path finds \"%.*s\", the general path %s\n", member[k],
+                    n.v[k] ? (int)n.n[k] : 6, n.v[k] ? n.v[k] : "(none)",
+                    json_is_string(v) ? json_string_value(v) : "no string");
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     unsigned char *value = NULL;
@@ -361,6 +389,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ok && direct && c.op == SL_OP_UPSERT)
         sl_cells_learn(direct, &c);
     bool filtered = ok && c.op == SL_OP_IGNORE && c.reason && !strcmp(c.reason, "filtered");
+    if (took == 1 && ok)
+        same_names(dec, &rec, &c);
     sl_op op1 = c.op;
     sl_change_clear(&c);
     if (F.t->format == SL_FMT_DEBEZIUM && !F.t->schemas) {
