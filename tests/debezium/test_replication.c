@@ -5,7 +5,8 @@
  * PostgreSQL connector emits (JSON with and without the Connect schema,
  * mixed), keyed by primary key over several partitions.  One sluice route
  * with a topic_pattern names each target table from the event
- * (`${source.table}`).  Afterwards every target table must equal the model,
+ * (`${source.table}`), and reads the upserts under a kept schema with its
+ * direct reader.  Afterwards every target table must equal the model,
  * value for value: the model is loaded into twin tables through PostgreSQL's
  * own arithmetic on the raw numbers and compared with EXCEPT ALL both ways.
  *
@@ -25,6 +26,7 @@
 #include <jansson.h>
 
 #include "scenario.h"
+#include "sluice/strbuf.h"
 #include "support.h"
 
 #define PLACEHOLDER "__debezium_unavailable_value"
@@ -682,14 +684,17 @@ static void run(uint64_t seed, int nsteps, bool crash)
     char *group = ts_unique_name("dbz_repl");
     char *dir = ts_tempdir("dbz_repl");
     char *kafka = sc_kafka_yaml(group);
+    int port = ts_free_port();
     char *config = ts_write_file(dir, "sluice.yaml",
                                  "%s"
+                                 "admin:\n  listen: 127.0.0.1:%d\n"
                                  "targets:\n"
                                  "  pg:\n"
                                  "    type: postgresql\n"
                                  "    dsn: \"${SLUICE_TEST_DSN}\"\n"
                                  "routes:\n"
-                                 "  - topic_pattern: '^%s\\.public\\..*'\n"
+                                 "  - name: repl\n"
+                                 "    topic_pattern: '^%s\\.public\\..*'\n"
                                  "    target: pg\n"
                                  "    table: %s.${source.table}\n"
                                  "    format: debezium\n"
@@ -697,7 +702,7 @@ static void run(uint64_t seed, int nsteps, bool crash)
                                  "batch:\n"
                                  "  max_rows: %d\n"
                                  "  linger_ms: 10\n",
-                                 kafka, prefix, schema, crash ? 20 : 200);
+                                 kafka, port, prefix, schema, crash ? 20 : 200);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
 
     /* a snapshot, then the stream */
@@ -722,6 +727,15 @@ static void run(uint64_t seed, int nsteps, bool crash)
     wait_all(&g, group, log);
     for (int i = 0; i < 3; i++)
         assert_equal(c, &tables[i], log);
+    /* the upserts under a schema already checked went into the cells
+     * directly, each to the table its ${source.table} names */
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    sl_strbuf m = SL_STRBUF_INIT;
+    ts_http_get(url, &m);
+    double direct = ts_metric(m.data, "sluice_direct_records_total{route=\"repl\"}");
+    ck_assert_msg(direct > 0, "no record took the direct reader: %g", direct);
+    sl_strbuf_free(&m);
     int code = ts_daemon_stop(d, 60000);
     ck_assert_msg(code == 0, "sluice exited with %d", code);
     ts_daemon_free(d);

@@ -572,8 +572,9 @@ done:
  * table was checked against, whose row fields are all of primitive types:
  * the row is the payload's "after", plain values as they are, named ones
  * through sl_dbz_convert_field().  Left to the general path: any
- * other schema or op, and any event that mentions the unchanged-TOAST
- * placeholder (its field must be dropped, not written). */
+ * other schema or op, any event that mentions the unchanged-TOAST
+ * placeholder (its field must be dropped, not written), and the create of
+ * a primary-key change (header __debezium.oldkey). */
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
                           sl_rowbuilder *b)
 {
@@ -589,6 +590,12 @@ static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, 
     if (memmem(p, n, st->ph, strlen(st->ph)) || (st->ph_b64[0] && memmem(p, n, st->ph_b64, strlen(st->ph_b64))))
         return 0;
     if (sl_json_cells_map_after(jc, p, n, vs->after_names, sl_dbz_convert_field, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
+        return 0;
+    /* the create of a primary-key change: the general path reads (and
+     * judges) its old key, which the worker's key-change wait expects */
+    const void *hv;
+    size_t hn;
+    if (op == 'c' && sl_record_header(rec, "__debezium.oldkey", &hv, &hn))
         return 0;
     forget_delete(st, rec);
     return 1;
