@@ -1,6 +1,7 @@
 /* test_direct.c - Debezium events of two source tables on one topic, through
- * a route whose table is `${source.table}`, into PostgreSQL: each record in
- * its own table, and all but the first record of each table read by the
+ * a route whose table is `${source.table}` with name rules (src_A -> a,
+ * src_b -> b), into PostgreSQL: each record in its own table, and all but
+ * the first record of each table read by the
  * direct reader (cells.h), which the daemon's counters show
  * (sluice_direct_records_total, sluice_direct_declined_total). */
 #include <check.h>
@@ -72,7 +73,8 @@ START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
                                  "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
                                  "routes:\n"
                                  "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
-                                 "    table: %s.${source.table}\n    format: debezium\n",
+                                 "    table: %s.${source.table}\n    format: debezium\n"
+                                 "    name_strip_prefix: [src_]\n    name_case: lower\n",
                                  kafka, port, topic, schema);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
     /* interleaved: a1 b1 a2 b2 ..., the same keys in both tables */
@@ -81,12 +83,12 @@ START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
         snprintf(key, sizeof(key), "{\"id\":%d}", i);
         snprintf(value, sizeof(value),
                  "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":{\"id\":%d,\"v\":\"a-%d\"},"
-                 "\"source\":{\"schema\":\"app\",\"table\":\"a\"},\"op\":\"%s\"}}",
+                 "\"source\":{\"schema\":\"app\",\"table\":\"src_A\"},\"op\":\"%s\"}}",
                  schema_a, i, i, i % 2 ? "r" : "c");
         ts_produce(topic, 0, key, strlen(key), value, strlen(value));
         snprintf(value, sizeof(value),
                  "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":{\"id\":%d,\"v\":%d},"
-                 "\"source\":{\"schema\":\"app\",\"table\":\"b\"},\"op\":\"r\"}}",
+                 "\"source\":{\"schema\":\"app\",\"table\":\"src_b\"},\"op\":\"r\"}}",
                  schema_b, i, 1000 + i);
         ts_produce(topic, 0, key, strlen(key), value, strlen(value));
     }
