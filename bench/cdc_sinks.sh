@@ -26,7 +26,9 @@
 # source's final rows, polled every 0.5 s.  Each target is then compared
 # with the source (EXCEPT ALL both ways).  The last lines give sluice's
 # ratio to the best JDBC setting (goal 10 x) and to plain JSON (goal 0.5 x),
-# marked met or MISSED, and the load average.
+# marked met or MISSED, and the load average.  Under sluice's line, its
+# sluice_direct_records_total and sluice_direct_declined_total: how many
+# events the direct reader took, and why the others took the general path.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -140,7 +142,10 @@ rate() { python3 -c "import sys; print('%d' % ($total_events / ($1 / 1e9)))"; }
 # sluice
 q postgres -c "CREATE DATABASE t_sluice"
 q t_sluice -c "CREATE SCHEMA r_app"
+admin_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$work/sluice.yaml" <<EOF
+admin:
+  listen: 127.0.0.1:$admin_port
 kafka:
   bootstrap.servers: $bootstrap
   group.id: bench-$run
@@ -164,9 +169,13 @@ start=$(date +%s%N)
 "$build/src/sluice" -c "$work/sluice.yaml" >"$work/sluice.log" 2>&1 &
 sluice_pid=$!
 ns=$(wait_target t_sluice r_app.bench "$start")
+# which records the direct reader took, and why the others took the general path
+direct=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())" |
+    grep -E '^sluice_direct_(records|declined)_total' | tr '\n' ' ' || true)
 kill -TERM "$sluice_pid"; wait "$sluice_pid" || true; sluice_pid=""
 copy_source t_sluice
 printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "sluice" "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs t_sluice r_app.bench)"
+echo "  ${direct:-(no direct-reader counters)}"
 sluice_rate=$(rate "$ns")
 best_rate=0
 best_setting=""
