@@ -40,17 +40,6 @@ static const char schema_b[] =
     "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"}],\"optional\":false,\"field\":\"source\"},"
     "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"srv.app.b.Envelope\"}";
 
-static double metric(int port, const char *series)
-{
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
-    sl_strbuf b = SL_STRBUF_INIT;
-    ts_http_get(url, &b);
-    double v = ts_metric(b.data, series);
-    sl_strbuf_free(&b);
-    return v;
-}
-
 START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
 {
     ts_kafka_start(1);
@@ -109,9 +98,9 @@ START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
     /* the first record of each table took the general path, which read the
      * table and checked it against the record's schema; every other went
      * direct, to the table its ${source.table} names */
-    double direct = metric(port, "sluice_direct_records_total{route=\"cdc\"}");
-    double first = metric(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
-    double other = metric(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
+    double direct = ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}");
+    double first = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
+    double other = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
     ck_assert_msg(direct == 2 * N - 2 && first == 2 && other < 0, "direct %g, declined: table %g, record %g", direct,
                   first, other);
     int code = ts_daemon_stop(d, 60000);

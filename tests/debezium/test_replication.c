@@ -26,7 +26,6 @@
 #include <jansson.h>
 
 #include "scenario.h"
-#include "sluice/strbuf.h"
 #include "support.h"
 
 #define PLACEHOLDER "__debezium_unavailable_value"
@@ -729,13 +728,8 @@ static void run(uint64_t seed, int nsteps, bool crash)
         assert_equal(c, &tables[i], log);
     /* the upserts under a schema already checked went into the cells
      * directly, each to the table its ${source.table} names */
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
-    sl_strbuf m = SL_STRBUF_INIT;
-    ts_http_get(url, &m);
-    double direct = ts_metric(m.data, "sluice_direct_records_total{route=\"repl\"}");
+    double direct = ts_scrape(port, "sluice_direct_records_total{route=\"repl\"}");
     ck_assert_msg(direct > 0, "no record took the direct reader: %g", direct);
-    sl_strbuf_free(&m);
     int code = ts_daemon_stop(d, 60000);
     ck_assert_msg(code == 0, "sluice exited with %d", code);
     ts_daemon_free(d);

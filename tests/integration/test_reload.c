@@ -27,17 +27,6 @@
 
 #define NPARTS 2
 
-/* One sample of /metrics, -1 when absent. */
-static double scrape(int port, const char *series)
-{
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
-    sl_strbuf b = SL_STRBUF_INIT;
-    ts_http_get(url, &b);
-    double v = ts_metric(b.data, series);
-    sl_strbuf_free(&b);
-    return v;
-}
 
 typedef struct log_wait {
     const char *path;
@@ -95,7 +84,7 @@ START_TEST(sighup_applies_routes_at_a_batch_boundary)
     ts_daemon *d = ts_daemon_start(config, log);
     sc_wait_committed(group, topic, NPARTS, 120000, log);
     sc_assert_orders(c, "orders", m1);
-    double rebalances = scrape(port, "sluice_rebalances_total");
+    double rebalances = ts_scrape(port, "sluice_rebalances_total");
     ck_assert_msg(rebalances >= 1, "rebalances %g", rebalances);
 
     /* the route now writes to orders_b, in smaller batches, logging debug */
@@ -106,7 +95,7 @@ START_TEST(sighup_applies_routes_at_a_batch_boundary)
     ck_assert_msg(strstr(s, "applying at the next batch boundary: log_level, batch.max_rows, routes[0].table"), "%s",
                   s);
     free(s);
-    ck_assert_msg(scrape(port, "sluice_config_reloads_total{result=\"applied\"}") == 1, "applied reloads");
+    ck_assert_msg(ts_scrape(port, "sluice_config_reloads_total{result=\"applied\"}") == 1, "applied reloads");
 
     sc_model *m2 = sc_model_new(100, NPARTS, 5);
     sc_produce_orders(m2, topic, 400, 10);
@@ -126,14 +115,14 @@ START_TEST(sighup_applies_routes_at_a_batch_boundary)
     s = ts_read_file(log);
     ck_assert_msg(strstr(s, "sluice.yaml:2:"), "no file:line in the rejection:\n%s", s);
     free(s);
-    ck_assert_msg(scrape(port, "sluice_config_reloads_total{result=\"rejected\"}") == 2, "rejected reloads");
+    ck_assert_msg(ts_scrape(port, "sluice_config_reloads_total{result=\"rejected\"}") == 2, "rejected reloads");
 
     /* the running configuration goes on: orders_b, same group, no rebalance */
     sc_produce_orders(m2, topic, 200, 10);
     sc_wait_committed(group, topic, NPARTS, 120000, log);
     sc_assert_orders(c, "orders_b", m2);
     sc_assert_orders(c, "orders", m1);
-    ck_assert_msg(scrape(port, "sluice_rebalances_total") == rebalances, "a reload made the worker rejoin");
+    ck_assert_msg(ts_scrape(port, "sluice_rebalances_total") == rebalances, "a reload made the worker rejoin");
     ck_assert_int_eq(ts_daemon_stop(d, 60000), 0);
     ts_daemon_free(d);
     sc_model_free(m1);

@@ -76,3 +76,14 @@ double ts_metric(const char *text, const char *series)
             return strtod(l + n + 1, NULL);
     return -1;
 }
+
+double ts_scrape(int port, const char *series)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    sl_strbuf b = SL_STRBUF_INIT;
+    ts_http_get(url, &b);
+    double v = ts_metric(b.data, series);
+    sl_strbuf_free(&b);
+    return v;
+}

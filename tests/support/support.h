@@ -245,4 +245,8 @@ long ts_http_get(const char *url, sl_strbuf *body);
  * as exposed) in Prometheus exposition @text; -1 when absent. */
 double ts_metric(const char *text, const char *series);
 
+/** ts_scrape() - ts_metric() of the /metrics of the admin server on
+ * 127.0.0.1:@port; -1 when the sample is absent. */
+double ts_scrape(int port, const char *series);
+
 #endif
