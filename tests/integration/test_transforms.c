@@ -81,7 +81,11 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     ts_kafka_create_topic(items, 1);
     ts_kafka_create_topic(prices, 1);
     char *dir = ts_tempdir("transforms");
-    char *kafka = sc_kafka_yaml(group);
+    int port = ts_free_port();
+    char *kafka_only = sc_kafka_yaml(group);
+    char kafka[4096];
+    snprintf(kafka, sizeof(kafka), "%sadmin:\n  listen: 127.0.0.1:%d\n", kafka_only, port);
+    free(kafka_only);
     char *config = ts_write_file(dir, "sluice.yaml", config_fmt, kafka, orders, schema, "test", prefix, schema, prefix,
                                  prices, schema, orders, schema);
     char *log = ts_write_file(dir, "sluice.log", "%s", "");
@@ -104,6 +108,12 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     sc_wait_committed(group, orders, 1, 120000, log);
     sc_wait_committed(group, items, 1, 120000, log);
     sc_wait_committed(group, prices, 1, 120000, log);
+    /* prices' chain (a filter, replace_field) is one the direct JSON reader
+     * reads: its first record took the general path, which read the table;
+     * the next two went direct, the last of them dropped there by the filter */
+    ck_assert_int_eq((int)ts_scrape(port, "sluice_direct_records_total{route=\"prices\"}"), 2);
+    ck_assert_int_eq((int)ts_scrape(port, "sluice_direct_declined_total{route=\"prices\",reason=\"table\"}"), 1);
+    ck_assert_int_eq((int)ts_scrape(port, "sluice_records_ignored_total{route=\"prices\"}"), 1);
 
     /* the filter now drops drafts instead of tests */
     free(ts_write_file(dir, "sluice.yaml", config_fmt, kafka, orders, schema, "draft", prefix, schema, prefix, prices,
@@ -158,7 +168,6 @@ START_TEST(transform_chains_name_rules_and_update_across_a_reload)
     free(prices);
     free(group);
     free(dir);
-    free(kafka);
     free(config);
     free(log);
 }
