@@ -512,7 +512,8 @@ static int32_t assigned_part(const ts_daemon *d, const char *topic)
 /* Role @role's connection limit set to @limit, the name quoted by format(). */
 static void role_limit(PGconn *c, const char *role, const char *limit)
 {
-    char *sql = ts_pg_text(c, "SELECT format('ALTER ROLE %I CONNECTION LIMIT ' || $2, $1::text)", role, limit, NULL);
+    char *sql = ts_pg_text(c, "SELECT format('ALTER ROLE %I CONNECTION LIMIT %s', $1::text, $2::int)", role, limit,
+                           NULL);
     ts_pg_exec(c, sql, NULL);
     free(sql);
 }
