@@ -135,7 +135,13 @@ void sl_tentry_fini(sl_tentry *te)
     te->rechecked = NULL;
 }
 
-/* Describe (and with auto_create/auto_evolve, shape) the table; retries while unreachable. */
+/* Describe (and with auto_create/auto_evolve, shape) the table.  A target
+ * that cannot be reached is not waited for here: the error (SL_ERR_RETRY)
+ * goes back with the record, which is read again after a backoff with the
+ * partitions paused and the group served (worker.c, wait_for_dependency()),
+ * as for any dependency that is down.  Waiting here would serve nothing:
+ * no statistics, no rebalance (a member joining would wait for this one),
+ * and past max.poll.interval.ms librdkafka leaves the group. */
 static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error *err)
 {
     sl_sink *s = w->sinks[te->target];
@@ -145,42 +151,40 @@ static int load_table(sl_worker *w, sl_tentry *te, const sl_change *c, sl_error 
     if (sl_split_table_name(te->name, s->conf->schema, &schema, &name))
         return sl_error_set(err, named_by_data, "route '%s': '%s' is not a valid table name", te->route->name,
                             te->name);
-    int rc = 0;
     sl_worker_claim_sink(w, te->target);
-    for (int attempt = 0;; attempt++) {
-        sl_table *t = NULL;
-        rc = s->ops->describe(s, schema, name, &t, err);
-        if (rc == 0 && (te->route->auto_create || te->route->auto_evolve) && c && c->fields) {
-            int changed = 0;
-            rc = sl_schema_sync(s, te->route, schema, name, t, c, &changed, err);
-            if (rc == 0 && changed) {
-                sl_table_free(t);
-                t = NULL;
-                rc = s->ops->describe(s, schema, name, &t, err);
-            }
+    sl_table *t = NULL;
+    int rc = s->ops->describe(s, schema, name, &t, err);
+    if (rc == 0 && (te->route->auto_create || te->route->auto_evolve) && c && c->fields) {
+        int changed = 0;
+        rc = sl_schema_sync(s, te->route, schema, name, t, c, &changed, err);
+        if (rc == 0 && changed) {
+            sl_table_free(t);
+            t = NULL;
+            rc = s->ops->describe(s, schema, name, &t, err);
         }
-        if (rc == 0 && !t) {
-            w->table_absent = true;
-            rc = sl_error_set(err, named_by_data, "route '%s': table %s.%s does not exist%s", te->route->name, schema,
-                              name, te->route->auto_create ? " (auto_create needs records with a schema)" : "");
-        }
-        if (rc == 0 && sl_route_apply_key(te->route, t, err))
-            rc = -1;
-        if (rc == 0 && sl_mapping_init(&te->map, te->route, t, err))
-            rc = -1;
-        if (rc == 0) {
-            te->table = t;
-            te->batch = sl_batch_new(te->route, t);
-            te->direct = sl_cells_new(&te->map, w->decoders[te->route - w->cfg->routes].registry);
-            te->last_schema_id = c ? c->schema_id : -1;
-            te->last_schema_key = c && c->op == SL_OP_UPSERT ? c->schema_key : 0;
-            break;
-        }
+    }
+    if (rc == 0 && !t) {
+        w->table_absent = true;
+        rc = sl_error_set(err, named_by_data, "route '%s': table %s.%s does not exist%s", te->route->name, schema,
+                          name, te->route->auto_create ? " (auto_create needs records with a schema)" : "");
+    }
+    if (rc == 0 && sl_route_apply_key(te->route, t, err))
+        rc = -1;
+    if (rc == 0 && sl_mapping_init(&te->map, te->route, t, err))
+        rc = -1;
+    if (rc == 0) {
+        te->table = t;
+        te->batch = sl_batch_new(te->route, t);
+        te->direct = sl_cells_new(&te->map, w->decoders[te->route - w->cfg->routes].registry);
+        te->last_schema_id = c ? c->schema_id : -1;
+        te->last_schema_key = c && c->op == SL_OP_UPSERT ? c->schema_key : 0;
+    } else {
         sl_table_free(t);
-        if (err->kind != SL_ERR_RETRY || sl_worker_stopping(w))
-            break;
-        log_warn(s->ctx, "reading table %s.%s failed (attempt %d): %s", schema, name, attempt + 1, err->msg);
-        sl_worker_nap(w, sl_worker_backoff_ms(w, attempt));
+        if (err->kind == SL_ERR_RETRY) {
+            sl_worker_target_up(w, te->target, err);
+            log_warn(s->ctx, "reading table %s.%s failed: %s; the record is read again later", schema, name,
+                     err->msg);
+        }
     }
     free(schema);
     free(name);

@@ -366,7 +366,10 @@ void sl_worker_deadletters_free(sl_worker *w);
 /* tables.c */
 /* sl_worker_table_for() - the table of @rec's change, described (and
  * shaped) on first use or when its schema moved on.  NULL on failure, with
- * w->table_absent set when the table does not exist. */
+ * w->table_absent set when the table does not exist; a target that cannot
+ * be reached is not waited for (SL_ERR_RETRY: the caller reads the record
+ * again later, serving the group meanwhile).  The write before a schema
+ * change serves the group: the record's partition may be gone after it. */
 sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_record *rec, const sl_change *c,
                                sl_error *err);
 void sl_tentry_fini(sl_tentry *te);

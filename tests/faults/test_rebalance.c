@@ -7,7 +7,9 @@
  * a write is retried before a table is read again (a record with a new
  * field): no crash, every record once; a revoke cancels the statement of
  * the write it gives up.  And the worker's seek back waits its 10 s with
- * every librdkafka version, however slowly the seeks are served. */
+ * every librdkafka version, however slowly the seeks are served.  And a
+ * member joins while another cannot read its table's description (its
+ * target unreachable): the group is served meanwhile. */
 #include <check.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -442,11 +444,237 @@ START_TEST(seek_back_waits_its_timeout_whatever_the_librdkafka)
 }
 END_TEST
 
+/* ---- a table read while its target is unreachable ---- */
+
+typedef struct tw {
+    PGconn *c;
+    const char *qtable, *topic, *group, *url;
+    int32_t part;      /* the partition asked about */
+    int64_t want;      /* its rows, or its lag */
+    double lag;        /* the last scraped lag */
+    sl_strbuf body;
+} tw;
+
+/* @n more records, seq s to partition s %% 2. */
+static void produce2(run *r, int64_t n)
+{
+    char value[128];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t seq = r->produced++;
+        int len = snprintf(value, sizeof(value), "{\"seq\":%" PRId64 "}", seq);
+        ts_produce(r->topic, (int32_t)(seq % 2), NULL, 0, value, (size_t)len);
+    }
+    ts_flush();
+}
+
+/* The table holds every record of partition tw.part, and Kafka has its
+ * offset committed at the high watermark. */
+static bool part_written(void *arg)
+{
+    tw *t = arg;
+    char part[16];
+    snprintf(part, sizeof(part), "%d", (int)t->part);
+    char *sql = NULL;
+    ck_assert(asprintf(&sql, "SELECT count(*) FROM %s WHERE kp = $1", t->qtable) > 0);
+    int64_t rows = ts_pg_int(t->c, sql, part, NULL);
+    free(sql);
+    int64_t hw = ts_kafka_high_watermark(t->topic, t->part);
+    return rows == hw && ts_kafka_committed(t->group, t->topic, t->part) == hw;
+}
+
+/* The first member's /metrics reports sluice_consumer_lag of tw.part, and
+ * it equals the broker's high watermark minus the group's committed offset. */
+static bool lag_reported(void *arg)
+{
+    tw *t = arg;
+    if (ts_http_get(t->url, &t->body) != 200)
+        return false;
+    char series[600];
+    snprintf(series, sizeof(series), "sluice_consumer_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"}", t->group,
+             t->topic, (int)t->part);
+    t->lag = ts_metric(t->body.data, series);
+    t->want = ts_kafka_high_watermark(t->topic, t->part) - ts_kafka_committed(t->group, t->topic, t->part);
+    return t->lag == (double)t->want;
+}
+
+/* The partition the daemon whose log is @d was last assigned (one). */
+static int32_t assigned_part(const ts_daemon *d, const char *topic)
+{
+    char *tail = fk_tail(d), needle[256];
+    snprintf(needle, sizeof(needle), "assigned %s[", topic);
+    int32_t part = -1;
+    for (const char *s = strstr(tail, needle); s; s = strstr(s + 1, needle))
+        part = (int32_t)atoi(s + strlen(needle));
+    free(tail);
+    return part;
+}
+
+/* Role @role's connection limit set to @limit, the name quoted by format(). */
+static void role_limit(PGconn *c, const char *role, const char *limit)
+{
+    char *sql = ts_pg_text(c, "SELECT format('ALTER ROLE %I CONNECTION LIMIT %s', $1::text, $2::int)", role, limit,
+                           NULL);
+    ts_pg_exec(c, sql, NULL);
+    free(sql);
+}
+
+/* Finding: a worker that could not read its table's description (its
+ * target unreachable) retried in a loop that never polled its consumer: no
+ * statistics (the lag of exactly that pipeline went missing), no
+ * rebalance served (a member joining waited for it, up to
+ * max.poll.interval.ms, after which librdkafka left the group).  Here the
+ * first member's database role may not connect (CONNECTION LIMIT 0: each
+ * attempt is refused, as by a server that is down) when it restarts with
+ * records waiting; a second member, whose role may connect, joins: it gets
+ * a partition and writes its records while the first still waits, whose
+ * lag keeps being reported.  Once the role may connect again, every record
+ * is in the table once and every offset committed at the end. */
+START_TEST(member_joins_while_a_table_cannot_be_read)
+{
+    ts_kafka_start(1);
+    run r = {0};
+    r.t0 = ts_now_ms();
+    r.c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(r.c, "f_tablewait");
+    ts_pg_exec(r.c, "CREATE TABLE events (seq bigint NOT NULL, kp int NOT NULL, ko bigint NOT NULL)", NULL);
+    ck_assert(asprintf(&r.qtable, "%s.events", schema) > 0);
+    char *role = ts_unique_name("sl_tablewait");
+    char *sql = ts_pg_text(r.c, "SELECT format('CREATE ROLE %I LOGIN', $1::text)", role, NULL);
+    ts_pg_exec(r.c, sql, NULL);
+    free(sql);
+    sql = ts_pg_text(r.c, "SELECT format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, $2::text)", schema, role, NULL);
+    ts_pg_exec(r.c, sql, NULL);
+    free(sql);
+    sql = ts_pg_text(r.c, "SELECT format('GRANT SELECT, INSERT ON %I.events TO %I', $1::text, $2::text)", schema, role,
+                     NULL);
+    ts_pg_exec(r.c, sql, NULL);
+    free(sql);
+    r.topic = ts_unique_name("tablewait");
+    r.group = ts_unique_name("sluice_tablewait");
+    ts_kafka_create_topic(r.topic, 2);
+    char *dir = ts_tempdir("tablewait");
+    char *kafka = ts_kafka_yaml(r.group, "  statistics.interval.ms: \"300\"\n");
+    int port = ts_free_port();
+    /* at-least-once: the offsets are Kafka's, so the first member needs its
+     * database only for its records (not when partitions are assigned) */
+    const char *fmt = "%s"
+                      "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}%s%s\"\n"
+                      "    delivery: at-least-once\n"
+                      "routes:\n  - topics: [%s]\n    target: pg\n    table: %s\n    mode: insert\n"
+                      "    add_columns:\n      kp: kafka.partition\n      ko: kafka.offset\n"
+                      "batch:\n  linger_ms: 20\n"
+                      "retry:\n  initial_backoff_ms: 200\n  max_backoff_ms: 1000\n"
+                      "admin:\n  listen: 127.0.0.1:%d\n";
+    char *cfg_a = ts_write_file(dir, "a.yaml", fmt, kafka, " user=", role, r.topic, r.qtable, port);
+    char *cfg_b = ts_write_file(dir, "b.yaml", fmt, kafka, "", "", r.topic, r.qtable, ts_free_port());
+    char *logs[3] = {ts_write_file(dir, "a0.log", "%s", ""), ts_write_file(dir, "a.log", "%s", ""),
+                     ts_write_file(dir, "b.log", "%s", "")};
+    tw t = {.c = r.c, .qtable = r.qtable, .topic = r.topic, .group = r.group, .body = SL_STRBUF_INIT};
+
+    /* the first member writes (and commits) 10 records a partition, and stops */
+    ts_daemon *a0 = ts_daemon_start(cfg_a, logs[0]);
+    produce2(&r, 20);
+    for (t.part = 0; t.part < 2; t.part++)
+        ck_assert_msg(ts_wait_until(part_written, &t, 60000), "partition %d was not written:\n%s", (int)t.part,
+                      fk_tail(a0));
+    ck_assert_int_eq(ts_daemon_stop(a0, 60000), 0);
+    step(&r, "first member wrote 20 records and stopped");
+
+    /* its role refused; 10 more records a partition; it starts again */
+    role_limit(r.c, role, "0");
+    produce2(&r, 20);
+    ts_daemon *a = ts_daemon_start(cfg_a, logs[1]);
+    wait_for_log(a, "reading table");
+    step(&r, "first member cannot read its table");
+
+    /* a second member joins: the rebalance completes while the first waits */
+    ts_daemon *b = ts_daemon_start(cfg_b, logs[2]);
+    ck_assert_msg(ts_wait_until(has_assignment, b, 60000), "the second member got no partitions; its log:\n%s\n"
+                  "the first member's:\n%s", fk_tail(b), fk_tail(a));
+    int32_t pb = assigned_part(b, r.topic);
+    ck_assert_msg(pb == 0 || pb == 1, "no partition of %s in the second member's log:\n%s", r.topic, fk_tail(b));
+    step(&r, "second member joined");
+    t.part = pb;
+    ck_assert_msg(ts_wait_until(part_written, &t, 60000), "the second member did not write partition %d:\n%s",
+                  (int)pb, fk_tail(b));
+    step(&r, "second member wrote its partition");
+    /* the first member still waits for its table, its partition's lag reported */
+    t.part = 1 - pb;
+    ck_assert_msg(ts_daemon_running(a), "the first member exited; log:\n%s", fk_tail(a));
+    char part[16];
+    snprintf(part, sizeof(part), "%d", (int)t.part);
+    char *count = NULL;
+    ck_assert(asprintf(&count, "SELECT count(*) FROM %s WHERE kp = $1", r.qtable) > 0);
+    ck_assert_int_eq(ts_pg_int(r.c, count, part, NULL), 10);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    t.url = url;
+    ck_assert_msg(ts_wait_until(lag_reported, &t, 30000) && t.want == 10,
+                  "sluice_consumer_lag of partition %d: %g, the broker's: %lld (expected 10); log:\n%s", (int)t.part,
+                  t.lag, (long long)t.want, fk_tail(a));
+    step(&r, "the waiting member's lag is reported");
+
+    /* the role may connect again: the first member writes its partition */
+    role_limit(r.c, role, "-1");
+    ck_assert_msg(ts_wait_until(part_written, &t, 60000), "the first member did not write partition %d:\n%s",
+                  (int)t.part, fk_tail(a));
+    step(&r, "first member wrote its partition");
+    ck_assert_msg(ts_daemon_running(a), "the first member exited; log:\n%s", fk_tail(a));
+    int code = ts_daemon_stop(a, 60000);
+    ck_assert_msg(code == 0, "the first member exited with %d; log:\n%s", code, fk_tail(a));
+    code = ts_daemon_stop(b, 60000);
+    ck_assert_msg(code == 0, "the second member exited with %d; log:\n%s", code, fk_tail(b));
+    /* every record once: seq 0..39, each in its partition; no offset twice */
+    char *q = NULL;
+    ck_assert(asprintf(&q,
+                       "SELECT count(*) FROM (SELECT seq FROM %s GROUP BY seq, kp, ko"
+                       " HAVING count(*) = 1 AND kp = seq %% 2) x",
+                       r.qtable) > 0);
+    ck_assert_int_eq(ts_pg_int(r.c, q, NULL), 40);
+    free(q);
+    ck_assert(asprintf(&q, "SELECT count(DISTINCT (kp, ko)) FROM %s", r.qtable) > 0);
+    ck_assert_int_eq(ts_pg_int(r.c, q, NULL), 40);
+    free(q);
+    ck_assert(asprintf(&q, "SELECT count(*) FROM %s", r.qtable) > 0);
+    ck_assert_int_eq(ts_pg_int(r.c, q, NULL), 40);
+    free(q);
+    for (int32_t p = 0; p < 2; p++)
+        ck_assert_int_eq(ts_kafka_committed(r.group, r.topic, p), ts_kafka_high_watermark(r.topic, p));
+    printf("%" PRId64 " records, each stored once\n", r.produced);
+
+    sql = ts_pg_text(r.c, "SELECT format('DROP OWNED BY %I', $1::text)", role, NULL);
+    ts_pg_exec(r.c, sql, NULL);
+    free(sql);
+    sql = ts_pg_text(r.c, "SELECT format('DROP ROLE %I', $1::text)", role, NULL);
+    ts_pg_exec(r.c, sql, NULL);
+    free(sql);
+    ts_daemon_free(a0);
+    ts_daemon_free(a);
+    ts_daemon_free(b);
+    sl_strbuf_free(&t.body);
+    PQfinish(r.c);
+    ts_kafka_stop();
+    for (int i = 0; i < 3; i++)
+        free(logs[i]);
+    free(count);
+    free(cfg_a);
+    free(cfg_b);
+    free(kafka);
+    free(dir);
+    free(role);
+    free(schema);
+    free(r.qtable);
+    free(r.topic);
+    free(r.group);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {members_joining_and_leaving_under_load_keep_exactly_once,
                             rebalance_during_a_retried_write_before_a_schema_reread,
                             revoke_cancels_the_statement_of_the_write_it_gives_up,
-                            seek_back_waits_its_timeout_whatever_the_librdkafka};
-    return fk_main("faults rebalance", tests, 4, 300);
+                            seek_back_waits_its_timeout_whatever_the_librdkafka,
+                            member_joins_while_a_table_cannot_be_read};
+    return fk_main("faults rebalance", tests, 5, 300);
 }
