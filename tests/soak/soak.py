@@ -40,6 +40,11 @@ from servers import ROOT, Broker, Child, PgServer, Sluice, free_port  # noqa: E4
 
 PY = "/usr/bin/python3"
 MiB = 1 << 20
+# seconds the drain allows for writing the backlog once the group is whole
+# (the default drain before the rebalance timeout counted was 180 s in all)
+DRAIN_WRITE_S = 120
+# librdkafka's word that a consumer was not polled for max.poll.interval.ms
+MAXPOLL = re.compile(r"maximum poll interval \(\d+ ?ms\) exceeded")
 
 
 def log(msg):
@@ -112,6 +117,21 @@ class Session:
 
     statement_timeout = "2s"
     shutdown_timeout_s = 10
+    session_timeout_ms = 10000
+    # The rebalance timeout: how long the group coordinator waits for every
+    # member it knows to join again.  A broker killed -9 in the middle of a
+    # rebalance reloads the group with its last generation's members; their
+    # clients have meanwhile dropped those member ids (their sessions timed
+    # out) and join as new members, and the coordinator waits for the old
+    # ones until this passes (seed 635048454: nothing consumed for 3.5 min
+    # at librdkafka's default of 300 s).  sluice polls its consumer far more
+    # often: at least every 100 ms while idle, every 5 ms while a write is in
+    # flight, every 50 ms while one is retried (with its partitions paused);
+    # the longest it does not is one write attempt, bounded here by
+    # connect_timeout_ms (5 s) plus statement_timeout_ms (2 s) a statement.
+    # watch() fails the soak on librdkafka's "maximum poll interval
+    # exceeded".
+    max_poll_interval_ms = 60000
 
     def __init__(self, env, args, seed, minutes, index):
         self.env, self.args, self.seed, self.minutes = env, args, seed, minutes
@@ -191,8 +211,9 @@ kafka:
   bootstrap.servers: {bootstrap}
   group.id: {group}
   auto.offset.reset: earliest
-  session.timeout.ms: 10000
+  session.timeout.ms: {session_timeout_ms}
   heartbeat.interval.ms: 1000
+  max.poll.interval.ms: {max_poll_interval_ms}
   queued.max.messages.kbytes: 4096
   statistics.interval.ms: 2000
   reconnect.backoff.max.ms: 2000
@@ -274,7 +295,8 @@ admin:
   listen: 127.0.0.1:{admin}
   stall_timeout: 60s
 """.format(seed=self.seed, bootstrap=self.broker.bootstrap, group=group, dsn=self.pg.dsn,
-           stmt=self.statement_timeout, crate=self.env.crate_url, s=s, registry=self.env.registry_url,
+           stmt=self.statement_timeout, session_timeout_ms=self.session_timeout_ms,
+           max_poll_interval_ms=self.max_poll_interval_ms, crate=self.env.crate_url, s=s, registry=self.env.registry_url,
            t_orders=self.topics["orders"], t_events=self.topics["events"], t_accounts=self.topics["accounts"],
            t_customers=self.topics["customers"], dlq_topic=self.dlq_topic, admin=admin_port,
            workers=workers + (1 if broken == "workers" else 0),
@@ -600,6 +622,11 @@ admin:
                 if rep and getattr(p, "sanitizer_seen", None) is None:
                     p.sanitizer_seen = True
                     self.fail("%s: sanitizer report:\n%s" % (p.name, rep))
+                m = MAXPOLL.search(p.log_text(True))
+                if m and getattr(p, "maxpoll_seen", None) is None:
+                    p.maxpoll_seen = True
+                    self.fail("%s did not poll its consumer within max.poll.interval.ms (%d ms): %s" % (
+                        p.name, self.max_poll_interval_ms, p.log_text(True)[m.start() - 200:m.end() + 100]))
             self.stop_ev.wait(1.0)
 
     def check_loop(self):
@@ -636,6 +663,16 @@ admin:
         self.finish(threads)
         return not self.failures
 
+    def drain_timeout(self):
+        """How long the daemons get to catch up once the producer stops:
+        the last rebalance may wait for a member that is gone, up to the
+        session timeout (one killed -9) or the rebalance timeout (a group
+        the broker reloaded after its own kill -9), then the backlog is
+        written (DRAIN_WRITE_S)."""
+        if self.args.drain_timeout:
+            return self.args.drain_timeout
+        return (self.max_poll_interval_ms + self.session_timeout_ms) // 1000 + DRAIN_WRITE_S
+
     def finish(self, threads):
         """Heal, drain, check with equality, stop every daemon with SIGTERM."""
         left = self.feed.stop()
@@ -651,7 +688,8 @@ admin:
             if self.third.alive():
                 self.stop_proc(self.third, "sigterm")
             # write the valid file once more and let every daemon converge
-            deadline = time.time() + self.args.drain_timeout
+            drain = self.drain_timeout()
+            deadline = time.time() + drain
             state = None
             while time.time() < deadline and not self.stop_ev.is_set():
                 try:
@@ -662,7 +700,7 @@ admin:
                     break
                 time.sleep(1)
             if state is not True and not self.failures:
-                self.fail("not caught up %d s after the producer stopped: %s" % (self.args.drain_timeout, state))
+                self.fail("not caught up %d s after the producer stopped: %s" % (drain, state))
         if not self.failures:
             for f in self.checker.check(final=True)[:40]:
                 self.fail("final: " + f)
@@ -734,7 +772,9 @@ def main():
                     help="most slow admin clients at once (more than sluice's 32 connections in all)")
     ap.add_argument("--disable", default="", help="nemesis actions left out, comma-separated")
     ap.add_argument("--enable", default="", help="actions left out for a known defect, put back")
-    ap.add_argument("--drain-timeout", type=int, default=180)
+    ap.add_argument("--drain-timeout", type=int, default=0,
+                    help="seconds to catch up after the producer stops (default: the daemons' rebalance timeout "
+                         "plus session timeout plus %d s)" % DRAIN_WRITE_S)
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first failure")
     ap.add_argument("--keep", action="store_true", help="keep the work directory when the run passes")
     ap.add_argument("--kafka-debug", metavar="CONTEXTS",
