@@ -401,7 +401,7 @@ admin:
         # the broker down keeps the group from being left: both may let
         # shutdown_timeout pass, and then sluice exits 1 (docs/operations.md)
         held = bool({"pg", "broker"} & self.nem.busy)
-        sent = time.monotonic()
+        sent, sent_wall = time.monotonic(), time.time()
         p.signal(signal.SIGTERM, "sigterm")
         rc = p.wait(self.shutdown_timeout_s - 3)
         if rc is None:
@@ -418,6 +418,11 @@ admin:
         if rc == 1 and "shutdown_timeout" in p.log_text() and (held or {"pg", "broker"} & self.nem.busy):
             self.log("%s exited 1 after SIGTERM: shutdown_timeout passed while the database or the broker was "
                      "down" % p.name)
+            return
+        held_join = self.rebalance_held(sent_wall)
+        if rc == 1 and "shutdown_timeout" in p.log_text() and held_join:
+            self.log("%s exited 1 after SIGTERM: shutdown_timeout passed while the group coordinator held a "
+                     "rebalance (%s) that began before the SIGTERM and outlasted it" % (p.name, held_join))
             return
         mute = self.coordinator_mute(sent)
         if rc == 1 and "shutdown_timeout" in p.log_text() and mute:
@@ -513,6 +518,46 @@ admin:
                 if self.coordinator_since is None:
                     self.coordinator_since = t0
         c.close()
+
+    def rebalance_held(self, sent):
+        """The rebalance of the group in progress at @sent (wall clock) and
+        still at the daemon's exit, from the broker's log, as text; None if
+        there was none.  A member rejoining has its JoinGroup held by the
+        coordinator until the rebalance completes: until every member it
+        knows has joined, each gone one dropped at its session timeout, or,
+        in a group the broker reloaded after its own kill -9, at the
+        rebalance timeout (max.poll.interval.ms).  The broker reads one
+        request of a connection at a time, so the LeaveGroup
+        rd_kafka_consumer_close() sends behind that JoinGroup is not read
+        before it completes (seed 1747242098, seen with --kafka-debug cgrp:
+        "LeaveGroup response received" a moment after "Stabilized group")."""
+        path = os.path.join(self.broker.dir, "broker-1", "server.log")
+        start = None
+        g = re.escape(self.group)
+        pat = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] INFO .*"
+                         r"(?:(Preparing to rebalance|Stabilized) group %s |\[GroupId=%s\] (Unloading))" % (g, g))
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    m = pat.match(line)
+                    if not m:
+                        continue
+                    t = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000.0
+                    if t > time.time():
+                        break
+                    if m.group(4):
+                        start = None  # the broker gave the group up (stopping, killed): reloaded anew
+                    elif m.group(3) == "Stabilized":
+                        if start is not None and t >= sent:
+                            return None  # completed after the SIGTERM, before the exit
+                        start = None
+                    elif start is None:
+                        start = t
+        except OSError:
+            return None
+        if start is None or start > sent:
+            return None
+        return "preparing since %.1f s before the SIGTERM" % (sent - start)
 
     def coordinator_mute(self, since):
         """Seconds since @since (monotonic) during which the coordinator
