@@ -227,6 +227,18 @@ class Sluice:
         start = text.rfind("\n", 0, max(0, m.start() - 1500)) + 1
         return text[start:m.start() + 4000]
 
+    def catches(self, sig):
+        """Whether the process has a handler for @sig (SigCgt in its
+        /proc status; False when it cannot be read)."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) >> (int(sig) - 1) & 1)
+        except (OSError, ValueError, AttributeError):
+            pass
+        return False
+
     def rss_bytes(self):
         try:
             with open("/proc/%d/status" % self.proc.pid) as f:

@@ -401,6 +401,15 @@ admin:
         # the broker down keeps the group from being left: both may let
         # shutdown_timeout pass, and then sluice exits 1 (docs/operations.md)
         held = bool({"pg", "broker"} & self.nem.busy)
+        # A signal that comes before main() has run (the loader, and a
+        # sanitizer's start-up, take a while) meets no handler: SIGTERM's
+        # default action kills the process (-15; seeds 1237614536 and
+        # 1269158644, a SIGTERM right after a restart).  sluice sets its
+        # handler on the first line of main(): wait until the kernel shows
+        # it caught (/proc/PID/status, SigCgt).
+        deadline = time.time() + 30
+        while p.alive() and not p.catches(signal.SIGTERM) and time.time() < deadline:
+            time.sleep(0.02)
         sent, sent_wall = time.monotonic(), time.time()
         p.signal(signal.SIGTERM, "sigterm")
         rc = p.wait(self.shutdown_timeout_s - 3)
