@@ -79,6 +79,12 @@ json_t *sl_connect_value(const sl_connect_walk *w, const json_t *schema, const j
 json_t *sl_connect_temporal(const char *name, const char *unit, bool utc, bool strict, const json_t *v,
                             sl_strbuf *tmp, sl_error *err);
 
+/* sl_connect_temporal_text() - the same rule on the integer @x itself: 1
+ * with its text appended to @tmp, 0 when @unit is none of those (the
+ * number stays as it is), -1 with @err when out of range. */
+int sl_connect_temporal_text(const char *name, const char *unit, bool utc, int64_t x, sl_strbuf *tmp,
+                             sl_error *err);
+
 /* sl_connect_decimal_text() - a base64 big-endian two's-complement unscaled
  * value with @scale as decimal text into @out; -1 with @err when it is not
  * base64 or beyond what sluice stores. */

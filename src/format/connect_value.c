@@ -83,20 +83,14 @@ static void put_timestamp_ns(sl_strbuf *out, int64_t us, int subus, bool utc)
     }
 }
 
-json_t *sl_connect_temporal(const char *name, const char *unit, bool utc, bool strict, const json_t *v,
-                            sl_strbuf *tmp, sl_error *err)
+int sl_connect_temporal_text(const char *name, const char *unit, bool utc, int64_t x, sl_strbuf *tmp,
+                             sl_error *err)
 {
-    if (!json_is_integer(v)) {
-        if (json_is_string(v) && !strict) /* already text (a converter's string mode): keep it */
-            return json_incref((json_t *)v);
-        return sl_error_set(err, SL_ERR_DATA, "%s value is not an integer", name), NULL;
-    }
-    int64_t x = json_integer_value(v);
     if (!strcmp(unit, "Date")) {
         if (x > 100000000 || x < -100000000)
-            return sl_error_set(err, SL_ERR_DATA, "%s %" PRId64 " is out of range", name, x), NULL;
+            return sl_error_set(err, SL_ERR_DATA, "%s %" PRId64 " is out of range", name, x);
         sl_fmt_date(tmp, x);
-        return text(tmp);
+        return 1;
     }
     int64_t mul = 0; /* ns a unit */
     bool timeofday = false;
@@ -113,13 +107,13 @@ json_t *sl_connect_temporal(const char *name, const char *unit, bool utc, bool s
     else if (!strcmp(unit, "NanoTimestamp"))
         mul = 1;
     if (!mul) /* Year and other integer semantics: the number itself */
-        return json_incref((json_t *)v);
+        return 0;
     if (timeofday) {
         /* 24:00:00 is a valid time of day in PostgreSQL and MySQL */
         if (x < 0 || x > 86400000000000LL / mul)
-            return sl_error_set(err, SL_ERR_DATA, "%s %" PRId64 " is not a time of day", name, x), NULL;
+            return sl_error_set(err, SL_ERR_DATA, "%s %" PRId64 " is not a time of day", name, x);
         put_time_ns(tmp, x * mul);
-        return text(tmp);
+        return 1;
     }
     /* timestamps: whole microseconds plus a sub-microsecond rest */
     int64_t us;
@@ -134,11 +128,25 @@ json_t *sl_connect_temporal(const char *name, const char *unit, bool utc, bool s
     } else {
         int64_t k = mul / 1000; /* 1000 for ms, 1 for us */
         if (x > INT64_MAX / k || x < INT64_MIN / k)
-            return sl_error_set(err, SL_ERR_DATA, "%s %" PRId64 " is out of range", name, x), NULL;
+            return sl_error_set(err, SL_ERR_DATA, "%s %" PRId64 " is out of range", name, x);
         us = x * k;
     }
     put_timestamp_ns(tmp, us, subus, utc);
-    return text(tmp);
+    return 1;
+}
+
+json_t *sl_connect_temporal(const char *name, const char *unit, bool utc, bool strict, const json_t *v,
+                            sl_strbuf *tmp, sl_error *err)
+{
+    if (!json_is_integer(v)) {
+        if (json_is_string(v) && !strict) /* already text (a converter's string mode): keep it */
+            return json_incref((json_t *)v);
+        return sl_error_set(err, SL_ERR_DATA, "%s value is not an integer", name), NULL;
+    }
+    int rc = sl_connect_temporal_text(name, unit, utc, json_integer_value(v), tmp, err);
+    if (rc < 0)
+        return NULL;
+    return rc ? text(tmp) : json_incref((json_t *)v);
 }
 
 const char *sl_connect_field_name(const json_t *f)

@@ -44,6 +44,7 @@ struct sl_json_cells {
     bool envelope;
     const json_t *only;     /* the row's field names allowed, or NULL: any */
     sl_json_cells_convert conv; /* converts the values of fields that @only gives a schema */
+    sl_json_cells_convert_token token; /* the same from the token, where it can; or NULL */
     const json_t *fschema;  /* that schema for the current field, else NULL */
     sl_strbuf tmp;          /* scratch of conv */
     sl_error err;           /* what conv or the cell's rule found: the general path reports it */
@@ -224,6 +225,33 @@ static int converted(sl_json_cells *jc, json_t *v, const unsigned char *s, size_
     return ok;
 }
 
+/* A converted field's value from its token (@s, @n a string's, or
+ * *@integer), without JSON values where the format's token conversion
+ * can: its string result goes to the mapper's rule for the cell as
+ * converted() gives it; -1 when the caller must take converted(). */
+static int converted_token(sl_json_cells *jc, const unsigned char *s, size_t n, const int64_t *integer)
+{
+    if (!jc->token)
+        return -1;
+    if (!skipping(jc) && !cell_free(jc))
+        return 0;
+    const char *t;
+    size_t tn;
+    bool raw = false;
+    if (!jc->token(jc->fschema, (const char *)s, n, integer, &jc->tmp, &t, &tn, &raw))
+        return -1;
+    if (skipping(jc))
+        return 1;
+    if (raw && !integer && sl_map_json_text_column(&jc->t->cols[jc->col]))
+        return cell_text(jc, s, n); /* the general path's json_text */
+    json_t *v = json_stringn(t, tn);
+    if (!v)
+        return 0;
+    int ok = sl_map_cell(jc->m, jc->b, (uint32_t)jc->col, v, &jc->err) == 0;
+    json_decref(v);
+    return ok;
+}
+
 /* A value the route's transforms read or change (jc->stepping), taken
  * over: through them (sl_tx_run_field()), then the mapper's rule for its
  * column's cell; -1 when they only read it (filters): the caller then
@@ -323,7 +351,10 @@ static int on_number(void *ctx, const char *s, size_t n)
     }
     if (converting(jc)) {
         int64_t i;
-        return parse_int(s, n, &i) ? converted(jc, json_integer(i), NULL, 0) : 0;
+        if (!parse_int(s, n, &i))
+            return 0;
+        int rc = converted_token(jc, NULL, 0, &i);
+        return rc >= 0 ? rc : converted(jc, json_integer(i), NULL, 0);
     }
     int rc = scalar_target(jc, NULL, 0);
     if (rc >= 0)
@@ -353,8 +384,12 @@ static int on_string(void *ctx, const unsigned char *s, size_t n)
         if (rc >= 0)
             return rc;
     }
-    if (converting(jc))
-        return memchr(s, '\0', n) ? 0 : converted(jc, json_stringn((const char *)s, n), s, n);
+    if (converting(jc)) {
+        if (memchr(s, '\0', n))
+            return 0;
+        int rc = converted_token(jc, s, n, NULL);
+        return rc >= 0 ? rc : converted(jc, json_stringn((const char *)s, n), s, n);
+    }
     int rc = scalar_target(jc, s, n);
     if (rc >= 0)
         return rc;
@@ -703,6 +738,7 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
     jc->envelope = false;
     jc->only = NULL;
     jc->conv = NULL;
+    jc->token = NULL;
     jc->rec = rec;
     if (jc->plan)
         sl_tx_run_start(jc->run, rec);
@@ -710,11 +746,13 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
 }
 
 int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only,
-                            sl_json_cells_convert conv, char *op, sl_rowbuilder *b)
+                            sl_json_cells_convert conv, sl_json_cells_convert_token token, char *op,
+                            sl_rowbuilder *b)
 {
     jc->envelope = true;
     jc->only = only;
     jc->conv = conv;
+    jc->token = token;
     int rc = run(jc, payload, len, b);
     *op = jc->op;
     return rc;

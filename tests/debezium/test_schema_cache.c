@@ -547,6 +547,79 @@ START_TEST(direct_reader_converts_semantic_types)
 }
 END_TEST
 
+/* Edge values of the types the reader converts from their tokens: each
+ * cell equal to the general path's (direct_takes() compares the rows) and
+ * to the text written here. */
+static const char edge_schema[] =
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+    "\"parameters\":{\"scale\":\"0\"},\"field\":\"amount\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.NanoTimestamp\",\"field\":\"local\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Timestamp\",\"field\":\"ts\"},"
+    "{\"type\":\"int64\",\"optional\":true,\"name\":\"io.debezium.time.MicroTime\",\"field\":\"extra\"},"
+    "{\"type\":\"int32\",\"optional\":true,\"name\":\"io.debezium.time.Date\",\"field\":\"name\"},"
+    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Xml\",\"field\":\"doc\"}],"
+    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"after\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"s.t.Envelope\"}";
+
+START_TEST(direct_reader_converts_edge_values)
+{
+    direct_fixture f;
+    direct_setup(&f);
+    static const struct {
+        const char *payload;
+        bool takes;
+        const char *amount, *local, *ts, *extra, *name, *doc; /* the cells when taken */
+    } cases[] = {
+        /* leading zero bytes; a date and timestamps before 1970; nanoseconds */
+        {"{\"after\":{\"id\":1,\"amount\":\"AAAwOQ==\",\"local\":-1,\"ts\":-1,\"extra\":0,\"name\":-1,"
+         "\"doc\":\"<a b=\\\"1\\\"/>\"},\"op\":\"c\"}",
+         true, "12345", "1969-12-31T23:59:59.999999999", "1969-12-31T23:59:59.999000Z", "00:00:00.000000", "1969-12-31",
+         "\"<a b=\\\"1\\\"/>\""},
+        /* negative decimals (the smallest int64 unscaled); the last microsecond of a day */
+        {"{\"after\":{\"id\":2,\"amount\":\"gAAAAAAAAAA=\",\"local\":1704067200000000001,\"ts\":0,"
+         "\"extra\":86399999999,\"name\":0,\"doc\":null},\"op\":\"u\"}",
+         true, "-9223372036854775808", "2024-01-01T00:00:00.000000001", "1970-01-01T00:00:00.000000Z", "23:59:59.999999",
+         "1970-01-01", NULL},
+        {"{\"after\":{\"id\":3,\"amount\":\"/w==\",\"local\":-9223372036854775808,\"ts\":1704067200123,"
+         "\"extra\":86400000000,\"name\":19723},\"op\":\"r\"}",
+         true, "-1", "1677-09-21T00:12:43.145224192", "2024-01-01T00:00:00.123000Z", "24:00:00.000000", "2024-01-01", NULL},
+        {"{\"after\":{\"id\":4,\"amount\":\"AA==\",\"local\":9223372036854775807},\"op\":\"r\"}",
+         true, "0", "2262-04-11T23:47:16.854775807", NULL, NULL, NULL, NULL},
+        /* what the general path must decide: out of range, a time past a day */
+        {"{\"after\":{\"id\":5,\"ts\":9223372036854775807},\"op\":\"c\"}", false},
+        {"{\"after\":{\"id\":6,\"extra\":86400000001},\"op\":\"c\"}", false},
+        {"{\"after\":{\"id\":7,\"name\":100000001},\"op\":\"c\"}", false},
+        {"{\"after\":{\"id\":8,\"amount\":\"\"},\"op\":\"c\"}", false},
+    };
+    char *first = plain_event(edge_schema, cases[0].payload);
+    ck_assert(!direct_takes(&f, first));
+    free(first);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *e = plain_event(edge_schema, cases[i].payload);
+        ck_assert_msg(direct_takes(&f, e) == cases[i].takes, "case %zu: %s", i, cases[i].payload);
+        free(e);
+        if (!cases[i].takes)
+            continue;
+        const char *want[] = {cases[i].amount, cases[i].local, cases[i].ts, cases[i].extra, cases[i].name, cases[i].doc};
+        const uint32_t col[] = {6, 8, 2, 5, 1, 7};
+        for (size_t k = 0; k < 6; k++) {
+            const char *cell = f.direct.bytes.data + f.direct.off[col[k]];
+            if (!want[k]) {
+                ck_assert_msg(f.direct.len[col[k]] < 0, "case %zu column %u: %.*s", i, col[k],
+                              f.direct.len[col[k]] > 0 ? f.direct.len[col[k]] : 0, cell);
+                continue;
+            }
+            ck_assert_msg(f.direct.len[col[k]] == (int)strlen(want[k]) && !memcmp(cell, want[k], strlen(want[k])),
+                          "case %zu column %u: %.*s, not %s", i, col[k], f.direct.len[col[k]] > 0 ? f.direct.len[col[k]] : 0,
+                          cell, want[k]);
+        }
+    }
+    direct_teardown(&f);
+}
+END_TEST
+
 START_TEST(direct_reader_under_a_kept_schema)
 {
     direct_fixture f;
@@ -686,6 +759,7 @@ int main(void)
     tcase_add_test(tc, frames_around_a_kept_schema);
     tcase_add_test(tc, direct_reader_under_a_kept_schema);
     tcase_add_test(tc, direct_reader_converts_semantic_types);
+    tcase_add_test(tc, direct_reader_converts_edge_values);
     tcase_add_test(tc, source_names_found_as_decoded);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);

@@ -39,6 +39,9 @@ int sl_dbz_convert_cell(const sl_column *col, const json_t *v, sl_strbuf *out, s
  */
 bool sl_dbz_is_unavailable(const json_t *v);
 
+/* sl_dbz_unavailable_text() - the same for a string's bytes @s, @n. */
+bool sl_dbz_unavailable_text(const char *s, size_t n);
+
 /**
  * sl_dbz_convert() - one Connect-schema'd value into the decoder.h
  * conventions, driven by the schema's type and semantic name: the walk of
@@ -62,6 +65,17 @@ json_t *sl_dbz_convert(const json_t *schema, const json_t *v, json_t *json_text,
  */
 json_t *sl_dbz_convert_field(const json_t *field, const json_t *v, bool *json_text, sl_strbuf *tmp,
                              sl_error *err);
+
+/**
+ * sl_dbz_convert_token() - sl_dbz_convert_field() for a value given as its
+ * token: a JSON string's bytes @s, @n (no NUL), or an integer *@integer
+ * (@s unused).  Where the converted value is a string: 1 with its bytes
+ * in *@out, *@out_len (@s itself or @tmp's text) and *@json_text as
+ * sl_dbz_convert_field() sets it; 0 when only sl_dbz_convert_field() on a
+ * JSON value can say (another result, an error, the placeholder).
+ */
+int sl_dbz_convert_token(const json_t *field, const char *s, size_t n, const int64_t *integer, sl_strbuf *tmp,
+                         const char **out, size_t *out_len, bool *json_text);
 
 /**
  * sl_dbz_fields() - sl_change.fields (schema_sync.h) for a Connect struct

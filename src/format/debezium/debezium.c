@@ -589,7 +589,7 @@ static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, 
         return 0;
     if (memmem(p, n, st->ph, strlen(st->ph)) || (st->ph_b64[0] && memmem(p, n, st->ph_b64, strlen(st->ph_b64))))
         return 0;
-    if (sl_json_cells_map_after(jc, p, n, vs->after_names, sl_dbz_convert_field, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
+    if (sl_json_cells_map_after(jc, p, n, vs->after_names, sl_dbz_convert_field, sl_dbz_convert_token, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
         return 0;
     /* the create of a primary-key change: the general path reads (and
      * judges) its old key, which the worker's key-change wait expects */

@@ -42,15 +42,20 @@
 #define CONNECT SL_CONNECT
 #define DBZ "io.debezium."
 
-bool sl_dbz_is_unavailable(const json_t *v)
+bool sl_dbz_unavailable_text(const char *s, size_t n)
 {
     static const char b64[] = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ"; /* base64 of the placeholder */
-    if (json_is_string(v)) {
+    size_t ph = strlen(SL_DBZ_UNAVAILABLE), len = strlen(b64);
+    if (n == ph && !memcmp(s, SL_DBZ_UNAVAILABLE, ph))
+        return true;
+    return n >= len && !memcmp(s, b64, len) && (n == len || (n == len + 2 && !memcmp(s + len, "==", 2)));
+}
+
+bool sl_dbz_is_unavailable(const json_t *v)
+{
+    if (json_is_string(v)) { /* compared as C strings: the text up to a NUL */
         const char *s = json_string_value(v);
-        if (!strcmp(s, SL_DBZ_UNAVAILABLE))
-            return true;
-        size_t n = strlen(b64);
-        return !strncmp(s, b64, n) && (!s[n] || !strcmp(s + n, "=="));
+        return sl_dbz_unavailable_text(s, strlen(s));
     }
     if (json_is_array(v) && json_array_size(v) == 1)
         return sl_dbz_is_unavailable(json_array_get(v, 0)) && json_is_string(json_array_get(v, 0));
@@ -152,6 +157,52 @@ json_t *sl_dbz_convert_field(const json_t *field, const json_t *v, bool *json_te
     const char *sname = sl_connect_sname(fs);
     *json_text = sname && !strcmp(sname, dbz_walk.collect_name) && json_is_string(v);
     return sl_connect_value(&dbz_walk, fs, v, NULL, tmp, err);
+}
+
+/* The conversion of sl_dbz_convert_field() for a value given as its token
+ * (a JSON string's bytes @s, @n without NUL, or the integer *@integer), for
+ * the direct reader: the same rules (the same functions) reached without a
+ * JSON value in between.  Only where the result is a string; the rest is
+ * left to sl_dbz_convert_field() (return 0), which also reports errors. */
+int sl_dbz_convert_token(const json_t *field, const char *s, size_t n, const int64_t *integer, sl_strbuf *tmp,
+                         const char **out, size_t *out_len, bool *json_text)
+{
+    const json_t *fs = sl_connect_field_schema(field);
+    const char *type = sl_connect_stype(fs), *name = sl_connect_sname(fs);
+    sl_error scratch = {0};
+    if (!type || !name)
+        return 0; /* unnamed: only bytes come here, rarely */
+    *json_text = !integer && !strcmp(name, dbz_walk.collect_name);
+    sl_strbuf_reset(tmp);
+    if (!integer && sl_dbz_unavailable_text(s, n))
+        return 0; /* the placeholder: dbz_semantic() decides by name and type */
+    bool dbz_time = !strncmp(name, DBZ "time.", strlen(DBZ "time."));
+    bool connect = !strncmp(name, CONNECT, strlen(CONNECT));
+    const char *unit = dbz_time ? name + strlen(DBZ "time.") : connect ? name + strlen(CONNECT) : NULL;
+    bool connect_time = connect && (!strcmp(unit, "Date") || !strcmp(unit, "Time") || !strcmp(unit, "Timestamp"));
+    if (!integer) {
+        /* strings that dbz_semantic() or sl_connect_value() keep as they are */
+        if (is(name, DBZ "data.VariableScaleDecimal") || dbz_time || connect_time ||
+            (!is(name, DBZ "data.Bits") && !connect && !strcasecmp(type, "string"))) {
+            *out = s, *out_len = n;
+            return 1;
+        }
+        if (connect && !strcmp(unit, "Decimal")) { /* decimal() */
+            if (sl_connect_decimal_text(s, n, sl_connect_param(fs, "scale", 0), tmp, &scratch))
+                return 0;
+            *out = tmp->data, *out_len = tmp->len;
+            return 1;
+        }
+        return 0;
+    }
+    /* integers: the temporal types' text; others stay numbers */
+    if ((dbz_time || connect_time) && strcasecmp(type, "string")) {
+        if (sl_connect_temporal_text(name, unit, connect, *integer, tmp, &scratch) != 1)
+            return 0;
+        *out = tmp->data, *out_len = tmp->len;
+        return 1;
+    }
+    return 0;
 }
 
 /* The semantic types Debezium sends, by name (Decimal is common to all). */
