@@ -46,6 +46,7 @@ struct sl_json_cells {
     sl_json_cells_convert conv; /* converts the values of fields that @only gives a schema */
     sl_json_cells_convert_token token; /* the same from the token, where it can; or NULL */
     const json_t *fschema;  /* that schema for the current field, else NULL */
+    int64_t fplan;          /* and its plan for token, 0 = none */
     sl_strbuf tmp;          /* scratch of conv */
     sl_error err;           /* what conv or the cell's rule found: the general path reports it */
     bool in_row;            /* inside the row's object */
@@ -231,14 +232,14 @@ static int converted(sl_json_cells *jc, json_t *v, const unsigned char *s, size_
  * converted() gives it; -1 when the caller must take converted(). */
 static int converted_token(sl_json_cells *jc, const unsigned char *s, size_t n, const int64_t *integer)
 {
-    if (!jc->token)
+    if (!jc->token || !jc->fplan)
         return -1;
     if (!skipping(jc) && !cell_free(jc))
         return 0;
     const char *t;
     size_t tn;
     bool raw = false;
-    if (!jc->token(jc->fschema, (const char *)s, n, integer, &jc->tmp, &t, &tn, &raw))
+    if (!jc->token(jc->fplan, (const char *)s, n, integer, &jc->tmp, &t, &tn, &raw))
         return -1;
     if (skipping(jc))
         return 1;
@@ -475,6 +476,11 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
     const json_t *kind = jc->only ? json_object_getn(jc->only, (const char *)s, n) : NULL;
     if (jc->only && !kind)
         return 0;
+    jc->fplan = 0;
+    if (json_is_array(kind)) { /* [schema, plan] */
+        jc->fplan = json_integer_value(json_array_get(kind, 1));
+        kind = json_array_get(kind, 0);
+    }
     jc->fschema = json_is_object(kind) && jc->conv ? kind : NULL;
     if (json_is_object(kind) && !jc->conv)
         return 0;

@@ -60,16 +60,18 @@ typedef json_t *(*sl_json_cells_convert)(const json_t *field, const json_t *v, b
                                          sl_error *err);
 
 /* The same conversion for a value given as its token (a string's bytes @s,
- * @n, or the integer *@integer): 1 with the converted value, a string, in
+ * @n, or the integer *@integer) by the field's @plan (the format's, read
+ * once from the field's schema): 1 with the converted value, a string, in
  * *@out, *@out_len; 0 when only the conversion above can say. */
-typedef int (*sl_json_cells_convert_token)(const json_t *field, const char *s, size_t n, const int64_t *integer,
+typedef int (*sl_json_cells_convert_token)(int64_t plan, const char *s, size_t n, const int64_t *integer,
                                            sl_strbuf *tmp, const char **out, size_t *out_len, bool *json_text);
 
 /* sl_json_cells_map_after() - the same for the text of a Debezium change
  * event's payload: the row is its member "after" (an object), whose field
  * names must all be members of @only (the row's Connect schema, whose
  * fields are all that the general path reads), or any when @only is NULL;
- * a member of @only that is an object (a field's schema) has its values
+ * a member of @only that is an object (a field's schema), or an array of
+ * a field's schema and an integer (its plan for @token), has its values
  * converted by @conv (skipped fields' too, since the general path converts
  * every field; by @token first, when given, which saves the JSON values) and declines for an object, array or non-integer number;
  * the other members are checked as JSON and skipped, the letter of the

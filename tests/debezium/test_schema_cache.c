@@ -588,10 +588,10 @@ START_TEST(direct_reader_converts_edge_values)
         {"{\"after\":{\"id\":4,\"amount\":\"AA==\",\"local\":9223372036854775807},\"op\":\"r\"}",
          true, "0", "2262-04-11T23:47:16.854775807", NULL, NULL, NULL, NULL},
         /* what the general path must decide: out of range, a time past a day */
-        {"{\"after\":{\"id\":5,\"ts\":9223372036854775807},\"op\":\"c\"}", false},
-        {"{\"after\":{\"id\":6,\"extra\":86400000001},\"op\":\"c\"}", false},
-        {"{\"after\":{\"id\":7,\"name\":100000001},\"op\":\"c\"}", false},
-        {"{\"after\":{\"id\":8,\"amount\":\"\"},\"op\":\"c\"}", false},
+        {"{\"after\":{\"id\":5,\"ts\":9223372036854775807},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":6,\"extra\":86400000001},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":7,\"name\":100000001},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL, NULL, NULL},
+        {"{\"after\":{\"id\":8,\"amount\":\"\"},\"op\":\"c\"}", false, NULL, NULL, NULL, NULL, NULL, NULL},
     };
     char *first = plain_event(edge_schema, cases[0].payload);
     ck_assert(!direct_takes(&f, first));

@@ -67,14 +67,19 @@ json_t *sl_dbz_convert_field(const json_t *field, const json_t *v, bool *json_te
                              sl_error *err);
 
 /**
- * sl_dbz_convert_token() - sl_dbz_convert_field() for a value given as its
- * token: a JSON string's bytes @s, @n (no NUL), or an integer *@integer
- * (@s unused).  Where the converted value is a string: 1 with its bytes
- * in *@out, *@out_len (@s itself or @tmp's text) and *@json_text as
- * sl_dbz_convert_field() sets it; 0 when only sl_dbz_convert_field() on a
- * JSON value can say (another result, an error, the placeholder).
+ * sl_dbz_token_plan() - how sl_dbz_convert_token() converts the values of
+ * a field whose schema is @field, read once: 0 when it never can.
+ *
+ * sl_dbz_convert_token() - sl_dbz_convert_field() for a value of such a
+ * field given as its token: a JSON string's bytes @s, @n (no NUL), or an
+ * integer *@integer (@s unused).  Where the converted value is a string:
+ * 1 with its bytes in *@out, *@out_len (@s itself or @tmp's text) and
+ * *@json_text as sl_dbz_convert_field() sets it; 0 when only
+ * sl_dbz_convert_field() on a JSON value can say (another result, an
+ * error, the placeholder).  The same rules: the same functions.
  */
-int sl_dbz_convert_token(const json_t *field, const char *s, size_t n, const int64_t *integer, sl_strbuf *tmp,
+int64_t sl_dbz_token_plan(const json_t *field);
+int sl_dbz_convert_token(int64_t plan, const char *s, size_t n, const int64_t *integer, sl_strbuf *tmp,
                          const char **out, size_t *out_len, bool *json_text);
 
 /**
@@ -101,8 +106,9 @@ typedef struct sl_dbz_schema {
     const json_t *after;   /* the envelope's "after" / "before" struct schemas, or NULL */
     const json_t *before;
     json_t *after_names;   /* when every field of "after" is a plain or primitive value: its
-                              field names -> true (kept as it is) or the field's schema
-                              (sl_dbz_convert_field()), for the direct reader; else NULL */
+                              field names -> true (kept as it is) or [the field's schema
+                              (sl_dbz_convert_field()), its sl_dbz_token_plan()], for the
+                              direct reader; else NULL */
     int64_t key;           /* sl_change.schema_key: unique in the process; 0 when not cached */
     char *text;            /* cached: the schema's exact bytes, the cache key */
     size_t text_len;

@@ -99,7 +99,8 @@ static bool converted_field(const json_t *f)
 }
 
 /* For the direct reader, when every field of @row is plain or converted:
- * field name -> true (plain) or the field's schema (converted); else NULL
+ * field name -> true (plain) or [the field's schema, its token plan]
+ * (converted); else NULL
  * (a struct, array or map field, or a name given twice). */
 static json_t *plain_row(const json_t *row)
 {
@@ -112,7 +113,10 @@ static json_t *plain_row(const json_t *row)
             json_decref(names);
             return NULL;
         }
-        json_object_set(names, name, plain ? json_true() : f);
+        if (plain)
+            json_object_set(names, name, json_true());
+        else
+            json_object_set_new(names, name, json_pack("[O,I]", f, (json_int_t)sl_dbz_token_plan(f)));
     }
     return names;
 }

@@ -159,50 +159,81 @@ json_t *sl_dbz_convert_field(const json_t *field, const json_t *v, bool *json_te
     return sl_connect_value(&dbz_walk, fs, v, NULL, tmp, err);
 }
 
-/* The conversion of sl_dbz_convert_field() for a value given as its token
- * (a JSON string's bytes @s, @n without NUL, or the integer *@integer), for
- * the direct reader: the same rules (the same functions) reached without a
- * JSON value in between.  Only where the result is a string; the rest is
- * left to sl_dbz_convert_field() (return 0), which also reports errors. */
-int sl_dbz_convert_token(const json_t *field, const char *s, size_t n, const int64_t *integer, sl_strbuf *tmp,
-                         const char **out, size_t *out_len, bool *json_text)
+/* A converted field's plan for sl_dbz_convert_token(), from its schema
+ * once (schema_cache.c keeps it with the field): what dbz_semantic() and
+ * sl_connect_value() do with a string or an integer under that schema.
+ * Bits 0-3 the kind, 4 an io.debezium.data.Json field, 5 UTC, 8-11 the
+ * temporal unit (units[]), 32-63 a Decimal's scale. */
+enum { TOKEN_NONE, TOKEN_STRING, TOKEN_DECIMAL, TOKEN_TEMPORAL };
+#define TOKEN_JSON 0x10
+#define TOKEN_UTC 0x20
+static const char *const units[] = {"Date", "Time", "MicroTime", "NanoTime", "Timestamp", "MicroTimestamp",
+                                    "NanoTimestamp"};
+
+static int64_t temporal_plan(const char *unit, bool utc)
+{
+    for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+        if (!strcmp(unit, units[u]))
+            return TOKEN_TEMPORAL | (utc ? TOKEN_UTC : 0) | (int64_t)u << 8;
+    return TOKEN_STRING; /* Year and the like: strings kept, integers stay numbers */
+}
+
+int64_t sl_dbz_token_plan(const json_t *field)
 {
     const json_t *fs = sl_connect_field_schema(field);
     const char *type = sl_connect_stype(fs), *name = sl_connect_sname(fs);
+    if (!type || !name || is(name, DBZ "data.Bits"))
+        return TOKEN_NONE; /* unnamed (bytes) and Bits: sl_dbz_convert_field() */
+    int64_t json = is(name, dbz_walk.collect_name) ? TOKEN_JSON : 0;
+    if (is(name, DBZ "data.VariableScaleDecimal")) /* a string is not its struct: kept */
+        return TOKEN_STRING | json;
+    if (!strncmp(name, DBZ "time.", strlen(DBZ "time.")))
+        return (strcasecmp(type, "string") ? temporal_plan(name + strlen(DBZ "time."), false) : TOKEN_STRING) | json;
+    if (!strncmp(name, CONNECT, strlen(CONNECT))) {
+        const char *unit = name + strlen(CONNECT);
+        if (!strcmp(unit, "Decimal")) {
+            long long scale = sl_connect_param(fs, "scale", 0);
+            if (scale < INT32_MIN || scale > INT32_MAX)
+                return TOKEN_NONE;
+            return TOKEN_DECIMAL | json | (int64_t)((uint64_t)(uint32_t)(int32_t)scale << 32);
+        }
+        if (!strcmp(unit, "Date") || !strcmp(unit, "Time") || !strcmp(unit, "Timestamp"))
+            return (strcasecmp(type, "string") ? temporal_plan(unit, true) : TOKEN_STRING) | json;
+        return TOKEN_NONE;
+    }
+    return !strcasecmp(type, "string") ? TOKEN_STRING | json : TOKEN_NONE;
+}
+
+int sl_dbz_convert_token(int64_t plan, const char *s, size_t n, const int64_t *integer, sl_strbuf *tmp,
+                         const char **out, size_t *out_len, bool *json_text)
+{
+    int kind = (int)(plan & 0xf);
     sl_error scratch = {0};
-    if (!type || !name)
-        return 0; /* unnamed: only bytes come here, rarely */
-    *json_text = !integer && !strcmp(name, dbz_walk.collect_name);
-    sl_strbuf_reset(tmp);
-    if (!integer && sl_dbz_unavailable_text(s, n))
-        return 0; /* the placeholder: dbz_semantic() decides by name and type */
-    bool dbz_time = !strncmp(name, DBZ "time.", strlen(DBZ "time."));
-    bool connect = !strncmp(name, CONNECT, strlen(CONNECT));
-    const char *unit = dbz_time ? name + strlen(DBZ "time.") : connect ? name + strlen(CONNECT) : NULL;
-    bool connect_time = connect && (!strcmp(unit, "Date") || !strcmp(unit, "Time") || !strcmp(unit, "Timestamp"));
+    if (kind == TOKEN_NONE)
+        return 0;
     if (!integer) {
-        /* strings that dbz_semantic() or sl_connect_value() keep as they are */
-        if (is(name, DBZ "data.VariableScaleDecimal") || dbz_time || connect_time ||
-            (!is(name, DBZ "data.Bits") && !connect && !strcasecmp(type, "string"))) {
+        if (sl_dbz_unavailable_text(s, n))
+            return 0; /* the placeholder: dbz_semantic() decides by name and type */
+        *json_text = plan & TOKEN_JSON;
+        if (kind != TOKEN_DECIMAL) { /* kept as it is */
             *out = s, *out_len = n;
             return 1;
         }
-        if (connect && !strcmp(unit, "Decimal")) { /* decimal() */
-            if (sl_connect_decimal_text(s, n, sl_connect_param(fs, "scale", 0), tmp, &scratch))
-                return 0;
-            *out = tmp->data, *out_len = tmp->len;
-            return 1;
-        }
-        return 0;
-    }
-    /* integers: the temporal types' text; others stay numbers */
-    if ((dbz_time || connect_time) && strcasecmp(type, "string")) {
-        if (sl_connect_temporal_text(name, unit, connect, *integer, tmp, &scratch) != 1)
+        sl_strbuf_reset(tmp);
+        if (sl_connect_decimal_text(s, n, (int32_t)(uint32_t)((uint64_t)plan >> 32), tmp, &scratch))
             return 0;
         *out = tmp->data, *out_len = tmp->len;
         return 1;
     }
-    return 0;
+    if (kind != TOKEN_TEMPORAL)
+        return 0; /* integers kept as numbers */
+    const char *unit = units[(plan >> 8) & 0xf];
+    sl_strbuf_reset(tmp);
+    if (sl_connect_temporal_text(unit, unit, plan & TOKEN_UTC, *integer, tmp, &scratch) != 1)
+        return 0;
+    *json_text = false;
+    *out = tmp->data, *out_len = tmp->len;
+    return 1;
 }
 
 /* The semantic types Debezium sends, by name (Decimal is common to all). */
