@@ -86,3 +86,11 @@ rd_kafka_error_t *sl_kafka_seek(rd_kafka_t *rk, rd_kafka_topic_partition_list_t 
         timeout_ms = timeout_ms > INT_MAX / 1000 ? INT_MAX : timeout_ms * 1000;
     return rd_kafka_seek_partitions(rk, l, timeout_ms);
 }
+
+bool sl_kafka_cooperative(rd_kafka_t *rk, bool last)
+{
+    const char *p = rd_kafka_rebalance_protocol(rk);
+    if (!p || (strcmp(p, "COOPERATIVE") && strcmp(p, "EAGER")))
+        return last;
+    return !strcmp(p, "COOPERATIVE");
+}

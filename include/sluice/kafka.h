@@ -1,5 +1,6 @@
-/* kafka.h - librdkafka configuration from the `kafka:` section, and a seek
- * that waits as long as it is told with every librdkafka version. */
+/* kafka.h - librdkafka configuration from the `kafka:` section, a seek
+ * that waits as long as it is told with every librdkafka version, and the
+ * group's rebalance protocol. */
 #ifndef SLUICE_KAFKA_H
 #define SLUICE_KAFKA_H
 
@@ -19,5 +20,13 @@ rd_kafka_conf_t *sl_kafka_conf(const sl_config *cfg, bool producer, char *errstr
  * librdkafka version (those before 2.1.0 wait a thousandth of what they
  * are given).  NULL when done; else the error, to be destroyed. */
 rd_kafka_error_t *sl_kafka_seek(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, int timeout_ms);
+
+/* sl_kafka_cooperative() - whether the group's rebalance protocol is
+ * COOPERATIVE (incremental assign/unassign) rather than EAGER.  @last is the
+ * answer to keep when librdkafka cannot tell: its rd_kafka_rebalance_protocol()
+ * returns NULL once the consumer's group handler is gone, which a revoke
+ * called from rd_kafka_consumer_close() can meet, and "NONE" before the
+ * consumer has joined. */
+bool sl_kafka_cooperative(rd_kafka_t *rk, bool last);
 
 #endif

@@ -262,8 +262,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     sl_metrics *m = w->rt->metrics;
     sl_series *assigned = sl_metrics_series(m, SL_M_ASSIGNED, NULL, NULL, NULL);
     int before = w->assigned_n;
-    /* the group's protocol is known here (not yet when subscribing) */
-    w->cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    /* the group's protocol is known here (not yet when subscribing); a
+     * revoke from rd_kafka_consumer_close() may find it gone, and keeps the
+     * one the assignment was made with */
+    w->cooperative = sl_kafka_cooperative(rk, w->cooperative);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* eager: the list is the whole assignment; cooperative: what is added */
         w->assigned_n = w->cooperative ? w->assigned_n + l->cnt : l->cnt;
