@@ -21,7 +21,7 @@ sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
     if (p && !p->revoked)
         return p;
     if (p) { /* revoked during a retried flush, and assigned again */
-        p->revoked = p->dirty = p->needs_seek = false;
+        p->revoked = p->dirty = p->needs_seek = p->unknown = false;
         p->db = p->safe = p->writing = p->next = -1;
         p->assignment = ++ps->assignments;
         return p;
@@ -46,6 +46,25 @@ void sl_part_stored(sl_part *p, int64_t db)
     p->db = db;
     if (db >= 0)
         p->safe = db;
+}
+
+void sl_part_unknown(sl_part *p)
+{
+    p->unknown = true;
+}
+
+int64_t sl_part_known(sl_part *p, int64_t db)
+{
+    /* records dropped while unknown set next to the first of them */
+    int64_t dropped = p->needs_seek ? p->next : -1;
+    p->unknown = p->needs_seek = false;
+    p->next = -1;
+    sl_part_stored(p, db);
+    if (db >= 0)
+        return db;
+    /* nothing stored: the group's committed offset, or the first record dropped */
+    p->next = dropped;
+    return dropped;
 }
 
 bool sl_part_skip(sl_part *p, int64_t offset)
@@ -108,7 +127,7 @@ void sl_part_fenced(sl_part *p, int64_t db)
 
 int64_t sl_part_fetch_from(const sl_part *p)
 {
-    return !p->revoked && !p->needs_seek && p->next >= 0 ? p->next : -1;
+    return !p->revoked && !p->unknown && !p->needs_seek && p->next >= 0 ? p->next : -1;
 }
 
 size_t sl_parts_rewind(sl_parts *ps, size_t *seek)
@@ -117,7 +136,7 @@ size_t sl_parts_rewind(sl_parts *ps, size_t *seek)
     for (size_t i = 0; i < ps->n; i++) {
         sl_part *p = &ps->v[i];
         bool lost = p->dirty || p->writing >= 0;
-        if (p->revoked || (!lost && !p->needs_seek))
+        if (p->revoked || p->unknown || (!lost && !p->needs_seek))
             continue;
         int64_t to = lost ? p->safe : p->next;
         if (to >= 0) {
@@ -135,7 +154,7 @@ size_t sl_parts_refetch(sl_parts *ps, size_t *seek)
     size_t n = 0;
     for (size_t i = 0; i < ps->n; i++) {
         sl_part *p = &ps->v[i];
-        if (p->revoked || !p->needs_seek)
+        if (p->revoked || p->unknown || !p->needs_seek)
             continue;
         if (p->next >= 0)
             seek[n++] = i;
@@ -176,7 +195,7 @@ void sl_parts_sweep(sl_parts *ps)
 bool sl_parts_any_seek(const sl_parts *ps)
 {
     for (size_t i = 0; i < ps->n; i++)
-        if (ps->v[i].needs_seek)
+        if (ps->v[i].needs_seek && !ps->v[i].unknown)
             return true;
     return false;
 }

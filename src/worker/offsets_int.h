@@ -13,7 +13,10 @@
  * Kafka.  A write that fails loses everything from safe on.
  *
  * Transitions:
- *   assign   sl_parts_assign(), then sl_part_stored() with the database's offset
+ *   assign   sl_parts_assign(), then sl_part_stored() with the database's offset,
+ *            or sl_part_unknown() when it cannot be read yet: the partition
+ *            stays paused, its records dropped, until sl_part_known() gives
+ *            the offset read later (and where to seek)
  *   take     sl_part_skip() decides whether a record was seen already,
  *            sl_part_taken() records it in the pending batch
  *   hand     sl_part_handed() when the partition's records go to a write
@@ -52,6 +55,7 @@ typedef struct sl_part {
     bool dirty;       /* records taken since they last went to a write */
     bool needs_seek;  /* records were dropped while paused: seek to next */
     bool revoked;     /* revoked while a flush was retrying */
+    bool unknown;     /* exactly-once, its stored offset not read yet: paused, nothing taken */
     uint64_t assignment; /* which assignment of the partition this is (sl_parts.assignments) */
     struct sl_series *records; /* the worker's records counter for it (metrics.h); not used here */
     const struct sl_fan *fan;  /* the routes its records go through when several match (fanout.c); not used here */
@@ -85,6 +89,16 @@ sl_part *sl_parts_assign(sl_parts *ps, const char *topic, int32_t partition,
 
 /* sl_part_stored() - the database's offset read at assignment (-1: none). */
 void sl_part_stored(sl_part *p, int64_t db);
+
+/* sl_part_unknown() - the database's offset could not be read at
+ * assignment: nothing of the partition may be taken until sl_part_known(). */
+void sl_part_unknown(sl_part *p);
+
+/* sl_part_known() - the database's offset @db (-1: none) read after the
+ * assignment.  Returns where the partition must be sought before anything
+ * of it is taken: @db, else the first record dropped meanwhile, else -1 (no
+ * seek: it starts at the group's committed offset). */
+int64_t sl_part_known(sl_part *p, int64_t db);
 
 /* sl_part_skip() - true when a record at @offset was taken already (it is
  * delivered again after a seek) or is in the database already; otherwise

@@ -414,6 +414,67 @@ START_TEST(fetch_from)
 }
 END_TEST
 
+START_TEST(unknown_stored_offset_read_later)
+{
+    /* assigned while the database could not be reached: records fetched
+     * meanwhile are dropped; rewinds, refetches and fetch restarts leave it
+     * alone; once read, it is sought to the stored offset, even when a
+     * record after it was dropped first */
+    sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    sl_part *q = sl_parts_assign(&ps, "t", 1, NULL, 0);
+    sl_part_unknown(p);
+    ck_assert(p->unknown);
+    sl_part_dropped(p, 12);
+    sl_part_dropped(p, 13);
+    sl_part_dropped(q, 4);
+    ck_assert_int_eq(sl_part_fetch_from(p), -1);
+    size_t seek[2];
+    ck_assert_uint_eq(sl_parts_refetch(&ps, seek), 1);
+    ck_assert_uint_eq(seek[0], 1);
+    sl_part_dropped(q, 4);
+    ck_assert_uint_eq(sl_parts_rewind(&ps, seek), 1);
+    ck_assert_uint_eq(seek[0], 1);
+    ck_assert(p->unknown && p->needs_seek);
+    ck_assert(!sl_parts_any_seek(&ps)); /* only the unknown one is left */
+    ck_assert_int_eq(sl_part_known(p, 10), 10);
+    ck_assert(!p->unknown && !p->needs_seek);
+    ck_assert_int_eq(p->db, 10);
+    ck_assert_int_eq(p->safe, 10);
+    ck_assert_int_eq(p->next, -1);
+    /* from the stored offset on: 10 and 11 are taken, not skipped */
+    ck_assert(sl_part_skip(p, 9));
+    take(p, 10, 14);
+    ck_assert_int_eq(p->safe, 10);
+}
+END_TEST
+
+START_TEST(unknown_with_nothing_stored)
+{
+    /* nothing in the database: the group's committed offset (no seek), or
+     * the first record dropped meanwhile */
+    sl_part *p = sl_parts_assign(&ps, "t", 0, NULL, 0);
+    sl_part_unknown(p);
+    ck_assert_int_eq(sl_part_known(p, -1), -1);
+    ck_assert_int_eq(p->db, -1);
+    ck_assert_int_eq(p->safe, -1);
+    ck_assert_int_eq(p->next, -1);
+    take(p, 3, 5);
+    ck_assert_int_eq(p->safe, 3);
+    sl_part *q = sl_parts_assign(&ps, "t", 1, NULL, 0);
+    sl_part_unknown(q);
+    sl_part_dropped(q, 7);
+    sl_part_dropped(q, 8);
+    ck_assert_int_eq(sl_part_known(q, -1), 7);
+    ck_assert(!q->needs_seek && !q->unknown);
+    take(q, 7, 9);
+    ck_assert_int_eq(q->safe, 7);
+    /* revoked and assigned again: known until said otherwise */
+    sl_part_unknown(q);
+    sl_parts_revoke(&ps, "t", 1, true);
+    ck_assert(!sl_parts_assign(&ps, "t", 1, NULL, 0)->unknown);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("offsets");
@@ -439,6 +500,8 @@ int main(void)
     tcase_add_test(tc, each_assignment_has_its_own_number);
     tcase_add_test(tc, reset_unknown_position);
     tcase_add_test(tc, fetch_from);
+    tcase_add_test(tc, unknown_stored_offset_read_later);
+    tcase_add_test(tc, unknown_with_nothing_stored);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
