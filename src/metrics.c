@@ -527,16 +527,22 @@ void sl_metrics_kafka_stats(sl_metrics *m, const char *group, const char *json, 
             json_t *desired = json_object_get(p, "desired");
             /* partitions of the topic held by other workers show as not
              * desired here: they are left to the worker that holds them */
-            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0) {
-                /* looked up and set under the lock: sl_metrics_lag_forget() frees lag series */
-                const char *l[3] = {group, topic, pkey};
-                pthread_mutex_lock(&m->lock);
-                sl_series_set(series_locked(m, SL_M_LAG, l), json_integer_value(lag));
-                pthread_mutex_unlock(&m->lock);
-            }
+            if (json_is_true(desired) && json_is_integer(lag) && json_integer_value(lag) >= 0)
+                sl_metrics_lag_set(m, group, topic, (int32_t)id, json_integer_value(lag));
         }
     }
     json_decref(root);
+}
+
+void sl_metrics_lag_set(sl_metrics *m, const char *group, const char *topic, int32_t partition, int64_t lag)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", (int)partition);
+    /* looked up and set under the lock: sl_metrics_lag_forget() frees lag series */
+    const char *l[3] = {group, topic, p};
+    pthread_mutex_lock(&m->lock);
+    sl_series_set(series_locked(m, SL_M_LAG, l), lag);
+    pthread_mutex_unlock(&m->lock);
 }
 
 void sl_metrics_lag_forget(sl_metrics *m, const char *group, const char *topic, int32_t partition)

@@ -52,8 +52,8 @@ void sl_metrics_free(sl_metrics *m);
  * family's overflow series (labels `_other`; a gauge's is never shown),
  * counted in sluice_metric_series_overflow_total.  The pointer stays valid
  * until sl_metrics_free(), and callers may keep it, except for
- * SL_M_LAG's: lag series are set by sl_metrics_kafka_stats() only, and
- * freed by sl_metrics_lag_forget(). */
+ * SL_M_LAG's: lag series are set by sl_metrics_kafka_stats() and
+ * sl_metrics_lag_set() only, and freed by sl_metrics_lag_forget(). */
 sl_series *sl_metrics_series(sl_metrics *m, sl_metric_id id, const char *l1, const char *l2, const char *l3);
 
 /* Counters and gauges: add @n (may be negative for gauges), or set. */
@@ -94,6 +94,10 @@ int sl_metrics_write_file(sl_metrics *m, const char *path);
  * (pipeline.h) reports under its own group, so the series stay one per
  * group, topic and partition: at most (1 + fan-out targets) x partitions. */
 void sl_metrics_kafka_stats(sl_metrics *m, const char *group, const char *json, size_t len);
+/* sl_metrics_lag_set() - sluice_consumer_lag of a partition that
+ * librdkafka's statistics cannot tell (one paused before its first fetch:
+ * they learn the high watermark from fetches), measured by the worker. */
+void sl_metrics_lag_set(sl_metrics *m, const char *group, const char *topic, int32_t partition, int64_t lag);
 /* sl_metrics_lag_forget() - a partition was revoked from a consumer in
  * @group: free its lag series (a consumer that reports it again makes a
  * new one). */

@@ -121,19 +121,45 @@ bool sl_worker_caught_up(sl_worker *w)
     return true;
 }
 
+/* the paused-partitions gauge: the whole assignment, or the partitions
+ * whose stored offset is not known yet */
+static void count_paused(sl_worker *w, int assigned)
+{
+    int n = 0;
+    if (w->paused_all)
+        n = assigned;
+    else
+        for (size_t i = 0; i < w->parts.n; i++)
+            n += w->parts.v[i].unknown && !w->parts.v[i].revoked;
+    sl_series_add(sl_metrics_series(w->rt->metrics, SL_M_PAUSED, NULL, NULL, NULL), n - w->paused_n);
+    w->paused_n = n;
+}
+
+static bool offset_unknown(sl_worker *w, const rd_kafka_topic_partition_t *tp)
+{
+    const sl_part *p = sl_parts_find(&w->parts, tp->topic, tp->partition);
+    return p && p->unknown && !p->revoked;
+}
+
 void sl_worker_pause(sl_worker *w, bool pause)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
     if (rd_kafka_assignment(w->rk, &l) || !l)
         return;
-    if (pause)
+    w->paused_all = pause;
+    if (pause) {
         rd_kafka_pause_partitions(w->rk, l);
-    else
-        rd_kafka_resume_partitions(w->rk, l);
-    /* the gauge counts what this worker has paused now */
-    int n = pause ? l->cnt : 0;
-    sl_series_add(sl_metrics_series(w->rt->metrics, SL_M_PAUSED, NULL, NULL, NULL), n - w->paused_n);
-    w->paused_n = n;
+    } else {
+        /* a partition whose stored offset is not known stays paused */
+        rd_kafka_topic_partition_list_t *r = rd_kafka_topic_partition_list_new(l->cnt);
+        for (int i = 0; i < l->cnt; i++)
+            if (!offset_unknown(w, &l->elems[i]))
+                rd_kafka_topic_partition_list_add(r, l->elems[i].topic, l->elems[i].partition);
+        if (r->cnt)
+            rd_kafka_resume_partitions(w->rk, r);
+        rd_kafka_topic_partition_list_destroy(r);
+    }
+    count_paused(w, l->cnt);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -158,6 +184,7 @@ void sl_worker_serve_paused(sl_worker *w, int64_t ms)
 
 static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
 {
+    bool *down = sl_xcalloc(w->cfg->ntargets ? w->cfg->ntargets : 1, sizeof(bool));
     for (int i = 0; i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
         const sl_route_conf *route = sl_pipeline_route(w->cfg, w->pipe_target, tp->topic);
@@ -178,31 +205,38 @@ static void on_assign(sl_worker *w, rd_kafka_topic_partition_list_t *l)
         sl_sink *s = w->sinks[p->target];
         if (!sl_sink_exactly_once(s))
             continue;
+        /* one attempt: a database that cannot be reached must not hold up
+         * the group's rebalance (this callback); the partition is then
+         * assigned paused, its offset read from the poll loop */
+        if (down[p->target]) {
+            sl_part_unknown(p);
+            continue;
+        }
         sl_worker_claim_sink(w, p->target);
-        for (int attempt = 0;; attempt++) {
-            sl_error err;
-            int64_t off = -1;
-            if (s->ops->read_offsets(s, w->group, p->topic, &p->partition, 1, &off, &err) == 0) {
-                sl_part_stored(p, off);
-                if (off >= 0)
-                    tp->offset = off;
-                break;
-            }
-            if (err.kind != SL_ERR_RETRY || sl_worker_stopping(w)) {
-                log_error(s->ctx, "cannot read the stored offset of %s[%d]: %s", p->topic, p->partition, err.msg);
-                sl_worker_fail(w, 1);
-                break;
-            }
-            log_warn(s->ctx, "reading the stored offset of %s[%d] failed (attempt %d): %s", p->topic, p->partition,
-                     attempt + 1, err.msg);
-            sl_worker_nap(w, sl_worker_backoff_ms(w, attempt));
+        sl_error err;
+        int64_t off = -1;
+        if (s->ops->read_offsets(s, w->group, p->topic, &p->partition, 1, &off, &err) == 0) {
+            sl_part_stored(p, off);
+            if (off >= 0)
+                tp->offset = off;
+        } else if (err.kind != SL_ERR_RETRY) {
+            log_error(s->ctx, "cannot read the stored offset of %s[%d]: %s", p->topic, p->partition, err.msg);
+            sl_worker_fail(w, 1);
+        } else {
+            log_warn(s->ctx, "reading the stored offset of %s[%d] failed: %s", p->topic, p->partition, err.msg);
+            down[p->target] = true;
+            sl_part_unknown(p);
         }
     }
+    free(down);
     for (int i = 0; i < l->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &l->elems[i];
         if (tp->offset >= 0)
             log_info(w->ctx, "assigned %s[%d], resuming at offset %lld (from the database)", tp->topic,
                      tp->partition, (long long)tp->offset);
+        else if (offset_unknown(w, tp))
+            log_info(w->ctx, "assigned %s[%d], paused until its stored offset can be read", tp->topic,
+                     tp->partition);
         else
             log_info(w->ctx, "assigned %s[%d], resuming at the group's committed offset", tp->topic, tp->partition);
     }
@@ -220,6 +254,134 @@ static void commit_db_offsets(sl_worker *w, const rd_kafka_topic_partition_list_
     if (c->cnt)
         rd_kafka_commit(w->rk, c, 1);
     rd_kafka_topic_partition_list_destroy(c);
+}
+
+/* Partitions of @l (just assigned) whose stored offset could not be read
+ * are paused (after the assignment: assigning resumes a partition); records
+ * fetched before the pause takes effect are dropped (record.c). */
+static void pause_unknown(sl_worker *w, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_topic_partition_list_t *u = rd_kafka_topic_partition_list_new(l->cnt);
+    for (int i = 0; i < l->cnt; i++)
+        if (offset_unknown(w, &l->elems[i]))
+            rd_kafka_topic_partition_list_add(u, l->elems[i].topic, l->elems[i].partition);
+    if (u->cnt) {
+        rd_kafka_pause_partitions(w->rk, u);
+        w->offsets_unknown = true;
+        w->offsets_attempt = 0;
+        w->offsets_next_ms = sl_worker_now_ms() + sl_worker_backoff_ms(w, 0);
+    }
+    rd_kafka_topic_partition_list_destroy(u);
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (!rd_kafka_assignment(w->rk, &a) && a) {
+        count_paused(w, a->cnt);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+}
+
+/* sluice_consumer_lag of the partitions waiting for their stored offset:
+ * paused before their first fetch, librdkafka's statistics do not know
+ * their high watermark.  The group's committed offset and the high
+ * watermark are asked of the brokers (two requests). */
+static void report_unknown_lag(sl_worker *w)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < w->parts.n; i++)
+        if (w->parts.v[i].unknown && !w->parts.v[i].revoked)
+            rd_kafka_topic_partition_list_add(l, w->parts.v[i].topic, w->parts.v[i].partition);
+    if (l->cnt && rd_kafka_committed(w->rk, l, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < l->cnt; i++) {
+            int64_t lo = -1, hi = -1;
+            if (l->elems[i].err || l->elems[i].offset < 0 ||
+                rd_kafka_query_watermark_offsets(w->rk, l->elems[i].topic, l->elems[i].partition, &lo, &hi, 2000) ||
+                hi < l->elems[i].offset)
+                continue;
+            sl_metrics_lag_set(w->rt->metrics, w->group, l->elems[i].topic, l->elems[i].partition,
+                               hi - l->elems[i].offset);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The stored offsets of partitions assigned while the database could not
+ * be reached (on_assign()).  Each is read, the partition sought there
+ * while still paused and then resumed: nothing of it is taken before (its
+ * records are dropped, record.c).  A seek refused because librdkafka has
+ * not started the partition yet (it is still fetching the group's committed
+ * offset) is tried again on the next turn of the loop, as is a partition
+ * whose target is busy writing. */
+void sl_worker_read_unknown_offsets(sl_worker *w)
+{
+    if (!w->offsets_unknown || sl_worker_stopping(w) || sl_worker_now_ms() < w->offsets_next_ms)
+        return;
+    bool down = false;
+    for (size_t i = 0; i < w->parts.n && !down && !w->failed; i++) {
+        sl_part *p = &w->parts.v[i];
+        if (!p->unknown || p->revoked)
+            continue;
+        sl_sink *s = w->sinks[p->target];
+        if (sl_writer_check(&w->writers[p->target], NULL) != SL_WRITER_IDLE)
+            continue; /* the writer holds the connection: next turn */
+        sl_error err;
+        int64_t db = -1;
+        if (s->ops->read_offsets(s, w->group, p->topic, &p->partition, 1, &db, &err)) {
+            if (err.kind != SL_ERR_RETRY) {
+                log_error(s->ctx, "cannot read the stored offset of %s[%d]: %s", p->topic, p->partition, err.msg);
+                sl_worker_fail(w, 1);
+                return;
+            }
+            log_warn(s->ctx, "reading the stored offset of %s[%d] failed (attempt %d): %s; it stays paused",
+                     p->topic, p->partition, w->offsets_attempt + 1, err.msg);
+            down = true;
+            break;
+        }
+        int64_t to = db >= 0 ? db : p->needs_seek ? p->next : -1;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+        bool sought = true;
+        if (to >= 0) {
+            tp->offset = to;
+            rd_kafka_error_t *e = sl_kafka_seek(w->rk, l, 10000);
+            if (e || tp->err) {
+                log_debug(w->ctx, "seeking %s[%d] to %lld: %s; trying again", p->topic, p->partition, (long long)to,
+                          e ? rd_kafka_error_string(e) : rd_kafka_err2str(tp->err));
+                sought = false;
+            }
+            if (e)
+                rd_kafka_error_destroy(e);
+        }
+        if (sought) {
+            sl_part_known(p, db);
+            if (!w->paused_all)
+                rd_kafka_resume_partitions(w->rk, l);
+            if (db >= 0) {
+                /* as at assignment: Kafka's committed offset brought up to the database's */
+                rd_kafka_commit(w->rk, l, 1);
+            }
+            if (to >= 0)
+                log_info(w->ctx, "%s[%d]: stored offset read, resuming at offset %lld%s", p->topic, p->partition,
+                         (long long)to, db >= 0 ? " (from the database)" : "");
+            else
+                log_info(w->ctx, "%s[%d]: stored offset read, resuming at the group's committed offset", p->topic,
+                         p->partition);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (!rd_kafka_assignment(w->rk, &a) && a) {
+        count_paused(w, a->cnt);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+    if (down) {
+        report_unknown_lag(w);
+        w->offsets_next_ms = sl_worker_now_ms() + sl_worker_backoff_ms(w, w->offsets_attempt++);
+        return;
+    }
+    w->offsets_attempt = 0;
+    w->offsets_unknown = false;
+    for (size_t i = 0; i < w->parts.n; i++)
+        w->offsets_unknown |= w->parts.v[i].unknown && !w->parts.v[i].revoked;
+    w->offsets_next_ms = sl_worker_now_ms() + 20;
 }
 
 /* Before partitions go, the write in flight ends: it makes no further
@@ -281,6 +443,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             rd_kafka_assign(rk, l);
         }
         commit_db_offsets(w, l);
+        pause_unknown(w, l);
     } else {
         w->assigned_n = w->cooperative ? w->assigned_n - l->cnt : 0;
         if (w->assigned_n < 0)

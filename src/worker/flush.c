@@ -70,8 +70,8 @@ static void reload_db_offsets(sl_worker *w)
     for (size_t i = 0; i < w->parts.n; i++) {
         sl_part *p = &w->parts.v[i];
         sl_sink *s = w->sinks[p->target];
-        if (!sl_sink_exactly_once(s))
-            continue;
+        if (!sl_sink_exactly_once(s) || p->unknown)
+            continue; /* (an unknown one is read by sl_worker_read_unknown_offsets()) */
         int64_t off = -1;
         sl_error err;
         if (s->ops->read_offsets(s, w->group, p->topic, &p->partition, 1, &off, &err) == 0 &&

@@ -136,6 +136,12 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
         log_debug(w->ctx, "record from unassigned %s[%d]; ignored", topic, m->partition);
         return 0;
     }
+    if (p->unknown) {
+        /* its stored offset not read yet (paused; fetched before the pause
+         * took effect): read again once it is known */
+        sl_part_dropped(p, m->offset);
+        return 0;
+    }
     uint64_t assignment = p->assignment;
     if (sl_part_skip(p, m->offset))
         return 0;

@@ -303,6 +303,7 @@ void *sl_worker_run(void *arg)
         if (writing)
             sl_worker_reap(w);
         take_reload(w);
+        sl_worker_read_unknown_offsets(w);
         if (!w->pending_rows)
             probe_targets(w);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(w->rk, timeout);

@@ -181,6 +181,10 @@ struct sl_worker {
     size_t refill_bytes, refill_msgs;   /* a drained queue held about this much */
     size_t drained_bytes, drained_msgs; /* taken since the last restart */
     int paused_n;             /* partitions this worker has paused (sluice_paused_partitions) */
+    bool paused_all;          /* the whole assignment paused (sl_worker_pause()) */
+    bool offsets_unknown;     /* some partition's stored offset is still to be read */
+    int offsets_attempt;      /* failed attempts to read them since the last success */
+    int64_t offsets_next_ms;  /* when to try again */
     int assigned_n;           /* partitions assigned to this worker (sluice_assigned_partitions) */
     int64_t next_probe_ms;    /* when to try unreachable targets again while idle */
     unsigned cfg_gen;         /* the configuration generation in use (reload) */
@@ -290,7 +294,13 @@ void sl_worker_restart_fetch(sl_worker *w);
  * queue and each partition's next offset has reached its high watermark as
  * of librdkafka's last fetch.  False when that is not known. */
 bool sl_worker_caught_up(sl_worker *w);
+/* sl_worker_pause() - pause the whole assignment, or resume it but for the
+ * partitions whose stored offset is not known yet (they stay paused). */
 void sl_worker_pause(sl_worker *w, bool pause);
+/* sl_worker_read_unknown_offsets() - from the poll loop: read the stored
+ * offsets that could not be read at assignment (at most once per backoff),
+ * seek those partitions there and resume them. */
+void sl_worker_read_unknown_offsets(sl_worker *w);
 /* sl_worker_serve_paused() - while a write is retried: keep serving the
  * group for @ms, drop what arrives. */
 void sl_worker_serve_paused(sl_worker *w, int64_t ms);

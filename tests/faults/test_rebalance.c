@@ -8,8 +8,8 @@
  * field): no crash, every record once; a revoke cancels the statement of
  * the write it gives up.  And the worker's seek back waits its 10 s with
  * every librdkafka version, however slowly the seeks are served.  And a
- * member joins while another cannot read its table's description (its
- * target unreachable): the group is served meanwhile. */
+ * member joins while another cannot read its table's description or its
+ * stored offsets (its target unreachable): the group is served meanwhile. */
 #include <check.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -580,18 +580,24 @@ static void role_limit(PGconn *c, const char *role, const char *limit)
     free(sql);
 }
 
-/* Finding: a worker that could not read its table's description (its
- * target unreachable) retried in a loop that never polled its consumer: no
- * statistics (the lag of exactly that pipeline went missing), no
- * rebalance served (a member joining waited for it, up to
- * max.poll.interval.ms, after which librdkafka left the group).  Here the
- * first member's database role may not connect (CONNECTION LIMIT 0: each
- * attempt is refused, as by a server that is down) when it restarts with
- * records waiting; a second member, whose role may connect, joins: it gets
- * a partition and writes its records while the first still waits, whose
- * lag keeps being reported.  Once the role may connect again, every record
- * is in the table once and every offset committed at the end. */
-START_TEST(member_joins_while_a_table_cannot_be_read)
+/* A member joins while another's target is unreachable (its database role
+ * may not connect: CONNECTION LIMIT 0, each attempt refused as by a server
+ * that is down) when it restarts with records waiting.  The second member,
+ * whose role may connect, gets a partition and writes its records while
+ * the first still waits, whose lag keeps being reported; the rebalance does
+ * not wait for the first (max.poll.interval.ms is 60 s: the second member
+ * must have written within 20 s of its start).  Once the role may connect
+ * again, every record is in the table once and every offset committed at
+ * the end (with exactly-once, sluice.offsets agrees with the table).
+ *
+ * With at-least-once the first member waits for its table's description
+ * (finding: the worker retried in a loop that never polled its consumer, so
+ * no statistics and no rebalance were served).  With exactly-once it waits
+ * first for the stored offsets of the partitions it is assigned (finding:
+ * the rebalance callback retried that read, the whole group's rebalance
+ * waiting for it until librdkafka dropped the member after
+ * max.poll.interval.ms). */
+static void member_joins_while_unreachable(bool exactly_once)
 {
     ts_kafka_start(1);
     run r = {0};
@@ -615,41 +621,55 @@ START_TEST(member_joins_while_a_table_cannot_be_read)
     r.group = ts_unique_name("sluice_tablewait");
     ts_kafka_create_topic(r.topic, 2);
     char *dir = ts_tempdir("tablewait");
-    char *kafka = ts_kafka_yaml(r.group, "  statistics.interval.ms: \"300\"\n");
+    char *kafka = ts_kafka_yaml(r.group, "  statistics.interval.ms: \"300\"\n  max.poll.interval.ms: \"60000\"\n");
     int port = ts_free_port();
-    /* at-least-once: the offsets are Kafka's, so the first member needs its
-     * database only for its records (not when partitions are assigned) */
+    const char *delivery = exactly_once ? "exactly-once" : "at-least-once";
     const char *fmt = "%s"
                       "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}%s%s\"\n"
-                      "    delivery: at-least-once\n"
+                      "    delivery: %s\n"
                       "routes:\n  - topics: [%s]\n    target: pg\n    table: %s\n    mode: insert\n"
                       "    add_columns:\n      kp: kafka.partition\n      ko: kafka.offset\n"
                       "batch:\n  linger_ms: 20\n"
                       "retry:\n  initial_backoff_ms: 200\n  max_backoff_ms: 1000\n"
                       "admin:\n  listen: 127.0.0.1:%d\n";
-    char *cfg_a = ts_write_file(dir, "a.yaml", fmt, kafka, " user=", role, r.topic, r.qtable, port);
-    char *cfg_b = ts_write_file(dir, "b.yaml", fmt, kafka, "", "", r.topic, r.qtable, ts_free_port());
+    /* its first run as the database's owner: sluice.offsets is created
+     * (when missing) by the role that owns the database */
+    char *cfg_a0 = ts_write_file(dir, "a0.yaml", fmt, kafka, "", "", delivery, r.topic, r.qtable, ts_free_port());
+    char *cfg_a = ts_write_file(dir, "a.yaml", fmt, kafka, " user=", role, delivery, r.topic, r.qtable, port);
+    char *cfg_b = ts_write_file(dir, "b.yaml", fmt, kafka, "", "", delivery, r.topic, r.qtable, ts_free_port());
     char *logs[3] = {ts_write_file(dir, "a0.log", "%s", ""), ts_write_file(dir, "a.log", "%s", ""),
                      ts_write_file(dir, "b.log", "%s", "")};
     tw t = {.c = r.c, .qtable = r.qtable, .topic = r.topic, .group = r.group, .body = SL_STRBUF_INIT};
 
     /* the first member writes (and commits) 10 records a partition, and stops */
-    ts_daemon *a0 = ts_daemon_start(cfg_a, logs[0]);
+    ts_daemon *a0 = ts_daemon_start(cfg_a0, logs[0]);
     produce2(&r, 20);
     for (t.part = 0; t.part < 2; t.part++)
         ck_assert_msg(ts_wait_until(part_written, &t, 60000), "partition %d was not written:\n%s", (int)t.part,
                       fk_tail(a0));
     ck_assert_int_eq(ts_daemon_stop(a0, 60000), 0);
     step(&r, "first member wrote 20 records and stopped");
+    if (exactly_once) {
+        /* what a worker needs of sluice.offsets (ensure_offsets_table()'s
+         * IF NOT EXISTS checks the right to create first) */
+        sql = ts_pg_text(r.c,
+                         "SELECT format('GRANT CREATE ON DATABASE %I TO %2$I; GRANT USAGE, CREATE ON SCHEMA sluice"
+                         " TO %2$I; GRANT SELECT, INSERT, UPDATE ON sluice.offsets TO %2$I', current_database(),"
+                         " $1::text)",
+                         role, NULL);
+        ts_pg_exec(r.c, sql, NULL);
+        free(sql);
+    }
 
     /* its role refused; 10 more records a partition; it starts again */
     role_limit(r.c, role, "0");
     produce2(&r, 20);
     ts_daemon *a = ts_daemon_start(cfg_a, logs[1]);
-    wait_for_log(a, "reading table");
-    step(&r, "first member cannot read its table");
+    wait_for_log(a, exactly_once ? "reading the stored offset of" : "reading table");
+    step(&r, exactly_once ? "first member cannot read its stored offsets" : "first member cannot read its table");
 
     /* a second member joins: the rebalance completes while the first waits */
+    int64_t joined = ts_now_ms();
     ts_daemon *b = ts_daemon_start(cfg_b, logs[2]);
     ck_assert_msg(ts_wait_until(has_assignment, b, 60000), "the second member got no partitions; its log:\n%s\n"
                   "the first member's:\n%s", fk_tail(b), fk_tail(a));
@@ -657,10 +677,13 @@ START_TEST(member_joins_while_a_table_cannot_be_read)
     ck_assert_msg(pb == 0 || pb == 1, "no partition of %s in the second member's log:\n%s", r.topic, fk_tail(b));
     step(&r, "second member joined");
     t.part = pb;
-    ck_assert_msg(ts_wait_until(part_written, &t, 60000), "the second member did not write partition %d:\n%s",
-                  (int)pb, fk_tail(b));
+    ck_assert_msg(ts_wait_until(part_written, &t, 20000),
+                  "the second member did not write partition %d within 20 s (max.poll.interval.ms is 60 s):\n%s\n"
+                  "the first member's log:\n%s",
+                  (int)pb, fk_tail(b), fk_tail(a));
+    printf("the second member wrote its partition %.1f s after it started\n", (ts_now_ms() - joined) / 1000.0);
     step(&r, "second member wrote its partition");
-    /* the first member still waits for its table, its partition's lag reported */
+    /* the first member still waits, its partition's lag reported */
     t.part = 1 - pb;
     ck_assert_msg(ts_daemon_running(a), "the first member exited; log:\n%s", fk_tail(a));
     char part[16];
@@ -702,6 +725,21 @@ START_TEST(member_joins_while_a_table_cannot_be_read)
     free(q);
     for (int32_t p = 0; p < 2; p++)
         ck_assert_int_eq(ts_kafka_committed(r.group, r.topic, p), ts_kafka_high_watermark(r.topic, p));
+    if (exactly_once) {
+        /* sluice.offsets at the high watermarks, the table holding exactly [0, them) */
+        int64_t rows = 0;
+        char why[1024] = "";
+        ck_assert_msg(fk_consistent(r.c, r.qtable, r.group, r.topic, &rows, why, sizeof(why)), "%s", why);
+        ck_assert_int_eq(rows, 40);
+        char *stored = NULL;
+        ck_assert(asprintf(&stored, "SELECT next_offset FROM sluice.offsets WHERE group_id = $1 AND topic = $2"
+                                    " AND partition = $3") > 0);
+        for (int32_t p = 0; p < 2; p++) {
+            snprintf(part, sizeof(part), "%d", (int)p);
+            ck_assert_int_eq(ts_pg_int(r.c, stored, r.group, r.topic, part, NULL), ts_kafka_high_watermark(r.topic, p));
+        }
+        free(stored);
+    }
     printf("%" PRId64 " records, each stored once\n", r.produced);
 
     sql = ts_pg_text(r.c, "SELECT format('DROP OWNED BY %I', $1::text)", role, NULL);
@@ -719,6 +757,7 @@ START_TEST(member_joins_while_a_table_cannot_be_read)
     for (int i = 0; i < 3; i++)
         free(logs[i]);
     free(count);
+    free(cfg_a0);
     free(cfg_a);
     free(cfg_b);
     free(kafka);
@@ -729,6 +768,19 @@ START_TEST(member_joins_while_a_table_cannot_be_read)
     free(r.topic);
     free(r.group);
 }
+
+START_TEST(member_joins_while_a_table_cannot_be_read)
+{
+    member_joins_while_unreachable(false);
+}
+END_TEST
+
+/* The stored offsets of exactly-once are read after the rebalance, while
+ * the group is served, the partitions paused until then. */
+START_TEST(member_joins_while_stored_offsets_cannot_be_read)
+{
+    member_joins_while_unreachable(true);
+}
 END_TEST
 
 int main(void)
@@ -738,6 +790,7 @@ int main(void)
                             revoke_cancels_the_statement_of_the_write_it_gives_up,
                             seek_back_waits_its_timeout_whatever_the_librdkafka,
                             member_joins_while_a_table_cannot_be_read,
-                            revoke_at_close_keeps_the_rebalance_protocol};
-    return fk_main("faults rebalance", tests, 6, 300);
+                            revoke_at_close_keeps_the_rebalance_protocol,
+                            member_joins_while_stored_offsets_cannot_be_read};
+    return fk_main("faults rebalance", tests, 7, 300);
 }
