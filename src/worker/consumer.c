@@ -257,21 +257,29 @@ static void commit_db_offsets(sl_worker *w, const rd_kafka_topic_partition_list_
 }
 
 /* Partitions of @l (just assigned) whose stored offset could not be read
- * are paused (after the assignment: assigning resumes a partition); records
- * fetched before the pause takes effect are dropped (record.c). */
+ * are paused (after the assignment: assigning resumes a partition only
+ * from librdkafka's own pauses); records fetched before the pause takes
+ * effect are dropped (record.c).  The others are resumed unless the worker
+ * has paused everything: a pause of ours outlives a revoke, and a
+ * partition paused while its offset was unknown, revoked, and assigned
+ * again with its offset read would otherwise never be fetched. */
 static void pause_unknown(sl_worker *w, rd_kafka_topic_partition_list_t *l)
 {
     rd_kafka_topic_partition_list_t *u = rd_kafka_topic_partition_list_new(l->cnt);
+    rd_kafka_topic_partition_list_t *k = rd_kafka_topic_partition_list_new(l->cnt);
     for (int i = 0; i < l->cnt; i++)
-        if (offset_unknown(w, &l->elems[i]))
-            rd_kafka_topic_partition_list_add(u, l->elems[i].topic, l->elems[i].partition);
+        rd_kafka_topic_partition_list_add(offset_unknown(w, &l->elems[i]) ? u : k, l->elems[i].topic,
+                                          l->elems[i].partition);
     if (u->cnt) {
         rd_kafka_pause_partitions(w->rk, u);
         w->offsets_unknown = true;
         w->offsets_attempt = 0;
         w->offsets_next_ms = sl_worker_now_ms() + sl_worker_backoff_ms(w, 0);
     }
+    if (k->cnt && !w->paused_all)
+        rd_kafka_resume_partitions(w->rk, k);
     rd_kafka_topic_partition_list_destroy(u);
+    rd_kafka_topic_partition_list_destroy(k);
     rd_kafka_topic_partition_list_t *a = NULL;
     if (!rd_kafka_assignment(w->rk, &a) && a) {
         count_paused(w, a->cnt);

@@ -637,8 +637,8 @@ static void member_joins_while_unreachable(bool exactly_once)
     char *cfg_a0 = ts_write_file(dir, "a0.yaml", fmt, kafka, "", "", delivery, r.topic, r.qtable, ts_free_port());
     char *cfg_a = ts_write_file(dir, "a.yaml", fmt, kafka, " user=", role, delivery, r.topic, r.qtable, port);
     char *cfg_b = ts_write_file(dir, "b.yaml", fmt, kafka, "", "", delivery, r.topic, r.qtable, ts_free_port());
-    char *logs[3] = {ts_write_file(dir, "a0.log", "%s", ""), ts_write_file(dir, "a.log", "%s", ""),
-                     ts_write_file(dir, "b.log", "%s", "")};
+    char *logs[4] = {ts_write_file(dir, "a0.log", "%s", ""), ts_write_file(dir, "a.log", "%s", ""),
+                     ts_write_file(dir, "b.log", "%s", ""), ts_write_file(dir, "a1.log", "%s", "")};
     tw t = {.c = r.c, .qtable = r.qtable, .topic = r.topic, .group = r.group, .body = SL_STRBUF_INIT};
 
     /* the first member writes (and commits) 10 records a partition, and stops */
@@ -661,9 +661,21 @@ static void member_joins_while_unreachable(bool exactly_once)
         free(sql);
     }
 
-    /* its role refused; 10 more records a partition; it starts again */
+    /* its role refused; 10 more records a partition */
     role_limit(r.c, role, "0");
     produce2(&r, 20);
+    ts_daemon *a1 = NULL;
+    if (exactly_once) {
+        /* stopped while its partitions wait for their stored offsets: a
+         * clean stop (it was "cannot read the stored offset", exit 1) */
+        a1 = ts_daemon_start(cfg_a, logs[3]);
+        wait_for_log(a1, "paused until its stored offset can be read");
+        int code = ts_daemon_stop(a1, 60000);
+        ck_assert_msg(code == 0 && fk_log_count(a1, "cannot read the stored offset") == 0,
+                      "stopped while waiting for its stored offsets, it exited with %d; log:\n%s", code, fk_tail(a1));
+        step(&r, "first member stopped cleanly while its offsets could not be read");
+    }
+    /* it starts again */
     ts_daemon *a = ts_daemon_start(cfg_a, logs[1]);
     wait_for_log(a, exactly_once ? "reading the stored offset of" : "reading table");
     step(&r, exactly_once ? "first member cannot read its stored offsets" : "first member cannot read its table");
@@ -749,12 +761,13 @@ static void member_joins_while_unreachable(bool exactly_once)
     ts_pg_exec(r.c, sql, NULL);
     free(sql);
     ts_daemon_free(a0);
+    ts_daemon_free(a1);
     ts_daemon_free(a);
     ts_daemon_free(b);
     sl_strbuf_free(&t.body);
     PQfinish(r.c);
     ts_kafka_stop();
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(logs[i]);
     free(count);
     free(cfg_a0);
