@@ -110,8 +110,8 @@ bool sl_worker_caught_up(sl_worker *w)
         return false;
     for (size_t i = 0; i < w->parts.n; i++) {
         const sl_part *p = &w->parts.v[i];
-        if (p->revoked || !p->route)
-            continue;
+        if (p->revoked || !p->route || p->unknown)
+            continue; /* (an unknown one has nothing to take until it is sought) */
         /* where it reads next: after the last record taken, else where it resumed */
         int64_t pos = p->next >= 0 ? p->next : p->safe, lo = -1, hi = -1;
         /* cached from the last fetch response: no request to the broker */
