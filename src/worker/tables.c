@@ -302,8 +302,18 @@ sl_tentry *sl_worker_table_for(sl_worker *w, const sl_route_conf *r, const sl_re
     }
     if (w->ntables == w->captables) {
         w->captables = w->captables ? w->captables * 2 : 8;
-        /* entries are addressed by index only, so moving them is safe */
+        /* entries are addressed by index, so moving them is safe, except
+         * for what holds an entry's own address: a direct reader holds its
+         * entry's mapping (&te->map), and is made again for the moved one
+         * (it learns its schemas again from the general path) */
         w->tables = sl_xrealloc(w->tables, w->captables * sizeof(sl_tentry));
+        for (size_t i = 0; i < w->ntables; i++) {
+            sl_tentry *moved = &w->tables[i];
+            if (!moved->direct)
+                continue;
+            sl_cells_free(moved->direct);
+            moved->direct = sl_cells_new(&moved->map, w->decoders[moved->route - w->cfg->routes].registry);
+        }
     }
     te = &w->tables[w->ntables];
     memset(te, 0, sizeof(*te));

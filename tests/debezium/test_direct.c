@@ -118,8 +118,78 @@ START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
 }
 END_TEST
 
+/* More tables than the worker's table cache first holds (8): the cache
+ * grows by moving its entries, and each direct reader held its entry's
+ * mapping by address.  Read after the move, it crashed the daemon (the live
+ * CDC test, at its ninth table).  12 source tables, round-robin. */
+#define NT 12
+#define PER 4
+START_TEST(more_tables_than_the_cache_first_holds)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "dbz_many");
+    for (int t = 0; t < NT; t++) {
+        char ddl[160];
+        snprintf(ddl, sizeof(ddl), "CREATE TABLE %s.t%d (id int PRIMARY KEY, v text)", schema, t);
+        ts_pg_exec(c, ddl, NULL);
+    }
+    char *topic = ts_unique_name("dbz_many");
+    ts_kafka_create_topic(topic, 1);
+    char *group = ts_unique_name("dbz_many");
+    int port = ts_free_port();
+    char *dir = ts_tempdir("dbz_many");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "admin:\n  listen: 127.0.0.1:%d\n"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
+                                 "routes:\n"
+                                 "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
+                                 "    table: %s.${source.table}\n    format: debezium\n",
+                                 kafka, port, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    for (int i = 1; i <= PER; i++)
+        for (int t = 0; t < NT; t++) {
+            char key[64], value[4096];
+            snprintf(key, sizeof(key), "{\"id\":%d}", i);
+            snprintf(value, sizeof(value),
+                     "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":{\"id\":%d,\"v\":\"t%d-%d\"},"
+                     "\"source\":{\"schema\":\"app\",\"table\":\"t%d\"},\"op\":\"c\"}}",
+                     schema_a, i, t, i, t);
+            ts_produce(topic, 0, key, strlen(key), value, strlen(value));
+        }
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(config, log);
+    sc_wait_committed(group, topic, 1, 120000, log);
+    for (int t = 0; t < NT; t++) {
+        char q[256];
+        snprintf(q, sizeof(q), "SELECT count(*) || ':' || bool_and(v = 't%d-' || id) FROM %s.t%d", t, schema, t);
+        char *got = ts_pg_text(c, q, NULL);
+        ck_assert_msg(got && !strcmp(got, "4:true"), "table t%d: %s\n%s", t, got, sc_log_tail(log, 3000));
+        free(got);
+    }
+    /* the tables' later records went direct, before and after the move */
+    ck_assert_msg(ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}") > 0, "no record went direct");
+    int code = ts_daemon_stop(d, 60000);
+    ck_assert_msg(code == 0, "sluice exited with %d\n%s", code, sc_log_tail(log, 3000));
+    ts_daemon_free(d);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+    free(schema);
+    PQfinish(c);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {two_source_tables_on_one_topic_go_direct_each_to_its_table};
-    return sc_main("debezium direct", tests, 1);
+    const TTest *tests[] = {two_source_tables_on_one_topic_go_direct_each_to_its_table,
+                            more_tables_than_the_cache_first_holds};
+    return sc_main("debezium direct", tests, 2);
 }
