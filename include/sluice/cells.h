@@ -47,7 +47,10 @@ typedef struct sl_cells_ops {
     /* names() - @rec's sl_cells_names found without decoding it, so that
      * the worker picks the table of a templated route before mapping: 1,
      * or 0 when only decoding can tell (a name with escapes, a repeated
-     * member, not the format's plain frame).  NULL: the format has none. */
+     * member, not the format's plain frame).  NULL: the format has none.
+     * The values point into @rec.  What it read of @rec may be kept for
+     * @d's next call, when that is map() of the same record: call map()
+     * or sl_decode() with @rec next, as the worker does. */
     int (*names)(sl_decoder *d, const sl_record *rec, sl_cells_names *out);
 } sl_cells_ops;
 

@@ -1,8 +1,9 @@
 /* json_cells.c - `format: json` read straight into a row's cells with
  * yajl's event parser, and the same for the "after" row of a Debezium
- * change event; declines whatever the general path must judge (see
- * json_cells_int.h for the exact scope). */
+ * change event (found by debezium/envelope.c); declines whatever the
+ * general path must judge (see json_cells_int.h for the exact scope). */
 #include "json_cells_int.h"
+#include "json_valid_int.h"
 
 #include "sluice/cells.h"
 
@@ -40,8 +41,6 @@ struct sl_json_cells {
     sl_rowbuilder *b;
     long col;               /* column of the current field, -1 = skipping it */
     int depth;              /* 1 inside the top-level object */
-    /* a Debezium payload: the row is its member "after" (depth 2) */
-    bool envelope;
     const json_t *only;     /* the row's field names allowed, or NULL: any */
     sl_json_cells_convert conv; /* converts the values of fields that @only gives a schema */
     sl_json_cells_convert_token token; /* the same from the token, where it can; or NULL */
@@ -50,9 +49,7 @@ struct sl_json_cells {
     sl_strbuf tmp;          /* scratch of conv */
     sl_error err;           /* what conv or the cell's rule found: the general path reports it */
     bool in_row;            /* inside the row's object */
-    bool at_row, seen_row;  /* the member being read is "after"; "after" was read */
-    bool at_op, seen_op;    /* likewise "op" */
-    char op;                /* the op's one letter; '?' for anything else */
+    const char *const *refuse; /* a string value that begins with one of these declines, or NULL */
     int skip_depth;         /* depth at which a skipped field's value started */
     bool done;              /* the top-level object has ended */
     size_t end;             /* offset just past it */
@@ -161,32 +158,11 @@ static bool skipping(const sl_json_cells *jc)
     return jc->col < 0;
 }
 
-/* A scalar value of a member of a Debezium payload: "after" must be an
- * object; "op" is kept when it is a string (@s); anything else is skipped. */
-static int member_value(sl_json_cells *jc, const unsigned char *s, size_t n)
-{
-    if (jc->at_row)
-        return 0;
-    if (jc->at_op) {
-        jc->op = s && n == 1 ? (char)s[0] : '?';
-        jc->seen_op = true;
-    }
-    jc->at_op = false;
-    return 1;
-}
-
-static bool at_member(const sl_json_cells *jc)
-{
-    return jc->envelope && jc->depth == 1;
-}
-
 /* Where a scalar value (@s: a string's bytes, else NULL) goes: -1 into the
  * current column, else the callback's answer (a Debezium member, a skipped
  * field, or a column given twice, which declines). */
 static inline int scalar_target(sl_json_cells *jc, const unsigned char *s, size_t n)
 {
-    if (at_member(jc))
-        return member_value(jc, s, n);
     if (skipping(jc))
         return 1;
     if (!cell_free(jc))
@@ -198,7 +174,7 @@ static inline int scalar_target(sl_json_cells *jc, const unsigned char *s, size_
  * schema: converted, not taken as it is. */
 static bool converting(const sl_json_cells *jc)
 {
-    return jc->fschema && !at_member(jc) && jc->in_row && jc->depth == (jc->envelope ? 2 : 1);
+    return jc->fschema && jc->in_row && jc->depth == 1;
 }
 
 /* A converted field's value @v (taken over): through the format's
@@ -307,31 +283,10 @@ static int on_boolean(void *ctx, int v)
     }
 }
 
-/* A number jansson refuses (json.c would reject the whole record): an
- * integer beyond int64, a real beyond double.  Checked for skipped fields
- * too. */
-static bool jansson_refuses(const char *s, size_t n)
-{
-    int64_t x;
-    bool exponent = memchr(s, 'e', n) || memchr(s, 'E', n);
-    if (!exponent && !memchr(s, '.', n))
-        return !parse_int(s, n, &x);
-    /* without an exponent, a double overflows only past 308 integer digits */
-    if (!exponent && n < 300)
-        return false;
-    char buf[512];
-    if (n >= sizeof(buf))
-        return true; /* not worth parsing here: the general path decides */
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    double d = strtod(buf, NULL);
-    return d == HUGE_VAL || d == -HUGE_VAL;
-}
-
 static int on_number(void *ctx, const char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
-    if (jansson_refuses(s, n))
+    if (sl_json_number_refused(s, n)) /* json.c would reject the whole record */
         return 0;
     if (stepping(jc)) { /* as jansson reads it: an integer, else a real */
         int64_t i;
@@ -377,9 +332,24 @@ static int on_number(void *ctx, const char *s, size_t n)
     return 1;
 }
 
+/* A string value that begins with one of jc->refuse's. */
+static bool refused(const sl_json_cells *jc, const unsigned char *s, size_t n)
+{
+    for (const char *const *r = jc->refuse; *r; r++) {
+        if (!n || s[0] != (unsigned char)(*r)[0])
+            continue;
+        size_t rn = strlen(*r);
+        if (n >= rn && !memcmp(s, *r, rn))
+            return true;
+    }
+    return false;
+}
+
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
+    if (jc->refuse && refused(jc, s, n))
+        return 0;
     if (stepping(jc)) {
         int rc = memchr(s, '\0', n) ? 0 : stepped(jc, json_stringn((const char *)s, n));
         if (rc >= 0)
@@ -461,14 +431,7 @@ static int put_added(void *ctx, size_t i, const json_t *v)
 static int on_map_key(void *ctx, const unsigned char *s, size_t n)
 {
     sl_json_cells *jc = JC(ctx);
-    if (at_member(jc)) { /* a member of a Debezium payload */
-        jc->col = -1;
-        jc->at_row = n == 5 && !memcmp(s, "after", 5);
-        jc->at_op = n == 2 && !memcmp(s, "op", 2);
-        /* a repeated member: the general path takes the last */
-        return !(jc->at_row && jc->seen_row) && !(jc->at_op && jc->seen_op);
-    }
-    if (!jc->in_row || jc->depth != (jc->envelope ? 2 : 1))
+    if (!jc->in_row || jc->depth != 1)
         return 1; /* inside a skipped value */
     if (jc->plan)
         return plan_key(jc, s, n);
@@ -501,7 +464,7 @@ static int open_nested(sl_json_cells *jc)
         return 0; /* a second value after the record's object */
     if (jc->depth == 0) {
         jc->depth = 1;
-        jc->in_row = !jc->envelope;
+        jc->in_row = true;
         return 1;
     }
     if (!skipping(jc) || jc->depth >= SKIP_MAX_DEPTH || converting(jc) || stepping(jc))
@@ -513,16 +476,6 @@ static int open_nested(sl_json_cells *jc)
 static int on_start_map(void *ctx)
 {
     sl_json_cells *jc = JC(ctx);
-    if (at_member(jc)) {
-        if (jc->at_op)
-            return 0; /* not a string: the general path decides what the event is */
-        if (jc->at_row) {
-            jc->at_row = false;
-            jc->seen_row = jc->in_row = true;
-            jc->depth = 2;
-            return 1;
-        }
-    }
     if (jc->plan && jc->depth == 1 && sl_tx_plan_no_objects(jc->plan))
         return 0; /* flatten would make fields of it */
     return open_nested(jc);
@@ -533,18 +486,12 @@ static int on_start_array(void *ctx)
     sl_json_cells *jc = JC(ctx);
     if (jc->depth == 0)
         return 0; /* not an object */
-    if (at_member(jc) && (jc->at_op || jc->at_row))
-        return 0;
     return open_nested(jc);
 }
 
 static int close_nested(sl_json_cells *jc)
 {
     jc->depth--;
-    if (jc->envelope && jc->in_row && jc->depth == 1) { /* the end of "after" */
-        jc->in_row = false;
-        jc->col = -1;
-    }
     if (jc->depth == 0) {
         jc->done = true;
         jc->end = yajl_get_bytes_consumed(jc->h);
@@ -711,13 +658,12 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
     jc->depth = 0;
     jc->done = false;
     jc->end = 0;
-    jc->in_row = jc->at_row = jc->seen_row = jc->at_op = jc->seen_op = false;
-    jc->op = 0;
+    jc->in_row = false;
     jc->fschema = NULL;
     jc->cur = -1;
     jc->stepping = false;
     yajl_status st = yajl_parse(jc->h, (const unsigned char *)text, len);
-    bool ok = st == yajl_status_ok && jc->done && (!jc->envelope || jc->seen_row);
+    bool ok = st == yajl_status_ok && jc->done;
     /* after the object only whitespace: anything else would be a second
      * value that the handle holds back for the next record */
     for (size_t i = jc->end; ok && i < len; i++)
@@ -741,7 +687,7 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
 
 int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
 {
-    jc->envelope = false;
+    jc->refuse = NULL;
     jc->only = NULL;
     jc->conv = NULL;
     jc->token = NULL;
@@ -751,17 +697,16 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
     return run(jc, rec->value, rec->value_len, b);
 }
 
-int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only,
-                            sl_json_cells_convert conv, sl_json_cells_convert_token token, char *op,
-                            sl_rowbuilder *b)
+int sl_json_cells_map_row(sl_json_cells *jc, const char *row, size_t len, const json_t *only,
+                          sl_json_cells_convert conv, sl_json_cells_convert_token token, const char *const *refuse,
+                          sl_rowbuilder *b)
 {
-    jc->envelope = true;
+    jc->refuse = refuse;
     jc->only = only;
     jc->conv = conv;
     jc->token = token;
-    int rc = run(jc, payload, len, b);
-    *op = jc->op;
-    return rc;
+    jc->rec = NULL;
+    return run(jc, row, len, b);
 }
 
 /* ---- behind cells.h ---- */

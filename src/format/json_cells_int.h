@@ -22,7 +22,7 @@
  * filter that holds drops the record.
  *
  * The same reader takes the row of a Debezium change event under a kept
- * Connect schema (sl_json_cells_map_after(); the Debezium format decides
+ * Connect schema (sl_json_cells_map_row(); the Debezium format decides
  * when: every field of the row's schema a plain type whose JSON value is
  * the row's value as it is, or a primitive one (Decimal, MicroTimestamp,
  * Json, ...) whose string, integer or boolean values the format's own
@@ -53,7 +53,7 @@ int sl_json_cells_map(sl_json_cells *jc, const sl_record *rec, sl_rowbuilder *b)
 
 
 /* A format's conversion of one scalar value @v of a field whose schema is
- * @field (see sl_json_cells_map_after()); *@json_text set when the value is
+ * @field (see sl_json_cells_map_row()); *@json_text set when the value is
  * JSON text that a json/jsonb column stores as it is.  NULL with @err when
  * the general path would reject it. */
 typedef json_t *(*sl_json_cells_convert)(const json_t *field, const json_t *v, bool *json_text, sl_strbuf *tmp,
@@ -66,19 +66,19 @@ typedef json_t *(*sl_json_cells_convert)(const json_t *field, const json_t *v, b
 typedef int (*sl_json_cells_convert_token)(int64_t plan, const char *s, size_t n, const int64_t *integer,
                                            sl_strbuf *tmp, const char **out, size_t *out_len, bool *json_text);
 
-/* sl_json_cells_map_after() - the same for the text of a Debezium change
- * event's payload: the row is its member "after" (an object), whose field
- * names must all be members of @only (the row's Connect schema, whose
- * fields are all that the general path reads), or any when @only is NULL;
- * a member of @only that is an object (a field's schema), or an array of
- * a field's schema and an integer (its plan for @token), has its values
- * converted by @conv (skipped fields' too, since the general path converts
- * every field; by @token first, when given, which saves the JSON values) and declines for an object, array or non-integer number;
- * the other members are checked as JSON and skipped, the letter of the
- * "op" member goes to *@op ('?' when it is not a one-letter string, 0 when
- * absent): the caller decides what it means. */
-int sl_json_cells_map_after(sl_json_cells *jc, const char *payload, size_t len, const json_t *only,
-                            sl_json_cells_convert conv, sl_json_cells_convert_token token, char *op,
-                            sl_rowbuilder *b);
+/* sl_json_cells_map_row() - the same for the text of one row object (a
+ * Debezium change event's "after", found by debezium/envelope.c), whose
+ * field names must all be members of @only (the row's Connect schema,
+ * whose fields are all that the general path reads), or any when @only is
+ * NULL; a member of @only that is an object (a field's schema), or an
+ * array of a field's schema and an integer (its plan for @token), has its
+ * values converted by @conv (skipped fields' too, since the general path
+ * converts every field; by @token first, when given, which saves the JSON
+ * values) and declines for an object, array or non-integer number.  A
+ * string value anywhere in the row, as decoded, that begins with one of
+ * @refuse (a NULL-ended list, or NULL) declines. */
+int sl_json_cells_map_row(sl_json_cells *jc, const char *row, size_t len, const json_t *only,
+                          sl_json_cells_convert conv, sl_json_cells_convert_token token, const char *const *refuse,
+                          sl_rowbuilder *b);
 
 #endif

@@ -315,12 +315,10 @@ static bool same_cell(sl_coltype ty, const sl_rowbuilder *a, const sl_rowbuilder
  * format's names() finds put into a table template (`${source.table}`):
  * they must be those the general path's decoding puts into sl_change.meta,
  * which names the table on the general path (src/worker/tables.c). */
-static void same_names(sl_decoder *dec, const sl_record *rec, const sl_change *c)
+static void same_names(const sl_cells_names *found, const sl_change *c)
 {
     static const char *const member[SL_CELLS_NNAMES] = {"db", "schema", "table"};
-    sl_cells_names n;
-    if (!sl_cells_names_of(dec, rec, &n))
-        return; /* the worker sends the record to the general path */
+    const sl_cells_names n = *found;
     const json_t *source = json_object_get(c->meta, "source");
     for (int k = 0; k < SL_CELLS_NNAMES; k++) {
         const json_t *v = json_object_get(source, member[k]);
@@ -372,6 +370,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_record rec = {.topic = "fuzz", .partition = 0, .offset = 1, .value = (const char *)value,
                      .value_len = vlen, .key = "{\"id\":1}", .key_len = 8};
     int took = 0;
+    /* in the worker's order: the names that pick the table, then map()
+     * (which may take what names() read), then the general path */
+    sl_cells_names names;
+    bool named = sl_cells_names_of(dec, &rec, &names);
     if (direct)
         took = sl_cells_map(direct, dec, &rec, &F.fast);
     sl_change c;
@@ -389,8 +391,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ok && direct && c.op == SL_OP_UPSERT)
         sl_cells_learn(direct, &c);
     bool filtered = ok && c.op == SL_OP_IGNORE && c.reason && !strcmp(c.reason, "filtered");
-    if (took == 1 && ok)
-        same_names(dec, &rec, &c);
+    if (took == 1 && ok && named) /* not named: the worker sends the record to the general path */
+        same_names(&names, &c);
     sl_op op1 = c.op;
     sl_change_clear(&c);
     if (F.t->format == SL_FMT_DEBEZIUM && !F.t->schemas) {

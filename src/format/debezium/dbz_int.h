@@ -151,14 +151,31 @@ void sl_dbz_schema_stats(const struct sl_decoder *d, size_t *entries, size_t *by
 sl_dbz_schema *sl_dbz_cache_split(sl_dbz_cache *c, const char *value, size_t len, const char **payload,
                                   size_t *payload_len);
 
-/* ---- source_names.c ---- */
+/* ---- envelope.c ---- */
+
+/* What one pass over a payload's text finds (sl_dbz_envelope_scan()). */
+typedef struct sl_dbz_envelope {
+    const char *after;     /* the text of the "after" member's value (not checked), or NULL */
+    size_t after_len;
+    char op;               /* the op's letter, '?' when it is longer, 0 when absent */
+    bool names_ok;         /* false: a name below holds an escape (only a parse can tell) */
+    sl_cells_names names;  /* source.db, .schema, .table: strings without escapes, else NULL */
+} sl_dbz_envelope;
+
+/**
+ * sl_dbz_envelope_scan() - the payload text @s, @n (an object) in one pass:
+ * every member but "after" checked as jansson reads it, "after" only found.
+ * Return: 1, or 0 when it is not valid JSON or only a parse can tell (an
+ * escape in a member name or in the op, a repeated "after", "op", "source"
+ * or name member of "source", an op that is not a string).
+ */
+int sl_dbz_envelope_scan(const char *s, size_t n, sl_dbz_envelope *e);
 
 /**
  * sl_dbz_source_names() - the string values of source.db, source.schema
  * and source.table in the text of an event's payload (an object), found
- * without parsing it; members absent or not strings are NULL.
- * Return: 1, or 0 when only a parse can tell (an escape in a member name
- * or in one of those values, a repeated member, not an object).
+ * by sl_dbz_envelope_scan(); members absent or not strings are NULL.
+ * Return: 1, or 0 when the scan declines or a value holds an escape.
  */
 int sl_dbz_source_names(const char *payload, size_t len, sl_cells_names *out);
 

@@ -65,7 +65,25 @@ typedef struct dbz_delete {
     json_t *key; /* the decoded key of the last delete; NULL once matched */
 } dbz_delete;
 
+/* A record's payload as sl_dbz_cache_split() and sl_dbz_envelope_scan()
+ * found it: read by names() for the direct reader's map() of the same
+ * record, which takes it (read once, not twice, on templated routes).
+ * Anything else the decoder does forgets it, so that its schema (owned by
+ * the cache) is never used after another record's split. */
+typedef struct dbz_scan {
+    const sl_record *rec; /* which record: NULL none */
+    const void *value;
+    size_t len;
+    int64_t offset;
+    int32_t partition;
+    sl_dbz_schema *vs;    /* NULL: not a kept schema's frame, or the scan declined */
+    const char *payload;
+    size_t payload_len;
+    sl_dbz_envelope env;
+} dbz_scan;
+
 typedef struct dbz_state {
+    dbz_scan scan;
     dbz_delete *del;
     size_t ndel, next_victim;
     sl_strbuf tmp;
@@ -533,6 +551,7 @@ static int dbz_decode(sl_decoder *d, const sl_record *rec, sl_change *out, sl_er
     json_t *key_env, *root = NULL, *payload = NULL;
     sl_dbz_schema tmp = {0}, *vs = NULL;
     int rc = -1;
+    st->scan.rec = NULL;
     if (decode_key(st, out, &key_schema, &key_env, err))
         goto done;
     if (!rec->value) {
@@ -568,34 +587,68 @@ done:
     return rc;
 }
 
+/* @rec's payload read for the direct reader (see dbz_scan), NULL when the
+ * direct reader cannot take it. */
+static const dbz_scan *scan(dbz_state *st, const sl_record *rec)
+{
+    dbz_scan *sc = &st->scan;
+    *sc = (dbz_scan){.rec = rec, .value = rec->value, .len = rec->value_len, .offset = rec->offset,
+                     .partition = rec->partition};
+    if (!rec->value)
+        return NULL;
+    sc->vs = sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &sc->payload, &sc->payload_len);
+    if (sc->vs && !sl_dbz_envelope_scan(sc->payload, sc->payload_len, &sc->env))
+        sc->vs = NULL;
+    return sc->vs ? sc : NULL;
+}
+
+/* What names() read of @rec, taken (forgotten); else @rec read now. */
+static const dbz_scan *take_scan(dbz_state *st, const sl_record *rec)
+{
+    dbz_scan *sc = &st->scan;
+    if (sc->rec == rec && sc->value == rec->value && sc->len == rec->value_len && sc->offset == rec->offset &&
+        sc->partition == rec->partition) {
+        sc->rec = NULL;
+        return sc->vs ? sc : NULL;
+    }
+    return scan(st, rec);
+}
+
 /* The direct reader (json_cells_int.h) for an upsert under a kept schema the
  * table was checked against, whose row fields are all of primitive types:
- * the row is the payload's "after", plain values as they are, named ones
- * through sl_dbz_convert_field().  Left to the general path: any
- * other schema or op, any event that mentions the unchanged-TOAST
- * placeholder (its field must be dropped, not written), and the create of
- * a primary-key change (header __debezium.oldkey). */
+ * the row is the payload's "after" (envelope.c found it and checked the
+ * rest of the payload), plain values as they are, named ones through
+ * sl_dbz_convert_field().  Left to the general path: any other schema or
+ * op, any event whose row holds the unchanged-TOAST placeholder (its field
+ * must be dropped, not written), and the create of a primary-key change
+ * (header __debezium.oldkey). */
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
                           sl_rowbuilder *b)
 {
     dbz_state *st = d->state;
-    const char *p;
-    size_t n;
-    char op;
-    if (!schema_key || !rec->value)
+    const dbz_scan *sc = schema_key ? take_scan(st, rec) : NULL;
+    if (!sc || sc->vs->key != schema_key || !sc->vs->after_names)
         return 0;
-    sl_dbz_schema *vs = sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &p, &n);
-    if (!vs || vs->key != schema_key || !vs->after_names)
+    const sl_dbz_envelope *e = &sc->env;
+    if ((e->op != 'c' && e->op != 'r' && e->op != 'u') || !e->after || e->after[0] != '{')
         return 0;
-    if (memmem(p, n, st->ph, strlen(st->ph)) || (st->ph_b64[0] && memmem(p, n, st->ph_b64, strlen(st->ph_b64))))
+    /* the text around the row is UTF-8 as the general path requires (the
+     * row's own is checked as it is parsed) */
+    const unsigned char *p = (const unsigned char *)sc->payload, *row = (const unsigned char *)e->after;
+    size_t before = (size_t)(row - p), after = sc->payload_len - before - e->after_len;
+    if (!sl_utf8_strict(p, before) || !sl_utf8_strict(row + e->after_len, after))
         return 0;
-    if (sl_json_cells_map_after(jc, p, n, vs->after_names, sl_dbz_convert_field, sl_dbz_convert_token, &op, b) != 1 || (op != 'c' && op != 'r' && op != 'u'))
+    /* a string beginning with the placeholder (its base64) declines: a
+     * superset of what unavailable() finds, read as jansson decodes it */
+    const char *const refuse[] = {st->ph, st->ph_b64, NULL};
+    if (sl_json_cells_map_row(jc, e->after, e->after_len, sc->vs->after_names, sl_dbz_convert_field,
+                              sl_dbz_convert_token, refuse, b) != 1)
         return 0;
     /* the create of a primary-key change: the general path reads (and
      * judges) its old key, which the worker's key-change wait expects */
     const void *hv;
     size_t hn;
-    if (op == 'c' && sl_record_header(rec, "__debezium.oldkey", &hv, &hn))
+    if (e->op == 'c' && sl_record_header(rec, "__debezium.oldkey", &hv, &hn))
         return 0;
     forget_delete(st, rec);
     return 1;
@@ -646,12 +699,11 @@ static void dbz_cells_learn(void *r, const sl_change *ch)
  * reader takes no other), found by a skip-scan of its payload. */
 static int dbz_cells_names(sl_decoder *d, const sl_record *rec, sl_cells_names *out)
 {
-    dbz_state *st = d->state;
-    const char *p;
-    size_t n;
-    if (!rec->value || !sl_dbz_cache_split(st->schemas, rec->value, rec->value_len, &p, &n))
+    const dbz_scan *sc = scan(d->state, rec);
+    if (!sc || !sc->env.names_ok)
         return 0;
-    return sl_dbz_source_names(p, n, out);
+    *out = sc->env.names;
+    return 1;
 }
 
 static const sl_cells_ops dbz_cells_ops = {.new = dbz_cells_new,

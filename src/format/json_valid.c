@@ -1,0 +1,209 @@
+/* json_valid.c - JSON text checked as jansson reads it, without values
+ * (json_valid_int.h).  The grammar is RFC 8259's; what jansson adds is
+ * checked too (integers within int64, reals within double), and what only
+ * its decoding could settle is declined (see the header). */
+#include "json_valid_int.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+/* Byte classes inside a string: its end, an escape, a control byte. */
+enum { S_END = 1, S_ESC = 2, S_CTL = 4 };
+static const unsigned char str_class[256] = {
+    [0] = S_CTL, [1] = S_CTL, [2] = S_CTL, [3] = S_CTL, [4] = S_CTL, [5] = S_CTL, [6] = S_CTL, [7] = S_CTL,
+    [8] = S_CTL, [9] = S_CTL, [10] = S_CTL, [11] = S_CTL, [12] = S_CTL, [13] = S_CTL, [14] = S_CTL,
+    [15] = S_CTL, [16] = S_CTL, [17] = S_CTL, [18] = S_CTL, [19] = S_CTL, [20] = S_CTL, [21] = S_CTL,
+    [22] = S_CTL, [23] = S_CTL, [24] = S_CTL, [25] = S_CTL, [26] = S_CTL, [27] = S_CTL, [28] = S_CTL,
+    [29] = S_CTL, [30] = S_CTL, [31] = S_CTL, ['"'] = S_END, ['\\'] = S_ESC,
+};
+
+static int hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t sl_json_string_end(const char *s, size_t i, size_t n, bool check, bool *esc)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t j = i + 1;
+    *esc = false;
+    for (;;) {
+        while (j < n && !str_class[u[j]])
+            j++;
+        if (j >= n)
+            return 0;
+        if (u[j] == '"')
+            return j + 1;
+        if (u[j] != '\\') {
+            if (check)
+                return 0; /* a control byte */
+            j++;
+            continue;
+        }
+        *esc = true;
+        if (j + 1 >= n)
+            return 0;
+        char e = s[j + 1];
+        if (!check) {
+            j += 2;
+            continue;
+        }
+        if (e == 'u') {
+            if (j + 6 > n)
+                return 0;
+            int v = 0;
+            for (size_t k = j + 2; k < j + 6; k++) {
+                int h = hex(s[k]);
+                if (h < 0)
+                    return 0;
+                v = v * 16 + h;
+            }
+            if (v == 0 || (v >= 0xd800 && v <= 0xdfff))
+                return 0; /* NUL, surrogates: jansson's decoding decides */
+            j += 6;
+        } else if (strchr("\"\\/bfnrt", e) && e) {
+            j += 2;
+        } else {
+            return 0;
+        }
+    }
+}
+
+static bool digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool sl_json_number_refused(const char *s, size_t n)
+{
+    bool exponent = false, fraction = false;
+    for (size_t i = 0; i < n; i++) {
+        exponent = exponent || s[i] == 'e' || s[i] == 'E';
+        fraction = fraction || s[i] == '.';
+    }
+    if (!exponent && !fraction) {
+        /* an integer: 18 digits always fit */
+        size_t digits = n - (n && s[0] == '-');
+        if (digits <= 18)
+            return false;
+        uint64_t v = 0;
+        for (size_t i = n - digits; i < n; i++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (v > (UINT64_MAX - d) / 10)
+                return true;
+            v = v * 10 + d;
+        }
+        return s[0] == '-' ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX;
+    }
+    /* without an exponent, a double overflows only past 308 integer digits */
+    if (!exponent && n < 300)
+        return false;
+    char buf[512];
+    if (n >= sizeof(buf))
+        return true; /* not worth parsing here: the general path decides */
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    double d = strtod(buf, NULL);
+    return d == HUGE_VAL || d == -HUGE_VAL;
+}
+
+/* Past the number at s[i] (JSON's grammar, within jansson's range), or 0. */
+static size_t number_end(const char *s, size_t i, size_t n)
+{
+    size_t a = i;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n || !digit(s[i]))
+        return 0;
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && digit(s[i]))
+            i++;
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || !digit(s[i]))
+            return 0;
+        while (i < n && digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !digit(s[i]))
+            return 0;
+        while (i < n && digit(s[i]))
+            i++;
+    }
+    return sl_json_number_refused(s + a, i - a) ? 0 : i;
+}
+
+static size_t literal_end(const char *s, size_t i, size_t n, const char *word)
+{
+    size_t k = strlen(word);
+    return n - i >= k && !memcmp(s + i, word, k) ? i + k : 0;
+}
+
+static size_t value_end(const char *s, size_t i, size_t n, int depth)
+{
+    i = sl_json_ws(s, i, n);
+    if (i >= n)
+        return 0;
+    bool esc;
+    switch (s[i]) {
+    case '"':
+        return sl_json_string_end(s, i, n, true, &esc);
+    case 't':
+        return literal_end(s, i, n, "true");
+    case 'f':
+        return literal_end(s, i, n, "false");
+    case 'n':
+        return literal_end(s, i, n, "null");
+    case '{':
+    case '[': {
+        bool object = s[i] == '{';
+        char close = object ? '}' : ']';
+        if (depth >= MAX_DEPTH)
+            return 0;
+        i = sl_json_ws(s, i + 1, n);
+        if (i < n && s[i] == close)
+            return i + 1;
+        for (;;) {
+            if (object) {
+                if (i >= n || s[i] != '"' || !(i = sl_json_string_end(s, i, n, true, &esc)))
+                    return 0;
+                i = sl_json_ws(s, i, n);
+                if (i >= n || s[i] != ':')
+                    return 0;
+                i++;
+            }
+            if (!(i = value_end(s, i, n, depth + 1)))
+                return 0;
+            i = sl_json_ws(s, i, n);
+            if (i < n && s[i] == ',') {
+                i = sl_json_ws(s, i + 1, n);
+                continue;
+            }
+            return i < n && s[i] == close ? i + 1 : 0;
+        }
+    }
+    default:
+        return number_end(s, i, n);
+    }
+}
+
+size_t sl_json_valid_skip(const char *s, size_t i, size_t n)
+{
+    return value_end(s, i, n, 0);
+}
