@@ -7,6 +7,7 @@
 
 #include "sluice/decoder.h"
 #include "json_cells_int.h"
+#include "json_valid_int.h"
 #include "sluice/mapping.h"
 #include "sluice/textfmt.h"
 #include "sluice/transform.h"
@@ -438,6 +439,50 @@ START_TEST(computed_key_column_not_expected)
 }
 END_TEST
 
+
+/* json_valid.c, which checks the parts of a Debezium payload the direct
+ * reader passes over, against jansson (json.c's parser): what it accepts
+ * jansson decodes; what jansson refuses it refuses; what only jansson's
+ * decoding settles it declines. */
+START_TEST(validity_as_jansson_reads_it)
+{
+    static const struct {
+        const char *text;
+        int want; /* 1 accepted, 0 refused or declined */
+    } cases[] = {
+        {"{}", 1}, {"[]", 1}, {" {\"a\" : [1, -2.5e3, true, false, null, \"x\"]} ", 1},
+        {"{\"s\":\"tab\\tquote\\\" slash\\/ \\u00e9 \\u20AC\"}", 1}, {"0", 1}, {"-0.0E+1", 1},
+        {"9223372036854775807", 1}, {"-9223372036854775808", 1}, {"1.5e308", 1}, {"1e-400", 1},
+        {"{\"a\":{\"b\":{\"c\":[[[]]]}}}", 1}, {"\"caf\xc3\xa9\"", 1},
+        /* refused by jansson */
+        {"9223372036854775808", 0}, {"-9223372036854775809", 0}, {"1e400", 0}, {"01", 0}, {"1.", 0},
+        {".5", 0}, {"-", 0}, {"1e", 0}, {"+1", 0}, {"tru", 0}, {"nul", 0}, {"{\"a\" 1}", 0},
+        {"{\"a\":1,}", 0}, {"[1,]", 0}, {"{a:1}", 0}, {"\"ctl\x01\"", 0}, {"\"bad \\x escape\"", 0},
+        {"\"\\u12g4\"", 0}, {"\"unterminated", 0}, {"[1", 0}, {"{\"a\":1", 0}, {"\v1", 0}, {"\f[]", 0},
+        {"'x'", 0}, {"NaN", 0}, {"[1 2]", 0},
+        /* settled only by decoding: declined */
+        {"\"\\u0000\"", 0}, {"{\"k\\u0000\":1}", 0}, {"\"\\ud83d\\ude00\"", 0}, {"\"\\udc00\"", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *t = cases[i].text;
+        size_t n = strlen(t), end = sl_json_valid_skip(t, 0, n);
+        int got = end && sl_json_ws(t, end, n) == n;
+        ck_assert_msg(got == cases[i].want, "case %zu (%s): got %d", i, t, got);
+        json_error_t je;
+        json_t *j = json_loadb(t, n, JSON_DECODE_ANY, &je);
+        if (got)
+            ck_assert_msg(j, "case %zu (%s): accepted, jansson refuses: %s", i, t, je.text);
+        json_decref(j);
+    }
+    /* nesting deeper than 64 is left to jansson */
+    char deep[200];
+    memset(deep, '[', 65);
+    memset(deep + 65, ']', 65);
+    ck_assert_uint_eq(sl_json_valid_skip(deep, 0, 130), 0);
+    ck_assert_uint_eq(sl_json_valid_skip(deep + 1, 0, 128), 128);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json_cells");
@@ -449,6 +494,7 @@ int main(void)
     tcase_add_test(tc, utf8_checked_at_every_offset);
     tcase_add_test(tc, computed_key_column_not_expected);
     tcase_add_test(tc, chains_read_directly);
+    tcase_add_test(tc, validity_as_jansson_reads_it);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
