@@ -93,6 +93,7 @@ typedef struct sl_target_conf {
     int64_t connect_timeout_ms;
     int64_t statement_timeout_ms;
     sl_replication_role replication_role; /* postgresql: session_replication_role of every connection */
+    bool insert_first;  /* postgresql: an upsert batch tries one COPY into the table first */
     char *password_command; /* run for every new connection: its output is the password (credential.h) */
     char *dsn_source;       /* dsn and password as written, when they read ${file:}: read again */
     char *password_source;  /* for every new connection (credential.h); else NULL */

@@ -939,9 +939,129 @@ START_TEST(dead_letter_table_created_concurrently_is_no_bad_batch)
 }
 END_TEST
 
+/* ---- insert first (statements.c) ---- */
+
+/* Upserts of ids [@from, @to] with v = @v, one batch, written by @s. */
+static int write_ids(sl_sink *s, const sl_route_conf *r, const sl_table *t, int from, int to, const char *v,
+                     sl_error *err)
+{
+    sl_batch *b = sl_batch_new(r, t);
+    sl_rowbuilder rb = {0};
+    for (int id = from; id <= to; id++) {
+        char num[32];
+        snprintf(num, sizeof(num), "%d", id);
+        sl_rowbuilder_start(&rb, (uint32_t)t->ncols);
+        sl_rowbuilder_set(&rb, 0, num, strlen(num));
+        sl_rowbuilder_set(&rb, 1, v, strlen(v));
+        sl_batch_add(b, sl_rowbuilder_finish(&rb, SL_OP_UPSERT, "t", 0, id, NULL, 0, NULL, 0));
+    }
+    sl_rowbuilder_free(&rb);
+    sl_flush f = {.group_id = "g", .batches = &b, .nbatches = 1};
+    sl_error_clear(err);
+    int rc = s->ops->write(s, &f, err);
+    sl_batch_free(b);
+    return rc;
+}
+
+/* How rows of @table in [@from, @to] were last written, as the audit
+ * trigger saw it: "OP STATEMENT", e.g. "INSERT COPY", with its count, or
+ * "mixed". */
+static char *written_by(PGconn *c, const char *table, int from, int to)
+{
+    char f[16], t[16];
+    snprintf(f, sizeof(f), "%d", from);
+    snprintf(t, sizeof(t), "%d", to);
+    return ts_pg_text(c,
+                      "SELECT CASE WHEN count(DISTINCT (op, stmt)) = 1 THEN min(op) || ' ' || min(stmt) || ' ' || count(*)"
+                      " ELSE 'mixed' END FROM (SELECT DISTINCT ON (id) id, op, stmt FROM audit"
+                      " WHERE tbl = $1 AND id BETWEEN $2 AND $3 ORDER BY id, n DESC) a",
+                      table, f, t, NULL);
+}
+
+#define EXPECT_WRITTEN(table, from, to, want)                                                                    \
+    do {                                                                                                         \
+        char *got_ = written_by(c, table, from, to);                                                             \
+        ck_assert_msg(got_ && !strcmp(got_, want), "%s %d..%d: written by %s, want %s", table, from, to,         \
+                      got_ ? got_ : "(nothing)", want);                                                          \
+        free(got_);                                                                                              \
+    } while (0)
+
+/* An upsert batch of new keys goes by one COPY into the table; a batch
+ * with a stored key is rolled back to its savepoint and goes through the
+ * stage (its INSERT .. ON CONFLICT updates the stored row), and the next
+ * batch of the table does not try again; a success halves the wait.  A
+ * data error in the COPY leaves nothing behind and the stage reports it as
+ * before.  insert_first: false never tries.  A BEFORE trigger records which
+ * statement wrote each row (current_query()). */
+START_TEST(insert_first_until_a_key_is_stored)
+{
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "f_first");
+    ts_pg_exec(c, "CREATE TABLE t (id bigint PRIMARY KEY, v text CHECK (v <> 'bad'))", NULL);
+    ts_pg_exec(c, "CREATE TABLE t_off (id bigint PRIMARY KEY, v text)", NULL);
+    ts_pg_exec(c, "CREATE TABLE audit (n bigserial, tbl text, id bigint, op text, stmt text)", NULL);
+    char *sql = NULL;
+    ck_assert(asprintf(&sql,
+                       "CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                       " INSERT INTO \"%s\".audit (tbl, id, op, stmt) VALUES (TG_TABLE_NAME, NEW.id, TG_OP,"
+                       " split_part(ltrim(current_query()), ' ', 1)); RETURN NEW; END $$",
+                       schema) > 0);
+    ts_pg_exec(c, sql, NULL);
+    free(sql);
+    ts_pg_exec(c, "CREATE TRIGGER a BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION audit_row()", NULL);
+    ts_pg_exec(c, "CREATE TRIGGER a BEFORE INSERT OR UPDATE ON t_off FOR EACH ROW EXECUTE FUNCTION audit_row()", NULL);
+
+    sl_route_conf r = {.name = "r", .mode = SL_MODE_UPSERT};
+    sl_error err;
+    sl_sink *s[2];
+    sl_table *t[2];
+    sl_target_conf tc[2]; /* the sinks keep them */
+    for (int i = 0; i < 2; i++) {
+        tc[i] = (sl_target_conf){.name = "pg", .type = sl_sink_type("postgresql"), .dsn = (char *)ts_pg_dsn(),
+                                 .connect_timeout_ms = 10000, .statement_timeout_ms = 60000, .insert_first = i == 0};
+        s[i] = sl_sink_new(&tc[i], 1);
+        sl_error_clear(&err);
+        ck_assert_msg(s[i]->ops->describe(s[i], schema, i ? "t_off" : "t", &t[i], &err) == 0 && t[i], "%s", err.msg);
+    }
+    /* new keys: one COPY */
+    ck_assert_msg(write_ids(s[0], &r, t[0], 1, 100, "a", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t", 1, 100, "INSERT COPY 100");
+    /* keys 51..100 are stored: the stage's INSERT updates them and adds the rest */
+    ck_assert_msg(write_ids(s[0], &r, t[0], 51, 150, "b", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t", 51, 100, "UPDATE INSERT 50");
+    EXPECT_WRITTEN("t", 101, 150, "INSERT INSERT 50");
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM t WHERE v = 'b'", NULL), 100);
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM t", NULL), 150);
+    /* the next batch goes to the stage without trying; the one after tries again */
+    ck_assert_msg(write_ids(s[0], &r, t[0], 201, 250, "c", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t", 201, 250, "INSERT INSERT 50");
+    ck_assert_msg(write_ids(s[0], &r, t[0], 251, 300, "c", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t", 251, 300, "INSERT COPY 50");
+    /* a data error: nothing of the batch stays, the stage's error is the write's */
+    ck_assert_int_eq(write_ids(s[0], &r, t[0], 301, 310, "bad", &err), -1);
+    ck_assert_msg(err.kind == SL_ERR_DATA && strstr(err.msg, "t_v_check"), "%s", err.msg);
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM t WHERE id > 300", NULL), 0);
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM audit WHERE id > 300", NULL), 0);
+    ck_assert_msg(write_ids(s[0], &r, t[0], 311, 320, "d", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t", 311, 320, "INSERT INSERT 10");
+    ck_assert_msg(write_ids(s[0], &r, t[0], 321, 330, "d", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t", 321, 330, "INSERT COPY 10");
+    ck_assert_int_eq(ts_pg_int(c, "SELECT count(*) FROM t", NULL), 270);
+    /* off: always the stage */
+    ck_assert_msg(write_ids(s[1], &r, t[1], 1, 20, "a", &err) == 0, "%s", err.msg);
+    EXPECT_WRITTEN("t_off", 1, 20, "INSERT INSERT 20");
+    for (int i = 0; i < 2; i++) {
+        sl_table_free(t[i]);
+        sl_sink_free(s[i]);
+    }
+    free(schema);
+    PQfinish(c);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
+    const TTest *tests[] = {insert_first_until_a_key_is_stored, serialization_failures_and_deadlocks_are_retried, read_only_server_is_retried_on_a_new_connection,
                             index_row_too_large_is_a_dead_letter, missing_templated_table_is_a_dead_letter,
                             long_field_name_under_auto_evolve_is_a_dead_letter,
                             retry_after_bisection_writes_dead_letters_once, auto_create_allow_and_max,
@@ -951,5 +1071,5 @@ int main(void)
                             refused_upsert_keeps_the_records_of_its_key_before_it,
                             delete_before_auto_create_is_ignored,
                             dead_letter_table_created_concurrently_is_no_bad_batch};
-    return fk_main("faults database errors", tests, 13, 120);
+    return fk_main("faults database errors", tests, 14, 120);
 }

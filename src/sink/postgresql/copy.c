@@ -174,7 +174,7 @@ static uint64_t table_shape(const sl_table *t)
     return h;
 }
 
-const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err)
+stage *stage_entry(sl_sink *s, const sl_table *t)
 {
     pg_sink *p = PG(s);
     stage *st;
@@ -193,6 +193,13 @@ const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err)
         st->next = p->stages;
         p->stages = st;
     }
+    return st;
+}
+
+const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err)
+{
+    pg_sink *p = PG(s);
+    stage *st = stage_entry(s, t);
     if (st->created)
         return st->name;
     sl_strbuf *q = &p->sql;

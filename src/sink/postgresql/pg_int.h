@@ -19,6 +19,10 @@ typedef struct stage {
     uint64_t shape;        /* ... and its columns' names and types: so does a widened column */
     char *name;            /* quoted temp table name */
     bool created;          /* exists on this connection (a rollback may have undone it) */
+    /* insert first (statements.c): batches to go before the next try, the
+     * wait after the next failure, and off for good (COPY is refused) */
+    unsigned first_skip, first_backoff;
+    bool first_off;
     struct stage *next;
 } stage;
 
@@ -34,6 +38,7 @@ typedef struct pg_sink {
     sl_pgbin_kind *kinds; /* per column of the COPY being built */
     size_t nkinds;
     /* the isolation of bad rows (bisect()) of the flush being written */
+    bool careful;         /* the flush is being written row set by row set */
     size_t isolated;      /* row sets it finished */
     bool stopped;         /* it ended early at a stop: ... */
     size_t stop_row;      /* ... at this row of the current batch */
@@ -80,6 +85,8 @@ int pg_alter_column(sl_sink *s, const sl_table *t, const sl_column *c, const cha
 int copy_rows(sl_sink *s, const char *target, const rowset *rs, const bool *colmask,
                      const int *group, bool with_group, sl_error *err);
 const char *stage_for(sl_sink *s, const sl_table *t, sl_error *err);
+/* The stage's entry for @t, made when missing, its temp table not yet. */
+stage *stage_entry(sl_sink *s, const sl_table *t);
 int write_rows(sl_sink *s, const rowset *rs, sl_error *err);
 int pg_write(sl_sink *s, sl_flush *f, sl_error *err);
 int ensure_offsets_table(sl_sink *s, sl_error *err);

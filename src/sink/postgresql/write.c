@@ -278,6 +278,7 @@ static int write_tx(sl_sink *s, sl_flush *f, bool careful, sl_error *err)
 {
     if (exec_ok(s, "BEGIN", 0, NULL, "BEGIN", err))
         return -1;
+    PG(s)->careful = careful;
     PG(s)->isolated = 0;
     PG(s)->stopped = false;
     for (size_t i = 0; i < f->nbatches; i++) {
