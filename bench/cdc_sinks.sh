@@ -13,25 +13,28 @@
 # (SLUICE_CDC_SHAPE): `issue` (default), bench-debezium's bigint key, text,
 # numeric(12,2), timestamptz, jsonb; or `wide`, a bigint key and 39 columns
 # cycling through text, numeric(12,2), timestamptz, bigint, integer, boolean
-# and jsonb.  Once the whole feed is in Kafka, each sink reads it from the
-# start into a database of its own, one after the other: sluice (one
-# worker, batch.max_rows 5000), then the JDBC sink with each setting of
+# and jsonb.  Once the whole feed is in Kafka (the Connect worker then
+# stopped and the connector's replication slot dropped), each sink reads it
+# from the start into a database of its own, one after the other: sluice
+# (one worker, batch.max_rows 5000); sluice on plain JSON: as many records
+# in the feed's order (each row as the snapshot read it, then each updated
+# row's final state, as `row_to_json` writes them) on a topic of their own,
+# `format: json` (SLUICE_CDC_PLAIN=0 leaves it out); then, in a Connect
+# worker started again, the JDBC sink with each setting of
 # SLUICE_JDBC_SETTINGS (';'-separated runs of space-separated KEY=VALUE,
 # default: its defaults; batch.size=5000; batch.size=5000
-# use.reduction.buffer=true), then sluice again on plain JSON: as many
-# records (each snapshot row, then each updated row's final state, as
-# `row_to_json` writes them) on a topic of their own, `format: json`
-# (SLUICE_CDC_PLAIN=0 leaves it out).  Time runs from the sink's start (for
-# the JDBC sink: its registration) to the moment its target holds the
-# source's final rows: one connection polls every 0.1 s for the row of the
-# topic's last event as the source has it (each sink applies the one
-# partition in order), then confirms with a checksum of the whole table
-# (polling whole tables took a fifth of a 2-core machine's CPU from the
-# sink being timed).  Each target is then compared
-# with the source (EXCEPT ALL both ways).  The last lines give sluice's
-# ratio to the best JDBC setting (goal 10 x) and to plain JSON (goal 0.5 x),
-# marked met or MISSED, and the load average.  Under sluice's line, its
-# sluice_direct_records_total and sluice_direct_declined_total: how many
+# use.reduction.buffer=true).  Time runs from the sink's start (for the
+# JDBC sink: its registration) to the moment its target holds the source's
+# final rows: one connection polls every 0.1 s for the row of the topic's
+# last record as the source has it (each sink applies the one partition in
+# order, and that row has its final value only from the last record on),
+# then confirms with a checksum of the whole table (polling whole tables
+# took a fifth of a 2-core machine's CPU from the sink being timed).  Each
+# target is then compared with the source (EXCEPT ALL both ways).  The last
+# lines give sluice's ratio to the best JDBC setting (goal 10 x) and to
+# plain JSON (goal 0.5 x), marked met or MISSED, and the load average.
+# Under sluice's line, its sluice_direct_records_total and
+# sluice_direct_declined_total: how many
 # events the direct reader took, and why the others took the general path.
 set -euo pipefail
 
@@ -90,6 +93,8 @@ doc jsonb jsonb_build_object('g', g, 'tag', 't' || (g % 7))"
     update_set="amount = amount + 1, doc = doc || '{\"u\": 1}'"
 fi
 ddl=$(echo "$columns" | awk '{printf ", %s %s", $1, $2}')
+# the snapshot's rows again: ", (expr)::type AS name" per column
+snapshot_row=$(echo "$columns" | awk '{n = $1; t = $2; $1 = ""; $2 = ""; sub(/^ +/, ""); printf ", (%s)::%s AS %s", $0, t, n}')
 values=$(echo "$columns" | cut -d' ' -f3- | paste -sd, - | sed 's/,/, /g')
 # every column read as the source's type (the JDBC sink creates json for jsonb)
 cols="id::bigint$(echo "$columns" | awk '{printf ", %s::%s", $1, $2}')"
@@ -114,6 +119,15 @@ for _ in $(seq 1 2400); do
 done
 [ "${end:-0}" -ge "$total_events" ] || { echo "cdc_sinks: $topic holds $end of $total_events events" >&2; exit 1; }
 "$root/tests/support/connect.sh" delete "$work/connect" "$prefix"
+# sluice runs without the Connect worker (it needs none); the JDBC sink's
+# runs start it again.  The connector's replication slot goes: kept, it
+# would hold every target's WAL from here on (all three in this cluster).
+"$root/tests/support/connect.sh" stop "$work/connect"
+for _ in $(seq 1 100); do
+    [ "$(q src -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 0 ] && break
+    sleep 0.2
+done
+q src -At -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
 echo "feed: $rows snapshot reads + $((total_events - rows)) updates = $total_events events on ${prefix}.app.bench" \
      "($shape: $(echo "$columns" | wc -l) columns besides the key)"
 
@@ -212,35 +226,9 @@ copy_source t_sluice
 printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "sluice" "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs t_sluice r_app.bench)"
 echo "  ${direct:-(no direct-reader counters)}"
 sluice_rate=$(rate "$ns")
-best_rate=0
-best_setting=""
-
-n=0
-IFS=';' read -ra runs <<<"$settings"
-for s in "${runs[@]}"; do
-    n=$((n + 1))
-    db=t_jdbc$n
-    q postgres -c "CREATE DATABASE $db"
-    q "$db" -c "CREATE SCHEMA r_app"
-    # shellcheck disable=SC2086
-    [ "$s" = - ] && s=""
-    start=$(date +%s%N)
-    # shellcheck disable=SC2086
-    "$root/tests/support/connect.sh" sink "$work/connect" "jdbc_${run}_$n" "$(dsn $db)" "${prefix}\\.app\\..*" \
-        'collection.name.format=r_app.${source.table}' $s
-    ns=$(wait_target "$db" r_app.bench "$start")
-    "$root/tests/support/connect.sh" delete "$work/connect" "jdbc_${run}_$n"
-    copy_source "$db"
-    printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "JDBC sink ${s:-(defaults)}" \
-        "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs "$db" r_app.bench)"
-    if [ "$(rate "$ns")" -gt "$best_rate" ]; then
-        best_rate=$(rate "$ns")
-        best_setting=${s:-(defaults)}
-    fi
-done
-"$root/tests/support/connect.sh" stop "$work/connect"
-
-# sluice on plain JSON: the same rows, as many records
+# sluice on plain JSON: the same rows, as many records, in the feed's
+# order: each row as the snapshot read it (the table's value expressions
+# again, cast to its types), then each updated row's final state
 plain_rate=0
 if [ "${SLUICE_CDC_PLAIN:-1}" != 0 ]; then
     ptopic=plain_$run
@@ -250,7 +238,8 @@ if [ "${SLUICE_CDC_PLAIN:-1}" != 0 ]; then
     echo "$bootstrap" >"$work/kafka/bootstrap"
     "$root/tests/support/kafka.sh" topic "$work/kafka" "$ptopic" 1 1
     {
-        q src -At -c "COPY (SELECT id, row_to_json(b) FROM app.bench b ORDER BY id) TO STDOUT"
+        q src -At -c "COPY (SELECT id, row_to_json(b) FROM (SELECT g::bigint AS id$snapshot_row
+                            FROM generate_series(1, $rows) g) b ORDER BY id) TO STDOUT"
         q src -At -c "COPY (SELECT id, row_to_json(b) FROM app.bench b
                             WHERE id IN (SELECT (g::bigint * 7919) % $rows + 1 FROM generate_series(1, $updates) g)
                             ORDER BY id) TO STDOUT"
@@ -287,6 +276,35 @@ EOF
     printf '%-45s %8.1f s %9s records/s differences (missing extra): %s\n' "sluice, plain JSON ($pend records)" \
         "$(python3 -c "print($ns/1e9)")" "$plain_rate" "$(diffs t_plain r_app.bench)"
 fi
+
+best_rate=0
+best_setting=""
+
+"$root/tests/support/connect.sh" start "$work/connect" --bootstrap "$bootstrap" >/dev/null
+n=0
+IFS=';' read -ra runs <<<"$settings"
+for s in "${runs[@]}"; do
+    n=$((n + 1))
+    db=t_jdbc$n
+    q postgres -c "CREATE DATABASE $db"
+    q "$db" -c "CREATE SCHEMA r_app"
+    # shellcheck disable=SC2086
+    [ "$s" = - ] && s=""
+    start=$(date +%s%N)
+    # shellcheck disable=SC2086
+    "$root/tests/support/connect.sh" sink "$work/connect" "jdbc_${run}_$n" "$(dsn $db)" "${prefix}\\.app\\..*" \
+        'collection.name.format=r_app.${source.table}' $s
+    ns=$(wait_target "$db" r_app.bench "$start")
+    "$root/tests/support/connect.sh" delete "$work/connect" "jdbc_${run}_$n"
+    copy_source "$db"
+    printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "JDBC sink ${s:-(defaults)}" \
+        "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs "$db" r_app.bench)"
+    if [ "$(rate "$ns")" -gt "$best_rate" ]; then
+        best_rate=$(rate "$ns")
+        best_setting=${s:-(defaults)}
+    fi
+done
+"$root/tests/support/connect.sh" stop "$work/connect"
 
 # ratio NUM DEN GOAL - "N.NN x (goal G x: met|MISSED)"
 ratio() {

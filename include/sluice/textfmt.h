@@ -65,7 +65,7 @@ static inline size_t sl_utf8_seq(const unsigned char *p, size_t avail)
 }
 
 /* sl_utf8_strict() - every byte sequence of @s is well-formed UTF-8
- * (sl_utf8_seq()).  yajl's own check is looser; the direct readers and
+ * (sl_utf8_seq()), as jansson requires; the direct readers and
  * CrateDB's JSON bodies check with this. */
 static inline bool sl_utf8_strict(const unsigned char *s, size_t n)
 {

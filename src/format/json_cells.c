@@ -1,7 +1,10 @@
-/* json_cells.c - `format: json` read straight into a row's cells with
- * yajl's event parser, and the same for the "after" row of a Debezium
- * change event (found by debezium/envelope.c); declines whatever the
- * general path must judge (see json_cells_int.h for the exact scope). */
+/* json_cells.c - `format: json` read straight into a row's cells, token by
+ * token (each token handed to the callback of its kind, which writes the
+ * cell or declines), and the same for the "after" row of a Debezium change
+ * event (found by debezium/envelope.c); declines whatever the general path
+ * must judge (see json_cells_int.h for the exact scope).  The text is
+ * checked as jansson reads it (json_valid.c's rules, UTF-8 by
+ * sl_utf8_strict()), so that nothing the general path refuses is taken. */
 #include "json_cells_int.h"
 #include "json_valid_int.h"
 
@@ -13,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yajl/yajl_parse.h>
 
 #include "sluice/textfmt.h"
 #include "sluice/transform.h"
@@ -25,7 +27,7 @@
 struct sl_json_cells {
     const sl_mapping *m;
     const sl_table *t;
-    yajl_handle h;          /* reused across records; replaced after an error */
+    sl_strbuf str;          /* a string token's bytes, its escapes decoded */
     uint32_t *slots;        /* field-name hash: index in names + 1, 0 = empty */
     size_t nslots;
     const char **names;     /* the field names a record's may be: the columns', or the plan's */
@@ -52,7 +54,6 @@ struct sl_json_cells {
     const char *const *refuse; /* a string value that begins with one of these declines, or NULL */
     int skip_depth;         /* depth at which a skipped field's value started */
     bool done;              /* the top-level object has ended */
-    size_t end;             /* offset just past it */
     char name[256];         /* scratch for a field name */
 };
 
@@ -84,7 +85,7 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* JSON's integer grammar (yajl has checked it) into an int64; false when it
+/* JSON's integer grammar (the tokenizer has checked it) into an int64; false when it
  * has a fraction or exponent or does not fit. */
 static bool parse_int(const char *s, size_t n, int64_t *out)
 {
@@ -148,7 +149,7 @@ static int cell_text(sl_json_cells *jc, const void *s, size_t n)
     return 1;
 }
 
-/* ---- yajl callbacks: return 0 to decline the record ---- */
+/* ---- the tokens' callbacks: return 0 to decline the record ---- */
 
 #define JC(ctx) ((sl_json_cells *)(ctx))
 
@@ -492,21 +493,9 @@ static int on_start_array(void *ctx)
 static int close_nested(sl_json_cells *jc)
 {
     jc->depth--;
-    if (jc->depth == 0) {
+    if (jc->depth == 0)
         jc->done = true;
-        jc->end = yajl_get_bytes_consumed(jc->h);
-    }
     return 1;
-}
-
-static int on_end_map(void *ctx)
-{
-    return close_nested(JC(ctx));
-}
-
-static int on_end_array(void *ctx)
-{
-    return close_nested(JC(ctx));
 }
 
 /* Scalars at the top level are not objects. */
@@ -530,26 +519,122 @@ static int top_string(void *ctx, const unsigned char *s, size_t n)
     return JC(ctx)->depth ? on_string(ctx, s, n) : 0;
 }
 
-static const yajl_callbacks callbacks = {
-    .yajl_null = top_null,
-    .yajl_boolean = top_boolean,
-    .yajl_number = top_number,
-    .yajl_string = top_string,
-    .yajl_start_map = on_start_map,
-    .yajl_map_key = on_map_key,
-    .yajl_end_map = on_end_map,
-    .yajl_start_array = on_start_array,
-    .yajl_end_array = on_end_array,
-};
+/* ---- the tokenizer ---- */
 
-static yajl_handle new_handle(sl_json_cells *jc)
+/* The string token at s[i] ('"'): its bytes as jansson decodes them in
+ * *@out, *@on (those with escapes decoded into jc->str); past it, or 0
+ * when it is not one jansson takes (sl_json_string_end()). */
+static size_t string_token(sl_json_cells *jc, const char *s, size_t i, size_t n, const unsigned char **out,
+                           size_t *on)
 {
-    yajl_handle h = yajl_alloc(&callbacks, NULL, jc);
-    if (!h)
-        abort();
-    /* one handle parses value after value; each record is one of them */
-    yajl_config(h, yajl_allow_multiple_values, 1);
-    return h;
+    bool esc;
+    size_t end = sl_json_string_end(s, i, n, true, &esc);
+    if (!end)
+        return 0;
+    const char *p = s + i + 1, *last = s + end - 1;
+    if (!esc) {
+        *out = (const unsigned char *)p;
+        *on = (size_t)(last - p);
+        return end;
+    }
+    sl_strbuf *d = &jc->str;
+    sl_strbuf_reset(d);
+    while (p < last) {
+        const char *bs = memchr(p, '\\', (size_t)(last - p));
+        if (!bs) {
+            sl_strbuf_append(d, p, (size_t)(last - p));
+            break;
+        }
+        sl_strbuf_append(d, p, (size_t)(bs - p));
+        char e = bs[1];
+        p = bs + 2;
+        switch (e) {
+        case 'b': sl_strbuf_putc(d, '\b'); break;
+        case 'f': sl_strbuf_putc(d, '\f'); break;
+        case 'n': sl_strbuf_putc(d, '\n'); break;
+        case 'r': sl_strbuf_putc(d, '\r'); break;
+        case 't': sl_strbuf_putc(d, '\t'); break;
+        case 'u': { /* checked: four hex digits, neither NUL nor a surrogate */
+            unsigned v = (unsigned)strtoul((char[5]){p[0], p[1], p[2], p[3], '\0'}, NULL, 16);
+            p += 4;
+            if (v < 0x80) {
+                sl_strbuf_putc(d, (char)v);
+            } else if (v < 0x800) {
+                sl_strbuf_putc(d, (char)(0xc0 | v >> 6));
+                sl_strbuf_putc(d, (char)(0x80 | (v & 0x3f)));
+            } else {
+                sl_strbuf_putc(d, (char)(0xe0 | v >> 12));
+                sl_strbuf_putc(d, (char)(0x80 | ((v >> 6) & 0x3f)));
+                sl_strbuf_putc(d, (char)(0x80 | (v & 0x3f)));
+            }
+            break;
+        }
+        default: sl_strbuf_putc(d, e); break; /* " \ / */
+        }
+    }
+    *out = (const unsigned char *)(d->data ? d->data : "");
+    *on = d->len;
+    return end;
+}
+
+static size_t literal(const char *s, size_t i, size_t n, const char *word, size_t len)
+{
+    return n - i >= len && !memcmp(s + i, word, len) ? i + len : 0;
+}
+
+/* The value at s[i] (after whitespace) into the callbacks: past it, or 0
+ * when the record is declined (by a callback, or not being JSON that
+ * jansson takes).  The callbacks bound the depth (SKIP_MAX_DEPTH). */
+static size_t drive(sl_json_cells *jc, const char *s, size_t i, size_t n)
+{
+    i = sl_json_ws(s, i, n);
+    if (i >= n)
+        return 0;
+    const unsigned char *str;
+    size_t sn, end;
+    switch (s[i]) {
+    case '"':
+        return (end = string_token(jc, s, i, n, &str, &sn)) && top_string(jc, str, sn) ? end : 0;
+    case 't':
+        return (end = literal(s, i, n, "true", 4)) && top_boolean(jc, 1) ? end : 0;
+    case 'f':
+        return (end = literal(s, i, n, "false", 5)) && top_boolean(jc, 0) ? end : 0;
+    case 'n':
+        return (end = literal(s, i, n, "null", 4)) && top_null(jc) ? end : 0;
+    case '{':
+    case '[': {
+        bool object = s[i] == '{';
+        char close = object ? '}' : ']';
+        if (!(object ? on_start_map(jc) : on_start_array(jc)))
+            return 0;
+        i = sl_json_ws(s, i + 1, n);
+        if (i < n && s[i] == close)
+            return close_nested(jc) ? i + 1 : 0;
+        for (;;) {
+            if (object) {
+                if (i >= n || s[i] != '"' || !(i = string_token(jc, s, i, n, &str, &sn)) || !on_map_key(jc, str, sn))
+                    return 0;
+                i = sl_json_ws(s, i, n);
+                if (i >= n || s[i] != ':')
+                    return 0;
+                i++;
+            }
+            if (!(i = drive(jc, s, i, n)))
+                return 0;
+            i = sl_json_ws(s, i, n);
+            if (i < n && s[i] == ',') {
+                i = sl_json_ws(s, i + 1, n);
+                continue;
+            }
+            return i < n && s[i] == close && close_nested(jc) ? i + 1 : 0;
+        }
+    }
+    default: {
+        bool real, exponent;
+        end = sl_json_number_end(s, i, n, &real, &exponent);
+        return end && top_number(jc, s + i, end - i) ? end : 0;
+    }
+    }
 }
 
 /* ---- the reader ---- */
@@ -605,7 +690,6 @@ sl_json_cells *sl_json_cells_new(const sl_mapping *m)
             i = (i + 1) & (jc->nslots - 1);
         jc->slots[i] = (uint32_t)c + 1;
     }
-    jc->h = new_handle(jc);
     return jc;
 }
 
@@ -613,7 +697,7 @@ void sl_json_cells_free(sl_json_cells *jc)
 {
     if (!jc)
         return;
-    yajl_free(jc->h);
+    sl_strbuf_free(&jc->str);
     sl_strbuf_free(&jc->tmp);
     sl_tx_run_free(jc->run);
     sl_tx_plan_free(jc->plan);
@@ -623,33 +707,9 @@ void sl_json_cells_free(sl_json_cells *jc)
     free(jc);
 }
 
-static bool json_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Where yajl is more lenient than jansson (json.c): it takes \v and \f as
- * whitespace, decodes an unpaired UTF-16 surrogate escape, takes a \u0000
- * escape in an object key, and lets ill-formed UTF-8 through
- * (sl_utf8_strict()), all of which the general path rejects.  Such a record is left to the general path. */
-static bool yajl_lenient(const char *s, size_t n)
-{
-    if (memchr(s, '\v', n) || memchr(s, '\f', n))
-        return true;
-    for (const char *p = s, *end = s + n; (p = memchr(p, '\\', (size_t)(end - p))); p += 2) {
-        if (end - p < 4)
-            break;
-        if (p[1] == 'u' && (p[2] == 'd' || p[2] == 'D') && p[3] && memchr("89abcdefABCDEF", p[3], 14))
-            return true;
-        if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
-            return true; /* jansson refuses NUL in a key; values decide it later anyway */
-    }
-    return !sl_utf8_strict((const unsigned char *)s, n);
-}
-
 static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b)
 {
-    if (!text || len == 0 || yajl_lenient(text, len))
+    if (!text || len == 0 || !sl_utf8_strict((const unsigned char *)text, len))
         return 0;
     const sl_table *t = jc->t;
     sl_rowbuilder_start(b, (uint32_t)t->ncols);
@@ -657,22 +717,14 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
     jc->col = -1;
     jc->depth = 0;
     jc->done = false;
-    jc->end = 0;
     jc->in_row = false;
     jc->fschema = NULL;
     jc->cur = -1;
     jc->stepping = false;
-    yajl_status st = yajl_parse(jc->h, (const unsigned char *)text, len);
-    bool ok = st == yajl_status_ok && jc->done;
-    /* after the object only whitespace: anything else would be a second
-     * value that the handle holds back for the next record */
-    for (size_t i = jc->end; ok && i < len; i++)
-        ok = json_space(text[i]);
-    if (!ok) {
-        yajl_free(jc->h);
-        jc->h = new_handle(jc);
+    size_t end = drive(jc, text, 0, len);
+    /* after the object only whitespace: anything else would be a second value */
+    if (!end || !jc->done || sl_json_ws(text, end, len) != len)
         return 0;
-    }
     if (jc->plan) {
         int rc = sl_tx_run_finish(jc->run, put_added, jc);
         if (rc)

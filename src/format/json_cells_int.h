@@ -1,5 +1,5 @@
 /* json_cells_int.h - `format: json` read straight into a row's cells: one pass
- * of a streaming parser (yajl) over the record's value, each field's text
+ * of a tokenizer (json_cells.c) over the record's value, each field's text
  * written into the cell of the column of that name, with no JSON tree in
  * between.
  *

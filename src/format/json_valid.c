@@ -84,27 +84,20 @@ static bool digit(char c)
     return c >= '0' && c <= '9';
 }
 
-bool sl_json_number_refused(const char *s, size_t n)
+/* An integer token of JSON's grammar beyond int64 (its digits have no
+ * leading zero: more than 19 are too many, 19 are compared as text). */
+static bool integer_refused(const char *s, size_t n)
 {
-    bool exponent = false, fraction = false;
-    for (size_t i = 0; i < n; i++) {
-        exponent = exponent || s[i] == 'e' || s[i] == 'E';
-        fraction = fraction || s[i] == '.';
-    }
-    if (!exponent && !fraction) {
-        /* an integer: 18 digits always fit */
-        size_t digits = n - (n && s[0] == '-');
-        if (digits <= 18)
-            return false;
-        uint64_t v = 0;
-        for (size_t i = n - digits; i < n; i++) {
-            unsigned d = (unsigned)(s[i] - '0');
-            if (v > (UINT64_MAX - d) / 10)
-                return true;
-            v = v * 10 + d;
-        }
-        return s[0] == '-' ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX;
-    }
+    bool neg = n && s[0] == '-';
+    size_t digits = n - neg;
+    if (digits != 19)
+        return digits > 19;
+    return memcmp(s + neg, neg ? "9223372036854775808" : "9223372036854775807", 19) > 0;
+}
+
+/* A real token (with a fraction or an exponent) beyond double. */
+static bool real_refused(const char *s, size_t n, bool exponent)
+{
     /* without an exponent, a double overflows only past 308 integer digits */
     if (!exponent && n < 300)
         return false;
@@ -117,10 +110,19 @@ bool sl_json_number_refused(const char *s, size_t n)
     return d == HUGE_VAL || d == -HUGE_VAL;
 }
 
-/* Past the number at s[i] (JSON's grammar, within jansson's range), or 0. */
-static size_t number_end(const char *s, size_t i, size_t n)
+bool sl_json_number_refused(const char *s, size_t n)
 {
-    size_t a = i;
+    bool exponent = false, fraction = false;
+    for (size_t i = 0; i < n; i++) {
+        exponent = exponent || s[i] == 'e' || s[i] == 'E';
+        fraction = fraction || s[i] == '.';
+    }
+    return exponent || fraction ? real_refused(s, n, exponent) : integer_refused(s, n);
+}
+
+size_t sl_json_number_end(const char *s, size_t i, size_t n, bool *real, bool *exponent)
+{
+    *real = *exponent = false;
     if (i < n && s[i] == '-')
         i++;
     if (i >= n || !digit(s[i]))
@@ -131,6 +133,7 @@ static size_t number_end(const char *s, size_t i, size_t n)
         while (i < n && digit(s[i]))
             i++;
     if (i < n && s[i] == '.') {
+        *real = true;
         i++;
         if (i >= n || !digit(s[i]))
             return 0;
@@ -138,6 +141,7 @@ static size_t number_end(const char *s, size_t i, size_t n)
             i++;
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        *real = *exponent = true;
         i++;
         if (i < n && (s[i] == '+' || s[i] == '-'))
             i++;
@@ -146,7 +150,17 @@ static size_t number_end(const char *s, size_t i, size_t n)
         while (i < n && digit(s[i]))
             i++;
     }
-    return sl_json_number_refused(s + a, i - a) ? 0 : i;
+    return i;
+}
+
+/* Past the number at s[i] (JSON's grammar, within jansson's range), or 0. */
+static size_t number_end(const char *s, size_t i, size_t n)
+{
+    bool real, exponent;
+    size_t end = sl_json_number_end(s, i, n, &real, &exponent);
+    if (!end)
+        return 0;
+    return (real ? real_refused(s + i, end - i, exponent) : integer_refused(s + i, end - i)) ? 0 : end;
 }
 
 static size_t literal_end(const char *s, size_t i, size_t n, const char *word)

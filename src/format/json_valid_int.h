@@ -12,6 +12,11 @@
  * double. */
 bool sl_json_number_refused(const char *s, size_t n);
 
+/* sl_json_number_end() - past the number token at @s[@i] by JSON's grammar
+ * alone (no range check: sl_json_number_refused()), or 0; *@real when it
+ * has a fraction or an exponent, *@exponent for the latter. */
+size_t sl_json_number_end(const char *s, size_t i, size_t n, bool *real, bool *exponent);
+
 /**
  * sl_json_valid_skip() - past the JSON value that starts at @s[@i] (after
  * whitespace), checked as jansson reads it.
@@ -22,7 +27,7 @@ bool sl_json_number_refused(const char *s, size_t n);
  */
 size_t sl_json_valid_skip(const char *s, size_t i, size_t n);
 
-/* sl_json_space() - JSON's whitespace (not \v or \f, which yajl takes). */
+/* sl_json_space() - JSON's whitespace (not \v or \f). */
 static inline bool sl_json_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';

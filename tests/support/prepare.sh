@@ -2,7 +2,7 @@
 # packages sluice needs (when some are missing) and build it with meson.
 
 SLUICE_PACKAGES="build-essential pkg-config meson ninja-build librdkafka-dev libpq-dev
-libjansson-dev libyajl-dev libavro-dev libcurl4-openssl-dev check libyaml-dev postgresql
+libjansson-dev libavro-dev libcurl4-openssl-dev check libyaml-dev postgresql
 python3-psycopg2 python3-confluent-kafka kcat valgrind git libmicrohttpd-dev libsystemd-dev
 prometheus curl systemd python3-yaml clang-14 libclang-rt-14-dev default-jre-headless maven
 openssl libprotobuf-dev libprotoc-dev protobuf-compiler python3-venv"
