@@ -464,6 +464,8 @@ START_TEST(validity_as_jansson_reads_it)
         {"\"abcdefghijklmnopqrstuvwxyz\"", 1}, {"\"abcdefgh\\\"ijklmnop\\\\q\"", 1},
         {"\"abcdefghijk\x01mnop\"", 0}, {"\"abcdefgh\x1f\"", 0}, {"\"abcdefg\x7fhijklmn\"", 1},
         {"\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"", 1}, {"\"abcdefghijklmno", 0},
+        {"\"abcdefghijklmnopqrs\x01tuvwxyz0123456789\"", 0}, {"\"abcdefghijklmnopq\\\"rstuvwxyz0123456789\"", 1},
+        {"\"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\x1e\"", 0},
         /* settled only by decoding: declined */
         {"\"\\u0000\"", 0}, {"{\"k\\u0000\":1}", 0}, {"\"\\ud83d\\ude00\"", 0}, {"\"\\udc00\"", 0},
     };
