@@ -16,7 +16,8 @@
 # and jsonb.  Once the whole feed is in Kafka (the Connect worker then
 # stopped and the connector's replication slot dropped), each sink reads it
 # from the start into a database of its own, one after the other: sluice
-# (one worker, batch.max_rows 5000); sluice on plain JSON: as many records
+# (one worker, its default batch limits: 30,000 rows or 8 MiB; or
+# SLUICE_CDC_BATCH_ROWS rows); sluice on plain JSON: as many records
 # in the feed's order (each row as the snapshot read it, then each updated
 # row's final state, as `row_to_json` writes them) on a topic of their own,
 # `format: json` (SLUICE_CDC_PLAIN=0 leaves it out); then, in a Connect
@@ -44,6 +45,9 @@ rows=${2:-100000}
 updates=${3:-50000}
 bootstrap=${SLUICE_TEST_BOOTSTRAP:?SLUICE_TEST_BOOTSTRAP (a real Kafka broker) is required}
 settings=${SLUICE_JDBC_SETTINGS:-"-;batch.size=5000;batch.size=5000 use.reduction.buffer=true"}
+# sluice's batch section: its defaults, or SLUICE_CDC_BATCH_ROWS rows a batch
+sluice_batch=""
+[ -z "${SLUICE_CDC_BATCH_ROWS:-}" ] || sluice_batch=$'batch:\n  max_rows: '"$SLUICE_CDC_BATCH_ROWS"$'\n'
 shape=${SLUICE_CDC_SHAPE:-issue}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 export PGOPTIONS="-c client_min_messages=warning"
@@ -209,10 +213,7 @@ routes:
     table: r_app.\${source.table}
     format: debezium
     auto_create: true
-batch:
-  max_rows: 5000
-  linger_ms: 100
-workers: 1
+${sluice_batch}workers: 1
 EOF
 start=$(date +%s%N)
 "$build/src/sluice" -c "$work/sluice.yaml" >"$work/sluice.log" 2>&1 &
@@ -261,10 +262,7 @@ routes:
     target: pg
     table: r_app.bench
     format: json
-batch:
-  max_rows: 5000
-  linger_ms: 100
-workers: 1
+${sluice_batch}workers: 1
 EOF
     start=$(date +%s%N)
     "$build/src/sluice" -c "$work/plain.yaml" >"$work/plain.log" 2>&1 &

@@ -44,13 +44,13 @@ if [ "${1:-}" = --cdc ]; then
         line=$(tests/support/kafka.sh start "$tmp/kafka")
         export SLUICE_TEST_BOOTSTRAP=${line#SLUICE_TEST_BOOTSTRAP=}
     fi
-    export SLUICE_JDBC_SETTINGS=${SLUICE_JDBC_SETTINGS:-"batch.size=5000 use.reduction.buffer=true"}
+    export SLUICE_JDBC_SETTINGS=${SLUICE_JDBC_SETTINGS:-"batch.size=5000 use.reduction.buffer=true;batch.size=30000 use.reduction.buffer=true"}
     rows=${SLUICE_CDC_ROWS:-650000}
     updates=${SLUICE_CDC_UPDATES:-350000}
     {
         echo "# sluice beside Debezium's JDBC sink: $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname -s), $(nproc) cores"
         echo
-        echo "sluice $(git rev-parse --short HEAD 2>/dev/null || echo '?'), bench/cdc_sinks.sh, $rows snapshot rows + $updates updates;"
+        echo "sluice $(git rev-parse --short HEAD 2>/dev/null || echo '?') (release build, its default batch limits), bench/cdc_sinks.sh, $rows snapshot rows + $updates updates;"
         echo "JDBC sink settings: $SLUICE_JDBC_SETTINGS. Goals (issue 23): sluice >= 10 x the JDBC sink's best setting,"
         echo ">= 0.5 x sluice on plain JSON. Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
     } >"$report"
