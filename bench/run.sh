@@ -38,6 +38,11 @@ if [ "${1:-}" = --cdc ]; then
     # bench/cdc_sinks.sh for both shapes, into a report of its own
     mkdir -p bench/results
     report=bench/results/$(date -u +%Y-%m-%d)-$(hostname -s)-cdc.md
+    n=2
+    while [ -e "$report" ]; do  # an earlier report of the day stays
+        report=bench/results/$(date -u +%Y-%m-%d)-$(hostname -s)-cdc-$n.md
+        n=$((n + 1))
+    done
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-cdc.XXXXXX")
     trap 'tests/support/kafka.sh stop "$tmp/kafka" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
     if [ -z "${SLUICE_TEST_BOOTSTRAP:-}" ]; then
