@@ -71,7 +71,8 @@ static int update_group(sl_sink *s, const sl_table *t, const char *stg, const bo
  * data error rolls it back, the stage takes the batch as before (and
  * reports a real error as before), and the table's next 1, 2, 4 .. 64
  * batches after each failure go to the stage without trying.  COPY refused
- * for the table (row-level security, ...) turns it off for the table.
+ * for the table (row-level security, ...) turns it off for the table; a
+ * transient failure fails the flush, which is retried as any other.
  * Only where the conflict key is the table's primary key: without a unique
  * index under it, COPY would store a key twice where the upsert refuses.
  * Return: 1 written, 0 not (the stage's turn), -1 the flush fails. */
@@ -100,8 +101,8 @@ static int insert_first(sl_sink *s, const rowset *rs, const bool *m, sl_error *e
         st->first_backoff /= 2;
         return exec_ok(s, "RELEASE SAVEPOINT sluice_first", 0, NULL, "RELEASE", err) ? -1 : 1;
     }
-    if (!p->conn)
-        return -1; /* the connection is gone: the flush fails and is retried */
+    if (!p->conn || err->kind == SL_ERR_RETRY)
+        return -1; /* the connection is gone, a timeout, a deadlock: the flush fails and is retried */
     sl_error why = *err;
     if (exec_ok(s, "ROLLBACK TO SAVEPOINT sluice_first", 0, NULL, "ROLLBACK TO SAVEPOINT", err))
         return -1;
