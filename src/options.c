@@ -222,8 +222,8 @@ const sl_option sl_options[] = {
      "straight into the table, under a savepoint; when a key is already stored, the batch takes the "
      "staging table and its `INSERT .. ON CONFLICT` as before, and so do the table's next 1, 2, 4 .. 64 "
      "batches. Half PostgreSQL's CPU time for new keys (snapshots, initial loads); the cost is a "
-     "`duplicate key` error in the server's log at most once per 64 batches of a table whose keys "
-     "exist. Only for tables keyed by their primary key (no `routes[].key`)."},
+     "`duplicate key` error in the server's log, a few times at first and then once every 64 batches "
+     "at most, for a table whose keys exist. Only for tables keyed by their primary key (no `routes[].key`)."},
 
     /* routes[] */
     {SEC_ROUTE, "name", OPT_STR, RTE(name), 0, NULL, false, NULL,
