@@ -555,7 +555,7 @@ static size_t string_token(sl_json_cells *jc, const char *s, size_t i, size_t n,
         case 'r': sl_strbuf_putc(d, '\r'); break;
         case 't': sl_strbuf_putc(d, '\t'); break;
         case 'u': { /* checked: four hex digits, neither NUL nor a surrogate */
-            unsigned v = (unsigned)strtoul((char[5]){p[0], p[1], p[2], p[3], '\0'}, NULL, 16);
+            unsigned v = (unsigned)sl_json_hex4(p);
             p += 4;
             if (v < 0x80) {
                 sl_strbuf_putc(d, (char)v);
@@ -577,11 +577,6 @@ static size_t string_token(sl_json_cells *jc, const char *s, size_t i, size_t n,
     return end;
 }
 
-static size_t literal(const char *s, size_t i, size_t n, const char *word, size_t len)
-{
-    return n - i >= len && !memcmp(s + i, word, len) ? i + len : 0;
-}
-
 /* The value at s[i] (after whitespace) into the callbacks: past it, or 0
  * when the record is declined (by a callback, or not being JSON that
  * jansson takes).  The callbacks bound the depth (SKIP_MAX_DEPTH). */
@@ -596,11 +591,11 @@ static size_t drive(sl_json_cells *jc, const char *s, size_t i, size_t n)
     case '"':
         return (end = string_token(jc, s, i, n, &str, &sn)) && top_string(jc, str, sn) ? end : 0;
     case 't':
-        return (end = literal(s, i, n, "true", 4)) && top_boolean(jc, 1) ? end : 0;
+        return (end = sl_json_literal_end(s, i, n, "true")) && top_boolean(jc, 1) ? end : 0;
     case 'f':
-        return (end = literal(s, i, n, "false", 5)) && top_boolean(jc, 0) ? end : 0;
+        return (end = sl_json_literal_end(s, i, n, "false")) && top_boolean(jc, 0) ? end : 0;
     case 'n':
-        return (end = literal(s, i, n, "null", 4)) && top_null(jc) ? end : 0;
+        return (end = sl_json_literal_end(s, i, n, "null")) && top_null(jc) ? end : 0;
     case '{':
     case '[': {
         bool object = s[i] == '{';

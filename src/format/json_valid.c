@@ -35,6 +35,18 @@ static int hex(char c)
     return -1;
 }
 
+long sl_json_hex4(const char *p)
+{
+    long v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hex(p[k]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
 /* Past the bytes of string content at u[j] (none a quote, a backslash or a
  * control byte): sixteen at a time where SSE2 is there, then one by one. */
 static inline size_t plain_run(const unsigned char *u, size_t j, size_t n)
@@ -85,14 +97,8 @@ size_t sl_json_string_end(const char *s, size_t i, size_t n, bool check, bool *e
         if (e == 'u') {
             if (j + 6 > n)
                 return 0;
-            int v = 0;
-            for (size_t k = j + 2; k < j + 6; k++) {
-                int h = hex(s[k]);
-                if (h < 0)
-                    return 0;
-                v = v * 16 + h;
-            }
-            if (v == 0 || (v >= 0xd800 && v <= 0xdfff))
+            long v = sl_json_hex4(s + j + 2);
+            if (v <= 0 || (v >= 0xd800 && v <= 0xdfff))
                 return 0; /* NUL, surrogates: jansson's decoding decides */
             j += 6;
         } else if (strchr("\"\\/bfnrt", e) && e) {
@@ -187,7 +193,7 @@ static size_t number_end(const char *s, size_t i, size_t n)
     return (real ? real_refused(s + i, end - i, exponent) : integer_refused(s + i, end - i)) ? 0 : end;
 }
 
-static size_t literal_end(const char *s, size_t i, size_t n, const char *word)
+size_t sl_json_literal_end(const char *s, size_t i, size_t n, const char *word)
 {
     size_t k = strlen(word);
     return n - i >= k && !memcmp(s + i, word, k) ? i + k : 0;
@@ -203,11 +209,11 @@ static size_t value_end(const char *s, size_t i, size_t n, int depth)
     case '"':
         return sl_json_string_end(s, i, n, true, &esc);
     case 't':
-        return literal_end(s, i, n, "true");
+        return sl_json_literal_end(s, i, n, "true");
     case 'f':
-        return literal_end(s, i, n, "false");
+        return sl_json_literal_end(s, i, n, "false");
     case 'n':
-        return literal_end(s, i, n, "null");
+        return sl_json_literal_end(s, i, n, "null");
     case '{':
     case '[': {
         bool object = s[i] == '{';

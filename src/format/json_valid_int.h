@@ -17,6 +17,12 @@ bool sl_json_number_refused(const char *s, size_t n);
  * has a fraction or an exponent, *@exponent for the latter. */
 size_t sl_json_number_end(const char *s, size_t i, size_t n, bool *real, bool *exponent);
 
+/* sl_json_literal_end() - past @word (true, false, null) at @s[@i], or 0. */
+size_t sl_json_literal_end(const char *s, size_t i, size_t n, const char *word);
+
+/* sl_json_hex4() - the value of the four hex digits at @p, or -1. */
+long sl_json_hex4(const char *p);
+
 /**
  * sl_json_valid_skip() - past the JSON value that starts at @s[@i] (after
  * whitespace), checked as jansson reads it.
