@@ -90,6 +90,31 @@ static bool varint(cursor *c, uint64_t *out)
     return false;
 }
 
+/* A field's key and a length prefix are shorter in libprotobuf (3.21,
+ * parse_context.h ReadTag and ReadSize): a key takes at most 5 bytes, its
+ * last below 16; a length at most 5 bytes, its last below 8, and no more
+ * than INT_MAX less the parser's 16 bytes of slop.  Longer spellings of
+ * the same number are refused there, so they are here too. */
+static bool varint_at_most5(cursor *c, unsigned last_below, uint64_t *out)
+{
+    const unsigned char *p = c->p;
+    if (!varint(c, out))
+        return false;
+    ptrdiff_t n = c->p - p;
+    return n < 5 || (n == 5 && p[4] < last_below);
+}
+
+static bool tag(cursor *c, uint64_t *out)
+{
+    return varint_at_most5(c, 16, out);
+}
+
+static bool size(cursor *c, uint64_t *out)
+{
+    return varint_at_most5(c, 8, out) && *out <= (uint64_t)INT32_MAX - 16 &&
+           *out <= (uint64_t)(c->end - c->p);
+}
+
 static bool fixed(cursor *c, int n, uint64_t *out)
 {
     if (c->end - c->p < n)
@@ -132,7 +157,7 @@ static bool put_timestamp(pb_cells *pc, sl_rowbuilder *b, uint32_t i, const sl_c
     bool had[3] = {false, false, false};
     while (c.p < c.end) {
         uint64_t key, v;
-        if (!varint(&c, &key) || (key >> 3 != 1 && key >> 3 != 2) || (key & 7) != 0 || had[key >> 3] ||
+        if (!tag(&c, &key) || (key >> 3 != 1 && key >> 3 != 2) || (key & 7) != 0 || had[key >> 3] ||
             !varint(&c, &v))
             return false;
         had[key >> 3] = true;
@@ -213,7 +238,7 @@ static bool put(pb_cells *pc, const plan *p, const pfield *pf, cursor *c, sl_row
             return false;
         return sl_cell_put_integer(b, i, col, epoch, (int64_t)v);
     case T_STRING: case T_BYTES: case T_MESSAGE: {
-        if (!varint(c, &v) || v > (uint64_t)(c->end - c->p))
+        if (!size(c, &v))
             return false;
         const unsigned char *s = c->p;
         size_t n = (size_t)v;
@@ -387,7 +412,7 @@ static int cells_map(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder
     cursor c = {v + 6, v + rec->value_len};
     while (c.p < c.end) {
         uint64_t key;
-        if (!varint(&c, &key))
+        if (!tag(&c, &key))
             return 0;
         uint64_t number = key >> 3;
         if (number >= MAX_NUMBER || !p->by_number[number])
