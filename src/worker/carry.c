@@ -73,6 +73,21 @@ static void kept_drop(sl_worker *w, size_t i)
     w->nkept--;
 }
 
+/* The key cells of @key as "col=value, ..." for a log line. */
+static void key_text(const sl_table *t, const sl_row *key, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < t->nkey && n < len; k++) {
+        size_t col = t->key[k];
+        const char *v = sl_row_cell(key, col);
+        int m = snprintf(buf + n, len - n, "%s%s=%s", k ? ", " : "", t->cols[col].name, v ? v : "NULL");
+        if (m < 0)
+            break;
+        n += (size_t)m;
+    }
+}
+
 void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
 {
     const sl_table *t = b->table;
@@ -96,6 +111,12 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
         }
         w->kept[w->nkept++] = (sl_kept_row){.table = sl_xstrdup(t->qname), .row = st->old};
         w->kept_bytes += st->old->size;
+        if (sl_log_enabled(SL_LOG_DEBUG)) {
+            char key[256];
+            key_text(t, st->old, key, sizeof(key));
+            log_debug(w->ctx, "%s: the old row of (%s) kept for its key change's create (%zu kept)", t->qname, key,
+                      w->nkept);
+        }
         st->old = NULL;
     }
 }
@@ -107,6 +128,13 @@ void sl_worker_carry_settle(sl_worker *w, sl_batch *b)
         if (c->state != SL_CARRY_PENDING)
             continue;
         long at = kept_find(w, b->table, c->old_key);
+        if (sl_log_enabled(SL_LOG_DEBUG)) {
+            char key[256];
+            key_text(b->table, c->old_key, key, sizeof(key));
+            log_debug(w->ctx, "%s: key change from (%s) at %s[%d]@%lld: %s", b->table->qname, key,
+                      b->rows[c->row] ? b->rows[c->row]->topic : "?", (int)c->partition, (long long)c->offset,
+                      at < 0 ? "no kept old row, the write reads the stored one" : "filled from the kept old row");
+        }
         if (at < 0)
             continue;
         sl_batch_fill_carry(b, c, w->kept[at].row); /* let go once the batch commits: a write given up reads it again */
@@ -215,21 +243,6 @@ int sl_worker_carry_prepare(sl_worker *w, sl_tentry *te, const sl_change *c, con
     out->fill = fill;
     out->nfill = nfill;
     return 0;
-}
-
-/* The old key of @c as "col=value, ..." for a log line. */
-static void key_text(const sl_table *t, const sl_row *key, char *buf, size_t len)
-{
-    size_t n = 0;
-    buf[0] = '\0';
-    for (size_t k = 0; k < t->nkey && n < len; k++) {
-        size_t col = t->key[k];
-        const char *v = sl_row_cell(key, col);
-        int m = snprintf(buf + n, len - n, "%s%s=%s", k ? ", " : "", t->cols[col].name, v ? v : "NULL");
-        if (m < 0)
-            break;
-        n += (size_t)m;
-    }
 }
 
 void sl_worker_count_unavailable(sl_worker *w, const sl_batch *b)

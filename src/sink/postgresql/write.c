@@ -150,6 +150,8 @@ static int fill_carries(sl_sink *s, sl_batch *b, sl_error *err)
             break;
         }
         if (PQntuples(res) == 0) {
+            log_debug(s->ctx, "%s: the key change at %s[%d]@%lld finds no stored old row", t->qname, r->topic,
+                      (int)r->partition, (long long)r->offset);
             c->state = SL_CARRY_GONE;
             PQclear(res);
             continue;
@@ -232,6 +234,8 @@ static int read_stashes(sl_sink *s, sl_batch *b, sl_error *err)
             }
             st->old = sl_rowbuilder_finish(&rb, SL_OP_UPSERT, d->topic, d->partition, d->offset, NULL, 0, NULL, 0);
         }
+        log_debug(s->ctx, "%s: the delete of a key change at %s[%d]@%lld: %s", t->qname, d->topic, (int)d->partition,
+                  (long long)d->offset, st->old ? "its old row read, to keep" : "no stored old row");
         PQclear(res);
     }
     sl_rowbuilder_free(&rb);
