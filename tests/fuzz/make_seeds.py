@@ -10,22 +10,12 @@ import hashlib
 import json
 import os
 import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from avrobin import zigzag  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def zigzag(n):
-    u = (n << 1) ^ (n >> 63)
-    u &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = u & 0x7F
-        u >>= 7
-        if u:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 class Encoder:

@@ -18,13 +18,18 @@ Routes (see soak.py for their configuration):
 """
 
 import json
+import os
 import random
 import struct
+import sys
 import threading
 import time
 import urllib.request
 
 from confluent_kafka import Producer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from avrobin import string as avro_str, zigzag as zz  # noqa: E402
 
 PARTITIONS = 4
 KEYS = 200              # keys per keyed route
@@ -65,24 +70,6 @@ def row(route, key, seq, level):
 
 # ---- Avro (Confluent wire format), written by hand: the soak needs only
 # records of longs, strings and [null, string] unions.
-
-def zz(n):
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def avro_str(s):
-    b = s.encode()
-    return zz(len(b)) + b
-
 
 def account_schema(level):
     fields = [{"name": "id", "type": "long"}, {"name": "seq", "type": "long"},

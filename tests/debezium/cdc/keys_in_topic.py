@@ -20,22 +20,13 @@ int and long as zig-zag varints, string as a long length and UTF-8).
 Key columns of other types are reported as unknown (-1).
 """
 import json
+import os
 import sys
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-
-def zigzag(n):
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+from avrobin import string as avro_string, zigzag  # noqa: E402
 
 
 def avro_key(cols, values):
@@ -44,8 +35,7 @@ def avro_key(cols, values):
         if typ in ("integer", "bigint", "smallint"):
             out += zigzag(int(v))
         elif typ in ("text", "character varying"):
-            s = str(v).encode()
-            out += zigzag(len(s)) + s
+            out += avro_string(str(v))
         else:
             return None
     return out
