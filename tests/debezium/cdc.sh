@@ -43,7 +43,7 @@
 # differ from the source at the end (docs/cdc.md).
 # SLUICE_CDC_KEEP=1 keeps the work directory and leaves PostgreSQL and
 # Connect running.  SLUICE_CDC_LOG_LEVEL sets sluice's log_level (default
-# info; debug follows each batch and key change).
+# debug: each batch and key change, printed on a failure).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -95,7 +95,14 @@ fail() {
     failed=1
     local f
     for f in "$work"/sluice*.log; do
-        [ -e "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
+        [ -e "$f" ] || continue
+        echo "--- $f (tail, without debug lines)" >&2
+        grep -v ' DEBUG ' "$f" | tail -n 30 >&2
+        # what became of each key change's old row (debug lines, carry.c)
+        if grep -q 'key change' "$f"; then
+            echo "--- $f (key changes)" >&2
+            grep -E 'key change|old row' "$f" | tail -n 40 | cut -c1-300 >&2
+        fi
     done
     if [ -e "$work/connect/connect.log" ]; then
         echo "--- $work/connect/connect.log (errors)" >&2
@@ -206,7 +213,7 @@ batch:
   max_rows: 2000
   linger_ms: 50
 workers: 2
-log_level: ${SLUICE_CDC_LOG_LEVEL:-info}
+log_level: ${SLUICE_CDC_LOG_LEVEL:-debug}
 admin:
   listen: 127.0.0.1:$admin_port
 EOF
