@@ -683,15 +683,17 @@ END_TEST
 
 /* ---- the source block's names, for a `${source.table}` route ---- */
 
-/* What sl_dbz_source_names() finds in @payload, each value as "db|schema|table"
- * ("-" for none), or "decline". */
+/* The names sl_dbz_envelope_scan() finds in @payload, each value as
+ * "db|schema|table" ("-" for none), or "decline" (the scan declines, or a
+ * name holds an escape). */
 static void names_of(const char *payload, char *out, size_t cap)
 {
-    sl_cells_names n;
-    if (!sl_dbz_source_names(payload, strlen(payload), &n)) {
+    sl_dbz_envelope e;
+    if (!sl_dbz_envelope_scan(payload, strlen(payload), &e) || !e.names_ok) {
         snprintf(out, cap, "decline");
         return;
     }
+    sl_cells_names n = e.names;
     snprintf(out, cap, "%.*s|%.*s|%.*s", n.v[0] ? (int)n.n[0] : 1, n.v[0] ? n.v[0] : "-",
              n.v[1] ? (int)n.n[1] : 1, n.v[1] ? n.v[1] : "-", n.v[2] ? (int)n.n[2] : 1, n.v[2] ? n.v[2] : "-");
     /* what it found is what jansson decodes (the general path's meta) */

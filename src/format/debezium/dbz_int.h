@@ -171,12 +171,4 @@ typedef struct sl_dbz_envelope {
  */
 int sl_dbz_envelope_scan(const char *s, size_t n, sl_dbz_envelope *e);
 
-/**
- * sl_dbz_source_names() - the string values of source.db, source.schema
- * and source.table in the text of an event's payload (an object), found
- * by sl_dbz_envelope_scan(); members absent or not strings are NULL.
- * Return: 1, or 0 when the scan declines or a value holds an escape.
- */
-int sl_dbz_source_names(const char *payload, size_t len, sl_cells_names *out);
-
 #endif

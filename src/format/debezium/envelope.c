@@ -157,14 +157,3 @@ int sl_dbz_envelope_scan(const char *s, size_t n, sl_dbz_envelope *e)
         return i < n && s[i] == '}' && sl_json_ws(s, i + 1, n) == n;
     }
 }
-
-int sl_dbz_source_names(const char *payload, size_t len, sl_cells_names *out)
-{
-    sl_dbz_envelope e;
-    if (!sl_dbz_envelope_scan(payload, len, &e) || !e.names_ok) {
-        memset(out, 0, sizeof(*out));
-        return 0;
-    }
-    *out = e.names;
-    return 1;
-}
