@@ -40,6 +40,9 @@
 /* An old row kept for its key change's create (sl_worker_carry_keep()). */
 typedef struct sl_kept_row {
     char *table;   /* qualified name */
+    char *topic;   /* the partition of the delete it was read for (the row's
+                      topic points here: a part's name goes with its revoke) */
+    int32_t partition;
     sl_row *row;   /* every column of the table when it was read; owned */
 } sl_kept_row;
 
@@ -68,6 +71,7 @@ static void kept_drop(sl_worker *w, size_t i)
 {
     w->kept_bytes -= w->kept[i].row->size;
     free(w->kept[i].table);
+    free(w->kept[i].topic);
     free(w->kept[i].row);
     memmove(&w->kept[i], &w->kept[i + 1], (w->nkept - i - 1) * sizeof(*w->kept));
     w->nkept--;
@@ -109,7 +113,10 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
             w->kept_cap = w->kept_cap ? w->kept_cap * 2 : 16;
             w->kept = sl_xrealloc(w->kept, w->kept_cap * sizeof(*w->kept));
         }
-        w->kept[w->nkept++] = (sl_kept_row){.table = sl_xstrdup(t->qname), .row = st->old};
+        char *topic = sl_xstrdup(st->old->topic ? st->old->topic : "");
+        st->old->topic = topic;
+        w->kept[w->nkept++] =
+            (sl_kept_row){.table = sl_xstrdup(t->qname), .topic = topic, .partition = st->old->partition, .row = st->old};
         w->kept_bytes += st->old->size;
         if (sl_log_enabled(SL_LOG_DEBUG)) {
             char key[256];
@@ -145,6 +152,43 @@ void sl_worker_carry_forget(sl_worker *w)
 {
     while (w->nkept)
         kept_drop(w, w->nkept - 1);
+    w->kept_held = false;
+}
+
+static bool listed(const rd_kafka_topic_partition_list_t *l, const sl_kept_row *k)
+{
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].partition == k->partition && !strcmp(l->elems[i].topic, k->topic))
+            return true;
+    return false;
+}
+
+/* Drop the kept rows read for a partition in (@in true) or out of @l. */
+static void drop_listed(sl_worker *w, const rd_kafka_topic_partition_list_t *l, bool in)
+{
+    for (size_t i = w->nkept; i-- > 0;)
+        if (listed(l, &w->kept[i]) == in)
+            kept_drop(w, i);
+}
+
+void sl_worker_carry_revoke(sl_worker *w, const rd_kafka_topic_partition_list_t *l, bool eager)
+{
+    if (eager)
+        w->kept_held = w->nkept > 0; /* until the assignment that follows */
+    else
+        drop_listed(w, l, true);
+}
+
+void sl_worker_carry_assign(sl_worker *w, const rd_kafka_topic_partition_list_t *l)
+{
+    if (!w->kept_held)
+        return;
+    w->kept_held = false;
+    size_t before = w->nkept;
+    drop_listed(w, l, false);
+    if (before)
+        log_debug(w->ctx, "%zu of %zu kept old rows of key changes stay: their partitions came back", w->nkept,
+                  before);
 }
 
 void sl_worker_carry_free(sl_worker *w)

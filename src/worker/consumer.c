@@ -417,7 +417,10 @@ static void on_revoke(sl_worker *w, rd_kafka_topic_partition_list_t *l, bool los
         sl_worker_end_writes(w);
     }
     w->revoking = false;
-    sl_worker_carry_forget(w);
+    if (lost || w->failed)
+        sl_worker_carry_forget(w);
+    else
+        sl_worker_carry_revoke(w, l, !w->cooperative);
     for (int i = 0; i < l->cnt; i++) {
         log_info(w->ctx, "revoked %s[%d]", l->elems[i].topic, l->elems[i].partition);
         sl_metrics_lag_forget(w->rt->metrics, w->group, l->elems[i].topic, l->elems[i].partition);
@@ -440,6 +443,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         /* eager: the list is the whole assignment; cooperative: what is added */
         w->assigned_n = w->cooperative ? w->assigned_n + l->cnt : l->cnt;
         sl_series_add(assigned, w->assigned_n - before);
+        sl_worker_carry_assign(w, l);
         on_assign(w, l);
         if (w->cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, l);

@@ -192,6 +192,7 @@ struct sl_worker {
     int64_t awaited_ms;       /* when the first of them was taken */
     struct sl_kept_row *kept; /* old rows of key changes whose create is still to come (carry.c) */
     size_t nkept, kept_cap, kept_bytes;
+    bool kept_held;           /* revoked (eager): kept until the next assignment says which stay */
 };
 
 /* direct.c: the table entry of a record on the direct path, and why a
@@ -267,11 +268,20 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b);
  * pending are filled from the old rows kept for them. */
 void sl_worker_carry_settle(sl_worker *w, sl_batch *b);
 void sl_worker_carry_free(sl_worker *w);
-/* sl_worker_carry_forget() - drop every kept old row (at a revoke: while a
- * partition is elsewhere, its keys may change again under another owner,
- * and a row kept from before would fill a later create with a stale value;
- * without it the create's value is counted as unavailable, never wrong). */
+/* sl_worker_carry_forget() - drop every kept old row (partitions lost, the
+ * worker failed or leaves: without it the create's value is counted as
+ * unavailable, never wrong). */
 void sl_worker_carry_forget(sl_worker *w);
+/* sl_worker_carry_revoke(), sl_worker_carry_assign() - a kept row is let go
+ * when the partition of the delete it was read for goes: once elsewhere,
+ * its keys may change again under another owner, and a row kept from
+ * before would fill a later create with a stale value.  A cooperative
+ * revoke drops the rows of the partitions in @l.  An eager one revokes
+ * every partition: the rows are held until the assignment that follows,
+ * which keeps those whose partitions come back (no other consumer can have
+ * read them between the two: an assignment elsewhere would come first). */
+void sl_worker_carry_revoke(sl_worker *w, const rd_kafka_topic_partition_list_t *l, bool eager);
+void sl_worker_carry_assign(sl_worker *w, const rd_kafka_topic_partition_list_t *l);
 /* sl_worker_count_unavailable() - a committed batch's carries whose old
  * row was gone: counted and logged (the worker's thread). */
 void sl_worker_count_unavailable(sl_worker *w, const sl_batch *b);

@@ -13,6 +13,8 @@
  *   - the old row updated and re-keyed in quick succession: the newest value;
  *   - one partition, the delete written by a batch before the create (a
  *     batch boundary between them): the value read before the delete;
+ *   - the same with a rebalance between them that gives the partition back
+ *     to the same worker: the value read before the delete;
  *   - a plain update with the placeholder keeps the stored value;
  *   - a route's own `unavailable_value`;
  *   - on_error: skip, the key change's create and a refused update of the
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scenario.h"
 #include "sluice/strbuf.h"
@@ -125,7 +128,9 @@ START_TEST(key_changes_carry_unchanged_values)
     group = ts_unique_name("dbz_keychange");
     admin_port = ts_free_port();
     char *dir = ts_tempdir("dbz_keychange");
-    char *kafka = sc_kafka_yaml(group);
+    /* metadata every half second: the topic that the pattern route below
+     * matches, created later, makes a rebalance soon after */
+    char *kafka = ts_kafka_yaml(group, "  topic.metadata.refresh.interval.ms: \"500\"\n");
     char *config = ts_write_file(dir, "sluice.yaml",
                                  "%s"
                                  "admin:\n  listen: 127.0.0.1:%d\n"
@@ -136,8 +141,9 @@ START_TEST(key_changes_carry_unchanged_values)
                                  "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs2\n    format: debezium\n"
                                  "    unavailable_value: \"@@unchanged@@\"\n"
                                  "  - topics: [\"%s\"]\n    target: pg\n    table: %s.docs3\n    format: debezium\n"
-                                 "    on_error: skip\n",
-                                 kafka, admin_port, topic, schema, topic2, schema, topic3, schema);
+                                 "    on_error: skip\n"
+                                 "  - topic_pattern: \"^%s_rb\"\n    target: pg\n    table: %s.docs2\n    format: debezium\n",
+                                 kafka, admin_port, topic, schema, topic2, schema, topic3, schema, topic, schema);
     free(kafka);
     logpath = ts_write_file(dir, "sluice.log", "%s", "");
 
@@ -248,6 +254,29 @@ START_TEST(key_changes_carry_unchanged_values)
     settle();
     snprintf(want, sizeof(want), "5:t5 v2:%s;101:t1:%s;102:t2:%s;103:t3:NULL;104:t4:%s;106:t6:%s", m[4], m[0], m[1],
              m[5], m[5]);
+    expect_rows(c, want);
+    ck_assert_msg(unavailable_metric() == 1, "still one value unavailable: %g", unavailable_metric());
+
+    /* one partition, an eager rebalance between the delete and the create
+     * (a new topic the pattern route matches: the default assignors revoke
+     * every partition), the partition coming back to this worker: 5 -> 105
+     * gets the body kept from before the delete */
+    event(topic, 0, 5, "d", NULL, 105);
+    settle();
+    snprintf(q, sizeof(q), "SELECT count(*)::text FROM %s.docs WHERE id = 5", schema);
+    expect(c, "0", q);
+    double rebalances = ts_scrape(admin_port, "sluice_rebalances_total");
+    char rb_topic[256];
+    snprintf(rb_topic, sizeof(rb_topic), "%s_rb", topic);
+    ts_kafka_create_topic(rb_topic, 1);
+    for (int i = 0; ts_scrape(admin_port, "sluice_rebalances_total") < rebalances + 2; i++) {
+        ck_assert_msg(i < 600, "no rebalance after the topic %s came: %s", rb_topic, sc_log_tail(logpath, 3000));
+        usleep(100 * 1000);
+    }
+    event(topic, 0, 105, "c", "\"title\":\"t5 v3\",\"body\":\"" PH "\",\"n\":2", 5);
+    settle();
+    snprintf(want, sizeof(want), "101:t1:%s;102:t2:%s;103:t3:NULL;104:t4:%s;105:t5 v3:%s;106:t6:%s", m[0], m[1],
+             m[5], m[4], m[5]);
     expect_rows(c, want);
     ck_assert_msg(unavailable_metric() == 1, "still one value unavailable: %g", unavailable_metric());
 
