@@ -43,6 +43,8 @@ typedef struct sl_kept_row {
     char *topic;   /* the partition of the delete it was read for (the row's
                       topic points here: a part's name goes with its revoke) */
     int32_t partition;
+    int64_t db;    /* held over an eager revoke: the partition's offset stored
+                      in the database then, which it must resume at */
     sl_row *row;   /* every column of the table when it was read; owned */
 } sl_kept_row;
 
@@ -155,28 +157,28 @@ void sl_worker_carry_forget(sl_worker *w)
     w->kept_held = false;
 }
 
-static bool listed(const rd_kafka_topic_partition_list_t *l, const sl_kept_row *k)
+/* The entry of @k's partition in @l, or NULL. */
+static const rd_kafka_topic_partition_t *listed(const rd_kafka_topic_partition_list_t *l, const sl_kept_row *k)
 {
     for (int i = 0; i < l->cnt; i++)
         if (l->elems[i].partition == k->partition && !strcmp(l->elems[i].topic, k->topic))
-            return true;
-    return false;
-}
-
-/* Drop the kept rows read for a partition in (@in true) or out of @l. */
-static void drop_listed(sl_worker *w, const rd_kafka_topic_partition_list_t *l, bool in)
-{
-    for (size_t i = w->nkept; i-- > 0;)
-        if (listed(l, &w->kept[i]) == in)
-            kept_drop(w, i);
+            return &l->elems[i];
+    return NULL;
 }
 
 void sl_worker_carry_revoke(sl_worker *w, const rd_kafka_topic_partition_list_t *l, bool eager)
 {
-    if (eager)
-        w->kept_held = w->nkept > 0; /* until the assignment that follows */
-    else
-        drop_listed(w, l, true);
+    for (size_t i = w->nkept; i-- > 0;) {
+        sl_kept_row *k = &w->kept[i];
+        if (!eager) {
+            if (listed(l, k))
+                kept_drop(w, i);
+            continue;
+        }
+        const sl_part *p = sl_parts_find(&w->parts, k->topic, k->partition);
+        k->db = p && !p->unknown ? p->db : -1;
+    }
+    w->kept_held = eager && w->nkept > 0; /* until the assignment that follows */
 }
 
 void sl_worker_carry_assign(sl_worker *w, const rd_kafka_topic_partition_list_t *l)
@@ -185,10 +187,13 @@ void sl_worker_carry_assign(sl_worker *w, const rd_kafka_topic_partition_list_t 
         return;
     w->kept_held = false;
     size_t before = w->nkept;
-    drop_listed(w, l, false);
-    if (before)
-        log_debug(w->ctx, "%zu of %zu kept old rows of key changes stay: their partitions came back", w->nkept,
-                  before);
+    for (size_t i = w->nkept; i-- > 0;) {
+        const rd_kafka_topic_partition_t *tp = listed(l, &w->kept[i]);
+        if (!tp || w->kept[i].db < 0 || tp->offset != w->kept[i].db)
+            kept_drop(w, i);
+    }
+    log_debug(w->ctx, "%zu of %zu kept old rows of key changes stay: their partitions came back where they were",
+              w->nkept, before);
 }
 
 void sl_worker_carry_free(sl_worker *w)

@@ -443,8 +443,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         /* eager: the list is the whole assignment; cooperative: what is added */
         w->assigned_n = w->cooperative ? w->assigned_n + l->cnt : l->cnt;
         sl_series_add(assigned, w->assigned_n - before);
-        sl_worker_carry_assign(w, l);
         on_assign(w, l);
+        sl_worker_carry_assign(w, l);
         if (w->cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, l);
             if (e) {

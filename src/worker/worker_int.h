@@ -277,9 +277,10 @@ void sl_worker_carry_forget(sl_worker *w);
  * its keys may change again under another owner, and a row kept from
  * before would fill a later create with a stale value.  A cooperative
  * revoke drops the rows of the partitions in @l.  An eager one revokes
- * every partition: the rows are held until the assignment that follows,
- * which keeps those whose partitions come back (no other consumer can have
- * read them between the two: an assignment elsewhere would come first). */
+ * every partition: the rows are held until the assignment that follows
+ * (called once on_assign() has read the stored offsets into @l), which
+ * keeps those whose partitions come back at the offset the database held
+ * at the revoke: nothing of them was written by another consumer between. */
 void sl_worker_carry_revoke(sl_worker *w, const rd_kafka_topic_partition_list_t *l, bool eager);
 void sl_worker_carry_assign(sl_worker *w, const rd_kafka_topic_partition_list_t *l);
 /* sl_worker_count_unavailable() - a committed batch's carries whose old
