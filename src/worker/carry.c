@@ -39,6 +39,7 @@
 
 /* An old row kept for its key change's create (sl_worker_carry_keep()). */
 typedef struct sl_kept_row {
+    char *target;  /* the target's name: tables of one name in two targets are two tables */
     char *table;   /* qualified name */
     char *topic;   /* the partition of the delete it was read for (the row's
                       topic points here: a part's name goes with its revoke) */
@@ -58,12 +59,14 @@ static bool same_key(const sl_table *t, const sl_row *x, const sl_row *y)
     return true;
 }
 
-/* The kept row of @t's @key, or -1. */
-static long kept_find(const sl_worker *w, const sl_table *t, const sl_row *key)
+/* The kept row of @b's table's @key (in @b's target), or -1. */
+static long kept_find(const sl_worker *w, const sl_batch *b, const sl_row *key)
 {
+    const sl_table *t = b->table;
     for (size_t i = w->nkept; i-- > 0;) {
         const sl_kept_row *k = &w->kept[i];
-        if (k->row->ncols == t->ncols && !strcmp(k->table, t->qname) && same_key(t, k->row, key))
+        if (k->row->ncols == t->ncols && !strcmp(k->table, t->qname) && !strcmp(k->target, b->route->target_name) &&
+            same_key(t, k->row, key))
             return (long)i;
     }
     return -1;
@@ -72,6 +75,7 @@ static long kept_find(const sl_worker *w, const sl_table *t, const sl_row *key)
 static void kept_drop(sl_worker *w, size_t i)
 {
     w->kept_bytes -= w->kept[i].row->size;
+    free(w->kept[i].target);
     free(w->kept[i].table);
     free(w->kept[i].topic);
     free(w->kept[i].row);
@@ -98,7 +102,7 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
 {
     const sl_table *t = b->table;
     for (size_t i = 0; w->nkept && i < b->ncarries; i++) {
-        long at = kept_find(w, t, b->carries[i].old_key);
+        long at = kept_find(w, b, b->carries[i].old_key);
         if (at >= 0)
             kept_drop(w, (size_t)at);
     }
@@ -106,7 +110,7 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
         sl_stash *st = &b->stashes[i];
         if (!st->old)
             continue;
-        long at = kept_find(w, t, st->old);
+        long at = kept_find(w, b, st->old);
         if (at >= 0)
             kept_drop(w, (size_t)at);
         while (w->nkept && (w->nkept >= SL_KEPT_ROWS || w->kept_bytes + st->old->size > (size_t)w->cfg->batch.max_bytes))
@@ -118,7 +122,8 @@ void sl_worker_carry_keep(sl_worker *w, sl_batch *b)
         char *topic = sl_xstrdup(st->old->topic ? st->old->topic : "");
         st->old->topic = topic;
         w->kept[w->nkept++] =
-            (sl_kept_row){.table = sl_xstrdup(t->qname), .topic = topic, .partition = st->old->partition, .row = st->old};
+            (sl_kept_row){.target = sl_xstrdup(b->route->target_name), .table = sl_xstrdup(t->qname), .topic = topic,
+                          .partition = st->old->partition, .row = st->old};
         w->kept_bytes += st->old->size;
         if (sl_log_enabled(SL_LOG_DEBUG)) {
             char key[256];
@@ -136,7 +141,7 @@ void sl_worker_carry_settle(sl_worker *w, sl_batch *b)
         sl_carry *c = &b->carries[i];
         if (c->state != SL_CARRY_PENDING)
             continue;
-        long at = kept_find(w, b->table, c->old_key);
+        long at = kept_find(w, b, c->old_key);
         if (sl_log_enabled(SL_LOG_DEBUG)) {
             char key[256];
             key_text(b->table, c->old_key, key, sizeof(key));

@@ -19,7 +19,9 @@
  *   - a route's own `unavailable_value`;
  *   - on_error: skip, the key change's create and a refused update of the
  *     new key in one batch: the create is applied with the carried value,
- *     the update skipped. */
+ *     the update skipped;
+ *   - two targets with one table name (two databases), one worker: each
+ *     create gets its own target's old row. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,8 +290,89 @@ START_TEST(key_changes_carry_unchanged_values)
 }
 END_TEST
 
+/* One worker writing two targets whose tables have one name (the same
+ * schema and table in two databases, as one feed per target database):
+ * each target's key changes carry its own old rows.  Target A's delete
+ * 7 -> 107 is written first and its old row kept; then target B's delete
+ * and create 7 -> 107 come in one batch, its body read from B's stored
+ * row; then A's create: its body is A's kept one, neither B's nor gone. */
+START_TEST(key_changes_in_two_targets_with_one_table_name)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *db2 = ts_unique_name("sluice_kc");
+    char sql[512];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db2);
+    ts_pg_exec(c, sql, NULL);
+    char *dsn2 = NULL;
+    ck_assert_int_ge(asprintf(&dsn2, "%s dbname=%s", ts_pg_dsn(), db2), 0);
+    PGconn *c2 = PQconnectdb(dsn2);
+    ck_assert_msg(PQstatus(c2) == CONNECTION_OK, "%s: %s", dsn2, PQerrorMessage(c2));
+    schema = ts_pg_fresh_schema(c, "dbz_kc2");
+    char body_a[8001], body_b[8001];
+    memset(body_a, 'a', 8000);
+    memset(body_b, 'b', 8000);
+    body_a[8000] = body_b[8000] = '\0';
+    PGconn *conns[2] = {c, c2};
+    const char *bodies[2] = {body_a, body_b};
+    for (int i = 0; i < 2; i++) {
+        snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS %s; CREATE TABLE %s.docs (id int PRIMARY KEY, title text, body text, n int)",
+                 schema, schema);
+        ts_pg_exec(conns[i], sql, NULL);
+        snprintf(sql, sizeof(sql), "INSERT INTO %s.docs VALUES (7, 't7', $1, 0)", schema);
+        ts_pg_exec(conns[i], sql, bodies[i], NULL);
+    }
+    char *ta = ts_unique_name("kc2_a"), *tb = ts_unique_name("kc2_b");
+    ts_kafka_create_topic(ta, 1);
+    ts_kafka_create_topic(tb, 1);
+    char *grp = ts_unique_name("dbz_kc2");
+    char *dir = ts_tempdir("dbz_kc2");
+    char *kafka = sc_kafka_yaml(grp);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "targets:\n  a:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "  b:\n    type: postgresql\n    dsn: \"%s\"\n"
+                                 "batch:\n  max_rows: 100\n  linger_ms: 20\n"
+                                 "routes:\n"
+                                 "  - topics: [\"%s\"]\n    target: a\n    table: %s.docs\n    format: debezium\n"
+                                 "  - topics: [\"%s\"]\n    target: b\n    table: %s.docs\n    format: debezium\n",
+                                 kafka, dsn2, ta, schema, tb, schema);
+    free(kafka);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    ts_daemon *d = ts_daemon_start(config, log);
+
+    event(ta, 0, 7, "d", NULL, 107);
+    ts_flush();
+    sc_wait_committed(grp, ta, 1, 120000, log);
+    event(tb, 0, 7, "d", NULL, 107);
+    event(tb, 0, 107, "c", "\"title\":\"t7\",\"body\":\"" PH "\",\"n\":1", 7);
+    ts_flush();
+    sc_wait_committed(grp, tb, 1, 120000, log);
+    event(ta, 0, 107, "c", "\"title\":\"t7\",\"body\":\"" PH "\",\"n\":1", 7);
+    ts_flush();
+    sc_wait_committed(grp, ta, 1, 120000, log);
+
+    snprintf(sql, sizeof(sql), "SELECT id || ':' || coalesce(md5(body), 'NULL') FROM %s.docs ORDER BY id", schema);
+    for (int i = 0; i < 2; i++) {
+        char *m = body_md5(c, bodies[i]);
+        char want[128];
+        snprintf(want, sizeof(want), "107:%s", m);
+        logpath = log;
+        expect(conns[i], want, sql);
+        free(m);
+    }
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    PQfinish(c2);
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db2);
+    ts_pg_exec(c, sql, NULL);
+    PQfinish(c);
+    free(dsn2);
+}
+END_TEST
+
 int main(void)
 {
-    const TTest *tests[] = {key_changes_carry_unchanged_values};
-    return sc_main("debezium key changes", tests, 1);
+    const TTest *tests[] = {key_changes_carry_unchanged_values, key_changes_in_two_targets_with_one_table_name};
+    return sc_main("debezium key changes", tests, 2);
 }
