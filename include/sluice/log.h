@@ -22,13 +22,13 @@ int sl_log_parse_level(const char *name);
 void sl_log_write(sl_loglevel lvl, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* True when @lvl is logged (also for a line whose arguments cost to build). */
+#define sl_log_enabled(lvl) ((lvl) <= atomic_load_explicit(&sl_log_level, memory_order_relaxed))
 #define sl_log(lvl, ctx, ...)                                                  \
     do {                                                                       \
-        if ((lvl) <= atomic_load_explicit(&sl_log_level, memory_order_relaxed)) \
+        if (sl_log_enabled(lvl))                                               \
             sl_log_write((lvl), (ctx), __VA_ARGS__);                           \
     } while (0)
-/* True when @lvl is logged: for a line whose arguments cost to build. */
-#define sl_log_enabled(lvl) ((lvl) <= atomic_load_explicit(&sl_log_level, memory_order_relaxed))
 #define log_error(ctx, ...) sl_log(SL_LOG_ERROR, ctx, __VA_ARGS__)
 #define log_warn(ctx, ...)  sl_log(SL_LOG_WARN, ctx, __VA_ARGS__)
 #define log_info(ctx, ...)  sl_log(SL_LOG_INFO, ctx, __VA_ARGS__)
