@@ -280,11 +280,13 @@ diff_sql() {
     [ "${4:-}" = rows ] &&
         q="'(SELECT ''missing: '' || a::text FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) a LIMIT 10) UNION ALL '
            '(SELECT ''extra: '' || b::text FROM (SELECT %s FROM %I.%I EXCEPT ALL SELECT %s FROM %I.%I) b LIMIT 10)'"
-    # keys: the number of extra rows, and the primary keys of the missing
-    # ones as a JSON list of tuples (upstream_lost)
+    # keys: the number of extra rows, the primary keys of the missing ones
+    # as a JSON list of tuples, and the key's columns as name:type,...
+    # (upstream_lost)
     [ "${4:-}" = keys ] &&
         q="'SELECT (SELECT count(*) FROM (SELECT %4\$s FROM %5\$I.%6\$I EXCEPT ALL SELECT %1\$s FROM %2\$I.%3\$I) b), '
-           '(SELECT json_agg(json_build_array(' || pk || ')) FROM (SELECT %1\$s FROM %2\$I.%3\$I EXCEPT ALL SELECT %4\$s FROM %5\$I.%6\$I) a)'"
+           '(SELECT json_agg(json_build_array(' || pk || ')) FROM (SELECT %1\$s FROM %2\$I.%3\$I EXCEPT ALL SELECT %4\$s FROM %5\$I.%6\$I) a), '
+           || quote_literal(pkcols)"
     psql_db "$3" -At <<EOF
 SELECT format($q,
               src, '$1', '$2', tgt, 'r_$1', '$2', tgt, 'r_$1', '$2', src, '$1', '$2')
@@ -292,7 +294,8 @@ FROM (SELECT string_agg(CASE WHEN t = 'json' THEN format('%I::jsonb', attname) E
              string_agg(CASE WHEN t = 'json' THEN format('%I::jsonb', attname) ELSE format('%I::%s', attname, t) END, ', ' ORDER BY attnum) AS tgt
       FROM (SELECT attname, attnum, format_type(atttypid, atttypmod) AS t FROM pg_attribute
             WHERE attrelid = '$1.$2'::regclass AND attnum > 0 AND NOT attisdropped) c) s,
-     (SELECT coalesce(string_agg(format('a.%I', a.attname), ', ' ORDER BY k.n), 'NULL') AS pk
+     (SELECT coalesce(string_agg(format('a.%I', a.attname), ', ' ORDER BY k.n), 'NULL') AS pk,
+             coalesce(string_agg(a.attname || ':' || format_type(a.atttypid, NULL), ',' ORDER BY k.n), '') AS pkcols
       FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
       WHERE i.indrelid = '$1.$2'::regclass AND i.indisprimary) p
@@ -306,17 +309,10 @@ EOF
 # when several events share one LSN, as a key change's delete and create
 # do: debezium/dbz#1554), which no sink can write.  Prints what it found.
 upstream_lost() {
-    local conv=$1 s=$2 t=$3 cols extra keys fmt=json counts
-    cols=$(psql_db "t_$conv" -At -c "
-        SELECT string_agg(a.attname || ':' || format_type(a.atttypid, NULL), ',' ORDER BY k.n)
-        FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = '$s.$t'::regclass AND i.indisprimary") || return 1
-    [ -n "$cols" ] || return 1
-    local q
+    local conv=$1 s=$2 t=$3 q extra keys cols fmt=json counts
     q=$(diff_sql "$s" "$t" "t_$conv" keys) || return 1
-    read -r extra keys <<<"$(psql_db "t_$conv" -At -F ' ' -c "$q")" || return 1
-    [ "$extra" = 0 ] && [ -n "$keys" ] || return 1
+    IFS='|' read -r extra keys cols <<<"$(psql_db "t_$conv" -At -F '|' -c "$q")" || return 1
+    [ "$extra" = 0 ] && [ -n "$keys" ] && [ -n "$cols" ] || return 1
     [ "$conv" = avro ] && fmt=avro
     counts=$(/usr/bin/python3 "$here/cdc/keys_in_topic.py" "$bootstrap" "$(prefix "$conv").$s.$t" "$fmt" "$cols" "$keys") ||
         return 1
