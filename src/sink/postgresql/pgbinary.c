@@ -1,11 +1,15 @@
 /* pgbinary.c - cells in PostgreSQL's binary COPY format (see pgbinary_int.h).
  *
- * PostgreSQL parses binary integers, doubles and timestamps with less work
- * than their text.  A cell is converted only when its text is in the plain
- * form whose value is certain: integers without sign or blanks beyond a
- * leading minus, decimals read by strtod() as float8in does, "t" and "f",
- * ISO timestamps with an explicit offset.  Anything else makes the caller
- * fall back to a text COPY, where PostgreSQL's input functions decide. */
+ * PostgreSQL parses binary integers, doubles, numerics and timestamps with
+ * less work than their text.  A cell is converted only when its text is in
+ * the plain form whose value is certain: integers without sign or blanks
+ * beyond a leading minus, decimals read by strtod() as float8in does,
+ * numerics as [-]digits[.digits] (their base-10000 digits, weight and
+ * display scale as numeric_in() finds them), "t" and "f", ISO timestamps
+ * with an explicit offset; text, json and jsonb go as their text (jsonb's
+ * after its format version, 1), which the server parses as it would in a
+ * text COPY.  Anything else makes the caller fall back to a text COPY,
+ * where PostgreSQL's input functions decide. */
 #include "pgbinary_int.h"
 
 #include <errno.h>
@@ -26,9 +30,22 @@ sl_pgbin_kind sl_pgbin_kind_of(const sl_column *c)
         {"double precision", SL_PGBIN_FLOAT8},
         {"boolean", SL_PGBIN_BOOL},
         {"timestamp with time zone", SL_PGBIN_TIMESTAMPTZ},
+        {"numeric", SL_PGBIN_NUMERIC},
+        {"json", SL_PGBIN_TEXT},
+        {"jsonb", SL_PGBIN_JSONB},
     };
     if (!c->type_name)
         return SL_PGBIN_NONE;
+    /* numeric(p) and numeric(p,s): numeric_recv() applies the column's
+     * typmod as numeric_in() does (an array of them has no binary form here) */
+    const char *t = c->type_name;
+    if (!strncmp(t, "numeric(", 8)) {
+        t += 8 + strspn(t + 8, "0123456789");
+        if (*t == ',')
+            t += 1 + strspn(t + 1, "0123456789");
+        if (!strcmp(t, ")"))
+            return SL_PGBIN_NUMERIC;
+    }
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (!strcmp(c->type_name, kinds[i].name))
             return kinds[i].kind;
@@ -219,6 +236,74 @@ bool sl_pgbin_parse_timestamptz(const char *s, size_t n, int64_t *us)
     return true;
 }
 
+/* The digits of a numeric's text, on either side of its point, beyond
+ * which the text goes to numeric_in() (numeric_recv() takes at most 3,000
+ * base-10000 digits; real decimals are far shorter). */
+#define NUMERIC_SIDE_DIGITS 1000
+
+/* numeric_send()'s form of "[-]digits[.digits]": base-10000 digits (the
+ * first one's weight being 10000^weight), sign, display scale (the digits
+ * after the point), without leading or trailing zero digits; zero is
+ * positive with weight 0 and no digits. */
+static bool numeric_cell(sl_strbuf *out, const char *s, size_t n)
+{
+    size_t i = 0;
+    bool neg = n > 0 && s[0] == '-';
+    i += neg;
+    while (i < n && s[i] == '0')
+        i++; /* leading zeros change nothing */
+    size_t int_at = i;
+    while (i < n && is_digit(s[i]))
+        i++;
+    size_t int_len = i - int_at, frac_at = i, frac_len = 0;
+    bool any = int_len > 0 || (int_at > neg);
+    if (i < n && s[i] == '.') {
+        frac_at = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        frac_len = i - frac_at;
+        any = any || frac_len > 0;
+    }
+    if (i != n || !any || int_len > NUMERIC_SIDE_DIGITS || frac_len > NUMERIC_SIDE_DIGITS)
+        return false;
+    uint16_t d[(NUMERIC_SIDE_DIGITS + 3) / 4 * 2 + 1];
+    size_t nd = 0;
+    size_t head = int_len % 4 ? int_len % 4 : 4; /* digits in the first integer group */
+    for (size_t at = 0; at < int_len; head = 4) {
+        unsigned v = 0;
+        for (size_t k = 0; k < head; k++)
+            v = v * 10 + (unsigned)(s[int_at + at + k] - '0');
+        d[nd++] = (uint16_t)v;
+        at += head;
+    }
+    int weight = (int)nd - 1;
+    for (size_t at = 0; at < frac_len; at += 4) {
+        unsigned v = 0;
+        for (size_t k = 0; k < 4; k++)
+            v = v * 10 + (unsigned)(at + k < frac_len ? s[frac_at + at + k] - '0' : 0);
+        d[nd++] = (uint16_t)v;
+    }
+    size_t first = 0;
+    while (first < nd && d[first] == 0) {
+        first++;
+        weight--;
+    }
+    while (nd > first && d[nd - 1] == 0)
+        nd--;
+    if (first == nd) {
+        weight = 0;
+        neg = false;
+    }
+    be(out, 8 + 2 * (nd - first), 4);
+    be(out, nd - first, 2);
+    be(out, (uint16_t)(int16_t)weight, 2);
+    be(out, neg ? 0x4000 : 0x0000, 2);
+    be(out, frac_len, 2);
+    for (size_t k = first; k < nd; k++)
+        be(out, d[k], 2);
+    return true;
+}
+
 bool sl_pgbin_cell(sl_strbuf *out, sl_pgbin_kind k, const char *s, size_t n)
 {
     int64_t i;
@@ -267,6 +352,15 @@ bool sl_pgbin_cell(sl_strbuf *out, sl_pgbin_kind k, const char *s, size_t n)
             return false;
         be(out, 8, 4);
         be(out, (uint64_t)i, 8);
+        return true;
+    case SL_PGBIN_NUMERIC:
+        return numeric_cell(out, s, n);
+    case SL_PGBIN_JSONB:
+        if (memchr(s, '\0', n))
+            return false;
+        be(out, (uint64_t)n + 1, 4);
+        sl_strbuf_putc(out, 1); /* jsonb_recv()'s format version */
+        sl_strbuf_append(out, s, n);
         return true;
     default:
         return false;

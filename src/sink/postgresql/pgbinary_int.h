@@ -20,10 +20,14 @@ typedef enum {
     SL_PGBIN_FLOAT8,
     SL_PGBIN_BOOL,
     SL_PGBIN_TIMESTAMPTZ,
+    SL_PGBIN_NUMERIC,
+    SL_PGBIN_JSONB,
 } sl_pgbin_kind;
 
 /* sl_pgbin_kind_of() - the binary form of column @c, from its declared type
- * (format_type's name: a domain, varchar(n) or numeric has none). */
+ * (format_type's name: a domain or varchar(n) has none; json's is its text,
+ * numeric(p,s)'s numeric's, whose input function applies the typmod as
+ * numeric_in() does). */
 sl_pgbin_kind sl_pgbin_kind_of(const sl_column *c);
 
 /* sl_pgbin_header() / sl_pgbin_trailer() - the COPY stream's start and end;
@@ -41,8 +45,9 @@ void sl_pgbin_bool(sl_strbuf *out, bool v);
 
 /* sl_pgbin_cell() - the field for the text @s (@n bytes, NUL-terminated) of
  * a column of kind @k.  False, writing nothing, when the text is not in the
- * plain form sluice converts (leading blanks, "+1", "true", "NaN", a
- * timestamp without its offset, a value out of range, ...): the caller then
+ * plain form sluice converts (leading blanks, "+1", "true", "NaN", "1e3"
+ * for a numeric, a timestamp without its offset, a value out of range, a
+ * NUL byte, ...): the caller then
  * sends the whole COPY as text and PostgreSQL judges the cell. */
 bool sl_pgbin_cell(sl_strbuf *out, sl_pgbin_kind k, const char *s, size_t n);
 
