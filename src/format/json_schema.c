@@ -267,8 +267,12 @@ static int wire(sl_registry *reg, const void *buf, size_t len, const char **body
     int id = -1; /* set by sl_wire_header(); initialised for the compiler */
     if (sl_wire_header(buf, len, 5, "JSON", &id, err))
         return -1;
-    if (!reg)
-        return sl_error_set(err, SL_ERR_FATAL, "JSON Schema needs a schema_registry section");
+    if (!reg) {
+        /* -1 spelt out: the compiler cannot see that sl_error_set() returns
+         * it, and would take the outputs for unset on a 0 */
+        sl_error_set(err, SL_ERR_FATAL, "JSON Schema needs a schema_registry section");
+        return -1;
+    }
     js_cached *c = schema_for(reg, id, err);
     if (!c)
         return -1;
