@@ -256,15 +256,14 @@ static bool numeric_cell(sl_strbuf *out, const char *s, size_t n)
     while (i < n && is_digit(s[i]))
         i++;
     size_t int_len = i - int_at, frac_at = i, frac_len = 0;
-    bool any = int_len > 0 || (int_at > neg);
+    bool any = i > (size_t)neg; /* a digit before the point, zeros included */
     if (i < n && s[i] == '.') {
         frac_at = ++i;
         while (i < n && is_digit(s[i]))
             i++;
         frac_len = i - frac_at;
-        any = any || frac_len > 0;
     }
-    if (i != n || !any || int_len > NUMERIC_SIDE_DIGITS || frac_len > NUMERIC_SIDE_DIGITS)
+    if (i != n || !(any || frac_len) || int_len > NUMERIC_SIDE_DIGITS || frac_len > NUMERIC_SIDE_DIGITS)
         return false;
     uint16_t d[(NUMERIC_SIDE_DIGITS + 3) / 4 * 2 + 1];
     size_t nd = 0;
@@ -304,17 +303,25 @@ static bool numeric_cell(sl_strbuf *out, const char *s, size_t n)
     return true;
 }
 
+/* A text's field: its bytes, after the format version (1) for jsonb. */
+static bool text_cell(sl_strbuf *out, const char *s, size_t n, bool jsonb)
+{
+    if (memchr(s, '\0', n))
+        return false;
+    be(out, (uint64_t)n + jsonb, 4);
+    if (jsonb)
+        sl_strbuf_putc(out, 1);
+    sl_strbuf_append(out, s, n);
+    return true;
+}
+
 bool sl_pgbin_cell(sl_strbuf *out, sl_pgbin_kind k, const char *s, size_t n)
 {
     int64_t i;
     double f;
     switch (k) {
     case SL_PGBIN_TEXT:
-        if (memchr(s, '\0', n))
-            return false;
-        be(out, (uint64_t)n, 4);
-        sl_strbuf_append(out, s, n);
-        return true;
+        return text_cell(out, s, n, false);
     case SL_PGBIN_INT2:
         if (!parse_int(s, n, &i) || i < INT16_MIN || i > INT16_MAX)
             return false;
@@ -356,12 +363,7 @@ bool sl_pgbin_cell(sl_strbuf *out, sl_pgbin_kind k, const char *s, size_t n)
     case SL_PGBIN_NUMERIC:
         return numeric_cell(out, s, n);
     case SL_PGBIN_JSONB:
-        if (memchr(s, '\0', n))
-            return false;
-        be(out, (uint64_t)n + 1, 4);
-        sl_strbuf_putc(out, 1); /* jsonb_recv()'s format version */
-        sl_strbuf_append(out, s, n);
-        return true;
+        return text_cell(out, s, n, true);
     default:
         return false;
     }

@@ -25,8 +25,8 @@ typedef enum {
 } sl_pgbin_kind;
 
 /* sl_pgbin_kind_of() - the binary form of column @c, from its declared type
- * (format_type's name: a domain or varchar(n) has none; json's is its text,
- * numeric(p,s)'s numeric's, whose input function applies the typmod as
+ * (format_type's name: a domain or varchar(n) has none; json goes as text,
+ * numeric(p,s) as numeric, whose binary input applies the typmod as
  * numeric_in() does). */
 sl_pgbin_kind sl_pgbin_kind_of(const sl_column *c);
 
