@@ -692,6 +692,84 @@ START_TEST(check_violations_under_dlq_are_isolated_by_bisection)
 }
 END_TEST
 
+#define NUM_N 600
+
+static bool bad_num(int64_t seq)
+{
+    return seq == 0 || seq == 299 || seq == 300 || seq == NUM_N - 1;
+}
+
+/* Decimals go to a numeric(4,2) column in a binary COPY (pgbinary.c): the
+ * server rounds each to the column's scale, half away from zero (12.345 is
+ * 12.35, -12.345 is -12.35), and a value beyond its precision fails the
+ * COPY with numeric field overflow, which bisection isolates: the bad
+ * records are dead letters with that error, every other row is stored
+ * once, rounded. */
+START_TEST(numeric_overflow_in_a_binary_copy_is_a_dead_letter)
+{
+    env e;
+    env_start(&e, "f_num");
+    ts_pg_exec(e.c, "CREATE TABLE nums (seq bigint NOT NULL, kp int, ko bigint, v numeric(4,2))", NULL);
+    char *topic = ts_unique_name("num");
+    ts_kafka_create_topic(topic, 1);
+    char *routes = route_yaml(topic, "nums", "    on_error: dlq\n    dlq_table: dead_letters\n");
+    char *cfg = config_with(&e, routes, NUM_N); /* one batch holds them all */
+    int nbad = 0;
+    for (int64_t seq = 0; seq < NUM_N; seq++) {
+        char key[32], value[128];
+        int b = (int)(seq % 100) - 50;
+        int kl = snprintf(key, sizeof(key), "k%" PRId64, seq);
+        int vl = bad_num(seq) ? snprintf(value, sizeof(value), "{\"seq\":%" PRId64 ",\"v\":123.456}", seq)
+                              : snprintf(value, sizeof(value), "{\"seq\":%" PRId64 ",\"v\":%s%d.345}", seq,
+                                         b < 0 ? "-" : "", abs(b));
+        nbad += bad_num(seq);
+        ts_produce(topic, 0, key, (size_t)kl, value, (size_t)vl);
+    }
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(cfg, e.log);
+    char q[512];
+    const char ps[] = "0";
+    int64_t deadline = ts_now_ms() + 60000, stored = -1;
+    do {
+        stored = ts_pg_int(e.c,
+                           "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND"
+                           " topic = $2 AND partition = $3::int",
+                           e.group, topic, ps, NULL);
+        if (stored == NUM_N)
+            break;
+        usleep(100 * 1000);
+    } while (ts_now_ms() < deadline);
+    ck_assert_msg(stored == NUM_N, "stored offset %" PRId64 "; log:\n%s", stored, fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.nums", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), NUM_N - nbad);
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM %s.nums WHERE seq <> ko OR v IS NULL OR v <> (seq %% 100 - 50) + "
+             "CASE WHEN seq %% 100 - 50 < 0 THEN -0.35 ELSE 0.35 END"
+             " OR seq IN (SELECT seq FROM %s.nums GROUP BY seq HAVING count(*) > 1)",
+             e.schema, e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 0);
+    snprintf(q, sizeof(q),
+             "SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters"
+             " WHERE topic = $1 AND partition = 0 AND error LIKE '%%numeric field overflow%%'"
+             "   AND convert_from(record_value, 'UTF8') = format('{\"seq\":%%s,\"v\":123.456}', kafka_offset)",
+             e.schema);
+    char *offs = ts_pg_text(e.c, q, topic, NULL);
+    char want[64];
+    snprintf(want, sizeof(want), "0,299,300,%d", NUM_N - 1);
+    ck_assert_msg(offs && !strcmp(offs, want), "dead letters at %s, expected %s; log:\n%s", offs ? offs : "none",
+                  want, fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), nbad);
+    free(offs);
+    ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
+    ts_daemon_free(d);
+    free(routes);
+    free(cfg);
+    free(topic);
+    env_stop(&e);
+}
+END_TEST
+
 /* The value of @key among @conn's connection options in effect, "" when unset. */
 static const char *conninfo(PQconninfoOption *o, const char *key)
 {
@@ -1067,9 +1145,10 @@ int main(void)
                             retry_after_bisection_writes_dead_letters_once, auto_create_allow_and_max,
                             check_violation_under_fail_stops_at_its_offset,
                             check_violations_under_dlq_are_isolated_by_bisection,
+                            numeric_overflow_in_a_binary_copy_is_a_dead_letter,
                             libpq_connections_have_keepalives_and_tcp_user_timeout,
                             refused_upsert_keeps_the_records_of_its_key_before_it,
                             delete_before_auto_create_is_ignored,
                             dead_letter_table_created_concurrently_is_no_bad_batch};
-    return fk_main("faults database errors", tests, 14, 120);
+    return fk_main("faults database errors", tests, 15, 120);
 }
