@@ -34,7 +34,8 @@
 #   tests/support/connect.sh wait DIR NAME     wait until NAME and its task run
 #   tests/support/connect.sh heal DIR          restart the tasks that failed resuming
 #                                      after a restart (below); exit 2 if a
-#                                      connector failed otherwise
+#                                      connector failed otherwise, 3 (the
+#                                      names on stdout) if one is stalled
 #   tests/support/connect.sh status DIR NAME   one line: NAME's state and its tasks'
 #                                      (with the start of a failed task's trace)
 #   tests/support/connect.sh delete DIR NAME   remove connector NAME
@@ -284,13 +285,18 @@ print(json.dumps(dict(kv.split("=", 1) for kv in sys.argv[1:]), indent=1))' "$@"
 # was committed past the task's stored offset, so a restart of the task
 # resumes the stream from there without a loss: that failure is answered
 # with one, as an operator would (at most 5 times per connector), and
-# logged; any other failure is fatal.
+# logged; any other failure is fatal.  The failure can repeat on the same
+# LSN however often the task restarts (the stored offset and the slot are
+# unchanged between restarts): after the fifth the connector is "stalled",
+# and heal names it, for the caller to judge without its events.
 RESUME_FAILURE='not present among LSNs seen in the location phase'
 
 # connector_state NAME - 0 running, 1 not yet, 2 failed (the trace on
-# stderr), 3 failed resuming (as above, the task restarted).
+# stderr), 3 failed resuming (as above, the task restarted), 4 failed
+# resuming again after 5 restarts: stalled (the trace on stderr once).
 connector_state() {
     local name=$1 status rc=1 n
+    [ ! -e "$DIR/stalled.$name" ] || return 4
     status=$(rest GET "/connectors/$name/status" 2>/dev/null || true)
     [ -n "$status" ] || return 1
     echo "$status" | python3 -c '
@@ -307,7 +313,9 @@ sys.exit(0 if ok else 1)' "$RESUME_FAILURE" 2>"$DIR/state.err" && rc=0 || rc=$?
         n=$(($(cat "$DIR/restarts.$name" 2>/dev/null || echo 0) + 1))
         if [ "$n" -gt 5 ]; then
             cat "$DIR/state.err" >&2
-            return 2
+            echo "connect: the task of $name failed to resume streaming after 5 restarts; it is stalled" >&2
+            : >"$DIR/stalled.$name"
+            return 4
         fi
         echo "$n" >"$DIR/restarts.$name"
         echo "connect: the task of $name failed to resume streaming (Debezium: \"$RESUME_FAILURE\"); restarting it ($n)" >&2
@@ -325,20 +333,28 @@ wait_running() {
         connector_state "$name" && rc=0 || rc=$?
         [ $rc = 0 ] && return 0
         [ $rc = 2 ] && die "connector $name failed (see $DIR/connect.log)"
+        [ $rc = 4 ] && return 4
         sleep 0.5
     done
     die "connector $name is not running after 120 s: $(rest GET "/connectors/$name/status" 2>&1 || true)"
 }
 
 # heal - every registered connector: a task that failed resuming is
-# restarted (above); exits 2 when one failed otherwise.
+# restarted (above); exits 2 when one failed otherwise, 3 when one is
+# stalled (its name on stdout, one per line).
 heal() {
-    local f rc
+    local f rc name stalled=0
     for f in "$DIR"/connectors/*.json; do
         [ -e "$f" ] || continue
-        connector_state "$(basename "$f" .json)" && rc=0 || rc=$?
+        name=$(basename "$f" .json)
+        connector_state "$name" && rc=0 || rc=$?
         [ $rc = 2 ] && exit 2
+        if [ $rc = 4 ]; then
+            echo "$name"
+            stalled=1
+        fi
     done
+    [ $stalled = 0 ] || exit 3
     return 0
 }
 
@@ -451,7 +467,8 @@ restart)
     for f in "$DIR"/connectors/*.json; do
         [ -e "$f" ] || continue
         n=$(basename "$f" .json)
-        wait_running "$n"
+        # a stalled connector is reported by heal, to the caller's judgement
+        wait_running "$n" || [ $? = 4 ]
     done
     ;;
 source) source_connector "$@" ;;
