@@ -119,6 +119,32 @@ static int64_t ts_pg_try_count(PGconn *c, const char *sql, const char *param)
     return n;
 }
 
+/* The next offset stored in sluice.offsets for @topic (its highest over the
+ * partitions) in @e's group: 0 while none is stored, -1 while the table
+ * does not exist. */
+static int64_t stored_offset(env *e, const char *topic)
+{
+    const char *params[] = {e->group, topic};
+    PGresult *r = PQexecParams(e->c,
+                               "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets"
+                               " WHERE group_id = $1 AND topic = $2",
+                               2, NULL, params, NULL, NULL, 0);
+    int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return n;
+}
+
+/* Wait until sluice has stored offset @n of @topic (rows and offsets are
+ * committed together: what the route wrote is then final), at most
+ * @timeout_ms and no longer than @d runs; the stored offset reached. */
+static int64_t wait_stored(env *e, ts_daemon *d, const char *topic, int64_t n, int timeout_ms)
+{
+    int64_t deadline = ts_now_ms() + timeout_ms, got;
+    while ((got = stored_offset(e, topic)) != n && ts_now_ms() < deadline && ts_daemon_running(d))
+        usleep(100 * 1000);
+    return got;
+}
+
 static bool rows_stored(void *arg)
 {
     stored_arg *a = arg;
@@ -240,15 +266,11 @@ START_TEST(index_row_too_large_is_a_dead_letter)
     }
     ts_flush();
     ts_daemon *d = ts_daemon_start(cfg, e.log);
+    int64_t stored = wait_stored(&e, d, topic, 200, 60000);
+    ck_assert_msg(stored == 200, "stored offset %" PRId64 "; log:\n%s", stored, fk_tail(d));
     char q[512];
-    snprintf(q, sizeof(q),
-             "SELECT (SELECT count(DISTINCT ko) FROM %s.events) * 1000 + coalesce((SELECT max(next_offset)"
-             " FROM sluice.offsets WHERE group_id = $1 AND topic = $2), 0)",
-             e.schema);
-    int64_t deadline = ts_now_ms() + 60000, got = 0;
-    while ((got = ts_pg_int(e.c, q, e.group, topic, NULL)) != 198 * 1000 + 200 && ts_now_ms() < deadline)
-        usleep(100 * 1000);
-    ck_assert_msg(got == 198 * 1000 + 200, "rows*1000 + stored offset = %" PRId64 "; log:\n%s", got, fk_tail(d));
+    snprintf(q, sizeof(q), "SELECT count(DISTINCT ko) * 1000 + count(*) FROM %s.events", e.schema);
+    ck_assert_int_eq(ts_pg_int(e.c, q, NULL), 198 * 1000 + 198);
     ck_assert_msg(ts_daemon_running(d), "sluice stopped; log:\n%s", fk_tail(d));
     snprintf(q, sizeof(q),
              "SELECT string_agg(kafka_offset::text, ',' ORDER BY kafka_offset) FROM %s.dead_letters"
@@ -415,14 +437,9 @@ START_TEST(retry_after_bisection_writes_dead_letters_once)
     for (int64_t s = 0; s < 300; s++)
         nbad += bad_scattered(s);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
-    char q[512];
-    snprintf(q, sizeof(q),
-             "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
-    int64_t deadline = ts_now_ms() + 60000;
-    while (ts_pg_int(e.c, q, e.group, topic, NULL) != 300 && ts_now_ms() < deadline)
-        usleep(100 * 1000);
-    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 300, "not everything was committed; log:\n%s",
+    ck_assert_msg(wait_stored(&e, d, topic, 300, 60000) == 300, "not everything was committed; log:\n%s",
                   fk_tail(d));
+    char q[512];
     ck_assert_msg(fk_log_count(d, "injected serialization failure") >= 1, "no retry was injected; log:\n%s",
                   fk_tail(d));
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters", e.schema);
@@ -496,13 +513,8 @@ START_TEST(auto_create_allow_and_max)
     ts_flush();
     json_decref(ev);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
+    ck_assert_msg(wait_stored(&e, d, topic, 5, 60000) == 5, "not everything was committed; log:\n%s", fk_tail(d));
     char q[512];
-    snprintf(q, sizeof(q), "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
-    int64_t deadline = ts_now_ms() + 60000;
-    while (ts_pg_try_count(e.c, "SELECT count(*) FROM sluice.offsets", NULL) >= 0 &&
-           ts_pg_int(e.c, q, e.group, topic, NULL) != 5 && ts_now_ms() < deadline && ts_daemon_running(d))
-        usleep(100 * 1000);
-    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 5, "not everything was committed; log:\n%s", fk_tail(d));
     snprintf(q, sizeof(q),
              "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = '%s'", e.schema);
     char *tabs = ts_pg_text(e.c, q, NULL);
@@ -613,19 +625,7 @@ START_TEST(check_violations_under_dlq_are_isolated_by_bisection)
         const char *table = i ? "to_topic" : "to_table", *topic = i ? t2 : t1;
         snprintf(q, sizeof(q),
                  "SELECT count(*) FROM %s.%s WHERE ko IS NOT NULL", e.schema, table);
-        int64_t deadline = ts_now_ms() + 60000;
-        int64_t rows = 0, stored = -1;
-        char ps[] = "0";
-        do {
-            rows = ts_pg_int(e.c, q, NULL);
-            stored = ts_pg_int(e.c,
-                               "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND"
-                               " topic = $2 AND partition = $3::int",
-                               e.group, topic, ps, NULL);
-            if (rows == DLQ_N - nbad && stored == DLQ_N)
-                break;
-            usleep(100 * 1000);
-        } while (ts_now_ms() < deadline);
+        int64_t stored = wait_stored(&e, d, topic, DLQ_N, 60000), rows = ts_pg_int(e.c, q, NULL);
         ck_assert_msg(rows == DLQ_N - nbad && stored == DLQ_N,
                       "%s: %" PRId64 " rows (expected %d), stored offset %" PRId64 "; log:\n%s", table, rows,
                       DLQ_N - nbad, stored, fk_tail(d));
@@ -727,19 +727,9 @@ START_TEST(numeric_overflow_in_a_binary_copy_is_a_dead_letter)
     }
     ts_flush();
     ts_daemon *d = ts_daemon_start(cfg, e.log);
-    char q[512];
-    const char ps[] = "0";
-    int64_t deadline = ts_now_ms() + 60000, stored = -1;
-    do {
-        stored = ts_pg_int(e.c,
-                           "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND"
-                           " topic = $2 AND partition = $3::int",
-                           e.group, topic, ps, NULL);
-        if (stored == NUM_N)
-            break;
-        usleep(100 * 1000);
-    } while (ts_now_ms() < deadline);
+    int64_t stored = wait_stored(&e, d, topic, NUM_N, 60000);
     ck_assert_msg(stored == NUM_N, "stored offset %" PRId64 "; log:\n%s", stored, fk_tail(d));
+    char q[512];
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.nums", e.schema);
     ck_assert_int_eq(ts_pg_int(e.c, q, NULL), NUM_N - nbad);
     snprintf(q, sizeof(q),
@@ -852,14 +842,9 @@ START_TEST(refused_upsert_keeps_the_records_of_its_key_before_it)
         ts_produce(topic, 0, keys[i], strlen(keys[i]), values[i], values[i] ? strlen(values[i]) : 0);
     ts_flush();
     ts_daemon *d = ts_daemon_start(cfg, e.log);
+    ck_assert_msg(wait_stored(&e, d, topic, (int64_t)n, 60000) == (int64_t)n,
+                  "not everything was committed; log:\n%s", fk_tail(d));
     char q[512];
-    snprintf(q, sizeof(q),
-             "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
-    int64_t deadline = ts_now_ms() + 60000;
-    while (ts_pg_int(e.c, q, e.group, topic, NULL) != (int64_t)n && ts_now_ms() < deadline)
-        usleep(100 * 1000);
-    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == (int64_t)n, "not everything was committed; log:\n%s",
-                  fk_tail(d));
     snprintf(q, sizeof(q), "SELECT string_agg(id || '=' || coalesce(v::text, '-') || coalesce(w, '-'), ',' ORDER BY id)"
                            " FROM %s.kv", e.schema);
     char *rows = ts_pg_text(e.c, q, NULL);
@@ -927,13 +912,8 @@ START_TEST(delete_before_auto_create_is_ignored)
     fprintf(fcfg, "metrics_file: %s\n", metrics);
     fclose(fcfg);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
+    ck_assert_msg(wait_stored(&e, d, topic, 2, 60000) == 2, "not everything was committed; log:\n%s", fk_tail(d));
     char q[512];
-    snprintf(q, sizeof(q), "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
-    int64_t deadline = ts_now_ms() + 60000;
-    while (ts_pg_try_count(e.c, "SELECT count(*) FROM sluice.offsets", NULL) >= 0 &&
-           ts_pg_int(e.c, q, e.group, topic, NULL) != 2 && ts_now_ms() < deadline && ts_daemon_running(d))
-        usleep(100 * 1000);
-    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 2, "not everything was committed; log:\n%s", fk_tail(d));
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.dead_letters", e.schema);
     int64_t dead = ts_pg_try_count(e.c, q, NULL);
     ck_assert_msg(dead <= 0, "%lld dead letter(s); log:\n%s", (long long)dead, fk_tail(d));
@@ -996,10 +976,7 @@ START_TEST(dead_letter_table_created_concurrently_is_no_bad_batch)
     ck_assert_msg(ts_pg_int(e.c, waiting, NULL) == 1, "sluice's CREATE TABLE never waited; log:\n%s", fk_tail(d));
     ts_pg_exec(other, "COMMIT", NULL);
     PQfinish(other);
-    snprintf(q, sizeof(q), "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets WHERE group_id = $1 AND topic = $2");
-    while (ts_pg_int(e.c, q, e.group, topic, NULL) != 10 && ts_now_ms() < deadline && ts_daemon_running(d))
-        usleep(100 * 1000);
-    ck_assert_msg(ts_pg_int(e.c, q, e.group, topic, NULL) == 10, "not everything was committed; log:\n%s", fk_tail(d));
+    ck_assert_msg(wait_stored(&e, d, topic, 10, 60000) == 10, "not everything was committed; log:\n%s", fk_tail(d));
     snprintf(q, sizeof(q), "SELECT string_agg(kafka_offset::text, ',') FROM %s.dead_letters", e.schema);
     char *dead = ts_pg_text(e.c, q, NULL);
     ck_assert_msg(dead && !strcmp(dead, "4"), "dead letters at %s, expected 4", dead ? dead : "none");
