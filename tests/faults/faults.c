@@ -190,6 +190,18 @@ int64_t fk_pg_try_int(PGconn *c, const char *sql)
     return v;
 }
 
+int64_t fk_stored_offset(PGconn *c, const char *group, const char *topic)
+{
+    const char *params[] = {group, topic};
+    PGresult *r = PQexecParams(c,
+                               "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets"
+                               " WHERE group_id = $1 AND topic = $2",
+                               2, NULL, params, NULL, NULL, 0);
+    int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return n;
+}
+
 bool fk_consistent(PGconn *c, const char *qtable, const char *group, const char *topic, int64_t *rows,
                    char *why, size_t whylen)
 {

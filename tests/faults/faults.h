@@ -84,6 +84,10 @@ void fk_pg_private_stop(char *dir);
 
 /** fk_pg_try_int() - like ts_pg_int() but -2 instead of failing when the query fails. */
 int64_t fk_pg_try_int(PGconn *c, const char *sql);
+/** fk_stored_offset() - the next offset sluice.offsets holds for @topic in
+ * @group (the highest over its partitions); -1 while none is stored or the
+ * table does not exist yet. */
+int64_t fk_stored_offset(PGconn *c, const char *group, const char *topic);
 
 /**
  * fk_consistent() - the table @qtable (quoted, schema-qualified; columns

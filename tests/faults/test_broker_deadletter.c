@@ -109,27 +109,14 @@ static char *bad_value(size_t len, uint64_t seed)
     return v;
 }
 
-/* next_offset stored in sluice.offsets for @topic[0]; -1 none yet */
-static int64_t stored_next(env *e, const char *topic)
-{
-    const char *params[] = {e->group, topic};
-    PGresult *r = PQexecParams(e->c,
-                               "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1 AND"
-                               " topic = $2 AND partition = 0",
-                               2, NULL, params, NULL, NULL, 0);
-    int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
-    PQclear(r);
-    return n;
-}
-
 static void wait_committed(env *e, ts_daemon *d, const char *topic, int64_t next, int timeout_ms)
 {
     int64_t deadline = ts_now_ms() + timeout_ms;
-    while (!(stored_next(e, topic) == next && ts_kafka_committed(e->group, topic, 0) == next)) {
+    while (!(fk_stored_offset(e->c, e->group, topic) == next && ts_kafka_committed(e->group, topic, 0) == next)) {
         ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
         ck_assert_msg(ts_now_ms() < deadline,
                       "%s: stored %" PRId64 ", Kafka %" PRId64 ", expected %" PRId64 " within %d ms; log:\n%s", topic,
-                      stored_next(e, topic), ts_kafka_committed(e->group, topic, 0), next, timeout_ms, fk_tail(d));
+                      fk_stored_offset(e->c, e->group, topic), ts_kafka_committed(e->group, topic, 0), next, timeout_ms, fk_tail(d));
         usleep(100 * 1000);
     }
 }
@@ -227,7 +214,7 @@ START_TEST(missing_dead_letter_topic_stops_before_the_record)
     snprintf(want, sizeof(want), "cannot dead-letter %s[0]@1 to topic %s", topic, dlq);
     ck_assert_msg(fk_log_count(d, want) == 1, "the log does not say \"%s\":\n%s", want, fk_tail(d));
     /* the good record before it is written and committed, nothing past it */
-    ck_assert_int_eq(stored_next(&e, topic), 1);
+    ck_assert_int_eq(fk_stored_offset(e.c, e.group, topic), 1);
     ck_assert_int_le(ts_kafka_committed(e.group, topic, 0), 1);
     char q[256];
     snprintf(q, sizeof(q), "SELECT count(*) FROM %s.events", e.schema);
@@ -282,7 +269,7 @@ START_TEST(unavailable_dead_letter_topic_keeps_the_group)
     ck_assert_msg(fk_log_count(d, "producing it again later") >= 1, "no dead letter was produced again; log:\n%s",
                   fk_tail(d));
     /* nothing committed past @1, whose dead letter is not durable */
-    ck_assert_int_le(stored_next(&e, topic), 1);
+    ck_assert_int_le(fk_stored_offset(e.c, e.group, topic), 1);
     ck_assert_int_le(ts_kafka_committed(e.group, topic, 0), 1);
     fb_create_topic(dlq, 1, 1, NULL);
     wait_committed(&e, d, topic, 4, 60000);

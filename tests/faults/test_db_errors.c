@@ -119,28 +119,13 @@ static int64_t ts_pg_try_count(PGconn *c, const char *sql, const char *param)
     return n;
 }
 
-/* The next offset stored in sluice.offsets for @topic (its highest over the
- * partitions) in @e's group: 0 while none is stored, -1 while the table
- * does not exist. */
-static int64_t stored_offset(env *e, const char *topic)
-{
-    const char *params[] = {e->group, topic};
-    PGresult *r = PQexecParams(e->c,
-                               "SELECT coalesce(max(next_offset), 0) FROM sluice.offsets"
-                               " WHERE group_id = $1 AND topic = $2",
-                               2, NULL, params, NULL, NULL, 0);
-    int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
-    PQclear(r);
-    return n;
-}
-
 /* Wait until sluice has stored offset @n of @topic (rows and offsets are
  * committed together: what the route wrote is then final), at most
  * @timeout_ms and no longer than @d runs; the stored offset reached. */
 static int64_t wait_stored(env *e, ts_daemon *d, const char *topic, int64_t n, int timeout_ms)
 {
     int64_t deadline = ts_now_ms() + timeout_ms, got;
-    while ((got = stored_offset(e, topic)) != n && ts_now_ms() < deadline && ts_daemon_running(d))
+    while ((got = fk_stored_offset(e->c, e->group, topic)) != n && ts_now_ms() < deadline && ts_daemon_running(d))
         usleep(100 * 1000);
     return got;
 }

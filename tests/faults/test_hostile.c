@@ -155,14 +155,7 @@ static bool stored_at_end(void *arg)
 {
     end_arg *a = arg;
     for (int i = 0; i < a->n; i++) {
-        int64_t st = fk_pg_try_int(a->c, "SELECT 0"); /* keeps the connection honest */
-        (void)st;
-        int64_t hw = ts_kafka_high_watermark(a->topics[i], 0);
-        int64_t got = ts_pg_int(a->c,
-                                "SELECT coalesce(max(next_offset), -1) FROM sluice.offsets WHERE group_id = $1"
-                                " AND topic = $2 AND partition = 0",
-                                a->group, a->topics[i], NULL);
-        if (got != hw)
+        if (fk_stored_offset(a->c, a->group, a->topics[i]) != ts_kafka_high_watermark(a->topics[i], 0))
             return false;
     }
     return true;
