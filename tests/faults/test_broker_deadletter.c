@@ -116,7 +116,8 @@ static void wait_committed(env *e, ts_daemon *d, const char *topic, int64_t next
         ck_assert_msg(ts_daemon_running(d), "sluice exited; log:\n%s", fk_tail(d));
         ck_assert_msg(ts_now_ms() < deadline,
                       "%s: stored %" PRId64 ", Kafka %" PRId64 ", expected %" PRId64 " within %d ms; log:\n%s", topic,
-                      fk_stored_offset(e->c, e->group, topic), ts_kafka_committed(e->group, topic, 0), next, timeout_ms, fk_tail(d));
+                      fk_stored_offset(e->c, e->group, topic), ts_kafka_committed(e->group, topic, 0), next,
+                      timeout_ms, fk_tail(d));
         usleep(100 * 1000);
     }
 }
