@@ -29,6 +29,10 @@ typedef struct env {
     char *group;
     char *dir;
     char *log;
+    /* env_start_route()'s; NULL after env_start() alone */
+    char *topic;
+    char *routes;
+    char *cfg;
 } env;
 
 static void env_start(env *e, const char *base)
@@ -39,6 +43,7 @@ static void env_start(env *e, const char *base)
     e->group = ts_unique_name("sluice_dberr");
     e->dir = ts_tempdir(base);
     e->log = ts_write_file(e->dir, "sluice.log", "%s", "");
+    e->topic = e->routes = e->cfg = NULL;
 }
 
 static void env_stop(env *e)
@@ -49,6 +54,9 @@ static void env_stop(env *e)
     free(e->group);
     free(e->dir);
     free(e->log);
+    free(e->topic);
+    free(e->routes);
+    free(e->cfg);
 }
 
 /* Record seq of partition 0 carries v = -1 (violating CHECK (v >= 0)) when bad(seq). */
@@ -102,6 +110,19 @@ static char *config_with(env *e, const char *routes, int max_rows)
     return cfg;
 }
 
+/* env_start() with one route (route_yaml()) from a new topic of one
+ * partition into @table, created by @ddl; batches of @max_rows. */
+static void env_start_route(env *e, const char *base, const char *ddl, const char *table, const char *extra,
+                            int max_rows)
+{
+    env_start(e, base);
+    ts_pg_exec(e->c, ddl, NULL);
+    e->topic = ts_unique_name(base);
+    ts_kafka_create_topic(e->topic, 1);
+    e->routes = route_yaml(e->topic, table, extra);
+    e->cfg = config_with(e, e->routes, max_rows);
+}
+
 typedef struct stored_arg {
     env *e;
     const char *table;
@@ -142,21 +163,17 @@ static bool rows_stored(void *arg)
 START_TEST(serialization_failures_and_deadlocks_are_retried)
 {
     env e;
-    env_start(&e, "f_transient");
-    ts_pg_exec(e.c,
-               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int);"
-               "CREATE SEQUENCE injected;"
-               "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
-               " DECLARE n bigint := nextval('injected'); BEGIN"
-               "  IF n <= 3 THEN RAISE EXCEPTION 'injected serialization failure %', n USING ERRCODE = '40001'; END IF;"
-               "  IF n <= 5 THEN RAISE EXCEPTION 'injected deadlock %', n USING ERRCODE = '40P01'; END IF;"
-               "  RETURN NULL; END $$;"
-               "CREATE TRIGGER inject BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION inject()",
-               NULL);
-    char *topic = ts_unique_name("transient");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "events", NULL);
-    char *cfg = config_with(&e, routes, 1000);
+    env_start_route(&e, "f_transient",
+                    "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int);"
+                    "CREATE SEQUENCE injected;"
+                    "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+                    " DECLARE n bigint := nextval('injected'); BEGIN"
+                    "  IF n <= 3 THEN RAISE EXCEPTION 'injected serialization failure %', n USING ERRCODE = '40001'; END IF;"
+                    "  IF n <= 5 THEN RAISE EXCEPTION 'injected deadlock %', n USING ERRCODE = '40P01'; END IF;"
+                    "  RETURN NULL; END $$;"
+                    "CREATE TRIGGER inject BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION inject()",
+                    "events", NULL, 1000);
+    const char *topic = e.topic, *cfg = e.cfg;
     produce_v(topic, 0, 5000, NULL);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
     stored_arg a = {&e, "events", topic, 5000};
@@ -169,9 +186,6 @@ START_TEST(serialization_failures_and_deadlocks_are_retried)
     snprintf(q, sizeof(q), "%s.events", e.schema);
     fk_assert_exact(e.c, q, e.group, topic, 1, 5000);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
@@ -183,24 +197,20 @@ END_TEST
 START_TEST(read_only_server_is_retried_on_a_new_connection)
 {
     env e;
-    env_start(&e, "f_readonly");
-    ts_pg_exec(e.c,
-               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int);"
-               "CREATE SEQUENCE ro_pid MINVALUE 0 START 1;" /* 1: armed, bound to the next writer */
-               "CREATE FUNCTION ro() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
-               " DECLARE bound bigint; BEGIN"
-               "  SELECT last_value INTO bound FROM ro_pid;"
-               "  IF bound = 1 THEN PERFORM setval('ro_pid', pg_backend_pid()); bound := pg_backend_pid(); END IF;"
-               "  IF bound = pg_backend_pid() THEN"
-               "   RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' USING ERRCODE = '25006';"
-               "  END IF;"
-               "  RETURN NULL; END $$;"
-               "CREATE TRIGGER ro BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION ro()",
-               NULL);
-    char *topic = ts_unique_name("readonly");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "events", NULL);
-    char *cfg = config_with(&e, routes, 1000);
+    env_start_route(&e, "f_readonly",
+                    "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int);"
+                    "CREATE SEQUENCE ro_pid MINVALUE 0 START 1;" /* 1: armed, bound to the next writer */
+                    "CREATE FUNCTION ro() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+                    " DECLARE bound bigint; BEGIN"
+                    "  SELECT last_value INTO bound FROM ro_pid;"
+                    "  IF bound = 1 THEN PERFORM setval('ro_pid', pg_backend_pid()); bound := pg_backend_pid(); END IF;"
+                    "  IF bound = pg_backend_pid() THEN"
+                    "   RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' USING ERRCODE = '25006';"
+                    "  END IF;"
+                    "  RETURN NULL; END $$;"
+                    "CREATE TRIGGER ro BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION ro()",
+                    "events", NULL, 1000);
+    const char *topic = e.topic, *cfg = e.cfg;
     produce_v(topic, 0, 3000, NULL);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
     stored_arg a = {&e, "events", topic, 3000};
@@ -214,9 +224,6 @@ START_TEST(read_only_server_is_retried_on_a_new_connection)
     snprintf(q, sizeof(q), "%s.events", e.schema);
     fk_assert_exact(e.c, q, e.group, topic, 1, 3000);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
@@ -227,15 +234,11 @@ END_TEST
 START_TEST(index_row_too_large_is_a_dead_letter)
 {
     env e;
-    env_start(&e, "f_bigindex");
-    ts_pg_exec(e.c,
-               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int, body text);"
-               "CREATE INDEX events_body ON events (body)",
-               NULL);
-    char *topic = ts_unique_name("bigindex");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
-    char *cfg = config_with(&e, routes, 1000);
+    env_start_route(&e, "f_bigindex",
+                    "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int, body text);"
+                    "CREATE INDEX events_body ON events (body)",
+                    "events", "    on_error: dlq\n    dlq_table: dead_letters\n", 1000);
+    const char *topic = e.topic, *cfg = e.cfg;
     uint64_t rnd = 42;
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (int64_t seq = 0; seq < 200; seq++) {
@@ -267,9 +270,6 @@ START_TEST(index_row_too_large_is_a_dead_letter)
     free(offs);
     ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
@@ -395,23 +395,19 @@ static bool bad_scattered(int64_t seq);
 START_TEST(retry_after_bisection_writes_dead_letters_once)
 {
     env e;
-    env_start(&e, "f_dlqretry");
-    ts_pg_exec(e.c,
-               "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0));"
-               "CREATE TABLE dead_letters (id bigserial PRIMARY KEY, route text NOT NULL, topic text NOT NULL,"
-               " partition int NOT NULL, kafka_offset bigint NOT NULL, record_key bytea, record_value bytea,"
-               " error text NOT NULL, failed_at timestamptz NOT NULL DEFAULT now());"
-               "CREATE SEQUENCE injected;"
-               "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
-               " BEGIN IF nextval('injected') = 1 THEN"
-               "  RAISE EXCEPTION 'injected serialization failure' USING ERRCODE = '40001'; END IF;"
-               " RETURN NEW; END $$;"
-               "CREATE TRIGGER inject BEFORE INSERT ON dead_letters FOR EACH ROW EXECUTE FUNCTION inject()",
-               NULL);
-    char *topic = ts_unique_name("dlqretry");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
-    char *cfg = config_with(&e, routes, 1000);
+    env_start_route(&e, "f_dlqretry",
+                    "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0));"
+                    "CREATE TABLE dead_letters (id bigserial PRIMARY KEY, route text NOT NULL, topic text NOT NULL,"
+                    " partition int NOT NULL, kafka_offset bigint NOT NULL, record_key bytea, record_value bytea,"
+                    " error text NOT NULL, failed_at timestamptz NOT NULL DEFAULT now());"
+                    "CREATE SEQUENCE injected;"
+                    "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$"
+                    " BEGIN IF nextval('injected') = 1 THEN"
+                    "  RAISE EXCEPTION 'injected serialization failure' USING ERRCODE = '40001'; END IF;"
+                    " RETURN NEW; END $$;"
+                    "CREATE TRIGGER inject BEFORE INSERT ON dead_letters FOR EACH ROW EXECUTE FUNCTION inject()",
+                    "events", "    on_error: dlq\n    dlq_table: dead_letters\n", 1000);
+    const char *topic = e.topic, *cfg = e.cfg;
     char *metrics = ts_write_file(e.dir, "metrics.prom", "%s", "");
     FILE *fcfg = fopen(cfg, "a");
     ck_assert(fcfg);
@@ -447,9 +443,6 @@ START_TEST(retry_after_bisection_writes_dead_letters_once)
     free(prom);
     free(metrics);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
@@ -533,12 +526,10 @@ static bool bad_at_fail(int64_t seq)
 START_TEST(check_violation_under_fail_stops_at_its_offset)
 {
     env e;
-    env_start(&e, "f_fail");
-    ts_pg_exec(e.c, "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0))", NULL);
-    char *topic = ts_unique_name("failchk");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "events", "    on_error: fail\n");
-    char *cfg = config_with(&e, routes, 500);
+    env_start_route(&e, "f_fail",
+                    "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int CHECK (v >= 0))",
+                    "events", "    on_error: fail\n", 500);
+    const char *topic = e.topic, *cfg = e.cfg;
     produce_v(topic, 0, 2000, bad_at_fail);
     ts_daemon *d = ts_daemon_start(cfg, e.log);
     ck_assert_msg(ts_daemon_wait(d, 60000), "sluice kept running after the bad record; log:\n%s", fk_tail(d));
@@ -560,9 +551,6 @@ START_TEST(check_violation_under_fail_stops_at_its_offset)
     ck_assert_msg(committed <= FAIL_AT, "Kafka holds offset %" PRId64 ", past the bad record at %d", committed,
                   FAIL_AT);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
@@ -693,12 +681,10 @@ static bool bad_num(int64_t seq)
 START_TEST(numeric_overflow_in_a_binary_copy_is_a_dead_letter)
 {
     env e;
-    env_start(&e, "f_num");
-    ts_pg_exec(e.c, "CREATE TABLE nums (seq bigint NOT NULL, kp int, ko bigint, v numeric(4,2))", NULL);
-    char *topic = ts_unique_name("num");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "nums", "    on_error: dlq\n    dlq_table: dead_letters\n");
-    char *cfg = config_with(&e, routes, NUM_N); /* one batch holds them all */
+    env_start_route(&e, "f_num",
+                    "CREATE TABLE nums (seq bigint NOT NULL, kp int, ko bigint, v numeric(4,2))",
+                    "nums", "    on_error: dlq\n    dlq_table: dead_letters\n", NUM_N); /* one batch holds them all */
+    const char *topic = e.topic, *cfg = e.cfg;
     int nbad = 0;
     for (int64_t seq = 0; seq < NUM_N; seq++) {
         char key[32], value[128];
@@ -738,9 +724,6 @@ START_TEST(numeric_overflow_in_a_binary_copy_is_a_dead_letter)
     free(offs);
     ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
@@ -929,12 +912,10 @@ END_TEST
 START_TEST(dead_letter_table_created_concurrently_is_no_bad_batch)
 {
     env e;
-    env_start(&e, "f_dlqrace");
-    ts_pg_exec(e.c, "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int)", NULL);
-    char *topic = ts_unique_name("dlqrace");
-    ts_kafka_create_topic(topic, 1);
-    char *routes = route_yaml(topic, "events", "    on_error: dlq\n    dlq_table: dead_letters\n");
-    char *cfg = config_with(&e, routes, 1000);
+    env_start_route(&e, "f_dlqrace",
+                    "CREATE TABLE events (seq bigint NOT NULL, kp int, ko bigint, v int)",
+                    "events", "    on_error: dlq\n    dlq_table: dead_letters\n", 1000);
+    const char *topic = e.topic, *cfg = e.cfg;
     for (int64_t seq = 0; seq < 10; seq++) {
         char key[32], value[64];
         int kl = snprintf(key, sizeof(key), "k%" PRId64, seq);
@@ -972,9 +953,6 @@ START_TEST(dead_letter_table_created_concurrently_is_no_bad_batch)
                   "log:\n%s", fk_tail(d));
     ck_assert_int_eq(ts_daemon_stop(d, 30000), 0);
     ts_daemon_free(d);
-    free(routes);
-    free(cfg);
-    free(topic);
     env_stop(&e);
 }
 END_TEST
