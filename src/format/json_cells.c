@@ -48,6 +48,7 @@ struct sl_json_cells {
     sl_json_cells_convert_token token; /* the same from the token, where it can; or NULL */
     const json_t *fschema;  /* that schema for the current field, else NULL */
     int64_t fplan;          /* and its plan for token, 0 = none */
+    bool fnested;           /* and its value may be an object or an array (nested_value()) */
     sl_strbuf tmp;          /* scratch of conv */
     sl_error err;           /* what conv or the cell's rule found: the general path reports it */
     bool in_row;            /* inside the row's object */
@@ -441,8 +442,10 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t n)
     if (jc->only && !kind)
         return 0;
     jc->fplan = 0;
-    if (json_is_array(kind)) { /* [schema, plan] */
+    jc->fnested = false;
+    if (json_is_array(kind)) { /* [schema, plan] or [schema, 0, true] */
         jc->fplan = json_integer_value(json_array_get(kind, 1));
+        jc->fnested = json_is_true(json_array_get(kind, 2));
         kind = json_array_get(kind, 0);
     }
     jc->fschema = json_is_object(kind) && jc->conv ? kind : NULL;
@@ -517,6 +520,44 @@ static int top_number(void *ctx, const char *s, size_t n)
 static int top_string(void *ctx, const unsigned char *s, size_t n)
 {
     return JC(ctx)->depth ? on_string(ctx, s, n) : 0;
+}
+
+/* A string anywhere in @v (a nested value's) that begins with one of
+ * jc->refuse's. */
+static bool refused_in(const sl_json_cells *jc, const json_t *v)
+{
+    if (json_is_string(v))
+        return refused(jc, (const unsigned char *)json_string_value(v), json_string_length(v));
+    size_t i;
+    const char *k;
+    json_t *x;
+    if (json_is_array(v))
+        json_array_foreach(v, i, x)
+            if (refused_in(jc, x))
+                return true;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, k, x)
+            if (refused_in(jc, x))
+                return true;
+    return false;
+}
+
+/* The object or array at s[i], the value of a converted field that may
+ * hold one (jc->fnested): parsed on its own, which gives the value the
+ * general path's parse of the whole row has there (the span checked as
+ * jansson reads it, sl_json_valid_skip(), nesting bounded), then converted
+ * as a scalar is.  Past it, or 0 to decline. */
+static size_t nested_value(sl_json_cells *jc, const char *s, size_t i, size_t n)
+{
+    size_t end = sl_json_valid_skip(s, i, n);
+    if (!end)
+        return 0;
+    json_t *v = json_loadb(s + i, end - i, JSON_DECODE_ANY, NULL);
+    if (!v || (jc->refuse && refused_in(jc, v))) {
+        json_decref(v);
+        return 0;
+    }
+    return converted(jc, v, NULL, 0) ? end : 0;
 }
 
 /* ---- the tokenizer ---- */
@@ -600,6 +641,8 @@ static size_t drive(sl_json_cells *jc, const char *s, size_t i, size_t n)
     case '[': {
         bool object = s[i] == '{';
         char close = object ? '}' : ']';
+        if (converting(jc) && jc->fnested)
+            return nested_value(jc, s, i, n);
         if (!(object ? on_start_map(jc) : on_start_array(jc)))
             return 0;
         i = sl_json_ws(s, i + 1, n);
@@ -714,6 +757,7 @@ static int run(sl_json_cells *jc, const char *text, size_t len, sl_rowbuilder *b
     jc->done = false;
     jc->in_row = false;
     jc->fschema = NULL;
+    jc->fnested = false;
     jc->cur = -1;
     jc->stepping = false;
     size_t end = drive(jc, text, 0, len);

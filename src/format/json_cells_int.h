@@ -74,7 +74,10 @@ typedef int (*sl_json_cells_convert_token)(int64_t plan, const char *s, size_t n
  * array of a field's schema and an integer (its plan for @token), has its
  * values converted by @conv (skipped fields' too, since the general path
  * converts every field; by @token first, when given, which saves the JSON
- * values) and declines for an object, array or non-integer number.  A
+ * values) and declines for an object, array or non-integer number, but
+ * for a field whose entry is [schema, 0, true]: its object or array value
+ * is parsed on its own and converted as a whole (Debezium's
+ * VariableScaleDecimal, arrays of primitive values).  A
  * string value anywhere in the row, as decoded, that begins with one of
  * @refuse (a NULL-ended list, or NULL) declines. */
 int sl_json_cells_map_row(sl_json_cells *jc, const char *row, size_t len, const json_t *only,

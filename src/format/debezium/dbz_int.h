@@ -105,10 +105,12 @@ typedef struct sl_dbz_schema {
     const json_t *schema;  /* tree when it is a schema proper (has a "type"), else NULL */
     const json_t *after;   /* the envelope's "after" / "before" struct schemas, or NULL */
     const json_t *before;
-    json_t *after_names;   /* when every field of "after" is a plain or primitive value: its
-                              field names -> true (kept as it is) or [the field's schema
-                              (sl_dbz_convert_field()), its sl_dbz_token_plan()], for the
-                              direct reader; else NULL */
+    json_t *after_names;   /* when every field of "after" is a plain or primitive value, a
+                              VariableScaleDecimal or an array of primitive values: its
+                              field names -> true (kept as it is), [the field's schema
+                              (sl_dbz_convert_field()), its sl_dbz_token_plan()] or [the
+                              field's schema, 0, true] (nested), for the direct reader;
+                              else NULL */
     int64_t key;           /* sl_change.schema_key: unique in the process; 0 when not cached */
     char *text;            /* cached: the schema's exact bytes, the cache key */
     size_t text_len;

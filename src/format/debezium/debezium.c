@@ -615,10 +615,11 @@ static const dbz_scan *take_scan(dbz_state *st, const sl_record *rec)
 }
 
 /* The direct reader (json_cells_int.h) for an upsert under a kept schema the
- * table was checked against, whose row fields are all of primitive types:
- * the row is the payload's "after" (envelope.c found it and checked the
- * rest of the payload), plain values as they are, named ones through
- * sl_dbz_convert_field().  Left to the general path: any other schema or
+ * table was checked against, whose row fields are all of primitive types,
+ * VariableScaleDecimals or arrays of primitive values (schema_cache.c's
+ * plain_row()): the row is the payload's "after" (envelope.c found it and
+ * checked the rest of the payload), plain values as they are, named and
+ * nested ones through sl_dbz_convert_field().  Left to the general path: any other schema or
  * op, any event whose row holds the unchanged-TOAST placeholder (its field
  * must be dropped, not written), and the create of a primary-key change
  * (header __debezium.oldkey). */

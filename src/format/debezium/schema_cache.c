@@ -82,39 +82,67 @@ static bool plain_field(const json_t *f)
     return false;
 }
 
-/* A field of a primitive Connect type (bytes included) under a semantic
- * name (Decimal, Date, MicroTimestamp, Json, ...): its scalar values are
- * converted one by one by sl_dbz_convert_field(), the general path's walk. */
-static bool converted_field(const json_t *f)
+/* One of Connect's primitive types (bytes included). */
+static bool primitive_type(const char *type)
 {
     static const char *const types[] = {"int8", "int16", "int32", "int64", "float", "float32", "float64",
                                         "double", "boolean", "string", "bytes"};
-    if (json_object_get(f, "schema") || !json_is_string(json_object_get(f, "field")))
-        return false;
-    const char *type = json_string_value(json_object_get(f, "type"));
-    for (size_t i = 0; type && i < sizeof(types) / sizeof(types[0]); i++)
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (!strcmp(type, types[i]))
             return true;
     return false;
 }
 
-/* For the direct reader, when every field of @row is plain or converted:
- * field name -> true (plain) or [the field's schema, its token plan]
- * (converted); else NULL
- * (a struct, array or map field, or a name given twice). */
+/* A field of a primitive Connect type (bytes included) under a semantic
+ * name (Decimal, Date, MicroTimestamp, Json, ...): its scalar values are
+ * converted one by one by sl_dbz_convert_field(), the general path's walk. */
+static bool converted_field(const json_t *f)
+{
+    if (json_object_get(f, "schema") || !json_is_string(json_object_get(f, "field")))
+        return false;
+    const char *type = json_string_value(json_object_get(f, "type"));
+    return type && primitive_type(type);
+}
+
+/* A field whose value is an object or an array that sl_dbz_convert_field()
+ * turns into one value, as the general path's walk does: Debezium's
+ * VariableScaleDecimal (a struct of a scale and base64 digits: PostgreSQL's
+ * numeric without a scale) and arrays of primitive values (PostgreSQL's
+ * array columns).  The direct reader parses such a value on its own. */
+static bool nested_field(const json_t *f)
+{
+    if (json_object_get(f, "schema") || !json_is_string(json_object_get(f, "field")))
+        return false;
+    const char *type = json_string_value(json_object_get(f, "type"));
+    const char *name = json_string_value(json_object_get(f, "name"));
+    if (type && !strcmp(type, "struct"))
+        return name && !strcmp(name, "io.debezium.data.VariableScaleDecimal");
+    if (!type || strcmp(type, "array"))
+        return false;
+    const json_t *items = json_object_get(f, "items");
+    return json_is_object(items) && json_is_string(json_object_get(items, "type")) &&
+           primitive_type(json_string_value(json_object_get(items, "type")));
+}
+
+/* For the direct reader, when every field of @row is plain, converted or
+ * nested: field name -> true (plain), [the field's schema, its token plan]
+ * (converted) or [the field's schema, 0, true] (nested); else NULL (any
+ * other struct, array or map field, or a name given twice). */
 static json_t *plain_row(const json_t *row)
 {
     json_t *names = json_object(), *f;
     size_t i;
     json_array_foreach(json_object_get(row, "fields"), i, f) {
         const char *name = json_string_value(json_object_get(f, "field"));
-        bool plain = plain_field(f);
-        if ((!plain && !converted_field(f)) || json_object_get(names, name)) {
+        bool plain = plain_field(f), nested = !plain && nested_field(f);
+        if ((!plain && !nested && !converted_field(f)) || json_object_get(names, name)) {
             json_decref(names);
             return NULL;
         }
         if (plain)
             json_object_set(names, name, json_true());
+        else if (nested)
+            json_object_set_new(names, name, json_pack("[O,I,b]", f, (json_int_t)0, 1));
         else
             json_object_set_new(names, name, json_pack("[O,I]", f, (json_int_t)sl_dbz_token_plan(f)));
     }
