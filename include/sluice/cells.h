@@ -37,7 +37,8 @@ typedef struct sl_cells_ops {
     void *(*new)(const sl_mapping *m, struct sl_registry *reg);
     void (*free)(void *r);
     /* map() - the upsert row of @rec (decoded by @d's route) into @b: 1,
-     * 2 when the route's transforms drop the record, or 0 to decline. */
+     * 2 when the route's transforms drop the record, 3 for a delete's row
+     * (its key cells, as the mapper builds a delete's), or 0 to decline. */
     int (*map)(void *r, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b);
     /* learn() - the general path has just built a row from @c (may be NULL). */
     void (*learn)(void *r, const sl_change *c);
@@ -60,10 +61,10 @@ typedef struct sl_cells sl_cells;
  * or NULL when there is none. */
 sl_cells *sl_cells_new(const sl_mapping *m, struct sl_registry *reg);
 void sl_cells_free(sl_cells *c);
-/* sl_cells_map() - 1 with the row of @rec in @b, 2 when the route's
- * transforms drop it (a filter: what the general path makes SL_OP_IGNORE,
- * "filtered"), 0 when the general path must take the record (@b is then
- * left for it to restart). */
+/* sl_cells_map() - 1 with the upsert row of @rec in @b, 3 with its delete
+ * row (a Debezium delete), 2 when the route's transforms drop it (a filter:
+ * what the general path makes SL_OP_IGNORE, "filtered"), 0 when the
+ * general path must take the record (@b is then left for it to restart). */
 int sl_cells_map(sl_cells *c, sl_decoder *d, const sl_record *rec, sl_rowbuilder *b);
 /* sl_cells_learn() - tell the reader the general path built a row from @c
  * (a reader that plans per writer schema plans for @c's now). */

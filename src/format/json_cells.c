@@ -800,6 +800,22 @@ int sl_json_cells_map_row(sl_json_cells *jc, const char *row, size_t len, const 
     return run(jc, row, len, b);
 }
 
+int sl_json_cells_key_row(sl_json_cells *jc, const json_t *key, sl_rowbuilder *b)
+{
+    const sl_table *t = jc->t;
+    if (!json_is_object(key))
+        return 0;
+    sl_rowbuilder_start(b, (uint32_t)t->ncols);
+    for (size_t i = 0; i < t->ncols; i++) { /* in the mapper's order */
+        if (!t->cols[i].in_key || t->cols[i].generated)
+            continue; /* a delete's row holds its key alone; generated columns never */
+        const json_t *v = json_object_get(key, t->cols[i].name);
+        if (!v || json_is_null(v) || sl_map_cell(jc->m, b, (uint32_t)i, v, &jc->err))
+            return 0; /* absent: the general path may find it in the delete's "before" */
+    }
+    return 1;
+}
+
 /* ---- behind cells.h ---- */
 
 static void *cells_new(const sl_mapping *m, struct sl_registry *reg)

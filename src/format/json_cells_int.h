@@ -84,4 +84,12 @@ int sl_json_cells_map_row(sl_json_cells *jc, const char *row, size_t len, const 
                           sl_json_cells_convert conv, sl_json_cells_convert_token token, const char *const *refuse,
                           sl_rowbuilder *b);
 
+/* sl_json_cells_key_row() - the row of a delete whose value holds @key's
+ * members on top (a Debezium delete: its record key, decoded): the key
+ * columns' cells, each from @key's member of its name by the mapper's
+ * rule, as the mapper builds a delete's row.  1 when done; 0 when the
+ * general path must decide (a key column @key does not hold, a null one,
+ * a value the column refuses). */
+int sl_json_cells_key_row(sl_json_cells *jc, const json_t *key, sl_rowbuilder *b);
+
 #endif

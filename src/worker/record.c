@@ -176,8 +176,8 @@ int sl_worker_handle_record(sl_worker *w, rd_kafka_message_t *m)
     int took = te ? sl_cells_map(te->direct, d, &rec, &w->rb) : 0;
     if (took)
         sl_worker_direct_taken(w, r);
-    if (took == 1) {
-        add_row(w, te, &rec, SL_OP_UPSERT);
+    if (took == 1 || took == 3) {
+        add_row(w, te, &rec, took == 1 ? SL_OP_UPSERT : SL_OP_DELETE);
     } else if (took == 2) {
         sl_metrics_add(w->rt->metrics, SL_M_IGNORED, 1, r->name, NULL, NULL); /* filtered */
     } else {

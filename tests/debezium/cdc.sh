@@ -584,6 +584,11 @@ report_jdbc() {
 }
 [ "${SLUICE_CDC_JDBC:-0}" = 1 ] && report_jdbc
 
+# how many records of sluice's last run the direct reader took, per route,
+# and why it left the others to the general path (reported, not judged)
+log "direct reader, sluice's last run: $( (curl -sf "http://127.0.0.1:$admin_port/metrics" || true) |
+    awk '/^sluice_direct_(records|declined)_total[{]/ {sub(/^sluice_direct_/, ""); printf "%s %s; ", $1, $2}')"
+
 # sluice's own ERROR and FATAL lines (the level after the timestamp), not a
 # WARN that quotes the server's "ERROR:" (a statement cancelled at a revoke)
 for f in "$work"/sluice-*.log; do

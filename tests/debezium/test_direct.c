@@ -321,9 +321,126 @@ START_TEST(variable_scale_decimals_and_arrays_go_direct)
 }
 END_TEST
 
+/* The record key as JsonConverter with schemas writes Debezium's. */
+static void key_of(char *out, size_t size, int id)
+{
+    snprintf(out, size,
+             "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"id\"}],"
+             "\"optional\":false,\"name\":\"srv.app.a.Key\"},\"payload\":{\"id\":%d}}", id);
+}
+
+/* One event of table a: @op with @before and @after (JSON text or null),
+ * under schema_a; a delete is followed by its tombstone, as Debezium
+ * writes them.  @header, @header_value: one header, or NULL. */
+static void produce_a(const char *topic, int id, const char *op, const char *before, const char *after,
+                      const char *header, const char *header_value)
+{
+    char key[512], value[4096];
+    key_of(key, sizeof(key), id);
+    snprintf(value, sizeof(value),
+             "{\"schema\":%s,\"payload\":{\"before\":%s,\"after\":%s,"
+             "\"source\":{\"schema\":\"app\",\"table\":\"a\"},\"op\":\"%s\"}}",
+             schema_a, before, after, op);
+    ts_produce_header(topic, 0, key, strlen(key), value, strlen(value), header, header_value);
+    if (!strcmp(op, "d"))
+        ts_produce(topic, 0, key, strlen(key), NULL, 0);
+}
+
+/* Deletes go direct (their tombstones, which carry no value, do not), and
+ * meet the rest in one batch: rows deleted and created again, a delete of
+ * a key never stored, and a primary-key change (its delete, with the
+ * header __debezium.newkey, stays with the general path, which keeps it
+ * for its create).  Each tombstone is known as its delete's: ignored, not
+ * a second delete. */
+START_TEST(deletes_go_direct_beside_tombstones_and_key_changes)
+{
+    ts_kafka_start(1);
+    PGconn *c = ts_pg_connect();
+    char *schema = ts_pg_fresh_schema(c, "dbz_del");
+    char ddl[256];
+    snprintf(ddl, sizeof(ddl), "CREATE TABLE %s.a (id int PRIMARY KEY, v text)", schema);
+    ts_pg_exec(c, ddl, NULL);
+    char *topic = ts_unique_name("dbz_del");
+    ts_kafka_create_topic(topic, 1);
+    char *group = ts_unique_name("dbz_del");
+    int port = ts_free_port();
+    char *dir = ts_tempdir("dbz_del");
+    char *kafka = sc_kafka_yaml(group);
+    char *config = ts_write_file(dir, "sluice.yaml",
+                                 "%s"
+                                 "admin:\n  listen: 127.0.0.1:%d\n"
+                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                                 "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
+                                 "routes:\n"
+                                 "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
+                                 "    table: %s.a\n    format: debezium\n",
+                                 kafka, port, topic, schema);
+    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    char row[128], key[512];
+    for (int i = 1; i <= N; i++) {
+        snprintf(row, sizeof(row), "{\"id\":%d,\"v\":\"a-%d\"}", i, i);
+        produce_a(topic, i, "r", "null", row, NULL, NULL);
+    }
+    for (int i = 2; i <= N; i += 2) { /* REPLICA IDENTITY DEFAULT: the key alone in before */
+        snprintf(row, sizeof(row), "{\"id\":%d,\"v\":null}", i);
+        produce_a(topic, i, "d", row, "null", NULL, NULL);
+    }
+    for (int i = 2; i <= 4; i += 2) { /* created again */
+        snprintf(row, sizeof(row), "{\"id\":%d,\"v\":\"again-%d\"}", i, i);
+        produce_a(topic, i, "c", "null", row, NULL, NULL);
+    }
+    produce_a(topic, 999, "d", "{\"id\":999,\"v\":null}", "null", NULL, NULL); /* never stored */
+    /* UPDATE a SET id = 1001 WHERE id = 1 */
+    key_of(key, sizeof(key), 1001);
+    produce_a(topic, 1, "d", "{\"id\":1,\"v\":null}", "null", "__debezium.newkey", key);
+    key_of(key, sizeof(key), 1);
+    produce_a(topic, 1001, "c", "null", "{\"id\":1001,\"v\":\"moved\"}", "__debezium.oldkey", key);
+    ts_flush();
+    ts_daemon *d = ts_daemon_start(config, log);
+    sc_wait_committed(group, topic, 1, 120000, log);
+
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT count(*) || ':' || string_agg(id || '=' || v, ',' ORDER BY id) FILTER (WHERE v NOT LIKE 'a-%%') || ':' || "
+             "bool_and(v = 'a-' || id OR id IN (2, 4, 1001)) || ':' || bool_and(id %% 2 = 1 OR id IN (2, 4)) FROM %s.a",
+             schema);
+    char *got = ts_pg_text(c, q, NULL);
+    /* odd ids but 1 (19), 2 and 4 again, and 1001 */
+    ck_assert_msg(got && !strcmp(got, "22:2=again-2,4=again-4,1001=moved:true:true"), "table a: %s\n%s", got,
+                  sc_log_tail(log, 3000));
+    free(got);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.a WHERE id IN (1, 999)", schema);
+    got = ts_pg_text(c, q, NULL);
+    ck_assert_msg(got && !strcmp(got, "0"), "ids 1, 999: %s", got);
+    free(got);
+    /* direct: the creates but the first (39), the deletes (20, and 999's),
+     * the two created again; the general path: the first create, the key
+     * change's two events and the 22 tombstones, each ignored */
+    double direct = ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}");
+    double first = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
+    double other = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
+    double ignored = ts_scrape(port, "sluice_records_ignored_total{route=\"cdc\"}");
+    ck_assert_msg(direct == (N - 1) + N / 2 + 1 + 2 && first == 1 && other == 2 + N / 2 + 2 && ignored == N / 2 + 2,
+                  "direct %g, declined: table %g, record %g; ignored %g", direct, first, other, ignored);
+    int code = ts_daemon_stop(d, 60000);
+    ck_assert_msg(code == 0, "sluice exited with %d", code);
+    ts_daemon_free(d);
+    free(topic);
+    free(group);
+    free(dir);
+    free(kafka);
+    free(config);
+    free(log);
+    free(schema);
+    PQfinish(c);
+    ts_kafka_stop();
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {two_source_tables_on_one_topic_go_direct_each_to_its_table,
-                            more_tables_than_the_cache_first_holds, variable_scale_decimals_and_arrays_go_direct};
-    return sc_main("debezium direct", tests, 3);
+                            more_tables_than_the_cache_first_holds, variable_scale_decimals_and_arrays_go_direct,
+                            deletes_go_direct_beside_tombstones_and_key_changes};
+    return sc_main("debezium direct", tests, 4);
 }

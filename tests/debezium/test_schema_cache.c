@@ -445,36 +445,44 @@ static void direct_teardown(direct_fixture *f)
     free(f->table.key);
 }
 
-/* The direct reader on @value, then the general path, which teaches the
- * reader the schema of an upsert it wrote, as in the worker: returns
- * whether the direct reader took it, and when it did, checks that it built
- * the general path's row. */
-static bool direct_takes(direct_fixture *f, const char *value)
+/* The direct reader on the record @key (may be NULL), @value, then the
+ * general path, which teaches the reader the schema of an upsert it
+ * wrote, as in the worker: returns the direct reader's answer (0 declined,
+ * 1 an upsert, 3 a delete), and when it took the record, checks that the
+ * general path makes the same op of it and builds the same row. */
+static int direct_reads(direct_fixture *f, const char *key, const char *value)
 {
     sl_record rec = {.topic = "t", .partition = 0, .offset = 0, .timestamp = -1, .value = value,
-                     .value_len = strlen(value)};
+                     .value_len = strlen(value), .key = key, .key_len = key ? strlen(key) : 0};
     int took = sl_cells_map(f->cells, &dec, &rec, &f->direct);
     sl_change c;
     sl_error err;
     sl_error_clear(&err);
     int rc = sl_decode(&dec, &rec, &c, &err);
-    bool upsert = rc == 0 && c.op == SL_OP_UPSERT;
-    if (upsert) /* a row the mapper refuses (no key) is not an upsert either */
-        upsert = sl_map_change(&f->map, &c, &rec, &f->general, &err) == 0;
-    if (upsert)
+    sl_op op = rc == 0 ? c.op : SL_OP_IGNORE;
+    /* a row the mapper refuses (no key) is neither an upsert nor a delete */
+    bool mapped = (op == SL_OP_UPSERT || op == SL_OP_DELETE) && sl_map_change(&f->map, &c, &rec, &f->general, &err) == 0;
+    if (mapped && op == SL_OP_UPSERT)
         sl_cells_learn(f->cells, &c);
     if (rc == 0)
         sl_change_clear(&c);
     if (!took)
-        return false;
-    ck_assert_msg(upsert, "the direct reader took what the general path does not upsert: %s", value);
+        return 0;
+    ck_assert_msg(mapped && op == (took == 1 ? SL_OP_UPSERT : SL_OP_DELETE),
+                  "the direct reader took as %s what the general path does not: %s", took == 1 ? "an upsert" : "a delete",
+                  value);
     for (size_t i = 0; i < f->table.ncols; i++) {
         ck_assert_int_eq(f->direct.len[i], f->general.len[i]);
         if (f->direct.len[i] > 0)
             ck_assert(!memcmp(f->direct.bytes.data + f->direct.off[i], f->general.bytes.data + f->general.off[i],
                               (size_t)f->direct.len[i]));
     }
-    return true;
+    return took;
+}
+
+static bool direct_takes(direct_fixture *f, const char *value)
+{
+    return direct_reads(f, NULL, value) != 0;
 }
 
 static char *plain_event(const char *schema_text, const char *payload)
@@ -681,6 +689,115 @@ START_TEST(direct_reader_under_a_kept_schema)
 }
 END_TEST
 
+/* Deletes go direct: the row is the record key's key cells, as the general
+ * path's value (before, the key on top) gives them; "before" is read as
+ * the general path converts it.  What the general path must judge is left
+ * to it.  Fields of nested values (a VariableScaleDecimal, arrays) too. */
+static const char delete_schema[] =
+    "{\"type\":\"struct\",\"fields\":["
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"name\"},"
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
+    "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":true,"
+    "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"field\":\"amount\"},"
+    "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},\"optional\":true,\"field\":\"extra\"},"
+    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+    "\"parameters\":{\"scale\":\"1\"},\"field\":\"temp\"}],"
+    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"before\"},"
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"name\"},"
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
+    "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":true,"
+    "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"field\":\"amount\"},"
+    "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},\"optional\":true,\"field\":\"extra\"},"
+    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
+    "\"parameters\":{\"scale\":\"1\"},\"field\":\"temp\"}],"
+    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"after\"},"
+    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"s.t.Envelope\"}";
+
+START_TEST(direct_reader_deletes_and_nested_values)
+{
+    direct_fixture f;
+    direct_setup(&f);
+    static const char skey[] = "{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,"
+                               "\"field\":\"id\"}],\"optional\":false,\"name\":\"s.t.Key\"},\"payload\":{\"id\":%d}}";
+    static const struct {
+        const char *key; /* a format with %d for the key's id, or a key as it is */
+        int id;
+        const char *payload;
+        int took;
+        const char *cell; /* column 6 (amount) or 5 (extra) when taken as an upsert; NULL: not compared */
+    } cases[] = {
+        /* upserts: a VariableScaleDecimal (negative, a scale of 3) and an array */
+        {skey, 1, "{\"before\":null,\"after\":{\"id\":1,\"amount\":{\"scale\":3,\"value\":\"/zk=\"},"
+         "\"extra\":[\"a,b\",null,\"\\\"q\"],\"temp\":\"AQ==\"},\"op\":\"c\"}", 1, "-0.199"},
+        {skey, 2, "{\"after\":{\"id\":2,\"amount\":null,\"extra\":[]},\"op\":\"u\"}", 1, NULL},
+        /* deletes: as Debezium writes them under REPLICA IDENTITY DEFAULT and FULL */
+        {skey, 1, "{\"before\":{\"id\":1,\"name\":null,\"amount\":null,\"extra\":null,\"temp\":null},"
+         "\"after\":null,\"source\":{\"table\":\"t\"},\"op\":\"d\"}", 3, NULL},
+        {skey, 2, "{\"op\":\"d\",\"before\":{\"id\":2,\"name\":\"x\",\"amount\":{\"scale\":0,\"value\":\"AQ==\"},"
+         "\"extra\":[\"y\"],\"temp\":\"AQ==\"},\"after\":null}", 3, NULL},
+        /* a plain record key; a key with other members (the key's value wins) */
+        {"{\"id\":%d}", 3, "{\"before\":{\"id\":3},\"after\":null,\"op\":\"d\"}", 3, NULL},
+        {"{\"id\":%d,\"other\":1}", 4, "{\"before\":{\"id\":4},\"op\":\"d\"}", 3, NULL},
+        /* an object where the schema says string: the general path's walk takes it as it is */
+        {skey, 12, "{\"before\":{\"id\":12,\"extra\":[{\"a\":1}]},\"op\":\"d\"}", 3, NULL},
+        /* what the general path must judge */
+        {NULL, 0, "{\"before\":{\"id\":5},\"after\":null,\"op\":\"d\"}", 0, NULL},            /* no record key */
+        {"{\"other\":%d}", 6, "{\"before\":{\"id\":6},\"op\":\"d\"}", 0, NULL},              /* no id in the key */
+        {"{\"id\":null,\"x\":%d}", 7, "{\"before\":{\"id\":7},\"op\":\"d\"}", 0, NULL},     /* a null id */
+        {"{\"id\":\"x%d\"}", 8, "{\"before\":{\"id\":8},\"op\":\"d\"}", 0, NULL},           /* not an integer */
+        {skey, 9, "{\"before\":null,\"after\":null,\"op\":\"d\"}", 0, NULL},                    /* no before */
+        {skey, 10, "{\"before\":{\"id\":10,\"temp\":\"not base64!\"},\"op\":\"d\"}", 0, NULL}, /* refused */
+        {skey, 11, "{\"before\":{\"id\":11,\"amount\":{\"scale\":\"x\",\"value\":\"AQ==\"}},\"op\":\"d\"}", 0, NULL},
+        {skey, 13, "{\"before\":{\"id\":13},\"after\":{\"id\":01},\"op\":\"d\"}", 0, NULL}, /* invalid JSON */
+        {skey, 14, "{\"before\":{\"id\":14},\"before\":{\"id\":15},\"op\":\"d\"}", 0, NULL},
+        {skey, 16, "{\"before\":{\"id\":16,\"extra\":[\"__debezium_unavailable_value\"]},\"op\":\"u\","
+         "\"after\":{\"id\":16,\"extra\":[\"__debezium_unavailable_value\"]}}", 0, NULL},
+        {skey, 17, "{\"before\":{\"id\":17},\"op\":\"d\",\"source\":{\"table\":\"\xff\"}}", 0, NULL},
+    };
+    char key[512];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].key)
+            snprintf(key, sizeof(key), cases[i].key, cases[i].id);
+        char *e = plain_event(delete_schema, cases[i].payload);
+        if (i == 0) /* the first event of the schema checks the table */
+            ck_assert_int_eq(direct_reads(&f, cases[i].key ? key : NULL, e), 0);
+        int took = direct_reads(&f, cases[i].key ? key : NULL, e);
+        ck_assert_msg(took == cases[i].took, "case %zu: took %d, not %d: %s", i, took, cases[i].took, cases[i].payload);
+        if (took == 3) { /* the key alone */
+            char id[16];
+            snprintf(id, sizeof(id), "%d", cases[i].id);
+            ck_assert_int_eq(f.direct.len[0], (int)strlen(id));
+            ck_assert(!memcmp(f.direct.bytes.data + f.direct.off[0], id, strlen(id)));
+            for (size_t c = 1; c < f.table.ncols; c++)
+                ck_assert_int_eq(f.direct.len[c], SL_CELL_ABSENT);
+        }
+        if (took == 1 && cases[i].cell) {
+            ck_assert_int_eq(f.direct.len[6], (int)strlen(cases[i].cell));
+            ck_assert(!memcmp(f.direct.bytes.data + f.direct.off[6], cases[i].cell, strlen(cases[i].cell)));
+        }
+        free(e);
+    }
+    /* a delete's tombstone is known after a direct delete as after the
+     * general path's: ignored, not a second delete */
+    snprintf(key, sizeof(key), skey, 20);
+    char *e = plain_event(delete_schema, "{\"before\":{\"id\":20},\"op\":\"d\"}");
+    ck_assert_int_eq(direct_reads(&f, key, e), 3);
+    free(e);
+    sl_change c;
+    sl_error err;
+    ck_assert_int_eq(decode(key, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.op, SL_OP_IGNORE);
+    ck_assert_str_eq(c.reason, "tombstone after a delete");
+    sl_change_clear(&c);
+    ck_assert_int_eq(decode(key, NULL, &c, &err), 0);
+    ck_assert_int_eq(c.op, SL_OP_DELETE); /* a second tombstone stands for a delete */
+    sl_change_clear(&c);
+    direct_teardown(&f);
+}
+END_TEST
+
 /* ---- the source block's names, for a `${source.table}` route ---- */
 
 /* The names sl_dbz_envelope_scan() finds in @payload, each value as
@@ -762,6 +879,7 @@ int main(void)
     tcase_add_test(tc, direct_reader_under_a_kept_schema);
     tcase_add_test(tc, direct_reader_converts_semantic_types);
     tcase_add_test(tc, direct_reader_converts_edge_values);
+    tcase_add_test(tc, direct_reader_deletes_and_nested_values);
     tcase_add_test(tc, source_names_found_as_decoded);
     suite_add_tcase(s, tc);
     int failed = sl_run_suite(s);

@@ -16,7 +16,8 @@
  *
  * The JSON, Avro and Protobuf targets also read the value with their format's direct
  * reader (cells.h) and fail when it takes a record the general path would
- * reject or builds a different row.  The Avro reader plans a schema once
+ * reject, takes an upsert for a delete or the other way round, or builds a
+ * different row.  The Avro reader plans a schema once
  * the general path has taken a record of it, as in the worker; so does
  * the Debezium JSON reader with a Connect schema (schema_cache.c).  The
  * Debezium JSON target also decodes each value twice and fails when the
@@ -391,7 +392,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ok && direct && c.op == SL_OP_UPSERT)
         sl_cells_learn(direct, &c);
     bool filtered = ok && c.op == SL_OP_IGNORE && c.reason && !strcmp(c.reason, "filtered");
-    if (took == 1 && ok && named) /* not named: the worker sends the record to the general path */
+    if ((took == 1 || took == 3) && ok && named) /* not named: the worker sends the record to the general path */
         same_names(&names, &c);
     sl_op op1 = c.op;
     sl_change_clear(&c);
@@ -426,9 +427,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 ok ? "does not drop" : "rejects", ok ? "" : err.msg);
         abort();
     }
-    if (took == 1) {
-        if (ok && op1 != SL_OP_UPSERT) {
-            fprintf(stderr, "the direct reader took a record the general path does not upsert (op %d)\n", op1);
+    if (took == 1 || took == 3) {
+        sl_op want = took == 1 ? SL_OP_UPSERT : SL_OP_DELETE;
+        if (ok && op1 != want) {
+            fprintf(stderr, "the direct reader took a record as op %d, the general path as op %d\n", want, op1);
             abort();
         }
         if (!ok) {

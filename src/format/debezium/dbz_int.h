@@ -111,6 +111,7 @@ typedef struct sl_dbz_schema {
                               (sl_dbz_convert_field()), its sl_dbz_token_plan()] or [the
                               field's schema, 0, true] (nested), for the direct reader;
                               else NULL */
+    json_t *before_names;  /* the same of "before", for the direct reader's deletes */
     int64_t key;           /* sl_change.schema_key: unique in the process; 0 when not cached */
     char *text;            /* cached: the schema's exact bytes, the cache key */
     size_t text_len;
@@ -159,6 +160,8 @@ sl_dbz_schema *sl_dbz_cache_split(sl_dbz_cache *c, const char *value, size_t len
 typedef struct sl_dbz_envelope {
     const char *after;     /* the text of the "after" member's value (not checked), or NULL */
     size_t after_len;
+    const char *before;    /* the text of the "before" member's value (checked), or NULL */
+    size_t before_len;
     char op;               /* the op's letter, '?' when it is longer, 0 when absent */
     bool names_ok;         /* false: a name below holds an escape (only a parse can tell) */
     sl_cells_names names;  /* source.db, .schema, .table: strings without escapes, else NULL */

@@ -50,6 +50,7 @@
 #include "sluice/decoder.h"
 #include "sluice/cells.h"
 #include "../json_cells_int.h"
+#include "../json_valid_int.h"
 #include "sluice/log.h"
 #include "sluice/textfmt.h"
 
@@ -614,6 +615,53 @@ static const dbz_scan *take_scan(dbz_state *st, const sl_record *rec)
     return scan(st, rec);
 }
 
+/* The direct reader's delete: an event under a kept schema whose "before"
+ * the general path would convert without error (read by the same reader,
+ * its cells then set aside), keyed by the record key decoded as the
+ * general path decodes it; the key's members are on top of "before" in
+ * the general path's value, so they give every key column's cell.  Left
+ * to the general path: a delete whose record key lacks a key column or
+ * holds a null one, a "before" that is not an object (or its fields not
+ * all plain, primitive or nested), an insert-mode route (which ignores
+ * deletes), and the delete of a primary-key change (header
+ * __debezium.newkey: the worker keeps it for its create).  The tombstone
+ * that follows is known as the general path's delete's is (note_delete()). */
+static int direct_delete(sl_decoder *d, sl_json_cells *jc, const dbz_scan *sc, const sl_record *rec,
+                         sl_rowbuilder *b)
+{
+    dbz_state *st = d->state;
+    const sl_dbz_envelope *e = &sc->env;
+    const void *hv;
+    size_t hn;
+    if (!sc->vs->before_names || !e->before || e->before[0] != '{' || d->route->mode == SL_MODE_INSERT ||
+        sl_record_header(rec, "__debezium.newkey", &hv, &hn))
+        return 0;
+    if (e->after && sl_json_valid_skip(e->after, 0, e->after_len) != e->after_len)
+        return 0; /* the scan found "after" without checking it */
+    const unsigned char *p = (const unsigned char *)sc->payload, *row = (const unsigned char *)e->before;
+    size_t lead = (size_t)(row - p), tail = sc->payload_len - lead - e->before_len;
+    if (!sl_utf8_strict(p, lead) || !sl_utf8_strict(row + e->before_len, tail))
+        return 0;
+    const char *const refuse[] = {st->ph, st->ph_b64, NULL};
+    if (sl_json_cells_map_row(jc, e->before, e->before_len, sc->vs->before_names, sl_dbz_convert_field,
+                              sl_dbz_convert_token, refuse, b) != 1)
+        return 0;
+    sl_change k = {0};
+    sl_error err;
+    sl_error_clear(&err);
+    const json_t *ks;
+    json_t *kenv = NULL;
+    int took = 0;
+    if (!sl_decode_key(d, rec, &k.key, &err) && !decode_key(st, &k, &ks, &kenv, &err) &&
+        sl_json_cells_key_row(jc, k.key, b) == 1) {
+        note_delete(st, rec, k.key);
+        took = 3;
+    }
+    json_decref(kenv);
+    json_decref(k.key);
+    return took;
+}
+
 /* The direct reader (json_cells_int.h) for an upsert under a kept schema the
  * table was checked against, whose row fields are all of primitive types,
  * VariableScaleDecimals or arrays of primitive values (schema_cache.c's
@@ -622,16 +670,18 @@ static const dbz_scan *take_scan(dbz_state *st, const sl_record *rec)
  * nested ones through sl_dbz_convert_field().  Left to the general path: any other schema or
  * op, any event whose row holds the unchanged-TOAST placeholder (its field
  * must be dropped, not written), and the create of a primary-key change
- * (header __debezium.oldkey). */
+ * (header __debezium.oldkey).  A delete goes to direct_delete(). */
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
                           sl_rowbuilder *b)
 {
     dbz_state *st = d->state;
     const dbz_scan *sc = schema_key ? take_scan(st, rec) : NULL;
-    if (!sc || sc->vs->key != schema_key || !sc->vs->after_names)
+    if (!sc || sc->vs->key != schema_key)
         return 0;
     const sl_dbz_envelope *e = &sc->env;
-    if ((e->op != 'c' && e->op != 'r' && e->op != 'u') || !e->after || e->after[0] != '{')
+    if (e->op == 'd')
+        return direct_delete(d, jc, sc, rec, b);
+    if (!sc->vs->after_names || (e->op != 'c' && e->op != 'r' && e->op != 'u') || !e->after || e->after[0] != '{')
         return 0;
     /* the text around the row is UTF-8 as the general path requires (the
      * row's own is checked as it is parsed) */

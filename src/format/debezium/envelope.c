@@ -1,12 +1,13 @@
 /* envelope.c - one pass over the text of a Debezium change event's payload
- * for the direct reader: where its "after" object is, its op's letter, and
- * the source block's db, schema and table; every other member checked as
- * jansson would read it (json_valid.c), so that only "after" is left to
- * parse (json_cells.c parses it, and checks it as the general path would).
+ * for the direct reader: where its "after" and "before" values are, its
+ * op's letter, and the source block's db, schema and table; every other
+ * member checked as jansson would read it (json_valid.c), "before" too, so
+ * that only "after" is left to parse (json_cells.c parses it, and checks it
+ * as the general path would).
  *
  * It declines (0) what only jansson's decoding can settle: an escape in a
- * member name of the payload or of "source", a repeated "after", "op",
- * "source" or name member of "source" (jansson keeps the last), an op that
+ * member name of the payload or of "source", a repeated "after", "before",
+ * "op", "source" or name member of "source" (jansson keeps the last), an op that
  * is not a string or holds an escape, a payload that is not an object.  A
  * name value with an escape is not returned (names_ok false), so that a
  * route whose table names it takes the general path. */
@@ -132,6 +133,13 @@ int sl_dbz_envelope_scan(const char *s, size_t n, sl_dbz_envelope *e)
                 return 0;
             e->after = s + i;
             e->after_len = end - i;
+            i = end;
+        } else if (name_is(s, a, b, "before")) {
+            size_t end = sl_json_valid_skip(s, i, n);
+            if (e->before || !end)
+                return 0;
+            e->before = s + i;
+            e->before_len = end - i;
             i = end;
         } else if (name_is(s, a, b, "op")) {
             bool esc;

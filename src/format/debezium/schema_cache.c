@@ -165,6 +165,7 @@ void sl_dbz_schema_fini(sl_dbz_schema *s)
     json_decref(s->fields);
     json_decref(s->fields_key_schema);
     json_decref(s->after_names);
+    json_decref(s->before_names);
     json_decref(s->tree);
     free(s->text);
     memset(s, 0, sizeof(*s));
@@ -293,6 +294,8 @@ static sl_dbz_schema *add(sl_dbz_cache *c, const char *text, size_t len, json_t 
     sl_dbz_schema_init(e, tree);
     if (e->after && sl_connect_stype(e->after) && !strcmp(sl_connect_stype(e->after), "struct"))
         e->after_names = plain_row(e->after);
+    if (e->before && sl_connect_stype(e->before) && !strcmp(sl_connect_stype(e->before), "struct"))
+        e->before_names = plain_row(e->before);
     e->text = sl_xmalloc(len);
     memcpy(e->text, text, len);
     e->text_len = len;
