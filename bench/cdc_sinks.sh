@@ -17,7 +17,9 @@
 # stopped and the connector's replication slot dropped), each sink reads it
 # from the start into a database of its own, one after the other: sluice
 # (one worker, its default batch limits: 30,000 rows or 8 MiB; or
-# SLUICE_CDC_BATCH_ROWS rows); sluice on plain JSON: as many records
+# SLUICE_CDC_BATCH_ROWS rows), then the sluice of SLUICE_CDC_BUILD2 when
+# set (another build: bench/run.sh --cdc builds one against the current
+# librdkafka); sluice on plain JSON: as many records
 # in the feed's order (each row as the snapshot read it, then each updated
 # row's final state, as `row_to_json` writes them) on a topic of their own,
 # `format: json` (SLUICE_CDC_PLAIN=0 leaves it out); then, in a Connect
@@ -35,8 +37,9 @@
 # then confirms with a checksum of the whole table (polling whole tables
 # took a fifth of a 2-core machine's CPU from the sink being timed).  Each
 # target is then compared with the source (EXCEPT ALL both ways).  The last
-# lines give sluice's ratio to the best JDBC setting (goal 10 x) and to
-# plain JSON (goal 0.5 x), marked met or MISSED, and the load average.
+# lines give sluice's ratio to the best JDBC setting (goal 10 x; each
+# build's), and to plain JSON (goal 0.5 x), marked met or MISSED, and the
+# load average.
 # Under sluice's line, its sluice_direct_records_total and
 # sluice_direct_declined_total: how many
 # events the direct reader took, and why the others took the general path.
@@ -202,22 +205,26 @@ median() { sort -n "$1" | awk '{v[NR] = $1} END {m = int((NR + 1) / 2); printf "
 # checkpoint the last run (or the feed) made due lands in the next one
 checkpoint() { q postgres -c CHECKPOINT; }
 
-# sluice: SLUICE_CDC_RUNS runs (default 3), each into a database of its own;
-# the ratios take the median (one run of this size varies by some 15 % on a
-# 2-core machine shared with the broker and the server)
+# sluice_runs BUILD NAME - SLUICE_CDC_RUNS runs (default 3) of BUILD's
+# sluice, each into a database of its own, each line naming the librdkafka
+# it ran with (its sluice_build_info); the ratios take the median, left in
+# sluice_ns (one run of this size varies by some 15 % on a 2-core machine
+# shared with the broker and the server), the librdkafka in sluice_rdk
 nruns=${SLUICE_CDC_RUNS:-3}
-: >"$work/sluice.ns"
-for n in $(seq 1 "$nruns"); do
-    db=t_sluice$n
-    q postgres -c "CREATE DATABASE $db"
-    q "$db" -c "CREATE SCHEMA r_app"
-    admin_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat >"$work/sluice.yaml" <<EOF
+sluice_runs() {
+    local bld=$1 name=$2 n db admin_port start ns metrics direct rdk=""
+    : >"$work/sluice.ns"
+    for n in $(seq 1 "$nruns"); do
+        db=t_sluice$n
+        q postgres -c "CREATE DATABASE $db"
+        q "$db" -c "CREATE SCHEMA r_app"
+        admin_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        cat >"$work/sluice.yaml" <<EOF
 admin:
   listen: 127.0.0.1:$admin_port
 kafka:
   bootstrap.servers: $bootstrap
-  group.id: bench-$run-$n
+  group.id: bench-$run-$name-$n
   auto.offset.reset: earliest
 targets:
   pg:
@@ -231,25 +238,40 @@ routes:
     auto_create: true
 ${sluice_batch}workers: 1
 EOF
-    checkpoint
-    start=$(date +%s%N)
-    "$build/src/sluice" -c "$work/sluice.yaml" >"$work/sluice-$n.log" 2>&1 &
-    sluice_pid=$!
-    ns=$(wait_target "$db" r_app.bench "$start")
-    # which records the direct reader took, and why the others took the general path
-    direct=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())" |
-        grep -E '^sluice_direct_(records|declined)_total' | tr '\n' ' ' || true)
-    kill -TERM "$sluice_pid"; wait "$sluice_pid" || true; sluice_pid=""
-    copy_source "$db"
-    printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "sluice, run $n of $nruns" \
-        "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs "$db" r_app.bench)"
-    echo "  ${direct:-(no direct-reader counters)}"
-    echo "$ns" >>"$work/sluice.ns"
-    q postgres -c "DROP DATABASE $db"
-done
-ns=$(median "$work/sluice.ns")
-printf '%-45s %8.1f s %9s events/s\n' "sluice (median of $nruns)" "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")"
-sluice_rate=$(rate "$ns")
+        checkpoint
+        start=$(date +%s%N)
+        "$bld/src/sluice" -c "$work/sluice.yaml" >"$work/$name-$n.log" 2>&1 &
+        sluice_pid=$!
+        ns=$(wait_target "$db" r_app.bench "$start")
+        # which records the direct reader took, and why the others took the
+        # general path; which librdkafka sluice runs with
+        metrics=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$admin_port/metrics').read().decode())" || true)
+        direct=$(echo "$metrics" | grep -E '^sluice_direct_(records|declined)_total' | tr '\n' ' ' || true)
+        rdk=$(echo "$metrics" | sed -n 's/^sluice_build_info{.*librdkafka="\([^"]*\)".*/\1/p')
+        kill -TERM "$sluice_pid"; wait "$sluice_pid" || true; sluice_pid=""
+        copy_source "$db"
+        printf '%-45s %8.1f s %9s events/s  differences (missing extra): %s\n' "sluice (librdkafka ${rdk:-?}), run $n of $nruns" \
+            "$(python3 -c "print($ns/1e9)")" "$(rate "$ns")" "$(diffs "$db" r_app.bench)"
+        echo "  ${direct:-(no direct-reader counters)}"
+        echo "$ns" >>"$work/sluice.ns"
+        q postgres -c "DROP DATABASE $db"
+    done
+    sluice_ns=$(median "$work/sluice.ns")
+    sluice_rdk=${rdk:-?}
+    printf '%-45s %8.1f s %9s events/s\n' "sluice (librdkafka $sluice_rdk, median of $nruns)" \
+        "$(python3 -c "print($sluice_ns/1e9)")" "$(rate "$sluice_ns")"
+}
+sluice_runs "$build" sluice
+sluice_rate=$(rate "$sluice_ns")
+rdk1=$sluice_rdk
+# SLUICE_CDC_BUILD2: a second build of sluice (bench/run.sh --cdc: against
+# the current librdkafka, as the container image ships it), as many runs
+rate2=0
+if [ -n "${SLUICE_CDC_BUILD2:-}" ]; then
+    sluice_runs "$(cd "$SLUICE_CDC_BUILD2" && pwd)" sluice2
+    rate2=$(rate "$sluice_ns")
+    rdk2=$sluice_rdk
+fi
 # sluice on plain JSON: the same rows, as many records, in the feed's
 # order: each row as the snapshot read it (the table's value expressions
 # again, cast to its types), then each updated row's final state; as many
@@ -344,6 +366,7 @@ done
 ratio() {
     python3 -c "r = $1 / $2 if $2 else 0; print('%.2f x (goal $3 x: %s)' % (r, 'met' if r >= $3 else 'MISSED'))"
 }
-echo "sluice / the JDBC sink's best ($best_setting): $(ratio "$sluice_rate" "$best_rate" 10)"
-[ "$plain_rate" = 0 ] || echo "sluice on the Debezium feed / sluice on plain JSON: $(ratio "$sluice_rate" "$plain_rate" 0.5)"
+echo "sluice (librdkafka $rdk1) / the JDBC sink's best ($best_setting): $(ratio "$sluice_rate" "$best_rate" 10)"
+[ "$rate2" = 0 ] || echo "sluice (librdkafka $rdk2) / the JDBC sink's best ($best_setting): $(ratio "$rate2" "$best_rate" 10)"
+[ "$plain_rate" = 0 ] || echo "sluice on the Debezium feed / sluice on plain JSON (librdkafka $rdk1 both): $(ratio "$sluice_rate" "$plain_rate" 0.5)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"

@@ -16,7 +16,10 @@
 #                                     the issue's 5-column table and a 40-column one, against the JDBC
 #                                     sink's best setting and plain JSON; report in
 #                                     bench/results/DATE-HOST-cdc.md (SLUICE_CDC_ROWS, SLUICE_CDC_UPDATES
-#                                     and SLUICE_JDBC_SETTINGS change it)
+#                                     and SLUICE_JDBC_SETTINGS change it); sluice runs twice over:
+#                                     built against Debian 12's librdkafka, and against the current
+#                                     one the container image ships (Debian 13's source package,
+#                                     tests/support/librdkafka.sh; SLUICE_CDC_RDKAFKA=0 leaves it out)
 #
 # See docs/benchmark.md for what is measured and how.
 set -euo pipefail
@@ -50,12 +53,17 @@ if [ "${1:-}" = --cdc ]; then
         export SLUICE_TEST_BOOTSTRAP=${line#SLUICE_TEST_BOOTSTRAP=}
     fi
     export SLUICE_JDBC_SETTINGS=${SLUICE_JDBC_SETTINGS:-"batch.size=5000 use.reduction.buffer=true;batch.size=30000 use.reduction.buffer=true"}
+    if [ "${SLUICE_CDC_RDKAFKA:-1}" != 0 ]; then
+        rdk_prefix=$(tests/support/librdkafka.sh)
+        sluice_build_librdkafka "$build-librdkafka" "$rdk_prefix" -Dbuildtype=release -- src/sluice:executable
+        export SLUICE_CDC_BUILD2=$build-librdkafka
+    fi
     rows=${SLUICE_CDC_ROWS:-650000}
     updates=${SLUICE_CDC_UPDATES:-350000}
     {
         echo "# sluice beside Debezium's JDBC sink: $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname -s), $(nproc) cores"
         echo
-        echo "sluice $(git rev-parse --short HEAD 2>/dev/null || echo '?') (release build, its default batch limits), bench/cdc_sinks.sh, $rows snapshot rows + $updates updates;"
+        echo "sluice $(git rev-parse --short HEAD 2>/dev/null || echo '?') (release builds, its default batch limits; against Debian 12's librdkafka${SLUICE_CDC_BUILD2:+ and against the current one}), bench/cdc_sinks.sh, $rows snapshot rows + $updates updates;"
         echo "JDBC sink settings: $SLUICE_JDBC_SETTINGS. Goals (issue 23): sluice >= 10 x the JDBC sink's best setting,"
         echo ">= 0.5 x sluice on plain JSON. Load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
     } >"$report"

@@ -94,8 +94,7 @@ if [ $# -eq 0 ] && [ -n "${SLUICE_TEST_BOOTSTRAP:-}" ] && [ "${SLUICE_RDKAFKA_CU
     done
     # shellcheck disable=SC2086
     if rdk_prefix=$(tests/support/librdkafka.sh) &&
-        sluice_build_librdkafka "$build-librdkafka" "$rdk_prefix" $targets; then
-        echo "   sluice links $(ldd "$build-librdkafka/src/sluice" | grep -o 'librdkafka.so[^ ]* => [^ ]*')"
+        sluice_build_librdkafka "$build-librdkafka" "$rdk_prefix" -- $targets; then
         # shellcheck disable=SC2086
         meson test -C "$build-librdkafka" --no-rebuild --print-errorlogs --num-processes 2 $rdkafka_tests ||
             status=1

@@ -555,9 +555,13 @@ rd_kafka_t *sl_worker_make_consumer(sl_worker *w)
         if (!sl_config_kafka_get(w->cfg, fetch_defaults[i][0]))
             rd_kafka_conf_set(c, fetch_defaults[i][0], fetch_defaults[i][1], es, sizeof(es));
     /* after a full prefetch queue, fetch again as soon as it has room: by
-     * librdkafka itself where it knows how, else by sl_worker_restart_fetch() */
+     * librdkafka itself where it knows how, else by sl_worker_restart_fetch().
+     * Every millisecond: on the CDC benchmark's feed (1,000,000 events of
+     * 3.8 KB, one partition, librdkafka 2.8.0) eight runs took 5.95 s at
+     * the median, against 7.24 s looking every 10 ms; a full queue's check
+     * is a few microseconds of the broker thread. */
     bool own_backoff = sl_config_kafka_get(w->cfg, "fetch.queue.backoff.ms") != NULL ||
-                       rd_kafka_conf_set(c, "fetch.queue.backoff.ms", "10", es, sizeof(es)) == RD_KAFKA_CONF_OK;
+                       rd_kafka_conf_set(c, "fetch.queue.backoff.ms", "1", es, sizeof(es)) == RD_KAFKA_CONF_OK;
     if (!own_backoff) {
         char v[32];
         size_t n = sizeof(v);

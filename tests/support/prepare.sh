@@ -45,19 +45,34 @@ sluice_build() {
     meson compile -C "$dir"
 }
 
-# sluice_build_librdkafka DIR PREFIX TARGET... - configure DIR against the
-# librdkafka unpacked in PREFIX (tests/support/librdkafka.sh; found first by
-# pkg-config, and by the run-time linker through an rpath) and build the
-# TARGETs in it.
+# sluice_build_librdkafka DIR PREFIX [MESON-OPTION...] -- TARGET... -
+# configure DIR against the librdkafka unpacked in PREFIX
+# (tests/support/librdkafka.sh; found first by pkg-config, and by the
+# run-time linker through an rpath: the C linker's and the C++ linker's,
+# which links the daemon, src/format/protobuf_reflect.cc being C++) and
+# build the TARGETs in it; fails unless the daemon loads that librdkafka.
 sluice_build_librdkafka() {
-    local dir=$1 prefix=$2 libdir
+    local dir=$1 prefix=$2 libdir opts=()
     shift 2
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        opts+=("$1")
+        shift
+    done
+    [ "${1:-}" = -- ] && shift
     libdir=$(dirname "$(ls "$prefix"/usr/lib/*/pkgconfig/rdkafka.pc)")/..
     libdir=$(cd "$libdir" && pwd)
     if [ ! -f "$dir/build.ninja" ]; then
         echo "== meson setup $dir (librdkafka in $prefix)"
-        PKG_CONFIG_PATH=$libdir/pkgconfig meson setup "$dir" -Dc_link_args="-Wl,-rpath,$libdir"
+        PKG_CONFIG_PATH=$libdir/pkgconfig meson setup "$dir" -Dc_link_args="-Wl,-rpath,$libdir" \
+            -Dcpp_link_args="-Wl,-rpath,$libdir" "${opts[@]}"
     fi
     echo "== building in $dir: $*"
-    meson compile -C "$dir" "$@"
+    meson compile -C "$dir" "$@" || return 1
+    local loads
+    loads=$(ldd "$dir/src/sluice" | grep -o 'librdkafka.so[^ ]* => [^ ]*')
+    echo "   sluice loads $loads"
+    case $loads in
+    *" => $libdir/"*) ;;
+    *) echo "sluice_build_librdkafka: $dir/src/sluice does not load the librdkafka in $libdir" >&2; return 1 ;;
+    esac
 }
