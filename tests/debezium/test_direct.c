@@ -41,32 +41,84 @@ static const char schema_b[] =
     "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"}],\"optional\":false,\"field\":\"source\"},"
     "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"srv.app.b.Envelope\"}";
 
-START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
+/* One test's world: a fresh schema, a topic and sluice's configuration,
+ * whose route `cdc` sends the topic to @table (in the schema) with the
+ * route lines @extra; env_run() starts sluice and waits until it has
+ * committed the topic, env_stop() stops it and frees the rest. */
+typedef struct dz_env {
+    PGconn *c;
+    char *schema, *topic, *group, *dir, *kafka, *config, *log;
+    int port;
+    ts_daemon *d;
+} dz_env;
+
+static void env_start(dz_env *e, const char *name, const char *table, const char *extra)
 {
     ts_kafka_start(1);
-    PGconn *c = ts_pg_connect();
-    char *schema = ts_pg_fresh_schema(c, "dbz_direct");
-    char ddl[256];
-    snprintf(ddl, sizeof(ddl), "CREATE TABLE %s.a (id int PRIMARY KEY, v text); CREATE TABLE %s.b (id int PRIMARY KEY, v bigint)",
-             schema, schema);
-    ts_pg_exec(c, ddl, NULL);
-    char *topic = ts_unique_name("dbz_direct");
-    ts_kafka_create_topic(topic, 1);
-    char *group = ts_unique_name("dbz_direct");
-    int port = ts_free_port();
-    char *dir = ts_tempdir("dbz_direct");
-    char *kafka = sc_kafka_yaml(group);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "admin:\n  listen: 127.0.0.1:%d\n"
-                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
-                                 "routes:\n"
-                                 "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
-                                 "    table: %s.${source.table}\n    format: debezium\n"
-                                 "    name_strip_prefix: [src_]\n    name_case: lower\n",
-                                 kafka, port, topic, schema);
-    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    e->c = ts_pg_connect();
+    e->schema = ts_pg_fresh_schema(e->c, name);
+    e->topic = ts_unique_name(name);
+    ts_kafka_create_topic(e->topic, 1);
+    e->group = ts_unique_name(name);
+    e->port = ts_free_port();
+    e->dir = ts_tempdir(name);
+    e->kafka = sc_kafka_yaml(e->group);
+    e->config = ts_write_file(e->dir, "sluice.yaml",
+                              "%s"
+                              "admin:\n  listen: 127.0.0.1:%d\n"
+                              "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
+                              "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
+                              "routes:\n"
+                              "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
+                              "    table: %s.%s\n    format: debezium\n%s",
+                              e->kafka, e->port, e->topic, e->schema, table, extra);
+    e->log = ts_write_file(e->dir, "sluice.log", "%s", "");
+}
+
+/* @fmt: SQL naming the schema with %s (twice at most) */
+static void env_sql(dz_env *e, const char *fmt)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), fmt, e->schema, e->schema);
+    ts_pg_exec(e->c, sql, NULL);
+}
+
+static void env_run(dz_env *e)
+{
+    ts_flush();
+    e->d = ts_daemon_start(e->config, e->log);
+    sc_wait_committed(e->group, e->topic, 1, 120000, e->log);
+}
+
+/* The direct reader's counters of route cdc (-1: no such series). */
+static void env_direct(dz_env *e, double *direct, double *table, double *record)
+{
+    *direct = ts_scrape(e->port, "sluice_direct_records_total{route=\"cdc\"}");
+    *table = ts_scrape(e->port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
+    *record = ts_scrape(e->port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
+}
+
+static void env_stop(dz_env *e)
+{
+    int code = ts_daemon_stop(e->d, 60000);
+    ck_assert_msg(code == 0, "sluice exited with %d\n%s", code, sc_log_tail(e->log, 3000));
+    ts_daemon_free(e->d);
+    free(e->topic);
+    free(e->group);
+    free(e->dir);
+    free(e->kafka);
+    free(e->config);
+    free(e->log);
+    free(e->schema);
+    PQfinish(e->c);
+    ts_kafka_stop();
+}
+
+START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
+{
+    dz_env e;
+    env_start(&e, "dbz_direct", "${source.table}", "    name_strip_prefix: [src_]\n    name_case: lower\n");
+    env_sql(&e, "CREATE TABLE %s.a (id int PRIMARY KEY, v text); CREATE TABLE %s.b (id int PRIMARY KEY, v bigint)");
     /* interleaved: a1 b1 a2 b2 ..., the same keys in both tables */
     for (int i = 1; i <= N; i++) {
         char key[64], value[4096];
@@ -75,47 +127,33 @@ START_TEST(two_source_tables_on_one_topic_go_direct_each_to_its_table)
                  "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":{\"id\":%d,\"v\":\"a-%d\"},"
                  "\"source\":{\"schema\":\"app\",\"table\":\"src_A\"},\"op\":\"%s\"}}",
                  schema_a, i, i, i % 2 ? "r" : "c");
-        ts_produce(topic, 0, key, strlen(key), value, strlen(value));
+        ts_produce(e.topic, 0, key, strlen(key), value, strlen(value));
         snprintf(value, sizeof(value),
                  "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":{\"id\":%d,\"v\":%d},"
                  "\"source\":{\"schema\":\"app\",\"table\":\"src_b\"},\"op\":\"r\"}}",
                  schema_b, i, 1000 + i);
-        ts_produce(topic, 0, key, strlen(key), value, strlen(value));
+        ts_produce(e.topic, 0, key, strlen(key), value, strlen(value));
     }
-    ts_flush();
-    ts_daemon *d = ts_daemon_start(config, log);
-    sc_wait_committed(group, topic, 1, 120000, log);
+    env_run(&e);
 
     char q[256];
     snprintf(q, sizeof(q), "SELECT count(*) || ':' || sum(id) || ':' || "
-             "bool_and(v = 'a-' || id) FROM %s.a", schema);
-    char *got = ts_pg_text(c, q, NULL);
-    ck_assert_msg(got && !strcmp(got, "40:820:true"), "table a: %s\n%s", got, sc_log_tail(log, 3000));
+             "bool_and(v = 'a-' || id) FROM %s.a", e.schema);
+    char *got = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(got && !strcmp(got, "40:820:true"), "table a: %s\n%s", got, sc_log_tail(e.log, 3000));
     free(got);
-    snprintf(q, sizeof(q), "SELECT count(*) || ':' || sum(id) || ':' || bool_and(v = 1000 + id) FROM %s.b", schema);
-    got = ts_pg_text(c, q, NULL);
-    ck_assert_msg(got && !strcmp(got, "40:820:true"), "table b: %s\n%s", got, sc_log_tail(log, 3000));
+    snprintf(q, sizeof(q), "SELECT count(*) || ':' || sum(id) || ':' || bool_and(v = 1000 + id) FROM %s.b", e.schema);
+    got = ts_pg_text(e.c, q, NULL);
+    ck_assert_msg(got && !strcmp(got, "40:820:true"), "table b: %s\n%s", got, sc_log_tail(e.log, 3000));
     free(got);
     /* the first record of each table took the general path, which read the
      * table and checked it against the record's schema; every other went
      * direct, to the table its ${source.table} names */
-    double direct = ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}");
-    double first = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
-    double other = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
+    double direct, first, other;
+    env_direct(&e, &direct, &first, &other);
     ck_assert_msg(direct == 2 * N - 2 && first == 2 && other < 0, "direct %g, declined: table %g, record %g", direct,
                   first, other);
-    int code = ts_daemon_stop(d, 60000);
-    ck_assert_msg(code == 0, "sluice exited with %d", code);
-    ts_daemon_free(d);
-    free(topic);
-    free(group);
-    free(dir);
-    free(kafka);
-    free(config);
-    free(log);
-    free(schema);
-    PQfinish(c);
-    ts_kafka_stop();
+    env_stop(&e);
 }
 END_TEST
 
@@ -127,30 +165,13 @@ END_TEST
 #define PER 4
 START_TEST(more_tables_than_the_cache_first_holds)
 {
-    ts_kafka_start(1);
-    PGconn *c = ts_pg_connect();
-    char *schema = ts_pg_fresh_schema(c, "dbz_many");
+    dz_env e;
+    env_start(&e, "dbz_many", "${source.table}", "");
     for (int t = 0; t < NT; t++) {
         char ddl[160];
-        snprintf(ddl, sizeof(ddl), "CREATE TABLE %s.t%d (id int PRIMARY KEY, v text)", schema, t);
-        ts_pg_exec(c, ddl, NULL);
+        snprintf(ddl, sizeof(ddl), "CREATE TABLE %%s.t%d (id int PRIMARY KEY, v text)", t);
+        env_sql(&e, ddl);
     }
-    char *topic = ts_unique_name("dbz_many");
-    ts_kafka_create_topic(topic, 1);
-    char *group = ts_unique_name("dbz_many");
-    int port = ts_free_port();
-    char *dir = ts_tempdir("dbz_many");
-    char *kafka = sc_kafka_yaml(group);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "admin:\n  listen: 127.0.0.1:%d\n"
-                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
-                                 "routes:\n"
-                                 "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
-                                 "    table: %s.${source.table}\n    format: debezium\n",
-                                 kafka, port, topic, schema);
-    char *log = ts_write_file(dir, "sluice.log", "%s", "");
     for (int i = 1; i <= PER; i++)
         for (int t = 0; t < NT; t++) {
             char key[64], value[4096];
@@ -159,32 +180,19 @@ START_TEST(more_tables_than_the_cache_first_holds)
                      "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":{\"id\":%d,\"v\":\"t%d-%d\"},"
                      "\"source\":{\"schema\":\"app\",\"table\":\"t%d\"},\"op\":\"c\"}}",
                      schema_a, i, t, i, t);
-            ts_produce(topic, 0, key, strlen(key), value, strlen(value));
+            ts_produce(e.topic, 0, key, strlen(key), value, strlen(value));
         }
-    ts_flush();
-    ts_daemon *d = ts_daemon_start(config, log);
-    sc_wait_committed(group, topic, 1, 120000, log);
+    env_run(&e);
     for (int t = 0; t < NT; t++) {
         char q[256];
-        snprintf(q, sizeof(q), "SELECT count(*) || ':' || bool_and(v = 't%d-' || id) FROM %s.t%d", t, schema, t);
-        char *got = ts_pg_text(c, q, NULL);
-        ck_assert_msg(got && !strcmp(got, "4:true"), "table t%d: %s\n%s", t, got, sc_log_tail(log, 3000));
+        snprintf(q, sizeof(q), "SELECT count(*) || ':' || bool_and(v = 't%d-' || id) FROM %s.t%d", t, e.schema, t);
+        char *got = ts_pg_text(e.c, q, NULL);
+        ck_assert_msg(got && !strcmp(got, "4:true"), "table t%d: %s\n%s", t, got, sc_log_tail(e.log, 3000));
         free(got);
     }
     /* the tables' later records went direct, before and after the move */
-    ck_assert_msg(ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}") > 0, "no record went direct");
-    int code = ts_daemon_stop(d, 60000);
-    ck_assert_msg(code == 0, "sluice exited with %d\n%s", code, sc_log_tail(log, 3000));
-    ts_daemon_free(d);
-    free(topic);
-    free(group);
-    free(dir);
-    free(kafka);
-    free(config);
-    free(log);
-    free(schema);
-    PQfinish(c);
-    ts_kafka_stop();
+    ck_assert_msg(ts_scrape(e.port, "sluice_direct_records_total{route=\"cdc\"}") > 0, "no record went direct");
+    env_stop(&e);
 }
 END_TEST
 
@@ -245,29 +253,9 @@ static void row_c(char *out, size_t size, int id, bool update)
  * general path does), and store what the general path would. */
 START_TEST(variable_scale_decimals_and_arrays_go_direct)
 {
-    ts_kafka_start(1);
-    PGconn *c = ts_pg_connect();
-    char *schema = ts_pg_fresh_schema(c, "dbz_nested");
-    char ddl[256];
-    snprintf(ddl, sizeof(ddl), "CREATE TABLE %s.c (id int PRIMARY KEY, n numeric, tags text[], nums bigint[])",
-             schema);
-    ts_pg_exec(c, ddl, NULL);
-    char *topic = ts_unique_name("dbz_nested");
-    ts_kafka_create_topic(topic, 1);
-    char *group = ts_unique_name("dbz_nested");
-    int port = ts_free_port();
-    char *dir = ts_tempdir("dbz_nested");
-    char *kafka = sc_kafka_yaml(group);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "admin:\n  listen: 127.0.0.1:%d\n"
-                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
-                                 "routes:\n"
-                                 "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
-                                 "    table: %s.c\n    format: debezium\n",
-                                 kafka, port, topic, schema);
-    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    dz_env e;
+    env_start(&e, "dbz_nested", "c", "");
+    env_sql(&e, "CREATE TABLE %s.c (id int PRIMARY KEY, n numeric, tags text[], nums bigint[])");
     for (int i = 1; i <= NC + 1; i++) {
         int id = i <= NC ? i : NC / 2;
         char key[64], row[1024], value[8192];
@@ -277,11 +265,9 @@ START_TEST(variable_scale_decimals_and_arrays_go_direct)
                  "{\"schema\":%s,\"payload\":{\"before\":null,\"after\":%s,"
                  "\"source\":{\"schema\":\"app\",\"table\":\"c\"},\"op\":\"%s\"}}",
                  schema_c, row, i > NC ? "u" : "r");
-        ts_produce(topic, 0, key, strlen(key), value, strlen(value));
+        ts_produce(e.topic, 0, key, strlen(key), value, strlen(value));
     }
-    ts_flush();
-    ts_daemon *d = ts_daemon_start(config, log);
-    sc_wait_committed(group, topic, 1, 120000, log);
+    env_run(&e);
 
     /* every row as the events say, row by row */
     char q[1536];
@@ -294,30 +280,18 @@ START_TEST(variable_scale_decimals_and_arrays_go_direct)
              "ELSE ARRAY['a,b', 'q\"x', '{}', E'back\\\\slash', '', NULL, 'NULL'] END "
              "AND nums = ARRAY[id, CASE WHEN id = %d THEN 0 ELSE -id END, NULL, 9007199254740993]::bigint[]) "
              "FROM %s.c",
-             NC / 2, NC / 2, NC / 2, schema);
-    char *got = ts_pg_text(c, q, NULL);
+             NC / 2, NC / 2, NC / 2, e.schema);
+    char *got = ts_pg_text(e.c, q, NULL);
     char want[32];
     snprintf(want, sizeof(want), "%d:%d", NC, NC);
     ck_assert_msg(got && !strcmp(got, want), "rows as the events say (count:matching): %s, want %s\n%s", got, want,
-                  sc_log_tail(log, 3000));
+                  sc_log_tail(e.log, 3000));
     free(got);
-    double direct = ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}");
-    double first = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
-    double other = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
+    double direct, first, other;
+    env_direct(&e, &direct, &first, &other);
     ck_assert_msg(direct == NC - 1 && first == 1 && other == 1, "direct %g, declined: table %g, record %g", direct,
                   first, other);
-    int code = ts_daemon_stop(d, 60000);
-    ck_assert_msg(code == 0, "sluice exited with %d", code);
-    ts_daemon_free(d);
-    free(topic);
-    free(group);
-    free(dir);
-    free(kafka);
-    free(config);
-    free(log);
-    free(schema);
-    PQfinish(c);
-    ts_kafka_stop();
+    env_stop(&e);
 }
 END_TEST
 
@@ -354,86 +328,53 @@ static void produce_a(const char *topic, int id, const char *op, const char *bef
  * a second delete. */
 START_TEST(deletes_go_direct_beside_tombstones_and_key_changes)
 {
-    ts_kafka_start(1);
-    PGconn *c = ts_pg_connect();
-    char *schema = ts_pg_fresh_schema(c, "dbz_del");
-    char ddl[256];
-    snprintf(ddl, sizeof(ddl), "CREATE TABLE %s.a (id int PRIMARY KEY, v text)", schema);
-    ts_pg_exec(c, ddl, NULL);
-    char *topic = ts_unique_name("dbz_del");
-    ts_kafka_create_topic(topic, 1);
-    char *group = ts_unique_name("dbz_del");
-    int port = ts_free_port();
-    char *dir = ts_tempdir("dbz_del");
-    char *kafka = sc_kafka_yaml(group);
-    char *config = ts_write_file(dir, "sluice.yaml",
-                                 "%s"
-                                 "admin:\n  listen: 127.0.0.1:%d\n"
-                                 "targets:\n  pg:\n    type: postgresql\n    dsn: \"${SLUICE_TEST_DSN}\"\n"
-                                 "batch:\n  max_rows: 1000\n  linger_ms: 20\n"
-                                 "routes:\n"
-                                 "  - name: cdc\n    topics: [\"%s\"]\n    target: pg\n"
-                                 "    table: %s.a\n    format: debezium\n",
-                                 kafka, port, topic, schema);
-    char *log = ts_write_file(dir, "sluice.log", "%s", "");
+    dz_env e;
+    env_start(&e, "dbz_del", "a", "");
+    env_sql(&e, "CREATE TABLE %s.a (id int PRIMARY KEY, v text)");
     char row[128], key[512];
     for (int i = 1; i <= N; i++) {
         snprintf(row, sizeof(row), "{\"id\":%d,\"v\":\"a-%d\"}", i, i);
-        produce_a(topic, i, "r", "null", row, NULL, NULL);
+        produce_a(e.topic, i, "r", "null", row, NULL, NULL);
     }
     for (int i = 2; i <= N; i += 2) { /* REPLICA IDENTITY DEFAULT: the key alone in before */
         snprintf(row, sizeof(row), "{\"id\":%d,\"v\":null}", i);
-        produce_a(topic, i, "d", row, "null", NULL, NULL);
+        produce_a(e.topic, i, "d", row, "null", NULL, NULL);
     }
     for (int i = 2; i <= 4; i += 2) { /* created again */
         snprintf(row, sizeof(row), "{\"id\":%d,\"v\":\"again-%d\"}", i, i);
-        produce_a(topic, i, "c", "null", row, NULL, NULL);
+        produce_a(e.topic, i, "c", "null", row, NULL, NULL);
     }
-    produce_a(topic, 999, "d", "{\"id\":999,\"v\":null}", "null", NULL, NULL); /* never stored */
+    produce_a(e.topic, 999, "d", "{\"id\":999,\"v\":null}", "null", NULL, NULL); /* never stored */
     /* UPDATE a SET id = 1001 WHERE id = 1 */
     key_of(key, sizeof(key), 1001);
-    produce_a(topic, 1, "d", "{\"id\":1,\"v\":null}", "null", "__debezium.newkey", key);
+    produce_a(e.topic, 1, "d", "{\"id\":1,\"v\":null}", "null", "__debezium.newkey", key);
     key_of(key, sizeof(key), 1);
-    produce_a(topic, 1001, "c", "null", "{\"id\":1001,\"v\":\"moved\"}", "__debezium.oldkey", key);
-    ts_flush();
-    ts_daemon *d = ts_daemon_start(config, log);
-    sc_wait_committed(group, topic, 1, 120000, log);
+    produce_a(e.topic, 1001, "c", "null", "{\"id\":1001,\"v\":\"moved\"}", "__debezium.oldkey", key);
+    env_run(&e);
 
     char q[512];
     snprintf(q, sizeof(q),
              "SELECT count(*) || ':' || string_agg(id || '=' || v, ',' ORDER BY id) FILTER (WHERE v NOT LIKE 'a-%%') || ':' || "
              "bool_and(v = 'a-' || id OR id IN (2, 4, 1001)) || ':' || bool_and(id %% 2 = 1 OR id IN (2, 4)) FROM %s.a",
-             schema);
-    char *got = ts_pg_text(c, q, NULL);
+             e.schema);
+    char *got = ts_pg_text(e.c, q, NULL);
     /* odd ids but 1 (19), 2 and 4 again, and 1001 */
     ck_assert_msg(got && !strcmp(got, "22:2=again-2,4=again-4,1001=moved:true:true"), "table a: %s\n%s", got,
-                  sc_log_tail(log, 3000));
+                  sc_log_tail(e.log, 3000));
     free(got);
-    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.a WHERE id IN (1, 999)", schema);
-    got = ts_pg_text(c, q, NULL);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM %s.a WHERE id IN (1, 999)", e.schema);
+    got = ts_pg_text(e.c, q, NULL);
     ck_assert_msg(got && !strcmp(got, "0"), "ids 1, 999: %s", got);
     free(got);
     /* direct: the creates but the first (39), the deletes (20, and 999's),
      * the two created again; the general path: the first create, the key
      * change's two events and the 22 tombstones, each ignored */
-    double direct = ts_scrape(port, "sluice_direct_records_total{route=\"cdc\"}");
-    double first = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"table\"}");
-    double other = ts_scrape(port, "sluice_direct_declined_total{route=\"cdc\",reason=\"record\"}");
-    double ignored = ts_scrape(port, "sluice_records_ignored_total{route=\"cdc\"}");
+    double direct, first, other;
+    env_direct(&e, &direct, &first, &other);
+    double ignored = ts_scrape(e.port, "sluice_records_ignored_total{route=\"cdc\"}");
     ck_assert_msg(direct == (N - 1) + N / 2 + 1 + 2 && first == 1 && other == 2 + N / 2 + 2 && ignored == N / 2 + 2,
                   "direct %g, declined: table %g, record %g; ignored %g", direct, first, other, ignored);
-    int code = ts_daemon_stop(d, 60000);
-    ck_assert_msg(code == 0, "sluice exited with %d", code);
-    ts_daemon_free(d);
-    free(topic);
-    free(group);
-    free(dir);
-    free(kafka);
-    free(config);
-    free(log);
-    free(schema);
-    PQfinish(c);
-    ts_kafka_stop();
+    env_stop(&e);
 }
 END_TEST
 

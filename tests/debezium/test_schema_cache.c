@@ -693,27 +693,19 @@ END_TEST
  * path's value (before, the key on top) gives them; "before" is read as
  * the general path converts it.  What the general path must judge is left
  * to it.  Fields of nested values (a VariableScaleDecimal, arrays) too. */
-static const char delete_schema[] =
-    "{\"type\":\"struct\",\"fields\":["
-    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
-    "{\"type\":\"string\",\"optional\":true,\"field\":\"name\"},"
-    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
-    "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":true,"
-    "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"field\":\"amount\"},"
-    "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},\"optional\":true,\"field\":\"extra\"},"
-    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
-    "\"parameters\":{\"scale\":\"1\"},\"field\":\"temp\"}],"
-    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"before\"},"
-    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"
-    "{\"type\":\"string\",\"optional\":true,\"field\":\"name\"},"
-    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"
-    "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":true,"
-    "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"field\":\"amount\"},"
-    "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},\"optional\":true,\"field\":\"extra\"},"
-    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","
-    "\"parameters\":{\"scale\":\"1\"},\"field\":\"temp\"}],"
-    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"after\"},"
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"s.t.Envelope\"}";
+#define DELETE_ROW(field)                                                                                           \
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int64\",\"optional\":false,\"field\":\"id\"},"                    \
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"name\"},"                                                   \
+    "{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},"                 \
+    "{\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}],\"optional\":true,"                               \
+    "\"name\":\"io.debezium.data.VariableScaleDecimal\",\"field\":\"amount\"},"                                     \
+    "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},\"optional\":true,\"field\":\"extra\"}," \
+    "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\","                     \
+    "\"parameters\":{\"scale\":\"1\"},\"field\":\"temp\"}],"                                                        \
+    "\"optional\":true,\"name\":\"s.t.Value\",\"field\":\"" field "\"}"
+static const char delete_schema[] = "{\"type\":\"struct\",\"fields\":[" DELETE_ROW("before") "," DELETE_ROW("after") ","
+                                    "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,"
+                                    "\"name\":\"s.t.Envelope\"}";
 
 START_TEST(direct_reader_deletes_and_nested_values)
 {

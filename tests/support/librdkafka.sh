@@ -6,9 +6,9 @@
 # live in ~/.cache/sluice/librdkafka-trixie (or $SLUICE_CACHE), reused on
 # every later run.  Prints the prefix on its last line.
 #   tests/support/librdkafka.sh            build (once) and print the prefix
-# Then, for example:
-#   PKG_CONFIG_PATH=$prefix/usr/lib/x86_64-linux-gnu/pkgconfig \
-#     meson setup build-rdk -Dc_link_args=-Wl,-rpath,$prefix/usr/lib/x86_64-linux-gnu
+# Then sluice_build_librdkafka (tests/support/prepare.sh) builds sluice
+# against it, with an rpath for both of meson's linkers (the daemon is
+# linked by the C++ one), and checks that the daemon loads it.
 # Debian 12 ships librdkafka 2.0.2: it cannot log in with SASL/SCRAM to
 # Kafka 4.x brokers (docs/kafka.md has the measured matrix).
 set -euo pipefail
