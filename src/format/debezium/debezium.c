@@ -615,6 +615,23 @@ static const dbz_scan *take_scan(dbz_state *st, const sl_record *rec)
     return scan(st, rec);
 }
 
+/* The row object @row, @len of @sc's payload (its "after" or "before"),
+ * whose fields are @names (the schema's plain_row()), read by the direct
+ * reader into @b: true when it took it.  The text around the row is UTF-8
+ * as the general path requires (the row's own is checked as it is read);
+ * a string that begins with the placeholder (or its base64) declines: a
+ * superset of what unavailable() finds, read as jansson decodes it. */
+static bool read_row(dbz_state *st, sl_json_cells *jc, const dbz_scan *sc, const char *row, size_t len,
+                     const json_t *names, sl_rowbuilder *b)
+{
+    const unsigned char *p = (const unsigned char *)sc->payload, *r = (const unsigned char *)row;
+    size_t lead = (size_t)(r - p), tail = sc->payload_len - lead - len;
+    if (!sl_utf8_strict(p, lead) || !sl_utf8_strict(r + len, tail))
+        return false;
+    const char *const refuse[] = {st->ph, st->ph_b64, NULL};
+    return sl_json_cells_map_row(jc, row, len, names, sl_dbz_convert_field, sl_dbz_convert_token, refuse, b) == 1;
+}
+
 /* The direct reader's delete: an event under a kept schema whose "before"
  * the general path would convert without error (read by the same reader,
  * its cells then set aside), keyed by the record key decoded as the
@@ -638,13 +655,7 @@ static int direct_delete(sl_decoder *d, sl_json_cells *jc, const dbz_scan *sc, c
         return 0;
     if (e->after && sl_json_valid_skip(e->after, 0, e->after_len) != e->after_len)
         return 0; /* the scan found "after" without checking it */
-    const unsigned char *p = (const unsigned char *)sc->payload, *row = (const unsigned char *)e->before;
-    size_t lead = (size_t)(row - p), tail = sc->payload_len - lead - e->before_len;
-    if (!sl_utf8_strict(p, lead) || !sl_utf8_strict(row + e->before_len, tail))
-        return 0;
-    const char *const refuse[] = {st->ph, st->ph_b64, NULL};
-    if (sl_json_cells_map_row(jc, e->before, e->before_len, sc->vs->before_names, sl_dbz_convert_field,
-                              sl_dbz_convert_token, refuse, b) != 1)
+    if (!read_row(st, jc, sc, e->before, e->before_len, sc->vs->before_names, b))
         return 0;
     sl_change k = {0};
     sl_error err;
@@ -667,8 +678,9 @@ static int direct_delete(sl_decoder *d, sl_json_cells *jc, const dbz_scan *sc, c
  * VariableScaleDecimals or arrays of primitive values (schema_cache.c's
  * plain_row()): the row is the payload's "after" (envelope.c found it and
  * checked the rest of the payload), plain values as they are, named and
- * nested ones through sl_dbz_convert_field().  Left to the general path: any other schema or
- * op, any event whose row holds the unchanged-TOAST placeholder (its field
+ * nested ones through sl_dbz_convert_field().  Left to the general path:
+ * any other schema or op, any event whose row holds the unchanged-TOAST
+ * placeholder (its field
  * must be dropped, not written), and the create of a primary-key change
  * (header __debezium.oldkey).  A delete goes to direct_delete(). */
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
@@ -683,17 +695,7 @@ static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, 
         return direct_delete(d, jc, sc, rec, b);
     if (!sc->vs->after_names || (e->op != 'c' && e->op != 'r' && e->op != 'u') || !e->after || e->after[0] != '{')
         return 0;
-    /* the text around the row is UTF-8 as the general path requires (the
-     * row's own is checked as it is parsed) */
-    const unsigned char *p = (const unsigned char *)sc->payload, *row = (const unsigned char *)e->after;
-    size_t before = (size_t)(row - p), after = sc->payload_len - before - e->after_len;
-    if (!sl_utf8_strict(p, before) || !sl_utf8_strict(row + e->after_len, after))
-        return 0;
-    /* a string beginning with the placeholder (its base64) declines: a
-     * superset of what unavailable() finds, read as jansson decodes it */
-    const char *const refuse[] = {st->ph, st->ph_b64, NULL};
-    if (sl_json_cells_map_row(jc, e->after, e->after_len, sc->vs->after_names, sl_dbz_convert_field,
-                              sl_dbz_convert_token, refuse, b) != 1)
+    if (!read_row(st, jc, sc, e->after, e->after_len, sc->vs->after_names, b))
         return 0;
     /* the create of a primary-key change: the general path reads (and
      * judges) its old key, which the worker's key-change wait expects */
