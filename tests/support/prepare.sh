@@ -73,6 +73,10 @@ sluice_build_librdkafka() {
     echo "   sluice loads $loads"
     case $loads in
     *" => $libdir/"*) ;;
-    *) echo "sluice_build_librdkafka: $dir/src/sluice does not load the librdkafka in $libdir" >&2; return 1 ;;
+    *)
+        echo "sluice_build_librdkafka: $dir/src/sluice does not load the librdkafka in $libdir" \
+            "(a build directory configured before both linkers had the rpath: remove $dir)" >&2
+        return 1
+        ;;
     esac
 }

@@ -680,9 +680,9 @@ static int direct_delete(sl_decoder *d, sl_json_cells *jc, const dbz_scan *sc, c
  * checked the rest of the payload), plain values as they are, named and
  * nested ones through sl_dbz_convert_field().  Left to the general path:
  * any other schema or op, any event whose row holds the unchanged-TOAST
- * placeholder (its field
- * must be dropped, not written), and the create of a primary-key change
- * (header __debezium.oldkey).  A delete goes to direct_delete(). */
+ * placeholder (its field must be dropped, not written), and the create of
+ * a primary-key change (header __debezium.oldkey).  A delete goes to
+ * direct_delete(). */
 static int dbz_map_direct(sl_decoder *d, sl_json_cells *jc, int64_t schema_key, const sl_record *rec,
                           sl_rowbuilder *b)
 {
