@@ -11,7 +11,6 @@
 
 #include "scenario.h"
 #include "sluice/strbuf.h"
-#include "sluice/textfmt.h"
 #include "support.h"
 
 #define N 40 /* events per source table */
@@ -213,19 +212,6 @@ static const char schema_c[] =
     "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"}],\"optional\":false,\"field\":\"source\"},"
     "{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}],\"optional\":false,\"name\":\"srv.app.c.Envelope\"}";
 
-/* @v as a VariableScaleDecimal's "value": the unscaled integer, big-endian
- * two's complement in as few bytes as hold it, in base64. */
-static void vsd_value(sl_strbuf *out, int64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
-    int at = 0;
-    while (at < 7 && ((b[at] == 0x00 && !(b[at + 1] & 0x80)) || (b[at] == 0xff && (b[at + 1] & 0x80))))
-        at++;
-    sl_fmt_base64(out, b + at, (size_t)(8 - at));
-}
-
 #define NC 24 /* rows; row NC / 2 is then updated with its tags unchanged (TOASTed) */
 
 /* The after row of row @id (@update: the later update of row NC / 2,
@@ -235,7 +221,7 @@ static void row_c(char *out, size_t size, int id, bool update)
     char n[96] = "null"; /* row 7's n is null */
     if (update || id != 7) {
         sl_strbuf v = SL_STRBUF_INIT;
-        vsd_value(&v, update ? -7 : (int64_t)id * 100003 - 1200000);
+        ts_decimal_base64(&v, update ? -7 : (int64_t)id * 100003 - 1200000);
         snprintf(n, sizeof(n), "{\"scale\":%d,\"value\":\"%s\"}", update ? 1 : 2, v.data);
         sl_strbuf_free(&v);
     }

@@ -260,18 +260,13 @@ static char *base64(const unsigned char *p, size_t n)
     return out;
 }
 
-/* Connect Decimal: minimal big-endian two's complement of the unscaled value. */
+/* Connect Decimal: the unscaled value's bytes (ts_decimal_base64()). */
 static json_t *decimal_b64(int64_t v)
 {
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
-    int s = 0;
-    while (s < 7 && ((b[s] == 0 && !(b[s + 1] & 0x80)) || (b[s] == 0xff && (b[s + 1] & 0x80))))
-        s++;
-    char *t = base64(b + s, (size_t)(8 - s));
-    json_t *j = json_string(t);
-    free(t);
+    sl_strbuf sb = SL_STRBUF_INIT;
+    ts_decimal_base64(&sb, v);
+    json_t *j = json_string(sb.data);
+    sl_strbuf_free(&sb);
     return j;
 }
 

@@ -20,6 +20,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "sluice/textfmt.h"
+
 #ifndef SLUICE_BIN
 #error "SLUICE_BIN must name the sluice binary"
 #endif
@@ -516,6 +518,17 @@ char *ts_write_file(const char *dir, const char *name, const char *fmt, ...)
     va_end(ap);
     ck_assert_msg(fclose(f) == 0, "%s: writing %s: %s", CTX, path, strerror(errno));
     return path;
+}
+
+void ts_decimal_base64(sl_strbuf *out, int64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
+    int at = 0; /* a leading byte that only repeats the next one's sign goes */
+    while (at < 7 && ((b[at] == 0x00 && !(b[at + 1] & 0x80)) || (b[at] == 0xff && (b[at + 1] & 0x80))))
+        at++;
+    sl_fmt_base64(out, b + at, (size_t)(8 - at));
 }
 
 char *ts_read_file(const char *path)

@@ -154,6 +154,11 @@ char *ts_write_file(const char *dir, const char *name, const char *fmt, ...)
 /** ts_read_file() - the whole file as a string, or NULL; free() it. */
 char *ts_read_file(const char *path);
 
+/** ts_decimal_base64() - the unscaled value @v of a Connect Decimal (and
+ * of a Debezium VariableScaleDecimal's "value") as Connect writes it: big-endian
+ * two's complement in as few bytes as hold it, base64, appended to @out. */
+void ts_decimal_base64(sl_strbuf *out, int64_t v);
+
 typedef struct ts_daemon {
     pid_t pid;
     char *log_path;  /* stdout and stderr of the process */
